@@ -1,0 +1,1 @@
+//! The runner `tmux-bridge` (issue 4).

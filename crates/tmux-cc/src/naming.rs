@@ -1,0 +1,1 @@
+//! Session naming scheme for (idea, slot) (being written: see issue 2).
