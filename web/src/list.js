@@ -1,0 +1,52 @@
+//! The home page `/`: the user's sessions from `GET /api/sessions`, each
+//! with its runner state, head seq, attach command and a link to `/s/{id}`.
+
+import { el, copyText } from './dom.js';
+
+export async function mountList(root) {
+  root.replaceChildren(el('header', { class: 'bar' }, el('span', { class: 'name' }, 'tmux-bridge · sessions')));
+  const main = el('main', { class: 'list' }, el('p', {}, 'Loading…'));
+  root.append(main);
+  let res;
+  try {
+    res = await fetch('/api/sessions', { credentials: 'same-origin', headers: { 'X-Requested-With': 'tmux-bridge' } });
+  } catch {
+    main.replaceChildren(el('p', { class: 'error' }, 'The relay is unreachable.'));
+    return;
+  }
+  if (res.status === 401) {
+    main.replaceChildren(el('p', {}, 'Not logged in. Open the login link that ', el('code', {}, 'tmux-bridge up'), ' printed, or ', el('a', { href: '/login' }, 'log in'), '.'));
+    return;
+  }
+  if (!res.ok) {
+    main.replaceChildren(el('p', { class: 'error' }, `Could not list sessions (HTTP ${res.status}).`));
+    return;
+  }
+  let body;
+  try {
+    body = await res.json();
+  } catch {
+    main.replaceChildren(el('p', { class: 'error' }, 'The relay sent a malformed session list.'));
+    return;
+  }
+  const sessions = Array.isArray(body) ? body : Array.isArray(body && body.sessions) ? body.sessions : [];
+  if (sessions.length === 0) {
+    main.replaceChildren(el('p', {}, 'No sessions yet. Run ', el('code', {}, 'tmux-bridge up'), ' on your machine.'));
+    return;
+  }
+  const rows = sessions.map((s) => {
+    const id = String(s.id ?? s.session_id ?? '');
+    const online = !!(s.runner_online ?? s.online);
+    const attach = String(s.attach ?? s.attach_command ?? '');
+    const copy = el('button', { type: 'button', class: 'copy' }, 'copy');
+    copy.addEventListener('click', () => copyText(attach));
+    return el('li', { class: 'session' },
+      el('a', { href: `/s/${encodeURIComponent(id)}`, class: 'open' },
+        `${s.idea ?? '?'} / ${s.slot ?? '?'}`),
+      el('span', { class: 'tmux-name' }, String(s.tmux_session ?? '')),
+      el('span', { class: `runner ${online ? 'online' : 'offline'}` }, online ? 'runner online' : 'runner offline'),
+      el('span', { class: 'seq' }, `seq ${Number(s.head_seq ?? 0)}`),
+      el('span', { class: 'attach-box' }, el('code', { class: 'attach' }, attach), copy));
+  });
+  main.replaceChildren(el('ul', { class: 'sessions', 'data-testid': 'sessions' }, ...rows));
+}

@@ -1,0 +1,153 @@
+//! Wire protocol v1 for the browser (docs/protocol.md, sections 2, 3 and 5):
+//! decodes binary frames into records. Pure: no DOM, no network, no clock.
+//! It does not decide what to do with records; session.js applies them.
+
+import { decompress } from 'fzstd';
+
+export const SUBPROTOCOL = 'tmux-bridge.v1';
+export const FRAME_BATCH = 1;
+export const FRAME_SNAPSHOT = 2;
+export const REC_OUTPUT = 1;
+export const REC_TOPOLOGY = 2;
+export const REC_PANE_RESET = 3;
+const HEADER = 20;
+const FLAG_ZSTD = 1;
+
+export class ProtocolError extends Error {}
+
+/**
+ * Decodes one binary frame. Returns `{type, firstSeq, lastSeq, records}` where
+ * each record is `{kind, seq, ...}`: Output `{pane, bytes}`, Topology `{topology}`,
+ * PaneReset `{pane, cols, rows, bytes}`. Pane ids come back as `%N` strings.
+ * Throws ProtocolError on anything malformed (the caller reconnects).
+ */
+export function decodeFrame(buf) {
+  const u8 = buf instanceof Uint8Array ? buf : new Uint8Array(buf);
+  if (u8.length < HEADER) throw new ProtocolError('short frame');
+  const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
+  const version = dv.getUint8(0);
+  if (version !== 1) throw new ProtocolError(`frame version ${version}`);
+  const type = dv.getUint8(1);
+  if (type !== FRAME_BATCH && type !== FRAME_SNAPSHOT) throw new ProtocolError(`frame type ${type}`);
+  const flags = dv.getUint8(2);
+  const firstSeq = toSeq(dv.getBigUint64(4, true));
+  const lastSeq = toSeq(dv.getBigUint64(12, true));
+  if (lastSeq < firstSeq) throw new ProtocolError('frame seq range reversed');
+  let payload = u8.subarray(HEADER);
+  if (flags & FLAG_ZSTD) {
+    try {
+      payload = decompress(payload);
+    } catch (e) {
+      throw new ProtocolError(`zstd: ${e && e.message}`);
+    }
+  }
+  return { type, firstSeq, lastSeq, records: decodeRecords(payload) };
+}
+
+/** Splits a frame payload into records (`kind:u8 seq:u64 len:u32 body`). */
+export function decodeRecords(u8) {
+  const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
+  const out = [];
+  let off = 0;
+  while (off < u8.length) {
+    if (u8.length - off < 13) throw new ProtocolError('truncated record header');
+    const kind = dv.getUint8(off);
+    const seq = toSeq(dv.getBigUint64(off + 1, true));
+    const len = dv.getUint32(off + 9, true);
+    const start = off + 13;
+    const end = start + len;
+    if (end > u8.length) throw new ProtocolError('truncated record body');
+    const body = u8.subarray(start, end);
+    const bdv = new DataView(body.buffer, body.byteOffset, body.byteLength);
+    off = end;
+    switch (kind) {
+      case REC_OUTPUT:
+        if (body.length < 4) throw new ProtocolError('short output record');
+        out.push({ kind, seq, pane: '%' + bdv.getUint32(0, true), bytes: body.subarray(4) });
+        break;
+      case REC_TOPOLOGY: {
+        let topology;
+        try {
+          topology = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+        } catch (e) {
+          throw new ProtocolError(`topology: ${e && e.message}`);
+        }
+        if (!topology || typeof topology !== 'object' || !Array.isArray(topology.windows)) {
+          throw new ProtocolError('topology without windows');
+        }
+        out.push({ kind, seq, topology });
+        break;
+      }
+      case REC_PANE_RESET: {
+        if (body.length < 8) throw new ProtocolError('short pane reset record');
+        const cols = bdv.getUint16(4, true);
+        const rows = bdv.getUint16(6, true);
+        out.push({ kind, seq, pane: '%' + bdv.getUint32(0, true), cols, rows, bytes: body.subarray(8) });
+        break;
+      }
+      default:
+        // Unknown record kinds from a newer bridge are skipped, not fatal:
+        // their seq still counts as received.
+        out.push({ kind, seq, unknown: true });
+    }
+  }
+  return out;
+}
+
+function toSeq(big) {
+  if (big > BigInt(Number.MAX_SAFE_INTEGER)) throw new ProtocolError('seq beyond 2^53');
+  return Number(big);
+}
+
+/** Encodes a frame (raw, uncompressed). Used by the tests' fixture relay. */
+export function encodeFrame(type, firstSeq, lastSeq, records, flags = 0) {
+  const payload = encodeRecords(records);
+  const out = new Uint8Array(HEADER + payload.length);
+  const dv = new DataView(out.buffer);
+  dv.setUint8(0, 1);
+  dv.setUint8(1, type);
+  dv.setUint8(2, flags);
+  dv.setBigUint64(4, BigInt(firstSeq), true);
+  dv.setBigUint64(12, BigInt(lastSeq), true);
+  out.set(payload, HEADER);
+  return out;
+}
+
+/** Encodes records given as `{kind, seq, pane, bytes|topology, cols, rows}`. */
+export function encodeRecords(records) {
+  const enc = new TextEncoder();
+  const parts = records.map((r) => {
+    let body;
+    const paneNum = r.pane === undefined ? 0 : Number(String(r.pane).replace('%', ''));
+    const bytes = typeof r.bytes === 'string' ? enc.encode(r.bytes) : r.bytes || new Uint8Array();
+    if (r.kind === REC_OUTPUT) {
+      body = new Uint8Array(4 + bytes.length);
+      new DataView(body.buffer).setUint32(0, paneNum, true);
+      body.set(bytes, 4);
+    } else if (r.kind === REC_TOPOLOGY) {
+      body = enc.encode(JSON.stringify(r.topology));
+    } else {
+      body = new Uint8Array(8 + bytes.length);
+      const dv = new DataView(body.buffer);
+      dv.setUint32(0, paneNum, true);
+      dv.setUint16(4, r.cols, true);
+      dv.setUint16(6, r.rows, true);
+      body.set(bytes, 8);
+    }
+    const rec = new Uint8Array(13 + body.length);
+    const dv = new DataView(rec.buffer);
+    dv.setUint8(0, r.kind);
+    dv.setBigUint64(1, BigInt(r.seq), true);
+    dv.setUint32(9, body.length, true);
+    rec.set(body, 13);
+    return rec;
+  });
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
