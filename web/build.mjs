@@ -29,5 +29,5 @@ await build({
   minify: true,
   logLevel: 'warning',
 });
-await copyFile(join(here, 'src/index.html'), join(dist, 'index.html'));
+for (const f of ['index.html', 'favicon.svg']) await copyFile(join(here, 'src', f), join(dist, f));
 console.log(`web: built ${dist}`);

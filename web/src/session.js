@@ -492,6 +492,15 @@ class SessionView {
 
   // ----- panes and layout -----------------------------------------------
 
+  /** How many automatic terminal replies were kept from the pane (shown for tests and debugging). */
+  get droppedReplies() {
+    return Number(document.body.dataset.droppedReplies || 0);
+  }
+
+  set droppedReplies(n) {
+    document.body.dataset.droppedReplies = String(n);
+  }
+
   ensurePane(id, cols, rows) {
     let pane = this.panes.get(id);
     if (pane) return pane;
@@ -521,6 +530,7 @@ class SessionView {
     const send = (data) => {
       const ok = acceptTerminalData(data);
       if (ok !== null) this.sendInput(id, ok);
+      else this.droppedReplies += 1;
     };
     term.onData(send);
     term.onBinary(send);

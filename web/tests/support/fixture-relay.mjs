@@ -1,0 +1,190 @@
+// A protocol-level stand-in for the relay, for the page's own tests: it
+// serves web/dist with the relay's CSP, answers the HTTP API the page uses
+// (cookie login, session list, browser tokens) and speaks the browser side
+// of docs/protocol.md over a real WebSocket, sending frames the test
+// composes. It checks what the page sends (subprotocol, bearer token,
+// Origin, message shapes) and records every message for the test to assert
+// on. The end-to-end tests (e2e.test.mjs) run the real relay and bridge.
+import http from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { extname, join, normalize } from 'node:path';
+import { WebSocketServer } from 'ws';
+import { encodeFrame, FRAME_BATCH, FRAME_SNAPSHOT } from '../../src/protocol.js';
+
+export const CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json', '.txt': 'text/plain', '.svg': 'image/svg+xml' };
+
+export async function startFixtureRelay({ distDir, sessionId = 'sess1', attach = "tmux -L x attach -t '=tb_local_primary'" } = {}) {
+  const cookie = `tb_fixture=${Math.random().toString(36).slice(2)}`;
+  const tokens = new Set();
+  const state = {
+    sessionId,
+    records: [], // every record ever appended, seq = index + 1
+    received: [], // every JSON message from any browser: {conn, msg}
+    hellos: [],
+    binaryFrames: [], // per send: {conn, firstSeq, lastSeq, type}
+    conns: [],
+    runnerOnline: true,
+    tokenRequests: 0,
+    rejectTokens: false,
+  };
+  let origin = '';
+
+  const server = http.createServer(async (req, res) => {
+    const url = new URL(req.url, 'http://x');
+    const authed = (req.headers.cookie || '').split(/;\s*/).includes(cookie);
+    if (url.pathname === '/login') {
+      res.writeHead(303, { 'Set-Cookie': `${cookie}; Path=/; HttpOnly; SameSite=Strict`, Location: '/' });
+      return res.end();
+    }
+    if (url.pathname === '/api/sessions' && req.method === 'GET') {
+      if (!authed) return json(res, 401, { error: 'login' });
+      return json(res, 200, [{ id: sessionId, idea: 'local', slot: 'primary', tmux_session: 'tb_local_primary', attach, runner_online: state.runnerOnline, head_seq: state.records.length }]);
+    }
+    const tm = /^\/api\/sessions\/([^/]+)\/token$/.exec(url.pathname);
+    if (tm && req.method === 'POST') {
+      state.tokenRequests++;
+      if (!authed) return json(res, 401, { error: 'login' });
+      if (req.headers['x-requested-with'] !== 'tmux-bridge') return json(res, 403, { error: 'csrf' });
+      if (decodeURIComponent(tm[1]) !== sessionId) return json(res, 404, { error: 'no such session' });
+      if (state.rejectTokens) return json(res, 503, { error: 'try later' });
+      const token = `tok.${Math.random().toString(36).slice(2)}`;
+      tokens.add(token);
+      return json(res, 200, { token, expires_in: 300 });
+    }
+    // Static files; the page's routes get index.html.
+    let file = url.pathname === '/' || url.pathname.startsWith('/s/') ? '/index.html' : url.pathname;
+    file = normalize(file).replace(/^(\.\.[/\\])+/, '');
+    try {
+      const body = await readFile(join(distDir, file));
+      res.writeHead(200, { 'Content-Type': TYPES[extname(file)] || 'application/octet-stream', 'Content-Security-Policy': CSP, 'X-Content-Type-Options': 'nosniff' });
+      res.end(body);
+    } catch {
+      res.writeHead(404);
+      res.end('not found');
+    }
+  });
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: 1024 * 1024,
+    handleProtocols: (protocols) => (protocols.has('tmux-bridge.v1') ? 'tmux-bridge.v1' : false),
+  });
+  server.on('upgrade', (req, socket, head) => {
+    const url = new URL(req.url, 'http://x');
+    const m = /^\/api\/ws\/browser\/([^/]+)$/.exec(url.pathname);
+    const protos = String(req.headers['sec-websocket-protocol'] || '').split(',').map((s) => s.trim());
+    const bearer = protos.find((p) => p.startsWith('bearer.'));
+    const token = bearer && bearer.slice('bearer.'.length);
+    if (!m || decodeURIComponent(m[1]) !== sessionId || !protos.includes('tmux-bridge.v1') || !token || !tokens.has(token) || req.headers.origin !== origin) {
+      socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+      return;
+    }
+    // Tokens are single-use here, which also checks that the page fetches a fresh one per connection.
+    tokens.delete(token);
+    wss.handleUpgrade(req, socket, head, (ws) => onBrowser(ws));
+  });
+
+  function onBrowser(ws) {
+    const conn = { ws, id: state.conns.length, hello: null, live: false };
+    state.conns.push(conn);
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) {
+        ws.close(4000, 'binary from browser');
+        return;
+      }
+      let msg;
+      try {
+        msg = JSON.parse(String(data));
+      } catch {
+        ws.close(4000, 'malformed json');
+        return;
+      }
+      state.received.push({ conn: conn.id, msg });
+      if (msg.t === 'hello' && !conn.hello) {
+        conn.hello = msg;
+        state.hellos.push(msg);
+        const k = Number(msg.last_seq) || 0;
+        ws.send(JSON.stringify({ t: 'welcome', session: { id: sessionId, idea: 'local', slot: 'primary', tmux_session: 'tb_local_primary', attach }, head_seq: state.records.length, runner_online: state.runnerOnline }));
+        const missed = state.records.slice(k);
+        if (missed.length) sendFrame(conn, encodeFrame(FRAME_BATCH, k + 1, state.records.length, missed), FRAME_BATCH, k + 1, state.records.length);
+        conn.live = true;
+      }
+    });
+    ws.on('close', () => {
+      conn.live = false;
+    });
+  }
+
+  function sendFrame(conn, bytes, type, firstSeq, lastSeq) {
+    state.binaryFrames.push({ conn: conn.id, type, firstSeq, lastSeq, bytes: bytes.length });
+    conn.ws.send(bytes);
+  }
+
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const port = server.address().port;
+  origin = `http://127.0.0.1:${port}`;
+
+  return {
+    url: origin,
+    loginUrl: `${origin}/login`,
+    sessionUrl: `${origin}/s/${encodeURIComponent(sessionId)}`,
+    state,
+    /** Appends records (seq assigned here) and sends them to live browsers as one Batch. */
+    append(records) {
+      const first = state.records.length + 1;
+      const withSeq = records.map((r, i) => ({ ...r, seq: first + i }));
+      state.records.push(...withSeq);
+      const bytes = encodeFrame(FRAME_BATCH, first, state.records.length, withSeq);
+      for (const c of state.conns) if (c.live) sendFrame(c, bytes, FRAME_BATCH, first, state.records.length);
+      return state.records.length;
+    },
+    /** Sends a hand-made frame to live browsers (gaps, snapshots, compressed frames). */
+    sendRaw(bytes, meta = {}) {
+      for (const c of state.conns) if (c.live) sendFrame(c, bytes, meta.type ?? FRAME_SNAPSHOT, meta.firstSeq ?? 0, meta.lastSeq ?? 0);
+    },
+    setRunner(online) {
+      state.runnerOnline = online;
+      for (const c of state.conns) if (c.live) c.ws.send(JSON.stringify({ t: 'runner', online }));
+    },
+    /** Closes every browser socket with a code (network drop, relay restart). */
+    dropBrowsers(code = 1001) {
+      for (const c of state.conns) if (c.live) c.ws.close(code, 'test drop');
+    },
+    inputs() {
+      return state.received.filter((r) => r.msg.t === 'input').map((r) => r.msg);
+    },
+    async close() {
+      for (const c of state.conns) c.ws.terminate();
+      wss.close();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+function json(res, status, body) {
+  res.writeHead(status, { 'Content-Type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+/** A zstd frame holding `data` in raw blocks: valid zstd that needs no compressor. */
+export function zstdRawFrame(data) {
+  const parts = [Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 0x00, 7 << 3)]; // magic, FHD (no FCS, not single-segment), window 128 KiB
+  const MAX = 128 * 1024;
+  let off = 0;
+  do {
+    const n = Math.min(MAX, data.length - off);
+    const last = off + n >= data.length ? 1 : 0;
+    const h = (n << 3) | (0 << 1) | last; // Raw block
+    parts.push(Uint8Array.of(h & 0xff, (h >> 8) & 0xff, (h >> 16) & 0xff), data.subarray(off, off + n));
+    off += n;
+  } while (off < data.length);
+  const total = parts.reduce((a, p) => a + p.length, 0);
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
