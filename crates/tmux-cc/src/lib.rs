@@ -17,6 +17,7 @@
 pub mod command;
 pub mod event;
 pub mod ids;
+pub mod json;
 pub mod layout;
 pub mod naming;
 pub mod parser;
