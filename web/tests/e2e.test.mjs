@@ -1,0 +1,205 @@
+// End to end in real Chromium: `tmux-bridge up` (embedded relay + bridge on a
+// private tmux socket and a temp data dir) serves the built page; the test
+// works in the page and in tmux and checks each side sees the other. Needs
+// target/debug/tmux-bridge (scripts/web-test builds it) and tmux.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { launch, paneText, until, ROOT, ARTIFACTS } from './support/browser.mjs';
+
+const BIN = process.env.TMUX_BRIDGE_BIN || join(ROOT, 'target', 'debug', 'tmux-bridge');
+
+/** Why the e2e tests cannot run here, or null. Only a missing `up` subcommand skips. */
+function unavailable() {
+  if (!existsSync(BIN)) return `${BIN} is missing (scripts/web-test builds it)`;
+  try {
+    execFileSync(BIN, ['up', '--help'], { stdio: 'pipe', timeout: 10_000 });
+  } catch {
+    return '`tmux-bridge up` is not implemented yet';
+  }
+  return null;
+}
+const skip = unavailable();
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+let n = 0;
+/** Starts `tmux-bridge up` on its own socket and data dir; resolves once it printed its URL. */
+async function startUp(t) {
+  const socket = `tb-web-${process.pid}-${++n}`;
+  const dir = mkdtempSync(join(tmpdir(), 'tb-web-'));
+  const port = await freePort();
+  const env = { ...process.env, HOME: dir, SHELL: '/bin/bash', TERM: 'xterm-256color', RUST_LOG: process.env.RUST_LOG || 'info' };
+  const child = spawn(BIN, ['up', '--listen', `127.0.0.1:${port}`, '--data-dir', join(dir, 'data'), '--tmux-socket', socket], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const tmux = (...args) => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8', env, timeout: 10_000 });
+  t.after(async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGINT');
+      await Promise.race([new Promise((r) => child.once('exit', r)), new Promise((r) => setTimeout(r, 10_000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    try {
+      tmux('kill-server');
+    } catch {
+      // Already gone.
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const exited = new Promise((r) => child.once('exit', (code) => r(code)));
+  const got = await Promise.race([
+    until(() => /^Open:\s+(\S+)/m.test(stdout) && /^Attach:\s+(.+)$/m.test(stdout), 120_000, 'Open:/Attach: lines').then(() => true),
+    exited.then((code) => {
+      throw new Error(`tmux-bridge up exited (${code}) before printing its URL\nstdout: ${stdout}\nstderr: ${stderr}`);
+    }),
+  ]);
+  assert.ok(got);
+  const url = /^Open:\s+(\S+)/m.exec(stdout)[1];
+  const attach = /^Attach:\s+(.+)$/m.exec(stdout)[1].trim();
+  assert.match(url, /^http:\/\/127\.0\.0\.1:/);
+  assert.match(attach, new RegExp(`tmux .*-L ${socket}.* attach`));
+  return { url, attach, socket, tmux, logs: () => stderr };
+}
+
+/** Logs in with the one-time URL and opens the first session; returns the page. */
+async function openSession(browser, t, up) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  t.after(() => context.close());
+  const page = await context.newPage();
+  await page.goto(up.url);
+  if (!/\/s\//.test(new URL(page.url()).pathname)) {
+    const link = await until(() => page.$('[data-testid="sessions"] a.open'), 20_000, 'session list');
+    await link.click();
+  }
+  await until(() => page.evaluate(() => document.body.dataset.conn === 'live'), 20_000, 'live');
+  await until(() => page.$('.pane .xterm-rows'), 20_000, 'a pane');
+  return page;
+}
+
+const allPanes = (up) => up.tmux('list-panes', '-a', '-F', '#{pane_id}').trim().split('\n');
+const capture = (up, pane) => up.tmux('capture-pane', '-p', '-J', '-t', pane);
+
+async function typeLine(page, text) {
+  await page.keyboard.type(text);
+  await page.keyboard.press('Enter');
+}
+
+let browser;
+before(async () => {
+  if (!skip) browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+test('type in the page, see the output, reload fetches only the missed deltas', { skip: skip || false, timeout: 180_000 }, async (t) => {
+  const up = await startUp(t);
+  const page = await openSession(browser, t, up);
+  const [pane] = allPanes(up);
+  assert.equal(await page.textContent('[data-testid="attach"]'), up.attach);
+
+  // The page's typing runs in the shell (the shell computes 42) and shows in both places.
+  await page.click(`.pane[data-pane="${pane}"]`);
+  await typeLine(page, 'echo page-$((6*7))-ok');
+  await until(async () => (await paneText(page, pane))?.includes('page-42-ok'), 20_000, 'output in the page');
+  await until(() => capture(up, pane).includes('page-42-ok'), 10_000, 'output in capture-pane');
+  await page.screenshot({ path: join(ARTIFACTS, 'e2e-typed.png') });
+
+  // Let the page save its screens at its current seq, then leave.
+  await until(() => page.evaluate(() => document.body.dataset.savedSeq === document.body.dataset.lastSeq && document.body.dataset.lastSeq !== '0'), 20_000, 'state saved');
+  const saved = Number(await page.evaluate(() => document.body.dataset.savedSeq));
+  const sessionPath = new URL(page.url()).pathname;
+  await page.goto('about:blank');
+
+  // Output the page misses while it is away.
+  up.tmux('send-keys', '-t', pane, '-l', 'echo missed-$((2+3))');
+  up.tmux('send-keys', '-t', pane, 'Enter');
+  await until(() => capture(up, pane).includes('missed-5'), 10_000, 'missed output in tmux');
+
+  // Watch the WebSocket from the network side while the page comes back.
+  const frames = [];
+  page.on('websocket', (ws) => {
+    ws.on('framereceived', (f) => {
+      if (typeof f.payload !== 'string') {
+        const b = Buffer.from(f.payload);
+        frames.push({ type: b[1], first: Number(b.readBigUInt64LE(4)), last: Number(b.readBigUInt64LE(12)), bytes: b.length });
+      }
+    });
+  });
+  await page.goto(new URL(sessionPath, up.url).href);
+  await until(() => page.evaluate(() => document.body.dataset.conn === 'live'), 20_000, 'live after reload');
+  assert.equal(Number(await page.evaluate(() => document.body.dataset.restoredSeq)), saved, 'restored the saved screens');
+  await until(async () => (await paneText(page, pane))?.includes('missed-5'), 20_000, 'missed output in the page');
+  assert.match(await paneText(page, pane), /page-42-ok[\s\S]*missed-5/, 'old screen kept, missed output added');
+  assert.ok(frames.length > 0, 'frames arrived');
+  assert.deepEqual(frames.filter((f) => f.type === 2), [], 'no snapshot was sent');
+  assert.equal(frames[0].first, saved + 1, 'the first frame starts right after the saved seq');
+  for (let i = 1; i < frames.length; i++) assert.equal(frames[i].first, frames[i - 1].last + 1, 'gap-free');
+  await page.screenshot({ path: join(ARTIFACTS, 'e2e-after-reload.png') });
+});
+
+test('a split made in tmux shows side by side; typing goes both ways', { skip: skip || false, timeout: 180_000 }, async (t) => {
+  const up = await startUp(t);
+  const page = await openSession(browser, t, up);
+  const [first] = allPanes(up);
+  up.tmux('split-window', '-h', '-t', first);
+  const panes = allPanes(up);
+  assert.equal(panes.length, 2);
+  const second = panes.find((p) => p !== first);
+  await until(() => page.evaluate((ids) => ids.every((id) => document.querySelector(`.pane[data-pane="${id}"]:not([hidden]) .xterm-rows`)), panes), 20_000, 'two panes');
+  const [a, b] = await page.evaluate((ids) => ids.map((id) => document.querySelector(`.pane[data-pane="${id}"]`).getBoundingClientRect().toJSON()), [first, second]);
+  assert.ok(Math.abs(a.top - b.top) < 1, 'same top');
+  assert.ok(b.left >= a.right, 'second pane right of the first');
+  assert.ok(b.left - a.right < 20, 'separated by one cell');
+
+  // Typing in tmux (as a local terminal would) appears in the page.
+  up.tmux('send-keys', '-t', first, '-l', 'echo local-$((1+1))-typed');
+  up.tmux('send-keys', '-t', first, 'Enter');
+  await until(async () => (await paneText(page, first))?.includes('local-2-typed'), 20_000, 'local typing in the page');
+
+  // Typing in the page's right pane lands in that tmux pane only.
+  await page.click(`.pane[data-pane="${second}"]`);
+  await typeLine(page, 'echo right-$((3*3))');
+  await until(() => capture(up, second).includes('right-9'), 20_000, 'page typing in capture-pane');
+  assert.ok(!capture(up, first).includes('right-9'));
+  await page.screenshot({ path: join(ARTIFACTS, 'e2e-split.png') });
+});
+
+test('device-attribute and clipboard queries get no answer from the page', { skip: skip || false, timeout: 180_000 }, async (t) => {
+  const up = await startUp(t);
+  const [pane] = allPanes(up);
+  // A probe prints the queries, then reads its stdin until 1.5 s of silence
+  // and prints what it got. tmux answers DA itself; the page must add nothing.
+  const probe = (tag) => `stty -icanon -echo min 0 time 15; printf '\\033[c\\033[>c\\033]52;c;?\\007\\033]11;?\\007'; r=$(cat | od -An -tx1 | tr -d ' \\n'); stty sane; echo "${tag}<$r>"`;
+  const run = async (tag) => {
+    up.tmux('send-keys', '-t', pane, '-l', probe(tag));
+    up.tmux('send-keys', '-t', pane, 'Enter');
+    const line = await until(() => new RegExp(`^${tag}<([0-9a-f]*)>`, 'm').exec(capture(up, pane)), 20_000, `${tag} probe`);
+    return line[1];
+  };
+  // Baseline with no browser attached: tmux's own answers.
+  const alone = await run('ALONE');
+  const page = await openSession(browser, t, up);
+  await page.click(`.pane[data-pane="${pane}"]`);
+  const watched = await run('WATCHED');
+  await until(async () => (await paneText(page, pane))?.includes('WATCHED<'), 20_000, 'probe visible in the page');
+  assert.equal(watched, alone, 'the page sent nothing back into the pane');
+  const dropped = Number(await page.evaluate(() => document.body.dataset.droppedReplies || 0));
+  assert.ok(dropped > 0, `xterm.js produced replies that were dropped (${dropped})`);
+});

@@ -1,0 +1,83 @@
+// The page's pure modules under node: frame decoding, layout parsing and the
+// guard's helpers. No browser.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decodeFrame, encodeFrame, encodeRecords, FRAME_BATCH, ProtocolError, REC_OUTPUT, REC_PANE_RESET, REC_TOPOLOGY } from '../src/protocol.js';
+import { parseLayout, windowGeometry } from '../src/layout.js';
+import { parseOsc52, safeLinkTarget, sanitizePaste } from '../src/guard.js';
+import { zstdRawFrame } from './support/fixture-relay.mjs';
+
+const dec = (b) => new TextDecoder().decode(b);
+
+test('frames round-trip through encode and decode', () => {
+  const recs = [
+    { kind: REC_TOPOLOGY, seq: 7, topology: { windows: [] } },
+    { kind: REC_OUTPUT, seq: 8, pane: '%12', bytes: 'hi\x1b[31m' },
+    { kind: REC_PANE_RESET, seq: 9, pane: '%3', cols: 132, rows: 43, bytes: 'screen' },
+  ];
+  const f = decodeFrame(encodeFrame(FRAME_BATCH, 7, 9, recs));
+  assert.equal(f.type, FRAME_BATCH);
+  assert.equal(f.firstSeq, 7);
+  assert.equal(f.lastSeq, 9);
+  assert.deepEqual(f.records.map((r) => [r.kind, r.seq, r.pane]), [[2, 7, undefined], [1, 8, '%12'], [3, 9, '%3']]);
+  assert.equal(dec(f.records[1].bytes), 'hi\x1b[31m');
+  assert.deepEqual([f.records[2].cols, f.records[2].rows, dec(f.records[2].bytes)], [132, 43, 'screen']);
+});
+
+test('zstd frames decode', () => {
+  const payload = zstdRawFrame(encodeRecords([{ kind: REC_OUTPUT, seq: 1, pane: '%0', bytes: 'x'.repeat(300_000) }]));
+  const frame = encodeFrame(FRAME_BATCH, 1, 1, []);
+  const whole = new Uint8Array(frame.length + payload.length);
+  whole.set(frame);
+  whole.set(payload, frame.length);
+  whole[2] = 1;
+  const f = decodeFrame(whole);
+  assert.equal(f.records[0].bytes.length, 300_000);
+});
+
+test('malformed frames are errors, not crashes', () => {
+  const good = encodeFrame(FRAME_BATCH, 1, 1, [{ kind: REC_OUTPUT, seq: 1, pane: '%0', bytes: 'abc' }]);
+  for (const bad of [good.subarray(0, 10), good.subarray(0, good.length - 1), Uint8Array.of(2, ...good.subarray(1))]) {
+    assert.throws(() => decodeFrame(bad), ProtocolError);
+  }
+  const badTopo = encodeFrame(FRAME_BATCH, 1, 1, [{ kind: REC_TOPOLOGY, seq: 1, topology: { nope: 1 } }]);
+  assert.throws(() => decodeFrame(badTopo), ProtocolError);
+  const zbad = Uint8Array.from(good);
+  zbad[2] = 1;
+  assert.throws(() => decodeFrame(zbad), ProtocolError);
+});
+
+test('layout strings parse into pane rectangles', () => {
+  assert.deepEqual(parseLayout('b25d,80x24,0,0,0'), { cols: 80, rows: 24, panes: [{ id: '%0', x: 0, y: 0, cols: 80, rows: 24 }] });
+  const l = parseLayout('bb62,159x48,0,0{79x48,0,0,79,79x48,80,0[79x24,80,0,80,79x23,80,25,81]}');
+  assert.deepEqual(l.panes.map((p) => [p.id, p.x, p.y, p.cols, p.rows]), [['%79', 0, 0, 79, 48], ['%80', 80, 0, 79, 24], ['%81', 80, 25, 79, 23]]);
+  for (const bad of ['', 'zz', 'b25d,80x24,0,0', 'b25d,80x24,0,0{', 'b25d,80x24,0,0,0,', 'b25d,80x24,0,0{1x1,0,0,1']) {
+    assert.equal(parseLayout(bad), null, bad);
+  }
+  // A zoomed window shows only what its visible layout holds.
+  const g = windowGeometry({ layout: 'x,80x24,0,0{40x24,0,0,1,39x24,41,0,2}', visible_layout: 'x,80x24,0,0,2', panes: [] });
+  assert.deepEqual(g.panes.map((p) => p.id), ['%2']);
+  // Without a usable layout, the panes' own geometry is used.
+  const h = windowGeometry({ layout: 'garbage', panes: [{ id: '%5', x: 0, y: 0, cols: 10, rows: 5 }, { id: '%6', x: 11, y: 0, cols: 9, rows: 5 }] });
+  assert.deepEqual([h.cols, h.rows], [20, 5]);
+});
+
+test('links are http(s) only', () => {
+  assert.equal(safeLinkTarget('https://example.invalid/a b'), 'https://example.invalid/a%20b');
+  assert.equal(safeLinkTarget('http://x.invalid'), 'http://x.invalid/');
+  for (const bad of ['javascript:alert(1)', 'JaVaScRiPt:alert(1)', 'data:text/html,x', 'file:///etc/passwd', 'vbscript:x', 'not a url']) {
+    assert.equal(safeLinkTarget(bad), null, bad);
+  }
+});
+
+test('a paste cannot end bracketed paste early', () => {
+  assert.equal(sanitizePaste('\x1b[200~a\x1b[201~rm -rf ~\r\x1b[201~'), '\x1b[200~arm -rf ~\r\x1b[201~');
+  assert.equal(sanitizePaste('plain text'), 'plain text');
+});
+
+test('OSC 52 bodies parse: reads are recognised, writes decoded', () => {
+  assert.deepEqual(parseOsc52('c;?'), { read: true });
+  assert.deepEqual(parseOsc52(`c;${Buffer.from('héllo').toString('base64')}`), { text: 'héllo' });
+  assert.equal(parseOsc52('no-semicolon'), null);
+  assert.equal(parseOsc52('c;!!!notbase64'), null);
+});
