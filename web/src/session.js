@@ -326,12 +326,11 @@ class SessionView {
     const head = Number(msg.head_seq);
     if (Number.isSafeInteger(head) && head < this.lastSeq) {
       // The relay has less than we showed (a new data dir, lost data): our
-      // screens are not its screens. Start over from a snapshot.
-      this.notify('The relay restarted without this history; reloading the screens.');
+      // screens are not its screens. It serves this socket from scratch
+      // (a snapshot, then batches), so start over from seq 0 here.
+      this.notify('The relay lost part of this history; redrawing the screens.');
       this.clearAll();
       dropState(this.sessionId);
-      this.connect();
-      return;
     }
     this.live = true;
     this.backoff = BACKOFF_MIN_MS;

@@ -234,6 +234,21 @@ test('network drops reconnect with a fresh token, keep queued typing, and a gap 
   assert.equal(await page.textContent('[data-testid="runner"]'), 'runner offline');
 });
 
+test('a relay that lost history makes the page start over from what it has', async (t) => {
+  const { relay, page } = await open(t);
+  relay.append([out('%0', 'old history\r\n'), out('%0', 'more\r\n')]);
+  const n = relay.state.records.length;
+  await until(() => page.evaluate((s) => document.body.dataset.lastSeq === String(s), n), 5000, 'applied');
+  // The relay comes back with only its first record: a topology with a single pane.
+  relay.state.records.length = 0;
+  relay.append([{ kind: REC_TOPOLOGY, topology: topology({ split: false }) }, { kind: REC_PANE_RESET, pane: '%0', cols: 80, rows: 12, bytes: 'fresh start\r\n' }]);
+  relay.dropBrowsers(1001);
+  await until(async () => (await paneText(page, '%0'))?.includes('fresh start'), 15_000, 'redrawn from the relay');
+  assert.doesNotMatch(await paneText(page, '%0'), /old history/);
+  assert.equal(await page.evaluate(() => document.body.dataset.lastSeq), '2');
+  assert.equal(await page.evaluate(() => document.querySelector('.pane[data-pane="%1"]')), null);
+});
+
 function encodeGapFrame(seq) {
   const body = encodeRecords([{ kind: REC_OUTPUT, seq, pane: '%0', bytes: 'never shown' }]);
   const frame = new Uint8Array(20 + body.length);

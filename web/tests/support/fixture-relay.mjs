@@ -11,7 +11,8 @@ import { extname, join, normalize } from 'node:path';
 import { WebSocketServer } from 'ws';
 import { encodeFrame, FRAME_BATCH, FRAME_SNAPSHOT } from '../../src/protocol.js';
 
-export const CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+// The relay's CSP (crates/relay/src/http/static_files.rs), so the page is tested under it.
+export const CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json', '.txt': 'text/plain', '.svg': 'image/svg+xml' };
 
 export async function startFixtureRelay({ distDir, sessionId = 'sess1', attach = "tmux -L x attach -t '=tb_local_primary'" } = {}) {
@@ -39,7 +40,7 @@ export async function startFixtureRelay({ distDir, sessionId = 'sess1', attach =
     }
     if (url.pathname === '/api/sessions' && req.method === 'GET') {
       if (!authed) return json(res, 401, { error: 'login' });
-      return json(res, 200, [{ id: sessionId, idea: 'local', slot: 'primary', tmux_session: 'tb_local_primary', attach, runner_online: state.runnerOnline, head_seq: state.records.length }]);
+      return json(res, 200, { sessions: [{ id: sessionId, idea: 'local', slot: 'primary', tmux_session: 'tb_local_primary', attach, runner_online: state.runnerOnline, head_seq: state.records.length }] });
     }
     const tm = /^\/api\/sessions\/([^/]+)\/token$/.exec(url.pathname);
     if (tm && req.method === 'POST') {
@@ -104,7 +105,9 @@ export async function startFixtureRelay({ distDir, sessionId = 'sess1', attach =
       if (msg.t === 'hello' && !conn.hello) {
         conn.hello = msg;
         state.hellos.push(msg);
-        const k = Number(msg.last_seq) || 0;
+        let k = Number(msg.last_seq) || 0;
+        // Like the relay: a browser ahead of the store is served from scratch.
+        if (k > state.records.length) k = 0;
         ws.send(JSON.stringify({ t: 'welcome', session: { id: sessionId, idea: 'local', slot: 'primary', tmux_session: 'tb_local_primary', attach }, head_seq: state.records.length, runner_online: state.runnerOnline }));
         const missed = state.records.slice(k);
         if (missed.length) sendFrame(conn, encodeFrame(FRAME_BATCH, k + 1, state.records.length, missed), FRAME_BATCH, k + 1, state.records.length);
