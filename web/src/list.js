@@ -3,36 +3,49 @@
 
 import { el, copyText } from './dom.js';
 
+const REFRESH_MS = 10_000;
+
 export async function mountList(root) {
   root.replaceChildren(el('header', { class: 'bar' }, el('span', { class: 'name' }, 'tmux-bridge · sessions')));
   const main = el('main', { class: 'list' }, el('p', {}, 'Loading…'));
   root.append(main);
+  // Runner states change: refresh while the tab is shown.
+  const again = await render(main);
+  if (again) {
+    setInterval(() => {
+      if (document.visibilityState === 'visible') render(main);
+    }, REFRESH_MS);
+  }
+}
+
+/** Renders the list into `main`; returns whether refreshing makes sense. */
+async function render(main) {
   let res;
   try {
     res = await fetch('/api/sessions', { credentials: 'same-origin', headers: { 'X-Requested-With': 'tmux-bridge' } });
   } catch {
     main.replaceChildren(el('p', { class: 'error' }, 'The relay is unreachable.'));
-    return;
+    return true;
   }
   if (res.status === 401) {
     main.replaceChildren(el('p', {}, 'Not logged in. Open the login link that ', el('code', {}, 'tmux-bridge up'), ' printed, or ', el('a', { href: '/login' }, 'log in'), '.'));
-    return;
+    return false;
   }
   if (!res.ok) {
     main.replaceChildren(el('p', { class: 'error' }, `Could not list sessions (HTTP ${res.status}).`));
-    return;
+    return true;
   }
   let body;
   try {
     body = await res.json();
   } catch {
     main.replaceChildren(el('p', { class: 'error' }, 'The relay sent a malformed session list.'));
-    return;
+    return true;
   }
   const sessions = Array.isArray(body) ? body : Array.isArray(body && body.sessions) ? body.sessions : [];
   if (sessions.length === 0) {
     main.replaceChildren(el('p', {}, 'No sessions yet. Run ', el('code', {}, 'tmux-bridge up'), ' on your machine.'));
-    return;
+    return true;
   }
   const rows = sessions.map((s) => {
     const id = String(s.id ?? s.session_id ?? '');
@@ -44,9 +57,11 @@ export async function mountList(root) {
       el('a', { href: `/s/${encodeURIComponent(id)}`, class: 'open' },
         `${s.idea ?? '?'} / ${s.slot ?? '?'}`),
       el('span', { class: 'tmux-name' }, String(s.tmux_session ?? '')),
+      el('span', { class: 'host' }, s.host ? `on ${s.host}` : ''),
       el('span', { class: `runner ${online ? 'online' : 'offline'}` }, online ? 'runner online' : 'runner offline'),
       el('span', { class: 'seq' }, `seq ${Number(s.head_seq ?? 0)}`),
       el('span', { class: 'attach-box' }, el('code', { class: 'attach' }, attach), copy));
   });
   main.replaceChildren(el('ul', { class: 'sessions', 'data-testid': 'sessions' }, ...rows));
+  return true;
 }

@@ -533,7 +533,10 @@ class SessionView {
     };
     term.onData(send);
     term.onBinary(send);
-    term.onTitleChange(() => {
+    term.onTitleChange((title) => {
+      // The pane's own title (OSC 0/2): shown as text only, never reported back.
+      const p = this.panes.get(id);
+      if (p) p.osTitle = String(title).slice(0, 200);
       if (this.focusedPane === id) this.showTitle(id);
     });
     term.parser.registerOscHandler(52, (body) => {
@@ -739,7 +742,7 @@ class SessionView {
 
   showTitle(id) {
     const pane = this.panes.get(id);
-    const title = pane ? pane.term.title || pane.title || '' : '';
+    const title = pane ? pane.osTitle || pane.title || '' : '';
     this.titleEl.textContent = title ? `— ${title}` : '';
   }
 

@@ -125,6 +125,10 @@ test('automatic replies to queries never reach the pane; typing does', async (t)
   assert.ok(dropped >= 5, `xterm.js answered several queries (${dropped})`);
   await new Promise((r) => setTimeout(r, 500));
   assert.deepEqual(relay.inputs(), [], 'no reply was sent as input');
+  // A title set by the pane is shown as text.
+  relay.append([out('%0', '\x1b]2;<b onclick=x>pwned</b>\x07')]);
+  await until(async () => (await page.textContent('[data-testid="pane-title"]')).includes('<b onclick=x>pwned</b>'), 5000, 'title as text');
+  assert.equal(await page.evaluate(() => document.querySelectorAll('header b').length), 0);
   // The clipboard read was denied visibly.
   assert.match(await page.textContent('.notices'), /read your clipboard; denied/);
 
