@@ -101,6 +101,30 @@ test('panes are laid out as tmux lays them out, names render as text', async (t)
   assert.deepEqual(errors, []);
 });
 
+test('a window larger than the viewport is scaled down by font size and letterboxed', async (t) => {
+  const { relay, page } = await open(t);
+  await page.setViewportSize({ width: 420, height: 300 });
+  await until(() => page.evaluate(() => {
+    const s = document.querySelector('.stage:not([hidden])').getBoundingClientRect();
+    return s.right <= window.innerWidth && s.width > 0;
+  }), 5000, 'stage fits');
+  const g = await page.evaluate(() => {
+    const stage = document.querySelector('.stage:not([hidden])').getBoundingClientRect();
+    const screen = document.querySelector('.pane[data-pane="%0"] .xterm-screen').getBoundingClientRect();
+    const right = document.querySelector('.pane[data-pane="%1"]').getBoundingClientRect();
+    return { stage: stage.toJSON(), cellW: screen.width / 40, rightLeft: right.left - stage.left, font: parseFloat(getComputedStyle(document.querySelector('.pane[data-pane="%0"] .xterm-rows')).fontSize) };
+  });
+  assert.ok(g.font < 14, `font shrank (${g.font})`);
+  assert.ok(Math.abs(g.stage.width - 80 * g.cellW) < 1.5, 'stage is 80 cells of the new size');
+  assert.ok(Math.abs(g.rightLeft - 41 * g.cellW) < 1.5, 'right pane still at x=41 cells');
+  // The page asked tmux for the cells it has room for at the base font size.
+  const lastResize = () => relay.state.received.filter((r) => r.msg.t === 'resize').at(-1)?.msg;
+  await until(() => lastResize()?.cols < 60, 5000, 'smaller resize sent');
+  const { cols, rows } = lastResize();
+  assert.ok(cols >= 30 && rows >= 5 && rows < 20, `resize ${cols}x${rows}`);
+  await page.screenshot({ path: join(ARTIFACTS, 'page-fixture-scaled.png') });
+});
+
 test('automatic replies to queries never reach the pane; typing does', async (t) => {
   const { relay, page } = await open(t);
   const queries = [
