@@ -1,7 +1,20 @@
-//! `tmux-bridge events [FILE|-]` (being written: issue 2).
+//! `tmux-bridge events [FILE|-]`: prints the events of a raw control-mode
+//! stream (as `tmux -C` or `-CC` writes it) as JSON lines, one object per
+//! event, in the form of [`tmux_cc::json`].
+//!
+//! The input is read in chunks and every event is printed as soon as its
+//! line is complete, so a large capture is never held in memory twice. A
+//! zstd-compressed file (recognised by its magic number) is decompressed on
+//! the fly. Malformed lines are printed as `"kind":"error"` events and do not
+//! change the exit status.
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use anyhow::Context;
+use tmux_cc::Parser;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -9,6 +22,59 @@ pub struct Args {
     pub file: Option<PathBuf>,
 }
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("events is not implemented yet")
+const CHUNK: usize = 64 << 10;
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (input, name): (Box<dyn Read>, String) = match args.file.as_deref() {
+        None => (Box::new(io::stdin().lock()), "standard input".into()),
+        Some(p) if p == Path::new("-") => (Box::new(io::stdin().lock()), "standard input".into()),
+        Some(p) => {
+            let f = File::open(p).with_context(|| format!("opening {}", p.display()))?;
+            (Box::new(f), p.display().to_string())
+        }
+    };
+    let mut input = BufReader::with_capacity(CHUNK, input);
+    let compressed = input.fill_buf().with_context(|| format!("reading {name}"))?.starts_with(&ZSTD_MAGIC);
+    let input: Box<dyn Read> = if compressed {
+        Box::new(zstd::Decoder::with_buffer(input).with_context(|| format!("reading zstd stream {name}"))?)
+    } else {
+        Box::new(input)
+    };
+    let stdout = io::stdout().lock();
+    match print_events(input, BufWriter::new(stdout), &name) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        // `tmux-bridge events x | head` is not a failure.
+        Err(e) if e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) => {
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Parses `input` to its end and writes one JSON line per event to `out`.
+pub fn print_events(mut input: impl Read, mut out: impl Write, name: &str) -> anyhow::Result<()> {
+    let mut parser = Parser::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading {name}")),
+        };
+        parser.push(&buf[..n]);
+        write_pending(&mut parser, &mut out)?;
+    }
+    parser.finish();
+    write_pending(&mut parser, &mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+fn write_pending(parser: &mut Parser, out: &mut impl Write) -> io::Result<()> {
+    for event in parser.by_ref() {
+        tmux_cc::json::write_event_json(&mut *out, &event)?;
+    }
+    Ok(())
 }
