@@ -1,3 +1,14 @@
 //! Pane screen models, the sequence-numbered delta log, snapshots, the zstd
 //! codec and durable storage (issue 3).
+//!
+//! The core is pure: [`pane::PaneModel`] (one vt100 screen per pane),
+//! [`session::SessionModel`] (topology, sequence numbers, records),
+//! [`wire`] (records and frames of `docs/protocol.md`), [`codec`] (zstd),
+//! [`log::DeltaLog`] (in-memory `since`). None of them does I/O or reads the
+//! clock. Only [`store`] knows SQL.
+pub mod codec;
 pub mod control;
+pub mod filter;
+pub mod pane;
+pub mod store;
+pub mod wire;

@@ -1,0 +1,226 @@
+//! A streaming pre-filter between a pane's raw bytes and the `vt100` parser:
+//! it makes `vt100` see what tmux's own terminal emulator sees.
+//!
+//! It owns three corrections, each tested by name in `pane::tests`:
+//!
+//! * invalid UTF-8 is dropped byte by byte, as tmux's grid drops it (vt100
+//!   would draw U+FFFD) — `vt100_invalid_utf8_dropped`;
+//! * DEC special graphics (`ESC ( 0`, `ESC ) 0`, SO, SI), which vt100
+//!   ignores: while a graphics set is active, bytes `0x5f..=0x7e` become the
+//!   code points [`ACS_BASE`]` + byte` (Unicode plane-16 private use, which no
+//!   icon font uses), so the cell remembers both the ASCII byte tmux's
+//!   `capture-pane -p` prints and that it is a line-drawing cell —
+//!   `vt100_dec_graphics_line_drawing`;
+//! * it tracks what vt100 keeps private or ignores and a snapshot needs: the
+//!   scroll region (DECSTBM).
+//!
+//! Escape sequences pass through unchanged (their bytes are never
+//! translated). No I/O.
+
+/// First code point of the private-use range that stands for DEC graphics
+/// cells: a cell holding `ACS_BASE + b` shows DEC graphics character `b`.
+pub const ACS_BASE: u32 = 0x10_0000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Ground,
+    /// Inside a UTF-8 sequence: `need` more continuation bytes.
+    Utf8 { need: u8 },
+    Esc,
+    /// `ESC` followed by an intermediate byte (`(`, `)`, `#`, …).
+    EscInter(u8),
+    Csi,
+    /// OSC, DCS, APC, PM, SOS: until BEL or ST.
+    Str,
+    /// `ESC` seen inside a string (maybe the start of ST).
+    StrEsc,
+}
+
+/// The filter's state. Cheap to keep per pane.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    state: State,
+    utf8: [u8; 4],
+    utf8_len: u8,
+    /// CSI parameter and intermediate bytes collected so far (bounded).
+    csi: Vec<u8>,
+    /// G0 and G1 are DEC special graphics.
+    g_graphics: [bool; 2],
+    /// SO active (G1 is the current set).
+    shifted: bool,
+    /// Scroll region, 0-based inclusive rows, `None` when the whole screen.
+    pub scroll_region: Option<(u16, u16)>,
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Filter {
+            state: State::Ground,
+            utf8: [0; 4],
+            utf8_len: 0,
+            csi: Vec::new(),
+            g_graphics: [false, false],
+            shifted: false,
+            scroll_region: None,
+        }
+    }
+}
+
+const CSI_MAX: usize = 64;
+
+impl Filter {
+    /// True when printable ASCII is currently drawn as DEC graphics.
+    fn graphics(&self) -> bool {
+        self.g_graphics[usize::from(self.shifted)]
+    }
+
+    /// Forgets the scroll region (tmux resets it on resize and on RIS).
+    pub fn reset_region(&mut self) {
+        self.scroll_region = None;
+    }
+
+    /// Filters `input`, appending what vt100 should see to `out`.
+    pub fn filter(&mut self, input: &[u8], out: &mut Vec<u8>, rows: u16) {
+        out.reserve(input.len());
+        for &b in input {
+            self.byte(b, out, rows);
+        }
+    }
+
+    fn byte(&mut self, b: u8, out: &mut Vec<u8>, rows: u16) {
+        match self.state {
+            State::Ground => self.ground(b, out),
+            State::Utf8 { need } => {
+                if (0x80..0xc0).contains(&b) {
+                    self.utf8[usize::from(self.utf8_len)] = b;
+                    self.utf8_len += 1;
+                    if need == 1 {
+                        let seq = &self.utf8[..usize::from(self.utf8_len)];
+                        // Overlong forms and surrogates are invalid too.
+                        if std::str::from_utf8(seq).is_ok() {
+                            out.extend_from_slice(seq);
+                        }
+                        self.state = State::Ground;
+                    } else {
+                        self.state = State::Utf8 { need: need - 1 };
+                    }
+                } else {
+                    // An interrupted sequence is dropped; the byte starts
+                    // afresh.
+                    self.state = State::Ground;
+                    self.ground(b, out);
+                }
+            }
+            State::Esc => {
+                out.push(b);
+                match b {
+                    b'[' => {
+                        self.csi.clear();
+                        self.state = State::Csi;
+                    }
+                    b']' | b'P' | b'_' | b'^' | b'X' => self.state = State::Str,
+                    0x20..=0x2f => self.state = State::EscInter(b),
+                    b'c' => {
+                        // RIS: full reset.
+                        self.g_graphics = [false, false];
+                        self.shifted = false;
+                        self.scroll_region = None;
+                        self.state = State::Ground;
+                    }
+                    0x1b => self.state = State::Esc,
+                    _ => self.state = State::Ground,
+                }
+            }
+            State::EscInter(i) => {
+                out.push(b);
+                match (i, b) {
+                    (b'(', _) => self.g_graphics[0] = b == b'0',
+                    (b')', _) => self.g_graphics[1] = b == b'0',
+                    _ => {}
+                }
+                self.state = if (0x20..=0x2f).contains(&b) { State::EscInter(b) } else { State::Ground };
+            }
+            State::Csi => {
+                out.push(b);
+                match b {
+                    0x40..=0x7e => {
+                        if b == b'r' {
+                            self.decstbm(rows);
+                        }
+                        self.state = State::Ground;
+                    }
+                    0x1b => self.state = State::Esc,
+                    0x18 | 0x1a => self.state = State::Ground,
+                    _ => {
+                        if self.csi.len() < CSI_MAX {
+                            self.csi.push(b);
+                        }
+                    }
+                }
+            }
+            State::Str => {
+                out.push(b);
+                match b {
+                    0x07 | 0x18 | 0x1a => self.state = State::Ground,
+                    0x1b => self.state = State::StrEsc,
+                    _ => {}
+                }
+            }
+            State::StrEsc => {
+                out.push(b);
+                self.state = if b == b'\\' { State::Ground } else { State::Str };
+            }
+        }
+    }
+
+    fn ground(&mut self, b: u8, out: &mut Vec<u8>) {
+        match b {
+            0x1b => {
+                out.push(b);
+                self.state = State::Esc;
+            }
+            0x0e => {
+                self.shifted = true;
+                out.push(b);
+            }
+            0x0f => {
+                self.shifted = false;
+                out.push(b);
+            }
+            0x5f..=0x7e if self.graphics() => {
+                let c = char::from_u32(ACS_BASE + u32::from(b)).unwrap_or(char::from(b));
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+            0x00..=0x7f => out.push(b),
+            0xc2..=0xdf => self.start_utf8(b, 1),
+            0xe0..=0xef => self.start_utf8(b, 2),
+            0xf0..=0xf4 => self.start_utf8(b, 3),
+            // Continuation bytes without a lead, C1 bytes, 0xc0, 0xc1 and
+            // 0xf5.. are never valid UTF-8: tmux drops them.
+            _ => {}
+        }
+    }
+
+    fn start_utf8(&mut self, b: u8, need: u8) {
+        self.utf8[0] = b;
+        self.utf8_len = 1;
+        self.state = State::Utf8 { need };
+    }
+
+    /// `CSI top ; bottom r` without private prefix: the region vt100 applies.
+    fn decstbm(&mut self, rows: u16) {
+        if self.csi.first().is_some_and(|c| !c.is_ascii_digit() && *c != b';') {
+            return;
+        }
+        let mut params = self.csi.split(|&c| c == b';').map(|p| {
+            std::str::from_utf8(p).ok().and_then(|s| s.parse::<u16>().ok()).filter(|&v| v > 0)
+        });
+        let top = params.next().flatten().unwrap_or(1);
+        let bottom = params.next().flatten().unwrap_or(rows).min(rows);
+        // vt100 resets to the whole screen when the region is not at least
+        // two rows; mirror what vt100 does, since this records its state.
+        self.scroll_region =
+            if top < bottom && !(top == 1 && bottom == rows) { Some((top - 1, bottom - 1)) } else { None };
+    }
+}

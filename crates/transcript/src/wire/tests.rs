@@ -1,0 +1,115 @@
+use super::*;
+
+fn out(seq: u64, pane: u32, b: &[u8]) -> Record {
+    Record { seq, body: RecordBody::Output { pane: PaneId(pane), bytes: Bytes::copy_from_slice(b) } }
+}
+
+fn topo(seq: u64) -> Record {
+    Record { seq, body: RecordBody::Topology(Bytes::from_static(br#"{"session":"$1","windows":[]}"#)) }
+}
+
+#[test]
+fn record_layout_matches_protocol() {
+    let r = out(0x0102, 7, b"hi");
+    let e = r.encode();
+    assert_eq!(&e[..], &[1, 2, 1, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 7, 0, 0, 0, b'h', b'i']);
+    let reset = Record {
+        seq: 3,
+        body: RecordBody::PaneReset { pane: PaneId(1), cols: 80, rows: 24, bytes: Bytes::from_static(b"x") },
+    };
+    let e = reset.encode();
+    assert_eq!(e[0], 3);
+    assert_eq!(&e[9..13], &9u32.to_le_bytes());
+    assert_eq!(&e[17..21], &[80, 0, 24, 0]);
+    assert_eq!(Record::decode(&e), Ok((reset, e.len())));
+}
+
+#[test]
+fn frame_header_matches_protocol() {
+    let f = Frame::batch(vec![out(5, 1, b"a"), out(6, 2, b"b")]).expect("consecutive");
+    let e = f.encode(false);
+    assert_eq!(&e[..4], &[1, 1, 0, 0]);
+    assert_eq!(&e[4..12], &5u64.to_le_bytes());
+    assert_eq!(&e[12..20], &6u64.to_le_bytes());
+    assert_eq!(Frame::decode(&e), Ok(f));
+}
+
+#[test]
+fn compressed_frames_round_trip_and_small_ones_stay_raw() {
+    let big: Vec<u8> = b"hello world ".repeat(100);
+    let f = Frame::batch(vec![out(1, 0, &big), topo(2)]).expect("consecutive");
+    let e = f.encode(true);
+    assert_eq!(e[2], 1, "flag bit 0 set");
+    assert!(e.len() < big.len());
+    assert_eq!(Frame::decode(&e), Ok(f));
+    let small = Frame::batch(vec![out(1, 0, b"x")]).expect("one");
+    assert_eq!(small.encode(true)[2], 0);
+}
+
+#[test]
+fn batch_refuses_gaps_and_snapshot_refuses_bad_shape() {
+    assert!(Frame::batch(vec![out(1, 0, b""), out(3, 0, b"")]).is_none());
+    assert!(Frame::batch(vec![]).is_none());
+    assert!(Frame::snapshot(4, vec![out(4, 0, b"")]).is_none());
+    assert!(Frame::snapshot(4, vec![topo(4), out(3, 0, b"")]).is_none());
+    let s = Frame::snapshot(4, vec![topo(4)]).expect("valid");
+    assert_eq!(Frame::decode(&s.encode(true)), Ok(s));
+}
+
+#[test]
+fn truncated_frames_are_typed_errors_at_every_cut() {
+    let f = Frame::batch(vec![out(1, 0, b"abc"), topo(2)]).expect("consecutive");
+    let e = f.encode(false);
+    for cut in 0..e.len() {
+        assert!(Frame::decode(&e[..cut]).is_err(), "cut at {cut} decoded");
+    }
+}
+
+#[test]
+fn lying_lengths_and_seqs_are_refused() {
+    let f = Frame::batch(vec![out(1, 0, b"abc")]).expect("one");
+    let mut e = f.encode(false).to_vec();
+    // Record length claims 4 GiB.
+    e[29..33].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(matches!(Frame::decode(&e), Err(WireError::Truncated { .. })));
+    let mut e = f.encode(false).to_vec();
+    e[12..20].copy_from_slice(&9u64.to_le_bytes());
+    assert!(matches!(Frame::decode(&e), Err(WireError::SeqMismatch { .. })));
+    let mut e = f.encode(false).to_vec();
+    e[0] = 2;
+    assert_eq!(Frame::decode(&e), Err(WireError::BadVersion(2)));
+    let mut e = f.encode(false).to_vec();
+    e[2] = 4;
+    assert_eq!(Frame::decode(&e), Err(WireError::BadFlags(4)));
+}
+
+#[test]
+fn zip_bomb_is_refused_without_allocating_it() {
+    // 100 MiB of zeros compresses to a few KiB.
+    let zeros = vec![0u8; 100 << 20];
+    let z = crate::codec::compress(&zeros).expect("compress");
+    let mut e = vec![1u8, 1, 1, 0];
+    e.extend_from_slice(&1u64.to_le_bytes());
+    e.extend_from_slice(&1u64.to_le_bytes());
+    e.extend_from_slice(&z);
+    assert_eq!(Frame::decode(&e), Err(WireError::TooLarge { limit: MAX_PAYLOAD }));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    #[test]
+    fn encode_then_decode_is_identity(
+        start in 0u64..1_000_000,
+        bodies in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300), 1..8),
+        compress in proptest::prelude::any::<bool>(),
+    ) {
+        let records: Vec<Record> = bodies.iter().enumerate().map(|(i, b)| out(start + i as u64, i as u32, b)).collect();
+        let f = Frame::batch(records).expect("consecutive");
+        proptest::prop_assert_eq!(Frame::decode(&f.encode(compress)), Ok(f));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+        let _ = Frame::decode(&bytes);
+    }
+}
