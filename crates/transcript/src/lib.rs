@@ -10,5 +10,6 @@ pub mod codec;
 pub mod control;
 pub mod filter;
 pub mod pane;
+pub mod session;
 pub mod store;
 pub mod wire;
