@@ -167,6 +167,28 @@ test('automatic replies to queries never reach the pane; typing does', async (t)
   await until(() => relay.inputs().some((m) => m.pane === '%0' && m.data === 'x'), 5000, 'input to %0');
 });
 
+test('mouse reports and bracketed paste pass the filter; a paste cannot end the bracket early', async (t) => {
+  const { relay, page, context } = await open(t);
+  // The pane's app turned on SGR mouse reporting and bracketed paste.
+  relay.append([out('%0', '\x1b[?1000h\x1b[?1006h\x1b[?2004hmouse app\r\n')]);
+  await until(async () => (await paneText(page, '%0'))?.includes('mouse app'), 5000, 'modes on');
+  const box = await page.evaluate(() => document.querySelector('.pane[data-pane="%0"] .xterm-screen').getBoundingClientRect().toJSON());
+  await page.mouse.click(box.left + (box.width / 40) * 2.5, box.top + (box.height / 12) * 3.5);
+  await until(() => relay.inputs().some((m) => m.pane === '%0' && /^\x1b\[<0;3;4M/.test(m.data)), 5000, 'SGR mouse press at 3;4');
+
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: relay.url });
+  await page.evaluate(() => navigator.clipboard.writeText('safe\x1b[201~rm -rf ~\n'));
+  const before = relay.inputs().length;
+  // A real paste with Ctrl+Shift+V (Ctrl+V alone is the terminal's literal-next): Chromium runs its paste command.
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Input.dispatchKeyEvent', { type: 'rawKeyDown', key: 'V', code: 'KeyV', modifiers: 10, windowsVirtualKeyCode: 86, commands: ['paste'] });
+  await cdp.send('Input.dispatchKeyEvent', { type: 'keyUp', key: 'V', code: 'KeyV', modifiers: 10, windowsVirtualKeyCode: 86 });
+  await until(() => relay.inputs().slice(before).map((m) => m.data).join('').includes('\x1b[201~'), 5000, 'paste sent');
+  const pasted = relay.inputs().slice(before).map((m) => m.data).join('');
+  assert.ok(pasted.endsWith('\x1b[200~safe[201~rm -rf ~\r\x1b[201~') || pasted.endsWith('\x1b[200~saferm -rf ~\r\x1b[201~'), JSON.stringify(pasted));
+  assert.equal(pasted.split('\x1b[201~').length, 2, 'exactly one end marker');
+});
+
 test('OSC 52 writes ask first and links are http(s) only', async (t) => {
   const { relay, page } = await open(t);
   await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: relay.url });
