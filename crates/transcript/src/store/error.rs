@@ -1,0 +1,68 @@
+//! The store's error type. Every refusal the relay must react to (a gap, an
+//! overlap, a client ahead of the store) is its own variant carrying the
+//! numbers involved; database and migration failures wrap sqlx's errors.
+
+use super::TerminalSessionId;
+
+/// Errors of [`super::Store`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The URL names no database this store speaks.
+    #[error("unsupported database url {url:?}: expected sqlite://PATH, sqlite::memory: or postgres://")]
+    UnsupportedUrl { url: String },
+
+    #[error("database error")]
+    Db(#[from] sqlx::Error),
+
+    #[error("database migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+
+    #[error("terminal session {0} does not exist")]
+    NoSuchSession(TerminalSessionId),
+
+    /// `upsert_session` found the (runner, idea, slot) already owned by
+    /// another user; the transcript is never handed over silently.
+    #[error("terminal session {id} belongs to another user")]
+    OwnerMismatch { id: TerminalSessionId },
+
+    /// A frame does not start right after the stored sequence.
+    #[error("sequence gap: expected a frame starting at {expected}, got {got}")]
+    Gap { expected: u64, got: u64 },
+
+    /// A frame starts inside the stored range but ends past it: part of it is
+    /// stored already and the store cannot split opaque bytes.
+    #[error("frame {first}..={last} overlaps the stored sequence ending at {stored}")]
+    Overlap { first: u64, last: u64, stored: u64 },
+
+    /// `first_seq` is 0, or greater than `last_seq`.
+    #[error("invalid frame range {first}..={last}")]
+    InvalidRange { first: u64, last: u64 },
+
+    /// A sequence number above `i64::MAX` (the databases' integer type).
+    #[error("sequence number {0} is out of range")]
+    SeqOutOfRange(u64),
+
+    /// A snapshot at a sequence the store has not received yet.
+    #[error("snapshot at {at} is ahead of the stored sequence {stored}")]
+    SnapshotAhead { at: u64, stored: u64 },
+
+    /// A snapshot inside a stored frame's range: resuming from it would
+    /// replay part of that frame twice.
+    #[error("snapshot at {at} falls inside stored frame {first}..={last}")]
+    SnapshotMisaligned { at: u64, first: u64, last: u64 },
+
+    /// A client claims a sequence the store never reached.
+    #[error("client sequence {k} is ahead of the stored sequence {head}")]
+    Ahead { k: u64, head: u64 },
+
+    /// Neither the frames after `k` nor a snapshot at or after `k` are
+    /// stored (only possible for a `k` that is not a frame boundary).
+    #[error("no resume point for sequence {k}")]
+    NoResumePoint { k: u64 },
+
+    /// A stored row violates the store's invariants (a negative number, a
+    /// hole in the stored frames).
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}

@@ -1,0 +1,446 @@
+//! Frames and snapshots of a terminal session: gap-free appends with
+//! idempotent resends, snapshot checkpoints, the `since` answer for a
+//! resuming client, and retention pruning.
+//!
+//! Invariants kept here (every write runs in one transaction that first
+//! locks the session row):
+//! - stored frames form one gap-free range ending at the session's
+//!   `last_seq`; pruning only removes a prefix of it;
+//! - no snapshot lies strictly inside a stored frame, so a snapshot at `m`
+//!   is always followed by a frame starting at `m + 1` (or by nothing);
+//! - pruning never deletes the latest snapshot or any frame after it, so
+//!   `since` can always answer from the latest snapshot.
+
+use bytes::Bytes;
+
+use super::{
+    Appended, Db, PruneStats, RetentionPolicy, Since, Store, StoreError, StoredFrame,
+    StoredSnapshot, TerminalSessionId, on_db, seq_from_db, seq_to_db,
+};
+
+type FrameRow = (i64, i64, Vec<u8>);
+type SnapshotRow = (i64, Vec<u8>, i64);
+
+fn frame(row: FrameRow) -> Result<StoredFrame, StoreError> {
+    let (first, last, bytes) = row;
+    Ok(StoredFrame {
+        first_seq: seq_from_db(first, "first_seq")?,
+        last_seq: seq_from_db(last, "last_seq")?,
+        bytes: Bytes::from(bytes),
+    })
+}
+
+fn frames(rows: Vec<FrameRow>) -> Result<Vec<StoredFrame>, StoreError> {
+    rows.into_iter().map(frame).collect()
+}
+
+fn snapshot(row: SnapshotRow) -> Result<StoredSnapshot, StoreError> {
+    let (at, bytes, created_at) = row;
+    Ok(StoredSnapshot {
+        at_seq: seq_from_db(at, "at_seq")?,
+        bytes: Bytes::from(bytes),
+        created_at,
+    })
+}
+
+fn size_to_db(len: usize) -> Result<i64, StoreError> {
+    i64::try_from(len).map_err(|_| StoreError::Corrupt(format!("blob of {len} bytes")))
+}
+
+/// Checks that frames after `after` start at `after + 1` and run gap-free
+/// to `head`.
+fn check_contiguous(after: u64, head: u64, list: &[StoredFrame]) -> Result<(), StoreError> {
+    let mut next = after + 1;
+    for f in list {
+        if f.first_seq != next {
+            return Err(StoreError::Corrupt(format!(
+                "stored frames jump from {} to {}",
+                next - 1,
+                f.first_seq
+            )));
+        }
+        next = f.last_seq + 1;
+    }
+    if next - 1 != head {
+        return Err(StoreError::Corrupt(format!(
+            "stored frames end at {} but last_seq is {head}",
+            next - 1
+        )));
+    }
+    Ok(())
+}
+
+const FRAMES_AFTER: &str = "SELECT first_seq, last_seq, bytes FROM frames \
+     WHERE session_id = $1 AND last_seq > $2 ORDER BY last_seq";
+const LATEST_SNAPSHOT: &str = "SELECT at_seq, bytes, created_at FROM snapshots \
+     WHERE session_id = $1 ORDER BY at_seq DESC LIMIT 1";
+
+impl Store {
+    /// Stores a Batch frame covering `first_seq..=last_seq` and advances the
+    /// session's `last_seq`, in one transaction. A frame whose records are
+    /// all stored already is a resend: `Ok(Appended::Duplicate)`, nothing
+    /// written. A frame not starting at `last_seq + 1` is refused
+    /// ([`StoreError::Gap`], [`StoreError::Overlap`]). When this returns
+    /// `Ok`, the frame is committed (see the module doc on durability).
+    pub async fn append_frame(
+        &self,
+        session: TerminalSessionId,
+        first_seq: u64,
+        last_seq: u64,
+        bytes: &[u8],
+    ) -> Result<Appended, StoreError> {
+        if first_seq == 0 || first_seq > last_seq {
+            return Err(StoreError::InvalidRange {
+                first: first_seq,
+                last: last_seq,
+            });
+        }
+        let first_db = seq_to_db(first_seq)?;
+        let last_db = seq_to_db(last_seq)?;
+        let size = size_to_db(bytes.len())?;
+        // Hot path: two statements. The conditional UPDATE both checks that
+        // the frame continues the stored sequence and takes the session
+        // row's write lock (SQLite: the database write lock, before any
+        // read, so no busy-snapshot upgrade failure).
+        let stored = on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query(
+                "UPDATE terminal_sessions SET last_seq = $1 WHERE id = $2 AND last_seq = $3",
+            )
+            .bind(last_db)
+            .bind(session)
+            .bind(first_db - 1)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                sqlx::query(
+                    "INSERT INTO frames (session_id, first_seq, last_seq, size, bytes) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(session)
+                .bind(first_db)
+                .bind(last_db)
+                .bind(size)
+                .bind(bytes)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                true
+            } else {
+                tx.rollback().await?;
+                false
+            }
+        });
+        if stored {
+            return Ok(Appended::Stored);
+        }
+        // Slow path: explain the refusal. last_seq only grows, so a
+        // duplicate seen here stays a duplicate.
+        let head = self.last_seq(session).await?;
+        if last_seq <= head {
+            Ok(Appended::Duplicate)
+        } else if first_seq <= head {
+            Err(StoreError::Overlap {
+                first: first_seq,
+                last: last_seq,
+                stored: head,
+            })
+        } else {
+            Err(StoreError::Gap {
+                expected: head + 1,
+                got: first_seq,
+            })
+        }
+    }
+
+    /// Stores a Snapshot frame at `at_seq` (replacing one stored at the same
+    /// sequence). Refused when `at_seq` is past the stored sequence or
+    /// inside a stored frame.
+    pub async fn put_snapshot(
+        &self,
+        session: TerminalSessionId,
+        at_seq: u64,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        let at_db = seq_to_db(at_seq)?;
+        let size = size_to_db(bytes.len())?;
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            // A no-op write that locks the session row against appends and
+            // pruning for the rest of the transaction.
+            let head: Option<i64> = sqlx::query_scalar(
+                "UPDATE terminal_sessions SET last_seq = last_seq WHERE id = $1 RETURNING last_seq",
+            )
+            .bind(session)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(head) = head else {
+                return Err(StoreError::NoSuchSession(session));
+            };
+            let head = seq_from_db(head, "last_seq")?;
+            if at_seq > head {
+                return Err(StoreError::SnapshotAhead { at: at_seq, stored: head });
+            }
+            let inside: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT first_seq, last_seq FROM frames \
+                 WHERE session_id = $1 AND first_seq <= $2 AND last_seq > $2",
+            )
+            .bind(session)
+            .bind(at_db)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((first, last)) = inside {
+                return Err(StoreError::SnapshotMisaligned {
+                    at: at_seq,
+                    first: seq_from_db(first, "first_seq")?,
+                    last: seq_from_db(last, "last_seq")?,
+                });
+            }
+            sqlx::query(
+                "INSERT INTO snapshots (session_id, at_seq, size, bytes) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (session_id, at_seq) DO UPDATE \
+                 SET size = excluded.size, bytes = excluded.bytes",
+            )
+            .bind(session)
+            .bind(at_db)
+            .bind(size)
+            .bind(bytes)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The last sequence number stored for `session` (0 if none).
+    pub async fn last_seq(&self, session: TerminalSessionId) -> Result<u64, StoreError> {
+        let v: Option<i64> = on_db!(&self.db, pool => {
+            sqlx::query_scalar("SELECT last_seq FROM terminal_sessions WHERE id = $1")
+                .bind(session)
+                .fetch_optional(pool)
+                .await?
+        });
+        match v {
+            Some(v) => seq_from_db(v, "last_seq"),
+            None => Err(StoreError::NoSuchSession(session)),
+        }
+    }
+
+    /// Stored frames with `last_seq > k`, in order, stopping once their
+    /// total size reaches `max_bytes` (the first frame is always included,
+    /// so a caller paging with the last returned `last_seq` progresses).
+    pub async fn frames_after(
+        &self,
+        session: TerminalSessionId,
+        k: u64,
+        max_bytes: u64,
+    ) -> Result<Vec<StoredFrame>, StoreError> {
+        let k_db = seq_to_db(k)?;
+        let budget = i64::try_from(max_bytes).unwrap_or(i64::MAX);
+        // Running total over the ordered frames; a frame is returned when
+        // the frames before it stay under the budget.
+        let rows: Vec<FrameRow> = on_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT first_seq, last_seq, bytes FROM ( \
+                   SELECT first_seq, last_seq, bytes, \
+                          SUM(size) OVER (ORDER BY last_seq) - size AS run_before, \
+                          ROW_NUMBER() OVER (ORDER BY last_seq) AS rn \
+                   FROM frames WHERE session_id = $1 AND last_seq > $2 \
+                 ) AS t WHERE run_before < $3 OR rn = 1 ORDER BY last_seq",
+            )
+            .bind(session)
+            .bind(k_db)
+            .bind(budget)
+            .fetch_all(pool)
+            .await?
+        });
+        frames(rows)
+    }
+
+    /// The snapshot with the highest `at_seq`.
+    pub async fn latest_snapshot(
+        &self,
+        session: TerminalSessionId,
+    ) -> Result<Option<StoredSnapshot>, StoreError> {
+        let row: Option<SnapshotRow> = on_db!(&self.db, pool => {
+            sqlx::query_as(LATEST_SNAPSHOT).bind(session).fetch_optional(pool).await?
+        });
+        row.map(snapshot).transpose()
+    }
+
+    /// The earliest snapshot with `at_seq >= k`.
+    pub async fn snapshot_at_or_after(
+        &self,
+        session: TerminalSessionId,
+        k: u64,
+    ) -> Result<Option<StoredSnapshot>, StoreError> {
+        let k_db = seq_to_db(k)?;
+        let row: Option<SnapshotRow> = on_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT at_seq, bytes, created_at FROM snapshots \
+                 WHERE session_id = $1 AND at_seq >= $2 ORDER BY at_seq LIMIT 1",
+            )
+            .bind(session)
+            .bind(k_db)
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(snapshot).transpose()
+    }
+
+    /// What a client that last saw `k` needs, read in one consistent
+    /// transaction: the frames `k+1..=head` when all are stored, else the
+    /// latest snapshot (at `m >= k`) and the frames `m+1..=head`.
+    pub async fn since(&self, session: TerminalSessionId, k: u64) -> Result<Since, StoreError> {
+        let k_db = seq_to_db(k)?;
+        let postgres = matches!(self.db, Db::Postgres(_));
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            if postgres {
+                // One snapshot of the data for all the reads below, so a
+                // concurrent prune cannot remove frames between them.
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let head: Option<i64> =
+                sqlx::query_scalar("SELECT last_seq FROM terminal_sessions WHERE id = $1")
+                    .bind(session)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(head) = head else {
+                return Err(StoreError::NoSuchSession(session));
+            };
+            let head = seq_from_db(head, "last_seq")?;
+            if k > head {
+                return Err(StoreError::Ahead { k, head });
+            }
+            if k == head {
+                return Ok(Since::Frames(Vec::new()));
+            }
+            let first: Option<i64> = sqlx::query_scalar(
+                "SELECT first_seq FROM frames WHERE session_id = $1 AND last_seq > $2 \
+                 ORDER BY last_seq LIMIT 1",
+            )
+            .bind(session)
+            .bind(k_db)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if first == Some(k_db + 1) {
+                let rows: Vec<FrameRow> = sqlx::query_as(FRAMES_AFTER)
+                    .bind(session)
+                    .bind(k_db)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let list = frames(rows)?;
+                check_contiguous(k, head, &list)?;
+                return Ok(Since::Frames(list));
+            }
+            let snap: Option<SnapshotRow> = sqlx::query_as(LATEST_SNAPSHOT)
+                .bind(session)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(snap) = snap.map(snapshot).transpose()? else {
+                return Err(StoreError::NoResumePoint { k });
+            };
+            if snap.at_seq < k {
+                return Err(StoreError::NoResumePoint { k });
+            }
+            let rows: Vec<FrameRow> = sqlx::query_as(FRAMES_AFTER)
+                .bind(session)
+                .bind(seq_to_db(snap.at_seq)?)
+                .fetch_all(&mut *tx)
+                .await?;
+            let list = frames(rows)?;
+            check_contiguous(snap.at_seq, head, &list)?;
+            Ok(Since::Snapshot { snapshot: snap, frames: list })
+        })
+    }
+
+    /// Applies `policy` to one session: keeps the latest
+    /// `keep_snapshots` (at least 1) snapshots, fewer while frames plus
+    /// snapshots exceed `max_bytes` (never fewer than 1), and deletes the
+    /// older snapshots and every frame ending at or before the oldest kept
+    /// snapshot. A session without snapshots keeps all its frames.
+    pub async fn prune(
+        &self,
+        session: TerminalSessionId,
+        policy: RetentionPolicy,
+    ) -> Result<PruneStats, StoreError> {
+        let budget = i64::try_from(policy.max_bytes).unwrap_or(i64::MAX);
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let locked = sqlx::query("UPDATE terminal_sessions SET last_seq = last_seq WHERE id = $1")
+                .bind(session)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if locked == 0 {
+                return Err(StoreError::NoSuchSession(session));
+            }
+            let snaps: Vec<(i64, i64)> = sqlx::query_as(
+                "SELECT at_seq, size FROM snapshots WHERE session_id = $1 ORDER BY at_seq DESC",
+            )
+            .bind(session)
+            .fetch_all(&mut *tx)
+            .await?;
+            if snaps.is_empty() {
+                tx.rollback().await?;
+                return Ok(PruneStats::default());
+            }
+            let wanted = usize::try_from(policy.keep_snapshots).unwrap_or(usize::MAX);
+            let mut keep = wanted.clamp(1, snaps.len());
+            while keep > 1 {
+                let cut = snaps[keep - 1].0;
+                let frame_bytes: i64 = sqlx::query_scalar(
+                    "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM frames \
+                     WHERE session_id = $1 AND last_seq > $2",
+                )
+                .bind(session)
+                .bind(cut)
+                .fetch_one(&mut *tx)
+                .await?;
+                let snap_bytes: i64 = snaps[..keep].iter().map(|s| s.1).sum();
+                if frame_bytes.saturating_add(snap_bytes) <= budget {
+                    break;
+                }
+                keep -= 1;
+            }
+            let cut = snaps[keep - 1].0;
+            let snapshots_deleted = sqlx::query(
+                "DELETE FROM snapshots WHERE session_id = $1 AND at_seq < $2",
+            )
+            .bind(session)
+            .bind(cut)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let frames_deleted = sqlx::query(
+                "DELETE FROM frames WHERE session_id = $1 AND last_seq <= $2",
+            )
+            .bind(session)
+            .bind(cut)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            Ok(PruneStats { frames_deleted, snapshots_deleted })
+        })
+    }
+
+    /// [`Store::prune`] over every session; a failing session is logged
+    /// and skipped.
+    pub async fn prune_all(&self, policy: RetentionPolicy) -> Result<PruneStats, StoreError> {
+        let mut total = PruneStats::default();
+        for id in self.session_ids().await? {
+            match self.prune(id, policy).await {
+                Ok(s) => total += s,
+                // Deleted between the listing and the prune.
+                Err(StoreError::NoSuchSession(_)) => {}
+                Err(e) => tracing::warn!(session = id, error = %e, "prune failed"),
+            }
+        }
+        Ok(total)
+    }
+}

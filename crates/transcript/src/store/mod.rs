@@ -1,0 +1,303 @@
+//! Durable storage of transcripts (sqlx): terminal sessions, the relay's
+//! frames (opaque bytes plus their sequence range) and snapshots, with
+//! retention. The only module of the workspace that knows SQL.
+//!
+//! It does not parse frames: a frame is stored and returned byte for byte.
+//! It reads no clock: every timestamp is an argument (milliseconds since the
+//! Unix epoch), except the `created_at` columns, which the database fills.
+//!
+//! # One code path, two databases
+//!
+//! [`Db`] is an enum over a `SqlitePool` and a `PgPool`, and every query is
+//! written once inside [`on_db!`], which expands the same body for each
+//! driver. Chosen over `sqlx::Any` because the native drivers keep their own
+//! connect options (WAL, `synchronous`, busy timeout, pool sizing for
+//! `sqlite::memory:`), their native types (`BYTEA`/`BLOB`) and their
+//! prepared-statement caches, while the SQL text stays shared: `$1`
+//! placeholders, `ON CONFLICT`, `RETURNING` and window functions mean the
+//! same in SQLite (3.35+, bundled) and PostgreSQL. Schemas differ only in
+//! DDL and live in `migrations/sqlite` and `migrations/postgres`.
+//!
+//! # Durability
+//!
+//! A method that returned `Ok` has committed its transaction. SQLite runs in
+//! WAL mode with `synchronous=NORMAL`: a commit is in the WAL file (the OS
+//! page cache) before `COMMIT` returns, so it survives `kill -9` of the
+//! process (tested: `tests/store.rs`, `kill_9_loses_no_acknowledged_frame`);
+//! only a power loss or kernel crash can drop the last commits. `FULL` adds
+//! an fsync per commit; see [`SqliteSync`] and the bench `benches/store.rs`
+//! for the price.
+
+pub mod accounts;
+mod error;
+mod frames;
+mod pruner;
+mod sessions;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use error::StoreError;
+pub use pruner::spawn_pruner;
+
+/// Id of a terminal session (one tmux session served by one bridge); the
+/// `session_id` of the wire protocol.
+pub type TerminalSessionId = i64;
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The connection pool of one of the two dialects. Query code matches on it
+/// through [`on_db!`]; `store/accounts.rs` does the same.
+#[derive(Debug, Clone)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool of `$db` (a
+/// `&Db`): the body is written once and compiled once per driver, so plain
+/// `sqlx::query("… $1 …").bind(x).fetch_one($pool)` works in both.
+///
+/// ```ignore
+/// let n: i64 = on_db!(store.db(), pool => {
+///     sqlx::query_scalar("SELECT count(*) FROM frames").fetch_one(pool).await?
+/// });
+/// ```
+macro_rules! on_db {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_db;
+
+/// SQLite's `synchronous` setting (WAL mode). Both survive `kill -9`;
+/// only `Full` survives a power loss of the last commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SqliteSync {
+    #[default]
+    Normal,
+    Full,
+}
+
+/// Connection settings beyond the URL.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StoreOptions {
+    pub sqlite_sync: SqliteSync,
+    /// Pool size for files and PostgreSQL (`sqlite::memory:` always uses
+    /// one connection: each connection would be its own database).
+    pub max_connections: u32,
+    /// How long a SQLite writer waits for the write lock.
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            sqlite_sync: SqliteSync::Normal,
+            max_connections: 8,
+            busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The transcript store. Cheap to clone (the pools are shared).
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Db,
+}
+
+/// A terminal session row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: TerminalSessionId,
+    pub runner_id: String,
+    pub user_id: String,
+    pub idea: String,
+    pub slot: String,
+    pub tmux_session: String,
+    pub created_at: Millis,
+    pub last_connected_at: Option<Millis>,
+    pub last_detached_at: Option<Millis>,
+    /// The last sequence number stored (0 if none): `welcome.last_seq`.
+    pub last_seq: u64,
+}
+
+/// A stored Batch frame: the bytes as received, covering records
+/// `first_seq..=last_seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFrame {
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub bytes: Bytes,
+}
+
+/// A stored Snapshot frame at `at_seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSnapshot {
+    pub at_seq: u64,
+    pub bytes: Bytes,
+    pub created_at: Millis,
+}
+
+/// What [`Store::append_frame`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// The frame was new and is now stored; forward it to browsers.
+    Stored,
+    /// Every record of the frame was stored already (a resend after a lost
+    /// ack): nothing was written; ack again, do not forward.
+    Duplicate,
+}
+
+/// The answer to a client that last saw `k`: never a gap, never a duplicate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Since {
+    /// Frames `k+1..=head` in order (empty when `k == head`).
+    Frames(Vec<StoredFrame>),
+    /// The latest snapshot (at `m >= k`) and the frames `m+1..=head`.
+    Snapshot {
+        snapshot: StoredSnapshot,
+        frames: Vec<StoredFrame>,
+    },
+}
+
+/// How much history to keep per terminal session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Snapshots to keep (at least 1 is always kept); frames older than the
+    /// oldest kept snapshot are deleted.
+    pub keep_snapshots: u32,
+    /// Byte budget for frames plus snapshots. Past it, older snapshots (and
+    /// the frames before the next one) go, down to the latest snapshot and
+    /// the frames after it, which are never deleted.
+    pub max_bytes: u64,
+}
+
+impl Default for RetentionPolicy {
+    fn default() -> Self {
+        Self {
+            keep_snapshots: 4,
+            max_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// What one prune pass deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PruneStats {
+    pub frames_deleted: u64,
+    pub snapshots_deleted: u64,
+}
+
+impl std::ops::AddAssign for PruneStats {
+    fn add_assign(&mut self, o: Self) {
+        self.frames_deleted += o.frames_deleted;
+        self.snapshots_deleted += o.snapshots_deleted;
+    }
+}
+
+impl Store {
+    /// Opens `url` with default [`StoreOptions`] and runs the migrations.
+    /// `sqlite://PATH` (created if missing), `sqlite::memory:`,
+    /// `postgres://…` / `postgresql://…`.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Self::connect_with(url, &StoreOptions::default()).await
+    }
+
+    /// [`Store::connect`] with explicit options.
+    pub async fn connect_with(url: &str, opts: &StoreOptions) -> Result<Store, StoreError> {
+        let db = if url.starts_with("sqlite:") {
+            let memory = url.contains(":memory:") || url.contains("mode=memory");
+            let sync = match opts.sqlite_sync {
+                SqliteSync::Normal => SqliteSynchronous::Normal,
+                SqliteSync::Full => SqliteSynchronous::Full,
+            };
+            let connect = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .foreign_keys(true)
+                .busy_timeout(opts.busy_timeout)
+                .synchronous(sync);
+            let connect = if memory {
+                connect
+            } else {
+                connect.journal_mode(SqliteJournalMode::Wal)
+            };
+            let pool = if memory {
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+            } else {
+                SqlitePoolOptions::new().max_connections(opts.max_connections.max(1))
+            };
+            let pool = pool.connect_with(connect).await?;
+            SQLITE_MIGRATIONS.run(&pool).await?;
+            Db::Sqlite(pool)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(opts.max_connections.max(1))
+                .connect(url)
+                .await?;
+            POSTGRES_MIGRATIONS.run(&pool).await?;
+            Db::Postgres(pool)
+        } else {
+            return Err(StoreError::UnsupportedUrl {
+                url: redact(url),
+            });
+        };
+        Ok(Store { db })
+    }
+
+    /// The pool, for queries of sibling modules (accounts) through
+    /// [`on_db!`].
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn dialect(&self) -> &'static str {
+        match self.db {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes every connection; pending writes have committed already.
+    pub async fn close(&self) {
+        on_db!(&self.db, pool => pool.close().await)
+    }
+}
+
+/// The URL without a password, for error messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://…{}", &url[..s], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+/// u64 sequence number to the databases' i64.
+pub(crate) fn seq_to_db(seq: u64) -> Result<i64, StoreError> {
+    i64::try_from(seq).map_err(|_| StoreError::SeqOutOfRange(seq))
+}
+
+/// A stored i64 sequence number or size back to u64.
+pub(crate) fn seq_from_db(v: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative {what}: {v}")))
+}
