@@ -3,8 +3,9 @@
 //! It does not validate the checksum: the string comes from tmux via the relay.
 
 /**
- * Parses a tmux layout string. Returns `{cols, rows, panes: [{id, x, y, cols, rows}]}`
- * with pane ids as `%N`, or null when the string is not a layout.
+ * Parses a tmux layout string. Returns `{cols, rows, panes: [{id, x, y, cols, rows, floating?}]}`
+ * with pane ids as `%N` (tiled panes first, then floating ones), or null when
+ * the string is not a layout.
  */
 export function parseLayout(text) {
   if (typeof text !== 'string') return null;
@@ -15,17 +16,38 @@ export function parseLayout(text) {
   let root;
   try {
     root = cell(p, panes, 0);
-    // tmux 3.7 may append floating panes after the tiled tree; they are
-    // further cells separated by commas at the top level.
-    while (p.i < p.s.length && p.s[p.i] === ',') {
+    // tmux 3.7+ appends floating panes as `<cell,cell,…>` after the tiled
+    // tree (reference §5.1); they are drawn above the tiled panes.
+    if (p.s[p.i] === '<') {
       p.i++;
-      cell(p, panes, 0);
+      const floating = [];
+      if (p.s[p.i] !== '>') {
+        for (;;) {
+          cell(p, floating, 0);
+          if (p.s[p.i] === ',') {
+            p.i++;
+            continue;
+          }
+          break;
+        }
+      }
+      expect(p, '>');
+      for (const f of floating) panes.push({ ...f, floating: true });
     }
   } catch {
     return null;
   }
   if (p.i !== p.s.length) return null;
   return { cols: root.w, rows: root.h, panes };
+}
+
+/** A signed offset: tmux 3.7 prints X and Y with `%d`. */
+function signed(p) {
+  if (p.s[p.i] === '-') {
+    p.i++;
+    return -num(p);
+  }
+  return num(p);
 }
 
 function num(p) {
@@ -46,9 +68,9 @@ function cell(p, panes, depth) {
   expect(p, 'x');
   const h = num(p);
   expect(p, ',');
-  const x = num(p);
+  const x = signed(p);
   expect(p, ',');
-  const y = num(p);
+  const y = signed(p);
   const open = p.s[p.i];
   if (open === '{' || open === '[') {
     const close = open === '{' ? '}' : ']';

@@ -702,6 +702,7 @@ class SessionView {
     for (const r of geom.panes) {
       const pane = this.panes.get(r.id);
       if (!pane) continue;
+      pane.el.classList.toggle('floating', !!r.floating);
       Object.assign(pane.el.style, {
         left: `${r.x * w}px`,
         top: `${r.y * h}px`,

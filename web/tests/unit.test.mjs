@@ -51,6 +51,11 @@ test('layout strings parse into pane rectangles', () => {
   assert.deepEqual(parseLayout('b25d,80x24,0,0,0'), { cols: 80, rows: 24, panes: [{ id: '%0', x: 0, y: 0, cols: 80, rows: 24 }] });
   const l = parseLayout('bb62,159x48,0,0{79x48,0,0,79,79x48,80,0[79x24,80,0,80,79x23,80,25,81]}');
   assert.deepEqual(l.panes.map((p) => [p.id, p.x, p.y, p.cols, p.rows]), [['%79', 0, 0, 79, 48], ['%80', 80, 0, 79, 24], ['%81', 80, 25, 79, 23]]);
+  // tmux 3.7: floating panes after the tree, signed offsets.
+  const f = parseLayout('abcd,80x24,0,0{40x24,0,0,0,39x24,41,0,1}<20x10,-3,5,7,10x4,60,2,8>');
+  assert.deepEqual(f.panes.map((p) => [p.id, p.x, p.y, !!p.floating]), [['%0', 0, 0, false], ['%1', 41, 0, false], ['%7', -3, 5, true], ['%8', 60, 2, true]]);
+  assert.equal(parseLayout('abcd,80x24,0,0,0<>').panes.length, 1);
+  for (const bad of ['abcd,80x24,0,0,0<', 'abcd,80x24,0,0,0<1x1,0,0,1', 'abcd,80x24,0,0,0,']) assert.equal(parseLayout(bad), null, bad);
   for (const bad of ['', 'zz', 'b25d,80x24,0,0', 'b25d,80x24,0,0{', 'b25d,80x24,0,0,0,', 'b25d,80x24,0,0{1x1,0,0,1']) {
     assert.equal(parseLayout(bad), null, bad);
   }
