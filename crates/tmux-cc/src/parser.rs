@@ -25,9 +25,11 @@
 //!   end of the block: when *every* line of the block has the exact form
 //!   `%pause %<digits>`, `%continue %<digits>` or `%message …`, those lines
 //!   are emitted as events, in order, before the [`Event::Reply`], and the
-//!   reply has no lines; otherwise all of them stay payload lines. A capture
-//!   whose only non-trimmed content is such lines is still misread; the
-//!   caller, who knows which command a block answers, can tell.
+//!   reply has no lines; otherwise all of them stay payload lines.
+//!   `capture-pane -p` prints one line per row, empty rows included (see the
+//!   `hooks` fixture), so a capture is misread only if *every* row of the
+//!   captured range shows such text; the caller, who knows which command a
+//!   block answers, can still tell.
 //! * `%end`/`%error` outside a block is [`LineErrorKind::UnmatchedGuard`];
 //!   a line outside a block that does not start with `%` is
 //!   [`Event::Stray`]; an unknown `%word` is [`Event::Unknown`]; a known
