@@ -132,6 +132,18 @@ pub fn join<I: IntoIterator<Item = CommandLine>>(lines: I) -> Result<CommandLine
     Ok(CommandLine::new(text, replies))
 }
 
+/// [`join`] for a list known to be non-empty.
+pub(crate) fn join_nonempty(first: CommandLine, rest: Vec<CommandLine>) -> CommandLine {
+    let mut text = first.text().to_owned();
+    let mut replies = first.replies;
+    for l in rest {
+        text.push_str(" ; ");
+        text.push_str(l.text());
+        replies += l.replies;
+    }
+    CommandLine::new(text, replies)
+}
+
 // ---------------------------------------------------------------------------
 // Quoting
 
@@ -621,6 +633,13 @@ pub fn list_sessions(format: &str) -> Result<CommandLine, CommandError> {
 /// `display-message -p -t T -- 'format'`: prints the expanded format.
 pub fn display_message(target: &Target, format: &str) -> Result<CommandLine, CommandError> {
     Ok(one(format!("display-message -p -t {} -- {}", target.quoted(), quote("format", format)?)))
+}
+
+/// [`display_message`] for a format constant of this crate (checked by a
+/// unit test to hold no forbidden byte).
+pub(crate) fn display_message_const(target: &Target, format: &'static str) -> CommandLine {
+    debug_assert!(check_bytes("format", format).is_ok());
+    one(format!("display-message -p -t {} -- {}", target.quoted(), quote_unchecked(format)))
 }
 
 // ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@ pub mod json;
 pub mod layout;
 pub mod naming;
 pub mod parser;
+pub mod state;
 
 pub use event::{Event, LineError, LineErrorKind, Reply};
 pub use ids::{PaneId, SessionId, WindowId};
