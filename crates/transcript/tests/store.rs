@@ -4,6 +4,8 @@
 //! `TEST_DATABASE_URL` is not, the tests fail instead of skipping
 //! PostgreSQL. Separate from `tests/it/` (the transcript core's tests).
 
+#![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+
 use std::future::Future;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -70,8 +72,17 @@ async fn targets(test: &str) -> Vec<Target> {
     }];
     if let Some(admin) = pg_admin_url() {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let short: String = test.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(32).collect();
-        let name = format!("tb_{}_{}_{}", short.to_ascii_lowercase(), std::process::id(), n);
+        let short: String = test
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(32)
+            .collect();
+        let name = format!(
+            "tb_{}_{}_{}",
+            short.to_ascii_lowercase(),
+            std::process::id(),
+            n
+        );
         let mut conn = sqlx::PgConnection::connect(&admin)
             .await
             .expect("connect to TEST_DATABASE_URL");
@@ -117,7 +128,13 @@ where
 
 async fn session(store: &Store, slot: &str) -> TerminalSessionId {
     store
-        .upsert_session("runner-1", "user-1", "local", slot, &format!("tb_local_{slot}"))
+        .upsert_session(
+            "runner-1",
+            "user-1",
+            "local",
+            slot,
+            &format!("tb_local_{slot}"),
+        )
         .await
         .expect("upsert")
         .id
@@ -141,7 +158,9 @@ fn payload(first: u64, last: u64) -> Vec<u8> {
 }
 
 async fn append(store: &Store, s: TerminalSessionId, first: u64, last: u64) {
-    let r = store.append_frame(s, first, last, &payload(first, last)).await;
+    let r = store
+        .append_frame(s, first, last, &payload(first, last))
+        .await;
     assert_eq!(r.expect("append"), Appended::Stored, "{first}..={last}");
 }
 
@@ -155,14 +174,29 @@ fn check_since(k: u64, head: u64, since: &Since) {
     let (mut next, list) = match since {
         Since::Frames(list) => (k + 1, list),
         Since::Snapshot { snapshot, frames } => {
-            assert!(snapshot.at_seq >= k, "snapshot at {} < k {k}", snapshot.at_seq);
-            assert_eq!(snapshot.bytes.as_ref(), snap_payload(snapshot.at_seq).as_slice());
+            assert!(
+                snapshot.at_seq >= k,
+                "snapshot at {} < k {k}",
+                snapshot.at_seq
+            );
+            assert_eq!(
+                snapshot.bytes.as_ref(),
+                snap_payload(snapshot.at_seq).as_slice()
+            );
             (snapshot.at_seq + 1, frames)
         }
     };
     for f in list {
-        assert_eq!(f.first_seq, next, "k={k}: gap or duplicate in {:?}", ranges(list));
-        assert_eq!(f.bytes.as_ref(), payload(f.first_seq, f.last_seq).as_slice());
+        assert_eq!(
+            f.first_seq,
+            next,
+            "k={k}: gap or duplicate in {:?}",
+            ranges(list)
+        );
+        assert_eq!(
+            f.bytes.as_ref(),
+            payload(f.first_seq, f.last_seq).as_slice()
+        );
         next = f.last_seq + 1;
     }
     assert_eq!(next - 1, head, "k={k}: does not reach head");
@@ -178,23 +212,51 @@ fn snap_payload(at: u64) -> Vec<u8> {
 #[tokio::test]
 async fn sessions_upsert_lookup_and_timestamps() {
     each_db("sessions", |store| async move {
-        let a = store.upsert_session("r1", "u1", "local", "primary", "tb_a").await.unwrap();
-        assert_eq!((a.last_seq, a.last_connected_at, a.last_detached_at), (0, None, None));
-        assert!(a.created_at > 1_600_000_000_000, "created_at in ms: {}", a.created_at);
+        let a = store
+            .upsert_session("r1", "u1", "local", "primary", "tb_a")
+            .await
+            .unwrap();
+        assert_eq!(
+            (a.last_seq, a.last_connected_at, a.last_detached_at),
+            (0, None, None)
+        );
+        assert!(
+            a.created_at > 1_600_000_000_000,
+            "created_at in ms: {}",
+            a.created_at
+        );
         // Same (runner, idea, slot): same row, new tmux session name.
-        let again = store.upsert_session("r1", "u1", "local", "primary", "tb_b").await.unwrap();
+        let again = store
+            .upsert_session("r1", "u1", "local", "primary", "tb_b")
+            .await
+            .unwrap();
         assert_eq!(again.id, a.id);
         assert_eq!(again.tmux_session, "tb_b");
-        let other = store.upsert_session("r1", "u1", "local", "second", "tb_c").await.unwrap();
+        let other = store
+            .upsert_session("r1", "u1", "local", "second", "tb_c")
+            .await
+            .unwrap();
         assert_ne!(other.id, a.id);
-        let elsewhere = store.upsert_session("r2", "u2", "local", "primary", "tb_d").await.unwrap();
+        let elsewhere = store
+            .upsert_session("r2", "u2", "local", "primary", "tb_d")
+            .await
+            .unwrap();
         assert_ne!(elsewhere.id, a.id);
         // Another user never takes over an existing transcript.
-        match store.upsert_session("r1", "u2", "local", "primary", "tb_e").await {
+        match store
+            .upsert_session("r1", "u2", "local", "primary", "tb_e")
+            .await
+        {
             Err(StoreError::OwnerMismatch { id }) => assert_eq!(id, a.id),
             other => panic!("expected OwnerMismatch, got {other:?}"),
         }
-        let mine: Vec<_> = store.sessions_for_user("u1").await.unwrap().into_iter().map(|s| s.id).collect();
+        let mine: Vec<_> = store
+            .sessions_for_user("u1")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
         assert_eq!(mine, vec![a.id, other.id]);
         assert!(store.sessions_for_user("nobody").await.unwrap().is_empty());
 
@@ -250,7 +312,10 @@ async fn append_is_gap_free_and_idempotent() {
         let all = store.frames_after(s, 0, u64::MAX).await.unwrap();
         assert_eq!(ranges(&all), vec![(1, 3), (4, 4), (5, 9)]);
         for f in &all {
-            assert_eq!(f.bytes.as_ref(), payload(f.first_seq, f.last_seq).as_slice());
+            assert_eq!(
+                f.bytes.as_ref(),
+                payload(f.first_seq, f.last_seq).as_slice()
+            );
         }
 
         match store.append_frame(s, 11, 12, b"x").await {
@@ -258,17 +323,36 @@ async fn append_is_gap_free_and_idempotent() {
             other => panic!("expected Gap, got {other:?}"),
         }
         match store.append_frame(s, 8, 12, b"x").await {
-            Err(StoreError::Overlap { first, last, stored }) => assert_eq!((first, last, stored), (8, 12, 9)),
+            Err(StoreError::Overlap {
+                first,
+                last,
+                stored,
+            }) => assert_eq!((first, last, stored), (8, 12, 9)),
             other => panic!("expected Overlap, got {other:?}"),
         }
-        assert!(matches!(store.append_frame(s, 0, 1, b"x").await, Err(StoreError::InvalidRange { .. })));
-        assert!(matches!(store.append_frame(s, 12, 10, b"x").await, Err(StoreError::InvalidRange { .. })));
-        assert!(matches!(store.append_frame(s, 10, u64::MAX, b"x").await, Err(StoreError::SeqOutOfRange(_))));
-        assert!(matches!(store.append_frame(777_777, 1, 1, b"x").await, Err(StoreError::NoSuchSession(777_777))));
+        assert!(matches!(
+            store.append_frame(s, 0, 1, b"x").await,
+            Err(StoreError::InvalidRange { .. })
+        ));
+        assert!(matches!(
+            store.append_frame(s, 12, 10, b"x").await,
+            Err(StoreError::InvalidRange { .. })
+        ));
+        assert!(matches!(
+            store.append_frame(s, 10, u64::MAX, b"x").await,
+            Err(StoreError::SeqOutOfRange(_))
+        ));
+        assert!(matches!(
+            store.append_frame(777_777, 1, 1, b"x").await,
+            Err(StoreError::NoSuchSession(777_777))
+        ));
         // Refusals wrote nothing.
         assert_eq!(store.last_seq(s).await.unwrap(), 9);
         // An empty payload is stored as given.
-        assert_eq!(store.append_frame(s, 10, 10, b"").await.unwrap(), Appended::Stored);
+        assert_eq!(
+            store.append_frame(s, 10, 10, b"").await.unwrap(),
+            Appended::Stored
+        );
         let tail = store.frames_after(s, 9, u64::MAX).await.unwrap();
         assert_eq!(tail.len(), 1);
         assert!(tail[0].bytes.is_empty());
@@ -286,7 +370,10 @@ async fn sessions_have_independent_sequences() {
         append(&store, b, 2, 2).await;
         assert_eq!(store.last_seq(a).await.unwrap(), 5);
         assert_eq!(store.last_seq(b).await.unwrap(), 2);
-        assert_eq!(ranges(&store.frames_after(b, 0, u64::MAX).await.unwrap()), vec![(1, 1), (2, 2)]);
+        assert_eq!(
+            ranges(&store.frames_after(b, 0, u64::MAX).await.unwrap()),
+            vec![(1, 1), (2, 2)]
+        );
     })
     .await;
 }
@@ -339,14 +426,17 @@ async fn frames_after_pages_by_bytes() {
     each_db("frames_after", |store| async move {
         let s = session(&store, "p").await;
         for i in 1..=10 {
-            store.append_frame(s, i, i, &vec![i as u8; 100]).await.unwrap();
+            store.append_frame(s, i, i, &[i as u8; 100]).await.unwrap();
         }
         let page = store.frames_after(s, 2, 250).await.unwrap();
         // 100 + 100 + 100 reaches the budget; the frame that crosses it is
         // the last one returned.
         assert_eq!(ranges(&page), vec![(3, 3), (4, 4), (5, 5)]);
         // A budget smaller than one frame still returns one.
-        assert_eq!(ranges(&store.frames_after(s, 9, 1).await.unwrap()), vec![(10, 10)]);
+        assert_eq!(
+            ranges(&store.frames_after(s, 9, 1).await.unwrap()),
+            vec![(10, 10)]
+        );
         assert!(store.frames_after(s, 10, 1000).await.unwrap().is_empty());
         // Paging from the last returned seq walks everything once.
         let mut k = 0;
@@ -377,7 +467,9 @@ async fn snapshots_are_checked_and_found() {
             other => panic!("expected SnapshotAhead, got {other:?}"),
         }
         match store.put_snapshot(s, 6, b"x").await {
-            Err(StoreError::SnapshotMisaligned { at, first, last }) => assert_eq!((at, first, last), (6, 5, 8)),
+            Err(StoreError::SnapshotMisaligned { at, first, last }) => {
+                assert_eq!((at, first, last), (6, 5, 8))
+            }
             other => panic!("expected SnapshotMisaligned, got {other:?}"),
         }
         store.put_snapshot(s, 4, &snap_payload(4)).await.unwrap();
@@ -386,10 +478,29 @@ async fn snapshots_are_checked_and_found() {
         let latest = store.latest_snapshot(s).await.unwrap().unwrap();
         assert_eq!(latest.at_seq, 8);
         assert_eq!(latest.bytes.as_ref(), snap_payload(8).as_slice());
-        assert_eq!(store.snapshot_at_or_after(s, 0).await.unwrap().unwrap().at_seq, 4);
-        assert_eq!(store.snapshot_at_or_after(s, 5).await.unwrap().unwrap().at_seq, 8);
+        assert_eq!(
+            store
+                .snapshot_at_or_after(s, 0)
+                .await
+                .unwrap()
+                .unwrap()
+                .at_seq,
+            4
+        );
+        assert_eq!(
+            store
+                .snapshot_at_or_after(s, 5)
+                .await
+                .unwrap()
+                .unwrap()
+                .at_seq,
+            8
+        );
         assert_eq!(store.snapshot_at_or_after(s, 9).await.unwrap(), None);
-        assert!(matches!(store.put_snapshot(424_242, 0, b"x").await, Err(StoreError::NoSuchSession(_))));
+        assert!(matches!(
+            store.put_snapshot(424_242, 0, b"x").await,
+            Err(StoreError::NoSuchSession(_))
+        ));
     })
     .await;
 }
@@ -406,7 +517,10 @@ async fn since_answers_every_k_before_and_after_pruning() {
             append(&store, s, seq + 1, seq + n).await;
             seq += n;
             if i % 3 == 2 {
-                store.put_snapshot(s, seq, &snap_payload(seq)).await.unwrap();
+                store
+                    .put_snapshot(s, seq, &snap_payload(seq))
+                    .await
+                    .unwrap();
                 snaps.push(seq);
             }
         }
@@ -427,13 +541,29 @@ async fn since_answers_every_k_before_and_after_pruning() {
                 Err(e) => panic!("k={k}: {e:?}"),
             }
         }
-        assert!(matches!(store.since(s, head + 1).await, Err(StoreError::Ahead { .. })));
+        assert!(matches!(
+            store.since(s, head + 1).await,
+            Err(StoreError::Ahead { .. })
+        ));
 
-        let stats = store.prune(s, RetentionPolicy { keep_snapshots: 3, max_bytes: u64::MAX }).await.unwrap();
+        let stats = store
+            .prune(
+                s,
+                RetentionPolicy {
+                    keep_snapshots: 3,
+                    max_bytes: u64::MAX,
+                },
+            )
+            .await
+            .unwrap();
         assert_eq!(stats.snapshots_deleted as usize, snaps.len() - 3);
         let oldest_kept = snaps[snaps.len() - 3];
         let stored = store.frames_after(s, 0, u64::MAX).await.unwrap();
-        assert_eq!(stored[0].first_seq, oldest_kept + 1, "frames before the oldest kept snapshot are gone");
+        assert_eq!(
+            stored[0].first_seq,
+            oldest_kept + 1,
+            "frames before the oldest kept snapshot are gone"
+        );
         assert_eq!(
             stats.frames_deleted as usize,
             all.iter().filter(|&&(_, l)| l <= oldest_kept).count()
@@ -464,22 +594,63 @@ async fn prune_respects_byte_budget_and_keeps_latest_snapshot() {
         let bare = session(&store, "bare").await;
         for i in 1..=10u64 {
             store.append_frame(s, i, i, &vec![7u8; 1000]).await.unwrap();
-            store.append_frame(bare, i, i, &vec![7u8; 1000]).await.unwrap();
+            store
+                .append_frame(bare, i, i, &vec![7u8; 1000])
+                .await
+                .unwrap();
             if i % 2 == 0 {
                 store.put_snapshot(s, i, &vec![1u8; 500]).await.unwrap();
             }
         }
         // Snapshots at 2,4,6,8,10. Keep 3 within a roomy budget: 6, 8, 10.
-        let st = store.prune(s, RetentionPolicy { keep_snapshots: 3, max_bytes: 1 << 30 }).await.unwrap();
+        let st = store
+            .prune(
+                s,
+                RetentionPolicy {
+                    keep_snapshots: 3,
+                    max_bytes: 1 << 30,
+                },
+            )
+            .await
+            .unwrap();
         assert_eq!((st.snapshots_deleted, st.frames_deleted), (2, 6));
-        assert_eq!(store.snapshot_at_or_after(s, 0).await.unwrap().unwrap().at_seq, 6);
+        assert_eq!(
+            store
+                .snapshot_at_or_after(s, 0)
+                .await
+                .unwrap()
+                .unwrap()
+                .at_seq,
+            6
+        );
         // Budget 4000 bytes: 10 (500) + 8 (500) + frames 9..10 (2000) fits,
         // adding 6 and frames 7..8 (3500 more) does not.
-        let st = store.prune(s, RetentionPolicy { keep_snapshots: 3, max_bytes: 4000 }).await.unwrap();
+        let st = store
+            .prune(
+                s,
+                RetentionPolicy {
+                    keep_snapshots: 3,
+                    max_bytes: 4000,
+                },
+            )
+            .await
+            .unwrap();
         assert_eq!((st.snapshots_deleted, st.frames_deleted), (1, 2));
-        assert_eq!(ranges(&store.frames_after(s, 0, u64::MAX).await.unwrap()), vec![(9, 9), (10, 10)]);
+        assert_eq!(
+            ranges(&store.frames_after(s, 0, u64::MAX).await.unwrap()),
+            vec![(9, 9), (10, 10)]
+        );
         // A budget of zero still keeps the latest snapshot.
-        store.prune(s, RetentionPolicy { keep_snapshots: 3, max_bytes: 0 }).await.unwrap();
+        store
+            .prune(
+                s,
+                RetentionPolicy {
+                    keep_snapshots: 3,
+                    max_bytes: 0,
+                },
+            )
+            .await
+            .unwrap();
         let latest = store.latest_snapshot(s).await.unwrap().unwrap();
         assert_eq!(latest.at_seq, 10);
         match store.since(s, 0).await.unwrap() {
@@ -491,15 +662,42 @@ async fn prune_respects_byte_budget_and_keeps_latest_snapshot() {
         }
         // Appends continue after pruning.
         store.append_frame(s, 11, 11, b"more").await.unwrap();
-        assert_eq!(ranges(&store.frames_after(s, 0, u64::MAX).await.unwrap()), vec![(11, 11)]);
+        assert_eq!(
+            ranges(&store.frames_after(s, 0, u64::MAX).await.unwrap()),
+            vec![(11, 11)]
+        );
         // keep_snapshots 0 means 1.
-        let st = store.prune(s, RetentionPolicy { keep_snapshots: 0, max_bytes: u64::MAX }).await.unwrap();
+        let st = store
+            .prune(
+                s,
+                RetentionPolicy {
+                    keep_snapshots: 0,
+                    max_bytes: u64::MAX,
+                },
+            )
+            .await
+            .unwrap();
         assert_eq!(st, Default::default());
         // No snapshot: nothing can go.
-        let st = store.prune(bare, RetentionPolicy { keep_snapshots: 1, max_bytes: 0 }).await.unwrap();
+        let st = store
+            .prune(
+                bare,
+                RetentionPolicy {
+                    keep_snapshots: 1,
+                    max_bytes: 0,
+                },
+            )
+            .await
+            .unwrap();
         assert_eq!(st, Default::default());
-        assert_eq!(store.frames_after(bare, 0, u64::MAX).await.unwrap().len(), 10);
-        assert!(matches!(store.prune(555_555, RetentionPolicy::default()).await, Err(StoreError::NoSuchSession(_))));
+        assert_eq!(
+            store.frames_after(bare, 0, u64::MAX).await.unwrap().len(),
+            10
+        );
+        assert!(matches!(
+            store.prune(555_555, RetentionPolicy::default()).await,
+            Err(StoreError::NoSuchSession(_))
+        ));
     })
     .await;
 }
@@ -513,19 +711,36 @@ async fn background_pruner_prunes_and_stops_on_cancel() {
             store.put_snapshot(s, i, b"snap").await.unwrap();
         }
         let cancel = CancellationToken::new();
-        let policy = RetentionPolicy { keep_snapshots: 2, max_bytes: u64::MAX };
-        let task = spawn_pruner(store.clone(), policy, Duration::from_millis(20), cancel.clone());
+        let policy = RetentionPolicy {
+            keep_snapshots: 2,
+            max_bytes: u64::MAX,
+        };
+        let task = spawn_pruner(
+            store.clone(),
+            policy,
+            Duration::from_millis(20),
+            cancel.clone(),
+        );
         // Poll the database (the pruner reports nothing else) for up to 10 s.
         let mut pruned = false;
         for _ in 0..500 {
-            if store.snapshot_at_or_after(s, 0).await.unwrap().map(|x| x.at_seq) == Some(5) {
+            if store
+                .snapshot_at_or_after(s, 0)
+                .await
+                .unwrap()
+                .map(|x| x.at_seq)
+                == Some(5)
+            {
                 pruned = true;
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert!(pruned, "pruner did not run");
-        assert_eq!(ranges(&store.frames_after(s, 0, u64::MAX).await.unwrap()), vec![(6, 6)]);
+        assert_eq!(
+            ranges(&store.frames_after(s, 0, u64::MAX).await.unwrap()),
+            vec![(6, 6)]
+        );
         cancel.cancel();
         tokio::time::timeout(Duration::from_secs(10), task)
             .await
@@ -578,10 +793,16 @@ async fn durability_child() {
     loop {
         let first = seq + 1;
         let last = seq + 1 + first % 3;
-        store.append_frame(session, first, last, &payload(first, last)).await.expect("child append");
+        store
+            .append_frame(session, first, last, &payload(first, last))
+            .await
+            .expect("child append");
         seq = last;
         if seq % 50 == 0 {
-            store.put_snapshot(session, seq, &snap_payload(seq)).await.expect("child snapshot");
+            store
+                .put_snapshot(session, seq, &snap_payload(seq))
+                .await
+                .expect("child snapshot");
         }
         // println! takes the stdout lock and flushes on newline only for a
         // terminal; write and flush explicitly so the parent sees every ack.
@@ -601,7 +822,13 @@ async fn kill_9_loses_no_acknowledged_frame() {
 
         let exe = std::env::current_exe().expect("current_exe");
         let mut child = tokio::process::Command::new(exe)
-            .args(["--ignored", "--exact", "durability_child", "--nocapture", "--test-threads=1"])
+            .args([
+                "--ignored",
+                "--exact",
+                "durability_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_URL, &target.url)
             .env(CHILD_SESSION, s.to_string())
             .stdout(Stdio::piped())
@@ -619,7 +846,9 @@ async fn kill_9_loses_no_acknowledged_frame() {
                 .await
                 .expect("child stalled")
                 .expect("read child stdout");
-            let Some(line) = line else { panic!("child exited early") };
+            let Some(line) = line else {
+                panic!("child exited early")
+            };
             if let Some(n) = line.strip_prefix("ACK ") {
                 let n: u64 = n.parse().expect("ack number");
                 assert!(n > acked);
@@ -632,20 +861,34 @@ async fn kill_9_loses_no_acknowledged_frame() {
         assert!(!status.success(), "child was killed: {status:?}");
         // Acks already in the pipe count too.
         while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(n) = line.strip_prefix("ACK ").and_then(|n| n.parse::<u64>().ok()) {
+            if let Some(n) = line
+                .strip_prefix("ACK ")
+                .and_then(|n| n.parse::<u64>().ok())
+            {
                 acked = acked.max(n);
             }
         }
 
-        let store = Store::connect(&target.url).await.expect("reopen after kill -9");
+        let store = Store::connect(&target.url)
+            .await
+            .expect("reopen after kill -9");
         let head = store.last_seq(s).await.unwrap();
         eprintln!("[{}] acked {acked}, stored {head}", target.dialect);
-        assert!(head >= acked, "acknowledged up to {acked} but only {head} survived");
-        assert!(head <= acked + 4, "at most the in-flight frame is beyond the last ack");
+        assert!(
+            head >= acked,
+            "acknowledged up to {acked} but only {head} survived"
+        );
+        assert!(
+            head <= acked + 4,
+            "at most the in-flight frame is beyond the last ack"
+        );
         let all = store.frames_after(s, 0, u64::MAX).await.unwrap();
         check_since(0, head, &Since::Frames(all));
         // The store keeps working after the crash.
-        let r = store.append_frame(s, head + 1, head + 1, &payload(head + 1, head + 1)).await.unwrap();
+        let r = store
+            .append_frame(s, head + 1, head + 1, &payload(head + 1, head + 1))
+            .await
+            .unwrap();
         assert_eq!(r, Appended::Stored);
         store.close().await;
         target.cleanup().await;

@@ -9,7 +9,9 @@ use super::TerminalSessionId;
 #[non_exhaustive]
 pub enum StoreError {
     /// The URL names no database this store speaks.
-    #[error("unsupported database url {url:?}: expected sqlite://PATH, sqlite::memory: or postgres://")]
+    #[error(
+        "unsupported database url {url:?}: expected sqlite://PATH, sqlite::memory: or postgres://"
+    )]
     UnsupportedUrl { url: String },
 
     #[error("database error")]

@@ -257,9 +257,7 @@ impl Store {
             POSTGRES_MIGRATIONS.run(&pool).await?;
             Db::Postgres(pool)
         } else {
-            return Err(StoreError::UnsupportedUrl {
-                url: redact(url),
-            });
+            return Err(StoreError::UnsupportedUrl { url: redact(url) });
         };
         Ok(Store { db })
     }

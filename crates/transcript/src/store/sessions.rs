@@ -126,7 +126,11 @@ impl Store {
     }
 
     /// Records that the bridge of `id` connected at `at`.
-    pub async fn mark_connected(&self, id: TerminalSessionId, at: Millis) -> Result<(), StoreError> {
+    pub async fn mark_connected(
+        &self,
+        id: TerminalSessionId,
+        at: Millis,
+    ) -> Result<(), StoreError> {
         self.set_time("last_connected_at", id, at).await
     }
 
