@@ -1,0 +1,539 @@
+//! Accounts, tokens, pairing, revocation and rate limits (issue 6).
+//!
+//! [`Auth`] is what the relay keeps in its state: the signing keys, the
+//! store handle, the rate limiters and the registry of live runner
+//! connections. It is cheap to clone. It does not own any HTTP route; the
+//! handlers in `crate::http::{auth, pair, runners}` call it.
+//!
+//! # API for the relay
+//!
+//! * Construction: [`Auth::open`]`(store, data_dir, AuthConfig)` loads or
+//!   creates the signing secret (`<data_dir>/auth-secret`, 0600).
+//! * Runner socket: [`bearer_token`]`(&headers)` then
+//!   [`Auth::authenticate_runner`]`(token)` → [`RunnerIdentity`] (checks
+//!   signature, `typ`, `aud`, expiry, revoked `jti`, runner row), then
+//!   [`Auth::connections`]`().register(&runner_id)` and close with 1008 when
+//!   the guard's `cancelled()` fires (revocation).
+//! * Browser socket: [`Auth::check_origin`]`(&headers)`, then
+//!   [`browser_token_from_protocols`]`(&headers)` and
+//!   [`Auth::authenticate_browser`]`(token)` → [`BrowserClaims`] (the relay
+//!   then checks `claims.session_id` is the session requested).
+//! * `POST /api/sessions/{id}/token`: [`CurrentUser`] extractor (cookie),
+//!   then [`Auth::mint_browser_token`]`(&user, runner_id, session_id)` after
+//!   checking the session belongs to that runner.
+//! * `tmux-bridge up`: [`Auth::ensure_local_runner`]`(host)` →
+//!   [`LocalRunner`] (default user plus a runner token for the embedded
+//!   bridge), and [`Auth::login_link`]`(user_id)` →
+//!   `<public>/login/once?code=…`.
+//! * Pages: [`CurrentUser`] (rejects with 401) or `Option<CurrentUser>`.
+//!
+//! Time: methods read the wall clock via [`now_ms`]; the `_at` variants and
+//! the pure [`tokens`] module take it as an argument for tests.
+
+pub mod codes;
+pub mod connections;
+mod extract;
+pub mod limits;
+mod pairing;
+pub mod password;
+pub mod secret;
+pub mod tokens;
+mod users;
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use transcript::store::accounts::{RunnerRecord, UserRecord};
+use transcript::store::{Store, StoreError};
+
+pub use connections::{RunnerConnection, RunnerConnections};
+pub use extract::{ClientAddr, CurrentUser, bearer_token, browser_token_from_protocols};
+pub use limits::{LimitConfig, RateLimiter, RetryAfter};
+pub use pairing::{PairApproved, PairCheck, PairStart};
+pub use secret::Secret;
+pub use tokens::{BrowserClaims, RunnerClaims, TokenKeys};
+
+/// Errors of authentication and authorization. Each maps to one HTTP
+/// status; bodies never carry secrets or other users' data.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No credentials where some are required.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// A token that does not verify (signature, type, audience, shape).
+    #[error("invalid token")]
+    InvalidToken,
+    /// A token past its `exp`.
+    #[error("token expired")]
+    ExpiredToken,
+    /// A token whose `jti` (or runner) has been revoked.
+    #[error("token revoked")]
+    Revoked,
+    /// Wrong user name or password (never says which).
+    #[error("invalid name or password")]
+    BadLogin,
+    /// Authenticated, but not allowed (another user's runner or session).
+    #[error("forbidden")]
+    Forbidden,
+    /// A state-changing request or WebSocket from another origin.
+    #[error("bad origin")]
+    BadOrigin,
+    /// A pairing code that is unknown, expired, used, or malformed.
+    #[error("unknown or expired code")]
+    BadCode,
+    /// Not found (or not yours: the two are answered alike).
+    #[error("not found")]
+    NotFound,
+    /// A name that is taken.
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// Malformed request.
+    #[error("{0}")]
+    BadRequest(&'static str),
+    /// Too many requests; retry after the given time.
+    #[error("too many requests")]
+    RateLimited(RetryAfter),
+    /// The store failed.
+    #[error("storage error")]
+    Store(#[from] StoreError),
+    /// Anything else that is our fault; the text is logged, not sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AuthError {
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AuthError::Unauthenticated
+            | AuthError::InvalidToken
+            | AuthError::ExpiredToken
+            | AuthError::Revoked
+            | AuthError::BadLogin => StatusCode::UNAUTHORIZED,
+            AuthError::Forbidden | AuthError::BadOrigin => StatusCode::FORBIDDEN,
+            AuthError::BadCode | AuthError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AuthError::NotFound => StatusCode::NOT_FOUND,
+            AuthError::Conflict(_) => StatusCode::CONFLICT,
+            AuthError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            AuthError::Store(_) | AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = if status.is_server_error() {
+            tracing::error!(error = %self, "auth request failed");
+            "internal error".to_owned()
+        } else {
+            self.to_string()
+        };
+        let body = serde_json::json!({ "error": message });
+        let mut resp = (status, axum::Json(body)).into_response();
+        if let AuthError::RateLimited(retry) = &self {
+            if let Ok(v) = HeaderValue::from_str(&retry.secs().to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+/// Settings of [`Auth`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AuthConfig {
+    /// The relay's public URL (`http://127.0.0.1:8080`, `https://relay.example`):
+    /// Origin checks compare against it, links are built on it, and cookies
+    /// get `Secure` when it is https.
+    pub public_url: String,
+    /// Lifetime of runner tokens (default 30 days).
+    pub runner_token_ttl: Duration,
+    /// Lifetime of a browser login cookie (default 30 days).
+    pub login_ttl: Duration,
+    /// Lifetime of one-time login codes and pairing codes (default 10 minutes).
+    pub code_ttl: Duration,
+    /// Pairing poll interval told to runners (default 5 s).
+    pub pair_poll_interval: Duration,
+}
+
+impl AuthConfig {
+    /// Defaults for a relay reachable at `public_url`.
+    pub fn new(public_url: impl Into<String>) -> Self {
+        AuthConfig {
+            public_url: public_url.into().trim_end_matches('/').to_owned(),
+            runner_token_ttl: Duration::from_secs(tokens::RUNNER_TOKEN_TTL_SECS as u64),
+            login_ttl: Duration::from_secs(30 * 24 * 3600),
+            code_ttl: Duration::from_secs(600),
+            pair_poll_interval: Duration::from_secs(5),
+        }
+    }
+
+    /// Sets the runner token lifetime.
+    pub fn with_runner_token_ttl(mut self, ttl: Duration) -> Self {
+        self.runner_token_ttl = ttl;
+        self
+    }
+}
+
+/// The limiters [`Auth`] enforces (presets in [`limits`]).
+#[derive(Debug)]
+pub struct Limits {
+    pub pair_start_per_addr: RateLimiter<IpAddr>,
+    pub pair_approve_per_user: RateLimiter<String>,
+    pub pair_wrong_per_user: RateLimiter<String>,
+    pub pair_wrong_per_addr: RateLimiter<IpAddr>,
+    pub pair_wrong_global: RateLimiter<()>,
+    pub login_fail_per_addr: RateLimiter<IpAddr>,
+    pub login_fail_per_user: RateLimiter<String>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            pair_start_per_addr: RateLimiter::new(limits::PAIR_START_PER_ADDR),
+            pair_approve_per_user: RateLimiter::new(limits::PAIR_APPROVE_PER_USER),
+            pair_wrong_per_user: RateLimiter::new(limits::PAIR_APPROVE_WRONG_PER_USER),
+            pair_wrong_per_addr: RateLimiter::new(limits::PAIR_APPROVE_WRONG_PER_ADDR),
+            pair_wrong_global: RateLimiter::new(limits::PAIR_APPROVE_WRONG_GLOBAL),
+            login_fail_per_addr: RateLimiter::new(limits::LOGIN_FAIL_PER_ADDR),
+            login_fail_per_user: RateLimiter::new(limits::LOGIN_FAIL_PER_USER),
+        }
+    }
+}
+
+/// A runner authenticated by its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunnerIdentity {
+    pub user_id: String,
+    pub runner_id: String,
+    pub jti: String,
+    /// The runner's name and host as recorded when it was paired.
+    pub name: String,
+    pub host: String,
+}
+
+/// The local default user and a fresh token for the embedded runner
+/// (`tmux-bridge up`).
+#[derive(Clone)]
+pub struct LocalRunner {
+    pub user_id: String,
+    pub runner_id: String,
+    pub runner_token: String,
+}
+
+impl std::fmt::Debug for LocalRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalRunner")
+            .field("user_id", &self.user_id)
+            .field("runner_id", &self.runner_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A runner as the page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunnerInfo {
+    pub id: String,
+    pub name: String,
+    pub host: String,
+    pub embedded: bool,
+    pub created_at: i64,
+    pub last_seen_at: Option<i64>,
+    pub online: bool,
+}
+
+/// Name of the local default user of `tmux-bridge up`.
+pub const LOCAL_USER: &str = "local";
+
+/// Milliseconds since the Unix epoch, from the wall clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Authentication state of the relay. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Auth {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    secret: Secret,
+    keys: TokenKeys,
+    store: Store,
+    config: AuthConfig,
+    public_origin: String,
+    limits: Limits,
+    connections: RunnerConnections,
+}
+
+impl Auth {
+    /// Loads (or creates) the signing secret in `data_dir` and builds the
+    /// auth state over `store`.
+    pub fn open(store: Store, data_dir: &Path, config: AuthConfig) -> Result<Auth, AuthError> {
+        let secret = Secret::load_or_create(data_dir)?;
+        Auth::with_secret(store, secret, config)
+    }
+
+    /// Builds the auth state with an explicit secret (tests, or a secret
+    /// managed elsewhere).
+    pub fn with_secret(store: Store, secret: Secret, config: AuthConfig) -> Result<Auth, AuthError> {
+        let public_origin = extract::origin_of(&config.public_url)
+            .ok_or(AuthError::BadRequest("public URL must be http:// or https:// with a host"))?;
+        Ok(Auth {
+            inner: Arc::new(Inner {
+                keys: TokenKeys::new(&secret),
+                secret,
+                store,
+                config,
+                public_origin,
+                limits: Limits::default(),
+                connections: RunnerConnections::new(),
+            }),
+        })
+    }
+
+    /// Signing and verification keys.
+    pub fn keys(&self) -> &TokenKeys {
+        &self.inner.keys
+    }
+
+    /// The store handle.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AuthConfig {
+        &self.inner.config
+    }
+
+    /// The rate limiters.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Live runner connections (register on connect; revocation cancels).
+    pub fn connections(&self) -> &RunnerConnections {
+        &self.inner.connections
+    }
+
+    /// `scheme://host[:port]` of the public URL, as browsers send `Origin`.
+    pub fn public_origin(&self) -> &str {
+        &self.inner.public_origin
+    }
+
+    /// Whether cookies get `Secure` (the public URL is https).
+    pub fn secure_cookies(&self) -> bool {
+        self.inner.public_origin.starts_with("https://")
+    }
+
+    /// Keyed hash of a secret value for storage.
+    fn hash(&self, purpose: &str, value: &str) -> String {
+        codes::hash_secret(self.inner.secret.as_bytes(), purpose, value)
+    }
+
+    fn runner_ttl_secs(&self) -> i64 {
+        i64::try_from(self.inner.config.runner_token_ttl.as_secs()).unwrap_or(i64::MAX / 2)
+    }
+
+    /// Authenticates a runner's bearer token at the current time.
+    pub async fn authenticate_runner(&self, token: &str) -> Result<RunnerIdentity, AuthError> {
+        self.authenticate_runner_at(token, now_ms()).await
+    }
+
+    /// [`Auth::authenticate_runner`] at `now_ms`: the token must verify, its
+    /// `jti` must not be revoked, and it must be the current token of a
+    /// runner of its `sub` that is not revoked. Records the runner as seen.
+    pub async fn authenticate_runner_at(&self, token: &str, now_ms: i64) -> Result<RunnerIdentity, AuthError> {
+        let claims = self.keys().verify_runner(token, now_ms.div_euclid(1000))?;
+        if self.store().is_jti_revoked(&claims.jti).await? {
+            return Err(AuthError::Revoked);
+        }
+        let runner = self.store().runner(&claims.runner_id).await?.ok_or(AuthError::Revoked)?;
+        let current = runner.revoked_at.is_none()
+            && codes::ct_eq(runner.user_id.as_bytes(), claims.sub.as_bytes())
+            && codes::ct_eq(runner.token_jti.as_bytes(), claims.jti.as_bytes());
+        if !current {
+            return Err(AuthError::Revoked);
+        }
+        self.store().touch_runner(&runner.id, now_ms).await?;
+        Ok(RunnerIdentity {
+            user_id: runner.user_id,
+            runner_id: runner.id,
+            jti: claims.jti,
+            name: runner.name,
+            host: runner.host,
+        })
+    }
+
+    /// Records that a runner disconnected (its "last seen").
+    pub async fn runner_disconnected(&self, runner_id: &str) -> Result<(), AuthError> {
+        self.store().touch_runner(runner_id, now_ms()).await?;
+        Ok(())
+    }
+
+    /// Mints a browser token for `user` to open `session_id` served by
+    /// `runner_id`. Refuses ([`AuthError::NotFound`]) unless the runner is
+    /// the user's and not revoked; the caller has checked that the session
+    /// belongs to that runner.
+    pub async fn mint_browser_token(
+        &self,
+        user: &CurrentUser,
+        runner_id: &str,
+        session_id: &str,
+    ) -> Result<String, AuthError> {
+        let now = now_ms();
+        self.owned_runner(&user.id, runner_id).await?;
+        self.keys().mint_browser(
+            &user.id,
+            runner_id,
+            session_id,
+            &codes::new_id(),
+            now.div_euclid(1000),
+            tokens::BROWSER_TOKEN_TTL_SECS,
+        )
+    }
+
+    /// Authenticates a browser token at the current time: it must verify as
+    /// a browser token and its runner must still be its user's and not
+    /// revoked.
+    pub async fn authenticate_browser(&self, token: &str) -> Result<BrowserClaims, AuthError> {
+        self.authenticate_browser_at(token, now_ms()).await
+    }
+
+    /// [`Auth::authenticate_browser`] at `now_ms`.
+    pub async fn authenticate_browser_at(&self, token: &str, now_ms: i64) -> Result<BrowserClaims, AuthError> {
+        let claims = self.keys().verify_browser(token, now_ms.div_euclid(1000))?;
+        match self.owned_runner(&claims.sub, &claims.runner_id).await {
+            Ok(_) => Ok(claims),
+            Err(AuthError::NotFound) => Err(AuthError::Revoked),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The runner `runner_id` if it is `user_id`'s and not revoked; else
+    /// [`AuthError::NotFound`] (another user's runner is answered like a
+    /// missing one).
+    pub async fn owned_runner(&self, user_id: &str, runner_id: &str) -> Result<RunnerRecord, AuthError> {
+        match self.store().runner(runner_id).await? {
+            Some(r) if r.revoked_at.is_none() && codes::ct_eq(r.user_id.as_bytes(), user_id.as_bytes()) => Ok(r),
+            _ => Err(AuthError::NotFound),
+        }
+    }
+
+    /// The user's runners with their online state.
+    pub async fn list_runners(&self, user_id: &str) -> Result<Vec<RunnerInfo>, AuthError> {
+        let runners = self.store().runners_of_user(user_id).await?;
+        Ok(runners
+            .into_iter()
+            .map(|r| RunnerInfo {
+                online: self.connections().is_online(&r.id),
+                id: r.id,
+                name: r.name,
+                host: r.host,
+                embedded: r.embedded,
+                created_at: r.created_at,
+                last_seen_at: r.last_seen_at,
+            })
+            .collect())
+    }
+
+    /// Revokes one of the user's runners: its token id is revoked and its
+    /// live connections are cancelled. [`AuthError::NotFound`] if it is not
+    /// the user's (or is revoked already).
+    pub async fn revoke_runner(&self, user_id: &str, runner_id: &str) -> Result<(), AuthError> {
+        let now = now_ms();
+        let keep_until = now.saturating_add(self.runner_ttl_secs().saturating_mul(1000));
+        let revoked = self.store().revoke_runner(user_id, runner_id, now, keep_until).await?;
+        if revoked.is_none() {
+            return Err(AuthError::NotFound);
+        }
+        let cut = self.connections().revoke(runner_id);
+        tracing::info!(runner = %runner_id, connections = cut, "runner revoked");
+        Ok(())
+    }
+
+    /// Ensures the local default user ([`LOCAL_USER`], no password) and its
+    /// embedded runner exist, gives that runner a new token id (revoking
+    /// the previous one) and returns a runner token for the embedded
+    /// bridge.
+    pub async fn ensure_local_runner(&self, host: &str) -> Result<LocalRunner, AuthError> {
+        let now = now_ms();
+        let user = self.ensure_user_without_password(LOCAL_USER, now).await?;
+        let jti = codes::new_id();
+        let runner_id = match self.store().embedded_runner(&user.id).await? {
+            Some(r) => {
+                let keep_until = now.saturating_add(self.runner_ttl_secs().saturating_mul(1000));
+                if !self.store().rotate_runner_jti(&r.id, &jti, now, keep_until).await? {
+                    return Err(AuthError::Internal("embedded runner vanished while rotating".into()));
+                }
+                r.id
+            }
+            None => {
+                let rec = RunnerRecord {
+                    id: codes::new_id(),
+                    user_id: user.id.clone(),
+                    name: "local".into(),
+                    host: users::clean_label(host, "localhost"),
+                    embedded: true,
+                    token_jti: jti.clone(),
+                    created_at: now,
+                    last_seen_at: None,
+                    revoked_at: None,
+                };
+                self.store().create_runner(&rec).await?;
+                rec.id
+            }
+        };
+        let runner_token =
+            self.keys().mint_runner(&user.id, &runner_id, &jti, now.div_euclid(1000), self.runner_ttl_secs())?;
+        Ok(LocalRunner { user_id: user.id, runner_id, runner_token })
+    }
+
+    async fn ensure_user_without_password(&self, name: &str, now: i64) -> Result<UserRecord, AuthError> {
+        if let Some(u) = self.store().user_by_name(name).await? {
+            return Ok(u);
+        }
+        if let Some(u) = self.store().create_user(&codes::new_id(), name, None, now).await? {
+            return Ok(u);
+        }
+        // Created concurrently by another caller.
+        self.store().user_by_name(name).await?.ok_or(AuthError::Internal("local user missing".into()))
+    }
+
+    /// A one-time login URL for `user_id`: `<public>/login/once?code=…`,
+    /// single use, valid for [`AuthConfig::code_ttl`].
+    pub async fn login_link(&self, user_id: &str) -> Result<String, AuthError> {
+        let code = codes::random_token(32);
+        let ttl = i64::try_from(self.config().code_ttl.as_millis()).unwrap_or(600_000);
+        self.store()
+            .create_login_code(&self.hash("login-code", &code), user_id, now_ms().saturating_add(ttl))
+            .await?;
+        Ok(format!("{}/login/once?code={code}", self.config().public_url))
+    }
+
+    /// Checks the `Origin` of a state-changing request or WebSocket
+    /// handshake against the public URL. Without `Origin`, a request passes
+    /// only if `Sec-Fetch-Site` says `same-origin`.
+    pub fn check_origin(&self, headers: &HeaderMap) -> Result<(), AuthError> {
+        extract::check_origin(self.public_origin(), headers)
+    }
+}
+
+#[cfg(test)]
+mod tests;
