@@ -110,7 +110,10 @@ mod tests {
             let norm = normalize_pair_code(&code).expect("own code normalizes");
             assert_eq!(norm.len(), PAIR_CODE_LEN);
             assert!(!norm.contains(['0', 'O', '1', 'I']));
-            assert_eq!(normalize_pair_code(&code.to_lowercase()), Some(norm.clone()));
+            assert_eq!(
+                normalize_pair_code(&code.to_lowercase()),
+                Some(norm.clone())
+            );
             assert_eq!(normalize_pair_code(&format!(" {} ", norm)), Some(norm));
         }
         // 35 bits, at least the 30 the issue asks for.
@@ -119,7 +122,16 @@ mod tests {
 
     #[test]
     fn malformed_codes_are_refused() {
-        for bad in ["", "ABC", "ABC-DEFGH", "AB0-DEFG", "ABC-DEF\0", "ABC;DEFG", "ÄBC-DEFG", "#{}-ABCD"] {
+        for bad in [
+            "",
+            "ABC",
+            "ABC-DEFGH",
+            "AB0-DEFG",
+            "ABC-DEF\0",
+            "ABC;DEFG",
+            "ÄBC-DEFG",
+            "#{}-ABCD",
+        ] {
             assert_eq!(normalize_pair_code(bad), None, "{bad:?}");
         }
     }
@@ -133,7 +145,10 @@ mod tests {
         assert_ne!(a, hash_secret(b"k1", "login", "ABCDEFG"));
         assert_ne!(a, hash_secret(b"k1", "pair", "ABCDEFH"));
         assert!(ct_eq(a.as_bytes(), a.as_bytes()));
-        assert!(!ct_eq(a.as_bytes(), hash_secret(b"k2", "pair", "ABCDEFG").as_bytes()));
+        assert!(!ct_eq(
+            a.as_bytes(),
+            hash_secret(b"k2", "pair", "ABCDEFG").as_bytes()
+        ));
     }
 
     #[test]

@@ -95,7 +95,12 @@ impl RunnerConnections {
             .entry(runner_id.to_owned())
             .or_default()
             .insert(key, token.clone());
-        RunnerConnection { registry: self.inner.clone(), runner_id: runner_id.to_owned(), key, token }
+        RunnerConnection {
+            registry: self.inner.clone(),
+            runner_id: runner_id.to_owned(),
+            key,
+            token,
+        }
     }
 
     /// Cancels every live connection of `runner_id`; returns how many.
@@ -109,7 +114,10 @@ impl RunnerConnections {
 
     /// Whether `runner_id` has a live connection.
     pub fn is_online(&self, runner_id: &str) -> bool {
-        self.inner.lock().get(runner_id).is_some_and(|c| !c.is_empty())
+        self.inner
+            .lock()
+            .get(runner_id)
+            .is_some_and(|c| !c.is_empty())
     }
 
     /// Live connections of `runner_id`.

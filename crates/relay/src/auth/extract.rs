@@ -32,7 +32,9 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let auth = Auth::from_ref(state);
-        auth.user_from_headers(&parts.headers).await?.ok_or(AuthError::Unauthenticated)
+        auth.user_from_headers(&parts.headers)
+            .await?
+            .ok_or(AuthError::Unauthenticated)
     }
 }
 
@@ -43,7 +45,10 @@ where
 {
     type Rejection = AuthError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
         let auth = Auth::from_ref(state);
         auth.user_from_headers(&parts.headers).await
     }
@@ -72,12 +77,21 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 
 impl Auth {
     /// The user of the request's login cookie, if it names a live login.
-    pub async fn user_from_headers(&self, headers: &HeaderMap) -> Result<Option<CurrentUser>, AuthError> {
+    pub async fn user_from_headers(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<CurrentUser>, AuthError> {
         let Some(value) = self.cookie_value(headers) else {
             return Ok(None);
         };
-        let user = self.store().browser_login_user(&self.hash("login", &value), now_ms()).await?;
-        Ok(user.map(|u| CurrentUser { id: u.id, name: u.name }))
+        let user = self
+            .store()
+            .browser_login_user(&self.hash("login", &value), now_ms())
+            .await?;
+        Ok(user.map(|u| CurrentUser {
+            id: u.id,
+            name: u.name,
+        }))
     }
 
     /// The login cookie's value in `headers`, if present.
@@ -86,20 +100,38 @@ impl Auth {
     }
 
     pub fn cookie_name(&self) -> &'static str {
-        if self.secure_cookies() { COOKIE_SECURE } else { COOKIE_PLAIN }
+        if self.secure_cookies() {
+            COOKIE_SECURE
+        } else {
+            COOKIE_PLAIN
+        }
     }
 
     /// `Set-Cookie` value for a login cookie holding `value`.
     pub fn set_cookie(&self, value: &str) -> String {
         let max_age = self.config().login_ttl.as_secs();
-        let secure = if self.secure_cookies() { "; Secure" } else { "" };
-        format!("{}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}", self.cookie_name())
+        let secure = if self.secure_cookies() {
+            "; Secure"
+        } else {
+            ""
+        };
+        format!(
+            "{}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}",
+            self.cookie_name()
+        )
     }
 
     /// `Set-Cookie` value that deletes the login cookie.
     pub fn clear_cookie(&self) -> String {
-        let secure = if self.secure_cookies() { "; Secure" } else { "" };
-        format!("{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{secure}", self.cookie_name())
+        let secure = if self.secure_cookies() {
+            "; Secure"
+        } else {
+            ""
+        };
+        format!(
+            "{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{secure}",
+            self.cookie_name()
+        )
     }
 }
 
@@ -157,8 +189,16 @@ pub(crate) fn origin_of(url: &str) -> Option<String> {
 pub(crate) fn check_origin(public_origin: &str, headers: &HeaderMap) -> Result<(), AuthError> {
     match headers.get(header::ORIGIN) {
         Some(v) => {
-            let origin = v.to_str().ok().and_then(origin_of).ok_or(AuthError::BadOrigin)?;
-            if origin == public_origin { Ok(()) } else { Err(AuthError::BadOrigin) }
+            let origin = v
+                .to_str()
+                .ok()
+                .and_then(origin_of)
+                .ok_or(AuthError::BadOrigin)?;
+            if origin == public_origin {
+                Ok(())
+            } else {
+                Err(AuthError::BadOrigin)
+            }
         }
         None => match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
             Some("same-origin") => Ok(()),
@@ -182,9 +222,18 @@ mod tests {
 
     #[test]
     fn origins_normalize() {
-        assert_eq!(origin_of("http://127.0.0.1:8080/x").as_deref(), Some("http://127.0.0.1:8080"));
-        assert_eq!(origin_of("HTTPS://Relay.Example:443").as_deref(), Some("https://relay.example"));
-        assert_eq!(origin_of("https://relay.example:8443").as_deref(), Some("https://relay.example:8443"));
+        assert_eq!(
+            origin_of("http://127.0.0.1:8080/x").as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
+        assert_eq!(
+            origin_of("HTTPS://Relay.Example:443").as_deref(),
+            Some("https://relay.example")
+        );
+        assert_eq!(
+            origin_of("https://relay.example:8443").as_deref(),
+            Some("https://relay.example:8443")
+        );
         assert_eq!(origin_of("ftp://x"), None);
         assert_eq!(origin_of("http://user@evil"), None);
         assert_eq!(origin_of("null"), None);
@@ -195,7 +244,9 @@ mod tests {
         let o = "http://127.0.0.1:8080";
         assert!(check_origin(o, &headers(&[("origin", "http://127.0.0.1:8080")])).is_ok());
         assert!(check_origin(o, &headers(&[("origin", "http://localhost:8080")])).is_err());
-        assert!(check_origin(o, &headers(&[("origin", "http://127.0.0.1:8080.evil.com")])).is_err());
+        assert!(
+            check_origin(o, &headers(&[("origin", "http://127.0.0.1:8080.evil.com")])).is_err()
+        );
         assert!(check_origin(o, &headers(&[("origin", "null")])).is_err());
         assert!(check_origin(o, &headers(&[])).is_err());
         assert!(check_origin(o, &headers(&[("sec-fetch-site", "cross-site")])).is_err());
@@ -204,13 +255,28 @@ mod tests {
 
     #[test]
     fn tokens_from_headers() {
-        assert_eq!(bearer_token(&headers(&[("authorization", "Bearer abc")])), Some("abc"));
-        assert_eq!(bearer_token(&headers(&[("authorization", "bearer  abc ")])), Some("abc"));
-        assert_eq!(bearer_token(&headers(&[("authorization", "Basic abc")])), None);
-        assert_eq!(bearer_token(&headers(&[("authorization", "Bearer ")])), None);
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "Bearer abc")])),
+            Some("abc")
+        );
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "bearer  abc ")])),
+            Some("abc")
+        );
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "Basic abc")])),
+            None
+        );
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "Bearer ")])),
+            None
+        );
         let h = headers(&[("sec-websocket-protocol", "tmux-bridge.v1, bearer.t0k")]);
         assert_eq!(browser_token_from_protocols(&h), Some("t0k"));
-        assert_eq!(browser_token_from_protocols(&headers(&[("sec-websocket-protocol", "tmux-bridge.v1")])), None);
+        assert_eq!(
+            browser_token_from_protocols(&headers(&[("sec-websocket-protocol", "tmux-bridge.v1")])),
+            None
+        );
         let c = headers(&[("cookie", "a=1; tb_session=xyz; b=2")]);
         assert_eq!(cookie(&c, COOKIE_PLAIN).as_deref(), Some("xyz"));
         assert_eq!(cookie(&c, COOKIE_SECURE), None);

@@ -80,7 +80,11 @@ impl<K: std::hash::Hash + Eq + Clone> RateLimiter<K> {
 
     /// A limiter that tracks at most `max_keys` keys.
     pub fn with_max_keys(config: LimitConfig, max_keys: usize) -> Self {
-        RateLimiter { config, max_keys: max_keys.max(1), events: Mutex::new(HashMap::new()) }
+        RateLimiter {
+            config,
+            max_keys: max_keys.max(1),
+            events: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The limit this limiter enforces.
@@ -181,7 +185,10 @@ mod tests {
         let t0 = Instant::now();
         assert!(l.try_acquire(&1, t0).is_ok());
         assert!(l.try_acquire(&2, t0).is_ok());
-        assert!(l.try_acquire(&3, t0).is_err(), "full table of live keys refuses new keys");
+        assert!(
+            l.try_acquire(&3, t0).is_err(),
+            "full table of live keys refuses new keys"
+        );
         // Once the old events expire, their keys are evicted.
         assert!(l.try_acquire(&3, t0 + Duration::from_secs(61)).is_ok());
     }

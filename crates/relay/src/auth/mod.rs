@@ -142,7 +142,8 @@ impl IntoResponse for AuthError {
             }
         }
         if status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         resp
     }
@@ -291,9 +292,14 @@ impl Auth {
 
     /// Builds the auth state with an explicit secret (tests, or a secret
     /// managed elsewhere).
-    pub fn with_secret(store: Store, secret: Secret, config: AuthConfig) -> Result<Auth, AuthError> {
-        let public_origin = extract::origin_of(&config.public_url)
-            .ok_or(AuthError::BadRequest("public URL must be http:// or https:// with a host"))?;
+    pub fn with_secret(
+        store: Store,
+        secret: Secret,
+        config: AuthConfig,
+    ) -> Result<Auth, AuthError> {
+        let public_origin = extract::origin_of(&config.public_url).ok_or(AuthError::BadRequest(
+            "public URL must be http:// or https:// with a host",
+        ))?;
         Ok(Auth {
             inner: Arc::new(Inner {
                 keys: TokenKeys::new(&secret),
@@ -359,12 +365,20 @@ impl Auth {
     /// [`Auth::authenticate_runner`] at `now_ms`: the token must verify, its
     /// `jti` must not be revoked, and it must be the current token of a
     /// runner of its `sub` that is not revoked. Records the runner as seen.
-    pub async fn authenticate_runner_at(&self, token: &str, now_ms: i64) -> Result<RunnerIdentity, AuthError> {
+    pub async fn authenticate_runner_at(
+        &self,
+        token: &str,
+        now_ms: i64,
+    ) -> Result<RunnerIdentity, AuthError> {
         let claims = self.keys().verify_runner(token, now_ms.div_euclid(1000))?;
         if self.store().is_jti_revoked(&claims.jti).await? {
             return Err(AuthError::Revoked);
         }
-        let runner = self.store().runner(&claims.runner_id).await?.ok_or(AuthError::Revoked)?;
+        let runner = self
+            .store()
+            .runner(&claims.runner_id)
+            .await?
+            .ok_or(AuthError::Revoked)?;
         let current = runner.revoked_at.is_none()
             && codes::ct_eq(runner.user_id.as_bytes(), claims.sub.as_bytes())
             && codes::ct_eq(runner.token_jti.as_bytes(), claims.jti.as_bytes());
@@ -417,7 +431,11 @@ impl Auth {
     }
 
     /// [`Auth::authenticate_browser`] at `now_ms`.
-    pub async fn authenticate_browser_at(&self, token: &str, now_ms: i64) -> Result<BrowserClaims, AuthError> {
+    pub async fn authenticate_browser_at(
+        &self,
+        token: &str,
+        now_ms: i64,
+    ) -> Result<BrowserClaims, AuthError> {
         let claims = self.keys().verify_browser(token, now_ms.div_euclid(1000))?;
         match self.owned_runner(&claims.sub, &claims.runner_id).await {
             Ok(_) => Ok(claims),
@@ -429,9 +447,18 @@ impl Auth {
     /// The runner `runner_id` if it is `user_id`'s and not revoked; else
     /// [`AuthError::NotFound`] (another user's runner is answered like a
     /// missing one).
-    pub async fn owned_runner(&self, user_id: &str, runner_id: &str) -> Result<RunnerRecord, AuthError> {
+    pub async fn owned_runner(
+        &self,
+        user_id: &str,
+        runner_id: &str,
+    ) -> Result<RunnerRecord, AuthError> {
         match self.store().runner(runner_id).await? {
-            Some(r) if r.revoked_at.is_none() && codes::ct_eq(r.user_id.as_bytes(), user_id.as_bytes()) => Ok(r),
+            Some(r)
+                if r.revoked_at.is_none()
+                    && codes::ct_eq(r.user_id.as_bytes(), user_id.as_bytes()) =>
+            {
+                Ok(r)
+            }
             _ => Err(AuthError::NotFound),
         }
     }
@@ -459,7 +486,10 @@ impl Auth {
     pub async fn revoke_runner(&self, user_id: &str, runner_id: &str) -> Result<(), AuthError> {
         let now = now_ms();
         let keep_until = now.saturating_add(self.runner_ttl_secs().saturating_mul(1000));
-        let revoked = self.store().revoke_runner(user_id, runner_id, now, keep_until).await?;
+        let revoked = self
+            .store()
+            .revoke_runner(user_id, runner_id, now, keep_until)
+            .await?;
         if revoked.is_none() {
             return Err(AuthError::NotFound);
         }
@@ -479,8 +509,14 @@ impl Auth {
         let runner_id = match self.store().embedded_runner(&user.id).await? {
             Some(r) => {
                 let keep_until = now.saturating_add(self.runner_ttl_secs().saturating_mul(1000));
-                if !self.store().rotate_runner_jti(&r.id, &jti, now, keep_until).await? {
-                    return Err(AuthError::Internal("embedded runner vanished while rotating".into()));
+                if !self
+                    .store()
+                    .rotate_runner_jti(&r.id, &jti, now, keep_until)
+                    .await?
+                {
+                    return Err(AuthError::Internal(
+                        "embedded runner vanished while rotating".into(),
+                    ));
                 }
                 r.id
             }
@@ -500,20 +536,40 @@ impl Auth {
                 rec.id
             }
         };
-        let runner_token =
-            self.keys().mint_runner(&user.id, &runner_id, &jti, now.div_euclid(1000), self.runner_ttl_secs())?;
-        Ok(LocalRunner { user_id: user.id, runner_id, runner_token })
+        let runner_token = self.keys().mint_runner(
+            &user.id,
+            &runner_id,
+            &jti,
+            now.div_euclid(1000),
+            self.runner_ttl_secs(),
+        )?;
+        Ok(LocalRunner {
+            user_id: user.id,
+            runner_id,
+            runner_token,
+        })
     }
 
-    async fn ensure_user_without_password(&self, name: &str, now: i64) -> Result<UserRecord, AuthError> {
+    async fn ensure_user_without_password(
+        &self,
+        name: &str,
+        now: i64,
+    ) -> Result<UserRecord, AuthError> {
         if let Some(u) = self.store().user_by_name(name).await? {
             return Ok(u);
         }
-        if let Some(u) = self.store().create_user(&codes::new_id(), name, None, now).await? {
+        if let Some(u) = self
+            .store()
+            .create_user(&codes::new_id(), name, None, now)
+            .await?
+        {
             return Ok(u);
         }
         // Created concurrently by another caller.
-        self.store().user_by_name(name).await?.ok_or(AuthError::Internal("local user missing".into()))
+        self.store()
+            .user_by_name(name)
+            .await?
+            .ok_or(AuthError::Internal("local user missing".into()))
     }
 
     /// A one-time login URL for `user_id`: `<public>/login/once?code=…`,
@@ -522,9 +578,16 @@ impl Auth {
         let code = codes::random_token(32);
         let ttl = i64::try_from(self.config().code_ttl.as_millis()).unwrap_or(600_000);
         self.store()
-            .create_login_code(&self.hash("login-code", &code), user_id, now_ms().saturating_add(ttl))
+            .create_login_code(
+                &self.hash("login-code", &code),
+                user_id,
+                now_ms().saturating_add(ttl),
+            )
             .await?;
-        Ok(format!("{}/login/once?code={code}", self.config().public_url))
+        Ok(format!(
+            "{}/login/once?code={code}",
+            self.config().public_url
+        ))
     }
 
     /// Checks the `Origin` of a state-changing request or WebSocket

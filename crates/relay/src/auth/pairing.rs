@@ -58,7 +58,12 @@ pub enum PairCheck {
     SlowDown { interval: i64 },
     /// Approved: the runner's credentials, given exactly once.
     #[serde(rename_all = "camelCase")]
-    Approved { relay_url: String, runner_id: String, runner_token: String, account: String },
+    Approved {
+        relay_url: String,
+        runner_id: String,
+        runner_token: String,
+        account: String,
+    },
     /// Approved earlier and already collected.
     Consumed,
     /// Expired or unknown.
@@ -68,14 +73,26 @@ pub enum PairCheck {
 impl Auth {
     /// Starts a pairing for a runner at `addr` named `name` on `host`.
     /// Limited to 3 per 5 minutes per address.
-    pub async fn pair_start(&self, addr: IpAddr, name: &str, host: &str) -> Result<PairStart, AuthError> {
-        self.limits().pair_start_per_addr.try_acquire(&addr, Instant::now()).map_err(AuthError::RateLimited)?;
+    pub async fn pair_start(
+        &self,
+        addr: IpAddr,
+        name: &str,
+        host: &str,
+    ) -> Result<PairStart, AuthError> {
+        self.limits()
+            .pair_start_per_addr
+            .try_acquire(&addr, Instant::now())
+            .map_err(AuthError::RateLimited)?;
         let code = codes::new_pair_code();
-        let canonical = codes::normalize_pair_code(&code).ok_or(AuthError::Internal("generated code does not normalize".into()))?;
+        let canonical = codes::normalize_pair_code(&code).ok_or(AuthError::Internal(
+            "generated code does not normalize".into(),
+        ))?;
         let poll_token = codes::random_token(32);
         let now = now_ms();
         let ttl_ms = i64::try_from(self.config().code_ttl.as_millis()).unwrap_or(600_000);
-        let interval = i64::try_from(self.config().pair_poll_interval.as_secs()).unwrap_or(5).max(1);
+        let interval = i64::try_from(self.config().pair_poll_interval.as_secs())
+            .unwrap_or(5)
+            .max(1);
         self.store()
             .create_pair_request(&PairRecord {
                 code_hash: self.hash("pair-code", &canonical),
@@ -107,13 +124,26 @@ impl Auth {
     /// [`AuthError::BadCode`] and counts against the per-user, per-address
     /// and global caps on wrong codes; once any cap is reached every
     /// approval is refused with [`AuthError::RateLimited`] until it slides.
-    pub async fn pair_approve(&self, user: &CurrentUser, addr: IpAddr, code: &str) -> Result<PairApproved, AuthError> {
+    pub async fn pair_approve(
+        &self,
+        user: &CurrentUser,
+        addr: IpAddr,
+        code: &str,
+    ) -> Result<PairApproved, AuthError> {
         let now = Instant::now();
         let l = self.limits();
-        l.pair_approve_per_user.try_acquire(&user.id, now).map_err(AuthError::RateLimited)?;
-        l.pair_wrong_per_user.check(&user.id, now).map_err(AuthError::RateLimited)?;
-        l.pair_wrong_per_addr.check(&addr, now).map_err(AuthError::RateLimited)?;
-        l.pair_wrong_global.check(&(), now).map_err(AuthError::RateLimited)?;
+        l.pair_approve_per_user
+            .try_acquire(&user.id, now)
+            .map_err(AuthError::RateLimited)?;
+        l.pair_wrong_per_user
+            .check(&user.id, now)
+            .map_err(AuthError::RateLimited)?;
+        l.pair_wrong_per_addr
+            .check(&addr, now)
+            .map_err(AuthError::RateLimited)?;
+        l.pair_wrong_global
+            .check(&(), now)
+            .map_err(AuthError::RateLimited)?;
         match self.try_approve(user, code).await {
             Ok(Some(approved)) => {
                 tracing::info!(user = %user.id, runner = %approved.runner_id, "pairing approved");
@@ -130,7 +160,11 @@ impl Auth {
         }
     }
 
-    async fn try_approve(&self, user: &CurrentUser, code: &str) -> Result<Option<PairApproved>, AuthError> {
+    async fn try_approve(
+        &self,
+        user: &CurrentUser,
+        code: &str,
+    ) -> Result<Option<PairApproved>, AuthError> {
         let Some(canonical) = codes::normalize_pair_code(code) else {
             return Ok(None);
         };
@@ -155,10 +189,18 @@ impl Auth {
             last_seen_at: None,
             revoked_at: None,
         };
-        if !self.store().approve_pair_request(&code_hash, &runner, now).await? {
+        if !self
+            .store()
+            .approve_pair_request(&code_hash, &runner, now)
+            .await?
+        {
             return Ok(None);
         }
-        Ok(Some(PairApproved { runner_id: runner.id, name: runner.name, host: runner.host }))
+        Ok(Some(PairApproved {
+            runner_id: runner.id,
+            name: runner.name,
+            host: runner.host,
+        }))
     }
 
     /// Answers a runner's poll for `code` with its poll secret.
@@ -168,13 +210,22 @@ impl Auth {
     }
 
     /// [`Auth::pair_check`] at `now` (milliseconds).
-    pub async fn pair_check_at(&self, code: &str, poll_token: &str, now: i64) -> Result<PairCheck, AuthError> {
-        let canonical = codes::normalize_pair_code(code).ok_or(AuthError::BadRequest("malformed code"))?;
+    pub async fn pair_check_at(
+        &self,
+        code: &str,
+        poll_token: &str,
+        now: i64,
+    ) -> Result<PairCheck, AuthError> {
+        let canonical =
+            codes::normalize_pair_code(code).ok_or(AuthError::BadRequest("malformed code"))?;
         let code_hash = self.hash("pair-code", &canonical);
         let Some(p) = self.store().pair_request(&code_hash).await? else {
             return Ok(PairCheck::Expired);
         };
-        if !codes::ct_eq(p.poll_hash.as_bytes(), self.hash("pair-poll", poll_token).as_bytes()) {
+        if !codes::ct_eq(
+            p.poll_hash.as_bytes(),
+            self.hash("pair-poll", poll_token).as_bytes(),
+        ) {
             return Err(AuthError::Unauthenticated);
         }
         if p.consumed_at.is_some() {
@@ -186,19 +237,30 @@ impl Auth {
         if let Some(last) = p.last_poll_at {
             if now.saturating_sub(last) < p.interval_secs.saturating_mul(1000) - POLL_TOLERANCE_MS {
                 let interval = p.interval_secs.saturating_add(SLOW_DOWN_STEP_SECS).min(60);
-                self.store().record_pair_poll(&code_hash, now, interval).await?;
+                self.store()
+                    .record_pair_poll(&code_hash, now, interval)
+                    .await?;
                 return Ok(PairCheck::SlowDown { interval });
             }
         }
-        self.store().record_pair_poll(&code_hash, now, p.interval_secs).await?;
+        self.store()
+            .record_pair_poll(&code_hash, now, p.interval_secs)
+            .await?;
         let (Some(user_id), Some(runner_id)) = (p.approved_by, p.runner_id) else {
-            return Ok(PairCheck::Pending { interval: p.interval_secs });
+            return Ok(PairCheck::Pending {
+                interval: p.interval_secs,
+            });
         };
         if !self.store().consume_pair_request(&code_hash, now).await? {
             return Ok(PairCheck::Consumed);
         }
         let runner = self.owned_runner(&user_id, &runner_id).await?;
-        let account = self.store().user_by_id(&user_id).await?.map(|u| u.name).unwrap_or_default();
+        let account = self
+            .store()
+            .user_by_id(&user_id)
+            .await?
+            .map(|u| u.name)
+            .unwrap_or_default();
         let runner_token = self.keys().mint_runner(
             &user_id,
             &runner.id,
@@ -207,6 +269,11 @@ impl Auth {
             self.runner_ttl_secs(),
         )?;
         tracing::info!(runner = %runner.id, "pairing collected");
-        Ok(PairCheck::Approved { relay_url: self.config().public_url.clone(), runner_id: runner.id, runner_token, account })
+        Ok(PairCheck::Approved {
+            relay_url: self.config().public_url.clone(),
+            runner_id: runner.id,
+            runner_token,
+            account,
+        })
     }
 }

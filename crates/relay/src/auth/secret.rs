@@ -38,7 +38,9 @@ impl Secret {
     /// Wraps existing key material; refuses fewer than 256 bits.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, AuthError> {
         if bytes.len() < MIN_SECRET_LEN {
-            return Err(AuthError::Internal("signing secret shorter than 256 bits".into()));
+            return Err(AuthError::Internal(
+                "signing secret shorter than 256 bits".into(),
+            ));
         }
         Ok(Secret(bytes))
     }
@@ -58,7 +60,8 @@ impl Secret {
             Ok(mut file) => {
                 tighten(&path, &file)?;
                 let mut bytes = Vec::new();
-                file.read_to_end(&mut bytes).map_err(|e| io_err("reading", &path, e))?;
+                file.read_to_end(&mut bytes)
+                    .map_err(|e| io_err("reading", &path, e))?;
                 Secret::from_bytes(bytes)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(&path),
@@ -78,7 +81,8 @@ fn create(path: &PathBuf) -> Result<Secret, AuthError> {
     }
     match options.open(path) {
         Ok(mut file) => {
-            file.write_all(secret.as_bytes()).map_err(|e| io_err("writing", path, e))?;
+            file.write_all(secret.as_bytes())
+                .map_err(|e| io_err("writing", path, e))?;
             file.sync_all().map_err(|e| io_err("syncing", path, e))?;
             tracing::info!(path = %path.display(), "generated a new token signing secret");
             Ok(secret)

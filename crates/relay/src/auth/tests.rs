@@ -8,11 +8,18 @@ use super::*;
 pub(crate) async fn auths() -> Vec<Auth> {
     let mut stores = vec![Store::connect("sqlite::memory:").await.expect("sqlite")];
     if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
-        stores.push(Store::connect(&url).await.expect("TEST_DATABASE_URL is set but unreachable"));
+        stores.push(
+            Store::connect(&url)
+                .await
+                .expect("TEST_DATABASE_URL is set but unreachable"),
+        );
     }
     stores
         .into_iter()
-        .map(|s| Auth::with_secret(s, Secret::generate(), AuthConfig::new("http://127.0.0.1:9")).expect("auth"))
+        .map(|s| {
+            Auth::with_secret(s, Secret::generate(), AuthConfig::new("http://127.0.0.1:9"))
+                .expect("auth")
+        })
         .collect()
 }
 
@@ -26,13 +33,32 @@ const ADDR: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
 async fn local_runner_token_authenticates_and_rotates() {
     for auth in auths().await {
         let first = auth.ensure_local_runner("box").await.expect("local");
-        let id = auth.authenticate_runner(&first.runner_token).await.expect("auth");
-        assert_eq!((id.user_id.as_str(), id.runner_id.as_str()), (first.user_id.as_str(), first.runner_id.as_str()));
+        let id = auth
+            .authenticate_runner(&first.runner_token)
+            .await
+            .expect("auth");
+        assert_eq!(
+            (id.user_id.as_str(), id.runner_id.as_str()),
+            (first.user_id.as_str(), first.runner_id.as_str())
+        );
         let second = auth.ensure_local_runner("box").await.expect("local again");
-        assert_eq!(second.runner_id, first.runner_id, "one embedded runner per user");
-        assert!(matches!(auth.authenticate_runner(&first.runner_token).await, Err(AuthError::Revoked)));
+        assert_eq!(
+            second.runner_id, first.runner_id,
+            "one embedded runner per user"
+        );
+        assert!(matches!(
+            auth.authenticate_runner(&first.runner_token).await,
+            Err(AuthError::Revoked)
+        ));
         assert!(auth.authenticate_runner(&second.runner_token).await.is_ok());
-        assert!(auth.store().runner(&first.runner_id).await.expect("q").and_then(|r| r.last_seen_at).is_some());
+        assert!(
+            auth.store()
+                .runner(&first.runner_id)
+                .await
+                .expect("q")
+                .and_then(|r| r.last_seen_at)
+                .is_some()
+        );
     }
 }
 
@@ -41,13 +67,26 @@ async fn login_link_is_single_use() {
     for auth in auths().await {
         let local = auth.ensure_local_runner("box").await.expect("local");
         let link = auth.login_link(&local.user_id).await.expect("link");
-        let code = link.split_once("code=").map(|(_, c)| c.to_owned()).expect("code");
+        let code = link
+            .split_once("code=")
+            .map(|(_, c)| c.to_owned())
+            .expect("code");
         assert!(link.starts_with("http://127.0.0.1:9/login/once?code="));
         let cookie = auth.login_once(&code).await.expect("login");
-        assert!(matches!(auth.login_once(&code).await, Err(AuthError::BadCode)));
+        assert!(matches!(
+            auth.login_once(&code).await,
+            Err(AuthError::BadCode)
+        ));
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_str(&format!("tb_session={cookie}")).expect("hv"));
-        let user = auth.user_from_headers(&h).await.expect("q").expect("logged in");
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("tb_session={cookie}")).expect("hv"),
+        );
+        let user = auth
+            .user_from_headers(&h)
+            .await
+            .expect("q")
+            .expect("logged in");
         assert_eq!(user.id, local.user_id);
         auth.logout(&h).await.expect("logout");
         assert_eq!(auth.user_from_headers(&h).await.expect("q"), None);
@@ -59,18 +98,33 @@ async fn password_login_and_failures() {
     for auth in auths().await {
         let name = unique("alice");
         auth.add_user(&name, "s3cret pass").await.expect("add");
-        assert!(matches!(auth.add_user(&name, "x").await, Err(AuthError::Conflict(_))));
-        let (user, cookie) = auth.login_password(&name, "s3cret pass", ADDR).await.expect("login");
+        assert!(matches!(
+            auth.add_user(&name, "x").await,
+            Err(AuthError::Conflict(_))
+        ));
+        let (user, cookie) = auth
+            .login_password(&name, "s3cret pass", ADDR)
+            .await
+            .expect("login");
         assert_eq!(user.name, name);
         assert_eq!(cookie.len(), 43);
-        assert!(matches!(auth.login_password(&name, "wrong", ADDR).await, Err(AuthError::BadLogin)));
-        assert!(matches!(auth.login_password("nobody-here", "wrong", ADDR).await, Err(AuthError::BadLogin)));
+        assert!(matches!(
+            auth.login_password(&name, "wrong", ADDR).await,
+            Err(AuthError::BadLogin)
+        ));
+        assert!(matches!(
+            auth.login_password("nobody-here", "wrong", ADDR).await,
+            Err(AuthError::BadLogin)
+        ));
         // 10 failures per name per 10 minutes, then 429 even with the right password.
         let other = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
         for _ in 0..9 {
             let _ = auth.login_password(&name, "wrong", other).await;
         }
-        assert!(matches!(auth.login_password(&name, "s3cret pass", other).await, Err(AuthError::RateLimited(_))));
+        assert!(matches!(
+            auth.login_password(&name, "s3cret pass", other).await,
+            Err(AuthError::RateLimited(_))
+        ));
     }
 }
 
@@ -79,33 +133,94 @@ async fn pairing_flow_binds_the_runner_to_the_approver_once() {
     for auth in auths().await {
         let name = unique("bob");
         let bob = auth.add_user(&name, "pw").await.expect("add");
-        let bob = CurrentUser { id: bob.id, name: bob.name };
-        let start = auth.pair_start(ADDR, "laptop\u{1b}[31m", "host-1").await.expect("start");
+        let bob = CurrentUser {
+            id: bob.id,
+            name: bob.name,
+        };
+        let start = auth
+            .pair_start(ADDR, "laptop\u{1b}[31m", "host-1")
+            .await
+            .expect("start");
         assert_eq!(start.interval, 5);
         // Poll times in the past, so the minted token is not issued in the future.
         let t0 = now_ms() - 60_000;
-        assert_eq!(auth.pair_check_at(&start.code, &start.poll_token, t0).await.expect("check"), PairCheck::Pending { interval: 5 });
-        assert_eq!(auth.pair_check_at(&start.code, &start.poll_token, t0 + 1000).await.expect("check"), PairCheck::SlowDown { interval: 10 });
-        assert!(matches!(auth.pair_check_at(&start.code, "not-the-secret", t0 + 20_000).await, Err(AuthError::Unauthenticated)));
-        let approved = auth.pair_approve(&bob, ADDR, &start.code.to_lowercase()).await.expect("approve");
+        assert_eq!(
+            auth.pair_check_at(&start.code, &start.poll_token, t0)
+                .await
+                .expect("check"),
+            PairCheck::Pending { interval: 5 }
+        );
+        assert_eq!(
+            auth.pair_check_at(&start.code, &start.poll_token, t0 + 1000)
+                .await
+                .expect("check"),
+            PairCheck::SlowDown { interval: 10 }
+        );
+        assert!(matches!(
+            auth.pair_check_at(&start.code, "not-the-secret", t0 + 20_000)
+                .await,
+            Err(AuthError::Unauthenticated)
+        ));
+        let approved = auth
+            .pair_approve(&bob, ADDR, &start.code.to_lowercase())
+            .await
+            .expect("approve");
         assert_eq!(approved.name, "laptop[31m", "control characters stripped");
-        assert!(matches!(auth.pair_approve(&bob, ADDR, &start.code).await, Err(AuthError::BadCode)), "single use");
-        let got = auth.pair_check_at(&start.code, &start.poll_token, t0 + 20_000).await.expect("check");
-        let PairCheck::Approved { runner_id, runner_token, account, relay_url } = got else {
+        assert!(
+            matches!(
+                auth.pair_approve(&bob, ADDR, &start.code).await,
+                Err(AuthError::BadCode)
+            ),
+            "single use"
+        );
+        let got = auth
+            .pair_check_at(&start.code, &start.poll_token, t0 + 20_000)
+            .await
+            .expect("check");
+        let PairCheck::Approved {
+            runner_id,
+            runner_token,
+            account,
+            relay_url,
+        } = got
+        else {
             panic!("expected approved, got {got:?}");
         };
-        assert_eq!((runner_id.as_str(), account.as_str(), relay_url.as_str()), (approved.runner_id.as_str(), name.as_str(), "http://127.0.0.1:9"));
-        assert_eq!(auth.pair_check_at(&start.code, &start.poll_token, t0 + 40_000).await.expect("check"), PairCheck::Consumed);
-        let id = auth.authenticate_runner(&runner_token).await.expect("runner auth");
+        assert_eq!(
+            (runner_id.as_str(), account.as_str(), relay_url.as_str()),
+            (
+                approved.runner_id.as_str(),
+                name.as_str(),
+                "http://127.0.0.1:9"
+            )
+        );
+        assert_eq!(
+            auth.pair_check_at(&start.code, &start.poll_token, t0 + 40_000)
+                .await
+                .expect("check"),
+            PairCheck::Consumed
+        );
+        let id = auth
+            .authenticate_runner(&runner_token)
+            .await
+            .expect("runner auth");
         assert_eq!(id.user_id, bob.id);
         let listed = auth.list_runners(&bob.id).await.expect("list");
         assert_eq!(listed.len(), 1);
         let conn = auth.connections().register(&runner_id);
         assert!(auth.list_runners(&bob.id).await.expect("list")[0].online);
-        auth.revoke_runner(&bob.id, &runner_id).await.expect("revoke");
+        auth.revoke_runner(&bob.id, &runner_id)
+            .await
+            .expect("revoke");
         assert!(conn.is_revoked());
-        assert!(matches!(auth.authenticate_runner(&runner_token).await, Err(AuthError::Revoked)));
-        assert!(matches!(auth.revoke_runner(&bob.id, &runner_id).await, Err(AuthError::NotFound)));
+        assert!(matches!(
+            auth.authenticate_runner(&runner_token).await,
+            Err(AuthError::Revoked)
+        ));
+        assert!(matches!(
+            auth.revoke_runner(&bob.id, &runner_id).await,
+            Err(AuthError::NotFound)
+        ));
     }
 }
 
@@ -113,14 +228,26 @@ async fn pairing_flow_binds_the_runner_to_the_approver_once() {
 async fn wrong_codes_are_capped_per_user() {
     for auth in auths().await {
         let u = auth.add_user(&unique("eve"), "pw").await.expect("add");
-        let eve = CurrentUser { id: u.id, name: u.name };
-        let start = auth.pair_start(IpAddr::V4(Ipv4Addr::new(10, 9, 9, 9)), "victim", "h").await.expect("start");
+        let eve = CurrentUser {
+            id: u.id,
+            name: u.name,
+        };
+        let start = auth
+            .pair_start(IpAddr::V4(Ipv4Addr::new(10, 9, 9, 9)), "victim", "h")
+            .await
+            .expect("start");
         for i in 0..5 {
             let guess = format!("ZZZ-ZZZ{}", ["2", "3", "4", "5", "6"][i]);
-            assert!(matches!(auth.pair_approve(&eve, ADDR, &guess).await, Err(AuthError::BadCode)));
+            assert!(matches!(
+                auth.pair_approve(&eve, ADDR, &guess).await,
+                Err(AuthError::BadCode)
+            ));
         }
         // Even the right code is refused now: the cap is on the user, not the code.
-        assert!(matches!(auth.pair_approve(&eve, ADDR, &start.code).await, Err(AuthError::RateLimited(_))));
+        assert!(matches!(
+            auth.pair_approve(&eve, ADDR, &start.code).await,
+            Err(AuthError::RateLimited(_))
+        ));
     }
 }
 
@@ -142,15 +269,39 @@ async fn pair_start_is_limited_per_address() {
 async fn browser_tokens_need_an_owned_live_runner() {
     for auth in auths().await {
         let local = auth.ensure_local_runner("box").await.expect("local");
-        let me = CurrentUser { id: local.user_id.clone(), name: LOCAL_USER.into() };
+        let me = CurrentUser {
+            id: local.user_id.clone(),
+            name: LOCAL_USER.into(),
+        };
         let other = auth.add_user(&unique("mallory"), "pw").await.expect("add");
-        let mallory = CurrentUser { id: other.id, name: other.name };
-        assert!(matches!(auth.mint_browser_token(&mallory, &local.runner_id, "1").await, Err(AuthError::NotFound)));
-        let t = auth.mint_browser_token(&me, &local.runner_id, "1").await.expect("mint");
+        let mallory = CurrentUser {
+            id: other.id,
+            name: other.name,
+        };
+        assert!(matches!(
+            auth.mint_browser_token(&mallory, &local.runner_id, "1")
+                .await,
+            Err(AuthError::NotFound)
+        ));
+        let t = auth
+            .mint_browser_token(&me, &local.runner_id, "1")
+            .await
+            .expect("mint");
         let c = auth.authenticate_browser(&t).await.expect("auth");
-        assert_eq!((c.session_id.as_str(), c.runner_id.as_str()), ("1", local.runner_id.as_str()));
-        assert!(matches!(auth.authenticate_runner(&t).await, Err(AuthError::InvalidToken)));
-        auth.revoke_runner(&me.id, &local.runner_id).await.expect("revoke");
-        assert!(matches!(auth.authenticate_browser(&t).await, Err(AuthError::Revoked)));
+        assert_eq!(
+            (c.session_id.as_str(), c.runner_id.as_str()),
+            ("1", local.runner_id.as_str())
+        );
+        assert!(matches!(
+            auth.authenticate_runner(&t).await,
+            Err(AuthError::InvalidToken)
+        ));
+        auth.revoke_runner(&me.id, &local.runner_id)
+            .await
+            .expect("revoke");
+        assert!(matches!(
+            auth.authenticate_browser(&t).await,
+            Err(AuthError::Revoked)
+        ));
     }
 }

@@ -158,20 +158,38 @@ impl TokenKeys {
     /// Verifies a runner token's signature, `typ`, `aud` and lifetime at
     /// `now`. Does not check revocation.
     pub fn verify_runner(&self, token: &str, now: i64) -> Result<RunnerClaims, AuthError> {
-        let claims: RunnerClaims = jsonwebtoken::decode(token, &self.decoding, &self.runner_validation)
-            .map_err(map_jwt_error)?
-            .claims;
-        check(&claims.typ, RUNNER_TYP, &claims.aud, RUNNER_AUD, claims.iat, claims.exp, now)?;
+        let claims: RunnerClaims =
+            jsonwebtoken::decode(token, &self.decoding, &self.runner_validation)
+                .map_err(map_jwt_error)?
+                .claims;
+        check(
+            &claims.typ,
+            RUNNER_TYP,
+            &claims.aud,
+            RUNNER_AUD,
+            claims.iat,
+            claims.exp,
+            now,
+        )?;
         Ok(claims)
     }
 
     /// Verifies a browser token's signature, `typ`, `aud` and lifetime at
     /// `now`. Does not check that the session still belongs to the user.
     pub fn verify_browser(&self, token: &str, now: i64) -> Result<BrowserClaims, AuthError> {
-        let claims: BrowserClaims = jsonwebtoken::decode(token, &self.decoding, &self.browser_validation)
-            .map_err(map_jwt_error)?
-            .claims;
-        check(&claims.typ, BROWSER_TYP, &claims.aud, BROWSER_AUD, claims.iat, claims.exp, now)?;
+        let claims: BrowserClaims =
+            jsonwebtoken::decode(token, &self.decoding, &self.browser_validation)
+                .map_err(map_jwt_error)?
+                .claims;
+        check(
+            &claims.typ,
+            BROWSER_TYP,
+            &claims.aud,
+            BROWSER_AUD,
+            claims.iat,
+            claims.exp,
+            now,
+        )?;
         // A browser token must never outlive the protocol's five minutes,
         // even if some future minting path forgets the clamp.
         if claims.exp.saturating_sub(claims.iat) > BROWSER_TOKEN_TTL_SECS {
@@ -181,7 +199,15 @@ impl TokenKeys {
     }
 }
 
-fn check(typ: &str, want_typ: &str, aud: &str, want_aud: &str, iat: i64, exp: i64, now: i64) -> Result<(), AuthError> {
+fn check(
+    typ: &str,
+    want_typ: &str,
+    aud: &str,
+    want_aud: &str,
+    iat: i64,
+    exp: i64,
+    now: i64,
+) -> Result<(), AuthError> {
     if typ != want_typ || aud != want_aud {
         return Err(AuthError::InvalidToken);
     }

@@ -14,7 +14,9 @@ use super::{Auth, AuthError, CurrentUser, codes, now_ms, password};
 pub fn valid_user_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && !name.starts_with(['-', '.'])
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 /// A runner name or host as given by a runner: control characters
@@ -22,7 +24,11 @@ pub fn valid_user_name(name: &str) -> bool {
 pub(crate) fn clean_label(s: &str, default: &str) -> String {
     let cleaned: String = s.chars().filter(|c| !c.is_control()).take(64).collect();
     let cleaned = cleaned.trim();
-    if cleaned.is_empty() { default.to_owned() } else { cleaned.to_owned() }
+    if cleaned.is_empty() {
+        default.to_owned()
+    } else {
+        cleaned.to_owned()
+    }
 }
 
 impl Auth {
@@ -30,7 +36,9 @@ impl Auth {
     /// the name is taken.
     pub async fn add_user(&self, name: &str, password: &str) -> Result<UserRecord, AuthError> {
         if !valid_user_name(name) {
-            return Err(AuthError::BadRequest("user names are 1-64 of A-Z a-z 0-9 _ . -"));
+            return Err(AuthError::BadRequest(
+                "user names are 1-64 of A-Z a-z 0-9 _ . -",
+            ));
         }
         let pw = password.to_owned();
         let hash = tokio::task::spawn_blocking(move || password::hash_password(&pw))
@@ -55,9 +63,19 @@ impl Auth {
         let now = Instant::now();
         let key = name.to_owned();
         let limits = self.limits();
-        limits.login_fail_per_addr.check(&addr, now).map_err(AuthError::RateLimited)?;
-        limits.login_fail_per_user.check(&key, now).map_err(AuthError::RateLimited)?;
-        let user = if valid_user_name(name) { self.store().user_by_name(name).await? } else { None };
+        limits
+            .login_fail_per_addr
+            .check(&addr, now)
+            .map_err(AuthError::RateLimited)?;
+        limits
+            .login_fail_per_user
+            .check(&key, now)
+            .map_err(AuthError::RateLimited)?;
+        let user = if valid_user_name(name) {
+            self.store().user_by_name(name).await?
+        } else {
+            None
+        };
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
         let pw = password.to_owned();
         let ok = tokio::task::spawn_blocking(move || match stored {
@@ -70,7 +88,13 @@ impl Auth {
             (true, Some(u)) => {
                 let cookie = self.start_browser_login(&u.id).await?;
                 tracing::info!(user = %u.id, "password login");
-                Ok((CurrentUser { id: u.id, name: u.name }, cookie))
+                Ok((
+                    CurrentUser {
+                        id: u.id,
+                        name: u.name,
+                    },
+                    cookie,
+                ))
             }
             _ => {
                 limits.login_fail_per_addr.record(&addr, now);
@@ -103,7 +127,12 @@ impl Auth {
         let now = now_ms();
         let ttl = i64::try_from(self.config().login_ttl.as_millis()).unwrap_or(i64::MAX / 4);
         self.store()
-            .create_browser_login(&self.hash("login", &value), user_id, now, now.saturating_add(ttl))
+            .create_browser_login(
+                &self.hash("login", &value),
+                user_id,
+                now,
+                now.saturating_add(ttl),
+            )
             .await?;
         Ok(value)
     }
@@ -111,7 +140,9 @@ impl Auth {
     /// Ends the login of the request's cookie, if any.
     pub async fn logout(&self, headers: &HeaderMap) -> Result<(), AuthError> {
         if let Some(value) = self.cookie_value(headers) {
-            self.store().delete_browser_login(&self.hash("login", &value)).await?;
+            self.store()
+                .delete_browser_login(&self.hash("login", &value))
+                .await?;
         }
         Ok(())
     }

@@ -56,7 +56,17 @@ pub struct PairRecord {
 }
 
 type UserRow = (String, String, Option<String>, i64);
-type RunnerRow = (String, String, String, String, i64, String, i64, Option<i64>, Option<i64>);
+type RunnerRow = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
 type PairRow = (
     String,
     String,
@@ -79,7 +89,12 @@ const PAIR_COLS: &str = "code_hash, poll_hash, runner_name, host, created_at, ex
      interval_secs, last_poll_at, approved_by, approved_at, runner_id, consumed_at";
 
 fn user(r: UserRow) -> UserRecord {
-    UserRecord { id: r.0, name: r.1, password_hash: r.2, created_at: r.3 }
+    UserRecord {
+        id: r.0,
+        name: r.1,
+        password_hash: r.2,
+        created_at: r.3,
+    }
 }
 
 fn runner(r: RunnerRow) -> RunnerRecord {
@@ -236,7 +251,9 @@ impl Store {
 
     /// Inserts a runner.
     pub async fn create_runner(&self, r: &RunnerRecord) -> Result<(), StoreError> {
-        let sql = format!("INSERT INTO runners ({RUNNER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+        let sql = format!(
+            "INSERT INTO runners ({RUNNER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        );
         on_db!(self.db(), pool => {
             sqlx::query(&sql)
                 .bind(&r.id).bind(&r.user_id).bind(&r.name).bind(&r.host)
@@ -392,7 +409,9 @@ impl Store {
         runner: &RunnerRecord,
         now: Millis,
     ) -> Result<bool, StoreError> {
-        let insert = format!("INSERT INTO runners ({RUNNER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+        let insert = format!(
+            "INSERT INTO runners ({RUNNER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        );
         let ok = on_db!(self.db(), pool => {
             let mut tx = pool.begin().await?;
             let n = sqlx::query(
@@ -431,7 +450,11 @@ impl Store {
     }
 
     /// Marks an approved pairing consumed; `true` exactly once.
-    pub async fn consume_pair_request(&self, code_hash: &str, now: Millis) -> Result<bool, StoreError> {
+    pub async fn consume_pair_request(
+        &self,
+        code_hash: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
         let n = on_db!(self.db(), pool => {
             sqlx::query("UPDATE pair_requests SET consumed_at = $1 \
                          WHERE code_hash = $2 AND approved_by IS NOT NULL AND consumed_at IS NULL")
@@ -443,7 +466,11 @@ impl Store {
     /// Deletes pairings expired before `before`, login codes and browser
     /// logins past their expiry, and revocations of tokens that have expired
     /// anyway. Returns the number of rows deleted.
-    pub async fn prune_accounts(&self, now: Millis, pairs_before: Millis) -> Result<u64, StoreError> {
+    pub async fn prune_accounts(
+        &self,
+        now: Millis,
+        pairs_before: Millis,
+    ) -> Result<u64, StoreError> {
         let n = on_db!(self.db(), pool => {
             let mut n = 0;
             n += sqlx::query("DELETE FROM pair_requests WHERE expires_at < $1")

@@ -10,9 +10,14 @@ fn keys() -> TokenKeys {
 #[test]
 fn runner_token_round_trips() {
     let k = keys();
-    let t = k.mint_runner("u1", "r1", "j1", NOW, RUNNER_TOKEN_TTL_SECS).expect("mint");
+    let t = k
+        .mint_runner("u1", "r1", "j1", NOW, RUNNER_TOKEN_TTL_SECS)
+        .expect("mint");
     let c = k.verify_runner(&t, NOW + 10).expect("verify");
-    assert_eq!((c.sub.as_str(), c.runner_id.as_str(), c.jti.as_str()), ("u1", "r1", "j1"));
+    assert_eq!(
+        (c.sub.as_str(), c.runner_id.as_str(), c.jti.as_str()),
+        ("u1", "r1", "j1")
+    );
     assert_eq!((c.typ.as_str(), c.aud.as_str()), (RUNNER_TYP, RUNNER_AUD));
     assert_eq!(c.exp - c.iat, 30 * 24 * 3600);
 }
@@ -21,9 +26,17 @@ fn runner_token_round_trips() {
 fn types_are_exclusive() {
     let k = keys();
     let runner = k.mint_runner("u1", "r1", "j1", NOW, 3600).expect("mint");
-    let browser = k.mint_browser("u1", "r1", "s1", "j2", NOW, 300).expect("mint");
-    assert!(matches!(k.verify_browser(&runner, NOW), Err(AuthError::InvalidToken)));
-    assert!(matches!(k.verify_runner(&browser, NOW), Err(AuthError::InvalidToken)));
+    let browser = k
+        .mint_browser("u1", "r1", "s1", "j2", NOW, 300)
+        .expect("mint");
+    assert!(matches!(
+        k.verify_browser(&runner, NOW),
+        Err(AuthError::InvalidToken)
+    ));
+    assert!(matches!(
+        k.verify_runner(&browser, NOW),
+        Err(AuthError::InvalidToken)
+    ));
     assert!(k.verify_browser(&browser, NOW).is_ok());
 }
 
@@ -32,9 +45,15 @@ fn expiry_uses_the_given_time_with_five_seconds_leeway() {
     let k = keys();
     let t = k.mint_browser("u", "r", "s", "j", NOW, 300).expect("mint");
     assert!(k.verify_browser(&t, NOW + 300 + LEEWAY_SECS as i64).is_ok());
-    assert!(matches!(k.verify_browser(&t, NOW + 300 + LEEWAY_SECS as i64 + 1), Err(AuthError::ExpiredToken)));
+    assert!(matches!(
+        k.verify_browser(&t, NOW + 300 + LEEWAY_SECS as i64 + 1),
+        Err(AuthError::ExpiredToken)
+    ));
     // Issued in the future (beyond leeway) is refused too.
-    assert!(matches!(k.verify_browser(&t, NOW - 60), Err(AuthError::InvalidToken)));
+    assert!(matches!(
+        k.verify_browser(&t, NOW - 60),
+        Err(AuthError::InvalidToken)
+    ));
 }
 
 #[test]
@@ -49,7 +68,10 @@ fn browser_tokens_never_outlive_five_minutes() {
 fn another_key_fails() {
     let (a, b) = (keys(), keys());
     let t = a.mint_runner("u", "r", "j", NOW, 3600).expect("mint");
-    assert!(matches!(b.verify_runner(&t, NOW), Err(AuthError::InvalidToken)));
+    assert!(matches!(
+        b.verify_runner(&t, NOW),
+        Err(AuthError::InvalidToken)
+    ));
 }
 
 #[test]
@@ -61,14 +83,34 @@ fn tampered_and_alg_none_tokens_fail() {
     let parts: Vec<&str> = t.split('.').collect();
     assert_eq!(parts.len(), 3);
     // Re-signed payload claiming another user, with the original signature.
-    let payload = String::from_utf8(b64.decode(parts[1]).expect("b64")).expect("utf8").replace("\"u\"", "\"v\"");
-    let forged = format!("{}.{}.{}", parts[0], b64.encode(payload.as_bytes()), parts[2]);
-    assert!(matches!(k.verify_runner(&forged, NOW), Err(AuthError::InvalidToken)));
+    let payload = String::from_utf8(b64.decode(parts[1]).expect("b64"))
+        .expect("utf8")
+        .replace("\"u\"", "\"v\"");
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64.encode(payload.as_bytes()),
+        parts[2]
+    );
+    assert!(matches!(
+        k.verify_runner(&forged, NOW),
+        Err(AuthError::InvalidToken)
+    ));
     // alg "none" with an empty signature.
-    let none = format!("{}.{}.", b64.encode(br#"{"alg":"none","typ":"JWT"}"#), parts[1]);
-    assert!(matches!(k.verify_runner(&none, NOW), Err(AuthError::InvalidToken)));
+    let none = format!(
+        "{}.{}.",
+        b64.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        parts[1]
+    );
+    assert!(matches!(
+        k.verify_runner(&none, NOW),
+        Err(AuthError::InvalidToken)
+    ));
     // HS512 with the same secret is not accepted either (algorithms: HS256 only).
-    assert!(matches!(k.verify_runner("garbage", NOW), Err(AuthError::InvalidToken)));
+    assert!(matches!(
+        k.verify_runner("garbage", NOW),
+        Err(AuthError::InvalidToken)
+    ));
 }
 
 #[test]

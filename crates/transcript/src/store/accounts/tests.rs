@@ -10,13 +10,25 @@ fn uid(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();
-    format!("{prefix}-{}-{nanos}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 async fn stores() -> Vec<Store> {
-    let mut out = vec![Store::connect("sqlite::memory:").await.expect("sqlite store")];
+    let mut out = vec![
+        Store::connect("sqlite::memory:")
+            .await
+            .expect("sqlite store"),
+    ];
     if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
-        out.push(Store::connect(&url).await.expect("TEST_DATABASE_URL is set but unreachable"));
+        out.push(
+            Store::connect(&url)
+                .await
+                .expect("TEST_DATABASE_URL is set but unreachable"),
+        );
     }
     out
 }
@@ -39,11 +51,26 @@ fn runner_rec(id: &str, user: &str, jti: &str) -> RunnerRecord {
 async fn users_are_unique_by_name() {
     for s in stores().await {
         let (id, name) = (uid("u"), uid("alice"));
-        let u = s.create_user(&id, &name, Some("$argon2id$x"), 5).await.expect("create").expect("new");
+        let u = s
+            .create_user(&id, &name, Some("$argon2id$x"), 5)
+            .await
+            .expect("create")
+            .expect("new");
         assert_eq!(u.name, name);
-        assert_eq!(s.create_user(&uid("u"), &name, None, 6).await.expect("create"), None);
-        assert_eq!(s.user_by_name(&name).await.expect("q").map(|u| u.id), Some(id.clone()));
-        assert_eq!(s.user_by_id(&id).await.expect("q").map(|u| u.password_hash), Some(Some("$argon2id$x".into())));
+        assert_eq!(
+            s.create_user(&uid("u"), &name, None, 6)
+                .await
+                .expect("create"),
+            None
+        );
+        assert_eq!(
+            s.user_by_name(&name).await.expect("q").map(|u| u.id),
+            Some(id.clone())
+        );
+        assert_eq!(
+            s.user_by_id(&id).await.expect("q").map(|u| u.password_hash),
+            Some(Some("$argon2id$x".into()))
+        );
         assert!(s.set_password_hash(&id, "$argon2id$y").await.expect("set"));
         assert!(!s.set_password_hash("nobody", "h").await.expect("set"));
     }
@@ -53,11 +80,25 @@ async fn users_are_unique_by_name() {
 async fn browser_logins_expire_and_log_out() {
     for s in stores().await {
         let id = uid("u");
-        s.create_user(&id, &uid("bob"), None, 0).await.expect("create");
+        s.create_user(&id, &uid("bob"), None, 0)
+            .await
+            .expect("create");
         let h = uid("hash");
-        s.create_browser_login(&h, &id, 100, 200).await.expect("login");
-        assert_eq!(s.browser_login_user(&h, 150).await.expect("q").map(|u| u.id), Some(id.clone()));
-        assert_eq!(s.browser_login_user(&h, 200).await.expect("q"), None, "expired at 200");
+        s.create_browser_login(&h, &id, 100, 200)
+            .await
+            .expect("login");
+        assert_eq!(
+            s.browser_login_user(&h, 150)
+                .await
+                .expect("q")
+                .map(|u| u.id),
+            Some(id.clone())
+        );
+        assert_eq!(
+            s.browser_login_user(&h, 200).await.expect("q"),
+            None,
+            "expired at 200"
+        );
         assert_eq!(s.browser_login_user("other", 150).await.expect("q"), None);
         assert!(s.delete_browser_login(&h).await.expect("del"));
         assert_eq!(s.browser_login_user(&h, 150).await.expect("q"), None);
@@ -68,14 +109,31 @@ async fn browser_logins_expire_and_log_out() {
 async fn login_codes_are_single_use_and_expire() {
     for s in stores().await {
         let id = uid("u");
-        s.create_user(&id, &uid("carol"), None, 0).await.expect("create");
+        s.create_user(&id, &uid("carol"), None, 0)
+            .await
+            .expect("create");
         let (c1, c2) = (uid("c"), uid("c"));
         s.create_login_code(&c1, &id, 1_000).await.expect("code");
         s.create_login_code(&c2, &id, 1_000).await.expect("code");
-        assert_eq!(s.consume_login_code(&c1, 500).await.expect("q"), Some(id.clone()));
-        assert_eq!(s.consume_login_code(&c1, 500).await.expect("q"), None, "second use");
-        assert_eq!(s.consume_login_code(&c2, 1_000).await.expect("q"), None, "expired");
-        assert_eq!(s.consume_login_code(&c2, 500).await.expect("q"), None, "expired code was deleted");
+        assert_eq!(
+            s.consume_login_code(&c1, 500).await.expect("q"),
+            Some(id.clone())
+        );
+        assert_eq!(
+            s.consume_login_code(&c1, 500).await.expect("q"),
+            None,
+            "second use"
+        );
+        assert_eq!(
+            s.consume_login_code(&c2, 1_000).await.expect("q"),
+            None,
+            "expired"
+        );
+        assert_eq!(
+            s.consume_login_code(&c2, 500).await.expect("q"),
+            None,
+            "expired code was deleted"
+        );
     }
 }
 
@@ -86,17 +144,34 @@ async fn revoking_is_owner_only_and_records_the_jti() {
         s.create_user(&a, &uid("a"), None, 0).await.expect("a");
         s.create_user(&b, &uid("b"), None, 0).await.expect("b");
         let (rid, jti) = (uid("r"), uid("jti"));
-        s.create_runner(&runner_rec(&rid, &a, &jti)).await.expect("runner");
+        s.create_runner(&runner_rec(&rid, &a, &jti))
+            .await
+            .expect("runner");
         assert_eq!(s.runners_of_user(&a).await.expect("q").len(), 1);
         assert!(s.runners_of_user(&b).await.expect("q").is_empty());
-        assert_eq!(s.revoke_runner(&b, &rid, 10, 99).await.expect("q"), None, "not B's runner");
+        assert_eq!(
+            s.revoke_runner(&b, &rid, 10, 99).await.expect("q"),
+            None,
+            "not B's runner"
+        );
         assert!(!s.is_jti_revoked(&jti).await.expect("q"));
-        let r = s.revoke_runner(&a, &rid, 10, 99).await.expect("q").expect("revoked");
+        let r = s
+            .revoke_runner(&a, &rid, 10, 99)
+            .await
+            .expect("q")
+            .expect("revoked");
         assert_eq!(r.token_jti, jti);
         assert!(s.is_jti_revoked(&jti).await.expect("q"));
-        assert_eq!(s.revoke_runner(&a, &rid, 11, 99).await.expect("q"), None, "already revoked");
+        assert_eq!(
+            s.revoke_runner(&a, &rid, 11, 99).await.expect("q"),
+            None,
+            "already revoked"
+        );
         assert!(s.runners_of_user(&a).await.expect("q").is_empty());
-        assert_eq!(s.runner(&rid).await.expect("q").and_then(|r| r.revoked_at), Some(10));
+        assert_eq!(
+            s.runner(&rid).await.expect("q").and_then(|r| r.revoked_at),
+            Some(10)
+        );
     }
 }
 
@@ -109,13 +184,25 @@ async fn rotating_revokes_the_old_jti() {
         let mut rec = runner_rec(&rid, &a, &j1);
         rec.embedded = true;
         s.create_runner(&rec).await.expect("runner");
-        assert_eq!(s.embedded_runner(&a).await.expect("q").map(|r| r.id), Some(rid.clone()));
+        assert_eq!(
+            s.embedded_runner(&a).await.expect("q").map(|r| r.id),
+            Some(rid.clone())
+        );
         assert!(s.rotate_runner_jti(&rid, &j2, 5, 50).await.expect("rotate"));
         assert!(s.is_jti_revoked(&j1).await.expect("q"));
         assert!(!s.is_jti_revoked(&j2).await.expect("q"));
-        assert_eq!(s.runner(&rid).await.expect("q").map(|r| r.token_jti), Some(j2));
+        assert_eq!(
+            s.runner(&rid).await.expect("q").map(|r| r.token_jti),
+            Some(j2)
+        );
         s.touch_runner(&rid, 77).await.expect("touch");
-        assert_eq!(s.runner(&rid).await.expect("q").and_then(|r| r.last_seen_at), Some(77));
+        assert_eq!(
+            s.runner(&rid)
+                .await
+                .expect("q")
+                .and_then(|r| r.last_seen_at),
+            Some(77)
+        );
     }
 }
 
@@ -142,12 +229,32 @@ async fn pairing_approves_once_and_consumes_once() {
         };
         s.create_pair_request(&p).await.expect("create");
         assert_eq!(s.pair_request(&code).await.expect("q"), Some(p.clone()));
-        assert!(!s.consume_pair_request(&code, 1).await.expect("q"), "not approved yet");
+        assert!(
+            !s.consume_pair_request(&code, 1).await.expect("q"),
+            "not approved yet"
+        );
         let (r1, r2) = (uid("r"), uid("r"));
-        assert!(!s.approve_pair_request(&code, &runner_rec(&r1, &a, "j1"), 600_000).await.expect("q"), "expired");
-        assert!(s.approve_pair_request(&code, &runner_rec(&r1, &a, &uid("j")), 10).await.expect("q"));
-        assert!(!s.approve_pair_request(&code, &runner_rec(&r2, &b, &uid("j")), 11).await.expect("q"), "second approval");
-        assert!(s.runner(&r2).await.expect("q").is_none(), "losing approval wrote nothing");
+        assert!(
+            !s.approve_pair_request(&code, &runner_rec(&r1, &a, "j1"), 600_000)
+                .await
+                .expect("q"),
+            "expired"
+        );
+        assert!(
+            s.approve_pair_request(&code, &runner_rec(&r1, &a, &uid("j")), 10)
+                .await
+                .expect("q")
+        );
+        assert!(
+            !s.approve_pair_request(&code, &runner_rec(&r2, &b, &uid("j")), 11)
+                .await
+                .expect("q"),
+            "second approval"
+        );
+        assert!(
+            s.runner(&r2).await.expect("q").is_none(),
+            "losing approval wrote nothing"
+        );
         let got = s.pair_request(&code).await.expect("q").expect("row");
         assert_eq!(got.approved_by.as_deref(), Some(a.as_str()));
         assert_eq!(got.runner_id.as_deref(), Some(r1.as_str()));
@@ -155,7 +262,10 @@ async fn pairing_approves_once_and_consumes_once() {
         assert!(s.consume_pair_request(&code, 13).await.expect("q"));
         assert!(!s.consume_pair_request(&code, 14).await.expect("q"));
         let got = s.pair_request(&code).await.expect("q").expect("row");
-        assert_eq!((got.last_poll_at, got.interval_secs, got.consumed_at), (Some(12), 10, Some(13)));
+        assert_eq!(
+            (got.last_poll_at, got.interval_secs, got.consumed_at),
+            (Some(12), 10, Some(13))
+        );
         assert!(s.prune_accounts(700_000, 700_000).await.expect("prune") >= 1);
         assert_eq!(s.pair_request(&code).await.expect("q"), None);
     }
