@@ -1,1 +1,175 @@
-//! The relay server `tmux-relay` (issue 4).
+//! The relay server `tmux-relay` (issue 4): runners stream transcript frames
+//! to it over WebSocket, it stores them (transcript's `Store`) and fans them
+//! out to browsers, and it serves the page and the page's API.
+//!
+//! [`Relay::start`] runs a relay in the current tokio runtime and returns a
+//! [`RelayHandle`]; `tmux-relay serve` and `tmux-bridge up` (embedded) both
+//! use it. Modules: `config` (settings), `hub` (live fan-out, bounded
+//! queues), `ws` (the runner and browser sockets), `http` (router, page,
+//! API), `auth` (users, tokens, pairing; issue 6), `state` (what handlers
+//! share). It does not parse records or touch SQL: `transcript` does.
+
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod hub;
+pub mod state;
+pub mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use transcript::store::{RetentionPolicy, Store, StoreError};
+
+pub use config::{Config, Retention};
+
+use crate::auth::{Auth, AuthConfig};
+use crate::hub::Hub;
+use crate::state::AppState;
+
+/// Why the relay could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    #[error("creating the data directory {path}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("opening the database")]
+    Store(#[from] StoreError),
+    #[error("setting up authentication")]
+    Auth(#[from] auth::AuthError),
+    #[error("listening on {addr}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("the HTTP server failed")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Entry point of the relay.
+#[derive(Debug)]
+pub struct Relay;
+
+/// A running relay. Dropping it does not stop it; call
+/// [`RelayHandle::shutdown`].
+pub struct RelayHandle {
+    local_addr: SocketAddr,
+    state: AppState,
+    server: JoinHandle<std::io::Result<()>>,
+    pruner: Option<JoinHandle<()>>,
+    shutdown_timeout: std::time::Duration,
+}
+
+impl Relay {
+    /// Opens the store (running migrations), loads or creates the signing
+    /// secret in `config.data_dir`, binds `config.listen` and serves until
+    /// [`RelayHandle::shutdown`].
+    pub async fn start(config: Config) -> Result<RelayHandle, RelayError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| RelayError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+        let store = Store::connect(&config.database_url).await?;
+        tracing::info!(dialect = store.dialect(), "store open");
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| RelayError::Bind { addr: config.listen, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| RelayError::Bind { addr: config.listen, source })?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{local_addr}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let auth = Auth::open(store.clone(), &config.data_dir, AuthConfig::new(public_url.clone()))?;
+        let shutdown = CancellationToken::new();
+        let state = AppState {
+            store: store.clone(),
+            auth,
+            hub: Arc::new(Hub::new()),
+            public_url: public_url.clone().into(),
+            web_dir: Arc::new(config.web_dir.clone()),
+            shutdown: shutdown.clone(),
+            tracker: TaskTracker::new(),
+        };
+        let app = http::router(state.clone());
+        let server = tokio::spawn(
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+                .into_future(),
+        );
+        let pruner = config.retention.interval.map(|interval| {
+            let policy = RetentionPolicy {
+                keep_snapshots: config.retention.keep_snapshots,
+                max_bytes: config.retention.max_bytes,
+            };
+            transcript::store::spawn_pruner(store.clone(), policy, interval, shutdown.child_token())
+        });
+        tracing::info!(addr = %local_addr, public_url = %public_url, "relay listening");
+        Ok(RelayHandle { local_addr, state, server, pruner, shutdown_timeout: config.shutdown_timeout })
+    }
+}
+
+impl RelayHandle {
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The public URL (without a trailing slash) WebSocket Origins must match.
+    pub fn public_url(&self) -> &str {
+        &self.state.public_url
+    }
+
+    /// The relay's store.
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// The relay's auth module (users, tokens, login links).
+    pub fn auth(&self) -> &Auth {
+        &self.state.auth
+    }
+
+    /// The live hub.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.state.hub
+    }
+
+    /// A token that, when cancelled, starts the same shutdown as
+    /// [`RelayHandle::shutdown`] (the caller must still call it to wait).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.state.shutdown.clone()
+    }
+
+    /// Stops accepting connections, closes every WebSocket with 1001 and a
+    /// reason, waits for them (up to the configured timeout), stops the
+    /// pruner and closes the store.
+    pub async fn shutdown(self) -> Result<(), RelayError> {
+        tracing::info!("relay shutting down");
+        self.state.shutdown.cancel();
+        self.state.tracker.close();
+        if tokio::time::timeout(self.shutdown_timeout, self.state.tracker.wait()).await.is_err() {
+            tracing::warn!(
+                remaining = self.state.tracker.len(),
+                "WebSockets still open after the shutdown timeout"
+            );
+        }
+        let served = match tokio::time::timeout(self.shutdown_timeout, self.server).await {
+            Ok(Ok(r)) => r.map_err(RelayError::Serve),
+            Ok(Err(join)) => Err(RelayError::Serve(std::io::Error::other(join))),
+            Err(_) => {
+                tracing::warn!("HTTP connections still open after the shutdown timeout");
+                Ok(())
+            }
+        };
+        if let Some(p) = self.pruner {
+            let _ = p.await;
+        }
+        self.state.store.close().await;
+        tracing::info!("relay stopped");
+        served
+    }
+}

@@ -1,4 +1,119 @@
-fn main() {
-    eprintln!("tmux-relay: not built yet");
-    std::process::exit(2);
+//! `tmux-relay`: the relay server's command line. `serve` runs the relay
+//! until Ctrl-C or SIGTERM, then shuts down gracefully (WebSockets closed
+//! with 1001, store closed). Logging is set up here and only here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use relay::{Config, Relay, Retention, config};
+
+#[derive(Parser, Debug)]
+#[command(name = "tmux-relay", version, about = "The tmux-bridge relay server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve runners, browsers and the page.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TMUX_RELAY_LISTEN", default_value = config::DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Database URL: sqlite://PATH or postgres://... (default: SQLite
+    /// tmux-relay.db in the data dir).
+    #[arg(long, env = "TMUX_RELAY_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Directory for the signing secret and the default database (default:
+    /// the OS data dir + /tmux-bridge).
+    #[arg(long, env = "TMUX_RELAY_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// URL browsers use to reach the relay; WebSocket Origins must match it
+    /// (default: http://<listen>).
+    #[arg(long, env = "TMUX_RELAY_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// The built web page (default: the repository's web/dist).
+    #[arg(long, env = "TMUX_RELAY_WEB_DIR")]
+    web_dir: Option<PathBuf>,
+    /// Snapshots kept per terminal session.
+    #[arg(long, env = "TMUX_RELAY_KEEP_SNAPSHOTS", default_value_t = Retention::default().keep_snapshots)]
+    keep_snapshots: u32,
+    /// Byte budget per terminal session (frames plus snapshots).
+    #[arg(long, env = "TMUX_RELAY_MAX_SESSION_BYTES", default_value_t = Retention::default().max_bytes)]
+    max_session_bytes: u64,
+    /// Seconds between prune passes; 0 disables pruning.
+    #[arg(long, env = "TMUX_RELAY_PRUNE_INTERVAL", default_value_t = 60)]
+    prune_interval_secs: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let data_dir = args.data_dir.unwrap_or_else(config::default_data_dir);
+    let mut cfg = Config::new(args.listen, data_dir);
+    if let Some(url) = args.database_url {
+        cfg.database_url = url;
+    }
+    cfg.public_url = args.public_url;
+    if let Some(dir) = args.web_dir {
+        cfg.web_dir = dir;
+    }
+    cfg.retention = Retention {
+        keep_snapshots: args.keep_snapshots.max(1),
+        max_bytes: args.max_session_bytes,
+        interval: (args.prune_interval_secs > 0).then(|| Duration::from_secs(args.prune_interval_secs)),
+    };
+    let relay = Relay::start(cfg).await.context("starting the relay")?;
+    println!("tmux-relay listening on {}", relay.public_url());
+    shutdown_signal().await;
+    relay.shutdown().await.context("shutting down")?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
 }

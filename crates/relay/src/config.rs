@@ -1,0 +1,86 @@
+//! The relay's configuration: listen address, database URL, data and web
+//! directories, public URL (for Origin checks) and retention. Built by
+//! `main` from flags and environment variables, or by `tmux-bridge up` for
+//! the embedded relay. No I/O here beyond computing default paths.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default listen address of `tmux-relay serve`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8417";
+
+/// How long history is kept, and how often the pruner runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Snapshots to keep per terminal session (at least 1 is kept).
+    pub keep_snapshots: u32,
+    /// Byte budget per terminal session for frames plus snapshots.
+    pub max_bytes: u64,
+    /// Time between prune passes; `None` disables the pruner.
+    pub interval: Option<Duration>,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            keep_snapshots: 4,
+            max_bytes: 64 * 1024 * 1024,
+            interval: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// Everything [`crate::Relay::start`] needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen; port 0 picks a free port (see `RelayHandle::local_addr`).
+    pub listen: SocketAddr,
+    /// `sqlite://PATH`, `sqlite::memory:` or `postgres://…`.
+    pub database_url: String,
+    /// Holds the signing secret (and the default SQLite file).
+    pub data_dir: PathBuf,
+    /// The URL browsers use to reach the relay, e.g. `http://127.0.0.1:8417`;
+    /// WebSocket `Origin` headers must match it. `None`: `http://<local addr>`
+    /// (decided after binding, so port 0 works).
+    pub public_url: Option<String>,
+    /// The built page (`web/dist`).
+    pub web_dir: PathBuf,
+    pub retention: Retention,
+    /// Time allowed for WebSockets to close on shutdown.
+    pub shutdown_timeout: Duration,
+}
+
+impl Config {
+    /// A configuration with every default, listening on `listen`, keeping
+    /// its data (secret and SQLite database) in `data_dir`.
+    pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Config {
+        Config {
+            listen,
+            database_url: default_database_url(&data_dir),
+            data_dir,
+            public_url: None,
+            web_dir: default_web_dir(),
+            retention: Retention::default(),
+            shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `<data dir of the OS>/tmux-bridge`, or `./tmux-bridge-data` if the OS has
+/// none.
+pub fn default_data_dir() -> PathBuf {
+    dirs::data_dir()
+        .map(|d| d.join("tmux-bridge"))
+        .unwrap_or_else(|| PathBuf::from("tmux-bridge-data"))
+}
+
+/// SQLite `tmux-relay.db` inside `data_dir`.
+pub fn default_database_url(data_dir: &std::path::Path) -> String {
+    format!("sqlite://{}", data_dir.join("tmux-relay.db").display())
+}
+
+/// The repository's `web/dist`, as seen when the relay was compiled.
+pub fn default_web_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/dist"))
+}

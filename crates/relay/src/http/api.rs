@@ -1,0 +1,81 @@
+//! The page's JSON API (cookie session through the auth module's
+//! extractor): `GET /api/sessions` lists the user's terminal sessions;
+//! `POST /api/sessions/{id}/token` mints a 5-minute browser token for one of
+//! them. Another user's session is answered exactly like a missing one (404).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use transcript::control::SessionInfo;
+use transcript::store::TerminalSessionId;
+
+use super::error::AppError;
+use crate::auth::{AuthError, CurrentUser};
+use crate::state::AppState;
+
+/// The header the page sends on every API call; a cross-site form cannot set
+/// it, so requiring it on POST stops CSRF even without SameSite cookies.
+pub const CSRF_HEADER: &str = "x-requested-with";
+
+/// `GET /api/sessions`: `{"sessions": [SessionInfo, ...]}`, oldest first.
+pub async fn list_sessions(State(st): State<AppState>, user: CurrentUser) -> Result<Response, AppError> {
+    let records = st.store.sessions_for_user(&user.id).await?;
+    let sessions: Vec<SessionInfo> = records
+        .into_iter()
+        .map(|r| {
+            let live = st.hub.get(r.id).and_then(|h| h.info());
+            match live {
+                Some(info) => SessionInfo { head_seq: info.head_seq.max(r.last_seq), ..info },
+                None => SessionInfo {
+                    id: r.id.to_string(),
+                    idea: r.idea,
+                    slot: r.slot,
+                    tmux_session: r.tmux_session,
+                    attach: String::new(),
+                    host: String::new(),
+                    runner_online: false,
+                    head_seq: r.last_seq,
+                },
+            }
+        })
+        .collect();
+    #[derive(Serialize)]
+    struct Body {
+        sessions: Vec<SessionInfo>,
+    }
+    Ok(Json(Body { sessions }).into_response())
+}
+
+/// `POST /api/sessions/{id}/token`: `{"token": "...", "expires_in": 300}`.
+pub async fn mint_token(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    if !headers.contains_key(CSRF_HEADER) {
+        return Err(AppError::Forbidden("missing X-Requested-With header"));
+    }
+    let Ok(session) = id.parse::<TerminalSessionId>() else {
+        return Err(AppError::NotFound);
+    };
+    let record = match st.store.session(session).await? {
+        Some(r) if r.user_id == user.id => r,
+        _ => return Err(AppError::NotFound),
+    };
+    let token = match st.auth.mint_browser_token(&user, &record.runner_id, &record.id.to_string()).await {
+        Ok(t) => t,
+        // The session's runner was revoked: the session is gone for the page.
+        Err(AuthError::NotFound) => return Err(AppError::NotFound),
+        Err(e) => return Err(AppError::Internal(format!("minting a browser token: {e}"))),
+    };
+    #[derive(Serialize)]
+    struct Body {
+        token: String,
+        expires_in: i64,
+    }
+    let body = Body { token, expires_in: crate::auth::tokens::BROWSER_TOKEN_TTL_SECS };
+    Ok((StatusCode::OK, [("cache-control", "no-store")], Json(body)).into_response())
+}

@@ -1,0 +1,59 @@
+//! The relay's HTTP surface: [`router`] assembles the page, the page's API,
+//! the auth endpoints (owned by the auth module's files `auth.rs`,
+//! `pair.rs`, `runners.rs`) and the two WebSocket endpoints, under body
+//! limits and the security headers of every response.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod pair;
+pub mod runners;
+pub mod static_files;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::routing::{any, get, post};
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::state::AppState;
+use crate::ws;
+
+/// Largest HTTP request body the relay reads (JSON API; the WebSocket
+/// limits are separate).
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// The relay's whole router.
+pub fn router(st: AppState) -> Router {
+    let files = ServeDir::new(&*st.web_dir);
+    Router::new()
+        .route("/", get(static_files::index))
+        .route("/s/{id}", get(static_files::index))
+        .route("/api/sessions", get(api::list_sessions))
+        .route("/api/sessions/{id}/token", post(api::mint_token))
+        .route("/api/runner/ws", any(ws::runner::runner_ws))
+        .route("/api/ws/browser/{session_id}", any(ws::browser::browser_ws))
+        .merge(auth::routes())
+        .merge(pair::routes())
+        .merge(runners::routes())
+        .fallback_service(files)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(static_files::CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("x-frame-options"),
+            HeaderValue::from_static("DENY"),
+        ))
+        .with_state(st)
+}

@@ -1,0 +1,475 @@
+//! The live fan-out: one [`SessionHub`] per terminal session, holding the
+//! runner connection (if any) and one bounded [`BrowserQueue`] per browser.
+//!
+//! The runner task pushes each stored frame to every browser queue without
+//! ever waiting: a queue that would exceed its limits (protocol.md §6) is
+//! emptied and set to await a snapshot, and the runner is asked for one. So a
+//! slow browser never slows the runner or the other browsers, and nothing is
+//! buffered without bound. Browser input goes the other way through the
+//! runner's bounded channel (back-pressure lands on that browser only).
+//!
+//! It owns no socket and does no storage I/O: the runner and browser tasks in
+//! `ws/` do. Locks here are never held across an `.await`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+use transcript::control::{
+    BROWSER_QUEUE_BYTES, BROWSER_QUEUE_FRAMES, RelayToBrowser, RelayToRunner, SessionInfo,
+};
+use transcript::store::TerminalSessionId;
+use transcript::wire::FrameKind;
+
+/// Capacity of a runner's command channel (input, resize, viewers, ...).
+pub const RUNNER_CHANNEL: usize = 256;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these short locks leaves plain data that is
+    // still consistent enough to keep serving; do not cascade the panic.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A frame as received from the runner (already stored), shared by every
+/// browser: the same `Bytes`, never re-encoded.
+#[derive(Debug, Clone)]
+pub struct LiveFrame {
+    pub kind: FrameKind,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub bytes: Bytes,
+}
+
+/// One item of a browser's send queue.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    Frame(LiveFrame),
+    /// A JSON control message (already serialized).
+    Text(String),
+}
+
+impl Outgoing {
+    fn cost(&self) -> usize {
+        match self {
+            Outgoing::Frame(f) => f.bytes.len(),
+            Outgoing::Text(t) => t.len(),
+        }
+    }
+}
+
+/// What pushing a frame into a browser queue did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    Queued,
+    /// Not for this browser (a snapshot it does not need, or a batch while it
+    /// awaits a snapshot).
+    Skipped,
+    /// The queue overflowed: it was emptied and now awaits a snapshot.
+    Overflowed,
+}
+
+#[derive(Debug, Default)]
+struct QueueInner {
+    items: VecDeque<Outgoing>,
+    bytes: usize,
+    frames: usize,
+    awaiting_snapshot: bool,
+    overflows: u64,
+}
+
+/// A bounded send queue for one browser: at most
+/// [`BROWSER_QUEUE_BYTES`] and [`BROWSER_QUEUE_FRAMES`]. Single consumer.
+#[derive(Debug)]
+pub struct BrowserQueue {
+    inner: Mutex<QueueInner>,
+    notify: Notify,
+    max_bytes: usize,
+    max_frames: usize,
+}
+
+impl BrowserQueue {
+    /// A queue with the protocol's limits.
+    pub fn new() -> Self {
+        Self::with_limits(BROWSER_QUEUE_BYTES, BROWSER_QUEUE_FRAMES)
+    }
+
+    /// A queue with explicit limits (tests use small ones).
+    pub fn with_limits(max_bytes: usize, max_frames: usize) -> Self {
+        BrowserQueue {
+            inner: Mutex::new(QueueInner::default()),
+            notify: Notify::new(),
+            max_bytes,
+            max_frames,
+        }
+    }
+
+    /// Offers a live frame. Batches are queued unless the browser awaits a
+    /// snapshot; snapshots are queued only when it does (the others already
+    /// have every record the snapshot covers). Never blocks.
+    pub fn push_frame(&self, frame: &LiveFrame) -> Pushed {
+        let mut q = lock(&self.inner);
+        match (frame.kind, q.awaiting_snapshot) {
+            (FrameKind::Snapshot, true) => {
+                q.awaiting_snapshot = false;
+            }
+            (FrameKind::Snapshot, false) | (FrameKind::Batch, true) => return Pushed::Skipped,
+            (FrameKind::Batch, false) => {}
+        }
+        let cost = frame.bytes.len();
+        if q.frames + 1 > self.max_frames || q.bytes + cost > self.max_bytes {
+            // Keep control messages (runner state); drop every frame.
+            q.items.retain(|i| matches!(i, Outgoing::Text(_)));
+            q.bytes = q.items.iter().map(Outgoing::cost).sum();
+            q.frames = 0;
+            q.awaiting_snapshot = true;
+            q.overflows += 1;
+            return Pushed::Overflowed;
+        }
+        q.bytes += cost;
+        q.frames += 1;
+        q.items.push_back(Outgoing::Frame(frame.clone()));
+        drop(q);
+        self.notify.notify_one();
+        Pushed::Queued
+    }
+
+    /// Queues a control message. Dropped if the queue is at its byte limit
+    /// (control messages are small; the limit only guards a runner flapping
+    /// against a browser that never reads).
+    pub fn push_text(&self, text: String) {
+        let mut q = lock(&self.inner);
+        if q.bytes + text.len() > self.max_bytes || q.items.len() >= self.max_frames * 2 {
+            return;
+        }
+        q.bytes += text.len();
+        q.items.push_back(Outgoing::Text(text));
+        drop(q);
+        self.notify.notify_one();
+    }
+
+    /// Waits for the next item. Cancel-safe: an item is only removed in the
+    /// poll that returns it.
+    pub async fn pop(&self) -> Outgoing {
+        loop {
+            let notified = self.notify.notified();
+            {
+                let mut q = lock(&self.inner);
+                if let Some(item) = q.items.pop_front() {
+                    q.bytes = q.bytes.saturating_sub(item.cost());
+                    if matches!(item, Outgoing::Frame(_)) {
+                        q.frames = q.frames.saturating_sub(1);
+                    }
+                    return item;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Whether the queue is waiting for a snapshot after an overflow.
+    pub fn awaiting_snapshot(&self) -> bool {
+        lock(&self.inner).awaiting_snapshot
+    }
+
+    /// How many times this queue overflowed.
+    pub fn overflows(&self) -> u64 {
+        lock(&self.inner).overflows
+    }
+}
+
+impl Default for BrowserQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Descriptive fields of a terminal session, from the runner's `hello`.
+#[derive(Debug, Clone, Default)]
+pub struct SessionMeta {
+    pub user_id: String,
+    pub runner_id: String,
+    pub idea: String,
+    pub slot: String,
+    pub tmux_session: String,
+    pub attach: String,
+    pub host: String,
+}
+
+/// What the runner task receives from the hub.
+#[derive(Debug)]
+pub enum ToRunner {
+    Control(RelayToRunner),
+}
+
+#[derive(Debug)]
+struct RunnerLink {
+    conn: u64,
+    tx: mpsc::Sender<ToRunner>,
+    /// Cancelled when a newer connection replaces this one.
+    replaced: CancellationToken,
+}
+
+#[derive(Debug)]
+struct BrowserLink {
+    queue: Arc<BrowserQueue>,
+    size: Option<(u16, u16)>,
+}
+
+#[derive(Debug, Default)]
+struct SessionInner {
+    meta: SessionMeta,
+    head_seq: u64,
+    runner: Option<RunnerLink>,
+    browsers: HashMap<u64, BrowserLink>,
+    next_id: u64,
+    sent_size: Option<(u16, u16)>,
+    attached_clients: u32,
+}
+
+/// The live state of one terminal session.
+#[derive(Debug)]
+pub struct SessionHub {
+    id: TerminalSessionId,
+    inner: Mutex<SessionInner>,
+}
+
+/// A registered runner connection, as the runner task holds it.
+#[derive(Debug)]
+pub struct RunnerRegistration {
+    pub conn: u64,
+    pub rx: mpsc::Receiver<ToRunner>,
+    pub replaced: CancellationToken,
+}
+
+/// A registered browser, as the browser task holds it. Unregister with
+/// [`SessionHub::remove_browser`].
+#[derive(Debug)]
+pub struct BrowserRegistration {
+    pub id: u64,
+    pub queue: Arc<BrowserQueue>,
+    pub runner_online: bool,
+}
+
+impl SessionHub {
+    fn new(id: TerminalSessionId) -> Self {
+        SessionHub { id, inner: Mutex::new(SessionInner::default()) }
+    }
+
+    /// The terminal session's id.
+    pub fn id(&self) -> TerminalSessionId {
+        self.id
+    }
+
+    /// Installs a runner connection, replacing (and cancelling) any previous
+    /// one. Tells the browsers the runner is online.
+    pub fn attach_runner(&self, meta: SessionMeta, head_seq: u64) -> RunnerRegistration {
+        let (tx, rx) = mpsc::channel(RUNNER_CHANNEL);
+        let replaced = CancellationToken::new();
+        let mut s = lock(&self.inner);
+        s.next_id += 1;
+        let conn = s.next_id;
+        if let Some(old) = s.runner.take() {
+            old.replaced.cancel();
+        }
+        s.meta = meta;
+        s.head_seq = s.head_seq.max(head_seq);
+        s.sent_size = None;
+        s.runner = Some(RunnerLink { conn, tx: tx.clone(), replaced: replaced.clone() });
+        let viewers = u32::try_from(s.browsers.len()).unwrap_or(u32::MAX);
+        let size = preferred_size(&s.browsers);
+        broadcast_text(&s.browsers, &RelayToBrowser::Runner { online: true });
+        drop(s);
+        let _ = tx.try_send(ToRunner::Control(RelayToRunner::Viewers { count: viewers }));
+        if let Some((cols, rows)) = size {
+            self.send_resize_if_changed(cols, rows);
+        }
+        RunnerRegistration { conn, rx, replaced }
+    }
+
+    /// Removes runner connection `conn` if it is still the current one, and
+    /// tells the browsers the runner went offline.
+    pub fn detach_runner(&self, conn: u64) {
+        let mut s = lock(&self.inner);
+        if s.runner.as_ref().is_some_and(|r| r.conn == conn) {
+            s.runner = None;
+            broadcast_text(&s.browsers, &RelayToBrowser::Runner { online: false });
+        }
+    }
+
+    /// Fans a stored frame out to every browser; asks the runner for a
+    /// snapshot if a browser overflowed. Never waits.
+    pub fn publish(&self, frame: LiveFrame) {
+        let mut s = lock(&self.inner);
+        if frame.kind == FrameKind::Batch {
+            s.head_seq = s.head_seq.max(frame.last_seq);
+        }
+        let mut overflowed = 0usize;
+        for (id, b) in &s.browsers {
+            if b.queue.push_frame(&frame) == Pushed::Overflowed {
+                tracing::warn!(session = self.id, browser = id, "browser queue overflowed; moving it to a snapshot");
+                overflowed += 1;
+            }
+        }
+        let tx = s.runner.as_ref().map(|r| r.tx.clone());
+        drop(s);
+        if overflowed > 0
+            && let Some(tx) = tx
+        {
+            let _ = tx.try_send(ToRunner::Control(RelayToRunner::SnapshotRequest));
+        }
+    }
+
+    /// Registers a browser whose queue starts collecting live frames now
+    /// (before the browser task reads the store).
+    pub fn add_browser(&self, queue: Arc<BrowserQueue>) -> BrowserRegistration {
+        let mut s = lock(&self.inner);
+        s.next_id += 1;
+        let id = s.next_id;
+        s.browsers.insert(id, BrowserLink { queue: queue.clone(), size: None });
+        let runner_online = s.runner.is_some();
+        let count = u32::try_from(s.browsers.len()).unwrap_or(u32::MAX);
+        let tx = s.runner.as_ref().map(|r| r.tx.clone());
+        drop(s);
+        if let Some(tx) = tx {
+            let _ = tx.try_send(ToRunner::Control(RelayToRunner::Viewers { count }));
+        }
+        BrowserRegistration { id, queue, runner_online }
+    }
+
+    /// Unregisters a browser and updates the runner's viewer count and size.
+    pub fn remove_browser(&self, id: u64) {
+        let mut s = lock(&self.inner);
+        s.browsers.remove(&id);
+        let count = u32::try_from(s.browsers.len()).unwrap_or(u32::MAX);
+        let tx = s.runner.as_ref().map(|r| r.tx.clone());
+        let size = preferred_size(&s.browsers);
+        drop(s);
+        if let Some(tx) = tx {
+            let _ = tx.try_send(ToRunner::Control(RelayToRunner::Viewers { count }));
+        }
+        if let Some((cols, rows)) = size {
+            self.send_resize_if_changed(cols, rows);
+        }
+    }
+
+    /// Records a browser's available size and forwards the browsers'
+    /// preferred size (the largest) to the runner when it changes.
+    pub fn set_browser_size(&self, id: u64, cols: u16, rows: u16) {
+        let size = {
+            let mut s = lock(&self.inner);
+            if let Some(b) = s.browsers.get_mut(&id) {
+                b.size = Some((cols, rows));
+            }
+            preferred_size(&s.browsers)
+        };
+        if let Some((cols, rows)) = size {
+            self.send_resize_if_changed(cols, rows);
+        }
+    }
+
+    fn send_resize_if_changed(&self, cols: u16, rows: u16) {
+        let mut s = lock(&self.inner);
+        if s.sent_size == Some((cols, rows)) {
+            return;
+        }
+        let Some(tx) = s.runner.as_ref().map(|r| r.tx.clone()) else { return };
+        if tx.try_send(ToRunner::Control(RelayToRunner::Resize { cols, rows })).is_ok() {
+            s.sent_size = Some((cols, rows));
+        }
+    }
+
+    /// The runner's command sender, if a runner is connected (for input).
+    pub fn runner_sender(&self) -> Option<mpsc::Sender<ToRunner>> {
+        lock(&self.inner).runner.as_ref().map(|r| r.tx.clone())
+    }
+
+    /// Records the runner's `status`.
+    pub fn set_attached_clients(&self, n: u32) {
+        lock(&self.inner).attached_clients = n;
+    }
+
+    /// Whether a runner is connected.
+    pub fn runner_online(&self) -> bool {
+        lock(&self.inner).runner.is_some()
+    }
+
+    /// The highest stored sequence seen live (0 if unknown).
+    pub fn head_seq(&self) -> u64 {
+        lock(&self.inner).head_seq
+    }
+
+    /// Raises the known head (from the store).
+    pub fn note_head(&self, seq: u64) {
+        let mut s = lock(&self.inner);
+        s.head_seq = s.head_seq.max(seq);
+    }
+
+    /// How many browsers are registered.
+    pub fn browser_count(&self) -> usize {
+        lock(&self.inner).browsers.len()
+    }
+
+    /// The session as the page sees it, if a runner ever said `hello` to this
+    /// relay process (else the caller fills it from the store).
+    pub fn info(&self) -> Option<SessionInfo> {
+        let s = lock(&self.inner);
+        if s.meta.tmux_session.is_empty() {
+            return None;
+        }
+        Some(SessionInfo {
+            id: self.id.to_string(),
+            idea: s.meta.idea.clone(),
+            slot: s.meta.slot.clone(),
+            tmux_session: s.meta.tmux_session.clone(),
+            attach: s.meta.attach.clone(),
+            host: s.meta.host.clone(),
+            runner_online: s.runner.is_some(),
+            head_seq: s.head_seq,
+        })
+    }
+}
+
+fn broadcast_text(browsers: &HashMap<u64, BrowserLink>, msg: &RelayToBrowser) {
+    let Ok(text) = serde_json::to_string(msg) else { return };
+    for b in browsers.values() {
+        b.queue.push_text(text.clone());
+    }
+}
+
+/// The largest size any browser reported, per dimension.
+fn preferred_size(browsers: &HashMap<u64, BrowserLink>) -> Option<(u16, u16)> {
+    browsers
+        .values()
+        .filter_map(|b| b.size)
+        .reduce(|(c, r), (c2, r2)| (c.max(c2), r.max(r2)))
+}
+
+/// Every live terminal session of this relay process.
+#[derive(Debug, Default)]
+pub struct Hub {
+    sessions: Mutex<HashMap<TerminalSessionId, Arc<SessionHub>>>,
+}
+
+impl Hub {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The hub of session `id`, created on first use.
+    pub fn session(&self, id: TerminalSessionId) -> Arc<SessionHub> {
+        lock(&self.sessions)
+            .entry(id)
+            .or_insert_with(|| Arc::new(SessionHub::new(id)))
+            .clone()
+    }
+
+    /// The hub of session `id` if it exists.
+    pub fn get(&self, id: TerminalSessionId) -> Option<Arc<SessionHub>> {
+        lock(&self.sessions).get(&id).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests;

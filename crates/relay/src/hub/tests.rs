@@ -1,0 +1,109 @@
+//! Queue limits, the overflow-to-snapshot switch and runner replacement.
+
+use super::*;
+
+fn batch(first: u64, last: u64, len: usize) -> LiveFrame {
+    LiveFrame { kind: FrameKind::Batch, first_seq: first, last_seq: last, bytes: Bytes::from(vec![0u8; len]) }
+}
+
+fn snap(m: u64) -> LiveFrame {
+    LiveFrame { kind: FrameKind::Snapshot, first_seq: m, last_seq: m, bytes: Bytes::from_static(b"snap") }
+}
+
+async fn pop_frame(q: &BrowserQueue) -> (FrameKind, u64, u64) {
+    match q.pop().await {
+        Outgoing::Frame(f) => (f.kind, f.first_seq, f.last_seq),
+        Outgoing::Text(t) => panic!("expected a frame, got {t}"),
+    }
+}
+
+#[tokio::test]
+async fn queue_overflow_by_frames_awaits_snapshot() {
+    let q = BrowserQueue::with_limits(1 << 20, 3);
+    for i in 1..=3 {
+        assert_eq!(q.push_frame(&batch(i, i, 10)), Pushed::Queued);
+    }
+    assert_eq!(q.push_frame(&batch(4, 4, 10)), Pushed::Overflowed);
+    assert!(q.awaiting_snapshot());
+    // Batches are skipped until a snapshot arrives, then flow again.
+    assert_eq!(q.push_frame(&batch(5, 5, 10)), Pushed::Skipped);
+    assert_eq!(q.push_frame(&snap(5)), Pushed::Queued);
+    assert_eq!(q.push_frame(&batch(6, 7, 10)), Pushed::Queued);
+    assert_eq!(pop_frame(&q).await, (FrameKind::Snapshot, 5, 5));
+    assert_eq!(pop_frame(&q).await, (FrameKind::Batch, 6, 7));
+    assert_eq!(q.overflows(), 1);
+}
+
+#[tokio::test]
+async fn queue_overflow_by_bytes_keeps_text() {
+    let q = BrowserQueue::with_limits(100, 1000);
+    assert_eq!(q.push_frame(&batch(1, 1, 60)), Pushed::Queued);
+    q.push_text("{\"t\":\"runner\",\"online\":false}".into());
+    assert_eq!(q.push_frame(&batch(2, 2, 60)), Pushed::Overflowed);
+    match q.pop().await {
+        Outgoing::Text(t) => assert!(t.contains("runner")),
+        Outgoing::Frame(f) => panic!("frame {} survived the overflow", f.first_seq),
+    }
+}
+
+#[test]
+fn live_snapshots_skip_browsers_that_are_current() {
+    let q = BrowserQueue::new();
+    assert_eq!(q.push_frame(&snap(3)), Pushed::Skipped);
+}
+
+#[tokio::test]
+async fn overflow_requests_a_snapshot_and_spares_other_browsers() {
+    let hub = SessionHub::new(1);
+    let mut reg = hub.attach_runner(SessionMeta::default(), 0);
+    let slow = hub.add_browser(Arc::new(BrowserQueue::with_limits(1 << 20, 2)));
+    let fast = hub.add_browser(Arc::new(BrowserQueue::with_limits(1 << 20, 100)));
+    for i in 1..=5 {
+        hub.publish(batch(i, i, 1));
+    }
+    let mut saw_request = false;
+    while let Ok(ToRunner::Control(m)) = reg.rx.try_recv() {
+        if m == RelayToRunner::SnapshotRequest {
+            saw_request = true;
+        }
+    }
+    assert!(saw_request);
+    assert!(slow.queue.awaiting_snapshot());
+    assert!(!fast.queue.awaiting_snapshot());
+    for i in 1..=5 {
+        assert_eq!(pop_frame(&fast.queue).await, (FrameKind::Batch, i, i));
+    }
+    assert_eq!(hub.head_seq(), 5);
+}
+
+#[test]
+fn a_second_runner_replaces_the_first() {
+    let hub = SessionHub::new(1);
+    let first = hub.attach_runner(SessionMeta::default(), 0);
+    let second = hub.attach_runner(SessionMeta::default(), 0);
+    assert!(first.replaced.is_cancelled());
+    assert!(!second.replaced.is_cancelled());
+    // The old connection's detach must not take the new one offline.
+    hub.detach_runner(first.conn);
+    assert!(hub.runner_online());
+    hub.detach_runner(second.conn);
+    assert!(!hub.runner_online());
+}
+
+#[test]
+fn resize_goes_to_the_runner_once_per_change() {
+    let hub = SessionHub::new(1);
+    let mut reg = hub.attach_runner(SessionMeta::default(), 0);
+    let b1 = hub.add_browser(Arc::new(BrowserQueue::new()));
+    let b2 = hub.add_browser(Arc::new(BrowserQueue::new()));
+    hub.set_browser_size(b1.id, 80, 24);
+    hub.set_browser_size(b2.id, 100, 20);
+    hub.set_browser_size(b2.id, 100, 20);
+    let mut sizes = Vec::new();
+    while let Ok(ToRunner::Control(m)) = reg.rx.try_recv() {
+        if let RelayToRunner::Resize { cols, rows } = m {
+            sizes.push((cols, rows));
+        }
+    }
+    assert_eq!(sizes, vec![(80, 24), (100, 24)]);
+}

@@ -1,0 +1,37 @@
+//! The shared state every handler receives: the store, the auth module, the
+//! live hub, the public URL, the web dir, and the shutdown token and
+//! task tracker that upgraded WebSockets run under. Cheap to clone.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use transcript::store::Store;
+
+use axum::extract::FromRef;
+
+use crate::auth::Auth;
+use crate::hub::Hub;
+
+/// axum state of the relay.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub auth: Auth,
+    pub hub: Arc<Hub>,
+    /// The public URL (for links printed to users).
+    pub public_url: Arc<str>,
+    /// The built page.
+    pub web_dir: Arc<PathBuf>,
+    /// Cancelled when the relay shuts down.
+    pub shutdown: CancellationToken,
+    /// Tracks upgraded WebSocket tasks so shutdown can wait for them.
+    pub tracker: TaskTracker,
+}
+
+impl FromRef<AppState> for Auth {
+    fn from_ref(st: &AppState) -> Auth {
+        st.auth.clone()
+    }
+}

@@ -1,0 +1,305 @@
+//! `GET /api/ws/browser/{session_id}`: a browser watching one terminal
+//! session (protocol.md §5).
+//!
+//! Before the upgrade: the `Origin` must equal the relay's public origin,
+//! the browser token (subprotocol `bearer.<token>`) must be valid and name
+//! this session, and the session must belong to the token's user.
+//!
+//! After `hello{last_seq: k}` the browser is registered with the hub
+//! *first* (its queue collects live frames from then on), then the store is
+//! read (`since(k)`), then the queue is drained while dropping every frame
+//! the store already supplied: no gap and no duplicate across the switch.
+//! The queue is bounded; on overflow the hub moves the browser to the next
+//! snapshot (see `hub.rs`). This task owns the browser's socket.
+
+use std::sync::Arc;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+use transcript::control::{
+    BROWSER_SUBPROTOCOL, BrowserToRelay, MAX_BROWSER_MESSAGE, RelayToBrowser, RelayToRunner,
+    SessionInfo, bearer_from_subprotocols, close, resize_is_valid,
+};
+use transcript::store::{SessionRecord, Since, StoreError, StoredFrame, TerminalSessionId};
+use transcript::wire::FrameKind;
+
+use super::HELLO_TIMEOUT;
+use crate::hub::{BrowserQueue, BrowserRegistration, Outgoing, SessionHub, ToRunner};
+use crate::state::AppState;
+
+/// The upgrade handler.
+pub async fn browser_ws(
+    State(st): State<AppState>,
+    Path(session_id): Path<String>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if st.auth.check_origin(&headers).is_err() {
+        info!("browser handshake refused: bad Origin");
+        return (StatusCode::FORBIDDEN, "Origin not allowed\n").into_response();
+    }
+    let offered: Vec<&str> = ws.requested_protocols().filter_map(|v| v.to_str().ok()).collect();
+    let offered = offered.join(",");
+    let Some(token) = bearer_from_subprotocols(&offered) else {
+        return (StatusCode::UNAUTHORIZED, "missing tmux-bridge.v1 subprotocol or bearer token\n").into_response();
+    };
+    let claims = match st.auth.authenticate_browser(token).await {
+        Ok(c) => c,
+        Err(e) if e.status().is_server_error() => {
+            error!(error = %e, "authenticating a browser failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response();
+        }
+        Err(e) => {
+            info!(error = %e, "browser token refused");
+            return (StatusCode::UNAUTHORIZED, "invalid or expired browser token\n").into_response();
+        }
+    };
+    if claims.session_id != session_id {
+        return (StatusCode::FORBIDDEN, "token is for another session\n").into_response();
+    }
+    let Ok(id) = session_id.parse::<TerminalSessionId>() else {
+        return (StatusCode::NOT_FOUND, "no such session\n").into_response();
+    };
+    let record = match st.store.session(id).await {
+        Ok(Some(r)) if r.user_id == claims.sub && r.runner_id == claims.runner_id => r,
+        Ok(_) => return (StatusCode::NOT_FOUND, "no such session\n").into_response(),
+        Err(e) => {
+            error!(error = %e, "reading session failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response();
+        }
+    };
+    let guard = st.tracker.token();
+    let cancel = st.shutdown.child_token();
+    let span = info_span!("browser_ws", session = id);
+    ws.protocols([BROWSER_SUBPROTOCOL])
+        .max_message_size(MAX_BROWSER_MESSAGE)
+        .max_frame_size(MAX_BROWSER_MESSAGE)
+        // One frame (≤ 16 MiB) plus control messages: writes wait for the
+        // socket, so this bounds the socket's own buffering.
+        .max_write_buffer_size(2 * transcript::control::MAX_RUNNER_MESSAGE)
+        .on_upgrade(move |socket| {
+            async move {
+                let _guard = guard;
+                run(st, socket, record, cancel).await;
+            }
+            .instrument(span)
+        })
+}
+
+async fn run(st: AppState, mut socket: WebSocket, record: SessionRecord, cancel: CancellationToken) {
+    let k = match read_hello(&mut socket, &cancel).await {
+        Ok(k) => k,
+        Err((code, reason)) => {
+            info!(code, reason = %reason, "browser refused before welcome");
+            super::close(socket, code, &reason).await;
+            return;
+        }
+    };
+    let hub = st.hub.session(record.id);
+    hub.note_head(record.last_seq);
+    let reg = hub.add_browser(Arc::new(BrowserQueue::new()));
+    debug!(browser = reg.id, last_seq = k, "browser hello");
+    let ending = serve(&st, &hub, &record, &mut socket, &reg, k, &cancel).await;
+    hub.remove_browser(reg.id);
+    match ending {
+        Some((code, reason)) => {
+            info!(code, reason = %reason, "closing browser socket");
+            super::close(socket, code, &reason).await;
+        }
+        None => debug!("browser disconnected"),
+    }
+}
+
+async fn read_hello(socket: &mut WebSocket, cancel: &CancellationToken) -> Result<u64, (u16, String)> {
+    let msg = tokio::select! {
+        () = cancel.cancelled() => return Err((close::GOING_AWAY, "relay shutting down".into())),
+        r = tokio::time::timeout(HELLO_TIMEOUT, socket.recv()) => r,
+    };
+    let text = match msg {
+        Err(_) => return Err((close::PROTOCOL, "no hello within 10 s".into())),
+        Ok(None) | Ok(Some(Err(_))) => return Err((close::NORMAL, "closed".into())),
+        Ok(Some(Ok(Message::Text(t)))) => t,
+        Ok(Some(Ok(_))) => return Err((close::PROTOCOL, "expected a hello text message".into())),
+    };
+    match serde_json::from_str::<BrowserToRelay>(text.as_str()) {
+        Ok(BrowserToRelay::Hello { last_seq }) => Ok(last_seq),
+        Ok(_) => Err((close::PROTOCOL, "expected hello first".into())),
+        Err(e) => Err((close::PROTOCOL, format!("malformed hello: {e}"))),
+    }
+}
+
+/// Sends the frames of `since`, returning the last sequence sent.
+async fn send_stored(socket: &mut WebSocket, since: Since, mut sent: u64) -> Result<u64, ()> {
+    let frames: Vec<StoredFrame> = match since {
+        Since::Frames(frames) => frames,
+        Since::Snapshot { snapshot, frames } => {
+            socket.send(Message::Binary(snapshot.bytes)).await.map_err(|_| ())?;
+            sent = snapshot.at_seq;
+            frames
+        }
+    };
+    for f in frames {
+        if f.last_seq <= sent {
+            continue;
+        }
+        socket.send(Message::Binary(f.bytes)).await.map_err(|_| ())?;
+        sent = f.last_seq;
+    }
+    Ok(sent)
+}
+
+type Ending = Option<(u16, String)>;
+
+async fn serve(
+    st: &AppState,
+    hub: &SessionHub,
+    record: &SessionRecord,
+    socket: &mut WebSocket,
+    reg: &BrowserRegistration,
+    k: u64,
+    cancel: &CancellationToken,
+) -> Ending {
+    let id = record.id;
+    // The queue already collects live frames; read the store now.
+    let (since, mut sent) = match st.store.since(id, k).await {
+        Ok(s) => (s, k),
+        // The browser is ahead of the store (the relay lost data, or the
+        // database was replaced): serve it from scratch; its welcome's
+        // head_seq below its last_seq tells it to reset.
+        Err(StoreError::Ahead { .. }) | Err(StoreError::NoResumePoint { .. }) => match st.store.since(id, 0).await {
+            Ok(s) => (s, 0),
+            Err(e) => {
+                error!(error = %e, "reading the store failed");
+                return Some((1011, "internal error".into()));
+            }
+        },
+        Err(e) => {
+            error!(error = %e, "reading the store failed");
+            return Some((1011, "internal error".into()));
+        }
+    };
+    let stored_head = match &since {
+        Since::Frames(f) => f.last().map_or(sent, |f| f.last_seq),
+        Since::Snapshot { snapshot, frames } => frames.last().map_or(snapshot.at_seq, |f| f.last_seq),
+    };
+    let head_seq = stored_head.max(record.last_seq);
+    let runner_online = hub.runner_online();
+    let session = hub.info().unwrap_or_else(|| SessionInfo {
+        id: id.to_string(),
+        idea: record.idea.clone(),
+        slot: record.slot.clone(),
+        tmux_session: record.tmux_session.clone(),
+        attach: String::new(),
+        host: String::new(),
+        runner_online,
+        head_seq,
+    });
+    let welcome = RelayToBrowser::Welcome { session: SessionInfo { head_seq, runner_online, ..session }, head_seq, runner_online };
+    let Ok(text) = serde_json::to_string(&welcome) else {
+        return Some((1011, "internal error".into()));
+    };
+    if socket.send(Message::Text(text.into())).await.is_err() {
+        return None;
+    }
+    sent = match send_stored(socket, since, sent).await {
+        Ok(s) => s,
+        Err(()) => return None,
+    };
+
+    loop {
+        enum Event {
+            Shutdown,
+            Out(Outgoing),
+            Incoming(Option<Result<Message, axum::Error>>),
+        }
+        let event = tokio::select! {
+            biased;
+            () = cancel.cancelled() => Event::Shutdown,
+            msg = socket.recv() => Event::Incoming(msg),
+            item = reg.queue.pop() => Event::Out(item),
+        };
+        match event {
+            Event::Shutdown => return Some((close::GOING_AWAY, "relay shutting down".into())),
+            Event::Out(Outgoing::Text(text)) => {
+                if socket.send(Message::Text(text.into())).await.is_err() {
+                    return None;
+                }
+            }
+            Event::Out(Outgoing::Frame(f)) => {
+                let fresh = match f.kind {
+                    FrameKind::Snapshot => f.last_seq > sent,
+                    FrameKind::Batch => f.last_seq > sent,
+                };
+                if !fresh {
+                    continue;
+                }
+                if f.kind == FrameKind::Batch && f.first_seq > sent + 1 {
+                    // Only reachable if a frame was published without being
+                    // stored first; fill the hole from the store.
+                    warn!(sent, first_seq = f.first_seq, "gap in live frames; refilling from the store");
+                    match st.store.since(id, sent).await {
+                        Ok(s) => match send_stored(socket, s, sent).await {
+                            Ok(s) => sent = s,
+                            Err(()) => return None,
+                        },
+                        Err(e) => {
+                            error!(error = %e, "refilling from the store failed");
+                            return Some((1011, "internal error".into()));
+                        }
+                    }
+                    if f.last_seq <= sent {
+                        continue;
+                    }
+                }
+                if socket.send(Message::Binary(f.bytes)).await.is_err() {
+                    return None;
+                }
+                sent = f.last_seq;
+            }
+            Event::Incoming(None) => return None,
+            Event::Incoming(Some(Err(e))) => {
+                if super::is_too_big(&e) {
+                    warn!("browser message too big");
+                    return Some((close::TOO_BIG, "message too big (limit 1 MiB)".into()));
+                }
+                debug!(error = %e, "browser socket error");
+                return None;
+            }
+            Event::Incoming(Some(Ok(msg))) => match msg {
+                Message::Text(text) => match serde_json::from_str::<BrowserToRelay>(text.as_str()) {
+                    Ok(BrowserToRelay::Input { pane, data }) => {
+                        let Some(tx) = hub.runner_sender() else {
+                            debug!(bytes = data.len(), "input while the runner is offline; dropped");
+                            continue;
+                        };
+                        // Bounded: a browser typing faster than the runner
+                        // takes input waits here, alone.
+                        let _ = tx.send(ToRunner::Control(RelayToRunner::Input { pane, data })).await;
+                    }
+                    Ok(BrowserToRelay::Resize { cols, rows }) => {
+                        if !resize_is_valid(cols, rows) {
+                            return Some((close::PROTOCOL, format!("resize {cols}x{rows} out of range 1..=1000")));
+                        }
+                        hub.set_browser_size(reg.id, cols, rows);
+                    }
+                    Ok(BrowserToRelay::Hello { .. }) => return Some((close::PROTOCOL, "hello sent twice".into())),
+                    Ok(_) => return Some((close::PROTOCOL, "unexpected message type".into())),
+                    Err(e) => {
+                        warn!(bytes = text.len(), "malformed browser message");
+                        return Some((close::PROTOCOL, format!("malformed control message: {e}")));
+                    }
+                },
+                Message::Binary(b) => {
+                    warn!(bytes = b.len(), "binary message from a browser");
+                    return Some((close::PROTOCOL, "browsers send text messages only".into()));
+                }
+                Message::Close(_) => return None,
+                Message::Ping(_) | Message::Pong(_) => {}
+            },
+        }
+    }
+}

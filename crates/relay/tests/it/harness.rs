@@ -1,0 +1,411 @@
+//! Test harness: a real relay on 127.0.0.1:0 over a real store (a SQLite
+//! file in a temp dir, or PostgreSQL when `TEST_DATABASE_URL` is set), and
+//! protocol clients built on tokio-tungstenite: a runner and browsers.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use relay::{Config, Relay, RelayHandle, Retention};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use transcript::control::{BrowserToRelay, RelayToBrowser, RelayToRunner, RunnerHello, RunnerToRelay};
+use transcript::wire::{Frame, FrameKind, Record, RecordBody};
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long any single expected event may take.
+pub const STEP: Duration = Duration::from_secs(20);
+
+/// Which databases to run a test against: SQLite always, PostgreSQL when
+/// `TEST_DATABASE_URL` is set.
+pub fn databases() -> Vec<Db> {
+    let mut v = vec![Db::Sqlite];
+    if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
+        if !url.is_empty() {
+            v.push(Db::Postgres(url));
+        }
+    }
+    v
+}
+
+#[derive(Debug, Clone)]
+pub enum Db {
+    Sqlite,
+    Postgres(String),
+}
+
+/// A relay under test, with its data dir.
+pub struct TestRelay {
+    pub handle: Option<RelayHandle>,
+    /// Holds the relay's files for the test's lifetime.
+    pub _dir: tempfile::TempDir,
+    pub config: Config,
+}
+
+pub fn web_dir_with_index(dir: &std::path::Path) -> PathBuf {
+    let web = dir.join("web");
+    std::fs::create_dir_all(&web).expect("mkdir web");
+    std::fs::write(web.join("index.html"), "<!doctype html><title>t</title><script src=\"/app.js\"></script>")
+        .expect("write index");
+    std::fs::write(web.join("app.js"), "console.log(1)").expect("write app.js");
+    web
+}
+
+impl TestRelay {
+    pub async fn start(db: &Db) -> TestRelay {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config::new("127.0.0.1:0".parse().expect("addr"), dir.path().join("data"));
+        config.database_url = match db {
+            Db::Sqlite => format!("sqlite://{}", dir.path().join("relay.db").display()),
+            Db::Postgres(url) => url.clone(),
+        };
+        config.web_dir = web_dir_with_index(dir.path());
+        config.retention = Retention { interval: None, ..Retention::default() };
+        config.shutdown_timeout = Duration::from_secs(5);
+        let handle = Relay::start(config.clone()).await.expect("relay starts");
+        TestRelay { handle: Some(handle), _dir: dir, config }
+    }
+
+    pub fn handle(&self) -> &RelayHandle {
+        self.handle.as_ref().expect("relay running")
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.handle().local_addr()
+    }
+
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr())
+    }
+
+    /// Stops the relay and starts it again on the same database and data
+    /// dir (a new port).
+    pub async fn restart(&mut self) {
+        if let Some(h) = self.handle.take() {
+            h.shutdown().await.expect("clean shutdown");
+        }
+        self.handle = Some(Relay::start(self.config.clone()).await.expect("relay restarts"));
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            h.shutdown().await.expect("clean shutdown");
+        }
+    }
+}
+
+/// A unique name for this test run (runner ids, ideas) so tests sharing a
+/// PostgreSQL database never collide.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{t}-{n}", std::process::id())
+}
+
+// ---- frames ----------------------------------------------------------------
+
+/// A raw (uncompressed) batch of records `first..=last`, each `len` bytes of
+/// pane output (incompressible-looking, seeded by seq).
+pub fn batch(first: u64, last: u64, len: usize) -> Bytes {
+    let records = (first..=last)
+        .map(|seq| Record {
+            seq,
+            body: RecordBody::Output {
+                pane: tmux_cc::PaneId(0),
+                bytes: Bytes::from(noise(seq, len)),
+            },
+        })
+        .collect();
+    Frame::batch(records).expect("valid batch").encode(false)
+}
+
+/// A snapshot frame at `m`.
+pub fn snapshot(m: u64) -> Bytes {
+    let topo = format!(
+        r#"{{"session":"$0","name":"tb_t_p","active_window":"@0","windows":[]}}"#
+    );
+    let records = vec![
+        Record { seq: m, body: RecordBody::Topology(Bytes::from(topo)) },
+        Record {
+            seq: m,
+            body: RecordBody::PaneReset { pane: tmux_cc::PaneId(0), cols: 80, rows: 24, bytes: Bytes::from_static(b"snap") },
+        },
+    ];
+    Frame::snapshot(m, records).expect("valid snapshot").encode(true)
+}
+
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x & 0xff) as u8
+        })
+        .collect()
+}
+
+/// `(kind, first_seq, last_seq)` of a frame.
+pub fn header(b: &[u8]) -> (FrameKind, u64, u64) {
+    let (k, f, l, _) = Frame::peek_header(b).expect("valid frame header");
+    (k, f, l)
+}
+
+// ---- runner client ---------------------------------------------------------
+
+pub struct RunnerClient {
+    pub ws: Ws,
+    pub session_id: String,
+    pub last_seq: u64,
+}
+
+pub fn hello(idea: &str) -> RunnerHello {
+    RunnerHello {
+        v: 1,
+        idea: idea.to_owned(),
+        slot: "primary".to_owned(),
+        tmux_session: format!("tb_{idea}_primary"),
+        attach: format!("tmux -L test attach -t '=tb_{idea}_primary'"),
+        host: "test-host".to_owned(),
+    }
+}
+
+/// Opens the runner socket (no hello yet). `Err` carries the HTTP status of
+/// a refused handshake.
+pub async fn runner_socket(addr: SocketAddr, token: Option<&str>) -> Result<Ws, u16> {
+    let mut req = format!("ws://{addr}/api/runner/ws").into_client_request().expect("request");
+    if let Some(t) = token {
+        req.headers_mut()
+            .insert("authorization", HeaderValue::from_str(&format!("Bearer {t}")).expect("header"));
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(WsError::Http(resp)) => Err(resp.status().as_u16()),
+        Err(e) => panic!("runner connect failed: {e}"),
+    }
+}
+
+impl RunnerClient {
+    pub async fn connect(addr: SocketAddr, token: &str, hello: &RunnerHello) -> RunnerClient {
+        let mut ws = runner_socket(addr, Some(token)).await.expect("runner handshake accepted");
+        send_json(&mut ws, &RunnerToRelay::Hello(hello.clone())).await;
+        loop {
+            match next_control::<RelayToRunner>(&mut ws).await {
+                RelayToRunner::Welcome { session_id, last_seq } => {
+                    return RunnerClient { ws, session_id, last_seq };
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    pub fn id(&self) -> i64 {
+        self.session_id.parse().expect("numeric session id")
+    }
+
+    pub async fn send(&mut self, frame: Bytes) {
+        self.ws.send(Message::Binary(frame)).await.expect("runner send");
+    }
+
+    /// Waits for `{"t":"ack","seq":seq}`, skipping other messages; returns
+    /// the messages skipped.
+    pub async fn wait_ack(&mut self, seq: u64) -> Vec<RelayToRunner> {
+        let mut other = Vec::new();
+        loop {
+            match next_control::<RelayToRunner>(&mut self.ws).await {
+                RelayToRunner::Ack { seq: s } if s >= seq => {
+                    assert_eq!(s, seq, "ack beyond what was sent");
+                    return other;
+                }
+                RelayToRunner::Ack { .. } => {}
+                m => other.push(m),
+            }
+        }
+    }
+
+    /// Waits for the next control message matching `pred`.
+    pub async fn wait_for(&mut self, pred: impl Fn(&RelayToRunner) -> bool) -> RelayToRunner {
+        loop {
+            let m = next_control::<RelayToRunner>(&mut self.ws).await;
+            if pred(&m) {
+                return m;
+            }
+        }
+    }
+}
+
+// ---- browser client --------------------------------------------------------
+
+/// Opens a browser socket with `token` and `origin`. `Err` carries the HTTP
+/// status of a refused handshake.
+pub async fn browser_socket(addr: SocketAddr, session_id: &str, token: &str, origin: &str) -> Result<Ws, u16> {
+    let mut req = format!("ws://{addr}/api/ws/browser/{session_id}")
+        .into_client_request()
+        .expect("request");
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_str(&format!("tmux-bridge.v1, bearer.{token}")).expect("header"),
+    );
+    req.headers_mut().insert("origin", HeaderValue::from_str(origin).expect("origin"));
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((ws, resp)) => {
+            let proto = resp.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok());
+            assert_eq!(proto, Some("tmux-bridge.v1"), "relay must answer with the subprotocol");
+            Ok(ws)
+        }
+        Err(WsError::Http(resp)) => Err(resp.status().as_u16()),
+        Err(e) => panic!("browser connect failed: {e}"),
+    }
+}
+
+pub struct BrowserClient {
+    pub ws: Ws,
+    pub welcome_head: u64,
+    pub runner_online: bool,
+    /// Frames received (header and byte count), in order.
+    pub frames: Vec<(FrameKind, u64, u64, usize)>,
+    pub texts: Vec<String>,
+}
+
+impl BrowserClient {
+    pub async fn connect(addr: SocketAddr, session_id: &str, token: &str, origin: &str, last_seq: u64) -> BrowserClient {
+        let mut ws = browser_socket(addr, session_id, token, origin).await.expect("browser handshake accepted");
+        send_json(&mut ws, &BrowserToRelay::Hello { last_seq }).await;
+        match next_control::<RelayToBrowser>(&mut ws).await {
+            RelayToBrowser::Welcome { head_seq, runner_online, session } => {
+                assert_eq!(session.id, session_id);
+                BrowserClient { ws, welcome_head: head_seq, runner_online, frames: Vec::new(), texts: Vec::new() }
+            }
+            other => panic!("expected welcome, got {other:?}"),
+        }
+    }
+
+    /// Reads until a frame with `last_seq >= seq` arrived.
+    pub async fn read_until(&mut self, seq: u64) {
+        while self.frames.last().is_none_or(|f| f.2 < seq) {
+            self.read_one().await;
+        }
+    }
+
+    /// Reads one message (frame or text).
+    pub async fn read_one(&mut self) {
+        let msg = tokio::time::timeout(STEP, self.ws.next())
+            .await
+            .expect("browser message in time")
+            .expect("browser socket open")
+            .expect("browser socket ok");
+        match msg {
+            Message::Binary(b) => {
+                let (k, f, l) = header(&b);
+                self.frames.push((k, f, l, b.len()));
+            }
+            Message::Text(t) => self.texts.push(t.to_string()),
+            Message::Close(c) => panic!("browser closed: {c:?}"),
+            _ => {}
+        }
+    }
+}
+
+// ---- shared ----------------------------------------------------------------
+
+pub async fn send_json<T: serde::Serialize>(ws: &mut Ws, msg: &T) {
+    let text = serde_json::to_string(msg).expect("json");
+    ws.send(Message::Text(text.into())).await.expect("send json");
+}
+
+/// The next text message, parsed; binary messages are an error here.
+pub async fn next_control<T: serde::de::DeserializeOwned>(ws: &mut Ws) -> T {
+    loop {
+        let msg = tokio::time::timeout(STEP, ws.next())
+            .await
+            .expect("message in time")
+            .expect("socket open")
+            .expect("socket ok");
+        match msg {
+            Message::Text(t) => return serde_json::from_str(t.as_str()).expect("valid control message"),
+            Message::Close(c) => panic!("socket closed: {c:?}"),
+            Message::Binary(_) => panic!("unexpected binary message"),
+            _ => {}
+        }
+    }
+}
+
+/// Reads until the socket closes; returns the close frame (code, reason).
+pub async fn wait_close(ws: &mut Ws) -> Option<(u16, String)> {
+    loop {
+        let msg = tokio::time::timeout(STEP, ws.next()).await.expect("close in time");
+        match msg {
+            None => return None,
+            Some(Err(_)) => return None,
+            Some(Ok(Message::Close(Some(CloseFrame { code, reason })))) => {
+                return Some((u16::from(code), reason.to_string()));
+            }
+            Some(Ok(Message::Close(None))) => return None,
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 request over a real TCP connection: (status, headers
+/// lowercased, body).
+pub async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: 0\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    tokio::time::timeout(STEP, stream.read_to_end(&mut buf)).await.expect("response in time").expect("read");
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let mut body = buf[split + 4..].to_vec();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let hdrs: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    if hdrs.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
+        body = dechunk(&body);
+    }
+    (status, hdrs, body)
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(nl) = b.windows(2).position(|w| w == b"\r\n") else { break };
+        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..nl]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = nl + 2;
+        out.extend_from_slice(&b[start..start + size]);
+        b = &b[start + size + 2..];
+    }
+    out
+}
+
+pub fn header_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
