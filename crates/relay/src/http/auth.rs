@@ -1,0 +1,231 @@
+//! Login and logout (issue 6): `GET /login` (form), `POST /login` (form
+//! POST, same-origin, rate limited), `GET /login/once?code=…` (the one-time
+//! link `tmux-bridge up` prints: sets the cookie, redirects to `/`),
+//! `POST /logout`, and `GET /api/me`. Also the small HTML helpers the
+//! server-rendered pairing and runners pages share. No secrets are logged.
+
+use axum::extract::{FromRef, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use serde::Deserialize;
+
+use crate::auth::{Auth, AuthError, ClientAddr, CurrentUser};
+
+/// Largest body of a login form.
+const MAX_FORM: usize = 4 * 1024;
+
+/// `/login`, `/login/once`, `/logout`, `/api/me`. Merge into the relay's
+/// router: `.merge(http::auth::routes())`.
+pub fn routes<S>() -> Router<S>
+where
+    Auth: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/login", get(login_page).post(login_submit))
+        .route("/login/once", get(login_once))
+        .route("/logout", post(logout))
+        .route("/api/me", get(me))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM))
+}
+
+#[derive(Debug, Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+/// Only local paths are followed after login (no open redirect).
+pub(crate) fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains(['\\', '\r', '\n'])
+                && n.len() < 512 =>
+        {
+            n
+        }
+        _ => "/",
+    }
+}
+
+async fn login_page(Query(q): Query<NextQuery>) -> Response {
+    login_form(StatusCode::OK, safe_next(q.next.as_deref()), None)
+}
+
+fn login_form(status: StatusCode, next: &str, error: Option<&str>) -> Response {
+    let error = error
+        .map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, esc(e)))
+        .unwrap_or_default();
+    let body = format!(
+        r#"<h1>Log in</h1>{error}
+<form method="post" action="/login">
+<input type="hidden" name="next" value="{next}">
+<label>User <input name="name" autocomplete="username" required autofocus></label>
+<label>Password <input name="password" type="password" autocomplete="current-password" required></label>
+<button type="submit">Log in</button>
+</form>"#,
+        next = esc(next)
+    );
+    page(status, "Log in", &body)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    name: String,
+    password: String,
+    next: Option<String>,
+}
+
+async fn login_submit(
+    State(auth): State<Auth>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let next = safe_next(form.next.as_deref()).to_owned();
+    if let Err(e) = auth.check_origin(&headers) {
+        return e.into_response();
+    }
+    match auth.login_password(&form.name, &form.password, addr).await {
+        Ok((_, cookie)) => with_cookie(
+            Redirect::to(&next).into_response(),
+            &auth.set_cookie(&cookie),
+        ),
+        Err(AuthError::BadLogin) => login_form(
+            StatusCode::UNAUTHORIZED,
+            &next,
+            Some("Wrong user name or password."),
+        ),
+        Err(AuthError::RateLimited(retry)) => {
+            let mut r = login_form(
+                StatusCode::TOO_MANY_REQUESTS,
+                &next,
+                Some(&format!(
+                    "Too many attempts; try again in {} seconds.",
+                    retry.secs()
+                )),
+            );
+            if let Ok(v) = HeaderValue::from_str(&retry.secs().to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct OnceQuery {
+    code: Option<String>,
+}
+
+async fn login_once(State(auth): State<Auth>, Query(q): Query<OnceQuery>) -> Response {
+    match auth.login_once(q.code.as_deref().unwrap_or_default()).await {
+        Ok(cookie) => with_cookie(Redirect::to("/").into_response(), &auth.set_cookie(&cookie)),
+        Err(AuthError::BadCode) => page(
+            StatusCode::BAD_REQUEST,
+            "Link expired",
+            r#"<h1>This login link has expired or was used already</h1><p>Run <code>tmux-bridge up</code> again for a new one, or <a href="/login">log in</a>.</p>"#,
+        ),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn logout(State(auth): State<Auth>, headers: HeaderMap) -> Response {
+    if let Err(e) = auth.check_origin(&headers) {
+        return e.into_response();
+    }
+    if let Err(e) = auth.logout(&headers).await {
+        return e.into_response();
+    }
+    with_cookie(Redirect::to("/login").into_response(), &auth.clear_cookie())
+}
+
+async fn me(user: CurrentUser) -> Response {
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(serde_json::json!({ "id": user.id, "name": user.name })),
+    )
+        .into_response()
+}
+
+fn with_cookie(mut resp: Response, cookie: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// HTML-escapes text for element content and quoted attributes.
+pub(crate) fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A small server-rendered page (no script; the CSP allows inline styles).
+pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · tmux-bridge</title>
+<style>
+body{{font:15px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;background:#111;color:#ddd}}
+a{{color:#8cf}} label{{display:block;margin:.5rem 0}} input{{display:block;font:inherit;padding:.3rem;width:100%;box-sizing:border-box}}
+button{{font:inherit;padding:.3rem 1rem;margin-top:.5rem}} .error{{color:#f88}} .ok{{color:#8f8}}
+table{{border-collapse:collapse;width:100%}} td,th{{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #333}}
+nav a{{margin-right:1rem}}
+</style></head>
+<body><nav><a href="/">Sessions</a><a href="/pair">Pair a runner</a><a href="/runners">Runners</a></nav>
+{body}
+</body></html>"#,
+        title = esc(title)
+    );
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_is_local_only() {
+        assert_eq!(safe_next(Some("/pair")), "/pair");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        assert_eq!(safe_next(Some("/\\evil")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn escaping() {
+        assert_eq!(
+            esc(r#"<a href="x">'&"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;"
+        );
+        assert_eq!(esc("a\u{1b}[31mb"), "a\u{fffd}[31mb");
+    }
+}

@@ -1,0 +1,154 @@
+//! The user's runners (issue 6): `GET /api/runners` lists them (name, host,
+//! last seen, online), `DELETE /api/runners/{id}` revokes one (same origin;
+//! its token id is revoked and its live sockets are cut at once; another
+//! user's runner is answered like a missing one, 404), and `GET /runners`
+//! with `POST /runners/{id}/revoke` is the same as a server-rendered page.
+
+use axum::extract::{FromRef, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+
+use super::auth::{esc, page};
+use crate::auth::{Auth, AuthError, CurrentUser, RunnerInfo};
+
+/// The runners routes. Merge into the relay's router:
+/// `.merge(http::runners::routes())`.
+pub fn routes<S>() -> Router<S>
+where
+    Auth: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/api/runners", get(list))
+        .route("/api/runners/{id}", delete(revoke))
+        .route("/runners", get(runners_page))
+        .route("/runners/{id}/revoke", post(revoke_form))
+        .layer(axum::extract::DefaultBodyLimit::max(1024))
+}
+
+async fn list(State(auth): State<Auth>, user: CurrentUser) -> Result<Response, AuthError> {
+    let runners = auth.list_runners(&user.id).await?;
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(serde_json::json!({ "runners": runners })),
+    )
+        .into_response())
+}
+
+async fn revoke(
+    State(auth): State<Auth>,
+    headers: HeaderMap,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Response, AuthError> {
+    auth.check_origin(&headers)?;
+    auth.revoke_runner(&user.id, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn runners_page(
+    State(auth): State<Auth>,
+    user: Option<CurrentUser>,
+) -> Result<Response, AuthError> {
+    let Some(user) = user else {
+        return Ok(Redirect::to("/login?next=/runners").into_response());
+    };
+    let runners = auth.list_runners(&user.id).await?;
+    Ok(page(StatusCode::OK, "Runners", &render(&user, &runners)))
+}
+
+fn render(user: &CurrentUser, runners: &[RunnerInfo]) -> String {
+    let mut rows = String::new();
+    for r in runners {
+        let seen = r.last_seen_at.map_or_else(
+            || "never".to_owned(),
+            |ms| format!(r#"<time data-ms="{ms}">{}</time>"#, utc(ms)),
+        );
+        rows.push_str(&format!(
+            r#"<tr data-runner="{id}"><td class="name">{name}</td><td class="host">{host}</td><td class="seen">{seen}</td><td class="state">{state}</td><td><form method="post" action="/runners/{id}/revoke"><button type="submit">Revoke</button></form></td></tr>"#,
+            id = esc(&r.id),
+            name = esc(&r.name),
+            host = esc(&r.host),
+            state = if r.online { "online" } else { "offline" },
+        ));
+    }
+    if runners.is_empty() {
+        rows.push_str(r#"<tr><td colspan="5">No runners yet. Run <code>tmux-bridge pair --relay URL</code> on a machine, then <a href="/pair">approve its code</a>.</td></tr>"#);
+    }
+    format!(
+        r#"<h1>Runners of {}</h1><table id="runners"><thead><tr><th>Name</th><th>Host</th><th>Last seen (UTC)</th><th>State</th><th></th></tr></thead><tbody>{rows}</tbody></table>"#,
+        esc(&user.name)
+    )
+}
+
+/// `YYYY-MM-DD HH:MM:SS` of Unix milliseconds (civil-from-days).
+fn utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+async fn revoke_form(
+    State(auth): State<Auth>,
+    headers: HeaderMap,
+    user: Option<CurrentUser>,
+    Path(id): Path<String>,
+) -> Result<Response, AuthError> {
+    let Some(user) = user else {
+        return Ok(Redirect::to("/login?next=/runners").into_response());
+    };
+    auth.check_origin(&headers)?;
+    auth.revoke_runner(&user.id, &id).await?;
+    Ok(Redirect::to("/runners").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_formatting() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00");
+        assert_eq!(utc(1_700_000_000_000), "2023-11-14 22:13:20");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00");
+    }
+
+    #[test]
+    fn names_are_escaped() {
+        let u = CurrentUser {
+            id: "u".into(),
+            name: "<me>".into(),
+        };
+        let r = RunnerInfo {
+            id: "r\"1".into(),
+            name: "<script>alert(1)</script>".into(),
+            host: "h&".into(),
+            embedded: false,
+            created_at: 0,
+            last_seen_at: None,
+            online: true,
+        };
+        let html = render(&u, &[r]);
+        assert!(!html.contains("<script>"));
+        assert!(
+            html.contains("&lt;script&gt;") && html.contains("h&amp;") && html.contains("r&quot;1")
+        );
+        assert!(html.contains(">online<"));
+    }
+}
