@@ -6,11 +6,17 @@
 //! * invalid UTF-8 is dropped byte by byte, as tmux's grid drops it (vt100
 //!   would draw U+FFFD) — `vt100_invalid_utf8_dropped`;
 //! * DEC special graphics (`ESC ( 0`, `ESC ) 0`, SO, SI), which vt100
-//!   ignores: while a graphics set is active, bytes `0x5f..=0x7e` become the
+//!   ignores: while a graphics set is active, printable bytes `0x20..=0x7e` become the
 //!   code points [`ACS_BASE`]` + byte` (Unicode plane-16 private use, which no
 //!   icon font uses), so the cell remembers both the ASCII byte tmux's
 //!   `capture-pane -p` prints and that it is a line-drawing cell —
 //!   `vt100_dec_graphics_line_drawing`;
+//! * `CSI s` / `CSI u` become `ESC 7` / `ESC 8` (vt100 ignores them; tmux
+//!   saves and restores the cursor) — `vt100_csi_s_u_save_restore_cursor`;
+//! * tab stops (HTS, TBC) and RI above a scroll region, which vt100 gets
+//!   wrong, are handed to the model as [`Special`] controls because they
+//!   depend on the cursor — `vt100_tab_stops_set_and_cleared`,
+//!   `vt100_reverse_index_above_region_does_not_scroll`;
 //! * it tracks what vt100 keeps private or ignores and a snapshot needs: the
 //!   scroll region (DECSTBM).
 //!
@@ -20,6 +26,23 @@
 /// First code point of the private-use range that stands for DEC graphics
 /// cells: a cell holding `ACS_BASE + b` shows DEC graphics character `b`.
 pub const ACS_BASE: u32 = 0x10_0000;
+
+/// A control whose effect depends on the cursor, which only the model
+/// knows: [`Filter::filter`] stops after it and the caller applies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Special {
+    /// HT while tab stops differ from every eighth column.
+    Tab,
+    /// HTS (`ESC H`): set a tab stop at the cursor column.
+    SetTab,
+    /// TBC (`CSI g`, `CSI 3 g`): clear the stop at the cursor, or all.
+    ClearTabs { all: bool },
+    /// RIS: tab stops back to every eighth column.
+    ResetTabs,
+    /// RI (`ESC M`) while a scroll region is set: vt100 scrolls the region
+    /// even when the cursor is above it; tmux only moves up.
+    ReverseIndex,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -50,6 +73,9 @@ pub struct Filter {
     shifted: bool,
     /// Scroll region, 0-based inclusive rows, `None` when the whole screen.
     pub scroll_region: Option<(u16, u16)>,
+    /// Tab stops are not the default ones: HT must be handled by the model.
+    pub custom_tabs: bool,
+    special: Option<Special>,
 }
 
 impl Default for Filter {
@@ -62,6 +88,8 @@ impl Default for Filter {
             g_graphics: [false, false],
             shifted: false,
             scroll_region: None,
+            custom_tabs: false,
+            special: None,
         }
     }
 }
@@ -79,12 +107,20 @@ impl Filter {
         self.scroll_region = None;
     }
 
-    /// Filters `input`, appending what vt100 should see to `out`.
-    pub fn filter(&mut self, input: &[u8], out: &mut Vec<u8>, rows: u16) {
+    /// Filters `input`, appending what vt100 should see to `out`, up to and
+    /// including the first [`Special`] control. Returns how many bytes were
+    /// consumed and the special control, if one stopped the filter: the
+    /// caller feeds `out` to vt100, applies the control, and calls again
+    /// with the rest.
+    pub fn filter(&mut self, input: &[u8], out: &mut Vec<u8>, rows: u16) -> (usize, Option<Special>) {
         out.reserve(input.len());
-        for &b in input {
+        for (i, &b) in input.iter().enumerate() {
             self.byte(b, out, rows);
+            if let Some(s) = self.special.take() {
+                return (i + 1, Some(s));
+            }
         }
+        (input.len(), None)
     }
 
     fn byte(&mut self, b: u8, out: &mut Vec<u8>, rows: u16) {
@@ -112,6 +148,24 @@ impl Filter {
                 }
             }
             State::Esc => {
+                // The ESC itself is pushed here, with the byte after it, so
+                // that HTS and RI can be taken out whole.
+                match b {
+                    b'H' => {
+                        self.special = Some(Special::SetTab);
+                        self.state = State::Ground;
+                        return;
+                    }
+                    b'M' if self.scroll_region.is_some() => {
+                        self.special = Some(Special::ReverseIndex);
+                        self.state = State::Ground;
+                        return;
+                    }
+                    // Another ESC: the first is abandoned, as vt100 does.
+                    0x1b => return,
+                    _ => {}
+                }
+                out.push(0x1b);
                 out.push(b);
                 match b {
                     b'[' => {
@@ -125,9 +179,10 @@ impl Filter {
                         self.g_graphics = [false, false];
                         self.shifted = false;
                         self.scroll_region = None;
+                        self.custom_tabs = false;
+                        self.special = Some(Special::ResetTabs);
                         self.state = State::Ground;
                     }
-                    0x1b => self.state = State::Esc,
                     _ => self.state = State::Ground,
                 }
             }
@@ -146,10 +201,24 @@ impl Filter {
                     0x40..=0x7e => {
                         if b == b'r' {
                             self.decstbm(rows);
+                        } else if (b == b's' || b == b'u') && self.csi.is_empty() {
+                            // SCOSC/SCORC, which vt100 ignores: tmux treats
+                            // them as DECSC/DECRC.
+                            out.truncate(out.len().saturating_sub(3));
+                            out.extend_from_slice(if b == b's' { b"\x1b7" } else { b"\x1b8" });
+                        } else if b == b'g' {
+                            match self.csi.as_slice() {
+                                b"" | b"0" => self.special = Some(Special::ClearTabs { all: false }),
+                                b"3" => self.special = Some(Special::ClearTabs { all: true }),
+                                _ => {}
+                            }
                         }
                         self.state = State::Ground;
                     }
-                    0x1b => self.state = State::Esc,
+                    0x1b => {
+                        out.pop();
+                        self.state = State::Esc;
+                    }
                     0x18 | 0x1a => self.state = State::Ground,
                     _ => {
                         if self.csi.len() < CSI_MAX {
@@ -175,10 +244,8 @@ impl Filter {
 
     fn ground(&mut self, b: u8, out: &mut Vec<u8>) {
         match b {
-            0x1b => {
-                out.push(b);
-                self.state = State::Esc;
-            }
+            0x1b => self.state = State::Esc,
+            0x09 if self.custom_tabs => self.special = Some(Special::Tab),
             0x0e => {
                 self.shifted = true;
                 out.push(b);
@@ -187,7 +254,9 @@ impl Filter {
                 self.shifted = false;
                 out.push(b);
             }
-            0x5f..=0x7e if self.graphics() => {
+            // Every printable byte drawn under the graphics set carries
+            // tmux's charset attribute (spaces too), so all are marked.
+            0x20..=0x7e if self.graphics() => {
                 let c = char::from_u32(ACS_BASE + u32::from(b)).unwrap_or(char::from(b));
                 let mut buf = [0u8; 4];
                 out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());

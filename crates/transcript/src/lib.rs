@@ -10,6 +10,7 @@ pub mod codec;
 pub mod control;
 pub mod filter;
 pub mod pane;
+pub mod replay;
 pub mod session;
 pub mod store;
 pub mod wire;

@@ -10,7 +10,7 @@
 //!
 //! Memory per pane is bounded by `cols x (rows + scrollback)` cells.
 
-use crate::filter::{ACS_BASE, Filter};
+use crate::filter::{ACS_BASE, Filter, Special};
 
 /// Largest accepted width or height (protocol §6).
 pub const MAX_DIM: u16 = 1000;
@@ -57,6 +57,8 @@ pub struct PaneModel {
     parser: vt100::Parser<Hooks>,
     filter: Filter,
     scratch: Vec<u8>,
+    /// Tab stops by column (tmux: every eighth column by default).
+    tabs: Vec<bool>,
     cols: u16,
     rows: u16,
     scrollback: usize,
@@ -81,6 +83,7 @@ impl PaneModel {
             parser: vt100::Parser::new_with_callbacks(nz(rows), nz(cols), scrollback, Hooks::default()),
             filter: Filter::default(),
             scratch: Vec::new(),
+            tabs: default_tabs(cols),
             cols,
             rows,
             scrollback,
@@ -103,10 +106,53 @@ impl PaneModel {
     }
 
     /// Feeds raw pane bytes (any chunking; sequences may span calls).
-    pub fn feed(&mut self, bytes: &[u8]) {
-        self.scratch.clear();
-        self.filter.filter(bytes, &mut self.scratch, self.rows);
-        self.parser.process(&self.scratch);
+    pub fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            self.scratch.clear();
+            let (used, special) = self.filter.filter(bytes, &mut self.scratch, self.rows);
+            self.parser.process(&self.scratch);
+            bytes = &bytes[used..];
+            if let Some(s) = special {
+                self.special(s);
+            }
+        }
+    }
+
+    /// Applies a control that depends on the cursor (see [`Special`]).
+    fn special(&mut self, s: Special) {
+        let (row, col) = self.parser.screen().cursor_position();
+        let last = self.cols - 1;
+        match s {
+            Special::Tab => {
+                // tmux: to the next stop, else the last column.
+                if col < last {
+                    let target =
+                        (col + 1..last).find(|&c| self.tabs.get(usize::from(c)) == Some(&true)).unwrap_or(last);
+                    self.parser.process(format!("\x1b[{}C", target - col).as_bytes());
+                }
+            }
+            Special::SetTab => {
+                if let Some(t) = self.tabs.get_mut(usize::from(col.min(last))) {
+                    *t = true;
+                }
+            }
+            Special::ClearTabs { all: true } => self.tabs.iter_mut().for_each(|t| *t = false),
+            Special::ClearTabs { all: false } => {
+                if let Some(t) = self.tabs.get_mut(usize::from(col.min(last))) {
+                    *t = false;
+                }
+            }
+            Special::ResetTabs => self.tabs = default_tabs(self.cols),
+            Special::ReverseIndex => {
+                let top = self.filter.scroll_region.map_or(0, |r| r.0);
+                if row == top {
+                    self.parser.process(b"\x1bM");
+                } else if row > 0 {
+                    self.parser.process(b"\x1b[A");
+                }
+            }
+        }
+        self.filter.custom_tabs = self.tabs != default_tabs(self.cols);
     }
 
     /// Resizes the pane. Like vt100 (and unlike tmux) this does not reflow
@@ -118,6 +164,9 @@ impl PaneModel {
             self.cols = cols;
             self.rows = rows;
             self.filter.reset_region();
+            // tmux resets tab stops when the width changes.
+            self.tabs = default_tabs(cols);
+            self.filter.custom_tabs = false;
         }
         Ok(())
     }
@@ -221,6 +270,12 @@ impl PaneModel {
     /// Cursor, pen, region, modes and title of the current screen.
     fn write_state(&self, out: &mut Vec<u8>) {
         let screen = self.parser.screen();
+        if self.filter.custom_tabs {
+            out.extend_from_slice(b"\x1b[3g");
+            for (c, _) in self.tabs.iter().enumerate().filter(|(_, t)| **t) {
+                out.extend_from_slice(format!("\x1b[1;{}H\x1bH", c + 1).as_bytes());
+            }
+        }
         if let Some((top, bottom)) = self.filter.scroll_region {
             out.extend_from_slice(format!("\x1b[{};{}r", top + 1, bottom + 1).as_bytes());
         }
@@ -292,6 +347,11 @@ impl PaneModel {
             out.push(0x07);
         }
     }
+}
+
+/// tmux's default tab stops: columns 8, 16, …
+fn default_tabs(cols: u16) -> Vec<bool> {
+    (0..cols).map(|c| c > 0 && c % 8 == 0).collect()
 }
 
 /// One row of the current view, separated from the previous one by CRLF
@@ -369,7 +429,7 @@ fn write_cell_text(cell: &vt100::Cell, out: &mut Vec<u8>, _for_terminal: bool) {
     }
     for ch in cell.contents().chars() {
         let u = u32::from(ch);
-        if (ACS_BASE + 0x5f..=ACS_BASE + 0x7e).contains(&u) {
+        if (ACS_BASE + 0x20..=ACS_BASE + 0x7e).contains(&u) {
             out.push((u - ACS_BASE) as u8);
         } else {
             let mut buf = [0u8; 4];
@@ -381,7 +441,7 @@ fn write_cell_text(cell: &vt100::Cell, out: &mut Vec<u8>, _for_terminal: bool) {
 fn is_acs(cell: &vt100::Cell) -> bool {
     cell.contents().chars().next().is_some_and(|ch| {
         let u = u32::from(ch);
-        (ACS_BASE + 0x5f..=ACS_BASE + 0x7e).contains(&u)
+        (ACS_BASE + 0x20..=ACS_BASE + 0x7e).contains(&u)
     })
 }
 

@@ -127,6 +127,11 @@ pub struct SessionModel {
     windows: BTreeMap<WindowId, Window>,
     panes: BTreeMap<PaneId, Pane>,
     dead: VecDeque<PaneId>,
+    /// Windows added without a known pane, oldest first: tmux creates a
+    /// window with its first pane and sends no layout for it, so the next
+    /// unknown pane that speaks is taken to be that window's (a later
+    /// layout always overrides this guess).
+    awaiting_pane: VecDeque<WindowId>,
     next_seq: u64,
 }
 
@@ -140,6 +145,7 @@ impl SessionModel {
             windows: BTreeMap::new(),
             panes: BTreeMap::new(),
             dead: VecDeque::new(),
+            awaiting_pane: VecDeque::new(),
             next_seq: config.first_seq,
         }
     }
@@ -238,10 +244,14 @@ impl SessionModel {
                 self.layout_change(*window, layout, visible_layout.as_ref(), flags.as_ref())
             }
             Event::WindowAdd { window } => {
-                self.windows.entry(*window).or_default();
+                let w = self.windows.entry(*window).or_default();
+                if w.panes.is_empty() && !self.awaiting_pane.contains(window) {
+                    self.awaiting_pane.push_back(*window);
+                }
                 vec![self.topology_record()]
             }
             Event::WindowClose { window } | Event::UnlinkedWindowClose { window } => {
+                self.awaiting_pane.retain(|w| w != window);
                 if self.windows.remove(window).is_none() {
                     return Vec::new();
                 }
@@ -269,6 +279,7 @@ impl SessionModel {
                     // Another session: its windows are not ours; the bridge
                     // relists and resyncs.
                     self.windows.clear();
+                    self.awaiting_pane.clear();
                     self.active_window = None;
                     let all: Vec<PaneId> = self.panes.keys().copied().collect();
                     for p in all {
@@ -314,7 +325,15 @@ impl SessionModel {
             let Ok(model) = PaneModel::new(u32::from(c), u32::from(r), self.config.scrollback) else {
                 return out;
             };
-            self.panes.insert(pane, Pane { model, window: None, dead: false });
+            let window = self.awaiting_pane.pop_front();
+            if let Some(w) = window.and_then(|w| self.windows.get_mut(&w)) {
+                w.panes.push((pane, 0, 0));
+                w.active_pane.get_or_insert(pane);
+            }
+            self.panes.insert(pane, Pane { model, window, dead: false });
+            if window.is_some() {
+                out.push(self.topology_record());
+            }
             out.extend(self.reset_record(pane));
         }
         if let Some(p) = self.panes.get_mut(&pane) {
@@ -348,6 +367,7 @@ impl SessionModel {
             }
         }
         let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
+        self.awaiting_pane.retain(|w| *w != window);
         let w = self.windows.entry(window).or_default();
         w.layout = text(layout);
         w.visible_layout = visible.map(text).unwrap_or_else(|| text(layout));

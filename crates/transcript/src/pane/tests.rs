@@ -204,3 +204,35 @@ fn resize_keeps_content_and_bounds() {
     assert_eq!(m.size(), (20, 5));
     assert_eq!(m.rows_text()[0], "one");
 }
+
+#[test]
+fn vt100_tab_stops_set_and_cleared() {
+    // From the `scroll` fixture: clear all stops, set one at column 19;
+    // a tab after it goes to the last column, as in tmux.
+    let mut m = fed(80, 3, b"a\tb\tc\r\n\x1b[3g\x1b[20G\x1bHx\ty\r\n\tz");
+    assert_eq!(m.rows_text()[0], "a       b       c");
+    assert_eq!(m.rows_text()[1], format!("{}x{}y", " ".repeat(19), " ".repeat(59)));
+    assert_eq!(m.rows_text()[2], format!("{}z", " ".repeat(19)));
+    check_reset_round_trip(&mut m);
+    let mut fresh = model(80, 3);
+    fresh.feed(&m.reset_bytes());
+    fresh.feed(b"\r\t!");
+    m.feed(b"\r\t!");
+    assert_eq!(fresh.rows_text(), m.rows_text());
+    // RIS brings the default stops back.
+    m.feed(b"\x1bc\tq");
+    assert_eq!(m.rows_text()[0], "        q");
+}
+
+#[test]
+fn vt100_reverse_index_above_region_does_not_scroll() {
+    // tmux only scrolls on RI at the region's top; above it, RI moves up.
+    let m = fed(10, 6, b"r0\r\nr1\r\nr2\r\nr3\r\nr4\x1b[2;5r\x1b[1;2H\x1bM\x1bM\x1b[3;1H\x1bM\x1bMX");
+    assert_eq!(m.rows_text(), vec!["r0", "X", "r1", "r2", "r3", ""]);
+}
+
+#[test]
+fn vt100_csi_s_u_save_restore_cursor() {
+    let m = fed(10, 3, b"ab\x1b[s\x1b[3;5Hzz\x1b[uc");
+    assert_eq!(m.rows_text(), vec!["abc", "", "    zz"]);
+}

@@ -1,0 +1,5 @@
+//! Integration tests of the transcript core: fidelity against tmux's own
+//! captures, seeding from a real tmux, and the resume invariant.
+
+mod fidelity;
+mod fixtures;
