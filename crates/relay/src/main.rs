@@ -21,6 +21,8 @@ struct Cli {
 enum Command {
     /// Serve runners, browsers and the page.
     Serve(ServeArgs),
+    /// Manage users (`user add NAME`).
+    User(relay::auth::cli::UserArgs),
 }
 
 #[derive(Args, Debug)]
@@ -65,6 +67,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::User(args) => runtime.block_on(relay::auth::cli::run(args)),
     }
 }
 

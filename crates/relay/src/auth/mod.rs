@@ -30,6 +30,7 @@
 //! Time: methods read the wall clock via [`now_ms`]; the `_at` variants and
 //! the pure [`tokens`] module take it as an argument for tests.
 
+pub mod cli;
 pub mod codes;
 pub mod connections;
 mod extract;
@@ -38,7 +39,7 @@ mod pairing;
 pub mod password;
 pub mod secret;
 pub mod tokens;
-mod users;
+pub mod users;
 
 use std::net::IpAddr;
 use std::path::Path;
