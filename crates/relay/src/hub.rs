@@ -48,6 +48,9 @@ pub enum Outgoing {
     Frame(LiveFrame),
     /// A JSON control message (already serialized).
     Text(String),
+    /// The snapshot this browser awaited will not come (its runner went
+    /// away): catch up from the store instead, from what it has.
+    Resync,
 }
 
 impl Outgoing {
@@ -55,6 +58,7 @@ impl Outgoing {
         match self {
             Outgoing::Frame(f) => f.bytes.len(),
             Outgoing::Text(t) => t.len(),
+            Outgoing::Resync => 0,
         }
     }
 }
@@ -147,6 +151,22 @@ impl BrowserQueue {
         q.items.push_back(Outgoing::Text(text));
         drop(q);
         self.notify.notify_one();
+    }
+
+    /// If the queue awaits a snapshot, stops waiting and queues
+    /// [`Outgoing::Resync`] instead. Frames published after this call are
+    /// queued behind the marker (they are in the store too, so the browser
+    /// task's catch-up plus its `last_seq` filter loses and repeats nothing).
+    pub fn resync_if_awaiting(&self) -> bool {
+        let mut q = lock(&self.inner);
+        if !q.awaiting_snapshot {
+            return false;
+        }
+        q.awaiting_snapshot = false;
+        q.items.push_back(Outgoing::Resync);
+        drop(q);
+        self.notify.notify_one();
+        true
     }
 
     /// Waits for the next item. Cancel-safe: an item is only removed in the
@@ -295,6 +315,10 @@ impl SessionHub {
         if s.runner.as_ref().is_some_and(|r| r.conn == conn) {
             s.runner = None;
             broadcast_text(&s.browsers, &RelayToBrowser::Runner { online: false });
+            // No runner will answer the snapshot requests now.
+            for b in s.browsers.values() {
+                b.queue.resync_if_awaiting();
+            }
         }
     }
 

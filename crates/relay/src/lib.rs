@@ -46,6 +46,31 @@ pub enum RelayError {
     Serve(#[source] std::io::Error),
 }
 
+/// What `tmux-bridge up` needs from its embedded relay: the local default
+/// user, a runner token for the embedded bridge, and a one-time login URL
+/// for the browser. `Debug` does not print the token or the URL's code.
+#[derive(Clone)]
+pub struct LocalSetup {
+    pub user_id: String,
+    pub runner_id: String,
+    /// Bearer token for `GET /api/runner/ws`.
+    pub runner_token: String,
+    /// The relay's WebSocket URL for runners (`ws://…/api/runner/ws`).
+    pub runner_ws_url: String,
+    /// Opens the page logged in as the local user, once.
+    pub login_url: String,
+}
+
+impl std::fmt::Debug for LocalSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalSetup")
+            .field("user_id", &self.user_id)
+            .field("runner_id", &self.runner_id)
+            .field("runner_ws_url", &self.runner_ws_url)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Entry point of the relay.
 #[derive(Debug)]
 pub struct Relay;
@@ -136,6 +161,27 @@ impl RelayHandle {
     /// The live hub.
     pub fn hub(&self) -> &Arc<Hub> {
         &self.state.hub
+    }
+
+    /// Creates (or finds) the local default user and its embedded runner,
+    /// mints a fresh runner token (the previous one is revoked) and a
+    /// one-time login URL. For `tmux-bridge up`.
+    pub async fn local_setup(&self, host: &str) -> Result<LocalSetup, RelayError> {
+        let local = self.state.auth.ensure_local_runner(host).await?;
+        let login_url = self.state.auth.login_link(&local.user_id).await?;
+        let runner_ws_url = format!("ws://{}/api/runner/ws", self.local_addr);
+        Ok(LocalSetup {
+            user_id: local.user_id,
+            runner_id: local.runner_id,
+            runner_token: local.runner_token,
+            runner_ws_url,
+            login_url,
+        })
+    }
+
+    /// The runner WebSocket URL on the bound address (`ws://addr/api/runner/ws`).
+    pub fn runner_ws_url(&self) -> String {
+        format!("ws://{}/api/runner/ws", self.local_addr)
     }
 
     /// A token that, when cancelled, starts the same shutdown as

@@ -13,7 +13,7 @@ fn snap(m: u64) -> LiveFrame {
 async fn pop_frame(q: &BrowserQueue) -> (FrameKind, u64, u64) {
     match q.pop().await {
         Outgoing::Frame(f) => (f.kind, f.first_seq, f.last_seq),
-        Outgoing::Text(t) => panic!("expected a frame, got {t}"),
+        other => panic!("expected a frame, got {other:?}"),
     }
 }
 
@@ -42,7 +42,7 @@ async fn queue_overflow_by_bytes_keeps_text() {
     assert_eq!(q.push_frame(&batch(2, 2, 60)), Pushed::Overflowed);
     match q.pop().await {
         Outgoing::Text(t) => assert!(t.contains("runner")),
-        Outgoing::Frame(f) => panic!("frame {} survived the overflow", f.first_seq),
+        other => panic!("{other:?} instead of the text after the overflow"),
     }
 }
 
@@ -106,4 +106,19 @@ fn resize_goes_to_the_runner_once_per_change() {
         }
     }
     assert_eq!(sizes, vec![(80, 24), (100, 24)]);
+}
+
+#[tokio::test]
+async fn runner_leaving_turns_a_pending_snapshot_into_a_resync() {
+    let hub = SessionHub::new(1);
+    let reg = hub.attach_runner(SessionMeta::default(), 0);
+    let b = hub.add_browser(Arc::new(BrowserQueue::with_limits(1 << 20, 1)));
+    hub.publish(batch(1, 1, 1));
+    hub.publish(batch(2, 2, 1));
+    assert!(b.queue.awaiting_snapshot());
+    hub.detach_runner(reg.conn);
+    assert!(!b.queue.awaiting_snapshot());
+    // The runner-offline text survives the overflow, then the resync marker.
+    assert!(matches!(b.queue.pop().await, Outgoing::Text(_)));
+    assert!(matches!(b.queue.pop().await, Outgoing::Resync));
 }

@@ -224,6 +224,19 @@ async fn serve(
         };
         match event {
             Event::Shutdown => return Some((close::GOING_AWAY, "relay shutting down".into())),
+            Event::Out(Outgoing::Resync) => {
+                debug!(sent, "resync from the store");
+                match st.store.since(id, sent).await {
+                    Ok(s) => match send_stored(socket, s, sent).await {
+                        Ok(s) => sent = s,
+                        Err(()) => return None,
+                    },
+                    Err(e) => {
+                        error!(error = %e, "resync from the store failed");
+                        return Some((1011, "internal error".into()));
+                    }
+                }
+            }
             Event::Out(Outgoing::Text(text)) => {
                 if socket.send(Message::Text(text.into())).await.is_err() {
                     return None;

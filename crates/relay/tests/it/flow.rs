@@ -14,6 +14,11 @@ use crate::principal::*;
 async fn frames_are_stored_then_acked_and_resend_is_idempotent() {
     for db in databases() {
         let relay = TestRelay::start(&db).await;
+        let dialect = match db {
+            Db::Sqlite => "sqlite",
+            Db::Postgres(_) => "postgres",
+        };
+        assert_eq!(relay.handle().store().dialect(), dialect);
         let p = new_principal(&relay).await;
         let h = hello(&unique("idea"));
         let mut r = RunnerClient::connect(relay.addr(), &p.runner_token, &h).await;
@@ -300,4 +305,60 @@ async fn runner_online_state_is_pushed_to_browsers() {
     let _r = RunnerClient::connect(relay.addr(), &p.runner_token, &h).await;
     b.read_one().await;
     assert_eq!(b.texts.last().map(String::as_str), Some(r#"{"t":"runner","online":true}"#));
+}
+
+#[tokio::test]
+async fn local_setup_gives_a_working_runner_token() {
+    let relay = TestRelay::start(&Db::Sqlite).await;
+    let setup = relay.handle().local_setup("laptop").await.expect("local setup");
+    assert!(setup.login_url.starts_with(&format!("{}/login/once?code=", relay.origin())), "{setup:?}");
+    assert!(!format!("{setup:?}").contains(&setup.runner_token), "Debug hides the token");
+    let mut r = RunnerClient::connect(relay.addr(), &setup.runner_token, &hello(&unique("idea"))).await;
+    r.send(batch(1, 1, 10)).await;
+    r.wait_ack(1).await;
+    // A second setup (a new `tmux-bridge up`) rotates the token: the old
+    // one is refused from then on.
+    let again = relay.handle().local_setup("laptop").await.expect("second setup");
+    assert_eq!(again.user_id, setup.user_id);
+    assert_eq!(runner_socket(relay.addr(), Some(&setup.runner_token)).await.err(), Some(401));
+    assert!(runner_socket(relay.addr(), Some(&again.runner_token)).await.is_ok());
+}
+
+#[tokio::test]
+async fn revoking_a_runner_closes_its_socket_with_1008() {
+    let relay = TestRelay::start(&Db::Sqlite).await;
+    let p = new_principal(&relay).await;
+    let mut r = RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
+    let started = std::time::Instant::now();
+    relay.handle().auth().revoke_runner(&p.user_id, &p.runner_id).await.expect("revoke");
+    let (code, reason) = wait_close(&mut r.ws).await.expect("close frame");
+    assert_eq!(code, 1008, "{reason}");
+    assert!(started.elapsed() < Duration::from_secs(1), "cut within a second");
+    assert_eq!(runner_socket(relay.addr(), Some(&p.runner_token)).await.err(), Some(401));
+}
+
+#[tokio::test]
+async fn a_browser_awaiting_a_snapshot_resyncs_from_the_store_when_the_runner_leaves() {
+    let relay = TestRelay::start(&Db::Sqlite).await;
+    let p = new_principal(&relay).await;
+    let mut r = RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
+    let tok = browser_token(&relay, &p, &r.session_id);
+    let mut slow = BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
+    const N: u64 = 600;
+    let mut requested = false;
+    for seq in 1..=N {
+        r.send(batch(seq, seq, 32 * 1024)).await;
+        // Never answer snapshot requests: the runner then leaves.
+        requested |= r.wait_ack(seq).await.contains(&RelayToRunner::SnapshotRequest);
+    }
+    assert!(requested, "the browser overflowed");
+    drop(r);
+    slow.read_until(N).await;
+    let mut sent = 0;
+    for f in &slow.frames {
+        assert_eq!(f.0, FrameKind::Batch);
+        assert_eq!(f.1, sent + 1, "gap-free through the resync");
+        sent = f.2;
+    }
+    assert_eq!(sent, N);
 }
