@@ -76,7 +76,15 @@ pub struct Filter {
     /// Tab stops are not the default ones: HT must be handled by the model.
     pub custom_tabs: bool,
     special: Option<Special>,
+    /// Input bytes since the parser last left the ground state: an
+    /// incomplete UTF-8 character or escape sequence that a snapshot must
+    /// carry so the next bytes continue it (bounded by [`PENDING_MAX`]).
+    pending: Vec<u8>,
 }
+
+/// Longest incomplete sequence a snapshot carries; a longer one (a huge OSC)
+/// is cut, and only that sequence can come out differently.
+pub const PENDING_MAX: usize = 4096;
 
 impl Default for Filter {
     fn default() -> Self {
@@ -90,6 +98,7 @@ impl Default for Filter {
             scroll_region: None,
             custom_tabs: false,
             special: None,
+            pending: Vec::new(),
         }
     }
 }
@@ -100,6 +109,11 @@ impl Filter {
     /// True when printable ASCII is currently drawn as DEC graphics.
     fn graphics(&self) -> bool {
         self.g_graphics[usize::from(self.shifted)]
+    }
+
+    /// The incomplete sequence at the end of the input so far.
+    pub fn pending(&self) -> &[u8] {
+        &self.pending
     }
 
     /// Forgets the scroll region (tmux resets it on resize and on RIS).
@@ -116,6 +130,11 @@ impl Filter {
         out.reserve(input.len());
         for (i, &b) in input.iter().enumerate() {
             self.byte(b, out, rows);
+            if self.state == State::Ground {
+                self.pending.clear();
+            } else if self.pending.len() < PENDING_MAX {
+                self.pending.push(b);
+            }
             if let Some(s) = self.special.take() {
                 return (i + 1, Some(s));
             }

@@ -9,6 +9,7 @@
 pub mod codec;
 pub mod control;
 pub mod filter;
+pub mod log;
 pub mod pane;
 pub mod replay;
 pub mod session;

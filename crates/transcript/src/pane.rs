@@ -237,6 +237,9 @@ impl PaneModel {
             out.extend_from_slice(b"\x1b[0m\x1b(B");
         }
         self.write_state(&mut out);
+        // An incomplete character or escape sequence: the next output
+        // completes it in the fresh terminal too.
+        out.extend_from_slice(self.filter.pending());
         out
     }
 

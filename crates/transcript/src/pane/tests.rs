@@ -236,3 +236,16 @@ fn vt100_csi_s_u_save_restore_cursor() {
     let m = fed(10, 3, b"ab\x1b[s\x1b[3;5Hzz\x1b[uc");
     assert_eq!(m.rows_text(), vec!["abc", "", "    zz"]);
 }
+
+#[test]
+fn reset_carries_an_incomplete_sequence() {
+    for (head, tail) in [(&b"ab\xe2\x82"[..], &b"\xacz"[..]), (b"ab\x1b[3", b"1mred"), (b"\x1b]2;ti", b"tle\x07x")] {
+        let mut m = fed(10, 2, head);
+        let mut fresh = model(10, 2);
+        fresh.feed(&m.reset_bytes());
+        m.feed(tail);
+        fresh.feed(tail);
+        assert_eq!(fresh.rows_ansi(), m.rows_ansi(), "{head:?}");
+        assert_eq!(fresh.title(), m.title());
+    }
+}
