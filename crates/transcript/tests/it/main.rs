@@ -3,3 +3,4 @@
 
 mod fidelity;
 mod fixtures;
+mod resume;
