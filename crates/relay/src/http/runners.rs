@@ -3,6 +3,8 @@
 //! its token id is revoked and its live sockets are cut at once; another
 //! user's runner is answered like a missing one, 404), and `GET /runners`
 //! with `POST /runners/{id}/revoke` is the same as a server-rendered page.
+//! `POST /api/runner/revoke` (runner bearer token) lets a runner whose
+//! local user declined the pairing revoke itself.
 
 use axum::extract::{FromRef, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -11,7 +13,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 
 use super::auth::{esc, page};
-use crate::auth::{Auth, AuthError, CurrentUser, RunnerInfo};
+use crate::auth::{Auth, AuthError, CurrentUser, RunnerInfo, bearer_token};
 
 /// The runners routes. Merge into the relay's router:
 /// `.merge(http::runners::routes())`.
@@ -23,6 +25,7 @@ where
     Router::new()
         .route("/api/runners", get(list))
         .route("/api/runners/{id}", delete(revoke))
+        .route("/api/runner/revoke", post(revoke_self))
         .route("/runners", get(runners_page))
         .route("/runners/{id}/revoke", post(revoke_form))
         .layer(axum::extract::DefaultBodyLimit::max(1024))
@@ -45,6 +48,16 @@ async fn revoke(
 ) -> Result<Response, AuthError> {
     auth.check_origin(&headers)?;
     auth.revoke_runner(&user.id, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /api/runner/revoke` with the runner's own bearer token: a runner
+/// whose local user declined the pairing gives its token back (204).
+async fn revoke_self(State(auth): State<Auth>, headers: HeaderMap) -> Result<Response, AuthError> {
+    let token = bearer_token(&headers).ok_or(AuthError::Unauthenticated)?;
+    let runner = auth.authenticate_runner(token).await?;
+    auth.revoke_runner(&runner.user_id, &runner.runner_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
