@@ -17,7 +17,8 @@
 //!   argument; such bytes only reach a pane through `send-keys -H`.
 //! * Arguments tmux format-expands (window names, `display-message` text,
 //!   3.4+ `send-keys` text, 3.4+ `split-window` commands) never carry a raw
-//!   `#` from a user: names get `#` doubled with [`escape_format`], key text
+//!   `#` from a user: names get `#` doubled with [`escape_format`] (and `%`
+//!   too for `display-message`, which also applies `strftime`), key text
 //!   containing `#` goes through `send-keys -H`, shell commands with `#` are
 //!   refused because 3.3a and 3.4+ would read them differently.
 //! * Targets are ids (`%P`, `@W`, `$S`) or `=NAME` exact matches of a
@@ -93,7 +94,10 @@ impl CommandLine {
     }
 
     /// How many `%begin … %end|%error` blocks tmux answers this line with
-    /// (one per command; commands that queue more commands are not used).
+    /// when every command succeeds (one per command). When a command of a
+    /// joined line fails, tmux skips the rest of the line and prints no block
+    /// for the skipped commands: after an `%error`, expect nothing more from
+    /// this line.
     pub fn replies(&self) -> usize {
         self.replies
     }
@@ -115,7 +119,8 @@ impl fmt::Display for CommandLine {
 }
 
 /// Joins several command lines into one with ` ; `; tmux runs them back to
-/// back in one pass of the command queue. `replies()` is the sum.
+/// back in one pass of the command queue. `replies()` is the sum. If one
+/// fails, tmux skips the rest of the line (verified on 3.3a).
 pub fn join<I: IntoIterator<Item = CommandLine>>(lines: I) -> Result<CommandLine, CommandError> {
     let mut text = String::new();
     let mut replies = 0;
@@ -183,6 +188,13 @@ pub fn escape_format(s: &str) -> String {
     s.replace('#', "##")
 }
 
+/// Like [`escape_format`], and also doubles every `%`: for text placed in a
+/// `display-message` format, which tmux passes through `strftime` before
+/// format expansion (`%e` would print the day of the month).
+pub fn escape_time_format(s: &str) -> String {
+    s.replace('#', "##").replace('%', "%%")
+}
+
 /// Quotes user text for an argument that tmux format-expands.
 fn quote_expanded(what: &'static str, s: &str) -> Result<String, CommandError> {
     quote(what, &escape_format(s))
@@ -194,7 +206,10 @@ pub enum Target {
     Session(SessionId),
     Window(WindowId),
     Pane(PaneId),
-    /// `=NAME`: exact match, no prefix or pattern matching.
+    /// `=NAME:`: exact match of a session name, no prefix or pattern
+    /// matching. The `:` makes it resolve for pane and window targets too
+    /// (`display-message -t =NAME` alone resolves to nothing on 3.3a, and
+    /// `set-option -t =NAME` fails).
     SessionName(SessionName),
 }
 
@@ -205,7 +220,7 @@ impl Target {
             Target::Session(s) => s.to_string(),
             Target::Window(w) => w.to_string(),
             Target::Pane(p) => p.to_string(),
-            Target::SessionName(n) => format!("={}", n.as_str()),
+            Target::SessionName(n) => format!("={}:", n.as_str()),
         };
         // Ids and safe names hold no quote or control byte.
         quote_unchecked(&raw)
@@ -630,7 +645,9 @@ pub fn list_sessions(format: &str) -> Result<CommandLine, CommandError> {
     Ok(one(format!("list-sessions -F {}", quote("format", format)?)))
 }
 
-/// `display-message -p -t T -- 'format'`: prints the expanded format.
+/// `display-message -p -t T -- 'format'`: prints the expanded format. tmux
+/// runs the format through `strftime` first, so user text inside it must go
+/// through [`escape_time_format`] (not only [`escape_format`]).
 pub fn display_message(target: &Target, format: &str) -> Result<CommandLine, CommandError> {
     Ok(one(format!("display-message -p -t {} -- {}", target.quoted(), quote("format", format)?)))
 }

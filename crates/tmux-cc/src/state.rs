@@ -58,9 +58,10 @@ pub struct MouseModes {
     pub standard: bool,
     /// `?1002`
     pub button: bool,
-    /// `?1003`
+    /// Some mouse mode is on (tmux's `mouse_any_flag` covers `?1000`,
+    /// `?1002` and `?1003`).
     pub any: bool,
-    /// tmux's "all" flag (absent on some versions).
+    /// `?1003`, all motion (`mouse_all_flag`; `None` if a version lacks it).
     pub all: Option<bool>,
     /// `?1005`
     pub utf8: bool,
@@ -290,10 +291,10 @@ impl PaneResync {
     /// Reads the replies of one bundle (the 4 or 5 blocks with flags 1, in
     /// order). A failed capture or state command is an error; a failed
     /// `continue` is not (the pane may have closed).
+    ///
+    /// tmux skips the rest of a line after a failed command, so a failure
+    /// (e.g. the pane is gone) usually comes with fewer replies.
     pub fn from_replies(replies: &[Reply]) -> Result<PaneResync, StateError> {
-        if replies.len() != RESYNC_REPLIES && replies.len() != RESYNC_REPLIES + 1 {
-            return Err(StateError::ReplyCount { expected: RESYNC_REPLIES, got: replies.len() });
-        }
         for (index, r) in replies.iter().take(RESYNC_REPLIES).enumerate() {
             if !r.success {
                 return Err(StateError::CommandFailed {
@@ -301,6 +302,9 @@ impl PaneResync {
                     text: String::from_utf8_lossy(&r.text()).into_owned(),
                 });
             }
+        }
+        if replies.len() != RESYNC_REPLIES && replies.len() != RESYNC_REPLIES + 1 {
+            return Err(StateError::ReplyCount { expected: RESYNC_REPLIES, got: replies.len() });
         }
         let lines = |r: &Reply| r.lines.iter().map(|l| decode_capture_escapes(l)).collect::<Vec<_>>();
         let mut pending = Vec::new();
@@ -333,12 +337,10 @@ pub fn decode_capture_escapes(text: &[u8]) -> Vec<u8> {
             }
             if let Some(d) = text.get(i + 1..i + 4) {
                 let octal = |c: u8| (b'0'..=b'7').contains(&c).then(|| c - b'0');
-                if let (Some(a), Some(b1), Some(c)) = (octal(d[0]), octal(d[1]), octal(d[2])) {
-                    if a <= 3 {
-                        out.push(a << 6 | b1 << 3 | c);
-                        i += 4;
-                        continue;
-                    }
+                if let (Some(a @ 0..=3), Some(b1), Some(c)) = (octal(d[0]), octal(d[1]), octal(d[2])) {
+                    out.push(a << 6 | b1 << 3 | c);
+                    i += 4;
+                    continue;
                 }
             }
         }

@@ -142,7 +142,7 @@ fn sessions_windows_options() {
         show_option(&Target::Pane(PaneId(1)), "@x").map(|l| l.text().to_owned()).as_deref(),
         Ok("show-options -v -q -p -t '%1' -- '@x'")
     );
-    assert_eq!(Target::SessionName(name).quoted(), "'=tb_a__b'");
+    assert_eq!(Target::SessionName(name).quoted(), "'=tb_a__b:'");
     assert_eq!(kill_session(SessionId(3)).text(), "kill-session -t '$3'");
 }
 
@@ -153,4 +153,10 @@ fn join_sums_replies_and_refuses_nothing() {
     assert_eq!(j.text(), "kill-pane -t '%1' ; send-keys -t '%2' -H 61 0d");
     assert_eq!(j.replies(), 2);
     assert_eq!(join(Vec::new()), Err(CommandError::EmptyJoin));
+}
+
+#[test]
+fn format_escapes() {
+    assert_eq!(escape_format("#{x} 100%"), "##{x} 100%");
+    assert_eq!(escape_time_format("#{x} 100% %e"), "##{x} 100%% %%e");
 }

@@ -2,3 +2,7 @@
 
 mod fixtures;
 mod parser_props;
+mod encoder;
+mod real_tmux;
+mod naming;
+mod state;
