@@ -12,6 +12,7 @@ pub mod filter;
 pub mod log;
 pub mod pane;
 pub mod replay;
+pub mod seed;
 pub mod session;
 pub mod store;
 pub mod wire;

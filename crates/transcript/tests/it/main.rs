@@ -4,3 +4,4 @@
 mod fidelity;
 mod fixtures;
 mod resume;
+mod seed;
