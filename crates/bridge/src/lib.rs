@@ -1,7 +1,20 @@
 //! The runner `tmux-bridge`: drives tmux as a control client, keeps the
-//! transcript of every pane, and streams it to a relay (issue 4).
+//! transcript of every pane, and streams it to a relay.
 //!
 //! Everything here is I/O and orchestration; protocol parsing lives in
 //! `tmux-cc` and screen/delta logic in `transcript`.
+//!
+//! - [`tmux`]: the control client process and its reader/writer pumps.
+//! - [`core`]: the one task that owns a session's state.
+//! - [`unacked`]: frames the relay has not acknowledged (memory, then disk).
+//! - [`uplink`]: the WebSocket to the relay, with backoff and resume.
+//! - [`session`]: wiring the three together for one tmux session.
+//! - [`cli`]: one file per subcommand.
 
 pub mod cli;
+pub mod config;
+pub mod core;
+pub mod session;
+pub mod tmux;
+pub mod unacked;
+pub mod uplink;

@@ -19,13 +19,27 @@ enum Command {
     Events(cli::events::Args),
     /// Replay a raw control-mode stream through the screen models and print every pane.
     Replay(cli::replay::Args),
+    /// Pair this machine with an account on a relay (prints a code to approve on its page).
+    Pair(cli::pair::Args),
+    /// Serve a tmux session in the browser through an embedded local relay (the local default).
+    Up(cli::up::Args),
+    /// Serve a tmux session through a relay elsewhere, with a runner token.
+    Connect(cli::connect::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Logs go to stderr; `TMUX_BRIDGE_LOG` (or `RUST_LOG`) picks the level.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TMUX_BRIDGE_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let result = match cli.command {
         Command::Events(args) => cli::events::run(args),
         Command::Replay(args) => cli::replay::run(args),
+        Command::Pair(args) => cli::pair::run(args),
+        Command::Up(args) => cli::up::run(args),
+        Command::Connect(args) => cli::connect::run(args),
     };
     match result {
         Ok(code) => code,

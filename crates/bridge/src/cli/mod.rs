@@ -1,7 +1,10 @@
 //! Subcommands of `tmux-bridge`, one file each.
 
+pub mod connect;
 pub mod events;
+pub mod pair;
 pub mod replay;
+pub mod up;
 
 use std::io::Read;
 use std::path::Path;

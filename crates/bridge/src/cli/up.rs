@@ -1,0 +1,141 @@
+//! `tmux-bridge up`: the one-command local default. Starts an embedded relay
+//! on 127.0.0.1 (SQLite under the user's data dir), serves one tmux session
+//! through it (created if missing), prints a URL that logs the browser in
+//! once and the exact `tmux attach` command, and shuts everything down
+//! cleanly on Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::core::CoreConfig;
+use crate::session::{self, SessionConfig};
+use crate::tmux::TmuxServer;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The idea the session belongs to.
+    #[arg(long, default_value = "local")]
+    pub idea: String,
+    /// The slot of the session within the idea.
+    #[arg(long, default_value = "primary")]
+    pub slot: String,
+    /// Address of the embedded relay (loopback only by default).
+    #[arg(long, env = "TMUX_BRIDGE_LISTEN", default_value = "127.0.0.1:8417")]
+    pub listen: SocketAddr,
+    /// Where the relay keeps its database and keys (default: the user's data dir).
+    #[arg(long, env = "TMUX_BRIDGE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Use the tmux server on this socket name (`tmux -L NAME`) instead of the default one.
+    #[arg(long, env = "TMUX_BRIDGE_SOCKET")]
+    pub tmux_socket: Option<String>,
+    /// tmux config file to use if this starts the tmux server.
+    #[arg(long)]
+    pub tmux_config: Option<PathBuf>,
+    /// Size of the session when it is created, as COLSxROWS.
+    #[arg(long, default_value = "120x32", value_parser = parse_size)]
+    pub size: (u16, u16),
+}
+
+/// Parses `COLSxROWS`.
+pub fn parse_size(s: &str) -> Result<(u16, u16), String> {
+    let (c, r) = s.split_once(['x', 'X']).ok_or_else(|| format!("expected COLSxROWS, got {s:?}"))?;
+    let cols: u16 = c.parse().map_err(|_| format!("bad column count {c:?}"))?;
+    let rows: u16 = r.parse().map_err(|_| format!("bad row count {r:?}"))?;
+    if !(1..=1000).contains(&cols) || !(1..=1000).contains(&rows) {
+        return Err(format!("size {cols}x{rows} is outside 1..=1000"));
+    }
+    Ok((cols, rows))
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    rt.block_on(up(args))
+}
+
+async fn up(args: Args) -> anyhow::Result<ExitCode> {
+    let data_dir = args.data_dir.clone().unwrap_or_else(relay::config::default_data_dir);
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let server = TmuxServer { socket_name: args.tmux_socket.clone(), socket_path: None, config: args.tmux_config.clone() };
+    // Fail early, with a clear message, on names tmux cannot hold.
+    let (name, attach) = session::names(&server, &args.idea, &args.slot)?;
+
+    let config = relay::config::Config::new(args.listen, data_dir.clone());
+    let relay = relay::Relay::start(config).await.context("starting the embedded relay")?;
+    let addr = relay.local_addr();
+    let base = format!("http://{addr}");
+    let local = relay.auth().ensure_local_runner(&crate::session::host_name()).await.context("creating the local runner")?;
+    let login_url = relay.auth().login_link(&local.user_id).await.context("creating the login link")?;
+
+    session::ensure_session(&server, &args.idea, &args.slot, args.size).await?;
+    println!("tmux-bridge is serving tmux session {name} through {base}");
+    println!("Open:   {login_url}");
+    println!("Attach: {attach}");
+    println!("Press Ctrl-C to stop.");
+
+    let cancel = CancellationToken::new();
+    let cfg = SessionConfig {
+        server,
+        idea: args.idea.clone(),
+        slot: args.slot.clone(),
+        relay_url: base,
+        runner_token: local.runner_token,
+        spill_dir: data_dir.join("spill"),
+        core: CoreConfig::default(),
+        initial_size: args.size,
+    };
+    let bridge_cancel = cancel.clone();
+    let mut bridge = tokio::spawn(async move { session::run(cfg, bridge_cancel).await });
+
+    let code = tokio::select! {
+        _ = shutdown_signal() => {
+            info!("shutting down");
+            ExitCode::SUCCESS
+        }
+        r = &mut bridge => match r {
+            Ok(Ok(())) => ExitCode::SUCCESS,
+            Ok(Err(err)) => {
+                eprintln!("tmux-bridge: {err:#}");
+                ExitCode::FAILURE
+            }
+            Err(err) => {
+                eprintln!("tmux-bridge: the bridge task failed: {err}");
+                ExitCode::FAILURE
+            }
+        },
+    };
+    cancel.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), bridge).await;
+    if let Err(err) = relay.shutdown().await {
+        eprintln!("tmux-bridge: relay shutdown: {err}");
+    }
+    Ok(code)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

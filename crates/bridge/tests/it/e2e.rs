@@ -1,0 +1,250 @@
+//! End to end: tmux ⇄ bridge ⇄ relay ⇄ browser client, all real.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bridge::core::CoreConfig;
+use bridge::session::{self, SessionConfig};
+use tokio_util::sync::CancellationToken;
+
+use crate::harness::*;
+
+fn session_name(idea: &str, slot: &str) -> Result<String> {
+    Ok(tmux_cc::naming::session_name(idea, slot)?.as_str().to_owned())
+}
+
+/// Runs the bridge in this process against a relay at `addr`.
+fn spawn_bridge(
+    tmux: &Tmux,
+    idea: &str,
+    slot: &str,
+    addr: SocketAddr,
+    token: String,
+    dir: &Path,
+    cancel: CancellationToken,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    let cfg = SessionConfig {
+        server: tmux.server(),
+        idea: idea.to_owned(),
+        slot: slot.to_owned(),
+        relay_url: format!("http://{addr}"),
+        runner_token: token,
+        spill_dir: dir.join("spill"),
+        core: CoreConfig::default(),
+        initial_size: (80, 24),
+    };
+    tokio::spawn(session::run(cfg, cancel))
+}
+
+/// Waits until the browser's view of `pane` equals tmux's own capture (rows
+/// and cursor), draining frames meanwhile.
+async fn converge(b: &mut Browser, tmux: &Tmux, pane: &str, secs: u64) -> Result<()> {
+    let mut last = String::new();
+    for _ in 0..secs * 5 {
+        b.drain_for(200).await?;
+        let want = tmux.capture(pane)?;
+        let got = view_rows(&b.view, pane);
+        let cursor = tmux.cursor(pane)?;
+        let id: tmux_cc::PaneId = pane.parse()?;
+        let got_cursor = b.view.pane(id).map(|p| p.cursor());
+        if want == got && got_cursor == Some(cursor) {
+            return Ok(());
+        }
+        last = format!("tmux:\n{}\nbrowser:\n{}\ncursor tmux {cursor:?} browser {got_cursor:?}", want.join("\n"), got.join("\n"));
+    }
+    bail!("the browser never converged on tmux's screen\n{last}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_types_echo_and_sees_the_output() -> Result<()> {
+    let tmux = Tmux::new("echo");
+    let name = session_name("e2e", "echo")?;
+    tmux.new_session(&name, 80, 24)?;
+    let dir = tempfile::tempdir()?;
+    let relay = relay::Relay::start(relay::Config::new("127.0.0.1:0".parse()?, dir.path().to_path_buf())).await?;
+    let local = relay.auth().ensure_local_runner("test").await?;
+    let link = relay.auth().login_link(&local.user_id).await?;
+    let cancel = CancellationToken::new();
+    let bridge = spawn_bridge(&tmux, "e2e", "echo", relay.local_addr(), local.runner_token, dir.path(), cancel.clone());
+
+    let login = Login::from_link(&link).await?;
+    let sid = login.wait_session(&name).await?;
+    let pane = tmux.first_pane(&name)?;
+    let mut b = Browser::connect(&login, &sid, 0).await?;
+    b.until("the prompt", 15, |v| view_has(v, &pane, "$")).await?;
+    b.send_input(&pane, "echo hi-$((6*7))\r").await?;
+    b.until("the echoed output", 15, |v| view_rows(v, &pane).iter().any(|r| r.trim() == "hi-42")).await?;
+    converge(&mut b, &tmux, &pane, 10).await?;
+
+    cancel.cancel();
+    bridge.await??;
+    relay.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_and_a_browser_share_the_pane() -> Result<()> {
+    let tmux = Tmux::new("share");
+    let name = session_name("e2e", "share")?;
+    tmux.new_session(&name, 80, 24)?;
+    let dir = tempfile::tempdir()?;
+    let relay = relay::Relay::start(relay::Config::new("127.0.0.1:0".parse()?, dir.path().to_path_buf())).await?;
+    let local = relay.auth().ensure_local_runner("test").await?;
+    let link = relay.auth().login_link(&local.user_id).await?;
+    let cancel = CancellationToken::new();
+    let bridge = spawn_bridge(&tmux, "e2e", "share", relay.local_addr(), local.runner_token, dir.path(), cancel.clone());
+
+    let login = Login::from_link(&link).await?;
+    let sid = login.wait_session(&name).await?;
+    let pane = tmux.first_pane(&name)?;
+    let mut tty = TtyClient::attach(&tmux, &name, 100, 30).await?;
+    tty.wait_for("$", 10).await?;
+    let mut b = Browser::connect(&login, &sid, 0).await?;
+    b.until("the prompt", 15, |v| view_has(v, &pane, "$")).await?;
+
+    // Browser → pane → the person's terminal.
+    b.send_input(&pane, "echo from-browser-$((1+1))\r").await?;
+    tty.wait_for("from-browser-2\r\n", 10).await.or_else(|_| {
+        // vt100's contents() joins rows with \n; accept the output row.
+        if tty.contents().lines().any(|l| l.trim() == "from-browser-2") { Ok(()) } else { bail!("terminal did not show the browser's output:\n{}", tty.contents()) }
+    })?;
+    // The person's terminal → pane → browser.
+    tty.type_text("echo from-tty-$((2+3))\r").await?;
+    b.until("the terminal's output", 15, |v| view_rows(v, &pane).iter().any(|r| r.trim() == "from-tty-5")).await?;
+    converge(&mut b, &tmux, &pane, 10).await?;
+
+    tty.detach().await;
+    cancel.cancel();
+    bridge.await??;
+    relay.shutdown().await?;
+    Ok(())
+}
+
+/// The workspace's binaries (built by `cargo build --workspace`).
+fn workspace_bin(name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().and_then(Path::parent).context("no target dir")?;
+    let path = dir.join(name);
+    if !path.exists() {
+        bail!("{} is missing: run `cargo build --workspace` first", path.display());
+    }
+    Ok(path)
+}
+
+fn free_port() -> Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+struct Proc(tokio::process::Child);
+
+impl Proc {
+    async fn kill9(&mut self) {
+        let _ = self.0.start_kill();
+        let _ = self.0.wait().await;
+    }
+}
+
+async fn start_relay_process(port: u16, data_dir: &Path) -> Result<Proc> {
+    let child = tokio::process::Command::new(workspace_bin("tmux-relay")?)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return Ok(Proc(child));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("relay did not start on port {port}")
+}
+
+fn start_bridge_process(tmux: &Tmux, port: u16, token: &str, dir: &Path) -> Result<Proc> {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tmux-bridge"))
+        .args(["connect", "--relay", &format!("http://127.0.0.1:{port}"), "--idea", "e2e", "--slot", "flood"])
+        .args(["--tmux-socket", &tmux.socket, "--tmux-config", "/dev/null", "--data-dir"])
+        .arg(dir)
+        .env("TMUX_BRIDGE_TOKEN", token)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    Ok(Proc(child))
+}
+
+/// Reconnects a browser with what it has seen, retrying while the relay is
+/// down.
+async fn reconnect(b: Browser, login: &Login, sid: &str) -> Result<Browser> {
+    let mut last_err = None;
+    for _ in 0..100 {
+        match Browser::resume(login, sid, &b).await {
+            Ok(nb) => return Ok(nb.with_state_of(b)),
+            Err(e) => last_err = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(last_err.unwrap_or_else(|| anyhow::anyhow!("could not reconnect")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_kill9_during_a_flood_and_a_bridge_restart_lose_nothing() -> Result<()> {
+    let tmux = Tmux::new("flood");
+    let name = session_name("e2e", "flood")?;
+    tmux.new_session(&name, 80, 24)?;
+    let relay_dir = tempfile::tempdir()?;
+    let bridge_dir = tempfile::tempdir()?;
+    let port = free_port()?;
+
+    // Credentials are made through the relay's own library on its data dir.
+    let (token, link) = {
+        let store = transcript::store::Store::connect(&relay::config::default_database_url(relay_dir.path())).await?;
+        let auth = relay::auth::Auth::open(store, relay_dir.path(), relay::auth::AuthConfig::new(format!("http://127.0.0.1:{port}")))?;
+        let local = auth.ensure_local_runner("test").await?;
+        (local.runner_token.clone(), auth.login_link(&local.user_id).await?)
+    };
+    let mut relay = start_relay_process(port, relay_dir.path()).await?;
+    let mut bridge = start_bridge_process(&tmux, port, &token, bridge_dir.path())?;
+    let login = Login::from_link(&link).await?;
+    let sid = login.wait_session(&name).await?;
+    let pane = tmux.first_pane(&name)?;
+    let mut b = Browser::connect(&login, &sid, 0).await?;
+    b.until("the prompt", 15, |v| view_has(v, &pane, "$")).await?;
+
+    b.send_input(&pane, "seq 1 150000; echo flood-$((40+2))\r").await?;
+    b.until("the flood to start", 15, |v| view_rows(v, &pane).iter().any(|r| r.trim().parse::<u32>().is_ok_and(|n| n > 1000))).await?;
+    relay.kill9().await;
+    let mut relay = start_relay_process(port, relay_dir.path()).await?;
+    b = reconnect(b, &login, &sid).await?;
+    b.until("the end of the flood", 60, |v| view_rows(v, &pane).iter().any(|r| r.trim() == "flood-42")).await?;
+    converge(&mut b, &tmux, &pane, 15).await?;
+
+    // Bridge restart: kill it hard, start it again, keep typing.
+    bridge.kill9().await;
+    let mut bridge = start_bridge_process(&tmux, port, &token, bridge_dir.path())?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.send_input(&pane, "echo after-$((3*3))\r").await?;
+    let mut seen = false;
+    for _ in 0..3 {
+        if b.until("output after the bridge restart", 10, |v| view_rows(v, &pane).iter().any(|r| r.trim() == "after-9")).await.is_ok() {
+            seen = true;
+            break;
+        }
+        // The input may have been sent while no bridge was connected.
+        b.send_input(&pane, "echo after-$((3*3))\r").await?;
+    }
+    assert!(seen, "input after the bridge restart never showed");
+    converge(&mut b, &tmux, &pane, 15).await?;
+    b.check_gap_free()?;
+
+    bridge.kill9().await;
+    relay.kill9().await;
+    Ok(())
+}

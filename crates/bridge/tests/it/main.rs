@@ -1,0 +1,6 @@
+//! End-to-end tests of the bridge: real tmux servers on private sockets, a
+//! real relay on a loopback port, real SQLite, WebSocket clients that speak
+//! the browser side of docs/protocol.md.
+
+mod e2e;
+mod harness;
