@@ -433,9 +433,12 @@ impl Core {
 
     /// Rebuilds a pane from its resync replies (reference §8.5).
     fn finish_resync(&mut self, pane: PaneId, state: ResyncState) {
+        // tmux before 3.7 does not report bracketed paste: keep what we knew.
+        let bracketed = self.model.pane(pane).is_some_and(|p| p.screen().bracketed_paste());
+        let scrollback = self.cfg.history_lines as usize;
         let seeded = PaneResync::from_replies(&state.replies)
             .map_err(|e| e.to_string())
-            .and_then(|r| seed_model(&r, self.cfg.history_lines as usize));
+            .and_then(|r| transcript::seed::seed(&r, scrollback, bracketed).map_err(|e| e.to_string()));
         match seeded {
             Ok(model) => {
                 self.changed_since_snapshot = true;
@@ -670,10 +673,3 @@ fn parse_window_line(line: &[u8]) -> Option<(tmux_cc::WindowId, u32, Bytes, Even
     Some((window, index, name, ev))
 }
 
-/// TEMPORARY until transcript::seed lands.
-fn seed_model(r: &PaneResync, scrollback: usize) -> Result<transcript::pane::PaneModel, String> {
-    let mut m = transcript::pane::PaneModel::new(r.state.width, r.state.height, scrollback).map_err(|e| e.to_string())?;
-    let joined: Vec<u8> = r.screen.join(&b"\r\n"[..]);
-    m.feed(&joined);
-    Ok(m)
-}
