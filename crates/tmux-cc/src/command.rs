@@ -257,15 +257,16 @@ fn one(text: String) -> CommandLine {
 
 /// Bytes that go through `send-keys -l` as they are: printable ASCII except
 /// the characters some tmux version or some parsing context interprets
-/// (`#` is format-expanded by 3.4+ `send-keys`; the others are quoting or
-/// expansion characters in tmux's parser). Everything else goes as `-H` hex.
+/// (`#` is format-expanded by 3.4+ `send-keys`, `%` would matter if a
+/// version ever ran `strftime` there; the others are quoting or expansion
+/// characters in tmux's parser). Everything else goes as `-H` hex.
 fn literal_ok(b: u8) -> bool {
-    (0x20..0x7f).contains(&b) && !matches!(b, b'#' | b'$' | b'~' | b';' | b'\\' | b'\'' | b'"')
+    (0x20..0x7f).contains(&b) && !matches!(b, b'#' | b'%' | b'$' | b'~' | b';' | b'\\' | b'\'' | b'"')
 }
 
 /// Encodes bytes typed into a pane: printable runs as
 /// `send-keys -t %P -l -- '<text>'`, every other byte (control bytes, UTF-8,
-/// invalid UTF-8, `#`, quotes…) as `send-keys -t %P -H <hex>…`. The pane
+/// invalid UTF-8, `#`, `%`, quotes…) as `send-keys -t %P -H <hex>…`. The pane
 /// receives exactly `bytes`, on every tmux from 3.2 to 3.7, provided it is
 /// not in a mode (copy/view mode keys go to the mode: check `pane_in_mode`).
 ///

@@ -160,3 +160,72 @@ fn format_escapes() {
     assert_eq!(escape_format("#{x} 100%"), "##{x} 100%");
     assert_eq!(escape_time_format("#{x} 100% %e"), "##{x} 100%% %%e");
 }
+
+/// Decodes the `send-keys` lines `send_input` makes back into bytes.
+fn decode_send_keys(lines: &[CommandLine]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for l in lines {
+        for cmd in l.text().split(" ; ") {
+            let rest = cmd.strip_prefix("send-keys -t '%0' ").unwrap_or_else(|| panic!("{cmd}"));
+            if let Some(text) = rest.strip_prefix("-l -- '") {
+                let text = text.strip_suffix('\'').unwrap_or_else(|| panic!("{cmd}"));
+                assert!(!text.contains('\''));
+                out.extend_from_slice(text.as_bytes());
+            } else if let Some(hex) = rest.strip_prefix("-H ") {
+                for h in hex.split(' ') {
+                    out.push(u8::from_str_radix(h, 16).unwrap_or_else(|e| panic!("{h}: {e}")));
+                }
+            } else {
+                panic!("unexpected {cmd}");
+            }
+        }
+    }
+    out
+}
+
+proptest::proptest! {
+    #[test]
+    fn send_input_round_trips_any_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..6000)) {
+        let lines = send_input(PaneId(0), &bytes);
+        for l in &lines {
+            proptest::prop_assert!(!l.text().is_empty());
+            proptest::prop_assert!(!l.text().bytes().any(|b| matches!(b, b'\n' | b'\r' | 0)));
+            proptest::prop_assert!(l.text().split(' ').count() <= MAX_WORDS_PER_LINE);
+            proptest::prop_assert!(l.as_bytes().len() <= MAX_INPUT_LINE_BYTES + 1);
+            proptest::prop_assert_eq!(l.replies(), l.text().split(" ; ").count());
+        }
+        proptest::prop_assert_eq!(decode_send_keys(&lines), bytes);
+    }
+
+    #[test]
+    fn send_input_round_trips_mostly_text(text in "[ -~\t\r\né€]{0,3000}") {
+        let lines = send_input(PaneId(0), text.as_bytes());
+        proptest::prop_assert_eq!(decode_send_keys(&lines), text.as_bytes());
+    }
+
+    #[test]
+    fn quote_never_leaks(s in ".{0,64}") {
+        match quote("x", &s) {
+            Ok(q) => {
+                // Undo tmux's single-quote rules: the result is the input.
+                let mut out = String::new();
+                let mut rest = q.as_str();
+                loop {
+                    let inner = rest.strip_prefix('\'').unwrap_or_else(|| panic!("{q}"));
+                    let end = inner.find('\'').unwrap_or_else(|| panic!("{q}"));
+                    out.push_str(&inner[..end]);
+                    rest = &inner[end + 1..];
+                    if let Some(r) = rest.strip_prefix("\\'") {
+                        out.push('\'');
+                        rest = r;
+                    } else {
+                        break;
+                    }
+                }
+                proptest::prop_assert_eq!(rest, "");
+                proptest::prop_assert_eq!(out, s);
+            }
+            Err(_) => proptest::prop_assert!(s.contains(['\n', '\r', '\0'])),
+        }
+    }
+}

@@ -17,7 +17,7 @@ fn corpus(dir: &str) -> Vec<Vec<u8>> {
     let mut c: Vec<Vec<u8>> = [
         "a;b", "'", "\"", "#{pane_id}", "##{pane_id}", "#(touch {dir}/pwned)", "$HOME", "${HOME}", "~", "~root",
         "-x", "--", "a\nb", "a\r\nb", "\n\n", "\\", "\\;", "a \\; display-message pwned", "%end 1 2 1",
-        "%begin 1 2 1", "\u{1b}[201~", "é€😀 日本", "it's \"quoted\" ; $x #{y} ~z",
+        "%begin 1 2 1", "100% %e %H %%", "\u{1b}[201~", "é€😀 日本", "it's \"quoted\" ; $x #{y} ~z",
         "' ; run-shell 'touch {dir}/pwned2' ; '", "Enter C-c Escape",
     ]
     .iter()
@@ -31,6 +31,20 @@ fn corpus(dir: &str) -> Vec<Vec<u8>> {
     c.push("word ".repeat(10_000).into_bytes());
     // 10 000 bytes that each need -H.
     c.push(vec![b'#'; 10_000]);
+    // Pseudo-random blobs (fixed seed): mixed runs of every kind.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for len in [1, 7, 8, 9, 100, 999, 1000, 1001, 4096, 5000] {
+        let blob = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Half printable ASCII, half anything.
+                if x & 1 == 0 { b' ' + (x >> 8) as u8 % 95 } else { (x >> 8) as u8 }
+            })
+            .collect();
+        c.push(blob);
+    }
     c
 }
 
