@@ -4,6 +4,7 @@
 //! `POST /logout`, and `GET /api/me`. Also the small HTML helpers the
 //! server-rendered pairing and runners pages share. No secrets are logged.
 
+use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRef, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -83,12 +84,19 @@ async fn login_submit(
     State(auth): State<Auth>,
     ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
-    let next = safe_next(form.next.as_deref()).to_owned();
     if let Err(e) = auth.check_origin(&headers) {
         return e.into_response();
     }
+    let Ok(Form(form)) = form else {
+        return login_form(
+            StatusCode::BAD_REQUEST,
+            "/",
+            Some("Enter a user name and a password."),
+        );
+    };
+    let next = safe_next(form.next.as_deref()).to_owned();
     match auth.login_password(&form.name, &form.password, addr).await {
         Ok((_, cookie)) => with_cookie(
             Redirect::to(&next).into_response(),

@@ -11,6 +11,7 @@
 //!   `{runnerId, name, host}`; wrong codes are 400 and capped (429).
 //! * `GET /pair`, `POST /pair`: the same approval as a server-rendered form.
 
+use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{FromRef, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -82,9 +83,11 @@ async fn approve(
     ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     user: CurrentUser,
-    Json(body): Json<ApproveBody>,
+    body: Result<Json<ApproveBody>, JsonRejection>,
 ) -> Result<Response, AuthError> {
     auth.check_origin(&headers)?;
+    let Json(body) =
+        body.map_err(|_| AuthError::BadRequest("expected JSON {\"code\": \"ABC-DEFG\"}"))?;
     let approved = auth.pair_approve(&user, addr, &body.code).await?;
     Ok(no_store(Json(approved)))
 }
@@ -123,14 +126,17 @@ async fn pair_form(
     ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     user: Option<CurrentUser>,
-    Form(form): Form<PairForm>,
+    form: Result<Form<PairForm>, FormRejection>,
 ) -> Response {
-    let Some(user) = user else {
-        return Redirect::to("/login?next=/pair").into_response();
-    };
     if let Err(e) = auth.check_origin(&headers) {
         return e.into_response();
     }
+    let Some(user) = user else {
+        return Redirect::to("/login?next=/pair").into_response();
+    };
+    let Ok(Form(form)) = form else {
+        return AuthError::BadRequest("expected a form with a code").into_response();
+    };
     match auth.pair_approve(&user, addr, &form.code).await {
         Ok(a) => page(
             StatusCode::OK,

@@ -1,0 +1,595 @@
+//! The isolation matrix of issue 6, against a real relay: user A's browser
+//! token, A's runner token, expired tokens, a revoked token, tokens signed
+//! with another key, tokens of the wrong type and no token, each aimed at
+//! user B's sessions and runners over every HTTP endpoint and both
+//! WebSockets. Each may reach only what it must; every other attempt is
+//! refused with the right status and the refusal leaks nothing of B's (no
+//! session names, runner names or ids). Also: A's keystrokes never reach
+//! B's runner, code checks take the same time near and far from a real
+//! code, and no token, code, cookie or password ever reaches the logs.
+
+mod auth_support;
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use auth_support::*;
+use futures_util::{SinkExt, StreamExt};
+use relay::auth::{CurrentUser, PairCheck, Secret, TokenKeys, now_ms};
+use tokio_tungstenite::tungstenite::Message;
+
+// ---- log capture -----------------------------------------------------------
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every log line of this test binary at debug level and above.
+fn logs() -> &'static Captured {
+    static LOGS: OnceLock<Captured> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let c = Captured::default();
+        let writer = c.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .try_init();
+        c
+    })
+}
+
+fn logged_text() -> String {
+    String::from_utf8_lossy(&logs().0.lock().expect("log buffer")).into_owned()
+}
+
+// ---- fixtures ----------------------------------------------------------------
+
+struct User {
+    id: String,
+    name: String,
+    cookie: String,
+}
+
+async fn user(relay: &TestRelay, prefix: &str) -> User {
+    let (id, cookie) = relay.user(prefix).await;
+    let name = relay
+        .auth()
+        .store()
+        .user_by_id(&id)
+        .await
+        .expect("q")
+        .expect("user")
+        .name;
+    User { id, name, cookie }
+}
+
+/// Pairs a runner into `u`'s account through the real pairing flow;
+/// returns `(runner id, runner token, secrets seen)`.
+async fn paired_runner(
+    relay: &TestRelay,
+    u: &User,
+    name: &str,
+    ip: u8,
+) -> (String, String, Vec<String>) {
+    let auth = relay.auth();
+    let addr = IpAddr::V4(Ipv4Addr::new(10, 77, 0, ip));
+    let start = auth
+        .pair_start(addr, name, "host-of-b")
+        .await
+        .expect("start");
+    let cu = CurrentUser {
+        id: u.id.clone(),
+        name: u.name.clone(),
+    };
+    auth.pair_approve(&cu, addr, &start.code)
+        .await
+        .expect("approve");
+    let PairCheck::Approved {
+        runner_id,
+        runner_token,
+        ..
+    } = auth
+        .pair_check(&start.code, &start.poll_token)
+        .await
+        .expect("check")
+    else {
+        panic!("pairing not approved");
+    };
+    let secrets = vec![
+        start.code.clone(),
+        start.code.replace('-', ""),
+        start.poll_token.clone(),
+        runner_token.clone(),
+    ];
+    (runner_id, runner_token, secrets)
+}
+
+async fn browser_token(relay: &TestRelay, u: &User, session: &str) -> String {
+    let r = relay
+        .http(
+            "POST",
+            &format!("/api/sessions/{session}/token"),
+            &[
+                ("cookie", &u.cookie),
+                ("x-requested-with", "tmux-bridge"),
+                ("origin", &relay.origin()),
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        200,
+        "minting a browser token for one's own session: {}",
+        r.text()
+    );
+    r.json()["token"].as_str().expect("token").to_owned()
+}
+
+/// What must never appear in a refusal: anything naming B's things.
+struct Secrets {
+    b_words: Vec<String>,
+}
+
+impl Secrets {
+    fn assert_no_leak(&self, what: &str, body: &str) {
+        for w in &self.b_words {
+            assert!(
+                !body.contains(w.as_str()),
+                "{what}: response leaks {w:?}: {body}"
+            );
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Tok {
+    label: &'static str,
+    value: Option<String>,
+}
+
+#[tokio::test]
+async fn isolation_matrix() {
+    logs();
+    let dir = tempfile::tempdir().expect("tempdir");
+    for url in database_urls(dir.path()) {
+        matrix(&url).await;
+    }
+}
+
+async fn matrix(url: &str) {
+    let relay = TestRelay::start(url).await;
+    let origin = relay.origin();
+    let a = user(&relay, "usera").await;
+    let b = user(&relay, "userb").await;
+    let mut secrets_seen: Vec<String> = vec!["correct horse".into(), "correct+horse".into()];
+    for c in [&a.cookie, &b.cookie] {
+        secrets_seen.push(c.split_once('=').expect("cookie").1.to_owned());
+    }
+
+    let (ra, a_runner, s) = paired_runner(&relay, &a, "runner-of-a", 1).await;
+    secrets_seen.extend(s);
+    let (rb, b_runner, s) = paired_runner(&relay, &b, "secret-runner-of-b", 2).await;
+    secrets_seen.extend(s);
+    let (rb2, b_revoked, s) = paired_runner(&relay, &b, "revoked-runner-of-b", 3).await;
+    secrets_seen.extend(s);
+
+    let idea_a = unique("ideaa");
+    let idea_b = unique("secretideab");
+    let (mut ws_a, sa) = runner_session(relay.addr(), &a_runner, &idea_a).await;
+    let (mut ws_b, sb) = runner_session(relay.addr(), &b_runner, &idea_b).await;
+    let a_browser = browser_token(&relay, &a, &sa).await;
+    let b_browser = browser_token(&relay, &b, &sb).await;
+    secrets_seen.extend([a_browser.clone(), b_browser.clone()]);
+
+    // B's second runner is revoked; its token must be dead everywhere.
+    let r = relay
+        .http(
+            "DELETE",
+            &format!("/api/runners/{rb2}"),
+            &[("cookie", &b.cookie), ("origin", &origin)],
+            b"",
+        )
+        .await;
+    assert_eq!(r.status, 204);
+
+    let now = now_ms() / 1000;
+    let keys = relay.auth().keys();
+    let b_jti = relay
+        .auth()
+        .store()
+        .runner(&rb)
+        .await
+        .expect("q")
+        .expect("runner")
+        .token_jti;
+    let other = TokenKeys::new(&Secret::generate());
+    let tokens = vec![
+        Tok {
+            label: "A's browser token",
+            value: Some(a_browser.clone()),
+        },
+        Tok {
+            label: "A's runner token",
+            value: Some(a_runner.clone()),
+        },
+        Tok {
+            label: "expired browser token for B's session",
+            value: Some(
+                keys.mint_browser(&b.id, &rb, &sb, "j-exp", now - 1000, 300)
+                    .expect("mint"),
+            ),
+        },
+        Tok {
+            label: "expired runner token of B's runner",
+            value: Some(
+                keys.mint_runner(&b.id, &rb, &b_jti, now - 40 * 86_400, 30 * 86_400)
+                    .expect("mint"),
+            ),
+        },
+        Tok {
+            label: "revoked runner token of B",
+            value: Some(b_revoked.clone()),
+        },
+        Tok {
+            label: "browser token for B signed with another key",
+            value: Some(
+                other
+                    .mint_browser(&b.id, &rb, &sb, "j-other", now, 300)
+                    .expect("mint"),
+            ),
+        },
+        Tok {
+            label: "runner token of B signed with another key",
+            value: Some(
+                other
+                    .mint_runner(&b.id, &rb, &b_jti, now, 3600)
+                    .expect("mint"),
+            ),
+        },
+        Tok {
+            label: "wrong type: B's runner token as a browser token",
+            value: Some(b_runner.clone()),
+        },
+        Tok {
+            label: "wrong type: B's browser token as a runner token",
+            value: Some(b_browser.clone()),
+        },
+        Tok {
+            label: "no token",
+            value: None,
+        },
+    ];
+    let leak = Secrets {
+        b_words: vec![
+            idea_b.clone(),
+            format!("tb_{idea_b}_primary"),
+            rb.clone(),
+            "secret-runner-of-b".into(),
+            b.name.clone(),
+        ],
+    };
+
+    // A pending pairing of B's, which no token may approve.
+    let pending = relay
+        .auth()
+        .pair_start(IpAddr::V4(Ipv4Addr::new(10, 77, 0, 9)), "n", "h")
+        .await
+        .expect("start");
+    secrets_seen.extend([
+        pending.code.clone(),
+        pending.code.replace('-', ""),
+        pending.poll_token.clone(),
+    ]);
+    let approve_body = serde_json::json!({ "code": pending.code }).to_string();
+
+    // -- HTTP endpoints with bearer tokens and no cookie: all 401 ---------
+    for t in &tokens {
+        let bearer = t.value.as_ref().map(|v| format!("Bearer {v}"));
+        let mut h: Vec<(&str, &str)> =
+            vec![("origin", &origin), ("x-requested-with", "tmux-bridge")];
+        if let Some(bv) = &bearer {
+            h.push(("authorization", bv));
+        }
+        let json = [h.clone(), vec![("content-type", "application/json")]].concat();
+        let cases: Vec<(&str, String, &[(&str, &str)], &[u8])> = vec![
+            ("GET", "/api/sessions".into(), &h, b""),
+            ("POST", format!("/api/sessions/{sb}/token"), &h, b""),
+            ("GET", "/api/runners".into(), &h, b""),
+            ("DELETE", format!("/api/runners/{rb}"), &h, b""),
+            (
+                "POST",
+                "/api/pair/approve".into(),
+                &json,
+                approve_body.as_bytes(),
+            ),
+            ("GET", "/api/me".into(), &h, b""),
+        ];
+        for (method, path, headers, body) in cases {
+            let r = relay.http(method, &path, headers, body).await;
+            assert_eq!(
+                r.status,
+                401,
+                "{} {path} with {}: {}",
+                method,
+                t.label,
+                r.text()
+            );
+            leak.assert_no_leak(&format!("{method} {path} with {}", t.label), &r.text());
+        }
+        // A runner may revoke only itself: every token but a live runner
+        // token of its own is refused. (A's own token would revoke A's
+        // runner; B's runner token is B acting on B: both legitimate.)
+        if !matches!(
+            t.label,
+            "A's runner token" | "wrong type: B's runner token as a browser token"
+        ) {
+            let r = relay.http("POST", "/api/runner/revoke", &h, b"").await;
+            assert_eq!(r.status, 401, "runner self-revoke with {}", t.label);
+        }
+    }
+    assert!(
+        relay.auth().authenticate_runner(&b_runner).await.is_ok(),
+        "B's runner survived the matrix"
+    );
+
+    // -- A's cookie against B's things: 404 or filtered, nothing leaks ----
+    let ac: &[(&str, &str)] = &[
+        ("cookie", &a.cookie),
+        ("origin", &origin),
+        ("x-requested-with", "tmux-bridge"),
+    ];
+    let r = relay.http("GET", "/api/sessions", ac, b"").await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains(&idea_a), "A sees A's session");
+    leak.assert_no_leak("A's session list", &r.text());
+    let r = relay
+        .http("POST", &format!("/api/sessions/{sb}/token"), ac, b"")
+        .await;
+    assert_eq!(r.status, 404, "A minting a token for B's session");
+    leak.assert_no_leak("A minting for B", &r.text());
+    let r = relay.http("GET", "/api/runners", ac, b"").await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains(&ra));
+    leak.assert_no_leak("A's runner list", &r.text());
+    for (method, path) in [
+        ("DELETE", format!("/api/runners/{rb}")),
+        ("POST", format!("/runners/{rb}/revoke")),
+    ] {
+        let r = relay.http(method, &path, ac, b"").await;
+        assert_eq!(r.status, 404, "A revoking B's runner via {path}");
+        leak.assert_no_leak("A revoking B's runner", &r.text());
+    }
+    let r = relay.http("GET", "/runners", ac, b"").await;
+    assert_eq!(r.status, 200);
+    leak.assert_no_leak("A's runners page", &r.text());
+    assert!(
+        relay.auth().authenticate_runner(&b_runner).await.is_ok(),
+        "B's runner survived A's cookie"
+    );
+
+    // Cross-site requests with A's own cookie are refused (CSRF).
+    for (method, path) in [
+        ("DELETE", format!("/api/runners/{ra}")),
+        ("POST", "/logout".to_owned()),
+        ("POST", "/pair".to_owned()),
+    ] {
+        let r = relay
+            .http(
+                method,
+                &path,
+                &[("cookie", &a.cookie), ("origin", "http://evil.example")],
+                b"",
+            )
+            .await;
+        assert_eq!(r.status, 403, "cross-origin {method} {path}");
+    }
+    let r = relay
+        .http(
+            "POST",
+            "/api/pair/approve",
+            &[
+                ("cookie", &a.cookie),
+                ("content-type", "application/json"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+            approve_body.as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 403, "approve without Origin, cross-site");
+
+    // -- runner WebSocket: only a live runner token of one's own ----------
+    for t in &tokens {
+        match t.label {
+            // B's runner token is B's own (connected above already).
+            "wrong type: B's runner token as a browser token" => continue,
+            "A's runner token" => {
+                // A's runner claiming B's idea gets A's own, empty session.
+                let (mut ws, sid) = runner_session(relay.addr(), &a_runner, &idea_b).await;
+                assert_ne!(sid, sb, "A's runner must not attach to B's session");
+                let _ = ws.close(None).await;
+            }
+            _ => {
+                let got = runner_ws(relay.addr(), t.value.as_deref()).await.err();
+                assert_eq!(got, Some(401), "runner socket with {}", t.label);
+            }
+        }
+    }
+
+    // -- browser WebSocket on B's session --------------------------------
+    for t in &tokens {
+        let want = match t.label {
+            "A's browser token" => 403,
+            // B's browser token on B's session is B's own: it must work.
+            "wrong type: B's browser token as a runner token" => {
+                let ws = browser_ws(relay.addr(), &sb, t.value.as_deref(), &origin).await;
+                assert!(ws.is_ok(), "B's own browser token opens B's session");
+                continue;
+            }
+            _ => 401,
+        };
+        let got = browser_ws(relay.addr(), &sb, t.value.as_deref(), &origin)
+            .await
+            .err();
+        assert_eq!(
+            got,
+            Some(want),
+            "browser socket on B's session with {}",
+            t.label
+        );
+    }
+    // B's own token, but from another site: refused by the Origin check.
+    assert_eq!(
+        browser_ws(relay.addr(), &sb, Some(&b_browser), "http://evil.example")
+            .await
+            .err(),
+        Some(403)
+    );
+    // A's browser token on a session id that does not exist, or on A's
+    // session with the path of B's: never B's data.
+    assert_eq!(
+        browser_ws(relay.addr(), "999999999", Some(&a_browser), &origin)
+            .await
+            .err(),
+        Some(403)
+    );
+
+    // -- WebSocket messages: A's keystrokes reach A's runner, never B's ----
+    let mut browser = browser_ws(relay.addr(), &sa, Some(&a_browser), &origin)
+        .await
+        .expect("A's browser on A's session");
+    browser
+        .send(Message::text(r#"{"t":"hello","last_seq":0}"#))
+        .await
+        .expect("hello");
+    browser
+        .send(Message::text(
+            r#"{"t":"input","pane":"%0","data":"echo owned; tmux kill-server\n"}"#,
+        ))
+        .await
+        .expect("input");
+    browser
+        .send(Message::text(r#"{"t":"resize","cols":100,"rows":30}"#))
+        .await
+        .expect("resize");
+    let got = wait_input(&mut ws_a, Duration::from_secs(10)).await;
+    assert_eq!(
+        got.as_deref(),
+        Some("echo owned; tmux kill-server\n"),
+        "A's runner gets A's input"
+    );
+    assert_eq!(
+        wait_input(&mut ws_b, Duration::from_millis(700)).await,
+        None,
+        "B's runner gets nothing of A's"
+    );
+
+    // -- timing: a near-miss and a far-miss code cost the same ------------
+    code_timing(&relay, &pending.code, &pending.poll_token).await;
+
+    // -- logs never carry a secret, even from URLs that hold one ------------
+    let link = relay.auth().login_link(&a.id).await.expect("link");
+    let login_code = link.split_once("code=").expect("code").1.to_owned();
+    secrets_seen.push(login_code.clone());
+    let r = relay
+        .http("GET", &format!("/login/once?code={login_code}"), &[], b"")
+        .await;
+    assert_eq!(r.status, 303, "one-time link logs in");
+    let r = relay
+        .http("GET", &format!("/login/once?code={login_code}"), &[], b"")
+        .await;
+    assert_eq!(r.status, 400, "one-time link works once");
+    let poll = format!("Bearer {}", pending.poll_token);
+    let r = relay
+        .http(
+            "GET",
+            &format!("/api/pair/check?code={}", pending.code),
+            &[("authorization", &poll)],
+            b"",
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let text = logged_text();
+    assert!(text.contains("pairing approved"), "log capture works");
+    for s in &secrets_seen {
+        assert!(s.len() >= 7, "secret too short to search for: {s:?}");
+        assert!(
+            !text.contains(s.as_str()),
+            "a secret reached the logs: {s:?}"
+        );
+    }
+    let _ = ws_a.close(None).await;
+    let _ = ws_b.close(None).await;
+}
+
+/// The next `input` message a runner socket receives within `within`.
+async fn wait_input(ws: &mut Ws, within: Duration) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let msg = match tokio::time::timeout_at(deadline, ws.next()).await {
+            Err(_) => return None,
+            Ok(m) => m,
+        };
+        match msg {
+            Some(Ok(Message::Text(t))) => {
+                let v: serde_json::Value = serde_json::from_str(&t).expect("json from relay");
+                if v["t"] == "input" {
+                    return v["data"].as_str().map(str::to_owned);
+                }
+            }
+            Some(Ok(_)) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// Polls with codes that share all but the last symbol with a real pending
+/// code, and with codes that share nothing, interleaved; the medians must
+/// agree within noise. Codes are looked up by keyed hash, so a near miss
+/// gives an attacker nothing to measure.
+async fn code_timing(relay: &TestRelay, code: &str, poll: &str) {
+    let real = code.replace('-', "");
+    let last = real.chars().last().expect("code");
+    let near_last = if last == '2' { '3' } else { '2' };
+    let near = format!("{}{}", &real[..real.len() - 1], near_last);
+    let first = real.chars().next().expect("code");
+    let far_first = if first == 'Z' { 'Y' } else { 'Z' };
+    let far = format!("{far_first}{}", "Z".repeat(real.len() - 1));
+    let (mut t_near, mut t_far) = (Vec::new(), Vec::new());
+    for _ in 0..60 {
+        for (c, out) in [(&near, &mut t_near), (&far, &mut t_far)] {
+            let t0 = Instant::now();
+            let r = relay.auth().pair_check(c, poll).await.expect("check");
+            out.push(t0.elapsed());
+            assert_eq!(r, PairCheck::Expired, "a wrong code is unknown");
+        }
+    }
+    t_near.sort();
+    t_far.sort();
+    let (mn, mf) = (t_near[30].as_secs_f64(), t_far[30].as_secs_f64());
+    let ratio = mn.max(mf) / mn.min(mf).max(1e-9);
+    println!(
+        "code check medians: near miss {:.1} µs, far miss {:.1} µs",
+        mn * 1e6,
+        mf * 1e6
+    );
+    assert!(
+        ratio < 1.5,
+        "near-miss and far-miss code checks differ: {mn:.6}s vs {mf:.6}s"
+    );
+}
