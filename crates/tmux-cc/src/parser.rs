@@ -182,6 +182,32 @@ impl Parser {
         }
     }
 
+    /// Like [`push`](Parser::push), but takes ownership of the bytes: the
+    /// complete lines in `data` are parsed in place, so `%output` payloads
+    /// without escapes share `data`'s buffer instead of a copy. Only a
+    /// partial line at either end is copied. Mixing `push` and `push_bytes`
+    /// gives the same events as either alone.
+    pub fn push_bytes(&mut self, mut data: Bytes) {
+        if self.discarding || !self.buf.is_empty() {
+            // Finish the pending line (or the skipped one) by copying.
+            match memchr::memchr(b'\n', &data) {
+                None => {
+                    self.push(&data);
+                    return;
+                }
+                Some(p) => {
+                    self.push(&data[..=p]);
+                    data = data.slice(p + 1..);
+                }
+            }
+        }
+        if let Some(q) = memchr::memrchr(b'\n', &data) {
+            self.lines(data.slice(..=q));
+            data = data.slice(q + 1..);
+        }
+        self.push(&data);
+    }
+
     /// The next event, if a complete line produced one.
     pub fn next_event(&mut self) -> Option<Event> {
         self.events.pop_front()
@@ -222,6 +248,11 @@ impl Parser {
     /// Parses every complete line in `buf` (which ends with `\n`).
     fn drain_lines(&mut self) {
         let chunk = self.buf.split().freeze();
+        self.lines(chunk);
+    }
+
+    /// Parses every line of `chunk`, which ends with `\n`.
+    fn lines(&mut self, chunk: Bytes) {
         let mut start = 0;
         for nl in memchr::memchr_iter(b'\n', &chunk) {
             let len = nl - start;

@@ -34,6 +34,18 @@ fn check_with(limits: ParserLimits, input: &[u8], expected: &[&str]) {
         p.push(&input[cut..]);
         p.finish();
         assert_eq!(events(&mut p), whole, "split at {cut} differs");
+        // Owned chunks, alone and after a copied one.
+        let mut p = Parser::with_limits(limits);
+        let owned = Bytes::copy_from_slice(input);
+        p.push_bytes(owned.slice(..cut));
+        p.push_bytes(owned.slice(cut..));
+        p.finish();
+        assert_eq!(events(&mut p), whole, "push_bytes split at {cut} differs");
+        let mut p = Parser::with_limits(limits);
+        p.push(&input[..cut]);
+        p.push_bytes(owned.slice(cut..));
+        p.finish();
+        assert_eq!(events(&mut p), whole, "push + push_bytes split at {cut} differs");
     }
 }
 

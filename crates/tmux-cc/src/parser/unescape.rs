@@ -10,7 +10,7 @@
 //! kept as a literal byte and decoding goes on after it: pane output must
 //! never be lost, and a wrong byte on screen is better than a missing line.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 /// Decodes `payload`, which is `line[start..]`. Without a backslash the
 /// result is a zero-copy slice of `line`; otherwise the bytes are decoded
@@ -21,8 +21,6 @@ pub(crate) fn decode_payload(line: &Bytes, start: usize, scratch: &mut BytesMut)
     let Some(first) = memchr::memchr(b'\\', payload) else {
         return line.slice(start..);
     };
-    // The decoded form is never longer than the escaped one.
-    scratch.reserve(payload.len());
     decode_into(payload, first, scratch);
     scratch.split().freeze()
 }
@@ -30,23 +28,31 @@ pub(crate) fn decode_payload(line: &Bytes, start: usize, scratch: &mut BytesMut)
 /// Appends the decoding of `payload` to `out`; `first` is the index of the
 /// first backslash in `payload` (the caller already found it).
 pub(crate) fn decode_into(payload: &[u8], first: usize, out: &mut BytesMut) {
-    let mut i = 0;
-    let mut next = Some(first);
-    while let Some(bs) = next {
-        out.put_slice(&payload[i..bs]);
-        match octal3(&payload[bs + 1..]) {
-            Some(b) => {
-                out.put_u8(b);
-                i = bs + 4;
-            }
-            None => {
-                out.put_u8(b'\\');
-                i = bs + 1;
+    // The decoded form is never longer than the escaped one: size the
+    // output once and write into it as a plain slice. Escapes are dense in
+    // real output (`\015\012` every line), so runs between them are found
+    // with a simple loop rather than a memchr call per escape.
+    let base = out.len();
+    out.resize(base + payload.len(), 0);
+    let dst = &mut out[base..];
+    dst[..first].copy_from_slice(&payload[..first]);
+    let (mut i, mut o) = (first, first);
+    let n = payload.len();
+    while i < n {
+        let b = payload[i];
+        if b == b'\\' {
+            if let Some(v) = octal3(&payload[i + 1..]) {
+                dst[o] = v;
+                o += 1;
+                i += 4;
+                continue;
             }
         }
-        next = memchr::memchr(b'\\', &payload[i..]).map(|p| p + i);
+        dst[o] = b;
+        o += 1;
+        i += 1;
     }
-    out.put_slice(&payload[i..]);
+    out.truncate(base + o);
 }
 
 /// The byte encoded by three octal digits at the start of `b`, if they are
