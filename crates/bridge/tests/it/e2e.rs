@@ -10,7 +10,11 @@ use bridge::core::CoreConfig;
 use bridge::session::{self, SessionConfig};
 use tokio_util::sync::CancellationToken;
 
-use crate::harness::*;
+use testkit::*;
+
+fn server(tmux: &Tmux) -> bridge::tmux::TmuxServer {
+    bridge::tmux::TmuxServer { socket_name: Some(tmux.socket.clone()), socket_path: None, config: Some("/dev/null".into()) }
+}
 
 fn session_name(idea: &str, slot: &str) -> Result<String> {
     Ok(tmux_cc::naming::session_name(idea, slot)?.as_str().to_owned())
@@ -27,7 +31,7 @@ fn spawn_bridge(
     cancel: CancellationToken,
 ) -> tokio::task::JoinHandle<anyhow::Result<()>> {
     let cfg = SessionConfig {
-        server: tmux.server(),
+        server: server(tmux),
         idea: idea.to_owned(),
         slot: slot.to_owned(),
         relay_url: format!("http://{addr}"),

@@ -3,4 +3,3 @@
 //! the browser side of docs/protocol.md.
 
 mod e2e;
-mod harness;

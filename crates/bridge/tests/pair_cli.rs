@@ -1,0 +1,143 @@
+//! `tmux-bridge pair` end to end (issue 6): the real CLI against a real
+//! relay on 127.0.0.1:0. The runner prints a code, a user approves it, the
+//! CLI names the approving account, asks before saving, saves 0600
+//! credentials (or, when declined, revokes the new runner and saves
+//! nothing), and `tmux-bridge connect` finds the saved credentials.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use relay::auth::CurrentUser;
+use relay::{Config, Relay, RelayHandle};
+
+async fn relay(dir: &std::path::Path) -> RelayHandle {
+    let mut config = Config::new("127.0.0.1:0".parse().expect("addr"), dir.join("data"));
+    config.database_url = format!("sqlite://{}", dir.join("relay.db").display());
+    config.web_dir = dir.join("web");
+    config.retention.interval = None;
+    Relay::start(config).await.expect("relay starts")
+}
+
+struct Run {
+    code: String,
+    status: std::process::ExitStatus,
+    stdout: String,
+}
+
+/// Runs `tmux-bridge pair`, approves its code as `user`, answers `answer`
+/// to the confirmation.
+async fn pair(relay: &RelayHandle, config_dir: &std::path::Path, user: &CurrentUser, extra: &[&str], answer: &str) -> Run {
+    let url = format!("http://{}", relay.local_addr());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tmux-bridge"))
+        .args(["pair", "--relay", &url, "--name", "ci-box"])
+        .args(extra)
+        .env("TMUX_BRIDGE_CONFIG_DIR", config_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn tmux-bridge pair");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(answer.as_bytes()).expect("answer");
+    drop(stdin);
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let t = line.trim();
+            if t.len() == 8 && t.as_bytes()[3] == b'-' && t.chars().all(|c| c == '-' || c.is_ascii_alphanumeric()) {
+                let _ = tx.send(t.to_owned());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let code = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
+        .await
+        .expect("join")
+        .expect("the CLI prints a code");
+    relay
+        .auth()
+        .pair_approve(user, IpAddr::V4(Ipv4Addr::LOCALHOST), &code)
+        .await
+        .expect("approve the printed code");
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.expect("join").expect("wait");
+    let stdout = reader.join().expect("reader");
+    Run { code, status, stdout }
+}
+
+async fn user(relay: &RelayHandle, name: &str) -> CurrentUser {
+    let u = relay.auth().add_user(name, "pw").await.expect("add user");
+    CurrentUser { id: u.id, name: u.name }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pair_confirm_saves_credentials() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(dir.path()).await;
+    let alice = user(&relay, "alice").await;
+    let cfg = dir.path().join("cfg");
+    let run = pair(&relay, &cfg, &alice, &[], "y\n").await;
+    assert!(run.status.success(), "pair failed:\n{}", run.stdout);
+    assert!(run.stdout.contains("Approved by the account \"alice\""), "{}", run.stdout);
+    assert!(run.stdout.contains(&format!("http://{}/pair", relay.local_addr())));
+    let path = cfg.join("credentials.json");
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("saved")).expect("json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o600);
+    }
+    let token = saved["runner_token"].as_str().expect("token");
+    assert!(!run.stdout.contains(token), "the token is never printed");
+    let id = relay.auth().authenticate_runner(token).await.expect("saved token works");
+    assert_eq!(id.user_id, alice.id);
+    assert_eq!(saved["runner_id"].as_str(), Some(id.runner_id.as_str()));
+    assert_eq!(saved["relay_url"].as_str(), Some(format!("http://{}", relay.local_addr()).as_str()));
+    assert_eq!(id.name, "ci-box");
+    let _ = run.code;
+
+    // A second pairing with --yes replaces the credentials without asking.
+    let run = pair(&relay, &cfg, &alice, &["--yes"], "").await;
+    assert!(run.status.success(), "{}", run.stdout);
+    assert!(!run.stdout.contains("[y/N]"));
+    let saved2: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("saved")).expect("json");
+    assert_ne!(saved2["runner_id"], saved["runner_id"]);
+    relay.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pair_declined_saves_nothing_and_revokes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(dir.path()).await;
+    let mallory = user(&relay, "mallory").await;
+    let cfg = dir.path().join("cfg");
+    let run = pair(&relay, &cfg, &mallory, &[], "n\n").await;
+    assert!(!run.status.success());
+    assert!(run.stdout.contains("Approved by the account \"mallory\""), "{}", run.stdout);
+    assert!(run.stdout.contains("Not paired"), "{}", run.stdout);
+    assert!(!cfg.join("credentials.json").exists(), "nothing saved when declined");
+    assert!(relay.auth().list_runners(&mallory.id).await.expect("list").is_empty(), "the declined runner was revoked");
+    relay.shutdown().await.expect("shutdown");
+}
+
+#[test]
+fn pair_reports_an_unreachable_relay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let out = Command::new(env!("CARGO_BIN_EXE_tmux-bridge"))
+        .args(["pair", "--relay", &format!("http://127.0.0.1:{port}")])
+        .env("TMUX_BRIDGE_CONFIG_DIR", dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("contacting the relay"));
+}
