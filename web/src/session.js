@@ -65,6 +65,7 @@ class SessionView {
     this.lastResizeSent = null;
     this.resizeTimer = null;
     this.cell = null;
+    this.baseCell = null;
     this.fontSize = BASE_FONT;
     this.buildChrome(root);
   }
@@ -93,10 +94,6 @@ class SessionView {
     this.tabsEl = el('nav', { class: 'tabs', 'data-testid': 'tabs' });
     this.noticesEl = el('div', { class: 'notices', 'aria-live': 'polite' });
     this.wrapEl = el('main', { class: 'stage-wrap' });
-    this.measureEl = el('span', { class: 'measure', 'aria-hidden': 'true' }, 'W'.repeat(40));
-    this.measureEl.style.fontFamily = FONT_FAMILY;
-    this.measureEl.style.fontSize = `${BASE_FONT}px`;
-    this.wrapEl.append(this.measureEl);
     root.append(bar, this.tabsEl, this.noticesEl, this.wrapEl);
     document.body.dataset.lastSeq = '0';
     document.body.dataset.savedSeq = '0';
@@ -478,9 +475,14 @@ class SessionView {
   /** Tells the relay how many cells fit at the base font size. */
   sendResizeNow() {
     if (!this.live) return;
-    const r = this.measureEl.getBoundingClientRect();
-    const cw = r.width / 40;
-    const ch = r.height * 1.0;
+    // xterm.js's own cell size at the base font, once a terminal is
+    // open (measured at the base font before any scaling). Until a terminal
+    // is open nothing is sent: layoutShown sends once it has measured.
+    this.measureCell();
+    const base = this.baseCell || (this.cell && { w: (this.cell.w * BASE_FONT) / this.fontSize, h: (this.cell.h * BASE_FONT) / this.fontSize });
+    if (!base) return;
+    const cw = base.w;
+    const ch = base.h;
     if (!(cw > 0 && ch > 0)) return;
     const cols = Math.max(1, Math.min(1000, Math.floor(this.wrapEl.clientWidth / cw)));
     const rows = Math.max(1, Math.min(1000, Math.floor(this.wrapEl.clientHeight / ch)));
@@ -681,6 +683,7 @@ class SessionView {
     }
     this.measureCell();
     if (!this.cell) return;
+    if (this.live && this.lastResizeSent === null) this.sendResizeNow();
     // Fit by font size, not by CSS transform: xterm.js maps mouse and
     // selection through its own cell size, which a transform would break.
     const availW = this.wrapEl.clientWidth;
@@ -724,6 +727,7 @@ class SessionView {
       const r = screen.getBoundingClientRect();
       if (r.width > 0 && r.height > 0) {
         this.cell = { w: r.width / pane.term.cols, h: r.height / pane.term.rows };
+        if (this.fontSize === BASE_FONT) this.baseCell = this.cell;
         return;
       }
     }

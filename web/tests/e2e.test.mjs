@@ -60,7 +60,12 @@ async function startUp(t) {
     } catch {
       // Already gone.
     }
-    rmSync(dir, { recursive: true, force: true });
+    // The pane's shell may still be writing its history as it exits.
+    try {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    } catch (e) {
+      console.warn(`could not remove ${dir}: ${e.message}`);
+    }
   });
   const exited = new Promise((r) => child.once('exit', (code) => r(code)));
   const got = await Promise.race([
