@@ -28,7 +28,13 @@ struct Run {
 
 /// Runs `tmux-bridge pair`, approves its code as `user`, answers `answer`
 /// to the confirmation.
-async fn pair(relay: &RelayHandle, config_dir: &std::path::Path, user: &CurrentUser, extra: &[&str], answer: &str) -> Run {
+async fn pair(
+    relay: &RelayHandle,
+    config_dir: &std::path::Path,
+    user: &CurrentUser,
+    extra: &[&str],
+    answer: &str,
+) -> Run {
     let url = format!("http://{}", relay.local_addr());
     let mut child = Command::new(env!("CARGO_BIN_EXE_tmux-bridge"))
         .args(["pair", "--relay", &url, "--name", "ci-box"])
@@ -49,7 +55,10 @@ async fn pair(relay: &RelayHandle, config_dir: &std::path::Path, user: &CurrentU
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             let t = line.trim();
-            if t.len() == 8 && t.as_bytes()[3] == b'-' && t.chars().all(|c| c == '-' || c.is_ascii_alphanumeric()) {
+            if t.len() == 8
+                && t.as_bytes()[3] == b'-'
+                && t.chars().all(|c| c == '-' || c.is_ascii_alphanumeric())
+            {
                 let _ = tx.send(t.to_owned());
             }
             all.push_str(&line);
@@ -66,14 +75,24 @@ async fn pair(relay: &RelayHandle, config_dir: &std::path::Path, user: &CurrentU
         .pair_approve(user, IpAddr::V4(Ipv4Addr::LOCALHOST), &code)
         .await
         .expect("approve the printed code");
-    let status = tokio::task::spawn_blocking(move || child.wait()).await.expect("join").expect("wait");
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
     let stdout = reader.join().expect("reader");
-    Run { code, status, stdout }
+    Run {
+        code,
+        status,
+        stdout,
+    }
 }
 
 async fn user(relay: &RelayHandle, name: &str) -> CurrentUser {
     let u = relay.auth().add_user(name, "pw").await.expect("add user");
-    CurrentUser { id: u.id, name: u.name }
+    CurrentUser {
+        id: u.id,
+        name: u.name,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -84,21 +103,39 @@ async fn pair_confirm_saves_credentials() {
     let cfg = dir.path().join("cfg");
     let run = pair(&relay, &cfg, &alice, &[], "y\n").await;
     assert!(run.status.success(), "pair failed:\n{}", run.stdout);
-    assert!(run.stdout.contains("Approved by the account \"alice\""), "{}", run.stdout);
-    assert!(run.stdout.contains(&format!("http://{}/pair", relay.local_addr())));
+    assert!(
+        run.stdout.contains("Approved by the account \"alice\""),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("http://{}/pair", relay.local_addr()))
+    );
     let path = cfg.join("credentials.json");
-    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("saved")).expect("json");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("saved")).expect("json");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777,
+            0o600
+        );
     }
     let token = saved["runner_token"].as_str().expect("token");
     assert!(!run.stdout.contains(token), "the token is never printed");
-    let id = relay.auth().authenticate_runner(token).await.expect("saved token works");
+    let id = relay
+        .auth()
+        .authenticate_runner(token)
+        .await
+        .expect("saved token works");
     assert_eq!(id.user_id, alice.id);
     assert_eq!(saved["runner_id"].as_str(), Some(id.runner_id.as_str()));
-    assert_eq!(saved["relay_url"].as_str(), Some(format!("http://{}", relay.local_addr()).as_str()));
+    assert_eq!(
+        saved["relay_url"].as_str(),
+        Some(format!("http://{}", relay.local_addr()).as_str())
+    );
     assert_eq!(id.name, "ci-box");
     let _ = run.code;
 
@@ -106,7 +143,8 @@ async fn pair_confirm_saves_credentials() {
     let run = pair(&relay, &cfg, &alice, &["--yes"], "").await;
     assert!(run.status.success(), "{}", run.stdout);
     assert!(!run.stdout.contains("[y/N]"));
-    let saved2: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("saved")).expect("json");
+    let saved2: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("saved")).expect("json");
     assert_ne!(saved2["runner_id"], saved["runner_id"]);
     relay.shutdown().await.expect("shutdown");
 }
@@ -119,10 +157,25 @@ async fn pair_declined_saves_nothing_and_revokes() {
     let cfg = dir.path().join("cfg");
     let run = pair(&relay, &cfg, &mallory, &[], "n\n").await;
     assert!(!run.status.success());
-    assert!(run.stdout.contains("Approved by the account \"mallory\""), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Approved by the account \"mallory\""),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("Not paired"), "{}", run.stdout);
-    assert!(!cfg.join("credentials.json").exists(), "nothing saved when declined");
-    assert!(relay.auth().list_runners(&mallory.id).await.expect("list").is_empty(), "the declined runner was revoked");
+    assert!(
+        !cfg.join("credentials.json").exists(),
+        "nothing saved when declined"
+    );
+    assert!(
+        relay
+            .auth()
+            .list_runners(&mallory.id)
+            .await
+            .expect("list")
+            .is_empty(),
+        "the declined runner was revoked"
+    );
     relay.shutdown().await.expect("shutdown");
 }
 
