@@ -162,6 +162,14 @@ impl Credentials {
     }
 }
 
+/// Whether an uplink rejection reason (`session::Rejected`) is a definite
+/// refusal of the token by the relay: HTTP 401 on the runner socket, or a
+/// close with 1008 (revoked, expired). Anything else (bad URL, 403, a
+/// local problem) keeps the credentials.
+pub fn is_definite_rejection(reason: &str) -> bool {
+    reason.contains("(401") || reason.contains(": 1008")
+}
+
 fn create_private_dir(dir: &Path) -> Result<(), ConfigError> {
     if dir.is_dir() {
         return Ok(());
@@ -223,6 +231,22 @@ mod tests {
             assert_eq!(dmode, 0o700);
         }
         assert!(!format!("{:?}", creds("secret-token")).contains("secret-token"));
+    }
+
+    #[test]
+    fn only_definite_rejections_count() {
+        assert!(is_definite_rejection(
+            "the relay refused the runner token (401 Unauthorized)"
+        ));
+        assert!(is_definite_rejection(
+            "the relay closed the connection: 1008 runner revoked"
+        ));
+        assert!(!is_definite_rejection(
+            "bad relay URL: relative URL without a base"
+        ));
+        assert!(!is_definite_rejection(
+            "the relay refused the runner token (403 Forbidden)"
+        ));
     }
 
     #[test]

@@ -194,3 +194,114 @@ fn pair_reports_an_unreachable_relay() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("contacting the relay"));
 }
+
+/// Kills the private tmux server of a test.
+struct TmuxGuard(String);
+
+impl Drop for TmuxGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.0, "kill-server"])
+            .output();
+    }
+}
+
+fn connect_cmd(config_dir: &std::path::Path, data_dir: &std::path::Path, socket: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tmux-bridge"));
+    c.args([
+        "connect",
+        "--tmux-socket",
+        socket,
+        "--idea",
+        "paired",
+        "--slot",
+        "one",
+    ])
+    .arg("--data-dir")
+    .arg(data_dir)
+    .env("TMUX_BRIDGE_CONFIG_DIR", config_dir)
+    .env_remove("TMUX_BRIDGE_RELAY")
+    .env_remove("TMUX_BRIDGE_TOKEN")
+    .env_remove("TMUX")
+    .stdin(Stdio::null());
+    c
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn saved_credentials_survive_network_errors_and_die_on_revocation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(dir.path()).await;
+    let bob = user(&relay, "bob").await;
+    let cfg = dir.path().join("cfg");
+    let run = pair(&relay, &cfg, &bob, &["--yes"], "").await;
+    assert!(run.status.success(), "{}", run.stdout);
+    let creds = cfg.join("credentials.json");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&creds).expect("saved")).expect("json");
+    let runner_id = saved["runner_id"].as_str().expect("runner id").to_owned();
+    let socket = format!("tb-pair-{}", std::process::id());
+    let _tmux = TmuxGuard(socket.clone());
+
+    // The saved credentials are used with no flags: the runner comes online.
+    let mut child = connect_cmd(&cfg, &dir.path().join("bridge-data"), &socket)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn connect");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !relay.auth().connections().is_online(&runner_id) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "runner never came online with saved credentials"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A network error (the relay goes away) keeps the credentials.
+    let url = relay.public_url().to_owned();
+    relay.shutdown().await.expect("shutdown");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        matches!(child.try_wait(), Ok(None)),
+        "connect keeps retrying while the relay is down"
+    );
+    assert!(creds.exists(), "a network error never deletes credentials");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    assert!(creds.exists());
+
+    // A definite rejection (revoked runner, 401) deletes them.
+    let mut config = Config::new(
+        url.trim_start_matches("http://")
+            .parse()
+            .expect("same addr"),
+        dir.path().join("data"),
+    );
+    config.database_url = format!("sqlite://{}", dir.path().join("relay.db").display());
+    config.web_dir = dir.path().join("web");
+    config.retention.interval = None;
+    let relay = Relay::start(config)
+        .await
+        .expect("relay restarts on the same port");
+    relay
+        .auth()
+        .revoke_runner(&bob.id, &runner_id)
+        .await
+        .expect("revoke");
+    let out = tokio::task::spawn_blocking({
+        let (cfg, data, socket) = (cfg.clone(), dir.path().join("bridge-data"), socket.clone());
+        move || connect_cmd(&cfg, &data, &socket).output()
+    })
+    .await
+    .expect("join")
+    .expect("run connect");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("deleted the saved credentials"), "{stderr}");
+    assert!(
+        !creds.exists(),
+        "a definite rejection deletes the credentials"
+    );
+    relay.shutdown().await.expect("shutdown");
+}
