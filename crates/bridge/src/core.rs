@@ -42,6 +42,11 @@ pub struct CoreConfig {
     pub snapshot_every: Duration,
     /// Debounce of browser resizes.
     pub resize_debounce: Duration,
+    /// A pane producing more than this many bytes per second, while a person
+    /// keeps tmux reading it, is paused and redrawn from tmux's screen at
+    /// [`flood_frame_interval`](Self::flood_frame_interval) until it calms.
+    pub flood_bytes_per_sec: usize,
+    pub flood_frame_interval: Duration,
     /// Bound of unacked frames kept in memory before spilling to disk.
     pub unacked_memory_bytes: usize,
     /// Hard bound of unacked frames (memory + disk); beyond it the oldest are
@@ -57,6 +62,8 @@ impl Default for CoreConfig {
             snapshot_every_bytes: 4 << 20,
             snapshot_every: Duration::from_secs(30),
             resize_debounce: Duration::from_millis(120),
+            flood_bytes_per_sec: 4 << 20,
+            flood_frame_interval: Duration::from_millis(50),
             unacked_memory_bytes: 32 << 20,
             unacked_max_bytes: 1 << 30,
         }
@@ -76,6 +83,21 @@ enum Expect {
     Resync { pane: PaneId, part: usize, parts: usize },
 }
 
+/// Output counted over a short window.
+#[derive(Debug, Clone, Copy)]
+struct Rate {
+    since: Instant,
+    bytes: usize,
+}
+
+/// A pane paused because it floods.
+#[derive(Debug)]
+struct Flood {
+    /// The last frame's screen, cursor and history size.
+    last: Option<(Vec<Vec<u8>>, u32, u32, u32)>,
+    next_frame: Instant,
+}
+
 /// `list-windows` format: fields that hold no space first, the name last
 /// (it may hold anything). Space separates: tmux versions differ in whether
 /// command output escapes tabs.
@@ -86,6 +108,8 @@ const CLIENTS_FORMAT: &str = "#{client_control_mode} #{client_pid} #{client_tty}
 
 #[derive(Debug, Default)]
 struct ResyncState {
+    /// A frame of a flooding pane: visible screen only, no `continue`.
+    flood_frame: bool,
     /// Replies collected so far.
     replies: Vec<Reply>,
     /// Another resync was asked for while this one was in flight.
@@ -112,6 +136,10 @@ pub struct Core {
     /// Panes to send a bare `continue` for at the end of this cycle.
     continue_panes: Vec<PaneId>,
     records: Vec<Record>,
+    /// Output rate per pane, for flood detection.
+    rates: HashMap<PaneId, Rate>,
+    /// Panes paused because they flood, with the last frame's fingerprint.
+    flooding: HashMap<PaneId, Flood>,
     unacked: Unacked,
     /// The live relay connection's generation, once `welcome` arrived.
     connection: Option<u64>,
@@ -155,6 +183,8 @@ impl Core {
             paused: HashSet::new(),
             continue_panes: Vec::new(),
             records: Vec::new(),
+            rates: HashMap::new(),
+            flooding: HashMap::new(),
             unacked,
             connection: None,
             session_epoch_started: false,
@@ -286,9 +316,13 @@ impl Core {
     async fn on_tmux_event(&mut self, ev: Event) -> anyhow::Result<()> {
         match &ev {
             Event::Output { pane, data } | Event::ExtendedOutput { pane, data, .. } => {
-                if self.resyncing.contains_key(pane) {
+                if self.resyncing.contains_key(pane) || self.flooding.contains_key(pane) {
                     // Bytes tmux read before our capture ran are already in
-                    // the capture (reference §2.3): drop them.
+                    // the capture (reference §2.3), and a flooding pane is
+                    // redrawn from tmux's screen: drop them.
+                    return Ok(());
+                }
+                if self.is_flooding(*pane, data.len()).await {
                     return Ok(());
                 }
                 self.bytes_since_snapshot += data.len();
@@ -323,9 +357,11 @@ impl Core {
                 return self.on_reply(expect, reply.clone()).await;
             }
             Event::Pause { pane } => {
-                debug!(%pane, "paused by tmux");
-                self.paused.insert(*pane);
-                self.dirty.insert(*pane);
+                if !self.flooding.contains_key(pane) {
+                    debug!(%pane, "paused by tmux");
+                    self.paused.insert(*pane);
+                    self.dirty.insert(*pane);
+                }
                 return Ok(());
             }
             Event::Continue { .. } => return Ok(()),
@@ -431,8 +467,67 @@ impl Core {
         Ok(())
     }
 
+    /// Counts a pane's output and, past the flood rate while a person keeps
+    /// tmux reading the pane, pauses it: tmux then drops the bytes for us
+    /// while it keeps parsing them into its own screen, which we redraw from
+    /// at a frame rate (reference §7). Alone, pausing would block the
+    /// program instead (tmux stops reading a pane no client takes), so we
+    /// stream everything. Returns `true` when the pane was just paused.
+    async fn is_flooding(&mut self, pane: PaneId, len: usize) -> bool {
+        let now = Instant::now();
+        let rate = self.rates.entry(pane).or_insert(Rate { since: now, bytes: 0 });
+        if now.duration_since(rate.since) > Duration::from_millis(250) {
+            *rate = Rate { since: now, bytes: 0 };
+        }
+        rate.bytes += len;
+        let elapsed = now.duration_since(rate.since).max(Duration::from_millis(50));
+        let per_sec = rate.bytes as f64 / elapsed.as_secs_f64();
+        if self.attached_tty_clients == 0 || per_sec < self.cfg.flood_bytes_per_sec as f64 || rate.bytes < 256 << 10 {
+            return false;
+        }
+        debug!(%pane, per_sec, "pane floods: pausing it and redrawing from tmux");
+        self.flooding.insert(pane, Flood { last: None, next_frame: now });
+        self.send_tmux(command::pane_flow(pane, command::PaneFlow::Pause), Expect::Ignore("refresh-client -A pause"))
+            .await;
+        true
+    }
+
+    /// Asks tmux for the visible screen of every flooding pane whose next
+    /// frame is due.
+    async fn flood_frames(&mut self) {
+        let now = Instant::now();
+        let due: Vec<PaneId> = self
+            .flooding
+            .iter()
+            .filter(|(p, f)| f.next_frame <= now && !self.resyncing.contains_key(*p))
+            .map(|(p, _)| *p)
+            .collect();
+        for pane in due {
+            if let Some(f) = self.flooding.get_mut(&pane) {
+                f.next_frame = now + self.cfg.flood_frame_interval;
+            }
+            let line = tmux_cc::state::resync_commands(pane, 0, false);
+            self.send_resync(pane, line, ResyncState { flood_frame: true, ..Default::default() }).await;
+        }
+    }
+
+    async fn send_resync(&mut self, pane: PaneId, line: CommandLine, state: ResyncState) {
+        let parts = line.replies();
+        self.resyncing.insert(pane, state);
+        for part in 0..parts {
+            self.expect.push_back((Expect::Resync { pane, part, parts }, parts - 1 - part));
+        }
+        if self.tmux.send(Bytes::copy_from_slice(line.as_bytes())).await.is_err() {
+            debug!("tmux writer is gone");
+        }
+    }
+
     /// Rebuilds a pane from its resync replies (reference §8.5).
     fn finish_resync(&mut self, pane: PaneId, state: ResyncState) {
+        if state.flood_frame {
+            self.finish_flood_frame(pane, state);
+            return;
+        }
         // tmux before 3.7 does not report bracketed paste: keep what we knew.
         let bracketed = self.model.pane(pane).is_some_and(|p| p.screen().bracketed_paste());
         let scrollback = self.cfg.history_lines as usize;
@@ -460,11 +555,48 @@ impl Core {
         }
     }
 
+    /// A frame of a flooding pane: show it, or, when the screen stopped
+    /// changing, end the flood with a full resync and `continue`.
+    fn finish_flood_frame(&mut self, pane: PaneId, state: ResyncState) {
+        let Ok(resync) = PaneResync::from_replies(&state.replies) else {
+            // The pane is gone or tmux refused: stop treating it as flooding.
+            self.flooding.remove(&pane);
+            self.continue_panes.push(pane);
+            return;
+        };
+        let fingerprint = (resync.screen.clone(), resync.state.cursor_x, resync.state.cursor_y, resync.state.history_size);
+        let calm = self.flooding.get(&pane).and_then(|f| f.last.as_ref()) == Some(&fingerprint);
+        if calm {
+            debug!(%pane, "flood over: full resync and continue");
+            self.flooding.remove(&pane);
+            self.rates.remove(&pane);
+            self.paused.insert(pane);
+            self.dirty.insert(pane);
+            return;
+        }
+        let bracketed = self.model.pane(pane).is_some_and(|p| p.screen().bracketed_paste());
+        match transcript::seed::seed(&resync, self.cfg.history_lines as usize, bracketed) {
+            Ok(model) => {
+                self.changed_since_snapshot = true;
+                let record = self.model.replace_pane(pane, model);
+                self.push_records(vec![record]);
+            }
+            Err(err) => debug!(%pane, %err, "flood frame failed"),
+        }
+        if let Some(f) = self.flooding.get_mut(&pane) {
+            f.last = Some(fingerprint);
+        }
+    }
+
     /// Sends the resync bundles for dirty panes, flushes records.
     async fn end_of_cycle(&mut self) {
         let dirty: Vec<PaneId> = self.dirty.drain().collect();
         for pane in dirty {
             if self.model.pane(pane).is_none() {
+                continue;
+            }
+            if self.flooding.contains_key(&pane) {
+                // Its frames come from tmux anyway; the flood's end resyncs.
                 continue;
             }
             if let Some(state) = self.resyncing.get_mut(&pane) {
@@ -473,14 +605,7 @@ impl Core {
             }
             let continue_after = self.paused.remove(&pane);
             let line = tmux_cc::state::resync_commands(pane, self.cfg.history_lines, continue_after);
-            let parts = line.replies();
-            self.resyncing.insert(pane, ResyncState { continue_after, ..Default::default() });
-            for part in 0..parts {
-                self.expect.push_back((Expect::Resync { pane, part, parts }, parts - 1 - part));
-            }
-            if self.tmux.send(Bytes::copy_from_slice(line.as_bytes())).await.is_err() {
-                debug!("tmux writer is gone");
-            }
+            self.send_resync(pane, line, ResyncState { continue_after, ..Default::default() }).await;
         }
         for pane in std::mem::take(&mut self.continue_panes) {
             let line = command::pane_flow(pane, command::PaneFlow::Continue);
@@ -633,6 +758,10 @@ impl Core {
     }
 
     async fn on_tick(&mut self) {
+        if !self.flooding.is_empty() {
+            self.flood_frames().await;
+            self.end_of_cycle().await;
+        }
         if let Some((cols, rows, at)) = self.pending_resize
             && Instant::now() >= at
         {

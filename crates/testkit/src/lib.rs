@@ -238,7 +238,13 @@ pub struct Browser {
     /// Bytes of binary frames received.
     pub frame_bytes: usize,
     pub snapshots: usize,
+    /// The most recent output records (pane, bytes), oldest first, at most
+    /// [`RECENT_OUTPUT`] of them.
+    pub recent_output: std::collections::VecDeque<(tmux_cc::PaneId, Vec<u8>)>,
 }
+
+/// How many output records [`Browser::recent_output`] keeps.
+pub const RECENT_OUTPUT: usize = 64;
 
 pub const SCROLLBACK: usize = 10_000;
 
@@ -251,7 +257,14 @@ impl Browser {
         req.headers_mut().insert("origin", HeaderValue::from_str(&login.origin())?);
         let (mut ws, _) = tokio_tungstenite::connect_async(req).await.context("browser websocket")?;
         ws.send(Message::text(format!(r#"{{"t":"hello","last_seq":{last_seq}}}"#))).await?;
-        Ok(Browser { ws, view: SessionView::new(SCROLLBACK, last_seq), applied: Vec::new(), frame_bytes: 0, snapshots: 0 })
+        Ok(Browser {
+            ws,
+            view: SessionView::new(SCROLLBACK, last_seq),
+            applied: Vec::new(),
+            frame_bytes: 0,
+            snapshots: 0,
+            recent_output: Default::default(),
+        })
     }
 
     /// A new connection that resumes from what `old` has applied.
@@ -302,6 +315,12 @@ impl Browser {
                 for r in &frame.records {
                     self.view.apply(r)?;
                     self.applied.push(r.seq);
+                    if let RecordBody::Output { pane, bytes } = &r.body {
+                        if self.recent_output.len() == RECENT_OUTPUT {
+                            self.recent_output.pop_front();
+                        }
+                        self.recent_output.push_back((*pane, bytes.to_vec()));
+                    }
                 }
             }
         }
@@ -325,6 +344,27 @@ impl Browser {
             }
         }
         Ok(())
+    }
+
+    /// Receives until an output record for `pane` carrying `byte` arrives
+    /// (earlier records are forgotten first).
+    pub async fn until_output(&mut self, pane: &str, byte: u8, limit: Duration) -> Result<()> {
+        let id: tmux_cc::PaneId = pane.parse()?;
+        self.recent_output.clear();
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if self.recent_output.iter().any(|(p, b)| *p == id && b.contains(&byte)) {
+                return Ok(());
+            }
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => bail!("no output with {byte:#04x} for {pane}"),
+                Ok(Some(Ok(Message::Binary(b)))) => self.apply_frame(&b)?,
+                Ok(Some(Ok(Message::Close(f)))) => bail!("relay closed the browser socket: {f:?}"),
+                Ok(Some(Err(e))) => bail!("browser socket: {e}"),
+                Ok(None) => bail!("browser socket ended"),
+                Ok(Some(Ok(_))) => {}
+            }
+        }
     }
 
     /// Receives for a while, applying everything that arrives.
@@ -352,12 +392,6 @@ pub fn view_rows(view: &SessionView, pane: &str) -> Vec<String> {
 /// Whether any visible row of the pane contains `needle`.
 pub fn view_has(view: &SessionView, pane: &str, needle: &str) -> bool {
     view_rows(view, pane).iter().any(|r| r.contains(needle))
-}
-
-/// Whether any record in the frames was output for the pane (for debugging).
-#[allow(dead_code)]
-pub fn is_output(body: &RecordBody) -> bool {
-    matches!(body, RecordBody::Output { .. })
 }
 
 /// An ordinary tmux client attached in a pseudo-terminal (through

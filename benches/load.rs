@@ -1,0 +1,388 @@
+//! The end-to-end load tool: floods and keystrokes through the real system
+//! (tmux → `tmux-bridge connect` → `tmux-relay serve` → a WebSocket client
+//! that decodes every frame into screens, as the page does), side by side
+//! with what tmux gives (a) a bare control client and (b) an ordinary client
+//! in a pseudo-terminal that reads as fast as it can (what ttyd-style tools
+//! give their browsers). Every case runs five times, each on a fresh tmux
+//! server and fresh processes; the table shows the median and min–max.
+//!
+//! Run (release binaries first; the tool uses them as separate processes so
+//! their CPU time and peak RSS can be read from /proc):
+//!
+//! ```text
+//! cargo build --release -p tmux-bridge -p tmux-relay
+//! cargo bench -p benches --bench load            # LOAD_RUNS=5 by default
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use testkit::{Browser, Login, Tmux, view_rows};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+type Result<T> = anyhow::Result<T>;
+
+const COLS: u16 = 120;
+const ROWS: u16 = 40;
+
+/// The floods: a command and the marker its last line prints.
+const FLOODS: &[(&str, &str)] = &[
+    ("seq 1 2000000", "seq 1 2000000; echo FLOOD-$((40+2))"),
+    (
+        "colored ls -laR (30 MB)",
+        "ls -laR --color=always /usr 2>/dev/null | head -c 30000000; echo; echo FLOOD-$((40+2))",
+    ),
+];
+const MARKER: &str = "FLOOD-42";
+
+fn main() -> Result<()> {
+    // criterion-style filters (`cargo bench -- NAME`) are accepted and ignored.
+    let runs: usize = std::env::var("LOAD_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async move {
+        let bins = Bins::find()?;
+        println!("load: {runs} runs per case; tmux {}", tmux_version());
+        for (label, command) in FLOODS {
+            println!("\n## flood: {label}");
+            let bare = repeat(runs, || flood_bare_control(command)).await?;
+            row("(a) bare control client, Enter → final line read", &bare.iter().map(|r| r.secs).collect::<Vec<_>>(), "s");
+            let tty = repeat(runs, || flood_tty(command)).await?;
+            row("(b) tty client in a pty, Enter → final line read", &tty.iter().map(|r| r.secs).collect::<Vec<_>>(), "s");
+            for with_terminal in [false, true] {
+                let r = repeat(runs, || flood_bridge(&bins, command, with_terminal)).await?;
+                let who = if with_terminal { "bridge+relay, terminal attached" } else { "bridge+relay, alone" };
+                row(&format!("{who}: Enter → final line on the WebSocket client"), &r.iter().map(|x| x.secs).collect::<Vec<_>>(), "s");
+                row(&format!("{who}: bytes sent to the browser"), &r.iter().map(|x| x.browser_bytes as f64 / 1e6).collect::<Vec<_>>(), "MB");
+                row(&format!("{who}: bridge CPU"), &r.iter().map(|x| x.bridge_cpu).collect::<Vec<_>>(), "s");
+                row(&format!("{who}: relay CPU"), &r.iter().map(|x| x.relay_cpu).collect::<Vec<_>>(), "s");
+                row(&format!("{who}: bridge peak RSS"), &r.iter().map(|x| x.bridge_rss_mb).collect::<Vec<_>>(), "MB");
+                row(&format!("{who}: relay peak RSS"), &r.iter().map(|x| x.relay_rss_mb).collect::<Vec<_>>(), "MB");
+            }
+        }
+        println!("\n## keystroke round trip: WebSocket input → echoed output on the WebSocket client");
+        let mut p50 = Vec::new();
+        let mut p95 = Vec::new();
+        let mut p99 = Vec::new();
+        for _ in 0..runs {
+            let lat = keystrokes(&bins, 300).await?;
+            p50.push(percentile(&lat, 0.50));
+            p95.push(percentile(&lat, 0.95));
+            p99.push(percentile(&lat, 0.99));
+        }
+        row("p50", &p50, "ms");
+        row("p95", &p95, "ms");
+        row("p99", &p99, "ms");
+        Ok(())
+    })
+}
+
+fn tmux_version() -> String {
+    std::process::Command::new("tmux")
+        .arg("-V")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+async fn repeat<T, F, Fut>(runs: usize, mut f: F) -> Result<Vec<T>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut out = Vec::new();
+    for _ in 0..runs {
+        out.push(f().await?);
+    }
+    Ok(out)
+}
+
+fn percentile(samples: &[f64], p: f64) -> f64 {
+    let mut v = samples.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((v.len() - 1) as f64 * p).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+fn row(label: &str, values: &[f64], unit: &str) {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let (min, max, med) = (v[0], v[v.len() - 1], percentile(&v, 0.5));
+    println!("{label:<72} {med:>9.3} {unit}  ({min:.3}–{max:.3})");
+}
+
+/// The release binaries of the workspace.
+struct Bins {
+    bridge: PathBuf,
+    relay: PathBuf,
+}
+
+impl Bins {
+    fn find() -> Result<Bins> {
+        let exe = std::env::current_exe()?;
+        // target/release/deps/load-… → target/release
+        let dir = exe.parent().and_then(Path::parent).context("no target dir")?;
+        let bins = Bins { bridge: dir.join("tmux-bridge"), relay: dir.join("tmux-relay") };
+        if !bins.bridge.exists() || !bins.relay.exists() {
+            bail!("build the binaries first: cargo build --release -p tmux-bridge -p tmux-relay");
+        }
+        Ok(bins)
+    }
+}
+
+fn new_session(tmux: &Tmux, name: &str) -> Result<String> {
+    tmux.new_session(name, COLS, ROWS)?;
+    tmux.first_pane(name)
+}
+
+/// The session name the bridge serves for (load, x).
+fn bridge_session() -> Result<String> {
+    Ok(tmux_cc::naming::session_name("load", "x")?.as_str().to_owned())
+}
+
+/// Types the command (without Enter) and returns once it is typed.
+fn type_command(tmux: &Tmux, pane: &str, command: &str) -> Result<()> {
+    tmux.run(&["send-keys", "-t", pane, "-l", command])?;
+    for _ in 0..200 {
+        if tmux.capture(pane)?.iter().any(|r| r.contains(MARKER.split('-').next().unwrap_or("FLOOD"))) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    bail!("the command never appeared on the pane")
+}
+
+struct Simple {
+    secs: f64,
+}
+
+/// (a) A control client that only reads: Enter → the marker in `%output`.
+async fn flood_bare_control(command: &str) -> Result<Simple> {
+    let tmux = Tmux::new("load-a");
+    let pane = new_session(&tmux, "load")?;
+    type_command(&tmux, &pane, command)?;
+    let mut child = tokio::process::Command::new("tmux")
+        .args(["-u", "-L", &tmux.socket, "-C", "attach", "-t", "=load"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut stdin = child.stdin.take().context("stdin")?;
+    let mut stdout = child.stdout.take().context("stdout")?;
+    // Let the attach settle, then press Enter through the client itself.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let start = Instant::now();
+    stdin.write_all(format!("send-keys -t {pane} Enter\n").as_bytes()).await?;
+    let found = read_until(&mut stdout, MARKER.as_bytes(), Duration::from_secs(120)).await?;
+    let secs = start.elapsed().as_secs_f64();
+    if !found {
+        bail!("bare control client never saw the marker");
+    }
+    drop(stdin);
+    let _ = child.kill().await;
+    Ok(Simple { secs })
+}
+
+/// (b) An ordinary client in a pty that reads as fast as it can.
+async fn flood_tty(command: &str) -> Result<Simple> {
+    let tmux = Tmux::new("load-b");
+    let pane = new_session(&tmux, "load")?;
+    type_command(&tmux, &pane, command)?;
+    let cmd = format!("stty cols {COLS} rows {}; exec tmux -u -L {} attach -t =load", ROWS + 1, tmux.socket);
+    let mut child = tokio::process::Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .env("TERM", "xterm-256color")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut stdout = child.stdout.take().context("stdout")?;
+    // Wait for the first screen, then press Enter.
+    read_until(&mut stdout, b"FLOOD", Duration::from_secs(10)).await?;
+    let start = Instant::now();
+    tmux.run(&["send-keys", "-t", &pane, "Enter"])?;
+    let found = read_until(&mut stdout, MARKER.as_bytes(), Duration::from_secs(120)).await?;
+    let secs = start.elapsed().as_secs_f64();
+    if !found {
+        bail!("the tty client never saw the marker");
+    }
+    let _ = child.kill().await;
+    Ok(Simple { secs })
+}
+
+/// Reads until `needle` appears (searching across read boundaries).
+async fn read_until(r: &mut (impl AsyncReadExt + Unpin), needle: &[u8], limit: Duration) -> Result<bool> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut tail: Vec<u8> = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let n = match tokio::time::timeout_at(deadline, r.read(&mut buf)).await {
+            Err(_) => return Ok(false),
+            Ok(Ok(0)) => return Ok(false),
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return Err(e.into()),
+        };
+        tail.extend_from_slice(&buf[..n]);
+        if memchr::memmem::find(&tail, needle).is_some() {
+            return Ok(true);
+        }
+        let keep = needle.len().saturating_sub(1).min(tail.len());
+        tail.drain(..tail.len() - keep);
+    }
+}
+
+struct FloodResult {
+    secs: f64,
+    browser_bytes: usize,
+    bridge_cpu: f64,
+    relay_cpu: f64,
+    bridge_rss_mb: f64,
+    relay_rss_mb: f64,
+}
+
+/// Everything a bridge run needs: tmux, relay and bridge processes, a
+/// logged-in browser.
+struct System {
+    tmux: Tmux,
+    relay: tokio::process::Child,
+    bridge: tokio::process::Child,
+    login: Login,
+    session_id: String,
+    pane: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_system(bins: &Bins, tag: &str) -> Result<System> {
+    let tmux = Tmux::new(tag);
+    let name = bridge_session()?;
+    let pane = new_session(&tmux, &name)?;
+    let dir = tempfile::tempdir()?;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        l.local_addr()?.port()
+    };
+    let (token, link) = {
+        let store = transcript::store::Store::connect(&relay::config::default_database_url(dir.path())).await?;
+        let auth = relay::auth::Auth::open(store, dir.path(), relay::auth::AuthConfig::new(format!("http://127.0.0.1:{port}")))?;
+        let local = auth.ensure_local_runner("load").await?;
+        (local.runner_token.clone(), auth.login_link(&local.user_id).await?)
+    };
+    let relay = tokio::process::Command::new(&bins.relay)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let bridge = tokio::process::Command::new(&bins.bridge)
+        .args(["connect", "--relay", &format!("http://127.0.0.1:{port}"), "--idea", "load", "--slot", "x"])
+        .args(["--tmux-socket", &tmux.socket, "--tmux-config", "/dev/null", "--data-dir"])
+        .arg(dir.path())
+        .env("TMUX_BRIDGE_TOKEN", &token)
+        .env("TMUX_BRIDGE_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let login = Login::from_link(&link).await?;
+    let session_id = login.wait_session(&name).await?;
+    Ok(System { tmux, relay, bridge, login, session_id, pane, _dir: dir })
+}
+
+/// (utime + stime) in seconds and VmHWM in MB of a process.
+fn proc_usage(pid: Option<u32>) -> (f64, f64) {
+    let Some(pid) = pid else { return (f64::NAN, f64::NAN) };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    // Fields after the command: state is index 0, utime is field 14 → 11.
+    let cpu = (ticks(11) + ticks(12)) / 100.0;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let hwm = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN);
+    (cpu, hwm)
+}
+
+async fn flood_bridge(bins: &Bins, command: &str, with_terminal: bool) -> Result<FloodResult> {
+    let mut sys = start_system(bins, "load-s").await?;
+    let name = bridge_session()?;
+    let terminal = if with_terminal {
+        let t = testkit::TtyClient::attach(&sys.tmux, &name, COLS, ROWS + 1).await?;
+        t.wait_for("$", 10).await?;
+        Some(t)
+    } else {
+        None
+    };
+    let mut b = Browser::connect(&sys.login, &sys.session_id, 0).await?;
+    let pane = sys.pane.clone();
+    b.until("the prompt", 20, |v| testkit::view_has(v, &pane, "$")).await?;
+    type_command(&sys.tmux, &pane, command)?;
+    b.until("the typed command", 20, |v| testkit::view_has(v, &pane, "FLOOD")).await?;
+    let bytes_before = b.frame_bytes;
+    let (bcpu0, _) = proc_usage(sys.bridge.id());
+    let (rcpu0, _) = proc_usage(sys.relay.id());
+    let start = Instant::now();
+    sys.tmux.run(&["send-keys", "-t", &pane, "Enter"])?;
+    b.until("the final line", 180, |v| view_rows(v, &pane).iter().any(|r| r.trim() == MARKER)).await?;
+    let secs = start.elapsed().as_secs_f64();
+    let browser_bytes = b.frame_bytes - bytes_before;
+    let (bcpu1, brss) = proc_usage(sys.bridge.id());
+    let (rcpu1, rrss) = proc_usage(sys.relay.id());
+    if let Some(t) = terminal {
+        t.detach().await;
+    }
+    let _ = sys.bridge.kill().await;
+    let _ = sys.relay.kill().await;
+    Ok(FloodResult {
+        secs,
+        browser_bytes,
+        bridge_cpu: bcpu1 - bcpu0,
+        relay_cpu: rcpu1 - rcpu0,
+        bridge_rss_mb: brss,
+        relay_rss_mb: rrss,
+    })
+}
+
+/// Round trips of single keystrokes typed at a shell prompt, in ms.
+async fn keystrokes(bins: &Bins, n: usize) -> Result<Vec<f64>> {
+    let mut sys = start_system(bins, "load-k").await?;
+    let mut b = Browser::connect(&sys.login, &sys.session_id, 0).await?;
+    let pane = sys.pane.clone();
+    b.until("the prompt", 20, |v| testkit::view_has(v, &pane, "$")).await?;
+    let mut out = Vec::with_capacity(n);
+    let letters = b"abcdefghijklmnopqrstuvwxyz";
+    for i in 0..n {
+        if i % 40 == 0 {
+            // Ctrl-U clears the line now and then.
+            b.send_input(&pane, "\u{15}").await?;
+            b.drain_for(30).await?;
+        }
+        let c = letters[i % letters.len()] as char;
+        let start = Instant::now();
+        b.send_input(&pane, &c.to_string()).await?;
+        b.until_output(&pane, c as u8, Duration::from_secs(10)).await?;
+        out.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    let _ = sys.bridge.kill().await;
+    let _ = sys.relay.kill().await;
+    Ok(out)
+}
