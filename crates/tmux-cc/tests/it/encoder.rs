@@ -92,10 +92,30 @@ fn a_megabyte_paste_arrives_without_paste_markers() {
     expected.extend_from_slice(&command::strip_paste_markers(&paste));
     expected.extend_from_slice(b"\x1b[201~");
     assert_eq!(expected.windows(6).filter(|w| w == b"\x1b[201~").count(), 1);
-    for line in &lines {
-        t.ok(line);
-    }
+    // Pipelined: write every line, then read every reply.
+    let start = std::time::Instant::now();
+    let all: Vec<u8> = lines.iter().flat_map(|l| l.as_bytes().iter().copied()).collect();
+    let writer = {
+        let mut stdin = t.take_stdin();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            stdin.write_all(&all).expect("writing the paste");
+            stdin
+        })
+    };
+    let n: usize = lines.iter().map(|l| l.replies()).sum();
+    let replies = t.replies(n, "paste");
+    assert_eq!(replies.len(), n);
+    assert!(replies.iter().all(|r| r.success));
+    t.put_stdin(writer.join().expect("writer thread"));
+    let sent = start.elapsed();
     let got = t.wait_file(&t.path("out"), expected.len());
+    eprintln!(
+        "1 MiB paste: {} lines, {} bytes of commands, replies after {sent:?}, all bytes in the pane after {:?}",
+        lines.len(),
+        lines.iter().map(|l| l.as_bytes().len()).sum::<usize>(),
+        start.elapsed()
+    );
     assert_eq!(got.len(), expected.len());
     assert!(got == expected, "paste differs");
     t.assert_alive();

@@ -112,6 +112,16 @@ impl Tmux {
         }
     }
 
+    /// Takes stdin out (to write from another thread while reading replies).
+    pub fn take_stdin(&mut self) -> ChildStdin {
+        self.stdin.take().expect("stdin open")
+    }
+
+    /// Gives stdin back after [`take_stdin`](Self::take_stdin).
+    pub fn put_stdin(&mut self, stdin: ChildStdin) {
+        self.stdin = Some(stdin);
+    }
+
     /// Writes raw bytes to the control client's stdin.
     pub fn write_raw(&mut self, bytes: &[u8]) {
         let stdin = self.stdin.as_mut().expect("stdin open");
