@@ -82,11 +82,24 @@ async function startUp(t) {
   return { url, attach, socket, tmux, logs: () => stderr };
 }
 
+/** Binary frames the page receives, as seen on the network: `{phase, type, first, last, bytes}`. */
+function watchFrames(page, log, phase) {
+  page.on('websocket', (ws) => {
+    ws.on('framereceived', (f) => {
+      if (typeof f.payload !== 'string') {
+        const b = Buffer.from(f.payload);
+        log.push({ phase: phase.name, type: b[1], first: Number(b.readBigUInt64LE(4)), last: Number(b.readBigUInt64LE(12)), bytes: b.length });
+      }
+    });
+  });
+}
+
 /** Logs in with the one-time URL and opens the first session; returns the page. */
-async function openSession(browser, t, up) {
+async function openSession(browser, t, up, watch = null) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   t.after(() => context.close());
   const page = await context.newPage();
+  if (watch) watchFrames(page, watch.log, watch.phase);
   await page.goto(up.url);
   if (!/\/s\//.test(new URL(page.url()).pathname)) {
     const link = await until(() => page.$('[data-testid="sessions"] a.open'), 20_000, 'session list');
@@ -115,7 +128,9 @@ after(async () => {
 
 test('type in the page, see the output, reload fetches only the missed deltas', { skip: skip || false, timeout: 180_000 }, async (t) => {
   const up = await startUp(t);
-  const page = await openSession(browser, t, up);
+  const log = [];
+  const phase = { name: 'first load' };
+  const page = await openSession(browser, t, up, { log, phase });
   const [pane] = allPanes(up);
   assert.equal(await page.textContent('[data-testid="attach"]'), up.attach);
 
@@ -138,21 +153,21 @@ test('type in the page, see the output, reload fetches only the missed deltas', 
   await until(() => capture(up, pane).includes('missed-5'), 10_000, 'missed output in tmux');
 
   // Watch the WebSocket from the network side while the page comes back.
-  const frames = [];
-  page.on('websocket', (ws) => {
-    ws.on('framereceived', (f) => {
-      if (typeof f.payload !== 'string') {
-        const b = Buffer.from(f.payload);
-        frames.push({ type: b[1], first: Number(b.readBigUInt64LE(4)), last: Number(b.readBigUInt64LE(12)), bytes: b.length });
-      }
-    });
-  });
+  phase.name = 'reload';
+  const t0 = Date.now();
   await page.goto(new URL(sessionPath, up.url).href);
   await until(() => page.evaluate(() => document.body.dataset.conn === 'live'), 20_000, 'live after reload');
+  const liveMs = Date.now() - t0;
   // The screens saved when the page left (at least what it had saved before).
   const restored = Number(await page.evaluate(() => document.body.dataset.restoredSeq));
   assert.ok(restored >= saved, `restored the saved screens (${restored} >= ${saved})`);
   await until(async () => (await paneText(page, pane))?.includes('missed-5'), 20_000, 'missed output in the page');
+  const shownMs = Date.now() - t0;
+  const frames = log.filter((f) => f.phase === 'reload');
+  const first = log.filter((f) => f.phase === 'first load');
+  const sum = (fs) => fs.reduce((a, f) => a + f.bytes, 0);
+  t.diagnostic(`first load: ${first.length} frames, ${sum(first)} bytes (snapshots: ${first.filter((f) => f.type === 2).map((f) => f.bytes).join(',') || 'none'})`);
+  t.diagnostic(`reload: ${frames.length} frames, ${sum(frames)} bytes, seq ${restored + 1}..${frames.at(-1)?.last}; live after ${liveMs} ms, missed output shown after ${shownMs} ms`);
   assert.match(await paneText(page, pane), /page-42-ok[\s\S]*missed-5/, 'old screen kept, missed output added');
   assert.ok(frames.length > 0, 'frames arrived');
   assert.deepEqual(frames.filter((f) => f.type === 2), [], 'no snapshot was sent');
