@@ -276,11 +276,14 @@ pub fn resync_commands(pane: PaneId, history_lines: u32, continue_after: bool) -
 /// The decoded replies of a [`resync_commands`] bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaneResync {
-    /// History then current screen, one entry per (joined) line, escapes
-    /// decoded: bytes to feed a terminal model with `\r\n` between lines.
+    /// The history, then the current screen's rows, one entry per (`-J`
+    /// joined) line, escapes decoded: bytes to feed a terminal model with
+    /// `\r\n` between lines. While the alternate screen is on, the history
+    /// is still the primary screen's and the rows are the alternate
+    /// screen's (verified on 3.3a: see the `resync` fixture).
     pub screen: Vec<Vec<u8>>,
-    /// The saved grid (the primary screen while `alternate_on`); empty when
-    /// there is none.
+    /// The saved grid: the primary screen's rows while `alternate_on`;
+    /// empty when there is none.
     pub saved_screen: Vec<Vec<u8>>,
     pub state: PaneState,
     /// Input tmux had read but not parsed yet (an incomplete sequence).

@@ -85,3 +85,67 @@ fn state_of_a_plain_pane_and_of_a_missing_pane() {
     assert!(PaneResync::from_replies(&replies).is_err());
     t.assert_alive();
 }
+
+/// The bundle the recorder sends in the `resync` fixture.
+fn recorded_bundle() -> String {
+    resync_commands(P0, 200, false).text().to_owned()
+}
+
+#[test]
+fn recorder_sends_the_encoders_bundle() {
+    let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/record-fixtures"))
+        .expect("reading scripts/record-fixtures");
+    let bundle = recorded_bundle();
+    assert!(script.contains(&format!("RESYNC_BUNDLE = {bundle:?}")), "update RESYNC_BUNDLE in the recorder to:\n{bundle:?}");
+}
+
+/// The `resync` fixture: the bundle's replies, recorded from tmux, decode
+/// and agree with tmux's own state dump in `resync.panes.json`.
+#[test]
+fn recorded_resync_bundle_decodes() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/tmux-cc");
+    let log = std::fs::read(dir.join("resync.log")).expect("resync.log");
+    let panes: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("resync.panes.json")).expect("panes.json")).expect("json");
+    let mut parser = tmux_cc::Parser::new();
+    parser.push(&log);
+    parser.finish();
+    let mut replies = Vec::new();
+    while let Some(e) = parser.next_event() {
+        if let tmux_cc::Event::Reply(r) = e
+            && r.flags == 1
+        {
+            replies.push(r);
+        }
+    }
+    // The bundle is the last line the recorder sent.
+    let bundle = &replies[replies.len() - 4..];
+    let r = PaneResync::from_replies(bundle).unwrap_or_else(|e| panic!("{e}"));
+    let want = &panes["%0"];
+    let s = &r.state;
+    assert_eq!(u64::from(s.width), want["width"].as_u64().expect("width"));
+    assert_eq!(u64::from(s.height), want["height"].as_u64().expect("height"));
+    assert_eq!(u64::from(s.cursor_x), want["cursor_x"].as_u64().expect("cursor_x"));
+    assert_eq!(u64::from(s.cursor_y), want["cursor_y"].as_u64().expect("cursor_y"));
+    assert_eq!(u64::from(s.alternate_on), want["alternate_on"].as_u64().expect("alternate_on"));
+    assert_eq!(u64::from(s.history_size), want["history_size"].as_u64().expect("history_size"));
+    assert!(s.alternate_on && s.mouse.standard && s.mouse.sgr && s.keypad && s.keypad_cursor);
+    assert_eq!(s.scroll_region, (1, 19));
+    assert_eq!(s.title, b"a title");
+    assert_eq!(r.pending, b"\x1b[1;2");
+    // History (primary) first, then the alternate screen's rows.
+    // `-J` joins wrapped rows (the 81-column command line), so there may be
+    // fewer lines than history_size + height.
+    let rows = s.history_size as usize + s.height as usize;
+    assert_eq!(r.screen.len(), rows - 1, "one wrapped row joined");
+    assert!(r.screen[1].starts_with(b"\x1b[31mline 1\x1b[39m a\\b"), "{:?}", String::from_utf8_lossy(&r.screen[1]));
+    let alt_start = r.screen.len() - s.height as usize;
+    assert!(r.screen[alt_start].starts_with(b"in alt \x1b[1mbold"));
+    // The saved grid is the primary screen the program left.
+    // Its last command line (the long printf) wrapped and was joined.
+    assert_eq!(r.saved_screen.len(), s.height as usize - 1);
+    assert!(r.saved_screen.iter().any(|l| l.starts_with(b"\x1b[30mline 40")));
+    // tmux's own capture of the visible (alternate) screen agrees.
+    let text = want["text"].as_array().expect("text");
+    assert_eq!(text[0].as_str(), Some("in alt bold"));
+}
