@@ -353,6 +353,14 @@ fn input_runs(bytes: &[u8]) -> Vec<(bool, &[u8])> {
     merged.into_iter().map(|(lit, s, e)| (lit, &bytes[s..e])).collect()
 }
 
+/// `send-keys -X -t %P cancel`: leaves copy/view mode so that typed keys
+/// reach the program again (`pane_in_mode=1` in [`crate::state::PaneState`],
+/// or after `%pane-mode-changed`). Fails with an `%error` if the pane is not
+/// in a mode.
+pub fn cancel_mode(pane: PaneId) -> CommandLine {
+    one(format!("send-keys -X -t '{pane}' cancel"))
+}
+
 const PASTE_START: &[u8] = b"\x1b[200~";
 const PASTE_END: &[u8] = b"\x1b[201~";
 

@@ -79,6 +79,18 @@ fn state_of_a_plain_pane_and_of_a_missing_pane() {
     if version.starts_with(b"3.3") {
         assert_eq!(s.bracketed_paste, None);
     }
+    // In copy mode typed keys go to the mode; cancel_mode leaves it.
+    let r = t.send(&tmux_cc::command::cancel_mode(P0));
+    assert!(!r[0].success, "not in a mode yet");
+    assert!(t.plain(&["copy-mode", "-t", "%0"]).status.success());
+    let state = |t: &mut Tmux| {
+        let text = t.text(&command::display_message(&command::Target::Pane(P0), tmux_cc::state::PANE_STATE_FORMAT)
+            .expect("fmt"));
+        PaneState::parse(&text).unwrap_or_else(|e| panic!("{e}"))
+    };
+    assert!(state(&mut t).in_mode);
+    t.ok(&tmux_cc::command::cancel_mode(P0));
+    assert!(!state(&mut t).in_mode);
     // A pane that does not exist: the first command fails, tmux skips the rest.
     let replies = t.send(&resync_commands(PaneId(77), 10, true));
     assert_eq!(replies.len(), 1);
