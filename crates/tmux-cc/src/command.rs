@@ -56,7 +56,11 @@ pub enum CommandError {
     FormatChar { what: &'static str },
     /// A name (subscription, user option) outside its alphabet.
     #[error("{what} {text:?} is not allowed: expected {expected}")]
-    BadName { what: &'static str, text: String, expected: &'static str },
+    BadName {
+        what: &'static str,
+        text: String,
+        expected: &'static str,
+    },
     /// [`join`] was given nothing to join.
     #[error("cannot join an empty list of commands")]
     EmptyJoin,
@@ -261,7 +265,8 @@ fn one(text: String) -> CommandLine {
 /// version ever ran `strftime` there; the others are quoting or expansion
 /// characters in tmux's parser). Everything else goes as `-H` hex.
 fn literal_ok(b: u8) -> bool {
-    (0x20..0x7f).contains(&b) && !matches!(b, b'#' | b'%' | b'$' | b'~' | b';' | b'\\' | b'\'' | b'"')
+    (0x20..0x7f).contains(&b)
+        && !matches!(b, b'#' | b'%' | b'$' | b'~' | b';' | b'\\' | b'\'' | b'"')
 }
 
 /// Encodes bytes typed into a pane: printable runs as
@@ -280,7 +285,11 @@ pub fn send_input(pane: PaneId, bytes: &[u8]) -> Vec<CommandLine> {
     let mut cmds: Vec<(String, usize)> = Vec::new(); // (text, words)
     for (lit, run) in input_runs(bytes) {
         // Each command stays well under a line's budget.
-        let max = if lit { MAX_INPUT_LINE_BYTES - 64 } else { MAX_WORDS_PER_LINE - 2 * CMD_WORDS };
+        let max = if lit {
+            MAX_INPUT_LINE_BYTES - 64
+        } else {
+            MAX_WORDS_PER_LINE - 2 * CMD_WORDS
+        };
         for chunk in run.chunks(max) {
             if lit {
                 // Safe: every byte of `chunk` is printable ASCII without quotes.
@@ -303,7 +312,8 @@ pub fn send_input(pane: PaneId, bytes: &[u8]) -> Vec<CommandLine> {
     let mut cur_cmds = 0;
     for (text, words) in cmds {
         let fits = cur.is_empty()
-            || (cur_words + words < MAX_WORDS_PER_LINE && cur.len() + 3 + text.len() <= MAX_INPUT_LINE_BYTES);
+            || (cur_words + words < MAX_WORDS_PER_LINE
+                && cur.len() + 3 + text.len() <= MAX_INPUT_LINE_BYTES);
         if !fits {
             lines.push(CommandLine::new(std::mem::take(&mut cur), cur_cmds));
             cur_words = 0;
@@ -350,7 +360,10 @@ fn input_runs(bytes: &[u8]) -> Vec<(bool, &[u8])> {
             _ => merged.push((lit, start, end)),
         }
     }
-    merged.into_iter().map(|(lit, s, e)| (lit, &bytes[s..e])).collect()
+    merged
+        .into_iter()
+        .map(|(lit, s, e)| (lit, &bytes[s..e]))
+        .collect()
 }
 
 /// `send-keys -X -t %P cancel`: leaves copy/view mode so that typed keys
@@ -411,7 +424,11 @@ pub fn send_paste(pane: PaneId, text: &[u8], bracketed: bool) -> Vec<CommandLine
 
 fn check_size(cols: u32, rows: u32) -> Result<(), CommandError> {
     let ok = |v: u32| (1..=MAX_CLIENT_SIZE).contains(&v);
-    if ok(cols) && ok(rows) { Ok(()) } else { Err(CommandError::SizeOutOfRange { cols, rows }) }
+    if ok(cols) && ok(rows) {
+        Ok(())
+    } else {
+        Err(CommandError::SizeOutOfRange { cols, rows })
+    }
 }
 
 /// `refresh-client -C WxH`: this control client's size.
@@ -423,7 +440,11 @@ pub fn resize_client(cols: u32, rows: u32) -> Result<CommandLine, CommandError> 
 /// `refresh-client -C '@W:WxH'`: a size for one window for this client. It
 /// clamps the window for every client (reference §11); prefer
 /// [`resize_client`].
-pub fn resize_window_for_client(window: WindowId, cols: u32, rows: u32) -> Result<CommandLine, CommandError> {
+pub fn resize_window_for_client(
+    window: WindowId,
+    cols: u32,
+    rows: u32,
+) -> Result<CommandLine, CommandError> {
     check_size(cols, rows)?;
     Ok(one(format!("refresh-client -C '{window}:{cols}x{rows}'")))
 }
@@ -449,7 +470,13 @@ pub enum ClientFlag {
 
 impl ClientFlag {
     fn encode(self) -> String {
-        let flag = |name: &str, on: bool| if on { name.to_owned() } else { format!("!{name}") };
+        let flag = |name: &str, on: bool| {
+            if on {
+                name.to_owned()
+            } else {
+                format!("!{name}")
+            }
+        };
         match self {
             ClientFlag::PauseAfter(Some(s)) => format!("pause-after={s}"),
             ClientFlag::PauseAfter(None) => "!pause-after".to_owned(),
@@ -465,7 +492,9 @@ impl ClientFlag {
 /// `refresh-client -f 'flag,flag…'`.
 pub fn set_client_flags(flags: &[ClientFlag]) -> Result<CommandLine, CommandError> {
     if flags.is_empty() {
-        return Err(CommandError::Empty { what: "client flags" });
+        return Err(CommandError::Empty {
+            what: "client flags",
+        });
     }
     let list: Vec<String> = flags.iter().map(|f| f.encode()).collect();
     Ok(one(format!("refresh-client -f '{}'", list.join(","))))
@@ -524,17 +553,28 @@ pub enum SubscriptionTarget {
 
 /// Subscription and user-option names: `[A-Za-z0-9_-]`, 1 to 64 bytes.
 fn check_ident(what: &'static str, s: &str) -> Result<(), CommandError> {
-    let ok = !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if ok {
         Ok(())
     } else {
-        Err(CommandError::BadName { what, text: s.to_owned(), expected: "1 to 64 of [A-Za-z0-9_-]" })
+        Err(CommandError::BadName {
+            what,
+            text: s.to_owned(),
+            expected: "1 to 64 of [A-Za-z0-9_-]",
+        })
     }
 }
 
 /// `refresh-client -B 'name:what:format'` (3.2+). `format` is a tmux format
 /// chosen by the bridge; put user text in it only through [`escape_format`].
-pub fn subscribe(name: &str, target: SubscriptionTarget, format: &str) -> Result<CommandLine, CommandError> {
+pub fn subscribe(
+    name: &str,
+    target: SubscriptionTarget,
+    format: &str,
+) -> Result<CommandLine, CommandError> {
     check_ident("subscription name", name)?;
     let what = match target {
         SubscriptionTarget::Session => String::new(),
@@ -543,7 +583,10 @@ pub fn subscribe(name: &str, target: SubscriptionTarget, format: &str) -> Result
         SubscriptionTarget::Window(w) => w.to_string(),
         SubscriptionTarget::AllWindows => "@*".to_owned(),
     };
-    Ok(one(format!("refresh-client -B {}", quote("subscription format", &format!("{name}:{what}:{format}"))?)))
+    Ok(one(format!(
+        "refresh-client -B {}",
+        quote("subscription format", &format!("{name}:{what}:{format}"))?
+    )))
 }
 
 /// `refresh-client -B 'name'`: removes a subscription.
@@ -651,21 +694,32 @@ pub fn list_panes(scope: &PaneScope, format: &str) -> Result<CommandLine, Comman
 
 /// `list-sessions -F 'format'`.
 pub fn list_sessions(format: &str) -> Result<CommandLine, CommandError> {
-    Ok(one(format!("list-sessions -F {}", quote("format", format)?)))
+    Ok(one(format!(
+        "list-sessions -F {}",
+        quote("format", format)?
+    )))
 }
 
 /// `display-message -p -t T -- 'format'`: prints the expanded format. tmux
 /// runs the format through `strftime` first, so user text inside it must go
 /// through [`escape_time_format`] (not only [`escape_format`]).
 pub fn display_message(target: &Target, format: &str) -> Result<CommandLine, CommandError> {
-    Ok(one(format!("display-message -p -t {} -- {}", target.quoted(), quote("format", format)?)))
+    Ok(one(format!(
+        "display-message -p -t {} -- {}",
+        target.quoted(),
+        quote("format", format)?
+    )))
 }
 
 /// [`display_message`] for a format constant of this crate (checked by a
 /// unit test to hold no forbidden byte).
 pub(crate) fn display_message_const(target: &Target, format: &'static str) -> CommandLine {
     debug_assert!(check_bytes("format", format).is_ok());
-    one(format!("display-message -p -t {} -- {}", target.quoted(), quote_unchecked(format)))
+    one(format!(
+        "display-message -p -t {} -- {}",
+        target.quoted(),
+        quote_unchecked(format)
+    ))
 }
 
 // ---------------------------------------------------------------------------
@@ -674,14 +728,20 @@ pub(crate) fn display_message_const(target: &Target, format: &'static str) -> Co
 /// Quotes a shell command given as argv words (`--` first). One word is run
 /// by tmux with `/bin/sh -c`; several are executed directly.
 fn shell_command_args(cmd: Option<&[&str]>) -> Result<String, CommandError> {
-    let Some(words) = cmd else { return Ok(String::new()) };
+    let Some(words) = cmd else {
+        return Ok(String::new());
+    };
     if words.is_empty() {
-        return Err(CommandError::Empty { what: "shell command" });
+        return Err(CommandError::Empty {
+            what: "shell command",
+        });
     }
     let mut out = String::from(" --");
     for w in words {
         if w.contains('#') {
-            return Err(CommandError::FormatChar { what: "shell command" });
+            return Err(CommandError::FormatChar {
+                what: "shell command",
+            });
         }
         out.push(' ');
         out.push_str(&quote("shell command", w)?);
@@ -715,7 +775,9 @@ pub fn new_window(
     let mut text = format!("new-window -d -t '{session}:'");
     if let Some(n) = name {
         if n.is_empty() {
-            return Err(CommandError::Empty { what: "window name" });
+            return Err(CommandError::Empty {
+                what: "window name",
+            });
         }
         let _ = write!(text, " -n {}", quote_expanded("window name", n)?);
     }
@@ -727,9 +789,14 @@ pub fn new_window(
 /// `rename-window -t @W -- 'NAME'` (`#` doubled: tmux expands the name).
 pub fn rename_window(window: WindowId, name: &str) -> Result<CommandLine, CommandError> {
     if name.is_empty() {
-        return Err(CommandError::Empty { what: "window name" });
+        return Err(CommandError::Empty {
+            what: "window name",
+        });
     }
-    Ok(one(format!("rename-window -t '{window}' -- {}", quote_expanded("window name", name)?)))
+    Ok(one(format!(
+        "rename-window -t '{window}' -- {}",
+        quote_expanded("window name", name)?
+    )))
 }
 
 /// `kill-pane -t %P`.
@@ -770,7 +837,11 @@ fn check_user_option(name: &str) -> Result<(), CommandError> {
 
 /// `set-option [-p|-w] -t T '@name' -- 'value'`: stores `value` verbatim (no
 /// `-F`, so tmux does not expand it; `#{@name}` gives it back unchanged).
-pub fn set_option_user(target: &Target, name: &str, value: &str) -> Result<CommandLine, CommandError> {
+pub fn set_option_user(
+    target: &Target,
+    name: &str,
+    value: &str,
+) -> Result<CommandLine, CommandError> {
     check_user_option(name)?;
     Ok(one(format!(
         "set-option{} -t {} -- '{name}' {}",
@@ -784,7 +855,11 @@ pub fn set_option_user(target: &Target, name: &str, value: &str) -> Result<Comma
 /// (no line if unset).
 pub fn show_option(target: &Target, name: &str) -> Result<CommandLine, CommandError> {
     check_user_option(name)?;
-    Ok(one(format!("show-options -v -q{} -t {} -- '{name}'", option_scope(target), target.quoted())))
+    Ok(one(format!(
+        "show-options -v -q{} -t {} -- '{name}'",
+        option_scope(target),
+        target.quoted()
+    )))
 }
 
 #[cfg(test)]

@@ -55,8 +55,16 @@ impl SessionName {
         let ok = !name.is_empty()
             && name.len() <= MAX_NAME_LEN
             && !name.starts_with('-')
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if ok { Ok(SessionName(name.to_owned())) } else { Err(NamingError::BadName { text: name.to_owned() }) }
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if ok {
+            Ok(SessionName(name.to_owned()))
+        } else {
+            Err(NamingError::BadName {
+                text: name.to_owned(),
+            })
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -117,7 +125,9 @@ fn hex_val(b: u8) -> Option<u8> {
 /// Any other name (a user's own session, a renamed one) is
 /// [`NamingError::NotOurs`].
 pub fn parse_name(name: &str) -> Result<(String, String), NamingError> {
-    let not_ours = || NamingError::NotOurs { text: name.to_owned() };
+    let not_ours = || NamingError::NotOurs {
+        text: name.to_owned(),
+    };
     let body = name.strip_prefix(PREFIX).ok_or_else(not_ours)?.as_bytes();
     let mut parts: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
     let mut which = 0;
@@ -134,7 +144,11 @@ pub fn parse_name(name: &str) -> Result<(String, String), NamingError> {
                     i += 2;
                 }
                 Some(&h) => {
-                    let lo = body.get(i + 2).copied().and_then(hex_val).ok_or_else(not_ours)?;
+                    let lo = body
+                        .get(i + 2)
+                        .copied()
+                        .and_then(hex_val)
+                        .ok_or_else(not_ours)?;
                     let hi = hex_val(h).ok_or_else(not_ours)?;
                     parts[which].push(hi << 4 | lo);
                     i += 3;
@@ -205,7 +219,9 @@ fn unescape_id_part(part: &str) -> Option<String> {
 
 /// Parses a [`logical_id`] back into (idea, slot).
 pub fn parse_logical_id(id: &str) -> Result<(String, String), NamingError> {
-    let bad = || NamingError::BadLogicalId { text: id.to_owned() };
+    let bad = || NamingError::BadLogicalId {
+        text: id.to_owned(),
+    };
     let (a, b) = id.split_once('/').ok_or_else(bad)?;
     let idea = unescape_id_part(a).ok_or_else(bad)?;
     let slot = unescape_id_part(b).ok_or_else(bad)?;
@@ -244,17 +260,35 @@ mod tests {
     fn empty_and_long_ids_are_errors() {
         assert_eq!(session_name("", "1"), Err(NamingError::Empty("idea")));
         assert_eq!(session_name("a", ""), Err(NamingError::Empty("slot")));
-        assert!(matches!(session_name(&"x".repeat(300), "1"), Err(NamingError::TooLong { .. })));
-        assert!(matches!(session_name(&"#".repeat(66), "1"), Err(NamingError::TooLong { .. })));
+        assert!(matches!(
+            session_name(&"x".repeat(300), "1"),
+            Err(NamingError::TooLong { .. })
+        ));
+        assert!(matches!(
+            session_name(&"#".repeat(66), "1"),
+            Err(NamingError::TooLong { .. })
+        ));
     }
 
     #[test]
     fn foreign_and_non_canonical_names_are_not_ours() {
         for n in [
-            "main", "tb_", "tb_a", "tb_a__b__c", "tb_a_5Fb__c", "tb__61__b", "tb_a_5__b", "tb_a__b_",
-            "tb_a__b_ff", "tb_a.b__c", "tb___b",
+            "main",
+            "tb_",
+            "tb_a",
+            "tb_a__b__c",
+            "tb_a_5Fb__c",
+            "tb__61__b",
+            "tb_a_5__b",
+            "tb_a__b_",
+            "tb_a__b_ff",
+            "tb_a.b__c",
+            "tb___b",
         ] {
-            assert!(matches!(parse_name(n), Err(NamingError::NotOurs { .. })), "{n}");
+            assert!(
+                matches!(parse_name(n), Err(NamingError::NotOurs { .. })),
+                "{n}"
+            );
         }
     }
 
@@ -268,9 +302,18 @@ mod tests {
 
     #[test]
     fn logical_ids_round_trip() {
-        for (i, s) in [("idea", "slot"), ("a/b", "c%2Fd"), ("#{x}", "$y ~ ;"), ("é", "/")] {
+        for (i, s) in [
+            ("idea", "slot"),
+            ("a/b", "c%2Fd"),
+            ("#{x}", "$y ~ ;"),
+            ("é", "/"),
+        ] {
             let id = logical_id(i, s).unwrap_or_default();
-            assert_eq!(parse_logical_id(&id), Ok((i.to_owned(), s.to_owned())), "{id}");
+            assert_eq!(
+                parse_logical_id(&id),
+                Ok((i.to_owned(), s.to_owned())),
+                "{id}"
+            );
         }
         assert_eq!(logical_id("idea", "slot").as_deref(), Ok("idea/slot"));
         assert!(parse_logical_id("noslash").is_err());

@@ -119,7 +119,10 @@ struct Fields<'a>(Vec<(&'a [u8], &'a [u8])>);
 
 impl<'a> Fields<'a> {
     fn raw(&self, key: &'static str) -> Option<&'a [u8]> {
-        self.0.iter().find(|(k, _)| *k == key.as_bytes()).map(|(_, v)| *v)
+        self.0
+            .iter()
+            .find(|(k, _)| *k == key.as_bytes())
+            .map(|(_, v)| *v)
     }
 
     fn text(&self, key: &'static str) -> Result<&'a str, StateError> {
@@ -158,7 +161,10 @@ impl<'a> Fields<'a> {
 }
 
 fn bad(key: &'static str, v: &[u8]) -> StateError {
-    StateError::BadValue { key, value: String::from_utf8_lossy(v).into_owned() }
+    StateError::BadValue {
+        key,
+        value: String::from_utf8_lossy(v).into_owned(),
+    }
 }
 
 impl PaneState {
@@ -185,17 +191,21 @@ impl PaneState {
                 .collect(),
         );
         let pane_text = fields.text("pane_id")?;
-        let pane = PaneId::parse_bytes(pane_text.as_bytes()).ok_or_else(|| bad("pane_id", pane_text.as_bytes()))?;
+        let pane = PaneId::parse_bytes(pane_text.as_bytes())
+            .ok_or_else(|| bad("pane_id", pane_text.as_bytes()))?;
         let window_text = fields.text("window_id")?;
-        let window =
-            WindowId::parse_bytes(window_text.as_bytes()).ok_or_else(|| bad("window_id", window_text.as_bytes()))?;
+        let window = WindowId::parse_bytes(window_text.as_bytes())
+            .ok_or_else(|| bad("window_id", window_text.as_bytes()))?;
         let tabs_text = fields.text("pane_tabs")?;
         let tabs = if tabs_text.is_empty() {
             Vec::new()
         } else {
             tabs_text
                 .split(',')
-                .map(|t| t.parse::<u32>().map_err(|_| bad("pane_tabs", tabs_text.as_bytes())))
+                .map(|t| {
+                    t.parse::<u32>()
+                        .map_err(|_| bad("pane_tabs", tabs_text.as_bytes()))
+                })
                 .collect::<Result<Vec<_>, _>>()?
         };
         let saved_x = fields.opt_coord("alternate_saved_x")?;
@@ -223,7 +233,10 @@ impl PaneState {
             },
             alternate_on: fields.flag("alternate_on")?,
             alternate_saved: saved_x.zip(saved_y),
-            scroll_region: (fields.num("scroll_region_upper")?, fields.num("scroll_region_lower")?),
+            scroll_region: (
+                fields.num("scroll_region_upper")?,
+                fields.num("scroll_region_lower")?,
+            ),
             tabs,
             history_size: fields.num("history_size")?,
             history_limit: fields.num("history_limit")?,
@@ -261,11 +274,30 @@ pub fn resync_commands(pane: PaneId, history_lines: u32, continue_after: bool) -
         quiet: true,
         ..CaptureOptions::default()
     };
-    let first = command::capture_pane(pane, CaptureOptions { history: Some(history_lines), ..screen });
+    let first = command::capture_pane(
+        pane,
+        CaptureOptions {
+            history: Some(history_lines),
+            ..screen
+        },
+    );
     let mut rest = vec![
-        command::capture_pane(pane, CaptureOptions { alternate: true, ..screen }),
+        command::capture_pane(
+            pane,
+            CaptureOptions {
+                alternate: true,
+                ..screen
+            },
+        ),
         command::display_message_const(&Target::Pane(pane), PANE_STATE_FORMAT),
-        command::capture_pane(pane, CaptureOptions { pending: true, octal: true, ..CaptureOptions::default() }),
+        command::capture_pane(
+            pane,
+            CaptureOptions {
+                pending: true,
+                octal: true,
+                ..CaptureOptions::default()
+            },
+        ),
     ];
     if continue_after {
         rest.push(command::pane_flow(pane, PaneFlow::Continue));
@@ -307,9 +339,17 @@ impl PaneResync {
             }
         }
         if replies.len() != RESYNC_REPLIES && replies.len() != RESYNC_REPLIES + 1 {
-            return Err(StateError::ReplyCount { expected: RESYNC_REPLIES, got: replies.len() });
+            return Err(StateError::ReplyCount {
+                expected: RESYNC_REPLIES,
+                got: replies.len(),
+            });
         }
-        let lines = |r: &Reply| r.lines.iter().map(|l| decode_capture_escapes(l)).collect::<Vec<_>>();
+        let lines = |r: &Reply| {
+            r.lines
+                .iter()
+                .map(|l| decode_capture_escapes(l))
+                .collect::<Vec<_>>()
+        };
         let mut pending = Vec::new();
         for l in &replies[3].lines {
             pending.extend_from_slice(&decode_capture_escapes(l));
@@ -340,7 +380,9 @@ pub fn decode_capture_escapes(text: &[u8]) -> Vec<u8> {
             }
             if let Some(d) = text.get(i + 1..i + 4) {
                 let octal = |c: u8| (b'0'..=b'7').contains(&c).then(|| c - b'0');
-                if let (Some(a @ 0..=3), Some(b1), Some(c)) = (octal(d[0]), octal(d[1]), octal(d[2])) {
+                if let (Some(a @ 0..=3), Some(b1), Some(c)) =
+                    (octal(d[0]), octal(d[1]), octal(d[2]))
+                {
                     out.push(a << 6 | b1 << 3 | c);
                     i += 4;
                     continue;

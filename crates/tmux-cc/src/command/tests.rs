@@ -18,9 +18,15 @@ fn lines_end_in_one_newline() {
 #[test]
 fn quote_escapes_single_quotes_and_refuses_line_breaks() {
     assert_eq!(quote("x", "it's").as_deref(), Ok("'it'\\''s'"));
-    assert_eq!(quote("x", "a;b $HOME ~ #{x}").as_deref(), Ok("'a;b $HOME ~ #{x}'"));
+    assert_eq!(
+        quote("x", "a;b $HOME ~ #{x}").as_deref(),
+        Ok("'a;b $HOME ~ #{x}'")
+    );
     for (s, byte) in [("a\nb", b'\n'), ("a\rb", b'\r'), ("a\0b", 0)] {
-        assert_eq!(quote("x", s), Err(CommandError::ForbiddenByte { what: "x", byte }));
+        assert_eq!(
+            quote("x", s),
+            Err(CommandError::ForbiddenByte { what: "x", byte })
+        );
     }
 }
 
@@ -32,14 +38,19 @@ fn send_input_splits_literal_and_hex_runs() {
         ["send-keys -t '%3' -l -- 'ls -la /tmp' ; send-keys -t '%3' -H 0d"]
     );
     assert_eq!(send_input(p, b"ls -la /tmp\r")[0].replies(), 2);
-    assert_eq!(texts(&send_input(p, b"ls\r")), ["send-keys -t '%3' -H 6c 73 0d"]);
+    assert_eq!(
+        texts(&send_input(p, b"ls\r")),
+        ["send-keys -t '%3' -H 6c 73 0d"]
+    );
     assert_eq!(
         texts(&send_input(p, b"a#b'c\xc3\xa9")),
         ["send-keys -t '%3' -H 61 23 62 27 63 c3 a9"]
     );
     assert_eq!(
         texts(&send_input(p, b"echo 'hello world'")),
-        ["send-keys -t '%3' -H 65 63 68 6f 20 27 ; send-keys -t '%3' -l -- 'hello world' ; send-keys -t '%3' -H 27"]
+        [
+            "send-keys -t '%3' -H 65 63 68 6f 20 27 ; send-keys -t '%3' -l -- 'hello world' ; send-keys -t '%3' -H 27"
+        ]
     );
     assert!(send_input(p, b"").is_empty());
 }
@@ -50,14 +61,21 @@ fn send_input_chunks_long_input() {
     let lines = send_input(PaneId(0), &big);
     assert!(lines.len() >= 5, "{}", lines.len());
     for l in &lines {
-        assert!(l.text().split(' ').count() <= MAX_WORDS_PER_LINE, "too many words");
+        assert!(
+            l.text().split(' ').count() <= MAX_WORDS_PER_LINE,
+            "too many words"
+        );
         assert!(l.as_bytes().len() <= MAX_INPUT_LINE_BYTES + 1);
     }
     let text = vec![b'x'; 100_000];
     let lines = send_input(PaneId(0), &text);
     let total: usize = lines.iter().map(|l| l.text().matches('x').count()).sum();
     assert_eq!(total, 100_000);
-    assert!(lines.iter().all(|l| l.as_bytes().len() <= MAX_INPUT_LINE_BYTES + 1));
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.as_bytes().len() <= MAX_INPUT_LINE_BYTES + 1)
+    );
 }
 
 #[test]
@@ -74,72 +92,142 @@ fn paste_markers_are_stripped_even_when_nested() {
 
 #[test]
 fn sizes_are_checked() {
-    assert_eq!(resize_client(80, 24).map(|l| l.text().to_owned()).as_deref(), Ok("refresh-client -C 80x24"));
+    assert_eq!(
+        resize_client(80, 24)
+            .map(|l| l.text().to_owned())
+            .as_deref(),
+        Ok("refresh-client -C 80x24")
+    );
     assert!(resize_client(10_000, 10_000).is_ok());
-    assert_eq!(resize_client(0, 24), Err(CommandError::SizeOutOfRange { cols: 0, rows: 24 }));
+    assert_eq!(
+        resize_client(0, 24),
+        Err(CommandError::SizeOutOfRange { cols: 0, rows: 24 })
+    );
     assert!(resize_client(65535, 65535).is_err());
     assert_eq!(
-        resize_window_for_client(WindowId(2), 50, 12).map(|l| l.text().to_owned()).as_deref(),
+        resize_window_for_client(WindowId(2), 50, 12)
+            .map(|l| l.text().to_owned())
+            .as_deref(),
         Ok("refresh-client -C '@2:50x12'")
     );
-    assert_eq!(clear_window_size_for_client(WindowId(2)).text(), "refresh-client -C '@2:'");
+    assert_eq!(
+        clear_window_size_for_client(WindowId(2)).text(),
+        "refresh-client -C '@2:'"
+    );
 }
 
 #[test]
 fn client_flags_flow_and_subscriptions() {
-    let l = set_client_flags(&[ClientFlag::PauseAfter(Some(5)), ClientFlag::WaitExit(false), ClientFlag::IgnoreSize(true)]);
-    assert_eq!(l.map(|l| l.text().to_owned()).as_deref(), Ok("refresh-client -f 'pause-after=5,!wait-exit,ignore-size'"));
-    assert!(set_client_flags(&[]).is_err());
-    assert_eq!(pane_flow(PaneId(4), PaneFlow::Continue).text(), "refresh-client -A '%4:continue'");
+    let l = set_client_flags(&[
+        ClientFlag::PauseAfter(Some(5)),
+        ClientFlag::WaitExit(false),
+        ClientFlag::IgnoreSize(true),
+    ]);
     assert_eq!(
-        pane_flows(&[(PaneId(0), PaneFlow::Pause), (PaneId(2), PaneFlow::Pause)]).map(|l| l.text().to_owned()).as_deref(),
+        l.map(|l| l.text().to_owned()).as_deref(),
+        Ok("refresh-client -f 'pause-after=5,!wait-exit,ignore-size'")
+    );
+    assert!(set_client_flags(&[]).is_err());
+    assert_eq!(
+        pane_flow(PaneId(4), PaneFlow::Continue).text(),
+        "refresh-client -A '%4:continue'"
+    );
+    assert_eq!(
+        pane_flows(&[(PaneId(0), PaneFlow::Pause), (PaneId(2), PaneFlow::Pause)])
+            .map(|l| l.text().to_owned())
+            .as_deref(),
         Ok("refresh-client -A '%0:pause' -A '%2:pause'")
     );
     assert_eq!(
-        subscribe("dead", SubscriptionTarget::AllPanes, "#{pane_id} it's").map(|l| l.text().to_owned()).as_deref(),
+        subscribe("dead", SubscriptionTarget::AllPanes, "#{pane_id} it's")
+            .map(|l| l.text().to_owned())
+            .as_deref(),
         Ok("refresh-client -B 'dead:%*:#{pane_id} it'\\''s'")
     );
     assert!(subscribe("a:b", SubscriptionTarget::Session, "x").is_err());
     assert!(subscribe("a", SubscriptionTarget::Session, "x\ny").is_err());
-    assert_eq!(unsubscribe("dead").map(|l| l.text().to_owned()).as_deref(), Ok("refresh-client -B 'dead'"));
+    assert_eq!(
+        unsubscribe("dead").map(|l| l.text().to_owned()).as_deref(),
+        Ok("refresh-client -B 'dead'")
+    );
 }
 
 #[test]
 fn capture_and_queries() {
-    let opts = CaptureOptions { history: Some(500), escapes: true, octal: true, join: true, quiet: true, ..Default::default() };
-    assert_eq!(capture_pane(PaneId(1), opts).text(), "capture-pane -p -t '%1' -e -C -J -q -S -500");
+    let opts = CaptureOptions {
+        history: Some(500),
+        escapes: true,
+        octal: true,
+        join: true,
+        quiet: true,
+        ..Default::default()
+    };
     assert_eq!(
-        display_message(&Target::Pane(PaneId(1)), "-#{pane_id}").map(|l| l.text().to_owned()).as_deref(),
+        capture_pane(PaneId(1), opts).text(),
+        "capture-pane -p -t '%1' -e -C -J -q -S -500"
+    );
+    assert_eq!(
+        display_message(&Target::Pane(PaneId(1)), "-#{pane_id}")
+            .map(|l| l.text().to_owned())
+            .as_deref(),
         Ok("display-message -p -t '%1' -- '-#{pane_id}'")
     );
     assert_eq!(
-        list_panes(&PaneScope::Session(Target::Session(SessionId(2))), "#{pane_id}").map(|l| l.text().to_owned()).as_deref(),
+        list_panes(
+            &PaneScope::Session(Target::Session(SessionId(2))),
+            "#{pane_id}"
+        )
+        .map(|l| l.text().to_owned())
+        .as_deref(),
         Ok("list-panes -s -t '$2' -F '#{pane_id}'")
     );
-    assert_eq!(list_windows(&WindowScope::All, "#{window_id}").map(|l| l.replies()), Ok(1));
+    assert_eq!(
+        list_windows(&WindowScope::All, "#{window_id}").map(|l| l.replies()),
+        Ok(1)
+    );
 }
 
 #[test]
 fn sessions_windows_options() {
     let name = SessionName::new("tb_a__b").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        new_session(&name, 80, 24, Some(&["sh", "-c", "echo '$x'"])).map(|l| l.text().to_owned()).as_deref(),
-        Ok("new-session -d -s 'tb_a__b' -x 80 -y 24 -P -F '#{session_id}' -- 'sh' '-c' 'echo '\\''$x'\\'''")
+        new_session(&name, 80, 24, Some(&["sh", "-c", "echo '$x'"]))
+            .map(|l| l.text().to_owned())
+            .as_deref(),
+        Ok(
+            "new-session -d -s 'tb_a__b' -x 80 -y 24 -P -F '#{session_id}' -- 'sh' '-c' 'echo '\\''$x'\\'''"
+        )
     );
-    assert_eq!(new_session(&name, 80, 24, Some(&["echo #x"])), Err(CommandError::FormatChar { what: "shell command" }));
-    assert_eq!(new_session(&name, 80, 24, Some(&[])), Err(CommandError::Empty { what: "shell command" }));
     assert_eq!(
-        new_window(SessionId(1), Some("w#{x}"), None).map(|l| l.text().to_owned()).as_deref(),
+        new_session(&name, 80, 24, Some(&["echo #x"])),
+        Err(CommandError::FormatChar {
+            what: "shell command"
+        })
+    );
+    assert_eq!(
+        new_session(&name, 80, 24, Some(&[])),
+        Err(CommandError::Empty {
+            what: "shell command"
+        })
+    );
+    assert_eq!(
+        new_window(SessionId(1), Some("w#{x}"), None)
+            .map(|l| l.text().to_owned())
+            .as_deref(),
         Ok("new-window -d -t '$1:' -n 'w##{x}' -P -F '#{window_id} #{pane_id}'")
     );
     assert_eq!(
-        set_option_user(&Target::Session(SessionId(1)), "@bridge_id", "a'b").map(|l| l.text().to_owned()).as_deref(),
+        set_option_user(&Target::Session(SessionId(1)), "@bridge_id", "a'b")
+            .map(|l| l.text().to_owned())
+            .as_deref(),
         Ok("set-option -t '$1' -- '@bridge_id' 'a'\\''b'")
     );
     assert!(set_option_user(&Target::Pane(PaneId(1)), "bridge_id", "x").is_err());
     assert!(set_option_user(&Target::Pane(PaneId(1)), "@a;b", "x").is_err());
     assert_eq!(
-        show_option(&Target::Pane(PaneId(1)), "@x").map(|l| l.text().to_owned()).as_deref(),
+        show_option(&Target::Pane(PaneId(1)), "@x")
+            .map(|l| l.text().to_owned())
+            .as_deref(),
         Ok("show-options -v -q -p -t '%1' -- '@x'")
     );
     assert_eq!(Target::SessionName(name).quoted(), "'=tb_a__b:'");
@@ -148,7 +236,10 @@ fn sessions_windows_options() {
 
 #[test]
 fn join_sums_replies_and_refuses_nothing() {
-    let j = join([kill_pane(PaneId(1)), send_input(PaneId(2), b"a\r").remove(0)]);
+    let j = join([
+        kill_pane(PaneId(1)),
+        send_input(PaneId(2), b"a\r").remove(0),
+    ]);
     let j = j.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(j.text(), "kill-pane -t '%1' ; send-keys -t '%2' -H 61 0d");
     assert_eq!(j.replies(), 2);
@@ -166,7 +257,9 @@ fn decode_send_keys(lines: &[CommandLine]) -> Vec<u8> {
     let mut out = Vec::new();
     for l in lines {
         for cmd in l.text().split(" ; ") {
-            let rest = cmd.strip_prefix("send-keys -t '%0' ").unwrap_or_else(|| panic!("{cmd}"));
+            let rest = cmd
+                .strip_prefix("send-keys -t '%0' ")
+                .unwrap_or_else(|| panic!("{cmd}"));
             if let Some(text) = rest.strip_prefix("-l -- '") {
                 let text = text.strip_suffix('\'').unwrap_or_else(|| panic!("{cmd}"));
                 assert!(!text.contains('\''));

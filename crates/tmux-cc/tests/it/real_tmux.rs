@@ -37,9 +37,27 @@ impl Tmux {
     pub fn start(shell_command: impl FnOnce(&Path) -> String) -> Tmux {
         let dir = tempfile::tempdir().expect("tempdir");
         let shell_command = shell_command(dir.path());
-        let socket = format!("tb-cc-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        let socket = format!(
+            "tb-cc-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
         let mut child = Command::new("tmux")
-            .args(["-u", "-L", &socket, "-f", "/dev/null", "-C", "new-session", "-s", "t", "-x", "80", "-y", "24"])
+            .args([
+                "-u",
+                "-L",
+                &socket,
+                "-f",
+                "/dev/null",
+                "-C",
+                "new-session",
+                "-s",
+                "t",
+                "-x",
+                "80",
+                "-y",
+                "24",
+            ])
             .arg(&shell_command)
             .env("HOME", dir.path())
             .env("LANG", "C.UTF-8")
@@ -74,8 +92,18 @@ impl Tmux {
                 }
             }
         });
-        let mut t = Tmux { socket, child, stdin, rx, events: Vec::new(), dir, eof: false };
-        t.wait_event("session-changed", |e| matches!(e, Event::SessionChanged { .. }));
+        let mut t = Tmux {
+            socket,
+            child,
+            stdin,
+            rx,
+            events: Vec::new(),
+            dir,
+            eof: false,
+        };
+        t.wait_event("session-changed", |e| {
+            matches!(e, Event::SessionChanged { .. })
+        });
         t
     }
 
@@ -103,7 +131,10 @@ impl Tmux {
         let deadline = Instant::now() + TIMEOUT;
         loop {
             let Some(e) = self.next(deadline) else {
-                panic!("no {what} event (eof={}); events: {:?}", self.eof, self.events);
+                panic!(
+                    "no {what} event (eof={}); events: {:?}",
+                    self.eof, self.events
+                );
             };
             self.events.push(e.clone());
             if pred(&e) {
@@ -150,7 +181,11 @@ impl Tmux {
                     }
                 }
                 Some(e) => self.events.push(e),
-                None => panic!("{} of {n} replies to {what:.200} (eof={})", out.len(), self.eof),
+                None => panic!(
+                    "{} of {n} replies to {what:.200} (eof={})",
+                    out.len(),
+                    self.eof
+                ),
             }
         }
         out
@@ -160,7 +195,12 @@ impl Tmux {
     pub fn ok(&mut self, line: &CommandLine) -> Vec<Reply> {
         let replies = self.send(line);
         for r in &replies {
-            assert!(r.success, "{:.200} failed: {}", line.text(), String::from_utf8_lossy(&r.text()));
+            assert!(
+                r.success,
+                "{:.200} failed: {}",
+                line.text(),
+                String::from_utf8_lossy(&r.text())
+            );
         }
         replies
     }
@@ -176,10 +216,17 @@ impl Tmux {
     /// answered with exactly its own text, and no `%exit` was seen.
     pub fn assert_alive(&mut self) {
         let probe = format!("probe-{}", COUNTER.fetch_add(1, Ordering::SeqCst));
-        let line = tmux_cc::command::display_message(&tmux_cc::command::Target::Pane(tmux_cc::PaneId(0)), &probe)
-            .expect("probe");
+        let line = tmux_cc::command::display_message(
+            &tmux_cc::command::Target::Pane(tmux_cc::PaneId(0)),
+            &probe,
+        )
+        .expect("probe");
         assert_eq!(self.text(&line), probe.as_bytes());
-        assert!(!self.events.iter().any(|e| matches!(e, Event::Exit { .. })), "client exited: {:?}", self.events);
+        assert!(
+            !self.events.iter().any(|e| matches!(e, Event::Exit { .. })),
+            "client exited: {:?}",
+            self.events
+        );
     }
 
     /// A plain `tmux -L <socket>` command (not through the control client).

@@ -32,7 +32,8 @@ fn resync_bundle_reports_the_real_state() {
     let line = resync_commands(P0, 100, false);
     let replies = t.send(&line);
     assert_eq!(replies.len(), 4);
-    let r = PaneResync::from_replies(&replies).unwrap_or_else(|e| panic!("{e}; replies {replies:?}"));
+    let r =
+        PaneResync::from_replies(&replies).unwrap_or_else(|e| panic!("{e}; replies {replies:?}"));
     let s = &r.state;
     assert_eq!((s.pane, s.window), (P0, WindowId(0)));
     assert_eq!((s.width, s.height), (80, 24));
@@ -41,8 +42,16 @@ fn resync_bundle_reports_the_real_state() {
     assert!(s.alternate_saved.is_some(), "{s:?}");
     assert!(!s.cursor_visible);
     assert!(s.keypad_cursor && s.keypad);
-    assert!(s.mouse.standard && s.mouse.sgr && s.mouse.any, "{:?}", s.mouse);
-    assert!(!s.mouse.button && s.mouse.all == Some(false) && !s.mouse.utf8, "{:?}", s.mouse);
+    assert!(
+        s.mouse.standard && s.mouse.sgr && s.mouse.any,
+        "{:?}",
+        s.mouse
+    );
+    assert!(
+        !s.mouse.button && s.mouse.all == Some(false) && !s.mouse.utf8,
+        "{:?}",
+        s.mouse
+    );
     assert_eq!(s.scroll_region, (2, 4));
     assert_eq!(s.title, b"My Title; x=1");
     assert!(!s.dead && !s.in_mode);
@@ -51,11 +60,23 @@ fn resync_bundle_reports_the_real_state() {
     // the backslash; the saved grid is the primary screen.
     let screen: Vec<u8> = r.screen.concat();
     let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
-    assert!(find(&screen, b"alt-line \x1b[31mred"), "{:?}", String::from_utf8_lossy(&screen));
-    assert!(find(&screen, b"a\\b"), "{:?}", String::from_utf8_lossy(&screen));
+    assert!(
+        find(&screen, b"alt-line \x1b[31mred"),
+        "{:?}",
+        String::from_utf8_lossy(&screen)
+    );
+    assert!(
+        find(&screen, b"a\\b"),
+        "{:?}",
+        String::from_utf8_lossy(&screen)
+    );
     assert!(!find(&screen, b"primary-line"));
     let saved: Vec<u8> = r.saved_screen.concat();
-    assert!(find(&saved, b"primary-line"), "{:?}", String::from_utf8_lossy(&saved));
+    assert!(
+        find(&saved, b"primary-line"),
+        "{:?}",
+        String::from_utf8_lossy(&saved)
+    );
     assert_eq!(r.pending, b"\x1b[1;2");
     // With continue: five replies, the last one refresh-client.
     let replies = t.send(&resync_commands(P0, 0, true));
@@ -68,14 +89,21 @@ fn resync_bundle_reports_the_real_state() {
 #[test]
 fn state_of_a_plain_pane_and_of_a_missing_pane() {
     let mut t = Tmux::start(|_| "cat".to_owned());
-    let text = t.text(&command::display_message(&command::Target::Pane(P0), tmux_cc::state::PANE_STATE_FORMAT)
-        .expect("fmt"));
-    let s = PaneState::parse(&text).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&text)));
+    let text = t.text(
+        &command::display_message(
+            &command::Target::Pane(P0),
+            tmux_cc::state::PANE_STATE_FORMAT,
+        )
+        .expect("fmt"),
+    );
+    let s = PaneState::parse(&text)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&text)));
     assert!(!s.alternate_on && s.alternate_saved.is_none() && s.cursor_visible && s.wrap);
     assert_eq!(s.scroll_region, (0, 23));
     assert_eq!((s.cursor_x, s.cursor_y), (0, 0));
     // tmux 3.3a has no bracket_paste_flag; 3.7+ does.
-    let version = t.text(&command::display_message(&command::Target::Pane(P0), "#{version}").expect("fmt"));
+    let version =
+        t.text(&command::display_message(&command::Target::Pane(P0), "#{version}").expect("fmt"));
     if version.starts_with(b"3.3") {
         assert_eq!(s.bracketed_paste, None);
     }
@@ -84,8 +112,13 @@ fn state_of_a_plain_pane_and_of_a_missing_pane() {
     assert!(!r[0].success, "not in a mode yet");
     assert!(t.plain(&["copy-mode", "-t", "%0"]).status.success());
     let state = |t: &mut Tmux| {
-        let text = t.text(&command::display_message(&command::Target::Pane(P0), tmux_cc::state::PANE_STATE_FORMAT)
-            .expect("fmt"));
+        let text = t.text(
+            &command::display_message(
+                &command::Target::Pane(P0),
+                tmux_cc::state::PANE_STATE_FORMAT,
+            )
+            .expect("fmt"),
+        );
         PaneState::parse(&text).unwrap_or_else(|e| panic!("{e}"))
     };
     assert!(state(&mut t).in_mode);
@@ -105,10 +138,16 @@ fn recorded_bundle() -> String {
 
 #[test]
 fn recorder_sends_the_encoders_bundle() {
-    let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/record-fixtures"))
-        .expect("reading scripts/record-fixtures");
+    let script = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/record-fixtures"
+    ))
+    .expect("reading scripts/record-fixtures");
     let bundle = recorded_bundle();
-    assert!(script.contains(&format!("RESYNC_BUNDLE = {bundle:?}")), "update RESYNC_BUNDLE in the recorder to:\n{bundle:?}");
+    assert!(
+        script.contains(&format!("RESYNC_BUNDLE = {bundle:?}")),
+        "update RESYNC_BUNDLE in the recorder to:\n{bundle:?}"
+    );
 }
 
 /// The `resync` fixture: the bundle's replies, recorded from tmux, decode
@@ -118,7 +157,8 @@ fn recorded_resync_bundle_decodes() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/tmux-cc");
     let log = std::fs::read(dir.join("resync.log")).expect("resync.log");
     let panes: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("resync.panes.json")).expect("panes.json")).expect("json");
+        serde_json::from_slice(&std::fs::read(dir.join("resync.panes.json")).expect("panes.json"))
+            .expect("json");
     let mut parser = tmux_cc::Parser::new();
     parser.push(&log);
     parser.finish();
@@ -136,11 +176,26 @@ fn recorded_resync_bundle_decodes() {
     let want = &panes["%0"];
     let s = &r.state;
     assert_eq!(u64::from(s.width), want["width"].as_u64().expect("width"));
-    assert_eq!(u64::from(s.height), want["height"].as_u64().expect("height"));
-    assert_eq!(u64::from(s.cursor_x), want["cursor_x"].as_u64().expect("cursor_x"));
-    assert_eq!(u64::from(s.cursor_y), want["cursor_y"].as_u64().expect("cursor_y"));
-    assert_eq!(u64::from(s.alternate_on), want["alternate_on"].as_u64().expect("alternate_on"));
-    assert_eq!(u64::from(s.history_size), want["history_size"].as_u64().expect("history_size"));
+    assert_eq!(
+        u64::from(s.height),
+        want["height"].as_u64().expect("height")
+    );
+    assert_eq!(
+        u64::from(s.cursor_x),
+        want["cursor_x"].as_u64().expect("cursor_x")
+    );
+    assert_eq!(
+        u64::from(s.cursor_y),
+        want["cursor_y"].as_u64().expect("cursor_y")
+    );
+    assert_eq!(
+        u64::from(s.alternate_on),
+        want["alternate_on"].as_u64().expect("alternate_on")
+    );
+    assert_eq!(
+        u64::from(s.history_size),
+        want["history_size"].as_u64().expect("history_size")
+    );
     assert!(s.alternate_on && s.mouse.standard && s.mouse.sgr && s.keypad && s.keypad_cursor);
     assert_eq!(s.scroll_region, (1, 19));
     assert_eq!(s.title, b"a title");
@@ -150,13 +205,21 @@ fn recorded_resync_bundle_decodes() {
     // fewer lines than history_size + height.
     let rows = s.history_size as usize + s.height as usize;
     assert_eq!(r.screen.len(), rows - 1, "one wrapped row joined");
-    assert!(r.screen[1].starts_with(b"\x1b[31mline 1\x1b[39m a\\b"), "{:?}", String::from_utf8_lossy(&r.screen[1]));
+    assert!(
+        r.screen[1].starts_with(b"\x1b[31mline 1\x1b[39m a\\b"),
+        "{:?}",
+        String::from_utf8_lossy(&r.screen[1])
+    );
     let alt_start = r.screen.len() - s.height as usize;
     assert!(r.screen[alt_start].starts_with(b"in alt \x1b[1mbold"));
     // The saved grid is the primary screen the program left.
     // Its last command line (the long printf) wrapped and was joined.
     assert_eq!(r.saved_screen.len(), s.height as usize - 1);
-    assert!(r.saved_screen.iter().any(|l| l.starts_with(b"\x1b[30mline 40")));
+    assert!(
+        r.saved_screen
+            .iter()
+            .any(|l| l.starts_with(b"\x1b[30mline 40"))
+    );
     // tmux's own capture of the visible (alternate) screen agrees.
     let text = want["text"].as_array().expect("text");
     assert_eq!(text[0].as_str(), Some("in alt bold"));
