@@ -139,6 +139,7 @@ class SessionView {
     this.setConn('restoring');
     const saved = await loadState(this.sessionId);
     if (saved) this.restore(saved);
+    document.body.dataset.restoredMs = String(Math.round(performance.now()));
     writeLastSeq(this.sessionId, this.lastSeq);
     window.addEventListener('resize', () => this.onViewportResize());
     document.addEventListener('visibilitychange', () => {
@@ -331,6 +332,7 @@ class SessionView {
     }
     this.live = true;
     this.backoff = BACKOFF_MIN_MS;
+    if (!document.body.dataset.liveMs) document.body.dataset.liveMs = String(Math.round(performance.now()));
     this.setConn('live');
     this.lastResizeSent = null;
     this.sendResizeNow();
@@ -774,6 +776,7 @@ class SessionView {
   async save() {
     if (!this.topology || this.lastSeq === 0 || this.lastSeq === this.savedSeq) return;
     const seq = this.lastSeq;
+    const started = performance.now();
     const panes = [...this.panes.values()];
     await Promise.all(panes.map((p) => new Promise((resolve) => p.term.write('', resolve))));
     const out = {};
@@ -796,6 +799,9 @@ class SessionView {
     if (await saveState(this.sessionId, { seq, topology: this.topology, panes: out })) {
       this.savedSeq = seq;
       document.body.dataset.savedSeq = String(seq);
+      // How long the last save took and how big it was, for diagnostics.
+      document.body.dataset.saveMs = String(Math.round(performance.now() - started));
+      document.body.dataset.saveChars = String(total);
     }
   }
 }
