@@ -42,7 +42,7 @@ async function startUp(t) {
   const socket = `tb-web-${process.pid}-${++n}`;
   const dir = mkdtempSync(join(tmpdir(), 'tb-web-'));
   const port = await freePort();
-  const env = { ...process.env, HOME: dir, SHELL: '/bin/bash', TERM: 'xterm-256color', RUST_LOG: process.env.RUST_LOG || 'info' };
+  const env = { ...process.env, HOME: dir, SHELL: '/bin/bash', HISTFILE: '/dev/null', TERM: 'xterm-256color', RUST_LOG: process.env.RUST_LOG || 'info' };
   const child = spawn(BIN, ['up', '--listen', `127.0.0.1:${port}`, '--data-dir', join(dir, 'data'), '--tmux-socket', socket], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
