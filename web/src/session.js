@@ -158,7 +158,7 @@ class SessionView {
   wake() {
     if (this.stopped) return;
     const open = this.ws && (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING);
-    if (!open) {
+    if (!open && !this.fetchingToken) {
       clearTimeout(this.reconnectTimer);
       this.backoff = BACKOFF_MIN_MS;
       this.connect();
@@ -216,11 +216,16 @@ class SessionView {
     }
     this.setConn('connecting');
     let token;
+    this.fetchingToken = true;
+    // A request stuck on a dead network must not block reconnecting.
+    const abort = new AbortController();
+    const abortTimer = setTimeout(() => abort.abort(), 10_000);
     try {
       const res = await fetch(`/api/sessions/${encodeURIComponent(this.sessionId)}/token`, {
         method: 'POST',
         credentials: 'same-origin',
         headers: { 'X-Requested-With': 'tmux-bridge' },
+        signal: abort.signal,
       });
       if (res.status === 401) return this.stop('logged out', 'Your login expired: open the login link again.');
       if (res.status === 403 || res.status === 404) return this.stop('no access', 'This session does not exist or is not yours.');
@@ -232,6 +237,9 @@ class SessionView {
       if (gen !== this.gen) return;
       console.warn('tmux-bridge: token', e);
       return this.scheduleReconnect();
+    } finally {
+      clearTimeout(abortTimer);
+      if (gen === this.gen) this.fetchingToken = false;
     }
     if (gen !== this.gen || this.stopped) return;
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';

@@ -284,6 +284,28 @@ test('network drops reconnect with a fresh token, keep queued typing, and a gap 
   assert.equal(await page.textContent('[data-testid="runner"]'), 'runner offline');
 });
 
+test('the browser going offline and back reconnects without a reload', async (t) => {
+  const { relay, page, context } = await open(t);
+  await page.click('.pane[data-pane="%0"]');
+  await page.evaluate(() => {
+    window.__loaded = true;
+  });
+  const hellos = relay.state.hellos.length;
+  await context.setOffline(true);
+  // Chromium drops the socket when the network goes; the relay side notices too.
+  relay.dropBrowsers(1001);
+  await until(() => page.evaluate(() => document.body.dataset.conn !== 'live'), 5000, 'offline noticed');
+  await page.keyboard.type('hi');
+  relay.append([out('%0', 'while offline\r\n')]);
+  await new Promise((r) => setTimeout(r, 1500));
+  await context.setOffline(false);
+  await until(() => page.evaluate(() => document.body.dataset.conn === 'live'), 15_000, 'back online');
+  assert.equal(await page.evaluate(() => window.__loaded), true, 'same page, no reload');
+  assert.ok(relay.state.hellos.length > hellos);
+  await until(async () => (await paneText(page, '%0'))?.includes('while offline'), 5000, 'missed output');
+  await until(() => relay.inputs().map((m) => m.data).join('') === 'hi', 5000, 'queued typing');
+});
+
 test('a relay that lost history makes the page start over from what it has', async (t) => {
   const { relay, page } = await open(t);
   relay.append([out('%0', 'old history\r\n'), out('%0', 'more\r\n')]);

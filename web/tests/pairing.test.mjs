@@ -22,7 +22,7 @@ function unavailable() {
   if (!existsSync(join(DIST, 'index.html'))) return 'web/dist is not built (scripts/web-build)';
   return null;
 }
-const skip = unavailable();
+const skip = unavailable() ?? false;
 
 function freePort() {
   return new Promise((resolve, reject) => {
