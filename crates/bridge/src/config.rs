@@ -166,8 +166,11 @@ impl Credentials {
 /// refusal of the token by the relay: HTTP 401 on the runner socket, or a
 /// close with 1008 (revoked, expired). Anything else (bad URL, 403, a
 /// local problem) keeps the credentials.
+///
+/// The uplink words these as "the relay refused the runner token (401 …)"
+/// and "the relay closed the connection: …" (only ever for close 1008).
 pub fn is_definite_rejection(reason: &str) -> bool {
-    reason.contains("(401") || reason.contains(": 1008")
+    reason.contains("(401") || reason.starts_with("the relay closed the connection:")
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), ConfigError> {

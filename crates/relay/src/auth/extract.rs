@@ -187,23 +187,31 @@ pub(crate) fn origin_of(url: &str) -> Option<String> {
 }
 
 pub(crate) fn check_origin(public_origin: &str, headers: &HeaderMap) -> Result<(), AuthError> {
-    match headers.get(header::ORIGIN) {
+    let same_site_fetch =
+        || headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("same-origin");
+    match headers
+        .get(header::ORIGIN)
+        .map(|v| v.to_str().unwrap_or_default())
+    {
+        // Browsers send `Origin: null` for form posts from a page served
+        // with `Referrer-Policy: no-referrer` (ours), but also from
+        // sandboxed frames and data: URLs; only the browser-set
+        // `Sec-Fetch-Site` tells them apart, so that decides.
+        Some("null") | None => {
+            if same_site_fetch() {
+                Ok(())
+            } else {
+                Err(AuthError::BadOrigin)
+            }
+        }
         Some(v) => {
-            let origin = v
-                .to_str()
-                .ok()
-                .and_then(origin_of)
-                .ok_or(AuthError::BadOrigin)?;
+            let origin = origin_of(v).ok_or(AuthError::BadOrigin)?;
             if origin == public_origin {
                 Ok(())
             } else {
                 Err(AuthError::BadOrigin)
             }
         }
-        None => match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-            Some("same-origin") => Ok(()),
-            _ => Err(AuthError::BadOrigin),
-        },
     }
 }
 
@@ -248,6 +256,21 @@ mod tests {
             check_origin(o, &headers(&[("origin", "http://127.0.0.1:8080.evil.com")])).is_err()
         );
         assert!(check_origin(o, &headers(&[("origin", "null")])).is_err());
+        let null_same = headers(&[("origin", "null"), ("sec-fetch-site", "same-origin")]);
+        assert!(check_origin(o, &null_same).is_ok(), "no-referrer form post");
+        let null_cross = headers(&[("origin", "null"), ("sec-fetch-site", "cross-site")]);
+        assert!(
+            check_origin(o, &null_cross).is_err(),
+            "sandboxed frame elsewhere"
+        );
+        let spoof = headers(&[
+            ("origin", "http://evil.example"),
+            ("sec-fetch-site", "same-origin"),
+        ]);
+        assert!(
+            check_origin(o, &spoof).is_err(),
+            "a real foreign Origin always loses"
+        );
         assert!(check_origin(o, &headers(&[])).is_err());
         assert!(check_origin(o, &headers(&[("sec-fetch-site", "cross-site")])).is_err());
         assert!(check_origin(o, &headers(&[("sec-fetch-site", "same-origin")])).is_ok());
