@@ -44,6 +44,7 @@ pub mod users;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -281,7 +282,13 @@ struct Inner {
     public_origin: String,
     limits: Limits,
     connections: RunnerConnections,
+    /// When expired account rows were last pruned (ms).
+    last_prune: AtomicI64,
 }
+
+/// Expired pairings, login codes, logins and revocations are pruned at most
+/// this often, piggybacking on requests that create such rows.
+const PRUNE_EVERY_MS: i64 = 10 * 60 * 1000;
 
 impl Auth {
     /// Loads (or creates) the signing secret in `data_dir` and builds the
@@ -310,6 +317,7 @@ impl Auth {
                 public_origin,
                 limits: Limits::default(),
                 connections: RunnerConnections::new(),
+                last_prune: AtomicI64::new(0),
             }),
         })
     }
@@ -347,6 +355,29 @@ impl Auth {
     /// Whether cookies get `Secure` (the public URL is https).
     pub fn secure_cookies(&self) -> bool {
         self.inner.public_origin.starts_with("https://")
+    }
+
+    /// Deletes expired account rows if the last pass is older than
+    /// [`PRUNE_EVERY_MS`]. Failures are logged, never returned: pruning is
+    /// housekeeping on someone else's request.
+    pub(crate) async fn maybe_prune(&self) {
+        let now = now_ms();
+        let last = self.inner.last_prune.load(Ordering::Relaxed);
+        if now - last < PRUNE_EVERY_MS
+            || self
+                .inner
+                .last_prune
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        // Pairings are kept an hour past expiry so a late poll still reads
+        // "expired" rather than an unknown code.
+        match self.store().prune_accounts(now, now - 3_600_000).await {
+            Ok(n) => tracing::debug!(rows = n, "pruned expired account rows"),
+            Err(e) => tracing::warn!(error = %e, "pruning expired account rows failed"),
+        }
     }
 
     /// Keyed hash of a secret value for storage.

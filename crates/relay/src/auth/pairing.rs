@@ -110,6 +110,7 @@ impl Auth {
             })
             .await?;
         tracing::info!(%addr, "pairing started");
+        self.maybe_prune().await;
         Ok(PairStart {
             code,
             poll_token,
