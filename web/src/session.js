@@ -559,6 +559,10 @@ class SessionView {
     const host = el('div', { class: 'term-host' });
     const paneEl = el('div', { class: 'pane', 'data-pane': id }, host);
     paneEl.addEventListener('mousedown', () => this.focusPane(id, false), true);
+    paneEl.dataset.size = `${term.cols}x${term.rows}`;
+    term.onResize(({ cols: c, rows: r }) => {
+      paneEl.dataset.size = `${c}x${r}`;
+    });
     pane = { id, term, serialize, el: paneEl, host, opened: false, dirty: true, saved: null };
     this.panes.set(id, pane);
     return pane;

@@ -225,3 +225,24 @@ test('device-attribute and clipboard queries get no answer from the page', { ski
   const dropped = Number(await page.evaluate(() => document.body.dataset.droppedReplies || 0));
   assert.ok(dropped > 0, `xterm.js produced replies that were dropped (${dropped})`);
 });
+
+test('a person attached in a terminal: typing there shows in the page, which renders at tmux size', { skip: skip || false, timeout: 180_000 }, async (t) => {
+  const up = await startUp(t);
+  const page = await openSession(browser, t, up);
+  const [pane] = allPanes(up);
+  // A real tmux client in a pty, started with the printed attach command, at 100x30.
+  const client = spawn('script', ['-qfec', `stty cols 100 rows 30; exec ${up.attach}`, '/dev/null'], { stdio: ['pipe', 'ignore', 'ignore'], env: { ...process.env, TERM: 'xterm-256color' } });
+  t.after(() => {
+    if (client.exitCode === null) client.kill('SIGKILL');
+  });
+  await until(() => up.tmux('list-clients', '-F', '#{client_width}x#{client_height}').includes('100x30'), 20_000, 'attached client');
+  client.stdin.write('echo pty-$((4+4))-typed\r');
+  await until(() => capture(up, pane).includes('pty-8-typed'), 20_000, 'pty typing in tmux');
+  await until(async () => (await paneText(page, pane))?.includes('pty-8-typed'), 20_000, 'pty typing in the page');
+  // The person's size wins; the page draws the pane at tmux's size.
+  const size = up.tmux('display-message', '-p', '-t', pane, '#{pane_width}x#{pane_height}').trim();
+  await until(() => page.evaluate((id) => document.querySelector(`.pane[data-pane="${id}"]`)?.dataset.size, pane).then((v) => v === size), 20_000, `page pane at tmux size ${size}`);
+  const rows = await page.evaluate((id) => document.querySelectorAll(`.pane[data-pane="${id}"] .xterm-rows > div`).length, pane);
+  assert.equal(rows, Number(size.split('x')[1]));
+  await page.screenshot({ path: join(ARTIFACTS, 'e2e-attached-client.png') });
+});
