@@ -36,13 +36,19 @@ function freePort() {
   });
 }
 
+/** The environment without the variables of an enclosing tmux (tests may run inside one). */
+function withoutTmux(env) {
+  const { TMUX: _t, TMUX_PANE: _p, ...rest } = env;
+  return rest;
+}
+
 let n = 0;
 /** Starts `tmux-bridge up` on its own socket and data dir; resolves once it printed its URL. */
 async function startUp(t) {
   const socket = `tb-web-${process.pid}-${++n}`;
   const dir = mkdtempSync(join(tmpdir(), 'tb-web-'));
   const port = await freePort();
-  const env = { ...process.env, HOME: dir, SHELL: '/bin/bash', HISTFILE: '/dev/null', TERM: 'xterm-256color', RUST_LOG: process.env.RUST_LOG || 'info' };
+  const env = { ...withoutTmux(process.env), HOME: dir, SHELL: '/bin/bash', HISTFILE: '/dev/null', TERM: 'xterm-256color', RUST_LOG: process.env.RUST_LOG || 'info' };
   const child = spawn(BIN, ['up', '--listen', `127.0.0.1:${port}`, '--data-dir', join(dir, 'data'), '--tmux-socket', socket], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -231,7 +237,7 @@ test('a person attached in a terminal: typing there shows in the page, which ren
   const page = await openSession(browser, t, up);
   const [pane] = allPanes(up);
   // A real tmux client in a pty, started with the printed attach command, at 100x30.
-  const client = spawn('script', ['-qfec', `stty cols 100 rows 30; exec ${up.attach}`, '/dev/null'], { stdio: ['pipe', 'ignore', 'ignore'], env: { ...process.env, TERM: 'xterm-256color' } });
+  const client = spawn('script', ['-qfec', `stty cols 100 rows 30; exec ${up.attach}`, '/dev/null'], { stdio: ['pipe', 'ignore', 'ignore'], env: { ...withoutTmux(process.env), TERM: 'xterm-256color' } });
   t.after(() => {
     if (client.exitCode === null) client.kill('SIGKILL');
   });
