@@ -16,7 +16,8 @@ use crate::auth::{AuthError, CurrentUser};
 use crate::state::AppState;
 
 /// The header the page sends on every API call; a cross-site form cannot set
-/// it, so requiring it on POST stops CSRF even without SameSite cookies.
+/// it, so requiring it on POST (besides the Origin check) stops CSRF even
+/// without SameSite cookies.
 pub const CSRF_HEADER: &str = "x-requested-with";
 
 /// `GET /api/sessions`: `{"sessions": [SessionInfo, ...]}`, oldest first.
@@ -57,6 +58,9 @@ pub async fn mint_token(
 ) -> Result<Response, AppError> {
     if !headers.contains_key(CSRF_HEADER) {
         return Err(AppError::Forbidden("missing X-Requested-With header"));
+    }
+    if st.auth.check_origin(&headers).is_err() {
+        return Err(AppError::Forbidden("bad Origin"));
     }
     let Ok(session) = id.parse::<TerminalSessionId>() else {
         return Err(AppError::NotFound);

@@ -94,7 +94,7 @@ async fn run(st: AppState, mut socket: WebSocket, record: SessionRecord, cancel:
     let k = match read_hello(&mut socket, &cancel).await {
         Ok(k) => k,
         Err((code, reason)) => {
-            info!(code, reason = %reason, "browser refused before welcome");
+            info!(code, "browser refused before welcome");
             super::close(socket, code, &reason).await;
             return;
         }
@@ -107,7 +107,7 @@ async fn run(st: AppState, mut socket: WebSocket, record: SessionRecord, cancel:
     hub.remove_browser(reg.id);
     match ending {
         Some((code, reason)) => {
-            info!(code, reason = %reason, "closing browser socket");
+            info!(code, "closing browser socket");
             super::close(socket, code, &reason).await;
         }
         None => debug!("browser disconnected"),

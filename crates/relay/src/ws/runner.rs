@@ -79,7 +79,7 @@ async fn run(
     let hello = match read_hello(&mut socket, &cancel).await {
         Ok(h) => h,
         Err((code, reason)) => {
-            info!(code, reason = %reason, "runner refused before welcome");
+            info!(code, "runner refused before welcome");
             super::close(socket, code, &reason).await;
             return;
         }
@@ -135,7 +135,7 @@ async fn run(
     }
     match ending {
         Some((code, reason)) => {
-            info!(session = id, code, reason = %reason, "closing runner socket");
+            info!(session = id, code, "closing runner socket");
             super::close(socket, code, &reason).await;
         }
         None => info!(session = id, "runner disconnected"),

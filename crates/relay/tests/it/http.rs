@@ -53,3 +53,104 @@ async fn api_needs_a_login() {
         http(relay.addr(), "POST", "/api/sessions/1/token", &[("x-requested-with", "tmux-bridge")]).await;
     assert_eq!(status, 401);
 }
+
+/// Logs in through the one-time link; returns the `Cookie` header value.
+async fn login(relay: &TestRelay, user_id: &str) -> String {
+    let link = relay.handle().auth().login_link(user_id).await.expect("login link");
+    let path = link.strip_prefix(&relay.origin()).expect("link on the relay");
+    let (status, headers, _) = http(relay.addr(), "GET", path, &[]).await;
+    assert!((300..400).contains(&status), "login redirects: {status}");
+    let set = header_value(&headers, "set-cookie").expect("login sets a cookie");
+    set.split(';').next().expect("cookie pair").to_owned()
+}
+
+#[tokio::test]
+async fn logged_in_page_lists_its_sessions_and_mints_tokens_for_them_only() {
+    let relay = TestRelay::start(&Db::Sqlite).await;
+    let a = crate::principal::new_principal(&relay).await;
+    let b = crate::principal::new_principal(&relay).await;
+    let ha = hello(&unique("idea"));
+    let ra = RunnerClient::connect(relay.addr(), &a.runner_token, &ha).await;
+    let rb = RunnerClient::connect(relay.addr(), &b.runner_token, &hello(&unique("idea"))).await;
+    let cookie = login(&relay, &a.user_id).await;
+
+    let (status, headers, body) = http(relay.addr(), "GET", "/api/sessions", &[("cookie", &cookie)]).await;
+    assert_eq!(status, 200);
+    assert!(header_value(&headers, "content-type").is_some_and(|t| t.contains("json")));
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    let list = v["sessions"].as_array().expect("sessions array");
+    assert_eq!(list.len(), 1, "only A's session: {v}");
+    assert_eq!(list[0]["id"], ra.session_id.as_str());
+    assert_eq!(list[0]["tmux_session"], ha.tmux_session.as_str());
+    assert_eq!(list[0]["attach"], ha.attach.as_str());
+    assert_eq!(list[0]["runner_online"], true);
+
+    let origin = relay.origin();
+    let post = |sid: String, hdrs: Vec<(&'static str, String)>| {
+        let addr = relay.addr();
+        async move {
+            let h: Vec<(&str, &str)> = hdrs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            http(addr, "POST", &format!("/api/sessions/{sid}/token"), &h).await
+        }
+    };
+    let good = vec![("cookie", cookie.clone()), ("x-requested-with", "tmux-bridge".to_owned()), ("origin", origin.clone())];
+    let (status, headers, body) = post(ra.session_id.clone(), good.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(header_value(&headers, "cache-control"), Some("no-store"));
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    let token = v["token"].as_str().expect("token").to_owned();
+    assert_eq!(v["expires_in"], 300);
+    // The token opens A's session.
+    BrowserClient::connect(relay.addr(), &ra.session_id, &token, &origin, 0).await;
+    // B's session is answered like a missing one.
+    let (status, _, body) = post(rb.session_id.clone(), good.clone()).await;
+    assert_eq!(status, 404);
+    assert!(!String::from_utf8_lossy(&body).contains("tb_"));
+    let (status, _, _) = post("999999".into(), good.clone()).await;
+    assert_eq!(status, 404);
+    // CSRF guards: no X-Requested-With, or a foreign Origin.
+    let (status, _, _) = post(ra.session_id.clone(), vec![("cookie", cookie.clone()), ("origin", origin.clone())]).await;
+    assert_eq!(status, 403);
+    let (status, _, _) = post(
+        ra.session_id.clone(),
+        vec![("cookie", cookie.clone()), ("x-requested-with", "x".into()), ("origin", "http://evil.example".into())],
+    )
+    .await;
+    assert_eq!(status, 403);
+}
+
+/// `tmux-relay serve` configured by environment variables: prints its URL,
+/// serves, and exits 0 on SIGTERM after closing sockets.
+#[tokio::test]
+async fn the_binary_serves_and_stops_on_sigterm() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let web = web_dir_with_index(dir.path());
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tmux-relay"))
+        .arg("serve")
+        .env("TMUX_RELAY_LISTEN", "127.0.0.1:0")
+        .env("TMUX_RELAY_DATA_DIR", dir.path().join("data"))
+        .env("TMUX_RELAY_WEB_DIR", &web)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn tmux-relay");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(STEP, lines.next_line())
+        .await
+        .expect("URL in time")
+        .expect("read")
+        .expect("a line");
+    let url = line.strip_prefix("tmux-relay listening on ").expect("listening line").to_owned();
+    let addr: std::net::SocketAddr = url.strip_prefix("http://").expect("http url").parse().expect("addr");
+    let (status, _, _) = http(addr, "GET", "/", &[]).await;
+    assert_eq!(status, 200);
+    assert!(dir.path().join("data/tmux-relay.db").exists(), "default SQLite file in the data dir");
+    let pid = child.id().expect("pid").to_string();
+    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    assert!(killed.success());
+    let status = tokio::time::timeout(STEP, child.wait()).await.expect("exit in time").expect("wait");
+    assert!(status.success(), "{status:?}");
+}

@@ -4,5 +4,6 @@
 mod flow;
 mod harness;
 mod http;
+mod measure;
 mod principal;
 mod refusals;
