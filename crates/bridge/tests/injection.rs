@@ -1,0 +1,256 @@
+//! Injection, end to end on real tmux (issue 6): hostile idea and slot
+//! names (quotes, `;`, `#{}`, `#()`, `$()`, newlines, escapes) and hostile
+//! browser input (the same, plus NUL and a bracketed-paste end marker) pass
+//! through the real relay and the real `tmux-bridge connect` into a private
+//! tmux server. Nothing may run: no marker file appears, and the hostile
+//! text shows up in the pane literally.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use relay::auth::{CurrentUser, LOCAL_USER};
+use relay::{Config, Relay, RelayHandle};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+struct TmuxGuard(String);
+
+impl Drop for TmuxGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.0, "kill-server"])
+            .output();
+    }
+}
+
+fn tmux(socket: &str, args: &[&str]) -> String {
+    let out = Command::new("tmux")
+        .arg("-L")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("run tmux");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn marks(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Hostile text: each piece would create a marker file in `m` if tmux (or
+/// a shell behind a tmux format) ever interpreted it.
+fn hostile(m: &Path, n: &str) -> Vec<String> {
+    let m = m.display();
+    vec![
+        format!("a';run-shell 'touch {m}/{n}1';'"),
+        format!("b\";run-shell \"touch {m}/{n}2\";\""),
+        format!("c#(touch {m}/{n}3)"),
+        format!("d#{{run-shell touch {m}/{n}4}}"),
+        format!("e$(touch {m}/{n}5)"),
+        format!("f ; run-shell 'touch {m}/{n}6' \\; #(touch {m}/{n}7)"),
+    ]
+}
+
+async fn relay(dir: &Path) -> RelayHandle {
+    let mut config = Config::new("127.0.0.1:0".parse().expect("addr"), dir.join("data"));
+    config.database_url = format!("sqlite://{}", dir.join("relay.db").display());
+    config.web_dir = dir.join("web");
+    config.retention.interval = None;
+    Relay::start(config).await.expect("relay starts")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_names_and_input_never_run_in_tmux() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let m = dir.path().join("marks");
+    std::fs::create_dir_all(&m).expect("marks dir");
+    let relay = relay(dir.path()).await;
+    let local = relay
+        .auth()
+        .ensure_local_runner("inj")
+        .await
+        .expect("local runner");
+    let url = relay.public_url().to_owned();
+    let socket = format!("tb-inj-{}", std::process::id());
+    let _guard = TmuxGuard(socket.clone());
+
+    // Hostile names: served under a safe session name, or refused; either
+    // way nothing runs.
+    let mut served = None;
+    let mut keep = Vec::new();
+    for (i, name) in hostile(&m, "n")
+        .into_iter()
+        .chain(["x\ny".to_owned(), "\u{1b}]2;t\u{7}".to_owned()])
+        .enumerate()
+    {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tmux-bridge"))
+            .args([
+                "connect",
+                "--relay",
+                &url,
+                "--token",
+                &local.runner_token,
+                "--tmux-socket",
+                &socket,
+            ])
+            .args(["--idea", &name, "--slot", &format!("s{i};{name}")])
+            .arg("--data-dir")
+            .arg(dir.path().join("bridge-data"))
+            .env("HOME", dir.path())
+            .env("SHELL", "/bin/sh")
+            .env_remove("TMUX")
+            .env("TMUX_BRIDGE_CONFIG_DIR", dir.path().join("cfg"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn connect");
+        // Give it time to create the session and say hello.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+            let sessions = relay
+                .store()
+                .sessions_for_user(&local.user_id)
+                .await
+                .expect("sessions");
+            if sessions.iter().any(|s| s.idea == name) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let sessions = relay
+            .store()
+            .sessions_for_user(&local.user_id)
+            .await
+            .expect("sessions");
+        if let Some(s) = sessions.iter().find(|s| s.idea == name) {
+            assert!(
+                s.tmux_session
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+                "unsafe tmux session name {:?}",
+                s.tmux_session
+            );
+            if served.is_none() {
+                served = Some((s.id, s.tmux_session.clone()));
+            }
+        }
+        if served
+            .as_ref()
+            .is_some_and(|(id, _)| sessions.iter().any(|s| s.id == *id && s.idea == name))
+        {
+            // Keep the first served one running for the input half.
+            keep.push(ChildGuard(child));
+            continue;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let (session_id, tmux_name) =
+        served.expect("at least one hostile name is served under a safe name");
+    assert_eq!(
+        marks(&m),
+        Vec::<String>::new(),
+        "a hostile name ran something"
+    );
+
+    // Hostile input from a browser, typed without Enter.
+    let user = CurrentUser {
+        id: local.user_id.clone(),
+        name: LOCAL_USER.into(),
+    };
+    let record = relay
+        .store()
+        .session(session_id)
+        .await
+        .expect("q")
+        .expect("session");
+    let token = relay
+        .auth()
+        .mint_browser_token(&user, &record.runner_id, &session_id.to_string())
+        .await
+        .expect("token");
+    let mut req = format!("ws://{}/api/ws/browser/{session_id}", relay.local_addr())
+        .into_client_request()
+        .expect("req");
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_str(&format!("tmux-bridge.v1, bearer.{token}")).expect("hv"),
+    );
+    req.headers_mut()
+        .insert("origin", HeaderValue::from_str(&url).expect("hv"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("browser socket");
+    ws.send(Message::text(r#"{"t":"hello","last_seq":0}"#))
+        .await
+        .expect("hello");
+    let pane = tmux(
+        &socket,
+        &[
+            "list-panes",
+            "-t",
+            &format!("={tmux_name}"),
+            "-F",
+            "#{pane_id}",
+        ],
+    )
+    .trim()
+    .to_owned();
+    assert!(pane.starts_with('%'), "pane id {pane:?}");
+    let mut inputs = hostile(&m, "i");
+    inputs.push(format!("g\u{0}h\u{1b}[201~i#(touch {}/i8)", m.display()));
+    for data in &inputs {
+        let msg = serde_json::json!({ "t": "input", "pane": pane, "data": data }).to_string();
+        ws.send(Message::text(msg)).await.expect("input");
+        // Drain what the relay sends meanwhile.
+        let _ = tokio::time::timeout(Duration::from_millis(200), ws.next()).await;
+    }
+    // The shell's line now holds the text; tmux must show it literally.
+    let needle = format!("c#(touch {}/i3)", m.display());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut screen = String::new();
+    while Instant::now() < deadline {
+        screen = tmux(&socket, &["capture-pane", "-p", "-J", "-t", &pane]);
+        if screen.contains(&needle) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        screen.contains(&needle),
+        "hostile input not typed literally; pane:\n{screen}"
+    );
+    assert!(screen.contains("run-shell 'touch"), "{screen}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        marks(&m),
+        Vec::<String>::new(),
+        "hostile input ran something in tmux"
+    );
+    // Clear the shell's line without running it.
+    let ctrl_c = serde_json::json!({ "t": "input", "pane": pane, "data": "\u{3}" }).to_string();
+    ws.send(Message::text(ctrl_c)).await.expect("ctrl-c");
+    let _ = ws.close(None).await;
+    drop(keep);
+    relay.shutdown().await.expect("shutdown");
+}
+
+/// Kills a `connect` child when dropped.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
