@@ -534,7 +534,21 @@ async fn since_answers_every_k_before_and_after_pruning() {
         for k in 0..=head {
             match store.since(s, k).await {
                 Ok(since) => {
-                    assert_eq!(matches!(since, Since::Frames(_)), !inside(k), "k={k}");
+                    // Frames when they are complete and weigh no more than
+                    // the latest snapshot plus the frames after it.
+                    let weight = |after: u64| -> usize {
+                        all.iter()
+                            .filter(|&&(_, l)| l > after)
+                            .map(|&(f, l)| payload(f, l).len())
+                            .sum()
+                    };
+                    let frames_cheaper =
+                        latest <= k || weight(k) <= snap_payload(latest).len() + weight(latest);
+                    assert_eq!(
+                        matches!(since, Since::Frames(_)),
+                        !inside(k) && frames_cheaper,
+                        "k={k}"
+                    );
                     check_since(k, head, &since);
                 }
                 Err(StoreError::NoResumePoint { .. }) => assert!(inside(k) && k > latest, "k={k}"),
@@ -583,6 +597,55 @@ async fn since_answers_every_k_before_and_after_pruning() {
                 Err(e) => panic!("k={k}: {e:?}"),
             }
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn since_prefers_the_smaller_exact_answer() {
+    each_db("since_smaller", |store| async move {
+        let small = session(&store, "small").await;
+        let big = session(&store, "big").await;
+        for i in 1..=10u64 {
+            store.append_frame(small, i, i, &[3u8; 1000]).await.unwrap();
+            store.append_frame(big, i, i, &[3u8; 1000]).await.unwrap();
+        }
+        store.put_snapshot(small, 8, &[1u8; 100]).await.unwrap();
+        store.put_snapshot(big, 8, &[1u8; 50_000]).await.unwrap();
+        let kind = |s: &Since| match s {
+            Since::Frames(f) => ("frames", f.first().map(|f| f.first_seq)),
+            Since::Snapshot { snapshot, frames } => {
+                assert_eq!(
+                    frames.first().map(|f| f.first_seq),
+                    Some(snapshot.at_seq + 1)
+                );
+                ("snapshot", Some(snapshot.at_seq))
+            }
+        };
+        // 10 000 bytes of frames against a 100-byte snapshot and 2 000.
+        assert_eq!(
+            kind(&store.since(small, 0).await.unwrap()),
+            ("snapshot", Some(8))
+        );
+        // 3 000 against 2 100.
+        assert_eq!(
+            kind(&store.since(small, 7).await.unwrap()),
+            ("snapshot", Some(8))
+        );
+        // 2 000 against 2 100.
+        assert_eq!(
+            kind(&store.since(small, 8).await.unwrap()),
+            ("frames", Some(9))
+        );
+        assert_eq!(
+            kind(&store.since(small, 9).await.unwrap()),
+            ("frames", Some(10))
+        );
+        // A snapshot heavier than the history is never preferred.
+        assert_eq!(
+            kind(&store.since(big, 0).await.unwrap()),
+            ("frames", Some(1))
+        );
     })
     .await;
 }

@@ -290,8 +290,9 @@ impl Store {
     }
 
     /// What a client that last saw `k` needs, read in one consistent
-    /// transaction: the frames `k+1..=head` when all are stored, else the
-    /// latest snapshot (at `m >= k`) and the frames `m+1..=head`.
+    /// transaction: the frames `k+1..=head` when all are stored and they
+    /// weigh no more than the alternative, else the latest snapshot (at
+    /// `m >= k`) and the frames `m+1..=head`.
     pub async fn since(&self, session: TerminalSessionId, k: u64) -> Result<Since, StoreError> {
         let k_db = seq_to_db(k)?;
         let postgres = matches!(self.db, Db::Postgres(_));
@@ -327,7 +328,36 @@ impl Store {
             .bind(k_db)
             .fetch_optional(&mut *tx)
             .await?;
-            if first == Some(k_db + 1) {
+            let snap_meta: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT at_seq, size FROM snapshots WHERE session_id = $1 \
+                 ORDER BY at_seq DESC LIMIT 1",
+            )
+            .bind(session)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let mut frames_complete = first == Some(k_db + 1);
+            if let (true, Some((m, snap_size))) = (frames_complete, snap_meta)
+                && m > k_db
+            {
+                // Both answers are exact; send the smaller. A fresh tab
+                // (k = 0) on a long session gets the snapshot instead of
+                // the whole retained history.
+                let (after_k, after_m): (i64, i64) = sqlx::query_as(
+                    "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT), \
+                            CAST(COALESCE(SUM(CASE WHEN last_seq > $3 THEN size ELSE 0 END), 0) \
+                                 AS BIGINT) \
+                     FROM frames WHERE session_id = $1 AND last_seq > $2",
+                )
+                .bind(session)
+                .bind(k_db)
+                .bind(m)
+                .fetch_one(&mut *tx)
+                .await?;
+                if snap_size.saturating_add(after_m) < after_k {
+                    frames_complete = false;
+                }
+            }
+            if frames_complete {
                 let rows: Vec<FrameRow> = sqlx::query_as(FRAMES_AFTER)
                     .bind(session)
                     .bind(k_db)
