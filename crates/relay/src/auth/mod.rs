@@ -97,6 +97,9 @@ pub enum AuthError {
     /// Malformed request.
     #[error("{0}")]
     BadRequest(&'static str),
+    /// An account limit (sessions, runners) is reached.
+    #[error("{0}")]
+    Quota(&'static str),
     /// Too many requests; retry after the given time.
     #[error("too many requests")]
     RateLimited(RetryAfter),
@@ -117,7 +120,9 @@ impl AuthError {
             | AuthError::ExpiredToken
             | AuthError::Revoked
             | AuthError::BadLogin => StatusCode::UNAUTHORIZED,
-            AuthError::Forbidden | AuthError::BadOrigin => StatusCode::FORBIDDEN,
+            AuthError::Forbidden | AuthError::BadOrigin | AuthError::Quota(_) => {
+                StatusCode::FORBIDDEN
+            }
             AuthError::BadCode | AuthError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AuthError::NotFound => StatusCode::NOT_FOUND,
             AuthError::Conflict(_) => StatusCode::CONFLICT,
@@ -255,6 +260,11 @@ pub struct RunnerInfo {
     pub last_seen_at: Option<i64>,
     pub online: bool,
 }
+
+/// Terminal sessions one account may have.
+pub const MAX_SESSIONS_PER_USER: usize = 64;
+/// Runners (not revoked) one account may have.
+pub const MAX_RUNNERS_PER_USER: usize = 32;
 
 /// Name of the local default user of `tmux-bridge up`.
 pub const LOCAL_USER: &str = "local";
@@ -492,6 +502,30 @@ impl Auth {
                 Ok(r)
             }
             _ => Err(AuthError::NotFound),
+        }
+    }
+
+    /// Whether a runner of `user_id` may open the terminal session
+    /// (`runner_id`, `idea`, `slot`): an existing one always, a new one
+    /// only below [`MAX_SESSIONS_PER_USER`]. Call before storing the
+    /// session on a runner's `hello`; refuse with close code 4003.
+    pub async fn check_session_quota(
+        &self,
+        user_id: &str,
+        runner_id: &str,
+        idea: &str,
+        slot: &str,
+    ) -> Result<(), AuthError> {
+        let sessions = self.store().sessions_for_user(user_id).await?;
+        let exists = sessions
+            .iter()
+            .any(|s| s.runner_id == runner_id && s.idea == idea && s.slot == slot);
+        if exists || sessions.len() < MAX_SESSIONS_PER_USER {
+            Ok(())
+        } else {
+            Err(AuthError::Quota(
+                "terminal session limit of this account reached",
+            ))
         }
     }
 

@@ -178,6 +178,11 @@ impl Auth {
         if !codes::ct_eq(pending.code_hash.as_bytes(), code_hash.as_bytes()) {
             return Ok(None);
         }
+        if self.store().runners_of_user(&user.id).await?.len() >= super::MAX_RUNNERS_PER_USER {
+            return Err(AuthError::Quota(
+                "runner limit of this account reached; revoke one first",
+            ));
+        }
         let now = now_ms();
         let runner = RunnerRecord {
             id: codes::new_id(),

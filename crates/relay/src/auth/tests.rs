@@ -305,3 +305,42 @@ async fn browser_tokens_need_an_owned_live_runner() {
         ));
     }
 }
+
+#[tokio::test]
+async fn session_quota_allows_existing_sessions_only_at_the_limit() {
+    for auth in auths().await {
+        let local = auth.ensure_local_runner("box").await.expect("local");
+        let user = unique("quota");
+        for i in 0..MAX_SESSIONS_PER_USER {
+            let idea = format!("idea{i}");
+            auth.check_session_quota(&user, &local.runner_id, &idea, "s")
+                .await
+                .expect("below the limit");
+            auth.store()
+                .upsert_session(
+                    &local.runner_id,
+                    &user,
+                    &idea,
+                    "s",
+                    &format!("tb_{idea}__s"),
+                )
+                .await
+                .expect("upsert");
+        }
+        assert!(
+            auth.check_session_quota(&user, &local.runner_id, "idea0", "s")
+                .await
+                .is_ok(),
+            "existing session"
+        );
+        let refused = auth
+            .check_session_quota(&user, &local.runner_id, "one-more", "s")
+            .await;
+        assert!(matches!(refused, Err(AuthError::Quota(_))), "{refused:?}");
+        assert!(
+            auth.check_session_quota(&unique("other"), &local.runner_id, "one-more", "s")
+                .await
+                .is_ok()
+        );
+    }
+}

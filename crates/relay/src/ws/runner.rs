@@ -84,6 +84,11 @@ async fn run(
             return;
         }
     };
+    if let Err(e) = st.auth.check_session_quota(&claims.user_id, &claims.runner_id, &hello.idea, &hello.slot).await {
+        warn!(error = %e, "runner's new session refused");
+        super::close(socket, close::FORBIDDEN, &e.to_string()).await;
+        return;
+    }
     let record = match st
         .store
         .upsert_session(&claims.runner_id, &claims.user_id, &hello.idea, &hello.slot, &hello.tmux_session)
