@@ -39,6 +39,9 @@ pub enum Special {
     ClearTabs { all: bool },
     /// RIS: tab stops back to every eighth column.
     ResetTabs,
+    /// A character was printed while autowrap (DECAWM) is off: vt100 always
+    /// wraps, tmux keeps overwriting the last column.
+    AfterPrintNoWrap,
     /// RI (`ESC M`) while a scroll region is set: vt100 scrolls the region
     /// even when the cursor is above it; tmux only moves up.
     ReverseIndex,
@@ -75,6 +78,11 @@ pub struct Filter {
     pub scroll_region: Option<(u16, u16)>,
     /// Tab stops are not the default ones: HT must be handled by the model.
     pub custom_tabs: bool,
+    /// Insert mode (IRM, `CSI 4 h`), which vt100 ignores: each printed
+    /// character is preceded by ICH.
+    pub insert: bool,
+    /// Autowrap off (`CSI ? 7 l`), which vt100 ignores.
+    pub nowrap: bool,
     special: Option<Special>,
     /// Input bytes since the parser last left the ground state: an
     /// incomplete UTF-8 character or escape sequence that a snapshot must
@@ -97,6 +105,8 @@ impl Default for Filter {
             shifted: false,
             scroll_region: None,
             custom_tabs: false,
+            insert: false,
+            nowrap: false,
             special: None,
             pending: Vec::new(),
         }
@@ -152,8 +162,10 @@ impl Filter {
                     if need == 1 {
                         let seq = &self.utf8[..usize::from(self.utf8_len)];
                         // Overlong forms and surrogates are invalid too.
-                        if std::str::from_utf8(seq).is_ok() {
-                            out.extend_from_slice(seq);
+                        if let Ok(text) = std::str::from_utf8(seq) {
+                            let c = text.chars().next().unwrap_or(' ');
+                            let (buf, len) = (self.utf8, usize::from(self.utf8_len));
+                            self.print(&buf[..len], char_width(c), out);
                         }
                         self.state = State::Ground;
                     } else {
@@ -199,6 +211,8 @@ impl Filter {
                         self.shifted = false;
                         self.scroll_region = None;
                         self.custom_tabs = false;
+                        self.insert = false;
+                        self.nowrap = false;
                         self.special = Some(Special::ResetTabs);
                         self.state = State::Ground;
                     }
@@ -225,6 +239,8 @@ impl Filter {
                             // them as DECSC/DECRC.
                             out.truncate(out.len().saturating_sub(3));
                             out.extend_from_slice(if b == b's' { b"\x1b7" } else { b"\x1b8" });
+                        } else if b == b'h' || b == b'l' {
+                            self.set_modes(b == b'h');
                         } else if b == b'g' {
                             match self.csi.as_slice() {
                                 b"" | b"0" => self.special = Some(Special::ClearTabs { all: false }),
@@ -278,8 +294,10 @@ impl Filter {
             0x20..=0x7e if self.graphics() => {
                 let c = char::from_u32(ACS_BASE + u32::from(b)).unwrap_or(char::from(b));
                 let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                let len = c.encode_utf8(&mut buf).len();
+                self.print(&buf[..len], 1, out);
             }
+            0x20..=0x7e if self.insert || self.nowrap => self.print(&[b], 1, out),
             0x00..=0x7f => out.push(b),
             0xc2..=0xdf => self.start_utf8(b, 1),
             0xe0..=0xef => self.start_utf8(b, 2),
@@ -287,6 +305,31 @@ impl Filter {
             // Continuation bytes without a lead, C1 bytes, 0xc0, 0xc1 and
             // 0xf5.. are never valid UTF-8: tmux drops them.
             _ => {}
+        }
+    }
+
+    /// Emits one printable character of display width `width`, with the
+    /// corrections for insert mode and autowrap off.
+    fn print(&mut self, bytes: &[u8], width: u8, out: &mut Vec<u8>) {
+        if self.insert && width > 0 {
+            out.extend_from_slice(if width == 2 { b"\x1b[2@" } else { b"\x1b[@" });
+        }
+        out.extend_from_slice(bytes);
+        if self.nowrap && width > 0 {
+            self.special = Some(Special::AfterPrintNoWrap);
+        }
+    }
+
+    /// `CSI [?] Pm h|l`: the modes vt100 does not keep.
+    fn set_modes(&mut self, on: bool) {
+        let private = self.csi.first() == Some(&b'?');
+        let params = if private { &self.csi[1..] } else { &self.csi[..] };
+        for p in params.split(|&c| c == b';') {
+            match (private, p) {
+                (false, b"4") => self.insert = on,
+                (true, b"7") => self.nowrap = !on,
+                _ => {}
+            }
         }
     }
 
@@ -310,5 +353,20 @@ impl Filter {
         // two rows; mirror what vt100 does, since this records its state.
         self.scroll_region =
             if top < bottom && !(top == 1 && bottom == rows) { Some((top - 1, bottom - 1)) } else { None };
+    }
+}
+
+/// Display width of a character as far as insert mode needs it: 0 for
+/// combining marks and joiners, 2 for East Asian wide and emoji ranges, else
+/// 1. (vt100 has its own table; this only sizes the ICH in insert mode.)
+fn char_width(c: char) -> u8 {
+    let u = u32::from(c);
+    match u {
+        0x0300..=0x036f | 0x1ab0..=0x1aff | 0x1dc0..=0x1dff | 0x200b..=0x200f | 0x20d0..=0x20ff
+        | 0xfe00..=0xfe0f | 0xfe20..=0xfe2f | 0x1f3fb..=0x1f3ff | 0xe0100..=0xe01ef => 0,
+        0x1100..=0x115f | 0x2e80..=0x303e | 0x3041..=0x33ff | 0x3400..=0x4dbf | 0x4e00..=0x9fff
+        | 0xa000..=0xa4cf | 0xac00..=0xd7a3 | 0xf900..=0xfaff | 0xfe30..=0xfe4f | 0xff00..=0xff60
+        | 0xffe0..=0xffe6 | 0x1f300..=0x1f64f | 0x1f900..=0x1f9ff | 0x20000..=0x3fffd => 2,
+        _ => 1,
     }
 }

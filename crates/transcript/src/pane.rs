@@ -143,6 +143,12 @@ impl PaneModel {
                 }
             }
             Special::ResetTabs => self.tabs = default_tabs(self.cols),
+            Special::AfterPrintNoWrap => {
+                // A cursor waiting to wrap stays on the last column instead.
+                if col >= self.cols {
+                    self.parser.process(format!("\x1b[{}G", self.cols).as_bytes());
+                }
+            }
             Special::ReverseIndex => {
                 let top = self.filter.scroll_region.map_or(0, |r| r.0);
                 if row == top {
@@ -348,6 +354,13 @@ impl PaneModel {
             out.extend_from_slice(b"\x1b]2;");
             out.extend_from_slice(title);
             out.push(0x07);
+        }
+        // Last: they change how the bytes above would have been drawn.
+        if self.filter.insert {
+            out.extend_from_slice(b"\x1b[4h");
+        }
+        if self.filter.nowrap {
+            out.extend_from_slice(b"\x1b[?7l");
         }
     }
 }

@@ -91,6 +91,12 @@ pub fn seed(resync: &PaneResync, scrollback: usize, bracketed_paste: bool) -> Re
         state.extend(st.title.iter().copied().filter(|&b| b >= 0x20 && b != 0x7f));
         state.push(0x07);
     }
+    if st.insert {
+        state.extend_from_slice(b"\x1b[4h");
+    }
+    if !st.wrap {
+        state.extend_from_slice(b"\x1b[?7l");
+    }
     m.feed(&state);
     m.feed(&resync.pending);
     Ok(m)

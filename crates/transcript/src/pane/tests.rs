@@ -249,3 +249,26 @@ fn reset_carries_an_incomplete_sequence() {
         assert_eq!(fresh.title(), m.title());
     }
 }
+
+#[test]
+fn vt100_insert_mode() {
+    // tmux inserts at the cursor in IRM; vt100 ignores `CSI 4 h`.
+    let mut m = fed(10, 1, b"abcdef\x1b[1;3H\x1b[4hXY\x1b[4lZ");
+    assert_eq!(m.rows_text()[0], "abXYZdef");
+    m.feed(b"\x1b[1;1H\x1b[4h\xe6\x97\xa5");
+    assert_eq!(m.rows_text()[0], "日abXYZdef");
+    m.feed(b"Q");
+    assert_eq!(m.rows_text()[0], "日QabXYZde");
+    check_reset_round_trip(&mut m);
+}
+
+#[test]
+fn vt100_autowrap_off_overwrites_last_column() {
+    // With DECAWM off tmux keeps writing over the last column.
+    let mut m = fed(5, 2, b"\x1b[?7labcdefg\r\nxy\x1b[?7h");
+    assert_eq!(m.rows_text(), vec!["abcdg", "xy"]);
+    m.feed(b"\x1b[?7l\x1b[1;1H12345678");
+    assert_eq!(m.rows_text(), vec!["12348", "xy"]);
+    assert_eq!(m.cursor(), (4, 0));
+    check_reset_round_trip(&mut m);
+}
