@@ -268,7 +268,7 @@ class SessionView {
       this.live = false;
       this.ws = null;
       if (ev.code === 4003) return this.stop('no access', 'The relay says this session is not yours.');
-      this.setConn(`disconnected${ev.code ? ` (${ev.code})` : ''}`);
+      this.lastClose = ev.code ? ` (closed ${ev.code})` : '';
       this.saveSoon(0);
       this.scheduleReconnect();
     };
@@ -287,16 +287,13 @@ class SessionView {
   scheduleReconnect() {
     if (this.stopped) return;
     clearTimeout(this.reconnectTimer);
-    const delay = this.backoff * (0.5 + Math.random() * 0.5);
+    // Capped exponential backoff with jitter; a hidden tab retries at the cap
+    // (`visibilitychange` wakes it at once when it is shown again).
+    const base = document.visibilityState === 'hidden' ? BACKOFF_MAX_MS : this.backoff;
+    const delay = base * (0.5 + Math.random() * 0.5);
     this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS);
-    this.reconnectTimer = setTimeout(() => {
-      if (document.visibilityState === 'hidden' && this.backoff >= BACKOFF_MAX_MS) {
-        // A hidden tab retries slowly; `visibilitychange` wakes it.
-        this.reconnectTimer = setTimeout(() => this.connect(), BACKOFF_MAX_MS);
-        return;
-      }
-      this.connect();
-    }, delay);
+    this.setConn(`reconnecting in ${Math.ceil(delay / 1000)} s${this.lastClose || ''}`);
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }
 
   onControl(text, gen) {
