@@ -662,6 +662,9 @@ class SessionView {
         this.shownWindow = wid;
         this.renderTabs();
         this.layoutShown();
+        // Keep typing going to a terminal, not to the tab button.
+        const focused = this.panes.get(this.focusedPane);
+        if (focused && focused.opened) focused.term.focus();
       });
       tabs.push(b);
     }

@@ -98,6 +98,9 @@ test('panes are laid out as tmux lays them out, names render as text', async (t)
   await page.click('.tab[data-window="@1"]');
   await page.screenshot({ path: join(ARTIFACTS, 'page-fixture-split.png') });
   assert.deepEqual(relay.inputs(), []);
+  // After a tab click, typing goes to the shown window's focused pane.
+  await page.keyboard.type('z');
+  await until(() => relay.inputs().some((m) => m.pane === '%0' && m.data === 'z'), 5000, 'typing after a tab click');
   assert.deepEqual(errors, []);
 });
 
