@@ -204,6 +204,22 @@ test('OSC 52 writes ask first and links are http(s) only', async (t) => {
   await page.click('[data-testid="osc52-prompt"] button:has-text("Allow copy")');
   await until(async () => (await page.evaluate(() => navigator.clipboard.readText())) === 'rm -rf ~', 3000, 'clipboard written after consent');
 
+  // Copy: a double-click selects a word, Ctrl+Shift+C copies it and types nothing.
+  relay.append([out('%0', 'copyme123 tail\r\n')]);
+  await until(async () => (await paneText(page, '%0'))?.includes('copyme123'), 5000, 'word drawn');
+  const w = await page.evaluate(() => {
+    const rows = [...document.querySelectorAll('.pane[data-pane="%0"] .xterm-rows > div')];
+    const row = rows.findIndex((r) => r.textContent.includes('copyme123'));
+    const screen = document.querySelector('.pane[data-pane="%0"] .xterm-screen').getBoundingClientRect();
+    const col = rows[row].textContent.indexOf('copyme123');
+    return [screen.left + (col + 3.5) * (screen.width / 40), screen.top + (row + 0.5) * (screen.height / 12)];
+  });
+  const inputsBefore = relay.inputs().length;
+  await page.mouse.dblclick(w[0], w[1]);
+  await page.keyboard.press('Control+Shift+C');
+  await until(async () => (await page.evaluate(() => navigator.clipboard.readText())) === 'copyme123', 3000, 'selection copied');
+  assert.equal(relay.inputs().length, inputsBefore, 'copying typed nothing');
+
   // OSC 8 link to javascript: is refused without asking; https asks and shows the target.
   relay.append([out('%0', '\x1b]8;;javascript:alert(1)\x1b\\EVIL\x1b]8;;\x1b\\ \x1b]8;;https://example.invalid/x\x1b\\GOOD\x1b]8;;\x1b\\\r\n')]);
   await until(async () => (await paneText(page, '%0'))?.includes('EVIL GOOD'), 5000, 'links drawn');
