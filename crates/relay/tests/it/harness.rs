@@ -28,10 +28,10 @@ pub const STEP: Duration = Duration::from_secs(20);
 /// `TEST_DATABASE_URL` is set.
 pub fn databases() -> Vec<Db> {
     let mut v = vec![Db::Sqlite];
-    if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
-        if !url.is_empty() {
-            v.push(Db::Postgres(url));
-        }
+    if let Ok(url) = std::env::var("TEST_DATABASE_URL")
+        && !url.is_empty()
+    {
+        v.push(Db::Postgres(url));
     }
     v
 }
@@ -134,11 +134,9 @@ pub fn batch(first: u64, last: u64, len: usize) -> Bytes {
 
 /// A snapshot frame at `m`.
 pub fn snapshot(m: u64) -> Bytes {
-    let topo = format!(
-        r#"{{"session":"$0","name":"tb_t_p","active_window":"@0","windows":[]}}"#
-    );
+    let topo = r#"{"session":"$0","name":"tb_t_p","active_window":"@0","windows":[]}"#;
     let records = vec![
-        Record { seq: m, body: RecordBody::Topology(Bytes::from(topo)) },
+        Record { seq: m, body: RecordBody::Topology(Bytes::from_static(topo.as_bytes())) },
         Record {
             seq: m,
             body: RecordBody::PaneReset { pane: tmux_cc::PaneId(0), cols: 80, rows: 24, bytes: Bytes::from_static(b"snap") },
@@ -393,15 +391,15 @@ pub async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, 
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(nl) = b.windows(2).position(|w| w == b"\r\n") else { break };
+    while let Some(nl) = b.windows(2).position(|w| w == b"\r\n") {
         let size = usize::from_str_radix(String::from_utf8_lossy(&b[..nl]).trim(), 16).unwrap_or(0);
         if size == 0 {
             break;
         }
         let start = nl + 2;
-        out.extend_from_slice(&b[start..start + size]);
-        b = &b[start + size + 2..];
+        let Some(chunk) = b.get(start..start + size) else { break };
+        out.extend_from_slice(chunk);
+        b = b.get(start + size + 2..).unwrap_or_default();
     }
     out
 }
