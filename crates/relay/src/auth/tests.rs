@@ -344,3 +344,45 @@ async fn session_quota_allows_existing_sessions_only_at_the_limit() {
         );
     }
 }
+
+/// A login for a name that does not exist costs the same argon2 work as a
+/// wrong password for one that does (no user enumeration by timing).
+#[tokio::test]
+async fn unknown_users_take_as_long_as_wrong_passwords() {
+    let auth = auths().await.remove(0);
+    let name = unique("timed");
+    auth.add_user(&name, "right").await.expect("add");
+    // The dummy hash is made on first use; make it before measuring.
+    password::verify_dummy("warm up");
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for i in 0..8u8 {
+        let t0 = std::time::Instant::now();
+        let r = auth
+            .login_password(&name, "wrong", IpAddr::V4(Ipv4Addr::new(10, 2, 0, i)))
+            .await;
+        known.push(t0.elapsed());
+        assert!(matches!(r, Err(AuthError::BadLogin)));
+        let t0 = std::time::Instant::now();
+        let r = auth
+            .login_password(
+                &unique("ghost"),
+                "wrong",
+                IpAddr::V4(Ipv4Addr::new(10, 3, 0, i)),
+            )
+            .await;
+        unknown.push(t0.elapsed());
+        assert!(matches!(r, Err(AuthError::BadLogin)));
+    }
+    known.sort();
+    unknown.sort();
+    let (k, u) = (known[4].as_secs_f64(), unknown[4].as_secs_f64());
+    println!(
+        "login failure medians: known user {:.1} ms, unknown user {:.1} ms",
+        k * 1e3,
+        u * 1e3
+    );
+    assert!(
+        k.max(u) / k.min(u) < 1.5,
+        "known {k:.4}s vs unknown {u:.4}s"
+    );
+}

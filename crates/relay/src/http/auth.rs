@@ -197,9 +197,9 @@ body{{font:15px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;paddin
 a{{color:#8cf}} label{{display:block;margin:.5rem 0}} input{{display:block;font:inherit;padding:.3rem;width:100%;box-sizing:border-box}}
 button{{font:inherit;padding:.3rem 1rem;margin-top:.5rem}} .error{{color:#f88}} .ok{{color:#8f8}}
 table{{border-collapse:collapse;width:100%}} td,th{{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #333}}
-nav a{{margin-right:1rem}}
+nav a{{margin-right:1rem}} button.link{{background:none;border:0;color:#8cf;padding:0;margin:0;cursor:pointer;text-decoration:underline}}
 </style></head>
-<body><nav><a href="/">Sessions</a><a href="/pair">Pair a runner</a><a href="/runners">Runners</a></nav>
+<body><nav><a href="/">Sessions</a><a href="/pair">Pair a runner</a><a href="/runners">Runners</a><form method="post" action="/logout" style="display:inline"><button type="submit" class="link">Log out</button></form></nav>
 {body}
 </body></html>"#,
         title = esc(title)
