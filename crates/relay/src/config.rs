@@ -49,6 +49,10 @@ pub struct Config {
     pub retention: Retention,
     /// Time allowed for WebSockets to close on shutdown.
     pub shutdown_timeout: Duration,
+    /// The relay pings every WebSocket this often; a peer silent for three
+    /// intervals, or a send stuck for six, is dropped (dead TCP peers would
+    /// otherwise look online for many minutes).
+    pub keepalive: Duration,
 }
 
 impl Config {
@@ -63,6 +67,7 @@ impl Config {
             web_dir: default_web_dir(),
             retention: Retention::default(),
             shutdown_timeout: Duration::from_secs(5),
+            keepalive: Duration::from_secs(20),
         }
     }
 }

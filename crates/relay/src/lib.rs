@@ -118,6 +118,7 @@ impl Relay {
             web_dir: Arc::new(config.web_dir.clone()),
             shutdown: shutdown.clone(),
             tracker: TaskTracker::new(),
+            keepalive: config.keepalive.max(std::time::Duration::from_millis(10)),
         };
         let app = http::router(state.clone());
         let server = tokio::spawn(

@@ -28,6 +28,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Tracks upgraded WebSocket tasks so shutdown can wait for them.
     pub tracker: TaskTracker,
+    /// Ping interval of WebSockets (see `Config::keepalive`).
+    pub keepalive: std::time::Duration,
 }
 
 impl FromRef<AppState> for Auth {

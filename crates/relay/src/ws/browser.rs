@@ -27,7 +27,9 @@ use transcript::control::{
 use transcript::store::{SessionRecord, Since, StoreError, StoredFrame, TerminalSessionId};
 use transcript::wire::FrameKind;
 
-use super::HELLO_TIMEOUT;
+use std::time::Duration;
+
+use super::{HELLO_TIMEOUT, Keepalive, send_timed};
 use crate::hub::{BrowserQueue, BrowserRegistration, Outgoing, SessionHub, ToRunner};
 use crate::state::AppState;
 
@@ -133,11 +135,11 @@ async fn read_hello(socket: &mut WebSocket, cancel: &CancellationToken) -> Resul
 }
 
 /// Sends the frames of `since`, returning the last sequence sent.
-async fn send_stored(socket: &mut WebSocket, since: Since, mut sent: u64) -> Result<u64, ()> {
+async fn send_stored(socket: &mut WebSocket, since: Since, mut sent: u64, limit: Duration) -> Result<u64, ()> {
     let frames: Vec<StoredFrame> = match since {
         Since::Frames(frames) => frames,
         Since::Snapshot { snapshot, frames } => {
-            socket.send(Message::Binary(snapshot.bytes)).await.map_err(|_| ())?;
+            send_timed(socket, Message::Binary(snapshot.bytes), limit).await?;
             sent = snapshot.at_seq;
             frames
         }
@@ -146,7 +148,7 @@ async fn send_stored(socket: &mut WebSocket, since: Since, mut sent: u64) -> Res
         if f.last_seq <= sent {
             continue;
         }
-        socket.send(Message::Binary(f.bytes)).await.map_err(|_| ())?;
+        send_timed(socket, Message::Binary(f.bytes), limit).await?;
         sent = f.last_seq;
     }
     Ok(sent)
@@ -164,6 +166,8 @@ async fn serve(
     cancel: &CancellationToken,
 ) -> Ending {
     let id = record.id;
+    let mut alive = Keepalive::new(st.keepalive);
+    let limit = alive.send_limit();
     // The queue already collects live frames; read the store now.
     let (since, mut sent) = match st.store.since(id, k).await {
         Ok(s) => (s, k),
@@ -202,10 +206,10 @@ async fn serve(
     let Ok(text) = serde_json::to_string(&welcome) else {
         return Some((1011, "internal error".into()));
     };
-    if socket.send(Message::Text(text.into())).await.is_err() {
+    if send_timed(socket, Message::Text(text.into()), limit).await.is_err() {
         return None;
     }
-    sent = match send_stored(socket, since, sent).await {
+    sent = match send_stored(socket, since, sent, limit).await {
         Ok(s) => s,
         Err(()) => return None,
     };
@@ -213,21 +217,35 @@ async fn serve(
     loop {
         enum Event {
             Shutdown,
+            Tick,
             Out(Outgoing),
             Incoming(Option<Result<Message, axum::Error>>),
         }
         let event = tokio::select! {
             biased;
             () = cancel.cancelled() => Event::Shutdown,
+            () = alive.tick() => Event::Tick,
             msg = socket.recv() => Event::Incoming(msg),
             item = reg.queue.pop() => Event::Out(item),
         };
+        if matches!(event, Event::Incoming(Some(Ok(_)))) {
+            alive.heard();
+        }
         match event {
             Event::Shutdown => return Some((close::GOING_AWAY, "relay shutting down".into())),
+            Event::Tick => {
+                if alive.expired() {
+                    info!("browser silent for three keepalive periods; dropping it");
+                    return None;
+                }
+                if send_timed(socket, Message::Ping(bytes::Bytes::new()), limit).await.is_err() {
+                    return None;
+                }
+            }
             Event::Out(Outgoing::Resync) => {
                 debug!(sent, "resync from the store");
                 match st.store.since(id, sent).await {
-                    Ok(s) => match send_stored(socket, s, sent).await {
+                    Ok(s) => match send_stored(socket, s, sent, limit).await {
                         Ok(s) => sent = s,
                         Err(()) => return None,
                     },
@@ -238,7 +256,7 @@ async fn serve(
                 }
             }
             Event::Out(Outgoing::Text(text)) => {
-                if socket.send(Message::Text(text.into())).await.is_err() {
+                if send_timed(socket, Message::Text(text.into()), limit).await.is_err() {
                     return None;
                 }
             }
@@ -255,7 +273,7 @@ async fn serve(
                     // stored first; fill the hole from the store.
                     warn!(sent, first_seq = f.first_seq, "gap in live frames; refilling from the store");
                     match st.store.since(id, sent).await {
-                        Ok(s) => match send_stored(socket, s, sent).await {
+                        Ok(s) => match send_stored(socket, s, sent, limit).await {
                             Ok(s) => sent = s,
                             Err(()) => return None,
                         },
@@ -268,7 +286,7 @@ async fn serve(
                         continue;
                     }
                 }
-                if socket.send(Message::Binary(f.bytes)).await.is_err() {
+                if send_timed(socket, Message::Binary(f.bytes), limit).await.is_err() {
                     return None;
                 }
                 sent = f.last_seq;

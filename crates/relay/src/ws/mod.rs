@@ -49,3 +49,54 @@ pub fn is_too_big(err: &axum::Error) -> bool {
     // tungstenite's `CapacityError` texts; axum does not re-export the type.
     text.contains("Space limit exceeded") || text.contains("Message too long")
 }
+
+/// Sends `msg`, giving up after `limit` (a peer that stopped reading must
+/// not hold its task forever). `Err` means the socket is unusable.
+pub async fn send_timed(socket: &mut WebSocket, msg: Message, limit: Duration) -> Result<(), ()> {
+    match tokio::time::timeout(limit, socket.send(msg)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(()),
+        Err(_) => {
+            tracing::info!(secs = limit.as_secs(), "send timed out; dropping the socket");
+            Err(())
+        }
+    }
+}
+
+/// Liveness of one socket: the relay pings every `period`; a peer that sent
+/// nothing (not even a pong) for three periods is considered gone, and a
+/// single send may take at most six periods.
+#[derive(Debug)]
+pub struct Keepalive {
+    ticks: tokio::time::Interval,
+    last_heard: tokio::time::Instant,
+    period: Duration,
+}
+
+impl Keepalive {
+    pub fn new(period: Duration) -> Keepalive {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Keepalive { ticks, last_heard: tokio::time::Instant::now(), period }
+    }
+
+    /// Records that the peer sent something.
+    pub fn heard(&mut self) {
+        self.last_heard = tokio::time::Instant::now();
+    }
+
+    /// Completes at the next ping time. Cancel-safe.
+    pub async fn tick(&mut self) {
+        self.ticks.tick().await;
+    }
+
+    /// Whether the peer has been silent for three periods.
+    pub fn expired(&self) -> bool {
+        self.last_heard.elapsed() > self.period * 3
+    }
+
+    /// The longest a single send may take.
+    pub fn send_limit(&self) -> Duration {
+        self.period * 6
+    }
+}

@@ -23,7 +23,9 @@ use transcript::control::{
 use transcript::store::{Appended, StoreError, TerminalSessionId};
 use transcript::wire::{Frame, FrameKind};
 
-use super::{HELLO_TIMEOUT, now_millis};
+use std::time::Duration;
+
+use super::{HELLO_TIMEOUT, Keepalive, now_millis, send_timed};
 use crate::auth::{RunnerConnection, RunnerIdentity, bearer_token};
 use crate::hub::{LiveFrame, SessionHub, SessionMeta, ToRunner};
 use crate::state::AppState;
@@ -124,7 +126,7 @@ async fn run(
     info!(session = id, last_seq = record.last_seq, "runner connected");
 
     let welcome = RelayToRunner::Welcome { session_id: id.to_string(), last_seq: record.last_seq };
-    let ending = if send_json(&mut socket, &welcome).await.is_err() {
+    let ending = if send_json(&mut socket, &welcome, st.keepalive * 6).await.is_err() {
         None
     } else {
         pump(&st, &hub, id, &mut socket, &mut reg, &revocation, &cancel).await
@@ -176,9 +178,9 @@ async fn read_hello(socket: &mut WebSocket, cancel: &CancellationToken) -> Resul
     Ok(hello)
 }
 
-async fn send_json<T: serde::Serialize>(socket: &mut WebSocket, msg: &T) -> Result<(), ()> {
+async fn send_json<T: serde::Serialize>(socket: &mut WebSocket, msg: &T, limit: Duration) -> Result<(), ()> {
     let text = serde_json::to_string(msg).map_err(|_| ())?;
-    socket.send(Message::Text(text.into())).await.map_err(|_| ())
+    send_timed(socket, Message::Text(text.into()), limit).await
 }
 
 async fn pump(
@@ -190,11 +192,14 @@ async fn pump(
     revocation: &RunnerConnection,
     cancel: &CancellationToken,
 ) -> Ending {
+    let mut alive = Keepalive::new(st.keepalive);
+    let limit = alive.send_limit();
     loop {
         enum Event {
             Shutdown,
             Replaced,
             Revoked,
+            Tick,
             Command(Option<ToRunner>),
             Incoming(Option<Result<Message, axum::Error>>),
         }
@@ -203,19 +208,32 @@ async fn pump(
             () = cancel.cancelled() => Event::Shutdown,
             () = reg.replaced.cancelled() => Event::Replaced,
             () = revocation.cancelled() => Event::Revoked,
+            () = alive.tick() => Event::Tick,
             cmd = reg.rx.recv() => Event::Command(cmd),
             msg = socket.recv() => Event::Incoming(msg),
         };
+        if matches!(event, Event::Incoming(Some(Ok(_)))) {
+            alive.heard();
+        }
         match event {
             Event::Shutdown => return Some((close::GOING_AWAY, "relay shutting down".into())),
             Event::Replaced => {
                 return Some((close::REPLACED, "replaced: the same terminal session connected again".into()));
             }
             Event::Revoked => return Some((close::POLICY, "runner revoked".into())),
+            Event::Tick => {
+                if alive.expired() {
+                    info!(session = id, "runner silent for three keepalive periods; dropping it");
+                    return None;
+                }
+                if send_timed(socket, Message::Ping(Bytes::new()), limit).await.is_err() {
+                    return None;
+                }
+            }
             // The hub keeps a sender while this connection is registered.
             Event::Command(None) => return Some((close::REPLACED, "replaced".into())),
             Event::Command(Some(ToRunner::Control(msg))) => {
-                if send_json(socket, &msg).await.is_err() {
+                if send_json(socket, &msg, limit).await.is_err() {
                     return None;
                 }
             }
@@ -230,7 +248,7 @@ async fn pump(
             }
             Event::Incoming(Some(Ok(msg))) => match msg {
                 Message::Binary(bytes) => {
-                    if let Some(end) = on_frame(st, hub, id, socket, bytes).await {
+                    if let Some(end) = on_frame(st, hub, id, socket, bytes, limit).await {
                         return Some(end);
                     }
                 }
@@ -263,6 +281,7 @@ async fn on_frame(
     id: TerminalSessionId,
     socket: &mut WebSocket,
     bytes: Bytes,
+    limit: Duration,
 ) -> Option<(u16, String)> {
     let (kind, first_seq, last_seq, _compressed) = match Frame::peek_header(&bytes) {
         Ok(h) => h,
@@ -278,8 +297,8 @@ async fn on_frame(
                 if appended == Appended::Stored {
                     hub.publish(LiveFrame { kind, first_seq, last_seq, bytes });
                 }
-                if send_json(socket, &RelayToRunner::Ack { seq: last_seq }).await.is_err() {
-                    return Some((1000, "send failed".into()));
+                if send_json(socket, &RelayToRunner::Ack { seq: last_seq }, limit).await.is_err() {
+                    return Some((close::NORMAL, "send failed".into()));
                 }
                 None
             }

@@ -362,3 +362,24 @@ async fn a_browser_awaiting_a_snapshot_resyncs_from_the_store_when_the_runner_le
     }
     assert_eq!(sent, N);
 }
+
+#[tokio::test]
+async fn a_silent_runner_is_dropped_and_browsers_see_it_offline() {
+    let relay = TestRelay::start_with(&Db::Sqlite, |c| c.keepalive = Duration::from_millis(200)).await;
+    let p = new_principal(&relay).await;
+    // This runner never reads again, so it never answers the relay's pings.
+    let r = RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
+    let tok = browser_token(&relay, &p, &r.session_id);
+    let started = std::time::Instant::now();
+    let mut b = BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
+    assert!(b.runner_online);
+    // The browser does read (and so answers pings): it stays connected and
+    // is told the runner went away.
+    while b.texts.is_empty() {
+        b.read_one().await;
+    }
+    assert_eq!(b.texts.last().map(String::as_str), Some(r#"{"t":"runner","online":false}"#));
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(500), "not before three periods: {waited:?}");
+    drop(r);
+}

@@ -61,6 +61,11 @@ pub fn web_dir_with_index(dir: &std::path::Path) -> PathBuf {
 
 impl TestRelay {
     pub async fn start(db: &Db) -> TestRelay {
+        Self::start_with(db, |_| {}).await
+    }
+
+    /// Starts a relay after `adjust` changed its default test configuration.
+    pub async fn start_with(db: &Db, adjust: impl FnOnce(&mut Config)) -> TestRelay {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config::new("127.0.0.1:0".parse().expect("addr"), dir.path().join("data"));
         config.database_url = match db {
@@ -70,6 +75,7 @@ impl TestRelay {
         config.web_dir = web_dir_with_index(dir.path());
         config.retention = Retention { interval: None, ..Retention::default() };
         config.shutdown_timeout = Duration::from_secs(5);
+        adjust(&mut config);
         let handle = Relay::start(config.clone()).await.expect("relay starts");
         TestRelay { handle: Some(handle), _dir: dir, config }
     }
