@@ -80,6 +80,8 @@ struct QueueInner {
     bytes: usize,
     frames: usize,
     awaiting_snapshot: bool,
+    /// When the current wait for a snapshot began.
+    awaiting_since: Option<tokio::time::Instant>,
     overflows: u64,
 }
 
@@ -117,6 +119,7 @@ impl BrowserQueue {
         match (frame.kind, q.awaiting_snapshot) {
             (FrameKind::Snapshot, true) => {
                 q.awaiting_snapshot = false;
+                q.awaiting_since = None;
             }
             (FrameKind::Snapshot, false) | (FrameKind::Batch, true) => return Pushed::Skipped,
             (FrameKind::Batch, false) => {}
@@ -128,6 +131,7 @@ impl BrowserQueue {
             q.bytes = q.items.iter().map(Outgoing::cost).sum();
             q.frames = 0;
             q.awaiting_snapshot = true;
+            q.awaiting_since = Some(tokio::time::Instant::now());
             q.overflows += 1;
             return Pushed::Overflowed;
         }
@@ -163,6 +167,7 @@ impl BrowserQueue {
             return false;
         }
         q.awaiting_snapshot = false;
+        q.awaiting_since = None;
         q.items.push_back(Outgoing::Resync);
         drop(q);
         self.notify.notify_one();
@@ -191,6 +196,11 @@ impl BrowserQueue {
     /// Whether the queue is waiting for a snapshot after an overflow.
     pub fn awaiting_snapshot(&self) -> bool {
         lock(&self.inner).awaiting_snapshot
+    }
+
+    /// How long the queue has been waiting for a snapshot, if it is.
+    pub fn awaiting_for(&self) -> Option<std::time::Duration> {
+        lock(&self.inner).awaiting_since.map(|t| t.elapsed())
     }
 
     /// How many times this queue overflowed.

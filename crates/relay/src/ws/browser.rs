@@ -238,6 +238,14 @@ async fn serve(
                     info!("browser silent for three keepalive periods; dropping it");
                     return None;
                 }
+                // A runner that never answers snapshot_request must not leave
+                // this browser frozen: catch it up from the store instead.
+                // The wait is one keepalive period, checked at each tick.
+                if reg.queue.awaiting_for().is_some_and(|d| d >= st.keepalive)
+                    && reg.queue.resync_if_awaiting()
+                {
+                    warn!("no snapshot arrived in time; resyncing from the store");
+                }
                 if send_timed(socket, Message::Ping(bytes::Bytes::new()), limit).await.is_err() {
                     return None;
                 }

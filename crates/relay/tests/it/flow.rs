@@ -383,3 +383,29 @@ async fn a_silent_runner_is_dropped_and_browsers_see_it_offline() {
     assert!(waited >= Duration::from_millis(500), "not before three periods: {waited:?}");
     drop(r);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_whose_snapshot_never_comes_is_caught_up_from_the_store() {
+    let relay = TestRelay::start_with(&Db::Sqlite, |c| c.keepalive = Duration::from_secs(2)).await;
+    let p = new_principal(&relay).await;
+    let mut r = RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
+    let tok = browser_token(&relay, &p, &r.session_id);
+    let mut slow = BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
+    const N: u64 = 600;
+    let mut requested = false;
+    for seq in 1..=N {
+        r.send(batch(seq, seq, 32 * 1024)).await;
+        // The runner stays connected but ignores snapshot requests.
+        requested |= r.wait_ack(seq).await.contains(&RelayToRunner::SnapshotRequest);
+    }
+    assert!(requested, "the browser overflowed");
+    slow.read_until(N).await;
+    let mut sent = 0;
+    for f in &slow.frames {
+        assert_eq!(f.0, FrameKind::Batch);
+        assert_eq!(f.1, sent + 1, "gap-free through the resync");
+        sent = f.2;
+    }
+    assert_eq!(sent, N);
+    drop(r);
+}
