@@ -157,6 +157,9 @@ impl Secrets {
     }
 }
 
+/// (method, path, headers, body) of one request in the matrix.
+type Case<'a> = (&'a str, String, &'a [(&'a str, &'a str)], &'a [u8]);
+
 #[derive(Clone)]
 struct Tok {
     label: &'static str,
@@ -307,7 +310,7 @@ async fn matrix(url: &str) {
             h.push(("authorization", bv));
         }
         let json = [h.clone(), vec![("content-type", "application/json")]].concat();
-        let cases: Vec<(&str, String, &[(&str, &str)], &[u8])> = vec![
+        let cases: Vec<Case> = vec![
             ("GET", "/api/sessions".into(), &h, b""),
             ("POST", format!("/api/sessions/{sb}/token"), &h, b""),
             ("GET", "/api/runners".into(), &h, b""),

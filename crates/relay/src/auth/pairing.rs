@@ -240,14 +240,14 @@ impl Auth {
         if p.expires_at <= now {
             return Ok(PairCheck::Expired);
         }
-        if let Some(last) = p.last_poll_at {
-            if now.saturating_sub(last) < p.interval_secs.saturating_mul(1000) - POLL_TOLERANCE_MS {
-                let interval = p.interval_secs.saturating_add(SLOW_DOWN_STEP_SECS).min(60);
-                self.store()
-                    .record_pair_poll(&code_hash, now, interval)
-                    .await?;
-                return Ok(PairCheck::SlowDown { interval });
-            }
+        if let Some(last) = p.last_poll_at
+            && now.saturating_sub(last) < p.interval_secs.saturating_mul(1000) - POLL_TOLERANCE_MS
+        {
+            let interval = p.interval_secs.saturating_add(SLOW_DOWN_STEP_SECS).min(60);
+            self.store()
+                .record_pair_poll(&code_hash, now, interval)
+                .await?;
+            return Ok(PairCheck::SlowDown { interval });
         }
         self.store()
             .record_pair_poll(&code_hash, now, p.interval_secs)

@@ -24,10 +24,10 @@ pub const STEP: Duration = Duration::from_secs(20);
 
 pub fn database_urls(dir: &std::path::Path) -> Vec<String> {
     let mut v = vec![format!("sqlite://{}", dir.join("relay.db").display())];
-    if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
-        if !url.is_empty() {
-            v.push(url);
-        }
+    if let Ok(url) = std::env::var("TEST_DATABASE_URL")
+        && !url.is_empty()
+    {
+        v.push(url);
     }
     v
 }
