@@ -16,9 +16,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use auth_support::*;
+use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use relay::auth::{CurrentUser, PairCheck, Secret, TokenKeys, now_ms};
 use tokio_tungstenite::tungstenite::Message;
+use transcript::wire::{Frame, Record, RecordBody};
 
 // ---- log capture -----------------------------------------------------------
 
@@ -490,16 +492,46 @@ async fn matrix(url: &str) {
         .send(Message::text(r#"{"t":"resize","cols":100,"rows":30}"#))
         .await
         .expect("resize");
-    let got = wait_input(&mut ws_a, Duration::from_secs(10)).await;
+    let got = wait_input(&mut ws_a, Duration::from_secs(10), false).await;
     assert_eq!(
         got.as_deref(),
         Some("echo owned; tmux kill-server\n"),
         "A's runner gets A's input"
     );
     assert_eq!(
-        wait_input(&mut ws_b, Duration::from_millis(700)).await,
+        wait_input(&mut ws_b, Duration::from_millis(700), true).await,
         None,
         "B's runner gets nothing of A's"
+    );
+
+    // -- and A's output reaches A's browser, never B's ----------------------
+    let mut b_view = browser_ws(relay.addr(), &sb, Some(&b_browser), &origin)
+        .await
+        .expect("B's browser on B's session");
+    b_view
+        .send(Message::text(r#"{"t":"hello","last_seq":0}"#))
+        .await
+        .expect("hello");
+    let marker = b"A-PRIVATE-OUTPUT-7f3a";
+    let frame = Frame::batch(vec![Record {
+        seq: 1,
+        body: RecordBody::Output {
+            pane: tmux_cc::PaneId(0),
+            bytes: Bytes::from_static(marker),
+        },
+    }])
+    .expect("valid batch")
+    .encode(false);
+    ws_a.send(Message::binary(frame))
+        .await
+        .expect("A's runner sends output");
+    assert!(
+        binary_containing(&mut browser, marker, Duration::from_secs(10)).await,
+        "A's browser sees A's output"
+    );
+    assert!(
+        !binary_containing(&mut b_view, marker, Duration::from_millis(700)).await,
+        "B's browser never sees A's output"
     );
 
     // -- timing: a near-miss and a far-miss code cost the same ------------
@@ -540,8 +572,23 @@ async fn matrix(url: &str) {
     let _ = ws_b.close(None).await;
 }
 
-/// The next `input` message a runner socket receives within `within`.
-async fn wait_input(ws: &mut Ws, within: Duration) -> Option<String> {
+/// Whether a binary message containing `needle` arrives within `within`.
+async fn binary_containing(ws: &mut Ws, needle: &[u8], within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Ok(Some(Ok(Message::Binary(b)))) if b.windows(needle.len()).any(|w| w == needle) => {
+                return true;
+            }
+            Ok(Some(Ok(_))) => continue,
+            _ => return false,
+        }
+    }
+}
+
+/// The next `input` (or, with `resize`, `resize`) message a runner socket
+/// receives within `within`.
+async fn wait_input(ws: &mut Ws, within: Duration, resize: bool) -> Option<String> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let msg = match tokio::time::timeout_at(deadline, ws.next()).await {
@@ -553,6 +600,9 @@ async fn wait_input(ws: &mut Ws, within: Duration) -> Option<String> {
                 let v: serde_json::Value = serde_json::from_str(&t).expect("json from relay");
                 if v["t"] == "input" {
                     return v["data"].as_str().map(str::to_owned);
+                }
+                if resize && v["t"] == "resize" {
+                    return Some(format!("resize {}x{}", v["cols"], v["rows"]));
                 }
             }
             Some(Ok(_)) => continue,
