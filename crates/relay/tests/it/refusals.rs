@@ -115,3 +115,17 @@ async fn oversized_browser_message_closes_with_1009() {
         None => panic!("no close frame for an oversized message"),
     }
 }
+
+#[tokio::test]
+async fn oversized_runner_message_closes_with_1009() {
+    let relay = TestRelay::start(&Db::Sqlite).await;
+    let p = new_principal(&relay).await;
+    let mut r = RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
+    // One byte over the 16 MiB limit (a valid header, then padding).
+    let mut big = batch(1, 1, 10).to_vec();
+    big.resize(16 * 1024 * 1024 + 1, 0);
+    let _ = r.ws.send(Message::Binary(big.into())).await;
+    assert_eq!(wait_close(&mut r.ws).await.map(|c| c.0), Some(1009));
+    // Nothing of it was stored.
+    assert_eq!(relay.handle().store().last_seq(r.id()).await.expect("last_seq"), 0);
+}
