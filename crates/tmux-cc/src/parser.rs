@@ -68,8 +68,6 @@ const DCS_START: &[u8] = b"\x1bP1000p";
 const ST: &[u8] = b"\x1b\\";
 /// Most bytes of a too-long line kept in its error event.
 const REPORT_BYTES: usize = 4096;
-/// Size of each buffer that unescaped `%output` payloads are carved from.
-const SCRATCH_BYTES: usize = 64 << 10;
 /// Memory accounted for each line kept in a block, besides its bytes.
 const LINE_OVERHEAD: usize = std::mem::size_of::<Bytes>();
 
@@ -146,7 +144,7 @@ impl Parser {
             after_exit: false,
             block: None,
             events: VecDeque::new(),
-            scratch: BytesMut::with_capacity(SCRATCH_BYTES),
+            scratch: BytesMut::new(),
         }
     }
 
@@ -325,7 +323,7 @@ impl Parser {
                 return;
             }
         }
-        if let Some(g) = grammar::guard(&line) {
+        if let Some(g) = grammar::guard_prefix(&line).then(|| grammar::guard(&line)).flatten() {
             match g.kind {
                 GuardKind::Begin => {
                     self.block = Some(Block {
@@ -352,7 +350,7 @@ impl Parser {
 
     fn block_line(&mut self, line: Bytes) {
         let Some(b) = &mut self.block else { return };
-        if line.starts_with(b"%e") {
+        if line.starts_with(b"%end ") || line.starts_with(b"%error ") {
             if let Some(g) = grammar::guard(&line) {
                 if g.kind != GuardKind::Begin && (g.time, g.number, g.flags) == (b.time, b.number, b.flags) {
                     self.close_block(g.kind == GuardKind::End);

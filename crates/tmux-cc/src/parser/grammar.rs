@@ -37,6 +37,12 @@ pub(crate) enum GuardKind {
     Error,
 }
 
+/// Whether the line starts like a guard (a cheap test before [`guard`]).
+#[inline]
+pub(crate) fn guard_prefix(line: &[u8]) -> bool {
+    line.starts_with(b"%begin ") || line.starts_with(b"%end ") || line.starts_with(b"%error ")
+}
+
 /// `%begin T N F`, `%end T N F` or `%error T N F`, exactly (no extra
 /// spaces, no trailing bytes).
 pub(crate) fn guard(line: &[u8]) -> Option<Guard> {

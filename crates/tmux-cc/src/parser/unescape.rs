@@ -12,6 +12,9 @@
 
 use bytes::{Bytes, BytesMut};
 
+/// Size of each buffer that unescaped payloads are carved from.
+const SCRATCH_BYTES: usize = 64 << 10;
+
 /// Decodes `payload`, which is `line[start..]`. Without a backslash the
 /// result is a zero-copy slice of `line`; otherwise the bytes are decoded
 /// into `scratch` (a reused buffer, so most lines cost no allocation) and
@@ -21,6 +24,11 @@ pub(crate) fn decode_payload(line: &Bytes, start: usize, scratch: &mut BytesMut)
     let Some(first) = memchr::memchr(b'\\', payload) else {
         return line.slice(start..);
     };
+    if scratch.capacity() < payload.len() {
+        // Carve many payloads out of one allocation (and allocate nothing
+        // for a stream without escapes).
+        scratch.reserve(payload.len().max(SCRATCH_BYTES));
+    }
     decode_into(payload, first, scratch);
     scratch.split().freeze()
 }
