@@ -6,3 +6,4 @@ mod encoder;
 mod real_tmux;
 mod naming;
 mod state;
+mod versions;
