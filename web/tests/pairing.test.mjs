@@ -96,14 +96,18 @@ test('pair a runner through the page, see its session, revoke it', { skip, timeo
   assert.match(page.url(), /\/login\?next=\/pair$/, 'approving needs a login');
   await page.fill('input[name=name]', 'alice');
   await page.fill('input[name=password]', 'wrong');
-  await page.click('button[type=submit]');
-  if (!(await page.$('.error'))) throw new Error(`no error shown at ${page.url()}: ${await page.content()}`);
+  await page.click('form[action="/login"] button');
   assert.match(await page.textContent('.error'), /Wrong user name or password/);
   await page.fill('input[name=name]', 'alice');
   await page.fill('input[name=password]', 'wonderland pass');
-  await Promise.all([page.waitForURL(`${url}/pair`), page.click('button[type=submit]')]);
+  await Promise.all([page.waitForURL(`${url}/pair`), page.click('form[action="/login"] button')]);
   await page.fill('input[name=code]', code.toLowerCase());
-  await page.click('button[type=submit]');
+  await page.click('form[action="/pair"] button');
+  // First the page shows what the code would pair, then approves.
+  await page.waitForSelector('#preview-name');
+  assert.equal(await page.textContent('#preview-name'), 'web-test-box');
+  assert.ok(!pair.stdout.includes('Approved by'), 'a preview approves nothing');
+  await page.click('#approve');
   await page.waitForSelector('#runner-name');
   assert.equal(await page.textContent('#runner-name'), 'web-test-box');
 

@@ -319,6 +319,12 @@ async fn matrix(url: &str) {
             ("DELETE", format!("/api/runners/{rb}"), &h, b""),
             (
                 "POST",
+                "/api/pair/preview".into(),
+                &json,
+                approve_body.as_bytes(),
+            ),
+            (
+                "POST",
                 "/api/pair/approve".into(),
                 &json,
                 approve_body.as_bytes(),

@@ -55,7 +55,7 @@ use transcript::store::{Store, StoreError};
 pub use connections::{RunnerConnection, RunnerConnections};
 pub use extract::{ClientAddr, CurrentUser, bearer_token, browser_token_from_protocols};
 pub use limits::{LimitConfig, RateLimiter, RetryAfter};
-pub use pairing::{PairApproved, PairCheck, PairStart};
+pub use pairing::{PairApproved, PairCheck, PairPreview, PairStart};
 pub use secret::Secret;
 pub use tokens::{BrowserClaims, RunnerClaims, TokenKeys};
 

@@ -39,6 +39,16 @@ pub struct PairStart {
     pub expires_in: i64,
 }
 
+/// A pending pairing as shown before approval.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PairPreview {
+    pub name: String,
+    pub host: String,
+    /// Seconds until the code expires.
+    pub expires_in: i64,
+}
+
 /// Answer to `POST /api/pair/approve`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -131,6 +141,31 @@ impl Auth {
         addr: IpAddr,
         code: &str,
     ) -> Result<PairApproved, AuthError> {
+        let approved = self.guarded(user, addr, self.try_approve(user, code)).await?;
+        tracing::info!(user = %user.id, runner = %approved.runner_id, "pairing approved");
+        Ok(approved)
+    }
+
+    /// What approving `code` would pair, without approving it: the runner's
+    /// name and host, for a confirmation step (RFC 8628 §5.4). Guarded and
+    /// counted exactly like [`Auth::pair_approve`].
+    pub async fn pair_preview(
+        &self,
+        user: &CurrentUser,
+        addr: IpAddr,
+        code: &str,
+    ) -> Result<PairPreview, AuthError> {
+        self.guarded(user, addr, self.try_preview(code)).await
+    }
+
+    /// Runs one code attempt under the approval limits; `Ok(None)` from the
+    /// attempt is a wrong code and is counted against every cap.
+    async fn guarded<T>(
+        &self,
+        user: &CurrentUser,
+        addr: IpAddr,
+        attempt: impl std::future::Future<Output = Result<Option<T>, AuthError>>,
+    ) -> Result<T, AuthError> {
         let now = Instant::now();
         let l = self.limits();
         l.pair_approve_per_user
@@ -145,19 +180,37 @@ impl Auth {
         l.pair_wrong_global
             .check(&(), now)
             .map_err(AuthError::RateLimited)?;
-        match self.try_approve(user, code).await {
-            Ok(Some(approved)) => {
-                tracing::info!(user = %user.id, runner = %approved.runner_id, "pairing approved");
-                Ok(approved)
-            }
-            Ok(None) => {
+        match attempt.await? {
+            Some(v) => Ok(v),
+            None => {
                 l.pair_wrong_per_user.record(&user.id, now);
                 l.pair_wrong_per_addr.record(&addr, now);
                 l.pair_wrong_global.record(&(), now);
                 tracing::info!(user = %user.id, %addr, "wrong pairing code");
                 Err(AuthError::BadCode)
             }
-            Err(e) => Err(e),
+        }
+    }
+
+    async fn try_preview(&self, code: &str) -> Result<Option<PairPreview>, AuthError> {
+        let Some(canonical) = codes::normalize_pair_code(code) else {
+            return Ok(None);
+        };
+        let code_hash = self.hash("pair-code", &canonical);
+        let now = now_ms();
+        match self.store().pair_request(&code_hash).await? {
+            Some(p)
+                if codes::ct_eq(p.code_hash.as_bytes(), code_hash.as_bytes())
+                    && p.approved_by.is_none()
+                    && p.expires_at > now =>
+            {
+                Ok(Some(PairPreview {
+                    name: p.runner_name,
+                    host: p.host,
+                    expires_in: (p.expires_at - now) / 1000,
+                }))
+            }
+            _ => Ok(None),
         }
     }
 

@@ -236,12 +236,24 @@ async fn wrong_codes_are_capped_per_user() {
             .pair_start(IpAddr::V4(Ipv4Addr::new(10, 9, 9, 9)), "victim", "h")
             .await
             .expect("start");
+        let preview = auth
+            .pair_preview(&eve, ADDR, &start.code)
+            .await
+            .expect("preview");
+        assert_eq!(
+            (preview.name.as_str(), preview.host.as_str()),
+            ("victim", "h")
+        );
+        assert!(preview.expires_in > 590 && preview.expires_in <= 600);
         for i in 0..5 {
             let guess = format!("ZZZ-ZZZ{}", ["2", "3", "4", "5", "6"][i]);
-            assert!(matches!(
-                auth.pair_approve(&eve, ADDR, &guess).await,
-                Err(AuthError::BadCode)
-            ));
+            // Previews and approvals count alike.
+            let r = if i % 2 == 0 {
+                auth.pair_preview(&eve, ADDR, &guess).await.map(|_| ())
+            } else {
+                auth.pair_approve(&eve, ADDR, &guess).await.map(|_| ())
+            };
+            assert!(matches!(r, Err(AuthError::BadCode)));
         }
         // Even the right code is refused now: the cap is on the user, not the code.
         assert!(matches!(

@@ -70,7 +70,7 @@ fn login_form(status: StatusCode, next: &str, error: Option<&str>) -> Response {
 </form>"#,
         next = esc(next)
     );
-    page(status, "Log in", &body)
+    page_anon(status, "Log in", &body)
 }
 
 #[derive(Deserialize)]
@@ -133,7 +133,7 @@ struct OnceQuery {
 async fn login_once(State(auth): State<Auth>, Query(q): Query<OnceQuery>) -> Response {
     match auth.login_once(q.code.as_deref().unwrap_or_default()).await {
         Ok(cookie) => with_cookie(Redirect::to("/").into_response(), &auth.set_cookie(&cookie)),
-        Err(AuthError::BadCode) => page(
+        Err(AuthError::BadCode) => page_anon(
             StatusCode::BAD_REQUEST,
             "Link expired",
             r#"<h1>This login link has expired or was used already</h1><p>Run <code>tmux-bridge up</code> again for a new one, or <a href="/login">log in</a>.</p>"#,
@@ -186,8 +186,23 @@ pub(crate) fn esc(s: &str) -> String {
     out
 }
 
-/// A small server-rendered page (no script; the CSP allows inline styles).
+/// A small server-rendered page (no script; the CSP allows inline styles)
+/// with a "Log out" button.
 pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    render_page(status, title, body, true)
+}
+
+/// [`page`] for visitors who are not logged in (no "Log out").
+pub(crate) fn page_anon(status: StatusCode, title: &str, body: &str) -> Response {
+    render_page(status, title, body, false)
+}
+
+fn render_page(status: StatusCode, title: &str, body: &str, logout: bool) -> Response {
+    let logout = if logout {
+        r#"<form method="post" action="/logout" style="display:inline"><button type="submit" class="link" id="logout">Log out</button></form>"#
+    } else {
+        ""
+    };
     let html = format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -199,7 +214,7 @@ button{{font:inherit;padding:.3rem 1rem;margin-top:.5rem}} .error{{color:#f88}} 
 table{{border-collapse:collapse;width:100%}} td,th{{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #333}}
 nav a{{margin-right:1rem}} button.link{{background:none;border:0;color:#8cf;padding:0;margin:0;cursor:pointer;text-decoration:underline}}
 </style></head>
-<body><nav><a href="/">Sessions</a><a href="/pair">Pair a runner</a><a href="/runners">Runners</a><form method="post" action="/logout" style="display:inline"><button type="submit" class="link">Log out</button></form></nav>
+<body><nav><a href="/">Sessions</a><a href="/pair">Pair a runner</a><a href="/runners">Runners</a>{logout}</nav>
 {body}
 </body></html>"#,
         title = esc(title)

@@ -9,7 +9,10 @@
 //!   `expired`.
 //! * `POST /api/pair/approve` `{code}` (logged in, same origin) →
 //!   `{runnerId, name, host}`; wrong codes are 400 and capped (429).
-//! * `GET /pair`, `POST /pair`: the same approval as a server-rendered form.
+//! * `POST /api/pair/preview` `{code}` (same rules, counted alike) →
+//!   `{name, host, expiresIn}` of the runner the code would pair.
+//! * `GET /pair`, `POST /pair`: the same as a server-rendered form in two
+//!   steps: the code, then the runner's name and host and an Approve button.
 
 use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{FromRef, Query, State};
@@ -36,6 +39,7 @@ where
         .route("/api/pair/start", post(start))
         .route("/api/pair/check", get(check))
         .route("/api/pair/approve", post(approve))
+        .route("/api/pair/preview", post(preview))
         .route("/pair", get(pair_page).post(pair_form))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
 }
@@ -92,13 +96,27 @@ async fn approve(
     Ok(no_store(Json(approved)))
 }
 
+async fn preview(
+    State(auth): State<Auth>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    user: CurrentUser,
+    body: Result<Json<ApproveBody>, JsonRejection>,
+) -> Result<Response, AuthError> {
+    auth.check_origin(&headers)?;
+    let Json(body) =
+        body.map_err(|_| AuthError::BadRequest("expected JSON {\"code\": \"ABC-DEFG\"}"))?;
+    let preview = auth.pair_preview(&user, addr, &body.code).await?;
+    Ok(no_store(Json(preview)))
+}
+
 fn no_store(body: impl IntoResponse) -> Response {
     ([(header::CACHE_CONTROL, "no-store")], body).into_response()
 }
 
 const FORM: &str = r#"<form method="post" action="/pair">
 <label>Code shown by <code>tmux-bridge pair</code> <input name="code" autocomplete="off" autocapitalize="characters" spellcheck="false" placeholder="ABC-DEFG" required autofocus></label>
-<button type="submit">Approve</button>
+<button type="submit">Next</button>
 </form>
 <p>Approving gives this account a runner: a shell on the machine that showed the code. Only enter a code you started yourself.</p>"#;
 
@@ -119,6 +137,8 @@ async fn pair_page(user: Option<CurrentUser>) -> Response {
 #[derive(Debug, Deserialize)]
 struct PairForm {
     code: String,
+    /// Absent: show what the code would pair and ask. `"1"`: approve.
+    confirm: Option<String>,
 }
 
 async fn pair_form(
@@ -137,6 +157,25 @@ async fn pair_form(
     let Ok(Form(form)) = form else {
         return AuthError::BadRequest("expected a form with a code").into_response();
     };
+    if form.confirm.as_deref() != Some("1") {
+        return match auth.pair_preview(&user, addr, &form.code).await {
+            Ok(p) => page(
+                StatusCode::OK,
+                "Approve this runner?",
+                &format!(
+                    r#"<h1>Approve this runner?</h1><p>Runner <b id="preview-name">{name}</b> on host <b id="preview-host">{host}</b> asks to join the account <b>{account}</b> (the code expires in {mins} min).</p>
+<p>Once approved and confirmed on that machine, this account can see and type into its tmux sessions, and that machine can show output in this browser. Approve only a runner you started yourself.</p>
+<form method="post" action="/pair"><input type="hidden" name="code" value="{code}"><input type="hidden" name="confirm" value="1"><button type="submit" id="approve">Approve</button> <a href="/pair">Cancel</a></form>"#,
+                    name = esc(&p.name),
+                    host = esc(&p.host),
+                    account = esc(&user.name),
+                    mins = (p.expires_in + 59) / 60,
+                    code = esc(&form.code),
+                ),
+            ),
+            Err(e) => pair_error(e),
+        };
+    }
     match auth.pair_approve(&user, addr, &form.code).await {
         Ok(a) => page(
             StatusCode::OK,
@@ -148,14 +187,21 @@ async fn pair_form(
                 esc(&user.name)
             ),
         ),
-        Err(AuthError::BadCode) => page(
+        Err(e) => pair_error(e),
+    }
+}
+
+/// The page for a failed preview or approval.
+fn pair_error(e: AuthError) -> Response {
+    match e {
+        AuthError::BadCode => page(
             StatusCode::BAD_REQUEST,
             "Pair a runner",
             &format!(
                 r#"<h1>Pair a runner</h1><p class="error" role="alert">Unknown or expired code.</p>{FORM}"#
             ),
         ),
-        Err(AuthError::RateLimited(r)) => {
+        AuthError::RateLimited(r) => {
             let mut resp = page(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Pair a runner",
@@ -169,6 +215,6 @@ async fn pair_form(
             }
             resp
         }
-        Err(e) => e.into_response(),
+        e => e.into_response(),
     }
 }
