@@ -146,6 +146,7 @@ async fn pair_approve_collect_connect_revoke() {
             .await;
         assert_eq!(r.status, 204, "{}", r.text());
         let closed = wait_close(&mut ws, Duration::from_secs(1)).await;
+        println!("revocation to close frame: {:?}", t0.elapsed());
         assert!(
             t0.elapsed() < Duration::from_secs(1),
             "cut after {:?}",
