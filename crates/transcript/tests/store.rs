@@ -284,6 +284,30 @@ async fn unsupported_url_is_refused() {
 }
 
 #[tokio::test]
+async fn sqlite_file_and_missing_directories_are_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data/tmux-bridge/relay.db");
+    let store = Store::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let s = session(&store, "dir").await;
+    append(&store, s, 1, 1).await;
+    store.close().await;
+    assert!(path.is_file());
+    let mode: String = {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    };
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
 async fn memory_database_works_across_calls() {
     let store = Store::connect("sqlite::memory:").await.unwrap();
     let s = session(&store, "mem").await;

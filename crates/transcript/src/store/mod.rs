@@ -235,6 +235,14 @@ impl Store {
             let connect = if memory {
                 connect
             } else {
+                // A first run under a fresh data directory: create it.
+                if let Some(dir) = connect.get_filename().parent()
+                    && !dir.as_os_str().is_empty()
+                {
+                    tokio::fs::create_dir_all(dir)
+                        .await
+                        .map_err(sqlx::Error::Io)?;
+                }
                 connect.journal_mode(SqliteJournalMode::Wal)
             };
             let pool = if memory {
