@@ -25,7 +25,7 @@
 //! page cache) before `COMMIT` returns, so it survives `kill -9` of the
 //! process (tested: `tests/store.rs`, `kill_9_loses_no_acknowledged_frame`);
 //! only a power loss or kernel crash can drop the last commits. `FULL` adds
-//! an fsync per commit and costs about 2.5 times the append rate
+//! an fsync per commit and divides the append rate by about 2.5
 //! (`cargo bench -p benches --bench store`, one frame of 1-4 KiB per
 //! transaction, 2 busy cores: NORMAL 1.4k-2.4k frames/s, FULL 0.9k/s,
 //! PostgreSQL 15 with `synchronous_commit=on` 0.24k-0.34k/s). NORMAL is the
