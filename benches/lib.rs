@@ -73,7 +73,9 @@ pub fn parse_chunked(input: &[u8], chunk: usize, owned: bool) -> (usize, usize) 
     let mut count = |p: &mut tmux_cc::Parser| {
         for e in p.by_ref() {
             events += 1;
-            if let tmux_cc::Event::Output { data, .. } | tmux_cc::Event::ExtendedOutput { data, .. } = &e {
+            if let tmux_cc::Event::Output { data, .. }
+            | tmux_cc::Event::ExtendedOutput { data, .. } = &e
+            {
                 bytes += data.len();
             }
         }

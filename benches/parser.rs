@@ -29,10 +29,16 @@ fn bench(c: &mut Criterion) {
             group.measurement_time(Duration::from_secs(3));
         }
         group.warm_up_time(Duration::from_secs(1));
-        group.bench_function("tmux-cc", |b| b.iter(|| parse_chunked(black_box(&input), READ_CHUNK, false)));
-        group.bench_function("tmux-cc-owned", |b| b.iter(|| parse_chunked(black_box(&input), READ_CHUNK, true)));
+        group.bench_function("tmux-cc", |b| {
+            b.iter(|| parse_chunked(black_box(&input), READ_CHUNK, false))
+        });
+        group.bench_function("tmux-cc-owned", |b| {
+            b.iter(|| parse_chunked(black_box(&input), READ_CHUNK, true))
+        });
         let mut out = Vec::with_capacity(1 << 16);
-        group.bench_function("baseline", |b| b.iter(|| baseline_split_unescape(black_box(&input), &mut out)));
+        group.bench_function("baseline", |b| {
+            b.iter(|| baseline_split_unescape(black_box(&input), &mut out))
+        });
         group.finish();
     }
 }

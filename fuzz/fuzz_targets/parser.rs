@@ -12,8 +12,13 @@ use libfuzzer_sys::fuzz_target;
 use tmux_cc::{Parser, ParserLimits};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&step, input)) = data.split_first() else { return };
-    let limits = ParserLimits { max_line_bytes: 256, max_block_bytes: 4096 };
+    let Some((&step, input)) = data.split_first() else {
+        return;
+    };
+    let limits = ParserLimits {
+        max_line_bytes: 256,
+        max_block_bytes: 4096,
+    };
     let step = usize::from(step) + 1;
 
     let mut chunked = Parser::with_limits(limits);

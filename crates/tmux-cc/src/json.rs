@@ -151,13 +151,24 @@ impl<'a> From<&'a Event> for Json<'a> {
                 lines: r.lines.iter().map(|l| text(l)).collect(),
                 truncated: r.truncated,
             },
-            Event::Output { pane, data } => Json::Output { pane: *pane, data: STANDARD.encode(data), age: None },
-            Event::ExtendedOutput { pane, age_ms, data } => {
-                Json::Output { pane: *pane, data: STANDARD.encode(data), age: Some(*age_ms) }
-            }
+            Event::Output { pane, data } => Json::Output {
+                pane: *pane,
+                data: STANDARD.encode(data),
+                age: None,
+            },
+            Event::ExtendedOutput { pane, age_ms, data } => Json::Output {
+                pane: *pane,
+                data: STANDARD.encode(data),
+                age: Some(*age_ms),
+            },
             Event::Pause { pane } => Json::Pause { pane: *pane },
             Event::Continue { pane } => Json::Continue { pane: *pane },
-            Event::LayoutChange { window, layout, visible_layout, flags } => Json::LayoutChange {
+            Event::LayoutChange {
+                window,
+                layout,
+                visible_layout,
+                flags,
+            } => Json::LayoutChange {
                 window: *window,
                 layout: text(layout),
                 visible_layout: opt_text(visible_layout.as_ref()),
@@ -167,40 +178,72 @@ impl<'a> From<&'a Event> for Json<'a> {
             Event::WindowClose { window } => Json::WindowClose { window: *window },
             Event::UnlinkedWindowAdd { window } => Json::UnlinkedWindowAdd { window: *window },
             Event::UnlinkedWindowClose { window } => Json::UnlinkedWindowClose { window: *window },
-            Event::WindowRenamed { window, name } => Json::WindowRenamed { window: *window, name: text(name) },
-            Event::UnlinkedWindowRenamed { window, name } => {
-                Json::UnlinkedWindowRenamed { window: *window, name: text(name) }
-            }
-            Event::SessionChanged { session, name } => Json::SessionChanged { session: *session, name: text(name) },
-            Event::ClientSessionChanged { client, session, name } => {
-                Json::ClientSessionChanged { client: text(client), session: *session, name: text(name) }
-            }
-            Event::SessionRenamed { session, name } => Json::SessionRenamed { session: *session, name: text(name) },
+            Event::WindowRenamed { window, name } => Json::WindowRenamed {
+                window: *window,
+                name: text(name),
+            },
+            Event::UnlinkedWindowRenamed { window, name } => Json::UnlinkedWindowRenamed {
+                window: *window,
+                name: text(name),
+            },
+            Event::SessionChanged { session, name } => Json::SessionChanged {
+                session: *session,
+                name: text(name),
+            },
+            Event::ClientSessionChanged {
+                client,
+                session,
+                name,
+            } => Json::ClientSessionChanged {
+                client: text(client),
+                session: *session,
+                name: text(name),
+            },
+            Event::SessionRenamed { session, name } => Json::SessionRenamed {
+                session: *session,
+                name: text(name),
+            },
             Event::SessionsChanged => Json::SessionsChanged,
-            Event::SessionWindowChanged { session, window } => {
-                Json::SessionWindowChanged { session: *session, window: *window }
-            }
-            Event::WindowPaneChanged { window, pane } => Json::WindowPaneChanged { window: *window, pane: *pane },
+            Event::SessionWindowChanged { session, window } => Json::SessionWindowChanged {
+                session: *session,
+                window: *window,
+            },
+            Event::WindowPaneChanged { window, pane } => Json::WindowPaneChanged {
+                window: *window,
+                pane: *pane,
+            },
             Event::PaneModeChanged { pane } => Json::PaneModeChanged { pane: *pane },
-            Event::ClientDetached { client } => Json::ClientDetached { client: text(client) },
-            Event::SubscriptionChanged { name, session, window, window_index, pane, value } => {
-                Json::SubscriptionChanged {
-                    name: text(name),
-                    session: *session,
-                    window: *window,
-                    window_index: *window_index,
-                    pane: *pane,
-                    value: text(value),
-                }
-            }
-            Event::Exit { reason } => Json::Exit { reason: opt_text(reason.as_ref()) },
+            Event::ClientDetached { client } => Json::ClientDetached {
+                client: text(client),
+            },
+            Event::SubscriptionChanged {
+                name,
+                session,
+                window,
+                window_index,
+                pane,
+                value,
+            } => Json::SubscriptionChanged {
+                name: text(name),
+                session: *session,
+                window: *window,
+                window_index: *window_index,
+                pane: *pane,
+                value: text(value),
+            },
+            Event::Exit { reason } => Json::Exit {
+                reason: opt_text(reason.as_ref()),
+            },
             Event::ConfigError { text: t } => Json::ConfigError { text: text(t) },
             Event::PasteBufferChanged { name } => Json::PasteBufferChanged { name: text(name) },
             Event::PasteBufferDeleted { name } => Json::PasteBufferDeleted { name: text(name) },
             Event::Message { text: t } => Json::Message { text: text(t) },
             Event::Unknown { line } => Json::Unknown { line: text(line) },
             Event::Stray { line } => Json::Stray { line: text(line) },
-            Event::Malformed(err) => Json::Error { error: err.kind.to_string(), line: text(&err.line) },
+            Event::Malformed(err) => Json::Error {
+                error: err.kind.to_string(),
+                line: text(&err.line),
+            },
         }
     }
 }

@@ -100,10 +100,21 @@ fn children(mut i: In, depth: usize, close: char) -> IResult<In, Vec<LayoutCell>
 
 fn cell(i: In, depth: usize) -> IResult<In, LayoutCell> {
     if depth > MAX_DEPTH {
-        return Err(nom::Err::Failure(nom::error::Error::new(i, nom::error::ErrorKind::TooLarge)));
+        return Err(nom::Err::Failure(nom::error::Error::new(
+            i,
+            nom::error::ErrorKind::TooLarge,
+        )));
     }
-    let (i, (width, _, height, _, x, _, y)) =
-        (dec_u32, char('x'), dec_u32, char(','), dec_i32, char(','), dec_i32).parse(i)?;
+    let (i, (width, _, height, _, x, _, y)) = (
+        dec_u32,
+        char('x'),
+        dec_u32,
+        char(','),
+        dec_i32,
+        char(','),
+        dec_i32,
+    )
+        .parse(i)?;
     let (i, open) = alt((char(','), char('{'), char('['))).parse(i)?;
     let (i, node) = match open {
         ',' => {
@@ -119,7 +130,16 @@ fn cell(i: In, depth: usize) -> IResult<In, LayoutCell> {
             (i, LayoutNode::TopBottom(c))
         }
     };
-    Ok((i, LayoutCell { width, height, x, y, node }))
+    Ok((
+        i,
+        LayoutCell {
+            width,
+            height,
+            x,
+            y,
+            node,
+        },
+    ))
 }
 
 fn floating(i: In) -> IResult<In, Vec<LayoutCell>> {
@@ -131,13 +151,25 @@ fn floating(i: In) -> IResult<In, Vec<LayoutCell>> {
 }
 
 fn layout(i: In) -> IResult<In, Layout> {
-    let hex = map_res(take_while_m_n(4, 4, |c: u8| c.is_ascii_hexdigit()), |h: In| {
-        u16::from_str_radix(std::str::from_utf8(h).map_err(|_| ())?, 16).map_err(|_| ())
-    });
+    let hex = map_res(
+        take_while_m_n(4, 4, |c: u8| c.is_ascii_hexdigit()),
+        |h: In| u16::from_str_radix(std::str::from_utf8(h).map_err(|_| ())?, 16).map_err(|_| ()),
+    );
     let (i, (checksum, _)) = (hex, char(',')).parse(i)?;
     let (i, root) = cell(i, 0)?;
-    let (i, floating) = if i.first() == Some(&b'<') { floating(i)? } else { (i, Vec::new()) };
-    Ok((i, Layout { checksum, root, floating }))
+    let (i, floating) = if i.first() == Some(&b'<') {
+        floating(i)?
+    } else {
+        (i, Vec::new())
+    };
+    Ok((
+        i,
+        Layout {
+            checksum,
+            root,
+            floating,
+        },
+    ))
 }
 
 impl Layout {
@@ -161,7 +193,9 @@ impl Layout {
     /// comma): for each byte, rotate the 16-bit sum right by one, then add
     /// the byte.
     pub fn compute_checksum(body: &[u8]) -> u16 {
-        body.iter().fold(0u16, |csum, &b| csum.rotate_right(1).wrapping_add(u16::from(b)))
+        body.iter().fold(0u16, |csum, &b| {
+            csum.rotate_right(1).wrapping_add(u16::from(b))
+        })
     }
 
     /// The layout without its checksum, as tmux prints it.

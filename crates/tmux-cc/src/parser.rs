@@ -37,6 +37,8 @@
 //!   [`LineErrorKind::BadNotification`]. Parsing always goes on.
 //! * `%output` payloads: see `unescape` (a backslash that does not start a
 //!   valid escape is kept literally, without an error, so no output is lost).
+//!   A payload without escapes is a slice of the chunk it arrived in (no
+//!   copy), so holding it keeps that chunk alive: copy what you keep long.
 //!
 //! # Limits
 //!
@@ -83,7 +85,10 @@ pub struct ParserLimits {
 
 impl Default for ParserLimits {
     fn default() -> Self {
-        ParserLimits { max_line_bytes: 16 << 20, max_block_bytes: 256 << 20 }
+        ParserLimits {
+            max_line_bytes: 16 << 20,
+            max_block_bytes: 256 << 20,
+        }
     }
 }
 
@@ -220,7 +225,11 @@ impl Parser {
             self.discarding = false;
         } else if !self.buf.is_empty() {
             let chunk = self.buf.split().freeze();
-            let end = if chunk.ends_with(b"\r") { chunk.len() - 1 } else { chunk.len() };
+            let end = if chunk.ends_with(b"\r") {
+                chunk.len() - 1
+            } else {
+                chunk.len()
+            };
             self.line(chunk.slice(..end));
         }
         if let Some(b) = self.block.take() {
@@ -258,7 +267,11 @@ impl Parser {
                 let report = chunk.slice(start..start + len.min(self.report_len()));
                 self.too_long(report);
             } else {
-                let end = if len > 0 && chunk[nl - 1] == b'\r' { nl - 1 } else { nl };
+                let end = if len > 0 && chunk[nl - 1] == b'\r' {
+                    nl - 1
+                } else {
+                    nl
+                };
                 self.line(chunk.slice(start..end));
             }
             start = nl + 1;
@@ -287,11 +300,15 @@ impl Parser {
             b.truncated = true;
             b.only_notifications = false;
         }
-        self.malformed(report, LineErrorKind::LineTooLong(self.limits.max_line_bytes));
+        self.malformed(
+            report,
+            LineErrorKind::LineTooLong(self.limits.max_line_bytes),
+        );
     }
 
     fn malformed(&mut self, line: Bytes, kind: LineErrorKind) {
-        self.events.push_back(Event::Malformed(LineError { line, kind }));
+        self.events
+            .push_back(Event::Malformed(LineError { line, kind }));
     }
 
     /// One complete line, terminator removed.
@@ -317,13 +334,16 @@ impl Parser {
             return;
         }
         // The hot path: most lines are `%output`.
-        if let Some(args) = line.strip_prefix(b"%output ") {
-            if let Some(e) = grammar::output(&line, args, &mut self.scratch) {
-                self.events.push_back(e);
-                return;
-            }
+        if let Some(args) = line.strip_prefix(b"%output ")
+            && let Some(e) = grammar::output(&line, args, &mut self.scratch)
+        {
+            self.events.push_back(e);
+            return;
         }
-        if let Some(g) = grammar::guard_prefix(&line).then(|| grammar::guard(&line)).flatten() {
+        if let Some(g) = grammar::guard_prefix(&line)
+            .then(|| grammar::guard(&line))
+            .flatten()
+        {
             match g.kind {
                 GuardKind::Begin => {
                     self.block = Some(Block {
@@ -337,7 +357,9 @@ impl Parser {
                         only_notifications: true,
                     });
                 }
-                GuardKind::End | GuardKind::Error => self.malformed(line, LineErrorKind::UnmatchedGuard),
+                GuardKind::End | GuardKind::Error => {
+                    self.malformed(line, LineErrorKind::UnmatchedGuard)
+                }
             }
             return;
         }
@@ -350,13 +372,13 @@ impl Parser {
 
     fn block_line(&mut self, line: Bytes) {
         let Some(b) = &mut self.block else { return };
-        if line.starts_with(b"%end ") || line.starts_with(b"%error ") {
-            if let Some(g) = grammar::guard(&line) {
-                if g.kind != GuardKind::Begin && (g.time, g.number, g.flags) == (b.time, b.number, b.flags) {
-                    self.close_block(g.kind == GuardKind::End);
-                    return;
-                }
-            }
+        if (line.starts_with(b"%end ") || line.starts_with(b"%error "))
+            && let Some(g) = grammar::guard(&line)
+            && g.kind != GuardKind::Begin
+            && (g.time, g.number, g.flags) == (b.time, b.number, b.flags)
+        {
+            self.close_block(g.kind == GuardKind::End);
+            return;
         }
         if b.only_notifications && !grammar::is_in_block_notification(&line) {
             b.only_notifications = false;

@@ -35,9 +35,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let mut input = BufReader::with_capacity(CHUNK, input);
-    let compressed = input.fill_buf().with_context(|| format!("reading {name}"))?.starts_with(&ZSTD_MAGIC);
+    let compressed = input
+        .fill_buf()
+        .with_context(|| format!("reading {name}"))?
+        .starts_with(&ZSTD_MAGIC);
     let input: Box<dyn Read> = if compressed {
-        Box::new(zstd::Decoder::with_buffer(input).with_context(|| format!("reading zstd stream {name}"))?)
+        Box::new(
+            zstd::Decoder::with_buffer(input)
+                .with_context(|| format!("reading zstd stream {name}"))?,
+        )
     } else {
         Box::new(input)
     };
@@ -45,7 +51,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match print_events(input, BufWriter::new(stdout), &name) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         // `tmux-bridge events x | head` is not a failure.
-        Err(e) if e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) => {
+        Err(e)
+            if e.downcast_ref::<io::Error>()
+                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) =>
+        {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => Err(e),

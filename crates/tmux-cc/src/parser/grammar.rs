@@ -54,7 +54,12 @@ pub(crate) fn guard(line: &[u8]) -> Option<Guard> {
     let mut p = all_consuming((kind, dec_u64, char(' '), dec_u64, char(' '), dec_u32));
     let parsed: IResult<In, _> = p.parse(line);
     let (_, (kind, time, _, number, _, flags)) = parsed.ok()?;
-    Some(Guard { kind, time, number, flags })
+    Some(Guard {
+        kind,
+        time,
+        number,
+        flags,
+    })
 }
 
 fn id_digits(i: In) -> IResult<In, u32> {
@@ -83,7 +88,10 @@ fn token(i: In) -> IResult<In, In> {
 fn then_rest<'a, O>(
     first: impl nom::Parser<In<'a>, Output = O, Error = nom::error::Error<In<'a>>>,
 ) -> impl nom::Parser<In<'a>, Output = (O, Option<In<'a>>), Error = nom::error::Error<In<'a>>> {
-    (first, alt((map(eof, |_| None), map(preceded(char(' '), rest), Some))))
+    (
+        first,
+        alt((map(eof, |_| None), map(preceded(char(' '), rest), Some))),
+    )
 }
 
 /// Parses `args` completely with `p`; `None` when anything is left over.
@@ -183,7 +191,10 @@ pub(crate) fn output(line: &Bytes, args: In, scratch: &mut BytesMut) -> Option<E
         [b' ', ..] => line.len() - r.len() + 1,
         _ => return None,
     };
-    Some(Event::Output { pane: p, data: decode_payload(line, start, scratch) })
+    Some(Event::Output {
+        pane: p,
+        data: decode_payload(line, start, scratch),
+    })
 }
 
 /// Parses one line that starts with `%` and is not inside a block.
@@ -200,35 +211,71 @@ pub(crate) fn notification(line: &Bytes, scratch: &mut BytesMut) -> Event {
         b"extended-output" => extended_output(a)
             .map(|(pane, age_ms, data)| {
                 let start = line.len() - data.len();
-                Some(Event::ExtendedOutput { pane, age_ms, data: decode_payload(line, start, scratch) })
+                Some(Event::ExtendedOutput {
+                    pane,
+                    age_ms,
+                    data: decode_payload(line, start, scratch),
+                })
             })
             .ok_or("extended-output"),
-        b"pause" => full(a, pane).map(|pane| Some(Event::Pause { pane })).ok_or("pause"),
-        b"continue" => full(a, pane).map(|pane| Some(Event::Continue { pane })).ok_or("continue"),
+        b"pause" => full(a, pane)
+            .map(|pane| Some(Event::Pause { pane }))
+            .ok_or("pause"),
+        b"continue" => full(a, pane)
+            .map(|pane| Some(Event::Continue { pane }))
+            .ok_or("continue"),
         b"layout-change" => layout_change(line, a).map(Some).ok_or("layout-change"),
-        b"window-add" => full(a, window).map(|window| Some(Event::WindowAdd { window })).ok_or("window-add"),
-        b"window-close" => full(a, window).map(|window| Some(Event::WindowClose { window })).ok_or("window-close"),
-        b"unlinked-window-add" => {
-            full(a, window).map(|window| Some(Event::UnlinkedWindowAdd { window })).ok_or("unlinked-window-add")
-        }
+        b"window-add" => full(a, window)
+            .map(|window| Some(Event::WindowAdd { window }))
+            .ok_or("window-add"),
+        b"window-close" => full(a, window)
+            .map(|window| Some(Event::WindowClose { window }))
+            .ok_or("window-close"),
+        b"unlinked-window-add" => full(a, window)
+            .map(|window| Some(Event::UnlinkedWindowAdd { window }))
+            .ok_or("unlinked-window-add"),
         b"unlinked-window-close" => full(a, window)
             .map(|window| Some(Event::UnlinkedWindowClose { window }))
             .ok_or("unlinked-window-close"),
         b"window-renamed" => full(a, then_rest(window))
-            .map(|(window, name)| Some(Event::WindowRenamed { window, name: text(line, name) }))
+            .map(|(window, name)| {
+                Some(Event::WindowRenamed {
+                    window,
+                    name: text(line, name),
+                })
+            })
             .ok_or("window-renamed"),
         b"unlinked-window-renamed" => full(a, then_rest(window))
-            .map(|(window, name)| Some(Event::UnlinkedWindowRenamed { window, name: text(line, name) }))
+            .map(|(window, name)| {
+                Some(Event::UnlinkedWindowRenamed {
+                    window,
+                    name: text(line, name),
+                })
+            })
             .ok_or("unlinked-window-renamed"),
         b"session-changed" => full(a, then_rest(session))
-            .map(|(session, name)| Some(Event::SessionChanged { session, name: text(line, name) }))
+            .map(|(session, name)| {
+                Some(Event::SessionChanged {
+                    session,
+                    name: text(line, name),
+                })
+            })
             .ok_or("session-changed"),
         b"session-renamed" => full(a, then_rest(session))
-            .map(|(session, name)| Some(Event::SessionRenamed { session, name: text(line, name) }))
+            .map(|(session, name)| {
+                Some(Event::SessionRenamed {
+                    session,
+                    name: text(line, name),
+                })
+            })
             .ok_or("session-renamed"),
         b"client-session-changed" => full(a, (token, char(' '), then_rest(session)))
             .map(|(client, _, (session, name))| {
-                Some(Event::ClientSessionChanged { client: line.slice_ref(client), session, name: text(line, name) })
+                Some(Event::ClientSessionChanged {
+                    client: line.slice_ref(client),
+                    session,
+                    name: text(line, name),
+                })
             })
             .ok_or("client-session-changed"),
         b"sessions-changed" if none => Ok(Some(Event::SessionsChanged)),
@@ -239,27 +286,47 @@ pub(crate) fn notification(line: &Bytes, scratch: &mut BytesMut) -> Event {
         b"window-pane-changed" => full(a, (window, char(' '), pane))
             .map(|(window, _, pane)| Some(Event::WindowPaneChanged { window, pane }))
             .ok_or("window-pane-changed"),
-        b"pane-mode-changed" => {
-            full(a, pane).map(|pane| Some(Event::PaneModeChanged { pane })).ok_or("pane-mode-changed")
-        }
-        b"client-detached" if !a.is_empty() => Ok(Some(Event::ClientDetached { client: line.slice_ref(a) })),
+        b"pane-mode-changed" => full(a, pane)
+            .map(|pane| Some(Event::PaneModeChanged { pane }))
+            .ok_or("pane-mode-changed"),
+        b"client-detached" if !a.is_empty() => Ok(Some(Event::ClientDetached {
+            client: line.slice_ref(a),
+        })),
         b"client-detached" => Err("client-detached"),
-        b"subscription-changed" => subscription_changed(line, a).map(Some).ok_or("subscription-changed"),
-        b"exit" => Ok(Some(Event::Exit { reason: args.map(|r| line.slice_ref(r)) })),
-        b"config-error" => Ok(Some(Event::ConfigError { text: text(line, args) })),
-        b"paste-buffer-changed" => Ok(Some(Event::PasteBufferChanged { name: text(line, args) })),
-        b"paste-buffer-deleted" => Ok(Some(Event::PasteBufferDeleted { name: text(line, args) })),
-        b"message" => Ok(Some(Event::Message { text: text(line, args) })),
+        b"subscription-changed" => subscription_changed(line, a)
+            .map(Some)
+            .ok_or("subscription-changed"),
+        b"exit" => Ok(Some(Event::Exit {
+            reason: args.map(|r| line.slice_ref(r)),
+        })),
+        b"config-error" => Ok(Some(Event::ConfigError {
+            text: text(line, args),
+        })),
+        b"paste-buffer-changed" => Ok(Some(Event::PasteBufferChanged {
+            name: text(line, args),
+        })),
+        b"paste-buffer-deleted" => Ok(Some(Event::PasteBufferDeleted {
+            name: text(line, args),
+        })),
+        b"message" => Ok(Some(Event::Message {
+            text: text(line, args),
+        })),
         b"begin" => Err("begin"),
         b"end" | b"error" => {
-            return Event::Malformed(LineError { line: line.clone(), kind: LineErrorKind::UnmatchedGuard });
+            return Event::Malformed(LineError {
+                line: line.clone(),
+                kind: LineErrorKind::UnmatchedGuard,
+            });
         }
         _ => Ok(None),
     };
     match parsed {
         Ok(Some(e)) => e,
         Ok(None) => Event::Unknown { line: line.clone() },
-        Err(kw) => Event::Malformed(LineError { line: line.clone(), kind: LineErrorKind::BadNotification(kw) }),
+        Err(kw) => Event::Malformed(LineError {
+            line: line.clone(),
+            kind: LineErrorKind::BadNotification(kw),
+        }),
     }
 }
 
@@ -267,7 +334,10 @@ pub(crate) fn notification(line: &Bytes, scratch: &mut BytesMut) -> Event {
 /// tmux 3.2–3.7 prints inside the block of the command that caused it:
 /// `%pause %N`, `%continue %N` or `%message …`.
 pub(crate) fn is_in_block_notification(line: &[u8]) -> bool {
-    if let Some(a) = line.strip_prefix(b"%pause ").or_else(|| line.strip_prefix(b"%continue ")) {
+    if let Some(a) = line
+        .strip_prefix(b"%pause ")
+        .or_else(|| line.strip_prefix(b"%continue "))
+    {
         return full(a, pane).is_some();
     }
     line == b"%message" || line.starts_with(b"%message ")

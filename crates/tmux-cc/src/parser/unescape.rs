@@ -48,13 +48,13 @@ pub(crate) fn decode_into(payload: &[u8], first: usize, out: &mut BytesMut) {
     let n = payload.len();
     while i < n {
         let b = payload[i];
-        if b == b'\\' {
-            if let Some(v) = octal3(&payload[i + 1..]) {
-                dst[o] = v;
-                o += 1;
-                i += 4;
-                continue;
-            }
+        if b == b'\\'
+            && let Some(v) = octal3(&payload[i + 1..])
+        {
+            dst[o] = v;
+            o += 1;
+            i += 4;
+            continue;
         }
         dst[o] = b;
         o += 1;
@@ -81,7 +81,12 @@ fn octal3(b: &[u8]) -> Option<u8> {
 pub fn encode_output(data: &[u8], out: &mut Vec<u8>) {
     for &b in data {
         if b < 0x20 || b == b'\\' {
-            out.extend_from_slice(&[b'\\', b'0' + (b >> 6), b'0' + ((b >> 3) & 7), b'0' + (b & 7)]);
+            out.extend_from_slice(&[
+                b'\\',
+                b'0' + (b >> 6),
+                b'0' + ((b >> 3) & 7),
+                b'0' + (b & 7),
+            ]);
         } else {
             out.push(b);
         }

@@ -20,17 +20,27 @@ pub fn fixture_dir() -> PathBuf {
 pub fn fixtures() -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     let dir = fixture_dir();
-    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()));
+    let entries =
+        std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()));
     for entry in entries {
         let path = entry.expect("listing fixtures").path();
         if path.extension().is_some_and(|e| e == "log") {
-            let name = path.file_stem().expect("file name").to_string_lossy().into_owned();
-            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+            let name = path
+                .file_stem()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned();
+            let bytes =
+                std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
             out.push((name, bytes));
         }
     }
     out.sort();
-    assert!(out.len() >= 10, "expected the recorded fixtures in {}", dir.display());
+    assert!(
+        out.len() >= 10,
+        "expected the recorded fixtures in {}",
+        dir.display()
+    );
     out
 }
 
@@ -58,16 +68,24 @@ fn fixtures_match_expected_events() {
         let got = to_jsonl(&parse_all(&bytes));
         let path = fixture_dir().join(format!("{name}.expected.jsonl"));
         if update {
-            std::fs::write(&path, &got).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+            std::fs::write(&path, &got)
+                .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
             continue;
         }
         let want = std::fs::read_to_string(&path).unwrap_or_default();
         if got != want {
-            let line = got.lines().zip(want.lines()).position(|(a, b)| a != b).unwrap_or(0);
+            let line = got
+                .lines()
+                .zip(want.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
             failures.push(format!("{name}: first difference at event {line}"));
         }
     }
-    assert!(failures.is_empty(), "{failures:#?}\nrerun with UPDATE_EXPECT=1 if the change is intended");
+    assert!(
+        failures.is_empty(),
+        "{failures:#?}\nrerun with UPDATE_EXPECT=1 if the change is intended"
+    );
 }
 
 /// Kinds tmux 3.3a can produce, by the `kind` of their JSON form.
@@ -116,15 +134,24 @@ fn fixtures_cover_every_kind_of_tmux_3_3a() {
         }
     }
     assert!(extended, "no %extended-output in any fixture");
-    let missing: Vec<_> =
-        KINDS_3_3A.iter().filter(|k| !seen.contains(**k) && !NOT_YET_RECORDED.contains(k)).collect();
+    let missing: Vec<_> = KINDS_3_3A
+        .iter()
+        .filter(|k| !seen.contains(**k) && !NOT_YET_RECORDED.contains(k))
+        .collect();
     assert!(missing.is_empty(), "no fixture produces {missing:?}");
-    assert!(!seen.contains("error") && !seen.contains("unknown"), "real tmux output gave {seen:?}");
+    assert!(
+        !seen.contains("error") && !seen.contains("unknown"),
+        "real tmux output gave {seen:?}"
+    );
 }
 
 #[test]
 fn hooks_fixture_keeps_spoofed_guards_as_payload() {
-    let bytes = fixtures().into_iter().find(|(n, _)| n == "hooks").expect("hooks fixture").1;
+    let bytes = fixtures()
+        .into_iter()
+        .find(|(n, _)| n == "hooks")
+        .expect("hooks fixture")
+        .1;
     let events = parse_all(&bytes);
     let reply = events
         .iter()
@@ -135,15 +162,26 @@ fn hooks_fixture_keeps_spoofed_guards_as_payload() {
         .expect("the capture with a spoofed %end");
     assert!(reply.lines.iter().any(|l| &l[..] == b"%exit"));
     assert!(reply.lines.iter().any(|l| l.starts_with(b"%begin 3 4 1")));
-    assert!(events.iter().any(|e| matches!(e, Event::Reply(r) if r.flags == 0 && !r.lines.is_empty())));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Reply(r) if r.flags == 0 && !r.lines.is_empty()))
+    );
     assert!(matches!(events.last(), Some(Event::Exit { .. })));
 }
 
 #[test]
 fn flood_pause_fixture_has_in_block_continue() {
-    let bytes = fixtures().into_iter().find(|(n, _)| n == "flood-pause").expect("flood-pause fixture").1;
+    let bytes = fixtures()
+        .into_iter()
+        .find(|(n, _)| n == "flood-pause")
+        .expect("flood-pause fixture")
+        .1;
     let events = parse_all(&bytes);
-    let i = events.iter().position(|e| matches!(e, Event::Continue { .. })).expect("a %continue");
+    let i = events
+        .iter()
+        .position(|e| matches!(e, Event::Continue { .. }))
+        .expect("a %continue");
     // The %continue came from inside the refresh-client block: the reply
     // follows it and has no lines.
     assert!(matches!(&events[i + 1], Event::Reply(r) if r.lines.is_empty() && r.flags == 1));
@@ -151,7 +189,11 @@ fn flood_pause_fixture_has_in_block_continue() {
 
 #[test]
 fn cc_fixture_has_no_framing_leftovers() {
-    let bytes = fixtures().into_iter().find(|(n, _)| n == "cc").expect("cc fixture").1;
+    let bytes = fixtures()
+        .into_iter()
+        .find(|(n, _)| n == "cc")
+        .expect("cc fixture")
+        .1;
     assert!(bytes.starts_with(b"\x1bP1000p") && bytes.ends_with(b"\x1b\\"));
     let events = parse_all(&bytes);
     assert!(matches!(events.first(), Some(Event::Reply(r)) if r.flags == 0));
@@ -159,7 +201,10 @@ fn cc_fixture_has_no_framing_leftovers() {
     for e in &events {
         let json = event_to_json(e);
         assert!(!json.contains("\\r") && !json.contains("\\u001b"), "{json}");
-        assert!(!matches!(e, Event::Stray { .. } | Event::Malformed(_)), "{json}");
+        assert!(
+            !matches!(e, Event::Stray { .. } | Event::Malformed(_)),
+            "{json}"
+        );
     }
 }
 
@@ -168,10 +213,20 @@ fn layouts_in_fixtures_parse_and_verify() {
     let mut n = 0;
     for (name, bytes) in fixtures() {
         for e in parse_all(&bytes) {
-            if let Event::LayoutChange { layout, visible_layout, .. } = e {
+            if let Event::LayoutChange {
+                layout,
+                visible_layout,
+                ..
+            } = e
+            {
                 for l in std::iter::once(layout).chain(visible_layout) {
-                    let parsed = tmux_cc::Layout::parse(&l).unwrap_or_else(|e| panic!("{name}: {e}"));
-                    assert!(parsed.checksum_ok(), "{name}: {}", String::from_utf8_lossy(&l));
+                    let parsed =
+                        tmux_cc::Layout::parse(&l).unwrap_or_else(|e| panic!("{name}: {e}"));
+                    assert!(
+                        parsed.checksum_ok(),
+                        "{name}: {}",
+                        String::from_utf8_lossy(&l)
+                    );
                     assert_eq!(parsed.to_string().as_bytes(), &l[..]);
                     n += 1;
                 }
