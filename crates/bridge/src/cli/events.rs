@@ -87,3 +87,43 @@ fn write_pending(parser: &mut Parser, out: &mut impl Write) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The command's output on each recorded fixture is the committed
+    /// `<name>.expected.jsonl` (the contract other tools read), whatever
+    /// the read size.
+    #[test]
+    fn fixtures_print_their_expected_events() -> anyhow::Result<()> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/tmux-cc");
+        let mut checked = 0;
+        for name in ["cc", "hooks", "flood-pause", "binary"] {
+            let input = std::fs::read(dir.join(format!("{name}.log")))?;
+            let expected = std::fs::read(dir.join(format!("{name}.expected.jsonl")))?;
+            // A reader that returns 7 bytes at a time.
+            let mut out = Vec::new();
+            print_events(SmallReads(&input), &mut out, name)?;
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&expected),
+                "{name}"
+            );
+            checked += 1;
+        }
+        assert_eq!(checked, 4);
+        Ok(())
+    }
+
+    struct SmallReads<'a>(&'a [u8]);
+
+    impl Read for SmallReads<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(buf.len()).min(7);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+}
