@@ -122,7 +122,16 @@ impl Relay {
         };
         let app = http::router(state.clone());
         let server = tokio::spawn(
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            // TCP_NODELAY: keystroke echoes are small frames; Nagle plus
+            // delayed ACKs would hold them for ~40 ms.
+            axum::serve(
+                axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                    if let Err(err) = tcp.set_nodelay(true) {
+                        tracing::debug!(%err, "TCP_NODELAY");
+                    }
+                }),
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
                 .with_graceful_shutdown(shutdown.clone().cancelled_owned())
                 .into_future(),
         );
