@@ -44,13 +44,23 @@ fn main() -> Result<()> {
     rt.block_on(async move {
         let bins = Bins::find()?;
         println!("load: {runs} runs per case; tmux {}", tmux_version());
+        // LOAD_ONLY=word runs only the cases whose label contains it.
+        let only = std::env::var("LOAD_ONLY").unwrap_or_default();
+        let wanted = |label: &str| only.is_empty() || label.contains(&only);
         for (label, command) in FLOODS {
             println!("\n## flood: {label}");
-            let bare = repeat(runs, || flood_bare_control(command)).await?;
-            row("(a) bare control client, Enter → final line read", &bare.iter().map(|r| r.secs).collect::<Vec<_>>(), "s");
-            let tty = repeat(runs, || flood_tty(command)).await?;
-            row("(b) tty client in a pty, Enter → final line read", &tty.iter().map(|r| r.secs).collect::<Vec<_>>(), "s");
+            if wanted("bare") {
+                let bare = repeat(runs, || flood_bare_control(command)).await?;
+                row("(a) bare control client, Enter → final line read", &bare.iter().map(|r| r.secs).collect::<Vec<_>>(), "s");
+            }
+            if wanted("tty") {
+                let tty = repeat(runs, || flood_tty(command)).await?;
+                row("(b) tty client in a pty, Enter → final line read", &tty.iter().map(|r| r.secs).collect::<Vec<_>>(), "s");
+            }
             for with_terminal in [false, true] {
+                if !wanted(if with_terminal { "attached" } else { "alone" }) {
+                    continue;
+                }
                 let r = repeat(runs, || flood_bridge(&bins, command, with_terminal)).await?;
                 let who = if with_terminal { "bridge+relay, terminal attached" } else { "bridge+relay, alone" };
                 row(&format!("{who}: Enter → final line on the WebSocket client"), &r.iter().map(|x| x.secs).collect::<Vec<_>>(), "s");
@@ -60,6 +70,9 @@ fn main() -> Result<()> {
                 row(&format!("{who}: bridge peak RSS"), &r.iter().map(|x| x.bridge_rss_mb).collect::<Vec<_>>(), "MB");
                 row(&format!("{who}: relay peak RSS"), &r.iter().map(|x| x.relay_rss_mb).collect::<Vec<_>>(), "MB");
             }
+        }
+        if !wanted("keys") {
+            return Ok(());
         }
         println!("\n## keystroke round trip: WebSocket input → echoed output on the WebSocket client");
         let mut p50 = Vec::new();
@@ -276,7 +289,7 @@ async fn start_system(bins: &Bins, tag: &str) -> Result<System> {
     let relay = tokio::process::Command::new(&bins.relay)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(dir.path())
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", std::env::var("LOAD_RELAY_LOG").unwrap_or_else(|_| "warn".into()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .kill_on_drop(true)
@@ -292,7 +305,7 @@ async fn start_system(bins: &Bins, tag: &str) -> Result<System> {
         .args(["--tmux-socket", &tmux.socket, "--tmux-config", "/dev/null", "--data-dir"])
         .arg(dir.path())
         .env("TMUX_BRIDGE_TOKEN", &token)
-        .env("TMUX_BRIDGE_LOG", "warn")
+        .env("TMUX_BRIDGE_LOG", std::env::var("LOAD_BRIDGE_LOG").unwrap_or_else(|_| "warn".into()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .kill_on_drop(true)

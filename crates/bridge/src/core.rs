@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use transcript::control::{RelayToRunner, RunnerToRelay};
-use tmux_cc::command::{ClientFlag, Target, WindowScope};
+use tmux_cc::command::{Target, WindowScope};
 use transcript::session::{SessionConfig, SessionModel};
 use transcript::wire::{Frame, Record};
 
@@ -264,17 +264,10 @@ impl Core {
         }
     }
 
-    /// First command after attaching: client flags. The topology is listed
-    /// once `%session-changed` tells us which session we are on.
+    /// First command after attaching (the client flags were given to
+    /// `attach-session`). The topology is listed once `%session-changed`
+    /// tells us which session we are on.
     async fn start(&mut self) -> anyhow::Result<()> {
-        // ignore-size: a person attached in a terminal keeps authority over
-        // the window size; our `refresh-client -C` applies only when no
-        // such client is attached (README, "Resize policy").
-        let flags = command::set_client_flags(&[
-            ClientFlag::PauseAfter(Some(self.cfg.pause_after_secs)),
-            ClientFlag::IgnoreSize(true),
-        ])?;
-        self.send_tmux(flags, Expect::Ignore("refresh-client -f")).await;
         self.list_clients().await;
         Ok(())
     }

@@ -114,7 +114,12 @@ pub async fn run(cfg: SessionConfig, cancel: CancellationToken) -> anyhow::Resul
 pub struct Rejected(pub String);
 
 async fn serve_once(cfg: &SessionConfig, name: &str, cancel: &CancellationToken) -> anyhow::Result<()> {
-    let mut client = spawn_control_client(&cfg.server, name)?;
+    // ignore-size: a person attached in a terminal keeps authority over the
+    // window size; our `refresh-client -C` applies only when no such client
+    // is attached (README, "Resize policy"). pause-after: fall behind and
+    // get `%pause` (then resync) instead of being disconnected.
+    let flags = format!("pause-after={},ignore-size", cfg.core.pause_after_secs);
+    let mut client = spawn_control_client(&cfg.server, name, &flags)?;
     let own_pid = client.child.id();
     let (core_tx, core_rx) = mpsc::unbounded_channel();
     let (uplink_tx, uplink_rx) = mpsc::channel(64);

@@ -122,13 +122,17 @@ pub struct ControlClient {
     pub output: mpsc::Receiver<TmuxOutput>,
 }
 
-/// Spawns `tmux -u -C attach-session -t =SESSION` with reader and writer
-/// pumps. The session must exist.
-pub fn spawn_control_client(server: &TmuxServer, session: &str) -> anyhow::Result<ControlClient> {
+/// Spawns `tmux -u -C attach-session -f FLAGS -t =SESSION` with reader and
+/// writer pumps. The session must exist. The client flags are given at
+/// attach (tmux 3.2+): a `refresh-client -f` sent on stdin can run before
+/// the client is attached and fail with "no current client" on 3.3a.
+pub fn spawn_control_client(server: &TmuxServer, session: &str, flags: &str) -> anyhow::Result<ControlClient> {
     let mut child = server
         .command()
         .arg("-C")
         .arg("attach-session")
+        .arg("-f")
+        .arg(flags)
         .arg("-t")
         .arg(format!("={session}"))
         .stdin(Stdio::piped())

@@ -255,7 +255,7 @@ impl Browser {
         let mut req = url.as_str().into_client_request()?;
         req.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_str(&format!("tmux-bridge.v1, bearer.{token}"))?);
         req.headers_mut().insert("origin", HeaderValue::from_str(&login.origin())?);
-        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.context("browser websocket")?;
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await.context("browser websocket")?;
         ws.send(Message::text(format!(r#"{{"t":"hello","last_seq":{last_seq}}}"#))).await?;
         Ok(Browser {
             ws,
