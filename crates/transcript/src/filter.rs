@@ -39,6 +39,11 @@ pub enum Special {
     ClearTabs { all: bool },
     /// RIS: tab stops back to every eighth column.
     ResetTabs,
+    /// `CSI 3 J`: clear the history (kept by the model, not by vt100).
+    ClearHistory,
+    /// DECSTBM changed the scroll region (the model decides which rows
+    /// scrolled off the top become history).
+    Region,
     /// A character was printed while autowrap (DECAWM) is off: vt100 always
     /// wraps, tmux keeps overwriting the last column.
     AfterPrintNoWrap,
@@ -213,6 +218,7 @@ impl Filter {
                         self.custom_tabs = false;
                         self.insert = false;
                         self.nowrap = false;
+                        // RIS resets the region too; the model re-reads it.
                         self.special = Some(Special::ResetTabs);
                         self.state = State::Ground;
                     }
@@ -234,6 +240,9 @@ impl Filter {
                     0x40..=0x7e => {
                         if b == b'r' {
                             self.decstbm(rows);
+                            self.special = Some(Special::Region);
+                        } else if b == b'J' && self.csi.as_slice() == b"3" {
+                            self.special = Some(Special::ClearHistory);
                         } else if (b == b's' || b == b'u') && self.csi.is_empty() {
                             // SCOSC/SCORC, which vt100 ignores: tmux treats
                             // them as DECSC/DECRC.

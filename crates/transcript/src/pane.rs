@@ -38,10 +38,111 @@ fn nz(v: u16) -> std::num::NonZeroU16 {
     std::num::NonZeroU16::MIN.saturating_add(v.saturating_sub(1))
 }
 
-/// Callbacks that keep what vt100 reports but does not store: the title.
+/// Callbacks that keep what vt100 reports but does not store: the title,
+/// and the history (rows scrolled off the top of the normal screen).
 #[derive(Debug, Default)]
 struct Hooks {
     title: Vec<u8>,
+    history: History,
+    /// A scroll region other than the whole screen is set: tmux keeps no
+    /// history for rows scrolled out of it, while vt100 reports those of a
+    /// region starting at row 0.
+    partial_region: bool,
+}
+
+/// The pane's history, kept here rather than in vt100: vt100 0.18 walks its
+/// whole scrollback on every scrolled line (O(scrollback) per line: 2 µs
+/// with 10 000 lines), and stores full cells. Each row is kept as the bytes
+/// that redraw it (SGR from default attributes, DEC graphics as
+/// `ESC ( 0`), bounded by a line count.
+#[derive(Debug, Default)]
+struct History {
+    rows: std::collections::VecDeque<HistoryRow>,
+    limit: usize,
+    bytes: usize,
+    /// Reused formatting buffer.
+    text: String,
+}
+
+#[derive(Debug)]
+struct HistoryRow {
+    bytes: Box<[u8]>,
+    /// The row continues on the next one (autowrap).
+    wrapped: bool,
+}
+
+/// A writer that stops at the first character and remembers it: used to
+/// learn whether vt100 would start the next row with a newline.
+struct FirstChar(Option<char>);
+
+impl std::fmt::Write for FirstChar {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0 = s.chars().next();
+        Err(std::fmt::Error)
+    }
+}
+
+impl History {
+    fn push(&mut self, row: &vt100::capture::RowContents<'_>) {
+        if self.limit == 0 {
+            return;
+        }
+        self.text.clear();
+        let mut state = vt100::capture::BasicFormattedCaptureState::new();
+        if row.write_formatted_basic(&mut self.text, &mut state).is_err() {
+            return;
+        }
+        // The state now says whether a newline would precede the next row.
+        let mut probe = FirstChar(None);
+        let _ = row.write_formatted_basic(&mut probe, &mut state);
+        let wrapped = probe.0 != Some('\n');
+        let bytes: Box<[u8]> = if self.text.as_bytes().contains(&0xf4) {
+            acs_to_terminal(self.text.as_bytes()).into_boxed_slice()
+        } else {
+            Box::from(self.text.as_bytes())
+        };
+        self.bytes += bytes.len();
+        self.rows.push_back(HistoryRow { bytes, wrapped });
+        while self.rows.len() > self.limit {
+            if let Some(old) = self.rows.pop_front() {
+                self.bytes -= old.bytes.len();
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.rows.clear();
+        self.bytes = 0;
+    }
+}
+
+/// Replaces the private-use stand-ins of DEC graphics cells with the
+/// characters inside `ESC ( 0` … `ESC ( B`.
+fn acs_to_terminal(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + 8);
+    let s = String::from_utf8_lossy(text);
+    let mut in_acs = false;
+    for ch in s.chars() {
+        let u = u32::from(ch);
+        if (ACS_BASE + 0x20..=ACS_BASE + 0x7e).contains(&u) {
+            if !in_acs {
+                out.extend_from_slice(b"\x1b(0");
+                in_acs = true;
+            }
+            out.push((u - ACS_BASE) as u8);
+        } else {
+            if in_acs {
+                out.extend_from_slice(b"\x1b(B");
+                in_acs = false;
+            }
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+    if in_acs {
+        out.extend_from_slice(b"\x1b(B");
+    }
+    out
 }
 
 impl vt100::Callbacks for Hooks {
@@ -49,6 +150,13 @@ impl vt100::Callbacks for Hooks {
         self.title.clear();
         // Kept bounded; control bytes would break the OSC that replays it.
         self.title.extend(title.iter().copied().filter(|&b| b >= 0x20 && b != 0x7f).take(1024));
+    }
+
+    fn on_scroll(&mut self, row: vt100::capture::RowContents<'_>, alternate_screen: bool) {
+        // tmux keeps no history for the alternate screen or a partial region.
+        if !alternate_screen && !self.partial_region {
+            self.history.push(&row);
+        }
     }
 }
 
@@ -79,8 +187,11 @@ impl PaneModel {
     /// history.
     pub fn new(cols: u32, rows: u32, scrollback: usize) -> Result<PaneModel, SizeError> {
         let (cols, rows) = check_size(cols, rows)?;
+        let hooks = Hooks { history: History { limit: scrollback, ..History::default() }, ..Hooks::default() };
         Ok(PaneModel {
-            parser: vt100::Parser::new_with_callbacks(nz(rows), nz(cols), scrollback, Hooks::default()),
+            // vt100 keeps no scrollback: rows leaving the screen go to our
+            // `History` through `on_scroll`.
+            parser: vt100::Parser::new_with_callbacks(nz(rows), nz(cols), 0, hooks),
             filter: Filter::default(),
             scratch: Vec::new(),
             tabs: default_tabs(cols),
@@ -102,7 +213,12 @@ impl PaneModel {
 
     /// Lines currently in the scrollback.
     pub fn scrollback_len(&self) -> usize {
-        self.parser.screen().scrollback_len()
+        self.parser.callbacks().history.rows.len()
+    }
+
+    /// Bytes held by the scrollback.
+    pub fn scrollback_bytes(&self) -> usize {
+        self.parser.callbacks().history.bytes
     }
 
     /// Feeds raw pane bytes (any chunking; sequences may span calls).
@@ -142,7 +258,15 @@ impl PaneModel {
                     *t = false;
                 }
             }
-            Special::ResetTabs => self.tabs = default_tabs(self.cols),
+            Special::ResetTabs => {
+                self.tabs = default_tabs(self.cols);
+                self.parser.callbacks_mut().partial_region = false;
+            }
+            Special::ClearHistory => self.parser.callbacks_mut().history.clear(),
+            Special::Region => {
+                let partial = self.filter.scroll_region.is_some();
+                self.parser.callbacks_mut().partial_region = partial;
+            }
             Special::AfterPrintNoWrap => {
                 // A cursor waiting to wrap stays on the last column instead.
                 if col >= self.cols {
@@ -166,7 +290,10 @@ impl PaneModel {
     pub fn resize(&mut self, cols: u32, rows: u32) -> Result<(), SizeError> {
         let (cols, rows) = check_size(cols, rows)?;
         if (cols, rows) != (self.cols, self.rows) {
-            self.parser.screen_mut().set_size(nz(rows), nz(cols));
+            // Through the parser, so rows pushed off by a smaller height
+            // reach the history.
+            self.parser.set_size(nz(rows), nz(cols));
+            self.parser.callbacks_mut().partial_region = false;
             self.cols = cols;
             self.rows = rows;
             self.filter.reset_region();
@@ -215,9 +342,9 @@ impl PaneModel {
     /// screen, cursor position, visibility and style, scroll region, input
     /// modes and title.
     ///
-    /// Walks the scrollback row by row (no clone of the screen); takes
-    /// `&mut self` because vt100 only exposes scrollback through its view
-    /// offset, which is restored before returning.
+    /// Copies the history's stored bytes and walks the screen (no clone of
+    /// the screen); takes `&mut self` because reading the primary screen
+    /// while the alternate one is shown switches vt100's grids and back.
     pub fn reset_bytes(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(b"\x1b[0m");
@@ -249,26 +376,22 @@ impl PaneModel {
         out
     }
 
-    /// Scrollback and screen of the (currently viewed) normal grid, rows
+    /// History and screen of the (currently viewed) normal grid, rows
     /// separated by CRLF except where a row wraps.
     fn write_normal_grid(&mut self, out: &mut Vec<u8>) {
-        let total = self.parser.screen().scrollback_len();
-        let rows = usize::from(self.rows);
-        let mut pen = Pen::default();
         let mut first = true;
         let mut prev_wrapped = false;
-        let mut start = 0;
-        // Scrollback, one view at a time.
-        while start < total {
-            self.parser.screen_mut().set_scrollback(total - start);
-            let n = rows.min(total - start);
-            let screen = self.parser.screen();
-            for r in 0..n as u16 {
-                emit_line(screen, r, self.cols, &mut pen, out, &mut first, &mut prev_wrapped);
+        for row in &self.parser.callbacks().history.rows {
+            if !first && !prev_wrapped {
+                out.extend_from_slice(b"\r\n");
             }
-            start += n;
+            first = false;
+            out.extend_from_slice(b"\x1b[0m");
+            out.extend_from_slice(&row.bytes);
+            prev_wrapped = row.wrapped;
         }
-        self.parser.screen_mut().set_scrollback(0);
+        let mut pen = Pen::default();
+        out.extend_from_slice(b"\x1b[0m");
         let screen = self.parser.screen();
         for r in 0..self.rows {
             emit_line(screen, r, self.cols, &mut pen, out, &mut first, &mut prev_wrapped);

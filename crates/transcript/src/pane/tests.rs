@@ -272,3 +272,30 @@ fn vt100_autowrap_off_overwrites_last_column() {
     assert_eq!(m.cursor(), (4, 0));
     check_reset_round_trip(&mut m);
 }
+
+#[test]
+fn vt100_scroll_region_at_top_keeps_no_history() {
+    // tmux adds to history only when the whole screen scrolls; vt100 also
+    // for a region that starts at the top row.
+    let mut m = fed(10, 4, b"\x1b[1;3r\x1b[3;1Ha\nb\nc\nd\x1b[r");
+    assert_eq!(m.scrollback_len(), 0);
+    m.feed(b"\x1b[4;1H\n\n");
+    assert_eq!(m.scrollback_len(), 2);
+    // CSI 3 J clears the history.
+    m.feed(b"\x1b[3J");
+    assert_eq!(m.scrollback_len(), 0);
+    // The alternate screen keeps none.
+    m.feed(b"\x1b[?1049h\n\n\n\n\n\n");
+    assert_eq!(m.scrollback_len(), 0);
+}
+
+#[test]
+fn history_is_bounded_by_lines() {
+    let mut m = PaneModel::new(20, 2, 50).expect("size");
+    for i in 0..1000 {
+        m.feed(format!("line {i}\r\n").as_bytes());
+    }
+    assert_eq!(m.scrollback_len(), 50);
+    assert!(m.scrollback_bytes() < 50 * 40, "{}", m.scrollback_bytes());
+    check_reset_round_trip(&mut m);
+}
