@@ -15,6 +15,8 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 /// A private tmux server, killed on drop.
 struct Server {
     socket: String,
+    /// The socket file, removed on drop (tmux 3.3a's `kill-server` leaves it).
+    socket_path: String,
     dir: tempfile::TempDir,
 }
 
@@ -24,12 +26,13 @@ impl Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("script.sh");
         std::fs::write(&path, format!("{script}\nprintf 'READY'\nexec cat\n")).expect("write script");
-        let s = Server { socket, dir };
+        let mut s = Server { socket, socket_path: String::new(), dir };
         let ok = s
             .tmux(&["new-session", "-d", "-s", "seed", "-x", &cols.to_string(), "-y", &rows.to_string(), "sh", &path.to_string_lossy()])
             .status
             .success();
         assert!(ok, "tmux new-session failed");
+        s.socket_path = s.display("#{socket_path}");
         s.wait_for("READY");
         s
     }
@@ -113,6 +116,9 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.tmux(&["kill-server"]);
+        if !self.socket_path.is_empty() {
+            let _ = std::fs::remove_file(&self.socket_path);
+        }
         let _ = &self.dir;
     }
 }
