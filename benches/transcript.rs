@@ -41,7 +41,12 @@ fn outputs(name: &str, limit: usize) -> Vec<bytes::Bytes> {
 }
 
 fn feed(c: &mut Criterion) {
-    for (name, limit) in [("flood", 8 << 20), ("unicode", usize::MAX), ("colors", usize::MAX), ("altscreen", usize::MAX)] {
+    for (name, limit) in [
+        ("flood", 8 << 20),
+        ("unicode", usize::MAX),
+        ("colors", usize::MAX),
+        ("altscreen", usize::MAX),
+    ] {
         let chunks = outputs(name, limit);
         let bytes: usize = chunks.iter().map(|c| c.len()).sum();
         let mut group = c.benchmark_group(format!("feed/{name}"));
@@ -79,7 +84,9 @@ fn big_pane() -> PaneModel {
 fn snapshot(c: &mut Criterion) {
     let mut m = big_pane();
     let bytes = m.reset_bytes();
-    let z = transcript::codec::compress(&bytes).map(|z| z.len()).unwrap_or(0);
+    let z = transcript::codec::compress(&bytes)
+        .map(|z| z.len())
+        .unwrap_or(0);
     eprintln!(
         "snapshot 200x50 + {} lines: {} bytes raw, {} bytes zstd (level {})",
         m.scrollback_len(),
@@ -90,7 +97,9 @@ fn snapshot(c: &mut Criterion) {
     let mut group = c.benchmark_group("snapshot");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(5));
-    group.bench_function("200x50+10000/reset_bytes", |b| b.iter(|| black_box(m.reset_bytes().len())));
+    group.bench_function("200x50+10000/reset_bytes", |b| {
+        b.iter(|| black_box(m.reset_bytes().len()))
+    });
     group.bench_function("200x50+10000/reset_bytes+zstd", |b| {
         b.iter(|| black_box(transcript::codec::compress(&m.reset_bytes()).map(|z| z.len())))
     });
@@ -104,26 +113,66 @@ fn framing(c: &mut Criterion) {
         data.extend_from_slice(&chunk);
     }
     let mut small = Vec::new();
-    for name in ["colors", "unicode", "altscreen", "scroll", "splits", "windows", "binary", "resize"] {
+    for name in [
+        "colors",
+        "unicode",
+        "altscreen",
+        "scroll",
+        "splits",
+        "windows",
+        "binary",
+        "resize",
+    ] {
         for chunk in outputs(name, usize::MAX) {
             small.extend_from_slice(&chunk);
         }
     }
     for (label, input) in [("flood 4 MiB", &data), ("small fixtures", &small)] {
         let mb = input.len() as f64 / 1e6;
-        eprintln!("framing over {label} ({} bytes): compressed bytes per MB of output, ratio", input.len());
+        eprintln!(
+            "framing over {label} ({} bytes): compressed bytes per MB of output, ratio",
+            input.len()
+        );
         let framings = [
-            ("(a) independent 1 KiB", Framing::Independent { batch: 1 << 10 }),
-            ("(a) independent 4 KiB", Framing::Independent { batch: 4 << 10 }),
-            ("(a) independent 16 KiB", Framing::Independent { batch: 16 << 10 }),
-            ("(a) independent 64 KiB", Framing::Independent { batch: 64 << 10 }),
-            ("(b) stream, flush per 4 KiB", Framing::StreamFlush { batch: 4 << 10 }),
-            ("(b) stream, flush per 16 KiB", Framing::StreamFlush { batch: 16 << 10 }),
-            ("(c) dictionary 16 KiB, 4 KiB frames", Framing::Dictionary { batch: 4 << 10, dict_bytes: 16 << 10 }),
+            (
+                "(a) independent 1 KiB",
+                Framing::Independent { batch: 1 << 10 },
+            ),
+            (
+                "(a) independent 4 KiB",
+                Framing::Independent { batch: 4 << 10 },
+            ),
+            (
+                "(a) independent 16 KiB",
+                Framing::Independent { batch: 16 << 10 },
+            ),
+            (
+                "(a) independent 64 KiB",
+                Framing::Independent { batch: 64 << 10 },
+            ),
+            (
+                "(b) stream, flush per 4 KiB",
+                Framing::StreamFlush { batch: 4 << 10 },
+            ),
+            (
+                "(b) stream, flush per 16 KiB",
+                Framing::StreamFlush { batch: 16 << 10 },
+            ),
+            (
+                "(c) dictionary 16 KiB, 4 KiB frames",
+                Framing::Dictionary {
+                    batch: 4 << 10,
+                    dict_bytes: 16 << 10,
+                },
+            ),
         ];
         for (name, f) in framings {
             match framing_size(input, f) {
-                Ok(n) => eprintln!("  {name:<38} {:>9.0} B/MB  {:>5.2}x", n as f64 / mb, input.len() as f64 / n as f64),
+                Ok(n) => eprintln!(
+                    "  {name:<38} {:>9.0} B/MB  {:>5.2}x",
+                    n as f64 / mb,
+                    input.len() as f64 / n as f64
+                ),
                 Err(e) => eprintln!("  {name:<38} failed: {e}"),
             }
         }

@@ -63,7 +63,8 @@ pub fn compress(payload: &[u8]) -> std::io::Result<Vec<u8>> {
 /// allocating it (the output grows as data arrives, never from the size the
 /// header claims).
 pub fn decompress(data: &[u8], max: usize) -> Result<Vec<u8>, WireError> {
-    let decoder = zstd::stream::read::Decoder::with_buffer(data).map_err(|e| WireError::Zstd(e.to_string()))?;
+    let decoder = zstd::stream::read::Decoder::with_buffer(data)
+        .map_err(|e| WireError::Zstd(e.to_string()))?;
     let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(max));
     let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
     decoder
@@ -147,12 +148,18 @@ mod tests {
     fn decompress_refuses_more_than_max() {
         let data = vec![b'x'; 1 << 20];
         let z = compress(&data).unwrap_or_default();
-        assert_eq!(decompress(&z, 1000), Err(WireError::TooLarge { limit: 1000 }));
+        assert_eq!(
+            decompress(&z, 1000),
+            Err(WireError::TooLarge { limit: 1000 })
+        );
     }
 
     #[test]
     fn decompress_garbage_is_an_error() {
-        assert!(matches!(decompress(b"not zstd at all", 100), Err(WireError::Zstd(_))));
+        assert!(matches!(
+            decompress(b"not zstd at all", 100),
+            Err(WireError::Zstd(_))
+        ));
     }
 
     #[test]
@@ -160,7 +167,8 @@ mod tests {
         let data = sample();
         let ind = framing_size(&data, Framing::Independent { batch: 1024 }).unwrap_or(0);
         let big = framing_size(&data, Framing::Independent { batch: 65536 }).unwrap_or(usize::MAX);
-        let stream = framing_size(&data, Framing::StreamFlush { batch: 1024 }).unwrap_or(usize::MAX);
+        let stream =
+            framing_size(&data, Framing::StreamFlush { batch: 1024 }).unwrap_or(usize::MAX);
         assert!(stream < ind, "stream {stream} independent {ind}");
         assert!(big < ind, "64k {big} 1k {ind}");
     }

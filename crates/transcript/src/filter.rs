@@ -56,7 +56,9 @@ pub enum Special {
 enum State {
     Ground,
     /// Inside a UTF-8 sequence: `need` more continuation bytes.
-    Utf8 { need: u8 },
+    Utf8 {
+        need: u8,
+    },
     Esc,
     /// `ESC` followed by an intermediate byte (`(`, `)`, `#`, …).
     EscInter(u8),
@@ -141,7 +143,12 @@ impl Filter {
     /// consumed and the special control, if one stopped the filter: the
     /// caller feeds `out` to vt100, applies the control, and calls again
     /// with the rest.
-    pub fn filter(&mut self, input: &[u8], out: &mut Vec<u8>, rows: u16) -> (usize, Option<Special>) {
+    pub fn filter(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        rows: u16,
+    ) -> (usize, Option<Special>) {
         out.reserve(input.len());
         for (i, &b) in input.iter().enumerate() {
             self.byte(b, out, rows);
@@ -232,7 +239,11 @@ impl Filter {
                     (b')', _) => self.g_graphics[1] = b == b'0',
                     _ => {}
                 }
-                self.state = if (0x20..=0x2f).contains(&b) { State::EscInter(b) } else { State::Ground };
+                self.state = if (0x20..=0x2f).contains(&b) {
+                    State::EscInter(b)
+                } else {
+                    State::Ground
+                };
             }
             State::Csi => {
                 out.push(b);
@@ -252,7 +263,9 @@ impl Filter {
                             self.set_modes(b == b'h');
                         } else if b == b'g' {
                             match self.csi.as_slice() {
-                                b"" | b"0" => self.special = Some(Special::ClearTabs { all: false }),
+                                b"" | b"0" => {
+                                    self.special = Some(Special::ClearTabs { all: false })
+                                }
                                 b"3" => self.special = Some(Special::ClearTabs { all: true }),
                                 _ => {}
                             }
@@ -281,7 +294,11 @@ impl Filter {
             }
             State::StrEsc => {
                 out.push(b);
-                self.state = if b == b'\\' { State::Ground } else { State::Str };
+                self.state = if b == b'\\' {
+                    State::Ground
+                } else {
+                    State::Str
+                };
             }
         }
     }
@@ -332,7 +349,11 @@ impl Filter {
     /// `CSI [?] Pm h|l`: the modes vt100 does not keep.
     fn set_modes(&mut self, on: bool) {
         let private = self.csi.first() == Some(&b'?');
-        let params = if private { &self.csi[1..] } else { &self.csi[..] };
+        let params = if private {
+            &self.csi[1..]
+        } else {
+            &self.csi[..]
+        };
         for p in params.split(|&c| c == b';') {
             match (private, p) {
                 (false, b"4") => self.insert = on,
@@ -350,18 +371,28 @@ impl Filter {
 
     /// `CSI top ; bottom r` without private prefix: the region vt100 applies.
     fn decstbm(&mut self, rows: u16) {
-        if self.csi.first().is_some_and(|c| !c.is_ascii_digit() && *c != b';') {
+        if self
+            .csi
+            .first()
+            .is_some_and(|c| !c.is_ascii_digit() && *c != b';')
+        {
             return;
         }
         let mut params = self.csi.split(|&c| c == b';').map(|p| {
-            std::str::from_utf8(p).ok().and_then(|s| s.parse::<u16>().ok()).filter(|&v| v > 0)
+            std::str::from_utf8(p)
+                .ok()
+                .and_then(|s| s.parse::<u16>().ok())
+                .filter(|&v| v > 0)
         });
         let top = params.next().flatten().unwrap_or(1);
         let bottom = params.next().flatten().unwrap_or(rows).min(rows);
         // vt100 resets to the whole screen when the region is not at least
         // two rows; mirror what vt100 does, since this records its state.
-        self.scroll_region =
-            if top < bottom && !(top == 1 && bottom == rows) { Some((top - 1, bottom - 1)) } else { None };
+        self.scroll_region = if top < bottom && !(top == 1 && bottom == rows) {
+            Some((top - 1, bottom - 1))
+        } else {
+            None
+        };
     }
 }
 
@@ -371,11 +402,29 @@ impl Filter {
 fn char_width(c: char) -> u8 {
     let u = u32::from(c);
     match u {
-        0x0300..=0x036f | 0x1ab0..=0x1aff | 0x1dc0..=0x1dff | 0x200b..=0x200f | 0x20d0..=0x20ff
-        | 0xfe00..=0xfe0f | 0xfe20..=0xfe2f | 0x1f3fb..=0x1f3ff | 0xe0100..=0xe01ef => 0,
-        0x1100..=0x115f | 0x2e80..=0x303e | 0x3041..=0x33ff | 0x3400..=0x4dbf | 0x4e00..=0x9fff
-        | 0xa000..=0xa4cf | 0xac00..=0xd7a3 | 0xf900..=0xfaff | 0xfe30..=0xfe4f | 0xff00..=0xff60
-        | 0xffe0..=0xffe6 | 0x1f300..=0x1f64f | 0x1f900..=0x1f9ff | 0x20000..=0x3fffd => 2,
+        0x0300..=0x036f
+        | 0x1ab0..=0x1aff
+        | 0x1dc0..=0x1dff
+        | 0x200b..=0x200f
+        | 0x20d0..=0x20ff
+        | 0xfe00..=0xfe0f
+        | 0xfe20..=0xfe2f
+        | 0x1f3fb..=0x1f3ff
+        | 0xe0100..=0xe01ef => 0,
+        0x1100..=0x115f
+        | 0x2e80..=0x303e
+        | 0x3041..=0x33ff
+        | 0x3400..=0x4dbf
+        | 0x4e00..=0x9fff
+        | 0xa000..=0xa4cf
+        | 0xac00..=0xd7a3
+        | 0xf900..=0xfaff
+        | 0xfe30..=0xfe4f
+        | 0xff00..=0xff60
+        | 0xffe0..=0xffe6
+        | 0x1f300..=0x1f64f
+        | 0x1f900..=0x1f9ff
+        | 0x20000..=0x3fffd => 2,
         _ => 1,
     }
 }

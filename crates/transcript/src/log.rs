@@ -24,7 +24,11 @@ pub struct LogLimits {
 
 impl Default for LogLimits {
     fn default() -> Self {
-        LogLimits { max_bytes: 8 << 20, max_entries: 100_000, max_checkpoints: 4 }
+        LogLimits {
+            max_bytes: 8 << 20,
+            max_entries: 100_000,
+            max_checkpoints: 4,
+        }
     }
 }
 
@@ -60,7 +64,13 @@ pub struct DeltaLog {
 impl DeltaLog {
     /// An empty log whose first record will be `last_seq + 1`.
     pub fn new(limits: LogLimits, last_seq: u64) -> DeltaLog {
-        DeltaLog { limits, entries: VecDeque::new(), bytes: 0, head: last_seq, checkpoints: VecDeque::new() }
+        DeltaLog {
+            limits,
+            entries: VecDeque::new(),
+            bytes: 0,
+            head: last_seq,
+            checkpoints: VecDeque::new(),
+        }
     }
 
     /// Last sequence appended.
@@ -91,7 +101,10 @@ impl DeltaLog {
     /// beyond the limits.
     pub fn push(&mut self, record: Record) -> Result<(), LogError> {
         if record.seq != self.head + 1 {
-            return Err(LogError::NotNext { head: self.head, got: record.seq });
+            return Err(LogError::NotNext {
+                head: self.head,
+                got: record.seq,
+            });
         }
         self.head = record.seq;
         self.bytes += record.encoded_len();
@@ -110,10 +123,17 @@ impl DeltaLog {
     /// Adds a checkpoint (a snapshot at m <= head).
     pub fn checkpoint(&mut self, snapshot: Snapshot) -> Result<(), LogError> {
         if snapshot.seq > self.head {
-            return Err(LogError::CheckpointAhead { head: self.head, got: snapshot.seq });
+            return Err(LogError::CheckpointAhead {
+                head: self.head,
+                got: snapshot.seq,
+            });
         }
         self.checkpoints.retain(|c| c.seq != snapshot.seq);
-        let at = self.checkpoints.iter().position(|c| c.seq > snapshot.seq).unwrap_or(self.checkpoints.len());
+        let at = self
+            .checkpoints
+            .iter()
+            .position(|c| c.seq > snapshot.seq)
+            .unwrap_or(self.checkpoints.len());
         self.checkpoints.insert(at, snapshot);
         while self.checkpoints.len() > self.limits.max_checkpoints.max(1) {
             self.checkpoints.pop_front();
@@ -138,7 +158,9 @@ impl DeltaLog {
         let first = self.first();
         // Keep the newest checkpoint even if useless for deltas: it is still
         // the best answer once the head reaches it.
-        while self.checkpoints.len() > 1 && self.checkpoints.front().is_some_and(|c| c.seq + 1 < first) {
+        while self.checkpoints.len() > 1
+            && self.checkpoints.front().is_some_and(|c| c.seq + 1 < first)
+        {
             self.checkpoints.pop_front();
         }
     }
@@ -166,7 +188,11 @@ impl DeltaLog {
         if k + 1 >= self.first() {
             return Some(Since::Deltas(self.tail(k + 1)));
         }
-        let snap = self.checkpoints.iter().rev().find(|c| c.seq >= k && c.seq + 1 >= self.first())?;
+        let snap = self
+            .checkpoints
+            .iter()
+            .rev()
+            .find(|c| c.seq >= k && c.seq + 1 >= self.first())?;
         Some(Since::Snapshot(snap.clone(), self.tail(snap.seq + 1)))
     }
 }

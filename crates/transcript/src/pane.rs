@@ -89,7 +89,10 @@ impl History {
         }
         self.text.clear();
         let mut state = vt100::capture::BasicFormattedCaptureState::new();
-        if row.write_formatted_basic(&mut self.text, &mut state).is_err() {
+        if row
+            .write_formatted_basic(&mut self.text, &mut state)
+            .is_err()
+        {
             return;
         }
         // The state now says whether a newline would precede the next row.
@@ -149,7 +152,13 @@ impl vt100::Callbacks for Hooks {
     fn set_window_title(&mut self, _: &mut vt100::Screen, title: &[u8]) {
         self.title.clear();
         // Kept bounded; control bytes would break the OSC that replays it.
-        self.title.extend(title.iter().copied().filter(|&b| b >= 0x20 && b != 0x7f).take(1024));
+        self.title.extend(
+            title
+                .iter()
+                .copied()
+                .filter(|&b| b >= 0x20 && b != 0x7f)
+                .take(1024),
+        );
     }
 
     fn on_scroll(&mut self, row: vt100::capture::RowContents<'_>, alternate_screen: bool) {
@@ -187,7 +196,13 @@ impl PaneModel {
     /// history.
     pub fn new(cols: u32, rows: u32, scrollback: usize) -> Result<PaneModel, SizeError> {
         let (cols, rows) = check_size(cols, rows)?;
-        let hooks = Hooks { history: History { limit: scrollback, ..History::default() }, ..Hooks::default() };
+        let hooks = Hooks {
+            history: History {
+                limit: scrollback,
+                ..History::default()
+            },
+            ..Hooks::default()
+        };
         Ok(PaneModel {
             // vt100 keeps no scrollback: rows leaving the screen go to our
             // `History` through `on_scroll`.
@@ -242,9 +257,11 @@ impl PaneModel {
             Special::Tab => {
                 // tmux: to the next stop, else the last column.
                 if col < last {
-                    let target =
-                        (col + 1..last).find(|&c| self.tabs.get(usize::from(c)) == Some(&true)).unwrap_or(last);
-                    self.parser.process(format!("\x1b[{}C", target - col).as_bytes());
+                    let target = (col + 1..last)
+                        .find(|&c| self.tabs.get(usize::from(c)) == Some(&true))
+                        .unwrap_or(last);
+                    self.parser
+                        .process(format!("\x1b[{}C", target - col).as_bytes());
                 }
             }
             Special::SetTab => {
@@ -270,7 +287,8 @@ impl PaneModel {
             Special::AfterPrintNoWrap => {
                 // A cursor waiting to wrap stays on the last column instead.
                 if col >= self.cols {
-                    self.parser.process(format!("\x1b[{}G", self.cols).as_bytes());
+                    self.parser
+                        .process(format!("\x1b[{}G", self.cols).as_bytes());
                 }
             }
             Special::ReverseIndex => {
@@ -325,7 +343,9 @@ impl PaneModel {
     /// spaces removed.
     pub fn rows_text(&self) -> Vec<String> {
         let screen = self.parser.screen();
-        (0..self.rows).map(|r| row_text(screen, r, self.cols)).collect()
+        (0..self.rows)
+            .map(|r| row_text(screen, r, self.cols))
+            .collect()
     }
 
     /// Visible rows as `tmux capture-pane -p -e -N` prints them (SGR state
@@ -333,7 +353,9 @@ impl PaneModel {
     pub fn rows_ansi(&self) -> Vec<String> {
         let screen = self.parser.screen();
         let mut last = Pen::default();
-        (0..self.rows).map(|r| row_ansi(screen, r, self.cols, &mut last)).collect()
+        (0..self.rows)
+            .map(|r| row_ansi(screen, r, self.cols, &mut last))
+            .collect()
     }
 
     /// Bytes that, written into a freshly reset terminal of the same size
@@ -394,7 +416,15 @@ impl PaneModel {
         out.extend_from_slice(b"\x1b[0m");
         let screen = self.parser.screen();
         for r in 0..self.rows {
-            emit_line(screen, r, self.cols, &mut pen, out, &mut first, &mut prev_wrapped);
+            emit_line(
+                screen,
+                r,
+                self.cols,
+                &mut pen,
+                out,
+                &mut first,
+                &mut prev_wrapped,
+            );
         }
         out.extend_from_slice(b"\x1b[0m\x1b(B");
     }
@@ -516,7 +546,9 @@ fn emit_line(
 /// A wrapped row continues the next only if autowrap will get there: its
 /// last column must be drawn.
 fn row_fills_width(screen: &vt100::Screen, r: u16, cols: u16) -> bool {
-    screen.cell(r, cols - 1).is_some_and(|c| c.has_contents() || c.is_wide_continuation())
+    screen
+        .cell(r, cols - 1)
+        .is_some_and(|c| c.has_contents() || c.is_wide_continuation())
 }
 
 fn write_cup(out: &mut Vec<u8>, row: u16, col: u16) {
@@ -525,12 +557,30 @@ fn write_cup(out: &mut Vec<u8>, row: u16, col: u16) {
 
 /// Writes one row's cells with full SGR (for reset bytes): up to the last
 /// cell that is not a default blank, or the whole width when `full`.
-fn write_row(screen: &vt100::Screen, r: u16, cols: u16, pen: &mut Pen, out: &mut Vec<u8>, full: bool) {
-    let end = if full { cols } else { used_width(screen, r, cols) };
+fn write_row(
+    screen: &vt100::Screen,
+    r: u16,
+    cols: u16,
+    pen: &mut Pen,
+    out: &mut Vec<u8>,
+    full: bool,
+) {
+    let end = if full {
+        cols
+    } else {
+        used_width(screen, r, cols)
+    };
     write_cells(screen, r, 0, end, pen, out);
 }
 
-fn write_cells(screen: &vt100::Screen, r: u16, from: u16, to: u16, pen: &mut Pen, out: &mut Vec<u8>) {
+fn write_cells(
+    screen: &vt100::Screen,
+    r: u16,
+    from: u16,
+    to: u16,
+    pen: &mut Pen,
+    out: &mut Vec<u8>,
+) {
     for c in from..to {
         let Some(cell) = screen.cell(r, c) else { break };
         if cell.is_wide_continuation() {
@@ -663,7 +713,13 @@ impl Pen {
 
     /// Attribute codes in tmux's order (`grid_string_cells_code`).
     fn attr_codes(&self) -> [(bool, u8); 5] {
-        [(self.bold, 1), (self.dim, 2), (self.italic, 3), (self.underline, 4), (self.inverse, 7)]
+        [
+            (self.bold, 1),
+            (self.dim, 2),
+            (self.italic, 3),
+            (self.underline, 4),
+            (self.inverse, 7),
+        ]
     }
 
     /// SGR for the whole pen after a reset (for reset bytes).
@@ -688,7 +744,16 @@ impl Pen {
     /// Moves a terminal from `prev` to `self` (for reset bytes: always a
     /// full reset then the pen, which is simple and exact).
     fn write_transition(&self, prev: &Pen, out: &mut Vec<u8>) {
-        let (a, b) = (Pen { acs: false, ..*self }, Pen { acs: false, ..*prev });
+        let (a, b) = (
+            Pen {
+                acs: false,
+                ..*self
+            },
+            Pen {
+                acs: false,
+                ..*prev
+            },
+        );
         if a != b {
             out.extend_from_slice(b"\x1b[0m");
             self.write_full(out);
@@ -707,7 +772,13 @@ fn color_code(c: vt100::Color, base: u8) -> Vec<String> {
         vt100::Color::Idx(i) if i < 16 => vec![(base + 60 + i - 8).to_string()],
         vt100::Color::Idx(i) => vec![(base + 8).to_string(), "5".into(), i.to_string()],
         vt100::Color::Rgb(r, g, b) => {
-            vec![(base + 8).to_string(), "2".into(), r.to_string(), g.to_string(), b.to_string()]
+            vec![
+                (base + 8).to_string(),
+                "2".into(),
+                r.to_string(),
+                g.to_string(),
+                b.to_string(),
+            ]
         }
     }
 }

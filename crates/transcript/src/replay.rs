@@ -25,7 +25,10 @@ pub enum RowFormat {
 /// Replays `stream` (as `tmux -C`/`-CC` wrote it) into a session model.
 /// `size` is the size of panes whose size the stream never states.
 pub fn replay(stream: &[u8], size: (u16, u16)) -> SessionModel {
-    let mut model = SessionModel::new(SessionConfig { default_size: size, ..SessionConfig::default() });
+    let mut model = SessionModel::new(SessionConfig {
+        default_size: size,
+        ..SessionConfig::default()
+    });
     let mut parser = tmux_cc::Parser::new();
     parser.push(stream);
     parser.finish();
@@ -61,6 +64,9 @@ mod tests {
     #[test]
     fn prints_header_and_rows_for_an_unsized_pane() {
         let stream = b"%begin 1 2 0\n%end 1 2 0\n%window-add @0\n%session-changed $0 s\n%output %0 hi  \\015\\012there\n";
-        assert_eq!(render(&replay(stream, (10, 3)), RowFormat::Text), "=== %0 10x3 cursor=5,1\nhi\nthere\n\n");
+        assert_eq!(
+            render(&replay(stream, (10, 3)), RowFormat::Text),
+            "=== %0 10x3 cursor=5,1\nhi\nthere\n\n"
+        );
     }
 }

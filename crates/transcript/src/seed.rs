@@ -20,7 +20,11 @@ use crate::pane::{PaneModel, SizeError};
 /// Rebuilds a pane from a resync bundle's replies. `bracketed_paste` is used
 /// when tmux does not report it (before 3.7): pass the previous model's
 /// value, or `false`.
-pub fn seed(resync: &PaneResync, scrollback: usize, bracketed_paste: bool) -> Result<PaneModel, SizeError> {
+pub fn seed(
+    resync: &PaneResync,
+    scrollback: usize,
+    bracketed_paste: bool,
+) -> Result<PaneModel, SizeError> {
     let st = &resync.state;
     let mut m = PaneModel::new(st.width, st.height, scrollback)?;
     let (cols, rows) = m.size();
@@ -38,7 +42,14 @@ pub fn seed(resync: &PaneResync, scrollback: usize, bracketed_paste: bool) -> Re
         m.feed(b"\x1b[0m\x1b[H\x1b[2J");
         feed_lines(&mut m, &resync.saved_screen);
         let (sx, sy) = st.alternate_saved.unwrap_or((0, 0));
-        m.feed(format!("\x1b[0m\x1b[{};{}H\x1b[?1049h", sy.min(u32::from(rows) - 1) + 1, sx.min(u32::from(cols) - 1) + 1).as_bytes());
+        m.feed(
+            format!(
+                "\x1b[0m\x1b[{};{}H\x1b[?1049h",
+                sy.min(u32::from(rows) - 1) + 1,
+                sx.min(u32::from(cols) - 1) + 1
+            )
+            .as_bytes(),
+        );
         m.feed(&alt.reset_bytes());
     }
     let mut state = Vec::new();
@@ -59,7 +70,14 @@ pub fn seed(resync: &PaneResync, scrollback: usize, bracketed_paste: bool) -> Re
         state.extend_from_slice(b"\x1b[?6h");
         y = y.saturating_sub(upper);
     }
-    state.extend_from_slice(format!("\x1b[{};{}H", y + 1, st.cursor_x.min(u32::from(cols) - 1) + 1).as_bytes());
+    state.extend_from_slice(
+        format!(
+            "\x1b[{};{}H",
+            y + 1,
+            st.cursor_x.min(u32::from(cols) - 1) + 1
+        )
+        .as_bytes(),
+    );
     if st.keypad_cursor {
         state.extend_from_slice(b"\x1b[?1h");
     }

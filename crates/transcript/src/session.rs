@@ -40,7 +40,11 @@ pub struct SessionConfig {
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        SessionConfig { scrollback: 10_000, default_size: (80, 24), first_seq: 1 }
+        SessionConfig {
+            scrollback: 10_000,
+            default_size: (80, 24),
+            first_seq: 1,
+        }
     }
 }
 
@@ -167,7 +171,10 @@ impl SessionModel {
 
     /// Panes not known to be dead, in pane-number order.
     pub fn live_panes(&self) -> impl Iterator<Item = (PaneId, &PaneModel)> {
-        self.panes.iter().filter(|(_, p)| !p.dead).map(|(id, p)| (*id, &p.model))
+        self.panes
+            .iter()
+            .filter(|(_, p)| !p.dead)
+            .map(|(id, p)| (*id, &p.model))
     }
 
     /// The window a pane belongs to, from the latest layout.
@@ -188,7 +195,12 @@ impl SessionModel {
 
     fn reset_body(pane: PaneId, model: &mut PaneModel) -> RecordBody {
         let (cols, rows) = model.size();
-        RecordBody::PaneReset { pane, cols, rows, bytes: Bytes::from(model.reset_bytes()) }
+        RecordBody::PaneReset {
+            pane,
+            cols,
+            rows,
+            bytes: Bytes::from(model.reset_bytes()),
+        }
     }
 
     fn reset_record(&mut self, pane: PaneId) -> Option<Record> {
@@ -239,10 +251,15 @@ impl SessionModel {
     /// Applies one event and returns the records it produces (often none).
     pub fn apply(&mut self, event: &Event) -> Vec<Record> {
         match event {
-            Event::Output { pane, data } | Event::ExtendedOutput { pane, data, .. } => self.output(*pane, data),
-            Event::LayoutChange { window, layout, visible_layout, flags } => {
-                self.layout_change(*window, layout, visible_layout.as_ref(), flags.as_ref())
+            Event::Output { pane, data } | Event::ExtendedOutput { pane, data, .. } => {
+                self.output(*pane, data)
             }
+            Event::LayoutChange {
+                window,
+                layout,
+                visible_layout,
+                flags,
+            } => self.layout_change(*window, layout, visible_layout.as_ref(), flags.as_ref()),
             Event::WindowAdd { window } => {
                 let w = self.windows.entry(*window).or_default();
                 if w.panes.is_empty() && !self.awaiting_pane.contains(window) {
@@ -255,8 +272,12 @@ impl SessionModel {
                 if self.windows.remove(window).is_none() {
                     return Vec::new();
                 }
-                let gone: Vec<PaneId> =
-                    self.panes.iter().filter(|(_, p)| p.window == Some(*window)).map(|(id, _)| *id).collect();
+                let gone: Vec<PaneId> = self
+                    .panes
+                    .iter()
+                    .filter(|(_, p)| p.window == Some(*window))
+                    .map(|(id, _)| *id)
+                    .collect();
                 for p in gone {
                     self.mark_dead(p);
                 }
@@ -265,15 +286,14 @@ impl SessionModel {
                 }
                 vec![self.topology_record()]
             }
-            Event::WindowRenamed { window, name } | Event::UnlinkedWindowRenamed { window, name } => {
-                match self.windows.get_mut(window) {
-                    Some(w) => {
-                        w.name = String::from_utf8_lossy(name).into_owned();
-                        vec![self.topology_record()]
-                    }
-                    None => Vec::new(),
+            Event::WindowRenamed { window, name }
+            | Event::UnlinkedWindowRenamed { window, name } => match self.windows.get_mut(window) {
+                Some(w) => {
+                    w.name = String::from_utf8_lossy(name).into_owned();
+                    vec![self.topology_record()]
                 }
-            }
+                None => Vec::new(),
+            },
             Event::SessionChanged { session, name } => {
                 if self.session.is_some_and(|s| s != *session) {
                     // Another session: its windows are not ours; the bridge
@@ -322,7 +342,8 @@ impl SessionModel {
         }
         if !self.panes.contains_key(&pane) {
             let (c, r) = self.config.default_size;
-            let Ok(model) = PaneModel::new(u32::from(c), u32::from(r), self.config.scrollback) else {
+            let Ok(model) = PaneModel::new(u32::from(c), u32::from(r), self.config.scrollback)
+            else {
                 return out;
             };
             let window = self.awaiting_pane.pop_front();
@@ -330,7 +351,14 @@ impl SessionModel {
                 w.panes.push((pane, 0, 0));
                 w.active_pane.get_or_insert(pane);
             }
-            self.panes.insert(pane, Pane { model, window, dead: false });
+            self.panes.insert(
+                pane,
+                Pane {
+                    model,
+                    window,
+                    dead: false,
+                },
+            );
             if window.is_some() {
                 out.push(self.topology_record());
             }
@@ -339,7 +367,10 @@ impl SessionModel {
         if let Some(p) = self.panes.get_mut(&pane) {
             p.model.feed(data);
         }
-        out.push(self.record(RecordBody::Output { pane, bytes: data.clone() }));
+        out.push(self.record(RecordBody::Output {
+            pane,
+            bytes: data.clone(),
+        }));
         out
     }
 
@@ -357,8 +388,11 @@ impl SessionModel {
         let visible_parsed = visible.and_then(|v| Layout::parse(v).ok());
         // A zoomed pane has the visible layout's size; the others keep
         // theirs from the full layout.
-        let mut cells: Vec<(PaneId, i32, i32, u32, u32)> =
-            parsed.panes().iter().map(|p| (p.pane, p.x, p.y, p.width, p.height)).collect();
+        let mut cells: Vec<(PaneId, i32, i32, u32, u32)> = parsed
+            .panes()
+            .iter()
+            .map(|p| (p.pane, p.x, p.y, p.width, p.height))
+            .collect();
         if let Some(v) = &visible_parsed {
             for vp in v.panes() {
                 if let Some(c) = cells.iter_mut().find(|c| c.0 == vp.pane) {
@@ -377,7 +411,9 @@ impl SessionModel {
         let before: Vec<PaneId> = w.panes.iter().map(|p| p.0).collect();
         w.panes = cells.iter().map(|c| (c.0, c.1, c.2)).collect();
         for p in before {
-            if !cells.iter().any(|c| c.0 == p) && self.panes.get(&p).is_some_and(|x| x.window == Some(window)) {
+            if !cells.iter().any(|c| c.0 == p)
+                && self.panes.get(&p).is_some_and(|x| x.window == Some(window))
+            {
                 self.mark_dead(p);
             }
         }
@@ -401,10 +437,19 @@ impl SessionModel {
                 }
                 None => match PaneModel::new(*cols, *rows, self.config.scrollback) {
                     Ok(model) => {
-                        self.panes.insert(*pane, Pane { model, window: Some(window), dead: false });
+                        self.panes.insert(
+                            *pane,
+                            Pane {
+                                model,
+                                window: Some(window),
+                                dead: false,
+                            },
+                        );
                         resets.push(*pane);
                     }
-                    Err(SizeError { .. }) => tracing::warn!(%pane, cols, rows, "pane size out of range ignored"),
+                    Err(SizeError { .. }) => {
+                        tracing::warn!(%pane, cols, rows, "pane size out of range ignored")
+                    }
                 },
             }
         }
@@ -432,7 +477,12 @@ impl SessionModel {
 
     /// Sets what `list-windows` told about a window (index and name) and
     /// returns the Topology record if anything changed.
-    pub fn set_window_info(&mut self, window: WindowId, index: Option<u32>, name: &[u8]) -> Vec<Record> {
+    pub fn set_window_info(
+        &mut self,
+        window: WindowId,
+        index: Option<u32>,
+        name: &[u8],
+    ) -> Vec<Record> {
         let name = String::from_utf8_lossy(name).into_owned();
         let w = self.windows.entry(window).or_default();
         if w.index == index && w.name == name {
@@ -450,7 +500,14 @@ impl SessionModel {
         match self.panes.get_mut(&pane) {
             Some(p) => p.model = model,
             None => {
-                self.panes.insert(pane, Pane { model, window: None, dead: false });
+                self.panes.insert(
+                    pane,
+                    Pane {
+                        model,
+                        window: None,
+                        dead: false,
+                    },
+                );
             }
         }
         self.record(body)
@@ -462,10 +519,16 @@ impl SessionModel {
     pub fn snapshot(&mut self) -> Snapshot {
         let seq = self.last_seq();
         let json = serde_json::to_vec(&self.topology()).unwrap_or_default();
-        let mut records = vec![Record { seq, body: RecordBody::Topology(Bytes::from(json)) }];
+        let mut records = vec![Record {
+            seq,
+            body: RecordBody::Topology(Bytes::from(json)),
+        }];
         for (id, p) in self.panes.iter_mut() {
             if !p.dead {
-                records.push(Record { seq, body: Self::reset_body(*id, &mut p.model) });
+                records.push(Record {
+                    seq,
+                    body: Self::reset_body(*id, &mut p.model),
+                });
             }
         }
         Snapshot { seq, records }
@@ -509,7 +572,12 @@ pub enum ApplyError {
 impl SessionView {
     /// An empty view expecting the record after `last_seq`.
     pub fn new(scrollback: usize, last_seq: u64) -> SessionView {
-        SessionView { scrollback, last_seq, topology: None, panes: BTreeMap::new() }
+        SessionView {
+            scrollback,
+            last_seq,
+            topology: None,
+            panes: BTreeMap::new(),
+        }
     }
 
     /// A view built from a snapshot at m (expects m+1 next).
@@ -528,7 +596,10 @@ impl SessionView {
             return Ok(());
         }
         if record.seq != self.last_seq + 1 {
-            return Err(ApplyError::Gap { last: self.last_seq, got: record.seq });
+            return Err(ApplyError::Gap {
+                last: self.last_seq,
+                got: record.seq,
+            });
         }
         self.apply_body(&record.body)?;
         self.last_seq = record.seq;
@@ -538,12 +609,20 @@ impl SessionView {
     fn apply_body(&mut self, body: &RecordBody) -> Result<(), ApplyError> {
         match body {
             RecordBody::Output { pane, bytes } => {
-                self.panes.get_mut(pane).ok_or(ApplyError::UnknownPane(*pane))?.feed(bytes);
+                self.panes
+                    .get_mut(pane)
+                    .ok_or(ApplyError::UnknownPane(*pane))?
+                    .feed(bytes);
             }
             RecordBody::Topology(json) => {
                 self.topology = serde_json::from_slice(json).ok();
             }
-            RecordBody::PaneReset { pane, cols, rows, bytes } => {
+            RecordBody::PaneReset {
+                pane,
+                cols,
+                rows,
+                bytes,
+            } => {
                 let mut m = PaneModel::new(u32::from(*cols), u32::from(*rows), self.scrollback)?;
                 m.feed(bytes);
                 self.panes.insert(*pane, m);

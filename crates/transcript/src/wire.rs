@@ -40,7 +40,11 @@ const KIND_PANE_RESET: u8 = 3;
 #[non_exhaustive]
 pub enum WireError {
     #[error("truncated {what}: need {need} bytes, have {have}")]
-    Truncated { what: &'static str, need: usize, have: usize },
+    Truncated {
+        what: &'static str,
+        need: usize,
+        have: usize,
+    },
     #[error("unknown record kind {0}")]
     UnknownRecordKind(u8),
     #[error("unknown frame type {0}")]
@@ -73,7 +77,12 @@ pub enum RecordBody {
     /// The whole topology as UTF-8 JSON (see [`crate::session::Topology`]).
     Topology(Bytes),
     /// Reset the pane to `cols x rows`, then write `bytes`.
-    PaneReset { pane: PaneId, cols: u16, rows: u16, bytes: Bytes },
+    PaneReset {
+        pane: PaneId,
+        cols: u16,
+        rows: u16,
+        bytes: Bytes,
+    },
 }
 
 /// One sequence-numbered record.
@@ -121,7 +130,12 @@ impl Record {
                 out.put_slice(bytes);
             }
             RecordBody::Topology(json) => out.put_slice(json),
-            RecordBody::PaneReset { pane, cols, rows, bytes } => {
+            RecordBody::PaneReset {
+                pane,
+                cols,
+                rows,
+                bytes,
+            } => {
                 out.put_u32_le(pane.0);
                 out.put_u16_le(*cols);
                 out.put_u16_le(*rows);
@@ -150,17 +164,30 @@ impl Record {
         let kind = buf[0];
         let seq = read_u64(&buf[1..9]);
         let len = read_u32(&buf[9..13]) as usize;
-        let end = RECORD_HEADER_LEN.checked_add(len).ok_or(WireError::TooLarge { limit: usize::MAX })?;
+        let end = RECORD_HEADER_LEN
+            .checked_add(len)
+            .ok_or(WireError::TooLarge { limit: usize::MAX })?;
         if buf.len() < end {
-            return Err(WireError::Truncated { what: "record body", need: end, have: buf.len() });
+            return Err(WireError::Truncated {
+                what: "record body",
+                need: end,
+                have: buf.len(),
+            });
         }
         let body = buf.slice(RECORD_HEADER_LEN..end);
         let body = match kind {
             KIND_OUTPUT => {
                 if body.len() < 4 {
-                    return Err(WireError::Truncated { what: "output body", need: 4, have: body.len() });
+                    return Err(WireError::Truncated {
+                        what: "output body",
+                        need: 4,
+                        have: body.len(),
+                    });
                 }
-                RecordBody::Output { pane: PaneId(read_u32(&body[..4])), bytes: body.slice(4..) }
+                RecordBody::Output {
+                    pane: PaneId(read_u32(&body[..4])),
+                    bytes: body.slice(4..),
+                }
             }
             KIND_TOPOLOGY => {
                 if std::str::from_utf8(&body).is_err() {
@@ -170,14 +197,23 @@ impl Record {
             }
             KIND_PANE_RESET => {
                 if body.len() < 8 {
-                    return Err(WireError::Truncated { what: "pane reset body", need: 8, have: body.len() });
+                    return Err(WireError::Truncated {
+                        what: "pane reset body",
+                        need: 8,
+                        have: body.len(),
+                    });
                 }
                 let cols = read_u16(&body[4..6]);
                 let rows = read_u16(&body[6..8]);
                 if !(1..=1000).contains(&cols) || !(1..=1000).contains(&rows) {
                     return Err(WireError::BadSize { cols, rows });
                 }
-                RecordBody::PaneReset { pane: PaneId(read_u32(&body[..4])), cols, rows, bytes: body.slice(8..) }
+                RecordBody::PaneReset {
+                    pane: PaneId(read_u32(&body[..4])),
+                    cols,
+                    rows,
+                    bytes: body.slice(8..),
+                }
             }
             other => return Err(WireError::UnknownRecordKind(other)),
         };
@@ -215,20 +251,33 @@ impl Frame {
             }
         }
         let last = first + records.len() as u64 - 1;
-        Some(Frame { kind: FrameKind::Batch, first_seq: first, last_seq: last, records })
+        Some(Frame {
+            kind: FrameKind::Batch,
+            first_seq: first,
+            last_seq: last,
+            records,
+        })
     }
 
     /// A snapshot frame at `m`. Every record must carry seq `m` and the first
     /// must be a Topology; `None` otherwise.
     pub fn snapshot(m: u64, records: Vec<Record>) -> Option<Frame> {
         match records.first() {
-            Some(Record { body: RecordBody::Topology(_), .. }) => {}
+            Some(Record {
+                body: RecordBody::Topology(_),
+                ..
+            }) => {}
             _ => return None,
         }
         if records.iter().any(|r| r.seq != m) {
             return None;
         }
-        Some(Frame { kind: FrameKind::Snapshot, first_seq: m, last_seq: m, records })
+        Some(Frame {
+            kind: FrameKind::Snapshot,
+            first_seq: m,
+            last_seq: m,
+            records,
+        })
     }
 
     /// The records' encoding, concatenated (the uncompressed payload).
@@ -270,7 +319,11 @@ impl Frame {
     /// The relay uses this to store and forward frames without decoding them.
     pub fn peek_header(buf: &[u8]) -> Result<(FrameKind, u64, u64, bool), WireError> {
         if buf.len() < FRAME_HEADER_LEN {
-            return Err(WireError::Truncated { what: "frame header", need: FRAME_HEADER_LEN, have: buf.len() });
+            return Err(WireError::Truncated {
+                what: "frame header",
+                need: FRAME_HEADER_LEN,
+                have: buf.len(),
+            });
         }
         if buf[0] != VERSION {
             return Err(WireError::BadVersion(buf[0]));
@@ -322,16 +375,30 @@ impl Frame {
             FrameKind::Batch => {
                 let got = first_seq.saturating_add(records.len() as u64);
                 if records.is_empty() || got - 1 != last_seq {
-                    return Err(WireError::SeqMismatch { want: last_seq, got: got.saturating_sub(1) });
+                    return Err(WireError::SeqMismatch {
+                        want: last_seq,
+                        got: got.saturating_sub(1),
+                    });
                 }
             }
             FrameKind::Snapshot => {
-                if !matches!(records.first(), Some(Record { body: RecordBody::Topology(_), .. })) {
+                if !matches!(
+                    records.first(),
+                    Some(Record {
+                        body: RecordBody::Topology(_),
+                        ..
+                    })
+                ) {
                     return Err(WireError::SnapshotShape);
                 }
             }
         }
-        Ok(Frame { kind, first_seq, last_seq, records })
+        Ok(Frame {
+            kind,
+            first_seq,
+            last_seq,
+            records,
+        })
     }
 }
 

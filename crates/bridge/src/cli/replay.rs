@@ -40,7 +40,9 @@ pub struct Args {
 
 /// Parses `WxH` with both in 1..=1000.
 fn parse_size(s: &str) -> Result<(u16, u16), String> {
-    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("expected WxH, got {s:?}"))?;
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("expected WxH, got {s:?}"))?;
     let w: u32 = w.parse().map_err(|_| format!("bad width in {s:?}"))?;
     let h: u32 = h.parse().map_err(|_| format!("bad height in {s:?}"))?;
     transcript::pane::check_size(w, h).map_err(|e| e.to_string())
@@ -60,7 +62,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let input = super::read_input(args.file.as_deref())?;
     let text = render(&input, args.size, args.format);
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes()).context("writing standard output")?;
+    stdout
+        .write_all(text.as_bytes())
+        .context("writing standard output")?;
     stdout.flush().context("writing standard output")?;
     Ok(ExitCode::SUCCESS)
 }
@@ -80,6 +84,9 @@ mod tests {
     #[test]
     fn prints_header_and_rows_for_unsized_pane() {
         let stream = b"%begin 1 2 0\n%end 1 2 0\n%window-add @0\n%session-changed $0 s\n%output %0 hi  \\015\\012there\n";
-        assert_eq!(render(stream, (10, 3), Format::Text), "=== %0 10x3 cursor=5,1\nhi\nthere\n\n");
+        assert_eq!(
+            render(stream, (10, 3), Format::Text),
+            "=== %0 10x3 cursor=5,1\nhi\nthere\n\n"
+        );
     }
 }

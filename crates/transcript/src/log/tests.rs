@@ -6,11 +6,23 @@ use super::*;
 use crate::wire::RecordBody;
 
 fn rec(seq: u64, len: usize) -> Record {
-    Record { seq, body: RecordBody::Output { pane: PaneId(0), bytes: Bytes::from(vec![b'x'; len]) } }
+    Record {
+        seq,
+        body: RecordBody::Output {
+            pane: PaneId(0),
+            bytes: Bytes::from(vec![b'x'; len]),
+        },
+    }
 }
 
 fn snap(seq: u64) -> Snapshot {
-    Snapshot { seq, records: vec![Record { seq, body: RecordBody::Topology(Bytes::from_static(b"{}")) }] }
+    Snapshot {
+        seq,
+        records: vec![Record {
+            seq,
+            body: RecordBody::Topology(Bytes::from_static(b"{}")),
+        }],
+    }
 }
 
 /// The contract of `since`, checked for one k.
@@ -27,7 +39,12 @@ fn check_since(log: &DeltaLog, k: u64) -> Result<(), TestCaseError> {
             prop_assert_eq!(seqs, (s.seq + 1..=head).collect::<Vec<_>>());
         }
         None => {
-            prop_assert!(k > head || k + 1 < log.first(), "refused k={} with first={}", k, log.first());
+            prop_assert!(
+                k > head || k + 1 < log.first(),
+                "refused k={} with first={}",
+                k,
+                log.first()
+            );
         }
     }
     Ok(())
@@ -35,7 +52,14 @@ fn check_since(log: &DeltaLog, k: u64) -> Result<(), TestCaseError> {
 
 #[test]
 fn deltas_then_snapshot_after_eviction() {
-    let mut log = DeltaLog::new(LogLimits { max_bytes: usize::MAX, max_entries: 5, max_checkpoints: 2 }, 0);
+    let mut log = DeltaLog::new(
+        LogLimits {
+            max_bytes: usize::MAX,
+            max_entries: 5,
+            max_checkpoints: 2,
+        },
+        0,
+    );
     for s in 1..=4 {
         log.push(rec(s, 1)).expect("next");
     }
@@ -64,14 +88,27 @@ fn deltas_then_snapshot_after_eviction() {
 #[test]
 fn push_refuses_gaps_and_checkpoint_refuses_the_future() {
     let mut log = DeltaLog::new(LogLimits::default(), 41);
-    assert_eq!(log.push(rec(43, 1)), Err(LogError::NotNext { head: 41, got: 43 }));
+    assert_eq!(
+        log.push(rec(43, 1)),
+        Err(LogError::NotNext { head: 41, got: 43 })
+    );
     log.push(rec(42, 1)).expect("next");
-    assert_eq!(log.checkpoint(snap(43)), Err(LogError::CheckpointAhead { head: 42, got: 43 }));
+    assert_eq!(
+        log.checkpoint(snap(43)),
+        Err(LogError::CheckpointAhead { head: 42, got: 43 })
+    );
 }
 
 #[test]
 fn byte_bound_holds_and_trim_frees() {
-    let mut log = DeltaLog::new(LogLimits { max_bytes: 1000, max_entries: usize::MAX, max_checkpoints: 2 }, 0);
+    let mut log = DeltaLog::new(
+        LogLimits {
+            max_bytes: 1000,
+            max_entries: usize::MAX,
+            max_checkpoints: 2,
+        },
+        0,
+    );
     for s in 1..=100 {
         log.push(rec(s, 50)).expect("next");
         assert!(log.bytes() <= 1000);

@@ -20,7 +20,11 @@ fn check_reset_round_trip(m: &mut PaneModel) {
     fresh.feed(&bytes);
     assert_eq!(fresh.rows_ansi(), m.rows_ansi(), "rows with attributes");
     assert_eq!(fresh.cursor(), m.cursor(), "cursor");
-    assert_eq!(fresh.scrollback_len(), m.scrollback_len(), "scrollback length");
+    assert_eq!(
+        fresh.scrollback_len(),
+        m.scrollback_len(),
+        "scrollback length"
+    );
     assert_eq!(fresh.title(), m.title());
     let (a, b) = (fresh.screen(), m.screen());
     assert_eq!(a.alternate_screen(), b.alternate_screen());
@@ -87,7 +91,10 @@ fn vt100_dec_graphics_survive_reset() {
     let mut m = fed(20, 2, b"a\x1b(0lqqk\x1b(Bb\r\n\x1b(0x");
     check_reset_round_trip(&mut m);
     let bytes = m.reset_bytes();
-    assert!(bytes.windows(3).any(|w| w == b"\x1b(0"), "line drawing is sent as DEC graphics");
+    assert!(
+        bytes.windows(3).any(|w| w == b"\x1b(0"),
+        "line drawing is sent as DEC graphics"
+    );
 }
 
 #[test]
@@ -99,14 +106,31 @@ fn private_use_stand_in_is_one_cell_wide() {
 #[test]
 fn ansi_rows_follow_tmux_capture_e() {
     // Observed from tmux 3.3a `capture-pane -p -e` for this input.
-    let m = fed(40, 2, b"\x1b[31mred\x1b[1mbold\x1b[0m x\r\n\x1b[44m  bg  \x1b[0m");
-    assert_eq!(m.rows_ansi(), vec!["\x1b[31mred\x1b[1mbold\x1b[0m\x1b[39m\x1b[49m x", "\x1b[44m  bg"]);
+    let m = fed(
+        40,
+        2,
+        b"\x1b[31mred\x1b[1mbold\x1b[0m x\r\n\x1b[44m  bg  \x1b[0m",
+    );
+    assert_eq!(
+        m.rows_ansi(),
+        vec![
+            "\x1b[31mred\x1b[1mbold\x1b[0m\x1b[39m\x1b[49m x",
+            "\x1b[44m  bg"
+        ]
+    );
 }
 
 #[test]
 fn ansi_colours_use_tmux_codes() {
-    let m = fed(40, 1, b"\x1b[92ma\x1b[38;5;200mb\x1b[38;2;1;2;3mc\x1b[48;5;17md");
-    assert_eq!(m.rows_ansi()[0], "\x1b[92ma\x1b[38;5;200mb\x1b[38;2;1;2;3mc\x1b[48;5;17md");
+    let m = fed(
+        40,
+        1,
+        b"\x1b[92ma\x1b[38;5;200mb\x1b[38;2;1;2;3mc\x1b[48;5;17md",
+    );
+    assert_eq!(
+        m.rows_ansi()[0],
+        "\x1b[92ma\x1b[38;5;200mb\x1b[38;2;1;2;3mc\x1b[48;5;17md"
+    );
 }
 
 #[test]
@@ -144,7 +168,11 @@ fn reset_reproduces_scrollback_and_attributes() {
 
 #[test]
 fn reset_reproduces_alternate_screen_and_saved_normal_screen() {
-    let mut m = fed(20, 4, b"normal 1\r\nnormal 2\x1b[?1049h\x1b[2;5Halt text\x1b[?25l");
+    let mut m = fed(
+        20,
+        4,
+        b"normal 1\r\nnormal 2\x1b[?1049h\x1b[2;5Halt text\x1b[?25l",
+    );
     assert!(m.screen().alternate_screen());
     check_reset_round_trip(&mut m);
     let mut fresh = model(20, 4);
@@ -173,7 +201,10 @@ fn reset_reproduces_modes_title_and_region() {
         x.feed(b"\x1b[4;1Hbottom\nnext");
     }
     assert_eq!(fresh.rows_text(), m.rows_text());
-    assert_eq!(fresh.screen().cursor_style(), vt100::CursorStyle::SteadyUnderline);
+    assert_eq!(
+        fresh.screen().cursor_style(),
+        vt100::CursorStyle::SteadyUnderline
+    );
     // The pen carries over to new text.
     assert_eq!(fresh.rows_ansi(), m.rows_ansi());
 }
@@ -211,7 +242,10 @@ fn vt100_tab_stops_set_and_cleared() {
     // a tab after it goes to the last column, as in tmux.
     let mut m = fed(80, 3, b"a\tb\tc\r\n\x1b[3g\x1b[20G\x1bHx\ty\r\n\tz");
     assert_eq!(m.rows_text()[0], "a       b       c");
-    assert_eq!(m.rows_text()[1], format!("{}x{}y", " ".repeat(19), " ".repeat(59)));
+    assert_eq!(
+        m.rows_text()[1],
+        format!("{}x{}y", " ".repeat(19), " ".repeat(59))
+    );
     assert_eq!(m.rows_text()[2], format!("{}z", " ".repeat(19)));
     check_reset_round_trip(&mut m);
     let mut fresh = model(80, 3);
@@ -227,7 +261,11 @@ fn vt100_tab_stops_set_and_cleared() {
 #[test]
 fn vt100_reverse_index_above_region_does_not_scroll() {
     // tmux only scrolls on RI at the region's top; above it, RI moves up.
-    let m = fed(10, 6, b"r0\r\nr1\r\nr2\r\nr3\r\nr4\x1b[2;5r\x1b[1;2H\x1bM\x1bM\x1b[3;1H\x1bM\x1bMX");
+    let m = fed(
+        10,
+        6,
+        b"r0\r\nr1\r\nr2\r\nr3\r\nr4\x1b[2;5r\x1b[1;2H\x1bM\x1bM\x1b[3;1H\x1bM\x1bMX",
+    );
     assert_eq!(m.rows_text(), vec!["r0", "X", "r1", "r2", "r3", ""]);
 }
 
@@ -239,7 +277,11 @@ fn vt100_csi_s_u_save_restore_cursor() {
 
 #[test]
 fn reset_carries_an_incomplete_sequence() {
-    for (head, tail) in [(&b"ab\xe2\x82"[..], &b"\xacz"[..]), (b"ab\x1b[3", b"1mred"), (b"\x1b]2;ti", b"tle\x07x")] {
+    for (head, tail) in [
+        (&b"ab\xe2\x82"[..], &b"\xacz"[..]),
+        (b"ab\x1b[3", b"1mred"),
+        (b"\x1b]2;ti", b"tle\x07x"),
+    ] {
         let mut m = fed(10, 2, head);
         let mut fresh = model(10, 2);
         fresh.feed(&m.reset_bytes());

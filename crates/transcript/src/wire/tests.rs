@@ -1,21 +1,40 @@
 use super::*;
 
 fn out(seq: u64, pane: u32, b: &[u8]) -> Record {
-    Record { seq, body: RecordBody::Output { pane: PaneId(pane), bytes: Bytes::copy_from_slice(b) } }
+    Record {
+        seq,
+        body: RecordBody::Output {
+            pane: PaneId(pane),
+            bytes: Bytes::copy_from_slice(b),
+        },
+    }
 }
 
 fn topo(seq: u64) -> Record {
-    Record { seq, body: RecordBody::Topology(Bytes::from_static(br#"{"session":"$1","windows":[]}"#)) }
+    Record {
+        seq,
+        body: RecordBody::Topology(Bytes::from_static(br#"{"session":"$1","windows":[]}"#)),
+    }
 }
 
 #[test]
 fn record_layout_matches_protocol() {
     let r = out(0x0102, 7, b"hi");
     let e = r.encode();
-    assert_eq!(&e[..], &[1, 2, 1, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 7, 0, 0, 0, b'h', b'i']);
+    assert_eq!(
+        &e[..],
+        &[
+            1, 2, 1, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 7, 0, 0, 0, b'h', b'i'
+        ]
+    );
     let reset = Record {
         seq: 3,
-        body: RecordBody::PaneReset { pane: PaneId(1), cols: 80, rows: 24, bytes: Bytes::from_static(b"x") },
+        body: RecordBody::PaneReset {
+            pane: PaneId(1),
+            cols: 80,
+            rows: 24,
+            bytes: Bytes::from_static(b"x"),
+        },
     };
     let e = reset.encode();
     assert_eq!(e[0], 3);
@@ -71,10 +90,16 @@ fn lying_lengths_and_seqs_are_refused() {
     let mut e = f.encode(false).to_vec();
     // Record length claims 4 GiB.
     e[29..33].copy_from_slice(&u32::MAX.to_le_bytes());
-    assert!(matches!(Frame::decode(&e), Err(WireError::Truncated { .. })));
+    assert!(matches!(
+        Frame::decode(&e),
+        Err(WireError::Truncated { .. })
+    ));
     let mut e = f.encode(false).to_vec();
     e[12..20].copy_from_slice(&9u64.to_le_bytes());
-    assert!(matches!(Frame::decode(&e), Err(WireError::SeqMismatch { .. })));
+    assert!(matches!(
+        Frame::decode(&e),
+        Err(WireError::SeqMismatch { .. })
+    ));
     let mut e = f.encode(false).to_vec();
     e[0] = 2;
     assert_eq!(Frame::decode(&e), Err(WireError::BadVersion(2)));
@@ -92,7 +117,10 @@ fn zip_bomb_is_refused_without_allocating_it() {
     e.extend_from_slice(&1u64.to_le_bytes());
     e.extend_from_slice(&1u64.to_le_bytes());
     e.extend_from_slice(&z);
-    assert_eq!(Frame::decode(&e), Err(WireError::TooLarge { limit: MAX_PAYLOAD }));
+    assert_eq!(
+        Frame::decode(&e),
+        Err(WireError::TooLarge { limit: MAX_PAYLOAD })
+    );
 }
 
 proptest::proptest! {

@@ -99,10 +99,16 @@ fn mismatches(format: RowFormat) -> Vec<String> {
     for f in fixtures::all() {
         let model = replay::replay(&f.log, (80, 24));
         let got = parse(&replay::render(&model, format));
-        let got_ids: Vec<&str> = got.iter().map(|(h, _)| h.split(' ').next().unwrap_or("")).collect();
+        let got_ids: Vec<&str> = got
+            .iter()
+            .map(|(h, _)| h.split(' ').next().unwrap_or(""))
+            .collect();
         let want_ids: Vec<&str> = f.panes.keys().map(String::as_str).collect();
         if got_ids != want_ids {
-            bad.push(format!("{}: panes {got_ids:?}, tmux has {want_ids:?}", f.name));
+            bad.push(format!(
+                "{}: panes {got_ids:?}, tmux has {want_ids:?}",
+                f.name
+            ));
             continue;
         }
         for ((header, rows), (id, end)) in got.iter().zip(f.panes.iter()) {
@@ -111,15 +117,25 @@ fn mismatches(format: RowFormat) -> Vec<String> {
                     RowFormat::Text => &end.text,
                     RowFormat::Ansi => &end.ansi,
                 };
-                let same = rows.iter().zip(want.iter()).all(|(g, w)| g == w.trim_end_matches(' '));
-                if !same || !header.ends_with(&format!("cursor={},{}", end.cursor_x, end.cursor_y)) {
+                let same = rows
+                    .iter()
+                    .zip(want.iter())
+                    .all(|(g, w)| g == w.trim_end_matches(' '));
+                if !same || !header.ends_with(&format!("cursor={},{}", end.cursor_x, end.cursor_y))
+                {
                     seen.insert((f.name.clone(), id.clone()));
                 }
                 continue;
             }
-            let want_header = format!("{id} {}x{} cursor={},{}", end.width, end.height, end.cursor_x, end.cursor_y);
+            let want_header = format!(
+                "{id} {}x{} cursor={},{}",
+                end.width, end.height, end.cursor_x, end.cursor_y
+            );
             if *header != want_header {
-                bad.push(format!("{}: header {header:?}, tmux {want_header:?}", f.name));
+                bad.push(format!(
+                    "{}: header {header:?}, tmux {want_header:?}",
+                    f.name
+                ));
             }
             let want = match format {
                 RowFormat::Text => &end.text,
@@ -127,14 +143,22 @@ fn mismatches(format: RowFormat) -> Vec<String> {
             };
             for (i, (g, w)) in rows.iter().zip(want.iter()).enumerate() {
                 if g != w.trim_end_matches(' ') {
-                    bad.push(format!("{} {id} row {i}: got {g:?}\n{:>width$} tmux {:?}", f.name, "", w.trim_end_matches(' '), width = f.name.len()));
+                    bad.push(format!(
+                        "{} {id} row {i}: got {g:?}\n{:>width$} tmux {:?}",
+                        f.name,
+                        "",
+                        w.trim_end_matches(' '),
+                        width = f.name.len()
+                    ));
                 }
             }
         }
     }
     for (n, p, why) in exceptions {
         if !seen.contains(&(n.to_owned(), p.to_owned())) {
-            bad.push(format!("{n} {p} now matches tmux: drop its exception ({why})"));
+            bad.push(format!(
+                "{n} {p} now matches tmux: drop its exception ({why})"
+            ));
         }
     }
     bad
@@ -143,11 +167,21 @@ fn mismatches(format: RowFormat) -> Vec<String> {
 #[test]
 fn replay_text_matches_capture_pane_on_every_fixture() {
     let bad = mismatches(RowFormat::Text);
-    assert!(bad.is_empty(), "{} mismatches:\n{}", bad.len(), bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{} mismatches:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
 }
 
 #[test]
 fn replay_ansi_matches_capture_pane_e_on_every_fixture() {
     let bad = mismatches(RowFormat::Ansi);
-    assert!(bad.is_empty(), "{} mismatches:\n{}", bad.len(), bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{} mismatches:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
 }

@@ -34,7 +34,10 @@ pub fn all() -> Vec<Fixture> {
         .collect();
     entries.sort();
     for json in entries {
-        let file = json.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let file = json
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let name = file.trim_end_matches(".panes.json").to_owned();
         let log = std::fs::read(dir().join(format!("{name}.log"))).expect("log beside panes.json");
         let value: serde_json::Value =
@@ -42,7 +45,10 @@ pub fn all() -> Vec<Fixture> {
         let mut panes = std::collections::BTreeMap::new();
         for (k, v) in value.as_object().expect("object") {
             if k.starts_with('%') {
-                panes.insert(k.clone(), serde_json::from_value(v.clone()).expect("pane shape"));
+                panes.insert(
+                    k.clone(),
+                    serde_json::from_value(v.clone()).expect("pane shape"),
+                );
             }
         }
         out.push(Fixture { name, log, panes });

@@ -19,7 +19,10 @@ struct Run {
 /// Replays a fixture, taking a snapshot after each event whose index is in
 /// `cuts` (event boundaries are where a bridge can take one).
 fn run(log: &[u8], cuts: &[usize]) -> Run {
-    let mut model = SessionModel::new(SessionConfig { scrollback: SCROLLBACK, ..SessionConfig::default() });
+    let mut model = SessionModel::new(SessionConfig {
+        scrollback: SCROLLBACK,
+        ..SessionConfig::default()
+    });
     let mut parser = tmux_cc::Parser::new();
     parser.push(log);
     parser.finish();
@@ -33,7 +36,11 @@ fn run(log: &[u8], cuts: &[usize]) -> Run {
         }
         i += 1;
     }
-    Run { model, records, snapshots }
+    Run {
+        model,
+        records,
+        snapshots,
+    }
 }
 
 fn event_count(log: &[u8]) -> usize {
@@ -46,11 +53,19 @@ fn event_count(log: &[u8]) -> usize {
 /// Every live pane of the model shows the same in `view`.
 fn same_screens(model: &SessionModel, view: &SessionView, what: &str) -> Result<(), TestCaseError> {
     for (id, pane) in model.live_panes() {
-        let v = view.pane(id).ok_or_else(|| TestCaseError::fail(format!("{what}: {id} missing")))?;
+        let v = view
+            .pane(id)
+            .ok_or_else(|| TestCaseError::fail(format!("{what}: {id} missing")))?;
         prop_assert_eq!(v.size(), pane.size(), "{}: {} size", what, id);
         prop_assert_eq!(v.rows_ansi(), pane.rows_ansi(), "{}: {} rows", what, id);
         prop_assert_eq!(v.cursor(), pane.cursor(), "{}: {} cursor", what, id);
-        prop_assert_eq!(v.scrollback_len(), pane.scrollback_len(), "{}: {} scrollback", what, id);
+        prop_assert_eq!(
+            v.scrollback_len(),
+            pane.scrollback_len(),
+            "{}: {} scrollback",
+            what,
+            id
+        );
     }
     Ok(())
 }

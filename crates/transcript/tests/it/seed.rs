@@ -22,13 +22,33 @@ struct Server {
 
 impl Server {
     fn start(cols: u32, rows: u32, script: &str) -> Server {
-        let socket = format!("tb-c-seed-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let socket = format!(
+            "tb-c-seed-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("script.sh");
-        std::fs::write(&path, format!("{script}\nprintf 'READY'\nexec cat\n")).expect("write script");
-        let mut s = Server { socket, socket_path: String::new(), dir };
+        std::fs::write(&path, format!("{script}\nprintf 'READY'\nexec cat\n"))
+            .expect("write script");
+        let mut s = Server {
+            socket,
+            socket_path: String::new(),
+            dir,
+        };
         let ok = s
-            .tmux(&["new-session", "-d", "-s", "seed", "-x", &cols.to_string(), "-y", &rows.to_string(), "sh", &path.to_string_lossy()])
+            .tmux(&[
+                "new-session",
+                "-d",
+                "-s",
+                "seed",
+                "-x",
+                &cols.to_string(),
+                "-y",
+                &rows.to_string(),
+                "sh",
+                &path.to_string_lossy(),
+            ])
             .status
             .success();
         assert!(ok, "tmux new-session failed");
@@ -50,11 +70,20 @@ impl Server {
         let mut args = vec!["capture-pane", "-p", "-N", "-t", "%0"];
         args.extend_from_slice(extra);
         let out = self.tmux(&args);
-        String::from_utf8_lossy(&out.stdout).lines().map(|l| l.trim_end_matches(' ').to_owned()).collect()
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim_end_matches(' ').to_owned())
+            .collect()
     }
 
     fn display(&self, format: &str) -> String {
-        String::from_utf8_lossy(&self.tmux(&["display-message", "-p", "-t", "%0", format]).stdout).trim().to_owned()
+        String::from_utf8_lossy(
+            &self
+                .tmux(&["display-message", "-p", "-t", "%0", format])
+                .stdout,
+        )
+        .trim()
+        .to_owned()
     }
 
     /// Polls until the pane shows `marker` (the script has run), 10 s at most.
@@ -72,7 +101,17 @@ impl Server {
     /// Runs the resync bundle through a `-C` control client.
     fn resync(&self) -> PaneResync {
         let mut child = Command::new("tmux")
-            .args(["-u", "-L", &self.socket, "-f", "/dev/null", "-C", "attach", "-t", "seed"])
+            .args([
+                "-u",
+                "-L",
+                &self.socket,
+                "-f",
+                "/dev/null",
+                "-C",
+                "attach",
+                "-t",
+                "seed",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -80,7 +119,9 @@ impl Server {
             .expect("control client");
         let mut stdin = child.stdin.take().expect("stdin");
         let mut stdout = child.stdout.take().expect("stdout");
-        stdin.write_all(resync_commands(PaneId(0), 10_000, false).as_bytes()).expect("write");
+        stdin
+            .write_all(resync_commands(PaneId(0), 10_000, false).as_bytes())
+            .expect("write");
         stdin.flush().expect("flush");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -95,7 +136,9 @@ impl Server {
         let mut replies = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(10);
         while replies.len() < RESYNC_REPLIES {
-            let chunk = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("tmux answers in time");
+            let chunk = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("tmux answers in time");
             parser.push(&chunk);
             while let Some(ev) = parser.next_event() {
                 if let Event::Reply(r) = ev
@@ -126,11 +169,18 @@ impl Drop for Server {
 fn check(server: &Server, bracketed: bool) -> transcript::pane::PaneModel {
     let resync = server.resync();
     let model = transcript::seed::seed(&resync, 10_000, bracketed).expect("valid size");
-    assert_eq!(model.rows_text(), server.capture(&[]), "rows equal capture-pane -p -N");
+    assert_eq!(
+        model.rows_text(),
+        server.capture(&[]),
+        "rows equal capture-pane -p -N"
+    );
     let cursor = server.display("#{cursor_x},#{cursor_y}");
     let (x, y) = model.cursor();
     assert_eq!(format!("{x},{y}"), cursor, "cursor");
-    assert_eq!(model.screen().alternate_screen(), server.display("#{alternate_on}") == "1");
+    assert_eq!(
+        model.screen().alternate_screen(),
+        server.display("#{alternate_on}") == "1"
+    );
     model
 }
 
@@ -149,9 +199,19 @@ printf '\033[3;5r\033[4;6H'
     assert_eq!(model.title(), b"seed title");
     let s = model.screen();
     assert!(s.application_cursor() && s.application_keypad() && s.hide_cursor());
-    assert_eq!(s.mouse_protocol_mode(), vt100::MouseProtocolMode::ButtonMotion);
-    assert_eq!(s.mouse_protocol_encoding(), vt100::MouseProtocolEncoding::Sgr);
-    assert!(model.scrollback_len() >= 30, "history came along: {}", model.scrollback_len());
+    assert_eq!(
+        s.mouse_protocol_mode(),
+        vt100::MouseProtocolMode::ButtonMotion
+    );
+    assert_eq!(
+        s.mouse_protocol_encoding(),
+        vt100::MouseProtocolEncoding::Sgr
+    );
+    assert!(
+        model.scrollback_len() >= 30,
+        "history came along: {}",
+        model.scrollback_len()
+    );
     // The attributes match capture-pane -e as well.
     assert_eq!(model.rows_ansi(), server.capture(&["-e"]));
     // And the seeded model survives a snapshot.
