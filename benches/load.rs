@@ -191,7 +191,7 @@ async fn flood_bare_control(command: &str) -> Result<Simple> {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let start = Instant::now();
     stdin.write_all(format!("send-keys -t {pane} Enter\n").as_bytes()).await?;
-    let found = read_until(&mut stdout, MARKER.as_bytes(), Duration::from_secs(120)).await?;
+    let found = read_output_until(&mut stdout, MARKER.as_bytes(), Duration::from_secs(120)).await?;
     let secs = start.elapsed().as_secs_f64();
     if !found {
         bail!("bare control client never saw the marker");
@@ -227,6 +227,34 @@ async fn flood_tty(command: &str) -> Result<Simple> {
     }
     let _ = child.kill().await;
     Ok(Simple { secs })
+}
+
+/// Reads a control client's stdout until `needle` appears in the decoded
+/// `%output` (tmux may split a line of output across `%output` lines).
+async fn read_output_until(r: &mut (impl AsyncReadExt + Unpin), needle: &[u8], limit: Duration) -> Result<bool> {
+    let mut parser = tmux_cc::Parser::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut tail: Vec<u8> = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let n = match tokio::time::timeout_at(deadline, r.read(&mut buf)).await {
+            Err(_) => return Ok(false),
+            Ok(Ok(0)) => return Ok(false),
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return Err(e.into()),
+        };
+        parser.push(&buf[..n]);
+        for ev in parser.by_ref() {
+            if let tmux_cc::Event::Output { data, .. } | tmux_cc::Event::ExtendedOutput { data, .. } = ev {
+                tail.extend_from_slice(&data);
+            }
+        }
+        if memchr::memmem::find(&tail, needle).is_some() {
+            return Ok(true);
+        }
+        let keep = needle.len().saturating_sub(1).min(tail.len());
+        tail.drain(..tail.len() - keep);
+    }
 }
 
 /// Reads until `needle` appears (searching across read boundaries).

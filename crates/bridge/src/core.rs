@@ -90,12 +90,16 @@ struct Rate {
     bytes: usize,
 }
 
-/// A pane paused because it floods.
+/// A pane that floods: redrawn from tmux's screen, its output dropped.
 #[derive(Debug)]
 struct Flood {
     /// The last frame's screen, cursor and history size.
     last: Option<(Vec<Vec<u8>>, u32, u32, u32)>,
     next_frame: Instant,
+    /// We paused it (a terminal keeps tmux reading it).
+    paused: bool,
+    /// When its last dropped output arrived.
+    last_output: Instant,
 }
 
 /// `list-windows` format: fields that hold no space first, the name last
@@ -309,7 +313,11 @@ impl Core {
     async fn on_tmux_event(&mut self, ev: Event) -> anyhow::Result<()> {
         match &ev {
             Event::Output { pane, data } | Event::ExtendedOutput { pane, data, .. } => {
-                if self.resyncing.contains_key(pane) || self.flooding.contains_key(pane) {
+                if let Some(f) = self.flooding.get_mut(pane) {
+                    f.last_output = Instant::now();
+                    return Ok(());
+                }
+                if self.resyncing.contains_key(pane) {
                     // Bytes tmux read before our capture ran are already in
                     // the capture (reference §2.3), and a flooding pane is
                     // redrawn from tmux's screen: drop them.
@@ -460,12 +468,14 @@ impl Core {
         Ok(())
     }
 
-    /// Counts a pane's output and, past the flood rate while a person keeps
-    /// tmux reading the pane, pauses it: tmux then drops the bytes for us
-    /// while it keeps parsing them into its own screen, which we redraw from
-    /// at a frame rate (reference §7). Alone, pausing would block the
-    /// program instead (tmux stops reading a pane no client takes), so we
-    /// stream everything. Returns `true` when the pane was just paused.
+    /// Counts a pane's output and, past the flood rate, stops streaming it:
+    /// the pane is redrawn from tmux's own screen at a frame rate instead
+    /// (tmux parses every byte into its grid anyway). While a person keeps
+    /// tmux reading the pane, we also pause it, so tmux drops the bytes for
+    /// us (reference §7). Alone we must not pause (tmux would stop reading a
+    /// pane no client takes and block the program), so we read and drop the
+    /// bytes, which costs only the parser. Returns `true` when the pane
+    /// starts flooding.
     async fn is_flooding(&mut self, pane: PaneId, len: usize) -> bool {
         let now = Instant::now();
         let rate = self.rates.entry(pane).or_insert(Rate { since: now, bytes: 0 });
@@ -475,13 +485,16 @@ impl Core {
         rate.bytes += len;
         let elapsed = now.duration_since(rate.since).max(Duration::from_millis(50));
         let per_sec = rate.bytes as f64 / elapsed.as_secs_f64();
-        if self.attached_tty_clients == 0 || per_sec < self.cfg.flood_bytes_per_sec as f64 || rate.bytes < 256 << 10 {
+        if per_sec < self.cfg.flood_bytes_per_sec as f64 || rate.bytes < 256 << 10 {
             return false;
         }
-        debug!(%pane, per_sec, "pane floods: pausing it and redrawing from tmux");
-        self.flooding.insert(pane, Flood { last: None, next_frame: now });
-        self.send_tmux(command::pane_flow(pane, command::PaneFlow::Pause), Expect::Ignore("refresh-client -A pause"))
-            .await;
+        let pause = self.attached_tty_clients > 0;
+        debug!(%pane, per_sec, pause, "pane floods: redrawing it from tmux");
+        self.flooding.insert(pane, Flood { last: None, next_frame: now, paused: pause, last_output: now });
+        if pause {
+            let line = command::pane_flow(pane, command::PaneFlow::Pause);
+            self.send_tmux(line, Expect::Ignore("refresh-client -A pause")).await;
+        }
         true
     }
 
@@ -558,12 +571,21 @@ impl Core {
             return;
         };
         let fingerprint = (resync.screen.clone(), resync.state.cursor_x, resync.state.cursor_y, resync.state.history_size);
-        let calm = self.flooding.get(&pane).and_then(|f| f.last.as_ref()) == Some(&fingerprint);
+        // Paused, tmux sends nothing: the flood is over when the screen
+        // stops changing. Not paused, when the output stops.
+        let calm = self.flooding.get(&pane).is_some_and(|f| {
+            if f.paused {
+                f.last.as_ref() == Some(&fingerprint)
+            } else {
+                f.last_output.elapsed() >= Duration::from_millis(150)
+            }
+        });
         if calm {
-            debug!(%pane, "flood over: full resync and continue");
-            self.flooding.remove(&pane);
+            debug!(%pane, "flood over: full resync");
+            if self.flooding.remove(&pane).is_some_and(|f| f.paused) {
+                self.paused.insert(pane);
+            }
             self.rates.remove(&pane);
-            self.paused.insert(pane);
             self.dirty.insert(pane);
             return;
         }

@@ -456,6 +456,18 @@ impl TtyClient {
         bail!("the terminal never showed {needle:?}; it shows:\n{}", self.contents())
     }
 
+    /// Waits until a row of the terminal's screen is exactly `line`
+    /// (trailing spaces aside).
+    pub async fn wait_for_line(&self, line: &str, secs: u64) -> Result<()> {
+        for _ in 0..secs * 20 {
+            if self.contents().lines().any(|l| l.trim_end() == line) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("the terminal never showed the line {line:?}; it shows:\n{}", self.contents())
+    }
+
     pub async fn detach(mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;

@@ -62,69 +62,76 @@ async fn converge(b: &mut Browser, tmux: &Tmux, pane: &str, secs: u64) -> Result
     bail!("the browser never converged on tmux's screen\n{last}")
 }
 
+/// tmux with one session, an in-process relay, the bridge serving the
+/// session, and a logged-in browser login; torn down by [`InProcess::stop`].
+struct InProcess {
+    tmux: Tmux,
+    name: String,
+    pane: String,
+    relay: relay::RelayHandle,
+    bridge: tokio::task::JoinHandle<anyhow::Result<()>>,
+    cancel: CancellationToken,
+    login: Login,
+    session_id: String,
+    _dir: tempfile::TempDir,
+}
+
+impl InProcess {
+    async fn start(slot: &str) -> Result<InProcess> {
+        let tmux = Tmux::new(slot);
+        let name = session_name("e2e", slot)?;
+        tmux.new_session(&name, 80, 24)?;
+        let dir = tempfile::tempdir()?;
+        let relay = relay::Relay::start(relay::Config::new("127.0.0.1:0".parse()?, dir.path().to_path_buf())).await?;
+        let local = relay.auth().ensure_local_runner("test").await?;
+        let link = relay.auth().login_link(&local.user_id).await?;
+        let cancel = CancellationToken::new();
+        let bridge = spawn_bridge(&tmux, "e2e", slot, relay.local_addr(), local.runner_token, dir.path(), cancel.clone());
+        let login = Login::from_link(&link).await?;
+        let session_id = login.wait_session(&name).await?;
+        let pane = tmux.first_pane(&name)?;
+        Ok(InProcess { tmux, name, pane, relay, bridge, cancel, login, session_id, _dir: dir })
+    }
+
+    async fn stop(self) -> Result<()> {
+        self.cancel.cancel();
+        self.bridge.await??;
+        self.relay.shutdown().await?;
+        Ok(())
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_types_echo_and_sees_the_output() -> Result<()> {
-    let tmux = Tmux::new("echo");
-    let name = session_name("e2e", "echo")?;
-    tmux.new_session(&name, 80, 24)?;
-    let dir = tempfile::tempdir()?;
-    let relay = relay::Relay::start(relay::Config::new("127.0.0.1:0".parse()?, dir.path().to_path_buf())).await?;
-    let local = relay.auth().ensure_local_runner("test").await?;
-    let link = relay.auth().login_link(&local.user_id).await?;
-    let cancel = CancellationToken::new();
-    let bridge = spawn_bridge(&tmux, "e2e", "echo", relay.local_addr(), local.runner_token, dir.path(), cancel.clone());
-
-    let login = Login::from_link(&link).await?;
-    let sid = login.wait_session(&name).await?;
-    let pane = tmux.first_pane(&name)?;
-    let mut b = Browser::connect(&login, &sid, 0).await?;
+    let sys = InProcess::start("echo").await?;
+    let pane = sys.pane.clone();
+    let mut b = Browser::connect(&sys.login, &sys.session_id, 0).await?;
     b.until("the prompt", 15, |v| view_has(v, &pane, "$")).await?;
     b.send_input(&pane, "echo hi-$((6*7))\r").await?;
     b.until("the echoed output", 15, |v| view_rows(v, &pane).iter().any(|r| r.trim() == "hi-42")).await?;
-    converge(&mut b, &tmux, &pane, 10).await?;
-
-    cancel.cancel();
-    bridge.await??;
-    relay.shutdown().await?;
-    Ok(())
+    converge(&mut b, &sys.tmux, &pane, 10).await?;
+    sys.stop().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminal_and_a_browser_share_the_pane() -> Result<()> {
-    let tmux = Tmux::new("share");
-    let name = session_name("e2e", "share")?;
-    tmux.new_session(&name, 80, 24)?;
-    let dir = tempfile::tempdir()?;
-    let relay = relay::Relay::start(relay::Config::new("127.0.0.1:0".parse()?, dir.path().to_path_buf())).await?;
-    let local = relay.auth().ensure_local_runner("test").await?;
-    let link = relay.auth().login_link(&local.user_id).await?;
-    let cancel = CancellationToken::new();
-    let bridge = spawn_bridge(&tmux, "e2e", "share", relay.local_addr(), local.runner_token, dir.path(), cancel.clone());
-
-    let login = Login::from_link(&link).await?;
-    let sid = login.wait_session(&name).await?;
-    let pane = tmux.first_pane(&name)?;
-    let mut tty = TtyClient::attach(&tmux, &name, 100, 30).await?;
+    let sys = InProcess::start("share").await?;
+    let pane = sys.pane.clone();
+    let mut tty = TtyClient::attach(&sys.tmux, &sys.name, 100, 30).await?;
     tty.wait_for("$", 10).await?;
-    let mut b = Browser::connect(&login, &sid, 0).await?;
+    let mut b = Browser::connect(&sys.login, &sys.session_id, 0).await?;
     b.until("the prompt", 15, |v| view_has(v, &pane, "$")).await?;
 
     // Browser → pane → the person's terminal.
     b.send_input(&pane, "echo from-browser-$((1+1))\r").await?;
-    tty.wait_for("from-browser-2\r\n", 10).await.or_else(|_| {
-        // vt100's contents() joins rows with \n; accept the output row.
-        if tty.contents().lines().any(|l| l.trim() == "from-browser-2") { Ok(()) } else { bail!("terminal did not show the browser's output:\n{}", tty.contents()) }
-    })?;
+    tty.wait_for_line("from-browser-2", 10).await?;
     // The person's terminal → pane → browser.
     tty.type_text("echo from-tty-$((2+3))\r").await?;
     b.until("the terminal's output", 15, |v| view_rows(v, &pane).iter().any(|r| r.trim() == "from-tty-5")).await?;
-    converge(&mut b, &tmux, &pane, 10).await?;
+    converge(&mut b, &sys.tmux, &pane, 10).await?;
 
     tty.detach().await;
-    cancel.cancel();
-    bridge.await??;
-    relay.shutdown().await?;
-    Ok(())
+    sys.stop().await
 }
 
 /// The workspace's binaries (built by `cargo build --workspace`).
