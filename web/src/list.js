@@ -44,7 +44,7 @@ async function render(main) {
   }
   const sessions = Array.isArray(body) ? body : Array.isArray(body && body.sessions) ? body.sessions : [];
   if (sessions.length === 0) {
-    main.replaceChildren(el('p', {}, 'No sessions yet. Run ', el('code', {}, 'tmux-bridge up'), ' on your machine.'));
+    main.replaceChildren(el('p', {}, 'No sessions yet. Run ', el('code', {}, 'tmux-bridge up'), ' on your machine.'), accountLinks());
     return true;
   }
   const rows = sessions.map((s) => {
@@ -62,6 +62,13 @@ async function render(main) {
       el('span', { class: 'seq' }, `seq ${Number(s.head_seq ?? 0)}`),
       el('span', { class: 'attach-box' }, el('code', { class: 'attach' }, attach), copy));
   });
-  main.replaceChildren(el('ul', { class: 'sessions', 'data-testid': 'sessions' }, ...rows));
+  main.replaceChildren(el('ul', { class: 'sessions', 'data-testid': 'sessions' }, ...rows), accountLinks());
   return true;
+}
+
+/** Links to pair a runner and to manage runners (pages the relay renders). */
+function accountLinks() {
+  return el('p', { class: 'account-links' },
+    el('a', { href: '/pair' }, 'Pair a runner'), ' · ',
+    el('a', { href: '/runners' }, 'Runners'));
 }

@@ -90,10 +90,20 @@ impl Relay {
     /// secret in `config.data_dir`, binds `config.listen` and serves until
     /// [`RelayHandle::shutdown`].
     pub async fn start(config: Config) -> Result<RelayHandle, RelayError> {
+        let created = !config.data_dir.exists();
         std::fs::create_dir_all(&config.data_dir).map_err(|source| RelayError::DataDir {
             path: config.data_dir.display().to_string(),
             source,
         })?;
+        // The data dir holds the signing secret and, with SQLite, password
+        // hashes: only the user may read a dir we create.
+        #[cfg(unix)]
+        if created {
+            use std::os::unix::fs::PermissionsExt;
+            if let Err(err) = std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700)) {
+                tracing::warn!(%err, dir = %config.data_dir.display(), "cannot restrict the data dir to its owner");
+            }
+        }
         let store = Store::connect(&config.database_url).await?;
         tracing::info!(dialect = store.dialect(), "store open");
         let listener = tokio::net::TcpListener::bind(config.listen)

@@ -291,19 +291,29 @@ async fn on_frame(
         }
     };
     match kind {
-        FrameKind::Batch => match st.store.append_frame(id, first_seq, last_seq, &bytes).await {
-            Ok(appended) => {
-                debug!(session = id, first_seq, last_seq, bytes = bytes.len(), ?appended, "batch");
-                if appended == Appended::Stored {
-                    hub.publish(LiveFrame { kind, first_seq, last_seq, bytes });
-                }
-                if send_json(socket, &RelayToRunner::Ack { seq: last_seq }, limit).await.is_err() {
-                    return Some((close::NORMAL, "send failed".into()));
-                }
-                None
+        FrameKind::Batch => {
+            // A frame that continues the live sequence goes to browsers
+            // before the store commits (a keystroke's echo should not wait
+            // for the disk); the ack still waits for it. A resend, or
+            // anything else, is published only once stored.
+            let early = first_seq == hub.head_seq() + 1;
+            if early {
+                hub.publish(LiveFrame { kind, first_seq, last_seq, bytes: bytes.clone() });
             }
-            Err(e) => store_refusal(id, e),
-        },
+            match st.store.append_frame(id, first_seq, last_seq, &bytes).await {
+                Ok(appended) => {
+                    debug!(session = id, first_seq, last_seq, bytes = bytes.len(), ?appended, "batch");
+                    if appended == Appended::Stored && !early {
+                        hub.publish(LiveFrame { kind, first_seq, last_seq, bytes });
+                    }
+                    if send_json(socket, &RelayToRunner::Ack { seq: last_seq }, limit).await.is_err() {
+                        return Some((close::NORMAL, "send failed".into()));
+                    }
+                    None
+                }
+                Err(e) => store_refusal(id, e),
+            }
+        }
         FrameKind::Snapshot => match st.store.put_snapshot(id, last_seq, &bytes).await {
             Ok(()) => {
                 debug!(session = id, at = last_seq, bytes = bytes.len(), "snapshot");
