@@ -299,6 +299,22 @@ struct System {
     _dir: tempfile::TempDir,
 }
 
+impl System {
+    /// Stops the bridge with SIGTERM (it detaches its control client; a
+    /// killed bridge would leave that client holding the tmux server on
+    /// 3.3a), then the relay.
+    async fn stop(mut self) {
+        for child in [&mut self.bridge, &mut self.relay] {
+            if let Some(pid) = child.id() {
+                let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+            }
+            if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
+                let _ = child.kill().await;
+            }
+        }
+    }
+}
+
 async fn start_system(bins: &Bins, tag: &str) -> Result<System> {
     let tmux = Tmux::new(tag);
     let name = bridge_session()?;
@@ -391,8 +407,7 @@ async fn flood_bridge(bins: &Bins, command: &str, with_terminal: bool) -> Result
     if let Some(t) = terminal {
         t.detach().await;
     }
-    let _ = sys.bridge.kill().await;
-    let _ = sys.relay.kill().await;
+    sys.stop().await;
     Ok(FloodResult {
         secs,
         browser_bytes,
@@ -423,7 +438,6 @@ async fn keystrokes(bins: &Bins, n: usize) -> Result<Vec<f64>> {
         b.until_output(&pane, c as u8, Duration::from_secs(10)).await?;
         out.push(start.elapsed().as_secs_f64() * 1000.0);
     }
-    let _ = sys.bridge.kill().await;
-    let _ = sys.relay.kill().await;
+    sys.stop().await;
     Ok(out)
 }

@@ -99,6 +99,15 @@ impl Drop for Tmux {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        // A control client orphaned by a killed bridge can keep a 3.3a
+        // server alive after kill-server; end every process of this socket
+        // (its name is unique to this test, so nothing else matches).
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f", "--", &format!("-L {} ", self.socket)])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
