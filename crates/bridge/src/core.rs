@@ -62,7 +62,7 @@ impl Default for CoreConfig {
             snapshot_every_bytes: 4 << 20,
             snapshot_every: Duration::from_secs(30),
             resize_debounce: Duration::from_millis(120),
-            flood_bytes_per_sec: 4 << 20,
+            flood_bytes_per_sec: 1 << 20,
             flood_frame_interval: Duration::from_millis(50),
             unacked_memory_bytes: 32 << 20,
             unacked_max_bytes: 1 << 30,
