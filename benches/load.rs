@@ -233,32 +233,30 @@ async fn flood_tty(command: &str) -> Result<Simple> {
 /// `%output` (tmux may split a line of output across `%output` lines).
 async fn read_output_until(r: &mut (impl AsyncReadExt + Unpin), needle: &[u8], limit: Duration) -> Result<bool> {
     let mut parser = tmux_cc::Parser::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut tail: Vec<u8> = Vec::new();
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        let n = match tokio::time::timeout_at(deadline, r.read(&mut buf)).await {
-            Err(_) => return Ok(false),
-            Ok(Ok(0)) => return Ok(false),
-            Ok(Ok(n)) => n,
-            Ok(Err(e)) => return Err(e.into()),
-        };
-        parser.push(&buf[..n]);
+    read_until_with(r, needle, limit, |chunk, text| {
+        parser.push(chunk);
         for ev in parser.by_ref() {
             if let tmux_cc::Event::Output { data, .. } | tmux_cc::Event::ExtendedOutput { data, .. } = ev {
-                tail.extend_from_slice(&data);
+                text.extend_from_slice(&data);
             }
         }
-        if memchr::memmem::find(&tail, needle).is_some() {
-            return Ok(true);
-        }
-        let keep = needle.len().saturating_sub(1).min(tail.len());
-        tail.drain(..tail.len() - keep);
-    }
+    })
+    .await
 }
 
-/// Reads until `needle` appears (searching across read boundaries).
+/// Reads until `needle` appears in the raw bytes.
 async fn read_until(r: &mut (impl AsyncReadExt + Unpin), needle: &[u8], limit: Duration) -> Result<bool> {
+    read_until_with(r, needle, limit, |chunk, text| text.extend_from_slice(chunk)).await
+}
+
+/// Reads chunks, lets `decode` append their text, and searches it for
+/// `needle` across chunk boundaries.
+async fn read_until_with(
+    r: &mut (impl AsyncReadExt + Unpin),
+    needle: &[u8],
+    limit: Duration,
+    mut decode: impl FnMut(&[u8], &mut Vec<u8>),
+) -> Result<bool> {
     let mut buf = vec![0u8; 1 << 16];
     let mut tail: Vec<u8> = Vec::new();
     let deadline = tokio::time::Instant::now() + limit;
@@ -269,7 +267,7 @@ async fn read_until(r: &mut (impl AsyncReadExt + Unpin), needle: &[u8], limit: D
             Ok(Ok(n)) => n,
             Ok(Err(e)) => return Err(e.into()),
         };
-        tail.extend_from_slice(&buf[..n]);
+        decode(&buf[..n], &mut tail);
         if memchr::memmem::find(&tail, needle).is_some() {
             return Ok(true);
         }
