@@ -378,7 +378,7 @@ fn proc_usage(pid: Option<u32>) -> (f64, f64) {
 }
 
 async fn flood_bridge(bins: &Bins, command: &str, with_terminal: bool) -> Result<FloodResult> {
-    let mut sys = start_system(bins, "load-s").await?;
+    let sys = start_system(bins, "load-s").await?;
     let name = bridge_session()?;
     let terminal = if with_terminal {
         let t = testkit::TtyClient::attach(&sys.tmux, &name, COLS, ROWS + 1).await?;
@@ -418,7 +418,7 @@ async fn flood_bridge(bins: &Bins, command: &str, with_terminal: bool) -> Result
 
 /// Round trips of single keystrokes typed at a shell prompt, in ms.
 async fn keystrokes(bins: &Bins, n: usize) -> Result<Vec<f64>> {
-    let mut sys = start_system(bins, "load-k").await?;
+    let sys = start_system(bins, "load-k").await?;
     let mut b = Browser::connect(&sys.login, &sys.session_id, 0).await?;
     let pane = sys.pane.clone();
     b.until("the prompt", 20, |v| testkit::view_has(v, &pane, "$")).await?;
