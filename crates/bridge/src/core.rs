@@ -724,10 +724,8 @@ impl Core {
                         self.send_tmux(line, Expect::Ignore("send-keys")).await;
                     }
                 }
-                RelayToRunner::Resize { cols, rows } => {
-                    if transcript::control::resize_is_valid(cols, rows) {
-                        self.pending_resize = Some((cols, rows, Instant::now() + self.cfg.resize_debounce));
-                    }
+                RelayToRunner::Resize { cols, rows } if transcript::control::resize_is_valid(cols, rows) => {
+                    self.pending_resize = Some((cols, rows, Instant::now() + self.cfg.resize_debounce));
                 }
                 RelayToRunner::SnapshotRequest => self.send_snapshot().await,
                 RelayToRunner::Viewers { count } => debug!(count, "viewers"),

@@ -26,6 +26,7 @@ macro_rules! tmux_id {
 
         impl $name {
             /// The sigil tmux prints before the number.
+            #[allow(clippy::char_lit_as_u8)] // the sigils are ASCII
             pub const SIGIL: u8 = $sigil as u8;
 
             /// Parses `$sigil<digits>` from bytes; `None` on anything else

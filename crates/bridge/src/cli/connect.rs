@@ -98,13 +98,13 @@ async fn connect(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("tmux-bridge: {err:#}");
             // Only a definite refusal of the saved token deletes it; network
             // errors never reach here (the uplink retries them).
-            if let (Some(t), Some(rejected)) = (&saved_token, err.downcast_ref::<session::Rejected>()) {
-                if crate::config::is_definite_rejection(&rejected.0) {
-                    match crate::config::Credentials::forget_if_rejected(t) {
-                        Ok(true) => eprintln!("tmux-bridge: deleted the saved credentials; run `tmux-bridge pair` again"),
-                        Ok(false) => {}
-                        Err(e) => eprintln!("tmux-bridge: {e}"),
-                    }
+            if let (Some(t), Some(rejected)) = (&saved_token, err.downcast_ref::<session::Rejected>())
+                && crate::config::is_definite_rejection(&rejected.0)
+            {
+                match crate::config::Credentials::forget_if_rejected(t) {
+                    Ok(true) => eprintln!("tmux-bridge: deleted the saved credentials; run `tmux-bridge pair` again"),
+                    Ok(false) => {}
+                    Err(e) => eprintln!("tmux-bridge: {e}"),
                 }
             }
             Ok(ExitCode::FAILURE)
