@@ -43,10 +43,6 @@ pub const PAIR_APPROVE_PER_USER: LimitConfig = LimitConfig::new(20, Duration::fr
 pub const LOGIN_FAIL_PER_ADDR: LimitConfig = LimitConfig::new(10, Duration::from_secs(600));
 /// Login attempts (failed) per user name: 10 per 10 minutes.
 pub const LOGIN_FAIL_PER_USER: LimitConfig = LimitConfig::new(10, Duration::from_secs(600));
-/// Job creation (jobs API): 10 per minute.
-pub const JOB_CREATE: LimitConfig = LimitConfig::new(10, Duration::from_secs(60));
-/// Log ingestion (jobs API): 1,000 per minute.
-pub const LOG_INGEST: LimitConfig = LimitConfig::new(1000, Duration::from_secs(60));
 
 /// Keys tracked per limiter before old ones are evicted.
 const DEFAULT_MAX_KEYS: usize = 100_000;
