@@ -142,8 +142,6 @@ pub struct LineError {
 pub enum LineErrorKind {
     #[error("malformed %{0} line")]
     BadNotification(&'static str),
-    #[error("bad octal escape in output")]
-    BadEscape,
     #[error("line longer than {0} bytes was cut")]
     LineTooLong(usize),
     #[error("%end or %error without an open %begin")]
