@@ -126,13 +126,12 @@ fn acs_to_terminal(text: &[u8]) -> Vec<u8> {
     let s = String::from_utf8_lossy(text);
     let mut in_acs = false;
     for ch in s.chars() {
-        let u = u32::from(ch);
-        if (ACS_BASE + 0x20..=ACS_BASE + 0x7e).contains(&u) {
+        if let Some(b) = acs_byte(ch) {
             if !in_acs {
                 out.extend_from_slice(b"\x1b(0");
                 in_acs = true;
             }
-            out.push((u - ACS_BASE) as u8);
+            out.push(b);
         } else {
             if in_acs {
                 out.extend_from_slice(b"\x1b(B");
@@ -591,7 +590,7 @@ fn write_cells(
             next.write_transition(pen, out);
             *pen = next;
         }
-        write_cell_text(cell, out, true);
+        write_cell_text(cell, out);
     }
 }
 
@@ -608,18 +607,17 @@ fn used_width(screen: &vt100::Screen, r: u16, cols: u16) -> u16 {
     end
 }
 
-/// A cell's text. DEC graphics cells print as their ASCII byte; with
-/// `for_terminal` that byte is already inside `ESC ( 0` (see
-/// [`Pen::write_transition`]), otherwise as `capture-pane -p` prints it.
-fn write_cell_text(cell: &vt100::Cell, out: &mut Vec<u8>, _for_terminal: bool) {
+/// A cell's text. DEC graphics cells print as their ASCII byte, which is
+/// what `capture-pane -p` prints and, for reset bytes, what the terminal
+/// draws inside the `ESC ( 0` that [`Pen::write_transition`] emitted.
+fn write_cell_text(cell: &vt100::Cell, out: &mut Vec<u8>) {
     if !cell.has_contents() {
         out.push(b' ');
         return;
     }
     for ch in cell.contents().chars() {
-        let u = u32::from(ch);
-        if (ACS_BASE + 0x20..=ACS_BASE + 0x7e).contains(&u) {
-            out.push((u - ACS_BASE) as u8);
+        if let Some(b) = acs_byte(ch) {
+            out.push(b);
         } else {
             let mut buf = [0u8; 4];
             out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
@@ -627,11 +625,16 @@ fn write_cell_text(cell: &vt100::Cell, out: &mut Vec<u8>, _for_terminal: bool) {
     }
 }
 
+/// The DEC graphics byte a private-use stand-in ([`ACS_BASE`]` + b`) holds.
+fn acs_byte(ch: char) -> Option<u8> {
+    let u = u32::from(ch);
+    (ACS_BASE + 0x20..=ACS_BASE + 0x7e)
+        .contains(&u)
+        .then(|| (u - ACS_BASE) as u8)
+}
+
 fn is_acs(cell: &vt100::Cell) -> bool {
-    cell.contents().chars().next().is_some_and(|ch| {
-        let u = u32::from(ch);
-        (ACS_BASE + 0x20..=ACS_BASE + 0x7e).contains(&u)
-    })
+    cell.contents().chars().next().and_then(acs_byte).is_some()
 }
 
 fn row_text(screen: &vt100::Screen, r: u16, cols: u16) -> String {
@@ -641,7 +644,7 @@ fn row_text(screen: &vt100::Screen, r: u16, cols: u16) -> String {
         if cell.is_wide_continuation() {
             continue;
         }
-        write_cell_text(cell, &mut out, false);
+        write_cell_text(cell, &mut out);
     }
     while out.last() == Some(&b' ') {
         out.pop();
@@ -660,7 +663,7 @@ fn row_ansi(screen: &vt100::Screen, r: u16, cols: u16, last: &mut Pen) -> String
         let pen = Pen::of(cell);
         tmux_sgr_diff(last, &pen, &mut out);
         *last = pen;
-        write_cell_text(cell, &mut out, false);
+        write_cell_text(cell, &mut out);
     }
     while out.last() == Some(&b' ') {
         out.pop();
