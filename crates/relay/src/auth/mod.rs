@@ -143,10 +143,9 @@ impl IntoResponse for AuthError {
         };
         let body = serde_json::json!({ "error": message });
         let mut resp = (status, axum::Json(body)).into_response();
-        if let AuthError::RateLimited(retry) = &self
-            && let Ok(v) = HeaderValue::from_str(&retry.secs().to_string())
-        {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        if let AuthError::RateLimited(retry) = &self {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry.secs()));
         }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()

@@ -116,9 +116,8 @@ async fn login_submit(
                     retry.secs()
                 )),
             );
-            if let Ok(v) = HeaderValue::from_str(&retry.secs().to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry.secs()));
             r
         }
         Err(e) => e.into_response(),

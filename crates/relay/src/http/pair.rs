@@ -16,7 +16,7 @@
 
 use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{FromRef, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
@@ -210,9 +210,8 @@ fn pair_error(e: AuthError) -> Response {
                     r.secs()
                 ),
             );
-            if let Ok(v) = r.secs().to_string().parse() {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(r.secs()));
             resp
         }
         e => e.into_response(),
