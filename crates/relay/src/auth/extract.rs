@@ -109,7 +109,15 @@ impl Auth {
 
     /// `Set-Cookie` value for a login cookie holding `value`.
     pub fn set_cookie(&self, value: &str) -> String {
-        let max_age = self.config().login_ttl.as_secs();
+        self.cookie_header(value, self.config().login_ttl.as_secs())
+    }
+
+    /// `Set-Cookie` value that deletes the login cookie.
+    pub fn clear_cookie(&self) -> String {
+        self.cookie_header("", 0)
+    }
+
+    fn cookie_header(&self, value: &str, max_age: u64) -> String {
         let secure = if self.secure_cookies() {
             "; Secure"
         } else {
@@ -117,19 +125,6 @@ impl Auth {
         };
         format!(
             "{}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}",
-            self.cookie_name()
-        )
-    }
-
-    /// `Set-Cookie` value that deletes the login cookie.
-    pub fn clear_cookie(&self) -> String {
-        let secure = if self.secure_cookies() {
-            "; Secure"
-        } else {
-            ""
-        };
-        format!(
-            "{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{secure}",
             self.cookie_name()
         )
     }
