@@ -3,8 +3,9 @@
 //! records k+1..=n, or a snapshot at m >= k and the records m+1..=n. Never a
 //! gap, never a duplicate.
 //!
-//! Used by tests and by the bridge's buffer of records the relay has not
-//! acknowledged. No I/O, no clock.
+//! Nothing outside this module's tests uses it: the bridge keeps unacked
+//! frames in its own `Unacked`, the relay answers `since` from
+//! [`crate::store`]. No I/O, no clock.
 
 use std::collections::VecDeque;
 
