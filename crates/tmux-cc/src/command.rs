@@ -126,23 +126,16 @@ impl fmt::Display for CommandLine {
 /// back in one pass of the command queue. `replies()` is the sum. If one
 /// fails, tmux skips the rest of the line (verified on 3.3a).
 pub fn join<I: IntoIterator<Item = CommandLine>>(lines: I) -> Result<CommandLine, CommandError> {
-    let mut text = String::new();
-    let mut replies = 0;
-    for l in lines {
-        if !text.is_empty() {
-            text.push_str(" ; ");
-        }
-        text.push_str(l.text());
-        replies += l.replies;
-    }
-    if text.is_empty() {
-        return Err(CommandError::EmptyJoin);
-    }
-    Ok(CommandLine::new(text, replies))
+    let mut lines = lines.into_iter();
+    let first = lines.next().ok_or(CommandError::EmptyJoin)?;
+    Ok(join_nonempty(first, lines))
 }
 
 /// [`join`] for a list known to be non-empty.
-pub(crate) fn join_nonempty(first: CommandLine, rest: Vec<CommandLine>) -> CommandLine {
+pub(crate) fn join_nonempty(
+    first: CommandLine,
+    rest: impl IntoIterator<Item = CommandLine>,
+) -> CommandLine {
     let mut text = first.text().to_owned();
     let mut replies = first.replies;
     for l in rest {
