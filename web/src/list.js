@@ -42,15 +42,15 @@ async function render(main) {
     main.replaceChildren(el('p', { class: 'error' }, 'The relay sent a malformed session list.'));
     return true;
   }
-  const sessions = Array.isArray(body) ? body : Array.isArray(body && body.sessions) ? body.sessions : [];
+  const sessions = Array.isArray(body && body.sessions) ? body.sessions : [];
   if (sessions.length === 0) {
     main.replaceChildren(el('p', {}, 'No sessions yet. Run ', el('code', {}, 'tmux-bridge up'), ' on your machine.'), accountLinks());
     return true;
   }
   const rows = sessions.map((s) => {
-    const id = String(s.id ?? s.session_id ?? '');
-    const online = !!(s.runner_online ?? s.online);
-    const attach = String(s.attach ?? s.attach_command ?? '');
+    const id = String(s.id ?? '');
+    const online = !!s.runner_online;
+    const attach = String(s.attach ?? '');
     const copy = el('button', { type: 'button', class: 'copy' }, 'copy');
     copy.addEventListener('click', () => copyText(attach));
     return el('li', { class: 'session' },

@@ -231,7 +231,7 @@ class SessionView {
       if (res.status === 403 || res.status === 404) return this.stop('no access', 'This session does not exist or is not yours.');
       if (!res.ok) throw new Error(`token: HTTP ${res.status}`);
       const body = await res.json();
-      token = body && (body.token || body.browser_token);
+      token = body && body.token;
       if (typeof token !== 'string' || !/^[A-Za-z0-9._~+/=-]+$/.test(token)) throw new Error('token: bad body');
     } catch (e) {
       if (gen !== this.gen) return;
@@ -321,9 +321,8 @@ class SessionView {
   onWelcome(msg, gen) {
     if (gen !== this.gen) return;
     const s = msg.session && typeof msg.session === 'object' ? msg.session : {};
-    const attach = s.attach || s.attach_command || '';
-    this.attachEl.textContent = String(attach);
-    this.nameEl.textContent = String(s.tmux_session || s.name || [s.idea, s.slot].filter(Boolean).join('/') || this.sessionId);
+    this.attachEl.textContent = String(s.attach || '');
+    this.nameEl.textContent = String(s.tmux_session || [s.idea, s.slot].filter(Boolean).join('/') || this.sessionId);
     document.title = `${this.nameEl.textContent} · tmux-bridge`;
     this.setRunner(!!msg.runner_online);
     const head = Number(msg.head_seq);
