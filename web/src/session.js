@@ -366,13 +366,14 @@ class SessionView {
     }
     if (frame.type === FRAME_SNAPSHOT) {
       if (frame.lastSeq <= this.lastSeq) return;
-      // A snapshot replaces everything: panes it does not name are gone.
-      for (const r of frame.records) this.applyRecord(r, true);
+      // A snapshot replaces everything: its topology record removes the
+      // panes it does not name.
+      for (const r of frame.records) this.applyRecord(r);
       this.lastSeq = frame.lastSeq;
     } else {
       for (const r of frame.records) {
         if (r.seq <= this.lastSeq) continue;
-        this.applyRecord(r, false);
+        this.applyRecord(r);
         this.lastSeq = r.seq;
       }
     }
