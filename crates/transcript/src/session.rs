@@ -7,7 +7,8 @@
 //! active pane), the pane→window map (always from the latest layout), one
 //! [`PaneModel`] per pane, and the next sequence number. It does no I/O and
 //! reads no clock; replies to commands are handled by the bridge, which
-//! calls [`SessionModel::set_window_info`] and [`SessionModel::seed_pane`].
+//! calls [`SessionModel::set_window_info`] and [`SessionModel::replace_pane`] with a model
+//! from [`crate::seed`].
 //!
 //! Record semantics, which [`SessionView`] implements and the browser must
 //! follow: a PaneReset creates or replaces a pane at its size; Output feeds
