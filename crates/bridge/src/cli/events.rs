@@ -98,7 +98,6 @@ mod tests {
     #[test]
     fn fixtures_print_their_expected_events() -> anyhow::Result<()> {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/tmux-cc");
-        let mut checked = 0;
         for name in ["cc", "hooks", "flood-pause", "binary"] {
             let input = std::fs::read(dir.join(format!("{name}.log")))?;
             let expected = std::fs::read(dir.join(format!("{name}.expected.jsonl")))?;
@@ -110,9 +109,7 @@ mod tests {
                 String::from_utf8_lossy(&expected),
                 "{name}"
             );
-            checked += 1;
         }
-        assert_eq!(checked, 4);
         Ok(())
     }
 
