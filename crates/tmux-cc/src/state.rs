@@ -249,7 +249,8 @@ impl PaneState {
     }
 }
 
-/// How many replies [`resync_commands`] produces without / with `continue`.
+/// How many replies [`resync_commands`] produces without `continue` (one
+/// more with it).
 pub const RESYNC_REPLIES: usize = 4;
 
 /// The resync bundle for one pane, as **one line** so tmux runs it in one
