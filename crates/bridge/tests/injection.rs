@@ -16,26 +16,6 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-struct TmuxGuard(String);
-
-impl Drop for TmuxGuard {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.0, "kill-server"])
-            .output();
-    }
-}
-
-fn tmux(socket: &str, args: &[&str]) -> String {
-    let out = Command::new("tmux")
-        .arg("-L")
-        .arg(socket)
-        .args(args)
-        .output()
-        .expect("run tmux");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn marks(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .map(|rd| {
@@ -80,8 +60,8 @@ async fn hostile_names_and_input_never_run_in_tmux() {
         .await
         .expect("local runner");
     let url = relay.public_url().to_owned();
-    let socket = format!("tb-inj-{}", std::process::id());
-    let _guard = TmuxGuard(socket.clone());
+    let tmux = testkit::Tmux::new("inj");
+    let socket = tmux.socket.clone();
 
     // Hostile names: served under a safe session name, or refused; either
     // way nothing runs.
@@ -194,17 +174,16 @@ async fn hostile_names_and_input_never_run_in_tmux() {
     ws.send(Message::text(r#"{"t":"hello","last_seq":0}"#))
         .await
         .expect("hello");
-    let pane = tmux(
-        &socket,
-        &[
+    let pane = tmux
+        .run(&[
             "list-panes",
             "-t",
             &format!("={tmux_name}"),
             "-F",
             "#{pane_id}",
-        ],
-    )
-    .trim()
+        ])
+        .expect("list-panes")
+        .trim()
     .to_owned();
     assert!(pane.starts_with('%'), "pane id {pane:?}");
     let mut inputs = hostile(&m, "i");
@@ -220,7 +199,9 @@ async fn hostile_names_and_input_never_run_in_tmux() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut screen = String::new();
     while Instant::now() < deadline {
-        screen = tmux(&socket, &["capture-pane", "-p", "-J", "-t", &pane]);
+        screen = tmux
+            .run(&["capture-pane", "-p", "-J", "-t", &pane])
+            .unwrap_or_default();
         if screen.contains(&needle) {
             break;
         }
