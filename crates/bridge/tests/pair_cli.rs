@@ -13,7 +13,13 @@ use relay::auth::CurrentUser;
 use relay::{Config, Relay, RelayHandle};
 
 async fn relay(dir: &std::path::Path) -> RelayHandle {
-    let mut config = Config::new("127.0.0.1:0".parse().expect("addr"), dir.join("data"));
+    relay_at(dir, "127.0.0.1:0".parse().expect("addr")).await
+}
+
+/// A relay on `addr` over the data and database of `dir` (a restart when
+/// they exist).
+async fn relay_at(dir: &std::path::Path, addr: std::net::SocketAddr) -> RelayHandle {
+    let mut config = Config::new(addr, dir.join("data"));
     config.database_url = format!("sqlite://{}", dir.join("relay.db").display());
     config.web_dir = dir.join("web");
     config.retention.interval = None;
@@ -21,7 +27,6 @@ async fn relay(dir: &std::path::Path) -> RelayHandle {
 }
 
 struct Run {
-    code: String,
     status: std::process::ExitStatus,
     stdout: String,
 }
@@ -81,7 +86,6 @@ async fn pair(
         .expect("wait");
     let stdout = reader.join().expect("reader");
     Run {
-        code,
         status,
         stdout,
     }
@@ -137,7 +141,6 @@ async fn pair_confirm_saves_credentials() {
         Some(format!("http://{}", relay.local_addr()).as_str())
     );
     assert_eq!(id.name, "ci-box");
-    let _ = run.code;
 
     // A second pairing with --yes replaces the credentials without asking.
     let run = pair(&relay, &cfg, &alice, &["--yes"], "").await;
@@ -195,17 +198,6 @@ fn pair_reports_an_unreachable_relay() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("contacting the relay"));
 }
 
-/// Kills the private tmux server of a test.
-struct TmuxGuard(String);
-
-impl Drop for TmuxGuard {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.0, "kill-server"])
-            .output();
-    }
-}
-
 fn connect_cmd(config_dir: &std::path::Path, data_dir: &std::path::Path, socket: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tmux-bridge"));
     c.args([
@@ -239,8 +231,8 @@ async fn saved_credentials_survive_network_errors_and_die_on_revocation() {
     let saved: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&creds).expect("saved")).expect("json");
     let runner_id = saved["runner_id"].as_str().expect("runner id").to_owned();
-    let socket = format!("tb-pair-{}", std::process::id());
-    let _tmux = TmuxGuard(socket.clone());
+    let tmux = testkit::Tmux::new("pair");
+    let socket = tmux.socket.clone();
 
     // The saved credentials are used with no flags: the runner comes online.
     let mut child = connect_cmd(&cfg, &dir.path().join("bridge-data"), &socket)
@@ -272,18 +264,13 @@ async fn saved_credentials_survive_network_errors_and_die_on_revocation() {
     assert!(creds.exists());
 
     // A definite rejection (revoked runner, 401) deletes them.
-    let mut config = Config::new(
+    let relay = relay_at(
+        dir.path(),
         url.trim_start_matches("http://")
             .parse()
             .expect("same addr"),
-        dir.path().join("data"),
-    );
-    config.database_url = format!("sqlite://{}", dir.path().join("relay.db").display());
-    config.web_dir = dir.path().join("web");
-    config.retention.interval = None;
-    let relay = Relay::start(config)
-        .await
-        .expect("relay restarts on the same port");
+    )
+    .await;
     relay
         .auth()
         .revoke_runner(&bob.id, &runner_id)
