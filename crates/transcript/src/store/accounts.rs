@@ -311,11 +311,9 @@ impl Store {
             let old: Option<(String,)> = sqlx::query_as(
                 "SELECT token_jti FROM runners WHERE id = $1 AND revoked_at IS NULL")
                 .bind(runner_id).fetch_optional(&mut *tx).await?;
-            if old.is_some() {
+            if let Some((old_jti,)) = &old {
                 sqlx::query("UPDATE runners SET token_jti = $1 WHERE id = $2")
                     .bind(new_jti).bind(runner_id).execute(&mut *tx).await?;
-            }
-            if let Some((old_jti,)) = &old {
                 sqlx::query("INSERT INTO revoked_tokens (jti, revoked_at, expires_at) VALUES ($1, $2, $3) \
                              ON CONFLICT (jti) DO NOTHING")
                     .bind(old_jti).bind(now).bind(old_expires_at).execute(&mut *tx).await?;
