@@ -13,7 +13,7 @@ import {
 } from './protocol.js';
 import { windowGeometry } from './layout.js';
 import { acceptTerminalData, openLink, parseOsc52, watchComposition } from './guard.js';
-import { dropState, loadState, MAX_SAVED_CHARS, saveState, writeLastSeq } from './store.js';
+import { dropState, loadState, MAX_SAVED_CHARS, saveState } from './store.js';
 import { el, copyText } from './dom.js';
 
 const BASE_FONT = 14;
@@ -140,7 +140,6 @@ class SessionView {
     const saved = await loadState(this.sessionId);
     if (saved) this.restore(saved);
     document.body.dataset.restoredMs = String(Math.round(performance.now()));
-    writeLastSeq(this.sessionId, this.lastSeq);
     window.addEventListener('resize', () => this.onViewportResize());
     document.addEventListener('visibilitychange', () => {
       if (document.visibilityState === 'hidden') this.saveSoon(0);
@@ -196,7 +195,6 @@ class SessionView {
     this.savedSeq = 0;
     document.body.dataset.lastSeq = '0';
     document.body.dataset.savedSeq = '0';
-    writeLastSeq(this.sessionId, 0);
   }
 
   // ----- connection -----------------------------------------------------
@@ -378,7 +376,6 @@ class SessionView {
       }
     }
     document.body.dataset.lastSeq = String(this.lastSeq);
-    writeLastSeq(this.sessionId, this.lastSeq);
     this.saveSoon(SAVE_INTERVAL_MS);
   }
 

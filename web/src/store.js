@@ -1,33 +1,11 @@
-//! What a tab keeps across reloads: `tb:last_seq:<session>` in localStorage
-//! (written as records apply) and, in IndexedDB, the serialized screens plus
-//! topology at one seq, so a reload redraws at once and asks only for what
+//! What a tab keeps across reloads: in IndexedDB, the serialized screens
+//! plus topology at one seq, so a reload redraws at once and asks only for what
 //! came after. It does not decide when to save; session.js does.
 
 const DB_NAME = 'tmux-bridge';
 const STORE = 'screens';
 /** Upper bound for one session's saved state (characters of serialized screens). */
 export const MAX_SAVED_CHARS = 8 * 1024 * 1024;
-
-export function lastSeqKey(sessionId) {
-  return `tb:last_seq:${sessionId}`;
-}
-
-export function readLastSeq(sessionId) {
-  try {
-    const v = Number(localStorage.getItem(lastSeqKey(sessionId)));
-    return Number.isSafeInteger(v) && v > 0 ? v : 0;
-  } catch {
-    return 0;
-  }
-}
-
-export function writeLastSeq(sessionId, seq) {
-  try {
-    localStorage.setItem(lastSeqKey(sessionId), String(seq));
-  } catch {
-    // Storage full or disabled: resume then starts from a snapshot.
-  }
-}
 
 let dbPromise = null;
 
