@@ -108,8 +108,9 @@ pub struct Reply {
     pub success: bool,
     /// The output lines.
     pub lines: Vec<Bytes>,
-    /// `true` when the block exceeded [`ParserLimits::max_block_bytes`]
-    /// (crate::ParserLimits) and lines past the limit were dropped.
+    /// `true` when the block exceeded
+    /// [`ParserLimits::max_block_bytes`](crate::ParserLimits::max_block_bytes)
+    /// and lines past the limit were dropped.
     pub truncated: bool,
 }
 

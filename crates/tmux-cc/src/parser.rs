@@ -15,7 +15,7 @@
 //! * A block opened by `%begin T N F` ends only at a line that is exactly
 //!   `%end T N F` or `%error T N F` with the same three numbers. Every other
 //!   line inside it, `%begin` included, is a raw payload line of the
-//!   [`Reply`](crate::Reply) (no unescaping).
+//!   [`Reply`] (no unescaping).
 //! * **Notifications inside a block.** tmux 3.2–3.7 print `%pause %N` and
 //!   `%continue %N` inside the block of the `refresh-client -A` that caused
 //!   them, and 3.4+ print `%message …` inside the block of a
