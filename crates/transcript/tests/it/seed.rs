@@ -17,7 +17,8 @@ struct Server {
     socket: String,
     /// The socket file, removed on drop (tmux 3.3a's `kill-server` leaves it).
     socket_path: String,
-    dir: tempfile::TempDir,
+    /// Holds the script the pane runs; deleted on drop.
+    _dir: tempfile::TempDir,
 }
 
 impl Server {
@@ -34,7 +35,7 @@ impl Server {
         let mut s = Server {
             socket,
             socket_path: String::new(),
-            dir,
+            _dir: dir,
         };
         let ok = s
             .tmux(&[
@@ -162,7 +163,6 @@ impl Drop for Server {
         if !self.socket_path.is_empty() {
             let _ = std::fs::remove_file(&self.socket_path);
         }
-        let _ = &self.dir;
     }
 }
 
