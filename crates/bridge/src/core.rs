@@ -140,6 +140,8 @@ pub struct Core {
     /// Panes to send a bare `continue` for at the end of this cycle.
     continue_panes: Vec<PaneId>,
     records: Vec<Record>,
+    /// Encoded size of `records` (kept, not recomputed, on the hot path).
+    records_bytes: usize,
     /// Output rate per pane, for flood detection.
     rates: HashMap<PaneId, Rate>,
     /// Panes paused because they flood, with the last frame's fingerprint.
@@ -187,6 +189,7 @@ impl Core {
             paused: HashSet::new(),
             continue_panes: Vec::new(),
             records: Vec::new(),
+            records_bytes: 0,
             rates: HashMap::new(),
             flooding: HashMap::new(),
             unacked,
@@ -241,7 +244,7 @@ impl Core {
                                     return Ok(());
                                 }
                             }
-                            if self.pending_bytes() > 256 << 10 {
+                            if self.records_bytes > 256 << 10 {
                                 break;
                             }
                         }
@@ -255,9 +258,7 @@ impl Core {
                 },
                 ev = uplink_in.recv() => match ev {
                     Some(ev) => {
-                        if self.on_uplink(ev).await? {
-                            return Ok(());
-                        }
+                        self.on_uplink(ev).await?;
                         self.end_of_cycle().await;
                     }
                     None => return Ok(()),
@@ -274,10 +275,6 @@ impl Core {
     async fn start(&mut self) -> anyhow::Result<()> {
         self.list_clients().await;
         Ok(())
-    }
-
-    fn pending_bytes(&self) -> usize {
-        self.records.iter().map(Record::encoded_len).sum()
     }
 
     async fn send_tmux(&mut self, line: CommandLine, expect: Expect) {
@@ -634,10 +631,11 @@ impl Core {
 
     fn push_records(&mut self, records: Vec<Record>) {
         let off = self.seq_offset;
-        self.records.extend(records.into_iter().map(|mut r| {
+        for mut r in records {
             r.seq = r.seq.wrapping_add(off);
-            r
-        }));
+            self.records_bytes += r.encoded_len();
+            self.records.push(r);
+        }
     }
 
     /// The relay's sequence number of the last record made.
@@ -651,6 +649,7 @@ impl Core {
             return;
         }
         let records = std::mem::take(&mut self.records);
+        self.records_bytes = 0;
         let Some(frame) = Frame::batch(records) else {
             warn!("cannot frame a batch");
             return;
@@ -699,8 +698,8 @@ impl Core {
         }
     }
 
-    /// Returns `true` when the core must stop.
-    async fn on_uplink(&mut self, ev: UplinkEvent) -> anyhow::Result<bool> {
+    /// Fails only when the relay refused our token (the core must stop).
+    async fn on_uplink(&mut self, ev: UplinkEvent) -> anyhow::Result<()> {
         match ev {
             UplinkEvent::Connected { generation, session_id, last_seq } => {
                 info!(session_id, last_seq, "relay session");
@@ -732,7 +731,7 @@ impl Core {
                 _ => {}
             },
         }
-        Ok(false)
+        Ok(())
     }
 
     /// Resends what the relay misses, or rebases our sequence onto the
