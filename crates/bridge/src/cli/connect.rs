@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use tokio_util::sync::CancellationToken;
 
 use crate::core::CoreConfig;
 use crate::session::{self, SessionConfig};
@@ -67,7 +66,6 @@ async fn connect(args: Args) -> anyhow::Result<ExitCode> {
     println!("tmux-bridge is serving tmux session {name} through {relay_url}");
     println!("Attach: {attach}");
 
-    let cancel = CancellationToken::new();
     let cfg = SessionConfig {
         server,
         idea: args.idea.clone(),
@@ -78,23 +76,10 @@ async fn connect(args: Args) -> anyhow::Result<ExitCode> {
         core: CoreConfig::default(),
         initial_size: args.size,
     };
-    let task_cancel = cancel.clone();
-    let mut task = tokio::spawn(async move { session::run(cfg, task_cancel).await });
-    let result = tokio::select! {
-        _ = super::up::shutdown_signal() => None,
-        r = &mut task => Some(r),
-    };
-    cancel.cancel();
-    let result = match result {
-        Some(r) => r,
-        None => match tokio::time::timeout(std::time::Duration::from_secs(5), task).await {
-            Ok(r) => r,
-            Err(_) => return Ok(ExitCode::SUCCESS),
-        },
-    };
+    let result = super::serve_until_signal(cfg).await;
     match result {
-        Ok(Ok(())) => Ok(ExitCode::SUCCESS),
-        Ok(Err(err)) => {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(err) => {
             eprintln!("tmux-bridge: {err:#}");
             // Only a definite refusal of the saved token deletes it; network
             // errors never reach here (the uplink retries them).
@@ -109,6 +94,5 @@ async fn connect(args: Args) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::FAILURE)
         }
-        Err(err) => Err(anyhow::anyhow!("the bridge task failed: {err}")),
     }
 }

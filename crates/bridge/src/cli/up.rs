@@ -7,11 +7,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
-use tokio_util::sync::CancellationToken;
-use tracing::info;
 
 use crate::core::CoreConfig;
 use crate::session::{self, SessionConfig};
@@ -78,7 +75,6 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
     println!("Attach: {attach}");
     println!("Press Ctrl-C to stop.");
 
-    let cancel = CancellationToken::new();
     let cfg = SessionConfig {
         server,
         idea: args.idea.clone(),
@@ -89,53 +85,15 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
         core: CoreConfig::default(),
         initial_size: args.size,
     };
-    let bridge_cancel = cancel.clone();
-    let mut bridge = tokio::spawn(async move { session::run(cfg, bridge_cancel).await });
-
-    let code = tokio::select! {
-        _ = shutdown_signal() => {
-            info!("shutting down");
-            ExitCode::SUCCESS
+    let code = match super::serve_until_signal(cfg).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("tmux-bridge: {err:#}");
+            ExitCode::FAILURE
         }
-        r = &mut bridge => match r {
-            Ok(Ok(())) => ExitCode::SUCCESS,
-            Ok(Err(err)) => {
-                eprintln!("tmux-bridge: {err:#}");
-                ExitCode::FAILURE
-            }
-            Err(err) => {
-                eprintln!("tmux-bridge: the bridge task failed: {err}");
-                ExitCode::FAILURE
-            }
-        },
     };
-    cancel.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(5), bridge).await;
     if let Err(err) = relay.shutdown().await {
         eprintln!("tmux-bridge: relay shutdown: {err}");
     }
     Ok(code)
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
 }
