@@ -339,16 +339,8 @@ impl Browser {
     pub async fn until(&mut self, what: &str, secs: u64, mut done: impl FnMut(&SessionView) -> bool) -> Result<()> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         while !done(&self.view) {
-            let msg = tokio::time::timeout_at(deadline, self.ws.next())
-                .await
-                .with_context(|| format!("timed out waiting for {what}"))?;
-            match msg {
-                Some(Ok(Message::Binary(b))) => self.apply_frame(&b)?,
-                Some(Ok(Message::Text(_))) | Some(Ok(Message::Ping(_))) | Some(Ok(Message::Pong(_))) => {}
-                Some(Ok(Message::Close(f))) => bail!("relay closed the browser socket: {f:?}"),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => bail!("browser socket: {e}"),
-                None => bail!("browser socket ended"),
+            if !self.receive_one(deadline).await? {
+                bail!("timed out waiting for {what}");
             }
         }
         Ok(())
@@ -360,33 +352,31 @@ impl Browser {
         let id: tmux_cc::PaneId = pane.parse()?;
         self.recent_output.clear();
         let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            if self.recent_output.iter().any(|(p, b)| *p == id && b.contains(&byte)) {
-                return Ok(());
-            }
-            match tokio::time::timeout_at(deadline, self.ws.next()).await {
-                Err(_) => bail!("no output with {byte:#04x} for {pane}"),
-                Ok(Some(Ok(Message::Binary(b)))) => self.apply_frame(&b)?,
-                Ok(Some(Ok(Message::Close(f)))) => bail!("relay closed the browser socket: {f:?}"),
-                Ok(Some(Err(e))) => bail!("browser socket: {e}"),
-                Ok(None) => bail!("browser socket ended"),
-                Ok(Some(Ok(_))) => {}
+        while !self.recent_output.iter().any(|(p, b)| *p == id && b.contains(&byte)) {
+            if !self.receive_one(deadline).await? {
+                bail!("no output with {byte:#04x} for {pane}");
             }
         }
+        Ok(())
     }
 
     /// Receives for a while, applying everything that arrives.
     pub async fn drain_for(&mut self, ms: u64) -> Result<()> {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
-        loop {
-            match tokio::time::timeout_at(deadline, self.ws.next()).await {
-                Err(_) => return Ok(()),
-                Ok(Some(Ok(Message::Binary(b)))) => self.apply_frame(&b)?,
-                Ok(Some(Ok(Message::Close(f)))) => bail!("relay closed the browser socket: {f:?}"),
-                Ok(Some(Err(e))) => bail!("browser socket: {e}"),
-                Ok(None) => bail!("browser socket ended"),
-                Ok(Some(Ok(_))) => {}
-            }
+        while self.receive_one(deadline).await? {}
+        Ok(())
+    }
+
+    /// Receives one message and applies it if it is a frame; `false` when
+    /// the deadline passed first. A closed or failed socket is an error.
+    async fn receive_one(&mut self, deadline: tokio::time::Instant) -> Result<bool> {
+        match tokio::time::timeout_at(deadline, self.ws.next()).await {
+            Err(_) => Ok(false),
+            Ok(Some(Ok(Message::Binary(b)))) => self.apply_frame(&b).map(|()| true),
+            Ok(Some(Ok(Message::Close(f)))) => bail!("relay closed the browser socket: {f:?}"),
+            Ok(Some(Err(e))) => bail!("browser socket: {e}"),
+            Ok(None) => bail!("browser socket ended"),
+            Ok(Some(Ok(_))) => Ok(true),
         }
     }
 }
