@@ -63,6 +63,7 @@ use bytes::{Bytes, BytesMut};
 use crate::event::{Event, LineError, LineErrorKind, Reply};
 use grammar::GuardKind;
 pub use unescape::encode_output;
+pub(crate) use unescape::octal3;
 
 /// The `-CC` introducer (DCS with parameter 1000).
 const DCS_START: &[u8] = b"\x1bP1000p";

@@ -9,6 +9,7 @@
 use crate::command::{self, CaptureOptions, CommandLine, PaneFlow, Target};
 use crate::event::Reply;
 use crate::ids::{PaneId, WindowId};
+use crate::parser::octal3;
 
 /// The state dump, for `display-message -p -t %P` (or `list-panes -F`).
 ///
@@ -379,15 +380,10 @@ pub fn decode_capture_escapes(text: &[u8]) -> Vec<u8> {
                 i += 2;
                 continue;
             }
-            if let Some(d) = text.get(i + 1..i + 4) {
-                let octal = |c: u8| (b'0'..=b'7').contains(&c).then(|| c - b'0');
-                if let (Some(a @ 0..=3), Some(b1), Some(c)) =
-                    (octal(d[0]), octal(d[1]), octal(d[2]))
-                {
-                    out.push(a << 6 | b1 << 3 | c);
-                    i += 4;
-                    continue;
-                }
+            if let Some(v) = octal3(&text[i + 1..]) {
+                out.push(v);
+                i += 4;
+                continue;
             }
         }
         out.push(b);

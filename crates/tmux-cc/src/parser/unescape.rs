@@ -66,7 +66,7 @@ pub(crate) fn decode_into(payload: &[u8], first: usize, out: &mut BytesMut) {
 /// The byte encoded by three octal digits at the start of `b`, if they are
 /// there and encode a value below 256.
 #[inline]
-fn octal3(b: &[u8]) -> Option<u8> {
+pub(crate) fn octal3(b: &[u8]) -> Option<u8> {
     match b {
         [a @ b'0'..=b'3', c @ b'0'..=b'7', d @ b'0'..=b'7', ..] => {
             Some(((a - b'0') << 6) | ((c - b'0') << 3) | (d - b'0'))
