@@ -78,7 +78,9 @@ fn fixtures_match_expected_events() {
                 .lines()
                 .zip(want.lines())
                 .position(|(a, b)| a != b)
-                .unwrap_or(0);
+                // Otherwise one is a prefix of the other: they part where
+                // the shorter ends.
+                .unwrap_or_else(|| got.lines().count().min(want.lines().count()));
             failures.push(format!("{name}: first difference at event {line}"));
         }
     }
