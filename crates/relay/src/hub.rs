@@ -1,7 +1,7 @@
 //! The live fan-out: one [`SessionHub`] per terminal session, holding the
 //! runner connection (if any) and one bounded [`BrowserQueue`] per browser.
 //!
-//! The runner task pushes each stored frame to every browser queue without
+//! The runner task pushes each frame to every browser queue without
 //! ever waiting: a queue that would exceed its limits (protocol.md §6) is
 //! emptied and set to await a snapshot, and the runner is asked for one. So a
 //! slow browser never slows the runner or the other browsers, and nothing is
@@ -32,8 +32,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A frame as received from the runner (already stored), shared by every
-/// browser: the same `Bytes`, never re-encoded.
+/// A frame as received from the runner (stored, or being stored when it
+/// continues the live sequence), shared by every browser: the same `Bytes`,
+/// never re-encoded.
 #[derive(Debug, Clone)]
 pub struct LiveFrame {
     pub kind: FrameKind,
@@ -332,8 +333,10 @@ impl SessionHub {
         }
     }
 
-    /// Fans a stored frame out to every browser; asks the runner for a
-    /// snapshot if a browser overflowed. Never waits.
+    /// Fans a frame out to every browser (the runner task publishes one
+    /// that continues the live sequence before the store commits it, any
+    /// other once stored); asks the runner for a snapshot if a browser
+    /// overflowed. Never waits.
     pub fn publish(&self, frame: LiveFrame) {
         let mut s = lock(&self.inner);
         if frame.kind == FrameKind::Batch {
@@ -429,7 +432,8 @@ impl SessionHub {
         lock(&self.inner).runner.is_some()
     }
 
-    /// The highest stored sequence seen live (0 if unknown).
+    /// The highest sequence published or noted (0 if unknown); a frame
+    /// published early may still be committing.
     pub fn head_seq(&self) -> u64 {
         lock(&self.inner).head_seq
     }
