@@ -799,7 +799,7 @@ fn tmux_sgr_diff(last: &Pen, next: &Pen, out: &mut Vec<u8>) {
     let mut last_attrs = old;
     if removed {
         s.push(0);
-        last_attrs = [(false, 1), (false, 2), (false, 3), (false, 4), (false, 7)];
+        last_attrs = Pen::default().attr_codes();
     }
     for (o, n) in last_attrs.iter().zip(new.iter()) {
         if n.0 && !o.0 {
@@ -812,9 +812,8 @@ fn tmux_sgr_diff(last: &Pen, next: &Pen, out: &mut Vec<u8>) {
     }
     let reset = s.first() == Some(&0);
     for (n, o, base) in [(next.fg, last.fg, 30), (next.bg, last.bg, 40)] {
-        let (nc, oc) = (color_code(n, base), color_code(o, base));
-        if nc != oc || reset {
-            out.extend_from_slice(format!("\x1b[{}m", nc.join(";")).as_bytes());
+        if n != o || reset {
+            out.extend_from_slice(format!("\x1b[{}m", color_code(n, base).join(";")).as_bytes());
         }
     }
     if next.acs && !last.acs {
