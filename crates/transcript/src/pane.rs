@@ -177,7 +177,6 @@ pub struct PaneModel {
     tabs: Vec<bool>,
     cols: u16,
     rows: u16,
-    scrollback: usize,
 }
 
 impl std::fmt::Debug for PaneModel {
@@ -185,7 +184,7 @@ impl std::fmt::Debug for PaneModel {
         f.debug_struct("PaneModel")
             .field("cols", &self.cols)
             .field("rows", &self.rows)
-            .field("scrollback", &self.scrollback)
+            .field("scrollback", &self.scrollback_limit())
             .finish_non_exhaustive()
     }
 }
@@ -211,7 +210,6 @@ impl PaneModel {
             tabs: default_tabs(cols),
             cols,
             rows,
-            scrollback,
         })
     }
 
@@ -222,7 +220,7 @@ impl PaneModel {
 
     /// The scrollback limit in lines.
     pub fn scrollback_limit(&self) -> usize {
-        self.scrollback
+        self.parser.callbacks().history.limit
     }
 
     /// Lines currently in the scrollback.
