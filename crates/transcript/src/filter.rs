@@ -1,7 +1,7 @@
 //! A streaming pre-filter between a pane's raw bytes and the `vt100` parser:
 //! it makes `vt100` see what tmux's own terminal emulator sees.
 //!
-//! It owns three corrections, each tested by name in `pane::tests`:
+//! It owns these corrections, each tested by name in `pane::tests`:
 //!
 //! * invalid UTF-8 is dropped byte by byte, as tmux's grid drops it (vt100
 //!   would draw U+FFFD) — `vt100_invalid_utf8_dropped`;
@@ -17,6 +17,10 @@
 //!   wrong, are handed to the model as [`Special`] controls because they
 //!   depend on the cursor — `vt100_tab_stops_set_and_cleared`,
 //!   `vt100_reverse_index_above_region_does_not_scroll`;
+//! * IRM (insert mode), which vt100 ignores: each printed character is
+//!   preceded by an ICH of its width — `vt100_insert_mode`;
+//! * DECAWM off, where vt100 still wraps: the model is handed
+//!   [`Special::AfterPrintNoWrap`] — `vt100_autowrap_off_overwrites_last_column`;
 //! * it tracks what vt100 keeps private or ignores and a snapshot needs: the
 //!   scroll region (DECSTBM).
 //!
