@@ -124,7 +124,6 @@ impl Relay {
             store: store.clone(),
             auth,
             hub: Arc::new(Hub::new()),
-            public_url: public_url.clone().into(),
             web_dir: Arc::new(config.web_dir.clone()),
             shutdown: shutdown.clone(),
             tracker: TaskTracker::new(),
@@ -165,7 +164,7 @@ impl RelayHandle {
 
     /// The public URL (without a trailing slash) WebSocket Origins must match.
     pub fn public_url(&self) -> &str {
-        &self.state.public_url
+        &self.state.auth.config().public_url
     }
 
     /// The relay's store.

@@ -1,6 +1,7 @@
 //! The shared state every handler receives: the store, the auth module, the
-//! live hub, the public URL, the web dir, and the shutdown token and
-//! task tracker that upgraded WebSockets run under. Cheap to clone.
+//! live hub, the web dir, and the shutdown token and task tracker that
+//! upgraded WebSockets run under (the public URL is `auth.config()`'s).
+//! Cheap to clone.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,8 +21,6 @@ pub struct AppState {
     pub store: Store,
     pub auth: Auth,
     pub hub: Arc<Hub>,
-    /// The public URL (for links printed to users).
-    pub public_url: Arc<str>,
     /// The built page.
     pub web_dir: Arc<PathBuf>,
     /// Cancelled when the relay shuts down.
