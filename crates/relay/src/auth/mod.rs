@@ -398,6 +398,17 @@ impl Auth {
         i64::try_from(self.inner.config.runner_token_ttl.as_secs()).unwrap_or(i64::MAX / 2)
     }
 
+    /// Until when a runner token id revoked at `now` (ms) must stay listed:
+    /// until every token minted with it has expired.
+    fn revoked_jti_keep_until(&self, now: i64) -> i64 {
+        now.saturating_add(self.runner_ttl_secs().saturating_mul(1000))
+    }
+
+    /// [`AuthConfig::code_ttl`] in milliseconds.
+    fn code_ttl_ms(&self) -> i64 {
+        i64::try_from(self.config().code_ttl.as_millis()).unwrap_or(600_000)
+    }
+
     /// Authenticates a runner's bearer token at the current time.
     pub async fn authenticate_runner(&self, token: &str) -> Result<RunnerIdentity, AuthError> {
         self.authenticate_runner_at(token, now_ms()).await
@@ -550,7 +561,7 @@ impl Auth {
     /// the user's (or is revoked already).
     pub async fn revoke_runner(&self, user_id: &str, runner_id: &str) -> Result<(), AuthError> {
         let now = now_ms();
-        let keep_until = now.saturating_add(self.runner_ttl_secs().saturating_mul(1000));
+        let keep_until = self.revoked_jti_keep_until(now);
         let revoked = self
             .store()
             .revoke_runner(user_id, runner_id, now, keep_until)
@@ -573,7 +584,7 @@ impl Auth {
         let jti = codes::new_id();
         let runner_id = match self.store().embedded_runner(&user.id).await? {
             Some(r) => {
-                let keep_until = now.saturating_add(self.runner_ttl_secs().saturating_mul(1000));
+                let keep_until = self.revoked_jti_keep_until(now);
                 if !self
                     .store()
                     .rotate_runner_jti(&r.id, &jti, now, keep_until)
@@ -641,12 +652,11 @@ impl Auth {
     /// single use, valid for [`AuthConfig::code_ttl`].
     pub async fn login_link(&self, user_id: &str) -> Result<String, AuthError> {
         let code = codes::random_token(32);
-        let ttl = i64::try_from(self.config().code_ttl.as_millis()).unwrap_or(600_000);
         self.store()
             .create_login_code(
                 &self.hash("login-code", &code),
                 user_id,
-                now_ms().saturating_add(ttl),
+                now_ms().saturating_add(self.code_ttl_ms()),
             )
             .await?;
         Ok(format!(

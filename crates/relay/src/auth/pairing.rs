@@ -99,7 +99,7 @@ impl Auth {
         ))?;
         let poll_token = codes::random_token(32);
         let now = now_ms();
-        let ttl_ms = i64::try_from(self.config().code_ttl.as_millis()).unwrap_or(600_000);
+        let ttl_ms = self.code_ttl_ms();
         let interval = i64::try_from(self.config().pair_poll_interval.as_secs())
             .unwrap_or(5)
             .max(1);
