@@ -138,8 +138,9 @@ async fn pair(args: Args) -> anyhow::Result<ExitCode> {
             bail!("the relay refused the pairing check ({})", resp.status);
         }
         match serde_json::from_slice::<Check>(&resp.body).context("reading the relay's answer")? {
-            Check::Pending { interval: i } => interval = Duration::from_secs(i.clamp(1, 60)),
-            Check::SlowDown { interval: i } => interval = Duration::from_secs(i.clamp(1, 60)),
+            Check::Pending { interval: i } | Check::SlowDown { interval: i } => {
+                interval = Duration::from_secs(i.clamp(1, 60))
+            }
             Check::Approved {
                 relay_url,
                 runner_id,
