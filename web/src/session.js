@@ -13,7 +13,7 @@ import {
 } from './protocol.js';
 import { windowGeometry } from './layout.js';
 import { acceptTerminalData, openLink, parseOsc52, watchComposition } from './guard.js';
-import { dropState, loadState, MAX_SAVED_CHARS, saveState } from './store.js';
+import { dropState, loadState, MAX_SAVED_CHARS, readLastSeq, saveState, writeLastSeq } from './store.js';
 import { el, copyText } from './dom.js';
 
 const BASE_FONT = 14;
@@ -137,8 +137,11 @@ class SessionView {
   async start() {
     watchComposition(document);
     this.setConn('restoring');
-    const saved = await loadState(this.sessionId);
-    if (saved) this.restore(saved);
+    // Resume from the seq in localStorage, with the screens IndexedDB holds
+    // for exactly that seq; if either is missing, start from a snapshot.
+    const resumeSeq = readLastSeq(this.sessionId);
+    const saved = resumeSeq > 0 ? await loadState(this.sessionId) : null;
+    if (saved && saved.seq === resumeSeq) this.restore(saved);
     document.body.dataset.restoredMs = String(Math.round(performance.now()));
     window.addEventListener('resize', () => this.onViewportResize());
     document.addEventListener('visibilitychange', () => {
@@ -195,6 +198,7 @@ class SessionView {
     this.savedSeq = 0;
     document.body.dataset.lastSeq = '0';
     document.body.dataset.savedSeq = '0';
+    writeLastSeq(this.sessionId, 0);
   }
 
   // ----- connection -----------------------------------------------------
@@ -806,6 +810,7 @@ class SessionView {
       return;
     }
     if (await saveState(this.sessionId, { seq, topology: this.topology, panes: out })) {
+      writeLastSeq(this.sessionId, seq);
       this.savedSeq = seq;
       document.body.dataset.savedSeq = String(seq);
       // How long the last save took and how big it was, for diagnostics.

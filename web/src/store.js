@@ -1,11 +1,36 @@
-//! What a tab keeps across reloads: in IndexedDB, the serialized screens
-//! plus topology at one seq, so a reload redraws at once and asks only for what
-//! came after. It does not decide when to save; session.js does.
+//! What a tab keeps across reloads: `tb:last_seq:<session>` in localStorage,
+//! the sequence the tab resumes from, and in IndexedDB the serialized screens
+//! plus topology at that seq, so a reload redraws at once and asks only for
+//! what came after. The localStorage key is written after the screens are
+//! stored, so it never points past them. It does not decide when to save;
+//! session.js does.
 
 const DB_NAME = 'tmux-bridge';
 const STORE = 'screens';
 /** Upper bound for one session's saved state (characters of serialized screens). */
 export const MAX_SAVED_CHARS = 8 * 1024 * 1024;
+
+export function lastSeqKey(sessionId) {
+  return `tb:last_seq:${sessionId}`;
+}
+
+/** The seq this tab resumes from (0: none). */
+export function readLastSeq(sessionId) {
+  try {
+    const v = Number(localStorage.getItem(lastSeqKey(sessionId)));
+    return Number.isSafeInteger(v) && v > 0 ? v : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export function writeLastSeq(sessionId, seq) {
+  try {
+    localStorage.setItem(lastSeqKey(sessionId), String(seq));
+  } catch {
+    // Storage full or disabled: the next load starts from a snapshot.
+  }
+}
 
 let dbPromise = null;
 

@@ -253,6 +253,7 @@ test('a reload restores the screens and fetches only the missed records', async 
   relay.append([out('%0', 'before reload\r\n')]);
   const n = relay.state.records.length;
   await until(() => page.evaluate((s) => document.body.dataset.savedSeq === String(s), n), 5000, 'state saved');
+  assert.equal(await page.evaluate((k) => localStorage.getItem(k), `tb:last_seq:${relay.state.sessionId}`), String(n));
 
   const framesBefore = relay.state.binaryFrames.length;
   await page.reload();
