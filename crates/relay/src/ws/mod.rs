@@ -29,20 +29,6 @@ pub async fn close(mut socket: WebSocket, code: u16, reason: &str) {
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
 }
 
-/// Current time in seconds and milliseconds since the Unix epoch (the edge of
-/// the relay reads the clock; pure code receives it as an argument).
-pub fn now_secs() -> i64 {
-    now_millis() / 1000
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// Whether an axum WebSocket error is a size-limit violation (close 1009).
 pub fn is_too_big(err: &axum::Error) -> bool {
     let text = err.to_string();

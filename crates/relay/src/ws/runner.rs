@@ -25,8 +25,8 @@ use transcript::wire::{Frame, FrameKind};
 
 use std::time::Duration;
 
-use super::{HELLO_TIMEOUT, Keepalive, now_millis, send_timed};
-use crate::auth::{RunnerConnection, RunnerIdentity, bearer_token};
+use super::{HELLO_TIMEOUT, Keepalive, send_timed};
+use crate::auth::{RunnerConnection, RunnerIdentity, bearer_token, now_ms};
 use crate::hub::{LiveFrame, SessionHub, SessionMeta, ToRunner};
 use crate::state::AppState;
 
@@ -109,7 +109,7 @@ async fn run(
         }
     };
     let id = record.id;
-    if let Err(e) = st.store.mark_connected(id, now_millis()).await {
+    if let Err(e) = st.store.mark_connected(id, now_ms()).await {
         warn!(session = id, error = %e, "recording the connection time failed");
     }
     let hub = st.hub.session(id);
@@ -137,7 +137,7 @@ async fn run(
     if let Err(e) = st.auth.runner_disconnected(&claims.runner_id).await {
         warn!(error = %e, "recording the runner's last seen time failed");
     }
-    if let Err(e) = st.store.mark_detached(id, now_millis()).await {
+    if let Err(e) = st.store.mark_detached(id, now_ms()).await {
         warn!(session = id, error = %e, "recording the detach time failed");
     }
     match ending {
