@@ -39,8 +39,14 @@ const MARKER: &str = "FLOOD-42";
 
 fn main() -> Result<()> {
     // criterion-style filters (`cargo bench -- NAME`) are accepted and ignored.
-    let runs: usize = std::env::var("LOAD_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runs: usize = std::env::var("LOAD_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let bins = Bins::find()?;
         println!("load: {runs} runs per case; tmux {}", tmux_version());
@@ -51,30 +57,70 @@ fn main() -> Result<()> {
             println!("\n## flood: {label}");
             if wanted("bare") {
                 let bare = repeat(runs, || flood_bare_control(command)).await?;
-                row("(a) bare control client, Enter → final line read", &bare.iter().map(|r| r.secs).collect::<Vec<_>>(), "s");
+                row(
+                    "(a) bare control client, Enter → final line read",
+                    &bare.iter().map(|r| r.secs).collect::<Vec<_>>(),
+                    "s",
+                );
             }
             if wanted("tty") {
                 let tty = repeat(runs, || flood_tty(command)).await?;
-                row("(b) tty client in a pty, Enter → final line read", &tty.iter().map(|r| r.secs).collect::<Vec<_>>(), "s");
+                row(
+                    "(b) tty client in a pty, Enter → final line read",
+                    &tty.iter().map(|r| r.secs).collect::<Vec<_>>(),
+                    "s",
+                );
             }
             for with_terminal in [false, true] {
                 if !wanted(if with_terminal { "attached" } else { "alone" }) {
                     continue;
                 }
                 let r = repeat(runs, || flood_bridge(&bins, command, with_terminal)).await?;
-                let who = if with_terminal { "bridge+relay, terminal attached" } else { "bridge+relay, alone" };
-                row(&format!("{who}: Enter → final line on the WebSocket client"), &r.iter().map(|x| x.secs).collect::<Vec<_>>(), "s");
-                row(&format!("{who}: bytes sent to the browser"), &r.iter().map(|x| x.browser_bytes as f64 / 1e6).collect::<Vec<_>>(), "MB");
-                row(&format!("{who}: bridge CPU"), &r.iter().map(|x| x.bridge_cpu).collect::<Vec<_>>(), "s");
-                row(&format!("{who}: relay CPU"), &r.iter().map(|x| x.relay_cpu).collect::<Vec<_>>(), "s");
-                row(&format!("{who}: bridge peak RSS"), &r.iter().map(|x| x.bridge_rss_mb).collect::<Vec<_>>(), "MB");
-                row(&format!("{who}: relay peak RSS"), &r.iter().map(|x| x.relay_rss_mb).collect::<Vec<_>>(), "MB");
+                let who = if with_terminal {
+                    "bridge+relay, terminal attached"
+                } else {
+                    "bridge+relay, alone"
+                };
+                row(
+                    &format!("{who}: Enter → final line on the WebSocket client"),
+                    &r.iter().map(|x| x.secs).collect::<Vec<_>>(),
+                    "s",
+                );
+                row(
+                    &format!("{who}: bytes sent to the browser"),
+                    &r.iter()
+                        .map(|x| x.browser_bytes as f64 / 1e6)
+                        .collect::<Vec<_>>(),
+                    "MB",
+                );
+                row(
+                    &format!("{who}: bridge CPU"),
+                    &r.iter().map(|x| x.bridge_cpu).collect::<Vec<_>>(),
+                    "s",
+                );
+                row(
+                    &format!("{who}: relay CPU"),
+                    &r.iter().map(|x| x.relay_cpu).collect::<Vec<_>>(),
+                    "s",
+                );
+                row(
+                    &format!("{who}: bridge peak RSS"),
+                    &r.iter().map(|x| x.bridge_rss_mb).collect::<Vec<_>>(),
+                    "MB",
+                );
+                row(
+                    &format!("{who}: relay peak RSS"),
+                    &r.iter().map(|x| x.relay_rss_mb).collect::<Vec<_>>(),
+                    "MB",
+                );
             }
         }
         if !wanted("keys") {
             return Ok(());
         }
-        println!("\n## keystroke round trip: WebSocket input → echoed output on the WebSocket client");
+        println!(
+            "\n## keystroke round trip: WebSocket input → echoed output on the WebSocket client"
+        );
         let mut p50 = Vec::new();
         let mut p95 = Vec::new();
         let mut p99 = Vec::new();
@@ -138,8 +184,14 @@ impl Bins {
     fn find() -> Result<Bins> {
         let exe = std::env::current_exe()?;
         // target/release/deps/load-… → target/release
-        let dir = exe.parent().and_then(Path::parent).context("no target dir")?;
-        let bins = Bins { bridge: dir.join("tmux-bridge"), relay: dir.join("tmux-relay") };
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .context("no target dir")?;
+        let bins = Bins {
+            bridge: dir.join("tmux-bridge"),
+            relay: dir.join("tmux-relay"),
+        };
         if !bins.bridge.exists() || !bins.relay.exists() {
             bail!("build the binaries first: cargo build --release -p tmux-bridge -p tmux-relay");
         }
@@ -154,14 +206,20 @@ fn new_session(tmux: &Tmux, name: &str) -> Result<String> {
 
 /// The session name the bridge serves for (load, x).
 fn bridge_session() -> Result<String> {
-    Ok(tmux_cc::naming::session_name("load", "x")?.as_str().to_owned())
+    Ok(tmux_cc::naming::session_name("load", "x")?
+        .as_str()
+        .to_owned())
 }
 
 /// Types the command (without Enter) and returns once it is typed.
 fn type_command(tmux: &Tmux, pane: &str, command: &str) -> Result<()> {
     tmux.run(&["send-keys", "-t", pane, "-l", command])?;
     for _ in 0..200 {
-        if tmux.capture(pane)?.iter().any(|r| r.contains(MARKER.split('-').next().unwrap_or("FLOOD"))) {
+        if tmux
+            .capture(pane)?
+            .iter()
+            .any(|r| r.contains(MARKER.split('-').next().unwrap_or("FLOOD")))
+        {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -190,7 +248,9 @@ async fn flood_bare_control(command: &str) -> Result<Simple> {
     // Let the attach settle, then press Enter through the client itself.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let start = Instant::now();
-    stdin.write_all(format!("send-keys -t {pane} Enter\n").as_bytes()).await?;
+    stdin
+        .write_all(format!("send-keys -t {pane} Enter\n").as_bytes())
+        .await?;
     let found = read_output_until(&mut stdout, MARKER.as_bytes(), Duration::from_secs(120)).await?;
     let secs = start.elapsed().as_secs_f64();
     if !found {
@@ -206,7 +266,11 @@ async fn flood_tty(command: &str) -> Result<Simple> {
     let tmux = Tmux::new("load-b");
     let pane = new_session(&tmux, "load")?;
     type_command(&tmux, &pane, command)?;
-    let cmd = format!("stty cols {COLS} rows {}; exec tmux -u -L {} attach -t =load", ROWS + 1, tmux.socket);
+    let cmd = format!(
+        "stty cols {COLS} rows {}; exec tmux -u -L {} attach -t =load",
+        ROWS + 1,
+        tmux.socket
+    );
     let mut child = tokio::process::Command::new("script")
         .args(["-qfec", &cmd, "/dev/null"])
         .env("TERM", "xterm-256color")
@@ -231,12 +295,18 @@ async fn flood_tty(command: &str) -> Result<Simple> {
 
 /// Reads a control client's stdout until `needle` appears in the decoded
 /// `%output` (tmux may split a line of output across `%output` lines).
-async fn read_output_until(r: &mut (impl AsyncReadExt + Unpin), needle: &[u8], limit: Duration) -> Result<bool> {
+async fn read_output_until(
+    r: &mut (impl AsyncReadExt + Unpin),
+    needle: &[u8],
+    limit: Duration,
+) -> Result<bool> {
     let mut parser = tmux_cc::Parser::new();
     read_until_with(r, needle, limit, |chunk, text| {
         parser.push(chunk);
         for ev in parser.by_ref() {
-            if let tmux_cc::Event::Output { data, .. } | tmux_cc::Event::ExtendedOutput { data, .. } = ev {
+            if let tmux_cc::Event::Output { data, .. }
+            | tmux_cc::Event::ExtendedOutput { data, .. } = ev
+            {
                 text.extend_from_slice(&data);
             }
         }
@@ -245,8 +315,15 @@ async fn read_output_until(r: &mut (impl AsyncReadExt + Unpin), needle: &[u8], l
 }
 
 /// Reads until `needle` appears in the raw bytes.
-async fn read_until(r: &mut (impl AsyncReadExt + Unpin), needle: &[u8], limit: Duration) -> Result<bool> {
-    read_until_with(r, needle, limit, |chunk, text| text.extend_from_slice(chunk)).await
+async fn read_until(
+    r: &mut (impl AsyncReadExt + Unpin),
+    needle: &[u8],
+    limit: Duration,
+) -> Result<bool> {
+    read_until_with(r, needle, limit, |chunk, text| {
+        text.extend_from_slice(chunk)
+    })
+    .await
 }
 
 /// Reads chunks, lets `decode` append their text, and searches it for
@@ -304,9 +381,14 @@ impl System {
     async fn stop(mut self) {
         for child in [&mut self.bridge, &mut self.relay] {
             if let Some(pid) = child.id() {
-                let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status();
             }
-            if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(5), child.wait())
+                .await
+                .is_err()
+            {
                 let _ = child.kill().await;
             }
         }
@@ -323,47 +405,98 @@ async fn start_system(bins: &Bins, tag: &str) -> Result<System> {
         l.local_addr()?.port()
     };
     let (token, link) = {
-        let store = transcript::store::Store::connect(&relay::config::default_database_url(dir.path())).await?;
-        let auth = relay::auth::Auth::open(store, dir.path(), relay::auth::AuthConfig::new(format!("http://127.0.0.1:{port}")))?;
+        let store =
+            transcript::store::Store::connect(&relay::config::default_database_url(dir.path()))
+                .await?;
+        let auth = relay::auth::Auth::open(
+            store,
+            dir.path(),
+            relay::auth::AuthConfig::new(format!("http://127.0.0.1:{port}")),
+        )?;
         let local = auth.ensure_local_runner("load").await?;
-        (local.runner_token.clone(), auth.login_link(&local.user_id).await?)
+        (
+            local.runner_token.clone(),
+            auth.login_link(&local.user_id).await?,
+        )
     };
     let relay = tokio::process::Command::new(&bins.relay)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
         .arg(dir.path())
-        .env("RUST_LOG", std::env::var("LOAD_RELAY_LOG").unwrap_or_else(|_| "warn".into()))
+        .env(
+            "RUST_LOG",
+            std::env::var("LOAD_RELAY_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .kill_on_drop(true)
         .spawn()?;
     for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let bridge = tokio::process::Command::new(&bins.bridge)
-        .args(["connect", "--relay", &format!("http://127.0.0.1:{port}"), "--idea", "load", "--slot", "x"])
-        .args(["--tmux-socket", &tmux.socket, "--tmux-config", "/dev/null", "--data-dir"])
+        .args([
+            "connect",
+            "--relay",
+            &format!("http://127.0.0.1:{port}"),
+            "--idea",
+            "load",
+            "--slot",
+            "x",
+        ])
+        .args([
+            "--tmux-socket",
+            &tmux.socket,
+            "--tmux-config",
+            "/dev/null",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .env("TMUX_BRIDGE_TOKEN", &token)
-        .env("TMUX_BRIDGE_LOG", std::env::var("LOAD_BRIDGE_LOG").unwrap_or_else(|_| "warn".into()))
+        .env(
+            "TMUX_BRIDGE_LOG",
+            std::env::var("LOAD_BRIDGE_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .kill_on_drop(true)
         .spawn()?;
     let login = Login::from_link(&link).await?;
     let session_id = login.wait_session(&name).await?;
-    Ok(System { tmux, relay, bridge, login, session_id, pane, _dir: dir })
+    Ok(System {
+        tmux,
+        relay,
+        bridge,
+        login,
+        session_id,
+        pane,
+        _dir: dir,
+    })
 }
 
 /// (utime + stime) in seconds and VmHWM in MB of a process.
 fn proc_usage(pid: Option<u32>) -> (f64, f64) {
-    let Some(pid) = pid else { return (f64::NAN, f64::NAN) };
+    let Some(pid) = pid else {
+        return (f64::NAN, f64::NAN);
+    };
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
     // Fields after the command: state is index 0, utime is field 14 → 11.
     let cpu = (ticks(11) + ticks(12)) / 100.0;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -389,15 +522,22 @@ async fn flood_bridge(bins: &Bins, command: &str, with_terminal: bool) -> Result
     };
     let mut b = Browser::connect(&sys.login, &sys.session_id, 0).await?;
     let pane = sys.pane.clone();
-    b.until("the prompt", 20, |v| testkit::view_has(v, &pane, "$")).await?;
+    b.until("the prompt", 20, |v| testkit::view_has(v, &pane, "$"))
+        .await?;
     type_command(&sys.tmux, &pane, command)?;
-    b.until("the typed command", 20, |v| testkit::view_has(v, &pane, "FLOOD")).await?;
+    b.until("the typed command", 20, |v| {
+        testkit::view_has(v, &pane, "FLOOD")
+    })
+    .await?;
     let bytes_before = b.frame_bytes;
     let (bcpu0, _) = proc_usage(sys.bridge.id());
     let (rcpu0, _) = proc_usage(sys.relay.id());
     let start = Instant::now();
     sys.tmux.run(&["send-keys", "-t", &pane, "Enter"])?;
-    b.until("the final line", 180, |v| view_rows(v, &pane).iter().any(|r| r.trim() == MARKER)).await?;
+    b.until("the final line", 180, |v| {
+        view_rows(v, &pane).iter().any(|r| r.trim() == MARKER)
+    })
+    .await?;
     let secs = start.elapsed().as_secs_f64();
     let browser_bytes = b.frame_bytes - bytes_before;
     let (bcpu1, brss) = proc_usage(sys.bridge.id());
@@ -421,7 +561,8 @@ async fn keystrokes(bins: &Bins, n: usize) -> Result<Vec<f64>> {
     let sys = start_system(bins, "load-k").await?;
     let mut b = Browser::connect(&sys.login, &sys.session_id, 0).await?;
     let pane = sys.pane.clone();
-    b.until("the prompt", 20, |v| testkit::view_has(v, &pane, "$")).await?;
+    b.until("the prompt", 20, |v| testkit::view_has(v, &pane, "$"))
+        .await?;
     let mut out = Vec::with_capacity(n);
     let letters = b"abcdefghijklmnopqrstuvwxyz";
     for i in 0..n {
@@ -433,7 +574,8 @@ async fn keystrokes(bins: &Bins, n: usize) -> Result<Vec<f64>> {
         let c = letters[i % letters.len()] as char;
         let start = Instant::now();
         b.send_input(&pane, &c.to_string()).await?;
-        b.until_output(&pane, c as u8, Duration::from_secs(10)).await?;
+        b.until_output(&pane, c as u8, Duration::from_secs(10))
+            .await?;
         out.push(start.elapsed().as_secs_f64() * 1000.0);
     }
     sys.stop().await;

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tmux_cc::command::{self, CommandLine};
+use tmux_cc::command::{Target, WindowScope};
 use tmux_cc::state::PaneResync;
 use tmux_cc::{Event, PaneId, Reply};
 use tokio::sync::mpsc;
@@ -20,7 +21,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use transcript::control::{RelayToRunner, RunnerToRelay};
-use tmux_cc::command::{Target, WindowScope};
 use transcript::session::{SessionConfig, SessionModel};
 use transcript::wire::{Frame, Record};
 
@@ -80,7 +80,11 @@ enum Expect {
     /// `list-clients` with [`CLIENTS_FORMAT`].
     Clients,
     /// Part `part` of a resync bundle for `pane`.
-    Resync { pane: PaneId, part: usize, parts: usize },
+    Resync {
+        pane: PaneId,
+        part: usize,
+        parts: usize,
+    },
 }
 
 /// Output counted over a short window.
@@ -105,8 +109,7 @@ struct Flood {
 /// `list-windows` format: fields that hold no space first, the name last
 /// (it may hold anything). Space separates: tmux versions differ in whether
 /// command output escapes tabs.
-const WINDOWS_FORMAT: &str =
-    "#{window_id} #{window_index} #{window_layout} #{window_visible_layout} #{window_raw_flags} #{window_active} #{window_name}";
+const WINDOWS_FORMAT: &str = "#{window_id} #{window_index} #{window_layout} #{window_visible_layout} #{window_raw_flags} #{window_active} #{window_name}";
 /// `list-clients` format.
 const CLIENTS_FORMAT: &str = "#{client_control_mode} #{client_pid} #{client_tty}";
 
@@ -280,17 +283,28 @@ impl Core {
     async fn send_tmux(&mut self, line: CommandLine, expect: Expect) {
         let n = line.replies().max(1);
         for i in 0..n - 1 {
-            self.expect.push_back((Expect::Ignore("batched command"), n - 1 - i));
+            self.expect
+                .push_back((Expect::Ignore("batched command"), n - 1 - i));
         }
         self.expect.push_back((expect, 0));
-        if self.tmux.send(Bytes::copy_from_slice(line.as_bytes())).await.is_err() {
+        if self
+            .tmux
+            .send(Bytes::copy_from_slice(line.as_bytes()))
+            .await
+            .is_err()
+        {
             debug!("tmux writer is gone");
         }
     }
 
     async fn list_windows(&mut self) {
-        let Some(session) = self.model.topology().session else { return };
-        match command::list_windows(&WindowScope::Session(Target::Session(session)), WINDOWS_FORMAT) {
+        let Some(session) = self.model.topology().session else {
+            return;
+        };
+        match command::list_windows(
+            &WindowScope::Session(Target::Session(session)),
+            WINDOWS_FORMAT,
+        ) {
             Ok(line) => self.send_tmux(line, Expect::Windows).await,
             Err(err) => warn!(%err, "list-windows"),
         }
@@ -304,7 +318,10 @@ impl Core {
     }
 
     fn pane_sizes(&self) -> HashMap<PaneId, (u16, u16)> {
-        self.model.live_panes().map(|(id, m)| (id, m.size())).collect()
+        self.model
+            .live_panes()
+            .map(|(id, m)| (id, m.size()))
+            .collect()
     }
 
     async fn on_tmux_event(&mut self, ev: Event) -> anyhow::Result<()> {
@@ -382,7 +399,9 @@ impl Core {
         self.changed_since_snapshot |= !records.is_empty();
         self.push_records(records);
         match ev {
-            Event::SessionChanged { .. } | Event::WindowAdd { .. } | Event::WindowRenamed { .. } => {
+            Event::SessionChanged { .. }
+            | Event::WindowAdd { .. }
+            | Event::WindowRenamed { .. } => {
                 self.list_windows().await;
             }
             Event::LayoutChange { .. } => {
@@ -422,7 +441,8 @@ impl Core {
                 if reply.success {
                     let before = self.pane_sizes();
                     for line in &reply.lines {
-                        let Some((window, index, name, layout_event)) = parse_window_line(line) else {
+                        let Some((window, index, name, layout_event)) = parse_window_line(line)
+                        else {
                             warn!("unparsable list-windows line");
                             continue;
                         };
@@ -440,7 +460,9 @@ impl Core {
                     for line in &reply.lines {
                         let mut f = line.splitn(3, |&b| b == b' ');
                         let control = f.next().is_none_or(|v| v == b"1");
-                        let pid = f.next().and_then(|p| std::str::from_utf8(p).ok()?.parse::<u32>().ok());
+                        let pid = f
+                            .next()
+                            .and_then(|p| std::str::from_utf8(p).ok()?.parse::<u32>().ok());
                         if !control && pid != self.own_pid {
                             ttys += 1;
                         }
@@ -448,13 +470,18 @@ impl Core {
                     if ttys != self.attached_tty_clients {
                         self.attached_tty_clients = ttys;
                         info!(attached = ttys, "terminal clients attached");
-                        self.send_text(RunnerToRelay::Status { attached_clients: ttys }).await;
+                        self.send_text(RunnerToRelay::Status {
+                            attached_clients: ttys,
+                        })
+                        .await;
                     }
                 }
             }
             Expect::Resync { pane, part, parts } => {
                 let failed = !reply.success;
-                let Some(state) = self.resyncing.get_mut(&pane) else { return Ok(()) };
+                let Some(state) = self.resyncing.get_mut(&pane) else {
+                    return Ok(());
+                };
                 state.replies.push(reply);
                 if failed || part + 1 == parts {
                     let state = self.resyncing.remove(&pane).unwrap_or_default();
@@ -475,22 +502,39 @@ impl Core {
     /// starts flooding.
     async fn is_flooding(&mut self, pane: PaneId, len: usize) -> bool {
         let now = Instant::now();
-        let rate = self.rates.entry(pane).or_insert(Rate { since: now, bytes: 0 });
+        let rate = self.rates.entry(pane).or_insert(Rate {
+            since: now,
+            bytes: 0,
+        });
         if now.duration_since(rate.since) > Duration::from_millis(250) {
-            *rate = Rate { since: now, bytes: 0 };
+            *rate = Rate {
+                since: now,
+                bytes: 0,
+            };
         }
         rate.bytes += len;
-        let elapsed = now.duration_since(rate.since).max(Duration::from_millis(50));
+        let elapsed = now
+            .duration_since(rate.since)
+            .max(Duration::from_millis(50));
         let per_sec = rate.bytes as f64 / elapsed.as_secs_f64();
         if per_sec < self.cfg.flood_bytes_per_sec as f64 || rate.bytes < 256 << 10 {
             return false;
         }
         let pause = self.attached_tty_clients > 0;
         debug!(%pane, per_sec, pause, "pane floods: redrawing it from tmux");
-        self.flooding.insert(pane, Flood { last: None, next_frame: now, paused: pause, last_output: now });
+        self.flooding.insert(
+            pane,
+            Flood {
+                last: None,
+                next_frame: now,
+                paused: pause,
+                last_output: now,
+            },
+        );
         if pause {
             let line = command::pane_flow(pane, command::PaneFlow::Pause);
-            self.send_tmux(line, Expect::Ignore("refresh-client -A pause")).await;
+            self.send_tmux(line, Expect::Ignore("refresh-client -A pause"))
+                .await;
         }
         true
     }
@@ -510,7 +554,15 @@ impl Core {
                 f.next_frame = now + self.cfg.flood_frame_interval;
             }
             let line = tmux_cc::state::resync_commands(pane, 0, false);
-            self.send_resync(pane, line, ResyncState { flood_frame: true, ..Default::default() }).await;
+            self.send_resync(
+                pane,
+                line,
+                ResyncState {
+                    flood_frame: true,
+                    ..Default::default()
+                },
+            )
+            .await;
         }
     }
 
@@ -518,9 +570,15 @@ impl Core {
         let parts = line.replies();
         self.resyncing.insert(pane, state);
         for part in 0..parts {
-            self.expect.push_back((Expect::Resync { pane, part, parts }, parts - 1 - part));
+            self.expect
+                .push_back((Expect::Resync { pane, part, parts }, parts - 1 - part));
         }
-        if self.tmux.send(Bytes::copy_from_slice(line.as_bytes())).await.is_err() {
+        if self
+            .tmux
+            .send(Bytes::copy_from_slice(line.as_bytes()))
+            .await
+            .is_err()
+        {
             debug!("tmux writer is gone");
         }
     }
@@ -532,11 +590,16 @@ impl Core {
             return;
         }
         // tmux before 3.7 does not report bracketed paste: keep what we knew.
-        let bracketed = self.model.pane(pane).is_some_and(|p| p.screen().bracketed_paste());
+        let bracketed = self
+            .model
+            .pane(pane)
+            .is_some_and(|p| p.screen().bracketed_paste());
         let scrollback = self.cfg.history_lines as usize;
         let seeded = PaneResync::from_replies(&state.replies)
             .map_err(|e| e.to_string())
-            .and_then(|r| transcript::seed::seed(&r, scrollback, bracketed).map_err(|e| e.to_string()));
+            .and_then(|r| {
+                transcript::seed::seed(&r, scrollback, bracketed).map_err(|e| e.to_string())
+            });
         match seeded {
             Ok(model) => {
                 self.changed_since_snapshot = true;
@@ -567,7 +630,12 @@ impl Core {
             self.continue_panes.push(pane);
             return;
         };
-        let fingerprint = (resync.screen.clone(), resync.state.cursor_x, resync.state.cursor_y, resync.state.history_size);
+        let fingerprint = (
+            resync.screen.clone(),
+            resync.state.cursor_x,
+            resync.state.cursor_y,
+            resync.state.history_size,
+        );
         // Paused, tmux sends nothing: the flood is over when the screen
         // stops changing. Not paused, when the output stops.
         let calm = self.flooding.get(&pane).is_some_and(|f| {
@@ -586,7 +654,10 @@ impl Core {
             self.dirty.insert(pane);
             return;
         }
-        let bracketed = self.model.pane(pane).is_some_and(|p| p.screen().bracketed_paste());
+        let bracketed = self
+            .model
+            .pane(pane)
+            .is_some_and(|p| p.screen().bracketed_paste());
         match transcript::seed::seed(&resync, self.cfg.history_lines as usize, bracketed) {
             Ok(model) => {
                 self.changed_since_snapshot = true;
@@ -616,12 +687,22 @@ impl Core {
                 continue;
             }
             let continue_after = self.paused.remove(&pane);
-            let line = tmux_cc::state::resync_commands(pane, self.cfg.history_lines, continue_after);
-            self.send_resync(pane, line, ResyncState { continue_after, ..Default::default() }).await;
+            let line =
+                tmux_cc::state::resync_commands(pane, self.cfg.history_lines, continue_after);
+            self.send_resync(
+                pane,
+                line,
+                ResyncState {
+                    continue_after,
+                    ..Default::default()
+                },
+            )
+            .await;
         }
         for pane in std::mem::take(&mut self.continue_panes) {
             let line = command::pane_flow(pane, command::PaneFlow::Continue);
-            self.send_tmux(line, Expect::Ignore("refresh-client -A continue")).await;
+            self.send_tmux(line, Expect::Ignore("refresh-client -A continue"))
+                .await;
         }
         self.flush().await;
         if self.bytes_since_snapshot >= self.cfg.snapshot_every_bytes {
@@ -640,7 +721,10 @@ impl Core {
 
     /// The relay's sequence number of the last record made.
     fn last_seq(&self) -> u64 {
-        self.model.next_seq().wrapping_add(self.seq_offset).wrapping_sub(1)
+        self.model
+            .next_seq()
+            .wrapping_add(self.seq_offset)
+            .wrapping_sub(1)
     }
 
     /// Turns pending records into one frame, keeps it until acked, sends it.
@@ -660,7 +744,11 @@ impl Core {
             warn!(%err, "unacked frames could not spill to disk");
         }
         if let Some(generation) = self.connection
-            && self.uplink.send(ToUplink::Frame { generation, bytes }).await.is_err()
+            && self
+                .uplink
+                .send(ToUplink::Frame { generation, bytes })
+                .await
+                .is_err()
         {
             debug!("uplink is gone");
         }
@@ -670,7 +758,9 @@ impl Core {
         self.bytes_since_snapshot = 0;
         self.changed_since_snapshot = false;
         self.last_snapshot = Instant::now();
-        let Some(generation) = self.connection else { return };
+        let Some(generation) = self.connection else {
+            return;
+        };
         // A snapshot must describe exactly the records sent so far.
         self.flush().await;
         let snap = self.model.snapshot();
@@ -689,7 +779,10 @@ impl Core {
         };
         let bytes = frame.encode(true);
         debug!(at = seq, bytes = bytes.len(), "snapshot");
-        let _ = self.uplink.send(ToUplink::Frame { generation, bytes }).await;
+        let _ = self
+            .uplink
+            .send(ToUplink::Frame { generation, bytes })
+            .await;
     }
 
     async fn send_text(&mut self, msg: RunnerToRelay) {
@@ -701,11 +794,17 @@ impl Core {
     /// Fails only when the relay refused our token (the core must stop).
     async fn on_uplink(&mut self, ev: UplinkEvent) -> anyhow::Result<()> {
         match ev {
-            UplinkEvent::Connected { generation, session_id, last_seq } => {
+            UplinkEvent::Connected {
+                generation,
+                session_id,
+                last_seq,
+            } => {
                 info!(session_id, last_seq, "relay session");
                 self.connection = Some(generation);
                 self.on_connected(generation, last_seq).await;
-                let msg = RunnerToRelay::Status { attached_clients: self.attached_tty_clients };
+                let msg = RunnerToRelay::Status {
+                    attached_clients: self.attached_tty_clients,
+                };
                 self.send_text(msg).await;
             }
             UplinkEvent::Disconnected { generation } => {
@@ -723,8 +822,11 @@ impl Core {
                         self.send_tmux(line, Expect::Ignore("send-keys")).await;
                     }
                 }
-                RelayToRunner::Resize { cols, rows } if transcript::control::resize_is_valid(cols, rows) => {
-                    self.pending_resize = Some((cols, rows, Instant::now() + self.cfg.resize_debounce));
+                RelayToRunner::Resize { cols, rows }
+                    if transcript::control::resize_is_valid(cols, rows) =>
+                {
+                    self.pending_resize =
+                        Some((cols, rows, Instant::now() + self.cfg.resize_debounce));
                 }
                 RelayToRunner::SnapshotRequest => self.send_snapshot().await,
                 RelayToRunner::Viewers { count } => debug!(count, "viewers"),
@@ -746,9 +848,18 @@ impl Core {
                 warn!(%err, "reading unacked frames back from disk");
                 Vec::new()
             });
-            debug!(count = frames.len(), from = relay_last + 1, "resending unacked frames");
+            debug!(
+                count = frames.len(),
+                from = relay_last + 1,
+                "resending unacked frames"
+            );
             for bytes in frames {
-                if self.uplink.send(ToUplink::Frame { generation, bytes }).await.is_err() {
+                if self
+                    .uplink
+                    .send(ToUplink::Frame { generation, bytes })
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -756,7 +867,10 @@ impl Core {
             // We restarted, or dropped frames: continue the relay's sequence
             // with a full reset of every pane, so a browser resuming at any
             // seq converges on what tmux shows now.
-            info!(relay_last, ours, "continuing the relay's sequence with a full reset");
+            info!(
+                relay_last,
+                ours, "continuing the relay's sequence with a full reset"
+            );
             self.unacked.clear();
             // Wrapping arithmetic: the offset may be "negative" (the relay is
             // behind what we numbered before it answered).
@@ -781,7 +895,10 @@ impl Core {
             if self.applied_size != Some((cols, rows)) {
                 self.applied_size = Some((cols, rows));
                 match command::resize_client(u32::from(cols), u32::from(rows)) {
-                    Ok(line) => self.send_tmux(line, Expect::Ignore("refresh-client -C")).await,
+                    Ok(line) => {
+                        self.send_tmux(line, Expect::Ignore("refresh-client -C"))
+                            .await
+                    }
                     Err(err) => warn!(%err, "refusing a resize"),
                 }
             }
@@ -795,7 +912,10 @@ impl Core {
         self.flush().await;
         self.send_snapshot().await;
         // Detach politely; dropping stdin afterwards also detaches.
-        let _ = self.tmux.send(Bytes::copy_from_slice(command::detach_client().as_bytes())).await;
+        let _ = self
+            .tmux
+            .send(Bytes::copy_from_slice(command::detach_client().as_bytes()))
+            .await;
     }
 }
 
@@ -810,7 +930,11 @@ fn parse_window_line(line: &[u8]) -> Option<(tmux_cc::WindowId, u32, Bytes, Even
     let flags = Bytes::copy_from_slice(f.next()?);
     let _active = f.next()?;
     let name = Bytes::copy_from_slice(f.next().unwrap_or_default());
-    let ev = Event::LayoutChange { window, layout, visible_layout: Some(visible), flags: Some(flags) };
+    let ev = Event::LayoutChange {
+        window,
+        layout,
+        visible_layout: Some(visible),
+        flags: Some(flags),
+    };
     Some((window, index, name, ev))
 }
-

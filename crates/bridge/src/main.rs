@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use bridge::cli;
 
 #[derive(Parser, Debug)]
-#[command(name = "tmux-bridge", version, about = "Serve your tmux sessions in the browser through a relay")]
+#[command(
+    name = "tmux-bridge",
+    version,
+    about = "Serve your tmux sessions in the browser through a relay"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -33,7 +37,10 @@ fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TMUX_BRIDGE_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let result = match cli.command {
         Command::Events(args) => cli::events::run(args),
         Command::Replay(args) => cli::replay::run(args),

@@ -33,14 +33,22 @@ pub struct SessionConfig {
 
 /// The tmux session name for (idea, slot), and the attach command.
 pub fn names(server: &TmuxServer, idea: &str, slot: &str) -> anyhow::Result<(String, String)> {
-    let name = tmux_cc::naming::session_name(idea, slot).context("naming the tmux session")?.as_str().to_owned();
+    let name = tmux_cc::naming::session_name(idea, slot)
+        .context("naming the tmux session")?
+        .as_str()
+        .to_owned();
     let attach = server.attach_command(&name);
     Ok((name, attach))
 }
 
 /// Creates the session if it does not exist, and records the logical id in
 /// the `@bridge_id` user option. Returns the session name.
-pub async fn ensure_session(server: &TmuxServer, idea: &str, slot: &str, size: (u16, u16)) -> anyhow::Result<String> {
+pub async fn ensure_session(
+    server: &TmuxServer,
+    idea: &str,
+    slot: &str,
+    size: (u16, u16),
+) -> anyhow::Result<String> {
     let (name, _) = names(server, idea, slot)?;
     let exact = format!("={name}");
     let exists = server
@@ -68,7 +76,13 @@ pub async fn ensure_session(server: &TmuxServer, idea: &str, slot: &str, size: (
     server
         // set-option takes a pane target: `=NAME:` (a bare `=NAME` is read
         // as a window name and fails).
-        .run(&["set-option", "-t", &format!("{exact}:"), "@bridge_id", &logical])
+        .run(&[
+            "set-option",
+            "-t",
+            &format!("{exact}:"),
+            "@bridge_id",
+            &logical,
+        ])
         .await
         .context("setting @bridge_id")?;
     Ok(name)
@@ -113,7 +127,11 @@ pub async fn run(cfg: SessionConfig, cancel: CancellationToken) -> anyhow::Resul
 #[error("{0}")]
 pub struct Rejected(pub String);
 
-async fn serve_once(cfg: &SessionConfig, name: &str, cancel: &CancellationToken) -> anyhow::Result<()> {
+async fn serve_once(
+    cfg: &SessionConfig,
+    name: &str,
+    cancel: &CancellationToken,
+) -> anyhow::Result<()> {
     // ignore-size: a person attached in a terminal keeps authority over the
     // window size; our `refresh-client -C` applies only when no such client
     // is attached (README, "Resize policy"). pause-after: fall behind and
@@ -133,19 +151,32 @@ async fn serve_once(cfg: &SessionConfig, name: &str, cancel: &CancellationToken)
     };
     let uplink_cancel = cancel.child_token();
     let uplink_task = tokio::spawn(uplink::run(
-        UplinkConfig { relay_url: cfg.relay_url.clone(), runner_token: cfg.runner_token.clone(), hello },
+        UplinkConfig {
+            relay_url: cfg.relay_url.clone(),
+            runner_token: cfg.runner_token.clone(),
+            hello,
+        },
         core_tx,
         uplink_rx,
         uplink_cancel.clone(),
     ));
-    let core = Core::new(cfg.core.clone(), client.commands.clone(), uplink_tx, cfg.spill_dir.clone(), own_pid);
+    let core = Core::new(
+        cfg.core.clone(),
+        client.commands.clone(),
+        uplink_tx,
+        cfg.spill_dir.clone(),
+        own_pid,
+    );
     let output = std::mem::replace(&mut client.output, mpsc::channel(1).1);
     let result = core.run(output, core_rx, cancel.clone()).await;
 
     // Closing stdin detaches the control client; give tmux a moment, then
     // make sure the process is gone.
     drop(client.commands);
-    if tokio::time::timeout(Duration::from_secs(3), client.child.wait()).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(3), client.child.wait())
+        .await
+        .is_err()
+    {
         let _ = client.child.start_kill();
         let _ = client.child.wait().await;
     }

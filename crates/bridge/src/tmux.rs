@@ -97,7 +97,8 @@ impl TmuxServer {
 /// Quotes a word for a POSIX shell when it holds anything but safe characters.
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:@%+,".contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:@%+,".contains(&b))
     {
         s.to_owned()
     } else {
@@ -126,7 +127,11 @@ pub struct ControlClient {
 /// writer pumps. The session must exist. The client flags are given at
 /// attach (tmux 3.2+): a `refresh-client -f` sent on stdin can run before
 /// the client is attached and fail with "no current client" on 3.3a.
-pub fn spawn_control_client(server: &TmuxServer, session: &str, flags: &str) -> anyhow::Result<ControlClient> {
+pub fn spawn_control_client(
+    server: &TmuxServer,
+    session: &str,
+    flags: &str,
+) -> anyhow::Result<ControlClient> {
     let mut child = server
         .command()
         .arg("-C")
@@ -148,7 +153,11 @@ pub fn spawn_control_client(server: &TmuxServer, session: &str, flags: &str) -> 
     tokio::spawn(read_pump(stdout, out_tx));
     let (cmd_tx, cmd_rx) = mpsc::channel::<Bytes>(1024);
     tokio::spawn(write_pump(stdin, cmd_rx));
-    Ok(ControlClient { child, commands: cmd_tx, output: out_rx })
+    Ok(ControlClient {
+        child,
+        commands: cmd_tx,
+        output: out_rx,
+    })
 }
 
 async fn read_pump(mut stdout: tokio::process::ChildStdout, tx: mpsc::Sender<TmuxOutput>) {
@@ -208,8 +217,14 @@ mod tests {
 
     #[test]
     fn attach_command_quotes_what_a_shell_would_expand() {
-        let s = TmuxServer { socket_name: Some("tb test".into()), ..Default::default() };
-        assert_eq!(s.attach_command("tb_local_primary"), "tmux -L 'tb test' attach -t =tb_local_primary");
+        let s = TmuxServer {
+            socket_name: Some("tb test".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            s.attach_command("tb_local_primary"),
+            "tmux -L 'tb test' attach -t =tb_local_primary"
+        );
         assert_eq!(shell_quote("a'b"), "'a'\\''b'");
         assert_eq!(shell_quote(""), "''");
     }

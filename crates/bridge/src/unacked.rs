@@ -93,16 +93,31 @@ impl Unacked {
     fn spill(&mut self, e: &Entry) -> std::io::Result<()> {
         if self.file.is_none() {
             std::fs::create_dir_all(&self.spill_dir)?;
-            let path = self.spill_dir.join(format!("unacked-{}.spill", std::process::id()));
-            let file = OpenOptions::new().create(true).read(true).write(true).truncate(true).open(&path)?;
+            let path = self
+                .spill_dir
+                .join(format!("unacked-{}.spill", std::process::id()));
+            let file = OpenOptions::new()
+                .create(true)
+                .read(true)
+                .write(true)
+                .truncate(true)
+                .open(&path)?;
             self.file = Some((path, file));
         }
-        let Some((_, file)) = self.file.as_mut() else { return Ok(()) };
+        let Some((_, file)) = self.file.as_mut() else {
+            return Ok(());
+        };
         let offset = file.seek(SeekFrom::End(0))?;
         file.write_all(&e.bytes)?;
-        let len = u32::try_from(e.bytes.len()).map_err(|_| std::io::Error::other("frame too large"))?;
+        let len =
+            u32::try_from(e.bytes.len()).map_err(|_| std::io::Error::other("frame too large"))?;
         self.spill_bytes += u64::from(len);
-        self.spilled.push_back(Spilled { first: e.first, last: e.last, offset, len });
+        self.spilled.push_back(Spilled {
+            first: e.first,
+            last: e.last,
+            offset,
+            len,
+        });
         Ok(())
     }
 
@@ -140,7 +155,11 @@ impl Unacked {
             return false;
         }
         let mut next = relay_last + 1;
-        let ranges = self.spilled.iter().map(|s| (s.first, s.last)).chain(self.mem.iter().map(|e| (e.first, e.last)));
+        let ranges = self
+            .spilled
+            .iter()
+            .map(|s| (s.first, s.last))
+            .chain(self.mem.iter().map(|e| (e.first, e.last)));
         for (first, last) in ranges {
             if last <= relay_last {
                 continue;
@@ -164,7 +183,12 @@ impl Unacked {
                 out.push(Bytes::from(buf));
             }
         }
-        out.extend(self.mem.iter().filter(|e| e.last > seq).map(|e| e.bytes.clone()));
+        out.extend(
+            self.mem
+                .iter()
+                .filter(|e| e.last > seq)
+                .map(|e| e.bytes.clone()),
+        );
         Ok(out)
     }
 

@@ -35,7 +35,11 @@ pub struct UplinkConfig {
 #[derive(Debug)]
 pub enum UplinkEvent {
     /// A connection is up; `generation` tags it.
-    Connected { generation: u64, session_id: String, last_seq: u64 },
+    Connected {
+        generation: u64,
+        session_id: String,
+        last_seq: u64,
+    },
     /// The connection `generation` is gone; frames sent for it are lost.
     Disconnected { generation: u64 },
     /// A message from the relay.
@@ -76,7 +80,11 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(base: Duration, cap: Duration) -> Self {
-        Backoff { attempt: 0, base, cap }
+        Backoff {
+            attempt: 0,
+            base,
+            cap,
+        }
     }
 
     pub fn reset(&mut self) {
@@ -156,7 +164,11 @@ async fn connect_once(
         Ok(v) => {
             request.headers_mut().insert("authorization", v);
         }
-        Err(_) => return Outcome::Rejected("the runner token has characters a header cannot carry".into()),
+        Err(_) => {
+            return Outcome::Rejected(
+                "the runner token has characters a header cannot carry".into(),
+            );
+        }
     }
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(transcript::control::MAX_RUNNER_MESSAGE))
@@ -198,7 +210,10 @@ async fn connect_once(
     };
     let (session_id, last_seq) = match welcome {
         Ok(Some(Ok(Message::Text(t)))) => match serde_json::from_str::<RelayToRunner>(&t) {
-            Ok(RelayToRunner::Welcome { session_id, last_seq }) => (session_id, last_seq),
+            Ok(RelayToRunner::Welcome {
+                session_id,
+                last_seq,
+            }) => (session_id, last_seq),
             Ok(other) => {
                 warn!(?other, "relay did not answer hello with welcome");
                 return Outcome::Lost { was_up: false };
@@ -209,7 +224,9 @@ async fn connect_once(
             }
         },
         Ok(Some(Ok(Message::Close(frame)))) => {
-            let reason = frame.map(|f| format!("{} {}", u16::from(f.code), f.reason)).unwrap_or_default();
+            let reason = frame
+                .map(|f| format!("{} {}", u16::from(f.code), f.reason))
+                .unwrap_or_default();
             if reason.starts_with("1008") {
                 return Outcome::Rejected(format!("the relay closed the connection: {reason}"));
             }
@@ -219,7 +236,11 @@ async fn connect_once(
         _ => return Outcome::Lost { was_up: false },
     };
     info!(session_id, last_seq, "connected to relay");
-    let _ = to_core.send(UplinkEvent::Connected { generation, session_id, last_seq });
+    let _ = to_core.send(UplinkEvent::Connected {
+        generation,
+        session_id,
+        last_seq,
+    });
 
     loop {
         tokio::select! {
@@ -278,8 +299,14 @@ mod tests {
 
     #[test]
     fn ws_url_from_relay_url() {
-        assert_eq!(runner_ws_url("http://127.0.0.1:8417/").ok().as_deref(), Some("ws://127.0.0.1:8417/api/runner/ws"));
-        assert_eq!(runner_ws_url("https://r.example").ok().as_deref(), Some("wss://r.example/api/runner/ws"));
+        assert_eq!(
+            runner_ws_url("http://127.0.0.1:8417/").ok().as_deref(),
+            Some("ws://127.0.0.1:8417/api/runner/ws")
+        );
+        assert_eq!(
+            runner_ws_url("https://r.example").ok().as_deref(),
+            Some("wss://r.example/api/runner/ws")
+        );
         assert!(runner_ws_url("ftp://x").is_err());
     }
 

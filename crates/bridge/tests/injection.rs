@@ -184,7 +184,7 @@ async fn hostile_names_and_input_never_run_in_tmux() {
         ])
         .expect("list-panes")
         .trim()
-    .to_owned();
+        .to_owned();
     assert!(pane.starts_with('%'), "pane id {pane:?}");
     let mut inputs = hostile(&m, "i");
     inputs.push(format!("g\u{0}h\u{1b}[201~i#(touch {}/i8)", m.display()));

@@ -85,10 +85,7 @@ async fn pair(
         .expect("join")
         .expect("wait");
     let stdout = reader.join().expect("reader");
-    Run {
-        status,
-        stdout,
-    }
+    Run { status, stdout }
 }
 
 async fn user(relay: &RelayHandle, name: &str) -> CurrentUser {

@@ -285,7 +285,10 @@ pub struct BrowserRegistration {
 
 impl SessionHub {
     fn new(id: TerminalSessionId) -> Self {
-        SessionHub { id, inner: Mutex::new(SessionInner::default()) }
+        SessionHub {
+            id,
+            inner: Mutex::new(SessionInner::default()),
+        }
     }
 
     /// The terminal session's id.
@@ -307,7 +310,11 @@ impl SessionHub {
         s.meta = meta;
         s.head_seq = s.head_seq.max(head_seq);
         s.sent_size = None;
-        s.runner = Some(RunnerLink { conn, tx: tx.clone(), replaced: replaced.clone() });
+        s.runner = Some(RunnerLink {
+            conn,
+            tx: tx.clone(),
+            replaced: replaced.clone(),
+        });
         let viewers = u32::try_from(s.browsers.len()).unwrap_or(u32::MAX);
         let size = preferred_size(&s.browsers);
         broadcast_text(&s.browsers, &RelayToBrowser::Runner { online: true });
@@ -345,7 +352,11 @@ impl SessionHub {
         let mut overflowed = 0usize;
         for (id, b) in &s.browsers {
             if b.queue.push_frame(&frame) == Pushed::Overflowed {
-                tracing::warn!(session = self.id, browser = id, "browser queue overflowed; moving it to a snapshot");
+                tracing::warn!(
+                    session = self.id,
+                    browser = id,
+                    "browser queue overflowed; moving it to a snapshot"
+                );
                 overflowed += 1;
             }
         }
@@ -364,7 +375,13 @@ impl SessionHub {
         let mut s = lock(&self.inner);
         s.next_id += 1;
         let id = s.next_id;
-        s.browsers.insert(id, BrowserLink { queue: queue.clone(), size: None });
+        s.browsers.insert(
+            id,
+            BrowserLink {
+                queue: queue.clone(),
+                size: None,
+            },
+        );
         let runner_online = s.runner.is_some();
         let count = u32::try_from(s.browsers.len()).unwrap_or(u32::MAX);
         let tx = s.runner.as_ref().map(|r| r.tx.clone());
@@ -372,7 +389,11 @@ impl SessionHub {
         if let Some(tx) = tx {
             let _ = tx.try_send(ToRunner::Control(RelayToRunner::Viewers { count }));
         }
-        BrowserRegistration { id, queue, runner_online }
+        BrowserRegistration {
+            id,
+            queue,
+            runner_online,
+        }
     }
 
     /// Unregisters a browser and updates the runner's viewer count and size.
@@ -411,8 +432,13 @@ impl SessionHub {
         if s.sent_size == Some((cols, rows)) {
             return;
         }
-        let Some(tx) = s.runner.as_ref().map(|r| r.tx.clone()) else { return };
-        if tx.try_send(ToRunner::Control(RelayToRunner::Resize { cols, rows })).is_ok() {
+        let Some(tx) = s.runner.as_ref().map(|r| r.tx.clone()) else {
+            return;
+        };
+        if tx
+            .try_send(ToRunner::Control(RelayToRunner::Resize { cols, rows }))
+            .is_ok()
+        {
             s.sent_size = Some((cols, rows));
         }
     }
@@ -470,7 +496,9 @@ impl SessionHub {
 }
 
 fn broadcast_text(browsers: &HashMap<u64, BrowserLink>, msg: &RelayToBrowser) {
-    let Ok(text) = serde_json::to_string(msg) else { return };
+    let Ok(text) = serde_json::to_string(msg) else {
+        return;
+    };
     for b in browsers.values() {
         b.queue.push_text(text.clone());
     }

@@ -35,13 +35,19 @@ use crate::state::AppState;
 #[non_exhaustive]
 pub enum RelayError {
     #[error("creating the data directory {path}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("opening the database")]
     Store(#[from] StoreError),
     #[error("setting up authentication")]
     Auth(#[from] auth::AuthError),
     #[error("listening on {addr}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),
 }
@@ -100,7 +106,9 @@ impl Relay {
         #[cfg(unix)]
         if created {
             use std::os::unix::fs::PermissionsExt;
-            if let Err(err) = std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700)) {
+            if let Err(err) =
+                std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
+            {
                 tracing::warn!(%err, dir = %config.data_dir.display(), "cannot restrict the data dir to its owner");
             }
         }
@@ -108,17 +116,25 @@ impl Relay {
         tracing::info!(dialect = store.dialect(), "store open");
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
-            .map_err(|source| RelayError::Bind { addr: config.listen, source })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| RelayError::Bind { addr: config.listen, source })?;
+            .map_err(|source| RelayError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| RelayError::Bind {
+            addr: config.listen,
+            source,
+        })?;
         let public_url = config
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{local_addr}"))
             .trim_end_matches('/')
             .to_owned();
-        let auth = Auth::open(store.clone(), &config.data_dir, AuthConfig::new(public_url.clone()))?;
+        let auth = Auth::open(
+            store.clone(),
+            &config.data_dir,
+            AuthConfig::new(public_url.clone()),
+        )?;
         let shutdown = CancellationToken::new();
         let state = AppState {
             store: store.clone(),
@@ -141,8 +157,8 @@ impl Relay {
                 }),
                 app.into_make_service_with_connect_info::<SocketAddr>(),
             )
-                .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-                .into_future(),
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .into_future(),
         );
         let pruner = config.retention.interval.map(|interval| {
             let policy = RetentionPolicy {
@@ -152,7 +168,13 @@ impl Relay {
             transcript::store::spawn_pruner(store.clone(), policy, interval, shutdown.child_token())
         });
         tracing::info!(addr = %local_addr, public_url = %public_url, "relay listening");
-        Ok(RelayHandle { local_addr, state, server, pruner, shutdown_timeout: config.shutdown_timeout })
+        Ok(RelayHandle {
+            local_addr,
+            state,
+            server,
+            pruner,
+            shutdown_timeout: config.shutdown_timeout,
+        })
     }
 }
 
@@ -216,7 +238,10 @@ impl RelayHandle {
         tracing::info!("relay shutting down");
         self.state.shutdown.cancel();
         self.state.tracker.close();
-        if tokio::time::timeout(self.shutdown_timeout, self.state.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(self.shutdown_timeout, self.state.tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 remaining = self.state.tracker.len(),
                 "WebSockets still open after the shutdown timeout"

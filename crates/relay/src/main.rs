@@ -84,7 +84,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     cfg.retention = Retention {
         keep_snapshots: args.keep_snapshots.max(1),
         max_bytes: args.max_session_bytes,
-        interval: (args.prune_interval_secs > 0).then(|| Duration::from_secs(args.prune_interval_secs)),
+        interval: (args.prune_interval_secs > 0)
+            .then(|| Duration::from_secs(args.prune_interval_secs)),
     };
     let relay = Relay::start(cfg).await.context("starting the relay")?;
     println!("tmux-relay listening on {}", relay.public_url());

@@ -40,7 +40,9 @@ pub struct Tmux {
 impl Tmux {
     pub fn new(tag: &str) -> Tmux {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        Tmux { socket: format!("tb-e2e-{tag}-{}-{n}", std::process::id()) }
+        Tmux {
+            socket: format!("tb-e2e-{tag}-{}-{n}", std::process::id()),
+        }
     }
 
     /// Runs `tmux -L socket -f /dev/null ARGS`, returning stdout.
@@ -60,11 +62,31 @@ impl Tmux {
     /// Creates session `name` running a plain, predictable shell.
     pub fn new_session(&self, name: &str, cols: u16, rows: u16) -> Result<()> {
         self.run(&[
-            "new-session", "-d", "-s", name, "-x", &cols.to_string(), "-y", &rows.to_string(),
-            "env", "-i", "PATH=/usr/bin:/bin", "TERM=screen", "PS1=$ ", "HOME=/tmp",
-            "bash", "--norc", "--noprofile",
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            &cols.to_string(),
+            "-y",
+            &rows.to_string(),
+            "env",
+            "-i",
+            "PATH=/usr/bin:/bin",
+            "TERM=screen",
+            "PS1=$ ",
+            "HOME=/tmp",
+            "bash",
+            "--norc",
+            "--noprofile",
         ])?;
-        self.run(&["set-option", "-t", &format!("={name}:"), "history-limit", "5000"])?;
+        self.run(&[
+            "set-option",
+            "-t",
+            &format!("={name}:"),
+            "history-limit",
+            "5000",
+        ])?;
         Ok(())
     }
 
@@ -76,7 +98,13 @@ impl Tmux {
 
     /// `#{cursor_x},#{cursor_y}` of a pane.
     pub fn cursor(&self, pane: &str) -> Result<(u16, u16)> {
-        let t = self.run(&["display-message", "-p", "-t", pane, "#{cursor_x} #{cursor_y}"])?;
+        let t = self.run(&[
+            "display-message",
+            "-p",
+            "-t",
+            pane,
+            "#{cursor_x} #{cursor_y}",
+        ])?;
         let mut it = t.split_whitespace().map(|v| v.parse::<u16>());
         match (it.next(), it.next()) {
             (Some(Ok(x)), Some(Ok(y))) => Ok((x, y)),
@@ -86,7 +114,13 @@ impl Tmux {
 
     /// The first pane of the session.
     pub fn first_pane(&self, session: &str) -> Result<String> {
-        let t = self.run(&["list-panes", "-t", &format!("={session}:"), "-F", "#{pane_id}"])?;
+        let t = self.run(&[
+            "list-panes",
+            "-t",
+            &format!("={session}:"),
+            "-F",
+            "#{pane_id}",
+        ])?;
         t.lines().next().map(str::to_owned).context("no pane")
     }
 }
@@ -121,7 +155,10 @@ pub async fn http(
     body: &[u8],
 ) -> Result<(u16, Vec<(String, String)>, Vec<u8>)> {
     let mut s = TcpStream::connect(addr).await?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -130,7 +167,10 @@ pub async fn http(
     s.write_all(body).await?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).await?;
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").context("no header end")?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no header end")?;
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
     let status: u16 = lines
@@ -143,7 +183,10 @@ pub async fn http(
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    if hdrs.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
+    if hdrs
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
         body = dechunk(&body);
     }
     Ok((status, hdrs, body))
@@ -152,7 +195,9 @@ pub async fn http(
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
-        let Ok(n) = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16) else { break };
+        let Ok(n) = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16) else {
+            break;
+        };
         if n == 0 || b.len() < eol + 2 + n {
             break;
         }
@@ -193,7 +238,14 @@ impl Login {
 
     /// `GET /api/sessions`.
     pub async fn sessions(&self) -> Result<Vec<serde_json::Value>> {
-        let (status, _, body) = http(self.addr, "GET", "/api/sessions", &[("Cookie", &self.cookie)], b"").await?;
+        let (status, _, body) = http(
+            self.addr,
+            "GET",
+            "/api/sessions",
+            &[("Cookie", &self.cookie)],
+            b"",
+        )
+        .await?;
         if status != 200 {
             bail!("/api/sessions answered {status}");
         }
@@ -208,7 +260,10 @@ impl Login {
         for _ in 0..200 {
             for s in self.sessions().await? {
                 if s["tmux_session"] == tmux_session && s["runner_online"] == true {
-                    return s["id"].as_str().map(str::to_owned).context("session without id");
+                    return s["id"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .context("session without id");
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -223,15 +278,25 @@ impl Login {
             self.addr,
             "POST",
             &format!("/api/sessions/{session_id}/token"),
-            &[("Cookie", &self.cookie), ("Origin", &origin), ("X-Requested-With", "tmux-bridge")],
+            &[
+                ("Cookie", &self.cookie),
+                ("Origin", &origin),
+                ("X-Requested-With", "tmux-bridge"),
+            ],
             b"",
         )
         .await?;
         if status != 200 {
-            bail!("token answered {status}: {}", String::from_utf8_lossy(&body));
+            bail!(
+                "token answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
         }
         let v: serde_json::Value = serde_json::from_slice(&body)?;
-        v["token"].as_str().map(str::to_owned).context("no token in answer")
+        v["token"]
+            .as_str()
+            .map(str::to_owned)
+            .context("no token in answer")
     }
 }
 
@@ -261,10 +326,19 @@ impl Browser {
         let token = login.browser_token(session_id).await?;
         let url = format!("ws://{}/api/ws/browser/{session_id}", login.addr);
         let mut req = url.as_str().into_client_request()?;
-        req.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_str(&format!("tmux-bridge.v1, bearer.{token}"))?);
-        req.headers_mut().insert("origin", HeaderValue::from_str(&login.origin())?);
-        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await.context("browser websocket")?;
-        ws.send(Message::text(format!(r#"{{"t":"hello","last_seq":{last_seq}}}"#))).await?;
+        req.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_str(&format!("tmux-bridge.v1, bearer.{token}"))?,
+        );
+        req.headers_mut()
+            .insert("origin", HeaderValue::from_str(&login.origin())?);
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true)
+            .await
+            .context("browser websocket")?;
+        ws.send(Message::text(format!(
+            r#"{{"t":"hello","last_seq":{last_seq}}}"#
+        )))
+        .await?;
         Ok(Browser {
             ws,
             view: SessionView::new(SCROLLBACK, last_seq),
@@ -311,14 +385,22 @@ impl Browser {
         match frame.kind {
             FrameKind::Snapshot => {
                 self.snapshots += 1;
-                let snap = Snapshot { seq: frame.last_seq, records: frame.records };
+                let snap = Snapshot {
+                    seq: frame.last_seq,
+                    records: frame.records,
+                };
                 self.view = SessionView::from_snapshot(SCROLLBACK, &snap)?;
             }
             FrameKind::Batch => {
                 // The relay promises exactly what we miss: no overlap with
                 // what we have (a duplicate) and no hole (a gap).
                 if frame.first_seq != self.view.last_seq + 1 {
-                    bail!("batch {}..={} after seq {}: a gap or a duplicate", frame.first_seq, frame.last_seq, self.view.last_seq);
+                    bail!(
+                        "batch {}..={} after seq {}: a gap or a duplicate",
+                        frame.first_seq,
+                        frame.last_seq,
+                        self.view.last_seq
+                    );
                 }
                 for r in &frame.records {
                     self.view.apply(r)?;
@@ -336,7 +418,12 @@ impl Browser {
     }
 
     /// Receives and applies until `done(view)` holds.
-    pub async fn until(&mut self, what: &str, secs: u64, mut done: impl FnMut(&SessionView) -> bool) -> Result<()> {
+    pub async fn until(
+        &mut self,
+        what: &str,
+        secs: u64,
+        mut done: impl FnMut(&SessionView) -> bool,
+    ) -> Result<()> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         while !done(&self.view) {
             if !self.receive_one(deadline).await? {
@@ -352,7 +439,11 @@ impl Browser {
         let id: tmux_cc::PaneId = pane.parse()?;
         self.recent_output.clear();
         let deadline = tokio::time::Instant::now() + limit;
-        while !self.recent_output.iter().any(|(p, b)| *p == id && b.contains(&byte)) {
+        while !self
+            .recent_output
+            .iter()
+            .any(|(p, b)| *p == id && b.contains(&byte))
+        {
             if !self.receive_one(deadline).await? {
                 bail!("no output with {byte:#04x} for {pane}");
             }
@@ -383,8 +474,17 @@ impl Browser {
 
 /// The visible rows of a pane in the view, trailing spaces removed.
 pub fn view_rows(view: &SessionView, pane: &str) -> Vec<String> {
-    let Ok(id) = pane.parse::<tmux_cc::PaneId>() else { return Vec::new() };
-    view.pane(id).map(|p| p.rows_text().into_iter().map(|r| r.trim_end().to_owned()).collect()).unwrap_or_default()
+    let Ok(id) = pane.parse::<tmux_cc::PaneId>() else {
+        return Vec::new();
+    };
+    view.pane(id)
+        .map(|p| {
+            p.rows_text()
+                .into_iter()
+                .map(|r| r.trim_end().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Whether any visible row of the pane contains `needle`.
@@ -418,7 +518,11 @@ impl TtyClient {
         let stdin = child.stdin.take().context("stdin")?;
         let mut stdout = child.stdout.take().context("stdout")?;
         let size = |n: u16| std::num::NonZeroU16::new(n).context("zero terminal size");
-        let screen = std::sync::Arc::new(std::sync::Mutex::new(vt100::Parser::new(size(rows)?, size(cols)?, 0)));
+        let screen = std::sync::Arc::new(std::sync::Mutex::new(vt100::Parser::new(
+            size(rows)?,
+            size(cols)?,
+            0,
+        )));
         let s2 = screen.clone();
         tokio::spawn(async move {
             let mut buf = vec![0u8; 65536];
@@ -431,7 +535,11 @@ impl TtyClient {
                 }
             }
         });
-        Ok(TtyClient { child, stdin, screen })
+        Ok(TtyClient {
+            child,
+            stdin,
+            screen,
+        })
     }
 
     pub async fn type_text(&mut self, text: &str) -> Result<()> {
@@ -441,7 +549,10 @@ impl TtyClient {
     }
 
     pub fn contents(&self) -> String {
-        self.screen.lock().map(|p| p.screen().contents()).unwrap_or_default()
+        self.screen
+            .lock()
+            .map(|p| p.screen().contents())
+            .unwrap_or_default()
     }
 
     pub async fn wait_for(&self, needle: &str, secs: u64) -> Result<()> {
@@ -451,7 +562,10 @@ impl TtyClient {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        bail!("the terminal never showed {needle:?}; it shows:\n{}", self.contents())
+        bail!(
+            "the terminal never showed {needle:?}; it shows:\n{}",
+            self.contents()
+        )
     }
 
     /// Waits until a row of the terminal's screen is exactly `line`
@@ -463,7 +577,10 @@ impl TtyClient {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        bail!("the terminal never showed the line {line:?}; it shows:\n{}", self.contents())
+        bail!(
+            "the terminal never showed the line {line:?}; it shows:\n{}",
+            self.contents()
+        )
     }
 
     pub async fn detach(mut self) {

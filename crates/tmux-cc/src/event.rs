@@ -19,7 +19,11 @@ pub enum Event {
     Output { pane: PaneId, data: Bytes },
     /// `%extended-output %P AGE ... : DATA` (clients with `pause-after`).
     /// `age_ms` is how long the data waited inside tmux.
-    ExtendedOutput { pane: PaneId, age_ms: u64, data: Bytes },
+    ExtendedOutput {
+        pane: PaneId,
+        age_ms: u64,
+        data: Bytes,
+    },
     /// `%pause %P`: tmux stopped sending this pane's output to us.
     Pause { pane: PaneId },
     /// `%continue %P`: output for the pane resumed (from "now": resync).
@@ -49,13 +53,20 @@ pub enum Event {
     /// `%session-changed $S NAME`: this client is now attached to `$S`.
     SessionChanged { session: SessionId, name: Bytes },
     /// `%client-session-changed CLIENT $S NAME`: another client switched.
-    ClientSessionChanged { client: Bytes, session: SessionId, name: Bytes },
+    ClientSessionChanged {
+        client: Bytes,
+        session: SessionId,
+        name: Bytes,
+    },
     /// `%session-renamed $S NAME`
     SessionRenamed { session: SessionId, name: Bytes },
     /// `%sessions-changed`
     SessionsChanged,
     /// `%session-window-changed $S @W`
-    SessionWindowChanged { session: SessionId, window: WindowId },
+    SessionWindowChanged {
+        session: SessionId,
+        window: WindowId,
+    },
     /// `%window-pane-changed @W %P`
     WindowPaneChanged { window: WindowId, pane: PaneId },
     /// `%pane-mode-changed %P`

@@ -113,6 +113,9 @@ mod tests {
         assert!("%-1".parse::<PaneId>().is_err());
         assert!("@1".parse::<PaneId>().is_err());
         assert!("%99999999999".parse::<PaneId>().is_err());
-        assert_eq!(serde_json::to_string(&PaneId(7)).ok().as_deref(), Some("\"%7\""));
+        assert_eq!(
+            serde_json::to_string(&PaneId(7)).ok().as_deref(),
+            Some("\"%7\"")
+        );
     }
 }

@@ -76,7 +76,9 @@ pub struct RunnerHello {
 pub enum RunnerToRelay {
     Hello(RunnerHello),
     /// How many tty clients are attached to the tmux session.
-    Status { attached_clients: u32 },
+    Status {
+        attached_clients: u32,
+    },
 }
 
 /// Text messages the relay sends to a runner.
@@ -139,7 +141,11 @@ pub struct SessionInfo {
 #[non_exhaustive]
 pub enum RelayToBrowser {
     /// Answer to `hello`; frames follow.
-    Welcome { session: SessionInfo, head_seq: u64, runner_online: bool },
+    Welcome {
+        session: SessionInfo,
+        head_seq: u64,
+        runner_online: bool,
+    },
     /// The runner connected or went away.
     Runner { online: bool },
 }

@@ -54,14 +54,26 @@ async fn connect(args: Args) -> anyhow::Result<ExitCode> {
     let from_saved = saved.is_some();
     let (relay_url, token) = match (args.relay.clone(), args.token.clone(), saved) {
         (Some(r), Some(t), _) => (r, t),
-        (r, None, Some(c)) if r.as_deref().is_none_or(|r| r.trim_end_matches('/') == c.relay_url) => (c.relay_url, c.runner_token),
+        (r, None, Some(c))
+            if r.as_deref()
+                .is_none_or(|r| r.trim_end_matches('/') == c.relay_url) =>
+        {
+            (c.relay_url, c.runner_token)
+        }
         _ => anyhow::bail!(
             "no runner token for this relay: run `tmux-bridge pair --relay URL` once, or pass --relay and --token (TMUX_BRIDGE_RELAY, TMUX_BRIDGE_TOKEN)"
         ),
     };
     let saved_token = from_saved.then(|| token.clone());
-    let data_dir = args.data_dir.clone().unwrap_or_else(relay::config::default_data_dir);
-    let server = TmuxServer { socket_name: args.tmux_socket.clone(), socket_path: None, config: args.tmux_config.clone() };
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(relay::config::default_data_dir);
+    let server = TmuxServer {
+        socket_name: args.tmux_socket.clone(),
+        socket_path: None,
+        config: args.tmux_config.clone(),
+    };
     let (name, attach) = session::names(&server, &args.idea, &args.slot)?;
     println!("tmux-bridge is serving tmux session {name} through {relay_url}");
     println!("Attach: {attach}");
@@ -83,11 +95,14 @@ async fn connect(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("tmux-bridge: {err:#}");
             // Only a definite refusal of the saved token deletes it; network
             // errors never reach here (the uplink retries them).
-            if let (Some(t), Some(rejected)) = (&saved_token, err.downcast_ref::<session::Rejected>())
+            if let (Some(t), Some(rejected)) =
+                (&saved_token, err.downcast_ref::<session::Rejected>())
                 && crate::config::is_definite_rejection(&rejected.0)
             {
                 match crate::config::Credentials::forget_if_rejected(t) {
-                    Ok(true) => eprintln!("tmux-bridge: deleted the saved credentials; run `tmux-bridge pair` again"),
+                    Ok(true) => eprintln!(
+                        "tmux-bridge: deleted the saved credentials; run `tmux-bridge pair` again"
+                    ),
                     Ok(false) => {}
                     Err(e) => eprintln!("tmux-bridge: {e}"),
                 }

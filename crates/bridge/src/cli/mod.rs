@@ -15,10 +15,12 @@ use anyhow::Context;
 pub fn read_input(path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
     let mut buf = Vec::new();
     match path {
-        None => std::io::stdin().read_to_end(&mut buf).context("reading standard input")?,
-        Some(p) if p == Path::new("-") => {
-            std::io::stdin().read_to_end(&mut buf).context("reading standard input")?
-        }
+        None => std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("reading standard input")?,
+        Some(p) if p == Path::new("-") => std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("reading standard input")?,
         Some(p) => {
             return std::fs::read(p).with_context(|| format!("reading {}", p.display()));
         }
@@ -55,13 +57,14 @@ pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -41,7 +41,9 @@ pub struct Args {
 
 /// Parses `COLSxROWS`.
 pub fn parse_size(s: &str) -> Result<(u16, u16), String> {
-    let (c, r) = s.split_once(['x', 'X']).ok_or_else(|| format!("expected COLSxROWS, got {s:?}"))?;
+    let (c, r) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("expected COLSxROWS, got {s:?}"))?;
     let cols: u16 = c.parse().map_err(|_| format!("bad column count {c:?}"))?;
     let rows: u16 = r.parse().map_err(|_| format!("bad row count {r:?}"))?;
     if !(1..=1000).contains(&cols) || !(1..=1000).contains(&rows) {
@@ -56,18 +58,36 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn up(args: Args) -> anyhow::Result<ExitCode> {
-    let data_dir = args.data_dir.clone().unwrap_or_else(relay::config::default_data_dir);
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-    let server = TmuxServer { socket_name: args.tmux_socket.clone(), socket_path: None, config: args.tmux_config.clone() };
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(relay::config::default_data_dir);
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let server = TmuxServer {
+        socket_name: args.tmux_socket.clone(),
+        socket_path: None,
+        config: args.tmux_config.clone(),
+    };
     // Fail early, with a clear message, on names tmux cannot hold.
     let (name, attach) = session::names(&server, &args.idea, &args.slot)?;
 
     let config = relay::config::Config::new(args.listen, data_dir.clone());
-    let relay = relay::Relay::start(config).await.context("starting the embedded relay")?;
+    let relay = relay::Relay::start(config)
+        .await
+        .context("starting the embedded relay")?;
     let addr = relay.local_addr();
     let base = format!("http://{addr}");
-    let local = relay.auth().ensure_local_runner(&crate::session::host_name()).await.context("creating the local runner")?;
-    let login_url = relay.auth().login_link(&local.user_id).await.context("creating the login link")?;
+    let local = relay
+        .auth()
+        .ensure_local_runner(&crate::session::host_name())
+        .await
+        .context("creating the local runner")?;
+    let login_url = relay
+        .auth()
+        .login_link(&local.user_id)
+        .await
+        .context("creating the login link")?;
 
     session::ensure_session(&server, &args.idea, &args.slot, args.size).await?;
     println!("tmux-bridge is serving tmux session {name} through {base}");

@@ -13,11 +13,17 @@ use tokio_util::sync::CancellationToken;
 use testkit::*;
 
 fn server(tmux: &Tmux) -> bridge::tmux::TmuxServer {
-    bridge::tmux::TmuxServer { socket_name: Some(tmux.socket.clone()), socket_path: None, config: Some("/dev/null".into()) }
+    bridge::tmux::TmuxServer {
+        socket_name: Some(tmux.socket.clone()),
+        socket_path: None,
+        config: Some("/dev/null".into()),
+    }
 }
 
 fn session_name(idea: &str, slot: &str) -> Result<String> {
-    Ok(tmux_cc::naming::session_name(idea, slot)?.as_str().to_owned())
+    Ok(tmux_cc::naming::session_name(idea, slot)?
+        .as_str()
+        .to_owned())
 }
 
 /// Runs the bridge in this process against a relay at `addr`.
@@ -57,7 +63,11 @@ async fn converge(b: &mut Browser, tmux: &Tmux, pane: &str, secs: u64) -> Result
         if want == got && got_cursor == Some(cursor) {
             return Ok(());
         }
-        last = format!("tmux:\n{}\nbrowser:\n{}\ncursor tmux {cursor:?} browser {got_cursor:?}", want.join("\n"), got.join("\n"));
+        last = format!(
+            "tmux:\n{}\nbrowser:\n{}\ncursor tmux {cursor:?} browser {got_cursor:?}",
+            want.join("\n"),
+            got.join("\n")
+        );
     }
     bail!("the browser never converged on tmux's screen\n{last}")
 }
@@ -82,15 +92,37 @@ impl InProcess {
         let name = session_name("e2e", slot)?;
         tmux.new_session(&name, 80, 24)?;
         let dir = tempfile::tempdir()?;
-        let relay = relay::Relay::start(relay::Config::new("127.0.0.1:0".parse()?, dir.path().to_path_buf())).await?;
+        let relay = relay::Relay::start(relay::Config::new(
+            "127.0.0.1:0".parse()?,
+            dir.path().to_path_buf(),
+        ))
+        .await?;
         let local = relay.auth().ensure_local_runner("test").await?;
         let link = relay.auth().login_link(&local.user_id).await?;
         let cancel = CancellationToken::new();
-        let bridge = spawn_bridge(&tmux, "e2e", slot, relay.local_addr(), local.runner_token, dir.path(), cancel.clone());
+        let bridge = spawn_bridge(
+            &tmux,
+            "e2e",
+            slot,
+            relay.local_addr(),
+            local.runner_token,
+            dir.path(),
+            cancel.clone(),
+        );
         let login = Login::from_link(&link).await?;
         let session_id = login.wait_session(&name).await?;
         let pane = tmux.first_pane(&name)?;
-        Ok(InProcess { tmux, name, pane, relay, bridge, cancel, login, session_id, _dir: dir })
+        Ok(InProcess {
+            tmux,
+            name,
+            pane,
+            relay,
+            bridge,
+            cancel,
+            login,
+            session_id,
+            _dir: dir,
+        })
     }
 
     async fn stop(self) -> Result<()> {
@@ -106,9 +138,13 @@ async fn browser_types_echo_and_sees_the_output() -> Result<()> {
     let sys = InProcess::start("echo").await?;
     let pane = sys.pane.clone();
     let mut b = Browser::connect(&sys.login, &sys.session_id, 0).await?;
-    b.until("the prompt", 15, |v| view_has(v, &pane, "$")).await?;
+    b.until("the prompt", 15, |v| view_has(v, &pane, "$"))
+        .await?;
     b.send_input(&pane, "echo hi-$((6*7))\r").await?;
-    b.until("the echoed output", 15, |v| view_rows(v, &pane).iter().any(|r| r.trim() == "hi-42")).await?;
+    b.until("the echoed output", 15, |v| {
+        view_rows(v, &pane).iter().any(|r| r.trim() == "hi-42")
+    })
+    .await?;
     converge(&mut b, &sys.tmux, &pane, 10).await?;
     sys.stop().await
 }
@@ -120,14 +156,18 @@ async fn a_terminal_and_a_browser_share_the_pane() -> Result<()> {
     let mut tty = TtyClient::attach(&sys.tmux, &sys.name, 100, 30).await?;
     tty.wait_for("$", 10).await?;
     let mut b = Browser::connect(&sys.login, &sys.session_id, 0).await?;
-    b.until("the prompt", 15, |v| view_has(v, &pane, "$")).await?;
+    b.until("the prompt", 15, |v| view_has(v, &pane, "$"))
+        .await?;
 
     // Browser → pane → the person's terminal.
     b.send_input(&pane, "echo from-browser-$((1+1))\r").await?;
     tty.wait_for_line("from-browser-2", 10).await?;
     // The person's terminal → pane → browser.
     tty.type_text("echo from-tty-$((2+3))\r").await?;
-    b.until("the terminal's output", 15, |v| view_rows(v, &pane).iter().any(|r| r.trim() == "from-tty-5")).await?;
+    b.until("the terminal's output", 15, |v| {
+        view_rows(v, &pane).iter().any(|r| r.trim() == "from-tty-5")
+    })
+    .await?;
     converge(&mut b, &sys.tmux, &pane, 10).await?;
 
     tty.detach().await;
@@ -137,10 +177,16 @@ async fn a_terminal_and_a_browser_share_the_pane() -> Result<()> {
 /// The workspace's binaries (built by `cargo build --workspace`).
 fn workspace_bin(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let dir = exe.parent().and_then(Path::parent).context("no target dir")?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("no target dir")?;
     let path = dir.join(name);
     if !path.exists() {
-        bail!("{} is missing: run `cargo build --workspace` first", path.display());
+        bail!(
+            "{} is missing: run `cargo build --workspace` first",
+            path.display()
+        );
     }
     Ok(path)
 }
@@ -161,7 +207,12 @@ impl Proc {
 
 async fn start_relay_process(port: u16, data_dir: &Path) -> Result<Proc> {
     let child = tokio::process::Command::new(workspace_bin("tmux-relay")?)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
         .arg(data_dir)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
@@ -169,7 +220,10 @@ async fn start_relay_process(port: u16, data_dir: &Path) -> Result<Proc> {
         .kill_on_drop(true)
         .spawn()?;
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return Ok(Proc(child));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -179,8 +233,22 @@ async fn start_relay_process(port: u16, data_dir: &Path) -> Result<Proc> {
 
 fn start_bridge_process(tmux: &Tmux, port: u16, token: &str, dir: &Path) -> Result<Proc> {
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tmux-bridge"))
-        .args(["connect", "--relay", &format!("http://127.0.0.1:{port}"), "--idea", "e2e", "--slot", "flood"])
-        .args(["--tmux-socket", &tmux.socket, "--tmux-config", "/dev/null", "--data-dir"])
+        .args([
+            "connect",
+            "--relay",
+            &format!("http://127.0.0.1:{port}"),
+            "--idea",
+            "e2e",
+            "--slot",
+            "flood",
+        ])
+        .args([
+            "--tmux-socket",
+            &tmux.socket,
+            "--tmux-config",
+            "/dev/null",
+            "--data-dir",
+        ])
         .arg(dir)
         .env("TMUX_BRIDGE_TOKEN", token)
         .env("RUST_LOG", "warn")
@@ -216,10 +284,20 @@ async fn relay_kill9_during_a_flood_and_a_bridge_restart_lose_nothing() -> Resul
 
     // Credentials are made through the relay's own library on its data dir.
     let (token, link) = {
-        let store = transcript::store::Store::connect(&relay::config::default_database_url(relay_dir.path())).await?;
-        let auth = relay::auth::Auth::open(store, relay_dir.path(), relay::auth::AuthConfig::new(format!("http://127.0.0.1:{port}")))?;
+        let store = transcript::store::Store::connect(&relay::config::default_database_url(
+            relay_dir.path(),
+        ))
+        .await?;
+        let auth = relay::auth::Auth::open(
+            store,
+            relay_dir.path(),
+            relay::auth::AuthConfig::new(format!("http://127.0.0.1:{port}")),
+        )?;
         let local = auth.ensure_local_runner("test").await?;
-        (local.runner_token.clone(), auth.login_link(&local.user_id).await?)
+        (
+            local.runner_token.clone(),
+            auth.login_link(&local.user_id).await?,
+        )
     };
     let mut relay = start_relay_process(port, relay_dir.path()).await?;
     let mut bridge = start_bridge_process(&tmux, port, &token, bridge_dir.path())?;
@@ -227,14 +305,24 @@ async fn relay_kill9_during_a_flood_and_a_bridge_restart_lose_nothing() -> Resul
     let sid = login.wait_session(&name).await?;
     let pane = tmux.first_pane(&name)?;
     let mut b = Browser::connect(&login, &sid, 0).await?;
-    b.until("the prompt", 15, |v| view_has(v, &pane, "$")).await?;
+    b.until("the prompt", 15, |v| view_has(v, &pane, "$"))
+        .await?;
 
-    b.send_input(&pane, "seq 1 150000; echo flood-$((40+2))\r").await?;
-    b.until("the flood to start", 15, |v| view_rows(v, &pane).iter().any(|r| r.trim().parse::<u32>().is_ok_and(|n| n > 1000))).await?;
+    b.send_input(&pane, "seq 1 150000; echo flood-$((40+2))\r")
+        .await?;
+    b.until("the flood to start", 15, |v| {
+        view_rows(v, &pane)
+            .iter()
+            .any(|r| r.trim().parse::<u32>().is_ok_and(|n| n > 1000))
+    })
+    .await?;
     relay.kill9().await;
     let mut relay = start_relay_process(port, relay_dir.path()).await?;
     b = reconnect(b, &login, &sid).await?;
-    b.until("the end of the flood", 60, |v| view_rows(v, &pane).iter().any(|r| r.trim() == "flood-42")).await?;
+    b.until("the end of the flood", 60, |v| {
+        view_rows(v, &pane).iter().any(|r| r.trim() == "flood-42")
+    })
+    .await?;
     converge(&mut b, &tmux, &pane, 15).await?;
 
     // Bridge restart: kill it hard, start it again, keep typing.
@@ -244,7 +332,12 @@ async fn relay_kill9_during_a_flood_and_a_bridge_restart_lose_nothing() -> Resul
     b.send_input(&pane, "echo after-$((3*3))\r").await?;
     let mut seen = false;
     for _ in 0..3 {
-        if b.until("output after the bridge restart", 10, |v| view_rows(v, &pane).iter().any(|r| r.trim() == "after-9")).await.is_ok() {
+        if b.until("output after the bridge restart", 10, |v| {
+            view_rows(v, &pane).iter().any(|r| r.trim() == "after-9")
+        })
+        .await
+        .is_ok()
+        {
             seen = true;
             break;
         }

@@ -141,7 +141,9 @@ impl Auth {
         addr: IpAddr,
         code: &str,
     ) -> Result<PairApproved, AuthError> {
-        let approved = self.guarded(user, addr, self.try_approve(user, code)).await?;
+        let approved = self
+            .guarded(user, addr, self.try_approve(user, code))
+            .await?;
         tracing::info!(user = %user.id, runner = %approved.runner_id, "pairing approved");
         Ok(approved)
     }

@@ -21,14 +21,20 @@ use crate::state::AppState;
 pub const CSRF_HEADER: &str = "x-requested-with";
 
 /// `GET /api/sessions`: `{"sessions": [SessionInfo, ...]}`, oldest first.
-pub async fn list_sessions(State(st): State<AppState>, user: CurrentUser) -> Result<Response, AppError> {
+pub async fn list_sessions(
+    State(st): State<AppState>,
+    user: CurrentUser,
+) -> Result<Response, AppError> {
     let records = st.store.sessions_for_user(&user.id).await?;
     let sessions: Vec<SessionInfo> = records
         .into_iter()
         .map(|r| {
             let live = st.hub.get(r.id).and_then(|h| h.info());
             match live {
-                Some(info) => SessionInfo { head_seq: info.head_seq.max(r.last_seq), ..info },
+                Some(info) => SessionInfo {
+                    head_seq: info.head_seq.max(r.last_seq),
+                    ..info
+                },
                 None => SessionInfo {
                     id: r.id.to_string(),
                     idea: r.idea,
@@ -69,7 +75,11 @@ pub async fn mint_token(
         Some(r) if r.user_id == user.id => r,
         _ => return Err(AppError::NotFound),
     };
-    let token = match st.auth.mint_browser_token(&user, &record.runner_id, &record.id.to_string()).await {
+    let token = match st
+        .auth
+        .mint_browser_token(&user, &record.runner_id, &record.id.to_string())
+        .await
+    {
         Ok(t) => t,
         // The session's runner was revoked: the session is gone for the page.
         Err(AuthError::NotFound) => return Err(AppError::NotFound),
@@ -80,6 +90,9 @@ pub async fn mint_token(
         token: String,
         expires_in: i64,
     }
-    let body = Body { token, expires_in: crate::auth::tokens::BROWSER_TOKEN_TTL_SECS };
+    let body = Body {
+        token,
+        expires_in: crate::auth::tokens::BROWSER_TOKEN_TTL_SECS,
+    };
     Ok((StatusCode::OK, [("cache-control", "no-store")], Json(body)).into_response())
 }

@@ -27,7 +27,9 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         match self {
             AppError::NotFound => (StatusCode::NOT_FOUND, "not found\n").into_response(),
-            AppError::Forbidden(why) => (StatusCode::FORBIDDEN, format!("forbidden: {why}\n")).into_response(),
+            AppError::Forbidden(why) => {
+                (StatusCode::FORBIDDEN, format!("forbidden: {why}\n")).into_response()
+            }
             AppError::Internal(detail) => {
                 tracing::error!(error = %detail, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()

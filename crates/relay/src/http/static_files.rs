@@ -23,7 +23,10 @@ pub async fn index(State(st): State<AppState>) -> Response {
     match tokio::fs::read(&path).await {
         Ok(body) => (
             [
-                (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                ),
                 (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
             ],
             body,
@@ -33,7 +36,10 @@ pub async fn index(State(st): State<AppState>) -> Response {
             tracing::warn!(path = %path.display(), error = %e, "web page not found");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))],
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                )],
                 format!(
                     "The tmux-bridge web page has not been built.\n\
                      Build it with `scripts/web-build` (needs node and npm), \

@@ -3,11 +3,21 @@
 use super::*;
 
 fn batch(first: u64, last: u64, len: usize) -> LiveFrame {
-    LiveFrame { kind: FrameKind::Batch, first_seq: first, last_seq: last, bytes: Bytes::from(vec![0u8; len]) }
+    LiveFrame {
+        kind: FrameKind::Batch,
+        first_seq: first,
+        last_seq: last,
+        bytes: Bytes::from(vec![0u8; len]),
+    }
 }
 
 fn snap(m: u64) -> LiveFrame {
-    LiveFrame { kind: FrameKind::Snapshot, first_seq: m, last_seq: m, bytes: Bytes::from_static(b"snap") }
+    LiveFrame {
+        kind: FrameKind::Snapshot,
+        first_seq: m,
+        last_seq: m,
+        bytes: Bytes::from_static(b"snap"),
+    }
 }
 
 async fn pop_frame(q: &BrowserQueue) -> (FrameKind, u64, u64) {

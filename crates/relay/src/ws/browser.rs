@@ -44,10 +44,17 @@ pub async fn browser_ws(
         info!("browser handshake refused: bad Origin");
         return (StatusCode::FORBIDDEN, "Origin not allowed\n").into_response();
     }
-    let offered: Vec<&str> = ws.requested_protocols().filter_map(|v| v.to_str().ok()).collect();
+    let offered: Vec<&str> = ws
+        .requested_protocols()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
     let offered = offered.join(",");
     let Some(token) = bearer_from_subprotocols(&offered) else {
-        return (StatusCode::UNAUTHORIZED, "missing tmux-bridge.v1 subprotocol or bearer token\n").into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            "missing tmux-bridge.v1 subprotocol or bearer token\n",
+        )
+            .into_response();
     };
     let claims = match st.auth.authenticate_browser(token).await {
         Ok(c) => c,
@@ -57,7 +64,11 @@ pub async fn browser_ws(
         }
         Err(e) => {
             info!(error = %e, "browser token refused");
-            return (StatusCode::UNAUTHORIZED, "invalid or expired browser token\n").into_response();
+            return (
+                StatusCode::UNAUTHORIZED,
+                "invalid or expired browser token\n",
+            )
+                .into_response();
         }
     };
     if claims.session_id != session_id {
@@ -92,7 +103,12 @@ pub async fn browser_ws(
         })
 }
 
-async fn run(st: AppState, mut socket: WebSocket, record: SessionRecord, cancel: CancellationToken) {
+async fn run(
+    st: AppState,
+    mut socket: WebSocket,
+    record: SessionRecord,
+    cancel: CancellationToken,
+) {
     let k = match read_hello(&mut socket, &cancel).await {
         Ok(k) => k,
         Err((code, reason)) => {
@@ -116,7 +132,10 @@ async fn run(st: AppState, mut socket: WebSocket, record: SessionRecord, cancel:
     }
 }
 
-async fn read_hello(socket: &mut WebSocket, cancel: &CancellationToken) -> Result<u64, (u16, String)> {
+async fn read_hello(
+    socket: &mut WebSocket,
+    cancel: &CancellationToken,
+) -> Result<u64, (u16, String)> {
     let msg = tokio::select! {
         () = cancel.cancelled() => return Err((close::GOING_AWAY, "relay shutting down".into())),
         r = tokio::time::timeout(HELLO_TIMEOUT, socket.recv()) => r,
@@ -135,7 +154,12 @@ async fn read_hello(socket: &mut WebSocket, cancel: &CancellationToken) -> Resul
 }
 
 /// Sends the frames of `since`, returning the last sequence sent.
-async fn send_stored(socket: &mut WebSocket, since: Since, mut sent: u64, limit: Duration) -> Result<u64, ()> {
+async fn send_stored(
+    socket: &mut WebSocket,
+    since: Since,
+    mut sent: u64,
+    limit: Duration,
+) -> Result<u64, ()> {
     let frames: Vec<StoredFrame> = match since {
         Since::Frames(frames) => frames,
         Since::Snapshot { snapshot, frames } => {
@@ -174,13 +198,15 @@ async fn serve(
         // The browser is ahead of the store (the relay lost data, or the
         // database was replaced): serve it from scratch; its welcome's
         // head_seq below its last_seq tells it to reset.
-        Err(StoreError::Ahead { .. }) | Err(StoreError::NoResumePoint { .. }) => match st.store.since(id, 0).await {
-            Ok(s) => (s, 0),
-            Err(e) => {
-                error!(error = %e, "reading the store failed");
-                return Some((1011, "internal error".into()));
+        Err(StoreError::Ahead { .. }) | Err(StoreError::NoResumePoint { .. }) => {
+            match st.store.since(id, 0).await {
+                Ok(s) => (s, 0),
+                Err(e) => {
+                    error!(error = %e, "reading the store failed");
+                    return Some((1011, "internal error".into()));
+                }
             }
-        },
+        }
         Err(e) => {
             error!(error = %e, "reading the store failed");
             return Some((1011, "internal error".into()));
@@ -188,7 +214,9 @@ async fn serve(
     };
     let stored_head = match &since {
         Since::Frames(f) => f.last().map_or(sent, |f| f.last_seq),
-        Since::Snapshot { snapshot, frames } => frames.last().map_or(snapshot.at_seq, |f| f.last_seq),
+        Since::Snapshot { snapshot, frames } => {
+            frames.last().map_or(snapshot.at_seq, |f| f.last_seq)
+        }
     };
     let head_seq = stored_head.max(record.last_seq);
     let runner_online = hub.runner_online();
@@ -202,11 +230,22 @@ async fn serve(
         runner_online,
         head_seq,
     });
-    let welcome = RelayToBrowser::Welcome { session: SessionInfo { head_seq, runner_online, ..session }, head_seq, runner_online };
+    let welcome = RelayToBrowser::Welcome {
+        session: SessionInfo {
+            head_seq,
+            runner_online,
+            ..session
+        },
+        head_seq,
+        runner_online,
+    };
     let Ok(text) = serde_json::to_string(&welcome) else {
         return Some((1011, "internal error".into()));
     };
-    if send_timed(socket, Message::Text(text.into()), limit).await.is_err() {
+    if send_timed(socket, Message::Text(text.into()), limit)
+        .await
+        .is_err()
+    {
         return None;
     }
     sent = match send_stored(socket, since, sent, limit).await {
@@ -246,7 +285,10 @@ async fn serve(
                 {
                     warn!("no snapshot arrived in time; resyncing from the store");
                 }
-                if send_timed(socket, Message::Ping(bytes::Bytes::new()), limit).await.is_err() {
+                if send_timed(socket, Message::Ping(bytes::Bytes::new()), limit)
+                    .await
+                    .is_err()
+                {
                     return None;
                 }
             }
@@ -264,7 +306,10 @@ async fn serve(
                 }
             }
             Event::Out(Outgoing::Text(text)) => {
-                if send_timed(socket, Message::Text(text.into()), limit).await.is_err() {
+                if send_timed(socket, Message::Text(text.into()), limit)
+                    .await
+                    .is_err()
+                {
                     return None;
                 }
             }
@@ -279,7 +324,11 @@ async fn serve(
                 if f.kind == FrameKind::Batch && f.first_seq > sent + 1 {
                     // Only reachable if a frame was published without being
                     // stored first; fill the hole from the store.
-                    warn!(sent, first_seq = f.first_seq, "gap in live frames; refilling from the store");
+                    warn!(
+                        sent,
+                        first_seq = f.first_seq,
+                        "gap in live frames; refilling from the store"
+                    );
                     match st.store.since(id, sent).await {
                         Ok(s) => match send_stored(socket, s, sent, limit).await {
                             Ok(s) => sent = s,
@@ -294,7 +343,10 @@ async fn serve(
                         continue;
                     }
                 }
-                if send_timed(socket, Message::Binary(f.bytes), limit).await.is_err() {
+                if send_timed(socket, Message::Binary(f.bytes), limit)
+                    .await
+                    .is_err()
+                {
                     return None;
                 }
                 sent = f.last_seq;
@@ -309,29 +361,44 @@ async fn serve(
                 return None;
             }
             Event::Incoming(Some(Ok(msg))) => match msg {
-                Message::Text(text) => match serde_json::from_str::<BrowserToRelay>(text.as_str()) {
-                    Ok(BrowserToRelay::Input { pane, data }) => {
-                        let Some(tx) = hub.runner_sender() else {
-                            debug!(bytes = data.len(), "input while the runner is offline; dropped");
-                            continue;
-                        };
-                        // Bounded: a browser typing faster than the runner
-                        // takes input waits here, alone.
-                        let _ = tx.send(ToRunner::Control(RelayToRunner::Input { pane, data })).await;
-                    }
-                    Ok(BrowserToRelay::Resize { cols, rows }) => {
-                        if !resize_is_valid(cols, rows) {
-                            return Some((close::PROTOCOL, format!("resize {cols}x{rows} out of range 1..=1000")));
+                Message::Text(text) => {
+                    match serde_json::from_str::<BrowserToRelay>(text.as_str()) {
+                        Ok(BrowserToRelay::Input { pane, data }) => {
+                            let Some(tx) = hub.runner_sender() else {
+                                debug!(
+                                    bytes = data.len(),
+                                    "input while the runner is offline; dropped"
+                                );
+                                continue;
+                            };
+                            // Bounded: a browser typing faster than the runner
+                            // takes input waits here, alone.
+                            let _ = tx
+                                .send(ToRunner::Control(RelayToRunner::Input { pane, data }))
+                                .await;
                         }
-                        hub.set_browser_size(reg.id, cols, rows);
+                        Ok(BrowserToRelay::Resize { cols, rows }) => {
+                            if !resize_is_valid(cols, rows) {
+                                return Some((
+                                    close::PROTOCOL,
+                                    format!("resize {cols}x{rows} out of range 1..=1000"),
+                                ));
+                            }
+                            hub.set_browser_size(reg.id, cols, rows);
+                        }
+                        Ok(BrowserToRelay::Hello { .. }) => {
+                            return Some((close::PROTOCOL, "hello sent twice".into()));
+                        }
+                        Ok(_) => return Some((close::PROTOCOL, "unexpected message type".into())),
+                        Err(e) => {
+                            warn!(bytes = text.len(), "malformed browser message");
+                            return Some((
+                                close::PROTOCOL,
+                                format!("malformed control message: {e}"),
+                            ));
+                        }
                     }
-                    Ok(BrowserToRelay::Hello { .. }) => return Some((close::PROTOCOL, "hello sent twice".into())),
-                    Ok(_) => return Some((close::PROTOCOL, "unexpected message type".into())),
-                    Err(e) => {
-                        warn!(bytes = text.len(), "malformed browser message");
-                        return Some((close::PROTOCOL, format!("malformed control message: {e}")));
-                    }
-                },
+                }
                 Message::Binary(b) => {
                     warn!(bytes = b.len(), "binary message from a browser");
                     return Some((close::PROTOCOL, "browsers send text messages only".into()));

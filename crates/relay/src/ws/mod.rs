@@ -25,7 +25,10 @@ pub async fn close(mut socket: WebSocket, code: u16, reason: &str) {
     while reason.len() > 123 {
         reason.pop();
     }
-    let frame = CloseFrame { code, reason: reason.into() };
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
 }
 
@@ -43,7 +46,10 @@ pub async fn send_timed(socket: &mut WebSocket, msg: Message, limit: Duration) -
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(()),
         Err(_) => {
-            tracing::info!(secs = limit.as_secs(), "send timed out; dropping the socket");
+            tracing::info!(
+                secs = limit.as_secs(),
+                "send timed out; dropping the socket"
+            );
             Err(())
         }
     }
@@ -63,7 +69,11 @@ impl Keepalive {
     pub fn new(period: Duration) -> Keepalive {
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        Keepalive { ticks, last_heard: tokio::time::Instant::now(), period }
+        Keepalive {
+            ticks,
+            last_heard: tokio::time::Instant::now(),
+            period,
+        }
     }
 
     /// Records that the peer sent something.

@@ -34,7 +34,11 @@ use crate::state::AppState;
 const MAX_NAME: usize = 512;
 
 /// The upgrade handler.
-pub async fn runner_ws(State(st): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+pub async fn runner_ws(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     let Some(token) = bearer_token(&headers) else {
         return (StatusCode::UNAUTHORIZED, "missing Bearer runner token\n").into_response();
     };
@@ -46,7 +50,11 @@ pub async fn runner_ws(State(st): State<AppState>, headers: HeaderMap, ws: WebSo
         }
         Err(e) => {
             info!(error = %e, "runner token refused");
-            return (StatusCode::UNAUTHORIZED, "invalid, expired or revoked runner token\n").into_response();
+            return (
+                StatusCode::UNAUTHORIZED,
+                "invalid, expired or revoked runner token\n",
+            )
+                .into_response();
         }
     };
     // Registered before the upgrade so a revocation racing the handshake
@@ -86,20 +94,35 @@ async fn run(
             return;
         }
     };
-    if let Err(e) = st.auth.check_session_quota(&claims.user_id, &claims.runner_id, &hello.idea, &hello.slot).await {
+    if let Err(e) = st
+        .auth
+        .check_session_quota(&claims.user_id, &claims.runner_id, &hello.idea, &hello.slot)
+        .await
+    {
         warn!(error = %e, "runner's new session refused");
         super::close(socket, close::FORBIDDEN, &e.to_string()).await;
         return;
     }
     let record = match st
         .store
-        .upsert_session(&claims.runner_id, &claims.user_id, &hello.idea, &hello.slot, &hello.tmux_session)
+        .upsert_session(
+            &claims.runner_id,
+            &claims.user_id,
+            &hello.idea,
+            &hello.slot,
+            &hello.tmux_session,
+        )
         .await
     {
         Ok(r) => r,
         Err(StoreError::OwnerMismatch { id }) => {
             warn!(session = id, "runner's session belongs to another user");
-            super::close(socket, close::FORBIDDEN, "this terminal session belongs to another user").await;
+            super::close(
+                socket,
+                close::FORBIDDEN,
+                "this terminal session belongs to another user",
+            )
+            .await;
             return;
         }
         Err(e) => {
@@ -125,8 +148,14 @@ async fn run(
     let mut reg = hub.attach_runner(meta, record.last_seq);
     info!(session = id, last_seq = record.last_seq, "runner connected");
 
-    let welcome = RelayToRunner::Welcome { session_id: id.to_string(), last_seq: record.last_seq };
-    let ending = if send_json(&mut socket, &welcome, st.keepalive * 6).await.is_err() {
+    let welcome = RelayToRunner::Welcome {
+        session_id: id.to_string(),
+        last_seq: record.last_seq,
+    };
+    let ending = if send_json(&mut socket, &welcome, st.keepalive * 6)
+        .await
+        .is_err()
+    {
         None
     } else {
         pump(&st, &hub, id, &mut socket, &mut reg, &revocation, &cancel).await
@@ -149,7 +178,10 @@ async fn run(
     }
 }
 
-async fn read_hello(socket: &mut WebSocket, cancel: &CancellationToken) -> Result<RunnerHello, (u16, String)> {
+async fn read_hello(
+    socket: &mut WebSocket,
+    cancel: &CancellationToken,
+) -> Result<RunnerHello, (u16, String)> {
     let msg = tokio::select! {
         () = cancel.cancelled() => return Err((close::GOING_AWAY, "relay shutting down".into())),
         r = tokio::time::timeout(HELLO_TIMEOUT, socket.recv()) => r,
@@ -166,19 +198,41 @@ async fn read_hello(socket: &mut WebSocket, cancel: &CancellationToken) -> Resul
         Err(e) => return Err((close::PROTOCOL, format!("malformed hello: {e}"))),
     };
     if hello.v != PROTOCOL_VERSION {
-        return Err((close::PROTOCOL, format!("unsupported protocol version {}", hello.v)));
+        return Err((
+            close::PROTOCOL,
+            format!("unsupported protocol version {}", hello.v),
+        ));
     }
-    let fields = [&hello.idea, &hello.slot, &hello.tmux_session, &hello.attach, &hello.host];
+    let fields = [
+        &hello.idea,
+        &hello.slot,
+        &hello.tmux_session,
+        &hello.attach,
+        &hello.host,
+    ];
     if hello.idea.is_empty() || hello.slot.is_empty() || hello.tmux_session.is_empty() {
-        return Err((close::PROTOCOL, "idea, slot and tmux_session must not be empty".into()));
+        return Err((
+            close::PROTOCOL,
+            "idea, slot and tmux_session must not be empty".into(),
+        ));
     }
-    if fields.iter().any(|f| f.len() > MAX_NAME || f.chars().any(char::is_control)) {
-        return Err((close::PROTOCOL, "a hello field is too long or holds control characters".into()));
+    if fields
+        .iter()
+        .any(|f| f.len() > MAX_NAME || f.chars().any(char::is_control))
+    {
+        return Err((
+            close::PROTOCOL,
+            "a hello field is too long or holds control characters".into(),
+        ));
     }
     Ok(hello)
 }
 
-async fn send_json<T: serde::Serialize>(socket: &mut WebSocket, msg: &T, limit: Duration) -> Result<(), ()> {
+async fn send_json<T: serde::Serialize>(
+    socket: &mut WebSocket,
+    msg: &T,
+    limit: Duration,
+) -> Result<(), ()> {
     let text = serde_json::to_string(msg).map_err(|_| ())?;
     send_timed(socket, Message::Text(text.into()), limit).await
 }
@@ -218,15 +272,24 @@ async fn pump(
         match event {
             Event::Shutdown => return Some((close::GOING_AWAY, "relay shutting down".into())),
             Event::Replaced => {
-                return Some((close::REPLACED, "replaced: the same terminal session connected again".into()));
+                return Some((
+                    close::REPLACED,
+                    "replaced: the same terminal session connected again".into(),
+                ));
             }
             Event::Revoked => return Some((close::POLICY, "runner revoked".into())),
             Event::Tick => {
                 if alive.expired() {
-                    info!(session = id, "runner silent for three keepalive periods; dropping it");
+                    info!(
+                        session = id,
+                        "runner silent for three keepalive periods; dropping it"
+                    );
                     return None;
                 }
-                if send_timed(socket, Message::Ping(Bytes::new()), limit).await.is_err() {
+                if send_timed(socket, Message::Ping(Bytes::new()), limit)
+                    .await
+                    .is_err()
+                {
                     return None;
                 }
             }
@@ -298,15 +361,35 @@ async fn on_frame(
             // anything else, is published only once stored.
             let early = first_seq == hub.head_seq() + 1;
             if early {
-                hub.publish(LiveFrame { kind, first_seq, last_seq, bytes: bytes.clone() });
+                hub.publish(LiveFrame {
+                    kind,
+                    first_seq,
+                    last_seq,
+                    bytes: bytes.clone(),
+                });
             }
             match st.store.append_frame(id, first_seq, last_seq, &bytes).await {
                 Ok(appended) => {
-                    debug!(session = id, first_seq, last_seq, bytes = bytes.len(), ?appended, "batch");
+                    debug!(
+                        session = id,
+                        first_seq,
+                        last_seq,
+                        bytes = bytes.len(),
+                        ?appended,
+                        "batch"
+                    );
                     if appended == Appended::Stored && !early {
-                        hub.publish(LiveFrame { kind, first_seq, last_seq, bytes });
+                        hub.publish(LiveFrame {
+                            kind,
+                            first_seq,
+                            last_seq,
+                            bytes,
+                        });
                     }
-                    if send_json(socket, &RelayToRunner::Ack { seq: last_seq }, limit).await.is_err() {
+                    if send_json(socket, &RelayToRunner::Ack { seq: last_seq }, limit)
+                        .await
+                        .is_err()
+                    {
                         return Some((close::NORMAL, "send failed".into()));
                     }
                     None
@@ -317,7 +400,12 @@ async fn on_frame(
         FrameKind::Snapshot => match st.store.put_snapshot(id, last_seq, &bytes).await {
             Ok(()) => {
                 debug!(session = id, at = last_seq, bytes = bytes.len(), "snapshot");
-                hub.publish(LiveFrame { kind, first_seq, last_seq, bytes });
+                hub.publish(LiveFrame {
+                    kind,
+                    first_seq,
+                    last_seq,
+                    bytes,
+                });
                 None
             }
             Err(e) => store_refusal(id, e),

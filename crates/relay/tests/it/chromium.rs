@@ -19,7 +19,13 @@ fn topology() -> &'static str {
 
 async fn dump_dom(profile: &Path, url: &str) -> String {
     let out = tokio::process::Command::new(CHROMIUM)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=8000", "--dump-dom"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=8000",
+            "--dump-dom",
+        ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(url)
         .output()
@@ -36,13 +42,20 @@ async fn the_built_page_lists_and_opens_a_session_in_chromium() {
         return;
     }
     let relay = TestRelay::start_with(&Db::Sqlite, |c| c.web_dir = web.clone()).await;
-    let setup = relay.handle().local_setup("laptop").await.expect("local setup");
+    let setup = relay
+        .handle()
+        .local_setup("laptop")
+        .await
+        .expect("local setup");
     let h = hello("chromium");
     let mut r = RunnerClient::connect(relay.addr(), &setup.runner_token, &h).await;
     let snap = Frame::snapshot(
         1,
         vec![
-            Record { seq: 1, body: RecordBody::Topology(Bytes::from_static(topology().as_bytes())) },
+            Record {
+                seq: 1,
+                body: RecordBody::Topology(Bytes::from_static(topology().as_bytes())),
+            },
             Record {
                 seq: 1,
                 body: RecordBody::PaneReset {
@@ -66,7 +79,10 @@ async fn the_built_page_lists_and_opens_a_session_in_chromium() {
     r.send(
         Frame::batch(vec![Record {
             seq: 2,
-            body: RecordBody::Output { pane: tmux_cc::PaneId(0), bytes: Bytes::from_static(b"second line ok\r\n") },
+            body: RecordBody::Output {
+                pane: tmux_cc::PaneId(0),
+                bytes: Bytes::from_static(b"second line ok\r\n"),
+            },
         }])
         .expect("batch")
         .encode(true),
@@ -77,7 +93,10 @@ async fn the_built_page_lists_and_opens_a_session_in_chromium() {
     // The login link sets the cookie and redirects to the session list.
     let profile = tempfile::tempdir().expect("profile dir");
     let dom = dump_dom(profile.path(), &setup.login_url).await;
-    assert!(dom.contains("tb_chromium_primary"), "session list rendered:\n{dom}");
+    assert!(
+        dom.contains("tb_chromium_primary"),
+        "session list rendered:\n{dom}"
+    );
     assert!(dom.contains("runner online"), "{dom}");
     assert!(dom.contains("seq 2"), "head seq listed: {dom}");
 }

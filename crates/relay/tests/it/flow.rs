@@ -26,7 +26,12 @@ async fn frames_are_stored_then_acked_and_resend_is_idempotent() {
         r.send(batch(1, 3, 100)).await;
         r.wait_ack(3).await;
         // Acked means stored: the store has it, byte for byte.
-        let since = relay.handle().store().since(r.id(), 0).await.expect("since");
+        let since = relay
+            .handle()
+            .store()
+            .since(r.id(), 0)
+            .await
+            .expect("since");
         match since {
             Since::Frames(f) => {
                 assert_eq!(f.len(), 1);
@@ -47,12 +52,25 @@ async fn frames_are_stored_then_acked_and_resend_is_idempotent() {
         r.wait_ack(4).await;
         r.send(batch(5, 6, 10)).await;
         r.wait_ack(6).await;
-        assert_eq!(relay.handle().store().last_seq(r.id()).await.expect("last_seq"), 6);
+        assert_eq!(
+            relay
+                .handle()
+                .store()
+                .last_seq(r.id())
+                .await
+                .expect("last_seq"),
+            6
+        );
         let tok = browser_token(&relay, &p, &r.session_id);
-        let mut b = BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
+        let mut b =
+            BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
         b.read_until(6).await;
         let ranges: Vec<_> = b.frames.iter().map(|f| (f.1, f.2)).collect();
-        assert_eq!(ranges, vec![(1, 3), (4, 4), (5, 6)], "{db:?}: no duplicate of the resent frame");
+        assert_eq!(
+            ranges,
+            vec![(1, 3), (4, 4), (5, 6)],
+            "{db:?}: no duplicate of the resent frame"
+        );
     }
 }
 
@@ -74,7 +92,8 @@ async fn browser_resume_gets_exactly_the_missing_frames_then_live() {
     for db in databases() {
         let relay = TestRelay::start(&db).await;
         let p = new_principal(&relay).await;
-        let mut r = RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
+        let mut r =
+            RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
         let mut expected_bytes = 0usize;
         for seq in 1..=10u64 {
             let f = batch(seq, seq, 200 + seq as usize);
@@ -85,7 +104,8 @@ async fn browser_resume_gets_exactly_the_missing_frames_then_live() {
         }
         r.wait_ack(10).await;
         let tok = browser_token(&relay, &p, &r.session_id);
-        let mut b = BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 4).await;
+        let mut b =
+            BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 4).await;
         assert_eq!(b.welcome_head, 10);
         assert!(b.runner_online);
         b.read_until(10).await;
@@ -107,7 +127,8 @@ async fn pruned_history_is_served_from_a_snapshot() {
     for db in databases() {
         let relay = TestRelay::start(&db).await;
         let p = new_principal(&relay).await;
-        let mut r = RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
+        let mut r =
+            RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
         for seq in 1..=10u64 {
             r.send(batch(seq, seq, 100)).await;
         }
@@ -119,17 +140,31 @@ async fn pruned_history_is_served_from_a_snapshot() {
         let stats = relay
             .handle()
             .store()
-            .prune(r.id(), RetentionPolicy { keep_snapshots: 1, max_bytes: 1 << 30 })
+            .prune(
+                r.id(),
+                RetentionPolicy {
+                    keep_snapshots: 1,
+                    max_bytes: 1 << 30,
+                },
+            )
             .await
             .expect("prune");
-        assert!(stats.frames_deleted >= 10, "{db:?}: frames before the snapshot pruned: {stats:?}");
+        assert!(
+            stats.frames_deleted >= 10,
+            "{db:?}: frames before the snapshot pruned: {stats:?}"
+        );
         let tok = browser_token(&relay, &p, &r.session_id);
-        let mut b = BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 2).await;
+        let mut b =
+            BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 2).await;
         b.read_until(12).await;
         let got: Vec<_> = b.frames.iter().map(|f| (f.0, f.1, f.2)).collect();
         assert_eq!(
             got,
-            vec![(FrameKind::Snapshot, 10, 10), (FrameKind::Batch, 11, 11), (FrameKind::Batch, 12, 12)],
+            vec![
+                (FrameKind::Snapshot, 10, 10),
+                (FrameKind::Batch, 11, 11),
+                (FrameKind::Batch, 12, 12)
+            ],
             "{db:?}"
         );
     }
@@ -143,8 +178,10 @@ async fn slow_browser_is_moved_to_a_snapshot_while_a_fast_one_gets_everything() 
     let p = new_principal(&relay).await;
     let mut r = RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
     let tok = browser_token(&relay, &p, &r.session_id);
-    let mut fast = BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
-    let mut slow = BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
+    let mut fast =
+        BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
+    let mut slow =
+        BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
     // 1200 frames of 32 KiB: ~38 MiB, past both the socket buffers and the
     // 8 MiB / 1024-frame queue of a browser that does not read.
     const N: u64 = 1200;
@@ -170,8 +207,15 @@ async fn slow_browser_is_moved_to_a_snapshot_while_a_fast_one_gets_everything() 
         .expect("fast browser finished in time")
         .expect("fast task");
     let seqs: Vec<u64> = fast.frames.iter().map(|f| f.1).collect();
-    assert_eq!(seqs, (1..=N).collect::<Vec<_>>(), "the fast browser got every frame, in order");
-    assert!(fast.frames.iter().all(|f| f.0 == FrameKind::Batch), "and no snapshot");
+    assert_eq!(
+        seqs,
+        (1..=N).collect::<Vec<_>>(),
+        "the fast browser got every frame, in order"
+    );
+    assert!(
+        fast.frames.iter().all(|f| f.0 == FrameKind::Batch),
+        "and no snapshot"
+    );
     assert!(snapshots_sent >= 1, "the relay asked for a snapshot");
 
     // Make sure at least one snapshot follows the overflow, then drain the
@@ -187,10 +231,17 @@ async fn slow_browser_is_moved_to_a_snapshot_while_a_fast_one_gets_everything() 
         .expect("the slow browser received a snapshot");
     let before = &slow.frames[..snap_at];
     for (i, f) in before.iter().enumerate() {
-        assert_eq!(f.1, i as u64 + 1, "the prefix before the snapshot is gap-free");
+        assert_eq!(
+            f.1,
+            i as u64 + 1,
+            "the prefix before the snapshot is gap-free"
+        );
     }
     let mut sent = slow.frames[snap_at].2;
-    assert!(sent > before.last().map_or(0, |f| f.2), "the snapshot moves the browser forward");
+    assert!(
+        sent > before.last().map_or(0, |f| f.2),
+        "the snapshot moves the browser forward"
+    );
     for f in &slow.frames[snap_at + 1..] {
         match f.0 {
             FrameKind::Batch => {
@@ -223,11 +274,15 @@ async fn relay_restart_keeps_everything_acked() {
         // The old socket was closed with 1001.
         assert_eq!(wait_close(&mut r.ws).await.map(|c| c.0), Some(1001));
         let mut r = RunnerClient::connect(relay.addr(), &p.runner_token, &h).await;
-        assert_eq!(r.last_seq, 5, "{db:?}: welcome after restart resumes at the last ack");
+        assert_eq!(
+            r.last_seq, 5,
+            "{db:?}: welcome after restart resumes at the last ack"
+        );
         r.send(batch(6, 6, 100)).await;
         r.wait_ack(6).await;
         let tok = browser_token(&relay, &p, &r.session_id);
-        let mut b = BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
+        let mut b =
+            BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
         b.read_until(6).await;
         let seqs: Vec<u64> = b.frames.iter().map(|f| f.1).collect();
         assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6], "{db:?}");
@@ -261,7 +316,8 @@ async fn a_second_runner_connection_replaces_the_first_with_4001() {
     let h = hello(&unique("idea"));
     let mut first = RunnerClient::connect(relay.addr(), &p.runner_token, &h).await;
     let tok = browser_token(&relay, &p, &first.session_id);
-    let mut b = BrowserClient::connect(relay.addr(), &first.session_id, &tok, &relay.origin(), 0).await;
+    let mut b =
+        BrowserClient::connect(relay.addr(), &first.session_id, &tok, &relay.origin(), 0).await;
     let mut second = RunnerClient::connect(relay.addr(), &p.runner_token, &h).await;
     assert_eq!(second.session_id, first.session_id);
     let (code, _) = wait_close(&mut first.ws).await.expect("close frame");
@@ -279,15 +335,47 @@ async fn input_resize_and_viewers_reach_the_runner() {
     let mut r = RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
     let tok = browser_token(&relay, &p, &r.session_id);
     let mut b = BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
-    r.wait_for(|m| *m == RelayToRunner::Viewers { count: 1 }).await;
-    send_json(&mut b.ws, &BrowserToRelay::Input { pane: tmux_cc::PaneId(3), data: "echo hi\r".into() }).await;
-    let m = r.wait_for(|m| matches!(m, RelayToRunner::Input { .. })).await;
-    assert_eq!(m, RelayToRunner::Input { pane: tmux_cc::PaneId(3), data: "echo hi\r".into() });
-    send_json(&mut b.ws, &BrowserToRelay::Resize { cols: 120, rows: 40 }).await;
-    let m = r.wait_for(|m| matches!(m, RelayToRunner::Resize { .. })).await;
-    assert_eq!(m, RelayToRunner::Resize { cols: 120, rows: 40 });
+    r.wait_for(|m| *m == RelayToRunner::Viewers { count: 1 })
+        .await;
+    send_json(
+        &mut b.ws,
+        &BrowserToRelay::Input {
+            pane: tmux_cc::PaneId(3),
+            data: "echo hi\r".into(),
+        },
+    )
+    .await;
+    let m = r
+        .wait_for(|m| matches!(m, RelayToRunner::Input { .. }))
+        .await;
+    assert_eq!(
+        m,
+        RelayToRunner::Input {
+            pane: tmux_cc::PaneId(3),
+            data: "echo hi\r".into()
+        }
+    );
+    send_json(
+        &mut b.ws,
+        &BrowserToRelay::Resize {
+            cols: 120,
+            rows: 40,
+        },
+    )
+    .await;
+    let m = r
+        .wait_for(|m| matches!(m, RelayToRunner::Resize { .. }))
+        .await;
+    assert_eq!(
+        m,
+        RelayToRunner::Resize {
+            cols: 120,
+            rows: 40
+        }
+    );
     drop(b);
-    r.wait_for(|m| *m == RelayToRunner::Viewers { count: 0 }).await;
+    r.wait_for(|m| *m == RelayToRunner::Viewers { count: 0 })
+        .await;
 }
 
 #[tokio::test]
@@ -301,27 +389,59 @@ async fn runner_online_state_is_pushed_to_browsers() {
     assert!(b.runner_online);
     drop(r);
     b.read_one().await;
-    assert_eq!(b.texts.last().map(String::as_str), Some(r#"{"t":"runner","online":false}"#));
+    assert_eq!(
+        b.texts.last().map(String::as_str),
+        Some(r#"{"t":"runner","online":false}"#)
+    );
     let _r = RunnerClient::connect(relay.addr(), &p.runner_token, &h).await;
     b.read_one().await;
-    assert_eq!(b.texts.last().map(String::as_str), Some(r#"{"t":"runner","online":true}"#));
+    assert_eq!(
+        b.texts.last().map(String::as_str),
+        Some(r#"{"t":"runner","online":true}"#)
+    );
 }
 
 #[tokio::test]
 async fn local_setup_gives_a_working_runner_token() {
     let relay = TestRelay::start(&Db::Sqlite).await;
-    let setup = relay.handle().local_setup("laptop").await.expect("local setup");
-    assert!(setup.login_url.starts_with(&format!("{}/login/once?code=", relay.origin())), "{setup:?}");
-    assert!(!format!("{setup:?}").contains(&setup.runner_token), "Debug hides the token");
-    let mut r = RunnerClient::connect(relay.addr(), &setup.runner_token, &hello(&unique("idea"))).await;
+    let setup = relay
+        .handle()
+        .local_setup("laptop")
+        .await
+        .expect("local setup");
+    assert!(
+        setup
+            .login_url
+            .starts_with(&format!("{}/login/once?code=", relay.origin())),
+        "{setup:?}"
+    );
+    assert!(
+        !format!("{setup:?}").contains(&setup.runner_token),
+        "Debug hides the token"
+    );
+    let mut r =
+        RunnerClient::connect(relay.addr(), &setup.runner_token, &hello(&unique("idea"))).await;
     r.send(batch(1, 1, 10)).await;
     r.wait_ack(1).await;
     // A second setup (a new `tmux-bridge up`) rotates the token: the old
     // one is refused from then on.
-    let again = relay.handle().local_setup("laptop").await.expect("second setup");
+    let again = relay
+        .handle()
+        .local_setup("laptop")
+        .await
+        .expect("second setup");
     assert_eq!(again.user_id, setup.user_id);
-    assert_eq!(runner_socket(relay.addr(), Some(&setup.runner_token)).await.err(), Some(401));
-    assert!(runner_socket(relay.addr(), Some(&again.runner_token)).await.is_ok());
+    assert_eq!(
+        runner_socket(relay.addr(), Some(&setup.runner_token))
+            .await
+            .err(),
+        Some(401)
+    );
+    assert!(
+        runner_socket(relay.addr(), Some(&again.runner_token))
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -330,11 +450,24 @@ async fn revoking_a_runner_closes_its_socket_with_1008() {
     let p = new_principal(&relay).await;
     let mut r = RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
     let started = std::time::Instant::now();
-    relay.handle().auth().revoke_runner(&p.user_id, &p.runner_id).await.expect("revoke");
+    relay
+        .handle()
+        .auth()
+        .revoke_runner(&p.user_id, &p.runner_id)
+        .await
+        .expect("revoke");
     let (code, reason) = wait_close(&mut r.ws).await.expect("close frame");
     assert_eq!(code, 1008, "{reason}");
-    assert!(started.elapsed() < Duration::from_secs(1), "cut within a second");
-    assert_eq!(runner_socket(relay.addr(), Some(&p.runner_token)).await.err(), Some(401));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "cut within a second"
+    );
+    assert_eq!(
+        runner_socket(relay.addr(), Some(&p.runner_token))
+            .await
+            .err(),
+        Some(401)
+    );
 }
 
 #[tokio::test]
@@ -343,13 +476,17 @@ async fn a_browser_awaiting_a_snapshot_resyncs_from_the_store_when_the_runner_le
     let p = new_principal(&relay).await;
     let mut r = RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
     let tok = browser_token(&relay, &p, &r.session_id);
-    let mut slow = BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
+    let mut slow =
+        BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
     const N: u64 = 600;
     let mut requested = false;
     for seq in 1..=N {
         r.send(batch(seq, seq, 32 * 1024)).await;
         // Never answer snapshot requests: the runner then leaves.
-        requested |= r.wait_ack(seq).await.contains(&RelayToRunner::SnapshotRequest);
+        requested |= r
+            .wait_ack(seq)
+            .await
+            .contains(&RelayToRunner::SnapshotRequest);
     }
     assert!(requested, "the browser overflowed");
     drop(r);
@@ -365,7 +502,8 @@ async fn a_browser_awaiting_a_snapshot_resyncs_from_the_store_when_the_runner_le
 
 #[tokio::test]
 async fn a_silent_runner_is_dropped_and_browsers_see_it_offline() {
-    let relay = TestRelay::start_with(&Db::Sqlite, |c| c.keepalive = Duration::from_millis(200)).await;
+    let relay =
+        TestRelay::start_with(&Db::Sqlite, |c| c.keepalive = Duration::from_millis(200)).await;
     let p = new_principal(&relay).await;
     // This runner never reads again, so it never answers the relay's pings.
     let r = RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
@@ -378,9 +516,15 @@ async fn a_silent_runner_is_dropped_and_browsers_see_it_offline() {
     while b.texts.is_empty() {
         b.read_one().await;
     }
-    assert_eq!(b.texts.last().map(String::as_str), Some(r#"{"t":"runner","online":false}"#));
+    assert_eq!(
+        b.texts.last().map(String::as_str),
+        Some(r#"{"t":"runner","online":false}"#)
+    );
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(500), "not before three periods: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(500),
+        "not before three periods: {waited:?}"
+    );
     drop(r);
 }
 
@@ -390,13 +534,17 @@ async fn a_browser_whose_snapshot_never_comes_is_caught_up_from_the_store() {
     let p = new_principal(&relay).await;
     let mut r = RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
     let tok = browser_token(&relay, &p, &r.session_id);
-    let mut slow = BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
+    let mut slow =
+        BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
     const N: u64 = 600;
     let mut requested = false;
     for seq in 1..=N {
         r.send(batch(seq, seq, 32 * 1024)).await;
         // The runner stays connected but ignores snapshot requests.
-        requested |= r.wait_ack(seq).await.contains(&RelayToRunner::SnapshotRequest);
+        requested |= r
+            .wait_ack(seq)
+            .await
+            .contains(&RelayToRunner::SnapshotRequest);
     }
     assert!(requested, "the browser overflowed");
     slow.read_until(N).await;

@@ -16,7 +16,9 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use transcript::control::{BrowserToRelay, RelayToBrowser, RelayToRunner, RunnerHello, RunnerToRelay};
+use transcript::control::{
+    BrowserToRelay, RelayToBrowser, RelayToRunner, RunnerHello, RunnerToRelay,
+};
 use transcript::wire::{Frame, FrameKind, Record, RecordBody};
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -53,8 +55,11 @@ pub struct TestRelay {
 pub fn web_dir_with_index(dir: &std::path::Path) -> PathBuf {
     let web = dir.join("web");
     std::fs::create_dir_all(&web).expect("mkdir web");
-    std::fs::write(web.join("index.html"), "<!doctype html><title>t</title><script src=\"/app.js\"></script>")
-        .expect("write index");
+    std::fs::write(
+        web.join("index.html"),
+        "<!doctype html><title>t</title><script src=\"/app.js\"></script>",
+    )
+    .expect("write index");
     std::fs::write(web.join("app.js"), "console.log(1)").expect("write app.js");
     web
 }
@@ -67,17 +72,27 @@ impl TestRelay {
     /// Starts a relay after `adjust` changed its default test configuration.
     pub async fn start_with(db: &Db, adjust: impl FnOnce(&mut Config)) -> TestRelay {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut config = Config::new("127.0.0.1:0".parse().expect("addr"), dir.path().join("data"));
+        let mut config = Config::new(
+            "127.0.0.1:0".parse().expect("addr"),
+            dir.path().join("data"),
+        );
         config.database_url = match db {
             Db::Sqlite => format!("sqlite://{}", dir.path().join("relay.db").display()),
             Db::Postgres(url) => url.clone(),
         };
         config.web_dir = web_dir_with_index(dir.path());
-        config.retention = Retention { interval: None, ..Retention::default() };
+        config.retention = Retention {
+            interval: None,
+            ..Retention::default()
+        };
         config.shutdown_timeout = Duration::from_secs(5);
         adjust(&mut config);
         let handle = Relay::start(config.clone()).await.expect("relay starts");
-        TestRelay { handle: Some(handle), _dir: dir, config }
+        TestRelay {
+            handle: Some(handle),
+            _dir: dir,
+            config,
+        }
     }
 
     pub fn handle(&self) -> &RelayHandle {
@@ -98,7 +113,11 @@ impl TestRelay {
         if let Some(h) = self.handle.take() {
             h.shutdown().await.expect("clean shutdown");
         }
-        self.handle = Some(Relay::start(self.config.clone()).await.expect("relay restarts"));
+        self.handle = Some(
+            Relay::start(self.config.clone())
+                .await
+                .expect("relay restarts"),
+        );
     }
 
     pub async fn stop(&mut self) {
@@ -142,13 +161,23 @@ pub fn batch(first: u64, last: u64, len: usize) -> Bytes {
 pub fn snapshot(m: u64) -> Bytes {
     let topo = r#"{"session":"$0","name":"tb_t_p","active_window":"@0","windows":[]}"#;
     let records = vec![
-        Record { seq: m, body: RecordBody::Topology(Bytes::from_static(topo.as_bytes())) },
         Record {
             seq: m,
-            body: RecordBody::PaneReset { pane: tmux_cc::PaneId(0), cols: 80, rows: 24, bytes: Bytes::from_static(b"snap") },
+            body: RecordBody::Topology(Bytes::from_static(topo.as_bytes())),
+        },
+        Record {
+            seq: m,
+            body: RecordBody::PaneReset {
+                pane: tmux_cc::PaneId(0),
+                cols: 80,
+                rows: 24,
+                bytes: Bytes::from_static(b"snap"),
+            },
         },
     ];
-    Frame::snapshot(m, records).expect("valid snapshot").encode(true)
+    Frame::snapshot(m, records)
+        .expect("valid snapshot")
+        .encode(true)
 }
 
 fn noise(seed: u64, len: usize) -> Vec<u8> {
@@ -191,10 +220,14 @@ pub fn hello(idea: &str) -> RunnerHello {
 /// Opens the runner socket (no hello yet). `Err` carries the HTTP status of
 /// a refused handshake.
 pub async fn runner_socket(addr: SocketAddr, token: Option<&str>) -> Result<Ws, u16> {
-    let mut req = format!("ws://{addr}/api/runner/ws").into_client_request().expect("request");
+    let mut req = format!("ws://{addr}/api/runner/ws")
+        .into_client_request()
+        .expect("request");
     if let Some(t) = token {
-        req.headers_mut()
-            .insert("authorization", HeaderValue::from_str(&format!("Bearer {t}")).expect("header"));
+        req.headers_mut().insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {t}")).expect("header"),
+        );
     }
     match tokio_tungstenite::connect_async(req).await {
         Ok((ws, _)) => Ok(ws),
@@ -205,12 +238,21 @@ pub async fn runner_socket(addr: SocketAddr, token: Option<&str>) -> Result<Ws, 
 
 impl RunnerClient {
     pub async fn connect(addr: SocketAddr, token: &str, hello: &RunnerHello) -> RunnerClient {
-        let mut ws = runner_socket(addr, Some(token)).await.expect("runner handshake accepted");
+        let mut ws = runner_socket(addr, Some(token))
+            .await
+            .expect("runner handshake accepted");
         send_json(&mut ws, &RunnerToRelay::Hello(hello.clone())).await;
         loop {
             match next_control::<RelayToRunner>(&mut ws).await {
-                RelayToRunner::Welcome { session_id, last_seq } => {
-                    return RunnerClient { ws, session_id, last_seq };
+                RelayToRunner::Welcome {
+                    session_id,
+                    last_seq,
+                } => {
+                    return RunnerClient {
+                        ws,
+                        session_id,
+                        last_seq,
+                    };
                 }
                 _ => continue,
             }
@@ -222,7 +264,10 @@ impl RunnerClient {
     }
 
     pub async fn send(&mut self, frame: Bytes) {
-        self.ws.send(Message::Binary(frame)).await.expect("runner send");
+        self.ws
+            .send(Message::Binary(frame))
+            .await
+            .expect("runner send");
     }
 
     /// Waits for `{"t":"ack","seq":seq}`, skipping other messages; returns
@@ -256,7 +301,12 @@ impl RunnerClient {
 
 /// Opens a browser socket with `token` and `origin`. `Err` carries the HTTP
 /// status of a refused handshake.
-pub async fn browser_socket(addr: SocketAddr, session_id: &str, token: &str, origin: &str) -> Result<Ws, u16> {
+pub async fn browser_socket(
+    addr: SocketAddr,
+    session_id: &str,
+    token: &str,
+    origin: &str,
+) -> Result<Ws, u16> {
     let mut req = format!("ws://{addr}/api/ws/browser/{session_id}")
         .into_client_request()
         .expect("request");
@@ -264,11 +314,19 @@ pub async fn browser_socket(addr: SocketAddr, session_id: &str, token: &str, ori
         "sec-websocket-protocol",
         HeaderValue::from_str(&format!("tmux-bridge.v1, bearer.{token}")).expect("header"),
     );
-    req.headers_mut().insert("origin", HeaderValue::from_str(origin).expect("origin"));
+    req.headers_mut()
+        .insert("origin", HeaderValue::from_str(origin).expect("origin"));
     match tokio_tungstenite::connect_async(req).await {
         Ok((ws, resp)) => {
-            let proto = resp.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok());
-            assert_eq!(proto, Some("tmux-bridge.v1"), "relay must answer with the subprotocol");
+            let proto = resp
+                .headers()
+                .get("sec-websocket-protocol")
+                .and_then(|v| v.to_str().ok());
+            assert_eq!(
+                proto,
+                Some("tmux-bridge.v1"),
+                "relay must answer with the subprotocol"
+            );
             Ok(ws)
         }
         Err(WsError::Http(resp)) => Err(resp.status().as_u16()),
@@ -286,13 +344,31 @@ pub struct BrowserClient {
 }
 
 impl BrowserClient {
-    pub async fn connect(addr: SocketAddr, session_id: &str, token: &str, origin: &str, last_seq: u64) -> BrowserClient {
-        let mut ws = browser_socket(addr, session_id, token, origin).await.expect("browser handshake accepted");
+    pub async fn connect(
+        addr: SocketAddr,
+        session_id: &str,
+        token: &str,
+        origin: &str,
+        last_seq: u64,
+    ) -> BrowserClient {
+        let mut ws = browser_socket(addr, session_id, token, origin)
+            .await
+            .expect("browser handshake accepted");
         send_json(&mut ws, &BrowserToRelay::Hello { last_seq }).await;
         match next_control::<RelayToBrowser>(&mut ws).await {
-            RelayToBrowser::Welcome { head_seq, runner_online, session } => {
+            RelayToBrowser::Welcome {
+                head_seq,
+                runner_online,
+                session,
+            } => {
                 assert_eq!(session.id, session_id);
-                BrowserClient { ws, welcome_head: head_seq, runner_online, frames: Vec::new(), texts: Vec::new() }
+                BrowserClient {
+                    ws,
+                    welcome_head: head_seq,
+                    runner_online,
+                    frames: Vec::new(),
+                    texts: Vec::new(),
+                }
             }
             other => panic!("expected welcome, got {other:?}"),
         }
@@ -328,7 +404,9 @@ impl BrowserClient {
 
 pub async fn send_json<T: serde::Serialize>(ws: &mut Ws, msg: &T) {
     let text = serde_json::to_string(msg).expect("json");
-    ws.send(Message::Text(text.into())).await.expect("send json");
+    ws.send(Message::Text(text.into()))
+        .await
+        .expect("send json");
 }
 
 /// The next text message, parsed; binary messages are an error here.
@@ -340,7 +418,9 @@ pub async fn next_control<T: serde::de::DeserializeOwned>(ws: &mut Ws) -> T {
             .expect("socket open")
             .expect("socket ok");
         match msg {
-            Message::Text(t) => return serde_json::from_str(t.as_str()).expect("valid control message"),
+            Message::Text(t) => {
+                return serde_json::from_str(t.as_str()).expect("valid control message");
+            }
             Message::Close(c) => panic!("socket closed: {c:?}"),
             Message::Binary(_) => panic!("unexpected binary message"),
             _ => {}
@@ -351,7 +431,9 @@ pub async fn next_control<T: serde::de::DeserializeOwned>(ws: &mut Ws) -> T {
 /// Reads until the socket closes; returns the close frame (code, reason).
 pub async fn wait_close(ws: &mut Ws) -> Option<(u16, String)> {
     loop {
-        let msg = tokio::time::timeout(STEP, ws.next()).await.expect("close in time");
+        let msg = tokio::time::timeout(STEP, ws.next())
+            .await
+            .expect("close in time");
         match msg {
             None => return None,
             Some(Err(_)) => return None,
@@ -366,17 +448,30 @@ pub async fn wait_close(ws: &mut Ws) -> Option<(u16, String)> {
 
 /// A minimal HTTP/1.1 request over a real TCP connection: (status, headers
 /// lowercased, body).
-pub async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let mut req = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: 0\r\n");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: 0\r\n"
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
     stream.write_all(req.as_bytes()).await.expect("write");
     let mut buf = Vec::new();
-    tokio::time::timeout(STEP, stream.read_to_end(&mut buf)).await.expect("response in time").expect("read");
-    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");
+    tokio::time::timeout(STEP, stream.read_to_end(&mut buf))
+        .await
+        .expect("response in time")
+        .expect("read");
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
     let head = String::from_utf8_lossy(&buf[..split]).to_string();
     let mut body = buf[split + 4..].to_vec();
     let mut lines = head.split("\r\n");
@@ -389,7 +484,10 @@ pub async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, 
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    if hdrs.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
+    if hdrs
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
         body = dechunk(&body);
     }
     (status, hdrs, body)
@@ -403,7 +501,9 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
             break;
         }
         let start = nl + 2;
-        let Some(chunk) = b.get(start..start + size) else { break };
+        let Some(chunk) = b.get(start..start + size) else {
+            break;
+        };
         out.extend_from_slice(chunk);
         b = b.get(start + size + 2..).unwrap_or_default();
     }
@@ -411,5 +511,8 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
 }
 
 pub fn header_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }

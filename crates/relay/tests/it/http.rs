@@ -14,9 +14,15 @@ async fn page_is_served_with_strict_headers() {
         assert_eq!(status, 200, "{path}");
         assert!(String::from_utf8_lossy(&body).contains("<script src=\"/app.js\">"));
         let csp = header_value(&headers, "content-security-policy").expect("CSP header");
-        assert!(csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"), "{csp}");
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"),
+            "{csp}"
+        );
         assert!(!csp.contains("script-src 'self' 'unsafe-inline'"), "{csp}");
-        assert_eq!(header_value(&headers, "x-content-type-options"), Some("nosniff"));
+        assert_eq!(
+            header_value(&headers, "x-content-type-options"),
+            Some("nosniff")
+        );
     }
     let (status, headers, body) = http(relay.addr(), "GET", "/app.js", &[]).await;
     assert_eq!(status, 200);
@@ -33,7 +39,10 @@ async fn page_is_served_with_strict_headers() {
 #[tokio::test]
 async fn unbuilt_page_answers_503_with_instructions() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = Config::new("127.0.0.1:0".parse().expect("addr"), dir.path().join("data"));
+    let mut config = Config::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        dir.path().join("data"),
+    );
     config.database_url = format!("sqlite://{}", dir.path().join("r.db").display());
     config.web_dir = dir.path().join("missing");
     config.retention.interval = None;
@@ -49,15 +58,27 @@ async fn api_needs_a_login() {
     let relay = TestRelay::start(&Db::Sqlite).await;
     let (status, _, _) = http(relay.addr(), "GET", "/api/sessions", &[]).await;
     assert_eq!(status, 401);
-    let (status, _, _) =
-        http(relay.addr(), "POST", "/api/sessions/1/token", &[("x-requested-with", "tmux-bridge")]).await;
+    let (status, _, _) = http(
+        relay.addr(),
+        "POST",
+        "/api/sessions/1/token",
+        &[("x-requested-with", "tmux-bridge")],
+    )
+    .await;
     assert_eq!(status, 401);
 }
 
 /// Logs in through the one-time link; returns the `Cookie` header value.
 async fn login(relay: &TestRelay, user_id: &str) -> String {
-    let link = relay.handle().auth().login_link(user_id).await.expect("login link");
-    let path = link.strip_prefix(&relay.origin()).expect("link on the relay");
+    let link = relay
+        .handle()
+        .auth()
+        .login_link(user_id)
+        .await
+        .expect("login link");
+    let path = link
+        .strip_prefix(&relay.origin())
+        .expect("link on the relay");
     let (status, headers, _) = http(relay.addr(), "GET", path, &[]).await;
     assert!((300..400).contains(&status), "login redirects: {status}");
     let set = header_value(&headers, "set-cookie").expect("login sets a cookie");
@@ -74,7 +95,8 @@ async fn logged_in_page_lists_its_sessions_and_mints_tokens_for_them_only() {
     let rb = RunnerClient::connect(relay.addr(), &b.runner_token, &hello(&unique("idea"))).await;
     let cookie = login(&relay, &a.user_id).await;
 
-    let (status, headers, body) = http(relay.addr(), "GET", "/api/sessions", &[("cookie", &cookie)]).await;
+    let (status, headers, body) =
+        http(relay.addr(), "GET", "/api/sessions", &[("cookie", &cookie)]).await;
     assert_eq!(status, 200);
     assert!(header_value(&headers, "content-type").is_some_and(|t| t.contains("json")));
     let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
@@ -93,7 +115,11 @@ async fn logged_in_page_lists_its_sessions_and_mints_tokens_for_them_only() {
             http(addr, "POST", &format!("/api/sessions/{sid}/token"), &h).await
         }
     };
-    let good = vec![("cookie", cookie.clone()), ("x-requested-with", "tmux-bridge".to_owned()), ("origin", origin.clone())];
+    let good = vec![
+        ("cookie", cookie.clone()),
+        ("x-requested-with", "tmux-bridge".to_owned()),
+        ("origin", origin.clone()),
+    ];
     let (status, headers, body) = post(ra.session_id.clone(), good.clone()).await;
     assert_eq!(status, 200);
     assert_eq!(header_value(&headers, "cache-control"), Some("no-store"));
@@ -109,11 +135,19 @@ async fn logged_in_page_lists_its_sessions_and_mints_tokens_for_them_only() {
     let (status, _, _) = post("999999".into(), good.clone()).await;
     assert_eq!(status, 404);
     // CSRF guards: no X-Requested-With, or a foreign Origin.
-    let (status, _, _) = post(ra.session_id.clone(), vec![("cookie", cookie.clone()), ("origin", origin.clone())]).await;
+    let (status, _, _) = post(
+        ra.session_id.clone(),
+        vec![("cookie", cookie.clone()), ("origin", origin.clone())],
+    )
+    .await;
     assert_eq!(status, 403);
     let (status, _, _) = post(
         ra.session_id.clone(),
-        vec![("cookie", cookie.clone()), ("x-requested-with", "x".into()), ("origin", "http://evil.example".into())],
+        vec![
+            ("cookie", cookie.clone()),
+            ("x-requested-with", "x".into()),
+            ("origin", "http://evil.example".into()),
+        ],
     )
     .await;
     assert_eq!(status, 403);
@@ -143,14 +177,30 @@ async fn the_binary_serves_and_stops_on_sigterm() {
         .expect("URL in time")
         .expect("read")
         .expect("a line");
-    let url = line.strip_prefix("tmux-relay listening on ").expect("listening line").to_owned();
-    let addr: std::net::SocketAddr = url.strip_prefix("http://").expect("http url").parse().expect("addr");
+    let url = line
+        .strip_prefix("tmux-relay listening on ")
+        .expect("listening line")
+        .to_owned();
+    let addr: std::net::SocketAddr = url
+        .strip_prefix("http://")
+        .expect("http url")
+        .parse()
+        .expect("addr");
     let (status, _, _) = http(addr, "GET", "/", &[]).await;
     assert_eq!(status, 200);
-    assert!(dir.path().join("data/tmux-relay.db").exists(), "default SQLite file in the data dir");
+    assert!(
+        dir.path().join("data/tmux-relay.db").exists(),
+        "default SQLite file in the data dir"
+    );
     let pid = child.id().expect("pid").to_string();
-    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
     assert!(killed.success());
-    let status = tokio::time::timeout(STEP, child.wait()).await.expect("exit in time").expect("wait");
+    let status = tokio::time::timeout(STEP, child.wait())
+        .await
+        .expect("exit in time")
+        .expect("wait");
     assert!(status.success(), "{status:?}");
 }

@@ -26,11 +26,13 @@ async fn measure() {
     for _ in 0..5 {
         let relay = TestRelay::start(&db).await;
         let p = new_principal(&relay).await;
-        let mut r = RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
+        let mut r =
+            RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
         let tok = browser_token(&relay, &p, &r.session_id);
         let mut tasks = Vec::new();
         for _ in 0..BROWSERS {
-            let mut b = BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
+            let mut b =
+                BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
             tasks.push(tokio::spawn(async move {
                 b.read_until(FRAMES).await;
                 b.frames.len()
@@ -56,7 +58,9 @@ async fn measure() {
         LEN / 1024
     );
     let (m, lo, hi) = median_min_max(fanout);
-    println!("fan-out to {BROWSERS} browsers, last frame received: median {m:.0} ms (min {lo:.0}, max {hi:.0})");
+    println!(
+        "fan-out to {BROWSERS} browsers, last frame received: median {m:.0} ms (min {lo:.0}, max {hi:.0})"
+    );
 
     // Latency of a small frame (a keystroke echo's size), one at a time.
     let relay = TestRelay::start(&db).await;

@@ -55,17 +55,36 @@ pub async fn new_principal(relay: &TestRelay) -> Principal {
     let runner_token = keys(relay)
         .mint_runner(&user_id, &runner_id, &jti, now(), 3600)
         .expect("mint runner token");
-    Principal { user_id, runner_id, jti, runner_token }
+    Principal {
+        user_id,
+        runner_id,
+        jti,
+        runner_token,
+    }
 }
 
 pub fn browser_token(relay: &TestRelay, p: &Principal, session_id: &str) -> String {
     keys(relay)
-        .mint_browser(&p.user_id, &p.runner_id, session_id, &unique("bjti"), now(), 300)
+        .mint_browser(
+            &p.user_id,
+            &p.runner_id,
+            session_id,
+            &unique("bjti"),
+            now(),
+            300,
+        )
         .expect("mint browser token")
 }
 
 pub fn expired_browser_token(relay: &TestRelay, p: &Principal, session_id: &str) -> String {
     keys(relay)
-        .mint_browser(&p.user_id, &p.runner_id, session_id, &unique("bjti"), now() - 3600, 300)
+        .mint_browser(
+            &p.user_id,
+            &p.runner_id,
+            session_id,
+            &unique("bjti"),
+            now() - 3600,
+            300,
+        )
         .expect("mint browser token")
 }

@@ -13,15 +13,30 @@ async fn runner_handshake_needs_a_valid_runner_token() {
     let relay = TestRelay::start(&Db::Sqlite).await;
     let p = new_principal(&relay).await;
     assert_eq!(runner_socket(relay.addr(), None).await.err(), Some(401));
-    assert_eq!(runner_socket(relay.addr(), Some("garbage")).await.err(), Some(401));
+    assert_eq!(
+        runner_socket(relay.addr(), Some("garbage")).await.err(),
+        Some(401)
+    );
     // A browser token is not a runner token.
     let btok = browser_token(&relay, &p, "1");
-    assert_eq!(runner_socket(relay.addr(), Some(&btok)).await.err(), Some(401));
+    assert_eq!(
+        runner_socket(relay.addr(), Some(&btok)).await.err(),
+        Some(401)
+    );
     // A token signed with another key.
     let other = relay::auth::tokens::TokenKeys::new(&relay::auth::secret::Secret::generate());
-    let forged = other.mint_runner(&p.user_id, &p.runner_id, &p.jti, now(), 3600).expect("mint");
-    assert_eq!(runner_socket(relay.addr(), Some(&forged)).await.err(), Some(401));
-    assert!(runner_socket(relay.addr(), Some(&p.runner_token)).await.is_ok());
+    let forged = other
+        .mint_runner(&p.user_id, &p.runner_id, &p.jti, now(), 3600)
+        .expect("mint");
+    assert_eq!(
+        runner_socket(relay.addr(), Some(&forged)).await.err(),
+        Some(401)
+    );
+    assert!(
+        runner_socket(relay.addr(), Some(&p.runner_token))
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -34,19 +49,53 @@ async fn browser_handshake_checks_origin_token_and_session() {
     let tok_a = browser_token(&relay, &a, &ra.session_id);
     let origin = relay.origin();
     // Good.
-    assert!(browser_socket(relay.addr(), &ra.session_id, &tok_a, &origin).await.is_ok());
+    assert!(
+        browser_socket(relay.addr(), &ra.session_id, &tok_a, &origin)
+            .await
+            .is_ok()
+    );
     // Bad Origin.
-    assert_eq!(browser_socket(relay.addr(), &ra.session_id, &tok_a, "http://evil.example").await.err(), Some(403));
+    assert_eq!(
+        browser_socket(relay.addr(), &ra.session_id, &tok_a, "http://evil.example")
+            .await
+            .err(),
+        Some(403)
+    );
     // A token for session A used on session B's URL.
-    assert_eq!(browser_socket(relay.addr(), &rb.session_id, &tok_a, &origin).await.err(), Some(403));
+    assert_eq!(
+        browser_socket(relay.addr(), &rb.session_id, &tok_a, &origin)
+            .await
+            .err(),
+        Some(403)
+    );
     // User A's token naming user B's session: the session is not A's.
     let forged = browser_token(&relay, &a, &rb.session_id);
-    assert_eq!(browser_socket(relay.addr(), &rb.session_id, &forged, &origin).await.err(), Some(404));
+    assert_eq!(
+        browser_socket(relay.addr(), &rb.session_id, &forged, &origin)
+            .await
+            .err(),
+        Some(404)
+    );
     // Expired, garbage, and a runner token used as a browser token.
     let expired = expired_browser_token(&relay, &a, &ra.session_id);
-    assert_eq!(browser_socket(relay.addr(), &ra.session_id, &expired, &origin).await.err(), Some(401));
-    assert_eq!(browser_socket(relay.addr(), &ra.session_id, "x.y.z", &origin).await.err(), Some(401));
-    assert_eq!(browser_socket(relay.addr(), &ra.session_id, &a.runner_token, &origin).await.err(), Some(401));
+    assert_eq!(
+        browser_socket(relay.addr(), &ra.session_id, &expired, &origin)
+            .await
+            .err(),
+        Some(401)
+    );
+    assert_eq!(
+        browser_socket(relay.addr(), &ra.session_id, "x.y.z", &origin)
+            .await
+            .err(),
+        Some(401)
+    );
+    assert_eq!(
+        browser_socket(relay.addr(), &ra.session_id, &a.runner_token, &origin)
+            .await
+            .err(),
+        Some(401)
+    );
 }
 
 #[tokio::test]
@@ -56,19 +105,35 @@ async fn malformed_runner_messages_close_with_4000() {
     let cases: Vec<(Message, &str)> = vec![
         (Message::Text("not json".into()), "malformed"),
         (Message::Text(r#"{"t":"bogus"}"#.into()), "malformed"),
-        (Message::Binary(bytes::Bytes::from_static(b"short")), "bad frame"),
-        (Message::Binary(bytes::Bytes::from(vec![9u8; 40])), "bad frame"),
+        (
+            Message::Binary(bytes::Bytes::from_static(b"short")),
+            "bad frame",
+        ),
+        (
+            Message::Binary(bytes::Bytes::from(vec![9u8; 40])),
+            "bad frame",
+        ),
     ];
     for (msg, want) in cases {
-        let mut r = RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
+        let mut r =
+            RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
         r.ws.send(msg).await.expect("send");
         let (code, reason) = wait_close(&mut r.ws).await.expect("close frame");
         assert_eq!(code, 4000, "{reason}");
-        assert!(reason.contains(want), "reason {reason:?} should contain {want:?}");
+        assert!(
+            reason.contains(want),
+            "reason {reason:?} should contain {want:?}"
+        );
     }
     // A first message that is not hello.
-    let mut ws = runner_socket(relay.addr(), Some(&p.runner_token)).await.expect("upgrade");
-    ws.send(Message::Text(r#"{"t":"status","attached_clients":1}"#.into())).await.expect("send");
+    let mut ws = runner_socket(relay.addr(), Some(&p.runner_token))
+        .await
+        .expect("upgrade");
+    ws.send(Message::Text(
+        r#"{"t":"status","attached_clients":1}"#.into(),
+    ))
+    .await
+    .expect("send");
     assert_eq!(wait_close(&mut ws).await.map(|c| c.0), Some(4000));
 }
 
@@ -88,14 +153,17 @@ async fn malformed_browser_messages_and_bad_resizes_close_with_4000() {
         r#"{"t":"input","pane":"3","data":"x"}"#,
     ];
     for text in cases {
-        let mut b = BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
+        let mut b =
+            BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
         b.ws.send(Message::Text(text.into())).await.expect("send");
         let (code, reason) = wait_close(&mut b.ws).await.expect("close frame");
         assert_eq!(code, 4000, "{text}: {reason}");
     }
     // Binary from a browser.
     let mut b = BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
-    b.ws.send(Message::Binary(bytes::Bytes::from_static(b"x"))).await.expect("send");
+    b.ws.send(Message::Binary(bytes::Bytes::from_static(b"x")))
+        .await
+        .expect("send");
     assert_eq!(wait_close(&mut b.ws).await.map(|c| c.0), Some(4000));
 }
 
@@ -106,7 +174,10 @@ async fn oversized_browser_message_closes_with_1009() {
     let r = RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
     let tok = browser_token(&relay, &p, &r.session_id);
     let mut b = BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
-    let big = format!(r#"{{"t":"input","pane":"%0","data":"{}"}}"#, "a".repeat(2 * 1024 * 1024));
+    let big = format!(
+        r#"{{"t":"input","pane":"%0","data":"{}"}}"#,
+        "a".repeat(2 * 1024 * 1024)
+    );
     // The relay may close while we are still writing; either way the close
     // code must say "too big".
     let _ = b.ws.send(Message::Text(big.into())).await;
@@ -127,5 +198,13 @@ async fn oversized_runner_message_closes_with_1009() {
     let _ = r.ws.send(Message::Binary(big.into())).await;
     assert_eq!(wait_close(&mut r.ws).await.map(|c| c.0), Some(1009));
     // Nothing of it was stored.
-    assert_eq!(relay.handle().store().last_seq(r.id()).await.expect("last_seq"), 0);
+    assert_eq!(
+        relay
+            .handle()
+            .store()
+            .last_seq(r.id())
+            .await
+            .expect("last_seq"),
+        0
+    );
 }

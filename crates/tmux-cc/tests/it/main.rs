@@ -1,9 +1,9 @@
 //! Integration tests of tmux-cc: one binary, one module per topic.
 
-mod fixtures;
-mod parser_props;
 mod encoder;
-mod real_tmux;
+mod fixtures;
 mod naming;
+mod parser_props;
+mod real_tmux;
 mod state;
 mod versions;

@@ -22,17 +22,32 @@ fn runner_hello_matches_protocol_doc() {
 
 #[test]
 fn relay_to_runner_shapes() {
-    assert_eq!(json(&RelayToRunner::Ack { seq: 7 }), r#"{"t":"ack","seq":7}"#);
-    assert_eq!(json(&RelayToRunner::SnapshotRequest), r#"{"t":"snapshot_request"}"#);
     assert_eq!(
-        json(&RelayToRunner::Welcome { session_id: "a".into(), last_seq: 3 }),
+        json(&RelayToRunner::Ack { seq: 7 }),
+        r#"{"t":"ack","seq":7}"#
+    );
+    assert_eq!(
+        json(&RelayToRunner::SnapshotRequest),
+        r#"{"t":"snapshot_request"}"#
+    );
+    assert_eq!(
+        json(&RelayToRunner::Welcome {
+            session_id: "a".into(),
+            last_seq: 3
+        }),
         r#"{"t":"welcome","session_id":"a","last_seq":3}"#
     );
     assert_eq!(
-        json(&RelayToRunner::Input { pane: PaneId(3), data: "ls\r".into() }),
+        json(&RelayToRunner::Input {
+            pane: PaneId(3),
+            data: "ls\r".into()
+        }),
         r#"{"t":"input","pane":"%3","data":"ls\r"}"#
     );
-    assert_eq!(json(&RelayToRunner::Viewers { count: 2 }), r#"{"t":"viewers","count":2}"#);
+    assert_eq!(
+        json(&RelayToRunner::Viewers { count: 2 }),
+        r#"{"t":"viewers","count":2}"#
+    );
 }
 
 #[test]
@@ -47,11 +62,15 @@ fn browser_messages_parse() {
 #[test]
 fn unknown_type_and_bad_pane_are_errors() {
     assert!(serde_json::from_str::<BrowserToRelay>(r#"{"t":"nope"}"#).is_err());
-    assert!(serde_json::from_str::<BrowserToRelay>(r#"{"t":"input","pane":"3","data":""}"#).is_err());
+    assert!(
+        serde_json::from_str::<BrowserToRelay>(r#"{"t":"input","pane":"3","data":""}"#).is_err()
+    );
     // A runner may not send browser messages and vice versa.
     assert!(serde_json::from_str::<RunnerToRelay>(r#"{"t":"hello","last_seq":0}"#).is_err());
     // 65535 fits u16 but is refused by validation; 70000 does not parse.
-    assert!(serde_json::from_str::<BrowserToRelay>(r#"{"t":"resize","cols":70000,"rows":1}"#).is_err());
+    assert!(
+        serde_json::from_str::<BrowserToRelay>(r#"{"t":"resize","cols":70000,"rows":1}"#).is_err()
+    );
 }
 
 #[test]
@@ -65,11 +84,20 @@ fn resize_bounds() {
 
 #[test]
 fn bearer_subprotocol() {
-    assert_eq!(bearer_from_subprotocols("tmux-bridge.v1, bearer.abc.def"), Some("abc.def"));
-    assert_eq!(bearer_from_subprotocols("bearer.abc, tmux-bridge.v1"), Some("abc"));
+    assert_eq!(
+        bearer_from_subprotocols("tmux-bridge.v1, bearer.abc.def"),
+        Some("abc.def")
+    );
+    assert_eq!(
+        bearer_from_subprotocols("bearer.abc, tmux-bridge.v1"),
+        Some("abc")
+    );
     assert_eq!(bearer_from_subprotocols("bearer.abc"), None);
     assert_eq!(bearer_from_subprotocols("tmux-bridge.v1"), None);
-    assert_eq!(bearer_from_subprotocols("tmux-bridge.v1, bearer.a, bearer.b"), None);
+    assert_eq!(
+        bearer_from_subprotocols("tmux-bridge.v1, bearer.a, bearer.b"),
+        None
+    );
     assert_eq!(bearer_from_subprotocols("tmux-bridge.v1, bearer."), None);
 }
 
@@ -85,10 +113,17 @@ fn welcome_to_browser_shape() {
         runner_online: true,
         head_seq: 9,
     };
-    let text = json(&RelayToBrowser::Welcome { session: info.clone(), head_seq: 9, runner_online: true });
+    let text = json(&RelayToBrowser::Welcome {
+        session: info.clone(),
+        head_seq: 9,
+        runner_online: true,
+    });
     let v: serde_json::Value = serde_json::from_str(&text).expect("valid json");
     assert_eq!(v["t"], "welcome");
     assert_eq!(v["session"]["id"], "s1");
     assert_eq!(v["head_seq"], 9);
-    assert_eq!(json(&RelayToBrowser::Runner { online: false }), r#"{"t":"runner","online":false}"#);
+    assert_eq!(
+        json(&RelayToBrowser::Runner { online: false }),
+        r#"{"t":"runner","online":false}"#
+    );
 }
