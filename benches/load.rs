@@ -405,9 +405,7 @@ async fn start_system(bins: &Bins, tag: &str) -> Result<System> {
         l.local_addr()?.port()
     };
     let (token, link) = {
-        let store =
-            transcript::store::Store::connect(&relay::config::default_database_url(dir.path()))
-                .await?;
+        let store = store::Store::connect(&relay::config::default_database_url(dir.path())).await?;
         let auth = relay::auth::Auth::open(
             store,
             dir.path(),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sqlx::Connection;
-use transcript::store::{SqliteSync, Store, StoreOptions, TerminalSessionId};
+use store::{SqliteSync, Store, StoreOptions, TerminalSessionId};
 
 /// 64 frames of 1 to 4 KiB of incompressible bytes (they are zstd output
 /// in production).

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use benches::tmux_cc_fixture;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use transcript::codec::{Framing, framing_size};
+use protocol::codec::{Framing, framing_size};
 use transcript::pane::PaneModel;
 
 /// The `%output` payloads of a capture, in order, all panes together.
@@ -84,7 +84,7 @@ fn big_pane() -> PaneModel {
 fn snapshot(c: &mut Criterion) {
     let mut m = big_pane();
     let bytes = m.reset_bytes();
-    let z = transcript::codec::compress(&bytes)
+    let z = protocol::codec::compress(&bytes)
         .map(|z| z.len())
         .unwrap_or(0);
     eprintln!(
@@ -92,7 +92,7 @@ fn snapshot(c: &mut Criterion) {
         m.scrollback_len(),
         bytes.len(),
         z,
-        transcript::codec::LEVEL
+        protocol::codec::LEVEL
     );
     let mut group = c.benchmark_group("snapshot");
     group.sample_size(10);
@@ -101,7 +101,7 @@ fn snapshot(c: &mut Criterion) {
         b.iter(|| black_box(m.reset_bytes().len()))
     });
     group.bench_function("200x50+10000/reset_bytes+zstd", |b| {
-        b.iter(|| black_box(transcript::codec::compress(&m.reset_bytes()).map(|z| z.len())))
+        b.iter(|| black_box(protocol::codec::compress(&m.reset_bytes()).map(|z| z.len())))
     });
     group.finish();
 }

@@ -12,6 +12,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
+use protocol::control::{RelayToRunner, RunnerToRelay};
+use protocol::wire::{Frame, Record};
 use tmux_cc::command::{self, CommandLine};
 use tmux_cc::command::{Target, WindowScope};
 use tmux_cc::state::PaneResync;
@@ -20,9 +22,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
-use transcript::control::{RelayToRunner, RunnerToRelay};
 use transcript::session::{SessionConfig, SessionModel};
-use transcript::wire::{Frame, Record};
 
 use crate::tmux::TmuxOutput;
 use crate::unacked::Unacked;
@@ -823,7 +823,7 @@ impl Core {
                     }
                 }
                 RelayToRunner::Resize { cols, rows }
-                    if transcript::control::resize_is_valid(cols, rows) =>
+                    if protocol::control::resize_is_valid(cols, rows) =>
                 {
                     self.pending_resize =
                         Some((cols, rows, Instant::now() + self.cfg.resize_debounce));

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use protocol::control::{PROTOCOL_VERSION, RunnerHello};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-use transcript::control::{PROTOCOL_VERSION, RunnerHello};
 
 use crate::core::{Core, CoreConfig};
 use crate::tmux::{TmuxServer, spawn_control_client};

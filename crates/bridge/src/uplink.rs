@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use protocol::control::{RelayToRunner, RunnerHello, RunnerToRelay};
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -20,7 +21,6 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
-use transcript::control::{RelayToRunner, RunnerHello, RunnerToRelay};
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
@@ -171,8 +171,8 @@ async fn connect_once(
         }
     }
     let ws_config = WebSocketConfig::default()
-        .max_message_size(Some(transcript::control::MAX_RUNNER_MESSAGE))
-        .max_frame_size(Some(transcript::control::MAX_RUNNER_MESSAGE));
+        .max_message_size(Some(protocol::control::MAX_RUNNER_MESSAGE))
+        .max_frame_size(Some(protocol::control::MAX_RUNNER_MESSAGE));
     let connect = tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true);
     let (ws, _resp) = tokio::select! {
         _ = cancel.cancelled() => return Outcome::Cancelled,
@@ -276,7 +276,7 @@ async fn connect_once(
                 Some(Ok(Message::Close(frame))) => {
                     let code = frame.as_ref().map(|f| u16::from(f.code)).unwrap_or(1005);
                     let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
-                    if code == transcript::control::close::POLICY {
+                    if code == protocol::control::close::POLICY {
                         return Outcome::Rejected(format!("the relay closed the connection: {reason}"));
                     }
                     info!(code, %reason, "relay closed the connection");

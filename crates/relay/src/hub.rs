@@ -15,13 +15,13 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
-use tokio::sync::{Notify, mpsc};
-use tokio_util::sync::CancellationToken;
-use transcript::control::{
+use protocol::control::{
     BROWSER_QUEUE_BYTES, BROWSER_QUEUE_FRAMES, RelayToBrowser, RelayToRunner, SessionInfo,
 };
-use transcript::store::TerminalSessionId;
-use transcript::wire::FrameKind;
+use protocol::wire::FrameKind;
+use store::TerminalSessionId;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
 
 /// Capacity of a runner's command channel (input, resize, viewers, ...).
 pub const RUNNER_CHANNEL: usize = 256;

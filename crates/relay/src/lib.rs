@@ -19,10 +19,10 @@ pub mod ws;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use store::{RetentionPolicy, Store, StoreError};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use transcript::store::{RetentionPolicy, Store, StoreError};
 
 pub use config::{Config, Retention};
 
@@ -165,7 +165,7 @@ impl Relay {
                 keep_snapshots: config.retention.keep_snapshots,
                 max_bytes: config.retention.max_bytes,
             };
-            transcript::store::spawn_pruner(store.clone(), policy, interval, shutdown.child_token())
+            store::spawn_pruner(store.clone(), policy, interval, shutdown.child_token())
         });
         tracing::info!(addr = %local_addr, public_url = %public_url, "relay listening");
         Ok(RelayHandle {

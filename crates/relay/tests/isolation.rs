@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use auth_support::*;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use protocol::wire::{Frame, Record, RecordBody};
 use relay::auth::{CurrentUser, PairCheck, Secret, TokenKeys, now_ms};
 use tokio_tungstenite::tungstenite::Message;
-use transcript::wire::{Frame, Record, RecordBody};
 
 // ---- log capture -----------------------------------------------------------
 

@@ -18,13 +18,13 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
+use protocol::wire::{Frame, FrameKind, RecordBody};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use transcript::session::{SessionView, Snapshot};
-use transcript::wire::{Frame, FrameKind, RecordBody};
 
 pub type Result<T> = anyhow::Result<T>;
 

@@ -1,17 +1,15 @@
-//! Pane screen models, the sequence-numbered delta log, snapshots, the zstd
-//! codec and durable storage (issue 3).
+//! The screen model of the runner: pane screens fed with tmux's output, the
+//! session model that numbers records, snapshots, and seeding a pane from
+//! tmux's own screen.
 //!
-//! The core is pure: [`pane::PaneModel`] (one vt100 screen per pane),
+//! The core is pure: [`pane::PaneModel`] (one screen per pane),
 //! [`session::SessionModel`] (topology, sequence numbers, records),
-//! [`wire`] (records and frames of `docs/protocol.md`), [`codec`] (zstd).
-//! None of them does I/O or reads the clock. Only [`store`] knows SQL (and
-//! answers `since`).
-pub mod codec;
-pub mod control;
+//! [`seed`] (a pane from a resync bundle), [`replay`] (a control-mode capture
+//! to final screens). None of them does I/O or reads the clock. The byte
+//! layout of records and frames is the `protocol` crate's; storage is the
+//! `store` crate's (this crate never links sqlx).
 pub mod filter;
 pub mod pane;
 pub mod replay;
 pub mod seed;
 pub mod session;
-pub mod store;
-pub mod wire;

@@ -12,26 +12,7 @@
 
 use crate::filter::{ACS_BASE, Filter, Special};
 
-/// Largest accepted width or height (protocol §6).
-pub const MAX_DIM: u16 = 1000;
-
-/// A refused pane size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("pane size {cols}x{rows} out of range 1..={MAX_DIM}")]
-pub struct SizeError {
-    pub cols: u32,
-    pub rows: u32,
-}
-
-/// Checks a size before anything is allocated for it.
-pub fn check_size(cols: u32, rows: u32) -> Result<(u16, u16), SizeError> {
-    let ok = |v: u32| (1..=u32::from(MAX_DIM)).contains(&v);
-    if ok(cols) && ok(rows) {
-        Ok((cols as u16, rows as u16))
-    } else {
-        Err(SizeError { cols, rows })
-    }
-}
+pub use protocol::size::{MAX_DIM, SizeError, check_size};
 
 /// A checked size as vt100 wants it (`v >= 1` by [`check_size`]).
 fn nz(v: u16) -> std::num::NonZeroU16 {

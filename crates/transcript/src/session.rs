@@ -21,11 +21,11 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 use tmux_cc::{Event, Layout, PaneId, SessionId, WindowId};
 
 use crate::pane::{PaneModel, SizeError};
-use crate::wire::{Frame, Record, RecordBody};
+use protocol::topology::{PaneInfo, Topology, WindowInfo};
+use protocol::wire::{Frame, Record, RecordBody};
 
 /// How panes are modelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,40 +47,6 @@ impl Default for SessionConfig {
             first_seq: 1,
         }
     }
-}
-
-/// The topology JSON of protocol §2 (sent whole on every change).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Topology {
-    pub session: Option<SessionId>,
-    pub name: String,
-    pub active_window: Option<WindowId>,
-    pub windows: Vec<WindowInfo>,
-}
-
-/// One window in [`Topology`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WindowInfo {
-    pub id: WindowId,
-    pub index: Option<u32>,
-    pub name: String,
-    pub active: bool,
-    pub layout: String,
-    pub visible_layout: String,
-    pub flags: String,
-    pub active_pane: Option<PaneId>,
-    pub panes: Vec<PaneInfo>,
-}
-
-/// One pane in [`WindowInfo`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PaneInfo {
-    pub id: PaneId,
-    pub x: i32,
-    pub y: i32,
-    pub cols: u16,
-    pub rows: u16,
-    pub title: String,
 }
 
 #[derive(Debug, Clone, Default)]

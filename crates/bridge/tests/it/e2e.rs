@@ -284,10 +284,8 @@ async fn relay_kill9_during_a_flood_and_a_bridge_restart_lose_nothing() -> Resul
 
     // Credentials are made through the relay's own library on its data dir.
     let (token, link) = {
-        let store = transcript::store::Store::connect(&relay::config::default_database_url(
-            relay_dir.path(),
-        ))
-        .await?;
+        let store =
+            store::Store::connect(&relay::config::default_database_url(relay_dir.path())).await?;
         let auth = relay::auth::Auth::open(
             store,
             relay_dir.path(),

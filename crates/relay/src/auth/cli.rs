@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use transcript::store::Store;
+use store::Store;
 
 use super::{codes, now_ms, password, users};
 

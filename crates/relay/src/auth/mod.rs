@@ -49,8 +49,8 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use transcript::store::accounts::{RunnerRecord, UserRecord};
-use transcript::store::{Store, StoreError};
+use store::accounts::{RunnerRecord, UserRecord};
+use store::{Store, StoreError};
 
 pub use connections::{RunnerConnection, RunnerConnections};
 pub use extract::{ClientAddr, CurrentUser, bearer_token, browser_token_from_protocols};

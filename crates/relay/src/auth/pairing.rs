@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use serde::Serialize;
-use transcript::store::accounts::{PairRecord, RunnerRecord};
+use store::accounts::{PairRecord, RunnerRecord};
 
 use super::users::clean_label;
 use super::{Auth, AuthError, CurrentUser, codes, now_ms};

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use axum::http::HeaderMap;
-use transcript::store::accounts::UserRecord;
+use store::accounts::UserRecord;
 
 use super::{Auth, AuthError, CurrentUser, codes, now_ms, password};
 

@@ -7,9 +7,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use protocol::control::SessionInfo;
 use serde::Serialize;
-use transcript::control::SessionInfo;
-use transcript::store::TerminalSessionId;
+use store::TerminalSessionId;
 
 use super::error::AppError;
 use crate::auth::{AuthError, CurrentUser};

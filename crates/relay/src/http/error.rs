@@ -17,8 +17,8 @@ pub enum AppError {
     Internal(String),
 }
 
-impl From<transcript::store::StoreError> for AppError {
-    fn from(e: transcript::store::StoreError) -> Self {
+impl From<store::StoreError> for AppError {
+    fn from(e: store::StoreError) -> Self {
         AppError::Internal(format!("store: {e}"))
     }
 }

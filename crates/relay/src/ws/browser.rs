@@ -18,14 +18,14 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, error, info, info_span, warn};
-use transcript::control::{
+use protocol::control::{
     BROWSER_SUBPROTOCOL, BrowserToRelay, MAX_BROWSER_MESSAGE, RelayToBrowser, RelayToRunner,
     SessionInfo, bearer_from_subprotocols, close, resize_is_valid,
 };
-use transcript::store::{SessionRecord, Since, StoreError, StoredFrame, TerminalSessionId};
-use transcript::wire::FrameKind;
+use protocol::wire::FrameKind;
+use store::{SessionRecord, Since, StoreError, StoredFrame, TerminalSessionId};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use std::time::Duration;
 
@@ -93,7 +93,7 @@ pub async fn browser_ws(
         .max_frame_size(MAX_BROWSER_MESSAGE)
         // One frame (≤ 16 MiB) plus control messages: writes wait for the
         // socket, so this bounds the socket's own buffering.
-        .max_write_buffer_size(2 * transcript::control::MAX_RUNNER_MESSAGE)
+        .max_write_buffer_size(2 * protocol::control::MAX_RUNNER_MESSAGE)
         .on_upgrade(move |socket| {
             async move {
                 let _guard = guard;

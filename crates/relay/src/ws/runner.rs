@@ -15,13 +15,13 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, error, info, info_span, warn};
-use transcript::control::{
+use protocol::control::{
     MAX_RUNNER_MESSAGE, PROTOCOL_VERSION, RelayToRunner, RunnerHello, RunnerToRelay, close,
 };
-use transcript::store::{Appended, StoreError, TerminalSessionId};
-use transcript::wire::{Frame, FrameKind};
+use protocol::wire::{Frame, FrameKind};
+use store::{Appended, StoreError, TerminalSessionId};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use std::time::Duration;
 

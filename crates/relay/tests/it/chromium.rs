@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use bytes::Bytes;
-use transcript::wire::{Frame, Record, RecordBody};
+use protocol::wire::{Frame, Record, RecordBody};
 
 use crate::harness::*;
 

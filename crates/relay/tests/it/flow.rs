@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use transcript::control::{BrowserToRelay, RelayToRunner};
-use transcript::store::{RetentionPolicy, Since};
-use transcript::wire::FrameKind;
+use protocol::control::{BrowserToRelay, RelayToRunner};
+use protocol::wire::FrameKind;
+use store::{RetentionPolicy, Since};
 
 use crate::harness::*;
 use crate::principal::*;

@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use protocol::control::{
+    BrowserToRelay, RelayToBrowser, RelayToRunner, RunnerHello, RunnerToRelay,
+};
+use protocol::wire::{Frame, FrameKind, Record, RecordBody};
 use relay::{Config, Relay, RelayHandle, Retention};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -16,10 +20,6 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use transcript::control::{
-    BrowserToRelay, RelayToBrowser, RelayToRunner, RunnerHello, RunnerToRelay,
-};
-use transcript::wire::{Frame, FrameKind, Record, RecordBody};
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 

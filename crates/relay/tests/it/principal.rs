@@ -4,7 +4,7 @@
 
 use relay::auth::secret::Secret;
 use relay::auth::tokens::TokenKeys;
-use transcript::store::accounts::RunnerRecord;
+use store::accounts::RunnerRecord;
 
 use crate::harness::{TestRelay, unique};
 

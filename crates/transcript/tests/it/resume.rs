@@ -3,8 +3,8 @@
 //! model at n, and as records 1..n applied from scratch.
 
 use proptest::prelude::*;
+use protocol::wire::{Frame, Record};
 use transcript::session::{SessionConfig, SessionModel, SessionView, Snapshot};
-use transcript::wire::{Frame, Record};
 
 use crate::fixtures;
 

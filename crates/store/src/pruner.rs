@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{RetentionPolicy, Store};
+use crate::{RetentionPolicy, Store};
 
 /// Spawns a task that runs [`Store::prune_all`] every `interval` (the first
 /// pass after one interval) and returns when `cancel` fires. A failed pass

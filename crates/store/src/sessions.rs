@@ -2,7 +2,7 @@
 //! and the connected/detached timestamps. Frames and snapshots live in
 //! `frames.rs`.
 
-use super::{Millis, SessionRecord, Store, StoreError, TerminalSessionId, on_db, seq_from_db};
+use crate::{Millis, SessionRecord, Store, StoreError, TerminalSessionId, on_db, seq_from_db};
 
 /// Column order shared by every session query and [`SessionRow`].
 const SESSION_COLUMNS: &str = "id, runner_id, user_id, idea, slot, tmux_session, created_at, \

@@ -9,7 +9,7 @@
 //! (approving a pairing, consuming a code) are single conditional statements
 //! or one transaction, so two relays on one PostgreSQL cannot both win.
 
-use super::{Millis, Store, StoreError, on_db};
+use crate::{Millis, Store, StoreError, on_db};
 
 /// A user row.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,7 +21,7 @@ pub const BEARER_SUBPROTOCOL_PREFIX: &str = "bearer.";
 
 /// Largest accepted `resize` dimension (columns or rows), inclusive: the
 /// largest pane the model accepts.
-pub const MAX_RESIZE: u16 = crate::pane::MAX_DIM;
+pub const MAX_RESIZE: u16 = crate::size::MAX_DIM;
 
 /// Largest message a bridge may send to the relay (protocol.md §6).
 pub const MAX_RUNNER_MESSAGE: usize = 16 * 1024 * 1024;
@@ -152,7 +152,7 @@ pub enum RelayToBrowser {
 
 /// Whether a `resize` is within 1..=[`MAX_RESIZE`] in both dimensions.
 pub fn resize_is_valid(cols: u16, rows: u16) -> bool {
-    crate::pane::check_size(cols.into(), rows.into()).is_ok()
+    crate::size::check_size(cols.into(), rows.into()).is_ok()
 }
 
 /// The token in a browser's `Sec-WebSocket-Protocol` header value, if it

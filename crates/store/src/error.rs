@@ -2,9 +2,9 @@
 //! overlap, a client ahead of the store) is its own variant carrying the
 //! numbers involved; database and migration failures wrap sqlx's errors.
 
-use super::TerminalSessionId;
+use crate::TerminalSessionId;
 
-/// Errors of [`super::Store`].
+/// Errors of [`crate::Store`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {

@@ -13,7 +13,7 @@
 
 use bytes::Bytes;
 
-use super::{
+use crate::{
     Appended, Db, PruneStats, RetentionPolicy, Since, Store, StoreError, StoredFrame,
     StoredSnapshot, TerminalSessionId, on_db, seq_from_db, seq_to_db,
 };

@@ -12,12 +12,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use sqlx::Connection;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio_util::sync::CancellationToken;
-use transcript::store::{
+use store::{
     Appended, RetentionPolicy, Since, Store, StoreError, StoredFrame, TerminalSessionId,
     spawn_pruner,
 };
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_util::sync::CancellationToken;
 
 // ---------------------------------------------------------------------------
 // Harness

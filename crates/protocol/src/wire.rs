@@ -3,7 +3,7 @@
 //!
 //! This module owns the byte layout of the transcript on the wire and in
 //! storage. It does not assign sequence numbers (see
-//! [`SessionModel`](crate::session::SessionModel)), does not choose what to
+//! `transcript::session::SessionModel`), does not choose what to
 //! compress (see [`codec`](crate::codec)) and does no I/O.
 //!
 //! Decoding never panics and never allocates more than the input (or, for a
@@ -74,7 +74,7 @@ pub enum WireError {
 pub enum RecordBody {
     /// Raw pane bytes, as tmux's `%output` decoded them.
     Output { pane: PaneId, bytes: Bytes },
-    /// The whole topology as UTF-8 JSON (see [`crate::session::Topology`]).
+    /// The whole topology as UTF-8 JSON (see [`crate::topology::Topology`]).
     Topology(Bytes),
     /// Reset the pane to `cols x rows`, then write `bytes`.
     PaneReset {
