@@ -1,4 +1,4 @@
-//! Wire protocol v1 for the browser (docs/protocol.md, sections 2, 3 and 5):
+//! Wire protocol (frame version 2) for the browser (docs/protocol.md, sections 2, 3 and 5):
 //! decodes binary frames into records. Pure: no DOM, no network, no clock.
 //! It does not decide what to do with records; session.js applies them.
 
@@ -10,14 +10,16 @@ export const FRAME_SNAPSHOT = 2;
 export const REC_OUTPUT = 1;
 export const REC_TOPOLOGY = 2;
 export const REC_PANE_RESET = 3;
+export const FRAME_VERSION = 2;
 const HEADER = 20;
+const RECORD_HEADER = 21;
 const FLAG_ZSTD = 1;
 
 export class ProtocolError extends Error {}
 
 /**
  * Decodes one binary frame. Returns `{type, firstSeq, lastSeq, records}` where
- * each record is `{kind, seq, ...}`: Output `{pane, bytes}`, Topology `{topology}`,
+ * each record is `{kind, seq, time, ...}` (time: ms since the epoch, 0 if unknown): Output `{pane, bytes}`, Topology `{topology}`,
  * PaneReset `{pane, cols, rows, bytes}`. Pane ids come back as `%N` strings.
  * Throws ProtocolError on anything malformed (the caller reconnects).
  */
@@ -26,7 +28,7 @@ export function decodeFrame(buf) {
   if (u8.length < HEADER) throw new ProtocolError('short frame');
   const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
   const version = dv.getUint8(0);
-  if (version !== 1) throw new ProtocolError(`frame version ${version}`);
+  if (version !== FRAME_VERSION) throw new ProtocolError(`frame version ${version}`);
   const type = dv.getUint8(1);
   if (type !== FRAME_BATCH && type !== FRAME_SNAPSHOT) throw new ProtocolError(`frame type ${type}`);
   const flags = dv.getUint8(2);
@@ -44,17 +46,18 @@ export function decodeFrame(buf) {
   return { type, firstSeq, lastSeq, records: decodeRecords(payload) };
 }
 
-/** Splits a frame payload into records (`kind:u8 seq:u64 len:u32 body`). */
+/** Splits a frame payload into records (`kind:u8 seq:u64 time:u64 len:u32 body`). */
 export function decodeRecords(u8) {
   const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
   const out = [];
   let off = 0;
   while (off < u8.length) {
-    if (u8.length - off < 13) throw new ProtocolError('truncated record header');
+    if (u8.length - off < RECORD_HEADER) throw new ProtocolError('truncated record header');
     const kind = dv.getUint8(off);
     const seq = toSeq(dv.getBigUint64(off + 1, true));
-    const len = dv.getUint32(off + 9, true);
-    const start = off + 13;
+    const time = Number(dv.getBigUint64(off + 9, true));
+    const len = dv.getUint32(off + 17, true);
+    const start = off + RECORD_HEADER;
     const end = start + len;
     if (end > u8.length) throw new ProtocolError('truncated record body');
     const body = u8.subarray(start, end);
@@ -63,7 +66,7 @@ export function decodeRecords(u8) {
     switch (kind) {
       case REC_OUTPUT:
         if (body.length < 4) throw new ProtocolError('short output record');
-        out.push({ kind, seq, pane: '%' + bdv.getUint32(0, true), bytes: body.subarray(4) });
+        out.push({ kind, seq, time, pane: '%' + bdv.getUint32(0, true), bytes: body.subarray(4) });
         break;
       case REC_TOPOLOGY: {
         let topology;
@@ -75,20 +78,20 @@ export function decodeRecords(u8) {
         if (!topology || typeof topology !== 'object' || !Array.isArray(topology.windows)) {
           throw new ProtocolError('topology without windows');
         }
-        out.push({ kind, seq, topology });
+        out.push({ kind, seq, time, topology });
         break;
       }
       case REC_PANE_RESET: {
         if (body.length < 8) throw new ProtocolError('short pane reset record');
         const cols = bdv.getUint16(4, true);
         const rows = bdv.getUint16(6, true);
-        out.push({ kind, seq, pane: '%' + bdv.getUint32(0, true), cols, rows, bytes: body.subarray(8) });
+        out.push({ kind, seq, time, pane: '%' + bdv.getUint32(0, true), cols, rows, bytes: body.subarray(8) });
         break;
       }
       default:
         // Unknown record kinds from a newer bridge are skipped, not fatal:
         // their seq still counts as received.
-        out.push({ kind, seq, unknown: true });
+        out.push({ kind, seq, time, unknown: true });
     }
   }
   return out;
@@ -104,7 +107,7 @@ export function encodeFrame(type, firstSeq, lastSeq, records, flags = 0) {
   const payload = encodeRecords(records);
   const out = new Uint8Array(HEADER + payload.length);
   const dv = new DataView(out.buffer);
-  dv.setUint8(0, 1);
+  dv.setUint8(0, FRAME_VERSION);
   dv.setUint8(1, type);
   dv.setUint8(2, flags);
   dv.setBigUint64(4, BigInt(firstSeq), true);
@@ -134,12 +137,13 @@ export function encodeRecords(records) {
       dv.setUint16(6, r.rows, true);
       body.set(bytes, 8);
     }
-    const rec = new Uint8Array(13 + body.length);
+    const rec = new Uint8Array(RECORD_HEADER + body.length);
     const dv = new DataView(rec.buffer);
     dv.setUint8(0, r.kind);
     dv.setBigUint64(1, BigInt(r.seq), true);
-    dv.setUint32(9, body.length, true);
-    rec.set(body, 13);
+    dv.setBigUint64(9, BigInt(r.time || 0), true);
+    dv.setUint32(17, body.length, true);
+    rec.set(body, RECORD_HEADER);
     return rec;
   });
   const total = parts.reduce((n, p) => n + p.length, 0);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { launch, paneText, until, DIST, ARTIFACTS } from './support/browser.mjs';
 import { startFixtureRelay, zstdRawFrame } from './support/fixture-relay.mjs';
-import { encodeRecords, FRAME_BATCH, REC_OUTPUT, REC_PANE_RESET, REC_TOPOLOGY } from '../src/protocol.js';
+import { encodeRecords, FRAME_BATCH, FRAME_VERSION, REC_OUTPUT, REC_PANE_RESET, REC_TOPOLOGY } from '../src/protocol.js';
 
 const XSS_NAME = '<img src=x onerror="window.__xss=1">';
 
@@ -344,7 +344,7 @@ function encodeGapFrame(seq) {
   const body = encodeRecords([{ kind: REC_OUTPUT, seq, pane: '%0', bytes: 'never shown' }]);
   const frame = new Uint8Array(20 + body.length);
   const dv = new DataView(frame.buffer);
-  dv.setUint8(0, 1);
+  dv.setUint8(0, FRAME_VERSION);
   dv.setUint8(1, FRAME_BATCH);
   dv.setBigUint64(4, BigInt(seq), true);
   dv.setBigUint64(12, BigInt(seq), true);
@@ -364,7 +364,7 @@ test('zstd frames decode, snapshots replace state, large input is chunked', asyn
   const payload = zstdRawFrame(encodeRecords(recs));
   const frame = new Uint8Array(20 + payload.length);
   const dv = new DataView(frame.buffer);
-  dv.setUint8(0, 1);
+  dv.setUint8(0, FRAME_VERSION);
   dv.setUint8(1, 2);
   dv.setUint8(2, 1);
   dv.setBigUint64(4, BigInt(m), true);

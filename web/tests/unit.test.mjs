@@ -12,7 +12,7 @@ const dec = (b) => new TextDecoder().decode(b);
 test('frames round-trip through encode and decode', () => {
   const recs = [
     { kind: REC_TOPOLOGY, seq: 7, topology: { windows: [] } },
-    { kind: REC_OUTPUT, seq: 8, pane: '%12', bytes: 'hi\x1b[31m' },
+    { kind: REC_OUTPUT, seq: 8, time: 1_700_000_000_123, pane: '%12', bytes: 'hi\x1b[31m' },
     { kind: REC_PANE_RESET, seq: 9, pane: '%3', cols: 132, rows: 43, bytes: 'screen' },
   ];
   const f = decodeFrame(encodeFrame(FRAME_BATCH, 7, 9, recs));
@@ -21,6 +21,7 @@ test('frames round-trip through encode and decode', () => {
   assert.equal(f.lastSeq, 9);
   assert.deepEqual(f.records.map((r) => [r.kind, r.seq, r.pane]), [[2, 7, undefined], [1, 8, '%12'], [3, 9, '%3']]);
   assert.equal(dec(f.records[1].bytes), 'hi\x1b[31m');
+  assert.deepEqual(f.records.map((r) => r.time), [0, 1_700_000_000_123, 0]);
   assert.deepEqual([f.records[2].cols, f.records[2].rows, dec(f.records[2].bytes)], [132, 43, 'screen']);
 });
 

@@ -325,6 +325,7 @@ impl Core {
     }
 
     async fn on_tmux_event(&mut self, ev: Event) -> anyhow::Result<()> {
+        self.model.set_time(wall_clock_ms());
         match &ev {
             Event::Output { pane, data } | Event::ExtendedOutput { pane, data, .. } => {
                 if let Some(f) = self.flooding.get_mut(pane) {
@@ -793,6 +794,7 @@ impl Core {
 
     /// Fails only when the relay refused our token (the core must stop).
     async fn on_uplink(&mut self, ev: UplinkEvent) -> anyhow::Result<()> {
+        self.model.set_time(wall_clock_ms());
         match ev {
             UplinkEvent::Connected {
                 generation,
@@ -884,6 +886,7 @@ impl Core {
     }
 
     async fn on_tick(&mut self) {
+        self.model.set_time(wall_clock_ms());
         if !self.flooding.is_empty() {
             self.flood_frames().await;
             self.end_of_cycle().await;
@@ -917,6 +920,13 @@ impl Core {
             .send(Bytes::copy_from_slice(command::detach_client().as_bytes()))
             .await;
     }
+}
+
+/// Milliseconds since the Unix epoch, stamped on records.
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Parses one `list-windows` line of [`WINDOWS_FORMAT`] into the window, its

@@ -15,12 +15,12 @@ use tmux_cc::PaneId;
 
 use crate::codec;
 
-/// Protocol version carried in every frame header.
-pub const VERSION: u8 = 1;
+/// Protocol version carried in every frame header (2: records carry a time).
+pub const VERSION: u8 = 2;
 /// Length of a frame header: version, type, flags, reserved, first and last seq.
 pub const FRAME_HEADER_LEN: usize = 20;
-/// Length of a record header: kind, seq, len.
-pub const RECORD_HEADER_LEN: usize = 13;
+/// Length of a record header: kind, seq, time, len.
+pub const RECORD_HEADER_LEN: usize = 21;
 /// Largest decoded payload accepted (four times the 16 MiB message limit: a
 /// compressed frame may expand, a bigger one is refused).
 pub const MAX_PAYLOAD: usize = 64 << 20;
@@ -89,6 +89,9 @@ pub enum RecordBody {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     pub seq: u64,
+    /// When the runner made the record, in milliseconds since the Unix
+    /// epoch (0: unknown). Playback and export read it; screens ignore it.
+    pub time: u64,
     pub body: RecordBody,
 }
 
@@ -114,7 +117,12 @@ impl Record {
         RECORD_HEADER_LEN + self.body_len()
     }
 
-    /// Appends `kind:u8 seq:u64 len:u32 body` to `out`.
+    /// A record made at an unknown time (0); the runner stamps real ones.
+    pub fn new(seq: u64, body: RecordBody) -> Record {
+        Record { seq, time: 0, body }
+    }
+
+    /// Appends `kind:u8 seq:u64 time:u64 len:u32 body` to `out`.
     ///
     /// A body longer than `u32::MAX` cannot exist here: pane output arrives
     /// in `%output` lines far below that, and resets are bounded by the
@@ -123,6 +131,7 @@ impl Record {
         out.reserve(self.encoded_len());
         out.put_u8(self.kind());
         out.put_u64_le(self.seq);
+        out.put_u64_le(self.time);
         out.put_u32_le(u32::try_from(self.body_len()).unwrap_or(u32::MAX));
         match &self.body {
             RecordBody::Output { pane, bytes } => {
@@ -163,7 +172,8 @@ impl Record {
         }
         let kind = buf[0];
         let seq = read_u64(&buf[1..9]);
-        let len = read_u32(&buf[9..13]) as usize;
+        let time = read_u64(&buf[9..17]);
+        let len = read_u32(&buf[17..21]) as usize;
         let end = RECORD_HEADER_LEN
             .checked_add(len)
             .ok_or(WireError::TooLarge { limit: usize::MAX })?;
@@ -217,7 +227,7 @@ impl Record {
             }
             other => return Err(WireError::UnknownRecordKind(other)),
         };
-        Ok((Record { seq, body }, end))
+        Ok((Record { seq, time, body }, end))
     }
 }
 

@@ -520,6 +520,7 @@ async fn matrix(url: &str) {
         .expect("hello");
     let marker = b"A-PRIVATE-OUTPUT-7f3a";
     let frame = Frame::batch(vec![Record {
+        time: 0,
         seq: 1,
         body: RecordBody::Output {
             pane: tmux_cc::PaneId(0),

@@ -104,6 +104,9 @@ pub struct SessionModel {
     /// layout always overrides this guess).
     awaiting_pane: VecDeque<WindowId>,
     next_seq: u64,
+    /// The time stamped on the records made from now on (milliseconds since
+    /// the Unix epoch), given by the caller: the model reads no clock.
+    now_ms: u64,
 }
 
 impl SessionModel {
@@ -118,7 +121,14 @@ impl SessionModel {
             dead: VecDeque::new(),
             awaiting_pane: VecDeque::new(),
             next_seq: config.first_seq,
+            now_ms: 0,
         }
+    }
+
+    /// Sets the time (milliseconds since the Unix epoch) stamped on the
+    /// records made from now on; call it before applying each input.
+    pub fn set_time(&mut self, now_ms: u64) {
+        self.now_ms = now_ms;
     }
 
     /// The sequence number the next record gets.
@@ -152,7 +162,11 @@ impl SessionModel {
     fn record(&mut self, body: RecordBody) -> Record {
         let seq = self.next_seq;
         self.next_seq += 1;
-        Record { seq, body }
+        Record {
+            seq,
+            time: self.now_ms,
+            body,
+        }
     }
 
     fn topology_record(&mut self) -> Record {
@@ -486,14 +500,17 @@ impl SessionModel {
     pub fn snapshot(&mut self) -> Snapshot {
         let seq = self.last_seq();
         let json = serde_json::to_vec(&self.topology()).unwrap_or_default();
+        let time = self.now_ms;
         let mut records = vec![Record {
             seq,
+            time,
             body: RecordBody::Topology(Bytes::from(json)),
         }];
         for (id, p) in self.panes.iter_mut() {
             if !p.dead {
                 records.push(Record {
                     seq,
+                    time,
                     body: Self::reset_body(*id, &mut p.model),
                 });
             }

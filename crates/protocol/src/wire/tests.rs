@@ -3,6 +3,7 @@ use super::*;
 fn out(seq: u64, pane: u32, b: &[u8]) -> Record {
     Record {
         seq,
+        time: 0,
         body: RecordBody::Output {
             pane: PaneId(pane),
             bytes: Bytes::copy_from_slice(b),
@@ -13,22 +14,27 @@ fn out(seq: u64, pane: u32, b: &[u8]) -> Record {
 fn topo(seq: u64) -> Record {
     Record {
         seq,
+        time: 0,
         body: RecordBody::Topology(Bytes::from_static(br#"{"session":"$1","windows":[]}"#)),
     }
 }
 
 #[test]
 fn record_layout_matches_protocol() {
-    let r = out(0x0102, 7, b"hi");
+    let mut r = out(0x0102, 7, b"hi");
+    r.time = 0x0A0B;
     let e = r.encode();
     assert_eq!(
         &e[..],
         &[
-            1, 2, 1, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 7, 0, 0, 0, b'h', b'i'
+            1, 2, 1, 0, 0, 0, 0, 0, 0, 0x0B, 0x0A, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 7, 0, 0, 0, b'h',
+            b'i'
         ]
     );
+    assert_eq!(Record::decode(&e), Ok((r, e.len())));
     let reset = Record {
         seq: 3,
+        time: 1_700_000_000_000,
         body: RecordBody::PaneReset {
             pane: PaneId(1),
             cols: 80,
@@ -38,8 +44,9 @@ fn record_layout_matches_protocol() {
     };
     let e = reset.encode();
     assert_eq!(e[0], 3);
-    assert_eq!(&e[9..13], &9u32.to_le_bytes());
-    assert_eq!(&e[17..21], &[80, 0, 24, 0]);
+    assert_eq!(&e[9..17], &1_700_000_000_000u64.to_le_bytes());
+    assert_eq!(&e[17..21], &9u32.to_le_bytes());
+    assert_eq!(&e[25..29], &[80, 0, 24, 0]);
     assert_eq!(Record::decode(&e), Ok((reset, e.len())));
 }
 
@@ -47,7 +54,7 @@ fn record_layout_matches_protocol() {
 fn frame_header_matches_protocol() {
     let f = Frame::batch(vec![out(5, 1, b"a"), out(6, 2, b"b")]).expect("consecutive");
     let e = f.encode(false);
-    assert_eq!(&e[..4], &[1, 1, 0, 0]);
+    assert_eq!(&e[..4], &[VERSION, 1, 0, 0]);
     assert_eq!(&e[4..12], &5u64.to_le_bytes());
     assert_eq!(&e[12..20], &6u64.to_le_bytes());
     assert_eq!(Frame::decode(&e), Ok(f));
@@ -89,7 +96,7 @@ fn lying_lengths_and_seqs_are_refused() {
     let f = Frame::batch(vec![out(1, 0, b"abc")]).expect("one");
     let mut e = f.encode(false).to_vec();
     // Record length claims 4 GiB.
-    e[29..33].copy_from_slice(&u32::MAX.to_le_bytes());
+    e[37..41].copy_from_slice(&u32::MAX.to_le_bytes());
     assert!(matches!(
         Frame::decode(&e),
         Err(WireError::Truncated { .. })
@@ -101,8 +108,8 @@ fn lying_lengths_and_seqs_are_refused() {
         Err(WireError::SeqMismatch { .. })
     ));
     let mut e = f.encode(false).to_vec();
-    e[0] = 2;
-    assert_eq!(Frame::decode(&e), Err(WireError::BadVersion(2)));
+    e[0] = 1;
+    assert_eq!(Frame::decode(&e), Err(WireError::BadVersion(1)));
     let mut e = f.encode(false).to_vec();
     e[2] = 4;
     assert_eq!(Frame::decode(&e), Err(WireError::BadFlags(4)));
@@ -113,7 +120,7 @@ fn zip_bomb_is_refused_without_allocating_it() {
     // 100 MiB of zeros compresses to a few KiB.
     let zeros = vec![0u8; 100 << 20];
     let z = crate::codec::compress(&zeros).expect("compress");
-    let mut e = vec![1u8, 1, 1, 0];
+    let mut e = vec![VERSION, 1, 1, 0];
     e.extend_from_slice(&1u64.to_le_bytes());
     e.extend_from_slice(&1u64.to_le_bytes());
     e.extend_from_slice(&z);

@@ -53,10 +53,12 @@ async fn the_built_page_lists_and_opens_a_session_in_chromium() {
         1,
         vec![
             Record {
+                time: 0,
                 seq: 1,
                 body: RecordBody::Topology(Bytes::from_static(topology().as_bytes())),
             },
             Record {
+                time: 0,
                 seq: 1,
                 body: RecordBody::PaneReset {
                     pane: tmux_cc::PaneId(0),
@@ -69,6 +71,7 @@ async fn the_built_page_lists_and_opens_a_session_in_chromium() {
     )
     .expect("snapshot");
     let batch = Frame::batch(vec![Record {
+        time: 0,
         seq: 1,
         body: RecordBody::Topology(Bytes::from_static(topology().as_bytes())),
     }])
@@ -78,6 +81,7 @@ async fn the_built_page_lists_and_opens_a_session_in_chromium() {
     r.send(snap.encode(true)).await;
     r.send(
         Frame::batch(vec![Record {
+            time: 0,
             seq: 2,
             body: RecordBody::Output {
                 pane: tmux_cc::PaneId(0),

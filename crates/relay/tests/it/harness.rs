@@ -147,6 +147,7 @@ pub fn unique(prefix: &str) -> String {
 pub fn batch(first: u64, last: u64, len: usize) -> Bytes {
     let records = (first..=last)
         .map(|seq| Record {
+            time: 0,
             seq,
             body: RecordBody::Output {
                 pane: tmux_cc::PaneId(0),
@@ -162,10 +163,12 @@ pub fn snapshot(m: u64) -> Bytes {
     let topo = r#"{"session":"$0","name":"tb_t_p","active_window":"@0","windows":[]}"#;
     let records = vec![
         Record {
+            time: 0,
             seq: m,
             body: RecordBody::Topology(Bytes::from_static(topo.as_bytes())),
         },
         Record {
+            time: 0,
             seq: m,
             body: RecordBody::PaneReset {
                 pane: tmux_cc::PaneId(0),

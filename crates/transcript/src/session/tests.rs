@@ -157,6 +157,7 @@ fn records_rebuild_the_session_in_a_view() {
 fn view_refuses_gaps_and_ignores_duplicates() {
     let mut v = SessionView::new(10, 5);
     let r = |seq| Record {
+        time: 0,
         seq,
         body: RecordBody::Topology(Bytes::from_static(b"{}")),
     };
