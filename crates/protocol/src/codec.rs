@@ -45,7 +45,7 @@
 //! decode alone.
 //! Payloads under [`COMPRESS_MIN`](crate::wire::COMPRESS_MIN) bytes go raw.
 
-use std::io::{Read, Write};
+use std::io::Write;
 
 use crate::wire::WireError;
 
@@ -59,21 +59,46 @@ pub fn compress(payload: &[u8]) -> std::io::Result<Vec<u8>> {
     zstd::bulk::compress(payload, LEVEL)
 }
 
-/// Decompresses one zstd payload, refusing output beyond `max` bytes without
-/// allocating it (the output grows as data arrives, never from the size the
-/// header claims).
+/// The content size one zstd frame declares in its header, read without
+/// decompressing anything. The payload must be exactly one zstd frame (no
+/// skippable frames, nothing after it) whose header carries its content
+/// size; [`compress`] always writes it.
+///
+/// This is the check every decoder makes first (protocol §3): a frame that
+/// would expand beyond the protocol's limit is refused by its header, before
+/// a byte is inflated, so a 128 KiB frame cannot make anyone allocate 4 GiB.
+pub fn declared_size(data: &[u8]) -> Result<u64, WireError> {
+    let frame_len = zstd::zstd_safe::find_frame_compressed_size(data)
+        .map_err(|code| WireError::Zstd(zstd::zstd_safe::get_error_name(code).to_owned()))?;
+    if frame_len != data.len() {
+        return Err(WireError::Zstd(format!(
+            "{} bytes after the zstd frame",
+            data.len() - frame_len
+        )));
+    }
+    match zstd::zstd_safe::get_frame_content_size(data) {
+        Ok(Some(size)) => Ok(size),
+        Ok(None) => Err(WireError::NoContentSize),
+        Err(_) => Err(WireError::Zstd("unreadable zstd frame header".into())),
+    }
+}
+
+/// Decompresses one zstd payload of at most `max` bytes. The size is taken
+/// from the frame header ([`declared_size`]) and checked against `max`
+/// before anything is decompressed; the output buffer is exactly that size
+/// and a frame that inflates to anything else is an error.
 pub fn decompress(data: &[u8], max: usize) -> Result<Vec<u8>, WireError> {
-    let decoder = zstd::stream::read::Decoder::with_buffer(data)
-        .map_err(|e| WireError::Zstd(e.to_string()))?;
-    let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(max));
-    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
-    decoder
-        .single_frame()
-        .take(limit)
-        .read_to_end(&mut out)
-        .map_err(|e| WireError::Zstd(e.to_string()))?;
-    if out.len() > max {
-        return Err(WireError::TooLarge { limit: max });
+    let size = declared_size(data)?;
+    let size = usize::try_from(size)
+        .ok()
+        .filter(|&s| s <= max)
+        .ok_or(WireError::TooLarge { limit: max })?;
+    let out = zstd::bulk::decompress(data, size).map_err(|e| WireError::Zstd(e.to_string()))?;
+    if out.len() != size {
+        return Err(WireError::Zstd(format!(
+            "frame declares {size} bytes but holds {}",
+            out.len()
+        )));
     }
     Ok(out)
 }
@@ -153,6 +178,71 @@ mod tests {
             Err(WireError::TooLarge { limit: 1000 })
         );
     }
+
+    /// A zstd frame of `len` zeros that does not declare its content size
+    /// (the streaming encoder, told nothing about the input, leaves it out).
+    fn without_content_size(len: usize) -> Vec<u8> {
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), LEVEL).expect("encoder");
+        enc.include_contentsize(false).expect("flag");
+        enc.write_all(&vec![0u8; len]).expect("write");
+        enc.finish().expect("finish")
+    }
+
+    #[test]
+    fn issue_10_bomb_is_refused_by_its_header() {
+        // 64 MiB + 1 of zeros compresses to a few KiB; its header says so.
+        let data = vec![0u8; MAX + 1];
+        let z = compress(&data).unwrap_or_default();
+        assert!(z.len() < 64 * 1024, "{}", z.len());
+        assert_eq!(declared_size(&z), Ok(MAX as u64 + 1));
+        assert_eq!(decompress(&z, MAX), Err(WireError::TooLarge { limit: MAX }));
+    }
+
+    #[test]
+    fn issue_10_frame_without_content_size_is_refused() {
+        let z = without_content_size(1000);
+        assert_eq!(declared_size(&z), Err(WireError::NoContentSize));
+        assert_eq!(decompress(&z, MAX), Err(WireError::NoContentSize));
+    }
+
+    #[test]
+    fn issue_10_trailing_bytes_and_second_frames_are_refused() {
+        let mut z = compress(b"hello hello hello hello").unwrap_or_default();
+        let one = z.clone();
+        z.extend_from_slice(&one);
+        assert!(matches!(decompress(&z, MAX), Err(WireError::Zstd(_))));
+        let mut t = one.clone();
+        t.push(0);
+        assert!(matches!(decompress(&t, MAX), Err(WireError::Zstd(_))));
+        // Truncated.
+        assert!(matches!(
+            decompress(&one[..one.len() - 1], MAX),
+            Err(WireError::Zstd(_))
+        ));
+    }
+
+    #[test]
+    fn issue_10_a_header_that_lies_about_its_size_is_refused() {
+        // Rewrite the single-segment content size byte of a small frame: the
+        // frame then holds more (or less) than it declares.
+        let data = vec![b'a'; 100];
+        let mut z = compress(&data).unwrap_or_default();
+        assert_eq!(declared_size(&z), Ok(100));
+        // Frame header descriptor at byte 4: with the single segment flag
+        // and a 1-byte content size, the size is byte 5.
+        assert_eq!(
+            z[4] & 0xE0,
+            0x20,
+            "expected a single-segment frame with a 1-byte size"
+        );
+        z[5] = 50;
+        assert_eq!(declared_size(&z), Ok(50));
+        assert!(matches!(decompress(&z, MAX), Err(WireError::Zstd(_))));
+        z[5] = 200;
+        assert!(matches!(decompress(&z, MAX), Err(WireError::Zstd(_))));
+    }
+
+    const MAX: usize = crate::wire::MAX_PAYLOAD;
 
     #[test]
     fn decompress_garbage_is_an_error() {

@@ -57,6 +57,10 @@ pub enum WireError {
     TooLarge { limit: usize },
     #[error("zstd payload does not decode: {0}")]
     Zstd(String),
+    /// A zstd frame whose header does not declare its content size: it
+    /// could expand to anything, so it is refused unread (protocol §3).
+    #[error("zstd frame does not declare its content size")]
+    NoContentSize,
     #[error("topology record is not UTF-8 JSON")]
     BadTopology,
     #[error("pane size {cols}x{rows} out of range 1..=1000")]
@@ -354,9 +358,31 @@ impl Frame {
         Ok((kind, first, last, buf[2] & FLAG_ZSTD != 0))
     }
 
-    /// Decodes and validates a whole frame: header, payload (decompressed
-    /// with a [`MAX_PAYLOAD`] bound), records, and their sequence numbers.
+    /// Decodes and validates a whole frame: header, payload (its zstd
+    /// header's content size checked against [`MAX_PAYLOAD`] before
+    /// decompressing), records, and their sequence numbers.
     pub fn decode(buf: &[u8]) -> Result<Frame, WireError> {
+        let mut records = Vec::new();
+        let v = Self::walk(buf, |r| records.push(r))?;
+        Ok(Frame {
+            kind: v.kind,
+            first_seq: v.first_seq,
+            last_seq: v.last_seq,
+            records,
+        })
+    }
+
+    /// Checks a whole frame exactly as [`Frame::decode`] does (header, the
+    /// zstd content size before anything is inflated, every record's bounds
+    /// and kind, sequence numbers matching the header without a gap, the
+    /// snapshot shape) without keeping the records. For a relay that stores
+    /// and forwards the original bytes: `Ok` means every browser can decode
+    /// them.
+    pub fn validate(buf: &[u8]) -> Result<Validated, WireError> {
+        Self::walk(buf, |_| {})
+    }
+
+    fn walk(buf: &[u8], mut each: impl FnMut(Record)) -> Result<Validated, WireError> {
         let (kind, first_seq, last_seq, compressed) = Self::peek_header(buf)?;
         let raw = &buf[FRAME_HEADER_LEN..];
         if raw.len() > MAX_PAYLOAD {
@@ -367,24 +393,29 @@ impl Frame {
         } else {
             Bytes::copy_from_slice(raw)
         };
-        let mut records = Vec::new();
+        let mut count = 0u64;
+        let mut first_is_topology = false;
         let mut at = 0;
         while at < payload.len() {
             let (r, used) = Record::decode(&payload.slice(at..))?;
             at += used;
             let want = match kind {
-                FrameKind::Batch => first_seq.saturating_add(records.len() as u64),
+                FrameKind::Batch => first_seq.saturating_add(count),
                 FrameKind::Snapshot => first_seq,
             };
             if r.seq != want || (kind == FrameKind::Batch && r.seq > last_seq) {
                 return Err(WireError::SeqMismatch { want, got: r.seq });
             }
-            records.push(r);
+            if count == 0 {
+                first_is_topology = matches!(r.body, RecordBody::Topology(_));
+            }
+            count += 1;
+            each(r);
         }
         match kind {
             FrameKind::Batch => {
-                let got = first_seq.saturating_add(records.len() as u64);
-                if records.is_empty() || got - 1 != last_seq {
+                let got = first_seq.saturating_add(count);
+                if count == 0 || got - 1 != last_seq {
                     return Err(WireError::SeqMismatch {
                         want: last_seq,
                         got: got.saturating_sub(1),
@@ -392,24 +423,31 @@ impl Frame {
                 }
             }
             FrameKind::Snapshot => {
-                if !matches!(
-                    records.first(),
-                    Some(Record {
-                        body: RecordBody::Topology(_),
-                        ..
-                    })
-                ) {
+                if !first_is_topology {
                     return Err(WireError::SnapshotShape);
                 }
             }
         }
-        Ok(Frame {
+        Ok(Validated {
             kind,
             first_seq,
             last_seq,
-            records,
+            records: count,
+            payload_len: payload.len(),
         })
     }
+}
+
+/// What [`Frame::validate`] found in a valid frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validated {
+    pub kind: FrameKind,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// Number of records.
+    pub records: u64,
+    /// Length of the (decompressed) payload.
+    pub payload_len: usize,
 }
 
 fn read_u16(b: &[u8]) -> u16 {

@@ -148,3 +148,65 @@ proptest::proptest! {
         let _ = Frame::decode(&bytes);
     }
 }
+
+/// `validate` and `decode` agree on every frame: the malformed batches of
+/// issue 17 (a header claiming 3 records over 1, garbage compressed bytes, a
+/// record running past the end, records out of order) and a zstd payload
+/// without a declared size (issue 10) are refused by both.
+#[test]
+fn issue_17_validate_refuses_what_decode_refuses() {
+    let good = Frame::batch(vec![out(1, 0, b"abc"), out(2, 0, b"def"), out(3, 1, b"g")])
+        .expect("consecutive");
+    let v = Frame::validate(&good.encode(true)).expect("valid");
+    assert_eq!(
+        (v.kind, v.first_seq, v.last_seq, v.records),
+        (FrameKind::Batch, 1, 3, 3)
+    );
+    let snap = Frame::snapshot(7, vec![topo(7)])
+        .expect("snapshot")
+        .encode(false);
+    assert_eq!(Frame::validate(&snap).map(|v| v.records), Ok(1));
+
+    let header = |first: u64, last: u64, flags: u8| {
+        let mut e = vec![VERSION, 1, flags, 0];
+        e.extend_from_slice(&first.to_le_bytes());
+        e.extend_from_slice(&last.to_le_bytes());
+        e
+    };
+    // Says 1..=3, carries 1.
+    let mut short = header(1, 3, 0);
+    short.extend_from_slice(&out(1, 0, b"x").encode());
+    // Garbage that claims to be zstd.
+    let mut garbage = header(1, 1, 1);
+    garbage.extend_from_slice(b"\x28\xb5\x2f\xfdgarbage garbage");
+    // A record whose length runs past the end.
+    let mut past = header(1, 1, 0);
+    let mut rec = out(1, 0, b"abcdef").encode().to_vec();
+    rec[17..21].copy_from_slice(&100u32.to_le_bytes());
+    past.extend_from_slice(&rec);
+    // Out of order.
+    let mut order = header(1, 2, 0);
+    order.extend_from_slice(&out(2, 0, b"b").encode());
+    order.extend_from_slice(&out(1, 0, b"a").encode());
+    // zstd without a content size.
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).expect("encoder");
+    enc.include_contentsize(false).expect("flag");
+    std::io::Write::write_all(&mut enc, &out(1, 0, &[b'z'; 200]).encode()).expect("write");
+    let mut nosize = header(1, 1, 1);
+    nosize.extend_from_slice(&enc.finish().expect("finish"));
+    for (name, bad) in [
+        ("short", short),
+        ("garbage", garbage),
+        ("past the end", past),
+        ("out of order", order),
+        ("no content size", nosize),
+    ] {
+        let v = Frame::validate(&bad);
+        assert!(v.is_err(), "{name}: validated");
+        assert_eq!(
+            v.err(),
+            Frame::decode(&bad).err(),
+            "{name}: validate and decode differ"
+        );
+    }
+}
