@@ -14,6 +14,8 @@ export const FRAME_VERSION = 2;
 const HEADER = 20;
 const RECORD_HEADER = 21;
 const FLAG_ZSTD = 1;
+/** Largest decoded payload of one frame (protocol §3: `MAX_PAYLOAD`, 64 MiB). */
+export const MAX_PAYLOAD = 64 * 1024 * 1024;
 
 export class ProtocolError extends Error {}
 
@@ -37,13 +39,52 @@ export function decodeFrame(buf) {
   if (lastSeq < firstSeq) throw new ProtocolError('frame seq range reversed');
   let payload = u8.subarray(HEADER);
   if (flags & FLAG_ZSTD) {
+    // Refuse by the header, before fzstd allocates what it declares.
+    const size = zstdContentSize(payload);
+    if (size > MAX_PAYLOAD) throw new ProtocolError(`zstd frame declares ${size} bytes (limit ${MAX_PAYLOAD})`);
     try {
       payload = decompress(payload);
     } catch (e) {
       throw new ProtocolError(`zstd: ${e && e.message}`);
     }
+    if (payload.length !== size) throw new ProtocolError('zstd frame size differs from its header');
   }
   return { type, firstSeq, lastSeq, records: decodeRecords(payload) };
+}
+
+/**
+ * The content size one zstd frame declares in its header (RFC 8878 §3.1.1),
+ * checking that `u8` is exactly one frame by walking its block headers; no
+ * block is decompressed. Throws ProtocolError for anything else, including a
+ * frame that does not declare its size.
+ */
+export function zstdContentSize(u8) {
+  if (u8.length < 5 || u8[0] !== 0x28 || u8[1] !== 0xb5 || u8[2] !== 0x2f || u8[3] !== 0xfd) {
+    throw new ProtocolError('not a zstd frame');
+  }
+  const fhd = u8[4];
+  if (fhd & 8) throw new ProtocolError('zstd frame header reserved bit set');
+  const fcsFlag = fhd >> 6;
+  const single = (fhd >> 5) & 1;
+  let off = 5 + (single ? 0 : 1) + [0, 1, 2, 4][fhd & 3];
+  const fcsLen = fcsFlag ? 1 << fcsFlag : single;
+  if (!fcsLen) throw new ProtocolError('zstd frame does not declare its content size');
+  if (u8.length < off + fcsLen) throw new ProtocolError('truncated zstd frame header');
+  let size = 0;
+  for (let i = fcsLen - 1; i >= 0; i--) size = size * 256 + u8[off + i];
+  if (fcsLen === 2) size += 256;
+  off += fcsLen;
+  for (;;) {
+    if (u8.length < off + 3) throw new ProtocolError('truncated zstd block');
+    const h = u8[off] | (u8[off + 1] << 8) | (u8[off + 2] << 16);
+    const type = (h >> 1) & 3;
+    if (type === 3) throw new ProtocolError('reserved zstd block type');
+    off += 3 + (type === 1 ? 1 : h >>> 3);
+    if (h & 1) break;
+  }
+  if ((fhd >> 2) & 1) off += 4;
+  if (off !== u8.length) throw new ProtocolError('zstd payload is not exactly one frame');
+  return size;
 }
 
 /** Splits a frame payload into records (`kind:u8 seq:u64 time:u64 len:u32 body`). */

@@ -350,8 +350,24 @@ class SessionView {
     try {
       frame = decodeFrame(buf);
     } catch (e) {
+      // A frame that does not decode (malformed, or a zstd frame above the
+      // protocol's size limit) is a protocol error: close this socket, drop
+      // our screens and start over from a snapshot, after the usual backoff
+      // (an immediate retry would fetch the same frame in a loop).
       console.warn('tmux-bridge: bad frame', e);
-      this.connect();
+      this.gen++;
+      const ws = this.ws;
+      this.ws = null;
+      this.live = false;
+      try {
+        if (ws) ws.close(4000, 'bad frame');
+      } catch {
+        // Already closed.
+      }
+      this.clearAll();
+      dropState(this.sessionId);
+      this.lastClose = ' (bad frame)';
+      this.scheduleReconnect();
       return;
     }
     this.chain = this.chain.then(() => this.applyFrame(frame, gen)).catch((e) => {
