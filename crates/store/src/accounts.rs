@@ -1,6 +1,7 @@
 //! Accounts storage (issue 6): users, browser logins (cookie sessions),
-//! one-time login codes, runners, revoked token ids and pending pairings.
-//! Schema: `migrations/*/0002_accounts.sql`.
+//! one-time login codes, runners, revoked token ids, used browser token
+//! ids and pending pairings. Schema: `migrations/*/0002_accounts.sql` and
+//! `0010_login_ids_used_tokens.sql`.
 //!
 //! It stores what it is given: secrets arrive already hashed (the relay's
 //! `auth` module hashes them), passwords as argon2 PHC strings. It decides
@@ -179,21 +180,101 @@ impl Store {
 
     // ---- browser logins and one-time login codes ----
 
-    /// Stores a browser login (cookie session) under the hash of its value.
+    /// Stores a browser login (cookie session) under the hash of its value,
+    /// with its public id `login_id` (browser tokens name it).
     pub async fn create_browser_login(
         &self,
         token_hash: &str,
+        login_id: &str,
         user_id: &str,
         now: Millis,
         expires_at: Millis,
     ) -> Result<(), StoreError> {
         on_db!(self.db(), pool => {
-            sqlx::query("INSERT INTO browser_logins (token_hash, user_id, created_at, expires_at) \
-                         VALUES ($1, $2, $3, $4)")
-                .bind(token_hash).bind(user_id).bind(now).bind(expires_at)
+            sqlx::query("INSERT INTO browser_logins (token_hash, login_id, user_id, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5)")
+                .bind(token_hash).bind(login_id).bind(user_id).bind(now).bind(expires_at)
                 .execute(pool).await?;
         });
         Ok(())
+    }
+
+    /// The user and login id of an unexpired browser login.
+    pub async fn browser_login(
+        &self,
+        token_hash: &str,
+        now: Millis,
+    ) -> Result<Option<(UserRecord, String)>, StoreError> {
+        let sql = "SELECT u.id, u.name, u.password_hash, u.created_at, b.login_id FROM browser_logins b \
+                   JOIN users u ON u.id = b.user_id WHERE b.token_hash = $1 AND b.expires_at > $2";
+        type Row = (String, String, Option<String>, i64, Option<String>);
+        let row: Option<Row> = on_db!(self.db(), pool => {
+            sqlx::query_as(sql).bind(token_hash).bind(now).fetch_optional(pool).await?
+        });
+        Ok(row.and_then(|(id, name, hash, created, login)| {
+            login.map(|l| (user((id, name, hash, created)), l))
+        }))
+    }
+
+    /// The user of the unexpired browser login whose public id is
+    /// `login_id` (`None` once it ended or expired).
+    pub async fn login_owner(
+        &self,
+        login_id: &str,
+        now: Millis,
+    ) -> Result<Option<String>, StoreError> {
+        let row: Option<(String,)> = on_db!(self.db(), pool => {
+            sqlx::query_as("SELECT user_id FROM browser_logins WHERE login_id = $1 AND expires_at > $2")
+                .bind(login_id).bind(now).fetch_optional(pool).await?
+        });
+        Ok(row.map(|r| r.0))
+    }
+
+    /// Ends every browser login of a user (log out everywhere); returns
+    /// how many there were.
+    pub async fn delete_browser_logins_of_user(&self, user_id: &str) -> Result<u64, StoreError> {
+        let n = on_db!(self.db(), pool => {
+            sqlx::query("DELETE FROM browser_logins WHERE user_id = $1")
+                .bind(user_id).execute(pool).await?.rows_affected()
+        });
+        Ok(n)
+    }
+
+    /// Replaces a user's password hash and ends every browser login of the
+    /// user, in one transaction. `false` (nothing changed) if there is no
+    /// such user.
+    pub async fn change_password(&self, user_id: &str, hash: &str) -> Result<bool, StoreError> {
+        let ok = on_db!(self.db(), pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                .bind(hash).bind(user_id).execute(&mut *tx).await?.rows_affected();
+            if n == 1 {
+                sqlx::query("DELETE FROM browser_logins WHERE user_id = $1")
+                    .bind(user_id).execute(&mut *tx).await?;
+                tx.commit().await?;
+                true
+            } else {
+                tx.rollback().await?;
+                false
+            }
+        });
+        Ok(ok)
+    }
+
+    /// Consumes a browser token id: `true` exactly once per `jti` across
+    /// every relay process on this database. The row is kept until
+    /// `expires_at` (when the token would be refused anyway).
+    pub async fn consume_browser_jti(
+        &self,
+        jti: &str,
+        expires_at: Millis,
+    ) -> Result<bool, StoreError> {
+        let n = on_db!(self.db(), pool => {
+            sqlx::query("INSERT INTO used_browser_tokens (jti, expires_at) VALUES ($1, $2) \
+                         ON CONFLICT (jti) DO NOTHING")
+                .bind(jti).bind(expires_at).execute(pool).await?.rows_affected()
+        });
+        Ok(n == 1)
     }
 
     /// The user of an unexpired browser login.
@@ -389,6 +470,18 @@ impl Store {
         Ok(())
     }
 
+    /// The pairing request whose poll secret hashes to `poll_hash`.
+    pub async fn pair_request_by_poll(
+        &self,
+        poll_hash: &str,
+    ) -> Result<Option<PairRecord>, StoreError> {
+        let sql = format!("SELECT {PAIR_COLS} FROM pair_requests WHERE poll_hash = $1");
+        let row: Option<PairRow> = on_db!(self.db(), pool => {
+            sqlx::query_as(&sql).bind(poll_hash).fetch_optional(pool).await?
+        });
+        Ok(row.map(pair))
+    }
+
     /// The pairing request whose code hashes to `code_hash`.
     pub async fn pair_request(&self, code_hash: &str) -> Result<Option<PairRecord>, StoreError> {
         let sql = format!("SELECT {PAIR_COLS} FROM pair_requests WHERE code_hash = $1");
@@ -478,6 +571,8 @@ impl Store {
             n += sqlx::query("DELETE FROM browser_logins WHERE expires_at < $1")
                 .bind(now).execute(pool).await?.rows_affected();
             n += sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < $1")
+                .bind(now).execute(pool).await?.rows_affected();
+            n += sqlx::query("DELETE FROM used_browser_tokens WHERE expires_at < $1")
                 .bind(now).execute(pool).await?.rows_affected();
             n
         });

@@ -68,3 +68,41 @@ pub enum StoreError {
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
 }
+
+impl StoreError {
+    /// Whether the database could not be reached or is busy (PostgreSQL
+    /// down or unreachable, no pooled connection within the acquire
+    /// timeout, a SQLite database locked by another process): a condition
+    /// that passes by itself, answered with 503 rather than 500.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Db(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => {
+                let code = db.code();
+                let code = code.as_deref().unwrap_or_default();
+                // SQLite: SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their
+                // extended codes (low byte). PostgreSQL: class 08
+                // (connection exception), 57P01-57P03 (admin shutdown,
+                // crash shutdown, cannot connect now), 53300 (too many
+                // connections).
+                match code.parse::<i64>() {
+                    Ok(n) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
+                        matches!(n & 0xff, 5 | 6)
+                    }
+                    _ => {
+                        code.starts_with("08")
+                            || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+                    }
+                }
+            }
+            _ => false,
+        }
+    }
+}

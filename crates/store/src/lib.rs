@@ -34,6 +34,7 @@
 
 pub mod accounts;
 mod error;
+mod files;
 mod frames;
 mod pruner;
 mod sessions;
@@ -107,6 +108,11 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// How long a SQLite writer waits for the write lock.
     pub busy_timeout: Duration,
+    /// How long a query waits for a pooled connection (including opening a
+    /// new one) before failing with an error for which
+    /// [`StoreError::is_unavailable`] holds. sqlx's default is 30 s: with
+    /// the database down, every request would hang that long.
+    pub acquire_timeout: Duration,
 }
 
 impl Default for StoreOptions {
@@ -115,6 +121,7 @@ impl Default for StoreOptions {
             sqlite_sync: SqliteSync::Normal,
             max_connections: 8,
             busy_timeout: Duration::from_secs(10),
+            acquire_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -239,30 +246,32 @@ impl Store {
             let connect = if memory {
                 connect
             } else {
-                // A first run under a fresh data directory: create it.
-                if let Some(dir) = connect.get_filename().parent()
-                    && !dir.as_os_str().is_empty()
-                {
-                    tokio::fs::create_dir_all(dir)
-                        .await
-                        .map_err(sqlx::Error::Io)?;
-                }
+                // A first run under a fresh data directory: create it (0700)
+                // and the database file (0600) before SQLite does, so that
+                // transcripts and password hashes are the owner's alone.
+                files::prepare_sqlite_file(connect.get_filename())
+                    .await
+                    .map_err(sqlx::Error::Io)?;
                 connect.journal_mode(SqliteJournalMode::Wal)
             };
             let pool = if memory {
                 SqlitePoolOptions::new()
+                    .acquire_timeout(opts.acquire_timeout)
                     .max_connections(1)
                     .min_connections(1)
                     .idle_timeout(None)
                     .max_lifetime(None)
             } else {
-                SqlitePoolOptions::new().max_connections(opts.max_connections.max(1))
+                SqlitePoolOptions::new()
+                    .acquire_timeout(opts.acquire_timeout)
+                    .max_connections(opts.max_connections.max(1))
             };
             let pool = pool.connect_with(connect).await?;
             SQLITE_MIGRATIONS.run(&pool).await?;
             Db::Sqlite(pool)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
+                .acquire_timeout(opts.acquire_timeout)
                 .max_connections(opts.max_connections.max(1))
                 .connect(url)
                 .await?;

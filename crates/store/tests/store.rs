@@ -1082,3 +1082,49 @@ async fn kill_9_loses_no_acknowledged_frame() {
         target.cleanup().await;
     }
 }
+
+// ---------------------------------------------------------------------------
+// Issue 10: the SQLite files are the owner's alone
+
+#[cfg(unix)]
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// Whoever opens a SQLite store first (the relay, `tmux-relay user add`,
+/// any tool), the directory it creates is 0700 and the database with its
+/// `-wal` and `-shm` files 0600, under the usual umask 022; an existing
+/// database file readable by others is narrowed to 0600.
+#[cfg(unix)]
+#[tokio::test]
+async fn issue_10_sqlite_files_are_created_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("fresh").join("data");
+    let db = dir.join("relay.db");
+    let store = Store::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    // A write, so the WAL and shared-memory files exist.
+    store.create_user("u1", "u1", None, 0).await.unwrap();
+    assert_eq!(mode(&dir), 0o700, "data dir");
+    for suffix in ["", "-wal", "-shm"] {
+        let f = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        assert!(f.exists(), "{} exists", f.display());
+        assert_eq!(mode(&f), 0o600, "{}", f.display());
+    }
+    store.close().await;
+
+    // A database someone made world-readable is narrowed when opened.
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = Store::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    assert_eq!(mode(&db), 0o600);
+    assert_eq!(
+        store.user_by_id("u1").await.unwrap().map(|u| u.id),
+        Some("u1".into())
+    );
+    store.close().await;
+}

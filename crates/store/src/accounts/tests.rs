@@ -84,9 +84,26 @@ async fn browser_logins_expire_and_log_out() {
             .await
             .expect("create");
         let h = uid("hash");
-        s.create_browser_login(&h, &id, 100, 200)
+        let login = uid("login");
+        s.create_browser_login(&h, &login, &id, 100, 200)
             .await
             .expect("login");
+        assert_eq!(
+            s.browser_login(&h, 150)
+                .await
+                .expect("q")
+                .map(|(u, l)| (u.id, l)),
+            Some((id.clone(), login.clone()))
+        );
+        assert_eq!(
+            s.login_owner(&login, 150).await.expect("q"),
+            Some(id.clone())
+        );
+        assert_eq!(
+            s.login_owner(&login, 200).await.expect("q"),
+            None,
+            "expired"
+        );
         assert_eq!(
             s.browser_login_user(&h, 150)
                 .await
@@ -102,6 +119,75 @@ async fn browser_logins_expire_and_log_out() {
         assert_eq!(s.browser_login_user("other", 150).await.expect("q"), None);
         assert!(s.delete_browser_login(&h).await.expect("del"));
         assert_eq!(s.browser_login_user(&h, 150).await.expect("q"), None);
+        assert_eq!(
+            s.login_owner(&login, 150).await.expect("q"),
+            None,
+            "logged out"
+        );
+    }
+}
+
+#[tokio::test]
+async fn issue_10_log_out_everywhere_and_password_change_end_every_login() {
+    for s in stores().await {
+        let (a, b) = (uid("u"), uid("u"));
+        s.create_user(&a, &uid("ann"), Some("h0"), 0)
+            .await
+            .expect("create");
+        s.create_user(&b, &uid("ben"), None, 0)
+            .await
+            .expect("create");
+        let logins: Vec<(String, String, &String)> = [&a, &a, &b, &a]
+            .into_iter()
+            .map(|u| (uid("hash"), uid("login"), u))
+            .collect();
+        for (h, l, u) in &logins {
+            s.create_browser_login(h, l, u, 0, 1000)
+                .await
+                .expect("login");
+        }
+        assert_eq!(s.delete_browser_logins_of_user(&a).await.expect("del"), 3);
+        for (_, l, u) in &logins {
+            let live = s.login_owner(l, 10).await.expect("q");
+            assert_eq!(live.is_some(), *u == &b, "{u}");
+        }
+        let (h, l) = (uid("hash"), uid("login"));
+        s.create_browser_login(&h, &l, &b, 0, 1000)
+            .await
+            .expect("login");
+        assert!(s.change_password(&b, "h1").await.expect("change"));
+        assert_eq!(s.login_owner(&l, 10).await.expect("q"), None);
+        assert_eq!(
+            s.delete_browser_logins_of_user(&b).await.expect("del"),
+            0,
+            "all gone"
+        );
+        assert_eq!(
+            s.user_by_id(&b)
+                .await
+                .expect("q")
+                .and_then(|u| u.password_hash),
+            Some("h1".into())
+        );
+        assert!(!s.change_password("nobody", "h").await.expect("change"));
+    }
+}
+
+#[tokio::test]
+async fn issue_10_browser_token_ids_are_consumed_once_and_pruned() {
+    for s in stores().await {
+        let (j1, j2) = (uid("jti"), uid("jti"));
+        assert!(s.consume_browser_jti(&j1, 1_000).await.expect("q"));
+        assert!(
+            !s.consume_browser_jti(&j1, 1_000).await.expect("q"),
+            "second use"
+        );
+        assert!(s.consume_browser_jti(&j2, 5_000).await.expect("q"));
+        s.prune_accounts(2_000, 0).await.expect("prune");
+        // j1 expired and was pruned (a token past exp is refused anyway);
+        // j2 is still remembered.
+        assert!(s.consume_browser_jti(&j1, 1_000).await.expect("q"));
+        assert!(!s.consume_browser_jti(&j2, 5_000).await.expect("q"));
     }
 }
 
@@ -229,6 +315,11 @@ async fn pairing_approves_once_and_consumes_once() {
         };
         s.create_pair_request(&p).await.expect("create");
         assert_eq!(s.pair_request(&code).await.expect("q"), Some(p.clone()));
+        assert_eq!(
+            s.pair_request_by_poll(&p.poll_hash).await.expect("q"),
+            Some(p.clone())
+        );
+        assert_eq!(s.pair_request_by_poll(&uid("poll")).await.expect("q"), None);
         assert!(
             !s.consume_pair_request(&code, 1).await.expect("q"),
             "not approved yet"
