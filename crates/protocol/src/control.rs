@@ -43,14 +43,28 @@ pub mod close {
     pub const GOING_AWAY: u16 = 1001;
     /// Policy: bad or expired token, revoked runner, bad Origin.
     pub const POLICY: u16 = 1008;
+    /// A text message that is not valid UTF-8 (RFC 6455 §7.4.1).
+    pub const INVALID_DATA: u16 = 1007;
     /// Message too big.
     pub const TOO_BIG: u16 = 1009;
+    /// Internal error (the store failed).
+    pub const INTERNAL: u16 = 1011;
+    /// The relay is at its relay-wide WebSocket cap: try again later.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
     /// Protocol error: malformed JSON, unknown message type, bad frame.
     pub const PROTOCOL: u16 = 4000;
     /// Replaced: the same terminal session connected again.
     pub const REPLACED: u16 = 4001;
     /// Forbidden: not your session.
     pub const FORBIDDEN: u16 = 4003;
+    /// The login that opened the socket ended (logout, log out everywhere,
+    /// password change, expiry): log in again.
+    pub const LOGGED_OUT: u16 = 4401;
+    /// The peer stopped answering: no pong for three keepalive periods, or
+    /// a send stuck for six.
+    pub const TIMEOUT: u16 = 4408;
+    /// Too many WebSockets for this account or from this address.
+    pub const TOO_MANY: u16 = 4429;
 }
 
 /// The runner's first message: which terminal session this WebSocket serves.

@@ -1,5 +1,6 @@
 //! The relay's configuration: listen address, database URL, data and web
-//! directories, public URL (for Origin checks) and retention. Built by
+//! directories, public URL (for Origin checks), retention and the limits
+//! that protect it (timeouts, WebSocket caps, buffers: [`Limits`]). Built by
 //! `main` from flags and environment variables, or by `tmux-bridge up` for
 //! the embedded relay. No I/O here beyond computing default paths.
 
@@ -31,6 +32,53 @@ impl Default for Retention {
     }
 }
 
+/// What the relay allows its clients (issue 10, protocol.md §6): the HTTP
+/// timeouts are hyper's and tower-http's own settings, the caps are counted
+/// per WebSocket, the database timeouts are the pool's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// A request's head (request line and headers) must arrive within
+    /// this; it is also how long an idle keep-alive connection stays open
+    /// (hyper's `header_read_timeout`).
+    pub header_read_timeout: Duration,
+    /// A whole request, body included, must be answered within this, else
+    /// 408 (tower-http's `TimeoutLayer`); WebSockets only count up to
+    /// their upgrade.
+    pub request_timeout: Duration,
+    /// A request body that sends nothing for this long is cut
+    /// (tower-http's `RequestBodyTimeoutLayer`).
+    pub body_idle_timeout: Duration,
+    /// Concurrent WebSockets per account, per address and in all.
+    pub sockets: crate::auth::SocketCaps,
+    /// The kernel send buffer of every accepted connection (`SO_SNDBUF`;
+    /// Linux doubles it). Small enough that a slow browser's backlog
+    /// builds up in its relay queue, where the queue limits move it to a
+    /// snapshot, rather than in the kernel; `None` leaves the OS default
+    /// (autotuned up to several MiB).
+    pub send_buffer: Option<u32>,
+    /// How long a request waits for a database connection before the API
+    /// answers 503.
+    pub db_acquire_timeout: Duration,
+    /// How long a SQLite write waits for a lock held by another process
+    /// before the API answers 503.
+    pub db_busy_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            body_idle_timeout: Duration::from_secs(10),
+            sockets: crate::auth::SocketCaps::default(),
+            send_buffer: Some(256 * 1024),
+            db_acquire_timeout: Duration::from_secs(3),
+            db_busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
 /// Everything [`crate::Relay::start`] needs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -50,9 +98,11 @@ pub struct Config {
     /// Time allowed for WebSockets to close on shutdown.
     pub shutdown_timeout: Duration,
     /// The relay pings every WebSocket this often; a peer silent for three
-    /// intervals, or a send stuck for six, is dropped (dead TCP peers would
-    /// otherwise look online for many minutes).
+    /// intervals, or a send stuck for six, is closed with 4408 (dead TCP
+    /// peers would otherwise look online for many minutes).
     pub keepalive: Duration,
+    /// Timeouts, caps and buffers.
+    pub limits: Limits,
 }
 
 impl Config {
@@ -68,6 +118,7 @@ impl Config {
             retention: Retention::default(),
             shutdown_timeout: Duration::from_secs(5),
             keepalive: Duration::from_secs(20),
+            limits: Limits::default(),
         }
     }
 }

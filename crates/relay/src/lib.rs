@@ -4,27 +4,31 @@
 //!
 //! [`Relay::start`] runs a relay in the current tokio runtime and returns a
 //! [`RelayHandle`]; `tmux-relay serve` and `tmux-bridge up` (embedded) both
-//! use it. Modules: `config` (settings), `hub` (live fan-out, bounded
-//! queues), `ws` (the runner and browser sockets), `http` (router, page,
-//! API), `auth` (users, tokens, pairing; issue 6), `state` (what handlers
-//! share). It does not parse records or touch SQL: `transcript` does.
+//! use it. Modules: `config` (settings and limits), `serve` (the HTTP
+//! server loop and its timeouts), `hub` (live fan-out, bounded queues),
+//! `ws` (the runner and browser sockets), `http` (router, page, API),
+//! `auth` (users, tokens, pairing, logins, caps; issues 6 and 10), `logs`
+//! (the log filter both binaries use), `state` (what handlers share). It
+//! does not parse records or touch SQL: `protocol` and `store` do.
 
 pub mod auth;
 pub mod config;
 pub mod http;
 pub mod hub;
+pub mod logs;
+pub mod serve;
 pub mod state;
 pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use store::{RetentionPolicy, Store, StoreError};
+use store::{RetentionPolicy, Store, StoreError, StoreOptions};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use config::{Config, Retention};
+pub use config::{Config, Limits, Retention};
 
 use crate::auth::{Auth, AuthConfig};
 use crate::hub::Hub;
@@ -96,30 +100,18 @@ impl Relay {
     /// secret in `config.data_dir`, binds `config.listen` and serves until
     /// [`RelayHandle::shutdown`].
     pub async fn start(config: Config) -> Result<RelayHandle, RelayError> {
-        let created = !config.data_dir.exists();
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| RelayError::DataDir {
-            path: config.data_dir.display().to_string(),
-            source,
-        })?;
-        // The data dir holds the signing secret and, with SQLite, password
-        // hashes: only the user may read a dir we create.
-        #[cfg(unix)]
-        if created {
-            use std::os::unix::fs::PermissionsExt;
-            if let Err(err) =
-                std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
-            {
-                tracing::warn!(%err, dir = %config.data_dir.display(), "cannot restrict the data dir to its owner");
-            }
-        }
-        let store = Store::connect(&config.database_url).await?;
+        prepare_data_dir(&config.data_dir)?;
+        let mut store_options = StoreOptions::default();
+        store_options.acquire_timeout = config.limits.db_acquire_timeout;
+        store_options.busy_timeout = config.limits.db_busy_timeout;
+        let store = Store::connect_with(&config.database_url, &store_options).await?;
         tracing::info!(dialect = store.dialect(), "store open");
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| RelayError::Bind {
+        let listener = serve::bind(config.listen, config.limits.send_buffer).map_err(|source| {
+            RelayError::Bind {
                 addr: config.listen,
                 source,
-            })?;
+            }
+        })?;
         let local_addr = listener.local_addr().map_err(|source| RelayError::Bind {
             addr: config.listen,
             source,
@@ -133,7 +125,7 @@ impl Relay {
         let auth = Auth::open(
             store.clone(),
             &config.data_dir,
-            AuthConfig::new(public_url.clone()),
+            AuthConfig::new(public_url.clone()).with_socket_caps(config.limits.sockets),
         )?;
         let shutdown = CancellationToken::new();
         let state = AppState {
@@ -145,21 +137,16 @@ impl Relay {
             tracker: TaskTracker::new(),
             keepalive: config.keepalive.max(std::time::Duration::from_millis(10)),
         };
-        let app = http::router(state.clone());
-        let server = tokio::spawn(
-            // TCP_NODELAY: keystroke echoes are small frames; Nagle plus
-            // delayed ACKs would hold them for ~40 ms.
-            axum::serve(
-                axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                    if let Err(err) = tcp.set_nodelay(true) {
-                        tracing::debug!(%err, "TCP_NODELAY");
-                    }
-                }),
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .into_future(),
-        );
+        let limits = config.limits;
+        let app = http::router(state.clone())
+            .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+                limits.body_idle_timeout,
+            ))
+            .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                limits.request_timeout,
+            ));
+        let server = tokio::spawn(serve::serve(listener, app, limits, shutdown.clone()));
         let pruner = config.retention.interval.map(|interval| {
             let policy = RetentionPolicy {
                 keep_snapshots: config.retention.keep_snapshots,
@@ -176,6 +163,40 @@ impl Relay {
             shutdown_timeout: config.shutdown_timeout,
         })
     }
+}
+
+/// Creates the data dir 0700 (whatever the umask), or narrows an existing
+/// one that others may enter: it holds the signing secret and, with SQLite,
+/// transcripts and password hashes (issue 10).
+fn prepare_data_dir(dir: &std::path::Path) -> Result<(), RelayError> {
+    let err = |source| RelayError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(err)?;
+        }
+        let mode = std::fs::metadata(dir).map_err(err)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))
+                .map_err(err)?;
+            tracing::warn!(
+                dir = %dir.display(),
+                was = format!("{mode:o}"),
+                "the data dir was open to others; narrowed to its owner"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir).map_err(err)?;
+    Ok(())
 }
 
 impl RelayHandle {

@@ -19,7 +19,7 @@ use auth_support::*;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use protocol::wire::{Frame, Record, RecordBody};
-use relay::auth::{CurrentUser, PairCheck, Secret, TokenKeys, now_ms};
+use relay::auth::{AuthError, CurrentUser, PairCheck, Secret, TokenKeys, now_ms};
 use tokio_tungstenite::tungstenite::Message;
 
 // ---- log capture -----------------------------------------------------------
@@ -236,7 +236,7 @@ async fn matrix(url: &str) {
         Tok {
             label: "expired browser token for B's session",
             value: Some(
-                keys.mint_browser(&b.id, &rb, &sb, "j-exp", now - 1000, 300)
+                keys.mint_browser(&b.id, &rb, &sb, "l-exp", "j-exp", now - 1000, 300)
                     .expect("mint"),
             ),
         },
@@ -255,7 +255,7 @@ async fn matrix(url: &str) {
             label: "browser token for B signed with another key",
             value: Some(
                 other
-                    .mint_browser(&b.id, &rb, &sb, "j-other", now, 300)
+                    .mint_browser(&b.id, &rb, &sb, "l-other", "j-other", now, 300)
                     .expect("mint"),
             ),
         },
@@ -511,7 +511,10 @@ async fn matrix(url: &str) {
     );
 
     // -- and A's output reaches A's browser, never B's ----------------------
-    let mut b_view = browser_ws(relay.addr(), &sb, Some(&b_browser), &origin)
+    // Browser tokens are single use (issue 10): B's was used above.
+    let b_browser2 = browser_token(&relay, &b, &sb).await;
+    secrets_seen.push(b_browser2.clone());
+    let mut b_view = browser_ws(relay.addr(), &sb, Some(&b_browser2), &origin)
         .await
         .expect("B's browser on B's session");
     b_view
@@ -634,9 +637,12 @@ async fn code_timing(relay: &TestRelay, code: &str, poll: &str) {
     for _ in 0..60 {
         for (c, out) in [(&near, &mut t_near), (&far, &mut t_far)] {
             let t0 = Instant::now();
-            let r = relay.auth().pair_check(c, poll).await.expect("check");
+            let r = relay.auth().pair_check(c, poll).await;
             out.push(t0.elapsed());
-            assert_eq!(r, PairCheck::Expired, "a wrong code is unknown");
+            assert!(
+                matches!(r, Err(AuthError::Unauthenticated)),
+                "a wrong code with the right poll token is refused: {r:?}"
+            );
         }
     }
     t_near.sort();

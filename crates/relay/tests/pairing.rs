@@ -216,12 +216,105 @@ async fn polling_too_fast_slows_down() {
         check(&relay, &code, Some(&poll)).await.1,
         serde_json::json!({"status":"slow_down","interval":15})
     );
-    assert_eq!(
-        check(&relay, "ZZZ-ZZZZ", Some(&poll)).await.1["status"],
-        "expired",
-        "unknown code"
+    // Another code than the poll token's own: refused like a wrong token.
+    assert_eq!(check(&relay, "ZZZ-ZZZZ", Some(&poll)).await.0, 401);
+    assert_eq!(check(&relay, "not-a-code", Some(&poll)).await.0, 401);
+}
+
+/// Issue 10, the pairing-code oracle: `GET /api/pair/check` answered 401
+/// for a live code with a wrong poll token but 200 `expired` for an
+/// unknown code, so guessing codes found live ones. Now the poll token is
+/// checked first and the answer is the same, byte for byte, whether the
+/// code is live, unknown or malformed.
+#[tokio::test]
+async fn issue_10_pair_check_is_not_an_oracle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for url in database_urls(dir.path()) {
+        let relay = TestRelay::start(&url).await;
+        let (code, poll) = start_pairing(&relay).await;
+        let answer = |r: HttpResponse| {
+            let mut h: Vec<(String, String)> =
+                r.headers.into_iter().filter(|(k, _)| k != "date").collect();
+            h.sort();
+            (r.status, h, r.body)
+        };
+        let mut seen = Vec::new();
+        for (c, token) in [
+            (code.as_str(), Some("wrong-poll-token")),
+            ("ZZZ-ZZZZ", Some("wrong-poll-token")),
+            ("not-a-code", Some("wrong-poll-token")),
+            (code.as_str(), None),
+            ("ZZZ-ZZZZ", None),
+        ] {
+            let auth = token.map(|t| format!("Bearer {t}"));
+            let headers: Vec<(&str, &str)> =
+                auth.iter().map(|a| ("authorization", a.as_str())).collect();
+            let r = relay
+                .http("GET", &format!("/api/pair/check?code={c}"), &headers, b"")
+                .await;
+            seen.push((c.to_owned(), answer(r)));
+        }
+        for (c, a) in &seen {
+            assert_eq!(a.0, 401, "{c}");
+            assert_eq!(
+                a, &seen[0].1,
+                "the answer for {c} differs from a live code's"
+            );
+        }
+        // The runner itself still gets its answer.
+        assert_eq!(
+            check(&relay, &code, Some(&poll)).await.1["status"],
+            "pending"
+        );
+    }
+}
+
+/// Issue 10: polls are limited per client address (429 + Retry-After),
+/// whatever they poll for; another address is not affected.
+#[tokio::test]
+async fn issue_10_pair_check_is_rate_limited_per_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = TestRelay::start(&database_urls(dir.path())[0]).await;
+    let (code, poll) = start_pairing(&relay).await;
+    let guesser: std::net::IpAddr = "127.0.0.77".parse().expect("ip");
+    let runner: std::net::IpAddr = "127.0.0.78".parse().expect("ip");
+    let limit = relay::auth::limits::PAIR_CHECK_PER_ADDR.max;
+    let mut statuses = Vec::new();
+    for i in 0..=limit {
+        let r = http_from(
+            Some(guesser),
+            relay.addr(),
+            "GET",
+            &format!("/api/pair/check?code=ZZZ-{:04}", 2000 + i),
+            &[("authorization", "Bearer guess")],
+            b"",
+        )
+        .await;
+        if r.status == 429 {
+            let retry: u64 = r
+                .header("retry-after")
+                .and_then(|v| v.parse().ok())
+                .expect("429 carries Retry-After");
+            assert!((1..=60).contains(&retry), "{retry}");
+        }
+        statuses.push(r.status);
+    }
+    assert!(
+        statuses[..limit as usize].iter().all(|&s| s == 401),
+        "{statuses:?}"
     );
-    assert_eq!(check(&relay, "not-a-code", Some(&poll)).await.0, 400);
+    assert_eq!(statuses[limit as usize], 429);
+    let bearer = format!("Bearer {poll}");
+    let r = http_from(
+        Some(runner),
+        relay.addr(),
+        "GET",
+        &format!("/api/pair/check?code={code}"),
+        &[("authorization", bearer.as_str())],
+        b"",
+    )
+    .await;
+    assert_eq!(r.json()["status"], "pending", "another address still polls");
 }
 
 #[tokio::test]

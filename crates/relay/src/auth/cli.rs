@@ -1,7 +1,9 @@
-//! `tmux-relay user add NAME`: creates a user with an argon2id password.
-//! The password is read twice from the terminal without echo, or once from
-//! standard input with `--password-stdin` (one line; the newline is
-//! dropped). The password is never logged or printed.
+//! `tmux-relay user add NAME`: creates a user with an argon2id password;
+//! `tmux-relay user passwd NAME`: sets a new password and ends every login
+//! of the user (a running relay closes their sockets at its next keepalive
+//! tick). The password is read twice from the terminal without echo, or
+//! once from standard input with `--password-stdin` (one line; the newline
+//! is dropped). The password is never logged or printed.
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -24,9 +26,12 @@ pub struct UserArgs {
 pub enum UserCommand {
     /// Create a user who logs in with a password.
     Add(AddArgs),
+    /// Set a user's password; ends every login of the user (log out
+    /// everywhere).
+    Passwd(AddArgs),
 }
 
-/// `tmux-relay user add`.
+/// `tmux-relay user add` and `tmux-relay user passwd`.
 #[derive(Args, Debug)]
 pub struct AddArgs {
     /// The user name: 1 to 64 of A-Z a-z 0-9 _ . -
@@ -46,7 +51,66 @@ pub struct AddArgs {
 pub async fn run(args: UserArgs) -> anyhow::Result<()> {
     match args.command {
         UserCommand::Add(a) => add(a).await,
+        UserCommand::Passwd(a) => passwd(a).await,
     }
+}
+
+/// The store of `args`: its database URL, else SQLite in the data dir
+/// (created 0700 with the database file 0600 if missing).
+async fn open_store(args: &AddArgs) -> anyhow::Result<Store> {
+    let url = match &args.database_url {
+        Some(u) => u.clone(),
+        None => {
+            let dir = args
+                .data_dir
+                .clone()
+                .unwrap_or_else(crate::config::default_data_dir);
+            crate::config::default_database_url(&dir)
+        }
+    };
+    Store::connect(&url).await.context("opening the database")
+}
+
+fn read_password(args: &AddArgs) -> anyhow::Result<String> {
+    let password = if args.password_stdin {
+        read_stdin_password()?
+    } else {
+        prompt_password()?
+    };
+    if password.is_empty() {
+        bail!("empty password");
+    }
+    Ok(password)
+}
+
+async fn passwd(args: AddArgs) -> anyhow::Result<()> {
+    let store = open_store(&args).await?;
+    let Some(user) = store
+        .user_by_name(&args.name)
+        .await
+        .context("reading the user")?
+    else {
+        store.close().await;
+        bail!("no user named {:?}", args.name);
+    };
+    let password = read_password(&args)?;
+    let hash = tokio::task::spawn_blocking(move || password::hash_password(&password))
+        .await
+        .context("hashing task")?
+        .context("hashing the password")?;
+    let changed = store
+        .change_password(&user.id, &hash)
+        .await
+        .context("changing the password")?;
+    store.close().await;
+    if !changed {
+        bail!("the user {:?} vanished", args.name);
+    }
+    println!(
+        "password changed for {}; every login of this user has ended",
+        user.name
+    );
+    Ok(())
 }
 
 async fn add(args: AddArgs) -> anyhow::Result<()> {
@@ -56,25 +120,8 @@ async fn add(args: AddArgs) -> anyhow::Result<()> {
             args.name
         );
     }
-    let password = if args.password_stdin {
-        read_stdin_password()?
-    } else {
-        prompt_password()?
-    };
-    if password.is_empty() {
-        bail!("empty password");
-    }
-    let url = match args.database_url {
-        Some(u) => u,
-        None => {
-            let dir = args
-                .data_dir
-                .unwrap_or_else(crate::config::default_data_dir);
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            crate::config::default_database_url(&dir)
-        }
-    };
-    let store = Store::connect(&url).await.context("opening the database")?;
+    let password = read_password(&args)?;
+    let store = open_store(&args).await?;
     let hash = tokio::task::spawn_blocking(move || password::hash_password(&password))
         .await
         .context("hashing task")?

@@ -1,4 +1,5 @@
-//! Reading credentials from requests: the login cookie ([`CurrentUser`]),
+//! Reading credentials from requests: the login cookie ([`CurrentUser`],
+//! and with the login's id [`CurrentLogin`]),
 //! bearer tokens, the browser token in `Sec-WebSocket-Protocol`, the client
 //! address ([`ClientAddr`]) and the `Origin` check.
 
@@ -54,6 +55,47 @@ where
     }
 }
 
+/// The logged-in user and which of their logins the cookie names. As an
+/// extractor it rejects with 401. What the login opens (browser tokens,
+/// event streams) ends with it ([`Auth::watch_login`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentLogin {
+    pub user: CurrentUser,
+    /// The login's public id (not a secret: the cookie is).
+    pub login_id: String,
+}
+
+impl<S> FromRequestParts<S> for CurrentLogin
+where
+    Auth: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = Auth::from_ref(state);
+        auth.login_from_headers(&parts.headers)
+            .await?
+            .ok_or(AuthError::Unauthenticated)
+    }
+}
+
+impl<S> OptionalFromRequestParts<S> for CurrentLogin
+where
+    Auth: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        let auth = Auth::from_ref(state);
+        auth.login_from_headers(&parts.headers).await
+    }
+}
+
 /// The client's address for rate limits: the TCP peer from axum's
 /// `ConnectInfo<SocketAddr>` (serve with
 /// `into_make_service_with_connect_info::<SocketAddr>()`). Proxy headers
@@ -81,16 +123,27 @@ impl Auth {
         &self,
         headers: &HeaderMap,
     ) -> Result<Option<CurrentUser>, AuthError> {
+        Ok(self.login_from_headers(headers).await?.map(|l| l.user))
+    }
+
+    /// The login the request's cookie names, if it is live.
+    pub async fn login_from_headers(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<CurrentLogin>, AuthError> {
         let Some(value) = self.cookie_value(headers) else {
             return Ok(None);
         };
-        let user = self
+        let login = self
             .store()
-            .browser_login_user(&self.hash("login", &value), now_ms())
+            .browser_login(&self.hash("login", &value), now_ms())
             .await?;
-        Ok(user.map(|u| CurrentUser {
-            id: u.id,
-            name: u.name,
+        Ok(login.map(|(u, login_id)| CurrentLogin {
+            user: CurrentUser {
+                id: u.id,
+                name: u.name,
+            },
+            login_id,
         }))
     }
 

@@ -39,6 +39,12 @@ pub const PAIR_APPROVE_WRONG_PER_ADDR: LimitConfig = LimitConfig::new(10, Durati
 pub const PAIR_APPROVE_WRONG_GLOBAL: LimitConfig = LimitConfig::new(100, Duration::from_secs(600));
 /// Pairing approvals attempted per user (right or wrong): 20 per 10 minutes.
 pub const PAIR_APPROVE_PER_USER: LimitConfig = LimitConfig::new(20, Duration::from_secs(600));
+/// `GET /api/pair/check` per client address: 60 per minute (a runner
+/// polls every 5 s: room for five pairings behind one address).
+pub const PAIR_CHECK_PER_ADDR: LimitConfig = LimitConfig::new(60, Duration::from_secs(60));
+/// `GET /api/pair/check` relay-wide: 3,000 per minute (250 pairings
+/// polling at once).
+pub const PAIR_CHECK_GLOBAL: LimitConfig = LimitConfig::new(3000, Duration::from_secs(60));
 /// Login attempts (failed) per client address: 10 per 10 minutes.
 pub const LOGIN_FAIL_PER_ADDR: LimitConfig = LimitConfig::new(10, Duration::from_secs(600));
 /// Login attempts (failed) per user name: 10 per 10 minutes.

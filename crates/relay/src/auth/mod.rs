@@ -17,10 +17,21 @@
 //! * Browser socket: [`Auth::check_origin`]`(&headers)`, then
 //!   [`browser_token_from_protocols`]`(&headers)` and
 //!   [`Auth::authenticate_browser`]`(token)` → [`BrowserClaims`] (the relay
-//!   then checks `claims.session_id` is the session requested).
-//! * `POST /api/sessions/{id}/token`: [`CurrentUser`] extractor (cookie),
-//!   then [`Auth::mint_browser_token`]`(&user, runner_id, session_id)` after
+//!   then checks `claims.session_id` is the session requested), then
+//!   [`Auth::sockets`]`().acquire(..)` (caps), [`Auth::consume_browser_token`]
+//!   (single use) and [`Auth::watch_login`] (closed with 4401 when the login
+//!   ends; [`Auth::login_is_live`] at every keepalive tick catches logouts
+//!   made by other relay processes).
+//! * `POST /api/sessions/{id}/token`: [`CurrentLogin`] extractor (cookie),
+//!   then [`Auth::mint_browser_token`]`(&login, runner_id, session_id)` after
 //!   checking the session belongs to that runner.
+//! * Anything else a login keeps open (the `GET /api/events` stream): take
+//!   [`Auth::watch_login`]`(&login)` and end when [`LoginWatch::ended`]
+//!   completes.
+//! * Logout ([`Auth::logout`]), log out everywhere
+//!   ([`Auth::logout_everywhere`]) and password change
+//!   ([`Auth::change_password`]) end logins in the store and cancel their
+//!   watches.
 //! * `tmux-bridge up`: [`Auth::ensure_local_runner`]`(host)` →
 //!   [`LocalRunner`] (default user plus a runner token for the embedded
 //!   bridge), and [`Auth::login_link`]`(user_id)` →
@@ -35,9 +46,11 @@ pub mod codes;
 pub mod connections;
 mod extract;
 pub mod limits;
+pub mod logins;
 mod pairing;
 pub mod password;
 pub mod secret;
+pub mod sockets;
 pub mod tokens;
 pub mod users;
 
@@ -53,10 +66,14 @@ use store::accounts::{RunnerRecord, UserRecord};
 use store::{Store, StoreError};
 
 pub use connections::{RunnerConnection, RunnerConnections};
-pub use extract::{ClientAddr, CurrentUser, bearer_token, browser_token_from_protocols};
+pub use extract::{
+    ClientAddr, CurrentLogin, CurrentUser, bearer_token, browser_token_from_protocols,
+};
 pub use limits::{LimitConfig, RateLimiter, RetryAfter};
+pub use logins::{LiveLogins, LoginWatch};
 pub use pairing::{PairApproved, PairCheck, PairPreview, PairStart};
 pub use secret::Secret;
+pub use sockets::{Refused, SocketCaps, SocketLimits, SocketSlot};
 pub use tokens::{BrowserClaims, RunnerClaims, TokenKeys};
 
 /// Errors of authentication and authorization. Each maps to one HTTP
@@ -127,6 +144,7 @@ impl AuthError {
             AuthError::NotFound => StatusCode::NOT_FOUND,
             AuthError::Conflict(_) => StatusCode::CONFLICT,
             AuthError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            AuthError::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::Store(_) | AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -135,7 +153,10 @@ impl AuthError {
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = if status.is_server_error() {
+        let message = if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(error = %self, "database unavailable");
+            "the database is unavailable; try again shortly".to_owned()
+        } else if status.is_server_error() {
             tracing::error!(error = %self, "auth request failed");
             "internal error".to_owned()
         } else {
@@ -146,6 +167,12 @@ impl IntoResponse for AuthError {
         if let AuthError::RateLimited(retry) = &self {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry.secs()));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(UNAVAILABLE_RETRY_SECS),
+            );
         }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
@@ -171,6 +198,8 @@ pub struct AuthConfig {
     pub code_ttl: Duration,
     /// Pairing poll interval told to runners (default 5 s).
     pub pair_poll_interval: Duration,
+    /// Caps on concurrent WebSockets.
+    pub socket_caps: SocketCaps,
 }
 
 impl AuthConfig {
@@ -182,7 +211,14 @@ impl AuthConfig {
             login_ttl: Duration::from_secs(30 * 24 * 3600),
             code_ttl: Duration::from_secs(600),
             pair_poll_interval: Duration::from_secs(5),
+            socket_caps: SocketCaps::default(),
         }
+    }
+
+    /// Sets the caps on concurrent WebSockets.
+    pub fn with_socket_caps(mut self, caps: SocketCaps) -> Self {
+        self.socket_caps = caps;
+        self
     }
 
     /// Sets the runner token lifetime.
@@ -200,6 +236,8 @@ pub struct Limits {
     pub pair_wrong_per_user: RateLimiter<String>,
     pub pair_wrong_per_addr: RateLimiter<IpAddr>,
     pub pair_wrong_global: RateLimiter<()>,
+    pub pair_check_per_addr: RateLimiter<IpAddr>,
+    pub pair_check_global: RateLimiter<()>,
     pub login_fail_per_addr: RateLimiter<IpAddr>,
     pub login_fail_per_user: RateLimiter<String>,
 }
@@ -212,6 +250,8 @@ impl Default for Limits {
             pair_wrong_per_user: RateLimiter::new(limits::PAIR_APPROVE_WRONG_PER_USER),
             pair_wrong_per_addr: RateLimiter::new(limits::PAIR_APPROVE_WRONG_PER_ADDR),
             pair_wrong_global: RateLimiter::new(limits::PAIR_APPROVE_WRONG_GLOBAL),
+            pair_check_per_addr: RateLimiter::new(limits::PAIR_CHECK_PER_ADDR),
+            pair_check_global: RateLimiter::new(limits::PAIR_CHECK_GLOBAL),
             login_fail_per_addr: RateLimiter::new(limits::LOGIN_FAIL_PER_ADDR),
             login_fail_per_user: RateLimiter::new(limits::LOGIN_FAIL_PER_USER),
         }
@@ -265,6 +305,9 @@ pub const MAX_SESSIONS_PER_USER: usize = 64;
 /// Runners (not revoked) one account may have.
 pub const MAX_RUNNERS_PER_USER: usize = 32;
 
+/// `Retry-After` of a 503 while the database is unavailable, in seconds.
+pub const UNAVAILABLE_RETRY_SECS: u64 = 5;
+
 /// Name of the local default user of `tmux-bridge up`.
 pub const LOCAL_USER: &str = "local";
 
@@ -291,6 +334,8 @@ struct Inner {
     public_origin: String,
     limits: Limits,
     connections: RunnerConnections,
+    logins: LiveLogins,
+    sockets: SocketLimits,
     /// When expired account rows were last pruned (ms).
     last_prune: AtomicI64,
 }
@@ -317,6 +362,7 @@ impl Auth {
         let public_origin = extract::origin_of(&config.public_url).ok_or(AuthError::BadRequest(
             "public URL must be http:// or https:// with a host",
         ))?;
+        let socket_caps = config.socket_caps;
         Ok(Auth {
             inner: Arc::new(Inner {
                 keys: TokenKeys::new(&secret),
@@ -326,6 +372,8 @@ impl Auth {
                 public_origin,
                 limits: Limits::default(),
                 connections: RunnerConnections::new(),
+                logins: LiveLogins::new(),
+                sockets: SocketLimits::new(socket_caps),
                 last_prune: AtomicI64::new(0),
             }),
         })
@@ -354,6 +402,22 @@ impl Auth {
     /// Live runner connections (register on connect; revocation cancels).
     pub fn connections(&self) -> &RunnerConnections {
         &self.inner.connections
+    }
+
+    /// What each login keeps open in this process.
+    pub fn logins(&self) -> &LiveLogins {
+        &self.inner.logins
+    }
+
+    /// Caps on concurrent WebSockets.
+    pub fn sockets(&self) -> &SocketLimits {
+        &self.inner.sockets
+    }
+
+    /// Registers something `login` keeps open (a WebSocket, an event
+    /// stream): the watch ends when the login ends in this process.
+    pub fn watch_login(&self, login: &CurrentLogin) -> LoginWatch {
+        self.logins().watch(&login.user.id, &login.login_id)
     }
 
     /// `scheme://host[:port]` of the public URL, as browsers send `Origin`.
@@ -453,22 +517,25 @@ impl Auth {
         Ok(())
     }
 
-    /// Mints a browser token for `user` to open `session_id` served by
-    /// `runner_id`. Refuses ([`AuthError::NotFound`]) unless the runner is
-    /// the user's and not revoked; the caller has checked that the session
-    /// belongs to that runner.
+    /// Mints a browser token for `login`'s user to open `session_id` served
+    /// by `runner_id`, bound to that login. Refuses
+    /// ([`AuthError::NotFound`]) unless the runner is the user's and not
+    /// revoked; the caller has checked that the session belongs to that
+    /// runner.
     pub async fn mint_browser_token(
         &self,
-        user: &CurrentUser,
+        login: &CurrentLogin,
         runner_id: &str,
         session_id: &str,
     ) -> Result<String, AuthError> {
         let now = now_ms();
+        let user = &login.user;
         self.owned_runner(&user.id, runner_id).await?;
         self.keys().mint_browser(
             &user.id,
             runner_id,
             session_id,
+            &login.login_id,
             &codes::new_id(),
             now.div_euclid(1000),
             tokens::BROWSER_TOKEN_TTL_SECS,
@@ -476,8 +543,9 @@ impl Auth {
     }
 
     /// Authenticates a browser token at the current time: it must verify as
-    /// a browser token and its runner must still be its user's and not
-    /// revoked.
+    /// a browser token, the login that minted it must still be live, and
+    /// its runner must still be its user's and not revoked. Does not
+    /// consume it ([`Auth::consume_browser_token`]).
     pub async fn authenticate_browser(&self, token: &str) -> Result<BrowserClaims, AuthError> {
         self.authenticate_browser_at(token, now_ms()).await
     }
@@ -489,11 +557,49 @@ impl Auth {
         now_ms: i64,
     ) -> Result<BrowserClaims, AuthError> {
         let claims = self.keys().verify_browser(token, now_ms.div_euclid(1000))?;
+        if !self.login_is_live_at(&claims, now_ms).await? {
+            return Err(AuthError::Revoked);
+        }
         match self.owned_runner(&claims.sub, &claims.runner_id).await {
             Ok(_) => Ok(claims),
             Err(AuthError::NotFound) => Err(AuthError::Revoked),
             Err(e) => Err(e),
         }
+    }
+
+    /// Uses up a browser token: `Ok` exactly once per token across every
+    /// relay process sharing the database, [`AuthError::Revoked`] after.
+    /// Call when its WebSocket opens, after every other check.
+    pub async fn consume_browser_token(&self, claims: &BrowserClaims) -> Result<(), AuthError> {
+        // Remembered until the token would be refused as expired anyway.
+        let keep_until = claims
+            .exp
+            .saturating_add(tokens::LEEWAY_SECS as i64 + 1)
+            .saturating_mul(1000);
+        if self
+            .store()
+            .consume_browser_jti(&claims.jti, keep_until)
+            .await?
+        {
+            self.maybe_prune().await;
+            Ok(())
+        } else {
+            Err(AuthError::Revoked)
+        }
+    }
+
+    /// Whether the login that minted `claims` is still live (not logged
+    /// out, not expired) and still its user's.
+    pub async fn login_is_live(&self, claims: &BrowserClaims) -> Result<bool, AuthError> {
+        self.login_is_live_at(claims, now_ms()).await
+    }
+
+    async fn login_is_live_at(&self, claims: &BrowserClaims, now: i64) -> Result<bool, AuthError> {
+        Ok(self
+            .store()
+            .login_owner(&claims.login, now)
+            .await?
+            .is_some_and(|owner| codes::ct_eq(owner.as_bytes(), claims.sub.as_bytes())))
     }
 
     /// The runner `runner_id` if it is `user_id`'s and not revoked; else

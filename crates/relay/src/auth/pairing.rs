@@ -76,7 +76,7 @@ pub enum PairCheck {
     },
     /// Approved earlier and already collected.
     Consumed,
-    /// Expired or unknown.
+    /// Expired (an unknown code or poll secret is a 401, never this).
     Expired,
 }
 
@@ -264,8 +264,33 @@ impl Auth {
         }))
     }
 
-    /// Answers a runner's poll for `code` with its poll secret.
-    /// [`AuthError::Unauthenticated`] if the secret does not match.
+    /// Answers a poll from `addr` ([`Auth::pair_check`]) under the limits
+    /// on polls per address and relay-wide ([`AuthError::RateLimited`]);
+    /// the limits are checked before anything else, so a refusal says
+    /// nothing about any code.
+    pub async fn pair_check_from(
+        &self,
+        addr: IpAddr,
+        code: &str,
+        poll_token: &str,
+    ) -> Result<PairCheck, AuthError> {
+        let now = Instant::now();
+        let l = self.limits();
+        l.pair_check_per_addr
+            .try_acquire(&addr, now)
+            .map_err(AuthError::RateLimited)?;
+        l.pair_check_global
+            .try_acquire(&(), now)
+            .map_err(AuthError::RateLimited)?;
+        self.pair_check(code, poll_token).await
+    }
+
+    /// Answers a runner's poll for `code` with its poll secret. The
+    /// pairing is found by the poll secret, never by the code: without the
+    /// secret of a pairing the answer is [`AuthError::Unauthenticated`]
+    /// whether or not the code exists (issue 10: the code is not an
+    /// oracle), and with it, a code other than that pairing's is refused
+    /// alike.
     pub async fn pair_check(&self, code: &str, poll_token: &str) -> Result<PairCheck, AuthError> {
         self.pair_check_at(code, poll_token, now_ms()).await
     }
@@ -277,16 +302,22 @@ impl Auth {
         poll_token: &str,
         now: i64,
     ) -> Result<PairCheck, AuthError> {
-        let canonical =
-            codes::normalize_pair_code(code).ok_or(AuthError::BadRequest("malformed code"))?;
-        let code_hash = self.hash("pair-code", &canonical);
-        let Some(p) = self.store().pair_request(&code_hash).await? else {
-            return Ok(PairCheck::Expired);
+        if poll_token.is_empty() || poll_token.len() > 256 {
+            return Err(AuthError::Unauthenticated);
+        }
+        let Some(p) = self
+            .store()
+            .pair_request_by_poll(&self.hash("pair-poll", poll_token))
+            .await?
+        else {
+            return Err(AuthError::Unauthenticated);
         };
-        if !codes::ct_eq(
-            p.poll_hash.as_bytes(),
-            self.hash("pair-poll", poll_token).as_bytes(),
-        ) {
+        // The row was found by the poll secret's hash; only its owner gets
+        // here, and the code must be the one that secret was issued with.
+        let code_hash = codes::normalize_pair_code(code)
+            .map(|c| self.hash("pair-code", &c))
+            .unwrap_or_default();
+        if !codes::ct_eq(p.code_hash.as_bytes(), code_hash.as_bytes()) {
             return Err(AuthError::Unauthenticated);
         }
         if p.consumed_at.is_some() {

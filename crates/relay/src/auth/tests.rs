@@ -4,6 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::*;
+use axum::http::HeaderMap;
 
 pub(crate) async fn auths() -> Vec<Auth> {
     let mut stores = vec![Store::connect("sqlite::memory:").await.expect("sqlite")];
@@ -28,6 +29,23 @@ fn unique(prefix: &str) -> String {
 }
 
 const ADDR: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+
+/// A new browser login of `user`, as the cookie extractor sees it.
+async fn login(auth: &Auth, user: &CurrentUser) -> (CurrentLogin, HeaderMap) {
+    let cookie = auth.start_browser_login(&user.id).await.expect("login");
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::COOKIE,
+        HeaderValue::from_str(&format!("{}={cookie}", auth.cookie_name())).expect("cookie"),
+    );
+    let l = auth
+        .login_from_headers(&h)
+        .await
+        .expect("q")
+        .expect("live login");
+    assert_eq!(&l.user, user);
+    (l, h)
+}
 
 #[tokio::test]
 async fn local_runner_token_authenticates_and_rotates() {
@@ -290,13 +308,15 @@ async fn browser_tokens_need_an_owned_live_runner() {
             id: other.id,
             name: other.name,
         };
+        let (mallory, _) = login(&auth, &mallory).await;
+        let (me_login, _) = login(&auth, &me).await;
         assert!(matches!(
             auth.mint_browser_token(&mallory, &local.runner_id, "1")
                 .await,
             Err(AuthError::NotFound)
         ));
         let t = auth
-            .mint_browser_token(&me, &local.runner_id, "1")
+            .mint_browser_token(&me_login, &local.runner_id, "1")
             .await
             .expect("mint");
         let c = auth.authenticate_browser(&t).await.expect("auth");
@@ -396,5 +416,173 @@ async fn unknown_users_take_as_long_as_wrong_passwords() {
     assert!(
         k.max(u) / k.min(u) < 1.5,
         "known {k:.4}s vs unknown {u:.4}s"
+    );
+}
+
+#[tokio::test]
+async fn issue_10_browser_tokens_are_single_use_and_die_with_their_login() {
+    for auth in auths().await {
+        let local = auth.ensure_local_runner("box").await.expect("local");
+        let me = CurrentUser {
+            id: local.user_id.clone(),
+            name: LOCAL_USER.into(),
+        };
+        let (l1, h1) = login(&auth, &me).await;
+        let (l2, _) = login(&auth, &me).await;
+        let t1 = auth
+            .mint_browser_token(&l1, &local.runner_id, "1")
+            .await
+            .expect("mint");
+        let c1 = auth.authenticate_browser(&t1).await.expect("auth");
+        assert_eq!(c1.login, l1.login_id);
+        auth.consume_browser_token(&c1).await.expect("first use");
+        assert!(matches!(
+            auth.consume_browser_token(&c1).await,
+            Err(AuthError::Revoked)
+        ));
+        // Logging out of l1 kills l1's tokens, not l2's, and ends l1's
+        // watchers only.
+        let t1b = auth
+            .mint_browser_token(&l1, &local.runner_id, "1")
+            .await
+            .expect("mint");
+        let t2 = auth
+            .mint_browser_token(&l2, &local.runner_id, "1")
+            .await
+            .expect("mint");
+        let w1 = auth.watch_login(&l1);
+        let w2 = auth.watch_login(&l2);
+        auth.logout(&h1).await.expect("logout");
+        assert!(w1.has_ended() && !w2.has_ended());
+        assert!(matches!(
+            auth.authenticate_browser(&t1b).await,
+            Err(AuthError::Revoked)
+        ));
+        let c2 = auth.authenticate_browser(&t2).await.expect("other login");
+        assert!(auth.login_is_live(&c2).await.expect("q"));
+        // Log out everywhere: every login of the account.
+        auth.logout_everywhere(&me).await.expect("everywhere");
+        assert!(w2.has_ended());
+        assert!(!auth.login_is_live(&c2).await.expect("q"));
+        assert!(matches!(
+            auth.authenticate_browser(&t2).await,
+            Err(AuthError::Revoked)
+        ));
+    }
+}
+
+#[tokio::test]
+async fn issue_10_password_change_ends_every_login_and_logs_the_caller_in() {
+    for auth in auths().await {
+        let name = unique("pat");
+        let u = auth.add_user(&name, "old pw").await.expect("add");
+        let me = CurrentUser {
+            id: u.id.clone(),
+            name: u.name.clone(),
+        };
+        let (a, _) = login(&auth, &me).await;
+        let (b, _) = login(&auth, &me).await;
+        let (wa, wb) = (auth.watch_login(&a), auth.watch_login(&b));
+        assert!(matches!(
+            auth.change_password(&me, "wrong", "new pw", ADDR).await,
+            Err(AuthError::BadLogin)
+        ));
+        assert!(!wa.has_ended(), "a wrong password changes nothing");
+        let cookie = auth
+            .change_password(&me, "old pw", "new pw", ADDR)
+            .await
+            .expect("change");
+        assert!(wa.has_ended() && wb.has_ended());
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("{}={cookie}", auth.cookie_name())).expect("cookie"),
+        );
+        let fresh = auth
+            .login_from_headers(&h)
+            .await
+            .expect("q")
+            .expect("new login");
+        assert_ne!(fresh.login_id, a.login_id);
+        assert!(matches!(
+            auth.login_password(&name, "old pw", ADDR).await,
+            Err(AuthError::BadLogin)
+        ));
+        auth.login_password(&name, "new pw", ADDR)
+            .await
+            .expect("new password works");
+    }
+}
+
+/// Issue 10: `pair_check`'s answer does not depend on whether a code
+/// exists. Without the poll secret, a live code, an unknown code and a
+/// malformed code are all 401; with it, a code other than its own is 401
+/// too.
+#[tokio::test]
+async fn issue_10_pair_check_is_not_an_oracle() {
+    for auth in auths().await {
+        let start = auth.pair_start(ADDR, "n", "h").await.expect("start");
+        let other = auth
+            .pair_start(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), "n", "h")
+            .await
+            .expect("start");
+        for (code, poll) in [
+            (start.code.as_str(), "wrong"),
+            ("ZZZ-ZZZZ", "wrong"),
+            ("bad", "wrong"),
+            (start.code.as_str(), ""),
+            ("ZZZ-ZZZZ", start.poll_token.as_str()),
+            (other.code.as_str(), start.poll_token.as_str()),
+        ] {
+            assert!(
+                matches!(
+                    auth.pair_check(code, poll).await,
+                    Err(AuthError::Unauthenticated)
+                ),
+                "{code} / {poll}"
+            );
+        }
+        assert!(matches!(
+            auth.pair_check(&start.code, &start.poll_token).await,
+            Ok(PairCheck::Pending { .. })
+        ));
+    }
+}
+
+#[tokio::test]
+async fn issue_10_pair_check_is_rate_limited_per_address_and_globally() {
+    let auth = auths().await.remove(0);
+    let per_addr = limits::PAIR_CHECK_PER_ADDR.max;
+    for _ in 0..per_addr {
+        assert!(matches!(
+            auth.pair_check_from(ADDR, "ZZZ-ZZZZ", "x").await,
+            Err(AuthError::Unauthenticated)
+        ));
+    }
+    let Err(AuthError::RateLimited(retry)) = auth.pair_check_from(ADDR, "ZZZ-ZZZZ", "x").await
+    else {
+        panic!("one poll too many from one address must be refused");
+    };
+    assert!((1..=60).contains(&retry.secs()));
+    // Many addresses together reach the relay-wide cap.
+    let global = limits::PAIR_CHECK_GLOBAL.max;
+    let mut admitted = per_addr;
+    let mut refused_at = None;
+    for i in 0..=(global / per_addr + 1) {
+        let addr = IpAddr::V4(Ipv4Addr::new(10, 1, (i >> 8) as u8, i as u8));
+        for _ in 0..per_addr {
+            match auth.pair_check_from(addr, "ZZZ-ZZZZ", "x").await {
+                Err(AuthError::Unauthenticated) => admitted += 1,
+                Err(AuthError::RateLimited(_)) => {
+                    refused_at.get_or_insert(admitted);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert_eq!(
+        refused_at,
+        Some(global),
+        "the global cap admits exactly {global}"
     );
 }

@@ -1,6 +1,11 @@
 //! Signed tokens: runner tokens (long-lived, held by a paired runner) and
 //! browser tokens (at most five minutes, for one terminal session).
 //!
+//! A browser token also names the login that minted it (`login`) and is
+//! good for one WebSocket: the relay consumes its `jti` when the socket
+//! opens and refuses it once the login ends (issue 10). Those checks need
+//! the store and live in [`super::Auth`].
+//!
 //! Both are JWTs signed with HS256 under the relay's secret. They carry
 //! distinct `typ` and `aud` claims and are validated exclusively: a runner
 //! token never passes as a browser token and vice versa (jsonwebtoken checks
@@ -63,6 +68,9 @@ pub struct BrowserClaims {
     pub runner_id: String,
     /// The terminal session (the relay's session id) the token opens.
     pub session_id: String,
+    /// The public id of the browser login that minted the token; the token
+    /// dies with the login.
+    pub login: String,
     /// Unique token id.
     pub jti: String,
     /// Issued at, seconds since the Unix epoch.
@@ -130,13 +138,15 @@ impl TokenKeys {
             .map_err(|e| AuthError::Internal(format!("encoding runner token: {e}")))
     }
 
-    /// Mints a browser token valid from `now` for
-    /// `min(ttl_secs, BROWSER_TOKEN_TTL_SECS)`.
+    /// Mints a browser token under the login `login_id`, valid from `now`
+    /// for `min(ttl_secs, BROWSER_TOKEN_TTL_SECS)`.
+    #[allow(clippy::too_many_arguments)]
     pub fn mint_browser(
         &self,
         user_id: &str,
         runner_id: &str,
         session_id: &str,
+        login_id: &str,
         jti: &str,
         now: i64,
         ttl_secs: i64,
@@ -147,6 +157,7 @@ impl TokenKeys {
             sub: user_id.to_owned(),
             runner_id: runner_id.to_owned(),
             session_id: session_id.to_owned(),
+            login: login_id.to_owned(),
             jti: jti.to_owned(),
             iat: now,
             exp: now.saturating_add(ttl_secs.clamp(1, BROWSER_TOKEN_TTL_SECS)),

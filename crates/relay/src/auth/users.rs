@@ -1,5 +1,8 @@
 //! Users and browser logins: `tmux-relay user add`, password login (rate
-//! limited, no user enumeration by timing), one-time login links, logout.
+//! limited, no user enumeration by timing), one-time login links, logout,
+//! log out everywhere and password change. Ending a login deletes it from
+//! the store (its browser tokens stop working) and ends what it keeps open
+//! in this process (issue 10).
 
 use std::net::IpAddr;
 use std::time::Instant;
@@ -129,6 +132,7 @@ impl Auth {
         self.store()
             .create_browser_login(
                 &self.hash("login", &value),
+                &codes::new_id(),
                 user_id,
                 now,
                 now.saturating_add(ttl),
@@ -137,13 +141,85 @@ impl Auth {
         Ok(value)
     }
 
-    /// Ends the login of the request's cookie, if any.
+    /// Ends the login of the request's cookie, if any: deletes it (its
+    /// browser tokens stop opening sockets) and closes what it keeps open.
     pub async fn logout(&self, headers: &HeaderMap) -> Result<(), AuthError> {
+        let login = self.login_from_headers(headers).await?;
         if let Some(value) = self.cookie_value(headers) {
             self.store()
                 .delete_browser_login(&self.hash("login", &value))
                 .await?;
         }
+        if let Some(l) = login {
+            let closed = self.logins().end_login(&l.user.id, &l.login_id);
+            tracing::info!(user = %l.user.id, closed, "logout");
+        }
         Ok(())
+    }
+
+    /// Ends every login of `user` (log out everywhere) and closes what they
+    /// keep open.
+    pub async fn logout_everywhere(&self, user: &CurrentUser) -> Result<(), AuthError> {
+        let logins = self.store().delete_browser_logins_of_user(&user.id).await?;
+        let closed = self.logins().end_user(&user.id);
+        tracing::info!(user = %user.id, logins, closed, "logged out everywhere");
+        Ok(())
+    }
+
+    /// Changes `user`'s password after checking the current one (failures
+    /// count against the login limits of `addr` and the name), ends every
+    /// login of the account, and starts a new login for the caller: returns
+    /// its cookie value. A user without a password (the local user of
+    /// `tmux-bridge up`) cannot set one here.
+    pub async fn change_password(
+        &self,
+        user: &CurrentUser,
+        current: &str,
+        new: &str,
+        addr: IpAddr,
+    ) -> Result<String, AuthError> {
+        if new.is_empty() || new.len() > password::MAX_PASSWORD_LEN {
+            return Err(AuthError::BadRequest("password must be 1 to 1024 bytes"));
+        }
+        let now = Instant::now();
+        let limits = self.limits();
+        limits
+            .login_fail_per_addr
+            .check(&addr, now)
+            .map_err(AuthError::RateLimited)?;
+        limits
+            .login_fail_per_user
+            .check(&user.name, now)
+            .map_err(AuthError::RateLimited)?;
+        let stored = self
+            .store()
+            .user_by_id(&user.id)
+            .await?
+            .and_then(|u| u.password_hash);
+        let Some(stored) = stored else {
+            return Err(AuthError::BadRequest(
+                "this account has no password (it logs in with a link)",
+            ));
+        };
+        let pw = current.to_owned();
+        let ok = tokio::task::spawn_blocking(move || password::verify_password(&pw, &stored))
+            .await
+            .map_err(|e| AuthError::Internal(format!("verifying task: {e}")))?;
+        if !ok {
+            limits.login_fail_per_addr.record(&addr, now);
+            limits.login_fail_per_user.record(&user.name, now);
+            tracing::info!(user = %user.id, %addr, "password change with a wrong password");
+            return Err(AuthError::BadLogin);
+        }
+        let pw = new.to_owned();
+        let hash = tokio::task::spawn_blocking(move || password::hash_password(&pw))
+            .await
+            .map_err(|e| AuthError::Internal(format!("hashing task: {e}")))??;
+        if !self.store().change_password(&user.id, &hash).await? {
+            return Err(AuthError::Unauthenticated);
+        }
+        let closed = self.logins().end_user(&user.id);
+        tracing::info!(user = %user.id, closed, "password changed; every login ended");
+        self.start_browser_login(&user.id).await
     }
 }

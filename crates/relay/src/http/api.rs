@@ -12,7 +12,7 @@ use serde::Serialize;
 use store::TerminalSessionId;
 
 use super::error::AppError;
-use crate::auth::{AuthError, CurrentUser};
+use crate::auth::{AuthError, CurrentLogin, CurrentUser};
 use crate::state::AppState;
 
 /// The header the page sends on every API call; a cross-site form cannot set
@@ -58,10 +58,11 @@ pub async fn list_sessions(
 /// `POST /api/sessions/{id}/token`: `{"token": "...", "expires_in": 300}`.
 pub async fn mint_token(
     State(st): State<AppState>,
-    user: CurrentUser,
+    login: CurrentLogin,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
+    let user = &login.user;
     if !headers.contains_key(CSRF_HEADER) {
         return Err(AppError::Forbidden("missing X-Requested-With header"));
     }
@@ -77,12 +78,13 @@ pub async fn mint_token(
     };
     let token = match st
         .auth
-        .mint_browser_token(&user, &record.runner_id, &record.id.to_string())
+        .mint_browser_token(&login, &record.runner_id, &record.id.to_string())
         .await
     {
         Ok(t) => t,
         // The session's runner was revoked: the session is gone for the page.
         Err(AuthError::NotFound) => return Err(AppError::NotFound),
+        Err(AuthError::Store(e)) => return Err(e.into()),
         Err(e) => return Err(AppError::Internal(format!("minting a browser token: {e}"))),
     };
     #[derive(Serialize)]

@@ -1,8 +1,12 @@
-//! Login and logout (issue 6): `GET /login` (form), `POST /login` (form
-//! POST, same-origin, rate limited), `GET /login/once?code=…` (the one-time
-//! link `tmux-bridge up` prints: sets the cookie, redirects to `/`),
-//! `POST /logout`, and `GET /api/me`. Also the small HTML helpers the
-//! server-rendered pairing and runners pages share. No secrets are logged.
+//! Login and logout (issues 6 and 10): `GET /login` (form), `POST /login`
+//! (form POST, same-origin, rate limited), `GET /login/once?code=…` (the
+//! one-time link `tmux-bridge up` prints: sets the cookie, redirects to
+//! `/`), `POST /logout` (ends this login and closes its sockets),
+//! `POST /logout/everywhere` (every login of the account), `GET /password`
+//! and `POST /password` (a form) or `POST /api/password` (JSON): change
+//! the password, which logs out everywhere and logs this browser in again,
+//! and `GET /api/me`. Also the small HTML helpers the server-rendered
+//! pairing and runners pages share. No secrets are logged.
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRef, Query, State};
@@ -13,6 +17,7 @@ use axum::{Form, Json, Router};
 use serde::Deserialize;
 
 use crate::auth::{Auth, AuthError, ClientAddr, CurrentUser};
+use crate::http::api::CSRF_HEADER;
 
 /// Largest body of a login form.
 const MAX_FORM: usize = 4 * 1024;
@@ -28,6 +33,9 @@ where
         .route("/login", get(login_page).post(login_submit))
         .route("/login/once", get(login_once))
         .route("/logout", post(logout))
+        .route("/logout/everywhere", post(logout_everywhere))
+        .route("/password", get(password_page).post(password_form))
+        .route("/api/password", post(password_api))
         .route("/api/me", get(me))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM))
 }
@@ -151,6 +159,145 @@ async fn logout(State(auth): State<Auth>, headers: HeaderMap) -> Response {
     with_cookie(Redirect::to("/login").into_response(), &auth.clear_cookie())
 }
 
+async fn logout_everywhere(
+    State(auth): State<Auth>,
+    headers: HeaderMap,
+    user: Option<CurrentUser>,
+) -> Response {
+    if let Err(e) = auth.check_origin(&headers) {
+        return e.into_response();
+    }
+    if let Some(user) = user
+        && let Err(e) = auth.logout_everywhere(&user).await
+    {
+        return e.into_response();
+    }
+    with_cookie(Redirect::to("/login").into_response(), &auth.clear_cookie())
+}
+
+fn password_form_page(status: StatusCode, user: &CurrentUser, message: Option<&str>) -> Response {
+    let message = message
+        .map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, esc(e)))
+        .unwrap_or_default();
+    let body = format!(
+        r#"<h1>Change password</h1><p>Logged in as <b>{name}</b>. Changing the password logs out every browser of this account (this one logs in again).</p>{message}
+<form method="post" action="/password">
+<input type="hidden" name="name" value="{name}" autocomplete="username">
+<label>Current password <input name="current" type="password" autocomplete="current-password" required autofocus></label>
+<label>New password <input name="new" type="password" autocomplete="new-password" required></label>
+<label>New password again <input name="again" type="password" autocomplete="new-password" required></label>
+<button type="submit" id="change-password">Change password</button>
+</form>
+<form method="post" action="/logout/everywhere"><p>Or end every login of this account without changing the password: <button type="submit" id="logout-everywhere">Log out everywhere</button></p></form>"#,
+        name = esc(&user.name)
+    );
+    page(status, "Change password", &body)
+}
+
+async fn password_page(user: Option<CurrentUser>) -> Response {
+    match user {
+        None => Redirect::to("/login?next=/password").into_response(),
+        Some(u) => password_form_page(StatusCode::OK, &u, None),
+    }
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    current: String,
+    new: String,
+    again: Option<String>,
+}
+
+async fn password_form(
+    State(auth): State<Auth>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    user: Option<CurrentUser>,
+    form: Result<Form<PasswordForm>, FormRejection>,
+) -> Response {
+    if let Err(e) = auth.check_origin(&headers) {
+        return e.into_response();
+    }
+    let Some(user) = user else {
+        return Redirect::to("/login?next=/password").into_response();
+    };
+    let Ok(Form(form)) = form else {
+        return password_form_page(StatusCode::BAD_REQUEST, &user, Some("Fill in every field."));
+    };
+    if form.again.as_deref().is_some_and(|a| a != form.new) {
+        return password_form_page(
+            StatusCode::BAD_REQUEST,
+            &user,
+            Some("The new passwords differ."),
+        );
+    }
+    match auth
+        .change_password(&user, &form.current, &form.new, addr)
+        .await
+    {
+        Ok(cookie) => with_cookie(
+            page(
+                StatusCode::OK,
+                "Password changed",
+                r#"<h1 class="ok">Password changed</h1><p>Every other browser of this account was logged out. <a href="/">Back to your sessions</a></p>"#,
+            ),
+            &auth.set_cookie(&cookie),
+        ),
+        Err(AuthError::BadLogin) => password_form_page(
+            StatusCode::UNAUTHORIZED,
+            &user,
+            Some("The current password is wrong."),
+        ),
+        Err(AuthError::BadRequest(why)) => {
+            password_form_page(StatusCode::BAD_REQUEST, &user, Some(why))
+        }
+        Err(AuthError::RateLimited(retry)) => {
+            let mut r = password_form_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                &user,
+                Some(&format!(
+                    "Too many attempts; try again in {} seconds.",
+                    retry.secs()
+                )),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry.secs()));
+            r
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct PasswordBody {
+    current: String,
+    new: String,
+}
+
+/// `POST /api/password` `{"current","new"}` → 204 with a new login cookie;
+/// every other login of the account has ended.
+async fn password_api(
+    State(auth): State<Auth>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    user: CurrentUser,
+    body: Result<Json<PasswordBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, AuthError> {
+    if !headers.contains_key(CSRF_HEADER) {
+        return Err(AuthError::BadOrigin);
+    }
+    auth.check_origin(&headers)?;
+    let Json(body) = body
+        .map_err(|_| AuthError::BadRequest("expected JSON {\"current\": \"…\", \"new\": \"…\"}"))?;
+    let cookie = auth
+        .change_password(&user, &body.current, &body.new, addr)
+        .await?;
+    Ok(with_cookie(
+        StatusCode::NO_CONTENT.into_response(),
+        &auth.set_cookie(&cookie),
+    ))
+}
+
 async fn me(user: CurrentUser) -> Response {
     (
         [(header::CACHE_CONTROL, "no-store")],
@@ -186,7 +333,7 @@ pub(crate) fn esc(s: &str) -> String {
 }
 
 /// A small server-rendered page (no script; the CSP allows inline styles)
-/// with a "Log out" button.
+/// with "Password" and "Log out" controls.
 pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     render_page(status, title, body, true)
 }
@@ -198,7 +345,7 @@ pub(crate) fn page_anon(status: StatusCode, title: &str, body: &str) -> Response
 
 fn render_page(status: StatusCode, title: &str, body: &str, logout: bool) -> Response {
     let logout = if logout {
-        r#"<form method="post" action="/logout" style="display:inline"><button type="submit" class="link" id="logout">Log out</button></form>"#
+        r#"<a href="/password">Password</a><form method="post" action="/logout" style="display:inline"><button type="submit" class="link" id="logout">Log out</button></form>"#
     } else {
         ""
     };

@@ -15,12 +15,29 @@ pub enum AppError {
     Forbidden(&'static str),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The database is down, unreachable or locked (503 + Retry-After):
+    /// it passes by itself.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<store::StoreError> for AppError {
     fn from(e: store::StoreError) -> Self {
-        AppError::Internal(format!("store: {e}"))
+        if e.is_unavailable() {
+            AppError::Unavailable(format!("store: {e}: {}", source_text(&e)))
+        } else {
+            AppError::Internal(format!("store: {e}"))
+        }
     }
+}
+
+/// The innermost cause's text, for the log line.
+fn source_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
 }
 
 impl IntoResponse for AppError {
@@ -33,6 +50,18 @@ impl IntoResponse for AppError {
             AppError::Internal(detail) => {
                 tracing::error!(error = %detail, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
+            }
+            AppError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "database unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(
+                        axum::http::header::RETRY_AFTER,
+                        crate::auth::UNAVAILABLE_RETRY_SECS.to_string(),
+                    )],
+                    "the database is unavailable; try again shortly\n",
+                )
+                    .into_response()
             }
         }
     }

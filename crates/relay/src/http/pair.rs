@@ -6,7 +6,9 @@
 //! * `GET /api/pair/check?code=…` with `Authorization: Bearer <pollToken>`
 //!   → `{"status":"pending","interval":5}` | `slow_down` | `approved` (once,
 //!   with `relayUrl, runnerId, runnerToken, account`) | `consumed` |
-//!   `expired`.
+//!   `expired`; 401 unless the poll token is that code's, whether or not
+//!   the code exists; 60 per minute per address and 3,000 relay-wide, else
+//!   429 + Retry-After.
 //! * `POST /api/pair/approve` `{code}` (logged in, same origin) →
 //!   `{runnerId, name, host}`; wrong codes are 400 and capped (429).
 //! * `POST /api/pair/preview` `{code}` (same rules, counted alike) →
@@ -69,11 +71,12 @@ struct CheckQuery {
 
 async fn check(
     State(auth): State<Auth>,
+    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     Query(q): Query<CheckQuery>,
 ) -> Result<Response, AuthError> {
-    let poll_token = bearer_token(&headers).ok_or(AuthError::Unauthenticated)?;
-    let answer = auth.pair_check(&q.code, poll_token).await?;
+    let poll_token = bearer_token(&headers).unwrap_or_default();
+    let answer = auth.pair_check_from(addr, &q.code, poll_token).await?;
     Ok(no_store(Json(answer)))
 }
 

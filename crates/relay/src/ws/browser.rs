@@ -2,8 +2,17 @@
 //! session (protocol.md §5).
 //!
 //! Before the upgrade: the `Origin` must equal the relay's public origin,
-//! the browser token (subprotocol `bearer.<token>`) must be valid and name
-//! this session, and the session must belong to the token's user.
+//! the browser token (subprotocol `bearer.<token>`) must be valid, name
+//! this session, come from a login that is still live and be unused (it is
+//! consumed here: one token, one socket), and the session must belong to
+//! the token's user. A socket past the account's, the address's or the
+//! relay's cap is upgraded and closed at once (4429 or 1013).
+//!
+//! While open, the socket ends with a close frame when the login that
+//! opened it ends (4401: logout here, or seen in the store at a keepalive
+//! tick when another relay process ended it), when the browser stops
+//! answering pings or reading (4408), and on a bad message (4000, 1007 for
+//! text that is not UTF-8, 1009).
 //!
 //! After `hello{last_seq: k}` the browser is registered with the hub
 //! *first* (its queue collects live frames from then on), then the store is
@@ -29,13 +38,15 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use std::time::Duration;
 
-use super::{HELLO_TIMEOUT, Keepalive, send_timed};
+use super::{HELLO_TIMEOUT, Keepalive};
+use crate::auth::{AuthError, BrowserClaims, ClientAddr, LoginWatch};
 use crate::hub::{BrowserQueue, BrowserRegistration, Outgoing, SessionHub, ToRunner};
 use crate::state::AppState;
 
 /// The upgrade handler.
 pub async fn browser_ws(
     State(st): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     Path(session_id): Path<String>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
@@ -58,10 +69,7 @@ pub async fn browser_ws(
     };
     let claims = match st.auth.authenticate_browser(token).await {
         Ok(c) => c,
-        Err(e) if e.status().is_server_error() => {
-            error!(error = %e, "authenticating a browser failed");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response();
-        }
+        Err(e) if e.status().is_server_error() => return server_error(e),
         Err(e) => {
             info!(error = %e, "browser token refused");
             return (
@@ -80,14 +88,41 @@ pub async fn browser_ws(
     let record = match st.store.session(id).await {
         Ok(Some(r)) if r.user_id == claims.sub && r.runner_id == claims.runner_id => r,
         Ok(_) => return (StatusCode::NOT_FOUND, "no such session\n").into_response(),
-        Err(e) => {
-            error!(error = %e, "reading session failed");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response();
-        }
+        Err(e) => return server_error(AuthError::Store(e)),
     };
     let guard = st.tracker.token();
     let cancel = st.shutdown.child_token();
     let span = info_span!("browser_ws", session = id);
+    let slot = match st.auth.sockets().acquire(&claims.sub, addr) {
+        Ok(slot) => slot,
+        Err(refused) => {
+            let (code, reason) = (
+                refused.close_code(),
+                refused.reason(st.auth.sockets().caps()),
+            );
+            info!(code, cap = ?refused, "browser socket refused: cap reached");
+            // A browser cannot read a refused handshake's status: upgrade,
+            // then close with the code.
+            return ws
+                .protocols([BROWSER_SUBPROTOCOL])
+                .on_upgrade(move |socket| {
+                    async move {
+                        let _guard = guard;
+                        super::close(socket, code, &reason).await;
+                    }
+                    .instrument(span)
+                });
+        }
+    };
+    match st.auth.consume_browser_token(&claims).await {
+        Ok(()) => {}
+        Err(e) if e.status().is_server_error() => return server_error(e),
+        Err(_) => {
+            info!("browser token refused: used already");
+            return (StatusCode::UNAUTHORIZED, "browser token used already\n").into_response();
+        }
+    }
+    let login = st.auth.logins().watch(&claims.sub, &claims.login);
     ws.protocols([BROWSER_SUBPROTOCOL])
         .max_message_size(MAX_BROWSER_MESSAGE)
         .max_frame_size(MAX_BROWSER_MESSAGE)
@@ -97,16 +132,30 @@ pub async fn browser_ws(
         .on_upgrade(move |socket| {
             async move {
                 let _guard = guard;
-                run(st, socket, record, cancel).await;
+                let _slot = slot;
+                run(st, socket, record, claims, login, cancel).await;
             }
             .instrument(span)
         })
+}
+
+/// 503 when the database is unavailable, else 500 (logged).
+fn server_error(e: AuthError) -> Response {
+    if e.status() == StatusCode::SERVICE_UNAVAILABLE {
+        warn!(error = %e, "browser handshake: database unavailable");
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+    } else {
+        error!(error = %e, "browser handshake failed");
+        (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
+    }
 }
 
 async fn run(
     st: AppState,
     mut socket: WebSocket,
     record: SessionRecord,
+    claims: BrowserClaims,
+    login: LoginWatch,
     cancel: CancellationToken,
 ) {
     let k = match read_hello(&mut socket, &cancel).await {
@@ -121,7 +170,18 @@ async fn run(
     hub.note_head(record.last_seq);
     let reg = hub.add_browser(Arc::new(BrowserQueue::new()));
     debug!(browser = reg.id, last_seq = k, "browser hello");
-    let ending = serve(&st, &hub, &record, &mut socket, &reg, k, &cancel).await;
+    let ending = serve(
+        &st,
+        &hub,
+        &record,
+        &claims,
+        &login,
+        &mut socket,
+        &reg,
+        k,
+        &cancel,
+    )
+    .await;
     hub.remove_browser(reg.id);
     match ending {
         Some((code, reason)) => {
@@ -142,7 +202,10 @@ async fn read_hello(
     };
     let text = match msg {
         Err(_) => return Err((close::PROTOCOL, "no hello within 10 s".into())),
-        Ok(None) | Ok(Some(Err(_))) => return Err((close::NORMAL, "closed".into())),
+        Ok(Some(Err(e))) => {
+            return Err(super::error_close(&e, "1 MiB").unwrap_or((close::NORMAL, "closed".into())));
+        }
+        Ok(None) => return Err((close::NORMAL, "closed".into())),
         Ok(Some(Ok(Message::Text(t)))) => t,
         Ok(Some(Ok(_))) => return Err((close::PROTOCOL, "expected a hello text message".into())),
     };
@@ -159,11 +222,11 @@ async fn send_stored(
     since: Since,
     mut sent: u64,
     limit: Duration,
-) -> Result<u64, ()> {
+) -> Result<u64, Ending> {
     let frames: Vec<StoredFrame> = match since {
         Since::Frames(frames) => frames,
         Since::Snapshot { snapshot, frames } => {
-            send_timed(socket, Message::Binary(snapshot.bytes), limit).await?;
+            send(socket, Message::Binary(snapshot.bytes), limit).await?;
             sent = snapshot.at_seq;
             frames
         }
@@ -172,18 +235,41 @@ async fn send_stored(
         if f.last_seq <= sent {
             continue;
         }
-        send_timed(socket, Message::Binary(f.bytes), limit).await?;
+        send(socket, Message::Binary(f.bytes), limit).await?;
         sent = f.last_seq;
     }
     Ok(sent)
 }
 
+/// How a browser socket ends: `Some((code, reason))` gets a close frame,
+/// `None` is a connection that is gone already.
 type Ending = Option<(u16, String)>;
 
+/// Sends `msg`, giving up after `limit`: a browser that stopped reading
+/// gets 4408 (its close frame still goes out if the socket's buffers have
+/// room; [`super::close`] bounds that attempt too). A failed send means the
+/// connection is gone.
+async fn send(socket: &mut WebSocket, msg: Message, limit: Duration) -> Result<(), Ending> {
+    match tokio::time::timeout(limit, socket.send(msg)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(None),
+        Err(_) => {
+            info!(secs = limit.as_secs(), "browser not reading; closing");
+            Err(Some((
+                close::TIMEOUT,
+                format!("not reading: a send took over {} s", limit.as_secs()),
+            )))
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     st: &AppState,
     hub: &SessionHub,
     record: &SessionRecord,
+    claims: &BrowserClaims,
+    login: &LoginWatch,
     socket: &mut WebSocket,
     reg: &BrowserRegistration,
     k: u64,
@@ -203,13 +289,13 @@ async fn serve(
                 Ok(s) => (s, 0),
                 Err(e) => {
                     error!(error = %e, "reading the store failed");
-                    return Some((1011, "internal error".into()));
+                    return Some((close::INTERNAL, "internal error".into()));
                 }
             }
         }
         Err(e) => {
             error!(error = %e, "reading the store failed");
-            return Some((1011, "internal error".into()));
+            return Some((close::INTERNAL, "internal error".into()));
         }
     };
     let stored_head = match &since {
@@ -240,22 +326,20 @@ async fn serve(
         runner_online,
     };
     let Ok(text) = serde_json::to_string(&welcome) else {
-        return Some((1011, "internal error".into()));
+        return Some((close::INTERNAL, "internal error".into()));
     };
-    if send_timed(socket, Message::Text(text.into()), limit)
-        .await
-        .is_err()
-    {
-        return None;
+    if let Err(ending) = send(socket, Message::Text(text.into()), limit).await {
+        return ending;
     }
     sent = match send_stored(socket, since, sent, limit).await {
         Ok(s) => s,
-        Err(()) => return None,
+        Err(ending) => return ending,
     };
 
     loop {
         enum Event {
             Shutdown,
+            LoggedOut,
             Tick,
             Out(Outgoing),
             Incoming(Option<Result<Message, axum::Error>>),
@@ -263,6 +347,7 @@ async fn serve(
         let event = tokio::select! {
             biased;
             () = cancel.cancelled() => Event::Shutdown,
+            () = login.ended() => Event::LoggedOut,
             () = alive.tick() => Event::Tick,
             msg = socket.recv() => Event::Incoming(msg),
             item = reg.queue.pop() => Event::Out(item),
@@ -272,10 +357,27 @@ async fn serve(
         }
         match event {
             Event::Shutdown => return Some((close::GOING_AWAY, "relay shutting down".into())),
+            Event::LoggedOut => {
+                info!("login ended; closing");
+                return Some((close::LOGGED_OUT, "logged out".into()));
+            }
             Event::Tick => {
                 if alive.expired() {
-                    info!("browser silent for three keepalive periods; dropping it");
-                    return None;
+                    info!("browser silent for three keepalive periods; closing");
+                    return Some((
+                        close::TIMEOUT,
+                        format!("no pong for {} s", (st.keepalive * 3).as_secs()),
+                    ));
+                }
+                // Another relay process (or `tmux-relay user passwd`) may
+                // have ended the login: the store says so.
+                match st.auth.login_is_live(claims).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        info!("login ended (seen in the store); closing");
+                        return Some((close::LOGGED_OUT, "logged out".into()));
+                    }
+                    Err(e) => warn!(error = %e, "cannot check the login; keeping the socket"),
                 }
                 // A runner that never answers snapshot_request must not leave
                 // this browser frozen: catch it up from the store instead.
@@ -285,11 +387,8 @@ async fn serve(
                 {
                     warn!("no snapshot arrived in time; resyncing from the store");
                 }
-                if send_timed(socket, Message::Ping(bytes::Bytes::new()), limit)
-                    .await
-                    .is_err()
-                {
-                    return None;
+                if let Err(ending) = send(socket, Message::Ping(bytes::Bytes::new()), limit).await {
+                    return ending;
                 }
             }
             Event::Out(Outgoing::Resync) => {
@@ -297,20 +396,17 @@ async fn serve(
                 match st.store.since(id, sent).await {
                     Ok(s) => match send_stored(socket, s, sent, limit).await {
                         Ok(s) => sent = s,
-                        Err(()) => return None,
+                        Err(ending) => return ending,
                     },
                     Err(e) => {
                         error!(error = %e, "resync from the store failed");
-                        return Some((1011, "internal error".into()));
+                        return Some((close::INTERNAL, "internal error".into()));
                     }
                 }
             }
             Event::Out(Outgoing::Text(text)) => {
-                if send_timed(socket, Message::Text(text.into()), limit)
-                    .await
-                    .is_err()
-                {
-                    return None;
+                if let Err(ending) = send(socket, Message::Text(text.into()), limit).await {
+                    return ending;
                 }
             }
             Event::Out(Outgoing::Frame(f)) => {
@@ -332,30 +428,27 @@ async fn serve(
                     match st.store.since(id, sent).await {
                         Ok(s) => match send_stored(socket, s, sent, limit).await {
                             Ok(s) => sent = s,
-                            Err(()) => return None,
+                            Err(ending) => return ending,
                         },
                         Err(e) => {
                             error!(error = %e, "refilling from the store failed");
-                            return Some((1011, "internal error".into()));
+                            return Some((close::INTERNAL, "internal error".into()));
                         }
                     }
                     if f.last_seq <= sent {
                         continue;
                     }
                 }
-                if send_timed(socket, Message::Binary(f.bytes), limit)
-                    .await
-                    .is_err()
-                {
-                    return None;
+                if let Err(ending) = send(socket, Message::Binary(f.bytes), limit).await {
+                    return ending;
                 }
                 sent = f.last_seq;
             }
             Event::Incoming(None) => return None,
             Event::Incoming(Some(Err(e))) => {
-                if super::is_too_big(&e) {
-                    warn!("browser message too big");
-                    return Some((close::TOO_BIG, "message too big (limit 1 MiB)".into()));
+                if let Some(ending) = super::error_close(&e, "1 MiB") {
+                    warn!(code = ending.0, "bad browser message");
+                    return Some(ending);
                 }
                 debug!(error = %e, "browser socket error");
                 return None;

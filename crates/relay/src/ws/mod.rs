@@ -1,8 +1,10 @@
 //! The two WebSocket endpoints: runners (`runner.rs`) and browsers
 //! (`browser.rs`), plus the helpers both use to close a socket with a
-//! documented code (protocol.md §6). Each upgraded socket runs on the
-//! relay's `TaskTracker` with a child of the shutdown token, because axum's
-//! graceful shutdown does not cover upgraded connections.
+//! documented code (protocol.md §6): [`close`], [`error_close`] (1009 for
+//! an oversized message, 1007 for a text message that is not UTF-8), and
+//! [`Keepalive`]. Each upgraded socket runs on the relay's `TaskTracker`
+//! with a child of the shutdown token, because axum's graceful shutdown
+//! does not cover upgraded connections.
 
 pub mod browser;
 pub mod runner;
@@ -17,8 +19,17 @@ pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long sending the close frame may take before the socket is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Sends a close frame with `code` and `reason` (best effort, bounded in
-/// time) and drops the socket.
+/// How long the relay waits for the peer's answering close frame.
+const CLOSE_LINGER: Duration = Duration::from_secs(3);
+
+/// Sends a close frame with `code` and `reason`, waits (bounded) for the
+/// peer's answer, and drops the socket.
+///
+/// Waiting is what makes the close frame arrive: dropping the socket at
+/// once makes a peer that wakes up (a stalled tab) answer our pings into a
+/// closed connection, and the reset that follows can discard the close
+/// frame before it reads it (RFC 6455 §7.1.1: the server closes the TCP
+/// connection after the closing handshake).
 pub async fn close(mut socket: WebSocket, code: u16, reason: &str) {
     // A close reason must fit a control frame (125 bytes, 2 for the code).
     let mut reason = reason.to_owned();
@@ -29,7 +40,18 @@ pub async fn close(mut socket: WebSocket, code: u16, reason: &str) {
         code,
         reason: reason.into(),
     };
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
+    let sent = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
+    if !matches!(sent, Ok(Ok(()))) {
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSE_LINGER, async {
+        while let Some(Ok(msg)) = socket.recv().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Whether an axum WebSocket error is a size-limit violation (close 1009).
@@ -37,6 +59,31 @@ pub fn is_too_big(err: &axum::Error) -> bool {
     let text = err.to_string();
     // tungstenite's `CapacityError` texts; axum does not re-export the type.
     text.contains("Space limit exceeded") || text.contains("Message too long")
+}
+
+/// Whether an axum WebSocket error is a text message that is not valid
+/// UTF-8 (close 1007, RFC 6455 §7.4.1).
+pub fn is_invalid_utf8(err: &axum::Error) -> bool {
+    // tungstenite's `Error::Utf8` text; axum does not re-export the type.
+    // The rest of that text quotes the message, so it is never logged.
+    err.to_string().starts_with("UTF-8 encoding error")
+}
+
+/// The close code and reason owed to a peer whose message failed to read
+/// with `err`, if the protocol names one (1009, 1007); `None` for a
+/// broken connection (nothing can be sent).
+pub fn error_close(err: &axum::Error, limit: &str) -> Option<(u16, String)> {
+    use protocol::control::close;
+    if is_too_big(err) {
+        Some((close::TOO_BIG, format!("message too big (limit {limit})")))
+    } else if is_invalid_utf8(err) {
+        Some((
+            close::INVALID_DATA,
+            "text message is not valid UTF-8".into(),
+        ))
+    } else {
+        None
+    }
 }
 
 /// Sends `msg`, giving up after `limit` (a peer that stopped reading must

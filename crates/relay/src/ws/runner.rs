@@ -188,7 +188,10 @@ async fn read_hello(
     };
     let text = match msg {
         Err(_) => return Err((close::PROTOCOL, "no hello within 10 s".into())),
-        Ok(None) | Ok(Some(Err(_))) => return Err((1000, "closed".into())),
+        Ok(Some(Err(e))) => {
+            return Err(super::error_close(&e, "16 MiB").unwrap_or((1000, "closed".into())));
+        }
+        Ok(None) => return Err((1000, "closed".into())),
         Ok(Some(Ok(Message::Text(t)))) => t,
         Ok(Some(Ok(_))) => return Err((close::PROTOCOL, "expected a hello text message".into())),
     };
@@ -302,9 +305,9 @@ async fn pump(
             }
             Event::Incoming(None) => return None,
             Event::Incoming(Some(Err(e))) => {
-                if super::is_too_big(&e) {
-                    warn!(session = id, "runner message too big");
-                    return Some((close::TOO_BIG, "message too big (limit 16 MiB)".into()));
+                if let Some(ending) = super::error_close(&e, "16 MiB") {
+                    warn!(session = id, code = ending.0, "bad runner message");
+                    return Some(ending);
                 }
                 debug!(session = id, error = %e, "runner socket error");
                 return None;

@@ -157,12 +157,35 @@ pub async fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> HttpResponse {
+    http_from(None, addr, method, path, headers, body).await
+}
+
+/// [`http`] from the local address `from` (any of 127.0.0.0/8 on Linux),
+/// so a test can be a client address of its own for the relay's limits.
+pub async fn http_from(
+    from: Option<std::net::IpAddr>,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpResponse {
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    let mut s = tokio::time::timeout(STEP, TcpStream::connect(addr))
+    let connect = async {
+        match from {
+            None => TcpStream::connect(addr).await,
+            Some(ip) => {
+                let sock = tokio::net::TcpSocket::new_v4()?;
+                sock.bind(SocketAddr::new(ip, 0))?;
+                sock.connect(addr).await
+            }
+        }
+    };
+    let mut s = tokio::time::timeout(STEP, connect)
         .await
         .expect("connect in time")
         .expect("connect");

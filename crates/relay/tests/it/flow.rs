@@ -180,6 +180,8 @@ async fn slow_browser_is_moved_to_a_snapshot_while_a_fast_one_gets_everything() 
     let tok = browser_token(&relay, &p, &r.session_id);
     let mut fast =
         BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
+    // Browser tokens are single use (issue 10): one per socket.
+    let tok = browser_token(&relay, &p, &r.session_id);
     let mut slow =
         BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
     // 1200 frames of 32 KiB: ~38 MiB, past both the socket buffers and the

@@ -337,6 +337,38 @@ pub async fn browser_socket(
     }
 }
 
+/// [`browser_socket`] over a TCP connection made by the caller (from
+/// another local address, with small buffers, ...).
+pub async fn browser_socket_over(
+    stream: TcpStream,
+    addr: SocketAddr,
+    session_id: &str,
+    token: &str,
+    origin: &str,
+) -> Result<Ws, u16> {
+    let mut req = format!("ws://{addr}/api/ws/browser/{session_id}")
+        .into_client_request()
+        .expect("request");
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_str(&format!("tmux-bridge.v1, bearer.{token}")).expect("header"),
+    );
+    req.headers_mut()
+        .insert("origin", HeaderValue::from_str(origin).expect("origin"));
+    match tokio_tungstenite::client_async(req, MaybeTlsStream::Plain(stream)).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(WsError::Http(resp)) => Err(resp.status().as_u16()),
+        Err(e) => panic!("browser connect failed: {e}"),
+    }
+}
+
+/// A TCP connection to `addr` from the local address `from`.
+pub async fn tcp_from(from: std::net::IpAddr, addr: SocketAddr) -> TcpStream {
+    let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+    sock.bind(SocketAddr::new(from, 0)).expect("bind");
+    sock.connect(addr).await.expect("connect")
+}
+
 pub struct BrowserClient {
     pub ws: Ws,
     pub welcome_head: u64,
@@ -457,15 +489,28 @@ pub async fn http(
     path: &str,
     headers: &[(&str, &str)],
 ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    http_with_body(addr, method, path, headers, b"").await
+}
+
+/// [`http`] with a request body.
+pub async fn http_with_body(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: 0\r\n"
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
     );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
     stream.write_all(req.as_bytes()).await.expect("write");
+    stream.write_all(body).await.expect("write body");
     let mut buf = Vec::new();
     tokio::time::timeout(STEP, stream.read_to_end(&mut buf))
         .await

@@ -5,6 +5,8 @@ mod chromium;
 mod flow;
 mod harness;
 mod http;
+mod issue_10;
+mod issue_17;
 mod measure;
 mod principal;
 mod refusals;

@@ -28,9 +28,10 @@ async fn measure() {
         let p = new_principal(&relay).await;
         let mut r =
             RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
-        let tok = browser_token(&relay, &p, &r.session_id);
         let mut tasks = Vec::new();
         for _ in 0..BROWSERS {
+            // Browser tokens are single use (issue 10): one per socket.
+            let tok = browser_token(&relay, &p, &r.session_id);
             let mut b =
                 BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
             tasks.push(tokio::spawn(async move {

@@ -142,7 +142,6 @@ async fn malformed_browser_messages_and_bad_resizes_close_with_4000() {
     let relay = TestRelay::start(&Db::Sqlite).await;
     let p = new_principal(&relay).await;
     let r = RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
-    let tok = browser_token(&relay, &p, &r.session_id);
     let cases = [
         r#"{"t":"resize","cols":0,"rows":24}"#,
         r#"{"t":"resize","cols":1001,"rows":24}"#,
@@ -153,6 +152,8 @@ async fn malformed_browser_messages_and_bad_resizes_close_with_4000() {
         r#"{"t":"input","pane":"3","data":"x"}"#,
     ];
     for text in cases {
+        // Browser tokens are single use (issue 10): one per socket.
+        let tok = browser_token(&relay, &p, &r.session_id);
         let mut b =
             BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
         b.ws.send(Message::Text(text.into())).await.expect("send");
@@ -160,6 +161,7 @@ async fn malformed_browser_messages_and_bad_resizes_close_with_4000() {
         assert_eq!(code, 4000, "{text}: {reason}");
     }
     // Binary from a browser.
+    let tok = browser_token(&relay, &p, &r.session_id);
     let mut b = BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
     b.ws.send(Message::Binary(bytes::Bytes::from_static(b"x")))
         .await

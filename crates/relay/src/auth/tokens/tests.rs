@@ -27,7 +27,7 @@ fn types_are_exclusive() {
     let k = keys();
     let runner = k.mint_runner("u1", "r1", "j1", NOW, 3600).expect("mint");
     let browser = k
-        .mint_browser("u1", "r1", "s1", "j2", NOW, 300)
+        .mint_browser("u1", "r1", "s1", "l1", "j2", NOW, 300)
         .expect("mint");
     assert!(matches!(
         k.verify_browser(&runner, NOW),
@@ -43,7 +43,9 @@ fn types_are_exclusive() {
 #[test]
 fn expiry_uses_the_given_time_with_five_seconds_leeway() {
     let k = keys();
-    let t = k.mint_browser("u", "r", "s", "j", NOW, 300).expect("mint");
+    let t = k
+        .mint_browser("u", "r", "s", "l", "j", NOW, 300)
+        .expect("mint");
     assert!(k.verify_browser(&t, NOW + 300 + LEEWAY_SECS as i64).is_ok());
     assert!(matches!(
         k.verify_browser(&t, NOW + 300 + LEEWAY_SECS as i64 + 1),
@@ -59,7 +61,9 @@ fn expiry_uses_the_given_time_with_five_seconds_leeway() {
 #[test]
 fn browser_tokens_never_outlive_five_minutes() {
     let k = keys();
-    let t = k.mint_browser("u", "r", "s", "j", NOW, 3600).expect("mint");
+    let t = k
+        .mint_browser("u", "r", "s", "l", "j", NOW, 3600)
+        .expect("mint");
     let c = k.verify_browser(&t, NOW).expect("verify");
     assert_eq!(c.exp - c.iat, BROWSER_TOKEN_TTL_SECS);
 }

@@ -1,0 +1,199 @@
+//! Caps on concurrent WebSockets (issue 10): per account, per client
+//! address and relay-wide, so that one account (or one address, or
+//! everyone together) cannot hold more sockets than the relay can afford.
+//!
+//! A socket takes a [`SocketSlot`] before it is served and keeps it for
+//! its lifetime; dropping the slot gives it back. A refused socket is
+//! upgraded and closed at once with the close code of [`Refused::close_code`]
+//! (a browser cannot read the HTTP status of a refused handshake). Counts
+//! only, no I/O; the address is the TCP peer (proxy headers are not
+//! trusted), so behind a reverse proxy every browser shares one address.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The caps (protocol.md §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketCaps {
+    /// WebSockets one account may hold.
+    pub per_account: usize,
+    /// WebSockets one client address may hold.
+    pub per_addr: usize,
+    /// WebSockets the relay holds in all.
+    pub global: usize,
+}
+
+impl Default for SocketCaps {
+    fn default() -> Self {
+        SocketCaps {
+            per_account: 256,
+            per_addr: 512,
+            global: 10_000,
+        }
+    }
+}
+
+/// Which cap refused a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    Account,
+    Address,
+    Global,
+}
+
+impl Refused {
+    /// The WebSocket close code: 4429 (too many sockets of yours: close
+    /// some) for the account and address caps, 1013 (try again later) for
+    /// the relay-wide cap.
+    pub fn close_code(self) -> u16 {
+        match self {
+            Refused::Account | Refused::Address => protocol::control::close::TOO_MANY,
+            Refused::Global => protocol::control::close::TRY_AGAIN_LATER,
+        }
+    }
+
+    /// The close reason.
+    pub fn reason(self, caps: &SocketCaps) -> String {
+        match self {
+            Refused::Account => format!(
+                "too many WebSockets for this account (limit {})",
+                caps.per_account
+            ),
+            Refused::Address => format!(
+                "too many WebSockets from this address (limit {})",
+                caps.per_addr
+            ),
+            Refused::Global => "the relay is at its WebSocket limit; try again later".into(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    total: usize,
+    by_account: HashMap<String, usize>,
+    by_addr: HashMap<IpAddr, usize>,
+}
+
+/// The live counts. Cheap to clone (shared).
+#[derive(Debug, Clone)]
+pub struct SocketLimits {
+    caps: SocketCaps,
+    counts: Arc<Mutex<Counts>>,
+}
+
+/// A held socket slot; dropping it frees the slot.
+#[derive(Debug)]
+pub struct SocketSlot {
+    counts: Arc<Mutex<Counts>>,
+    account: String,
+    addr: IpAddr,
+}
+
+fn lock(m: &Mutex<Counts>) -> MutexGuard<'_, Counts> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl SocketLimits {
+    /// Counts under `caps`.
+    pub fn new(caps: SocketCaps) -> Self {
+        SocketLimits {
+            caps,
+            counts: Arc::default(),
+        }
+    }
+
+    /// The caps enforced.
+    pub fn caps(&self) -> &SocketCaps {
+        &self.caps
+    }
+
+    /// Takes a slot for a socket of `account` from `addr`, or says which
+    /// cap refuses it (the global cap is checked first).
+    pub fn acquire(&self, account: &str, addr: IpAddr) -> Result<SocketSlot, Refused> {
+        let mut c = lock(&self.counts);
+        if c.total >= self.caps.global {
+            return Err(Refused::Global);
+        }
+        if c.by_account.get(account).copied().unwrap_or(0) >= self.caps.per_account {
+            return Err(Refused::Account);
+        }
+        if c.by_addr.get(&addr).copied().unwrap_or(0) >= self.caps.per_addr {
+            return Err(Refused::Address);
+        }
+        c.total += 1;
+        *c.by_account.entry(account.to_owned()).or_default() += 1;
+        *c.by_addr.entry(addr).or_default() += 1;
+        Ok(SocketSlot {
+            counts: self.counts.clone(),
+            account: account.to_owned(),
+            addr,
+        })
+    }
+
+    /// Sockets held in all.
+    pub fn total(&self) -> usize {
+        lock(&self.counts).total
+    }
+
+    /// Sockets `account` holds.
+    pub fn of_account(&self, account: &str) -> usize {
+        lock(&self.counts)
+            .by_account
+            .get(account)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut c = lock(&self.counts);
+        c.total = c.total.saturating_sub(1);
+        if let Some(n) = c.by_account.get_mut(&self.account) {
+            *n -= 1;
+            if *n == 0 {
+                c.by_account.remove(&self.account);
+            }
+        }
+        if let Some(n) = c.by_addr.get_mut(&self.addr) {
+            *n -= 1;
+            if *n == 0 {
+                c.by_addr.remove(&self.addr);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const A: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    const B: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+
+    #[test]
+    fn each_cap_refuses_past_its_limit_and_slots_come_back() {
+        let l = SocketLimits::new(SocketCaps {
+            per_account: 2,
+            per_addr: 3,
+            global: 5,
+        });
+        let a1 = l.acquire("ann", A).expect("1");
+        let _a2 = l.acquire("ann", A).expect("2");
+        assert_eq!(l.acquire("ann", B).err(), Some(Refused::Account));
+        let _b1 = l.acquire("ben", A).expect("3 from A");
+        assert_eq!(l.acquire("cat", A).err(), Some(Refused::Address));
+        let _c1 = l.acquire("cat", B).expect("4");
+        let _d1 = l.acquire("dan", B).expect("5");
+        assert_eq!(l.acquire("eve", B).err(), Some(Refused::Global));
+        assert_eq!(l.total(), 5);
+        drop(a1);
+        assert_eq!(l.of_account("ann"), 1);
+        assert!(l.acquire("eve", B).is_ok(), "a freed slot is reusable");
+        assert_eq!(Refused::Account.close_code(), 4429);
+        assert_eq!(Refused::Global.close_code(), 1013);
+    }
+}
