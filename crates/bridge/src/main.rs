@@ -34,13 +34,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Logs go to stderr; `TMUX_BRIDGE_LOG` (or `RUST_LOG`) picks the level.
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TMUX_BRIDGE_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    // The relay's log layer: no payload dump of a dependency reaches the
+    // output at any level (issue 10).
+    relay::logs::init(relay::logs::env_filter(Some("TMUX_BRIDGE_LOG"), "warn"));
     let result = match cli.command {
         Command::Events(args) => cli::events::run(args),
         Command::Replay(args) => cli::replay::run(args),

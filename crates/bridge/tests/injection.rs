@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use relay::auth::{CurrentUser, LOCAL_USER};
+use relay::auth::LOCAL_USER;
 use relay::{Config, Relay, RelayHandle};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -144,10 +144,25 @@ async fn hostile_names_and_input_never_run_in_tmux() {
     );
 
     // Hostile input from a browser, typed without Enter.
-    let user = CurrentUser {
-        id: local.user_id.clone(),
-        name: LOCAL_USER.into(),
-    };
+    let cookie = relay
+        .auth()
+        .start_browser_login(&local.user_id)
+        .await
+        .expect("login");
+    let mut cookie_header = tokio_tungstenite::tungstenite::http::HeaderMap::new();
+    cookie_header.insert(
+        "cookie",
+        format!("{}={cookie}", relay.auth().cookie_name())
+            .parse()
+            .expect("cookie"),
+    );
+    let login = relay
+        .auth()
+        .login_from_headers(&cookie_header)
+        .await
+        .expect("q")
+        .expect("live login");
+    assert_eq!(login.user.name, LOCAL_USER);
     let record = relay
         .store()
         .session(session_id)
@@ -156,7 +171,7 @@ async fn hostile_names_and_input_never_run_in_tmux() {
         .expect("session");
     let token = relay
         .auth()
-        .mint_browser_token(&user, &record.runner_id, &session_id.to_string())
+        .mint_browser_token(&login, &record.runner_id, &session_id.to_string())
         .await
         .expect("token");
     let mut req = format!("ws://{}/api/ws/browser/{session_id}", relay.local_addr())

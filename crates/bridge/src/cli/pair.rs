@@ -30,7 +30,16 @@ pub struct Args {
     /// A name for this runner, shown on the relay's page (default: host name).
     #[arg(long)]
     pub name: Option<String>,
-    /// Save the credentials without asking for confirmation.
+    /// Save the credentials without asking which account approved.
+    ///
+    /// Risky: whoever approves the code first gets this machine's tmux
+    /// sessions (they can read them and type into them), and the account
+    /// that approved is then only printed, not confirmed. Someone who saw
+    /// the code (over a shoulder, on a shared screen, in a log) can approve
+    /// it from their own account before you do. Use only where nobody else
+    /// can see the code, and check the printed account afterwards (a wrong
+    /// one: revoke the runner on that relay's Runners page, or delete the
+    /// saved credentials).
     #[arg(long)]
     pub yes: bool,
 }
@@ -127,6 +136,14 @@ async fn pair(args: Args) -> anyhow::Result<ExitCode> {
             }
         };
         failures = 0;
+        if resp.status == 429 {
+            // Too many polls from this address (several pairings behind one
+            // NAT): wait as told, the code stays valid.
+            let wait = resp.retry_after.unwrap_or(interval.as_secs()).clamp(1, 60);
+            eprintln!("tmux-bridge: the relay asks to slow down; waiting {wait} s");
+            interval = interval.max(Duration::from_secs(wait));
+            continue;
+        }
         if resp.status != 200 {
             if resp.status >= 500 {
                 eprintln!(

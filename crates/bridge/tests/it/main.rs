@@ -3,3 +3,4 @@
 //! the browser side of docs/protocol.md.
 
 mod e2e;
+mod logs;
