@@ -330,6 +330,12 @@ async fn matrix(url: &str) {
                 approve_body.as_bytes(),
             ),
             ("GET", "/api/me".into(), &h, b""),
+            (
+                "POST",
+                "/api/password".into(),
+                &json,
+                br#"{"current":"correct horse","new":"x"}"#,
+            ),
         ];
         for (method, path, headers, body) in cases {
             let r = relay.http(method, &path, headers, body).await;
@@ -578,8 +584,72 @@ async fn matrix(url: &str) {
             "a secret reached the logs: {s:?}"
         );
     }
+
+    // -- ending logins (issue 10): A's password change and "log out
+    // everywhere" end A's logins and sockets, never B's ------------------
+    let b_browser3 = browser_token(&relay, &b, &sb).await;
+    let r = relay
+        .http(
+            "POST",
+            "/api/password",
+            &[
+                ("cookie", &a.cookie),
+                ("origin", &origin),
+                ("x-requested-with", "tmux-bridge"),
+                ("content-type", "application/json"),
+            ],
+            br#"{"current":"correct horse","new":"battery staple"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 204, "A changes A's password: {}", r.text());
+    assert_eq!(
+        wait_close(&mut browser, STEP).await.map(|c| c.0),
+        Some(4401),
+        "A's socket closes"
+    );
+    let a_cookie = r
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .expect("A's new cookie")
+        .to_owned();
+    let r = relay
+        .http(
+            "POST",
+            "/logout/everywhere",
+            &[("cookie", &a_cookie), ("origin", &origin)],
+            b"",
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    for (who, cookie, want) in [("A", &a_cookie, 401), ("B", &b.cookie, 200)] {
+        let r = relay
+            .http("GET", "/api/me", &[("cookie", cookie)], b"")
+            .await;
+        assert_eq!(
+            r.status, want,
+            "{who}'s login after A logged out everywhere"
+        );
+    }
+    assert!(
+        browser_ws(relay.addr(), &sb, Some(&b_browser3), &origin)
+            .await
+            .is_ok(),
+        "B's token still opens B's session"
+    );
+    assert!(
+        !b_view_closed(&mut b_view).await,
+        "B's socket is still open"
+    );
     let _ = ws_a.close(None).await;
     let _ = ws_b.close(None).await;
+}
+
+/// Whether `ws` was closed by the relay (a close frame waiting or EOF).
+async fn b_view_closed(ws: &mut Ws) -> bool {
+    matches!(
+        tokio::time::timeout(Duration::from_millis(300), ws.next()).await,
+        Ok(Some(Ok(Message::Close(_))) | None | Some(Err(_)))
+    )
 }
 
 /// Whether a binary message containing `needle` arrives within `within`.
