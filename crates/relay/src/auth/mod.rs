@@ -595,11 +595,28 @@ impl Auth {
     }
 
     async fn login_is_live_at(&self, claims: &BrowserClaims, now: i64) -> Result<bool, AuthError> {
+        self.login_alive_at(&claims.sub, &claims.login, now).await
+    }
+
+    /// Whether the login `login_id` of `user_id` is still live (in the
+    /// store: this sees logouts made by other relay processes). For
+    /// long-lived things a login keeps open (the event stream), checked
+    /// now and then besides [`LoginWatch::ended`].
+    pub async fn login_alive(&self, user_id: &str, login_id: &str) -> Result<bool, AuthError> {
+        self.login_alive_at(user_id, login_id, now_ms()).await
+    }
+
+    async fn login_alive_at(
+        &self,
+        user_id: &str,
+        login_id: &str,
+        now: i64,
+    ) -> Result<bool, AuthError> {
         Ok(self
             .store()
-            .login_owner(&claims.login, now)
+            .login_owner(login_id, now)
             .await?
-            .is_some_and(|owner| codes::ct_eq(owner.as_bytes(), claims.sub.as_bytes())))
+            .is_some_and(|owner| codes::ct_eq(owner.as_bytes(), user_id.as_bytes())))
     }
 
     /// The runner `runner_id` if it is `user_id`'s and not revoked; else
