@@ -183,11 +183,16 @@ async fn issue_10_browser_token_ids_are_consumed_once_and_pruned() {
             "second use"
         );
         assert!(s.consume_browser_jti(&j2, 5_000).await.expect("q"));
-        s.prune_accounts(2_000, 0).await.expect("prune");
-        // j1 expired and was pruned (a token past exp is refused anyway);
-        // j2 is still remembered.
-        assert!(s.consume_browser_jti(&j1, 1_000).await.expect("q"));
-        assert!(!s.consume_browser_jti(&j2, 5_000).await.expect("q"));
+        // Pruning deletes every expired row of the database: only on the
+        // private in-memory one, not on a PostgreSQL database that other
+        // tests share at the same time (the SQL is the same for both).
+        if s.dialect() == "sqlite" {
+            s.prune_accounts(2_000, 0).await.expect("prune");
+            // j1 expired and was pruned (a token past exp is refused
+            // anyway); j2 is still remembered.
+            assert!(s.consume_browser_jti(&j1, 1_000).await.expect("q"));
+            assert!(!s.consume_browser_jti(&j2, 5_000).await.expect("q"));
+        }
     }
 }
 
