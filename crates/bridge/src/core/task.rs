@@ -120,9 +120,11 @@ impl Core {
         }
     }
 
+    /// One read's worth of tmux events, which all arrived at the same time.
     async fn events(&mut self, events: Vec<tmux_cc::Event>) {
+        let at = now();
         for ev in events {
-            self.handle(Input::Tmux(ev)).await;
+            self.handle_at(Input::Tmux(ev), at).await;
         }
     }
 
@@ -137,7 +139,11 @@ impl Core {
     /// ends after the inputs that stop the machine ([`Input::TmuxClosed`],
     /// [`Input::Shutdown`]); it ignores [`Effect::Stop`], which says the same.
     async fn handle(&mut self, input: Input) {
-        for effect in self.machine.handle(input, now()) {
+        self.handle_at(input, now()).await;
+    }
+
+    async fn handle_at(&mut self, input: Input, now: Now) {
+        for effect in self.machine.handle(input, now) {
             match effect {
                 Effect::Tmux(line) => {
                     if self
