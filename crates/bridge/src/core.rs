@@ -128,19 +128,17 @@ pub enum RelayMsg {
     SnapshotRequest,
 }
 
-/// What the core sends to the relay, for connection `generation` only (a
-/// message for a connection that is gone must be dropped, never sent on the
-/// next one).
+/// What the core sends to the relay. Frames and errors are for connection
+/// `generation` only (one for a connection that is gone must be dropped,
+/// never sent on the next one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToRelay {
     /// A Batch or Snapshot frame (protocol.md §3).
     Frame { generation: u64, bytes: Bytes },
-    /// How many terminals (not control clients) are attached to the session;
-    /// sent when the relay opens the session and when the count changes.
-    Status {
-        generation: u64,
-        attached_clients: u32,
-    },
+    /// How many terminals (not control clients) are attached to the session:
+    /// sent when the relay opens the session and whenever the count changes,
+    /// connected or not (a runner's heartbeat carries the latest).
+    Status { attached_clients: u32 },
     /// A refused message (protocol.md §4.1 `error`).
     Error {
         generation: u64,
@@ -278,11 +276,9 @@ impl Machine {
                 last_seq,
             } => {
                 self.relay_opened(generation, last_seq);
-                let attached_clients = self.clients.attached;
-                self.text(|generation| ToRelay::Status {
-                    generation,
-                    attached_clients,
-                });
+                self.effects.push(Effect::Relay(ToRelay::Status {
+                    attached_clients: self.clients.attached,
+                }));
                 self.end_of_cycle();
             }
             Input::RelayLost { generation } => {
@@ -346,7 +342,7 @@ impl Machine {
         self.effects.push(Effect::Tmux(line));
     }
 
-    /// A text message for the live connection, if there is one.
+    /// A message for the live connection, if there is one.
     fn text(&mut self, msg: impl FnOnce(u64) -> ToRelay) {
         if let Some(generation) = self.seq.connection {
             self.effects.push(Effect::Relay(msg(generation)));

@@ -243,7 +243,7 @@ async fn connect_once(
                 let Some(out) = out else { return Outcome::Cancelled };
                 let msg = match out {
                     ToRelay::Frame { generation: g, bytes } if g == generation => Message::Binary(bytes),
-                    ToRelay::Status { generation: g, attached_clients } if g == generation => {
+                    ToRelay::Status { attached_clients } => {
                         match serde_json::to_string(&RunnerToRelay::Status { attached_clients }) {
                             Ok(t) => Message::text(t),
                             Err(_) => continue,

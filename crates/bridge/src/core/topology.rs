@@ -14,7 +14,7 @@ use tmux_cc::{PaneId, Reply};
 use tracing::{debug, info, warn};
 
 use super::replies::Expect;
-use super::{CLIENTS_EVERY, Machine, ToRelay};
+use super::{CLIENTS_EVERY, Effect, Machine, ToRelay};
 
 #[derive(Debug)]
 pub(super) struct Clients {
@@ -111,10 +111,9 @@ impl Machine {
         if ttys != self.clients.attached {
             self.clients.attached = ttys;
             info!(attached = ttys, "terminal clients attached");
-            self.text(|generation| ToRelay::Status {
-                generation,
+            self.effects.push(Effect::Relay(ToRelay::Status {
                 attached_clients: ttys,
-            });
+            }));
         }
     }
 

@@ -62,9 +62,8 @@ async fn commands_and_frames_flow_and_tmux_exit_ends_the_loop() {
     // Batch (topology), snapshot, status.
     for _ in 0..3 {
         match w.uplink_rx.recv().await.expect("to relay") {
-            ToRelay::Frame { generation, .. } | ToRelay::Status { generation, .. } => {
-                assert_eq!(generation, 3)
-            }
+            ToRelay::Frame { generation, .. } => assert_eq!(generation, 3),
+            ToRelay::Status { attached_clients } => assert_eq!(attached_clients, 0),
             other => panic!("{other:?}"),
         }
     }

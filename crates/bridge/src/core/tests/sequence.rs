@@ -43,7 +43,6 @@ fn the_first_open_continues_the_relays_sequence_with_a_full_reset() {
     assert_eq!(
         texts(&e),
         [ToRelay::Status {
-            generation: 7,
             attached_clients: 0
         }]
     );

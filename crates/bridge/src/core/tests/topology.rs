@@ -55,7 +55,6 @@ fn clients_are_counted_without_control_clients_and_ourselves() {
     assert_eq!(
         texts(&e),
         [ToRelay::Status {
-            generation: 1,
             attached_clients: 1
         }]
     );
@@ -98,4 +97,31 @@ fn a_tick_at_the_wakeup_moves_the_wakeup_on() {
         }
         assert!(h.m.next_wakeup().expect("clients") > at);
     }
+}
+
+#[test]
+fn a_changed_count_is_reported_without_a_connection_too() {
+    let mut h = H::ready();
+    h.input(Input::RelayLost { generation: 1 });
+    h.ev(Event::ClientDetached {
+        client: Bytes::from_static(b"/dev/pts/1"),
+    });
+    let e = h.clients(&[3, 4]);
+    assert_eq!(
+        texts(&e),
+        [ToRelay::Status {
+            attached_clients: 2
+        }]
+    );
+    // And again, with the current count, when the relay opens the session.
+    let e = h.input(Input::RelayOpened {
+        generation: 2,
+        last_seq: 2,
+    });
+    assert_eq!(
+        texts(&e),
+        [ToRelay::Status {
+            attached_clients: 2
+        }]
+    );
 }
