@@ -10,6 +10,9 @@
 //!   [`Event::Malformed`]; parsing always goes on.
 //! * [`command`]: an encoder for every command the bridge sends to tmux, with
 //!   quoting that makes injection impossible (see `security-notes.md`).
+//!   Beside it, the formats the bridge asks tmux for and their reply
+//!   parsers: [`state`] (pane state for resync) and [`listing`]
+//!   (`list-windows`, `list-clients`).
 //!
 //! It never spawns a process, touches a socket or reads the clock.
 //! Pane output is bytes ([`bytes::Bytes`]), never `String`.
@@ -19,6 +22,7 @@ pub mod event;
 pub mod ids;
 pub mod json;
 pub mod layout;
+pub mod listing;
 pub mod naming;
 pub mod parser;
 pub mod state;
