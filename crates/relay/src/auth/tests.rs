@@ -419,18 +419,42 @@ async fn unknown_users_take_as_long_as_wrong_passwords() {
     );
 }
 
+/// A user of its own with a runner of its own (not the shared local user:
+/// other tests revoke its runner on a shared PostgreSQL database).
+async fn own_runner(auth: &Auth) -> (CurrentUser, String) {
+    let u = auth.add_user(&unique("own"), "pw").await.expect("add");
+    let runner_id = codes::new_id();
+    auth.store()
+        .create_runner(&RunnerRecord {
+            id: runner_id.clone(),
+            user_id: u.id.clone(),
+            name: "r".into(),
+            host: "h".into(),
+            embedded: false,
+            token_jti: codes::new_id(),
+            created_at: now_ms(),
+            last_seen_at: None,
+            revoked_at: None,
+        })
+        .await
+        .expect("runner");
+    (
+        CurrentUser {
+            id: u.id,
+            name: u.name,
+        },
+        runner_id,
+    )
+}
+
 #[tokio::test]
 async fn issue_10_browser_tokens_are_single_use_and_die_with_their_login() {
     for auth in auths().await {
-        let local = auth.ensure_local_runner("box").await.expect("local");
-        let me = CurrentUser {
-            id: local.user_id.clone(),
-            name: LOCAL_USER.into(),
-        };
+        let (me, runner_id) = own_runner(&auth).await;
         let (l1, h1) = login(&auth, &me).await;
         let (l2, _) = login(&auth, &me).await;
         let t1 = auth
-            .mint_browser_token(&l1, &local.runner_id, "1")
+            .mint_browser_token(&l1, &runner_id, "1")
             .await
             .expect("mint");
         let c1 = auth.authenticate_browser(&t1).await.expect("auth");
@@ -443,11 +467,11 @@ async fn issue_10_browser_tokens_are_single_use_and_die_with_their_login() {
         // Logging out of l1 kills l1's tokens, not l2's, and ends l1's
         // watchers only.
         let t1b = auth
-            .mint_browser_token(&l1, &local.runner_id, "1")
+            .mint_browser_token(&l1, &runner_id, "1")
             .await
             .expect("mint");
         let t2 = auth
-            .mint_browser_token(&l2, &local.runner_id, "1")
+            .mint_browser_token(&l2, &runner_id, "1")
             .await
             .expect("mint");
         let w1 = auth.watch_login(&l1);
