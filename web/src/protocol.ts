@@ -1,8 +1,13 @@
 //! Wire protocol (frame version 2) for the browser (docs/protocol.md, sections 2, 3 and 5):
 //! decodes binary frames into records. Pure: no DOM, no network, no clock.
-//! It does not decide what to do with records; session.js applies them.
+//! It does not decide what to do with records; records.ts orders them and
+//! the session view applies them. The JSON control messages' types are
+//! generated from the Rust crate (gen/protocol.ts).
 
 import { decompress } from 'fzstd';
+import type { Topology } from './gen/protocol';
+
+export type { BrowserToRelay, RelayToBrowser, SessionInfo, SessionState, Topology, WindowInfo, PaneInfo, TmuxOp, Viewer } from './gen/protocol';
 
 export const SUBPROTOCOL = 'tmux-bridge.v1';
 export const FRAME_BATCH = 1;
@@ -17,13 +22,24 @@ const FLAG_ZSTD = 1;
 
 export class ProtocolError extends Error {}
 
+export type OutputRecord = { kind: typeof REC_OUTPUT; seq: number; time: number; pane: string; bytes: Uint8Array };
+export type TopologyRecord = { kind: typeof REC_TOPOLOGY; seq: number; time: number; topology: Topology };
+export type PaneResetRecord = { kind: typeof REC_PANE_RESET; seq: number; time: number; pane: string; cols: number; rows: number; bytes: Uint8Array };
+export type UnknownRecord = { kind: number; seq: number; time: number; unknown: true };
+export type Rec = OutputRecord | TopologyRecord | PaneResetRecord | UnknownRecord;
+
+export interface Frame {
+  type: number;
+  firstSeq: number;
+  lastSeq: number;
+  records: Rec[];
+}
+
 /**
- * Decodes one binary frame. Returns `{type, firstSeq, lastSeq, records}` where
- * each record is `{kind, seq, time, ...}` (time: ms since the epoch, 0 if unknown): Output `{pane, bytes}`, Topology `{topology}`,
- * PaneReset `{pane, cols, rows, bytes}`. Pane ids come back as `%N` strings.
- * Throws ProtocolError on anything malformed (the caller reconnects).
+ * Decodes one binary frame. Pane ids come back as `%N` strings. Throws
+ * ProtocolError on anything malformed (the caller reconnects).
  */
-export function decodeFrame(buf) {
+export function decodeFrame(buf: ArrayBuffer | Uint8Array): Frame {
   const u8 = buf instanceof Uint8Array ? buf : new Uint8Array(buf);
   if (u8.length < HEADER) throw new ProtocolError('short frame');
   const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
@@ -36,20 +52,23 @@ export function decodeFrame(buf) {
   const lastSeq = toSeq(dv.getBigUint64(12, true));
   if (lastSeq < firstSeq) throw new ProtocolError('frame seq range reversed');
   let payload = u8.subarray(HEADER);
-  if (flags & FLAG_ZSTD) {
-    try {
-      payload = decompress(payload);
-    } catch (e) {
-      throw new ProtocolError(`zstd: ${e && e.message}`);
-    }
-  }
+  if (flags & FLAG_ZSTD) payload = inflate(payload);
   return { type, firstSeq, lastSeq, records: decodeRecords(payload) };
 }
 
+/** Decompresses one zstd frame. */
+function inflate(payload: Uint8Array): Uint8Array {
+  try {
+    return decompress(payload);
+  } catch (e) {
+    throw new ProtocolError(`zstd: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
 /** Splits a frame payload into records (`kind:u8 seq:u64 time:u64 len:u32 body`). */
-export function decodeRecords(u8) {
+export function decodeRecords(u8: Uint8Array): Rec[] {
   const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
-  const out = [];
+  const out: Rec[] = [];
   let off = 0;
   while (off < u8.length) {
     if (u8.length - off < RECORD_HEADER) throw new ProtocolError('truncated record header');
@@ -66,18 +85,16 @@ export function decodeRecords(u8) {
     switch (kind) {
       case REC_OUTPUT:
         if (body.length < 4) throw new ProtocolError('short output record');
-        out.push({ kind, seq, time, pane: '%' + bdv.getUint32(0, true), bytes: body.subarray(4) });
+        out.push({ kind, seq, time, pane: `%${bdv.getUint32(0, true)}`, bytes: body.subarray(4) });
         break;
       case REC_TOPOLOGY: {
-        let topology;
+        let topology: unknown;
         try {
           topology = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
         } catch (e) {
-          throw new ProtocolError(`topology: ${e && e.message}`);
+          throw new ProtocolError(`topology: ${e instanceof Error ? e.message : String(e)}`);
         }
-        if (!topology || typeof topology !== 'object' || !Array.isArray(topology.windows)) {
-          throw new ProtocolError('topology without windows');
-        }
+        if (!isTopology(topology)) throw new ProtocolError('topology without windows');
         out.push({ kind, seq, time, topology });
         break;
       }
@@ -85,7 +102,7 @@ export function decodeRecords(u8) {
         if (body.length < 8) throw new ProtocolError('short pane reset record');
         const cols = bdv.getUint16(4, true);
         const rows = bdv.getUint16(6, true);
-        out.push({ kind, seq, time, pane: '%' + bdv.getUint32(0, true), cols, rows, bytes: body.subarray(8) });
+        out.push({ kind, seq, time, pane: `%${bdv.getUint32(0, true)}`, cols, rows, bytes: body.subarray(8) });
         break;
       }
       default:
@@ -97,13 +114,33 @@ export function decodeRecords(u8) {
   return out;
 }
 
-function toSeq(big) {
+/** A topology the page can lay out: an object with a windows array whose items carry panes arrays. */
+function isTopology(v: unknown): v is Topology {
+  if (!v || typeof v !== 'object') return false;
+  const windows = (v as { windows?: unknown }).windows;
+  if (!Array.isArray(windows)) return false;
+  return windows.every((w) => !!w && typeof w === 'object' && Array.isArray((w as { panes?: unknown }).panes));
+}
+
+function toSeq(big: bigint): number {
   if (big > BigInt(Number.MAX_SAFE_INTEGER)) throw new ProtocolError('seq beyond 2^53');
   return Number(big);
 }
 
+/** A record to encode (tests and the fixture relay). */
+export interface RecordInput {
+  kind: number;
+  seq: number;
+  time?: number;
+  pane?: string;
+  bytes?: string | Uint8Array;
+  topology?: unknown;
+  cols?: number;
+  rows?: number;
+}
+
 /** Encodes a frame (raw, uncompressed). Used by the tests' fixture relay. */
-export function encodeFrame(type, firstSeq, lastSeq, records, flags = 0) {
+export function encodeFrame(type: number, firstSeq: number, lastSeq: number, records: RecordInput[], flags = 0): Uint8Array {
   const payload = encodeRecords(records);
   const out = new Uint8Array(HEADER + payload.length);
   const dv = new DataView(out.buffer);
@@ -117,10 +154,10 @@ export function encodeFrame(type, firstSeq, lastSeq, records, flags = 0) {
 }
 
 /** Encodes records given as `{kind, seq, pane, bytes|topology, cols, rows}`. */
-export function encodeRecords(records) {
+export function encodeRecords(records: RecordInput[]): Uint8Array {
   const enc = new TextEncoder();
   const parts = records.map((r) => {
-    let body;
+    let body: Uint8Array;
     const paneNum = r.pane === undefined ? 0 : Number(String(r.pane).replace('%', ''));
     const bytes = typeof r.bytes === 'string' ? enc.encode(r.bytes) : r.bytes || new Uint8Array();
     if (r.kind === REC_OUTPUT) {
@@ -133,8 +170,8 @@ export function encodeRecords(records) {
       body = new Uint8Array(8 + bytes.length);
       const dv = new DataView(body.buffer);
       dv.setUint32(0, paneNum, true);
-      dv.setUint16(4, r.cols, true);
-      dv.setUint16(6, r.rows, true);
+      dv.setUint16(4, r.cols ?? 80, true);
+      dv.setUint16(6, r.rows ?? 24, true);
       body.set(bytes, 8);
     }
     const rec = new Uint8Array(RECORD_HEADER + body.length);
