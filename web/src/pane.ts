@@ -116,13 +116,22 @@ export class Pane {
       }),
     );
     this.term.attachCustomKeyEventHandler((ev) => hooks.onKey(ev));
-    this.term.attachCustomWheelEventHandler((ev) => hooks.onWheel(ev));
     this.host = el('div', { class: 'term-host' });
     this.el = el('div', { class: 'pane', 'data-pane': id }, this.host);
     this.el.dataset.size = `${this.term.cols}x${this.term.rows}`;
     const focus = () => hooks.onFocus();
     this.el.addEventListener('mousedown', focus, true);
     this.domSubs.push(() => this.el.removeEventListener('mousedown', focus, true));
+    // The wheel is caught before xterm.js's own scrolling (a fixed few lines
+    // per event) sees it; `onWheel` returns true to let xterm.js have it
+    // (mouse reports for a program that asked for them).
+    const wheel = (ev: WheelEvent) => {
+      if (hooks.onWheel(ev)) return;
+      ev.preventDefault();
+      ev.stopPropagation();
+    };
+    this.el.addEventListener('wheel', wheel, { capture: true, passive: false });
+    this.domSubs.push(() => this.el.removeEventListener('wheel', wheel, { capture: true }));
   }
 
   /** Opens the terminal in its element (once it is in the document). */

@@ -43,7 +43,8 @@ export function mountSession(root: HTMLElement, sessionId: string, opts: Session
 
 export class SessionView {
   sessionId: string;
-  readonly readOnly: boolean;
+  /** A share link's viewer (or the relay said so in `welcome`): nothing is sent but `hello`. */
+  readOnly: boolean;
   lastSeq = 0;
   savedSeq = 0;
   topology: Topology | null = null;
@@ -227,7 +228,11 @@ export class SessionView {
     const features = (msg as { features?: unknown }).features;
     this.features = new Set(Array.isArray(features) ? features.filter((f): f is string => typeof f === 'string') : []);
     document.body.dataset.features = [...this.features].join(' ');
-    this.controls.setFeatures(this.features, this.readOnly || !!msg.read_only);
+    if (msg.read_only) {
+      this.readOnly = true;
+      document.body.dataset.readOnly = 'true';
+    }
+    this.controls.setFeatures(this.features, this.readOnly);
     const head = Number(msg.head_seq);
     if (Number.isSafeInteger(head) && head < this.lastSeq) {
       // The relay has less than we showed (a new data dir, lost data): our
