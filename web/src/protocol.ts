@@ -7,7 +7,27 @@
 import { decompress } from 'fzstd';
 import type { Topology } from './gen/protocol';
 
-export type { BrowserToRelay, RelayToBrowser, SessionInfo, SessionState, Topology, WindowInfo, PaneInfo, TmuxOp, Viewer } from './gen/protocol';
+export type { BrowserToRelay, RelayToBrowser, SessionInfo, Topology, WindowInfo, PaneInfo, TmuxOp, Viewer } from './gen/protocol';
+import type { SessionInfo } from './gen/protocol';
+
+/** A session's state in the list (docs/protocol.md §5, HTTP API of the page). */
+export type SessionState = 'starting' | 'live' | 'runner_offline' | 'closed';
+
+/**
+ * `GET /api/sessions`'s item: `SessionInfo` plus the fields protocol.md's
+ * session API adds (the relay's Rust type grows them in issue 9's relay
+ * work; until then they may be missing, and the page copes).
+ */
+export type Session = SessionInfo & {
+  runner_id?: string;
+  runner_name?: string;
+  state?: SessionState;
+  attached_clients?: number;
+  viewers?: number;
+  created_at?: number;
+  last_activity_at?: number | null;
+  closed_at?: number | null;
+};
 
 export const SUBPROTOCOL = 'tmux-bridge.v1';
 export const FRAME_BATCH = 1;

@@ -85,4 +85,3 @@ pub fn default_data_dir() -> PathBuf {
 pub fn default_database_url(data_dir: &std::path::Path) -> String {
     format!("sqlite://{}", data_dir.join("tmux-relay.db").display())
 }
-

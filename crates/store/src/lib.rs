@@ -37,6 +37,7 @@ mod error;
 mod frames;
 mod pruner;
 mod sessions;
+pub mod shares;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -8,7 +8,7 @@
 //! from `GET /api/events` (Server-Sent Events); a relay without it is
 //! polled. Everything from the relay goes in as text.
 
-import type { SessionInfo, SessionState } from '../protocol';
+import type { Session as SessionInfo, SessionState } from '../protocol';
 import { ago, api, button, copyText, el } from '../dom';
 
 const POLL_MS = 10_000;

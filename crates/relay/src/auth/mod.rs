@@ -38,6 +38,7 @@ pub mod limits;
 mod pairing;
 pub mod password;
 pub mod secret;
+pub mod shares;
 pub mod tokens;
 pub mod users;
 
@@ -291,6 +292,10 @@ struct Inner {
     public_origin: String,
     limits: Limits,
     connections: RunnerConnections,
+    /// Live viewers of share links, by link id (revocation cancels them).
+    share_viewers: RunnerConnections,
+    /// `POST /api/view/token` per client address.
+    share_limit: RateLimiter<IpAddr>,
     /// When expired account rows were last pruned (ms).
     last_prune: AtomicI64,
 }
@@ -326,6 +331,8 @@ impl Auth {
                 public_origin,
                 limits: Limits::default(),
                 connections: RunnerConnections::new(),
+                share_viewers: RunnerConnections::new(),
+                share_limit: RateLimiter::new(shares::VIEW_TOKEN_PER_ADDR),
                 last_prune: AtomicI64::new(0),
             }),
         })

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod error;
 pub mod pair;
 pub mod runners;
+pub mod shares;
 pub mod static_files;
 
 use axum::Router;
@@ -37,6 +38,7 @@ pub fn router(st: AppState) -> Router {
         .merge(auth::routes())
         .merge(pair::routes())
         .merge(runners::routes())
+        .merge(shares::routes())
         .fallback(static_files::asset)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))

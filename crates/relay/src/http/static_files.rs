@@ -54,7 +54,11 @@ pub async fn asset(State(st): State<AppState>, req: Request) -> Response {
     };
     match load(&st.web_dir, &clean, req.headers()).await {
         Some(file) => {
-            let cache = if is_hashed(&clean) { IMMUTABLE } else { "no-cache" };
+            let cache = if is_hashed(&clean) {
+                IMMUTABLE
+            } else {
+                "no-cache"
+            };
             file.into_response_with(cache)
         }
         None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
@@ -75,7 +79,11 @@ impl File {
         let mut headers = HeaderMap::new();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
         headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-        if let Some(tag) = self.etag.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
+        if let Some(tag) = self
+            .etag
+            .as_deref()
+            .and_then(|t| HeaderValue::from_str(t).ok())
+        {
             headers.insert(header::ETAG, tag);
         }
         if self.not_modified {
@@ -190,8 +198,7 @@ fn is_hashed(path: &str) -> bool {
     let stem = name.split('.').next().unwrap_or(name);
     stem.rsplit_once('-').is_some_and(|(_, h)| {
         h.len() == 8
-            && h
-                .bytes()
+            && h.bytes()
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
     })
 }
@@ -246,7 +253,9 @@ mod tests {
     #[test]
     fn hashed_names() {
         assert!(is_hashed("app-YWX65YOQ.js"));
-        assert!(is_hashed("assets/jetbrains-mono-latin-400-normal-C5JECUCT.woff2"));
+        assert!(is_hashed(
+            "assets/jetbrains-mono-latin-400-normal-C5JECUCT.woff2"
+        ));
         assert!(is_hashed("style-TU2L22U6.css.map"));
         assert!(!is_hashed("favicon.svg"));
         assert!(!is_hashed("index.html"));
@@ -256,8 +265,19 @@ mod tests {
     #[test]
     fn paths_stay_inside() {
         assert_eq!(clean_path("app.js").as_deref(), Some("app.js"));
-        assert_eq!(clean_path("assets/x.woff2").as_deref(), Some("assets/x.woff2"));
-        for bad in ["", "../etc/passwd", "a/../../b", "/etc/passwd", "a\\b", "app.js.br", "x.gz"] {
+        assert_eq!(
+            clean_path("assets/x.woff2").as_deref(),
+            Some("assets/x.woff2")
+        );
+        for bad in [
+            "",
+            "../etc/passwd",
+            "a/../../b",
+            "/etc/passwd",
+            "a\\b",
+            "app.js.br",
+            "x.gz",
+        ] {
             assert_eq!(clean_path(bad), None, "{bad}");
         }
     }
@@ -266,10 +286,16 @@ mod tests {
     fn accept_encoding() {
         let h = |v: &str| {
             let mut m = HeaderMap::new();
-            m.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).expect("value"));
+            m.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_str(v).expect("value"),
+            );
             accepted(&m)
         };
-        assert_eq!(h("gzip, deflate, br, zstd"), vec![("br", "br"), ("gzip", "gz")]);
+        assert_eq!(
+            h("gzip, deflate, br, zstd"),
+            vec![("br", "br"), ("gzip", "gz")]
+        );
         assert_eq!(h("gzip"), vec![("gzip", "gz")]);
         assert_eq!(h("br;q=0, gzip;q=0.5"), vec![("gzip", "gz")]);
         assert!(h("identity").is_empty());

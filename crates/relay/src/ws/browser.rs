@@ -30,6 +30,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use std::time::Duration;
 
 use super::{HELLO_TIMEOUT, Keepalive, send_timed};
+use crate::auth::{AuthError, BrowserClaims, RunnerConnection};
 use crate::hub::{BrowserQueue, BrowserRegistration, Outgoing, SessionHub, ToRunner};
 use crate::state::AppState;
 
@@ -56,8 +57,8 @@ pub async fn browser_ws(
         )
             .into_response();
     };
-    let claims = match st.auth.authenticate_browser(token).await {
-        Ok(c) => c,
+    let access = match authenticate(&st, token).await {
+        Ok(a) => a,
         Err(e) if e.status().is_server_error() => {
             error!(error = %e, "authenticating a browser failed");
             return (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response();
@@ -71,6 +72,7 @@ pub async fn browser_ws(
                 .into_response();
         }
     };
+    let claims = &access.claims;
     if claims.session_id != session_id {
         return (StatusCode::FORBIDDEN, "token is for another session\n").into_response();
     }
@@ -97,10 +99,71 @@ pub async fn browser_ws(
         .on_upgrade(move |socket| {
             async move {
                 let _guard = guard;
-                run(st, socket, record, cancel).await;
+                run(st, socket, record, cancel, access).await;
             }
             .instrument(span)
         })
+}
+
+/// Who is on the other end: the session's owner (a browser token) or a
+/// share link's viewer (a share token: read-only, cut when the link is
+/// revoked or expires).
+struct Access {
+    claims: BrowserClaims,
+    read_only: bool,
+    share_id: Option<String>,
+    /// The share link's label, shown in `presence`.
+    label: String,
+}
+
+async fn authenticate(st: &AppState, token: &str) -> Result<Access, AuthError> {
+    match st.auth.authenticate_browser(token).await {
+        Ok(claims) => Ok(Access {
+            claims,
+            read_only: false,
+            share_id: None,
+            label: String::new(),
+        }),
+        Err(e) if e.status().is_server_error() => Err(e),
+        Err(browser_err) => match st.auth.authenticate_share(token).await {
+            Ok(s) => Ok(Access {
+                claims: BrowserClaims {
+                    typ: s.typ,
+                    aud: s.aud,
+                    sub: s.sub,
+                    runner_id: s.runner_id,
+                    session_id: s.session_id,
+                    jti: s.jti,
+                    iat: s.iat,
+                    exp: s.exp,
+                },
+                read_only: true,
+                share_id: Some(s.share_id),
+                label: if s.label.is_empty() {
+                    "share link".to_owned()
+                } else {
+                    s.label
+                },
+            }),
+            Err(e) if e.status().is_server_error() => Err(e),
+            // Neither: report the browser token's reason.
+            Err(_) => Err(browser_err),
+        },
+    }
+}
+
+/// Resolves when a share viewer must go (its link was revoked or expired),
+/// with the reason; never for the owner.
+async fn share_ended(st: &AppState, access: &Access, watch: Option<&RunnerConnection>) -> String {
+    let (Some(share), Some(watch)) = (access.share_id.as_deref(), watch) else {
+        return std::future::pending().await;
+    };
+    let left = st.auth.share_expires_in_ms(share).await.unwrap_or(0);
+    let token = watch.token();
+    tokio::select! {
+        () = token.cancelled() => "share link revoked".to_owned(),
+        () = tokio::time::sleep(Duration::from_millis(u64::try_from(left).unwrap_or(0))) => "share link expired".to_owned(),
+    }
 }
 
 async fn run(
@@ -108,6 +171,7 @@ async fn run(
     mut socket: WebSocket,
     record: SessionRecord,
     cancel: CancellationToken,
+    access: Access,
 ) {
     let k = match read_hello(&mut socket, &cancel).await {
         Ok(k) => k,
@@ -120,8 +184,34 @@ async fn run(
     let hub = st.hub.session(record.id);
     hub.note_head(record.last_seq);
     let reg = hub.add_browser(Arc::new(BrowserQueue::new()));
-    debug!(browser = reg.id, last_seq = k, "browser hello");
-    let ending = serve(&st, &hub, &record, &mut socket, &reg, k, &cancel).await;
+    debug!(
+        browser = reg.id,
+        last_seq = k,
+        read_only = access.read_only,
+        "browser hello"
+    );
+    let viewer = if access.read_only {
+        access.label.clone()
+    } else {
+        match st.store.user_by_id(&access.claims.sub).await {
+            Ok(Some(u)) => u.name,
+            _ => "owner".to_owned(),
+        }
+    };
+    hub.set_browser_viewer(reg.id, &viewer, access.read_only);
+    let watch = access.share_id.as_deref().map(|id| st.auth.watch_share(id));
+    let ending = serve(
+        &st,
+        &hub,
+        &record,
+        &mut socket,
+        &reg,
+        k,
+        &cancel,
+        &access,
+        watch.as_ref(),
+    )
+    .await;
     hub.remove_browser(reg.id);
     match ending {
         Some((code, reason)) => {
@@ -180,6 +270,17 @@ async fn send_stored(
 
 type Ending = Option<(u16, String)>;
 
+/// Tells this browser why a message was refused (the connection stays).
+fn refuse(reg: &BrowserRegistration, code: &str, message: &str) {
+    if let Ok(text) = serde_json::to_string(&RelayToBrowser::Error {
+        code: code.to_owned(),
+        message: message.to_owned(),
+    }) {
+        reg.queue.push_text(text);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     st: &AppState,
     hub: &SessionHub,
@@ -188,7 +289,11 @@ async fn serve(
     reg: &BrowserRegistration,
     k: u64,
     cancel: &CancellationToken,
+    access: &Access,
+    watch: Option<&RunnerConnection>,
 ) -> Ending {
+    let ended = share_ended(st, access, watch);
+    tokio::pin!(ended);
     let id = record.id;
     let mut alive = Keepalive::new(st.keepalive);
     let limit = alive.send_limit();
@@ -238,6 +343,10 @@ async fn serve(
         },
         head_seq,
         runner_online,
+        read_only: access.read_only,
+        // What the runner takes beyond input and resize; none yet (the
+        // runner side of `keys` and `tmux` comes with the runner daemon).
+        features: Vec::new(),
     };
     let Ok(text) = serde_json::to_string(&welcome) else {
         return Some((1011, "internal error".into()));
@@ -256,6 +365,7 @@ async fn serve(
     loop {
         enum Event {
             Shutdown,
+            ShareEnded(String),
             Tick,
             Out(Outgoing),
             Incoming(Option<Result<Message, axum::Error>>),
@@ -263,6 +373,7 @@ async fn serve(
         let event = tokio::select! {
             biased;
             () = cancel.cancelled() => Event::Shutdown,
+            why = &mut ended => Event::ShareEnded(why),
             () = alive.tick() => Event::Tick,
             msg = socket.recv() => Event::Incoming(msg),
             item = reg.queue.pop() => Event::Out(item),
@@ -272,6 +383,7 @@ async fn serve(
         }
         match event {
             Event::Shutdown => return Some((close::GOING_AWAY, "relay shutting down".into())),
+            Event::ShareEnded(why) => return Some((close::SHARE_ENDED, why)),
             Event::Tick => {
                 if alive.expired() {
                     info!("browser silent for three keepalive periods; dropping it");
@@ -363,7 +475,40 @@ async fn serve(
             Event::Incoming(Some(Ok(msg))) => match msg {
                 Message::Text(text) => {
                     match serde_json::from_str::<BrowserToRelay>(text.as_str()) {
+                        Ok(
+                            BrowserToRelay::Input { .. }
+                            | BrowserToRelay::Keys { .. }
+                            | BrowserToRelay::Tmux(_)
+                            | BrowserToRelay::Resize { .. },
+                        ) if access.read_only => {
+                            // A share link's viewer watches; nothing it sends
+                            // reaches the runner or sizes tmux.
+                            refuse(reg, "read_only", "this is a read-only share link");
+                        }
+                        Ok(BrowserToRelay::View { visible, fit }) => {
+                            hub.set_browser_view(reg.id, visible, fit);
+                        }
+                        Ok(BrowserToRelay::Keys { keys, .. })
+                            if !protocol::control::keys_are_valid(&keys) =>
+                        {
+                            return Some((
+                                close::PROTOCOL,
+                                "keys: 1..=256 names of 1..=32 bytes, no control characters".into(),
+                            ));
+                        }
+                        Ok(BrowserToRelay::Tmux(op)) if !op.is_valid() => {
+                            return Some((close::PROTOCOL, "tmux action out of range".into()));
+                        }
+                        Ok(BrowserToRelay::Keys { .. } | BrowserToRelay::Tmux(_)) => {
+                            hub.touch_browser(reg.id);
+                            refuse(
+                                reg,
+                                "unsupported",
+                                "this session's runner does not take keys or tmux actions from the page",
+                            );
+                        }
                         Ok(BrowserToRelay::Input { pane, data }) => {
+                            hub.touch_browser(reg.id);
                             let Some(tx) = hub.runner_sender() else {
                                 debug!(
                                     bytes = data.len(),

@@ -363,6 +363,7 @@ impl BrowserClient {
                 head_seq,
                 runner_online,
                 session,
+                ..
             } => {
                 assert_eq!(session.id, session_id);
                 BrowserClient {

@@ -219,7 +219,10 @@ async fn issue_14_the_page_in_the_binary_is_compressed_and_cached() {
     );
     config.database_url = format!("sqlite://{}", dir.path().join("r.db").display());
     config.retention.interval = None;
-    assert!(config.web_dir.as_os_str().is_empty(), "the default is the page in the binary");
+    assert!(
+        config.web_dir.as_os_str().is_empty(),
+        "the default is the page in the binary"
+    );
     let relay = Relay::start(config).await.expect("start");
     let addr = relay.local_addr();
     let (status, headers, body) = http(addr, "GET", "/", &[]).await;
