@@ -1,4 +1,5 @@
-//! The page: `/`, `/s/{id}` and `/v` (a share link) answer `index.html`
+//! The page: `/`, `/s/{id}`, `/t/{idea}/{slot}` (a terminal by name) and
+//! `/v` (a share link) answer `index.html`
 //! (never cached), every other path a file of the built page (`web/dist`,
 //! built by `scripts/web-build`), which is part of the binary: release
 //! builds embed it (a relay run anywhere serves its page), debug builds read
@@ -38,7 +39,7 @@ struct Page;
 /// `Cache-Control` of files whose name carries a content hash.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-/// `GET /`, `GET /s/{id}`, `GET /v`: the page's `index.html`, revalidated on every load.
+/// `GET /`, `/s/{id}`, `/t/{idea}/{slot}`, `/v`: the page's `index.html`, revalidated on every load.
 pub async fn index(State(st): State<AppState>, headers: HeaderMap) -> Response {
     match load(&st.web_dir, "index.html", &headers).await {
         Some(file) => file.into_response_with("no-cache"),
