@@ -368,7 +368,8 @@ export class SessionView {
     const base = this.baseCell();
     if (!base || !(base.w > 0 && base.h > 0)) return;
     const wrap = this.controls.wrapEl;
-    const cols = Math.max(1, Math.min(1000, Math.floor(wrap.clientWidth / base.w)));
+    // One column less than fits: the last pane's scrollbar takes one.
+    const cols = Math.max(1, Math.min(1000, Math.floor(wrap.clientWidth / base.w) - 1));
     const rows = Math.max(1, Math.min(1000, Math.floor(wrap.clientHeight / base.h)));
     const key = `${cols}x${rows}`;
     if (key === this.lastResizeSent) return;
