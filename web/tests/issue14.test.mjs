@@ -298,3 +298,72 @@ test('find in the terminal, font size and fit settings', async (t) => {
   await page.click('[data-testid="fit"]');
   await until(() => relay.sent('view').at(-1)?.fit === true, 3000, 'fit sent');
 });
+
+test('issue 9 (page side): sessions grouped by idea with badges; New terminal opens it; closing asks, then kills; activity pages; live updates', async (t) => {
+  const relay = await startFixtureRelay({ distDir: DIST });
+  t.after(() => relay.close());
+  const now = Date.now();
+  const s = (id, idea, slot, state, extra = {}) => ({ id, idea, slot, tmux_session: `tb_${idea}__${slot}`, attach: `tmux -L x attach -t '=tb_${idea}__${slot}'`, host: 'box', runner_online: state !== 'runner_offline', head_seq: 3, state, attached_clients: 1, viewers: 2, last_activity_at: now - 120_000, ...extra });
+  relay.state.sessions = [s('1', 'alpha', '1', 'live'), s('2', 'alpha', '2', 'runner_offline'), s('3', 'beta', '1', 'closed', { runner_online: false }), s('4', 'beta', '2', 'starting')];
+  relay.state.activity = Array.from({ length: 30 }, (_, i) => ({ id: `e${i}`, at: now - i * 60_000, kind: i % 2 ? 'session_created' : 'runner_connected', runner_name: 'local', idea: 'alpha', slot: String(i) }));
+  relay.state.onCreate = (body) => ({ status: 201, body: { session: { id: relay.state.sessionId, idea: body.idea, slot: body.slot } } });
+  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+  t.after(() => context.close());
+  const page = await context.newPage();
+  await page.goto(relay.loginUrl);
+  await until(() => page.$('.idea[data-idea="beta"]'), 5000, 'grouped list');
+  const groups = await page.evaluate(() => [...document.querySelectorAll('.idea')].map((g) => [g.dataset.idea, [...g.querySelectorAll('.session [data-testid="state"]')].map((b) => b.textContent)]));
+  assert.deepEqual(groups, [['alpha', ['live', 'runner offline']], ['beta', ['closed', 'starting']]]);
+  assert.match(await page.textContent('.session[data-session="1"]'), /1 terminal · 2 viewing/);
+  assert.match(await page.textContent('.session[data-session="1"]'), /2 min ago/);
+  assert.equal(await page.textContent('.session[data-session="1"] .attach'), "tmux -L x attach -t '=tb_alpha__1'");
+  // Activity: 20 at first, 10 more on "older".
+  await until(() => page.evaluate(() => document.querySelectorAll('[data-testid="activity"] li').length === 20), 5000, 'first page of activity');
+  await page.click('[data-testid="activity-more"]');
+  await until(() => page.evaluate(() => document.querySelectorAll('[data-testid="activity"] li').length === 30), 5000, 'second page');
+  // Live: an SSE event makes the list refetch.
+  await until(() => page.evaluate(() => document.body.dataset.events === 'open'), 5000, 'event stream open');
+  relay.state.sessions = [...relay.state.sessions, s('5', 'gamma', '1', 'live')];
+  relay.event('sessions', {});
+  await until(() => page.$('.idea[data-idea="gamma"]'), 5000, 'new idea shown live');
+  relay.event('activity', { id: 'new', at: Date.now(), kind: 'session_closed', runner_name: 'local', idea: 'beta', slot: '1' });
+  await until(async () => (await page.textContent('[data-testid="activity"] li')).includes('session closed beta / 1'), 5000, 'live activity');
+  // Closing asks first; declined sends nothing; accepted deletes.
+  page.once('dialog', (d) => d.dismiss());
+  await page.click('.session[data-session="1"] [data-testid="close-session"]');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(relay.state.deletes, []);
+  page.once('dialog', (d) => {
+    assert.match(d.message(), /kills the tmux session tb_alpha__1/);
+    d.accept();
+  });
+  await page.click('.session[data-session="1"] [data-testid="close-session"]');
+  await until(() => relay.state.deletes.includes('1'), 3000, 'DELETE sent');
+  await page.screenshot({ path: join(ARTIFACTS, 'issue9-list.png') });
+  // New terminal for an idea: the next free slot, then the terminal opens.
+  await page.click('.idea[data-idea="alpha"] [data-testid="new-terminal"]');
+  await page.waitForURL(/\/s\/sess1$/, { timeout: 5000 });
+  assert.deepEqual(relay.state.creates.at(-1), { idea: 'alpha', slot: '3' });
+  await until(() => page.evaluate(() => document.body.dataset.conn === 'live'), 10_000, 'terminal live');
+  // A new idea from the form; several runners online: the person picks one.
+  await page.goto(relay.url + '/');
+  relay.state.onCreate = (body) => (body.runner_id ? { status: 201, body: { session: { id: relay.state.sessionId } } } : { status: 409, body: { error: 'several runners', runners: [{ id: 'r1', name: 'laptop', host: 'a' }, { id: 'r2', name: 'server', host: 'b' }] } });
+  await page.fill('[data-testid="new-idea"]', 'delta');
+  await page.click('[data-testid="new-idea-form"] button');
+  await page.click('.pick-runner:has-text("server")');
+  await page.waitForURL(/\/s\/sess1$/, { timeout: 5000 });
+  assert.deepEqual(relay.state.creates.at(-1), { idea: 'delta', slot: '1', runner_id: 'r2' });
+});
+
+test('the list fits a phone (390x844) without sideways overflow', async (t) => {
+  const relay = await startFixtureRelay({ distDir: DIST, attach: "tmux -L a-very-long-socket-name attach -t '=tb_some_long_idea_name__primary'" });
+  t.after(() => relay.close());
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  t.after(() => context.close());
+  const page = await context.newPage();
+  await page.goto(relay.loginUrl);
+  await until(() => page.$('[data-testid="sessions"] a.open'), 5000, 'list');
+  const w = await page.evaluate(() => ({ doc: document.documentElement.scrollWidth, inner: window.innerWidth }));
+  assert.ok(w.doc <= w.inner, JSON.stringify(w));
+  await page.screenshot({ path: join(ARTIFACTS, 'issue14-phone-list.png') });
+});

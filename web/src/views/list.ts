@@ -232,7 +232,8 @@ export class ListView {
     return el('li', { class: `session state-${state}`, 'data-session': id },
       el('a', { href: `/s/${encodeURIComponent(id)}`, class: 'open' }, `${s.idea ?? '?'} / ${s.slot ?? '?'}`),
       el('span', { class: `badge state-${state}`, 'data-testid': 'state' }, STATE_LABEL[state]),
-      el('span', { class: `runner ${s.runner_online ? 'online' : 'offline'}` }, s.runner_online ? 'runner online' : 'runner offline'),
+      // The runner's state when the badge does not say it already.
+      state === 'live' || state === 'starting' ? el('span', { class: 'runner online' }, 'runner online') : null,
       el('span', { class: 'host' }, s.host ? `on ${s.host}` : ''),
       el('span', { class: 'counts' }, counts.join(' · ')),
       el('span', { class: 'activity-at', title: 'last activity' }, s.last_activity_at ? ago(s.last_activity_at) : ''),
