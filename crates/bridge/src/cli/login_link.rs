@@ -100,9 +100,15 @@ async fn link(args: Args) -> anyhow::Result<ExitCode> {
     let auth = Auth::open(store.clone(), &data_dir, AuthConfig::new(info.url.clone()))
         .context("reading up's signing secret")?;
     let Some(user) = store.user_by_name(LOCAL_USER).await? else {
-        bail!("{} has no local user yet: run `tmux-bridge up` once", data_dir.display());
+        bail!(
+            "{} has no local user yet: run `tmux-bridge up` once",
+            data_dir.display()
+        );
     };
-    let url = auth.login_link(&user.id).await.context("creating the login link")?;
+    let url = auth
+        .login_link(&user.id)
+        .await
+        .context("creating the login link")?;
     let idea = args.idea.unwrap_or(info.idea);
     let slot = args.slot.unwrap_or(info.slot);
     println!("{url}{}", next_param(&idea, &slot));

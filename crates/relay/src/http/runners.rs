@@ -29,7 +29,10 @@ where
         .route("/api/runners/{id}", delete(revoke))
         .route("/api/runner/revoke", post(revoke_self))
         .route("/runners", get(runners_page))
-        .route("/runners/{id}/revoke", post(revoke_form).get(revoke_confirm))
+        .route(
+            "/runners/{id}/revoke",
+            post(revoke_form).get(revoke_confirm),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(1024))
 }
 
@@ -235,7 +238,10 @@ mod tests {
         r.embedded = false;
         let html = render_confirm(&r);
         assert!(!html.contains("serves-this-page") && html.contains("id=\"online\""));
-        let u = CurrentUser { id: "u".into(), name: "me".into() };
+        let u = CurrentUser {
+            id: "u".into(),
+            name: "me".into(),
+        };
         assert!(render(&u, &[r]).contains(r#"method="get" action="/runners/r1/revoke""#));
     }
 }
