@@ -10,6 +10,8 @@
 //!   [`Event::Malformed`]; parsing always goes on.
 //! * [`command`]: an encoder for every command the bridge sends to tmux, with
 //!   quoting that makes injection impossible (see `security-notes.md`).
+//! * [`keys`]: tmux's key tables resolved from `list-keys` output, for
+//!   servers older than 3.4 (whose `send-keys` has no `-K`).
 //!
 //! It never spawns a process, touches a socket or reads the clock.
 //! Pane output is bytes ([`bytes::Bytes`]), never `String`.
@@ -18,6 +20,7 @@ pub mod command;
 pub mod event;
 pub mod ids;
 pub mod json;
+pub mod keys;
 pub mod layout;
 pub mod naming;
 pub mod parser;

@@ -2,6 +2,7 @@
 
 mod encoder;
 mod fixtures;
+mod keys;
 mod naming;
 mod parser_props;
 mod real_tmux;
