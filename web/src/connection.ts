@@ -98,9 +98,28 @@ export class Connection {
     this.backoff = BACKOFF_MIN_MS;
   }
 
-  /** Drops the socket and connects again now (a gap, a bad frame). */
+  /** Drops the socket and connects again now (a gap). */
   reconnect(): void {
     void this.connect();
+  }
+
+  /** Drops the socket (closing it with 4000) and reconnects after the backoff (a bad frame). */
+  failed(reason: string): void {
+    if (this.stopped) return;
+    this.gen++;
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      ws.onclose = null;
+      ws.onmessage = null;
+      try {
+        ws.close(4000, reason);
+      } catch {
+        // Already closed.
+      }
+    }
+    this.lastClose = ` (${reason})`;
+    this.scheduleReconnect();
   }
 
   async connect(): Promise<void> {

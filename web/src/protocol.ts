@@ -39,6 +39,8 @@ export const FRAME_VERSION = 2;
 const HEADER = 20;
 const RECORD_HEADER = 21;
 const FLAG_ZSTD = 1;
+/** Largest decoded payload of one frame (protocol §3: `MAX_PAYLOAD`, 64 MiB). */
+export const MAX_PAYLOAD = 64 * 1024 * 1024;
 
 export class ProtocolError extends Error {}
 
@@ -76,13 +78,58 @@ export function decodeFrame(buf: ArrayBuffer | Uint8Array): Frame {
   return { type, firstSeq, lastSeq, records: decodeRecords(payload) };
 }
 
-/** Decompresses one zstd frame. */
+/**
+ * Decompresses one zstd frame, refusing by its header, before fzstd
+ * allocates what it declares, a frame above MAX_PAYLOAD or one that does
+ * not declare its size (the sec engineer's bound, issue 10).
+ */
 function inflate(payload: Uint8Array): Uint8Array {
+  const size = zstdContentSize(payload);
+  if (size > MAX_PAYLOAD) throw new ProtocolError(`zstd frame declares ${size} bytes (limit ${MAX_PAYLOAD})`);
+  let out: Uint8Array;
   try {
-    return decompress(payload);
+    out = decompress(payload);
   } catch (e) {
     throw new ProtocolError(`zstd: ${e instanceof Error ? e.message : String(e)}`);
   }
+  if (out.length !== size) throw new ProtocolError('zstd frame size differs from its header');
+  return out;
+}
+
+/**
+ * The content size one zstd frame declares in its header (RFC 8878 §3.1.1),
+ * checking that `u8` is exactly one frame by walking its block headers; no
+ * block is decompressed. Throws ProtocolError for anything else, including a
+ * frame that does not declare its size.
+ */
+export function zstdContentSize(u8: Uint8Array): number {
+  const at = (i: number): number => u8[i] ?? 0;
+  if (u8.length < 5 || at(0) !== 0x28 || at(1) !== 0xb5 || at(2) !== 0x2f || at(3) !== 0xfd) {
+    throw new ProtocolError('not a zstd frame');
+  }
+  const fhd = at(4);
+  if (fhd & 8) throw new ProtocolError('zstd frame header reserved bit set');
+  const fcsFlag = fhd >> 6;
+  const single = (fhd >> 5) & 1;
+  let off = 5 + (single ? 0 : 1) + ([0, 1, 2, 4][fhd & 3] ?? 0);
+  const fcsLen = fcsFlag ? 1 << fcsFlag : single;
+  if (!fcsLen) throw new ProtocolError('zstd frame does not declare its content size');
+  if (u8.length < off + fcsLen) throw new ProtocolError('truncated zstd frame header');
+  let size = 0;
+  for (let i = fcsLen - 1; i >= 0; i--) size = size * 256 + at(off + i);
+  if (fcsLen === 2) size += 256;
+  off += fcsLen;
+  for (;;) {
+    if (u8.length < off + 3) throw new ProtocolError('truncated zstd block');
+    const h = at(off) | (at(off + 1) << 8) | (at(off + 2) << 16);
+    const type = (h >> 1) & 3;
+    if (type === 3) throw new ProtocolError('reserved zstd block type');
+    off += 3 + (type === 1 ? 1 : h >>> 3);
+    if (h & 1) break;
+  }
+  if ((fhd >> 2) & 1) off += 4;
+  if (off !== u8.length) throw new ProtocolError('zstd payload is not exactly one frame');
+  return size;
 }
 
 /** Splits a frame payload into records (`kind:u8 seq:u64 time:u64 len:u32 body`). */

@@ -2,7 +2,8 @@
 // guard's helpers. No browser.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeFrame, encodeFrame, encodeRecords, FRAME_BATCH, ProtocolError, REC_OUTPUT, REC_PANE_RESET, REC_TOPOLOGY } from '../build/test/protocol.js';
+import { decodeFrame, encodeFrame, encodeRecords, FRAME_BATCH, MAX_PAYLOAD, ProtocolError, REC_OUTPUT, REC_PANE_RESET, REC_TOPOLOGY, zstdContentSize } from '../build/test/protocol.js';
+import { decompress } from 'fzstd';
 import { parseLayout, windowGeometry } from '../build/test/layout.js';
 import { parseOsc52, safeLinkTarget, sanitizePaste } from '../build/test/guard.js';
 import { zstdRawFrame } from './support/fixture-relay.mjs';
@@ -34,6 +35,54 @@ test('zstd frames decode', () => {
   whole[2] = 1;
   const f = decodeFrame(whole);
   assert.equal(f.records[0].bytes.length, 300_000);
+});
+
+const hex = (h) => Uint8Array.from(h.match(/../g), (b) => parseInt(b, 16));
+/** A Batch frame header (flags: zstd) followed by `payload`. */
+function zstdBatch(payload) {
+  const head = encodeFrame(FRAME_BATCH, 1, 1, []);
+  const whole = new Uint8Array(head.length + payload.length);
+  whole.set(head);
+  whole.set(payload, head.length);
+  whole[2] = 1;
+  return whole;
+}
+/** One zstd frame declaring `size` bytes, made of RLE blocks of zeros that really produce them. */
+function rleFrame(size) {
+  const blocks = [];
+  for (let left = size; left > 0; ) {
+    const n = Math.min(left, 128 * 1024);
+    left -= n;
+    const h = (n << 3) | (1 << 1) | (left === 0 ? 1 : 0);
+    blocks.push(h & 0xff, (h >> 8) & 0xff, (h >> 16) & 0xff, 0);
+  }
+  return Uint8Array.from([0x28, 0xb5, 0x2f, 0xfd, 0xa0, size & 0xff, (size >> 8) & 0xff, (size >> 16) & 0xff, (size >>> 24) & 0xff, ...blocks]);
+}
+
+test('issue 10: zstd content sizes are read from real frames without decompressing', () => {
+  // Made by the zstd CLI: 66 bytes (1-byte size), and 300,000 zeros (4-byte size, checksum).
+  const small = hex('28b52ffd20426d00003868656c6c6f200a010088548a');
+  const zeros = hex('28b52ffda4e09304005400001000000100fbff39c00202001000039f04002d28de26');
+  assert.equal(zstdContentSize(small), 66);
+  assert.equal(zstdContentSize(zeros), 300_000);
+  assert.equal(decompress(zeros).length, 300_000);
+  assert.equal(zstdContentSize(rleFrame(1000)), 1000);
+  assert.equal(decompress(rleFrame(1000)).length, 1000);
+});
+
+test('issue 10: a zstd frame above the limit or without a size is refused by its header', () => {
+  // Declares (and would really inflate to) 1 MiB more than the limit, from 2 KiB.
+  const bomb = rleFrame(MAX_PAYLOAD + (1 << 20));
+  assert.ok(bomb.length < 4096);
+  assert.throws(() => decodeFrame(zstdBatch(bomb)), (e) => e instanceof ProtocolError && /limit/.test(e.message));
+  // Made by the zstd CLI from a pipe: no content size in the header.
+  const unsized = hex('28b52ffd00586d00003868656c6c6f200a010088548a');
+  assert.throws(() => decodeFrame(zstdBatch(unsized)), (e) => e instanceof ProtocolError && /declare/.test(e.message));
+  // Two frames, or bytes after the frame.
+  const one = rleFrame(100);
+  for (const bad of [Uint8Array.from([...one, ...one]), Uint8Array.from([...one, 0]), one.subarray(0, one.length - 1)]) {
+    assert.throws(() => decodeFrame(zstdBatch(bad)), (e) => e instanceof ProtocolError && !/^zstd: /.test(e.message));
+  }
 });
 
 test('malformed frames are errors, not crashes', () => {

@@ -258,8 +258,15 @@ export class SessionView {
     try {
       frame = decodeFrame(buf);
     } catch (e) {
+      // A frame that does not decode (malformed, or a zstd frame above the
+      // protocol's size limit) is a protocol error: drop this socket and our
+      // screens and start over from a snapshot, after the usual backoff (an
+      // immediate retry would fetch the same frame in a loop).
       console.warn('tmux-bridge: bad frame', e);
-      this.conn.reconnect();
+      this.live = false;
+      this.clearAll();
+      void dropState(this.sessionId);
+      this.conn.failed('bad frame');
       return;
     }
     const f = frame;

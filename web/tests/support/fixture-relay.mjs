@@ -237,7 +237,10 @@ function json(res, status, body) {
 
 /** A zstd frame holding `data` in raw blocks: valid zstd that needs no compressor. */
 export function zstdRawFrame(data) {
-  const parts = [Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 0x00, 7 << 3)]; // magic, FHD (no FCS, not single-segment), window 128 KiB
+  // Magic, FHD (4-byte content size, single segment: the window is the
+  // content size), content size: every frame declares its size (protocol §3).
+  const n = data.length;
+  const parts = [Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 0xa0, n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, (n >>> 24) & 0xff)];
   const MAX = 128 * 1024;
   let off = 0;
   do {
