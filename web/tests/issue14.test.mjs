@@ -367,3 +367,18 @@ test('the list fits a phone (390x844) without sideways overflow', async (t) => {
   assert.ok(w.doc <= w.inner, JSON.stringify(w));
   await page.screenshot({ path: join(ARTIFACTS, 'issue14-phone-list.png') });
 });
+
+test('terminals and their listeners go away with their panes', async (t) => {
+  const { relay, page } = await open(t);
+  await page.click('.tab[data-window="@2"]');
+  await until(() => page.evaluate(() => document.querySelectorAll('.xterm').length === 3), 5000, 'three terminals opened');
+  // tmux closes window @2 and pane %1: only %0 is left.
+  const one = topology({ windows: [win('@1', 0, 'bash', [{ id: '%0', x: 0, y: 0, cols: 80, rows: 12, title: '' }], 'abcd,80x12,0,0,0', true)] });
+  relay.append([{ kind: REC_TOPOLOGY, topology: one }]);
+  await until(() => page.evaluate(() => document.querySelectorAll('.pane').length === 1), 5000, 'panes removed');
+  assert.equal(await page.evaluate(() => document.querySelectorAll('.xterm, .xterm-helper-textarea').length), 2, 'one terminal (and its textarea) left');
+  assert.equal(await page.evaluate(() => document.querySelectorAll('.stage').length), 1, 'the closed window\'s stage is gone');
+  // Output for a pane that went away makes a hidden terminal only until the next topology.
+  relay.append([out('%0', 'still here\r\n')]);
+  await until(async () => (await paneText(page, '%0'))?.includes('still here'), 5000, 'the remaining pane works');
+});
