@@ -891,15 +891,23 @@ pub fn send_keys_to_client(client: &str, keys: &[String]) -> Result<CommandLine,
     Ok(one(text))
 }
 
-/// `send-keys -t %P -- 'KEY'` for tmux before 3.4 (no format expansion
-/// there): one key, by name, that no binding took; tmux encodes it for the
-/// pane (application cursor keys, extended keys) as for a terminal's key.
-pub fn send_key_name(pane: PaneId, key: &str) -> Result<CommandLine, CommandError> {
+/// `send-keys -t $S -- 'KEY'` for tmux before 3.4 (no format expansion
+/// there): one key, by name, that no binding took, to the session's active
+/// pane as tmux resolves it when the line runs (after any binding queued
+/// before it switched windows); tmux encodes it for the pane (application
+/// cursor keys, extended keys) as for a terminal's key.
+pub fn send_key_name(session: SessionId, key: &str) -> Result<CommandLine, CommandError> {
     check_key(key)?;
     Ok(one(format!(
-        "send-keys -t '{pane}' -- {}",
+        "send-keys -t '{session}' -- {}",
         quote("key name", key)?
     )))
+}
+
+/// `new-window -t '$S:'`: a window at the session's next free index, which
+/// becomes the current one (the page's "+ window", like prefix c).
+pub fn new_window_current(session: SessionId) -> CommandLine {
+    one(format!("new-window -t '{session}:'"))
 }
 
 /// A key binding's command as `list-keys` printed it (tmux's own syntax,

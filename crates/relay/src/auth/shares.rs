@@ -116,6 +116,11 @@ impl Auth {
         self.store()
             .create_share(&share, &self.hash("share-link", &secret))
             .await?;
+        // Links that ended a week ago are of no use to anyone: drop them
+        // (housekeeping on the owner's request; a failure only logs).
+        if let Err(e) = self.store().prune_shares(now - 7 * 24 * 3_600_000).await {
+            tracing::warn!(error = %e, "pruning old share links failed");
+        }
         let url = format!("{}/v#{secret}", self.config().public_url);
         Ok(NewShare { share, url })
     }

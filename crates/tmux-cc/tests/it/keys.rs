@@ -9,9 +9,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tmux_cc::PaneId;
-use tmux_cc::command::{bound_command, send_key_name, split_window, zoom_pane};
+use tmux_cc::command::{bound_command, new_window_current, send_key_name, split_window, zoom_pane};
 use tmux_cc::keys::{KeyAction, KeyBindings, KeyOptions, KeyTables};
+use tmux_cc::{PaneId, SessionId};
 
 use crate::versions::{binaries, version};
 
@@ -132,9 +132,18 @@ fn list_keys_resolve_and_run_on_every_tmux() {
         let flags = server.run(&["display-message", "-p", "-t", "%0", "#{window_zoomed_flag}"]);
         assert_eq!(flags.trim(), "1", "{name}: zoomed");
         server.run_line(
-            send_key_name(PaneId(0), "Enter").expect("line").text(),
+            send_key_name(SessionId(0), "Enter").expect("line").text(),
             dir.path(),
         );
+        let windows = || {
+            server
+                .run(&["list-windows", "-F", "#{window_id}"])
+                .lines()
+                .count()
+        };
+        let before = windows();
+        server.run_line(new_window_current(SessionId(0)).text(), dir.path());
+        assert_eq!(windows(), before + 1, "{name}: a new window");
     }
 }
 
@@ -155,10 +164,10 @@ fn key_commands_quote_every_name() {
     );
     assert!(send_keys_to_client("c", &["\u{1b}[A".to_owned()]).is_err());
     assert!(send_keys_to_client("c", &[]).is_err());
-    assert!(send_key_name(PaneId(1), "a\nb").is_err());
+    assert!(send_key_name(SessionId(1), "a\nb").is_err());
     assert_eq!(
-        send_key_name(PaneId(1), "#").expect("line").text(),
-        "send-keys -t '%1' -- '#'"
+        send_key_name(SessionId(1), "#").expect("line").text(),
+        "send-keys -t '$1' -- '#'"
     );
     assert!(bound_command("kill-server\nnew-session").is_err());
     assert_eq!(
