@@ -87,7 +87,7 @@ test('issue 10: a zstd frame above the limit or without a size is refused by its
 
 test('malformed frames are errors, not crashes', () => {
   const good = encodeFrame(FRAME_BATCH, 1, 1, [{ kind: REC_OUTPUT, seq: 1, pane: '%0', bytes: 'abc' }]);
-  for (const bad of [good.subarray(0, 10), good.subarray(0, good.length - 1), Uint8Array.of(3, ...good.subarray(1))]) {
+  for (const bad of [good.subarray(0, 10), good.subarray(0, good.length - 1), Uint8Array.of(9, ...good.subarray(1))]) {
     assert.throws(() => decodeFrame(bad), ProtocolError);
   }
   const badTopo = encodeFrame(FRAME_BATCH, 1, 1, [{ kind: REC_TOPOLOGY, seq: 1, topology: { nope: 1 } }]);

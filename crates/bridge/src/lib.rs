@@ -5,7 +5,8 @@
 //! `tmux-cc` and screen/delta logic in `transcript`.
 //!
 //! - [`tmux`]: the control client process and its reader/writer pumps.
-//! - [`core`]: the one task that owns a session's state.
+//! - [`core`]: a session's state machine (no I/O, no clock) and the thin
+//!   async loop that runs it.
 //! - [`unacked`]: frames the relay has not acknowledged (memory, then disk).
 //! - [`uplink`]: the WebSocket to the relay, with backoff and resume.
 //! - [`session`]: wiring the three together for one tmux session.

@@ -10,7 +10,7 @@ use anyhow::Context;
 use protocol::control::{PROTOCOL_VERSION, RunnerHello};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::core::{Core, CoreConfig};
 use crate::tmux::{TmuxServer, spawn_control_client};
@@ -168,7 +168,10 @@ async fn serve_once(
         own_pid,
     );
     let output = std::mem::replace(&mut client.output, mpsc::channel(1).1);
-    let result = core.run(output, core_rx, cancel.clone()).await;
+    let result = core
+        .run(output, core_rx, cancel.clone())
+        .await
+        .map(|ended| debug!(?ended, "session core ended"));
 
     // Closing stdin detaches the control client; give tmux a moment, then
     // make sure the process is gone.

@@ -146,7 +146,9 @@ impl Unacked {
     }
 
     /// Whether the frames held can bring a relay at `relay_last` up to
-    /// `ours` with no gap.
+    /// `ours` with no gap and no overlap (the relay refuses a frame that
+    /// straddles its `last_seq`, so the first frame resent must start right
+    /// after it).
     pub fn covers_after(&self, relay_last: u64, ours: u64) -> bool {
         if relay_last == ours {
             return true;
@@ -164,7 +166,7 @@ impl Unacked {
             if last <= relay_last {
                 continue;
             }
-            if first > next {
+            if first != next {
                 return false;
             }
             next = last + 1;
@@ -266,6 +268,19 @@ mod tests {
         assert!(u.covers_after(5, 8));
         assert!(u.covers_after(8, 8));
         assert!(!u.covers_after(9, 8));
+        Ok(())
+    }
+
+    #[test]
+    fn a_frame_straddling_the_relays_last_seq_is_not_a_cover() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let mut u = Unacked::new(1000, 10_000, dir.path().to_path_buf());
+        u.push(1, 3, frame(1, 10))?;
+        u.push(4, 5, frame(2, 10))?;
+        assert!(u.covers_after(0, 5));
+        assert!(u.covers_after(3, 5));
+        assert!(!u.covers_after(2, 5), "resending 1..=3 would overlap 2");
+        assert!(!u.covers_after(4, 5));
         Ok(())
     }
 }

@@ -3,16 +3,17 @@
 //! the core, and reconnect with capped exponential backoff and jitter.
 //!
 //! The uplink keeps no transcript state: the core holds every unacked frame
-//! and resends from the relay's `last_seq` after each `Connected`. Messages
+//! and resends from the relay's `last_seq` after each `Opened`. Messages
 //! from the core carry the connection generation they were meant for, so a
 //! frame queued for a dead connection is never sent on the next one (which
 //! would duplicate or reorder sequence numbers).
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use protocol::control::{RelayToRunner, RunnerHello, RunnerToRelay};
+
+use crate::core::{RelayEvent, RelayMsg, ToRelay};
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -29,30 +30,6 @@ pub struct UplinkConfig {
     pub relay_url: String,
     pub runner_token: String,
     pub hello: RunnerHello,
-}
-
-/// What the uplink tells the core.
-#[derive(Debug)]
-pub enum UplinkEvent {
-    /// A connection is up; `generation` tags it.
-    Connected {
-        generation: u64,
-        session_id: String,
-        last_seq: u64,
-    },
-    /// The connection `generation` is gone; frames sent for it are lost.
-    Disconnected { generation: u64 },
-    /// A message from the relay.
-    Message(RelayToRunner),
-    /// The relay refused the token (401/403): reconnecting cannot help.
-    Rejected { reason: String },
-}
-
-/// What the core asks the uplink to send, on connection `generation`.
-#[derive(Debug)]
-pub enum ToUplink {
-    Frame { generation: u64, bytes: Bytes },
-    Text { generation: u64, msg: RunnerToRelay },
 }
 
 /// The relay's runner WebSocket URL for a base URL.
@@ -104,8 +81,8 @@ impl Backoff {
 /// Runs the uplink until `cancel` fires or the relay rejects the token.
 pub async fn run(
     cfg: UplinkConfig,
-    to_core: mpsc::UnboundedSender<UplinkEvent>,
-    mut from_core: mpsc::Receiver<ToUplink>,
+    to_core: mpsc::UnboundedSender<RelayEvent>,
+    mut from_core: mpsc::Receiver<ToRelay>,
     cancel: CancellationToken,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(15));
@@ -118,11 +95,11 @@ pub async fn run(
         match connect_once(&cfg, generation, &to_core, &mut from_core, &cancel).await {
             Outcome::Cancelled => return,
             Outcome::Rejected(reason) => {
-                let _ = to_core.send(UplinkEvent::Rejected { reason });
+                let _ = to_core.send(RelayEvent::Rejected { reason });
                 return;
             }
             Outcome::Lost { was_up } => {
-                let _ = to_core.send(UplinkEvent::Disconnected { generation });
+                let _ = to_core.send(RelayEvent::Lost { generation });
                 if was_up {
                     backoff.reset();
                 }
@@ -139,6 +116,18 @@ pub async fn run(
     }
 }
 
+/// The core's view of a relay message (`None` for one it has no use for).
+fn relay_msg(msg: RelayToRunner) -> Option<RelayMsg> {
+    Some(match msg {
+        RelayToRunner::Ack { seq } => RelayMsg::Ack { seq },
+        RelayToRunner::Input { pane, data } => RelayMsg::Input { pane, data },
+        RelayToRunner::Resize { cols, rows } => RelayMsg::Resize { cols, rows },
+        RelayToRunner::Viewers { count } => RelayMsg::Viewers { count },
+        RelayToRunner::SnapshotRequest => RelayMsg::SnapshotRequest,
+        _ => return None,
+    })
+}
+
 enum Outcome {
     Cancelled,
     Rejected(String),
@@ -148,8 +137,8 @@ enum Outcome {
 async fn connect_once(
     cfg: &UplinkConfig,
     generation: u64,
-    to_core: &mpsc::UnboundedSender<UplinkEvent>,
-    from_core: &mut mpsc::Receiver<ToUplink>,
+    to_core: &mpsc::UnboundedSender<RelayEvent>,
+    from_core: &mut mpsc::Receiver<ToRelay>,
     cancel: &CancellationToken,
 ) -> Outcome {
     let url = match runner_ws_url(&cfg.relay_url) {
@@ -236,9 +225,8 @@ async fn connect_once(
         _ => return Outcome::Lost { was_up: false },
     };
     info!(session_id, last_seq, "connected to relay");
-    let _ = to_core.send(UplinkEvent::Connected {
+    let _ = to_core.send(RelayEvent::Opened {
         generation,
-        session_id,
         last_seq,
     });
 
@@ -254,12 +242,18 @@ async fn connect_once(
             out = from_core.recv() => {
                 let Some(out) = out else { return Outcome::Cancelled };
                 let msg = match out {
-                    ToUplink::Frame { generation: g, bytes } if g == generation => Message::Binary(bytes),
-                    ToUplink::Text { generation: g, msg } if g == generation => {
-                        match serde_json::to_string(&msg) {
+                    ToRelay::Frame { generation: g, bytes } if g == generation => Message::Binary(bytes),
+                    ToRelay::Status { attached_clients } => {
+                        match serde_json::to_string(&RunnerToRelay::Status { attached_clients }) {
                             Ok(t) => Message::text(t),
                             Err(_) => continue,
                         }
+                    }
+                    ToRelay::Error { code, .. } => {
+                        // Protocol 1 has no `error` message (a relay would
+                        // close the socket on it); the core logged it.
+                        debug!(%code, "not telling the relay of a refused message");
+                        continue;
                     }
                     _ => continue,
                 };
@@ -270,7 +264,10 @@ async fn connect_once(
             }
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Text(t))) => match serde_json::from_str::<RelayToRunner>(&t) {
-                    Ok(msg) => { let _ = to_core.send(UplinkEvent::Message(msg)); }
+                    Ok(msg) => match relay_msg(msg) {
+                        Some(msg) => { let _ = to_core.send(RelayEvent::Message(msg)); }
+                        None => debug!("ignoring an unexpected message from the relay"),
+                    },
                     Err(err) => warn!(%err, "ignoring a malformed message from the relay"),
                 },
                 Some(Ok(Message::Close(frame))) => {

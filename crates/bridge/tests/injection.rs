@@ -3,7 +3,8 @@
 //! browser input (the same, plus NUL and a bracketed-paste end marker) pass
 //! through the real relay and the real `tmux-bridge connect` into a private
 //! tmux server. Nothing may run: no marker file appears, and the hostile
-//! text shows up in the pane literally.
+//! text shows up in the pane literally. Input naming a pane of another
+//! session on the same server (issue 10) never reaches that pane.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -221,9 +222,87 @@ async fn hostile_names_and_input_never_run_in_tmux() {
     // Clear the shell's line without running it.
     let ctrl_c = serde_json::json!({ "t": "input", "pane": pane, "data": "\u{3}" }).to_string();
     ws.send(Message::text(ctrl_c)).await.expect("ctrl-c");
+
+    // Issue 10: input naming a pane of another session on the same tmux
+    // server (pane ids are server-wide) never reaches it.
+    other_sessions_panes_are_out_of_reach(&tmux, &mut ws, &pane, &m).await;
     let _ = ws.close(None).await;
     drop(keep);
     relay.shutdown().await.expect("shutdown");
+}
+
+/// Types into a pane of a session the bridge does not serve, through the
+/// served session's browser socket, and proves nothing arrived: the victim
+/// pane copies every byte it receives to a file, and after the bridge has
+/// demonstrably handled the hostile message (a marker typed after it shows
+/// in the served pane) a fence typed with tmux's own CLI reaches the file
+/// with nothing before it (a pty delivers bytes in order).
+async fn other_sessions_panes_are_out_of_reach<S>(
+    tmux: &testkit::Tmux,
+    ws: &mut S,
+    served_pane: &str,
+    dir: &Path,
+) where
+    S: SinkExt<Message> + StreamExt + Unpin,
+    <S as futures_util::Sink<Message>>::Error: std::fmt::Debug,
+{
+    let out = dir.join("victim.out");
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "victim",
+        "sh",
+        "-c",
+        &format!("stty raw -echo; exec cat > '{}'", out.display()),
+    ])
+    .expect("victim session");
+    let victim = tmux.first_pane("victim").expect("victim pane");
+    assert_ne!(victim, served_pane);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !out.exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(out.exists(), "the victim pane never started");
+    for data in ["INJECTED\r", "INJECTED-AGAIN"] {
+        let msg = serde_json::json!({ "t": "input", "pane": victim, "data": data }).to_string();
+        ws.send(Message::text(msg)).await.expect("input");
+    }
+    let marker = "handled-after-victim";
+    let msg = serde_json::json!({ "t": "input", "pane": served_pane, "data": marker }).to_string();
+    ws.send(Message::text(msg)).await.expect("marker");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut screen = String::new();
+    while Instant::now() < deadline {
+        // Drain what the relay sends meanwhile.
+        let _ = tokio::time::timeout(Duration::from_millis(50), ws.next()).await;
+        screen = tmux
+            .run(&["capture-pane", "-p", "-J", "-t", served_pane])
+            .unwrap_or_default();
+        if screen.contains(marker) {
+            break;
+        }
+    }
+    assert!(
+        screen.contains(marker),
+        "marker never typed; pane:\n{screen}"
+    );
+    tmux.run(&["send-keys", "-t", &victim, "-l", "FENCE"])
+        .expect("fence");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut got = Vec::new();
+    while Instant::now() < deadline {
+        got = std::fs::read(&out).unwrap_or_default();
+        if got.ends_with(b"FENCE") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "FENCE",
+        "input for another session's pane reached it"
+    );
 }
 
 /// Kills a `connect` child when dropped.

@@ -10,6 +10,9 @@
 //!   [`Event::Malformed`]; parsing always goes on.
 //! * [`command`]: an encoder for every command the bridge sends to tmux, with
 //!   quoting that makes injection impossible (see `security-notes.md`).
+//!   Beside it, the formats the bridge asks tmux for and their reply
+//!   parsers: [`state`] (pane state for resync) and [`listing`]
+//!   (`list-windows`, `list-clients`).
 //! * [`keys`]: tmux's key tables resolved from `list-keys` output, for
 //!   servers older than 3.4 (whose `send-keys` has no `-K`).
 //!
@@ -22,6 +25,7 @@ pub mod ids;
 pub mod json;
 pub mod keys;
 pub mod layout;
+pub mod listing;
 pub mod naming;
 pub mod parser;
 pub mod state;

@@ -3,6 +3,7 @@
 mod encoder;
 mod fixtures;
 mod keys;
+mod listing;
 mod naming;
 mod parser_props;
 mod real_tmux;

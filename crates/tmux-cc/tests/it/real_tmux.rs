@@ -20,6 +20,8 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Tmux {
     pub socket: String,
+    /// The tmux binary (`tmux` on `PATH` unless [`Tmux::start_with`] chose).
+    pub bin: PathBuf,
     child: Child,
     stdin: Option<ChildStdin>,
     rx: Receiver<Event>,
@@ -35,6 +37,11 @@ impl Tmux {
     /// `shell_command(scratch dir)` through `/bin/sh -c`, attached to a `-C`
     /// client, and waits until it is up.
     pub fn start(shell_command: impl FnOnce(&Path) -> String) -> Tmux {
+        Tmux::start_with(Path::new("tmux"), shell_command)
+    }
+
+    /// [`Tmux::start`] with a given tmux binary.
+    pub fn start_with(bin: &Path, shell_command: impl FnOnce(&Path) -> String) -> Tmux {
         let dir = tempfile::tempdir().expect("tempdir");
         let shell_command = shell_command(dir.path());
         let socket = format!(
@@ -42,7 +49,7 @@ impl Tmux {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst)
         );
-        let mut child = Command::new("tmux")
+        let mut child = Command::new(bin)
             .args([
                 "-u",
                 "-L",
@@ -94,6 +101,7 @@ impl Tmux {
         });
         let mut t = Tmux {
             socket,
+            bin: bin.to_owned(),
             child,
             stdin,
             rx,
@@ -105,6 +113,11 @@ impl Tmux {
             matches!(e, Event::SessionChanged { .. })
         });
         t
+    }
+
+    /// The process id of the control client (tmux's `client_pid`).
+    pub fn client_pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -231,7 +244,7 @@ impl Tmux {
 
     /// A plain `tmux -L <socket>` command (not through the control client).
     pub fn plain(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
+        Command::new(&self.bin)
             .args(["-u", "-L", &self.socket])
             .args(args)
             .env("LANG", "C.UTF-8")
@@ -271,7 +284,7 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         self.stdin = None;
-        let _ = Command::new("tmux")
+        let _ = Command::new(&self.bin)
             .args(["-L", &self.socket, "kill-server"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -35,7 +35,7 @@ const TYPED: &[u8] = b"x#{pane_id}#(id)%H;$HOME~'\"\\y\n";
 const TYPED_ECHO: &[u8] = b"x#{pane_id}#(id)%H;$HOME~'\"\\y";
 
 /// The `tmux` on `PATH`, then every `/opt/tmux-*/bin/tmux`, by version.
-pub(crate) fn binaries() -> Vec<PathBuf> {
+pub fn binaries() -> Vec<PathBuf> {
     let mut out = vec![PathBuf::from("tmux")];
     let mut extra: Vec<PathBuf> = std::fs::read_dir("/opt")
         .map(|d| {
@@ -52,7 +52,7 @@ pub(crate) fn binaries() -> Vec<PathBuf> {
 }
 
 /// `(major, minor, "tmux 3.5a")` from `tmux -V` (`next-3.6` counts as 3.6).
-pub(crate) fn version(bin: &Path) -> (u32, u32, String) {
+pub fn version(bin: &Path) -> (u32, u32, String) {
     let out = Command::new(bin)
         .arg("-V")
         .output()

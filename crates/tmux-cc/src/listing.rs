@@ -1,0 +1,152 @@
+//! The `list-windows` and `list-clients` formats the bridge uses, the
+//! commands that send them, and the parsers of their reply lines.
+//!
+//! Owns the format text and its parsing, as [`crate::state`] does for pane
+//! state; does no I/O. Fields are separated by single spaces (tmux versions
+//! differ in whether command output escapes a tab, reference §8.1) and the
+//! only field that may hold a space, the window name, comes last.
+
+use bytes::Bytes;
+
+use crate::command::{self, CommandError, CommandLine, Target, WindowScope};
+use crate::event::Event;
+use crate::ids::{SessionId, WindowId};
+
+/// `list-windows -F`: fields that hold no space first, the name last (it may
+/// hold anything, spaces included).
+pub const WINDOWS_FORMAT: &str = "#{window_id} #{window_index} #{window_layout} #{window_visible_layout} #{window_raw_flags} #{window_active} #{window_name}";
+
+/// `list-clients -F`: whether the client is a control client, its process
+/// id and its tty (empty for a control client on a pipe).
+pub const CLIENTS_FORMAT: &str = "#{client_control_mode} #{client_pid} #{client_tty}";
+
+/// A reply line that does not have the fields its format promises.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{format} line: missing or invalid {field}: {line:?}")]
+pub struct ListingError {
+    /// `"list-windows"` or `"list-clients"`.
+    pub format: &'static str,
+    pub field: &'static str,
+    /// The line, lossily decoded, at most 200 bytes of it.
+    pub line: String,
+}
+
+impl ListingError {
+    fn new(format: &'static str, field: &'static str, line: &[u8]) -> Self {
+        let end = line.len().min(200);
+        ListingError {
+            format,
+            field,
+            line: String::from_utf8_lossy(&line[..end]).into_owned(),
+        }
+    }
+}
+
+/// `list-windows -t $S -F` [`WINDOWS_FORMAT`]: every window of a session.
+pub fn list_windows(session: SessionId) -> Result<CommandLine, CommandError> {
+    command::list_windows(
+        &WindowScope::Session(Target::Session(session)),
+        WINDOWS_FORMAT,
+    )
+}
+
+/// `list-clients -F` [`CLIENTS_FORMAT`]: every client of the server.
+pub fn list_clients() -> Result<CommandLine, CommandError> {
+    command::list_clients(CLIENTS_FORMAT)
+}
+
+/// One line of a [`WINDOWS_FORMAT`] reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowLine {
+    pub window: WindowId,
+    pub index: u32,
+    /// The layout string, as in `%layout-change`.
+    pub layout: Bytes,
+    /// The visible layout (differs from `layout` while a pane is zoomed).
+    pub visible_layout: Bytes,
+    /// `window_raw_flags` (`*`, `-`, `Z`, …).
+    pub flags: Bytes,
+    /// The session's current window.
+    pub active: bool,
+    /// The window name, raw (it may hold spaces or be empty).
+    pub name: Bytes,
+}
+
+impl WindowLine {
+    /// Parses one reply line.
+    pub fn parse(line: &[u8]) -> Result<WindowLine, ListingError> {
+        let err = |field| ListingError::new("list-windows", field, line);
+        let mut f = line.splitn(7, |&b| b == b' ');
+        let window = f
+            .next()
+            .and_then(WindowId::parse_bytes)
+            .ok_or_else(|| err("window_id"))?;
+        let index = f
+            .next()
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+            .ok_or_else(|| err("window_index"))?;
+        let layout = f.next().ok_or_else(|| err("window_layout"))?;
+        let visible_layout = f.next().ok_or_else(|| err("window_visible_layout"))?;
+        let flags = f.next().ok_or_else(|| err("window_raw_flags"))?;
+        let active = match f.next() {
+            Some(b"1") => true,
+            Some(b"0") => false,
+            _ => return Err(err("window_active")),
+        };
+        // A window with an empty name ends after the separator, or (if a
+        // version trims) without it.
+        let name = f.next().unwrap_or_default();
+        Ok(WindowLine {
+            window,
+            index,
+            layout: Bytes::copy_from_slice(layout),
+            visible_layout: Bytes::copy_from_slice(visible_layout),
+            flags: Bytes::copy_from_slice(flags),
+            active,
+            name: Bytes::copy_from_slice(name),
+        })
+    }
+
+    /// The `%layout-change` tmux would have sent for this window's current
+    /// layout, to feed a model the same way as the notification.
+    pub fn layout_event(&self) -> Event {
+        Event::LayoutChange {
+            window: self.window,
+            layout: self.layout.clone(),
+            visible_layout: Some(self.visible_layout.clone()),
+            flags: Some(self.flags.clone()),
+        }
+    }
+}
+
+/// One line of a [`CLIENTS_FORMAT`] reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientLine {
+    /// A control client (`-C`/`-CC`), not a person's terminal.
+    pub control: bool,
+    pub pid: u32,
+    /// The client's tty path (empty for a control client on pipes).
+    pub tty: Bytes,
+}
+
+impl ClientLine {
+    /// Parses one reply line.
+    pub fn parse(line: &[u8]) -> Result<ClientLine, ListingError> {
+        let err = |field| ListingError::new("list-clients", field, line);
+        let mut f = line.splitn(3, |&b| b == b' ');
+        let control = match f.next() {
+            Some(b"1") => true,
+            Some(b"0") => false,
+            _ => return Err(err("client_control_mode")),
+        };
+        let pid = f
+            .next()
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+            .ok_or_else(|| err("client_pid"))?;
+        let tty = Bytes::copy_from_slice(f.next().unwrap_or_default());
+        Ok(ClientLine { control, pid, tty })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,99 @@
+use super::*;
+
+fn window(line: &str) -> Result<WindowLine, ListingError> {
+    WindowLine::parse(line.as_bytes())
+}
+
+#[test]
+fn a_window_line_with_a_name_holding_spaces() {
+    let w = window("@3 2 b25d,80x24,0,0,1 b25d,80x24,0,0,1 *Z 1 my  window #1").expect("parses");
+    assert_eq!(w.window, WindowId(3));
+    assert_eq!(w.index, 2);
+    assert_eq!(&w.layout[..], b"b25d,80x24,0,0,1");
+    assert_eq!(&w.visible_layout[..], b"b25d,80x24,0,0,1");
+    assert_eq!(&w.flags[..], b"*Z");
+    assert!(w.active);
+    assert_eq!(&w.name[..], b"my  window #1");
+    assert_eq!(
+        w.layout_event(),
+        Event::LayoutChange {
+            window: WindowId(3),
+            layout: Bytes::from_static(b"b25d,80x24,0,0,1"),
+            visible_layout: Some(Bytes::from_static(b"b25d,80x24,0,0,1")),
+            flags: Some(Bytes::from_static(b"*Z")),
+        }
+    );
+}
+
+#[test]
+fn a_window_line_with_empty_flags_and_name() {
+    // An inactive window has no flags: two separators in a row.
+    let w = window("@0 0 l l  0 ").expect("parses");
+    assert_eq!(
+        (&w.flags[..], w.active, &w.name[..]),
+        (&b""[..], false, &b""[..])
+    );
+    let w = window("@0 0 l l - 0").expect("parses without a trailing separator");
+    assert_eq!(&w.name[..], b"");
+}
+
+#[test]
+fn a_window_name_keeps_every_byte() {
+    let line = b"@1 1 l v * 1 caf\xc3\xa9\ttab #{x} ; \\";
+    let w = WindowLine::parse(line).expect("parses");
+    assert_eq!(&w.name[..], b"caf\xc3\xa9\ttab #{x} ; \\");
+}
+
+#[test]
+fn malformed_window_lines_name_the_field() {
+    for (line, field) in [
+        ("", "window_id"),
+        ("3 0 l v * 1 n", "window_id"),
+        ("@3 x l v * 1 n", "window_index"),
+        ("@3 -1 l v * 1 n", "window_index"),
+        ("@3 0", "window_layout"),
+        ("@3 0 l", "window_visible_layout"),
+        ("@3 0 l v", "window_raw_flags"),
+        ("@3 0 l v *", "window_active"),
+        ("@3 0 l v * yes n", "window_active"),
+    ] {
+        let err = window(line).expect_err(line);
+        assert_eq!((err.format, err.field), ("list-windows", field), "{line:?}");
+    }
+    let long = format!("@x {}", "a".repeat(1000));
+    assert_eq!(window(&long).expect_err("bad").line.len(), 200);
+}
+
+#[test]
+fn client_lines() {
+    let c = ClientLine::parse(b"1 4242 ").expect("control client");
+    assert_eq!((c.control, c.pid, &c.tty[..]), (true, 4242, &b""[..]));
+    let c = ClientLine::parse(b"0 77 /dev/pts/3").expect("tty client");
+    assert_eq!(
+        (c.control, c.pid, &c.tty[..]),
+        (false, 77, &b"/dev/pts/3"[..])
+    );
+    let c = ClientLine::parse(b"1 9").expect("no tty field");
+    assert_eq!(&c.tty[..], b"");
+    for (line, field) in [
+        ("", "client_control_mode"),
+        ("x 1 t", "client_control_mode"),
+        ("0", "client_pid"),
+        ("0 pid /dev/pts/1", "client_pid"),
+    ] {
+        let err = ClientLine::parse(line.as_bytes()).expect_err(line);
+        assert_eq!((err.format, err.field), ("list-clients", field), "{line:?}");
+    }
+}
+
+#[test]
+fn commands_carry_the_formats() {
+    let line = list_windows(SessionId(4)).expect("line");
+    assert_eq!(line.replies(), 1);
+    assert!(line.text().starts_with("list-windows "), "{}", line.text());
+    assert!(line.text().contains("$4"), "{}", line.text());
+    assert!(line.text().contains("#{window_visible_layout}"));
+    let line = list_clients().expect("line");
+    assert!(line.text().starts_with("list-clients "), "{}", line.text());
+    assert!(line.text().contains("#{client_control_mode}"));
+}
