@@ -85,7 +85,7 @@ async function startUp(t) {
   const attach = /^Attach:\s+(.+)$/m.exec(stdout)[1].trim();
   assert.match(url, /^http:\/\/127\.0\.0\.1:/);
   assert.match(attach, new RegExp(`tmux .*-L ${socket}.* attach`));
-  return { url, attach, socket, tmux, logs: () => stderr };
+  return { url, attach, socket, tmux, logs: () => stderr, dataDir: join(dir, 'data'), env };
 }
 
 /** Binary frames the page receives, as seen on the network: `{phase, type, first, last, bytes}`. */
@@ -101,16 +101,14 @@ function watchFrames(page, log, phase) {
 }
 
 /** Logs in with the one-time URL and opens the first session; returns the page. */
-async function openSession(browser, t, up, watch = null) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+async function openSession(browser, t, up, watch = null, viewport = { width: 1280, height: 800 }) {
+  const context = await browser.newContext({ viewport });
   t.after(() => context.close());
   const page = await context.newPage();
   if (watch) watchFrames(page, watch.log, watch.phase);
   await page.goto(up.url);
-  if (!/\/s\//.test(new URL(page.url()).pathname)) {
-    const link = await until(() => page.$('[data-testid="sessions"] a.open'), 20_000, 'session list');
-    await link.click();
-  }
+  // Issue 14, item 5: the login link opens the terminal, not the list.
+  await page.waitForURL(/\/s\/[^/]+$/, { timeout: 30_000 });
   await until(() => page.evaluate(() => document.body.dataset.conn === 'live'), 20_000, 'live');
   await until(() => page.$('.pane .xterm-rows'), 20_000, 'a pane');
   return page;
@@ -251,4 +249,124 @@ test('a person attached in a terminal: typing there shows in the page, which ren
   const rows = await page.evaluate((id) => document.querySelectorAll(`.pane[data-pane="${id}"] .xterm-rows > div`).length, pane);
   assert.equal(rows, Number(size.split('x')[1]));
   await page.screenshot({ path: join(ARTIFACTS, 'e2e-attached-client.png') });
+});
+
+// ----- issue 14 against the real relay, runner and tmux ---------------------
+
+const windowSize = (up) => up.tmux('display-message', '-p', '#{window_width}x#{window_height}').trim();
+
+test('issue 14 item 5: tmux-bridge login-link logs a second browser in, straight to the terminal', { skip: skip || false, timeout: 180_000 }, async (t) => {
+  const up = await startUp(t);
+  const out = execFileSync(BIN, ['login-link', '--data-dir', up.dataDir], { encoding: 'utf8', env: up.env, timeout: 30_000 });
+  const link = out.trim().split('\n').at(-1);
+  assert.match(link, /^http:\/\/127\.0\.0\.1:\d+\/login\/once\?code=[^&]+&next=%2Ft%2Flocal%2Fprimary$/);
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const page = await context.newPage();
+  await page.goto(link);
+  await page.waitForURL(/\/s\/[^/]+$/, { timeout: 30_000 });
+  await until(() => page.evaluate(() => document.body.dataset.conn === 'live'), 20_000, 'live');
+  // The link works once.
+  const again = await (await context.newPage()).goto(link);
+  assert.equal(again.status(), 400);
+});
+
+test('issue 14 item 2: two tabs, the big one closes, tmux follows the small one', { skip: skip || false, timeout: 180_000 }, async (t) => {
+  const up = await startUp(t);
+  const small = await openSession(browser, t, up, null, { width: 700, height: 420 });
+  const smallSize = await until(() => {
+    const s = windowSize(up);
+    return s !== '120x32' && s;
+  }, 20_000, 'tmux sized to the small tab');
+  // A second tab of the same browser (same login), on a big screen.
+  const big = await small.context().newPage();
+  await big.setViewportSize({ width: 1600, height: 1000 });
+  await big.goto(small.url());
+  await until(() => big.evaluate(() => document.body.dataset.conn === 'live'), 20_000, 'big tab live');
+  const bigSize = await until(() => {
+    const s = windowSize(up);
+    return s !== smallSize && s;
+  }, 20_000, 'tmux sized to the big tab');
+  const [bw] = bigSize.split('x').map(Number);
+  const [sw] = smallSize.split('x').map(Number);
+  assert.ok(bw > sw, `big ${bigSize} > small ${smallSize}`);
+  // The big tab goes away: tmux takes the small tab's size again, and the
+  // small tab draws at its own font size (no shrinking to a stale size).
+  await big.close();
+  await until(() => windowSize(up) === smallSize, 20_000, `back to ${smallSize} (now ${windowSize(up)})`);
+  await until(() => small.evaluate(() => {
+    const p = JSON.parse(localStorage.getItem('tb:prefs') || '{}');
+    return Number(document.body.dataset.fontSize) === (p.fontSize || 14);
+  }), 20_000, 'small tab at its own font size');
+  // "Keep tmux's size" in the small tab: it stops sizing tmux.
+  await small.click('[data-testid="fit"]');
+  await small.setViewportSize({ width: 500, height: 300 });
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(windowSize(up), smallSize, 'a tab that keeps tmux\'s size does not resize it');
+});
+
+test('issue 14: a share link viewer watches read-only and is cut on revocation', { skip: skip || false, timeout: 180_000 }, async (t) => {
+  const up = await startUp(t);
+  const owner = await openSession(browser, t, up);
+  const [pane] = allPanes(up);
+  await owner.click('[data-action="share"]');
+  await owner.fill('[data-testid="share-label"]', 'for carol');
+  await owner.click('[data-testid="share-create"]');
+  const link = await until(() => owner.textContent('[data-testid="share-url"]').catch(() => null), 10_000, 'share link');
+  assert.match(link, /\/v#[A-Za-z0-9_-]+$/);
+  // The viewer: another browser, no login.
+  const vctx = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+  t.after(() => vctx.close());
+  const viewer = await vctx.newPage();
+  await viewer.goto(link);
+  await until(() => viewer.evaluate(() => document.body.dataset.conn === 'live'), 20_000, 'viewer live');
+  assert.equal(await viewer.evaluate(() => document.body.dataset.readOnly), 'true');
+  up.tmux('send-keys', '-t', pane, '-l', 'echo shared-$((5*5))');
+  up.tmux('send-keys', '-t', pane, 'Enter');
+  await until(async () => (await paneText(viewer, pane))?.includes('shared-25'), 20_000, 'viewer sees output');
+  // Typing in the viewer reaches nothing.
+  await viewer.click(`.pane[data-pane="${pane}"]`);
+  await viewer.keyboard.type('echo viewer-typed');
+  await viewer.keyboard.press('Enter');
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.ok(!capture(up, pane).includes('viewer-typed'), 'the viewer cannot type');
+  // The owner sees the viewer in presence.
+  await until(async () => (await owner.getAttribute('[data-testid="presence"]', 'title'))?.includes('for carol'), 10_000, 'viewer in presence');
+  // Revoked: the viewer is cut within a second.
+  owner.once('dialog', (d) => d.accept());
+  const cut = Date.now();
+  await owner.click('[data-testid="share-revoke"]');
+  await until(() => viewer.evaluate(() => document.body.dataset.conn === 'revoked'), 5_000, 'viewer cut');
+  assert.ok(Date.now() - cut < 2_000, `cut after ${Date.now() - cut} ms`);
+  await viewer.screenshot({ path: join(ARTIFACTS, 'e2e-share-revoked.png') });
+});
+
+test('issue 14 item 10: revoking the runner of up asks first and says it serves this page', { skip: skip || false, timeout: 180_000 }, async (t) => {
+  const up = await startUp(t);
+  const page = await openSession(browser, t, up);
+  await page.goto(new URL('/runners', up.url).href);
+  await page.click('tr[data-runner] button');
+  await page.waitForSelector('#serves-this-page');
+  assert.match(await page.textContent('#serves-this-page'), /serving this page/);
+  // Not confirmed: the runner still serves.
+  await page.click('text=Cancel');
+  await page.waitForURL(/\/runners$/);
+  assert.equal((await page.textContent('tr[data-runner] .state')).trim(), 'online');
+});
+
+test('issue 14 item 4: a prefix key makes a window (needs a runner that takes keys)', { skip: skip || false, timeout: 180_000 }, async (t) => {
+  const up = await startUp(t);
+  const page = await openSession(browser, t, up);
+  const features = await page.evaluate(() => document.body.dataset.features || '');
+  if (!features.split(' ').includes('keys')) {
+    t.skip('the runner does not take keys from the page yet (runner side of issue 14 item 4)');
+    return;
+  }
+  const before = up.tmux('list-windows', '-F', '#{window_id}').trim().split('\n').length;
+  await page.click('.pane');
+  await page.keyboard.press('Control+b');
+  await page.keyboard.press('c');
+  await until(() => up.tmux('list-windows', '-F', '#{window_id}').trim().split('\n').length === before + 1, 10_000, 'a new window');
+  await page.click('[data-action="split-right"]');
+  await until(() => allPanes(up).length === before + 2, 10_000, 'a split');
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { launch, paneText, until, DIST, ARTIFACTS } from './support/browser.mjs';
 import { startFixtureRelay, zstdRawFrame } from './support/fixture-relay.mjs';
-import { encodeRecords, FRAME_BATCH, FRAME_VERSION, REC_OUTPUT, REC_PANE_RESET, REC_TOPOLOGY } from '../src/protocol.js';
+import { encodeRecords, FRAME_BATCH, FRAME_VERSION, REC_OUTPUT, REC_PANE_RESET, REC_TOPOLOGY } from '../build/test/protocol.js';
 
 const XSS_NAME = '<img src=x onerror="window.__xss=1">';
 
@@ -82,7 +82,8 @@ test('panes are laid out as tmux lays them out, names render as text', async (t)
   assert.ok(Math.abs(left.left - stage.left) < 1, 'left pane at x=0');
   assert.ok(Math.abs(right.left - stage.left - 41 * cellW) < 1.5, `right pane at x=41 cells (${right.left - stage.left} vs ${41 * cellW})`);
   assert.ok(Math.abs(left.width - 40 * cellW) < 1.5, 'left pane 40 cells wide');
-  assert.ok(Math.abs(stage.width - 80 * cellW) < 1.5, 'window 80 cells wide');
+  // 80 cells, plus the column on the right where the last pane's scrollbar lives.
+  assert.ok(stage.width - 80 * cellW > -0.5 && stage.width - 80 * cellW <= cellW + 1, `window 80 cells wide (+ scrollbar): ${stage.width} vs ${80 * cellW}`);
   assert.equal(boxes.logsShown, false, 'the other window is not shown');
 
   // Window names are text, never markup.
@@ -118,7 +119,7 @@ test('a window larger than the viewport is scaled down by font size and letterbo
     return { stage: stage.toJSON(), cellW: screen.width / 40, rightLeft: right.left - stage.left, font: parseFloat(getComputedStyle(document.querySelector('.pane[data-pane="%0"] .xterm-rows')).fontSize) };
   });
   assert.ok(g.font < 14, `font shrank (${g.font})`);
-  assert.ok(Math.abs(g.stage.width - 80 * g.cellW) < 1.5, 'stage is 80 cells of the new size');
+  assert.ok(g.stage.width - 80 * g.cellW > -0.5 && g.stage.width - 80 * g.cellW <= g.cellW + 1, 'stage is 80 cells of the new size (+ scrollbar column)');
   assert.ok(Math.abs(g.rightLeft - 41 * g.cellW) < 1.5, 'right pane still at x=41 cells');
   // The page asked tmux for the cells it has room for at the base font size.
   const lastResize = () => relay.state.received.filter((r) => r.msg.t === 'resize').at(-1)?.msg;

@@ -140,8 +140,12 @@ test('pair a runner through the page, see its session, revoke it', { skip, timeo
   const row = `tr[data-runner="${creds.runner_id}"]`;
   assert.equal((await page.textContent(`${row} .state`)).trim(), 'online');
   assert.equal(await page.textContent(`${row} .host`), (await page.textContent(`${row} .host`)).trim());
+  // Revoke asks first (issue 14, item 10), then cuts.
+  await Promise.all([page.waitForURL(`${url}/runners/${creds.runner_id}/revoke?`), page.click(`${row} button`)]);
+  assert.match(await page.textContent('h1'), /Revoke runner web-test-box/);
+  assert.equal(await page.$('#serves-this-page'), null, 'a paired runner does not serve this page');
   const cutAt = Date.now();
-  await Promise.all([page.waitForURL(`${url}/runners`), page.click(`${row} button`)]);
+  await Promise.all([page.waitForURL(`${url}/runners`), page.click('#confirm-revoke')]);
   assert.equal(await page.$(row), null, 'the revoked runner is gone from the page');
   const code2 = await Promise.race([connect.exited, new Promise((r) => setTimeout(() => r('timeout'), 20_000))]);
   assert.notEqual(code2, 'timeout', 'the revoked runner stops');

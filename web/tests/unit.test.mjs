@@ -2,10 +2,10 @@
 // guard's helpers. No browser.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeFrame, encodeFrame, encodeRecords, FRAME_BATCH, MAX_PAYLOAD, ProtocolError, REC_OUTPUT, REC_PANE_RESET, REC_TOPOLOGY, zstdContentSize } from '../src/protocol.js';
+import { decodeFrame, encodeFrame, encodeRecords, FRAME_BATCH, MAX_PAYLOAD, ProtocolError, REC_OUTPUT, REC_PANE_RESET, REC_TOPOLOGY, zstdContentSize } from '../build/test/protocol.js';
 import { decompress } from 'fzstd';
-import { parseLayout, windowGeometry } from '../src/layout.js';
-import { parseOsc52, safeLinkTarget, sanitizePaste } from '../src/guard.js';
+import { parseLayout, windowGeometry } from '../build/test/layout.js';
+import { parseOsc52, safeLinkTarget, sanitizePaste } from '../build/test/guard.js';
 import { zstdRawFrame } from './support/fixture-relay.mjs';
 
 const dec = (b) => new TextDecoder().decode(b);
@@ -98,7 +98,7 @@ test('malformed frames are errors, not crashes', () => {
 });
 
 test('layout strings parse into pane rectangles', () => {
-  assert.deepEqual(parseLayout('b25d,80x24,0,0,0'), { cols: 80, rows: 24, panes: [{ id: '%0', x: 0, y: 0, cols: 80, rows: 24 }] });
+  assert.deepEqual(parseLayout('b25d,80x24,0,0,0'), { cols: 80, rows: 24, panes: [{ id: '%0', x: 0, y: 0, cols: 80, rows: 24 }], borders: [] });
   const l = parseLayout('bb62,159x48,0,0{79x48,0,0,79,79x48,80,0[79x24,80,0,80,79x23,80,25,81]}');
   assert.deepEqual(l.panes.map((p) => [p.id, p.x, p.y, p.cols, p.rows]), [['%79', 0, 0, 79, 48], ['%80', 80, 0, 79, 24], ['%81', 80, 25, 79, 23]]);
   // tmux 3.7: floating panes after the tree, signed offsets.

@@ -10,11 +10,13 @@
 //! - [`unacked`]: frames the relay has not acknowledged (memory, then disk).
 //! - [`uplink`]: the WebSocket to the relay, with backoff and resume.
 //! - [`session`]: wiring the three together for one tmux session.
+//! - [`page_input`]: the page's keys and tmux actions as tmux commands.
 //! - [`cli`]: one file per subcommand.
 
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod page_input;
 pub mod session;
 pub mod tmux;
 pub mod unacked;

@@ -29,6 +29,8 @@ enum Command {
     Up(cli::up::Args),
     /// Serve a tmux session through a relay elsewhere, with a runner token.
     Connect(cli::connect::Args),
+    /// Print a fresh one-time login link for the running `tmux-bridge up`.
+    LoginLink(cli::login_link::Args),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Command::Pair(args) => cli::pair::run(args),
         Command::Up(args) => cli::up::run(args),
         Command::Connect(args) => cli::connect::run(args),
+        Command::LoginLink(args) => cli::login_link::run(args),
     };
     match result {
         Ok(code) => code,

@@ -92,7 +92,8 @@ pub struct Config {
     /// WebSocket `Origin` headers must match it. `None`: `http://<local addr>`
     /// (decided after binding, so port 0 works).
     pub public_url: Option<String>,
-    /// The built page (`web/dist`).
+    /// A built page on disk to serve instead of the one in the binary
+    /// (empty: the page built into the binary; see `http::static_files`).
     pub web_dir: PathBuf,
     pub retention: Retention,
     /// Time allowed for WebSockets to close on shutdown.
@@ -114,7 +115,7 @@ impl Config {
             database_url: default_database_url(&data_dir),
             data_dir,
             public_url: None,
-            web_dir: default_web_dir(),
+            web_dir: PathBuf::new(),
             retention: Retention::default(),
             shutdown_timeout: Duration::from_secs(5),
             keepalive: Duration::from_secs(20),
@@ -134,9 +135,4 @@ pub fn default_data_dir() -> PathBuf {
 /// SQLite `tmux-relay.db` inside `data_dir`.
 pub fn default_database_url(data_dir: &std::path::Path) -> String {
     format!("sqlite://{}", data_dir.join("tmux-relay.db").display())
-}
-
-/// The repository's `web/dist`, as seen when the relay was compiled.
-pub fn default_web_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/dist"))
 }

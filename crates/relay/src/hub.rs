@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 use protocol::control::{
-    BROWSER_QUEUE_BYTES, BROWSER_QUEUE_FRAMES, RelayToBrowser, RelayToRunner, SessionInfo,
+    BROWSER_QUEUE_BYTES, BROWSER_QUEUE_FRAMES, RelayToBrowser, RelayToRunner, SessionInfo, Viewer,
 };
 use protocol::wire::FrameKind;
 use store::TerminalSessionId;
@@ -246,6 +246,16 @@ struct RunnerLink {
 struct BrowserLink {
     queue: Arc<BrowserQueue>,
     size: Option<(u16, u16)>,
+    /// The tab is shown (`view.visible`); hidden tabs do not size tmux.
+    visible: bool,
+    /// The tab asks tmux to fit it (`view.fit`); "keep tmux's size" does not.
+    fit: bool,
+    /// When the browser was last active (a counter: joined, shown, resized,
+    /// typed); the most recently active fitting tab sizes tmux.
+    active: u64,
+    /// Who watches (account name or share link label), for `presence`.
+    viewer: String,
+    read_only: bool,
 }
 
 #[derive(Debug, Default)]
@@ -257,6 +267,8 @@ struct SessionInner {
     next_id: u64,
     sent_size: Option<(u16, u16)>,
     attached_clients: u32,
+    /// Counter for `BrowserLink::active`.
+    activity: u64,
 }
 
 /// The live state of one terminal session.
@@ -375,11 +387,18 @@ impl SessionHub {
         let mut s = lock(&self.inner);
         s.next_id += 1;
         let id = s.next_id;
+        s.activity += 1;
+        let active = s.activity;
         s.browsers.insert(
             id,
             BrowserLink {
                 queue: queue.clone(),
                 size: None,
+                visible: true,
+                fit: true,
+                active,
+                viewer: String::new(),
+                read_only: false,
             },
         );
         let runner_online = s.runner.is_some();
@@ -400,6 +419,7 @@ impl SessionHub {
     pub fn remove_browser(&self, id: u64) {
         let mut s = lock(&self.inner);
         s.browsers.remove(&id);
+        broadcast_presence(&s);
         let count = u32::try_from(s.browsers.len()).unwrap_or(u32::MAX);
         let tx = s.runner.as_ref().map(|r| r.tx.clone());
         let size = preferred_size(&s.browsers);
@@ -413,18 +433,78 @@ impl SessionHub {
     }
 
     /// Records a browser's available size and forwards the browsers'
-    /// preferred size (the largest) to the runner when it changes.
+    /// preferred size (see [`preferred_size`]) to the runner when it changes.
     pub fn set_browser_size(&self, id: u64, cols: u16, rows: u16) {
         let size = {
             let mut s = lock(&self.inner);
+            s.activity += 1;
+            let active = s.activity;
             if let Some(b) = s.browsers.get_mut(&id) {
                 b.size = Some((cols, rows));
+                b.active = active;
             }
             preferred_size(&s.browsers)
         };
         if let Some((cols, rows)) = size {
             self.send_resize_if_changed(cols, rows);
         }
+    }
+
+    /// Records whether a browser's tab is shown and whether it asks tmux to
+    /// fit it (`view`); a tab being shown counts as activity. Recomputes
+    /// the preferred size.
+    pub fn set_browser_view(&self, id: u64, visible: bool, fit: bool) {
+        let size = {
+            let mut s = lock(&self.inner);
+            s.activity += 1;
+            let active = s.activity;
+            if let Some(b) = s.browsers.get_mut(&id) {
+                if visible && !b.visible {
+                    b.active = active;
+                }
+                b.visible = visible;
+                b.fit = fit;
+            }
+            preferred_size(&s.browsers)
+        };
+        if let Some((cols, rows)) = size {
+            self.send_resize_if_changed(cols, rows);
+        }
+    }
+
+    /// The person typed in this browser: it becomes the most recently
+    /// active one (tmux follows the size of the tab in use, like tmux's
+    /// `window-size latest`).
+    pub fn touch_browser(&self, id: u64) {
+        let size = {
+            let mut s = lock(&self.inner);
+            s.activity += 1;
+            let active = s.activity;
+            let Some(b) = s.browsers.get_mut(&id) else {
+                return;
+            };
+            b.active = active;
+            preferred_size(&s.browsers)
+        };
+        if let Some((cols, rows)) = size {
+            self.send_resize_if_changed(cols, rows);
+        }
+    }
+
+    /// Names the viewer of a browser (account name or share link label) and
+    /// tells every browser who watches now.
+    pub fn set_browser_viewer(&self, id: u64, viewer: &str, read_only: bool) {
+        let mut s = lock(&self.inner);
+        if let Some(b) = s.browsers.get_mut(&id) {
+            b.viewer = viewer.to_owned();
+            b.read_only = read_only;
+        }
+        broadcast_presence(&s);
+    }
+
+    /// Who watches the session now, one entry per viewer with its tab count.
+    pub fn viewers(&self) -> Vec<Viewer> {
+        viewers_of(&lock(&self.inner).browsers)
     }
 
     fn send_resize_if_changed(&self, cols: u16, rows: u16) {
@@ -448,9 +528,13 @@ impl SessionHub {
         lock(&self.inner).runner.as_ref().map(|r| r.tx.clone())
     }
 
-    /// Records the runner's `status`.
+    /// Records the runner's `status` (and tells the browsers when it changed).
     pub fn set_attached_clients(&self, n: u32) {
-        lock(&self.inner).attached_clients = n;
+        let mut s = lock(&self.inner);
+        if s.attached_clients != n {
+            s.attached_clients = n;
+            broadcast_presence(&s);
+        }
     }
 
     /// Whether a runner is connected.
@@ -504,12 +588,49 @@ fn broadcast_text(browsers: &HashMap<u64, BrowserLink>, msg: &RelayToBrowser) {
     }
 }
 
-/// The largest size any browser reported, per dimension.
+/// The size offered to tmux: that of the most recently active browser
+/// among those present now that are shown and ask tmux to fit them
+/// (issue 14, item 2: never a stale maximum of tabs that closed, hid or
+/// chose "keep tmux's size"). `None` when no browser qualifies: tmux then
+/// keeps its size.
 fn preferred_size(browsers: &HashMap<u64, BrowserLink>) -> Option<(u16, u16)> {
     browsers
         .values()
-        .filter_map(|b| b.size)
-        .reduce(|(c, r), (c2, r2)| (c.max(c2), r.max(r2)))
+        .filter(|b| b.visible && b.fit && !b.read_only)
+        .filter_map(|b| b.size.map(|size| (b.active, size)))
+        .max_by_key(|(active, _)| *active)
+        .map(|(_, size)| size)
+}
+
+/// One entry per viewer (name, read-only), with how many tabs it has open;
+/// browsers not yet named are left out.
+fn viewers_of(browsers: &HashMap<u64, BrowserLink>) -> Vec<Viewer> {
+    let mut out: Vec<Viewer> = Vec::new();
+    for b in browsers.values().filter(|b| !b.viewer.is_empty()) {
+        match out
+            .iter_mut()
+            .find(|v| v.name == b.viewer && v.read_only == b.read_only)
+        {
+            Some(v) => v.tabs += 1,
+            None => out.push(Viewer {
+                name: b.viewer.clone(),
+                read_only: b.read_only,
+                tabs: 1,
+            }),
+        }
+    }
+    out.sort_by(|a, b| (a.read_only, &a.name).cmp(&(b.read_only, &b.name)));
+    out
+}
+
+fn broadcast_presence(s: &SessionInner) {
+    broadcast_text(
+        &s.browsers,
+        &RelayToBrowser::Presence {
+            viewers: viewers_of(&s.browsers),
+            attached_clients: s.attached_clients,
+        },
+    );
 }
 
 /// Every live terminal session of this relay process.

@@ -42,7 +42,7 @@ struct ServeArgs {
     /// (default: http://<listen>).
     #[arg(long, env = "TMUX_RELAY_PUBLIC_URL")]
     public_url: Option<String>,
-    /// The built web page (default: the repository's web/dist).
+    /// Serve the page from this built web/dist instead of the one in the binary.
     #[arg(long, env = "TMUX_RELAY_WEB_DIR")]
     web_dir: Option<PathBuf>,
     /// Snapshots kept per terminal session.

@@ -21,7 +21,7 @@ pub struct AppState {
     pub store: Store,
     pub auth: Auth,
     pub hub: Arc<Hub>,
-    /// The built page.
+    /// A built page on disk to serve (empty: the page in the binary).
     pub web_dir: Arc<PathBuf>,
     /// Cancelled when the relay shuts down.
     pub shutdown: CancellationToken,

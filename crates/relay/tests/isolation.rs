@@ -174,6 +174,9 @@ async fn isolation_matrix() {
     let dir = tempfile::tempdir().expect("tempdir");
     for url in database_urls(dir.path()) {
         matrix(&url).await;
+        // In the same test, after the matrix: run alongside it, its load
+        // would disturb the matrix's timing check.
+        shares(&url).await;
     }
 }
 
@@ -728,4 +731,236 @@ async fn code_timing(relay: &TestRelay, code: &str, poll: &str) {
         ratio < 1.5,
         "near-miss and far-miss code checks differ: {mn:.6}s vs {mf:.6}s"
     );
+}
+
+/// Read-only share links (issue 14) in the matrix: only the session's owner
+/// makes, lists and revokes its links; a link's viewer needs no account,
+/// opens only that session, and is refused (without the runner seeing
+/// anything) on every message but `hello` and `view`; revoking the link
+/// cuts the viewer within a second; no link secret or share token reaches
+/// the logs.
+async fn shares(url: &str) {
+    let relay = TestRelay::start(url).await;
+    let origin = relay.origin();
+    let a = user(&relay, "sharea").await;
+    let b = user(&relay, "shareb").await;
+    let (_ra, a_runner, _) = paired_runner(&relay, &a, "runner-of-a", 11).await;
+    let (_rb, b_runner, _) = paired_runner(&relay, &b, "runner-of-b", 12).await;
+    let (mut ws_a, sa) = runner_session(relay.addr(), &a_runner, &unique("sharea")).await;
+    let (mut ws_b, sb) = runner_session(relay.addr(), &b_runner, &unique("shareb")).await;
+    let json = |c: &str| -> Vec<(String, String)> {
+        vec![
+            ("cookie".into(), c.to_owned()),
+            ("origin".into(), origin.clone()),
+            ("x-requested-with".into(), "tmux-bridge".into()),
+            ("content-type".into(), "application/json".into()),
+        ]
+    };
+    fn hdr(v: &[(String, String)]) -> Vec<(&str, &str)> {
+        v.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    }
+    let (ah, bh) = (json(&a.cookie), json(&b.cookie));
+    let body = br#"{"expires_in_s":3600,"label":"for carol"}"#;
+
+    // Only the owner makes and lists links of a session.
+    let r = relay
+        .http(
+            "POST",
+            &format!("/api/sessions/{sb}/shares"),
+            &hdr(&ah),
+            body,
+        )
+        .await;
+    assert_eq!(r.status, 404, "A making a link to B's session");
+    let r = relay
+        .http("GET", &format!("/api/sessions/{sb}/shares"), &hdr(&ah), b"")
+        .await;
+    assert_eq!(r.status, 404, "A listing B's links");
+    let r = relay
+        .http(
+            "POST",
+            &format!("/api/sessions/{sb}/shares"),
+            &[("origin", &origin), ("x-requested-with", "tmux-bridge")],
+            body,
+        )
+        .await;
+    assert_eq!(r.status, 401, "no login");
+    let evil = [
+        ("cookie", b.cookie.as_str()),
+        ("origin", "http://evil.example"),
+        ("x-requested-with", "tmux-bridge"),
+        ("content-type", "application/json"),
+    ];
+    let r = relay
+        .http("POST", &format!("/api/sessions/{sb}/shares"), &evil, body)
+        .await;
+    assert_eq!(r.status, 403, "cross-site link creation");
+    let r = relay
+        .http(
+            "POST",
+            &format!("/api/sessions/{sb}/shares"),
+            &hdr(&bh),
+            body,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let link = r.json()["url"].as_str().expect("url").to_owned();
+    let share_id = r.json()["share"]["id"].as_str().expect("id").to_owned();
+    let secret = link
+        .split_once("/v#")
+        .expect("secret in the fragment")
+        .1
+        .to_owned();
+    assert!(
+        !link.contains('?'),
+        "the secret is never in the query or path: {link}"
+    );
+    let r = relay
+        .http("GET", &format!("/api/sessions/{sb}/shares"), &hdr(&bh), b"")
+        .await;
+    assert!(r.text().contains(&share_id) && r.text().contains("for carol"));
+    assert!(
+        !r.text().contains(&secret),
+        "listing never shows the secret again"
+    );
+    let r = relay
+        .http("DELETE", &format!("/api/shares/{share_id}"), &hdr(&ah), b"")
+        .await;
+    assert_eq!(r.status, 404, "A revoking B's link");
+
+    // The viewer: no account, the secret for a token of that session only.
+    let view = |s: &str| format!(r#"{{"secret":"{s}"}}"#);
+    let vh: &[(&str, &str)] = &[
+        ("origin", &origin),
+        ("x-requested-with", "tmux-bridge"),
+        ("content-type", "application/json"),
+    ];
+    let r = relay
+        .http(
+            "POST",
+            "/api/view/token",
+            vh,
+            view("not-the-secret").as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let r = relay
+        .http(
+            "POST",
+            "/api/view/token",
+            &[
+                ("origin", "http://evil.example"),
+                ("x-requested-with", "tmux-bridge"),
+                ("content-type", "application/json"),
+            ],
+            view(&secret).as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 403, "cross-site token request");
+    let r = relay
+        .http("POST", "/api/view/token", vh, view(&secret).as_bytes())
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["session_id"].as_str(), Some(sb.as_str()));
+    let share_token = r.json()["token"].as_str().expect("token").to_owned();
+    assert!(r.json()["expires_in"].as_i64().is_some_and(|s| s <= 300));
+    // Only that session, and never as another kind of token.
+    assert_eq!(
+        browser_ws(relay.addr(), &sa, Some(&share_token), &origin)
+            .await
+            .err(),
+        Some(403)
+    );
+    assert_eq!(
+        runner_ws(relay.addr(), Some(&share_token)).await.err(),
+        Some(401)
+    );
+    let bearer = format!("Bearer {share_token}");
+    let r = relay
+        .http("GET", "/api/sessions", &[("authorization", &bearer)], b"")
+        .await;
+    assert_eq!(r.status, 401);
+
+    // Read-only on every message: the runner sees none of it.
+    let mut viewer = browser_ws(relay.addr(), &sb, Some(&share_token), &origin)
+        .await
+        .expect("the viewer opens B's session");
+    viewer
+        .send(Message::text(r#"{"t":"hello","last_seq":0}"#))
+        .await
+        .expect("hello");
+    let welcome = next_text(&mut viewer).await;
+    assert_eq!(welcome["t"], "welcome");
+    assert_eq!(welcome["read_only"], true);
+    for msg in [
+        r#"{"t":"input","pane":"%0","data":"rm -rf ~\n"}"#,
+        r#"{"t":"keys","pane":"%0","keys":["C-b","c"]}"#,
+        r#"{"t":"tmux","op":"kill_pane","pane":"%0"}"#,
+        r#"{"t":"tmux","op":"new_window"}"#,
+        r#"{"t":"resize","cols":300,"rows":100}"#,
+        r#"{"t":"view","visible":true,"fit":true}"#,
+    ] {
+        viewer.send(Message::text(msg)).await.expect("send");
+    }
+    let mut refused = 0;
+    while refused < 5 {
+        let m = next_text(&mut viewer).await;
+        if m["t"] == "error" {
+            assert_eq!(m["code"], "read_only");
+            refused += 1;
+        }
+    }
+    assert_eq!(
+        wait_input(&mut ws_b, Duration::from_millis(700), true).await,
+        None,
+        "B's runner got nothing from the viewer (no input, no resize)"
+    );
+
+    // Revoking cuts the viewer within a second, and the link is dead.
+    let cut = Instant::now();
+    let r = relay
+        .http("DELETE", &format!("/api/shares/{share_id}"), &hdr(&bh), b"")
+        .await;
+    assert_eq!(r.status, 204);
+    let code = loop {
+        match tokio::time::timeout(Duration::from_secs(1), viewer.next()).await {
+            Ok(Some(Ok(Message::Close(Some(f))))) => break u16::from(f.code),
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("viewer not cut within a second: {other:?}"),
+        }
+    };
+    assert_eq!(code, 4403);
+    assert!(cut.elapsed() < Duration::from_secs(1));
+    let r = relay
+        .http("POST", "/api/view/token", vh, view(&secret).as_bytes())
+        .await;
+    assert_eq!(r.status, 404, "a revoked link gives no token");
+    assert_eq!(
+        browser_ws(relay.addr(), &sb, Some(&share_token), &origin)
+            .await
+            .err(),
+        Some(401),
+        "nor does its last token work"
+    );
+
+    let text = logged_text();
+    for s in [&secret, &share_token] {
+        assert!(
+            !text.contains(s.as_str()),
+            "a share secret reached the logs"
+        );
+    }
+    let _ = ws_a.close(None).await;
+    let _ = ws_b.close(None).await;
+}
+
+/// The next JSON text message on a socket (within 10 s).
+async fn next_text(ws: &mut Ws) -> serde_json::Value {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).expect("json"),
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("no text message: {other:?}"),
+        }
+    }
 }

@@ -38,6 +38,7 @@ mod files;
 mod frames;
 mod pruner;
 mod sessions;
+pub mod shares;
 
 use std::str::FromStr;
 use std::time::Duration;

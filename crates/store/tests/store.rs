@@ -1128,3 +1128,77 @@ async fn issue_10_sqlite_files_are_created_owner_only() {
     );
     store.close().await;
 }
+
+/// Read-only share links (issue 14): created, found by their secret's hash,
+/// listed while active, revoked once, by their owner only, and pruned.
+#[tokio::test]
+async fn share_links_are_found_listed_revoked_and_pruned() {
+    each_db("share_links", |store| async move {
+        use store::shares::ShareRecord;
+        store
+            .create_user("user-1", "alice", None, 0)
+            .await
+            .unwrap()
+            .expect("new user");
+        let s = session(&store, "shared").await;
+        let rec = |id: &str, expires_at| ShareRecord {
+            id: id.into(),
+            user_id: "user-1".into(),
+            session_id: s,
+            label: "for bob".into(),
+            created_at: 10,
+            expires_at,
+            revoked_at: None,
+        };
+        store
+            .create_share(&rec("a", 1_000), "hash-a")
+            .await
+            .unwrap();
+        store.create_share(&rec("b", 50), "hash-b").await.unwrap();
+        assert!(
+            store
+                .create_share(&rec("c", 1_000), "hash-a")
+                .await
+                .is_err(),
+            "secret hashes are unique"
+        );
+        let found = store
+            .share_by_secret("hash-a")
+            .await
+            .unwrap()
+            .expect("found");
+        assert_eq!(found, rec("a", 1_000));
+        assert!(found.is_active(999) && !found.is_active(1_000));
+        assert_eq!(store.share_by_secret("nope").await.unwrap(), None);
+        let active: Vec<String> = store
+            .active_shares("user-1", s, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(active, vec!["a"], "b expired at 50");
+        assert!(
+            !store.revoke_share("user-2", "a", 200).await.unwrap(),
+            "not bob's"
+        );
+        assert!(store.revoke_share("user-1", "a", 200).await.unwrap());
+        assert!(
+            !store.revoke_share("user-1", "a", 300).await.unwrap(),
+            "once"
+        );
+        let a = store.share("a").await.unwrap().expect("still stored");
+        assert_eq!(a.revoked_at, Some(200));
+        assert!(!a.is_active(201));
+        assert!(
+            store
+                .active_shares("user-1", s, 100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.prune_shares(5_000).await.unwrap(), 2);
+        assert_eq!(store.share("a").await.unwrap(), None);
+    })
+    .await;
+}

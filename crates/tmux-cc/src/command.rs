@@ -857,3 +857,125 @@ pub fn show_option(target: &Target, name: &str) -> Result<CommandLine, CommandEr
 
 #[cfg(test)]
 mod tests;
+
+// ---------------------------------------------------------------------------
+// The page's tmux controls and keys (docs/protocol.md §5.1)
+
+/// A key name as the page sends it: 1..=32 bytes, no control characters.
+fn check_key(key: &str) -> Result<(), CommandError> {
+    if key.is_empty() {
+        return Err(CommandError::Empty { what: "key name" });
+    }
+    if let Some(b) = key.bytes().find(|b| *b < 0x20 || *b == 0x7f) {
+        return Err(CommandError::ForbiddenByte {
+            what: "key name",
+            byte: b,
+        });
+    }
+    Ok(())
+}
+
+/// `send-keys -K -c 'CLIENT' -- 'KEY'…` (tmux 3.4 and later): the keys go
+/// through CLIENT's key table as if typed on it (the prefix, bindings,
+/// copy-mode's table). `#` is doubled: 3.4+ format-expands send-keys
+/// arguments.
+pub fn send_keys_to_client(client: &str, keys: &[String]) -> Result<CommandLine, CommandError> {
+    if keys.is_empty() {
+        return Err(CommandError::Empty { what: "keys" });
+    }
+    let mut text = format!("send-keys -K -c {} --", quote("client name", client)?);
+    for k in keys {
+        check_key(k)?;
+        let _ = write!(text, " {}", quote_expanded("key name", k)?);
+    }
+    Ok(one(text))
+}
+
+/// `send-keys -t $S -- 'KEY'` for tmux before 3.4 (no format expansion
+/// there): one key, by name, that no binding took, to the session's active
+/// pane as tmux resolves it when the line runs (after any binding queued
+/// before it switched windows); tmux encodes it for the pane (application
+/// cursor keys, extended keys) as for a terminal's key.
+pub fn send_key_name(session: SessionId, key: &str) -> Result<CommandLine, CommandError> {
+    check_key(key)?;
+    Ok(one(format!(
+        "send-keys -t '{session}' -- {}",
+        quote("key name", key)?
+    )))
+}
+
+/// `new-window -t '$S:'`: a window at the session's next free index, which
+/// becomes the current one (the page's "+ window", like prefix c).
+pub fn new_window_current(session: SessionId) -> CommandLine {
+    one(format!("new-window -t '{session}:'"))
+}
+
+/// A key binding's command as `list-keys` printed it (tmux's own syntax,
+/// from tmux itself, never from the page), to run as one line.
+pub fn bound_command(command: &str) -> Result<CommandLine, CommandError> {
+    check_bytes("bound command", command)?;
+    if command.trim().is_empty() {
+        return Err(CommandError::Empty {
+            what: "bound command",
+        });
+    }
+    Ok(one(command.trim().to_owned()))
+}
+
+/// `split-window -h|-v -t %P`: a new pane right of (`-h`) or below `pane`.
+pub fn split_window(pane: PaneId, right: bool) -> CommandLine {
+    one(format!(
+        "split-window {} -t '{pane}'",
+        if right { "-h" } else { "-v" }
+    ))
+}
+
+/// `resize-pane -Z -t %P`: zoom the pane, or unzoom it.
+pub fn zoom_pane(pane: PaneId) -> CommandLine {
+    one(format!("resize-pane -Z -t '{pane}'"))
+}
+
+/// `select-window -t @W ; select-pane -t %P`, or only `select-pane` when
+/// the window is not given: makes the pane tmux's active one.
+pub fn select_pane(window: Option<WindowId>, pane: PaneId) -> CommandLine {
+    match window {
+        Some(w) => CommandLine::new(
+            format!("select-window -t '{w}' ; select-pane -t '{pane}'"),
+            2,
+        ),
+        None => one(format!("select-pane -t '{pane}'")),
+    }
+}
+
+/// `select-window -t @W`.
+pub fn select_window(window: WindowId) -> CommandLine {
+    one(format!("select-window -t '{window}'"))
+}
+
+/// Moves `pane`'s right border by `dx` cells and its bottom border by `dy`
+/// (`resize-pane -R|-L N`, `-D|-U N`; a dragged border). `None` when both
+/// are 0.
+pub fn resize_pane_by(pane: PaneId, dx: i16, dy: i16) -> Option<CommandLine> {
+    let mut parts = Vec::new();
+    if dx != 0 {
+        parts.push(format!(
+            "resize-pane -t '{pane}' -{} {}",
+            if dx > 0 { 'R' } else { 'L' },
+            dx.unsigned_abs()
+        ));
+    }
+    if dy != 0 {
+        parts.push(format!(
+            "resize-pane -t '{pane}' -{} {}",
+            if dy > 0 { 'D' } else { 'U' },
+            dy.unsigned_abs()
+        ));
+    }
+    let n = parts.len();
+    (n > 0).then(|| CommandLine::new(parts.join(" ; "), n))
+}
+
+/// `copy-mode -t %P`.
+pub fn copy_mode(pane: PaneId) -> CommandLine {
+    one(format!("copy-mode -t '{pane}'"))
+}

@@ -13,6 +13,8 @@
 //!   Beside it, the formats the bridge asks tmux for and their reply
 //!   parsers: [`state`] (pane state for resync) and [`listing`]
 //!   (`list-windows`, `list-clients`).
+//! * [`keys`]: tmux's key tables resolved from `list-keys` output, for
+//!   servers older than 3.4 (whose `send-keys` has no `-K`).
 //!
 //! It never spawns a process, touches a socket or reads the clock.
 //! Pane output is bytes ([`bytes::Bytes`]), never `String`.
@@ -21,6 +23,7 @@ pub mod command;
 pub mod event;
 pub mod ids;
 pub mod json;
+pub mod keys;
 pub mod layout;
 pub mod listing;
 pub mod naming;

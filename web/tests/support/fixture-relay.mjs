@@ -9,11 +9,11 @@ import http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
 import { WebSocketServer } from 'ws';
-import { encodeFrame, FRAME_BATCH, FRAME_SNAPSHOT } from '../../src/protocol.js';
+import { encodeFrame, FRAME_BATCH, FRAME_SNAPSHOT } from '../../build/test/protocol.js';
 
 // The relay's CSP (crates/relay/src/http/static_files.rs), so the page is tested under it.
 export const CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
-const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json', '.txt': 'text/plain', '.svg': 'image/svg+xml' };
+const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json', '.txt': 'text/plain', '.svg': 'image/svg+xml', '.woff2': 'font/woff2', '.woff': 'font/woff' };
 
 export async function startFixtureRelay({ distDir, sessionId = 'sess1', attach = "tmux -L x attach -t '=tb_local_primary'" } = {}) {
   const cookie = `tb_fixture=${Math.random().toString(36).slice(2)}`;
@@ -26,6 +26,14 @@ export async function startFixtureRelay({ distDir, sessionId = 'sess1', attach =
     binaryFrames: [], // per send: {conn, firstSeq, lastSeq, type}
     conns: [],
     runnerOnline: true,
+    sessions: null, // a list to answer GET /api/sessions with (default: the one session)
+    creates: [],
+    deletes: [],
+    onCreate: null,
+    runners: [{ id: 'r1', name: 'local', host: 'box', embedded: true, online: true, createdAt: 0, lastSeenAt: null }],
+    activity: [],
+    sse: [],
+    welcomeExtra: {}, // fields merged into welcome (features, read_only)
     tokenRequests: 0,
     rejectTokens: false,
   };
@@ -40,7 +48,39 @@ export async function startFixtureRelay({ distDir, sessionId = 'sess1', attach =
     }
     if (url.pathname === '/api/sessions' && req.method === 'GET') {
       if (!authed) return json(res, 401, { error: 'login' });
-      return json(res, 200, { sessions: [{ id: sessionId, idea: 'local', slot: 'primary', tmux_session: 'tb_local_primary', attach, runner_online: state.runnerOnline, head_seq: state.records.length }] });
+      return json(res, 200, { sessions: state.sessions ?? [{ id: sessionId, idea: 'local', slot: 'primary', tmux_session: 'tb_local_primary', attach, runner_online: state.runnerOnline, head_seq: state.records.length }] });
+    }
+    if (url.pathname.startsWith('/api/') && !authed && !url.pathname.startsWith('/api/sessions/')) return json(res, 401, { error: 'login' });
+    if (url.pathname === '/api/sessions' && req.method === 'POST') {
+      const body = JSON.parse((await readBody(req)) || '{}');
+      state.creates.push(body);
+      const answer = state.onCreate ? state.onCreate(body) : { status: 201, body: { session: { id: sessionId, idea: body.idea, slot: body.slot } } };
+      return json(res, answer.status, answer.body);
+    }
+    const dm = /^\/api\/sessions\/([^/]+)$/.exec(url.pathname);
+    if (dm && req.method === 'DELETE') {
+      if (!authed) return json(res, 401, { error: 'login' });
+      state.deletes.push(decodeURIComponent(dm[1]));
+      res.writeHead(204);
+      return res.end();
+    }
+    if (url.pathname === '/api/runners') return json(res, 200, { runners: state.runners });
+    if (url.pathname === '/api/activity') {
+      const before = url.searchParams.get('before');
+      const limit = Number(url.searchParams.get('limit') || 50);
+      const from = before ? state.activity.findIndex((e) => e.id === before) + 1 : 0;
+      const events = state.activity.slice(from, from + limit);
+      const next = from + limit < state.activity.length ? events.at(-1)?.id ?? null : null;
+      return json(res, 200, { events, next_before: next });
+    }
+    if (url.pathname === '/api/events') {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store' });
+      res.write(': hello\n\n');
+      state.sse.push(res);
+      req.on('close', () => {
+        state.sse = state.sse.filter((r) => r !== res);
+      });
+      return;
     }
     const tm = /^\/api\/sessions\/([^/]+)\/token$/.exec(url.pathname);
     if (tm && req.method === 'POST') {
@@ -54,7 +94,7 @@ export async function startFixtureRelay({ distDir, sessionId = 'sess1', attach =
       return json(res, 200, { token, expires_in: 300 });
     }
     // Static files; the page's routes get index.html.
-    let file = url.pathname === '/' || url.pathname.startsWith('/s/') ? '/index.html' : url.pathname;
+    let file = url.pathname === '/' || url.pathname === '/v' || url.pathname.startsWith('/s/') ? '/index.html' : url.pathname;
     file = normalize(file).replace(/^(\.\.[/\\])+/, '');
     try {
       const body = await readFile(join(distDir, file));
@@ -108,7 +148,7 @@ export async function startFixtureRelay({ distDir, sessionId = 'sess1', attach =
         let k = Number(msg.last_seq) || 0;
         // Like the relay: a browser ahead of the store is served from scratch.
         if (k > state.records.length) k = 0;
-        ws.send(JSON.stringify({ t: 'welcome', session: { id: sessionId, idea: 'local', slot: 'primary', tmux_session: 'tb_local_primary', attach }, head_seq: state.records.length, runner_online: state.runnerOnline }));
+        ws.send(JSON.stringify({ t: 'welcome', session: { id: sessionId, idea: 'local', slot: 'primary', tmux_session: 'tb_local_primary', attach }, head_seq: state.records.length, runner_online: state.runnerOnline, ...state.welcomeExtra }));
         const missed = state.records.slice(k);
         if (missed.length) sendFrame(conn, encodeFrame(FRAME_BATCH, k + 1, state.records.length, missed), FRAME_BATCH, k + 1, state.records.length);
         conn.live = true;
@@ -157,12 +197,37 @@ export async function startFixtureRelay({ distDir, sessionId = 'sess1', attach =
     inputs() {
       return state.received.filter((r) => r.msg.t === 'input').map((r) => r.msg);
     },
+    /** Every message of type `t` the browsers sent. */
+    sent(t) {
+      return state.received.filter((r) => r.msg.t === t).map((r) => r.msg);
+    },
+    /** Sends a JSON control message to live browsers. */
+    control(msg) {
+      for (const c of state.conns) if (c.live) c.ws.send(JSON.stringify(msg));
+    },
+    /** Pushes a Server-Sent Event to every open /api/events stream. */
+    event(name, data) {
+      for (const r of state.sse) r.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
+    },
     async close() {
       for (const c of state.conns) c.ws.terminate();
+      for (const r of state.sse) r.end();
       wss.close();
       await new Promise((r) => server.close(r));
     },
   };
+}
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    let data = '';
+    req.on('data', (d) => {
+      data += d;
+      if (data.length > 65536) req.destroy();
+    });
+    req.on('end', () => resolve(data));
+    req.on('error', reject);
+  });
 }
 
 function json(res, status, body) {

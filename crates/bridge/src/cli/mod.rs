@@ -2,6 +2,7 @@
 
 pub mod connect;
 pub mod events;
+pub mod login_link;
 pub mod pair;
 pub mod replay;
 pub mod up;

@@ -90,8 +90,24 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
         .context("creating the login link")?;
 
     session::ensure_session(&server, &args.idea, &args.slot, args.size).await?;
+    // `tmux-bridge login-link` reads where this relay listens.
+    super::login_link::write_up_info(
+        &data_dir,
+        &super::login_link::UpInfo {
+            url: base.clone(),
+            idea: args.idea.clone(),
+            slot: args.slot.clone(),
+            pid: std::process::id(),
+        },
+    )?;
+    // The link opens the terminal, not the list.
+    let login_url = format!(
+        "{login_url}{}",
+        super::login_link::next_param(&args.idea, &args.slot)
+    );
     println!("tmux-bridge is serving tmux session {name} through {base}");
     println!("Open:   {login_url}");
+    println!("(Another browser, or the link expired: run `tmux-bridge login-link`.)");
     println!("Attach: {attach}");
     println!("Press Ctrl-C to stop.");
 

@@ -117,13 +117,108 @@ fn welcome_to_browser_shape() {
         session: info.clone(),
         head_seq: 9,
         runner_online: true,
+        read_only: false,
+        features: Vec::new(),
     });
     let v: serde_json::Value = serde_json::from_str(&text).expect("valid json");
     assert_eq!(v["t"], "welcome");
     assert_eq!(v["session"]["id"], "s1");
     assert_eq!(v["head_seq"], 9);
+    // An owner's welcome of a runner without features is protocol 1's shape.
+    assert!(
+        v.get("read_only").is_none() && v.get("features").is_none(),
+        "{text}"
+    );
+    let shared = json(&RelayToBrowser::Welcome {
+        session: info,
+        head_seq: 9,
+        runner_online: true,
+        read_only: true,
+        features: vec!["keys".into()],
+    });
+    assert!(
+        shared.contains(r#""read_only":true,"features":["keys"]"#),
+        "{shared}"
+    );
     assert_eq!(
         json(&RelayToBrowser::Runner { online: false }),
         r#"{"t":"runner","online":false}"#
+    );
+}
+
+#[test]
+fn page_messages_match_protocol_doc() {
+    let parse = |t: &str| serde_json::from_str::<BrowserToRelay>(t).expect(t);
+    assert_eq!(
+        parse(r#"{"t":"view","visible":true,"fit":false}"#),
+        BrowserToRelay::View {
+            visible: true,
+            fit: false
+        }
+    );
+    assert_eq!(
+        parse(r#"{"t":"keys","pane":"%3","keys":["C-b","c"]}"#),
+        BrowserToRelay::Keys {
+            pane: PaneId(3),
+            keys: vec!["C-b".into(), "c".into()]
+        }
+    );
+    assert_eq!(
+        parse(r#"{"t":"tmux","op":"split","pane":"%3","direction":"right"}"#),
+        BrowserToRelay::Tmux(TmuxOp::Split {
+            pane: PaneId(3),
+            direction: SplitDirection::Right
+        })
+    );
+    assert_eq!(
+        parse(r#"{"t":"tmux","op":"new_window"}"#),
+        BrowserToRelay::Tmux(TmuxOp::NewWindow)
+    );
+    let op = TmuxOp::ResizePane {
+        pane: PaneId(1),
+        dx: -3,
+        dy: 0,
+    };
+    assert_eq!(
+        json(&BrowserToRelay::Tmux(op.clone())),
+        r#"{"t":"tmux","op":"resize_pane","pane":"%1","dx":-3,"dy":0}"#
+    );
+    assert_eq!(op.pane(), Some(PaneId(1)));
+    assert!(serde_json::from_str::<BrowserToRelay>(r#"{"t":"tmux","op":"kill_server"}"#).is_err());
+    assert!(
+        !TmuxOp::RenameWindow {
+            window: tmux_cc::WindowId(1),
+            name: "a\nb".into()
+        }
+        .is_valid()
+    );
+    assert!(
+        !TmuxOp::RenameWindow {
+            window: tmux_cc::WindowId(1),
+            name: String::new()
+        }
+        .is_valid()
+    );
+    assert!(
+        TmuxOp::RenameWindow {
+            window: tmux_cc::WindowId(1),
+            name: "logs".into()
+        }
+        .is_valid()
+    );
+    assert!(keys_are_valid(&["C-b".into(), "é".into()]));
+    assert!(!keys_are_valid(&[]));
+    assert!(!keys_are_valid(&["\u{1b}[A".into()]));
+    assert!(!keys_are_valid(&vec!["a".to_owned(); MAX_KEYS + 1]));
+    assert_eq!(
+        json(&RelayToBrowser::Presence {
+            viewers: vec![Viewer {
+                name: "alice".into(),
+                read_only: false,
+                tabs: 2
+            }],
+            attached_clients: 1
+        }),
+        r#"{"t":"presence","viewers":[{"name":"alice","read_only":false,"tabs":2}],"attached_clients":1}"#
     );
 }

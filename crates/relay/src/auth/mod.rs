@@ -51,6 +51,7 @@ mod pairing;
 pub mod password;
 pub mod secret;
 pub mod sockets;
+pub mod shares;
 pub mod tokens;
 pub mod users;
 
@@ -336,6 +337,10 @@ struct Inner {
     connections: RunnerConnections,
     logins: LiveLogins,
     sockets: SocketLimits,
+    /// Live viewers of share links, by link id (revocation cancels them).
+    share_viewers: RunnerConnections,
+    /// `POST /api/view/token` per client address.
+    share_limit: RateLimiter<IpAddr>,
     /// When expired account rows were last pruned (ms).
     last_prune: AtomicI64,
 }
@@ -374,6 +379,8 @@ impl Auth {
                 connections: RunnerConnections::new(),
                 logins: LiveLogins::new(),
                 sockets: SocketLimits::new(socket_caps),
+                share_viewers: RunnerConnections::new(),
+                share_limit: RateLimiter::new(shares::VIEW_TOKEN_PER_ADDR),
                 last_prune: AtomicI64::new(0),
             }),
         })

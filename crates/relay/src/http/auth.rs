@@ -1,7 +1,8 @@
-//! Login and logout (issues 6 and 10): `GET /login` (form), `POST /login`
-//! (form POST, same-origin, rate limited), `GET /login/once?code=…` (the
-//! one-time link `tmux-bridge up` prints: sets the cookie, redirects to
-//! `/`), `POST /logout` (ends this login and closes its sockets),
+//! Login and logout (issues 6, 10 and 14): `GET /login` (form), `POST /login`
+//! (form POST, same-origin, rate limited), `GET /login/once?code=…&next=/path`
+//! (the one-time link `tmux-bridge up` and `tmux-bridge login-link` print:
+//! sets the cookie, redirects to `next`, a local path, or `/`),
+//! `POST /logout` (ends this login and closes its sockets),
 //! `POST /logout/everywhere` (every login of the account), `GET /password`
 //! and `POST /password` (a form) or `POST /api/password` (JSON): change
 //! the password, which logs out everywhere and logs this browser in again,
@@ -135,15 +136,21 @@ async fn login_submit(
 #[derive(Deserialize)]
 struct OnceQuery {
     code: Option<String>,
+    /// Where to go once logged in (a local path; `tmux-bridge up` points
+    /// at its terminal).
+    next: Option<String>,
 }
 
 async fn login_once(State(auth): State<Auth>, Query(q): Query<OnceQuery>) -> Response {
     match auth.login_once(q.code.as_deref().unwrap_or_default()).await {
-        Ok(cookie) => with_cookie(Redirect::to("/").into_response(), &auth.set_cookie(&cookie)),
+        Ok(cookie) => with_cookie(
+            Redirect::to(safe_next(q.next.as_deref())).into_response(),
+            &auth.set_cookie(&cookie),
+        ),
         Err(AuthError::BadCode) => page_anon(
             StatusCode::BAD_REQUEST,
             "Link expired",
-            r#"<h1>This login link has expired or was used already</h1><p>Run <code>tmux-bridge up</code> again for a new one, or <a href="/login">log in</a>.</p>"#,
+            r#"<h1>This login link has expired or was used already</h1><p>Run <code>tmux-bridge login-link</code> for a fresh one (while <code>tmux-bridge up</code> runs), or <a href="/login">log in</a>.</p>"#,
         ),
         Err(e) => e.into_response(),
     }

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod error;
 pub mod pair;
 pub mod runners;
+pub mod shares;
 pub mod static_files;
 
 use axum::Router;
@@ -15,7 +16,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::routing::{any, get, post};
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::state::AppState;
@@ -27,10 +27,11 @@ pub const MAX_BODY: usize = 64 * 1024;
 
 /// The relay's whole router.
 pub fn router(st: AppState) -> Router {
-    let files = ServeDir::new(&*st.web_dir);
     Router::new()
         .route("/", get(static_files::index))
         .route("/s/{id}", get(static_files::index))
+        .route("/v", get(static_files::index))
+        .route("/t/{idea}/{slot}", get(static_files::index))
         .route("/api/sessions", get(api::list_sessions))
         .route("/api/sessions/{id}/token", post(api::mint_token))
         .route("/api/runner/ws", any(ws::runner::runner_ws))
@@ -38,7 +39,8 @@ pub fn router(st: AppState) -> Router {
         .merge(auth::routes())
         .merge(pair::routes())
         .merge(runners::routes())
-        .fallback_service(files)
+        .merge(shares::routes())
+        .fallback(static_files::asset)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .layer(SetResponseHeaderLayer::overriding(

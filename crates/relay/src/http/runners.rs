@@ -2,7 +2,9 @@
 //! last seen, online), `DELETE /api/runners/{id}` revokes one (same origin;
 //! its token id is revoked and its live sockets are cut at once; another
 //! user's runner is answered like a missing one, 404), and `GET /runners`
-//! with `POST /runners/{id}/revoke` is the same as a server-rendered page.
+//! with `GET /runners/{id}/revoke` (asks first, saying when the runner
+//! serves the page in use) and `POST /runners/{id}/revoke` (`confirm=1`)
+//! is the same as a server-rendered page.
 //! `POST /api/runner/revoke` (runner bearer token) lets a runner whose
 //! local user declined the pairing revoke itself.
 
@@ -27,7 +29,10 @@ where
         .route("/api/runners/{id}", delete(revoke))
         .route("/api/runner/revoke", post(revoke_self))
         .route("/runners", get(runners_page))
-        .route("/runners/{id}/revoke", post(revoke_form))
+        .route(
+            "/runners/{id}/revoke",
+            post(revoke_form).get(revoke_confirm),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(1024))
 }
 
@@ -80,7 +85,7 @@ fn render(user: &CurrentUser, runners: &[RunnerInfo]) -> String {
             |ms| format!(r#"<time data-ms="{ms}">{}</time>"#, utc(ms)),
         );
         rows.push_str(&format!(
-            r#"<tr data-runner="{id}"><td class="name">{name}</td><td class="host">{host}</td><td class="seen">{seen}</td><td class="state">{state}</td><td><form method="post" action="/runners/{id}/revoke"><button type="submit">Revoke</button></form></td></tr>"#,
+            r#"<tr data-runner="{id}"><td class="name">{name}</td><td class="host">{host}</td><td class="seen">{seen}</td><td class="state">{state}</td><td><form method="get" action="/runners/{id}/revoke"><button type="submit">Revoke…</button></form></td></tr>"#,
             id = esc(&r.id),
             name = esc(&r.name),
             host = esc(&r.host),
@@ -117,16 +122,64 @@ fn utc(ms: i64) -> String {
     )
 }
 
-async fn revoke_form(
+#[derive(serde::Deserialize)]
+struct ConfirmForm {
+    confirm: Option<String>,
+}
+
+/// `GET /runners/{id}/revoke`: asks before revoking, saying what it cuts
+/// (issue 14, item 10): the runner's sessions go offline for every page,
+/// and the runner built into `tmux-bridge up` also serves the page in use.
+async fn revoke_confirm(
     State(auth): State<Auth>,
-    headers: HeaderMap,
     user: Option<CurrentUser>,
     Path(id): Path<String>,
 ) -> Result<Response, AuthError> {
     let Some(user) = user else {
         return Ok(Redirect::to("/login?next=/runners").into_response());
     };
+    let runners = auth.list_runners(&user.id).await?;
+    let r = runners
+        .iter()
+        .find(|r| r.id == id)
+        .ok_or(AuthError::NotFound)?;
+    Ok(page(StatusCode::OK, "Revoke a runner", &render_confirm(r)))
+}
+
+fn render_confirm(r: &RunnerInfo) -> String {
+    let warning = if r.embedded {
+        "<p class=\"error\" id=\"serves-this-page\"><strong>This is the runner built into <code>tmux-bridge up</code>, the one serving this page.</strong> Revoking it stops <code>up</code>: its terminals go offline here and the page stops answering until you run <code>tmux-bridge up</code> again (which makes it a new runner).</p>"
+    } else if r.online {
+        "<p class=\"error\" id=\"online\">It is online now: its terminals go offline in every open page at once.</p>"
+    } else {
+        ""
+    };
+    format!(
+        r#"<h1>Revoke runner {name} on {host}?</h1>{warning}
+<p>The runner's token stops working: it is disconnected and has to be paired again (<code>tmux-bridge pair</code>). Its tmux sessions keep running on {host}.</p>
+<form method="post" action="/runners/{id}/revoke"><input type="hidden" name="confirm" value="1"><button type="submit" id="confirm-revoke">Revoke {name}</button> <a href="/runners">Cancel</a></form>"#,
+        name = esc(&r.name),
+        host = esc(&r.host),
+        id = esc(&r.id),
+    )
+}
+
+async fn revoke_form(
+    State(auth): State<Auth>,
+    headers: HeaderMap,
+    user: Option<CurrentUser>,
+    Path(id): Path<String>,
+    form: Result<axum::Form<ConfirmForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, AuthError> {
+    let Some(user) = user else {
+        return Ok(Redirect::to("/login?next=/runners").into_response());
+    };
     auth.check_origin(&headers)?;
+    // Without the confirmation step's field, ask first (an old form, a
+    // script): nothing is revoked by one click.
+    if form.ok().and_then(|f| f.0.confirm).as_deref() != Some("1") {
+        return revoke_confirm(State(auth), Some(user), Path(id)).await;
+    }
     auth.revoke_runner(&user.id, &id).await?;
     Ok(Redirect::to("/runners").into_response())
 }
@@ -163,5 +216,32 @@ mod tests {
             html.contains("&lt;script&gt;") && html.contains("h&amp;") && html.contains("r&quot;1")
         );
         assert!(html.contains(">online<"));
+    }
+
+    /// Issue 14, item 10: revoking asks first, and says so when the runner
+    /// is the one serving this page (`tmux-bridge up`'s).
+    #[test]
+    fn revoking_asks_and_names_the_runner_serving_this_page() {
+        let mut r = RunnerInfo {
+            id: "r1".into(),
+            name: "<b>local</b>".into(),
+            host: "box".into(),
+            embedded: true,
+            created_at: 0,
+            last_seen_at: None,
+            online: true,
+        };
+        let html = render_confirm(&r);
+        assert!(html.contains("id=\"serves-this-page\""), "{html}");
+        assert!(html.contains(r#"name="confirm" value="1""#));
+        assert!(html.contains("&lt;b&gt;local") && !html.contains("<b>local"));
+        r.embedded = false;
+        let html = render_confirm(&r);
+        assert!(!html.contains("serves-this-page") && html.contains("id=\"online\""));
+        let u = CurrentUser {
+            id: "u".into(),
+            name: "me".into(),
+        };
+        assert!(render(&u, &[r]).contains(r#"method="get" action="/runners/r1/revoke""#));
     }
 }

@@ -115,7 +115,74 @@ fn resize_goes_to_the_runner_once_per_change() {
             sizes.push((cols, rows));
         }
     }
-    assert_eq!(sizes, vec![(80, 24), (100, 24)]);
+    // The most recently active tab's size, not a maximum of all.
+    assert_eq!(sizes, vec![(80, 24), (100, 20)]);
+}
+
+fn resizes(reg: &mut RunnerRegistration) -> Vec<(u16, u16)> {
+    let mut sizes = Vec::new();
+    while let Ok(ToRunner::Control(m)) = reg.rx.try_recv() {
+        if let RelayToRunner::Resize { cols, rows } = m {
+            sizes.push((cols, rows));
+        }
+    }
+    sizes
+}
+
+/// Issue 14, item 2: the size offered to tmux follows the viewers present
+/// now: a big tab that closes, hides or keeps tmux's size stops counting.
+#[test]
+fn issue_14_size_follows_the_viewers_present_now() {
+    let hub = SessionHub::new(1);
+    let mut reg = hub.attach_runner(SessionMeta::default(), 0);
+    let small = hub.add_browser(Arc::new(BrowserQueue::new()));
+    let big = hub.add_browser(Arc::new(BrowserQueue::new()));
+    hub.set_browser_size(small.id, 80, 24);
+    hub.set_browser_size(big.id, 200, 60);
+    assert_eq!(resizes(&mut reg), vec![(80, 24), (200, 60)]);
+    // The big tab closes: the small one's size, at once.
+    hub.remove_browser(big.id);
+    assert_eq!(resizes(&mut reg), vec![(80, 24)]);
+    // A big tab that is hidden does not count; shown again, it does.
+    let big = hub.add_browser(Arc::new(BrowserQueue::new()));
+    hub.set_browser_size(big.id, 200, 60);
+    hub.set_browser_view(big.id, false, true);
+    assert_eq!(resizes(&mut reg), vec![(200, 60), (80, 24)]);
+    hub.set_browser_view(big.id, true, true);
+    assert_eq!(resizes(&mut reg), vec![(200, 60)]);
+    // Typing in the small tab makes it the one tmux fits.
+    hub.touch_browser(small.id);
+    assert_eq!(resizes(&mut reg), vec![(80, 24)]);
+    // "Keep tmux's size": the tab never sizes tmux, even when used.
+    hub.set_browser_view(small.id, true, false);
+    assert_eq!(resizes(&mut reg), vec![(200, 60)]);
+    hub.touch_browser(small.id);
+    assert_eq!(resizes(&mut reg), vec![]);
+    // Nobody fits: tmux keeps its size (nothing is sent).
+    hub.set_browser_view(big.id, false, true);
+    assert_eq!(resizes(&mut reg), vec![]);
+}
+
+#[test]
+fn presence_counts_tabs_per_viewer() {
+    let hub = SessionHub::new(1);
+    let a = hub.add_browser(Arc::new(BrowserQueue::new()));
+    let b = hub.add_browser(Arc::new(BrowserQueue::new()));
+    let c = hub.add_browser(Arc::new(BrowserQueue::new()));
+    hub.set_browser_viewer(a.id, "alice", false);
+    hub.set_browser_viewer(b.id, "alice", false);
+    hub.set_browser_viewer(c.id, "demo", true);
+    let names: Vec<(String, bool, u32)> = hub
+        .viewers()
+        .into_iter()
+        .map(|v| (v.name, v.read_only, v.tabs))
+        .collect();
+    assert_eq!(
+        names,
+        vec![("alice".into(), false, 2), ("demo".into(), true, 1)]
+    );
+    hub.remove_browser(b.id);
+    assert_eq!(hub.viewers()[0].tabs, 1);
 }
 
 #[tokio::test]

@@ -39,7 +39,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use std::time::Duration;
 
 use super::{HELLO_TIMEOUT, Keepalive};
-use crate::auth::{AuthError, BrowserClaims, ClientAddr, LoginWatch};
+use crate::auth::{AuthError, BrowserClaims, ClientAddr, LoginWatch, RunnerConnection};
 use crate::hub::{BrowserQueue, BrowserRegistration, Outgoing, SessionHub, ToRunner};
 use crate::state::AppState;
 
@@ -67,8 +67,8 @@ pub async fn browser_ws(
         )
             .into_response();
     };
-    let claims = match st.auth.authenticate_browser(token).await {
-        Ok(c) => c,
+    let access = match authenticate(&st, token).await {
+        Ok(a) => a,
         Err(e) if e.status().is_server_error() => return server_error(e),
         Err(e) => {
             info!(error = %e, "browser token refused");
@@ -79,6 +79,7 @@ pub async fn browser_ws(
                 .into_response();
         }
     };
+    let claims = &access.claims;
     if claims.session_id != session_id {
         return (StatusCode::FORBIDDEN, "token is for another session\n").into_response();
     }
@@ -114,7 +115,7 @@ pub async fn browser_ws(
                 });
         }
     };
-    match st.auth.consume_browser_token(&claims).await {
+    match st.auth.consume_browser_token(claims).await {
         Ok(()) => {}
         Err(e) if e.status().is_server_error() => return server_error(e),
         Err(_) => {
@@ -122,7 +123,8 @@ pub async fn browser_ws(
             return (StatusCode::UNAUTHORIZED, "browser token used already\n").into_response();
         }
     }
-    let login = st.auth.logins().watch(&claims.sub, &claims.login);
+    // A share link's viewer is bound to the link, not to a login.
+    let login = (!access.read_only).then(|| st.auth.logins().watch(&claims.sub, &claims.login));
     ws.protocols([BROWSER_SUBPROTOCOL])
         .max_message_size(MAX_BROWSER_MESSAGE)
         .max_frame_size(MAX_BROWSER_MESSAGE)
@@ -133,7 +135,7 @@ pub async fn browser_ws(
             async move {
                 let _guard = guard;
                 let _slot = slot;
-                run(st, socket, record, claims, login, cancel).await;
+                run(st, socket, record, login, cancel, access).await;
             }
             .instrument(span)
         })
@@ -150,13 +152,75 @@ fn server_error(e: AuthError) -> Response {
     }
 }
 
+/// Who is on the other end: the session's owner (a browser token) or a
+/// share link's viewer (a share token: read-only, cut when the link is
+/// revoked or expires).
+struct Access {
+    claims: BrowserClaims,
+    read_only: bool,
+    share_id: Option<String>,
+    /// The share link's label, shown in `presence`.
+    label: String,
+}
+
+async fn authenticate(st: &AppState, token: &str) -> Result<Access, AuthError> {
+    match st.auth.authenticate_browser(token).await {
+        Ok(claims) => Ok(Access {
+            claims,
+            read_only: false,
+            share_id: None,
+            label: String::new(),
+        }),
+        Err(e) if e.status().is_server_error() => Err(e),
+        Err(browser_err) => match st.auth.authenticate_share(token).await {
+            Ok(s) => Ok(Access {
+                claims: BrowserClaims {
+                    typ: s.typ,
+                    aud: s.aud,
+                    sub: s.sub,
+                    runner_id: s.runner_id,
+                    session_id: s.session_id,
+                    login: String::new(),
+                    jti: s.jti,
+                    iat: s.iat,
+                    exp: s.exp,
+                },
+                read_only: true,
+                share_id: Some(s.share_id),
+                label: if s.label.is_empty() {
+                    "share link".to_owned()
+                } else {
+                    s.label
+                },
+            }),
+            Err(e) if e.status().is_server_error() => Err(e),
+            // Neither: report the browser token's reason.
+            Err(_) => Err(browser_err),
+        },
+    }
+}
+
+/// Resolves when a share viewer must go (its link was revoked or expired),
+/// with the reason; never for the owner.
+async fn share_ended(st: &AppState, access: &Access, watch: Option<&RunnerConnection>) -> String {
+    let (Some(share), Some(watch)) = (access.share_id.as_deref(), watch) else {
+        return std::future::pending().await;
+    };
+    let left = st.auth.share_expires_in_ms(share).await.unwrap_or(0);
+    let token = watch.token();
+    tokio::select! {
+        () = token.cancelled() => "share link revoked".to_owned(),
+        () = tokio::time::sleep(Duration::from_millis(u64::try_from(left).unwrap_or(0))) => "share link expired".to_owned(),
+    }
+}
+
 async fn run(
     st: AppState,
     mut socket: WebSocket,
     record: SessionRecord,
-    claims: BrowserClaims,
-    login: LoginWatch,
+    login: Option<LoginWatch>,
     cancel: CancellationToken,
+    access: Access,
 ) {
     let k = match read_hello(&mut socket, &cancel).await {
         Ok(k) => k,
@@ -169,17 +233,33 @@ async fn run(
     let hub = st.hub.session(record.id);
     hub.note_head(record.last_seq);
     let reg = hub.add_browser(Arc::new(BrowserQueue::new()));
-    debug!(browser = reg.id, last_seq = k, "browser hello");
+    debug!(
+        browser = reg.id,
+        last_seq = k,
+        read_only = access.read_only,
+        "browser hello"
+    );
+    let viewer = if access.read_only {
+        access.label.clone()
+    } else {
+        match st.store.user_by_id(&access.claims.sub).await {
+            Ok(Some(u)) => u.name,
+            _ => "owner".to_owned(),
+        }
+    };
+    hub.set_browser_viewer(reg.id, &viewer, access.read_only);
+    let watch = access.share_id.as_deref().map(|id| st.auth.watch_share(id));
     let ending = serve(
         &st,
         &hub,
         &record,
-        &claims,
         &login,
         &mut socket,
         &reg,
         k,
         &cancel,
+        &access,
+        watch.as_ref(),
     )
     .await;
     hub.remove_browser(reg.id);
@@ -263,18 +343,52 @@ async fn send(socket: &mut WebSocket, msg: Message, limit: Duration) -> Result<(
     }
 }
 
+/// Completes when the owner's login ends; never for a share viewer.
+async fn logged_out(login: Option<&LoginWatch>) {
+    match login {
+        Some(l) => l.ended().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether the login behind the socket is still live in the store (always
+/// for a share viewer, which no login holds).
+async fn login_is_live(
+    st: &AppState,
+    login: &Option<LoginWatch>,
+    claims: &BrowserClaims,
+) -> Result<bool, AuthError> {
+    match login {
+        Some(_) => st.auth.login_is_live(claims).await,
+        None => Ok(true),
+    }
+}
+
+/// Tells this browser why a message was refused (the connection stays).
+fn refuse(reg: &BrowserRegistration, code: &str, message: &str) {
+    if let Ok(text) = serde_json::to_string(&RelayToBrowser::Error {
+        code: code.to_owned(),
+        message: message.to_owned(),
+    }) {
+        reg.queue.push_text(text);
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn serve(
     st: &AppState,
     hub: &SessionHub,
     record: &SessionRecord,
-    claims: &BrowserClaims,
-    login: &LoginWatch,
+    login: &Option<LoginWatch>,
     socket: &mut WebSocket,
     reg: &BrowserRegistration,
     k: u64,
     cancel: &CancellationToken,
+    access: &Access,
+    watch: Option<&RunnerConnection>,
 ) -> Ending {
+    let ended = share_ended(st, access, watch);
+    tokio::pin!(ended);
     let id = record.id;
     let mut alive = Keepalive::new(st.keepalive);
     let limit = alive.send_limit();
@@ -324,6 +438,10 @@ async fn serve(
         },
         head_seq,
         runner_online,
+        read_only: access.read_only,
+        // What the runner takes beyond input and resize; none yet (the
+        // runner side of `keys` and `tmux` comes with the runner daemon).
+        features: Vec::new(),
     };
     let Ok(text) = serde_json::to_string(&welcome) else {
         return Some((close::INTERNAL, "internal error".into()));
@@ -340,6 +458,7 @@ async fn serve(
         enum Event {
             Shutdown,
             LoggedOut,
+            ShareEnded(String),
             Tick,
             Out(Outgoing),
             Incoming(Option<Result<Message, axum::Error>>),
@@ -347,7 +466,8 @@ async fn serve(
         let event = tokio::select! {
             biased;
             () = cancel.cancelled() => Event::Shutdown,
-            () = login.ended() => Event::LoggedOut,
+            () = logged_out(login.as_ref()) => Event::LoggedOut,
+            why = &mut ended => Event::ShareEnded(why),
             () = alive.tick() => Event::Tick,
             msg = socket.recv() => Event::Incoming(msg),
             item = reg.queue.pop() => Event::Out(item),
@@ -361,6 +481,7 @@ async fn serve(
                 info!("login ended; closing");
                 return Some((close::LOGGED_OUT, "logged out".into()));
             }
+            Event::ShareEnded(why) => return Some((close::SHARE_ENDED, why)),
             Event::Tick => {
                 if alive.expired() {
                     info!("browser silent for three keepalive periods; closing");
@@ -371,7 +492,7 @@ async fn serve(
                 }
                 // Another relay process (or `tmux-relay user passwd`) may
                 // have ended the login: the store says so.
-                match st.auth.login_is_live(claims).await {
+                match login_is_live(st, login, &access.claims).await {
                     Ok(true) => {}
                     Ok(false) => {
                         info!("login ended (seen in the store); closing");
@@ -456,7 +577,40 @@ async fn serve(
             Event::Incoming(Some(Ok(msg))) => match msg {
                 Message::Text(text) => {
                     match serde_json::from_str::<BrowserToRelay>(text.as_str()) {
+                        Ok(
+                            BrowserToRelay::Input { .. }
+                            | BrowserToRelay::Keys { .. }
+                            | BrowserToRelay::Tmux(_)
+                            | BrowserToRelay::Resize { .. },
+                        ) if access.read_only => {
+                            // A share link's viewer watches; nothing it sends
+                            // reaches the runner or sizes tmux.
+                            refuse(reg, "read_only", "this is a read-only share link");
+                        }
+                        Ok(BrowserToRelay::View { visible, fit }) => {
+                            hub.set_browser_view(reg.id, visible, fit);
+                        }
+                        Ok(BrowserToRelay::Keys { keys, .. })
+                            if !protocol::control::keys_are_valid(&keys) =>
+                        {
+                            return Some((
+                                close::PROTOCOL,
+                                "keys: 1..=256 names of 1..=32 bytes, no control characters".into(),
+                            ));
+                        }
+                        Ok(BrowserToRelay::Tmux(op)) if !op.is_valid() => {
+                            return Some((close::PROTOCOL, "tmux action out of range".into()));
+                        }
+                        Ok(BrowserToRelay::Keys { .. } | BrowserToRelay::Tmux(_)) => {
+                            hub.touch_browser(reg.id);
+                            refuse(
+                                reg,
+                                "unsupported",
+                                "this session's runner does not take keys or tmux actions from the page",
+                            );
+                        }
                         Ok(BrowserToRelay::Input { pane, data }) => {
+                            hub.touch_browser(reg.id);
                             let Some(tx) = hub.runner_sender() else {
                                 debug!(
                                     bytes = data.len(),

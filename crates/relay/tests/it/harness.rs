@@ -395,6 +395,7 @@ impl BrowserClient {
                 head_seq,
                 runner_online,
                 session,
+                ..
             } => {
                 assert_eq!(session.id, session_id);
                 BrowserClient {
@@ -417,20 +418,26 @@ impl BrowserClient {
     }
 
     /// Reads one message (frame or text).
+    /// Reads one message (a frame or a control message other than
+    /// `presence`, which the relay sends whenever viewers come and go).
     pub async fn read_one(&mut self) {
-        let msg = tokio::time::timeout(STEP, self.ws.next())
-            .await
-            .expect("browser message in time")
-            .expect("browser socket open")
-            .expect("browser socket ok");
-        match msg {
-            Message::Binary(b) => {
-                let (k, f, l) = header(&b);
-                self.frames.push((k, f, l, b.len()));
+        loop {
+            let msg = tokio::time::timeout(STEP, self.ws.next())
+                .await
+                .expect("browser message in time")
+                .expect("browser socket open")
+                .expect("browser socket ok");
+            match msg {
+                Message::Binary(b) => {
+                    let (k, f, l) = header(&b);
+                    self.frames.push((k, f, l, b.len()));
+                }
+                Message::Text(t) if is_presence(t.as_str()) => continue,
+                Message::Text(t) => self.texts.push(t.to_string()),
+                Message::Close(c) => panic!("browser closed: {c:?}"),
+                _ => {}
             }
-            Message::Text(t) => self.texts.push(t.to_string()),
-            Message::Close(c) => panic!("browser closed: {c:?}"),
-            _ => {}
+            return;
         }
     }
 }
@@ -444,7 +451,14 @@ pub async fn send_json<T: serde::Serialize>(ws: &mut Ws, msg: &T) {
         .expect("send json");
 }
 
-/// The next text message, parsed; binary messages are an error here.
+/// Whether a control message is `presence` (who watches: informational,
+/// sent whenever browsers come and go), which the tests' readers skip.
+pub fn is_presence(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| v["t"] == "presence")
+}
+
+/// The next text message other than `presence`, parsed; binary messages
+/// are an error here.
 pub async fn next_control<T: serde::de::DeserializeOwned>(ws: &mut Ws) -> T {
     loop {
         let msg = tokio::time::timeout(STEP, ws.next())
@@ -453,6 +467,7 @@ pub async fn next_control<T: serde::de::DeserializeOwned>(ws: &mut Ws) -> T {
             .expect("socket open")
             .expect("socket ok");
         match msg {
+            Message::Text(t) if is_presence(t.as_str()) => {}
             Message::Text(t) => {
                 return serde_json::from_str(t.as_str()).expect("valid control message");
             }

@@ -204,3 +204,70 @@ async fn the_binary_serves_and_stops_on_sigterm() {
         .expect("wait");
     assert!(status.success(), "{status:?}");
 }
+
+/// Issue 14, item 11: the page built into the binary (no web dir
+/// configured) is served with hashed names cached as immutable, an index
+/// that is revalidated, and the build's brotli and gzip copies to browsers
+/// that accept them. Needs web/dist (scripts/web-build; scripts/test
+/// builds it first).
+#[tokio::test]
+async fn issue_14_the_page_in_the_binary_is_compressed_and_cached() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = Config::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        dir.path().join("data"),
+    );
+    config.database_url = format!("sqlite://{}", dir.path().join("r.db").display());
+    config.retention.interval = None;
+    assert!(
+        config.web_dir.as_os_str().is_empty(),
+        "the default is the page in the binary"
+    );
+    let relay = Relay::start(config).await.expect("start");
+    let addr = relay.local_addr();
+    let (status, headers, body) = http(addr, "GET", "/", &[]).await;
+    assert_eq!(status, 200, "web/dist must be built (scripts/web-build)");
+    assert_eq!(header_value(&headers, "cache-control"), Some("no-cache"));
+    let html = String::from_utf8_lossy(&body).to_string();
+    let js = html
+        .split('"')
+        .find(|s| s.starts_with("/app-") && s.ends_with(".js"))
+        .expect("a hashed app.js in index.html")
+        .to_owned();
+    let css = html
+        .split('"')
+        .find(|s| s.starts_with("/style-") && s.ends_with(".css"))
+        .expect("a hashed stylesheet in index.html")
+        .to_owned();
+    // An unchanged index answers 304 to its ETag.
+    let etag = header_value(&headers, "etag").expect("etag").to_owned();
+    let (status, _, _) = http(addr, "GET", "/", &[("if-none-match", &etag)]).await;
+    assert_eq!(status, 304);
+
+    let (status, plain_headers, plain) = http(addr, "GET", &js, &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(header_value(&plain_headers, "content-encoding"), None);
+    assert_eq!(
+        header_value(&plain_headers, "cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    for (accept, encoding) in [("gzip, deflate, br", "br"), ("gzip", "gzip")] {
+        let (status, headers, body) = http(addr, "GET", &js, &[("accept-encoding", accept)]).await;
+        assert_eq!(status, 200);
+        assert_eq!(header_value(&headers, "content-encoding"), Some(encoding));
+        assert_eq!(header_value(&headers, "vary"), Some("accept-encoding"));
+        assert!(
+            body.len() * 3 < plain.len(),
+            "{encoding}: {} bytes of {}",
+            body.len(),
+            plain.len()
+        );
+    }
+    let (status, headers, _) = http(addr, "GET", &css, &[("accept-encoding", "br")]).await;
+    assert_eq!(status, 200);
+    assert!(header_value(&headers, "content-type").is_some_and(|t| t.starts_with("text/css")));
+    // The precompressed copies are not addressable themselves.
+    let (status, _, _) = http(addr, "GET", &format!("{js}.br"), &[]).await;
+    assert_eq!(status, 404);
+    relay.shutdown().await.expect("shutdown");
+}

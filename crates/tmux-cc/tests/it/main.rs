@@ -2,6 +2,7 @@
 
 mod encoder;
 mod fixtures;
+mod keys;
 mod listing;
 mod naming;
 mod parser_props;

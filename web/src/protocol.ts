@@ -1,8 +1,33 @@
 //! Wire protocol (frame version 2) for the browser (docs/protocol.md, sections 2, 3 and 5):
 //! decodes binary frames into records. Pure: no DOM, no network, no clock.
-//! It does not decide what to do with records; session.js applies them.
+//! It does not decide what to do with records; records.ts orders them and
+//! the session view applies them. The JSON control messages' types are
+//! generated from the Rust crate (gen/protocol.ts).
 
 import { decompress } from 'fzstd';
+import type { Topology } from './gen/protocol';
+
+export type { BrowserToRelay, RelayToBrowser, SessionInfo, Topology, WindowInfo, PaneInfo, TmuxOp, Viewer } from './gen/protocol';
+import type { SessionInfo } from './gen/protocol';
+
+/** A session's state in the list (docs/protocol.md §5, HTTP API of the page). */
+export type SessionState = 'starting' | 'live' | 'runner_offline' | 'closed';
+
+/**
+ * `GET /api/sessions`'s item: `SessionInfo` plus the fields protocol.md's
+ * session API adds (the relay's Rust type grows them in issue 9's relay
+ * work; until then they may be missing, and the page copes).
+ */
+export type Session = SessionInfo & {
+  runner_id?: string;
+  runner_name?: string;
+  state?: SessionState;
+  attached_clients?: number;
+  viewers?: number;
+  created_at?: number;
+  last_activity_at?: number | null;
+  closed_at?: number | null;
+};
 
 export const SUBPROTOCOL = 'tmux-bridge.v1';
 export const FRAME_BATCH = 1;
@@ -19,13 +44,24 @@ export const MAX_PAYLOAD = 64 * 1024 * 1024;
 
 export class ProtocolError extends Error {}
 
+export type OutputRecord = { kind: typeof REC_OUTPUT; seq: number; time: number; pane: string; bytes: Uint8Array };
+export type TopologyRecord = { kind: typeof REC_TOPOLOGY; seq: number; time: number; topology: Topology };
+export type PaneResetRecord = { kind: typeof REC_PANE_RESET; seq: number; time: number; pane: string; cols: number; rows: number; bytes: Uint8Array };
+export type UnknownRecord = { kind: number; seq: number; time: number; unknown: true };
+export type Rec = OutputRecord | TopologyRecord | PaneResetRecord | UnknownRecord;
+
+export interface Frame {
+  type: number;
+  firstSeq: number;
+  lastSeq: number;
+  records: Rec[];
+}
+
 /**
- * Decodes one binary frame. Returns `{type, firstSeq, lastSeq, records}` where
- * each record is `{kind, seq, time, ...}` (time: ms since the epoch, 0 if unknown): Output `{pane, bytes}`, Topology `{topology}`,
- * PaneReset `{pane, cols, rows, bytes}`. Pane ids come back as `%N` strings.
- * Throws ProtocolError on anything malformed (the caller reconnects).
+ * Decodes one binary frame. Pane ids come back as `%N` strings. Throws
+ * ProtocolError on anything malformed (the caller reconnects).
  */
-export function decodeFrame(buf) {
+export function decodeFrame(buf: ArrayBuffer | Uint8Array): Frame {
   const u8 = buf instanceof Uint8Array ? buf : new Uint8Array(buf);
   if (u8.length < HEADER) throw new ProtocolError('short frame');
   const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
@@ -38,18 +74,26 @@ export function decodeFrame(buf) {
   const lastSeq = toSeq(dv.getBigUint64(12, true));
   if (lastSeq < firstSeq) throw new ProtocolError('frame seq range reversed');
   let payload = u8.subarray(HEADER);
-  if (flags & FLAG_ZSTD) {
-    // Refuse by the header, before fzstd allocates what it declares.
-    const size = zstdContentSize(payload);
-    if (size > MAX_PAYLOAD) throw new ProtocolError(`zstd frame declares ${size} bytes (limit ${MAX_PAYLOAD})`);
-    try {
-      payload = decompress(payload);
-    } catch (e) {
-      throw new ProtocolError(`zstd: ${e && e.message}`);
-    }
-    if (payload.length !== size) throw new ProtocolError('zstd frame size differs from its header');
-  }
+  if (flags & FLAG_ZSTD) payload = inflate(payload);
   return { type, firstSeq, lastSeq, records: decodeRecords(payload) };
+}
+
+/**
+ * Decompresses one zstd frame, refusing by its header, before fzstd
+ * allocates what it declares, a frame above MAX_PAYLOAD or one that does
+ * not declare its size (the sec engineer's bound, issue 10).
+ */
+function inflate(payload: Uint8Array): Uint8Array {
+  const size = zstdContentSize(payload);
+  if (size > MAX_PAYLOAD) throw new ProtocolError(`zstd frame declares ${size} bytes (limit ${MAX_PAYLOAD})`);
+  let out: Uint8Array;
+  try {
+    out = decompress(payload);
+  } catch (e) {
+    throw new ProtocolError(`zstd: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (out.length !== size) throw new ProtocolError('zstd frame size differs from its header');
+  return out;
 }
 
 /**
@@ -58,25 +102,26 @@ export function decodeFrame(buf) {
  * block is decompressed. Throws ProtocolError for anything else, including a
  * frame that does not declare its size.
  */
-export function zstdContentSize(u8) {
-  if (u8.length < 5 || u8[0] !== 0x28 || u8[1] !== 0xb5 || u8[2] !== 0x2f || u8[3] !== 0xfd) {
+export function zstdContentSize(u8: Uint8Array): number {
+  const at = (i: number): number => u8[i] ?? 0;
+  if (u8.length < 5 || at(0) !== 0x28 || at(1) !== 0xb5 || at(2) !== 0x2f || at(3) !== 0xfd) {
     throw new ProtocolError('not a zstd frame');
   }
-  const fhd = u8[4];
+  const fhd = at(4);
   if (fhd & 8) throw new ProtocolError('zstd frame header reserved bit set');
   const fcsFlag = fhd >> 6;
   const single = (fhd >> 5) & 1;
-  let off = 5 + (single ? 0 : 1) + [0, 1, 2, 4][fhd & 3];
+  let off = 5 + (single ? 0 : 1) + ([0, 1, 2, 4][fhd & 3] ?? 0);
   const fcsLen = fcsFlag ? 1 << fcsFlag : single;
   if (!fcsLen) throw new ProtocolError('zstd frame does not declare its content size');
   if (u8.length < off + fcsLen) throw new ProtocolError('truncated zstd frame header');
   let size = 0;
-  for (let i = fcsLen - 1; i >= 0; i--) size = size * 256 + u8[off + i];
+  for (let i = fcsLen - 1; i >= 0; i--) size = size * 256 + at(off + i);
   if (fcsLen === 2) size += 256;
   off += fcsLen;
   for (;;) {
     if (u8.length < off + 3) throw new ProtocolError('truncated zstd block');
-    const h = u8[off] | (u8[off + 1] << 8) | (u8[off + 2] << 16);
+    const h = at(off) | (at(off + 1) << 8) | (at(off + 2) << 16);
     const type = (h >> 1) & 3;
     if (type === 3) throw new ProtocolError('reserved zstd block type');
     off += 3 + (type === 1 ? 1 : h >>> 3);
@@ -88,9 +133,9 @@ export function zstdContentSize(u8) {
 }
 
 /** Splits a frame payload into records (`kind:u8 seq:u64 time:u64 len:u32 body`). */
-export function decodeRecords(u8) {
+export function decodeRecords(u8: Uint8Array): Rec[] {
   const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
-  const out = [];
+  const out: Rec[] = [];
   let off = 0;
   while (off < u8.length) {
     if (u8.length - off < RECORD_HEADER) throw new ProtocolError('truncated record header');
@@ -107,18 +152,16 @@ export function decodeRecords(u8) {
     switch (kind) {
       case REC_OUTPUT:
         if (body.length < 4) throw new ProtocolError('short output record');
-        out.push({ kind, seq, time, pane: '%' + bdv.getUint32(0, true), bytes: body.subarray(4) });
+        out.push({ kind, seq, time, pane: `%${bdv.getUint32(0, true)}`, bytes: body.subarray(4) });
         break;
       case REC_TOPOLOGY: {
-        let topology;
+        let topology: unknown;
         try {
           topology = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
         } catch (e) {
-          throw new ProtocolError(`topology: ${e && e.message}`);
+          throw new ProtocolError(`topology: ${e instanceof Error ? e.message : String(e)}`);
         }
-        if (!topology || typeof topology !== 'object' || !Array.isArray(topology.windows)) {
-          throw new ProtocolError('topology without windows');
-        }
+        if (!isTopology(topology)) throw new ProtocolError('topology without windows');
         out.push({ kind, seq, time, topology });
         break;
       }
@@ -126,7 +169,7 @@ export function decodeRecords(u8) {
         if (body.length < 8) throw new ProtocolError('short pane reset record');
         const cols = bdv.getUint16(4, true);
         const rows = bdv.getUint16(6, true);
-        out.push({ kind, seq, time, pane: '%' + bdv.getUint32(0, true), cols, rows, bytes: body.subarray(8) });
+        out.push({ kind, seq, time, pane: `%${bdv.getUint32(0, true)}`, cols, rows, bytes: body.subarray(8) });
         break;
       }
       default:
@@ -138,13 +181,33 @@ export function decodeRecords(u8) {
   return out;
 }
 
-function toSeq(big) {
+/** A topology the page can lay out: an object with a windows array whose items carry panes arrays. */
+function isTopology(v: unknown): v is Topology {
+  if (!v || typeof v !== 'object') return false;
+  const windows = (v as { windows?: unknown }).windows;
+  if (!Array.isArray(windows)) return false;
+  return windows.every((w) => !!w && typeof w === 'object' && Array.isArray((w as { panes?: unknown }).panes));
+}
+
+function toSeq(big: bigint): number {
   if (big > BigInt(Number.MAX_SAFE_INTEGER)) throw new ProtocolError('seq beyond 2^53');
   return Number(big);
 }
 
+/** A record to encode (tests and the fixture relay). */
+export interface RecordInput {
+  kind: number;
+  seq: number;
+  time?: number;
+  pane?: string;
+  bytes?: string | Uint8Array;
+  topology?: unknown;
+  cols?: number;
+  rows?: number;
+}
+
 /** Encodes a frame (raw, uncompressed). Used by the tests' fixture relay. */
-export function encodeFrame(type, firstSeq, lastSeq, records, flags = 0) {
+export function encodeFrame(type: number, firstSeq: number, lastSeq: number, records: RecordInput[], flags = 0): Uint8Array {
   const payload = encodeRecords(records);
   const out = new Uint8Array(HEADER + payload.length);
   const dv = new DataView(out.buffer);
@@ -158,10 +221,10 @@ export function encodeFrame(type, firstSeq, lastSeq, records, flags = 0) {
 }
 
 /** Encodes records given as `{kind, seq, pane, bytes|topology, cols, rows}`. */
-export function encodeRecords(records) {
+export function encodeRecords(records: RecordInput[]): Uint8Array {
   const enc = new TextEncoder();
   const parts = records.map((r) => {
-    let body;
+    let body: Uint8Array;
     const paneNum = r.pane === undefined ? 0 : Number(String(r.pane).replace('%', ''));
     const bytes = typeof r.bytes === 'string' ? enc.encode(r.bytes) : r.bytes || new Uint8Array();
     if (r.kind === REC_OUTPUT) {
@@ -174,8 +237,8 @@ export function encodeRecords(records) {
       body = new Uint8Array(8 + bytes.length);
       const dv = new DataView(body.buffer);
       dv.setUint32(0, paneNum, true);
-      dv.setUint16(4, r.cols, true);
-      dv.setUint16(6, r.rows, true);
+      dv.setUint16(4, r.cols ?? 80, true);
+      dv.setUint16(6, r.rows ?? 24, true);
       body.set(bytes, 8);
     }
     const rec = new Uint8Array(RECORD_HEADER + body.length);

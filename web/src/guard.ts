@@ -27,9 +27,10 @@ const COMPOSITION_GRACE_MS = 100;
 let lastComposition = -Infinity;
 
 /** Call once: remembers when the user last composed text (IME). */
-export function watchComposition(doc) {
+export function watchComposition(doc: Document): void {
   for (const type of ['compositionend', 'compositionupdate', 'input']) {
-    doc.addEventListener(type, (ev) => {
+    doc.addEventListener(type, (e) => {
+      const ev = e as InputEvent;
       if (ev.isTrusted && (type !== 'input' || ev.isComposing || ev.inputType === 'insertCompositionText')) {
         lastComposition = performance.now();
       }
@@ -41,8 +42,8 @@ export function watchComposition(doc) {
  * The user event being dispatched right now, or null. `window.event` is the
  * DOM's "current event": set only while a listener runs.
  */
-function currentUserEvent() {
-  const ev = typeof window !== 'undefined' ? window.event : undefined;
+function currentUserEvent(): Event | null {
+  const ev = typeof window !== 'undefined' ? (window as { event?: Event }).event : undefined;
   if (ev && ev.isTrusted && USER_EVENTS.has(ev.type)) return ev;
   return null;
 }
@@ -51,7 +52,7 @@ function currentUserEvent() {
  * Decides whether data from xterm.js's `onData`/`onBinary` is the user's.
  * Returns the data to send (paste sanitised), or null to drop it.
  */
-export function acceptTerminalData(data) {
+export function acceptTerminalData(data: string): string | null {
   const ev = currentUserEvent();
   if (ev) return ev.type === 'paste' || ev.type === 'drop' ? sanitizePaste(data) : data;
   if (performance.now() - lastComposition < COMPOSITION_GRACE_MS && !/[\x00-\x1f\x7f-\x9f]/.test(data)) {
@@ -64,7 +65,7 @@ export function acceptTerminalData(data) {
  * A paste must not end bracketed paste early: strip any `ESC[201~` that the
  * pasted text carries inside xterm.js's own `ESC[200~ … ESC[201~` wrapper.
  */
-export function sanitizePaste(data) {
+export function sanitizePaste(data: string): string {
   const start = '\x1b[200~';
   const end = '\x1b[201~';
   if (data.startsWith(start) && data.endsWith(end)) {
@@ -75,8 +76,8 @@ export function sanitizePaste(data) {
 }
 
 /** http(s) only; returns the normalised URL or null. */
-export function safeLinkTarget(uri) {
-  let url;
+export function safeLinkTarget(uri: string): string | null {
+  let url: URL;
   try {
     url = new URL(uri);
   } catch {
@@ -86,7 +87,7 @@ export function safeLinkTarget(uri) {
 }
 
 /** Opens a link from pane output after showing the target and asking. */
-export function openLink(uri, notify) {
+export function openLink(uri: string, notify: (text: string) => void): boolean {
   const target = safeLinkTarget(uri);
   if (!target) {
     notify(`Blocked a link that is not http(s): ${String(uri).slice(0, 200)}`);
@@ -103,11 +104,11 @@ export function openLink(uri, notify) {
  * Parses an OSC 52 body (`c;BASE64` or `c;?`). Returns `{read: true}` for a
  * clipboard read, `{text}` for a write, or null when malformed.
  */
-export function parseOsc52(body) {
+export function parseOsc52(body: string): { read: true } | { read?: false; text: string } | null {
   const semi = body.indexOf(';');
   if (semi < 0) return null;
   const payload = body.slice(semi + 1);
-  if (payload === '?') return { read: true };
+  if (payload === '?') return { read: true as const };
   if (payload.length > 1024 * 1024) return null;
   try {
     const bin = atob(payload);

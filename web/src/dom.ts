@@ -1,0 +1,73 @@
+//! Small DOM helpers. Every string goes in as text (`textContent` / text
+//! nodes), never as HTML: names and titles come from panes and are hostile.
+
+type Child = Node | string | number | null | undefined | false;
+
+export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string | number | boolean | null | undefined> = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    node.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return node;
+}
+
+/** A button that runs `run` on click. */
+export function button(label: string, attrs: Record<string, string | number | boolean | null | undefined>, run: (ev: MouseEvent) => void): HTMLButtonElement {
+  const b = el('button', { type: 'button', ...attrs }, label);
+  b.addEventListener('click', run);
+  return b;
+}
+
+/** Copies text to the clipboard; resolves to whether it worked. */
+export async function copyText(text: string): Promise<boolean> {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    // Insecure context or no permission: fall back to a selected textarea.
+    const ta = el('textarea', { 'aria-hidden': 'true' });
+    ta.value = text;
+    ta.style.position = 'fixed';
+    ta.style.opacity = '0';
+    document.body.append(ta);
+    ta.select();
+    let ok = false;
+    try {
+      ok = document.execCommand('copy');
+    } catch {
+      ok = false;
+    }
+    ta.remove();
+    return ok;
+  }
+}
+
+/** Whether the page runs on macOS or iOS (Cmd is the copy and paste modifier there). */
+export function isMac(): boolean {
+  const nav = navigator as Navigator & { userAgentData?: { platform?: string } };
+  const platform = nav.userAgentData?.platform || navigator.platform || '';
+  return /mac|iphone|ipad/i.test(platform);
+}
+
+/** A relative time ("12 s ago", "3 min ago", "2 h ago", or a date). */
+export function ago(ms: number | null | undefined, now = Date.now()): string {
+  if (!ms || !Number.isFinite(ms)) return 'never';
+  const s = Math.max(0, Math.round((now - ms) / 1000));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.round(s / 60)} min ago`;
+  if (s < 86400) return `${Math.round(s / 3600)} h ago`;
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+/** A JSON API call with the CSRF header; rejects on network errors only. */
+export function api(path: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  headers.set('X-Requested-With', 'tmux-bridge');
+  if (init.body !== undefined && !headers.has('Content-Type')) headers.set('Content-Type', 'application/json');
+  return fetch(path, { credentials: 'same-origin', ...init, headers });
+}
