@@ -50,8 +50,8 @@ pub mod logins;
 mod pairing;
 pub mod password;
 pub mod secret;
-pub mod sockets;
 pub mod shares;
+pub mod sockets;
 pub mod tokens;
 pub mod users;
 
