@@ -351,12 +351,17 @@ fn classify(host: &str, err: &(dyn std::error::Error + 'static)) -> NetError {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
     let mut words = Vec::new();
     while let Some(e) = cur {
-        // `io::Error::source` skips the error it wraps; look inside too.
-        let inner = e
-            .downcast_ref::<std::io::Error>()
+        // `io::Error::source` skips the error it wraps, and hyper-rustls
+        // wraps tokio-rustls' io::Error in another: look inside each.
+        let mut candidates = vec![e];
+        while let Some(inner) = candidates
+            .last()
+            .and_then(|c| c.downcast_ref::<std::io::Error>())
             .and_then(|io| io.get_ref())
-            .map(|i| i as &(dyn std::error::Error + 'static));
-        for candidate in [Some(e), inner].into_iter().flatten() {
+        {
+            candidates.push(inner);
+        }
+        for candidate in candidates {
             if let Some(tls) = candidate.downcast_ref::<rustls::Error>() {
                 return from_rustls(host, tls);
             }

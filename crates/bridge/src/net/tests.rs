@@ -69,6 +69,9 @@ fn rustls_errors_are_named() {
         rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
     );
     assert!(matches!(classify("h", &io), NetError::Untrusted { .. }));
+    // And that io::Error in another, the way hyper-rustls returns it.
+    let io = std::io::Error::other(io);
+    assert!(matches!(classify("h", &io), NetError::Untrusted { .. }));
     let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
     assert!(matches!(classify("h", &refused), NetError::Refused { .. }));
 }
