@@ -401,6 +401,16 @@ fn from_rustls(host: &str, err: &rustls::Error) -> NetError {
         rustls::Error::InvalidCertificate(
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
         ) => NetError::NameMismatch { host, detail },
+        // `openssl req -x509` makes CA:TRUE certificates, which webpki
+        // refuses as a server's own; say how to make one it takes.
+        rustls::Error::InvalidCertificate(CertificateError::Other(other))
+            if format!("{other:?}").contains("CaUsedAsEndEntity") =>
+        {
+            NetError::Certificate {
+                host,
+                detail: "the relay presents a CA certificate (CA:TRUE) as its own; give it a certificate signed by that CA, or a self-signed one with basicConstraints CA:FALSE".into(),
+            }
+        }
         rustls::Error::InvalidCertificate(_) => NetError::Certificate { host, detail },
         _ => NetError::Tls { host, detail },
     }
