@@ -9,6 +9,8 @@
 //!   async loop that runs it.
 //! - [`unacked`]: frames the relay has not acknowledged (memory, then disk).
 //! - [`uplink`]: the WebSocket to the relay, with backoff and resume.
+//! - [`net`]: the HTTP client for the relay's API and the WebSocket
+//!   connect, over rustls (`--ca-file`, `--insecure`).
 //! - [`session`]: wiring the three together for one tmux session.
 //! - [`page_input`]: the page's keys and tmux actions as tmux commands.
 //! - [`cli`]: one file per subcommand.
@@ -16,6 +18,7 @@
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod net;
 pub mod page_input;
 pub mod session;
 pub mod tmux;

@@ -24,6 +24,8 @@ pub struct SessionConfig {
     pub slot: String,
     pub relay_url: String,
     pub runner_token: String,
+    /// How to trust the relay (`--ca-file`, `--insecure`).
+    pub tls: crate::net::TlsOptions,
     /// Where unacked frames spill to disk.
     pub spill_dir: PathBuf,
     pub core: CoreConfig,
@@ -155,6 +157,7 @@ async fn serve_once(
             relay_url: cfg.relay_url.clone(),
             runner_token: cfg.runner_token.clone(),
             hello,
+            tls: cfg.tls.clone(),
         },
         core_tx,
         uplink_rx,

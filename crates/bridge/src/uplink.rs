@@ -16,9 +16,6 @@ use protocol::control::{RelayToRunner, RunnerHello, RunnerToRelay};
 use crate::core::{RelayEvent, RelayMsg, ToRelay};
 use rand::Rng;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -30,6 +27,8 @@ pub struct UplinkConfig {
     pub relay_url: String,
     pub runner_token: String,
     pub hello: RunnerHello,
+    /// How to trust the relay (`--ca-file`, `--insecure`).
+    pub tls: crate::net::TlsOptions,
 }
 
 /// The relay's runner WebSocket URL for a base URL.
@@ -145,41 +144,15 @@ async fn connect_once(
         Ok(u) => u,
         Err(err) => return Outcome::Rejected(err.to_string()),
     };
-    let mut request = match url.as_str().into_client_request() {
-        Ok(r) => r,
-        Err(err) => return Outcome::Rejected(format!("bad relay URL: {err}")),
-    };
-    match HeaderValue::from_str(&format!("Bearer {}", cfg.runner_token)) {
-        Ok(v) => {
-            request.headers_mut().insert("authorization", v);
-        }
-        Err(_) => {
-            return Outcome::Rejected(
-                "the runner token has characters a header cannot carry".into(),
-            );
-        }
-    }
-    let ws_config = WebSocketConfig::default()
-        .max_message_size(Some(protocol::control::MAX_RUNNER_MESSAGE))
-        .max_frame_size(Some(protocol::control::MAX_RUNNER_MESSAGE));
-    let connect = tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true);
-    let (ws, _resp) = tokio::select! {
+    let ws = tokio::select! {
         _ = cancel.cancelled() => return Outcome::Cancelled,
-        r = tokio::time::timeout(Duration::from_secs(10), connect) => match r {
-            Err(_) => {
-                warn!("connecting to the relay timed out");
+        r = crate::net::connect_ws(&url, &cfg.runner_token, &cfg.tls) => match r {
+            Ok(ws) => ws,
+            Err(err) if err.is_definite() => return Outcome::Rejected(err.to_string()),
+            Err(err) => {
+                warn!(%err, "cannot connect to the relay; retrying");
                 return Outcome::Lost { was_up: false };
             }
-            Ok(Err(tungstenite::Error::Http(resp)))
-                if matches!(resp.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) =>
-            {
-                return Outcome::Rejected(format!("the relay refused the runner token ({})", resp.status()));
-            }
-            Ok(Err(err)) => {
-                debug!(%err, "connecting to the relay");
-                return Outcome::Lost { was_up: false };
-            }
-            Ok(Ok(pair)) => pair,
         },
     };
     let (mut sink, mut stream) = ws.split();

@@ -63,6 +63,9 @@ pub struct Limits {
     /// How long a SQLite write waits for a lock held by another process
     /// before the API answers 503.
     pub db_busy_timeout: Duration,
+    /// With TLS, the handshake must finish within this, else the
+    /// connection is dropped (the header timeout starts after it).
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -75,6 +78,7 @@ impl Default for Limits {
             send_buffer: Some(256 * 1024),
             db_acquire_timeout: Duration::from_secs(3),
             db_busy_timeout: Duration::from_secs(5),
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -90,7 +94,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The URL browsers use to reach the relay, e.g. `http://127.0.0.1:8417`;
     /// WebSocket `Origin` headers must match it. `None`: `http://<local addr>`
-    /// (decided after binding, so port 0 works).
+    /// (`https://` with [`Config::tls`]; decided after binding, so port 0
+    /// works).
     pub public_url: Option<String>,
     /// A built page on disk to serve instead of the one in the binary
     /// (empty: the page built into the binary; see `http::static_files`).
@@ -104,6 +109,8 @@ pub struct Config {
     pub keepalive: Duration,
     /// Timeouts, caps and buffers.
     pub limits: Limits,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 impl Config {
@@ -120,6 +127,7 @@ impl Config {
             shutdown_timeout: Duration::from_secs(5),
             keepalive: Duration::from_secs(20),
             limits: Limits::default(),
+            tls: None,
         }
     }
 }

@@ -117,6 +117,8 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
         slot: args.slot.clone(),
         relay_url: base,
         runner_token: local.runner_token,
+        // The embedded relay speaks plain http on loopback.
+        tls: crate::net::TlsOptions::default(),
         spill_dir: data_dir.join("spill"),
         core: CoreConfig::default(),
         initial_size: args.size,

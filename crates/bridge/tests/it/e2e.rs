@@ -42,6 +42,7 @@ fn spawn_bridge(
         slot: slot.to_owned(),
         relay_url: format!("http://{addr}"),
         runner_token: token,
+        tls: bridge::net::TlsOptions::default(),
         spill_dir: dir.join("spill"),
         core: CoreConfig::default(),
         initial_size: (80, 24),
