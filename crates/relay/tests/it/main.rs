@@ -10,3 +10,4 @@ mod issue_17;
 mod measure;
 mod principal;
 mod refusals;
+mod search;
