@@ -33,6 +33,8 @@ pub fn router(st: AppState) -> Router {
         .route("/", get(static_files::index))
         .route("/s/{id}", get(static_files::index))
         .route("/v", get(static_files::index))
+        .route("/search", get(static_files::index))
+        .route("/play/{id}", get(static_files::index))
         .route("/t/{idea}/{slot}", get(static_files::index))
         .route("/api/sessions", get(api::list_sessions))
         .route("/api/sessions/{id}/token", post(api::mint_token))
