@@ -370,3 +370,45 @@ test('issue 14 item 4: a prefix key makes a window (needs a runner that takes ke
   await page.click('[data-action="split-right"]');
   await until(() => allPanes(up).length === before + 2, 10_000, 'a split');
 });
+
+test('issue 11: a word printed in a terminal is found with the search box and played back from there', { skip: skip || false, timeout: 180_000 }, async (t) => {
+  const up = await startUp(t);
+  const page = await openSession(browser, t, up);
+  const word = `needle${process.pid}x${Date.now() % 100000}`;
+  // Printed by the shell, typed locally in tmux: the page did not have to see it.
+  const [pane] = allPanes(up);
+  up.tmux('send-keys', '-t', pane, `echo found-${word}-here`, 'Enter');
+  await until(() => capture(up, pane).includes(`found-${word}-here\n`), 15_000, 'the echo in tmux');
+
+  // The search box on the list, then the results page.
+  await page.goto(new URL('/', up.url).toString());
+  await page.fill('[data-testid="search-input"]', word);
+  await page.press('[data-testid="search-input"]', 'Enter');
+  await page.waitForURL(/\/search\?q=/);
+  // Indexing trails the store by about a second: search again until found.
+  await until(async () => {
+    if ((await page.$$('[data-testid="search-hit"]')).length > 0) return true;
+    await page.reload();
+    await page.waitForSelector('[data-testid="search-status"]:not(:empty)');
+    return (await page.$$('[data-testid="search-hit"]')).length > 0;
+  }, 30_000, 'a search hit');
+  const lines = await page.$$eval('[data-testid="search-line"]', (els) => els.map((e) => e.textContent));
+  assert.ok(lines.includes(`found-${word}-here`), JSON.stringify(lines));
+  // Query syntax is text, and an empty query says so.
+  await page.goto(new URL(`/search?q=${encodeURIComponent('"NOT (' + word)}`, up.url).toString());
+  await page.waitForSelector('[data-testid="search-status"]:not(:empty)');
+  assert.doesNotMatch(await page.textContent('[data-testid="search-status"]'), /failed|error/i);
+
+  // Play from the hit: the player shows the line.
+  await page.goto(new URL(`/search?q=${word}`, up.url).toString());
+  await page.waitForSelector('[data-testid="search-play"]');
+  await page.click('[data-testid="search-play"]');
+  await page.waitForURL(/\/play\/[^/?]+\?/);
+  await until(async () => ((await page.textContent('[data-testid="player"]')) ?? '').includes(`found-${word}-here`), 20_000, 'the line in the player');
+  // The download link serves asciicast v2.
+  const href = await page.getAttribute('[data-testid="play-download"]', 'href');
+  const cast = await page.evaluate(async (u) => (await fetch(u)).text(), href);
+  const header = JSON.parse(cast.split('\n')[0]);
+  assert.equal(header.version, 2);
+  assert.ok(cast.includes(`found-${word}-here`));
+});

@@ -101,6 +101,9 @@ pub struct Config {
     /// (empty: the page built into the binary; see `http::static_files`).
     pub web_dir: PathBuf,
     pub retention: Retention,
+    /// Time between passes of the search indexer (`search::indexer`; it
+    /// runs again at once while there is a backlog); `None` disables it.
+    pub search_interval: Option<Duration>,
     /// Time allowed for WebSockets to close on shutdown.
     pub shutdown_timeout: Duration,
     /// The relay pings every WebSocket this often; a peer silent for three
@@ -124,6 +127,7 @@ impl Config {
             public_url: None,
             web_dir: PathBuf::new(),
             retention: Retention::default(),
+            search_interval: Some(Duration::from_secs(1)),
             shutdown_timeout: Duration::from_secs(5),
             keepalive: Duration::from_secs(20),
             limits: Limits::default(),

@@ -15,9 +15,11 @@
 
 pub mod auth;
 pub mod config;
+pub mod export;
 pub mod http;
 pub mod hub;
 pub mod logs;
+pub mod search;
 pub mod serve;
 pub mod state;
 pub mod tls;
@@ -99,6 +101,7 @@ pub struct RelayHandle {
     state: AppState,
     server: JoinHandle<std::io::Result<()>>,
     pruner: Option<JoinHandle<()>>,
+    indexer: Option<JoinHandle<()>>,
     shutdown_timeout: std::time::Duration,
 }
 
@@ -170,6 +173,9 @@ impl Relay {
             };
             store::spawn_pruner(store.clone(), policy, interval, shutdown.child_token())
         });
+        let indexer = config.search_interval.map(|interval| {
+            search::indexer::spawn_indexer(store.clone(), interval, shutdown.child_token())
+        });
         tracing::info!(addr = %local_addr, public_url = %public_url, "relay listening");
         Ok(RelayHandle {
             local_addr,
@@ -177,6 +183,7 @@ impl Relay {
             state,
             server,
             pruner,
+            indexer,
             shutdown_timeout: config.shutdown_timeout,
         })
     }
@@ -297,6 +304,9 @@ impl RelayHandle {
         };
         if let Some(p) = self.pruner {
             let _ = p.await;
+        }
+        if let Some(i) = self.indexer {
+            let _ = i.await;
         }
         self.state.store.close().await;
         tracing::info!("relay stopped");

@@ -37,6 +37,7 @@ mod error;
 mod files;
 mod frames;
 mod pruner;
+pub mod search;
 mod sessions;
 pub mod shares;
 
