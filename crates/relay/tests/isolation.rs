@@ -440,9 +440,14 @@ async fn matrix(url: &str) {
             "wrong type: B's runner token as a browser token" => continue,
             "A's runner token" => {
                 // A's runner claiming B's idea gets A's own, empty session.
+                // (One connection per runner: this replaces A's first, which
+                // connects again after.)
                 let (mut ws, sid) = runner_session(relay.addr(), &a_runner, &idea_b).await;
                 assert_ne!(sid, sb, "A's runner must not attach to B's session");
                 let _ = ws.close(None).await;
+                let (again, sid) = runner_session(relay.addr(), &a_runner, &idea_a).await;
+                assert_eq!(sid, sa, "A's session again");
+                ws_a = again;
             }
             _ => {
                 let got = runner_ws(relay.addr(), t.value.as_deref()).await.err();
@@ -533,7 +538,7 @@ async fn matrix(url: &str) {
     let marker = b"A-PRIVATE-OUTPUT-7f3a";
     let frame = Frame::batch(vec![Record {
         time: 0,
-        seq: 1,
+        seq: 2,
         body: RecordBody::Output {
             pane: tmux_cc::PaneId(0),
             bytes: Bytes::from_static(marker),
@@ -541,7 +546,7 @@ async fn matrix(url: &str) {
     }])
     .expect("valid batch")
     .encode(false);
-    ws_a.send(Message::binary(frame))
+    ws_a.send(Message::binary(protocol::runner::with_channel(1, &frame)))
         .await
         .expect("A's runner sends output");
     assert!(
