@@ -22,6 +22,17 @@ const SESSIONS_PER_PASS: u32 = 64;
 /// Frames read per session per pass (a bound on memory and on the length
 /// of one transaction).
 const FRAMES_PER_PASS: u32 = 64;
+/// Lines written per transaction, at most (a little more: a frame's lines
+/// stay together).
+const LINES_PER_TRANSACTION: usize = 500;
+/// Text written per transaction, at most (likewise).
+const TEXT_PER_TRANSACTION: usize = 256 * 1024;
+/// Lines kept from one frame; the rest of a frame that printed more (a
+/// flood of short lines) is not indexed.
+const MAX_LINES_PER_FRAME: usize = 2_000;
+/// Pause between two write transactions of one pass, so the relay's own
+/// writes (frames) are never kept waiting behind a row of them.
+const PAUSE_BETWEEN_TRANSACTIONS: Duration = Duration::from_millis(20);
 /// In-memory splitters kept (one set per session); beyond it they are
 /// dropped and rebuilt from the stored unfinished lines.
 const MAX_SESSIONS_IN_MEMORY: usize = 10_000;
@@ -81,51 +92,68 @@ impl Indexer {
         let frames = store
             .frames_page(progress.session, progress.indexed_seq, FRAMES_PER_PASS)
             .await?;
-        let Some(to) = frames.last().map(|f| f.last_seq) else {
+        if frames.is_empty() {
             return Ok(());
-        };
+        }
         let mut panes = match self.sessions.remove(&progress.session) {
             Some((at, panes)) if at == progress.indexed_seq => panes,
             _ => restore(&progress.pending),
         };
+        let mut from = progress.indexed_seq;
         let mut lines = Vec::new();
+        let mut text = 0usize;
         for stored in &frames {
-            let frame = match Frame::decode(&stored.bytes) {
-                Ok(f) => f,
-                Err(e) => {
-                    // The relay validates frames before storing them; one
-                    // that does not decode now is skipped, not retried
-                    // forever.
-                    tracing::warn!(session = progress.session, first = stored.first_seq,
-                        error = %e, "search: a stored frame does not decode; skipped");
-                    continue;
-                }
-            };
-            stats.frames += 1;
-            for record in frame.records {
-                if let RecordBody::Output { pane, bytes } = record.body {
-                    stats.bytes += bytes.len();
-                    let key = pane.to_string();
-                    let splitter = panes.entry(key.clone()).or_default();
-                    for line in splitter.feed(&bytes) {
-                        lines.push(IndexedLine {
-                            pane: key.clone(),
-                            seq: record.seq,
-                            at: i64::try_from(record.time).unwrap_or(0),
-                            line,
-                        });
+            match Frame::decode(&stored.bytes) {
+                Ok(frame) => {
+                    stats.frames += 1;
+                    let before = lines.len();
+                    for record in frame.records {
+                        if let RecordBody::Output { pane, bytes } = record.body {
+                            stats.bytes += bytes.len();
+                            let key = pane.to_string();
+                            let splitter = panes.entry(key.clone()).or_default();
+                            for line in splitter.feed(&bytes) {
+                                if lines.len() - before >= MAX_LINES_PER_FRAME {
+                                    continue;
+                                }
+                                text += line.len();
+                                lines.push(IndexedLine {
+                                    pane: key.clone(),
+                                    seq: record.seq,
+                                    at: i64::try_from(record.time).unwrap_or(0),
+                                    line,
+                                });
+                            }
+                        }
                     }
+                }
+                // The relay validates frames before storing them; one that
+                // does not decode now is skipped, not retried forever.
+                Err(e) => tracing::warn!(session = progress.session, first = stored.first_seq,
+                    error = %e, "search: a stored frame does not decode; skipped"),
+            }
+            let last = stored.last_seq == frames.last().map_or(0, |f| f.last_seq);
+            if lines.len() >= LINES_PER_TRANSACTION || text >= TEXT_PER_TRANSACTION || last {
+                // Short write transactions, with a pause between them: the
+                // store's appends (the hot path) wait for none of them long.
+                let pending = pending_json(&panes);
+                if !store
+                    .save_index(progress.session, from, stored.last_seq, &lines, &pending)
+                    .await?
+                {
+                    // Another indexer moved on: start again from the store.
+                    return Ok(());
+                }
+                stats.lines += lines.len();
+                from = stored.last_seq;
+                lines.clear();
+                text = 0;
+                if !last {
+                    tokio::time::sleep(PAUSE_BETWEEN_TRANSACTIONS).await;
                 }
             }
         }
-        let pending = pending_json(&panes);
-        if store
-            .save_index(progress.session, progress.indexed_seq, to, &lines, &pending)
-            .await?
-        {
-            stats.lines += lines.len();
-            self.sessions.insert(progress.session, (to, panes));
-        }
+        self.sessions.insert(progress.session, (from, panes));
         Ok(())
     }
 }
