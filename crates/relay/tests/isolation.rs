@@ -335,6 +335,15 @@ async fn matrix(url: &str) {
             ("GET", "/api/me".into(), &h, b""),
             (
                 "POST",
+                "/api/sessions".into(),
+                &json,
+                br#"{"idea":"x","slot":"1"}"#,
+            ),
+            ("DELETE", format!("/api/sessions/{sb}"), &h, b""),
+            ("GET", "/api/activity".into(), &h, b""),
+            ("GET", "/api/events".into(), &h, b""),
+            (
+                "POST",
                 "/api/password".into(),
                 &json,
                 br#"{"current":"correct horse","new":"x"}"#,
@@ -398,6 +407,24 @@ async fn matrix(url: &str) {
     let r = relay.http("GET", "/runners", ac, b"").await;
     assert_eq!(r.status, 200);
     leak.assert_no_leak("A's runners page", &r.text());
+    // The session API of issue 9: B's session is missing for A, B's runner
+    // is not A's to command, A's activity feed holds nothing of B's.
+    let r = relay
+        .http("DELETE", &format!("/api/sessions/{sb}"), ac, b"")
+        .await;
+    assert_eq!(r.status, 404, "A killing B's session");
+    leak.assert_no_leak("A killing B's session", &r.text());
+    let acj = [ac, &[("content-type", "application/json")]].concat();
+    let body = serde_json::json!({"idea": idea_b, "slot": "primary", "runner_id": rb}).to_string();
+    let r = relay
+        .http("POST", "/api/sessions", &acj, body.as_bytes())
+        .await;
+    assert_eq!(r.status, 404, "A creating a session on B's runner");
+    leak.assert_no_leak("A creating on B's runner", &r.text());
+    let r = relay.http("GET", "/api/activity?limit=100", ac, b"").await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains(&ra), "A's feed has A's runner");
+    leak.assert_no_leak("A's activity feed", &r.text());
     assert!(
         relay.auth().authenticate_runner(&b_runner).await.is_ok(),
         "B's runner survived A's cookie"
@@ -408,6 +435,8 @@ async fn matrix(url: &str) {
         ("DELETE", format!("/api/runners/{ra}")),
         ("POST", "/logout".to_owned()),
         ("POST", "/pair".to_owned()),
+        ("POST", "/api/sessions".to_owned()),
+        ("DELETE", format!("/api/sessions/{sa}")),
     ] {
         let r = relay
             .http(

@@ -151,9 +151,19 @@ pub async fn create(
     State(st): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
-    Json(body): Json<CreateBody>,
+    body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
+    // The login and the CSRF checks come before the body is read.
     check_csrf(&st, &headers)?;
+    let body: CreateBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return Ok(refusal(
+                StatusCode::BAD_REQUEST,
+                format!("expected {{\"idea\",\"slot\",…}}: {e}"),
+            ));
+        }
+    };
     if let Err(e) = tmux_cc::naming::session_name(&body.idea, &body.slot) {
         return Ok(refusal(StatusCode::BAD_REQUEST, e.to_string()));
     }

@@ -243,6 +243,11 @@ async fn create_and_kill_sessions_from_the_page() {
         let (status, v) = join(post).await;
         assert_eq!(status, 200, "{db:?}: {v}");
         assert_eq!(v["session"]["id"], sid.as_str());
+        // The same result delivered twice: the second finds no command
+        // waiting and is ignored.
+        r.reply(&id, true, Some(5), None)
+            .await
+            .expect("result again");
         let (_, list) = page(&relay, &p, "GET", "/api/sessions", "").await;
         assert_eq!(list["sessions"].as_array().map(Vec::len), Some(1), "{list}");
         // A failed create carries the runner's reason.
@@ -830,4 +835,26 @@ async fn the_event_stream_tells_the_page_about_sessions_and_runners() {
     // No login: 401.
     let (status, _, _) = http(relay.addr(), "GET", "/api/events", &[]).await;
     assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn runner_sockets_count_against_the_account_cap() {
+    let relay = TestRelay::start_with(&Db::Sqlite, |c| {
+        c.limits.sockets = relay::auth::SocketCaps {
+            per_account: 1,
+            per_addr: 100,
+            global: 100,
+        };
+    })
+    .await;
+    let p = new_principal(&relay).await;
+    let _r = runner(&relay, &p).await;
+    let second = new_runner_of(&relay, &p).await;
+    let mut ws = runner_socket(relay.addr(), Some(&second))
+        .await
+        .expect("upgraded, then closed");
+    let (code, reason) = testkit::runner::wait_close(&mut ws)
+        .await
+        .expect("close frame");
+    assert_eq!(code, 4429, "{reason}");
 }

@@ -1,6 +1,7 @@
 //! Integration tests of the relay: a real relay on 127.0.0.1:0, a real
 //! store, and protocol clients speaking WebSocket.
 
+mod chromium;
 mod daemon;
 mod flow;
 mod harness;
