@@ -412,3 +412,31 @@ test('issue 11: a word printed in a terminal is found with the search box and pl
   assert.equal(header.version, 2);
   assert.ok(cast.includes(`found-${word}-here`));
 });
+
+test('issue 9: New terminal in the page makes a tmux session on the runner, live in the page and in tmux; closing it kills it', { skip: skip || false, timeout: 180_000 }, async (t) => {
+  const up = await startUp(t);
+  const page = await openSession(browser, t, up);
+  const idea = `web${process.pid % 10000}`;
+  await page.goto(new URL('/', up.url).toString());
+  await page.fill('[data-testid="new-idea"]', idea);
+  await page.click('[data-testid="new-idea-form"] button');
+  // The runner creates it in tmux; the page opens its terminal.
+  await page.waitForURL(/\/s\/[^/]+$/, { timeout: 30_000 });
+  const name = `tb_${idea}__1`;
+  await until(() => up.tmux('list-sessions', '-F', '#{session_name}').split('\n').includes(name), 10_000, `${name} in tmux`);
+  await until(() => page.evaluate(() => document.body.dataset.conn === 'live'), 20_000, 'live');
+  await until(() => page.$('.pane .xterm-rows'), 20_000, 'a pane');
+  // Typed in the page, run by the new session's shell.
+  await page.click('.pane .xterm-screen');
+  await typeLine(page, `echo made-by-${idea}`);
+  const [pane] = up.tmux('list-panes', '-t', `=${name}`, '-F', '#{pane_id}').trim().split('\n');
+  await until(() => capture(up, pane).includes(`made-by-${idea}\n`), 15_000, 'the echo in tmux');
+  // Closing from the list asks, then kills the tmux session; the list says closed.
+  await page.goto(new URL('/', up.url).toString());
+  const row = `.idea[data-idea="${idea}"] .session`;
+  await until(() => page.$(row), 10_000, 'the session in the list');
+  page.once('dialog', (d) => d.accept());
+  await page.click(`${row} [data-testid="close-session"]`);
+  await until(() => !up.tmux('list-sessions', '-F', '#{session_name}').split('\n').includes(name), 15_000, `${name} killed`);
+  await until(async () => ((await page.textContent(`${row} [data-testid="state"]`)) ?? '') === 'closed', 15_000, 'closed in the list');
+});
