@@ -102,6 +102,12 @@ pub struct Config {
     /// intervals, or a send stuck for six, is closed with 4408 (dead TCP
     /// peers would otherwise look online for many minutes).
     pub keepalive: Duration,
+    /// How often a runner sends `status` (`welcome.heartbeat_ms`); a
+    /// runner silent for 2.5 times this is offline (closed with 4408).
+    pub heartbeat: Duration,
+    /// How long `POST`/`DELETE /api/sessions` wait for the runner's
+    /// `result` before answering 504.
+    pub command_timeout: Duration,
     /// Timeouts, caps and buffers.
     pub limits: Limits,
 }
@@ -119,6 +125,8 @@ impl Config {
             retention: Retention::default(),
             shutdown_timeout: Duration::from_secs(5),
             keepalive: Duration::from_secs(20),
+            heartbeat: Duration::from_millis(protocol::runner::DEFAULT_HEARTBEAT_MS),
+            command_timeout: crate::runners::COMMAND_TIMEOUT,
             limits: Limits::default(),
         }
     }

@@ -1,7 +1,10 @@
 //! The live fan-out: one [`SessionHub`] per terminal session, holding the
-//! runner connection (if any) and one bounded [`BrowserQueue`] per browser.
+//! runner channel serving it (if any: a channel of one runner connection,
+//! protocol 2) and one bounded [`BrowserQueue`] per browser, plus what the
+//! relay checks browser messages against (the ids of the session's current
+//! topology, the runner's features).
 //!
-//! The runner task pushes each frame to every browser queue without
+//! The runner task pushes each stored frame to every browser queue without
 //! ever waiting: a queue that would exceed its limits (protocol.md §6) is
 //! emptied and set to await a snapshot, and the runner is asked for one. So a
 //! slow browser never slows the runner or the other browsers, and nothing is
@@ -16,15 +19,16 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 use protocol::control::{
-    BROWSER_QUEUE_BYTES, BROWSER_QUEUE_FRAMES, RelayToBrowser, RelayToRunner, SessionInfo, Viewer,
+    BROWSER_QUEUE_BYTES, BROWSER_QUEUE_FRAMES, RelayToBrowser, SessionInfo, Viewer,
 };
+use protocol::runner::{Channel, RelayMsg};
 use protocol::wire::FrameKind;
 use store::TerminalSessionId;
 use tokio::sync::{Notify, mpsc};
-use tokio_util::sync::CancellationToken;
 
-/// Capacity of a runner's command channel (input, resize, viewers, ...).
-pub const RUNNER_CHANNEL: usize = 256;
+/// Capacity of a runner connection's outgoing channel (input, resize,
+/// viewers, commands, ... of every session it serves).
+pub const RUNNER_CHANNEL: usize = 1024;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these short locks leaves plain data that is
@@ -32,9 +36,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A frame as received from the runner (stored, or being stored when it
-/// continues the live sequence), shared by every browser: the same `Bytes`,
-/// never re-encoded.
+/// A frame as received from the runner, once stored, shared by every
+/// browser: the same `Bytes`, never re-encoded.
 #[derive(Debug, Clone)]
 pub struct LiveFrame {
     pub kind: FrameKind,
@@ -216,7 +219,7 @@ impl Default for BrowserQueue {
     }
 }
 
-/// Descriptive fields of a terminal session, from the runner's `hello`.
+/// Descriptive fields of a terminal session, from the runner's `open`.
 #[derive(Debug, Clone, Default)]
 pub struct SessionMeta {
     pub user_id: String,
@@ -228,18 +231,73 @@ pub struct SessionMeta {
     pub host: String,
 }
 
-/// What the runner task receives from the hub.
-#[derive(Debug)]
-pub enum ToRunner {
-    Control(RelayToRunner),
+/// The runner channel that serves a session: which connection, which
+/// channel on it, the connection's outgoing queue, and what the runner
+/// takes beyond `input` and `resize` (its `hello.features`).
+#[derive(Debug, Clone)]
+pub struct RunnerLink {
+    pub conn: u64,
+    pub ch: Channel,
+    pub tx: mpsc::Sender<RelayMsg>,
+    pub features: Vec<String>,
 }
 
-#[derive(Debug)]
-struct RunnerLink {
-    conn: u64,
-    tx: mpsc::Sender<ToRunner>,
-    /// Cancelled when a newer connection replaces this one.
-    replaced: CancellationToken,
+/// The ids (`%P` panes, `@W` windows) of a session's current topology, as
+/// stored (space-separated) and checked against browser messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope(std::collections::BTreeSet<String>);
+
+impl Scope {
+    /// From the stored form.
+    pub fn parse(stored: &str) -> Scope {
+        Scope(
+            stored
+                .split([' ', ','])
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )
+    }
+
+    /// From a Topology record's JSON; `None` when it does not parse.
+    pub fn from_topology(json: &[u8]) -> Option<Scope> {
+        let t: protocol::topology::Topology = serde_json::from_slice(json).ok()?;
+        let mut ids = std::collections::BTreeSet::new();
+        for w in &t.windows {
+            ids.insert(w.id.to_string());
+            for p in &w.panes {
+                ids.insert(p.id.to_string());
+            }
+        }
+        Some(Scope(ids))
+    }
+
+    /// The stored form.
+    pub fn to_stored(&self) -> String {
+        self.0
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    pub fn has_pane(&self, pane: tmux_cc::PaneId) -> bool {
+        self.0.contains(&pane.to_string())
+    }
+
+    pub fn has_window(&self, window: tmux_cc::WindowId) -> bool {
+        self.0.contains(&window.to_string())
+    }
+}
+
+/// What a session's live state adds to its stored row, for the page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Live {
+    pub runner_online: bool,
+    pub attached_clients: u32,
+    /// Browser tabs watching.
+    pub viewers: u32,
+    pub head_seq: u64,
 }
 
 #[derive(Debug)]
@@ -267,6 +325,7 @@ struct SessionInner {
     next_id: u64,
     sent_size: Option<(u16, u16)>,
     attached_clients: u32,
+    scope: Scope,
     /// Counter for `BrowserLink::active`.
     activity: u64,
 }
@@ -276,14 +335,6 @@ struct SessionInner {
 pub struct SessionHub {
     id: TerminalSessionId,
     inner: Mutex<SessionInner>,
-}
-
-/// A registered runner connection, as the runner task holds it.
-#[derive(Debug)]
-pub struct RunnerRegistration {
-    pub conn: u64,
-    pub rx: mpsc::Receiver<ToRunner>,
-    pub replaced: CancellationToken,
 }
 
 /// A registered browser, as the browser task holds it. Unregister with
@@ -308,38 +359,30 @@ impl SessionHub {
         self.id
     }
 
-    /// Installs a runner connection, replacing (and cancelling) any previous
-    /// one. Tells the browsers the runner is online.
-    pub fn attach_runner(&self, meta: SessionMeta, head_seq: u64) -> RunnerRegistration {
-        let (tx, rx) = mpsc::channel(RUNNER_CHANNEL);
-        let replaced = CancellationToken::new();
+    /// Installs the runner channel serving the session (replacing any
+    /// previous one) and what the relay knows of its topology. Tells the
+    /// browsers the runner is online, and the runner how many browsers
+    /// watch and their preferred size.
+    pub fn attach_runner(&self, meta: SessionMeta, head_seq: u64, scope: Scope, link: RunnerLink) {
         let mut s = lock(&self.inner);
-        s.next_id += 1;
-        let conn = s.next_id;
-        if let Some(old) = s.runner.take() {
-            old.replaced.cancel();
-        }
         s.meta = meta;
         s.head_seq = s.head_seq.max(head_seq);
         s.sent_size = None;
-        s.runner = Some(RunnerLink {
-            conn,
-            tx: tx.clone(),
-            replaced: replaced.clone(),
-        });
+        s.scope = scope;
+        let (tx, ch) = (link.tx.clone(), link.ch);
+        s.runner = Some(link);
         let viewers = u32::try_from(s.browsers.len()).unwrap_or(u32::MAX);
         let size = preferred_size(&s.browsers);
         broadcast_text(&s.browsers, &RelayToBrowser::Runner { online: true });
         drop(s);
-        let _ = tx.try_send(ToRunner::Control(RelayToRunner::Viewers { count: viewers }));
+        let _ = tx.try_send(RelayMsg::Viewers { ch, count: viewers });
         if let Some((cols, rows)) = size {
             self.send_resize_if_changed(cols, rows);
         }
-        RunnerRegistration { conn, rx, replaced }
     }
 
-    /// Removes runner connection `conn` if it is still the current one, and
-    /// tells the browsers the runner went offline.
+    /// Removes the runner channel of connection `conn` if it still serves
+    /// the session, and tells the browsers the runner went offline.
     pub fn detach_runner(&self, conn: u64) {
         let mut s = lock(&self.inner);
         if s.runner.as_ref().is_some_and(|r| r.conn == conn) {
@@ -352,10 +395,20 @@ impl SessionHub {
         }
     }
 
-    /// Fans a frame out to every browser (the runner task publishes one
-    /// that continues the live sequence before the store commits it, any
-    /// other once stored); asks the runner for a snapshot if a browser
-    /// overflowed. Never waits.
+    /// Replaces the ids of the session's current topology.
+    pub fn set_scope(&self, scope: Scope) {
+        lock(&self.inner).scope = scope;
+    }
+
+    /// The ids of the session's current topology.
+    pub fn scope(&self) -> Scope {
+        lock(&self.inner).scope.clone()
+    }
+
+    /// Fans a stored frame out to every browser (never before the store
+    /// committed it: a browser must not hold a sequence number the relay
+    /// can lose); asks the runner for a snapshot if a browser overflowed.
+    /// Never waits.
     pub fn publish(&self, frame: LiveFrame) {
         let mut s = lock(&self.inner);
         if frame.kind == FrameKind::Batch {
@@ -372,12 +425,12 @@ impl SessionHub {
                 overflowed += 1;
             }
         }
-        let tx = s.runner.as_ref().map(|r| r.tx.clone());
+        let link = s.runner.as_ref().map(|r| (r.tx.clone(), r.ch));
         drop(s);
         if overflowed > 0
-            && let Some(tx) = tx
+            && let Some((tx, ch)) = link
         {
-            let _ = tx.try_send(ToRunner::Control(RelayToRunner::SnapshotRequest));
+            let _ = tx.try_send(RelayMsg::SnapshotRequest { ch });
         }
     }
 
@@ -403,10 +456,10 @@ impl SessionHub {
         );
         let runner_online = s.runner.is_some();
         let count = u32::try_from(s.browsers.len()).unwrap_or(u32::MAX);
-        let tx = s.runner.as_ref().map(|r| r.tx.clone());
+        let link = s.runner.as_ref().map(|r| (r.tx.clone(), r.ch));
         drop(s);
-        if let Some(tx) = tx {
-            let _ = tx.try_send(ToRunner::Control(RelayToRunner::Viewers { count }));
+        if let Some((tx, ch)) = link {
+            let _ = tx.try_send(RelayMsg::Viewers { ch, count });
         }
         BrowserRegistration {
             id,
@@ -421,11 +474,11 @@ impl SessionHub {
         s.browsers.remove(&id);
         broadcast_presence(&s);
         let count = u32::try_from(s.browsers.len()).unwrap_or(u32::MAX);
-        let tx = s.runner.as_ref().map(|r| r.tx.clone());
+        let link = s.runner.as_ref().map(|r| (r.tx.clone(), r.ch));
         let size = preferred_size(&s.browsers);
         drop(s);
-        if let Some(tx) = tx {
-            let _ = tx.try_send(ToRunner::Control(RelayToRunner::Viewers { count }));
+        if let Some((tx, ch)) = link {
+            let _ = tx.try_send(RelayMsg::Viewers { ch, count });
         }
         if let Some((cols, rows)) = size {
             self.send_resize_if_changed(cols, rows);
@@ -512,20 +565,41 @@ impl SessionHub {
         if s.sent_size == Some((cols, rows)) {
             return;
         }
-        let Some(tx) = s.runner.as_ref().map(|r| r.tx.clone()) else {
+        let Some((tx, ch)) = s.runner.as_ref().map(|r| (r.tx.clone(), r.ch)) else {
             return;
         };
-        if tx
-            .try_send(ToRunner::Control(RelayToRunner::Resize { cols, rows }))
-            .is_ok()
-        {
+        if tx.try_send(RelayMsg::Resize { ch, cols, rows }).is_ok() {
             s.sent_size = Some((cols, rows));
         }
     }
 
-    /// The runner's command sender, if a runner is connected (for input).
-    pub fn runner_sender(&self) -> Option<mpsc::Sender<ToRunner>> {
-        lock(&self.inner).runner.as_ref().map(|r| r.tx.clone())
+    /// The runner channel serving the session, if any (for input).
+    pub fn runner(&self) -> Option<RunnerLink> {
+        lock(&self.inner).runner.clone()
+    }
+
+    /// Tells every browser of the session about a refused message (the
+    /// runner's `error` for this channel).
+    pub fn broadcast_error(&self, code: &str, message: &str) {
+        let s = lock(&self.inner);
+        broadcast_text(
+            &s.browsers,
+            &RelayToBrowser::Error {
+                code: code.to_owned(),
+                message: message.to_owned(),
+            },
+        );
+    }
+
+    /// What the live state adds to the stored row.
+    pub fn live(&self) -> Live {
+        let s = lock(&self.inner);
+        Live {
+            runner_online: s.runner.is_some(),
+            attached_clients: s.attached_clients,
+            viewers: u32::try_from(s.browsers.len()).unwrap_or(u32::MAX),
+            head_seq: s.head_seq,
+        }
     }
 
     /// Records the runner's `status` (and tells the browsers when it changed).
@@ -542,8 +616,7 @@ impl SessionHub {
         lock(&self.inner).runner.is_some()
     }
 
-    /// The highest sequence published or noted (0 if unknown); a frame
-    /// published early may still be committing.
+    /// The highest sequence stored or noted (0 if unknown).
     pub fn head_seq(&self) -> u64 {
         lock(&self.inner).head_seq
     }
@@ -559,7 +632,7 @@ impl SessionHub {
         lock(&self.inner).browsers.len()
     }
 
-    /// The session as the page sees it, if a runner ever said `hello` to this
+    /// The session as the page sees it, if a runner ever opened it on this
     /// relay process (else the caller fills it from the store).
     pub fn info(&self) -> Option<SessionInfo> {
         let s = lock(&self.inner);
@@ -655,6 +728,11 @@ impl Hub {
     /// The hub of session `id` if it exists.
     pub fn get(&self, id: TerminalSessionId) -> Option<Arc<SessionHub>> {
         lock(&self.sessions).get(&id).cloned()
+    }
+
+    /// Forgets session `id` (deleted).
+    pub fn remove(&self, id: TerminalSessionId) {
+        lock(&self.sessions).remove(&id);
     }
 }
 

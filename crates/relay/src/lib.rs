@@ -1,11 +1,14 @@
-//! The relay server `tmux-relay` (issue 4): runners stream transcript frames
-//! to it over WebSocket, it stores them (transcript's `Store`) and fans them
+//! The relay server `tmux-relay` (issue 4): runner daemons stream the
+//! transcript frames of every session they serve to it over one WebSocket
+//! each (protocol 2, issue 9), it stores them (transcript's `Store`) and fans them
 //! out to browsers, and it serves the page and the page's API.
 //!
 //! [`Relay::start`] runs a relay in the current tokio runtime and returns a
 //! [`RelayHandle`]; `tmux-relay serve` and `tmux-bridge up` (embedded) both
 //! use it. Modules: `config` (settings and limits), `serve` (the HTTP
 //! server loop and its timeouts), `hub` (live fan-out, bounded queues),
+//! `runners` (connected runner daemons and their commands), `notify`
+//! (the activity feed and live notices for the page),
 //! `ws` (the runner and browser sockets), `http` (router, page, API),
 //! `auth` (users, tokens, pairing, logins, caps; issues 6 and 10), `logs`
 //! (the log filter both binaries use), `state` (what handlers share). It
@@ -16,6 +19,8 @@ pub mod config;
 pub mod http;
 pub mod hub;
 pub mod logs;
+pub mod notify;
+pub mod runners;
 pub mod serve;
 pub mod state;
 pub mod ws;
@@ -32,6 +37,8 @@ pub use config::{Config, Limits, Retention};
 
 use crate::auth::{Auth, AuthConfig};
 use crate::hub::Hub;
+use crate::notify::Notifier;
+use crate::runners::Runners;
 use crate::state::AppState;
 
 /// Why the relay could not start or stop cleanly.
@@ -132,10 +139,14 @@ impl Relay {
             store: store.clone(),
             auth,
             hub: Arc::new(Hub::new()),
+            runners: Arc::new(Runners::new()),
+            notifier: Notifier::new(),
             web_dir: Arc::new(config.web_dir.clone()),
             shutdown: shutdown.clone(),
             tracker: TaskTracker::new(),
             keepalive: config.keepalive.max(std::time::Duration::from_millis(10)),
+            heartbeat: config.heartbeat.max(std::time::Duration::from_millis(10)),
+            command_timeout: config.command_timeout,
         };
         let limits = config.limits;
         let app = http::router(state.clone())

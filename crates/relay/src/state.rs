@@ -1,5 +1,5 @@
 //! The shared state every handler receives: the store, the auth module, the
-//! live hub, the web dir, and the shutdown token and task tracker that
+//! live hub, the connected runners, the event notifier, the web dir, and the shutdown token and task tracker that
 //! upgraded WebSockets run under (the public URL is `auth.config()`'s).
 //! Cheap to clone.
 
@@ -14,6 +14,8 @@ use axum::extract::FromRef;
 
 use crate::auth::Auth;
 use crate::hub::Hub;
+use crate::notify::Notifier;
+use crate::runners::Runners;
 
 /// axum state of the relay.
 #[derive(Clone)]
@@ -21,6 +23,10 @@ pub struct AppState {
     pub store: Store,
     pub auth: Auth,
     pub hub: Arc<Hub>,
+    /// The runner daemons connected to this process, and their commands.
+    pub runners: Arc<Runners>,
+    /// Live notices for `GET /api/events`.
+    pub notifier: Notifier,
     /// A built page on disk to serve (empty: the page in the binary).
     pub web_dir: Arc<PathBuf>,
     /// Cancelled when the relay shuts down.
@@ -29,6 +35,10 @@ pub struct AppState {
     pub tracker: TaskTracker,
     /// Ping interval of WebSockets (see `Config::keepalive`).
     pub keepalive: std::time::Duration,
+    /// Runner heartbeat period (`welcome.heartbeat_ms`).
+    pub heartbeat: std::time::Duration,
+    /// How long a command waits for the runner's result.
+    pub command_timeout: std::time::Duration,
 }
 
 impl FromRef<AppState> for Auth {

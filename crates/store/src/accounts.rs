@@ -453,6 +453,43 @@ impl Store {
         Ok(())
     }
 
+    /// Records what a connected runner reported about itself (protocol 2
+    /// `hello`): its host name, its version and its tmux's.
+    pub async fn set_runner_versions(
+        &self,
+        runner_id: &str,
+        host: &str,
+        version: &str,
+        tmux_version: &str,
+    ) -> Result<(), StoreError> {
+        on_db!(self.db(), pool => {
+            sqlx::query(
+                "UPDATE runners SET host = CASE WHEN $1 = '' THEN host ELSE $1 END, \
+                 version = $2, tmux_version = $3 WHERE id = $4",
+            )
+            .bind(host)
+            .bind(version)
+            .bind(tmux_version)
+            .bind(runner_id)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// `(runner id, version, tmux version)` of every runner of `user_id`.
+    pub async fn runner_versions(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        Ok(on_db!(self.db(), pool => {
+            sqlx::query_as("SELECT id, version, tmux_version FROM runners WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
     // ---- pairing ----
 
     /// Stores a new pairing request.

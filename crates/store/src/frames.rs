@@ -14,7 +14,7 @@
 use bytes::Bytes;
 
 use crate::{
-    Appended, Db, PruneStats, RetentionPolicy, Since, Store, StoreError, StoredFrame,
+    Appended, Db, Millis, PruneStats, RetentionPolicy, Since, Store, StoreError, StoredFrame,
     StoredSnapshot, TerminalSessionId, on_db, seq_from_db, seq_to_db,
 };
 
@@ -89,6 +89,20 @@ impl Store {
         last_seq: u64,
         bytes: &[u8],
     ) -> Result<Appended, StoreError> {
+        self.append_frame_at(session, first_seq, last_seq, bytes, None)
+            .await
+    }
+
+    /// [`Store::append_frame`], also recording `at` as the session's last
+    /// activity when the frame is stored.
+    pub async fn append_frame_at(
+        &self,
+        session: TerminalSessionId,
+        first_seq: u64,
+        last_seq: u64,
+        bytes: &[u8],
+        at: Option<Millis>,
+    ) -> Result<Appended, StoreError> {
         if first_seq == 0 || first_seq > last_seq {
             return Err(StoreError::InvalidRange {
                 first: first_seq,
@@ -105,11 +119,14 @@ impl Store {
         let stored = on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let n = sqlx::query(
-                "UPDATE terminal_sessions SET last_seq = $1 WHERE id = $2 AND last_seq = $3",
+                "UPDATE terminal_sessions SET last_seq = $1, \
+                 last_activity_at = COALESCE($4, last_activity_at) \
+                 WHERE id = $2 AND last_seq = $3",
             )
             .bind(last_db)
             .bind(session)
             .bind(first_db - 1)
+            .bind(at)
             .execute(&mut *tx)
             .await?
             .rows_affected();

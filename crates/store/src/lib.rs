@@ -34,6 +34,7 @@
 
 pub mod accounts;
 mod error;
+mod events;
 mod files;
 mod frames;
 mod pruner;
@@ -50,7 +51,9 @@ use sqlx::sqlite::{
 };
 
 pub use error::StoreError;
+pub use events::{EventRecord, NewEvent};
 pub use pruner::spawn_pruner;
+pub use sessions::{OpenSession, OpenedSession};
 
 /// Id of a terminal session (one tmux session served by one bridge); the
 /// `session_id` of the wire protocol.
@@ -145,8 +148,22 @@ pub struct SessionRecord {
     pub created_at: Millis,
     pub last_connected_at: Option<Millis>,
     pub last_detached_at: Option<Millis>,
-    /// The last sequence number stored (0 if none): `welcome.last_seq`.
+    /// The last sequence number stored (0 if none): `opened.last_seq`.
     pub last_seq: u64,
+    /// The runner's id of this incarnation of the tmux session
+    /// (`@bridge_instance`; '' for a session of protocol 1).
+    pub instance: String,
+    /// The command a person runs to attach in a terminal.
+    pub attach: String,
+    /// The runner's host name when it opened the session.
+    pub host: String,
+    /// When the last record was stored.
+    pub last_activity_at: Option<Millis>,
+    /// When the session was killed or its tmux server died (or a new
+    /// instance replaced it); `None` while it may still be served.
+    pub closed_at: Option<Millis>,
+    /// Pane ids of the session's current topology, comma-separated.
+    pub panes: String,
 }
 
 /// A stored Batch frame: the bytes as received, covering records
@@ -268,7 +285,7 @@ impl Store {
                     .max_connections(opts.max_connections.max(1))
             };
             let pool = pool.connect_with(connect).await?;
-            SQLITE_MIGRATIONS.run(&pool).await?;
+            migrate_sqlite(&pool).await?;
             Db::Sqlite(pool)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
@@ -302,6 +319,25 @@ impl Store {
     pub async fn close(&self) {
         on_db!(&self.db, pool => pool.close().await)
     }
+}
+
+/// Runs the SQLite migrations on one pooled connection with foreign key
+/// enforcement off, as SQLite's own procedure for schema changes requires:
+/// rebuilding a table (migration 0030 drops a UNIQUE constraint that way)
+/// must not cascade a `DROP TABLE` into the tables that reference it. The
+/// setting cannot change inside a transaction, so it is switched around
+/// the migrator (which runs each migration in one).
+async fn migrate_sqlite(pool: &SqlitePool) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await?;
+    sqlx::query("PRAGMA foreign_keys = OFF")
+        .execute(&mut *conn)
+        .await?;
+    let ran = SQLITE_MIGRATIONS.run(&mut *conn).await;
+    sqlx::query("PRAGMA foreign_keys = ON")
+        .execute(&mut *conn)
+        .await?;
+    ran?;
+    Ok(())
 }
 
 /// The URL without a password, for error messages.

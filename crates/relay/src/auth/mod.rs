@@ -299,6 +299,9 @@ pub struct RunnerInfo {
     pub created_at: i64,
     pub last_seen_at: Option<i64>,
     pub online: bool,
+    /// The runner's version and its tmux's, as its last `hello` said.
+    pub version: String,
+    pub tmux_version: String,
 }
 
 /// Terminal sessions one account may have.
@@ -656,7 +659,14 @@ impl Auth {
         idea: &str,
         slot: &str,
     ) -> Result<(), AuthError> {
-        let sessions = self.store().sessions_for_user(user_id).await?;
+        // Closed sessions stay readable but do not count.
+        let sessions: Vec<_> = self
+            .store()
+            .sessions_for_user(user_id)
+            .await?
+            .into_iter()
+            .filter(|s| s.closed_at.is_none())
+            .collect();
         let exists = sessions
             .iter()
             .any(|s| s.runner_id == runner_id && s.idea == idea && s.slot == slot);
@@ -672,10 +682,21 @@ impl Auth {
     /// The user's runners with their online state.
     pub async fn list_runners(&self, user_id: &str) -> Result<Vec<RunnerInfo>, AuthError> {
         let runners = self.store().runners_of_user(user_id).await?;
+        let versions = self.store().runner_versions(user_id).await?;
         Ok(runners
             .into_iter()
-            .map(|r| RunnerInfo {
+            .map(|r| {
+                let (version, tmux_version) = versions
+                    .iter()
+                    .find(|(id, _, _)| *id == r.id)
+                    .map(|(_, v, t)| (v.clone(), t.clone()))
+                    .unwrap_or_default();
+                (r, version, tmux_version)
+            })
+            .map(|(r, version, tmux_version)| RunnerInfo {
                 online: self.connections().is_online(&r.id),
+                version,
+                tmux_version,
                 id: r.id,
                 name: r.name,
                 host: r.host,
@@ -701,7 +722,38 @@ impl Auth {
         }
         let cut = self.connections().revoke(runner_id);
         tracing::info!(runner = %runner_id, connections = cut, "runner revoked");
+        let name = match self.store().runner(runner_id).await {
+            Ok(Some(r)) => r.name,
+            _ => String::new(),
+        };
+        self.record_runner_event(user_id, runner_id, &name, "runner_revoked")
+            .await;
         Ok(())
+    }
+
+    /// Adds a runner event (`runner_paired`, `runner_revoked`) to the
+    /// account's activity feed; a failure is logged, never fatal.
+    pub(crate) async fn record_runner_event(
+        &self,
+        user_id: &str,
+        runner_id: &str,
+        runner_name: &str,
+        kind: &str,
+    ) {
+        let e = store::NewEvent {
+            user_id,
+            at: now_ms(),
+            kind,
+            runner_id,
+            runner_name,
+            session_id: None,
+            idea: None,
+            slot: None,
+            detail: None,
+        };
+        if let Err(err) = self.store().add_event(&e).await {
+            tracing::warn!(kind, error = %err, "recording an activity event failed");
+        }
     }
 
     /// Ensures the local default user ([`LOCAL_USER`], no password) and its

@@ -145,6 +145,13 @@ impl Auth {
             .guarded(user, addr, self.try_approve(user, code))
             .await?;
         tracing::info!(user = %user.id, runner = %approved.runner_id, "pairing approved");
+        self.record_runner_event(
+            &user.id,
+            &approved.runner_id,
+            &approved.name,
+            "runner_paired",
+        )
+        .await;
         Ok(approved)
     }
 

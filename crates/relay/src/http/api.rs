@@ -1,5 +1,5 @@
-//! The page's JSON API (cookie session through the auth module's
-//! extractor): `GET /api/sessions` lists the user's terminal sessions;
+//! The page's browser tokens (cookie session through the auth module's
+//! extractor; the session list is `sessions.rs`):
 //! `POST /api/sessions/{id}/token` mints a 5-minute browser token for one of
 //! them. Another user's session is answered exactly like a missing one (404).
 
@@ -7,53 +7,17 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use protocol::control::SessionInfo;
 use serde::Serialize;
 use store::TerminalSessionId;
 
 use super::error::AppError;
-use crate::auth::{AuthError, CurrentLogin, CurrentUser};
+use crate::auth::{AuthError, CurrentLogin};
 use crate::state::AppState;
 
 /// The header the page sends on every API call; a cross-site form cannot set
 /// it, so requiring it on POST (besides the Origin check) stops CSRF even
 /// without SameSite cookies.
 pub const CSRF_HEADER: &str = "x-requested-with";
-
-/// `GET /api/sessions`: `{"sessions": [SessionInfo, ...]}`, oldest first.
-pub async fn list_sessions(
-    State(st): State<AppState>,
-    user: CurrentUser,
-) -> Result<Response, AppError> {
-    let records = st.store.sessions_for_user(&user.id).await?;
-    let sessions: Vec<SessionInfo> = records
-        .into_iter()
-        .map(|r| {
-            let live = st.hub.get(r.id).and_then(|h| h.info());
-            match live {
-                Some(info) => SessionInfo {
-                    head_seq: info.head_seq.max(r.last_seq),
-                    ..info
-                },
-                None => SessionInfo {
-                    id: r.id.to_string(),
-                    idea: r.idea,
-                    slot: r.slot,
-                    tmux_session: r.tmux_session,
-                    attach: String::new(),
-                    host: String::new(),
-                    runner_online: false,
-                    head_seq: r.last_seq,
-                },
-            }
-        })
-        .collect();
-    #[derive(Serialize)]
-    struct Body {
-        sessions: Vec<SessionInfo>,
-    }
-    Ok(Json(Body { sessions }).into_response())
-}
 
 /// `POST /api/sessions/{id}/token`: `{"token": "...", "expires_in": 300}`.
 pub async fn mint_token(

@@ -3,18 +3,20 @@
 //! `pair.rs`, `runners.rs`) and the two WebSocket endpoints, under body
 //! limits and the security headers of every response.
 
+pub mod activity;
 pub mod api;
 pub mod auth;
 pub mod error;
 pub mod pair;
 pub mod runners;
+pub mod sessions;
 pub mod shares;
 pub mod static_files;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -32,7 +34,10 @@ pub fn router(st: AppState) -> Router {
         .route("/s/{id}", get(static_files::index))
         .route("/v", get(static_files::index))
         .route("/t/{idea}/{slot}", get(static_files::index))
-        .route("/api/sessions", get(api::list_sessions))
+        .route("/api/sessions", get(sessions::list).post(sessions::create))
+        .route("/api/sessions/{id}", delete(sessions::delete))
+        .route("/api/activity", get(activity::activity))
+        .route("/api/events", get(activity::events))
         .route("/api/sessions/{id}/token", post(api::mint_token))
         .route("/api/runner/ws", any(ws::runner::runner_ws))
         .route("/api/ws/browser/{session_id}", any(ws::browser::browser_ws))

@@ -209,6 +209,8 @@ mod tests {
             created_at: 0,
             last_seen_at: None,
             online: true,
+            version: String::new(),
+            tmux_version: String::new(),
         };
         let html = render(&u, &[r]);
         assert!(!html.contains("<script>"));
@@ -230,6 +232,8 @@ mod tests {
             created_at: 0,
             last_seen_at: None,
             online: true,
+            version: String::new(),
+            tmux_version: String::new(),
         };
         let html = render_confirm(&r);
         assert!(html.contains("id=\"serves-this-page\""), "{html}");

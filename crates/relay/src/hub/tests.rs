@@ -1,6 +1,29 @@
-//! Queue limits, the overflow-to-snapshot switch and runner replacement.
+//! Queue limits, the overflow-to-snapshot switch, runner channel
+//! replacement and the topology scope.
 
 use super::*;
+
+/// A fake runner connection: its outgoing queue's receiver.
+struct Reg {
+    conn: u64,
+    rx: mpsc::Receiver<RelayMsg>,
+}
+
+fn attach(hub: &SessionHub, conn: u64) -> Reg {
+    let (tx, rx) = mpsc::channel(RUNNER_CHANNEL);
+    hub.attach_runner(
+        SessionMeta::default(),
+        0,
+        Scope::default(),
+        RunnerLink {
+            conn,
+            ch: 7,
+            tx,
+            features: Vec::new(),
+        },
+    );
+    Reg { conn, rx }
+}
 
 fn batch(first: u64, last: u64, len: usize) -> LiveFrame {
     LiveFrame {
@@ -65,15 +88,15 @@ fn live_snapshots_skip_browsers_that_are_current() {
 #[tokio::test]
 async fn overflow_requests_a_snapshot_and_spares_other_browsers() {
     let hub = SessionHub::new(1);
-    let mut reg = hub.attach_runner(SessionMeta::default(), 0);
+    let mut reg = attach(&hub, 1);
     let slow = hub.add_browser(Arc::new(BrowserQueue::with_limits(1 << 20, 2)));
     let fast = hub.add_browser(Arc::new(BrowserQueue::with_limits(1 << 20, 100)));
     for i in 1..=5 {
         hub.publish(batch(i, i, 1));
     }
     let mut saw_request = false;
-    while let Ok(ToRunner::Control(m)) = reg.rx.try_recv() {
-        if m == RelayToRunner::SnapshotRequest {
+    while let Ok(m) = reg.rx.try_recv() {
+        if m == (RelayMsg::SnapshotRequest { ch: 7 }) {
             saw_request = true;
         }
     }
@@ -89,10 +112,8 @@ async fn overflow_requests_a_snapshot_and_spares_other_browsers() {
 #[test]
 fn a_second_runner_replaces_the_first() {
     let hub = SessionHub::new(1);
-    let first = hub.attach_runner(SessionMeta::default(), 0);
-    let second = hub.attach_runner(SessionMeta::default(), 0);
-    assert!(first.replaced.is_cancelled());
-    assert!(!second.replaced.is_cancelled());
+    let first = attach(&hub, 1);
+    let second = attach(&hub, 2);
     // The old connection's detach must not take the new one offline.
     hub.detach_runner(first.conn);
     assert!(hub.runner_online());
@@ -101,17 +122,29 @@ fn a_second_runner_replaces_the_first() {
 }
 
 #[test]
+fn scope_holds_the_topology_ids() {
+    let topo = br#"{"session":"$1","name":"x","active_window":"@1","windows":[{"id":"@1","index":0,"name":"b","active":true,"layout":"","visible_layout":"","flags":"*","active_pane":"%3","panes":[{"id":"%3","x":0,"y":0,"cols":80,"rows":24,"title":""},{"id":"%5","x":0,"y":0,"cols":80,"rows":24,"title":""}]}]}"#;
+    let scope = Scope::from_topology(topo).expect("parses");
+    assert!(scope.has_pane(tmux_cc::PaneId(3)) && scope.has_pane(tmux_cc::PaneId(5)));
+    assert!(!scope.has_pane(tmux_cc::PaneId(1)));
+    assert!(scope.has_window(tmux_cc::WindowId(1)));
+    assert_eq!(Scope::parse(&scope.to_stored()), scope);
+    assert!(Scope::from_topology(b"{").is_none());
+    assert!(!Scope::default().has_pane(tmux_cc::PaneId(0)));
+}
+
+#[test]
 fn resize_goes_to_the_runner_once_per_change() {
     let hub = SessionHub::new(1);
-    let mut reg = hub.attach_runner(SessionMeta::default(), 0);
+    let mut reg = attach(&hub, 1);
     let b1 = hub.add_browser(Arc::new(BrowserQueue::new()));
     let b2 = hub.add_browser(Arc::new(BrowserQueue::new()));
     hub.set_browser_size(b1.id, 80, 24);
     hub.set_browser_size(b2.id, 100, 20);
     hub.set_browser_size(b2.id, 100, 20);
     let mut sizes = Vec::new();
-    while let Ok(ToRunner::Control(m)) = reg.rx.try_recv() {
-        if let RelayToRunner::Resize { cols, rows } = m {
+    while let Ok(m) = reg.rx.try_recv() {
+        if let RelayMsg::Resize { ch: 7, cols, rows } = m {
             sizes.push((cols, rows));
         }
     }
@@ -119,10 +152,10 @@ fn resize_goes_to_the_runner_once_per_change() {
     assert_eq!(sizes, vec![(80, 24), (100, 20)]);
 }
 
-fn resizes(reg: &mut RunnerRegistration) -> Vec<(u16, u16)> {
+fn resizes(reg: &mut Reg) -> Vec<(u16, u16)> {
     let mut sizes = Vec::new();
-    while let Ok(ToRunner::Control(m)) = reg.rx.try_recv() {
-        if let RelayToRunner::Resize { cols, rows } = m {
+    while let Ok(m) = reg.rx.try_recv() {
+        if let RelayMsg::Resize { ch: 7, cols, rows } = m {
             sizes.push((cols, rows));
         }
     }
@@ -134,7 +167,7 @@ fn resizes(reg: &mut RunnerRegistration) -> Vec<(u16, u16)> {
 #[test]
 fn issue_14_size_follows_the_viewers_present_now() {
     let hub = SessionHub::new(1);
-    let mut reg = hub.attach_runner(SessionMeta::default(), 0);
+    let mut reg = attach(&hub, 1);
     let small = hub.add_browser(Arc::new(BrowserQueue::new()));
     let big = hub.add_browser(Arc::new(BrowserQueue::new()));
     hub.set_browser_size(small.id, 80, 24);
@@ -188,7 +221,7 @@ fn presence_counts_tabs_per_viewer() {
 #[tokio::test]
 async fn runner_leaving_turns_a_pending_snapshot_into_a_resync() {
     let hub = SessionHub::new(1);
-    let reg = hub.attach_runner(SessionMeta::default(), 0);
+    let reg = attach(&hub, 1);
     let b = hub.add_browser(Arc::new(BrowserQueue::with_limits(1 << 20, 1)));
     hub.publish(batch(1, 1, 1));
     hub.publish(batch(2, 2, 1));

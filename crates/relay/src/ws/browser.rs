@@ -28,9 +28,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use protocol::control::{
-    BROWSER_SUBPROTOCOL, BrowserToRelay, MAX_BROWSER_MESSAGE, RelayToBrowser, RelayToRunner,
-    SessionInfo, bearer_from_subprotocols, close, resize_is_valid,
+    BROWSER_SUBPROTOCOL, BrowserToRelay, MAX_BROWSER_MESSAGE, RelayToBrowser, SessionInfo, TmuxOp,
+    bearer_from_subprotocols, close, resize_is_valid,
 };
+use protocol::runner::{FEATURE_KEYS, FEATURE_TMUX, RelayMsg};
 use protocol::wire::FrameKind;
 use store::{SessionRecord, Since, StoreError, StoredFrame, TerminalSessionId};
 use tokio_util::sync::CancellationToken;
@@ -40,7 +41,7 @@ use std::time::Duration;
 
 use super::{HELLO_TIMEOUT, Keepalive};
 use crate::auth::{AuthError, BrowserClaims, ClientAddr, LoginWatch, RunnerConnection};
-use crate::hub::{BrowserQueue, BrowserRegistration, Outgoing, SessionHub, ToRunner};
+use crate::hub::{BrowserQueue, BrowserRegistration, Outgoing, Scope, SessionHub};
 use crate::state::AppState;
 
 /// The upgrade handler.
@@ -425,11 +426,12 @@ async fn serve(
         idea: record.idea.clone(),
         slot: record.slot.clone(),
         tmux_session: record.tmux_session.clone(),
-        attach: String::new(),
-        host: String::new(),
+        attach: record.attach.clone(),
+        host: record.host.clone(),
         runner_online,
         head_seq,
     });
+    let features = hub.runner().map(|r| r.features).unwrap_or_default();
     let welcome = RelayToBrowser::Welcome {
         session: SessionInfo {
             head_seq,
@@ -439,9 +441,11 @@ async fn serve(
         head_seq,
         runner_online,
         read_only: access.read_only,
-        // What the runner takes beyond input and resize; none yet (the
-        // runner side of `keys` and `tmux` comes with the runner daemon).
-        features: Vec::new(),
+        // What the runner takes beyond input and resize (its hello).
+        features: features
+            .into_iter()
+            .filter(|f| f == FEATURE_KEYS || f == FEATURE_TMUX)
+            .collect(),
     };
     let Ok(text) = serde_json::to_string(&welcome) else {
         return Some((close::INTERNAL, "internal error".into()));
@@ -601,28 +605,30 @@ async fn serve(
                         Ok(BrowserToRelay::Tmux(op)) if !op.is_valid() => {
                             return Some((close::PROTOCOL, "tmux action out of range".into()));
                         }
-                        Ok(BrowserToRelay::Keys { .. } | BrowserToRelay::Tmux(_)) => {
+                        Ok(BrowserToRelay::Keys { pane, keys }) => {
                             hub.touch_browser(reg.id);
-                            refuse(
-                                reg,
-                                "unsupported",
-                                "this session's runner does not take keys or tmux actions from the page",
-                            );
+                            forward(hub, reg, FEATURE_KEYS, &[Target::Pane(pane)], |ch| {
+                                RelayMsg::Keys { ch, pane, keys }
+                            })
+                            .await;
+                        }
+                        Ok(BrowserToRelay::Tmux(op)) => {
+                            hub.touch_browser(reg.id);
+                            let targets = targets_of(&op);
+                            forward(hub, reg, FEATURE_TMUX, &targets, |ch| RelayMsg::Tmux {
+                                ch,
+                                op,
+                            })
+                            .await;
                         }
                         Ok(BrowserToRelay::Input { pane, data }) => {
                             hub.touch_browser(reg.id);
-                            let Some(tx) = hub.runner_sender() else {
-                                debug!(
-                                    bytes = data.len(),
-                                    "input while the runner is offline; dropped"
-                                );
-                                continue;
-                            };
-                            // Bounded: a browser typing faster than the runner
-                            // takes input waits here, alone.
-                            let _ = tx
-                                .send(ToRunner::Control(RelayToRunner::Input { pane, data }))
-                                .await;
+                            forward(hub, reg, "", &[Target::Pane(pane)], |ch| RelayMsg::Input {
+                                ch,
+                                pane,
+                                data,
+                            })
+                            .await;
                         }
                         Ok(BrowserToRelay::Resize { cols, rows }) => {
                             if !resize_is_valid(cols, rows) {
@@ -655,4 +661,73 @@ async fn serve(
             },
         }
     }
+}
+
+/// A pane or window a browser message names.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Pane(tmux_cc::PaneId),
+    Window(tmux_cc::WindowId),
+}
+
+fn targets_of(op: &TmuxOp) -> Vec<Target> {
+    let mut out: Vec<Target> = op.pane().map(Target::Pane).into_iter().collect();
+    match op {
+        TmuxOp::RenameWindow { window, .. } | TmuxOp::SelectWindow { window } => {
+            out.push(Target::Window(*window));
+        }
+        _ => {}
+    }
+    out
+}
+
+fn in_scope(scope: &Scope, t: Target) -> bool {
+    match t {
+        Target::Pane(p) => scope.has_pane(p),
+        Target::Window(w) => scope.has_window(w),
+    }
+}
+
+/// Forwards a browser message to the runner channel serving the session:
+/// dropped while no runner serves it; refused (`unsupported`) when it
+/// needs a feature the runner did not announce (`feature` empty: none);
+/// refused (`unknown_pane`, logged) when it names a pane or window that is
+/// not in the session's current topology (issue 10: a pane id is
+/// server-wide, so anything else could reach another tmux session).
+async fn forward(
+    hub: &SessionHub,
+    reg: &BrowserRegistration,
+    feature: &str,
+    targets: &[Target],
+    make: impl FnOnce(protocol::runner::Channel) -> RelayMsg,
+) {
+    let Some(link) = hub.runner() else {
+        debug!("message while the runner is offline; dropped");
+        return;
+    };
+    if !feature.is_empty() && !link.features.iter().any(|f| f == feature) {
+        refuse(
+            reg,
+            "unsupported",
+            "this session's runner does not take keys or tmux actions from the page",
+        );
+        return;
+    }
+    let scope = hub.scope();
+    if let Some(t) = targets.iter().find(|t| !in_scope(&scope, **t)) {
+        let named = match t {
+            Target::Pane(p) => p.to_string(),
+            Target::Window(w) => w.to_string(),
+        };
+        warn!(target = %named, "browser named a pane or window outside the session; dropped");
+        refuse(
+            reg,
+            "unknown_pane",
+            &format!("{named} is not a pane or window of this session"),
+        );
+        return;
+    }
+    // Bounded: a browser typing faster than the runner takes input waits
+    // here, alone.
+    let _ = link.tx.send(make(link.ch)).await;
 }

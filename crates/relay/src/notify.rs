@@ -1,0 +1,124 @@
+//! Live notices for the page (`GET /api/events`, Server-Sent Events) and
+//! the activity feed (issue 9).
+//!
+//! [`Notifier`] is one broadcast channel of `(user id, notice)`; each
+//! event stream keeps its own account's. [`record`] stores an activity
+//! event and broadcasts it. A receiver that lags is told to refetch
+//! (`sessions`), never blocked on.
+
+use serde_json::json;
+use store::{EventRecord, NewEvent};
+use tokio::sync::broadcast;
+
+use crate::state::AppState;
+
+/// Buffered notices before a slow event stream lags.
+const CAPACITY: usize = 1024;
+
+/// What changed, for one account.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// The session list changed: fetch it again.
+    Sessions,
+    /// A runner went online or offline: `{"id","online",…}`.
+    Runner(serde_json::Value),
+    /// A new activity event (the `Event` object of §5).
+    Activity(serde_json::Value),
+}
+
+impl Notice {
+    /// The SSE event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Notice::Sessions => "sessions",
+            Notice::Runner(_) => "runner",
+            Notice::Activity(_) => "activity",
+        }
+    }
+
+    /// The SSE data.
+    pub fn data(&self) -> String {
+        match self {
+            Notice::Sessions => "{}".to_owned(),
+            Notice::Runner(v) | Notice::Activity(v) => v.to_string(),
+        }
+    }
+}
+
+/// Broadcasts notices to the event streams. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    tx: broadcast::Sender<(String, Notice)>,
+}
+
+impl Default for Notifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Notifier {
+    pub fn new() -> Self {
+        Notifier {
+            tx: broadcast::channel(CAPACITY).0,
+        }
+    }
+
+    /// A receiver of every account's notices (filter by user id).
+    pub fn subscribe(&self) -> broadcast::Receiver<(String, Notice)> {
+        self.tx.subscribe()
+    }
+
+    /// Sends `notice` to `user_id`'s streams (none listening is fine).
+    pub fn send(&self, user_id: &str, notice: Notice) {
+        let _ = self.tx.send((user_id.to_owned(), notice));
+    }
+
+    /// The session list of `user_id` changed.
+    pub fn sessions(&self, user_id: &str) {
+        self.send(user_id, Notice::Sessions);
+    }
+
+    /// A runner of `user_id` went online or offline.
+    pub fn runner(&self, user_id: &str, runner_id: &str, online: bool) {
+        self.send(
+            user_id,
+            Notice::Runner(json!({ "id": runner_id, "online": online })),
+        );
+    }
+}
+
+/// An event as the page reads it (§5 `Event`).
+pub fn event_json(e: &EventRecord) -> serde_json::Value {
+    let mut v = json!({
+        "id": e.id.to_string(),
+        "at": e.at,
+        "kind": e.kind,
+        "runner_id": e.runner_id,
+        "runner_name": e.runner_name,
+    });
+    if let Some(map) = v.as_object_mut() {
+        if let Some(s) = e.session_id {
+            map.insert("session_id".into(), json!(s.to_string()));
+        }
+        for (k, val) in [("idea", &e.idea), ("slot", &e.slot), ("detail", &e.detail)] {
+            if let Some(val) = val {
+                map.insert(k.into(), json!(val));
+            }
+        }
+    }
+    v
+}
+
+/// Stores an activity event and sends it to the account's streams. A
+/// store failure is logged, never fatal: the feed is informational.
+pub async fn record(st: &AppState, e: NewEvent<'_>) {
+    match st.store.add_event(&e).await {
+        Ok(stored) => st
+            .notifier
+            .send(e.user_id, Notice::Activity(event_json(&stored))),
+        Err(err) => {
+            tracing::warn!(kind = e.kind, error = %err, "recording an activity event failed")
+        }
+    }
+}

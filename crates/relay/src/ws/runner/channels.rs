@@ -1,0 +1,524 @@
+//! The channels of one runner connection (protocol.md §4.2): `open` →
+//! `opened`/`open_failed`, binary `ch` + frame, `close`, and the runner's
+//! per-channel `status`, `result` and `error` messages.
+//!
+//! Every frame is validated completely (`Frame::decode`: the zstd content
+//! size before inflating, every record's bounds and kind, sequence numbers
+//! matching the header without a gap, Topology JSON that parses) before
+//! anything is stored, acked or forwarded; a bad one closes the connection
+//! with 4000. A Batch is stored, then published to browsers, then acked:
+//! no browser ever holds a sequence number the store could lose. The ids
+//! of the session's current topology (its panes and windows) are kept in
+//! the hub and the store, for the browser checks of `unknown_pane`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::WebSocket;
+use bytes::Bytes;
+use protocol::control::close;
+use protocol::runner::{Channel, CloseReason, Hello, Open, RelayMsg, RunnerMsg, split_channel};
+use protocol::wire::{Frame, FrameKind, RecordBody};
+use store::{Appended, NewEvent, OpenSession, StoreError, TerminalSessionId};
+use tokio::sync::mpsc;
+use tracing::{debug, error, info, warn};
+
+use super::send_json;
+use crate::auth::{RunnerIdentity, now_ms};
+use crate::hub::{LiveFrame, RunnerLink, Scope, SessionHub, SessionMeta};
+use crate::runners::{CommandReply, Connection};
+use crate::state::AppState;
+
+/// A close code and reason that end the connection.
+type Close = (u16, String);
+
+/// One open channel: the terminal session it serves.
+struct Chan {
+    id: TerminalSessionId,
+    hub: Arc<SessionHub>,
+    idea: String,
+    slot: String,
+    instance: String,
+    /// Sequence of the topology the scope was taken from.
+    scope_seq: u64,
+}
+
+/// The channels of one connection, and what they need from it.
+pub(super) struct Channels {
+    st: AppState,
+    runner_id: String,
+    user_id: String,
+    runner_name: String,
+    host: String,
+    features: Vec<String>,
+    conn: u64,
+    tx: mpsc::Sender<RelayMsg>,
+    open: HashMap<Channel, Chan>,
+    /// Channel numbers used on this connection (never reused, §4.2).
+    used: HashSet<Channel>,
+}
+
+impl Channels {
+    pub(super) fn new(
+        st: &AppState,
+        claims: &RunnerIdentity,
+        hello: &Hello,
+        conn: &Connection,
+    ) -> Channels {
+        Channels {
+            st: st.clone(),
+            runner_id: claims.runner_id.clone(),
+            user_id: claims.user_id.clone(),
+            runner_name: claims.name.clone(),
+            host: hello.host.clone(),
+            features: hello.features.clone(),
+            conn: conn.conn,
+            tx: conn.tx.clone(),
+            open: HashMap::new(),
+            used: HashSet::new(),
+        }
+    }
+
+    /// The connection ended: every session it served goes offline.
+    pub(super) async fn detach_all(&mut self) {
+        let now = now_ms();
+        for (_, chan) in self.open.drain() {
+            chan.hub.detach_runner(self.conn);
+            if let Err(e) = self.st.store.mark_detached(chan.id, now).await {
+                warn!(session = chan.id, error = %e, "recording the detach time failed");
+            }
+        }
+    }
+
+    /// A text message other than `hello`.
+    pub(super) async fn on_text(
+        &mut self,
+        socket: &mut WebSocket,
+        msg: RunnerMsg,
+        limit: Duration,
+    ) -> Option<Close> {
+        match msg {
+            RunnerMsg::Status {
+                uptime_s, sessions, ..
+            } => {
+                debug!(uptime_s, sessions = sessions.len(), "runner status");
+                for s in sessions {
+                    if let Some(chan) = self.open.get(&s.ch) {
+                        chan.hub.set_attached_clients(s.attached_clients);
+                    }
+                }
+                None
+            }
+            RunnerMsg::Open(open) => self.on_open(socket, open, limit).await,
+            RunnerMsg::Close { ch, reason } => self.on_close(ch, reason).await,
+            RunnerMsg::Result { id, ok, ch, error } => {
+                let session_id = ch.and_then(|c| self.open.get(&c)).map(|c| c.id);
+                let reply = CommandReply {
+                    ok,
+                    session_id,
+                    error,
+                };
+                if !self
+                    .st
+                    .runners
+                    .resolve(&self.runner_id, self.conn, &id, reply)
+                {
+                    debug!(id = %id, "result for no waiting command (late or repeated)");
+                }
+                None
+            }
+            RunnerMsg::Error { ch, code, message } => {
+                info!(ch, code = %code, "runner refused a message");
+                if let Some(chan) = ch.and_then(|c| self.open.get(&c)) {
+                    chan.hub.broadcast_error(&code, &message);
+                }
+                None
+            }
+            RunnerMsg::Hello(_) => Some((close::PROTOCOL, "hello sent twice".into())),
+            _ => Some((close::PROTOCOL, "unexpected message type".into())),
+        }
+    }
+
+    async fn refuse_open(
+        socket: &mut WebSocket,
+        ch: Channel,
+        code: u16,
+        reason: String,
+        limit: Duration,
+    ) -> Option<Close> {
+        info!(ch, code, reason = %reason, "open refused");
+        let msg = RelayMsg::OpenFailed { ch, code, reason };
+        if send_json(socket, &msg, limit).await.is_err() {
+            return Some((close::NORMAL, "send failed".into()));
+        }
+        None
+    }
+
+    async fn on_open(
+        &mut self,
+        socket: &mut WebSocket,
+        open: Open,
+        limit: Duration,
+    ) -> Option<Close> {
+        let ch = open.ch;
+        if self.used.contains(&ch) {
+            return Some((close::PROTOCOL, format!("channel {ch} opened twice")));
+        }
+        if let Err(reason) = open.validate() {
+            return Self::refuse_open(socket, ch, close::PROTOCOL, reason, limit).await;
+        }
+        self.used.insert(ch);
+        if let Some((other, _)) = self.open.iter().find(|(_, c)| {
+            c.idea == open.idea && c.slot == open.slot && c.instance == open.instance
+        }) {
+            let reason = format!("this session is open on channel {other} already");
+            return Self::refuse_open(socket, ch, close::PROTOCOL, reason, limit).await;
+        }
+        match self
+            .st
+            .auth
+            .check_session_quota(&self.user_id, &self.runner_id, &open.idea, &open.slot)
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if e.status().is_server_error() => {
+                error!(error = %e, "checking the session quota failed");
+                return Some((close::INTERNAL, "internal error".into()));
+            }
+            Err(e) => {
+                return Self::refuse_open(socket, ch, close::FORBIDDEN, e.to_string(), limit).await;
+            }
+        }
+        let now = now_ms();
+        let opened = match self
+            .st
+            .store
+            .open_session(&OpenSession {
+                runner_id: &self.runner_id,
+                user_id: &self.user_id,
+                idea: &open.idea,
+                slot: &open.slot,
+                instance: &open.instance,
+                tmux_session: &open.tmux_session,
+                attach: &open.attach,
+                host: &self.host,
+                at: now,
+            })
+            .await
+        {
+            Ok(o) => o,
+            Err(StoreError::OwnerMismatch { id }) => {
+                warn!(session = id, "runner's session belongs to another user");
+                let reason = "this terminal session belongs to another user".to_owned();
+                return Self::refuse_open(socket, ch, close::FORBIDDEN, reason, limit).await;
+            }
+            Err(e) => {
+                error!(error = %e, "storing the session failed");
+                return Some((close::INTERNAL, "internal error".into()));
+            }
+        };
+        let record = opened.record;
+        let id = record.id;
+        // A channel of this connection still serving a superseded instance
+        // is over (the runner should have closed it).
+        let stale: Vec<Channel> = self
+            .open
+            .iter()
+            .filter(|(_, c)| opened.superseded.iter().any(|s| s.id == c.id))
+            .map(|(ch, _)| *ch)
+            .collect();
+        for c in stale {
+            if let Some(chan) = self.open.remove(&c) {
+                chan.hub.detach_runner(self.conn);
+            }
+        }
+        for old in &opened.superseded {
+            self.event(
+                "session_closed",
+                Some(old.id),
+                &old.idea,
+                &old.slot,
+                Some("a new instance replaced it"),
+            )
+            .await;
+        }
+        if opened.created {
+            self.event("session_created", Some(id), &open.idea, &open.slot, None)
+                .await;
+        }
+        let hub = self.st.hub.session(id);
+        hub.note_head(record.last_seq);
+        hub.attach_runner(
+            SessionMeta {
+                user_id: self.user_id.clone(),
+                runner_id: self.runner_id.clone(),
+                idea: open.idea.clone(),
+                slot: open.slot.clone(),
+                tmux_session: open.tmux_session.clone(),
+                attach: open.attach.clone(),
+                host: self.host.clone(),
+            },
+            record.last_seq,
+            Scope::parse(&record.panes),
+            RunnerLink {
+                conn: self.conn,
+                ch,
+                tx: self.tx.clone(),
+                features: self.features.clone(),
+            },
+        );
+        info!(ch, session = id, last_seq = record.last_seq, "channel open");
+        self.open.insert(
+            ch,
+            Chan {
+                id,
+                hub,
+                idea: open.idea,
+                slot: open.slot,
+                instance: open.instance,
+                scope_seq: 0,
+            },
+        );
+        self.st.notifier.sessions(&self.user_id);
+        let msg = RelayMsg::Opened {
+            ch,
+            session_id: id.to_string(),
+            last_seq: record.last_seq,
+        };
+        if send_json(socket, &msg, limit).await.is_err() {
+            return Some((close::NORMAL, "send failed".into()));
+        }
+        None
+    }
+
+    async fn on_close(&mut self, ch: Channel, reason: CloseReason) -> Option<Close> {
+        let Some(chan) = self.open.remove(&ch) else {
+            return Some((
+                close::PROTOCOL,
+                format!("close of channel {ch}, which is not open"),
+            ));
+        };
+        chan.hub.detach_runner(self.conn);
+        let now = now_ms();
+        info!(ch, session = chan.id, ?reason, "channel closed");
+        let detail = match reason {
+            CloseReason::Killed => Some("killed"),
+            CloseReason::ServerExited => Some("the tmux server exited"),
+            CloseReason::Stopping => None,
+        };
+        if let Some(detail) = detail {
+            match self.st.store.close_session(chan.id, now).await {
+                Ok(true) => {
+                    self.event(
+                        "session_closed",
+                        Some(chan.id),
+                        &chan.idea,
+                        &chan.slot,
+                        Some(detail),
+                    )
+                    .await;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    error!(session = chan.id, error = %e, "closing the session failed");
+                    return Some((close::INTERNAL, "internal error".into()));
+                }
+            }
+        }
+        if let Err(e) = self.st.store.mark_detached(chan.id, now).await {
+            warn!(session = chan.id, error = %e, "recording the detach time failed");
+        }
+        self.st.notifier.sessions(&self.user_id);
+        None
+    }
+
+    async fn event(
+        &self,
+        kind: &str,
+        session_id: Option<TerminalSessionId>,
+        idea: &str,
+        slot: &str,
+        detail: Option<&str>,
+    ) {
+        crate::notify::record(
+            &self.st,
+            NewEvent {
+                user_id: &self.user_id,
+                at: now_ms(),
+                kind,
+                runner_id: &self.runner_id,
+                runner_name: &self.runner_name,
+                session_id,
+                idea: Some(idea),
+                slot: Some(slot),
+                detail,
+            },
+        )
+        .await;
+    }
+
+    /// A binary message: `ch` + frame. Validated whole, then stored, then
+    /// published, then (Batch) acked.
+    pub(super) async fn on_binary(
+        &mut self,
+        socket: &mut WebSocket,
+        bytes: Bytes,
+        limit: Duration,
+    ) -> Option<Close> {
+        let (ch, frame) = match split_channel(&bytes) {
+            Ok(x) => x,
+            Err(e) => return Some((close::PROTOCOL, e.to_string())),
+        };
+        let Some(chan) = self.open.get_mut(&ch) else {
+            return Some((
+                close::PROTOCOL,
+                format!("frame for channel {ch}, which is not open"),
+            ));
+        };
+        let id = chan.id;
+        let decoded = match Frame::decode(&frame) {
+            Ok(f) => f,
+            Err(e) => {
+                warn!(ch, session = id, bytes = frame.len(), error = %e, "bad frame from runner");
+                return Some((close::PROTOCOL, format!("bad frame on channel {ch}: {e}")));
+            }
+        };
+        // The last Topology of the frame becomes the session's scope; one
+        // that does not parse is a bad frame (a browser could not lay it out).
+        let mut scope = None;
+        for r in &decoded.records {
+            if let RecordBody::Topology(json) = &r.body {
+                match Scope::from_topology(json) {
+                    Some(s) => scope = Some((r.seq, s)),
+                    None => {
+                        warn!(
+                            ch,
+                            session = id,
+                            seq = r.seq,
+                            "topology record does not parse"
+                        );
+                        return Some((
+                            close::PROTOCOL,
+                            format!(
+                                "bad frame on channel {ch}: topology at {} is not valid JSON",
+                                r.seq
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        let (first_seq, last_seq) = (decoded.first_seq, decoded.last_seq);
+        match decoded.kind {
+            FrameKind::Batch => {
+                let at = decoded
+                    .records
+                    .last()
+                    .map(|r| r.time)
+                    .filter(|t| *t > 0)
+                    .and_then(|t| i64::try_from(t).ok())
+                    .unwrap_or_else(now_ms);
+                let appended = match self
+                    .st
+                    .store
+                    .append_frame_at(id, first_seq, last_seq, &frame, Some(at))
+                    .await
+                {
+                    Ok(a) => a,
+                    Err(e) => return store_refusal(id, e),
+                };
+                debug!(
+                    ch,
+                    session = id,
+                    first_seq,
+                    last_seq,
+                    bytes = frame.len(),
+                    ?appended,
+                    "batch"
+                );
+                if appended == Appended::Stored {
+                    if let Some((seq, scope)) = scope {
+                        self.update_scope(ch, seq, scope).await;
+                    }
+                    let Some(chan) = self.open.get(&ch) else {
+                        return None;
+                    };
+                    chan.hub.publish(LiveFrame {
+                        kind: FrameKind::Batch,
+                        first_seq,
+                        last_seq,
+                        bytes: frame,
+                    });
+                }
+                let ack = RelayMsg::Ack { ch, seq: last_seq };
+                if send_json(socket, &ack, limit).await.is_err() {
+                    return Some((close::NORMAL, "send failed".into()));
+                }
+                None
+            }
+            FrameKind::Snapshot => {
+                if let Err(e) = self.st.store.put_snapshot(id, last_seq, &frame).await {
+                    return store_refusal(id, e);
+                }
+                debug!(
+                    ch,
+                    session = id,
+                    at = last_seq,
+                    bytes = frame.len(),
+                    "snapshot"
+                );
+                if let Some((seq, scope)) = scope {
+                    self.update_scope(ch, seq, scope).await;
+                }
+                if let Some(chan) = self.open.get(&ch) {
+                    chan.hub.publish(LiveFrame {
+                        kind: FrameKind::Snapshot,
+                        first_seq,
+                        last_seq,
+                        bytes: frame,
+                    });
+                }
+                None
+            }
+        }
+    }
+
+    /// Takes the topology at `seq` as the session's scope unless a newer
+    /// one was seen; stores it when it changed.
+    async fn update_scope(&mut self, ch: Channel, seq: u64, scope: Scope) {
+        let Some(chan) = self.open.get_mut(&ch) else {
+            return;
+        };
+        if seq < chan.scope_seq {
+            return;
+        }
+        chan.scope_seq = seq;
+        if chan.hub.scope() == scope {
+            return;
+        }
+        let stored = scope.to_stored();
+        chan.hub.set_scope(scope);
+        if let Err(e) = self.st.store.set_panes(chan.id, &stored).await {
+            warn!(session = chan.id, error = %e, "storing the topology's ids failed");
+        }
+    }
+}
+
+fn store_refusal(id: TerminalSessionId, e: StoreError) -> Option<Close> {
+    match e {
+        StoreError::Gap { .. }
+        | StoreError::Overlap { .. }
+        | StoreError::InvalidRange { .. }
+        | StoreError::SeqOutOfRange(_)
+        | StoreError::SnapshotAhead { .. }
+        | StoreError::SnapshotMisaligned { .. } => {
+            warn!(session = id, error = %e, "frame refused");
+            Some((close::PROTOCOL, e.to_string()))
+        }
+        other => {
+            error!(session = id, error = %other, "storing a frame failed");
+            Some((close::INTERNAL, "internal error: storage failed".into()))
+        }
+    }
+}
