@@ -1,5 +1,7 @@
-//! The watcher: one read-only control client with no pane output
-//! (`-f no-output,read-only,ignore-size`) whose only job is tmux's
+//! The watcher: one control client with no pane output
+//! (`-f no-output,ignore-size`; not `read-only`: tmux 3.7 refuses a
+//! command-line client's commands while a read-only client is the best
+//! client) whose only job is tmux's
 //! `%sessions-changed` notification, which every control client gets when
 //! a session is created, killed or renamed. The daemon rescans the server
 //! on each one; a slow poll covers the time the watcher is not attached
@@ -36,7 +38,7 @@ pub async fn start(
     let mut client = {
         let _starts = server.lock.lock().await;
         let mut client =
-            spawn_control_client(&server.tmux, session, "no-output,read-only,ignore-size")?;
+            spawn_control_client(&server.tmux, session, "no-output,ignore-size")?;
         if let Some(attached) = client.attached.take() {
             let _ = tokio::time::timeout(Duration::from_secs(2), attached).await;
         }

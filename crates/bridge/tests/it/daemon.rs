@@ -299,7 +299,8 @@ async fn create_and_kill_from_the_relay_with_a_clean_environment() -> Result<()>
         "echo env-$(env | grep -c -e TMUX_BRIDGE_ -e setting-value)-end\r",
     ])?;
     let mut screen = String::new();
-    for _ in 0..100 {
+    // (15 s: a shell can take long to start on a machine under load.)
+    for _ in 0..300 {
         screen = sys.tmux.run(&["capture-pane", "-p", "-t", &pane])?;
         if screen.lines().any(|l| l.trim() == "env-0-end") {
             break;
