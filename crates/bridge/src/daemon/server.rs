@@ -129,34 +129,56 @@ impl Server {
     }
 
     /// Gives a bridged session its instance id if it has none (or one this
-    /// daemon cannot use); returns the id.
+    /// daemon cannot use); returns the id. `set-option -o` never replaces
+    /// one set meanwhile (by `tmux-bridge new`): the first writer wins and
+    /// everybody reads the winner back.
     pub async fn ensure_instance(&self, b: &Bridged) -> anyhow::Result<String> {
         if let Some(i) = b.instance() {
             return Ok(i.to_owned());
         }
-        let instance = new_instance();
         let target = format!("{}:", b.line.id);
-        self.tmux
+        let logical = naming::logical_id(&b.idea, &b.slot)?;
+        let fresh = new_instance();
+        if !b.line.instance.is_empty() {
+            // Set, but not by us (unusable): replace it.
+            self.tmux
+                .run(&["set-option", "-u", "-t", &target, listing::INSTANCE_OPTION])
+                .await
+                .context("unsetting @bridge_instance")?;
+        }
+        // `-o` fails when the option is set already: not an error here.
+        let _ = self
+            .tmux
             .run(&[
                 "set-option",
+                "-o",
                 "-t",
                 &target,
                 listing::INSTANCE_OPTION,
-                &instance,
-            ])
-            .await
-            .context("setting @bridge_instance")?;
-        let logical = naming::logical_id(&b.idea, &b.slot)?;
-        self.tmux
-            .run(&[
+                &fresh,
+                ";",
                 "set-option",
                 "-t",
                 &target,
                 naming::BRIDGE_ID_OPTION,
                 &logical,
             ])
+            .await;
+        let out = self
+            .tmux
+            .run(&[
+                "show-options",
+                "-v",
+                "-t",
+                &target,
+                listing::INSTANCE_OPTION,
+            ])
             .await
-            .context("setting @bridge_id")?;
+            .context("reading @bridge_instance")?;
+        let instance = String::from_utf8_lossy(&out).trim().to_owned();
+        if !valid_instance(&instance) {
+            anyhow::bail!("session {} has an unusable @bridge_instance", b.line.name);
+        }
         Ok(instance)
     }
 
@@ -201,7 +223,14 @@ impl Server {
         // The options are set by the same tmux process: `;` as its own
         // argv word separates commands; nothing is parsed from a string.
         let target = format!("={}:", name.as_str());
-        args.extend([";", "set-option", "-t", &target, listing::INSTANCE_OPTION]);
+        args.extend([
+            ";",
+            "set-option",
+            "-o",
+            "-t",
+            &target,
+            listing::INSTANCE_OPTION,
+        ]);
         args.push(&instance);
         args.extend([";", "set-option", "-t", &target, naming::BRIDGE_ID_OPTION]);
         args.push(&logical);

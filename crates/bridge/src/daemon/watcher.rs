@@ -37,8 +37,7 @@ pub async fn start(
 ) -> anyhow::Result<()> {
     let mut client = {
         let _starts = server.lock.lock().await;
-        let mut client =
-            spawn_control_client(&server.tmux, session, "no-output,ignore-size")?;
+        let mut client = spawn_control_client(&server.tmux, session, "no-output,ignore-size")?;
         if let Some(attached) = client.attached.take() {
             let _ = tokio::time::timeout(Duration::from_secs(2), attached).await;
         }

@@ -343,3 +343,65 @@ async fn status_shows_the_running_daemon() -> Result<()> {
     let _ = server(&sys.tmux);
     sys.stop().await
 }
+
+/// tmux 3.3a has crashed when control clients attached and detached while
+/// sessions were created and killed at the same moment: a burst of both
+/// leaves the server alive and every session accounted for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_creations_and_kills_keeps_the_server_alive() -> Result<()> {
+    let sys = Sys::start("burst", &[("burst", "keep")], true).await?;
+    let keep = sys
+        .login
+        .wait_session(&session_name("burst", "keep")?)
+        .await?;
+    let names: Vec<String> = (0..8)
+        .map(|i| session_name("burst", &i.to_string()))
+        .collect::<Result<_>>()?;
+    let run_all = |args: Vec<Vec<String>>| {
+        let socket = sys.tmux.socket.clone();
+        let threads: Vec<_> = args
+            .into_iter()
+            .map(|a| {
+                let socket = socket.clone();
+                std::thread::spawn(move || {
+                    std::process::Command::new("tmux")
+                        .args(["-L", &socket, "-f", "/dev/null"])
+                        .args(&a)
+                        .status()
+                })
+            })
+            .collect();
+        for t in threads {
+            let _ = t.join();
+        }
+    };
+    run_all(
+        names
+            .iter()
+            .map(|n| {
+                ["new-session", "-d", "-s", n.as_str()]
+                    .map(str::to_owned)
+                    .to_vec()
+            })
+            .collect(),
+    );
+    let mut ids = Vec::new();
+    for n in &names {
+        ids.push(sys.login.wait_session(n).await?);
+    }
+    run_all(
+        names
+            .iter()
+            .map(|n| vec!["kill-session".to_owned(), "-t".to_owned(), format!("={n}")])
+            .collect(),
+    );
+    for id in &ids {
+        sys.wait_state(id, "closed", 10).await?;
+    }
+    assert!(
+        sys.has_session(&session_name("burst", "keep")?),
+        "the server died"
+    );
+    sys.wait_state(&keep, "live", 1).await?;
+    sys.stop().await
+}
