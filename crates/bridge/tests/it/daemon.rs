@@ -405,3 +405,103 @@ async fn a_burst_of_creations_and_kills_keeps_the_server_alive() -> Result<()> {
     sys.wait_state(&keep, "live", 1).await?;
     sys.stop().await
 }
+
+/// The page's keys and tmux actions (§5.1) reach tmux through the daemon:
+/// key names through the key tables (the prefix, a binding), a split.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_and_tmux_actions_from_the_page() -> Result<()> {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+    let sys = Sys::start("keys", &[("keys", "a")], true).await?;
+    let name = session_name("keys", "a")?;
+    let id = sys.login.wait_session(&name).await?;
+    let pane = sys.tmux.first_pane(&name)?;
+    let token = sys.login.browser_token(&id).await?;
+    let mut req = format!("ws://{}/api/ws/browser/{id}", sys.login.addr).into_client_request()?;
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_str(&format!("tmux-bridge.v1, bearer.{token}"))?,
+    );
+    req.headers_mut()
+        .insert("origin", HeaderValue::from_str(&sys.login.origin())?);
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
+    // Drain the socket in the background: the relay must never wait on us.
+    ws.send(Message::text(r#"{"t":"hello","last_seq":0}"#))
+        .await?;
+    let (mut sink, mut stream) = futures_util::StreamExt::split(ws);
+    let drain = tokio::spawn(async move {
+        while let Some(Ok(_)) = futures_util::StreamExt::next(&mut stream).await {}
+    });
+    let wait = |what: &'static str, args: Vec<String>, done: Box<dyn Fn(&str) -> bool + Send>| {
+        let tmux = &sys.tmux;
+        async move {
+            let mut out = String::new();
+            for _ in 0..200 {
+                let a: Vec<&str> = args.iter().map(String::as_str).collect();
+                out = tmux.run(&a)?;
+                if done(&out) {
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            bail!("{what} never happened: {out}")
+        }
+    };
+    // The shell's prompt first, so typed keys are not lost to its start.
+    wait(
+        "the prompt",
+        vec![
+            "capture-pane".into(),
+            "-p".into(),
+            "-t".into(),
+            pane.clone(),
+        ],
+        Box::new(|s| s.contains('$')),
+    )
+    .await?;
+    let keys =
+        |keys: &[&str]| serde_json::json!({"t": "keys", "pane": pane, "keys": keys}).to_string();
+    sink.send(Message::text(keys(&[
+        "e", "c", "h", "o", "Space", "k", "-", "4", "2", "Enter",
+    ])))
+    .await?;
+    wait(
+        "typed keys",
+        vec![
+            "capture-pane".into(),
+            "-p".into(),
+            "-t".into(),
+            pane.clone(),
+        ],
+        Box::new(|s| s.lines().any(|l| l.trim() == "k-42")),
+    )
+    .await?;
+    // The prefix and a binding: C-b c makes a window.
+    sink.send(Message::text(keys(&["C-b", "c"]))).await?;
+    let target = format!("={name}");
+    wait(
+        "prefix c",
+        vec!["list-windows".into(), "-t".into(), target.clone()],
+        Box::new(|s| s.lines().count() == 2),
+    )
+    .await?;
+    // A tmux action: split the first pane.
+    let split = serde_json::json!({"t": "tmux", "op": "split", "pane": pane, "direction": "right"});
+    sink.send(Message::text(split.to_string())).await?;
+    wait(
+        "split",
+        vec![
+            "list-panes".into(),
+            "-s".into(),
+            "-t".into(),
+            target.clone(),
+        ],
+        Box::new(|s| s.lines().count() == 3),
+    )
+    .await?;
+    drain.abort();
+    sys.stop().await
+}
