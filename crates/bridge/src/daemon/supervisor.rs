@@ -19,6 +19,7 @@ use protocol::runner::{Channel, CloseReason, CommandOp, ErrorBody};
 use tmux_cc::naming;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -34,10 +35,25 @@ use crate::uplink::{FromUplink, ToUplink, UplinkEnd};
 /// Rescan period while the watcher is attached (it reports changes at once).
 const POLL_WITH_WATCHER: u32 = 10;
 
+/// A rescan waits until sessions stopped changing for this long…
+const QUIET: Duration = Duration::from_millis(150);
+/// …but no longer than this after the first change: tmux 3.3a crashes when
+/// a control client attaches while sessions are created or killed (a
+/// script making sessions in a loop), so the daemon attaches after a burst.
+const QUIET_AT_MOST: Duration = Duration::from_secs(5);
+
 fn error(code: &str, message: impl Into<String>) -> ErrorBody {
     ErrorBody {
         code: code.to_owned(),
         message: message.into(),
+    }
+}
+
+/// Sleeps until `at`, or forever.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -55,6 +71,9 @@ pub struct Supervisor {
     watch_tx: mpsc::UnboundedSender<Watch>,
     watch_rx: mpsc::UnboundedReceiver<Watch>,
     watcher: Option<CancellationToken>,
+    /// When a rescan is due after changes (debounced), and when the first
+    /// change of the burst came.
+    rescan_due: Option<(Instant, Instant)>,
     state_path: PathBuf,
     state: DaemonState,
 }
@@ -92,6 +111,7 @@ impl Supervisor {
             watch_tx,
             watch_rx,
             watcher: None,
+            rescan_due: None,
             state_path,
             state,
         }
@@ -128,27 +148,44 @@ impl Supervisor {
                     None => return None,
                 },
                 Some(ch) = self.ended_rx.recv() => self.ended(ch).await,
-                Some(w) = self.watch_rx.recv() => {
-                    if w == Watch::Gone {
-                        self.watcher = None;
-                    }
-                    // Coalesce a burst of notifications into one rescan.
-                    while let Ok(w) = self.watch_rx.try_recv() {
-                        if w == Watch::Gone {
-                            self.watcher = None;
-                        }
-                    }
+                Some(w) = self.watch_rx.recv() => self.watched(w),
+                () = sleep_until(self.rescan_due.map(|(due, _)| due)) => {
+                    self.rescan_due = None;
                     self.rescan().await;
                 }
                 _ = poll.tick() => {
                     ticks = ticks.wrapping_add(1);
-                    if self.watcher.is_none() || ticks.is_multiple_of(POLL_WITH_WATCHER) {
+                    if self.rescan_due.is_none()
+                        && (self.watcher.is_none() || ticks.is_multiple_of(POLL_WITH_WATCHER))
+                    {
                         self.rescan().await;
                     }
                 }
             }
             self.write_state();
         }
+    }
+
+    /// A watcher report: coalesce a burst of changes into one rescan, once
+    /// the server is quiet.
+    fn watched(&mut self, w: Watch) {
+        if w == Watch::Gone {
+            self.watcher = None;
+        }
+        let now = Instant::now();
+        let first = self.rescan_due.map_or(now, |(_, first)| first);
+        self.rescan_due = Some(((now + QUIET).min(first + QUIET_AT_MOST), first));
+    }
+
+    /// Whether sessions changed since the rescan began (it then stops and
+    /// waits for quiet again).
+    fn changed_meanwhile(&mut self) -> bool {
+        let mut changed = false;
+        while let Ok(w) = self.watch_rx.try_recv() {
+            self.watched(w);
+            changed = true;
+        }
+        changed
     }
 
     /// Stops every session (their cores send their last frames), within
@@ -202,6 +239,10 @@ impl Supervisor {
         for b in &listing.bridged {
             if self.serving(&b.line.name).is_some() {
                 continue;
+            }
+            if self.changed_meanwhile() {
+                // Attaching now could meet a creation or kill (tmux 3.3a).
+                return;
             }
             if let Err(err) = self.serve(b).await {
                 warn!(session = %b.line.name, "cannot serve: {err:#}");
