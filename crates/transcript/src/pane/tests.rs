@@ -32,8 +32,8 @@ fn check_reset_round_trip(m: &mut PaneModel) {
     assert_eq!(a.application_cursor(), b.application_cursor());
     assert_eq!(a.application_keypad(), b.application_keypad());
     assert_eq!(a.bracketed_paste(), b.bracketed_paste());
-    assert_eq!(a.mouse_protocol_mode(), b.mouse_protocol_mode());
-    assert_eq!(a.mouse_protocol_encoding(), b.mouse_protocol_encoding());
+    assert_eq!(a.mouse_tracking(), b.mouse_tracking());
+    assert_eq!(a.mouse_encoding(), b.mouse_encoding());
     assert_eq!(fresh.reset_bytes(), bytes, "reset bytes are a fixed point");
 }
 
@@ -203,7 +203,7 @@ fn reset_reproduces_modes_title_and_region() {
     assert_eq!(fresh.rows_text(), m.rows_text());
     assert_eq!(
         fresh.screen().cursor_style(),
-        vt100::CursorStyle::SteadyUnderline
+        (crate::emu::CursorStyle::Underline, false)
     );
     // The pen carries over to new text.
     assert_eq!(fresh.rows_ansi(), m.rows_ansi());

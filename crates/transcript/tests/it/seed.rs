@@ -195,18 +195,12 @@ printf '\033]2;seed title\007\033[?1h\033=\033[?1002h\033[?1006h\033[?25l'
 printf '\033[3;5r\033[4;6H'
 "#;
     let server = Server::start(60, 12, script);
-    let mut model = check(&server, false);
+    let model = check(&server, false);
     assert_eq!(model.title(), b"seed title");
     let s = model.screen();
     assert!(s.application_cursor() && s.application_keypad() && s.hide_cursor());
-    assert_eq!(
-        s.mouse_protocol_mode(),
-        vt100::MouseProtocolMode::ButtonMotion
-    );
-    assert_eq!(
-        s.mouse_protocol_encoding(),
-        vt100::MouseProtocolEncoding::Sgr
-    );
+    assert_eq!(s.mouse_tracking(), 1002);
+    assert_eq!(s.mouse_encoding(), 1006);
     assert!(
         model.scrollback_len() >= 30,
         "history came along: {}",

@@ -1,0 +1,727 @@
+//! The grid: cells, lines and history, laid out as tmux's grid.c keeps them
+//! (a line has `cellsize` allocated cells and `cellused` written ones; both
+//! show in `capture-pane`), with the history in a ring buffer.
+//!
+//! Screen lines own a `Vec<Cell>` each, allocated once and reused as lines
+//! scroll; history lines are copied into one `VecDeque<Cell>` ring (no
+//! allocation per line once it has grown). A cell is 20 bytes; characters
+//! of more than one code point (combining marks, joined emoji) live in a
+//! [`Texts`] table and the cell holds an index.
+
+use std::collections::{HashMap, VecDeque};
+
+/// `GRID_ATTR_*` bits, as tmux numbers them.
+pub mod attr {
+    pub const BRIGHT: u16 = 0x1;
+    pub const DIM: u16 = 0x2;
+    pub const UNDERSCORE: u16 = 0x4;
+    pub const BLINK: u16 = 0x8;
+    pub const REVERSE: u16 = 0x10;
+    pub const HIDDEN: u16 = 0x20;
+    pub const ITALICS: u16 = 0x40;
+    pub const CHARSET: u16 = 0x80;
+    pub const STRIKETHROUGH: u16 = 0x100;
+    pub const UNDERSCORE_2: u16 = 0x200;
+    pub const UNDERSCORE_3: u16 = 0x400;
+    pub const UNDERSCORE_4: u16 = 0x800;
+    pub const UNDERSCORE_5: u16 = 0x1000;
+    pub const OVERLINE: u16 = 0x2000;
+    pub const ALL_UNDERSCORE: u16 =
+        UNDERSCORE | UNDERSCORE_2 | UNDERSCORE_3 | UNDERSCORE_4 | UNDERSCORE_5;
+}
+
+/// `GRID_FLAG_*` bits this model keeps.
+pub mod flag {
+    /// The right half (or more) of a wide character.
+    pub const PADDING: u8 = 0x1;
+    /// Cleared by an erase (not written).
+    pub const CLEARED: u8 = 0x2;
+    /// A tab cell (tmux 3.6+): `width` columns, `capture-pane` prints `\t`.
+    pub const TAB: u8 = 0x4;
+}
+
+/// The default colour (`8` in tmux).
+pub const COLOUR_DEFAULT: u32 = 8;
+/// A 256-colour palette index (`COLOUR_FLAG_256`).
+pub const COLOUR_256: u32 = 0x0100_0000;
+/// An RGB colour (`COLOUR_FLAG_RGB`), `0x02RRGGBB`.
+pub const COLOUR_RGB: u32 = 0x0200_0000;
+
+/// Marks [`Cell::text`] as an index into [`Texts`].
+const COMBINED: u32 = 0x8000_0000;
+
+/// One cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cell {
+    /// A character (`char as u32`), or `COMBINED | index` into [`Texts`].
+    pub text: u32,
+    pub fg: u32,
+    pub bg: u32,
+    /// Underline colour.
+    pub us: u32,
+    pub attr: u16,
+    pub flags: u8,
+    /// Columns the character takes (0 for padding).
+    pub width: u8,
+}
+
+impl Cell {
+    /// `grid_default_cell`.
+    pub const DEFAULT: Cell = Cell {
+        text: b' ' as u32,
+        fg: COLOUR_DEFAULT,
+        bg: COLOUR_DEFAULT,
+        us: COLOUR_DEFAULT,
+        attr: 0,
+        flags: 0,
+        width: 1,
+    };
+
+    /// `grid_padding_cell`.
+    pub const PADDING: Cell = Cell {
+        text: b'!' as u32,
+        width: 0,
+        flags: flag::PADDING,
+        ..Cell::DEFAULT
+    };
+
+    /// A cell cleared with background `bg` (`grid_clear_cell`).
+    pub fn cleared(bg: u32) -> Cell {
+        Cell {
+            flags: flag::CLEARED,
+            bg,
+            ..Cell::DEFAULT
+        }
+    }
+
+    pub fn is_padding(&self) -> bool {
+        self.flags & flag::PADDING != 0
+    }
+
+    /// A single character (not a [`Texts`] entry).
+    pub fn single(&self) -> Option<char> {
+        if self.text & COMBINED != 0 {
+            None
+        } else {
+            char::from_u32(self.text)
+        }
+    }
+
+    /// Same look (`grid_cells_look_equal`): colours, attributes, flags but
+    /// `CLEARED`.
+    pub fn looks_equal(&self, o: &Cell) -> bool {
+        self.fg == o.fg
+            && self.bg == o.bg
+            && self.attr == o.attr
+            && (self.flags & !flag::CLEARED) == (o.flags & !flag::CLEARED)
+    }
+
+    /// Same pen: the attributes a terminal draws with.
+    pub fn same_pen(&self, o: &Cell) -> bool {
+        self.fg == o.fg && self.bg == o.bg && self.us == o.us && self.attr == o.attr
+    }
+}
+
+/// Texts of cells that hold more than one code point, interned. Bounded:
+/// when full, [`Texts::collect`] keeps only what live cells use.
+#[derive(Debug, Default, Clone)]
+pub struct Texts {
+    strings: Vec<Box<str>>,
+    index: HashMap<Box<str>, u32>,
+}
+
+/// Entries before a collection.
+const TEXTS_MAX: usize = 1 << 16;
+
+impl Texts {
+    /// The cell text for `s` (one code point stays inline).
+    pub fn intern(&mut self, s: &str) -> u32 {
+        let mut chars = s.chars();
+        if let (Some(c), None) = (chars.next(), chars.next()) {
+            return u32::from(c);
+        }
+        if let Some(&i) = self.index.get(s) {
+            return COMBINED | i;
+        }
+        let i = self.strings.len() as u32;
+        self.strings.push(s.into());
+        self.index.insert(s.into(), i);
+        COMBINED | i
+    }
+
+    /// Appends the UTF-8 of a cell text to `out`.
+    pub fn push_utf8(&self, text: u32, out: &mut Vec<u8>) {
+        if text & COMBINED != 0 {
+            if let Some(s) = self.strings.get((text & !COMBINED) as usize) {
+                out.extend_from_slice(s.as_bytes());
+            }
+        } else if let Some(c) = char::from_u32(text) {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+
+    /// The text of a cell as a string.
+    pub fn get(&self, text: u32, s: &mut String) {
+        s.clear();
+        if text & COMBINED != 0 {
+            if let Some(t) = self.strings.get((text & !COMBINED) as usize) {
+                s.push_str(t);
+            }
+        } else if let Some(c) = char::from_u32(text) {
+            s.push(c);
+        }
+    }
+
+    pub fn needs_collect(&self) -> bool {
+        self.strings.len() >= TEXTS_MAX
+    }
+
+    /// Drops entries no cell uses; `cells` yields every live cell and is
+    /// walked twice (mark, then rewrite via `rewrite`).
+    pub fn collect<'a>(&mut self, cells: impl Iterator<Item = &'a mut Cell>) {
+        let old = std::mem::take(&mut self.strings);
+        self.index.clear();
+        let mut remap: HashMap<u32, u32> = HashMap::new();
+        for c in cells {
+            if c.text & COMBINED == 0 {
+                continue;
+            }
+            let from = c.text & !COMBINED;
+            let to = match remap.get(&from) {
+                Some(&t) => t,
+                None => {
+                    let s = old
+                        .get(from as usize)
+                        .cloned()
+                        .unwrap_or_else(|| " ".into());
+                    let t = self.strings.len() as u32;
+                    self.index.insert(s.clone(), t);
+                    self.strings.push(s);
+                    remap.insert(from, t);
+                    t
+                }
+            };
+            c.text = COMBINED | to;
+        }
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.strings.iter().map(|s| 2 * s.len() + 40).sum::<usize>()
+    }
+}
+
+/// A screen line.
+#[derive(Debug, Clone, Default)]
+pub struct Line {
+    /// `cellsize` cells.
+    pub cells: Vec<Cell>,
+    /// `cellused`.
+    pub used: u16,
+    /// `GRID_LINE_WRAPPED`: continues on the next line.
+    pub wrapped: bool,
+}
+
+impl Line {
+    fn empty(&mut self) {
+        self.cells.clear();
+        self.used = 0;
+        self.wrapped = false;
+    }
+
+    pub fn get(&self, x: usize) -> Cell {
+        self.cells.get(x).copied().unwrap_or(Cell::DEFAULT)
+    }
+}
+
+/// A history line's place in the ring.
+#[derive(Debug, Clone, Copy)]
+struct HistLine {
+    /// Absolute index of its first cell.
+    start: u64,
+    len: u16,
+    used: u16,
+    wrapped: bool,
+}
+
+/// Lines scrolled off the top, oldest first, in one ring of cells.
+#[derive(Debug, Default, Clone)]
+pub struct History {
+    cells: VecDeque<Cell>,
+    /// Absolute index of `cells[0]`.
+    base: u64,
+    lines: VecDeque<HistLine>,
+}
+
+/// A borrowed line: screen or history.
+#[derive(Debug, Clone, Copy)]
+pub struct LineRef<'a> {
+    pub cells: (&'a [Cell], &'a [Cell]),
+    pub used: u16,
+    pub wrapped: bool,
+}
+
+impl LineRef<'_> {
+    pub fn len(&self) -> usize {
+        self.cells.0.len() + self.cells.1.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, x: usize) -> Cell {
+        let a = self.cells.0.len();
+        if x < a {
+            self.cells.0[x]
+        } else {
+            self.cells.1.get(x - a).copied().unwrap_or(Cell::DEFAULT)
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Cell> {
+        self.cells.0.iter().chain(self.cells.1.iter())
+    }
+}
+
+impl<'a> From<&'a Line> for LineRef<'a> {
+    fn from(l: &'a Line) -> Self {
+        LineRef {
+            cells: (&l.cells, &[]),
+            used: l.used,
+            wrapped: l.wrapped,
+        }
+    }
+}
+
+impl History {
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    pub fn cell_count(&self) -> usize {
+        self.cells.len()
+    }
+
+    fn push(&mut self, line: &Line) {
+        let start = self.base + self.cells.len() as u64;
+        self.cells.extend(line.cells.iter().copied());
+        self.lines.push_back(HistLine {
+            start,
+            len: line.cells.len() as u16,
+            used: line.used,
+            wrapped: line.wrapped,
+        });
+    }
+
+    fn pop_front(&mut self, n: usize) {
+        for _ in 0..n {
+            if let Some(l) = self.lines.pop_front() {
+                let drop = (l.start + u64::from(l.len) - self.base) as usize;
+                self.cells.drain(..drop.min(self.cells.len()));
+                self.base += drop as u64;
+            }
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.base += self.cells.len() as u64;
+        self.cells.clear();
+        self.lines.clear();
+    }
+
+    /// Line `i` (0 = oldest).
+    pub fn line(&self, i: usize) -> Option<LineRef<'_>> {
+        let l = self.lines.get(i)?;
+        let from = (l.start - self.base) as usize;
+        let to = from + usize::from(l.len);
+        let (a, b) = self.cells.as_slices();
+        let cells = if to <= a.len() {
+            (&a[from..to], &[][..])
+        } else if from >= a.len() {
+            (&b[from - a.len()..to - a.len()], &[][..])
+        } else {
+            (&a[from..], &b[..to - a.len()])
+        };
+        Some(LineRef {
+            cells,
+            used: l.used,
+            wrapped: l.wrapped,
+        })
+    }
+
+    fn last_mut_unwrap(&mut self) {
+        if let Some(l) = self.lines.back_mut() {
+            l.wrapped = false;
+        }
+    }
+
+    pub fn cells_mut(&mut self) -> impl Iterator<Item = &mut Cell> {
+        self.cells.iter_mut()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.cells.capacity() * std::mem::size_of::<Cell>()
+            + self.lines.capacity() * std::mem::size_of::<HistLine>()
+    }
+
+    /// Pops the newest line (for a resize that pulls history back).
+    fn pop_back(&mut self) -> Option<Line> {
+        let l = self.lines.pop_back()?;
+        let from = (l.start - self.base) as usize;
+        let cells: Vec<Cell> = self.cells.drain(from..).collect();
+        Some(Line {
+            cells,
+            used: l.used,
+            wrapped: l.wrapped,
+        })
+    }
+}
+
+/// A screen's grid: `sy` lines of `sx` columns, and history when enabled.
+#[derive(Debug, Clone)]
+pub struct Grid {
+    pub sx: usize,
+    pub sy: usize,
+    pub lines: Vec<Line>,
+    pub history: History,
+    /// `GRID_HISTORY`: lines scrolled off the top are kept.
+    pub history_on: bool,
+    /// `history-limit`.
+    pub hlimit: usize,
+}
+
+impl Grid {
+    pub fn new(sx: usize, sy: usize, hlimit: usize) -> Grid {
+        Grid {
+            sx,
+            sy,
+            lines: (0..sy).map(|_| Line::default()).collect(),
+            history: History::default(),
+            history_on: true,
+            hlimit,
+        }
+    }
+
+    pub fn line(&self, y: usize) -> &Line {
+        &self.lines[y]
+    }
+
+    pub fn get_cell(&self, x: usize, y: usize) -> Cell {
+        self.lines.get(y).map_or(Cell::DEFAULT, |l| l.get(x))
+    }
+
+    /// `grid_expand_line`.
+    pub fn expand_line(&mut self, y: usize, want: usize, bg: u32) {
+        let sx = self.sx;
+        let Some(l) = self.lines.get_mut(y) else {
+            return;
+        };
+        if want <= l.cells.len() {
+            return;
+        }
+        let size = if want < sx / 4 {
+            sx / 4
+        } else if want < sx / 2 {
+            sx / 2
+        } else if sx > want {
+            sx
+        } else {
+            want
+        };
+        l.cells.resize(size, Cell::cleared(bg));
+    }
+
+    /// `grid_set_cell`.
+    pub fn set_cell(&mut self, x: usize, y: usize, c: Cell) {
+        if y >= self.sy {
+            return;
+        }
+        self.expand_line(y, x + 1, COLOUR_DEFAULT);
+        let l = &mut self.lines[y];
+        if x + 1 > usize::from(l.used) {
+            l.used = (x + 1) as u16;
+        }
+        l.cells[x] = c;
+    }
+
+    /// Sets `n` cells of the same pen from ASCII bytes (`grid_set_cells`).
+    pub fn set_ascii(&mut self, x: usize, y: usize, pen: &Cell, bytes: &[u8]) {
+        if y >= self.sy || bytes.is_empty() {
+            return;
+        }
+        self.expand_line(y, x + bytes.len(), COLOUR_DEFAULT);
+        let l = &mut self.lines[y];
+        if x + bytes.len() > usize::from(l.used) {
+            l.used = (x + bytes.len()) as u16;
+        }
+        for (c, &b) in l.cells[x..x + bytes.len()].iter_mut().zip(bytes) {
+            *c = Cell {
+                text: u32::from(b),
+                width: 1,
+                flags: 0,
+                ..*pen
+            };
+        }
+    }
+
+    /// `grid_clear_cell` for cells inside the line.
+    fn clear_cell(&mut self, x: usize, y: usize, bg: u32) {
+        if let Some(c) = self.lines[y].cells.get_mut(x) {
+            *c = Cell::cleared(bg);
+        }
+    }
+
+    /// `grid_clear`: `nx` cells from `px` on `ny` lines from `py`.
+    pub fn clear(&mut self, px: usize, py: usize, nx: usize, ny: usize, bg: u32) {
+        if nx == 0 || ny == 0 {
+            return;
+        }
+        if px == 0 && nx == self.sx {
+            self.clear_lines(py, ny, bg);
+            return;
+        }
+        if py + ny > self.sy {
+            return;
+        }
+        for y in py..py + ny {
+            let size = self.lines[y].cells.len();
+            let sx = self.sx.min(size);
+            let mut ox = nx;
+            if bg == COLOUR_DEFAULT {
+                if px > sx {
+                    continue;
+                }
+                if px + nx > sx {
+                    ox = sx - px;
+                }
+            }
+            self.expand_line(y, px + ox, COLOUR_DEFAULT);
+            for x in px..px + ox {
+                self.clear_cell(x, y, bg);
+            }
+        }
+    }
+
+    /// `grid_empty_line`.
+    fn empty_line(&mut self, y: usize, bg: u32) {
+        self.lines[y].empty();
+        if bg != COLOUR_DEFAULT {
+            self.expand_line(y, self.sx, bg);
+        }
+    }
+
+    /// The line above `y` (the newest history line for `y == 0`) no longer
+    /// wraps into it.
+    fn unwrap_above(&mut self, y: usize) {
+        if y > 0 {
+            self.lines[y - 1].wrapped = false;
+        } else {
+            self.history.last_mut_unwrap();
+        }
+    }
+
+    /// `grid_clear_lines`.
+    pub fn clear_lines(&mut self, py: usize, ny: usize, bg: u32) {
+        if ny == 0 || py + ny > self.sy {
+            return;
+        }
+        for y in py..py + ny {
+            self.empty_line(y, bg);
+        }
+        if py != 0 || !self.history.is_empty() {
+            self.unwrap_above(py);
+        }
+    }
+
+    /// `grid_move_lines`: `ny` lines from `py` to `dy`.
+    pub fn move_lines(&mut self, dy: usize, py: usize, ny: usize, bg: u32) {
+        if ny == 0 || py == dy || py + ny > self.sy || dy + ny > self.sy {
+            return;
+        }
+        if dy != 0 || !self.history.is_empty() {
+            self.unwrap_above(dy);
+        }
+        // Rotate so the lines land at dy; the lines displaced end up where
+        // the moved ones were and are emptied below.
+        if dy < py {
+            self.lines[dy..py + ny].rotate_left(py - dy);
+        } else {
+            self.lines[py..dy + ny].rotate_right(dy - py);
+        }
+        for y in py..py + ny {
+            if y < dy || y >= dy + ny {
+                self.empty_line(y, bg);
+            }
+        }
+        if (py != 0 || !self.history.is_empty()) && (py < dy || py >= dy + ny) {
+            self.unwrap_above(py);
+        }
+    }
+
+    /// `grid_move_cells`: `nx` cells from `px` to `dx` on line `py`.
+    pub fn move_cells(&mut self, dx: usize, px: usize, py: usize, nx: usize, bg: u32) {
+        if nx == 0 || px == dx || py >= self.sy {
+            return;
+        }
+        self.expand_line(py, px + nx, COLOUR_DEFAULT);
+        self.expand_line(py, dx + nx, COLOUR_DEFAULT);
+        let l = &mut self.lines[py];
+        l.cells.copy_within(px..px + nx, dx);
+        if dx + nx > usize::from(l.used) {
+            l.used = (dx + nx) as u16;
+        }
+        for x in px..px + nx {
+            if x >= dx && x < dx + nx {
+                continue;
+            }
+            l.cells[x] = Cell::cleared(bg);
+        }
+    }
+
+    /// `grid_collect_history`: makes room before a line is added.
+    fn collect_history(&mut self) {
+        let hsize = self.history.len();
+        if hsize == 0 || hsize < self.hlimit {
+            return;
+        }
+        let ny = (self.hlimit / 10).clamp(1, hsize);
+        self.history.pop_front(ny);
+    }
+
+    /// The top line goes to the history, a blank one comes in at the
+    /// bottom (`grid_scroll_history`).
+    pub fn scroll_history(&mut self, bg: u32) {
+        self.collect_history();
+        self.history.push(&self.lines[0]);
+        self.lines.rotate_left(1);
+        let last = self.sy - 1;
+        self.empty_line(last, bg);
+    }
+
+    /// The top line of the region goes to the history, the region moves up
+    /// (`grid_scroll_history_region`).
+    pub fn scroll_history_region(&mut self, upper: usize, lower: usize, bg: u32) {
+        self.collect_history();
+        self.history.push(&self.lines[upper]);
+        self.lines[upper..=lower].rotate_left(1);
+        self.empty_line(lower, bg);
+    }
+
+    /// `grid_view_scroll_region_up`.
+    pub fn scroll_region_up(&mut self, rupper: usize, rlower: usize, bg: u32) {
+        if self.history_on {
+            if rupper == 0 && rlower == self.sy - 1 {
+                self.scroll_history(bg);
+            } else {
+                self.scroll_history_region(rupper, rlower, bg);
+            }
+        } else {
+            self.move_lines(rupper, rupper + 1, rlower - rupper, bg);
+        }
+    }
+
+    /// `grid_view_scroll_region_down`.
+    pub fn scroll_region_down(&mut self, rupper: usize, rlower: usize, bg: u32) {
+        self.move_lines(rupper + 1, rupper, rlower - rupper, bg);
+    }
+
+    /// `grid_view_clear_history`: the screen's used lines go to the history.
+    pub fn clear_into_history(&mut self, bg: u32) {
+        let last = (0..self.sy)
+            .rev()
+            .find(|&y| self.lines[y].used != 0)
+            .map_or(0, |y| y + 1);
+        if last == 0 {
+            self.clear(0, 0, self.sx, self.sy, bg);
+            return;
+        }
+        for _ in 0..last {
+            self.scroll_history(bg);
+        }
+        if last < self.sy {
+            self.clear(0, 0, self.sx, self.sy - last, bg);
+        }
+    }
+
+    pub fn clear_history(&mut self) {
+        self.history.clear();
+    }
+
+    /// Every cell, screen and history, for [`Texts::collect`].
+    pub fn cells_mut(&mut self) -> impl Iterator<Item = &mut Cell> {
+        self.lines
+            .iter_mut()
+            .flat_map(|l| l.cells.iter_mut())
+            .chain(self.history.cells_mut())
+    }
+
+    /// Heap bytes held by cells and line tables.
+    pub fn heap_bytes(&self) -> usize {
+        self.lines
+            .iter()
+            .map(|l| l.cells.capacity() * std::mem::size_of::<Cell>())
+            .sum::<usize>()
+            + self.lines.capacity() * std::mem::size_of::<Line>()
+            + self.history.heap_bytes()
+    }
+
+    /// Changes the size without reflowing lines (tmux reflows; the bridge
+    /// resyncs a pane after a resize). Rows leaving the bottom are dropped
+    /// when empty below the cursor, else pushed into the history from the
+    /// top; growing pulls lines back from the history.
+    pub fn resize(&mut self, sx: usize, sy: usize, cy: &mut usize) {
+        // Height first, as tmux's screen_resize_y does.
+        if sy < self.sy {
+            let mut needed = self.sy - sy;
+            // Blank lines below the cursor go first.
+            let mut y = self.sy;
+            while needed > 0 && y > *cy + 1 {
+                y -= 1;
+                if self.lines[y].used != 0 {
+                    break;
+                }
+                self.lines.remove(y);
+                needed -= 1;
+            }
+            for _ in 0..needed {
+                if self.history_on {
+                    self.collect_history();
+                    self.history.push(&self.lines[0]);
+                }
+                self.lines.remove(0);
+                *cy = cy.saturating_sub(1);
+            }
+        } else if sy > self.sy {
+            let mut needed = sy - self.sy;
+            while needed > 0 && self.history_on {
+                let Some(l) = self.history.pop_back() else {
+                    break;
+                };
+                self.lines.insert(0, l);
+                *cy += 1;
+                needed -= 1;
+            }
+            for _ in 0..needed {
+                self.lines.push(Line::default());
+            }
+        }
+        self.sy = sy;
+        if sx != self.sx {
+            for l in &mut self.lines {
+                if l.cells.len() > sx {
+                    l.cells.truncate(sx);
+                }
+                if usize::from(l.used) > sx {
+                    l.used = sx as u16;
+                }
+            }
+            self.sx = sx;
+        }
+    }
+}
