@@ -107,6 +107,11 @@ impl Cell {
         }
     }
 
+    /// A single code point (glibc's UTF-8 goes past U+10FFFF).
+    pub fn single_cp(&self) -> Option<u32> {
+        (self.text & COMBINED == 0).then_some(self.text)
+    }
+
     /// Same look (`grid_cells_look_equal`): colours, attributes, flags but
     /// `CLEARED`.
     pub fn looks_equal(&self, o: &Cell) -> bool {
@@ -126,22 +131,62 @@ impl Cell {
 /// when full, [`Texts::collect`] keeps only what live cells use.
 #[derive(Debug, Default, Clone)]
 pub struct Texts {
-    strings: Vec<Box<str>>,
-    index: HashMap<Box<str>, u32>,
+    strings: Vec<Box<[u8]>>,
+    index: HashMap<Box<[u8]>, u32>,
+}
+
+/// Appends the UTF-8 form of a code point, including glibc's values past
+/// U+10FFFF (four bytes up to U+1FFFFF).
+pub fn push_cp(cp: u32, out: &mut Vec<u8>) {
+    match cp {
+        0..=0x7f => out.push(cp as u8),
+        0x80..=0x7ff => out.extend_from_slice(&[0xc0 | (cp >> 6) as u8, 0x80 | (cp & 0x3f) as u8]),
+        0x800..=0xffff => out.extend_from_slice(&[
+            0xe0 | (cp >> 12) as u8,
+            0x80 | ((cp >> 6) & 0x3f) as u8,
+            0x80 | (cp & 0x3f) as u8,
+        ]),
+        _ => out.extend_from_slice(&[
+            0xf0 | ((cp >> 18) & 0x07) as u8,
+            0x80 | ((cp >> 12) & 0x3f) as u8,
+            0x80 | ((cp >> 6) & 0x3f) as u8,
+            0x80 | (cp & 0x3f) as u8,
+        ]),
+    }
+}
+
+/// Decodes one UTF-8 character as glibc's `mbtowc` does for the sequences
+/// tmux hands it (2 to 4 bytes, lead `C2`-`F4`): overlong forms and
+/// surrogates are rejected, values past U+10FFFF are not.
+pub fn decode_cp(b: &[u8]) -> Option<u32> {
+    let cont = |i: usize| -> Option<u32> {
+        let c = *b.get(i)?;
+        (c & 0xc0 == 0x80).then_some(u32::from(c & 0x3f))
+    };
+    let lead = u32::from(*b.first()?);
+    let (cp, min) = match b.len() {
+        2 => ((lead & 0x1f) << 6 | cont(1)?, 0x80),
+        3 => ((lead & 0x0f) << 12 | cont(1)? << 6 | cont(2)?, 0x800),
+        4 => (
+            (lead & 0x07) << 18 | cont(1)? << 12 | cont(2)? << 6 | cont(3)?,
+            0x10000,
+        ),
+        _ => return None,
+    };
+    if cp < min || (0xd800..=0xdfff).contains(&cp) {
+        return None;
+    }
+    Some(cp)
 }
 
 /// Entries before a collection.
 const TEXTS_MAX: usize = 1 << 16;
 
 impl Texts {
-    /// The cell text for `s` (one code point stays inline).
-    pub fn intern(&mut self, s: &str) -> u32 {
-        let mut chars = s.chars();
-        if let (Some(c), None) = (chars.next(), chars.next()) {
-            return u32::from(c);
-        }
-        if let Some(&i) = self.index.get(s) {
-            return COMBINED | i;
+    /// The cell text for UTF-8 `s` of one or more characters.
+    pub fn intern(&mut self, s: &[u8]) -> u32 {
+        if let Some(i) = self.index.get(s) {
+            return COMBINED | *i;
         }
         let i = self.strings.len() as u32;
         self.strings.push(s.into());
@@ -153,23 +198,10 @@ impl Texts {
     pub fn push_utf8(&self, text: u32, out: &mut Vec<u8>) {
         if text & COMBINED != 0 {
             if let Some(s) = self.strings.get((text & !COMBINED) as usize) {
-                out.extend_from_slice(s.as_bytes());
+                out.extend_from_slice(s);
             }
-        } else if let Some(c) = char::from_u32(text) {
-            let mut buf = [0u8; 4];
-            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-        }
-    }
-
-    /// The text of a cell as a string.
-    pub fn get(&self, text: u32, s: &mut String) {
-        s.clear();
-        if text & COMBINED != 0 {
-            if let Some(t) = self.strings.get((text & !COMBINED) as usize) {
-                s.push_str(t);
-            }
-        } else if let Some(c) = char::from_u32(text) {
-            s.push(c);
+        } else {
+            push_cp(text, out);
         }
     }
 
@@ -194,7 +226,7 @@ impl Texts {
                     let s = old
                         .get(from as usize)
                         .cloned()
-                        .unwrap_or_else(|| " ".into());
+                        .unwrap_or_else(|| Box::from(&b" "[..]));
                     let t = self.strings.len() as u32;
                     self.index.insert(s.clone(), t);
                     self.strings.push(s);
@@ -547,12 +579,16 @@ impl Grid {
         if dy != 0 || !self.history.is_empty() {
             self.unwrap_above(dy);
         }
-        // Rotate so the lines land at dy; the lines displaced end up where
-        // the moved ones were and are emptied below.
+        // memmove: the destination gets the source lines; what it held
+        // ends up in source slots, which are emptied below.
         if dy < py {
-            self.lines[dy..py + ny].rotate_left(py - dy);
+            for i in 0..ny {
+                self.lines.swap(dy + i, py + i);
+            }
         } else {
-            self.lines[py..dy + ny].rotate_right(dy - py);
+            for i in (0..ny).rev() {
+                self.lines.swap(dy + i, py + i);
+            }
         }
         for y in py..py + ny {
             if y < dy || y >= dy + ny {

@@ -8,10 +8,11 @@
 //! saved state, the partial UTF-8 character and the bytes of an unfinished
 //! sequence live here, as they do in tmux's `struct input_ctx`.
 
+use super::grid::decode_cp;
 use super::grid::{COLOUR_256, COLOUR_DEFAULT, COLOUR_RGB, Cell, attr};
 use super::profile::Profile;
 use super::screen::{CursorStyle, Glyph, Screen, mode};
-use super::width::char_width;
+use super::width::cp_width;
 
 const GROUND: u8 = 0;
 const ESC_ENTER: u8 = 1;
@@ -438,7 +439,7 @@ impl Emulator {
     fn stop_utf8(&mut self) {
         if self.utf8_started && self.profile().utf8_replacement() {
             self.put_glyph(Glyph {
-                ch: '\u{fffd}',
+                cp: 0xfffd,
                 width: 1,
             });
         }
@@ -479,10 +480,8 @@ impl Emulator {
         let glyph = if self.utf8_bad {
             None
         } else {
-            std::str::from_utf8(&self.utf8[..self.utf8_size])
-                .ok()
-                .and_then(|s| s.chars().next())
-                .and_then(|ch| char_width(ch, self.profile()).map(|width| Glyph { ch, width }))
+            decode_cp(&self.utf8[..self.utf8_size])
+                .and_then(|cp| cp_width(cp, self.profile()).map(|width| Glyph { cp, width }))
         };
         match glyph {
             None => self.stop_utf8(),
@@ -497,7 +496,7 @@ impl Emulator {
     /// Writes a non-ASCII character with the pen (`screen_write_collect_add`
     /// of a cell that is never collected).
     fn put_glyph(&mut self, g: Glyph) {
-        let text = u32::from(g.ch);
+        let text = g.cp;
         let cell = Cell {
             text,
             width: g.width,
@@ -523,12 +522,16 @@ impl Emulator {
                     flags: 0,
                     ..pen
                 };
-                self.screen.write_cell(cell, None);
+                let g = Glyph {
+                    cp: u32::from(b),
+                    width: 1,
+                };
+                self.screen.write_cell(cell, Some(g));
             }
         }
         if let Some(&b) = run.last() {
             self.last = Some(Glyph {
-                ch: char::from(b),
+                cp: u32::from(b),
                 width: 1,
             });
         }
@@ -830,28 +833,28 @@ impl Emulator {
         let m = self.screen.sx() - self.screen.cx.min(self.screen.sx());
         let n = n.min(m);
         let Some(g) = self.last else { return };
-        if g.ch as u32 >= 0x80 && !self.profile().rep_utf8() {
+        if g.cp >= 0x80 && !self.profile().rep_utf8() {
             return;
         }
         let charset = self.charset();
         for _ in 0..n {
-            if (g.ch as u32) < 0x80 {
+            if g.cp < 0x80 {
                 let pen = Screen::charset_cell(&self.pen, charset);
                 let m = self.screen.mode;
                 if !charset && m & mode::WRAP != 0 && m & mode::INSERT == 0 {
-                    self.screen.write_ascii(&pen, &[g.ch as u8]);
+                    self.screen.write_ascii(&pen, &[g.cp as u8]);
                 } else {
                     let cell = Cell {
-                        text: g.ch as u32,
+                        text: g.cp,
                         width: 1,
                         flags: 0,
                         ..pen
                     };
-                    self.screen.write_cell(cell, None);
+                    self.screen.write_cell(cell, Some(g));
                 }
             } else {
                 let cell = Cell {
-                    text: g.ch as u32,
+                    text: g.cp,
                     width: g.width,
                     flags: 0,
                     ..Screen::charset_cell(&self.pen, charset)

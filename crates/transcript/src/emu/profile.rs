@@ -14,6 +14,9 @@
 //! | TAB over blank cells | moves the cursor | same | one tab cell (`capture-pane` prints `\t`) | same |
 //! | REP (`CSI b`) | ASCII only | any character | same | same |
 //! | `capture-pane -e` | to the last used cell | to the end of the line's cells, `0m` alone after a reset | same | same |
+//! | writing over half a wide character at column 1 | keeps the character | same | erases it | same |
+//! | padding of a wide character | default background | same | same | 3.8+: the character's background, kept when erased |
+//! | a joined character widened past the right edge | cursor moves | same | same | cursor stays |
 //!
 //! Pure data; no I/O.
 
@@ -121,6 +124,19 @@ impl Profile {
     /// REP repeats any last character (3.5+), not only ASCII.
     pub(crate) fn rep_utf8(self) -> bool {
         self.at_least(Profile::V3_5)
+    }
+
+    /// Writing over the right half of a wide character erases the whole
+    /// character even at column 0 (3.6+; before, only when the cell left of
+    /// the padding was looked at).
+    pub(crate) fn padding_erase_fix(self) -> bool {
+        self.at_least(Profile::V3_6)
+    }
+
+    /// Padding cells carry their character's background and erasing one
+    /// keeps it (3.8+, `screen_write_clear_cell`).
+    pub(crate) fn padding_bg(self) -> bool {
+        self >= (Profile { major: 3, minor: 8 })
     }
 
     /// `capture-pane` walks all of a line's cells (3.4+), and a reset

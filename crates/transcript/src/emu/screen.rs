@@ -40,13 +40,23 @@ pub enum CursorStyle {
 /// A printable character on its way to the grid: its UTF-8 and width.
 #[derive(Debug, Clone, Copy)]
 pub struct Glyph {
-    pub ch: char,
+    /// The code point (glibc's, which can be past U+10FFFF).
+    pub cp: u32,
     pub width: u8,
 }
 
 impl Glyph {
     fn size(&self) -> usize {
-        self.ch.len_utf8()
+        match self.cp {
+            0..=0x7f => 1,
+            0x80..=0x7ff => 2,
+            0x800..=0xffff => 3,
+            _ => 4,
+        }
+    }
+
+    fn push(&self, out: &mut Vec<u8>) {
+        super::grid::push_cp(self.cp, out);
     }
 }
 
@@ -230,7 +240,13 @@ impl Screen {
     }
 
     pub fn cursor_right(&mut self, nx: usize) {
-        let nx = nx.max(1).min((self.sx() - 1).saturating_sub(self.cx));
+        if self.cx > self.sx() - 1 {
+            // tmux's unsigned `sx - 1 - cx` wraps: the cursor goes to the
+            // last column.
+            self.set_cursor(Some(self.cx + nx.max(1)), None);
+            return;
+        }
+        let nx = nx.max(1).min(self.sx() - 1 - self.cx);
         if nx == 0 {
             return;
         }
@@ -578,7 +594,6 @@ impl Screen {
         self.mode = mode::CURSOR | mode::WRAP;
         self.clear_screen(COLOUR_DEFAULT);
         self.set_cursor(Some(0), Some(0));
-        self.zwj = false;
     }
 
     // --- the alternate screen ----------------------------------------
@@ -646,6 +661,32 @@ impl Screen {
         }
     }
 
+    /// Erases a cell that belonged to a wide character (3.8+ keeps its
+    /// background: `screen_write_clear_cell`).
+    fn erase_cell(&mut self, x: usize, y: usize) {
+        let c = if self.profile.padding_bg() {
+            Cell {
+                bg: self.grid.get_cell(x, y).bg,
+                ..Cell::DEFAULT
+            }
+        } else {
+            Cell::DEFAULT
+        };
+        self.grid.set_cell(x, y, c);
+    }
+
+    /// A padding cell for a character of background `bg`.
+    fn padding(&self, bg: u32) -> Cell {
+        if self.profile.padding_bg() {
+            Cell {
+                bg,
+                ..Cell::PADDING
+            }
+        } else {
+            Cell::PADDING
+        }
+    }
+
     /// The collect path's "padding erased (before)": writing over the
     /// right half of a wide character erases the whole character.
     fn erase_padding_before(&mut self, cx: usize, cy: usize) {
@@ -653,18 +694,27 @@ impl Screen {
             return;
         }
         let mut xx = cx;
+        // The last cell looked at (tmux's `gc`).
+        let mut gc = Cell::DEFAULT;
         while xx > 0 {
-            if !self.grid.get_cell(xx, cy).is_padding() {
+            gc = self.grid.get_cell(xx, cy);
+            if !gc.is_padding() {
                 break;
             }
-            self.grid.set_cell(xx, cy, Cell::DEFAULT);
+            self.erase_cell(xx, cy);
             xx -= 1;
         }
-        if xx != cx {
-            let gc = self.grid.get_cell(xx, cy);
-            if gc.width > 1 || gc.is_padding() {
-                self.grid.set_cell(xx, cy, Cell::DEFAULT);
+        if self.profile.padding_erase_fix() {
+            if xx != cx {
+                if xx == 0 {
+                    gc = self.grid.get_cell(0, cy);
+                }
+                if gc.width > 1 || gc.is_padding() {
+                    self.erase_cell(xx, cy);
+                }
             }
+        } else if gc.width > 1 {
+            self.erase_cell(xx, cy);
         }
     }
 
@@ -676,7 +726,7 @@ impl Screen {
             if !self.grid.get_cell(xx, cy).is_padding() {
                 break;
             }
-            self.grid.set_cell(xx, cy, Cell::DEFAULT);
+            self.erase_cell(xx, cy);
             xx += 1;
         }
     }
@@ -714,8 +764,9 @@ impl Screen {
         }
         let now = self.grid.get_cell(self.cx, self.cy);
         self.overwrite(&now, width);
+        let pad = self.padding(gc.bg);
         for xx in self.cx + 1..self.cx + width {
-            self.grid.set_cell(xx, self.cy, Cell::PADDING);
+            self.grid.set_cell(xx, self.cy, pad);
         }
         self.grid.set_cell(self.cx, self.cy, gc);
         let not_wrap = usize::from(self.mode & mode::WRAP == 0);
@@ -737,9 +788,9 @@ impl Screen {
                 if xx == 0 || !self.grid.get_cell(xx, cy).is_padding() {
                     break;
                 }
-                self.grid.set_cell(xx, cy, Cell::DEFAULT);
+                self.erase_cell(xx, cy);
             }
-            self.grid.set_cell(xx, cy, Cell::DEFAULT);
+            self.erase_cell(xx, cy);
         }
         if width != 1 || now.width != 1 || now.is_padding() {
             let mut xx = cx + width;
@@ -748,7 +799,7 @@ impl Screen {
                 if !c.is_padding() {
                     break;
                 }
-                if now.flags & flag::TAB != 0 {
+                if now.flags & flag::TAB != 0 && !self.profile.padding_bg() {
                     // tmux copies the tab cell, flags and all.
                     let t = Cell {
                         text: u32::from(b' '),
@@ -757,7 +808,7 @@ impl Screen {
                     };
                     self.grid.set_cell(xx, cy, t);
                 } else {
-                    self.grid.set_cell(xx, cy, Cell::DEFAULT);
+                    self.erase_cell(xx, cy);
                 }
                 xx += 1;
             }
@@ -801,14 +852,19 @@ impl Screen {
     }
 
     fn set_combined(&mut self, x: usize, last: Cell, data: &[u8], force_wide: bool) {
-        let text = std::str::from_utf8(data).map_or(u32::from(b'?'), |s| self.texts.intern(s));
+        let text = self.texts.intern(data);
         let mut cell = Cell { text, ..last };
         let cy = self.cy;
         if last.width == 1 && force_wide {
             cell.width = 2;
             self.grid.set_cell(x, cy, cell);
-            self.grid.set_cell(x + 1, cy, Cell::PADDING);
-            self.set_cursor(Some(self.cx + 1), None);
+            let pad = self.padding(last.bg);
+            self.grid.set_cell(x + 1, cy, pad);
+            // 3.7+ leaves the cursor alone when the widened character
+            // sticks out of the pane (`vis < n` in screen_write_combine).
+            if !(self.profile.combine_37() && x + 2 > self.sx()) {
+                self.set_cursor(Some(self.cx + 1), None);
+            }
         } else {
             self.grid.set_cell(x, cy, cell);
         }
@@ -833,7 +889,7 @@ impl Screen {
         if !self.profile.modern_combine() {
             return self.combine_32(gc, g);
         }
-        let c = u32::from(g.ch);
+        let c = g.cp;
         if self.profile.combine_37() && c == 0x3164 {
             return true;
         }
@@ -856,7 +912,7 @@ impl Screen {
         self.cell_data(&last, &mut data);
         if !zero_width {
             if self.profile.combine_37() {
-                match hangul_state(&data, g.ch) {
+                match hangul_state(&data, g) {
                     Hangul::NotComposable => return true,
                     Hangul::Choseong => return false,
                     Hangul::Composable => {}
@@ -881,8 +937,7 @@ impl Screen {
         if data.len() + g.size() > self.profile.cell_bytes() {
             return false;
         }
-        let mut buf = [0u8; 4];
-        data.extend_from_slice(g.ch.encode_utf8(&mut buf).as_bytes());
+        g.push(&mut data);
         self.set_combined(x, last, &data, force_wide);
         true
     }
@@ -892,7 +947,7 @@ impl Screen {
     /// cannot join is dropped.
     fn combine_32(&mut self, gc: &Cell, g: Glyph) -> bool {
         let _ = gc;
-        if g.ch == '\u{200d}' {
+        if g.cp == 0x200d {
             self.zwj = true;
             return true;
         }
@@ -901,14 +956,15 @@ impl Screen {
         }
         let zwj = std::mem::take(&mut self.zwj);
         if zwj {
-            self.append_32("\u{200d}");
+            self.append_32("\u{200d}".as_bytes());
         }
-        let mut buf = [0u8; 4];
-        self.append_32(g.ch.encode_utf8(&mut buf));
+        let mut add = Vec::new();
+        g.push(&mut add);
+        self.append_32(&add);
         true
     }
 
-    fn append_32(&mut self, add: &str) {
+    fn append_32(&mut self, add: &[u8]) {
         let (cx, cy) = (self.cx, self.cy);
         if cx == 0 {
             return;
@@ -927,7 +983,7 @@ impl Screen {
         if data.len() + add.len() > self.profile.cell_bytes() {
             return;
         }
-        data.extend_from_slice(add.as_bytes());
+        data.extend_from_slice(add);
         self.set_combined(cx - n, last, &data, false);
     }
 
@@ -963,11 +1019,23 @@ impl Screen {
     }
 }
 
+/// The first code point of a cell's data (`utf8_towc` reads one).
 fn first_char(data: &[u8]) -> u32 {
-    std::str::from_utf8(data)
-        .ok()
-        .and_then(|s| s.chars().next())
-        .map_or(0, u32::from)
+    let n = match data.first() {
+        Some(0..=0x7f) => 1,
+        Some(0xc0..=0xdf) => 2,
+        Some(0xe0..=0xef) => 3,
+        _ => 4,
+    };
+    data.get(..n)
+        .and_then(|b| {
+            if n == 1 {
+                Some(u32::from(b[0]))
+            } else {
+                super::grid::decode_cp(b)
+            }
+        })
+        .unwrap_or(0)
 }
 
 /// 3.5's modifier table: regional indicators and skin tones.
@@ -995,16 +1063,16 @@ const SKIN_TONE_BASES: &[u32] = &[
 /// `utf8_should_combine(with, add)` with `with` = the cell (first code
 /// point `w`, bytes `with`) and `add` the new character.
 fn should_combine(w: u32, with: &[u8], a: u32) -> bool {
-    let mut buf = [0u8; 4];
-    let add = char::from_u32(a).map_or(&[][..], |c| c.encode_utf8(&mut buf).as_bytes());
-    pair_combines(w, with, a, add)
+    let mut add = Vec::new();
+    super::grid::push_cp(a, &mut add);
+    pair_combines(w, with, a, &add)
 }
 
 /// `utf8_should_combine(add, with)`: the arguments the other way round.
 fn should_combine_rev(a: u32, w: u32, with: &[u8]) -> bool {
-    let mut buf = [0u8; 4];
-    let add = char::from_u32(a).map_or(&[][..], |c| c.encode_utf8(&mut buf).as_bytes());
-    pair_combines(a, add, w, with)
+    let mut add = Vec::new();
+    super::grid::push_cp(a, &mut add);
+    pair_combines(a, &add, w, with)
 }
 
 fn pair_combines(w: u32, with: &[u8], a: u32, add: &[u8]) -> bool {
@@ -1052,9 +1120,10 @@ fn jamo_class(s: &[u8]) -> JamoClass {
 }
 
 /// `hanguljamo_check_state(previous cell, new character)`.
-fn hangul_state(prev: &[u8], c: char) -> Hangul {
-    let mut buf = [0u8; 4];
-    let ud = c.encode_utf8(&mut buf).as_bytes();
+fn hangul_state(prev: &[u8], g: Glyph) -> Hangul {
+    let mut v = Vec::new();
+    g.push(&mut v);
+    let ud = &v[..];
     if ud.len() != 3 {
         return Hangul::NotHangul;
     }

@@ -14,6 +14,9 @@ use super::width_table::{FORCE_WIDE, WCWIDTH};
 /// glibc's `wcwidth` for `c >= 0x80`: `Some(width)`, `None` when not
 /// printable (-1) or not a character at all (`Err`).
 fn wcwidth(c: u32) -> Result<Option<u8>, ()> {
+    if c > 0x10ffff {
+        return Ok(None);
+    }
     let i = WCWIDTH.partition_point(|&(_, end, _)| end < c);
     match WCWIDTH.get(i) {
         Some(&(start, _, w)) if start <= c => match w {
@@ -33,7 +36,13 @@ fn regional(c: u32) -> bool {
 /// rejects it (`UTF8_ERROR`: the character is dropped, or in 3.7+ becomes
 /// U+FFFD).
 pub fn char_width(c: char, profile: Profile) -> Option<u8> {
-    let u = u32::from(c);
+    cp_width(u32::from(c), profile)
+}
+
+/// [`char_width`] for a code point as glibc decodes it: values past
+/// U+10FFFF (`F4 90 80 80` and up) are characters to glibc, of no width
+/// (`wcwidth` -1).
+pub fn cp_width(u: u32, profile: Profile) -> Option<u8> {
     if u < 0x80 {
         return Some(1);
     }
