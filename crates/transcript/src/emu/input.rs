@@ -496,12 +496,13 @@ impl Emulator {
     /// Writes a non-ASCII character with the pen (`screen_write_collect_add`
     /// of a cell that is never collected).
     fn put_glyph(&mut self, g: Glyph) {
-        let text = g.cp;
+        // The pen as it is: REP leaves tmux's line-drawing bit set on it
+        // until the next ASCII character.
         let cell = Cell {
-            text,
+            text: g.cp,
             width: g.width,
             flags: 0,
-            ..Screen::charset_cell(&self.pen, false)
+            ..self.pen
         };
         self.screen.write_cell(cell, Some(g));
     }
@@ -509,6 +510,7 @@ impl Emulator {
     /// `input_print` for a run of printable ASCII.
     fn print_run(&mut self, run: &[u8]) {
         self.stop_utf8();
+        self.pen.attr &= !attr::CHARSET;
         let charset = self.charset();
         let m = self.screen.mode;
         if !charset && m & mode::WRAP != 0 && m & mode::INSERT == 0 {
@@ -837,6 +839,8 @@ impl Emulator {
             return;
         }
         let charset = self.charset();
+        // tmux sets (or clears) the bit on the pen itself and leaves it.
+        self.pen = Screen::charset_cell(&self.pen, charset);
         for _ in 0..n {
             if g.cp < 0x80 {
                 let pen = Screen::charset_cell(&self.pen, charset);

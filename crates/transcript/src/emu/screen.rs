@@ -852,11 +852,16 @@ impl Screen {
     }
 
     fn set_combined(&mut self, x: usize, last: Cell, data: &[u8], force_wide: bool) {
-        let text = self.texts.intern(data);
+        // tmux packs a cell's size in 5 bits next to its width: 32 bytes
+        // (possible from 3.6) read back as no data and a wider width.
+        let overflow = data.len() == 32;
+        let text = self.texts.intern(if overflow { &[] } else { data });
         let mut cell = Cell { text, ..last };
         let cy = self.cy;
+        let stored = |w: u8| if overflow { ((w + 1) | 1) - 1 } else { w };
+        cell.width = stored(last.width);
         if last.width == 1 && force_wide {
-            cell.width = 2;
+            cell.width = stored(2);
             self.grid.set_cell(x, cy, cell);
             let pad = self.padding(last.bg);
             self.grid.set_cell(x + 1, cy, pad);

@@ -309,6 +309,45 @@ fn save(version: &str, bytes: &[u8], tmux: &Screen) -> PathBuf {
     path
 }
 
+/// Cases the generator found (shrunk), kept so every run checks them
+/// first; `EMU_DIFF_RECORD=1` saves tmux's answers for them under
+/// `tests/regressions/` so `regressions_still_match` checks them without
+/// tmux.
+const KNOWN: &[&[u8]] = &[
+    // 3.2: ZWJ joins the next cell even through line drawing; RIS keeps it.
+    b"\x1b(0\xe2\x80\x8dx y",
+    b"\xe2\x80\x8d\x1bc\xf0\x9f\x87\xa6",
+    // glibc decodes F4 90 80 80 (past U+10FFFF): dropped (3.2), a cell (3.5+).
+    b"\xf4\x90\x80\x80",
+    // 3.7: a regional pair widened at the right edge leaves the cursor.
+    b"\x1b[2;30H\xf0\x9f\x87\xab\xf0\x9f\x87\xb7",
+    // CUF while a wrap is pending goes to the last column.
+    b"\x1b[2;30He\xcc\x81\x1b[C",
+    b"\x1b[8;29H\xf0\x9f\x98\x80\x1b[30;30C",
+    // Writing over a wide character's padding (3.5: keeps it at column 0).
+    b"\xf0\x9f\x9a\x80\x1b[D  ",
+    // IL outside the region moves one line (memmove, not a rotation).
+    b"\x1b[30;31;45m\x1b[3M\x1b[3;5r\x1b[48:2::167:75:7m\x1b[7L",
+    // 3.8: padding keeps the wide character's background.
+    b"\x1b[48;5;161m\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\xe2\x9b\xb9\x1b[7;30Hab",
+    // REP leaves the line-drawing bit on the pen for UTF-8.
+    b"\x1b(0\xd0\xb6\x1b[b\xe2\x98\x9d",
+    // 3.6+: a 32-byte cell reads back empty.
+    b"\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd\x1b[6b",
+    // Invalid UTF-8: declared length consumed; 3.7 writes U+FFFD.
+    b"\xe6\xe6\x97\xa5|\xc3(|\x80\xbf|\xed\xa0\x80|\xf0\x9f\x98",
+    // DCS ends only with ESC \\ (CAN, SUB and BEL are data).
+    b"\x1bPz\x18\x1a\x07abc\x1b\\after",
+    // ESC k ... ST names the window and prints nothing.
+    b"\x1bkname\x1b\\shown",
+    // DECALN, IND, NEL, CBT, TAB while a wrap is pending.
+    b"\x1b#8\x1b[3;3Hx\x1bDy\x1bEz\x1b[1;29HAB\t|\x1b[Z\x1b[2Z*",
+    // Erasing half a wide character.
+    b"\xe6\x97\xa5\xe6\x9c\xac\x1b[1;2H\x1b[X\x1b[2;1H\xe6\x97\xa5\xe6\x9c\xac\x1b[2;2H\x1b[P",
+    // ZWJ sequences, skin tones, VS16, flags, many combining marks.
+    "👨\u{200d}👩\u{200d}👧|👍🏽|☺\u{fe0f}|🇫🇷|e\u{301}\u{302}\u{303}\u{304}\u{305}\u{306}\u{307}\u{308}\u{309}\u{30a}|".as_bytes(),
+];
+
 #[test]
 fn model_matches_every_installed_tmux() {
     let cases: usize = std::env::var("EMU_DIFF_CASES")
@@ -324,6 +363,20 @@ fn model_matches_every_installed_tmux() {
         let profile = Profile::parse(&version);
         let started = std::time::Instant::now();
         let server = Server::start(&bin);
+        let known: Vec<Vec<u8>> = KNOWN.iter().map(|k| k.to_vec()).collect();
+        let record = std::env::var_os("EMU_DIFF_RECORD").is_some();
+        for (k, want) in known.iter().zip(server.run(&known)) {
+            if record {
+                save(&version, k, &want);
+            }
+            let got = model_screen(profile, k);
+            if got != want {
+                failures.push(format!(
+                    "{version} known case {:?}\n  tmux  {want:?}\n  model {got:?}",
+                    String::from_utf8_lossy(k)
+                ));
+            }
+        }
         let mut done = 0;
         let mut failed_here = 0;
         while done < cases && failed_here < 3 {
