@@ -340,6 +340,11 @@ impl History {
         self.cells.len()
     }
 
+    /// Adds a line at the newest end.
+    pub fn push_line(&mut self, line: &Line) {
+        self.push(line);
+    }
+
     fn push(&mut self, line: &Line) {
         let start = self.base + self.cells.len() as u64;
         self.cells.extend(line.cells.iter().copied());
@@ -401,18 +406,6 @@ impl History {
         self.cells.capacity() * std::mem::size_of::<Cell>()
             + self.lines.capacity() * std::mem::size_of::<HistLine>()
     }
-
-    /// Pops the newest line (for a resize that pulls history back).
-    fn pop_back(&mut self) -> Option<Line> {
-        let l = self.lines.pop_back()?;
-        let from = (l.start - self.base) as usize;
-        let cells: Vec<Cell> = self.cells.drain(from..).collect();
-        Some(Line {
-            cells,
-            used: l.used,
-            wrapped: l.wrapped,
-        })
-    }
 }
 
 /// A screen's grid: `sy` lines of `sx` columns, and history when enabled.
@@ -426,6 +419,9 @@ pub struct Grid {
     pub history_on: bool,
     /// `history-limit`.
     pub hlimit: usize,
+    /// `hscrolled`: history lines that scrolled there (not pushed by a
+    /// clear), which a taller pane takes back.
+    pub hscrolled: usize,
 }
 
 impl Grid {
@@ -437,6 +433,7 @@ impl Grid {
             history: History::default(),
             history_on: true,
             hlimit,
+            hscrolled: 0,
         }
     }
 
@@ -628,6 +625,7 @@ impl Grid {
         }
         let ny = (self.hlimit / 10).clamp(1, hsize);
         self.history.pop_front(ny);
+        self.hscrolled = self.hscrolled.min(self.history.len());
     }
 
     /// The top line goes to the history, a blank one comes in at the
@@ -635,6 +633,7 @@ impl Grid {
     pub fn scroll_history(&mut self, bg: u32) {
         self.collect_history();
         self.history.push(&self.lines[0]);
+        self.hscrolled += 1;
         self.lines.rotate_left(1);
         let last = self.sy - 1;
         self.empty_line(last, bg);
@@ -645,6 +644,7 @@ impl Grid {
     pub fn scroll_history_region(&mut self, upper: usize, lower: usize, bg: u32) {
         self.collect_history();
         self.history.push(&self.lines[upper]);
+        self.hscrolled += 1;
         self.lines[upper..=lower].rotate_left(1);
         self.empty_line(lower, bg);
     }
@@ -683,10 +683,12 @@ impl Grid {
         if last < self.sy {
             self.clear(0, 0, self.sx, self.sy - last, bg);
         }
+        self.hscrolled = 0;
     }
 
     pub fn clear_history(&mut self) {
         self.history.clear();
+        self.hscrolled = 0;
     }
 
     /// Every cell, screen and history, for [`Texts::collect`].
@@ -705,59 +707,5 @@ impl Grid {
             .sum::<usize>()
             + self.lines.capacity() * std::mem::size_of::<Line>()
             + self.history.heap_bytes()
-    }
-
-    /// Changes the size without reflowing lines (tmux reflows; the bridge
-    /// resyncs a pane after a resize). Rows leaving the bottom are dropped
-    /// when empty below the cursor, else pushed into the history from the
-    /// top; growing pulls lines back from the history.
-    pub fn resize(&mut self, sx: usize, sy: usize, cy: &mut usize) {
-        // Height first, as tmux's screen_resize_y does.
-        if sy < self.sy {
-            let mut needed = self.sy - sy;
-            // Blank lines below the cursor go first.
-            let mut y = self.sy;
-            while needed > 0 && y > *cy + 1 {
-                y -= 1;
-                if self.lines[y].used != 0 {
-                    break;
-                }
-                self.lines.remove(y);
-                needed -= 1;
-            }
-            for _ in 0..needed {
-                if self.history_on {
-                    self.collect_history();
-                    self.history.push(&self.lines[0]);
-                }
-                self.lines.remove(0);
-                *cy = cy.saturating_sub(1);
-            }
-        } else if sy > self.sy {
-            let mut needed = sy - self.sy;
-            while needed > 0 && self.history_on {
-                let Some(l) = self.history.pop_back() else {
-                    break;
-                };
-                self.lines.insert(0, l);
-                *cy += 1;
-                needed -= 1;
-            }
-            for _ in 0..needed {
-                self.lines.push(Line::default());
-            }
-        }
-        self.sy = sy;
-        if sx != self.sx {
-            for l in &mut self.lines {
-                if l.cells.len() > sx {
-                    l.cells.truncate(sx);
-                }
-                if usize::from(l.used) > sx {
-                    l.used = sx as u16;
-                }
-            }
-            self.sx = sx;
-        }
     }
 }

@@ -9,8 +9,10 @@
 //! clock (tmux 3.7 also ends an unfinished DCS after 5 s; the model cannot
 //! and does not).
 //!
+//! [`resize`] is screen.c's resize and grid.c's reflow.
+//!
 //! Not modelled: OSC 8 hyperlinks (tmux 3.4+ prints them in
-//! `capture-pane -e`), sixel images, reflow of wrapped lines on resize,
+//! `capture-pane -e`), sixel images,
 //! the options that change parsing (`alternate-screen off`,
 //! `codepoint-widths`, `variation-selector-always-wide off`,
 //! `scroll-on-clear off`).
@@ -19,6 +21,7 @@ pub mod capture;
 pub mod grid;
 pub mod input;
 pub mod profile;
+pub mod resize;
 pub mod screen;
 pub mod width;
 mod width_table;

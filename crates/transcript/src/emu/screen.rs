@@ -617,23 +617,22 @@ impl Screen {
     }
 
     pub fn alternate_off(&mut self, pen: &mut Cell, cursor: bool) {
+        let (sx, sy) = (self.sx(), self.sy());
+        if let Some(saved) = &self.saved
+            && (saved.sx, saved.lines.len()) != (sx, sy)
+        {
+            let (ox, oy) = (saved.sx, saved.lines.len());
+            self.resize_with(ox, oy, false);
+        }
         if cursor && let Some((x, y)) = self.saved_cursor {
             self.cx = x;
             self.cy = y;
             *pen = self.saved_cell;
         }
         if let Some(saved) = self.saved.take() {
-            let (sx, sy) = (self.sx(), self.sy());
-            let mut lines = saved.lines;
-            lines.resize_with(sy, Line::default);
-            for l in &mut lines {
-                l.cells.truncate(sx);
-                if usize::from(l.used) > sx {
-                    l.used = sx as u16;
-                }
-            }
-            self.grid.lines = lines;
+            self.grid.lines = saved.lines;
             self.grid.history_on = saved.history_on;
+            self.resize_with(sx, sy, true);
         }
         self.cx = self.cx.min(self.sx() - 1);
         self.cy = self.cy.min(self.sy() - 1);
@@ -1003,28 +1002,30 @@ impl Screen {
         c
     }
 
-    /// Resizes the screen (no reflow, see [`Grid::resize`]); the scroll
-    /// region is reset and tab stops too when the width changes.
+    /// Resizes the screen as tmux does (`screen_resize`): see
+    /// [`super::resize`]. The normal screen reflows; the alternate one does
+    /// not, and the normal screen it hides is resized when it comes back.
     pub fn resize(&mut self, sx: usize, sy: usize) {
+        let reflow = self.saved.is_none();
+        self.resize_with(sx, sy, reflow);
+    }
+
+    /// `screen_resize_cursor(s, sx, sy, reflow, 1, 1)`.
+    fn resize_with(&mut self, sx: usize, sy: usize, reflow: bool) {
         if sx != self.sx() {
             self.tabs = default_tabs(sx);
         }
-        let mut cy = self.cy;
-        self.grid.resize(sx, sy, &mut cy);
-        self.cy = cy.min(sy - 1);
-        self.cx = self.cx.min(sx);
-        if self.cx == sx && sx > 0 {
-            self.cx = sx - 1;
-        }
-        self.rupper = 0;
-        self.rlower = sy - 1;
-        if let Some(s) = self.saved.as_mut() {
-            s.lines.resize_with(sy, Line::default);
+        let oldy = self.sy();
+        let (cx, cy) = super::resize::resize(&mut self.grid, sx, sy, reflow, self.cx, self.cy);
+        self.cx = cx;
+        self.cy = cy;
+        if sy != oldy {
+            self.rupper = 0;
+            self.rlower = sy - 1;
         }
     }
 }
 
-/// The first code point of a cell's data (`utf8_towc` reads one).
 fn first_char(data: &[u8]) -> u32 {
     let n = match data.first() {
         Some(0..=0x7f) => 1,

@@ -365,3 +365,28 @@ fn history_is_bounded_by_lines() {
     );
     check_reset_round_trip(&mut m);
 }
+
+#[test]
+fn resize_pulls_history_back_and_reflows() {
+    let mut m = model(20, 5);
+    for i in 0..12 {
+        m.feed(format!("line {i}\r\n").as_bytes());
+    }
+    m.resize(20, 3).expect("size");
+    m.resize(20, 5).expect("size");
+    assert_eq!(
+        m.rows_text(),
+        vec!["line 8", "line 9", "line 10", "line 11", ""]
+    );
+    assert_eq!(m.cursor(), (0, 4));
+    // Narrower then wider: the long line rewraps and comes back whole.
+    let mut m = model(20, 4);
+    m.feed(b"0123456789abcdefghij0123\r\n$ ");
+    m.resize(10, 4).expect("size");
+    // (tmux 3.3a: the first row goes to the history.)
+    assert_eq!(m.rows_text(), vec!["abcdefghij", "0123", "$", ""]);
+    assert_eq!(m.cursor(), (2, 2));
+    m.resize(20, 4).expect("size");
+    assert_eq!(m.rows_text(), vec!["0123456789abcdefghij", "0123", "$", ""]);
+    assert_eq!(m.cursor(), (2, 2));
+}
