@@ -70,6 +70,8 @@ pub struct CoreConfig {
     /// Hard bound of unacked frames (memory + disk); beyond it the oldest are
     /// dropped and the relay gets a full session reset on reconnect.
     pub unacked_max_bytes: u64,
+    /// The tmux version the pane models follow (`#{version}` at attach).
+    pub tmux_profile: transcript::emu::Profile,
 }
 
 impl Default for CoreConfig {
@@ -84,6 +86,7 @@ impl Default for CoreConfig {
             flood_frame_interval: Duration::from_millis(50),
             unacked_memory_bytes: 32 << 20,
             unacked_max_bytes: 1 << 30,
+            tmux_profile: transcript::emu::Profile::NEWEST,
         }
     }
 }
@@ -240,6 +243,7 @@ impl Machine {
     pub fn new(cfg: &CoreConfig, unacked: Unacked, own_pid: Option<u32>, now: Instant) -> Self {
         let model = SessionModel::new(SessionConfig {
             scrollback: cfg.history_lines as usize,
+            profile: cfg.tmux_profile,
             ..SessionConfig::default()
         });
         Machine {

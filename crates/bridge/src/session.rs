@@ -160,8 +160,22 @@ async fn serve_once(
         uplink_rx,
         uplink_cancel.clone(),
     ));
+    // The pane models follow this tmux's emulator (transcript::emu::Profile).
+    let mut core_cfg = cfg.core.clone();
+    match cfg
+        .server
+        .run(&["display-message", "-p", "#{version}"])
+        .await
+    {
+        Ok(v) => {
+            let version = String::from_utf8_lossy(&v).trim().to_owned();
+            core_cfg.tmux_profile = transcript::emu::Profile::parse(&version);
+            info!(%version, profile = %core_cfg.tmux_profile, "tmux version");
+        }
+        Err(err) => warn!("tmux version unknown, modelling the newest: {err:#}"),
+    }
     let core = Core::new(
-        cfg.core.clone(),
+        core_cfg,
         client.commands.clone(),
         uplink_tx,
         cfg.spill_dir.clone(),
