@@ -3,7 +3,8 @@
 //! * `feed/<fixture>`: pane bytes through `PaneModel::feed` (MB/s of pane
 //!   output; the `%output` payloads of the capture, in the chunks tmux sent);
 //! * `snapshot/200x50+10000`: `PaneModel::reset_bytes` of a 200x50 pane with
-//!   10 000 lines of coloured scrollback (time; the size is printed);
+//!   10 000 lines of coloured scrollback (time; the size and the pane's
+//!   memory are printed, as is the memory of an 80x24 pane after the flood);
 //! * `framing`: compressed bytes per MB of pane output for each framing the
 //!   codec module compares (printed), and the time of the chosen one.
 //!
@@ -82,7 +83,7 @@ fn big_pane() -> PaneModel {
 }
 
 fn snapshot(c: &mut Criterion) {
-    let mut m = big_pane();
+    let m = big_pane();
     let bytes = m.reset_bytes();
     let z = protocol::codec::compress(&bytes)
         .map(|z| z.len())
@@ -93,6 +94,21 @@ fn snapshot(c: &mut Criterion) {
         bytes.len(),
         z,
         protocol::codec::LEVEL
+    );
+    eprintln!(
+        "memory: 200x50 pane with {} lines of history: {} bytes ({} in history cells)",
+        m.scrollback_len(),
+        m.memory_bytes(),
+        m.scrollback_bytes()
+    );
+    let mut flood = PaneModel::new(80, 24, 10_000).expect("size");
+    for chunk in outputs("flood", 8 << 20) {
+        flood.feed(&chunk);
+    }
+    eprintln!(
+        "memory: 80x24 pane after 8 MiB of the flood capture ({} lines of history): {} bytes",
+        flood.scrollback_len(),
+        flood.memory_bytes()
     );
     let mut group = c.benchmark_group("snapshot");
     group.sample_size(10);

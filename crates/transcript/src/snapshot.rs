@@ -207,18 +207,6 @@ fn draw_line(
     let len = l.len().min(sx);
     let mut text = Vec::new();
     let mut x = 0;
-    // Orphan padding (its character was erased): recreate it by drawing a
-    // wide character over it and its left neighbour, then erasing that.
-    for px in 1..len {
-        let c = l.get(px);
-        if !continues && c.is_padding() && !owned(l, px) && !l.get(px - 1).is_padding() {
-            o.default_pen();
-            o.cup(row, px - 1);
-            o.push("日".as_bytes());
-            o.cup(row, px - 1);
-            o.push(b"\x1b[X");
-        }
-    }
     if continues {
         // The cursor waits at the end of the previous row; the first
         // printed cell wraps onto this row.
@@ -262,8 +250,13 @@ fn draw_line(
             }
             continue;
         }
-        if x != last_printed_end {
-            o.cup(row, x);
+        // A cell right after a wide character whose padding it replaced:
+        // drawn one column on, then pulled back over the padding with DCH
+        // (the rest of the row is not drawn yet).
+        let shifted = x > 0 && !owned_prev_ok(l, x) && x + w < sx;
+        let at = if shifted { x + 1 } else { x };
+        if at != last_printed_end || shifted {
+            o.cup(row, at);
         }
         if c.flags & flag::TAB != 0 && c.single() == Some(' ') {
             draw_tab(emu, o, l, row, x, w);
@@ -277,14 +270,50 @@ fn draw_line(
             s.texts.push_utf8(c.text, &mut text);
             o.push(&text);
             let ascii = text.len() == 1 && text[0] < 0x80;
-            if !ascii && x + w < sx {
+            if shifted {
+                o.cup(row, x);
+                o.push(b"\x1b[P");
+                o.cup(row, x + w);
+            } else if !ascii && x + w < sx {
                 o.cup(row, x + w);
             }
         }
-        x += w.max(1);
+        // A wide character whose padding was replaced: the next cell
+        // starts right after its first column.
+        let broken = w >= 2 && x + 1 < len && !l.get(x + 1).is_padding();
+        x += if broken { 1 } else { w.max(1) };
         last_printed_end = x;
     }
-    last_printed_end >= sx && l.wrapped
+    // Orphan padding (its character was erased): draw a wide character
+    // over it and its left neighbour, erase that, and redraw the neighbour
+    // with autowrap off (which, unlike a run of text, leaves the padding
+    // after it alone).
+    for px in 1..len {
+        let c = l.get(px);
+        let left = l.get(px - 1);
+        if continues || !c.is_padding() || owned(l, px) || left.is_padding() {
+            continue;
+        }
+        o.default_pen();
+        o.cup(row, px - 1);
+        o.push("日".as_bytes());
+        o.cup(row, px - 1);
+        o.pen(&Cell {
+            bg: left.bg,
+            ..Cell::DEFAULT
+        });
+        o.push(b"\x1b[X");
+        if left.flags & flag::CLEARED == 0 && left.width == 1 {
+            o.pen(&left);
+            text.clear();
+            s.texts.push_utf8(left.text, &mut text);
+            o.push(b"\x1b[?7l");
+            o.push(&text);
+            o.push(b"\x1b[?7h");
+        }
+        last_printed_end = usize::MAX;
+    }
+    last_printed_end >= sx && last_printed_end != usize::MAX && l.wrapped
 }
 
 /// Whether the padding at `px` belongs to a wide character to its left.
@@ -326,11 +355,14 @@ fn draw_tab(emu: &Emulator, o: &mut Out, l: &LineRef<'_>, row: usize, x: usize, 
     } else {
         default_stop
     };
+    // The cells a tab covers all looked like its first one.
     o.pen(&Cell {
         bg: c.bg,
         ..Cell::DEFAULT
     });
-    o.push(b"\x1b[X");
+    o.push(b"\x1b[");
+    o.num(w);
+    o.push(b"X");
     if natural != target || o.tabs_dirty {
         o.push(b"\x1b[3g");
         o.cup(row, target);
@@ -455,7 +487,11 @@ fn write_state(emu: &Emulator, o: &mut Out) {
     if style != 0 {
         let n = if blink { style - 1 } else { style };
         o.push(format!("\x1b[{n} q").as_bytes());
-    } else if m & mode::CURSOR_BLINKING_SET != 0 {
+    } else if blink && m & mode::CURSOR_BLINKING_SET == 0 {
+        // Blinking left on by DECSCUSR, then the shape reset.
+        o.push(b"\x1b[1 q\x1b[0 q");
+    }
+    if m & mode::CURSOR_BLINKING_SET != 0 {
         o.push(if blink { b"\x1b[?12h" } else { b"\x1b[?12l" });
     }
     if m & mode::CURSOR == 0 {

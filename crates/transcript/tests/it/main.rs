@@ -5,5 +5,6 @@ mod cases;
 mod differential;
 mod fidelity;
 mod fixtures;
+mod properties;
 mod resume;
 mod seed;
