@@ -732,11 +732,7 @@ impl Emulator {
                 0 => self.screen.clear_end_of_screen(bg),
                 1 => self.screen.clear_start_of_screen(bg),
                 2 => self.screen.clear_screen(bg),
-                3 => {
-                    if self.get(1, 0, 0) == 0 {
-                        self.screen.clear_history();
-                    }
-                }
+                3 if self.get(1, 0, 0) == 0 => self.screen.clear_history(),
                 _ => {}
             },
             (b'K', []) => match self.get(0, 0, 0) {

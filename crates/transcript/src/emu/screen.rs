@@ -497,7 +497,7 @@ impl Screen {
         if self.cx == 0 && self.cy == 0 && self.grid.history_on {
             self.grid.clear_into_history(bg);
         } else {
-            if self.cx <= sx - 1 {
+            if self.cx < sx {
                 self.grid.clear(self.cx, self.cy, sx - self.cx, 1, bg);
             }
             self.grid.clear(0, self.cy + 1, sx, sy - (self.cy + 1), bg);
@@ -883,8 +883,7 @@ impl Screen {
         if let Some(s) = self.saved.as_mut() {
             saved_cells.extend(s.lines.iter_mut().flat_map(|l| l.cells.iter_mut()));
         }
-        self.texts
-            .collect(self.grid.cells_mut().chain(saved_cells.into_iter()));
+        self.texts.collect(self.grid.cells_mut().chain(saved_cells));
     }
 
     /// `screen_write_combine`: true when the character was consumed (joined
@@ -920,7 +919,7 @@ impl Screen {
                     Hangul::NotComposable => return true,
                     Hangul::Choseong => return false,
                     Hangul::Composable => {}
-                    Hangul::NotHangul => {
+                    Hangul::Other => {
                         let w = first_char(&data);
                         if should_combine(w, &data, c) || should_combine_rev(c, w, &data) {
                             force_wide = true;
@@ -1091,7 +1090,7 @@ fn pair_combines(w: u32, with: &[u8], a: u32, add: &[u8]) -> bool {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Hangul {
-    NotHangul,
+    Other,
     Choseong,
     Composable,
     NotComposable,
@@ -1131,7 +1130,7 @@ fn hangul_state(prev: &[u8], g: Glyph) -> Hangul {
     g.push(&mut v);
     let ud = &v[..];
     if ud.len() != 3 {
-        return Hangul::NotHangul;
+        return Hangul::Other;
     }
     let tail = |want: JamoClass| {
         if prev.len() < 3 {
@@ -1147,6 +1146,6 @@ fn hangul_state(prev: &[u8], g: Glyph) -> Hangul {
         JamoClass::Choseong => Hangul::Choseong,
         JamoClass::Jungseong => tail(JamoClass::Choseong),
         JamoClass::Jongseong => tail(JamoClass::Jungseong),
-        JamoClass::Not => Hangul::NotHangul,
+        JamoClass::Not => Hangul::Other,
     }
 }
