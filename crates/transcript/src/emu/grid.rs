@@ -272,7 +272,11 @@ impl Line {
 struct HistLine {
     /// Absolute index of its first cell.
     start: u64,
+    /// Cells stored: the line's cells without its trailing run of
+    /// default cleared cells (`grid_expand_line`'s fill).
     len: u16,
+    /// The line's `cellsize`.
+    size: u16,
     used: u16,
     wrapped: bool,
 }
@@ -289,31 +293,54 @@ pub struct History {
 /// A borrowed line: screen or history.
 #[derive(Debug, Clone, Copy)]
 pub struct LineRef<'a> {
+    /// The stored cells (two slices of the history ring).
     pub cells: (&'a [Cell], &'a [Cell]),
+    /// `cellsize`: cells past the stored ones are default cleared cells.
+    pub size: u16,
     pub used: u16,
     pub wrapped: bool,
 }
 
+/// The fill of a line's allocated but unwritten cells.
+const FILL: Cell = Cell {
+    flags: flag::CLEARED,
+    ..Cell::DEFAULT
+};
+
 impl LineRef<'_> {
     pub fn len(&self) -> usize {
-        self.cells.0.len() + self.cells.1.len()
+        usize::from(self.size)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.size == 0
+    }
+
+    fn stored(&self) -> usize {
+        self.cells.0.len() + self.cells.1.len()
     }
 
     pub fn get(&self, x: usize) -> Cell {
         let a = self.cells.0.len();
         if x < a {
             self.cells.0[x]
+        } else if let Some(c) = self.cells.1.get(x - a) {
+            *c
+        } else if x < self.len() {
+            FILL
         } else {
-            self.cells.1.get(x - a).copied().unwrap_or(Cell::DEFAULT)
+            Cell::DEFAULT
         }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Cell> {
-        self.cells.0.iter().chain(self.cells.1.iter())
+    pub fn iter(&self) -> impl Iterator<Item = Cell> + '_ {
+        let fill = self.len().saturating_sub(self.stored());
+        self.cells
+            .0
+            .iter()
+            .chain(self.cells.1.iter())
+            .copied()
+            .chain(std::iter::repeat_n(FILL, fill))
     }
 }
 
@@ -321,6 +348,7 @@ impl<'a> From<&'a Line> for LineRef<'a> {
     fn from(l: &'a Line) -> Self {
         LineRef {
             cells: (&l.cells, &[]),
+            size: l.cells.len() as u16,
             used: l.used,
             wrapped: l.wrapped,
         }
@@ -347,10 +375,16 @@ impl History {
 
     fn push(&mut self, line: &Line) {
         let start = self.base + self.cells.len() as u64;
-        self.cells.extend(line.cells.iter().copied());
+        let keep = line
+            .cells
+            .iter()
+            .rposition(|c| *c != FILL)
+            .map_or(0, |i| i + 1);
+        self.cells.extend(line.cells[..keep].iter().copied());
         self.lines.push_back(HistLine {
             start,
-            len: line.cells.len() as u16,
+            len: keep as u16,
+            size: line.cells.len() as u16,
             used: line.used,
             wrapped: line.wrapped,
         });
@@ -387,6 +421,7 @@ impl History {
         };
         Some(LineRef {
             cells,
+            size: l.size,
             used: l.used,
             wrapped: l.wrapped,
         })

@@ -363,7 +363,7 @@ pub fn resize(
     for i in 0..hsize {
         if let Some(l) = grid.history.line(i) {
             lines.push(Line {
-                cells: l.iter().copied().collect(),
+                cells: l.iter().collect(),
                 used: l.used,
                 wrapped: l.wrapped,
             });
