@@ -15,7 +15,9 @@
 //! tmux's (xterm.js for emoji sequences, for instance) still puts the next
 //! cell where tmux has it. Cleared cells are drawn with ECH so they keep
 //! their background without counting as written. A wide character whose
-//! padding was erased keeps its half-cell as tmux shows it.
+//! padding was erased or overwritten keeps its half-cell as tmux shows it
+//! (the padding is erased with ECH before the next cell is drawn), and
+//! padding left by an erased character is recreated.
 //!
 //! [`PaneModel`]: crate::pane::PaneModel
 
@@ -250,16 +252,24 @@ fn draw_line(
             }
             continue;
         }
-        // A cell right after a wide character whose padding it replaced:
-        // drawn one column on, then pulled back over the padding with DCH
-        // (the rest of the row is not drawn yet).
-        let shifted = x > 0 && !owned_prev_ok(l, x) && x + w < sx;
-        let at = if shifted { x + 1 } else { x };
-        if at != last_printed_end || shifted {
-            o.cup(row, at);
+        // A cell where a wide character's padding was: erase the padding
+        // (ECH leaves the character whole), then draw over the erased cell.
+        let after_broken = x > 0 && !owned_prev_ok(l, x);
+        if after_broken {
+            o.cup(row, x);
+            o.default_pen();
+            o.push(b"\x1b[X");
+        } else if x != last_printed_end {
+            o.cup(row, x);
         }
-        if c.flags & flag::TAB != 0 && c.single() == Some(' ') {
+        if c.flags & flag::TAB != 0 {
             draw_tab(emu, o, l, row, x, w);
+            // What joined the tab cell (its data is `w` spaces, then that).
+            text.clear();
+            s.texts.push_utf8(c.text, &mut text);
+            if c.single().is_none() && text.len() > w {
+                o.push(&text[w..]);
+            }
         } else {
             o.pen(&c);
             if c.width == 0 {
@@ -270,11 +280,7 @@ fn draw_line(
             s.texts.push_utf8(c.text, &mut text);
             o.push(&text);
             let ascii = text.len() == 1 && text[0] < 0x80;
-            if shifted {
-                o.cup(row, x);
-                o.push(b"\x1b[P");
-                o.cup(row, x + w);
-            } else if !ascii && x + w < sx {
+            if !ascii && x + w < sx {
                 o.cup(row, x + w);
             }
         }
@@ -417,10 +423,28 @@ fn write_state(emu: &Emulator, o: &mut Out) {
         o.push(b"\x1b[?6h");
     }
     let cup = |o: &mut Out, y: usize, x: usize| {
-        if m & mode::ORIGIN != 0 {
-            o.cup(y.saturating_sub(s.rupper), x);
-        } else {
+        if m & mode::ORIGIN == 0 {
             o.cup(y, x);
+        } else if y >= s.rupper && y <= s.rlower {
+            o.cup(y - s.rupper, x);
+        } else {
+            // Outside the region in origin mode, where CUP cannot go:
+            // DECSTBM homes the cursor to the real top-left, then move.
+            o.push(b"\x1b[");
+            o.num(s.rupper + 1);
+            o.push(b";");
+            o.num(s.rlower + 1);
+            o.push(b"r");
+            if y > 0 {
+                o.push(b"\x1b[");
+                o.num(y);
+                o.push(b"B");
+            }
+            if x > 0 {
+                o.push(b"\x1b[");
+                o.num(x);
+                o.push(b"C");
+            }
         }
     };
     if s.cx >= sx {
