@@ -177,8 +177,11 @@ impl PaneModel {
     /// pane: history, screen with attributes, the alternate screen with the
     /// saved normal screen, cursor, pen, tab stops, scroll region, modes,
     /// title and the unfinished sequence (see [`crate::snapshot`]).
-    pub fn reset_bytes(&self) -> Vec<u8> {
-        crate::snapshot::reset_bytes(&self.emu)
+    ///
+    /// Takes `&mut self`: history lines are rendered once and kept for the
+    /// next snapshot.
+    pub fn reset_bytes(&mut self) -> Vec<u8> {
+        crate::snapshot::reset_bytes(&mut self.emu)
     }
 }
 

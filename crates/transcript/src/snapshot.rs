@@ -22,7 +22,7 @@
 //! [`PaneModel`]: crate::pane::PaneModel
 
 use crate::emu::capture::colour_codes;
-use crate::emu::grid::{COLOUR_DEFAULT, LineRef, attr, flag};
+use crate::emu::grid::{COLOUR_DEFAULT, LineRef, Texts, attr, flag};
 use crate::emu::screen::{CursorStyle, mode};
 use crate::emu::{Cell, Emulator};
 
@@ -32,8 +32,6 @@ struct Out {
     pen: Cell,
     /// SO is active (G1 = DEC graphics while drawing).
     shifted: bool,
-    /// Tab stops differ from the defaults because a tab cell needed one.
-    tabs_dirty: bool,
 }
 
 impl Out {
@@ -42,7 +40,15 @@ impl Out {
     }
 
     fn num(&mut self, n: usize) {
-        self.bytes.extend_from_slice(n.to_string().as_bytes());
+        push_num(&mut self.bytes, n);
+    }
+
+    /// HPA: column `col` of the current row (row-independent, so a line's
+    /// bytes can be kept and replayed at any row).
+    fn col(&mut self, col: usize) {
+        self.push(b"\x1b[");
+        self.num(col + 1);
+        self.push(b"G");
     }
 
     fn cup(&mut self, row: usize, col: usize) {
@@ -76,9 +82,32 @@ impl Out {
     }
 }
 
+/// Decimal digits of `n`, without allocating.
+fn push_num(out: &mut Vec<u8>, mut n: usize) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
 /// Full SGR for a pen, after `ESC [ 0 m`.
 pub fn write_sgr(c: &Cell, out: &mut Vec<u8>) {
-    let mut codes: Vec<String> = Vec::new();
+    let start = out.len();
+    out.extend_from_slice(b"\x1b[");
+    let mut any = false;
+    let mut sep = |out: &mut Vec<u8>| {
+        if any {
+            out.push(b';');
+        }
+        any = true;
+    };
     for (m, code) in [
         (attr::BRIGHT, "1"),
         (attr::DIM, "2"),
@@ -95,32 +124,43 @@ pub fn write_sgr(c: &Cell, out: &mut Vec<u8>) {
         (attr::OVERLINE, "53"),
     ] {
         if c.attr & m != 0 {
-            codes.push(code.into());
+            sep(out);
+            out.extend_from_slice(code.as_bytes());
         }
     }
-    let mut v = Vec::new();
+    let mut v = Vec::with_capacity(5);
     for (col, base) in [(c.fg, 30), (c.bg, 40), (c.us, 50)] {
         if col != COLOUR_DEFAULT {
             colour_codes(col, base, &mut v);
-            if !v.is_empty() {
-                codes.push(v.iter().map(u32::to_string).collect::<Vec<_>>().join(";"));
+            for (i, n) in v.iter().enumerate() {
+                if i == 0 {
+                    sep(out);
+                } else {
+                    out.push(b';');
+                }
+                push_num(out, *n as usize);
             }
         }
     }
-    if !codes.is_empty() {
-        out.extend_from_slice(format!("\x1b[{}m", codes.join(";")).as_bytes());
+    if any {
+        out.push(b'm');
+    } else {
+        out.truncate(start);
     }
 }
 
-/// See the module documentation.
-pub fn reset_bytes(emu: &Emulator) -> Vec<u8> {
+/// See the module documentation. History lines are rendered once and kept
+/// in the history (`History::rendered`), so a later snapshot only renders
+/// what scrolled since.
+pub fn reset_bytes(emu: &mut Emulator) -> Vec<u8> {
+    render_history(emu);
+    let emu = &*emu;
     let s = &emu.screen;
     let (sx, sy) = (s.sx(), s.sy());
     let mut o = Out {
-        bytes: Vec::with_capacity(sx * sy * 2),
+        bytes: Vec::with_capacity(s.grid.history.rendered_bytes() + sx * sy * 2),
         pen: Cell::DEFAULT,
         shifted: false,
-        tabs_dirty: false,
     };
     // Line drawing is drawn through G1 and SO/SI.
     o.push(b"\x1b[0m\x1b)0");
@@ -145,7 +185,10 @@ pub fn reset_bytes(emu: &Emulator) -> Vec<u8> {
     let mut lines: Vec<LineRef<'_>> = Vec::with_capacity(hist + sy);
     lines.extend((0..hist).filter_map(|i| s.grid.history.line(i)));
     lines.extend(normal);
-    draw_lines(emu, &mut o, &lines, true);
+    let cached: Vec<(&[u8], bool)> = (0..hist)
+        .filter_map(|i| s.grid.history.rendered(i))
+        .collect();
+    draw_lines(&s.texts, sx, sy, &mut o, &lines, &cached, true);
 
     if let Some(saved) = alternate {
         let _ = saved;
@@ -161,7 +204,7 @@ pub fn reset_bytes(emu: &Emulator) -> Vec<u8> {
             b"\x1b[?1047h"
         });
         let alt: Vec<LineRef<'_>> = s.grid.lines.iter().map(LineRef::from).collect();
-        draw_lines(emu, &mut o, &alt, false);
+        draw_lines(&s.texts, sx, sy, &mut o, &alt, &[], false);
     }
     o.default_pen();
 
@@ -171,16 +214,24 @@ pub fn reset_bytes(emu: &Emulator) -> Vec<u8> {
 }
 
 /// Draws `lines` from the top row; `scroll` lets rows beyond the screen
-/// scroll into the history.
-fn draw_lines(emu: &Emulator, o: &mut Out, lines: &[LineRef<'_>], scroll: bool) {
-    let s = &emu.screen;
-    let (sx, sy) = (s.sx(), s.sy());
+/// scroll into the history. `cached` holds the bytes of the first lines
+/// already rendered (history lines, rendered once and kept), with whether
+/// they end waiting to wrap.
+fn draw_lines(
+    texts: &Texts,
+    sx: usize,
+    sy: usize,
+    o: &mut Out,
+    lines: &[LineRef<'_>],
+    cached: &[(&[u8], bool)],
+    scroll: bool,
+) {
     let mut pending_wrap = false;
+    let mut fresh;
     for (i, l) in lines.iter().enumerate() {
         let row = i.min(sy - 1);
         let continues = i > 0 && lines[i - 1].wrapped && pending_wrap;
         if i > 0 && !continues {
-            o.default_pen();
             if scroll && i >= sy {
                 o.push(b"\r\n");
             } else if i >= sy {
@@ -190,21 +241,30 @@ fn draw_lines(emu: &Emulator, o: &mut Out, lines: &[LineRef<'_>], scroll: bool) 
         if !continues {
             o.cup(row, 0);
         }
-        pending_wrap = draw_line(emu, o, l, row, continues, sx);
+        let (bytes, pending): (&[u8], bool) = match cached.get(i) {
+            Some(&(b, p)) => (b, p),
+            None => {
+                fresh = render_line(texts, l, continues, sx);
+                (&fresh.0, fresh.1)
+            }
+        };
+        o.push(bytes);
+        pending_wrap = pending;
     }
 }
 
-/// Draws one line at `row`; returns whether the cursor ends waiting to
-/// wrap (the line's last column was printed).
-fn draw_line(
-    emu: &Emulator,
-    o: &mut Out,
-    l: &LineRef<'_>,
-    row: usize,
-    continues: bool,
-    sx: usize,
-) -> bool {
-    let s = &emu.screen;
+/// One line's bytes, from the start of its row (or, when `continues`,
+/// from the pending wrap at the end of the row above), starting and ending
+/// with the default pen; with whether the cursor ends waiting to wrap (the
+/// line's last column was printed). Only HPA moves the cursor, so the bytes
+/// do not depend on the row.
+fn render_line(texts: &Texts, l: &LineRef<'_>, continues: bool, sx: usize) -> (Vec<u8>, bool) {
+    let mut o = Out {
+        bytes: Vec::with_capacity(usize::from(l.used) + 16),
+        pen: Cell::DEFAULT,
+        shifted: false,
+    };
+    let o = &mut o;
     let used = usize::from(l.used).min(sx);
     let len = l.len().min(sx);
     let mut text = Vec::new();
@@ -212,11 +272,15 @@ fn draw_line(
     if continues {
         // The cursor waits at the end of the previous row; the first
         // printed cell wraps onto this row.
+        // A space wraps first when the cell is not plain text: a wide
+        // or joining character would otherwise join the cell at the end
+        // of the row above instead of wrapping.
         let first = l.get(0);
-        if first.flags & flag::CLEARED != 0 || first.is_padding() || used == 0 {
+        let plain = first.single().is_some_and(|c| c.is_ascii_graphic()) && first.width == 1;
+        if first.flags & flag::CLEARED != 0 || first.is_padding() || used == 0 || !plain {
             o.default_pen();
             o.push(b" ");
-            o.cup(row, 0);
+            o.col(0);
         }
     }
     let mut last_printed_end = 0;
@@ -238,7 +302,7 @@ fn draw_line(
                 while x + n < len && x + n >= used && l.get(x + n) == c {
                     n += 1;
                 }
-                o.cup(row, x);
+                o.col(x);
                 o.pen(&Cell {
                     bg: c.bg,
                     ..Cell::DEFAULT
@@ -256,17 +320,17 @@ fn draw_line(
         // (ECH leaves the character whole), then draw over the erased cell.
         let after_broken = x > 0 && !owned_prev_ok(l, x);
         if after_broken {
-            o.cup(row, x);
+            o.col(x);
             o.default_pen();
             o.push(b"\x1b[X");
         } else if x != last_printed_end {
-            o.cup(row, x);
+            o.col(x);
         }
         if c.flags & flag::TAB != 0 {
-            draw_tab(emu, o, l, row, x, w);
+            draw_tab(o, l, sx, x, w);
             // What joined the tab cell (its data is `w` spaces, then that).
             text.clear();
-            s.texts.push_utf8(c.text, &mut text);
+            texts.push_utf8(c.text, &mut text);
             if c.single().is_none() && text.len() > w {
                 o.push(&text[w..]);
             }
@@ -277,11 +341,11 @@ fn draw_line(
                 // place (it does not move the cursor).
             }
             text.clear();
-            s.texts.push_utf8(c.text, &mut text);
+            texts.push_utf8(c.text, &mut text);
             o.push(&text);
             let ascii = text.len() == 1 && text[0] < 0x80;
             if !ascii && x + w < sx {
-                o.cup(row, x + w);
+                o.col(x + w);
             }
         }
         // A wide character whose padding was replaced: the next cell
@@ -301,9 +365,9 @@ fn draw_line(
             continue;
         }
         o.default_pen();
-        o.cup(row, px - 1);
+        o.col(px - 1);
         o.push("日".as_bytes());
-        o.cup(row, px - 1);
+        o.col(px - 1);
         o.pen(&Cell {
             bg: left.bg,
             ..Cell::DEFAULT
@@ -312,14 +376,16 @@ fn draw_line(
         if left.flags & flag::CLEARED == 0 && left.width == 1 {
             o.pen(&left);
             text.clear();
-            s.texts.push_utf8(left.text, &mut text);
+            texts.push_utf8(left.text, &mut text);
             o.push(b"\x1b[?7l");
             o.push(&text);
             o.push(b"\x1b[?7h");
         }
         last_printed_end = usize::MAX;
     }
-    last_printed_end >= sx && last_printed_end != usize::MAX && l.wrapped
+    o.default_pen();
+    let pending = last_printed_end >= sx && last_printed_end != usize::MAX;
+    (std::mem::take(&mut o.bytes), pending)
 }
 
 /// Whether the padding at `px` belongs to a wide character to its left.
@@ -349,10 +415,10 @@ fn owned_prev_ok(l: &LineRef<'_>, x: usize) -> bool {
     true
 }
 
-/// A tab cell: HT to a stop `w` columns on (setting one if the stops do
-/// not give it), over an erased cell of the tab's background.
-fn draw_tab(emu: &Emulator, o: &mut Out, l: &LineRef<'_>, row: usize, x: usize, w: usize) {
-    let sx = emu.screen.sx();
+/// A tab cell: HT to a stop `w` columns on over erased cells of the tab's
+/// background; where the default stops do not give that width, one stop
+/// is set for it and the defaults put back after.
+fn draw_tab(o: &mut Out, l: &LineRef<'_>, sx: usize, x: usize, w: usize) {
     let c = l.get(x);
     let target = x + w;
     let default_stop = ((x / 8) + 1) * 8;
@@ -369,21 +435,56 @@ fn draw_tab(emu: &Emulator, o: &mut Out, l: &LineRef<'_>, row: usize, x: usize, 
     o.push(b"\x1b[");
     o.num(w);
     o.push(b"X");
-    if natural != target || o.tabs_dirty {
-        o.push(b"\x1b[3g");
-        o.cup(row, target);
-        o.push(b"\x1bH");
-        o.tabs_dirty = true;
-        o.cup(row, x);
+    if natural == target {
+        o.push(b"\t");
+        return;
     }
-    o.push(b"\t");
+    o.push(b"\x1b[3g");
+    o.col(target);
+    o.push(b"\x1bH");
+    o.col(x);
+    o.push(b"\t\x1b[3g");
+    for stop in (8..sx).step_by(8) {
+        o.col(stop);
+        o.push(b"\x1bH");
+    }
+    o.col(target);
+}
+
+/// Renders the history lines not rendered yet (or rendered as continuing,
+/// or not, a line whose wrap has changed since).
+fn render_history(emu: &mut Emulator) {
+    let s = &mut emu.screen;
+    let sx = s.sx();
+    let texts = &s.texts;
+    let history = &mut s.grid.history;
+    let mut pending = false;
+    let mut prev_wrapped = false;
+    for i in 0..history.len() {
+        let continues = i > 0 && prev_wrapped && pending;
+        let (wrapped, hit) = match (history.line(i), history.rendered_with(i)) {
+            (Some(l), Some((p, c))) if c == continues => (l.wrapped, Some(p)),
+            (Some(l), _) => (l.wrapped, None),
+            (None, _) => break,
+        };
+        pending = match hit {
+            Some(p) => p,
+            None => {
+                let Some(l) = history.line(i) else { break };
+                let (bytes, p) = render_line(texts, &l, continues, sx);
+                history.set_rendered(i, bytes, p, continues);
+                p
+            }
+        };
+        prev_wrapped = wrapped;
+    }
 }
 
 /// Tab stops, region, DECSC state, modes, title, cursor.
 fn write_state(emu: &Emulator, o: &mut Out) {
     let s = &emu.screen;
     let (sx, sy) = (s.sx(), s.sy());
-    if !s.default_tabs() || o.tabs_dirty {
+    if !s.default_tabs() {
         o.push(b"\x1b[3g");
         for (c, _) in s.tabs.iter().enumerate().filter(|(_, t)| **t) {
             o.cup(0, c);

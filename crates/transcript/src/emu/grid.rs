@@ -281,9 +281,18 @@ struct HistLine {
     wrapped: bool,
 }
 
+/// A history line's kept snapshot bytes, whether they end waiting to wrap,
+/// whether they were rendered as continuing the line above.
+type Rendered = (Box<[u8]>, bool, bool);
+
 /// Lines scrolled off the top, oldest first, in one ring of cells.
 #[derive(Debug, Default, Clone)]
 pub struct History {
+    /// Each line's snapshot bytes once rendered (`crate::snapshot`): the
+    /// bytes, whether they end waiting to wrap, whether they were rendered
+    /// as continuing the line above.
+    rendered: VecDeque<Option<Rendered>>,
+    rendered_bytes: usize,
     cells: VecDeque<Cell>,
     /// Absolute index of `cells[0]`.
     base: u64,
@@ -356,6 +365,31 @@ impl<'a> From<&'a Line> for LineRef<'a> {
 }
 
 impl History {
+    /// Line `i`'s kept snapshot bytes and whether they end waiting to wrap.
+    pub fn rendered(&self, i: usize) -> Option<(&[u8], bool)> {
+        self.rendered.get(i)?.as_ref().map(|(b, p, _)| (&b[..], *p))
+    }
+
+    /// Whether line `i` has kept bytes: (pending wrap, rendered continuing).
+    pub fn rendered_with(&self, i: usize) -> Option<(bool, bool)> {
+        self.rendered.get(i)?.as_ref().map(|(_, p, c)| (*p, *c))
+    }
+
+    pub fn set_rendered(&mut self, i: usize, bytes: Vec<u8>, pending: bool, continues: bool) {
+        if let Some(slot) = self.rendered.get_mut(i) {
+            if let Some((old, _, _)) = slot.take() {
+                self.rendered_bytes -= old.len();
+            }
+            self.rendered_bytes += bytes.len();
+            *slot = Some((bytes.into_boxed_slice(), pending, continues));
+        }
+    }
+
+    /// Bytes of kept snapshot renderings.
+    pub fn rendered_bytes(&self) -> usize {
+        self.rendered_bytes
+    }
+
     pub fn len(&self) -> usize {
         self.lines.len()
     }
@@ -381,6 +415,7 @@ impl History {
             .rposition(|c| *c != FILL)
             .map_or(0, |i| i + 1);
         self.cells.extend(line.cells[..keep].iter().copied());
+        self.rendered.push_back(None);
         self.lines.push_back(HistLine {
             start,
             len: keep as u16,
@@ -392,6 +427,9 @@ impl History {
 
     fn pop_front(&mut self, n: usize) {
         for _ in 0..n {
+            if let Some(Some((b, _, _))) = self.rendered.pop_front() {
+                self.rendered_bytes -= b.len();
+            }
             if let Some(l) = self.lines.pop_front() {
                 let drop = (l.start + u64::from(l.len) - self.base) as usize;
                 self.cells.drain(..drop.min(self.cells.len()));
@@ -401,6 +439,8 @@ impl History {
     }
 
     pub fn clear(&mut self) {
+        self.rendered.clear();
+        self.rendered_bytes = 0;
         self.base += self.cells.len() as u64;
         self.cells.clear();
         self.lines.clear();
@@ -440,6 +480,8 @@ impl History {
     pub fn heap_bytes(&self) -> usize {
         self.cells.capacity() * std::mem::size_of::<Cell>()
             + self.lines.capacity() * std::mem::size_of::<HistLine>()
+            + self.rendered.capacity() * std::mem::size_of::<Option<Rendered>>()
+            + self.rendered_bytes
     }
 }
 

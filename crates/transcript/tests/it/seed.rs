@@ -202,7 +202,7 @@ printf '\033]2;seed title\007\033[?1h\033=\033[?1002h\033[?1006h\033[?25l'
 printf '\033[3;5r\033[4;6H'
 "#;
     let server = Server::start(60, 12, script);
-    let model = check(&server, false);
+    let mut model = check(&server, false);
     assert_eq!(model.title(), b"seed title");
     let s = model.screen();
     assert!(s.application_cursor() && s.application_keypad() && s.hide_cursor());
