@@ -911,6 +911,16 @@ impl Screen {
         let Some((x, last)) = self.combine_target() else {
             return zero_width;
         };
+        // Fast path (no allocation) for the common case: an ordinary
+        // character after a one-code-point cell joins only a lone ZWJ.
+        if !zero_width
+            && last.flags & flag::TAB == 0
+            && last.single_cp().is_some_and(|w| !joins_specially(w))
+            && !joins_specially(c)
+            && last.text != 0x200d
+        {
+            return false;
+        }
         let mut data = Vec::new();
         self.cell_data(&last, &mut data);
         if !zero_width {
@@ -1041,6 +1051,16 @@ fn first_char(data: &[u8]) -> u32 {
             }
         })
         .unwrap_or(0)
+}
+
+/// Characters some tmux joins to a neighbour by their own rules: regional
+/// indicators, skin tones and their bases, Hangul jamo.
+fn joins_specially(c: u32) -> bool {
+    is_modifier(c)
+        || SKIN_TONE_BASES.binary_search(&c).is_ok()
+        || (0x1100..=0x11ff).contains(&c)
+        || (0xa960..=0xa97f).contains(&c)
+        || (0xd7b0..=0xd7ff).contains(&c)
 }
 
 /// 3.5's modifier table: regional indicators and skin tones.
