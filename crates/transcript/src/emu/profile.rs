@@ -17,6 +17,7 @@
 //! | writing over half a wide character at column 1 | keeps the character | same | erases it | same |
 //! | padding of a wide character | default background | same | same | 3.8+: the character's background, kept when erased |
 //! | a joined character widened past the right edge | cursor moves | same | same | cursor stays |
+//! | a zero-width character that does not fit its cell | a cell of its own | same | same | 3.8+: dropped |
 //!
 //! Pure data; no I/O.
 
@@ -134,7 +135,8 @@ impl Profile {
     }
 
     /// Padding cells carry their character's background and erasing one
-    /// keeps it (3.8+, `screen_write_clear_cell`).
+    /// keeps it (3.8+, `screen_write_clear_cell`); a zero-width character
+    /// that does not fit its cell is dropped (3.8+).
     pub(crate) fn padding_bg(self) -> bool {
         self >= (Profile { major: 3, minor: 8 })
     }

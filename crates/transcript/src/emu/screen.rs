@@ -948,7 +948,9 @@ impl Screen {
             }
         }
         if data.len() + g.size() > self.profile.cell_bytes() {
-            return false;
+            // 3.8 drops a zero-width character that no longer fits;
+            // before, it was written as a cell of its own.
+            return zero_width && self.profile.padding_bg();
         }
         g.push(&mut data);
         self.set_combined(x, last, &data, force_wide);

@@ -334,6 +334,9 @@ const KNOWN: &[&[u8]] = &[
     b"\x1b(0\xd0\xb6\x1b[b\xe2\x98\x9d",
     // 3.6+: a 32-byte cell reads back empty.
     b"\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd\x1b[6b",
+    // A zero-width character that no longer fits its cell (3.8 drops it).
+    b"~\xe2\x80\x8c\x1b[11760b",
+    b"\xe2\x9d\xa4\xef\xb8\x8f\x1b[30;b",
     // Invalid UTF-8: declared length consumed; 3.7 writes U+FFFD.
     b"\xe6\xe6\x97\xa5|\xc3(|\x80\xbf|\xed\xa0\x80|\xf0\x9f\x98",
     // DCS ends only with ESC \\ (CAN, SUB and BEL are data).
