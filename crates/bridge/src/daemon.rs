@@ -61,6 +61,9 @@ pub async fn run(mut cfg: DaemonConfig, cancel: CancellationToken) -> anyhow::Re
     let server = server::Server::new(cfg.server.clone());
     let tmux_version = server.version().await;
     cfg.core.keys_via_client = server::has_send_keys_k(&tmux_version);
+    // The pane models follow this tmux's emulator (transcript::emu::Profile).
+    cfg.core.tmux_profile = transcript::emu::Profile::parse(&tmux_version);
+    tracing::info!(version = %tmux_version, profile = %cfg.core.tmux_profile, "tmux version");
     let hello = Hello {
         v: RUNNER_PROTOCOL_VERSION,
         host: crate::session::host_name(),
