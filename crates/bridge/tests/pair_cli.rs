@@ -471,3 +471,223 @@ async fn issue_9_runner_websocket_over_wss() {
     );
     relay.shutdown().await.expect("shutdown");
 }
+
+/// A browser of `relay` over https: the login cookie, the same Origin, the
+/// CSRF header, trusting the test CA.
+struct Page {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+}
+
+impl Page {
+    async fn new(relay: &RelayHandle, user: &CurrentUser, ca: &std::path::Path) -> Page {
+        let tls = bridge::net::TlsOptions {
+            ca_file: Some(ca.to_owned()),
+            insecure: false,
+        };
+        let config = tls.client_config().expect("TLS config");
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(rustls::ClientConfig::clone(&config))
+            .no_proxy()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("client");
+        let value = relay
+            .auth()
+            .start_browser_login(&user.id)
+            .await
+            .expect("login");
+        Page {
+            http,
+            base: relay.public_url().to_owned(),
+            cookie: format!("{}={value}", relay.auth().cookie_name()),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("origin", &self.base)
+            .header("x-requested-with", "tmux-bridge");
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request over https");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// The session named `tmux_session`, if the list has it.
+    async fn session(&self, tmux_session: &str) -> Option<serde_json::Value> {
+        let (status, list) = self.send(reqwest::Method::GET, "/api/sessions", None).await;
+        assert_eq!(status, 200, "{list}");
+        list["sessions"]
+            .as_array()?
+            .iter()
+            .find(|s| s["tmux_session"] == tmux_session && s["state"] != "closed")
+            .cloned()
+    }
+}
+
+async fn eventually<F, Fut>(what: &str, secs: u64, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} within {secs} s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Issue 9 as a user runs it, over TLS with a CA made in the test: pair
+/// once with the https relay; start the daemon; a session made from the
+/// page shows in `tmux ls`; one made locally with `tmux-bridge new` shows
+/// in the page; closing it from the page kills it in tmux; kill -9 of the
+/// runner shows it offline within 5 s, and a restart serves every session
+/// again.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_9_the_daemon_over_tls_as_a_user_runs_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ca, relay) = ca_and_tls_relay(dir.path()).await;
+    let dana = user(&relay, "dana").await;
+    let cfg = dir.path().join("cfg");
+    let ca_file = ca.cert_path().to_str().expect("utf-8 path").to_owned();
+    let run = pair(&relay, &cfg, &dana, &["--yes", "--ca-file", &ca_file], "").await;
+    assert!(run.status.success(), "pair over https:\n{}", run.stdout);
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cfg.join("credentials.json")).expect("saved"))
+            .expect("json");
+    let runner_id = saved["runner_id"].as_str().expect("runner id").to_owned();
+
+    let tmux = testkit::Tmux::new("user9");
+    let start = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tmux-bridge"));
+        c.args([
+            "run",
+            "--tmux-socket",
+            &tmux.socket,
+            "--tmux-config",
+            "/dev/null",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("runner-data"))
+        .env("TMUX_BRIDGE_CONFIG_DIR", &cfg)
+        .env_remove("TMUX_BRIDGE_RELAY")
+        .env_remove("TMUX_BRIDGE_TOKEN")
+        .env_remove("TMUX_BRIDGE_CA_FILE")
+        .env_remove("TMUX")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn run")
+    };
+    let mut runner = start();
+    eventually("the runner online over wss", 30, || async {
+        relay.auth().connections().is_online(&runner_id)
+    })
+    .await;
+    let page = Page::new(&relay, &dana, ca.cert_path()).await;
+
+    // New terminal from the page: the runner makes it in tmux.
+    let (status, body) = page
+        .send(
+            reqwest::Method::POST,
+            "/api/sessions",
+            Some(serde_json::json!({"idea": "tls", "slot": "one"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["session"]["state"], "live", "{body}");
+    let ls = tmux
+        .run(&["list-sessions", "-F", "#{session_name}"])
+        .expect("tmux ls");
+    assert!(ls.lines().any(|l| l == "tb_tls__one"), "{ls}");
+
+    // Made locally: in the page within a few seconds.
+    let out = Command::new(env!("CARGO_BIN_EXE_tmux-bridge"))
+        .args([
+            "new",
+            "tls",
+            "two",
+            "--tmux-socket",
+            &tmux.socket,
+            "--tmux-config",
+            "/dev/null",
+        ])
+        .env_remove("TMUX")
+        .output()
+        .expect("new");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually("tb_tls__two in the page", 10, || async {
+        page.session("tb_tls__two")
+            .await
+            .is_some_and(|s| s["state"] == "live")
+    })
+    .await;
+
+    // Closed from the page: killed in tmux.
+    let two = page.session("tb_tls__two").await.expect("listed");
+    let id = two["id"].as_str().expect("id").to_owned();
+    let (status, body) = page
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/sessions/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let ls = tmux
+        .run(&["list-sessions", "-F", "#{session_name}"])
+        .expect("tmux ls");
+    assert!(!ls.lines().any(|l| l == "tb_tls__two"), "{ls}");
+
+    // kill -9 of the runner: offline within 5 s, in the page too.
+    let one_before = page.session("tb_tls__one").await.expect("listed");
+    runner.kill().expect("kill -9");
+    let _ = runner.wait();
+    let killed = std::time::Instant::now();
+    eventually("the runner offline", 5, || async {
+        !relay.auth().connections().is_online(&runner_id)
+            && page
+                .session("tb_tls__one")
+                .await
+                .is_some_and(|s| s["runner_online"] == false)
+    })
+    .await;
+    println!("offline {:?} after kill -9", killed.elapsed());
+
+    // Restarted: the same session (same id and instance) is live again.
+    let mut runner = start();
+    eventually("tb_tls__one live again", 30, || async {
+        page.session("tb_tls__one")
+            .await
+            .is_some_and(|s| s["state"] == "live" && s["id"] == one_before["id"])
+    })
+    .await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &runner.id().to_string()])
+        .status();
+    let _ = tokio::task::spawn_blocking(move || runner.wait()).await;
+    relay.shutdown().await.expect("shutdown");
+}
