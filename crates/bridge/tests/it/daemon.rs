@@ -277,6 +277,14 @@ async fn create_and_kill_from_the_relay_with_a_clean_environment() -> Result<()>
         .context("session id")?
         .to_owned();
     assert!(sys.has_session(&name));
+    // The page sees the new session's first output.
+    let mut b = Browser::connect(&sys.login, &id, 0).await?;
+    b.until("the first output", 15, |v| {
+        v.panes()
+            .any(|(_, p)| p.rows_text().iter().any(|r| !r.trim().is_empty()))
+    })
+    .await?;
+    drop(b);
     // Asked again: the same session.
     let (status, again) = sys.api("POST", "/api/sessions", body).await?;
     assert_eq!(status, 200, "{again}");
