@@ -335,6 +335,15 @@ async fn matrix(url: &str) {
             ("GET", "/api/me".into(), &h, b""),
             (
                 "POST",
+                "/api/sessions".into(),
+                &json,
+                br#"{"idea":"x","slot":"1"}"#,
+            ),
+            ("DELETE", format!("/api/sessions/{sb}"), &h, b""),
+            ("GET", "/api/activity".into(), &h, b""),
+            ("GET", "/api/events".into(), &h, b""),
+            (
+                "POST",
                 "/api/password".into(),
                 &json,
                 br#"{"current":"correct horse","new":"x"}"#,
@@ -398,6 +407,24 @@ async fn matrix(url: &str) {
     let r = relay.http("GET", "/runners", ac, b"").await;
     assert_eq!(r.status, 200);
     leak.assert_no_leak("A's runners page", &r.text());
+    // The session API of issue 9: B's session is missing for A, B's runner
+    // is not A's to command, A's activity feed holds nothing of B's.
+    let r = relay
+        .http("DELETE", &format!("/api/sessions/{sb}"), ac, b"")
+        .await;
+    assert_eq!(r.status, 404, "A killing B's session");
+    leak.assert_no_leak("A killing B's session", &r.text());
+    let acj = [ac, &[("content-type", "application/json")]].concat();
+    let body = serde_json::json!({"idea": idea_b, "slot": "primary", "runner_id": rb}).to_string();
+    let r = relay
+        .http("POST", "/api/sessions", &acj, body.as_bytes())
+        .await;
+    assert_eq!(r.status, 404, "A creating a session on B's runner");
+    leak.assert_no_leak("A creating on B's runner", &r.text());
+    let r = relay.http("GET", "/api/activity?limit=100", ac, b"").await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains(&ra), "A's feed has A's runner");
+    leak.assert_no_leak("A's activity feed", &r.text());
     assert!(
         relay.auth().authenticate_runner(&b_runner).await.is_ok(),
         "B's runner survived A's cookie"
@@ -408,6 +435,8 @@ async fn matrix(url: &str) {
         ("DELETE", format!("/api/runners/{ra}")),
         ("POST", "/logout".to_owned()),
         ("POST", "/pair".to_owned()),
+        ("POST", "/api/sessions".to_owned()),
+        ("DELETE", format!("/api/sessions/{sa}")),
     ] {
         let r = relay
             .http(
@@ -440,9 +469,14 @@ async fn matrix(url: &str) {
             "wrong type: B's runner token as a browser token" => continue,
             "A's runner token" => {
                 // A's runner claiming B's idea gets A's own, empty session.
+                // (One connection per runner: this replaces A's first, which
+                // connects again after.)
                 let (mut ws, sid) = runner_session(relay.addr(), &a_runner, &idea_b).await;
                 assert_ne!(sid, sb, "A's runner must not attach to B's session");
                 let _ = ws.close(None).await;
+                let (again, sid) = runner_session(relay.addr(), &a_runner, &idea_a).await;
+                assert_eq!(sid, sa, "A's session again");
+                ws_a = again;
             }
             _ => {
                 let got = runner_ws(relay.addr(), t.value.as_deref()).await.err();
@@ -533,7 +567,7 @@ async fn matrix(url: &str) {
     let marker = b"A-PRIVATE-OUTPUT-7f3a";
     let frame = Frame::batch(vec![Record {
         time: 0,
-        seq: 1,
+        seq: 2,
         body: RecordBody::Output {
             pane: tmux_cc::PaneId(0),
             bytes: Bytes::from_static(marker),
@@ -541,7 +575,7 @@ async fn matrix(url: &str) {
     }])
     .expect("valid batch")
     .encode(false);
-    ws_a.send(Message::binary(frame))
+    ws_a.send(Message::binary(protocol::runner::with_channel(1, &frame)))
         .await
         .expect("A's runner sends output");
     assert!(

@@ -130,9 +130,12 @@ async fn pair_approve_collect_connect_revoke() {
                 me["host"].as_str(),
                 me["online"].as_bool()
             ),
-            (Some("laptop"), Some("box"), Some(true))
+            // The host is what the connected runner's hello says.
+            (Some("laptop"), Some("test-host"), Some(true))
         );
         assert!(me["lastSeenAt"].is_number());
+        assert_eq!(me["version"], "0.0.0-test");
+        assert_eq!(me["tmuxVersion"], "3.4");
 
         // Revocation cuts the live socket within a second and the token is dead.
         let t0 = Instant::now();

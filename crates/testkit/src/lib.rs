@@ -8,6 +8,8 @@
 //! - [`Browser`]: the browser side of docs/protocol.md over a real
 //!   WebSocket, applying frames to a `transcript::session::SessionView` and
 //!   checking that the relay sends no gap and no duplicate.
+//! - [`runner::TestRunner`]: the runner side of protocol 2 (§4): one
+//!   socket, channels, frames, commands.
 //! - [`TtyClient`]: an ordinary tmux client in a pseudo-terminal (through
 //!   `script(1)`), as a person at a terminal.
 
@@ -27,6 +29,8 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use transcript::session::{SessionView, Snapshot};
 
 pub type Result<T> = anyhow::Result<T>;
+
+pub mod runner;
 
 pub use transcript;
 

@@ -2,7 +2,8 @@
 //! `GET /api/activity?before=ID&limit=N` pages the stored events newest
 //! first; `GET /api/events` is a Server-Sent Events stream of the
 //! account's notices (`sessions`, `runner`, `activity`), closed when the
-//! login that opened it ends or the relay shuts down.
+//! login that opened it ends (at once on this relay, within one keepalive
+//! period when the store says so) or the relay shuts down.
 
 use std::convert::Infallible;
 
@@ -69,35 +70,53 @@ pub async fn activity(
 /// `GET /api/events`: the account's notices as Server-Sent Events.
 pub async fn events(State(st): State<AppState>, login: CurrentLogin) -> Response {
     let watch = st.auth.watch_login(&login);
-    let stream = notices(&st, login.user.id.clone(), watch);
+    let stream = notices(&st, login.user.id.clone(), login.login_id.clone(), watch);
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
 }
 
 struct Feed {
+    st: AppState,
     rx: tokio::sync::broadcast::Receiver<(String, Notice)>,
     user_id: String,
+    login_id: String,
     login: LoginWatch,
-    shutdown: tokio_util::sync::CancellationToken,
+    /// Checks the login in the store (another relay process, or
+    /// `tmux-relay user passwd`, may have ended it).
+    ticks: tokio::time::Interval,
 }
 
 fn notices(
     st: &AppState,
     user_id: String,
+    login_id: String,
     login: LoginWatch,
 ) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
+    let period = st.keepalive;
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let feed = Feed {
+        st: st.clone(),
         rx: st.notifier.subscribe(),
         user_id,
+        login_id,
         login,
-        shutdown: st.shutdown.clone(),
+        ticks,
     };
     futures_util::stream::unfold(feed, |mut f| async move {
         loop {
             let got = tokio::select! {
                 () = f.login.ended() => return None,
-                () = f.shutdown.cancelled() => return None,
+                () = f.st.shutdown.cancelled() => return None,
+                _ = f.ticks.tick() => {
+                    match f.st.auth.login_alive(&f.user_id, &f.login_id).await {
+                        Ok(false) => return None,
+                        Ok(true) => {}
+                        Err(e) => tracing::warn!(error = %e, "cannot check the login; keeping the event stream"),
+                    }
+                    continue;
+                }
                 got = f.rx.recv() => got,
             };
             let notice = match got {

@@ -151,9 +151,19 @@ pub async fn create(
     State(st): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
-    Json(body): Json<CreateBody>,
+    body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
+    // The login and the CSRF checks come before the body is read.
     check_csrf(&st, &headers)?;
+    let body: CreateBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return Ok(refusal(
+                StatusCode::BAD_REQUEST,
+                format!("expected {{\"idea\",\"slot\",…}}: {e}"),
+            ));
+        }
+    };
     if let Err(e) = tmux_cc::naming::session_name(&body.idea, &body.slot) {
         return Ok(refusal(StatusCode::BAD_REQUEST, e.to_string()));
     }
@@ -254,7 +264,7 @@ pub async fn create(
     };
     let session = match reply_session(&reply) {
         Ok(id) => id,
-        Err(resp) => return Ok(resp),
+        Err(resp) => return Ok(*resp),
     };
     let Some(record) = st.store.session(session).await? else {
         return Ok(refusal(
@@ -287,7 +297,7 @@ fn command_failed(e: CommandError) -> Response {
 
 /// The session a successful `create_session` opened, or the answer for
 /// a refusal (400 for names the runner refused, 502 otherwise).
-fn reply_session(reply: &CommandReply) -> Result<TerminalSessionId, Response> {
+fn reply_session(reply: &CommandReply) -> Result<TerminalSessionId, Box<Response>> {
     if !reply.ok {
         let (code, message) = reply
             .error
@@ -299,13 +309,15 @@ fn reply_session(reply: &CommandReply) -> Result<TerminalSessionId, Response> {
         } else {
             StatusCode::BAD_GATEWAY
         };
-        return Err((status, Json(json!({ "error": message, "code": code }))).into_response());
+        return Err(Box::new(
+            (status, Json(json!({ "error": message, "code": code }))).into_response(),
+        ));
     }
     reply.session_id.ok_or_else(|| {
-        refusal(
+        Box::new(refusal(
             StatusCode::BAD_GATEWAY,
             "the runner did not open the session it created",
-        )
+        ))
     })
 }
 

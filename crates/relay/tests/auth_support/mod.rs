@@ -257,41 +257,56 @@ pub async fn runner_ws(addr: SocketAddr, token: Option<&str>) -> Result<Ws, u16>
     }
 }
 
-/// The runner's hello for `idea`.
-pub fn hello_json(idea: &str) -> String {
+/// The runner's hello (protocol 2).
+pub fn hello_json() -> String {
     serde_json::json!({
-        "t": "hello", "v": 1, "idea": idea, "slot": "primary",
-        "tmux_session": format!("tb_{idea}_primary"),
-        "attach": format!("tmux -L test attach -t '=tb_{idea}_primary'"),
-        "host": "test-host"
+        "t": "hello", "v": 2, "host": "test-host", "version": "0.0.0-test",
+        "tmux_version": "3.4", "started_at": 0
     })
     .to_string()
 }
 
-/// Connects a runner, says hello, returns the socket and the session id of
-/// the `welcome`.
-pub async fn runner_session(addr: SocketAddr, token: &str, idea: &str) -> (Ws, String) {
-    let mut ws = runner_ws(addr, Some(token)).await.expect("runner accepted");
-    ws.send(Message::text(hello_json(idea)))
-        .await
-        .expect("send hello");
+/// The next JSON text message whose `t` is `t`.
+async fn next_of(ws: &mut Ws, t: &str) -> serde_json::Value {
     loop {
         let msg = tokio::time::timeout(STEP, ws.next())
             .await
-            .expect("welcome in time")
+            .expect("message in time")
             .expect("open")
             .expect("ok");
-        if let Message::Text(t) = msg {
-            let v: serde_json::Value = serde_json::from_str(&t).expect("json");
-            if v["t"] == "welcome" {
-                let id = match &v["session_id"] {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                return (ws, id);
+        if let Message::Text(text) = msg {
+            let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+            if v["t"] == t {
+                return v;
             }
         }
     }
+}
+
+/// Connects a runner, says hello, opens the session `idea`/primary on
+/// channel 1 with a topology of one pane `%0` (record 1), and returns the
+/// socket and the session id of the `opened`.
+pub async fn runner_session(addr: SocketAddr, token: &str, idea: &str) -> (Ws, String) {
+    let mut ws = runner_ws(addr, Some(token)).await.expect("runner accepted");
+    ws.send(Message::text(hello_json()))
+        .await
+        .expect("send hello");
+    next_of(&mut ws, "welcome").await;
+    let open = protocol::runner::RunnerMsg::Open(testkit::runner::open(1, idea, "primary", "i1"));
+    ws.send(Message::text(serde_json::to_string(&open).expect("json")))
+        .await
+        .expect("send open");
+    let v = next_of(&mut ws, "opened").await;
+    let id = match &v["session_id"] {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let topo = testkit::runner::topology_batch(1, &[0]);
+    ws.send(Message::Binary(protocol::runner::with_channel(1, &topo)))
+        .await
+        .expect("send topology");
+    next_of(&mut ws, "ack").await;
+    (ws, id)
 }
 
 /// The browser socket for `session_id` offering `token` in the subprotocol

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use protocol::control::{BrowserToRelay, RelayToRunner};
+use protocol::control::BrowserToRelay;
+use protocol::runner::RelayMsg;
 use protocol::wire::FrameKind;
 use store::{RetentionPolicy, Since};
 
@@ -198,7 +199,7 @@ async fn slow_browser_is_moved_to_a_snapshot_while_a_fast_one_gets_everything() 
         // Keep acks and requests flowing (never let our own read side stall).
         let other = r.wait_ack(seq).await;
         for m in other {
-            if m == RelayToRunner::SnapshotRequest {
+            if m == (RelayMsg::SnapshotRequest { ch: CH }) {
                 r.send(snapshot(seq)).await;
                 snapshots_sent += 1;
             }
@@ -336,8 +337,11 @@ async fn input_resize_and_viewers_reach_the_runner() {
     let p = new_principal(&relay).await;
     let mut r = RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
     let tok = browser_token(&relay, &p, &r.session_id);
+    // The session's topology has pane %3 (input for any other is refused).
+    r.send(topology_batch(1, &[3])).await;
+    r.wait_ack(1).await;
     let mut b = BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
-    r.wait_for(|m| *m == RelayToRunner::Viewers { count: 1 })
+    r.wait_for(|m| *m == RelayMsg::Viewers { ch: CH, count: 1 })
         .await;
     send_json(
         &mut b.ws,
@@ -347,12 +351,11 @@ async fn input_resize_and_viewers_reach_the_runner() {
         },
     )
     .await;
-    let m = r
-        .wait_for(|m| matches!(m, RelayToRunner::Input { .. }))
-        .await;
+    let m = r.wait_for(|m| matches!(m, RelayMsg::Input { .. })).await;
     assert_eq!(
         m,
-        RelayToRunner::Input {
+        RelayMsg::Input {
+            ch: CH,
             pane: tmux_cc::PaneId(3),
             data: "echo hi\r".into()
         }
@@ -365,18 +368,17 @@ async fn input_resize_and_viewers_reach_the_runner() {
         },
     )
     .await;
-    let m = r
-        .wait_for(|m| matches!(m, RelayToRunner::Resize { .. }))
-        .await;
+    let m = r.wait_for(|m| matches!(m, RelayMsg::Resize { .. })).await;
     assert_eq!(
         m,
-        RelayToRunner::Resize {
+        RelayMsg::Resize {
+            ch: CH,
             cols: 120,
             rows: 40
         }
     );
     drop(b);
-    r.wait_for(|m| *m == RelayToRunner::Viewers { count: 0 })
+    r.wait_for(|m| *m == RelayMsg::Viewers { ch: CH, count: 0 })
         .await;
 }
 
@@ -488,7 +490,7 @@ async fn a_browser_awaiting_a_snapshot_resyncs_from_the_store_when_the_runner_le
         requested |= r
             .wait_ack(seq)
             .await
-            .contains(&RelayToRunner::SnapshotRequest);
+            .contains(&RelayMsg::SnapshotRequest { ch: CH });
     }
     assert!(requested, "the browser overflowed");
     drop(r);
@@ -504,13 +506,17 @@ async fn a_browser_awaiting_a_snapshot_resyncs_from_the_store_when_the_runner_le
 
 #[tokio::test]
 async fn a_silent_runner_is_dropped_and_browsers_see_it_offline() {
-    let relay =
-        TestRelay::start_with(&Db::Sqlite, |c| c.keepalive = Duration::from_millis(200)).await;
+    let relay = TestRelay::start_with(&Db::Sqlite, |c| {
+        c.keepalive = Duration::from_millis(200);
+        c.heartbeat = Duration::from_millis(200);
+    })
+    .await;
     let p = new_principal(&relay).await;
-    // This runner never reads again, so it never answers the relay's pings.
+    // This runner never reads again, so it never answers the relay's pings
+    // and sends no heartbeat: offline after 2.5 heartbeats.
+    let started = std::time::Instant::now();
     let r = RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
     let tok = browser_token(&relay, &p, &r.session_id);
-    let started = std::time::Instant::now();
     let mut b = BrowserClient::connect(relay.addr(), &r.session_id, &tok, &relay.origin(), 0).await;
     assert!(b.runner_online);
     // The browser does read (and so answers pings): it stays connected and
@@ -525,7 +531,7 @@ async fn a_silent_runner_is_dropped_and_browsers_see_it_offline() {
     let waited = started.elapsed();
     assert!(
         waited >= Duration::from_millis(500),
-        "not before three periods: {waited:?}"
+        "not before 2.5 heartbeats: {waited:?}"
     );
     drop(r);
 }
@@ -546,7 +552,7 @@ async fn a_browser_whose_snapshot_never_comes_is_caught_up_from_the_store() {
         requested |= r
             .wait_ack(seq)
             .await
-            .contains(&RelayToRunner::SnapshotRequest);
+            .contains(&RelayMsg::SnapshotRequest { ch: CH });
     }
     assert!(requested, "the browser overflowed");
     slow.read_until(N).await;

@@ -8,10 +8,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use protocol::control::{
-    BrowserToRelay, RelayToBrowser, RelayToRunner, RunnerHello, RunnerToRelay,
-};
-use protocol::wire::{Frame, FrameKind, Record, RecordBody};
+use protocol::control::{BrowserToRelay, RelayToBrowser};
+use protocol::runner::RelayMsg;
+use protocol::wire::{Frame, FrameKind};
 use relay::{Config, Relay, RelayHandle, Retention};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -140,60 +139,9 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{t}-{n}", std::process::id())
 }
 
-// ---- frames ----------------------------------------------------------------
+// ---- frames and the runner (testkit's protocol-2 runner) -------------------
 
-/// A raw (uncompressed) batch of records `first..=last`, each `len` bytes of
-/// pane output (incompressible-looking, seeded by seq).
-pub fn batch(first: u64, last: u64, len: usize) -> Bytes {
-    let records = (first..=last)
-        .map(|seq| Record {
-            time: 0,
-            seq,
-            body: RecordBody::Output {
-                pane: tmux_cc::PaneId(0),
-                bytes: Bytes::from(noise(seq, len)),
-            },
-        })
-        .collect();
-    Frame::batch(records).expect("valid batch").encode(false)
-}
-
-/// A snapshot frame at `m`.
-pub fn snapshot(m: u64) -> Bytes {
-    let topo = r#"{"session":"$0","name":"tb_t_p","active_window":"@0","windows":[]}"#;
-    let records = vec![
-        Record {
-            time: 0,
-            seq: m,
-            body: RecordBody::Topology(Bytes::from_static(topo.as_bytes())),
-        },
-        Record {
-            time: 0,
-            seq: m,
-            body: RecordBody::PaneReset {
-                pane: tmux_cc::PaneId(0),
-                cols: 80,
-                rows: 24,
-                bytes: Bytes::from_static(b"snap"),
-            },
-        },
-    ];
-    Frame::snapshot(m, records)
-        .expect("valid snapshot")
-        .encode(true)
-}
-
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x & 0xff) as u8
-        })
-        .collect()
-}
+pub use testkit::runner::{TestRunner, batch, runner_socket, snapshot, topology_batch};
 
 /// `(kind, first_seq, last_seq)` of a frame.
 pub fn header(b: &[u8]) -> (FrameKind, u64, u64) {
@@ -201,64 +149,71 @@ pub fn header(b: &[u8]) -> (FrameKind, u64, u64) {
     (k, f, l)
 }
 
-// ---- runner client ---------------------------------------------------------
+/// The session a [`RunnerClient`] serves on its one channel.
+#[derive(Debug, Clone)]
+pub struct SessionHello {
+    pub idea: String,
+    pub slot: String,
+    pub instance: String,
+}
 
+/// The session `idea`/primary, instance "i1".
+pub fn hello(idea: &str) -> SessionHello {
+    SessionHello {
+        idea: idea.to_owned(),
+        slot: "primary".to_owned(),
+        instance: "i1".to_owned(),
+    }
+}
+
+/// The channel a [`RunnerClient`] serves its session on.
+pub const CH: u32 = 1;
+
+/// A runner connection serving one session on channel [`CH`] (most tests
+/// need no more; the multiplexing tests use [`TestRunner`] directly).
 pub struct RunnerClient {
-    pub ws: Ws,
+    pub rt: TestRunner,
     pub session_id: String,
     pub last_seq: u64,
 }
 
-pub fn hello(idea: &str) -> RunnerHello {
-    RunnerHello {
-        v: 1,
-        idea: idea.to_owned(),
-        slot: "primary".to_owned(),
-        tmux_session: format!("tb_{idea}_primary"),
-        attach: format!("tmux -L test attach -t '=tb_{idea}_primary'"),
-        host: "test-host".to_owned(),
+impl std::ops::Deref for RunnerClient {
+    type Target = TestRunner;
+    fn deref(&self) -> &TestRunner {
+        &self.rt
     }
 }
 
-/// Opens the runner socket (no hello yet). `Err` carries the HTTP status of
-/// a refused handshake.
-pub async fn runner_socket(addr: SocketAddr, token: Option<&str>) -> Result<Ws, u16> {
-    let mut req = format!("ws://{addr}/api/runner/ws")
-        .into_client_request()
-        .expect("request");
-    if let Some(t) = token {
-        req.headers_mut().insert(
-            "authorization",
-            HeaderValue::from_str(&format!("Bearer {t}")).expect("header"),
-        );
-    }
-    match tokio_tungstenite::connect_async(req).await {
-        Ok((ws, _)) => Ok(ws),
-        Err(WsError::Http(resp)) => Err(resp.status().as_u16()),
-        Err(e) => panic!("runner connect failed: {e}"),
+impl std::ops::DerefMut for RunnerClient {
+    fn deref_mut(&mut self) -> &mut TestRunner {
+        &mut self.rt
     }
 }
 
 impl RunnerClient {
-    pub async fn connect(addr: SocketAddr, token: &str, hello: &RunnerHello) -> RunnerClient {
-        let mut ws = runner_socket(addr, Some(token))
+    /// Connects, says hello (no features) and opens the session on [`CH`].
+    pub async fn connect(addr: SocketAddr, token: &str, h: &SessionHello) -> RunnerClient {
+        Self::connect_with(addr, token, h, &[]).await
+    }
+
+    /// [`RunnerClient::connect`] announcing `features`.
+    pub async fn connect_with(
+        addr: SocketAddr,
+        token: &str,
+        h: &SessionHello,
+        features: &[&str],
+    ) -> RunnerClient {
+        let mut rt = TestRunner::connect(addr, token, testkit::runner::hello(features))
             .await
-            .expect("runner handshake accepted");
-        send_json(&mut ws, &RunnerToRelay::Hello(hello.clone())).await;
-        loop {
-            match next_control::<RelayToRunner>(&mut ws).await {
-                RelayToRunner::Welcome {
-                    session_id,
-                    last_seq,
-                } => {
-                    return RunnerClient {
-                        ws,
-                        session_id,
-                        last_seq,
-                    };
-                }
-                _ => continue,
-            }
+            .expect("runner connects");
+        let opened = rt
+            .open(testkit::runner::open(CH, &h.idea, &h.slot, &h.instance))
+            .await
+            .expect("channel opens");
+        RunnerClient {
+            rt,
+            session_id: opened.session_id,
+            last_seq: opened.last_seq,
         }
     }
 
@@ -266,37 +221,20 @@ impl RunnerClient {
         self.session_id.parse().expect("numeric session id")
     }
 
+    /// Sends a frame on [`CH`].
     pub async fn send(&mut self, frame: Bytes) {
-        self.ws
-            .send(Message::Binary(frame))
-            .await
-            .expect("runner send");
+        self.rt.send_frame(CH, &frame).await.expect("runner send");
     }
 
-    /// Waits for `{"t":"ack","seq":seq}`, skipping other messages; returns
-    /// the messages skipped.
-    pub async fn wait_ack(&mut self, seq: u64) -> Vec<RelayToRunner> {
-        let mut other = Vec::new();
-        loop {
-            match next_control::<RelayToRunner>(&mut self.ws).await {
-                RelayToRunner::Ack { seq: s } if s >= seq => {
-                    assert_eq!(s, seq, "ack beyond what was sent");
-                    return other;
-                }
-                RelayToRunner::Ack { .. } => {}
-                m => other.push(m),
-            }
-        }
+    /// Waits for the ack of `seq` on [`CH`], skipping other messages;
+    /// returns the messages skipped.
+    pub async fn wait_ack(&mut self, seq: u64) -> Vec<RelayMsg> {
+        self.rt.wait_ack(CH, seq).await.expect("ack")
     }
 
-    /// Waits for the next control message matching `pred`.
-    pub async fn wait_for(&mut self, pred: impl Fn(&RelayToRunner) -> bool) -> RelayToRunner {
-        loop {
-            let m = next_control::<RelayToRunner>(&mut self.ws).await;
-            if pred(&m) {
-                return m;
-            }
-        }
+    /// Waits for the next relay message matching `pred`.
+    pub async fn wait_for(&mut self, pred: impl Fn(&RelayMsg) -> bool) -> RelayMsg {
+        self.rt.wait_for(pred).await.expect("relay message")
     }
 }
 
@@ -414,6 +352,25 @@ impl BrowserClient {
     pub async fn read_until(&mut self, seq: u64) {
         while self.frames.last().is_none_or(|f| f.2 < seq) {
             self.read_one().await;
+        }
+    }
+
+    /// Reads whatever arrives within `quiet` of silence.
+    pub async fn drain_quiet(&mut self, quiet: Duration) {
+        loop {
+            let Ok(msg) = tokio::time::timeout(quiet, self.ws.next()).await else {
+                return;
+            };
+            match msg {
+                Some(Ok(Message::Binary(b))) => {
+                    let (k, f, l) = header(&b);
+                    self.frames.push((k, f, l, b.len()));
+                }
+                Some(Ok(Message::Text(t))) if is_presence(t.as_str()) => {}
+                Some(Ok(Message::Text(t))) => self.texts.push(t.to_string()),
+                Some(Ok(_)) => {}
+                _ => return,
+            }
         }
     }
 

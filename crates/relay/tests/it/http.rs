@@ -103,9 +103,12 @@ async fn logged_in_page_lists_its_sessions_and_mints_tokens_for_them_only() {
     let list = v["sessions"].as_array().expect("sessions array");
     assert_eq!(list.len(), 1, "only A's session: {v}");
     assert_eq!(list[0]["id"], ra.session_id.as_str());
-    assert_eq!(list[0]["tmux_session"], ha.tmux_session.as_str());
-    assert_eq!(list[0]["attach"], ha.attach.as_str());
+    let o = testkit::runner::open(CH, &ha.idea, &ha.slot, &ha.instance);
+    assert_eq!(list[0]["tmux_session"], o.tmux_session.as_str());
+    assert_eq!(list[0]["attach"], o.attach.as_str());
     assert_eq!(list[0]["runner_online"], true);
+    assert_eq!(list[0]["state"], "live");
+    assert_eq!(list[0]["host"], "test-host");
 
     let origin = relay.origin();
     let post = |sid: String, hdrs: Vec<(&'static str, String)>| {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use protocol::control::RelayToRunner;
+use protocol::runner::RelayMsg;
 use protocol::wire::FrameKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -221,8 +221,8 @@ async fn issue_17_browser_reading_1kb_per_second_is_moved_to_a_snapshot() {
             .await
             .expect("the relay answers the runner")
         {
-            RelayToRunner::Ack { seq } => acked = seq,
-            RelayToRunner::SnapshotRequest => asked = true,
+            RelayMsg::Ack { seq, .. } => acked = seq,
+            RelayMsg::SnapshotRequest { ch: CH } => asked = true,
             _ => {}
         }
     }

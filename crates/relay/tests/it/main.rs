@@ -2,6 +2,7 @@
 //! store, and protocol clients speaking WebSocket.
 
 mod chromium;
+mod daemon;
 mod flow;
 mod harness;
 mod http;

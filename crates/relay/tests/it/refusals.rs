@@ -106,12 +106,24 @@ async fn malformed_runner_messages_close_with_4000() {
         (Message::Text("not json".into()), "malformed"),
         (Message::Text(r#"{"t":"bogus"}"#.into()), "malformed"),
         (
-            Message::Binary(bytes::Bytes::from_static(b"short")),
+            Message::Binary(bytes::Bytes::from_static(b"ab")),
+            "no channel prefix",
+        ),
+        (
+            Message::Binary(protocol::runner::with_channel(CH, b"short")),
             "bad frame",
         ),
         (
-            Message::Binary(bytes::Bytes::from(vec![9u8; 40])),
+            Message::Binary(protocol::runner::with_channel(CH, &[9u8; 40])),
             "bad frame",
+        ),
+        (
+            Message::Binary(protocol::runner::with_channel(99, &batch(1, 1, 10))),
+            "not open",
+        ),
+        (
+            Message::Text(r#"{"t":"close","ch":99,"reason":"killed"}"#.into()),
+            "not open",
         ),
     ];
     for (msg, want) in cases {
@@ -194,9 +206,10 @@ async fn oversized_runner_message_closes_with_1009() {
     let relay = TestRelay::start(&Db::Sqlite).await;
     let p = new_principal(&relay).await;
     let mut r = RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
-    // One byte over the 16 MiB limit (a valid header, then padding).
-    let mut big = batch(1, 1, 10).to_vec();
-    big.resize(16 * 1024 * 1024 + 1, 0);
+    // One byte over the 16 MiB limit (+ the channel prefix): a valid
+    // header, then padding.
+    let mut big = protocol::runner::with_channel(CH, &batch(1, 1, 10)).to_vec();
+    big.resize(16 * 1024 * 1024 + 4 + 1, 0);
     let _ = r.ws.send(Message::Binary(big.into())).await;
     assert_eq!(wait_close(&mut r.ws).await.map(|c| c.0), Some(1009));
     // Nothing of it was stored.

@@ -441,9 +441,7 @@ impl Channels {
                     if let Some((seq, scope)) = scope {
                         self.update_scope(ch, seq, scope).await;
                     }
-                    let Some(chan) = self.open.get(&ch) else {
-                        return None;
-                    };
+                    let chan = self.open.get(&ch)?;
                     chan.hub.publish(LiveFrame {
                         kind: FrameKind::Batch,
                         first_seq,
