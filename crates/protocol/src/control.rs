@@ -1,17 +1,15 @@
-//! The JSON control messages of the wire protocol (docs/protocol.md §4–5),
-//! shared by the relay, the bridge and the tests.
+//! The JSON control messages of the browser's side of the wire protocol
+//! (docs/protocol.md §5) and the limits both sides share; the runner's
+//! protocol 2 messages are [`crate::runner`]'s.
 //!
 //! Every message is a JSON object whose `t` field names its type. Each
 //! direction has its own enum, so a peer can only decode what it may receive:
-//! [`RunnerToRelay`], [`RelayToRunner`], [`BrowserToRelay`], [`RelayToBrowser`].
+//! [`BrowserToRelay`], [`RelayToBrowser`].
 //! Binary frames are not here (see the frame header in protocol.md §3).
 //! This module only (de)serializes and validates; it does no I/O.
 
 use serde::{Deserialize, Serialize};
 use tmux_cc::PaneId;
-
-/// The protocol version carried in the runner's `hello`.
-pub const PROTOCOL_VERSION: u32 = 1;
 
 /// The WebSocket subprotocol browsers offer and the relay answers with.
 pub const BROWSER_SUBPROTOCOL: &str = "tmux-bridge.v1";
@@ -67,54 +65,6 @@ pub mod close {
     pub const TOO_MANY: u16 = 4429;
     /// The share link this viewer came through was revoked or expired.
     pub const SHARE_ENDED: u16 = 4403;
-}
-
-/// The runner's first message: which terminal session this WebSocket serves.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunnerHello {
-    /// Protocol version; must be [`PROTOCOL_VERSION`].
-    pub v: u32,
-    pub idea: String,
-    pub slot: String,
-    /// The tmux session name (`tb_<idea>_<slot>`).
-    pub tmux_session: String,
-    /// The exact command a person runs to attach in a terminal.
-    pub attach: String,
-    /// The runner's host name, for display.
-    #[serde(default)]
-    pub host: String,
-}
-
-/// Text messages a runner sends to the relay.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum RunnerToRelay {
-    Hello(RunnerHello),
-    /// How many tty clients are attached to the tmux session.
-    Status {
-        attached_clients: u32,
-    },
-}
-
-/// Text messages the relay sends to a runner.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum RelayToRunner {
-    /// Answer to `hello`: the relay's id for this terminal session and the
-    /// last sequence number it has stored (0 if none).
-    Welcome { session_id: String, last_seq: u64 },
-    /// Every record with `seq <= N` is durably stored.
-    Ack { seq: u64 },
-    /// Keystrokes or paste for a pane.
-    Input { pane: PaneId, data: String },
-    /// The browsers' preferred size.
-    Resize { cols: u16, rows: u16 },
-    /// How many browsers watch.
-    Viewers { count: u32 },
-    /// Send a fresh Snapshot frame soon.
-    SnapshotRequest,
 }
 
 /// Text messages a browser sends to the relay.
