@@ -205,6 +205,15 @@ async fn discovers_existing_sessions_picks_up_new_ones_and_closes_killed_ones() 
     println!("a killed session was closed at the relay after {closed:?}");
     sys.wait_state(&two, "live", 1).await?;
     sys.wait_state(&three, "live", 1).await?;
+    // Renamed away from the scheme: no longer served, closed.
+    sys.tmux.run(&[
+        "rename-session",
+        "-t",
+        &format!("={}", session_name("disc", "three")?),
+        "someone-else",
+    ])?;
+    sys.wait_state(&three, "closed", 5).await?;
+    sys.wait_state(&two, "live", 1).await?;
     // A person's own session is never served.
     assert!(sys.sessions_named("mine").await?.is_empty());
     drop(b);
