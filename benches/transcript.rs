@@ -3,7 +3,10 @@
 //! * `feed/<fixture>`: pane bytes through `PaneModel::feed` (MB/s of pane
 //!   output; the `%output` payloads of the capture, in the chunks tmux sent);
 //! * `snapshot/200x50+10000`: `PaneModel::reset_bytes` of a 200x50 pane with
-//!   10 000 lines of coloured scrollback (time; the size is printed);
+//!   10 000 lines of coloured scrollback, history lines already rendered by
+//!   an earlier snapshot (time; the first snapshot's time, the size and the
+//!   pane's memory are printed, as is the memory of an 80x24 pane after the
+//!   flood);
 //! * `framing`: compressed bytes per MB of pane output for each framing the
 //!   codec module compares (printed), and the time of the chosen one.
 //!
@@ -83,7 +86,14 @@ fn big_pane() -> PaneModel {
 
 fn snapshot(c: &mut Criterion) {
     let mut m = big_pane();
+    // The first snapshot renders every history line; later ones only what
+    // scrolled since (the bench measures those).
+    let cold = std::time::Instant::now();
     let bytes = m.reset_bytes();
+    eprintln!(
+        "first snapshot (every history line rendered): {:.2} ms",
+        cold.elapsed().as_secs_f64() * 1e3
+    );
     let z = protocol::codec::compress(&bytes)
         .map(|z| z.len())
         .unwrap_or(0);
@@ -93,6 +103,21 @@ fn snapshot(c: &mut Criterion) {
         bytes.len(),
         z,
         protocol::codec::LEVEL
+    );
+    eprintln!(
+        "memory: 200x50 pane with {} lines of history: {} bytes ({} in history cells)",
+        m.scrollback_len(),
+        m.memory_bytes(),
+        m.scrollback_bytes()
+    );
+    let mut flood = PaneModel::new(80, 24, 10_000).expect("size");
+    for chunk in outputs("flood", 8 << 20) {
+        flood.feed(&chunk);
+    }
+    eprintln!(
+        "memory: 80x24 pane after 8 MiB of the flood capture ({} lines of history): {} bytes",
+        flood.scrollback_len(),
+        flood.memory_bytes()
     );
     let mut group = c.benchmark_group("snapshot");
     group.sample_size(10);

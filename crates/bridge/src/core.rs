@@ -76,6 +76,8 @@ pub struct CoreConfig {
     /// our own control client's key table; before, they are resolved from
     /// `list-keys` (docs/protocol.md §5.1).
     pub keys_via_client: bool,
+    /// The tmux version the pane models follow (`#{version}` at attach).
+    pub tmux_profile: transcript::emu::Profile,
 }
 
 impl Default for CoreConfig {
@@ -91,6 +93,7 @@ impl Default for CoreConfig {
             unacked_memory_bytes: 32 << 20,
             unacked_max_bytes: 1 << 30,
             keys_via_client: true,
+            tmux_profile: transcript::emu::Profile::NEWEST,
         }
     }
 }
@@ -263,6 +266,7 @@ impl Machine {
     pub fn new(cfg: &CoreConfig, unacked: Unacked, own_pid: Option<u32>, now: Instant) -> Self {
         let model = SessionModel::new(SessionConfig {
             scrollback: cfg.history_lines as usize,
+            profile: cfg.tmux_profile,
             ..SessionConfig::default()
         });
         Machine {

@@ -39,6 +39,8 @@ pub struct DaemonConfig {
     pub server: TmuxServer,
     pub relay_url: String,
     pub runner_token: String,
+    /// How to trust the relay (`--ca-file`, `--insecure`).
+    pub tls: crate::net::TlsOptions,
     /// Unacked frames spill under `<data_dir>/spill`; the state file is
     /// `<data_dir>/daemon.json`.
     pub data_dir: PathBuf,
@@ -72,6 +74,9 @@ pub async fn run(mut cfg: DaemonConfig, cancel: CancellationToken) -> anyhow::Re
     let server = server::Server::new(cfg.server.clone());
     let tmux_version = server.version().await;
     cfg.core.keys_via_client = server::has_send_keys_k(&tmux_version);
+    // The pane models follow this tmux's emulator (transcript::emu::Profile).
+    cfg.core.tmux_profile = transcript::emu::Profile::parse(&tmux_version);
+    tracing::info!(version = %tmux_version, profile = %cfg.core.tmux_profile, "tmux version");
     let hello = Hello {
         v: RUNNER_PROTOCOL_VERSION,
         host: crate::session::host_name(),
@@ -89,6 +94,7 @@ pub async fn run(mut cfg: DaemonConfig, cancel: CancellationToken) -> anyhow::Re
             relay_url: cfg.relay_url.clone(),
             runner_token: cfg.runner_token.clone(),
             hello,
+            tls: cfg.tls.clone(),
         },
         uplink_rx,
         from_uplink_tx,

@@ -9,6 +9,8 @@
 //!   async loop that runs it.
 //! - [`unacked`]: frames the relay has not acknowledged (memory, then disk).
 //! - [`uplink`]: the WebSocket to the relay, with backoff and resume.
+//! - [`net`]: the HTTP client for the relay's API and the WebSocket
+//!   connect, over rustls (`--ca-file`, `--insecure`).
 //! - [`session`]: one served session (control client + core) in the daemon.
 //! - [`daemon`]: the runner daemon: discovery, supervision, commands.
 //! - [`page_input`]: the page's keys and tmux actions as tmux commands.
@@ -18,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod daemon;
+pub mod net;
 pub mod page_input;
 pub mod session;
 pub mod tmux;

@@ -32,12 +32,16 @@ enum Command {
     Run(cli::run::Args),
     /// Create the tmux session for IDEA and SLOT (the runner serves it) and print how to attach.
     New(cli::new::Args),
+    /// Attach this terminal to the tmux session for IDEA and SLOT.
+    Attach(cli::attach::Args),
     /// Kill the tmux session for IDEA and SLOT.
     Kill(cli::kill::Args),
     /// List the bridged tmux sessions.
     Ls(cli::ls::Args),
     /// Is the runner daemon running, connected, and what it serves.
     Status(cli::status::Args),
+    /// Run the runner daemon as a background service that starts at login (systemd user unit, launchd agent).
+    Service(cli::service::Args),
     /// Print a fresh one-time login link for the running `tmux-bridge up`.
     LoginLink(cli::login_link::Args),
 }
@@ -55,9 +59,11 @@ fn main() -> ExitCode {
         Command::Up(args) => cli::up::run(args),
         Command::Run(args) => cli::run::run(args),
         Command::New(args) => cli::new::run(args),
+        Command::Attach(args) => cli::attach::run(args),
         Command::Kill(args) => cli::kill::run(args),
         Command::Ls(args) => cli::ls::run(args),
         Command::Status(args) => cli::status::run(args),
+        Command::Service(args) => cli::service::run(args),
         Command::LoginLink(args) => cli::login_link::run(args),
     };
     match result {

@@ -25,10 +25,7 @@ use rand::Rng;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -42,6 +39,8 @@ pub struct UplinkConfig {
     pub relay_url: String,
     pub runner_token: String,
     pub hello: Hello,
+    /// How to trust the relay (`--ca-file`, `--insecure`).
+    pub tls: crate::net::TlsOptions,
 }
 
 /// What the daemon and the session cores give the uplink, in order.
@@ -139,40 +138,23 @@ enum ConnectError {
     Failed(String),
 }
 
-/// Opens the runner WebSocket with the token (the one place that dials: a
-/// TLS-capable connector replaces this function).
-async fn connect_ws(relay_url: &str, token: &str) -> Result<Ws, ConnectError> {
+/// Opens the runner WebSocket with the token: the one place that dials,
+/// through `net::connect_ws` (TLS, `--ca-file`, plain-words errors).
+async fn connect_ws(
+    relay_url: &str,
+    token: &str,
+    tls: &crate::net::TlsOptions,
+) -> Result<Ws, ConnectError> {
     let url = runner_ws_url(relay_url).map_err(|e| ConnectError::Rejected(e.to_string()))?;
-    let mut request = url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| ConnectError::Rejected(format!("bad relay URL: {e}")))?;
-    let auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-        ConnectError::Rejected("the runner token has characters a header cannot carry".into())
-    })?;
-    request.headers_mut().insert("authorization", auth);
-    let ws_config = WebSocketConfig::default()
-        .max_message_size(Some(protocol::control::MAX_RUNNER_MESSAGE))
-        .max_frame_size(Some(protocol::control::MAX_RUNNER_MESSAGE));
-    let connect = tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true);
-    match tokio::time::timeout(Duration::from_secs(10), connect).await {
-        Err(_) => Err(ConnectError::Failed(format!(
-            "connecting to {url} timed out after 10 s"
-        ))),
-        Ok(Err(tungstenite::Error::Http(resp)))
-            if matches!(
-                resp.status(),
-                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-            ) =>
-        {
-            Err(ConnectError::Rejected(format!(
-                "the relay refused the runner token ({})",
-                resp.status()
-            )))
-        }
-        Ok(Err(err)) => Err(ConnectError::Failed(format!("connecting to {url}: {err}"))),
-        Ok(Ok((ws, _))) => Ok(ws),
-    }
+    crate::net::connect_ws(&url, token, tls)
+        .await
+        .map_err(|err| {
+            if err.is_definite() {
+                ConnectError::Rejected(err.to_string())
+            } else {
+                ConnectError::Failed(err.to_string())
+            }
+        })
 }
 
 /// One served channel as the uplink sees it.
@@ -463,7 +445,7 @@ async fn connected(
 ) -> Session {
     let ws = tokio::select! {
         _ = cancel.cancelled() => return Session::Cancelled,
-        r = connect_ws(&state.cfg.relay_url, &state.cfg.runner_token) => match r {
+        r = connect_ws(&state.cfg.relay_url, &state.cfg.runner_token, &state.cfg.tls) => match r {
             Ok(ws) => ws,
             Err(ConnectError::Rejected(reason)) => return Session::Rejected(reason),
             Err(ConnectError::Failed(reason)) => return Session::Lost { reason, was_up: false },
@@ -643,6 +625,7 @@ mod tests {
                     started_at: 0,
                     features: Vec::new(),
                 },
+                tls: crate::net::TlsOptions::default(),
             },
             channels: BTreeMap::new(),
             generation: 1,

@@ -1,10 +1,10 @@
-//! The JSON control messages of the browser's side of the wire protocol
-//! (docs/protocol.md §5) and the limits both sides share; the runner's
-//! protocol 2 messages are [`crate::runner`]'s.
+//! The JSON control messages of the wire protocol (docs/protocol.md §4–5),
+//! shared by the relay, the bridge and the tests.
 //!
 //! Every message is a JSON object whose `t` field names its type. Each
 //! direction has its own enum, so a peer can only decode what it may receive:
-//! [`BrowserToRelay`], [`RelayToBrowser`].
+//! [`BrowserToRelay`], [`RelayToBrowser`]; the runner's messages (protocol 2)
+//! are in [`crate::runner`].
 //! Binary frames are not here (see the frame header in protocol.md §3).
 //! This module only (de)serializes and validates; it does no I/O.
 

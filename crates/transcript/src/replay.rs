@@ -10,6 +10,7 @@
 //!  trailing spaces removed>
 //! ```
 
+use crate::emu::Profile;
 use crate::session::{SessionConfig, SessionModel};
 
 /// How rows are printed.
@@ -22,11 +23,18 @@ pub enum RowFormat {
     Ansi,
 }
 
-/// Replays `stream` (as `tmux -C`/`-CC` wrote it) into a session model.
-/// `size` is the size of panes whose size the stream never states.
+/// Replays `stream` (as `tmux -C`/`-CC` wrote it) into a session model
+/// following the newest tmux. `size` is the size of panes whose size the
+/// stream never states.
 pub fn replay(stream: &[u8], size: (u16, u16)) -> SessionModel {
+    replay_with(stream, size, Profile::NEWEST)
+}
+
+/// [`replay`] for the tmux version `profile` (what recorded the stream).
+pub fn replay_with(stream: &[u8], size: (u16, u16), profile: Profile) -> SessionModel {
     let mut model = SessionModel::new(SessionConfig {
         default_size: size,
+        profile,
         ..SessionConfig::default()
     });
     let mut parser = tmux_cc::Parser::new();

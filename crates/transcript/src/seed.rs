@@ -15,6 +15,7 @@
 
 use tmux_cc::state::PaneResync;
 
+use crate::emu::Profile;
 use crate::pane::{PaneModel, SizeError};
 
 /// Rebuilds a pane from a resync bundle's replies. `bracketed_paste` is used
@@ -25,8 +26,18 @@ pub fn seed(
     scrollback: usize,
     bracketed_paste: bool,
 ) -> Result<PaneModel, SizeError> {
+    seed_with(resync, scrollback, bracketed_paste, Profile::NEWEST)
+}
+
+/// [`seed`] for a pane of the tmux version `profile`.
+pub fn seed_with(
+    resync: &PaneResync,
+    scrollback: usize,
+    bracketed_paste: bool,
+    profile: Profile,
+) -> Result<PaneModel, SizeError> {
     let st = &resync.state;
-    let mut m = PaneModel::new(st.width, st.height, scrollback)?;
+    let mut m = PaneModel::with_profile(st.width, st.height, scrollback, profile)?;
     let (cols, rows) = m.size();
     // `capture-pane -e` marks line-drawing cells with SO/SI: make G1 the DEC
     // graphics set while the captures are replayed.
@@ -36,7 +47,7 @@ pub fn seed(
         // `screen` was history + the alternate screen; the primary screen
         // is the saved grid. Put the saved grid on the primary screen, then
         // enter the alternate screen and draw what the captures ended with.
-        let mut alt = PaneModel::new(u32::from(cols), u32::from(rows), 0)?;
+        let mut alt = PaneModel::with_profile(u32::from(cols), u32::from(rows), 0, profile)?;
         alt.feed(b"\x1b)0");
         feed_lines(&mut alt, &resync.screen);
         m.feed(b"\x1b[0m\x1b[H\x1b[2J");
@@ -179,10 +190,11 @@ mod tests {
         };
         let mut m = seed(&r, 100, false).expect("valid");
         assert_eq!(m.rows_text(), vec!["0123456789", "abc", "red"]);
-        assert_eq!(m.rows_ansi()[2], "\x1b[31mred");
+        // 3.4+ capture: the row's unwritten cells end in the default colour.
+        assert_eq!(m.rows_ansi()[2], "\x1b[31mred\x1b[39m");
         assert_eq!(m.cursor(), (3, 2));
         // The pending bytes continue.
         m.feed(b"2mX");
-        assert_eq!(m.rows_ansi()[2], "\x1b[31mred\x1b[32mX");
+        assert_eq!(m.rows_ansi()[2], "\x1b[31mred\x1b[32mX\x1b[39m");
     }
 }

@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, VecDeque};
 use bytes::Bytes;
 use tmux_cc::{Event, Layout, PaneId, SessionId, WindowId};
 
+use crate::emu::Profile;
 use crate::pane::{PaneModel, SizeError};
 use protocol::topology::{PaneInfo, Topology, WindowInfo};
 use protocol::wire::{Frame, Record, RecordBody};
@@ -37,6 +38,8 @@ pub struct SessionConfig {
     /// Sequence number of the first record (the relay's `last_seq + 1` for
     /// a bridge that resumes).
     pub first_seq: u64,
+    /// The tmux version the pane models follow (`#{version}` at attach).
+    pub profile: Profile,
 }
 
 impl Default for SessionConfig {
@@ -45,6 +48,7 @@ impl Default for SessionConfig {
             scrollback: 10_000,
             default_size: (80, 24),
             first_seq: 1,
+            profile: Profile::NEWEST,
         }
     }
 }
@@ -123,6 +127,20 @@ impl SessionModel {
             next_seq: config.first_seq,
             now_ms: 0,
         }
+    }
+
+    /// Follows the tmux version `profile` from now on, in every pane (the
+    /// bridge learns `#{version}` when it attaches).
+    pub fn set_profile(&mut self, profile: Profile) {
+        self.config.profile = profile;
+        for p in self.panes.values_mut() {
+            p.model.set_profile(profile);
+        }
+    }
+
+    /// The tmux version the pane models follow.
+    pub fn profile(&self) -> Profile {
+        self.config.profile
     }
 
     /// Sets the time (milliseconds since the Unix epoch) stamped on the
@@ -323,8 +341,12 @@ impl SessionModel {
         }
         if !self.panes.contains_key(&pane) {
             let (c, r) = self.config.default_size;
-            let Ok(model) = PaneModel::new(u32::from(c), u32::from(r), self.config.scrollback)
-            else {
+            let Ok(model) = PaneModel::with_profile(
+                u32::from(c),
+                u32::from(r),
+                self.config.scrollback,
+                self.config.profile,
+            ) else {
                 return out;
             };
             let window = self.awaiting_pane.pop_front();
@@ -416,7 +438,12 @@ impl SessionModel {
                         }
                     }
                 }
-                None => match PaneModel::new(*cols, *rows, self.config.scrollback) {
+                None => match PaneModel::with_profile(
+                    *cols,
+                    *rows,
+                    self.config.scrollback,
+                    self.config.profile,
+                ) {
                     Ok(model) => {
                         self.panes.insert(
                             *pane,

@@ -1,5 +1,6 @@
 //! Subcommands of `tmux-bridge`, one file each.
 
+pub mod attach;
 pub mod events;
 pub mod kill;
 pub mod login_link;
@@ -8,6 +9,7 @@ pub mod new;
 pub mod pair;
 pub mod replay;
 pub mod run;
+pub mod service;
 pub mod status;
 pub mod up;
 

@@ -1,4 +1,5 @@
-//! `tmux-bridge replay [FILE|-] [--size WxH] [--format text|ansi]`: replays
+//! `tmux-bridge replay [FILE|-] [--size WxH] [--format text|ansi]
+//! [--tmux-version V]`: replays
 //! a raw control-mode stream through `tmux_cc::Parser` and
 //! `transcript::session::SessionModel` and prints every pane alive at the
 //! end, in pane-number order:
@@ -8,8 +9,11 @@
 //! <the visible rows, as `tmux capture-pane -p -N` prints them, trailing spaces removed>
 //! ```
 //!
-//! `--format ansi` prints the rows as `capture-pane -p -e -N` does. Other
-//! tools depend on this output exactly (issue 3).
+//! `--format ansi` prints the rows as `capture-pane -p -e -N` does.
+//! `--tmux-version` names the tmux that recorded the stream (`3.3a`, `3.5a`,
+//! `3.7c`…; default: the newest this build knows), whose emulator the pane
+//! models then follow (`transcript::emu::Profile`). Other tools depend on
+//! this output exactly (issue 3).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -36,6 +40,10 @@ pub struct Args {
     /// Output format of the rows.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// The tmux version that recorded the stream (`#{version}`, e.g. 3.3a);
+    /// default: the newest.
+    #[arg(long)]
+    pub tmux_version: Option<String>,
 }
 
 /// Parses `WxH` with both in 1..=1000.
@@ -50,7 +58,17 @@ fn parse_size(s: &str) -> Result<(u16, u16), String> {
 
 /// Replays `input` and renders the panes alive at the end.
 pub fn render(input: &[u8], size: (u16, u16), format: Format) -> String {
-    let model = transcript::replay::replay(input, size);
+    render_with(input, size, format, transcript::emu::Profile::NEWEST)
+}
+
+/// [`render`] following the emulator of the tmux version `profile`.
+pub fn render_with(
+    input: &[u8],
+    size: (u16, u16),
+    format: Format,
+    profile: transcript::emu::Profile,
+) -> String {
+    let model = transcript::replay::replay_with(input, size, profile);
     let format = match format {
         Format::Text => transcript::replay::RowFormat::Text,
         Format::Ansi => transcript::replay::RowFormat::Ansi,
@@ -60,7 +78,11 @@ pub fn render(input: &[u8], size: (u16, u16), format: Format) -> String {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let input = super::read_input(args.file.as_deref())?;
-    let text = render(&input, args.size, args.format);
+    let profile = args.tmux_version.as_deref().map_or(
+        transcript::emu::Profile::NEWEST,
+        transcript::emu::Profile::parse,
+    );
+    let text = render_with(&input, args.size, args.format, profile);
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())
@@ -88,5 +110,26 @@ mod tests {
             render(stream, (10, 3), Format::Text),
             "=== %0 10x3 cursor=5,1\nhi\nthere\n\n"
         );
+    }
+
+    #[test]
+    fn tmux_version_picks_the_emulator() {
+        // An invalid byte: dropped by 3.3a, U+FFFD from 3.7.
+        let stream =
+            b"%begin 1 2 0\n%end 1 2 0\n%window-add @0\n%session-changed $0 s\n%output %0 \\377x\n";
+        let old = render_with(
+            stream,
+            (10, 1),
+            Format::Text,
+            transcript::emu::Profile::parse("3.3a"),
+        );
+        let new = render_with(
+            stream,
+            (10, 1),
+            Format::Text,
+            transcript::emu::Profile::parse("3.7c"),
+        );
+        assert_eq!(old, "=== %0 10x1 cursor=1,0\nx\n");
+        assert_eq!(new, "=== %0 10x1 cursor=2,0\n\u{fffd}x\n");
     }
 }

@@ -36,6 +36,8 @@ pub struct Args {
     /// Size of the sessions the runner creates, as COLSxROWS.
     #[arg(long, default_value = "120x32", value_parser = super::up::parse_size)]
     pub size: (u16, u16),
+    #[command(flatten)]
+    pub tls: crate::net::TlsOptions,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -50,12 +52,15 @@ async fn daemon(args: Args) -> anyhow::Result<ExitCode> {
         None => crate::config::Credentials::load().context("reading saved credentials")?,
     };
     let from_saved = saved.is_some();
+    let mut tls = args.tls.clone();
     let (relay_url, token) = match (args.relay.clone(), args.token.clone(), saved) {
         (Some(r), Some(t), _) => (r, t),
         (r, None, Some(c))
             if r.as_deref()
                 .is_none_or(|r| r.trim_end_matches('/') == c.relay_url) =>
         {
+            // The CA `pair --ca-file` saved, unless this run names its own.
+            tls.ca_file = tls.ca_file.or(c.ca_file);
             (c.relay_url, c.runner_token)
         }
         _ => anyhow::bail!(
@@ -63,6 +68,9 @@ async fn daemon(args: Args) -> anyhow::Result<ExitCode> {
         ),
     };
     let saved_token = from_saved.then(|| token.clone());
+    // A bad CA file or a cleartext URL to another host fails here, before
+    // tmux is touched, rather than at the first connection.
+    crate::net::preflight(&relay_url, &tls)?;
     let data_dir = args
         .data_dir
         .clone()
@@ -85,6 +93,7 @@ async fn daemon(args: Args) -> anyhow::Result<ExitCode> {
         server,
         relay_url,
         runner_token: token,
+        tls,
         data_dir,
         core: CoreConfig::default(),
         initial_size: args.size,

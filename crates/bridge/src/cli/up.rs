@@ -113,6 +113,8 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
         server,
         relay_url: base,
         runner_token: local.runner_token,
+        // The embedded relay speaks plain http on loopback.
+        tls: crate::net::TlsOptions::default(),
         data_dir: data_dir.clone(),
         core: CoreConfig::default(),
         initial_size: args.size,

@@ -204,7 +204,8 @@ impl Machine {
             .model
             .pane(pane)
             .is_some_and(|p| p.screen().bracketed_paste());
-        match transcript::seed::seed(&resync, self.cfg.history_lines as usize, bracketed) {
+        let scrollback = self.cfg.history_lines as usize;
+        match transcript::seed::seed_with(&resync, scrollback, bracketed, self.cfg.tmux_profile) {
             Ok(model) => {
                 self.snap.changed();
                 let record = self.model.replace_pane(pane, model);

@@ -148,7 +148,8 @@ impl Machine {
         let seeded = PaneResync::from_replies(&bundle.replies)
             .map_err(|e| e.to_string())
             .and_then(|r| {
-                transcript::seed::seed(&r, scrollback, bracketed).map_err(|e| e.to_string())
+                transcript::seed::seed_with(&r, scrollback, bracketed, self.cfg.tmux_profile)
+                    .map_err(|e| e.to_string())
             });
         match seeded {
             Ok(model) => {

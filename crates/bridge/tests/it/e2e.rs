@@ -38,6 +38,7 @@ pub fn spawn_daemon(
         server: server(tmux),
         relay_url: format!("http://{addr}"),
         runner_token: token,
+        tls: bridge::net::TlsOptions::default(),
         data_dir: dir.to_path_buf(),
         core: CoreConfig::default(),
         initial_size: (80, 24),

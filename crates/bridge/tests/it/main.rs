@@ -2,6 +2,7 @@
 //! real relay on a loopback port, real SQLite, WebSocket clients that speak
 //! the browser side of docs/protocol.md.
 
+mod cli;
 mod daemon;
 mod e2e;
 mod logs;

@@ -21,6 +21,10 @@ fn unknown_type_and_bad_pane_are_errors() {
     assert!(
         serde_json::from_str::<BrowserToRelay>(r#"{"t":"input","pane":"3","data":""}"#).is_err()
     );
+    // A runner may not send browser messages and vice versa.
+    assert!(
+        serde_json::from_str::<crate::runner::RunnerMsg>(r#"{"t":"hello","last_seq":0}"#).is_err()
+    );
     // 65535 fits u16 but is refused by validation; 70000 does not parse.
     assert!(
         serde_json::from_str::<BrowserToRelay>(r#"{"t":"resize","cols":70000,"rows":1}"#).is_err()

@@ -19,6 +19,8 @@ pub struct PaneEnd {
 
 pub struct Fixture {
     pub name: String,
+    /// `_meta.tmux_version`: what recorded it (`tmux 3.3a`).
+    pub version: String,
     pub log: Vec<u8>,
     /// Pane id (`%N`) to its end state.
     pub panes: std::collections::BTreeMap<String, PaneEnd>,
@@ -42,6 +44,10 @@ pub fn all() -> Vec<Fixture> {
         let log = std::fs::read(dir().join(format!("{name}.log"))).expect("log beside panes.json");
         let value: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&json).expect("readable")).expect("valid JSON");
+        let version = value["_meta"]["tmux_version"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
         let mut panes = std::collections::BTreeMap::new();
         for (k, v) in value.as_object().expect("object") {
             if k.starts_with('%') {
@@ -51,7 +57,12 @@ pub fn all() -> Vec<Fixture> {
                 );
             }
         }
-        out.push(Fixture { name, log, panes });
+        out.push(Fixture {
+            name,
+            version,
+            log,
+            panes,
+        });
     }
     assert!(out.len() >= 10, "fixtures missing: found {}", out.len());
     out

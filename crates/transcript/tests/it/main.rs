@@ -1,7 +1,10 @@
 //! Integration tests of the transcript core: fidelity against tmux's own
 //! captures, seeding from a real tmux, and the resume invariant.
 
+mod cases;
+mod differential;
 mod fidelity;
 mod fixtures;
+mod properties;
 mod resume;
 mod seed;

@@ -166,9 +166,16 @@ impl Drop for Server {
     }
 }
 
+/// The profile of the `tmux` on PATH.
+fn tmux_profile() -> transcript::emu::Profile {
+    let out = Command::new("tmux").arg("-V").output().expect("tmux runs");
+    transcript::emu::Profile::parse(&String::from_utf8_lossy(&out.stdout))
+}
+
 fn check(server: &Server, bracketed: bool) -> transcript::pane::PaneModel {
     let resync = server.resync();
-    let model = transcript::seed::seed(&resync, 10_000, bracketed).expect("valid size");
+    let model = transcript::seed::seed_with(&resync, 10_000, bracketed, tmux_profile())
+        .expect("valid size");
     assert_eq!(
         model.rows_text(),
         server.capture(&[]),
@@ -199,14 +206,8 @@ printf '\033[3;5r\033[4;6H'
     assert_eq!(model.title(), b"seed title");
     let s = model.screen();
     assert!(s.application_cursor() && s.application_keypad() && s.hide_cursor());
-    assert_eq!(
-        s.mouse_protocol_mode(),
-        vt100::MouseProtocolMode::ButtonMotion
-    );
-    assert_eq!(
-        s.mouse_protocol_encoding(),
-        vt100::MouseProtocolEncoding::Sgr
-    );
+    assert_eq!(s.mouse_tracking(), 1002);
+    assert_eq!(s.mouse_encoding(), 1006);
     assert!(
         model.scrollback_len() >= 30,
         "history came along: {}",
@@ -216,7 +217,8 @@ printf '\033[3;5r\033[4;6H'
     assert_eq!(model.rows_ansi(), server.capture(&["-e"]));
     // And the seeded model survives a snapshot.
     let bytes = model.reset_bytes();
-    let mut fresh = transcript::pane::PaneModel::new(60, 12, 10_000).expect("size");
+    let mut fresh =
+        transcript::pane::PaneModel::with_profile(60, 12, 10_000, model.profile()).expect("size");
     fresh.feed(&bytes);
     assert_eq!(fresh.rows_ansi(), model.rows_ansi());
 }

@@ -1,0 +1,88 @@
+//! Character widths as tmux computes them (`utf8_width` in utf8.c): the
+//! C library's `wcwidth` (tmux without utf8proc, as Debian builds it), then
+//! tmux's own overrides by version.
+//!
+//! The table is glibc's (`width_table.rs`, generated from glibc 2.36's
+//! `C.UTF-8`; glibc 2.43 gives the same). A tmux linked against another C
+//! library (macOS, musl) or with utf8proc can disagree for recently assigned
+//! or ambiguous code points, and 3.7's `codepoint-widths` option can change
+//! any width at run time; the model assumes the defaults.
+
+use super::profile::Profile;
+use super::width_table::{FORCE_WIDE, WCWIDTH};
+
+/// glibc's `wcwidth` for `c >= 0x80`: `Some(width)`, `None` when not
+/// printable (-1) or not a character at all (`Err`).
+fn wcwidth(c: u32) -> Result<Option<u8>, ()> {
+    if c > 0x10ffff {
+        return Ok(None);
+    }
+    let i = WCWIDTH.partition_point(|&(_, end, _)| end < c);
+    match WCWIDTH.get(i) {
+        Some(&(start, _, w)) if start <= c => match w {
+            -2 => Err(()),
+            -1 => Ok(None),
+            w => Ok(Some(w as u8)),
+        },
+        _ => Ok(Some(1)),
+    }
+}
+
+fn regional(c: u32) -> bool {
+    (0x1F1E6..=0x1F1FF).contains(&c)
+}
+
+/// The width tmux gives a complete UTF-8 character, or `None` when tmux
+/// rejects it (`UTF8_ERROR`: the character is dropped, or in 3.7+ becomes
+/// U+FFFD).
+pub fn char_width(c: char, profile: Profile) -> Option<u8> {
+    cp_width(u32::from(c), profile)
+}
+
+/// [`char_width`] for a code point as glibc decodes it: values past
+/// U+10FFFF (`F4 90 80 80` and up) are characters to glibc, of no width
+/// (`wcwidth` -1).
+pub fn cp_width(u: u32, profile: Profile) -> Option<u8> {
+    if u < 0x80 {
+        return Some(1);
+    }
+    if profile.force_wide() {
+        if regional(u) {
+            return Some(if profile.regional_narrow() { 1 } else { 2 });
+        }
+        if FORCE_WIDE.binary_search(&u).is_ok() {
+            return Some(2);
+        }
+    }
+    match wcwidth(u) {
+        Err(()) => None,
+        Ok(Some(w)) => Some(w),
+        Ok(None) if profile.drop_unprintable() => None,
+        Ok(None) => Some(if (0x80..=0x9f).contains(&u) { 0 } else { 1 }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn widths_by_version() {
+        let old = Profile::V3_2;
+        let new = Profile::V3_7;
+        assert_eq!(char_width('é', new), Some(1));
+        assert_eq!(char_width('日', new), Some(2));
+        assert_eq!(char_width('\u{301}', new), Some(0));
+        assert_eq!(char_width('\u{200d}', new), Some(0));
+        assert_eq!(char_width('😀', new), Some(2));
+        // Unassigned: dropped before 3.5, width 1 after.
+        assert_eq!(char_width('\u{378}', old), None);
+        assert_eq!(char_width('\u{378}', new), Some(1));
+        assert_eq!(char_width('\u{85}', new), Some(0));
+        // Forced wide (U+261D is width 1 in glibc).
+        assert_eq!(char_width('\u{261d}', old), Some(1));
+        assert_eq!(char_width('\u{261d}', Profile::V3_5), Some(2));
+        assert_eq!(char_width('\u{1f1e6}', Profile::V3_5), Some(2));
+        assert_eq!(char_width('\u{1f1e6}', new), Some(1));
+    }
+}
