@@ -623,7 +623,14 @@ async fn daemon_case(bins: &Bins, runs: usize) -> Result<()> {
         hwm.push(peak);
         rss.push(proc_rss_mb(sys.bridge.id()));
         for k in 0..5 {
-            let body = format!(r#"{{"idea":"load","slot":"new-{k}"}}"#);
+            // The shell the other sessions run (this machine's login shell
+            // may print no prompt).
+            let body = serde_json::json!({
+                "idea": "load",
+                "slot": format!("new-{k}"),
+                "command": "env -i PATH=/usr/bin:/bin TERM=screen 'PS1=$ ' HOME=/tmp bash --norc --noprofile",
+            })
+            .to_string();
             let start = Instant::now();
             let origin = sys.login.origin();
             let (status, _, answer) = testkit::http(

@@ -58,6 +58,19 @@ fn now_ms() -> u64 {
 /// Runs the daemon until `cancel` fires (`Ok`) or the relay rejects the
 /// token (`Err` holding [`Rejected`]).
 pub async fn run(mut cfg: DaemonConfig, cancel: CancellationToken) -> anyhow::Result<()> {
+    let state_path = cfg.data_dir.join(state::STATE_FILE);
+    // Two daemons on one data dir would serve the same sessions twice (and,
+    // with one token, replace each other's connection at the relay).
+    if let Some(other) = state::DaemonState::read(&state_path)
+        && other.pid != std::process::id()
+        && other.alive()
+    {
+        anyhow::bail!(
+            "a runner daemon is already running with data dir {} (pid {}; see `tmux-bridge status`)",
+            cfg.data_dir.display(),
+            other.pid
+        );
+    }
     let server = server::Server::new(cfg.server.clone());
     let tmux_version = server.version().await;
     cfg.core.keys_via_client = server::has_send_keys_k(&tmux_version);
@@ -87,7 +100,6 @@ pub async fn run(mut cfg: DaemonConfig, cancel: CancellationToken) -> anyhow::Re
         from_uplink_tx,
         uplink_cancel.clone(),
     ));
-    let state_path = cfg.data_dir.join(state::STATE_FILE);
     let mut sup = supervisor::Supervisor::new(&cfg, server, to_uplink, state_path.clone());
     let ended = sup.run(from_uplink, &mut uplink_task, &cancel).await;
     // The cores first (their last frames and snapshots go out), then the

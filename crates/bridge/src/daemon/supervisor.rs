@@ -236,6 +236,18 @@ impl Supervisor {
                 return;
             }
         };
+        // Served sessions that are no longer bridged sessions of this
+        // server (renamed away, or killed and their client not gone yet):
+        // stop them; `ended` tells the relay.
+        for s in self.served.values() {
+            let still = listing
+                .find(&s.open.tmux_session)
+                .is_some_and(|b| b.line.instance == s.open.instance);
+            if !still && !s.cancel.is_cancelled() {
+                info!(ch = s.ch, session = %s.open.tmux_session, "no longer a bridged session");
+                s.cancel.cancel();
+            }
+        }
         for b in &listing.bridged {
             if self.serving(&b.line.name).is_some() {
                 continue;

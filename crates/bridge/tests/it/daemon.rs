@@ -205,6 +205,15 @@ async fn discovers_existing_sessions_picks_up_new_ones_and_closes_killed_ones() 
     println!("a killed session was closed at the relay after {closed:?}");
     sys.wait_state(&two, "live", 1).await?;
     sys.wait_state(&three, "live", 1).await?;
+    // Renamed away from the scheme: no longer served, closed.
+    sys.tmux.run(&[
+        "rename-session",
+        "-t",
+        &format!("={}", session_name("disc", "three")?),
+        "someone-else",
+    ])?;
+    sys.wait_state(&three, "closed", 5).await?;
+    sys.wait_state(&two, "live", 1).await?;
     // A person's own session is never served.
     assert!(sys.sessions_named("mine").await?.is_empty());
     drop(b);
@@ -277,6 +286,14 @@ async fn create_and_kill_from_the_relay_with_a_clean_environment() -> Result<()>
         .context("session id")?
         .to_owned();
     assert!(sys.has_session(&name));
+    // The page sees the new session's first output.
+    let mut b = Browser::connect(&sys.login, &id, 0).await?;
+    b.until("the first output", 15, |v| {
+        v.panes()
+            .any(|(_, p)| p.rows_text().iter().any(|r| !r.trim().is_empty()))
+    })
+    .await?;
+    drop(b);
     // Asked again: the same session.
     let (status, again) = sys.api("POST", "/api/sessions", body).await?;
     assert_eq!(status, 200, "{again}");
@@ -503,5 +520,88 @@ async fn keys_and_tmux_actions_from_the_page() -> Result<()> {
     )
     .await?;
     drain.abort();
+    sys.stop().await
+}
+
+/// A relay restart while two sessions print: after it, both browsers resume
+/// where they were, gap-free, and see what the panes printed meanwhile;
+/// then a runner restart (a new daemon, the same sessions and instances)
+/// continues both sequences.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_and_runner_restarts_lose_nothing_on_any_channel() -> Result<()> {
+    let mut sys = Sys::start("rst", &[("rst", "a"), ("rst", "b")], true).await?;
+    let addr = sys.relay.local_addr();
+    let names = [session_name("rst", "a")?, session_name("rst", "b")?];
+    let mut ids = Vec::new();
+    let mut panes = Vec::new();
+    let mut browsers = Vec::new();
+    for n in &names {
+        let id = sys.login.wait_session(n).await?;
+        let pane = sys.tmux.first_pane(n)?;
+        let mut b = Browser::connect(&sys.login, &id, 0).await?;
+        let p = pane.clone();
+        b.until("the prompt", 15, move |v| view_has(v, &p, "$"))
+            .await?;
+        ids.push(id);
+        panes.push(pane);
+        browsers.push(b);
+    }
+    // The relay goes away; the panes print meanwhile.
+    sys.relay.shutdown().await?;
+    for (i, pane) in panes.iter().enumerate() {
+        sys.tmux.run(&[
+            "send-keys",
+            "-t",
+            pane,
+            "-l",
+            &format!("echo while-down-{i}-$((6*7))\r"),
+        ])?;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sys.relay = relay::Relay::start(relay::Config::new(addr, sys.dir.path().join("relay"))).await?;
+    for (i, old) in std::mem::take(&mut browsers).into_iter().enumerate() {
+        let mut nb = super::e2e::reconnect(old, &sys.login, &ids[i]).await?;
+        let (p, want) = (panes[i].clone(), format!("while-down-{i}-42"));
+        nb.until(
+            "what the pane printed while the relay was down",
+            15,
+            move |v| view_rows(v, &p).iter().any(|r| r.trim() == want),
+        )
+        .await?;
+        nb.check_gap_free()?;
+        browsers.push(nb);
+    }
+    // A new daemon (the old one stops): same instances, sequences continue.
+    if let Some((task, cancel)) = sys.daemon.take() {
+        cancel.cancel();
+        task.await??;
+    }
+    sys.start_daemon();
+    for (i, pane) in panes.iter().enumerate() {
+        sys.tmux.run(&[
+            "send-keys",
+            "-t",
+            pane,
+            "-l",
+            &format!("echo after-restart-{i}-$((6*7))\r"),
+        ])?;
+    }
+    for (i, b) in browsers.iter_mut().enumerate() {
+        let (p, want) = (panes[i].clone(), format!("after-restart-{i}-42"));
+        b.until("output after the runner restart", 15, move |v| {
+            view_rows(v, &p).iter().any(|r| r.trim() == want)
+        })
+        .await?;
+        b.check_gap_free()?;
+        super::e2e::converge(b, &sys.tmux, &panes[i], 10).await?;
+    }
+    for (i, n) in names.iter().enumerate() {
+        assert_eq!(
+            sys.login.wait_session(n).await?,
+            ids[i],
+            "the same terminal session"
+        );
+    }
+    drop(browsers);
     sys.stop().await
 }

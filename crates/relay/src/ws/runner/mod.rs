@@ -297,7 +297,9 @@ async fn pump(
 ) -> Ending {
     let heartbeat = st.heartbeat;
     let silence = heartbeat * 5 / 2;
-    let mut ticks = tokio::time::interval(heartbeat / 2);
+    // Fine-grained, so that silence is noticed within a tenth of a
+    // heartbeat of the 2.5 × limit (issue 9: offline within 5 s).
+    let mut ticks = tokio::time::interval(heartbeat / 10);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_heard = tokio::time::Instant::now();
     let mut last_ping = tokio::time::Instant::now();
