@@ -587,6 +587,8 @@ async fn keystrokes(bins: &Bins, n: usize) -> Result<Vec<f64>> {
 
 /// How many idle sessions the daemon case serves.
 const IDLE_SESSIONS: usize = 50;
+/// How many of them are then made busy.
+const BUSY_SESSIONS: usize = 10;
 
 /// The runner daemon: one process serving [`IDLE_SESSIONS`] idle sessions
 /// (its RSS and CPU), and `POST /api/sessions` → the new session's first
@@ -599,6 +601,7 @@ async fn daemon_case(bins: &Bins, runs: usize) -> Result<()> {
     let mut discover = Vec::new();
     let mut created = Vec::new();
     let mut first_output = Vec::new();
+    let (mut busy_cpu, mut busy_rss, mut busy_hwm) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         let sys = start_system(bins, "load-d").await?;
         let t = Instant::now();
@@ -622,6 +625,29 @@ async fn daemon_case(bins: &Bins, runs: usize) -> Result<()> {
         cpu.push((cpu1 - cpu0) / 10.0 * 100.0);
         hwm.push(peak);
         rss.push(proc_rss_mb(sys.bridge.id()));
+        // Busy: ten of them print steadily (a build log's pace: 100 lines
+        // of `ls -l` every 50 ms, about 2,000 lines/s each) for 10 s.
+        for name in names.iter().take(BUSY_SESSIONS) {
+            sys.tmux.run(&[
+                "send-keys",
+                "-t",
+                &format!("={name}:"),
+                "while :; do ls -l /usr/bin | head -100; sleep 0.05; done",
+                "Enter",
+            ])?;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (cpu0, _) = proc_usage(sys.bridge.id());
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let (cpu1, peak) = proc_usage(sys.bridge.id());
+        busy_cpu.push((cpu1 - cpu0) / 10.0 * 100.0);
+        busy_rss.push(proc_rss_mb(sys.bridge.id()));
+        busy_hwm.push(peak);
+        for name in names.iter().take(BUSY_SESSIONS) {
+            sys.tmux
+                .run(&["send-keys", "-t", &format!("={name}:"), "C-c"])?;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
         for k in 0..5 {
             // The shell the other sessions run (this machine's login shell
             // may print no prompt).
@@ -673,6 +699,21 @@ async fn daemon_case(bins: &Bins, runs: usize) -> Result<()> {
     row("runner RSS, idle", &rss, "MB");
     row("runner peak RSS", &hwm, "MB");
     row("runner CPU, idle (10 s)", &cpu, "%");
+    row(
+        &format!("runner CPU, {BUSY_SESSIONS} of them busy (10 s)"),
+        &busy_cpu,
+        "%",
+    );
+    row(
+        &format!("runner RSS, {BUSY_SESSIONS} busy"),
+        &busy_rss,
+        "MB",
+    );
+    row(
+        &format!("runner peak RSS, {BUSY_SESSIONS} busy"),
+        &busy_hwm,
+        "MB",
+    );
     row("POST /api/sessions → 201", &created, "ms");
     row(
         "POST /api/sessions → first output on the WebSocket client",
