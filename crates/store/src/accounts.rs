@@ -237,15 +237,40 @@ impl Store {
         token_hash: &str,
         now: Millis,
     ) -> Result<Option<(UserRecord, String)>, StoreError> {
-        let sql = "SELECT u.id, u.name, u.password_hash, u.created_at, b.login_id FROM browser_logins b \
-                   JOIN users u ON u.id = b.user_id WHERE b.token_hash = $1 AND b.expires_at > $2";
-        type Row = (String, String, Option<String>, i64, Option<String>);
+        Ok(self
+            .browser_login_times(token_hash, now)
+            .await?
+            .map(|(u, login, _, _)| (u, login)))
+    }
+
+    /// [`Store::browser_login`] with the login's `created_at` and
+    /// `expires_at` (for the idle timeout: a caller touches the login only
+    /// when its end would move, so a read stays a read).
+    pub async fn browser_login_times(
+        &self,
+        token_hash: &str,
+        now: Millis,
+    ) -> Result<Option<(UserRecord, String, Millis, Millis)>, StoreError> {
+        let sql = "SELECT u.id, u.name, u.password_hash, u.created_at, b.login_id, b.created_at, b.expires_at \
+                   FROM browser_logins b JOIN users u ON u.id = b.user_id \
+                   WHERE b.token_hash = $1 AND b.expires_at > $2";
+        type Row = (
+            String,
+            String,
+            Option<String>,
+            i64,
+            Option<String>,
+            i64,
+            i64,
+        );
         let row: Option<Row> = on_db!(self.db(), pool => {
             sqlx::query_as(sql).bind(token_hash).bind(now).fetch_optional(pool).await?
         });
-        Ok(row.and_then(|(id, name, hash, created, login)| {
-            login.map(|l| (user((id, name, hash, created)), l))
-        }))
+        Ok(
+            row.and_then(|(id, name, hash, created, login, began, ends)| {
+                login.map(|l| (user((id, name, hash, created)), l, began, ends))
+            }),
+        )
     }
 
     /// The user of the unexpired browser login whose public id is

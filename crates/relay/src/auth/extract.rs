@@ -136,10 +136,14 @@ impl Auth {
         };
         let hash = self.hash("login", &value);
         let now = now_ms();
-        let login = self.store().browser_login(&hash, now).await?;
-        if login.is_some() {
-            self.touch_login(&hash, now).await?;
-        }
+        let login = self.store().browser_login_times(&hash, now).await?;
+        let login = match login {
+            Some((user, login_id, began, ends)) => {
+                self.touch_login(&hash, now, began, ends).await;
+                Some((user, login_id))
+            }
+            None => None,
+        };
         Ok(login.map(|(u, login_id)| CurrentLogin {
             user: CurrentUser {
                 id: u.id,
@@ -149,17 +153,28 @@ impl Auth {
         }))
     }
 
-    /// A use of a login: its idle timeout starts again (one write per
-    /// minute at most).
-    async fn touch_login(&self, hash: &str, now: i64) -> Result<(), AuthError> {
+    /// A use of a login: its idle timeout starts again. Written only when
+    /// the end would move by more than a minute (a tenth of the idle
+    /// timeout when that is shorter), so most requests stay reads; and
+    /// best effort: a database that cannot take the write now (SQLite
+    /// locked by another process) fails no request, the next use retries.
+    async fn touch_login(&self, hash: &str, now: i64, began: i64, ends: i64) {
         let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4);
         let cfg = self.config();
         let idle = ms(cfg.login_idle.min(cfg.login_ttl));
+        let max = ms(cfg.login_ttl);
         let slack = (idle / 10).min(60_000);
-        self.store()
-            .touch_browser_login(hash, now, idle, ms(cfg.login_ttl), slack)
-            .await?;
-        Ok(())
+        let target = now.saturating_add(idle).min(began.saturating_add(max));
+        if ends >= target.saturating_sub(slack) {
+            return;
+        }
+        if let Err(e) = self
+            .store()
+            .touch_browser_login(hash, now, idle, max, slack)
+            .await
+        {
+            tracing::debug!(error = %e, "a login's idle timeout was not moved this time");
+        }
     }
 
     /// The login cookie's value in `headers`, if present.
