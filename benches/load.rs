@@ -1,5 +1,5 @@
 //! The end-to-end load tool: floods and keystrokes through the real system
-//! (tmux → `tmux-bridge connect` → `tmux-relay serve` → a WebSocket client
+//! (tmux → `tmux-bridge run` → `tmux-relay serve` → a WebSocket client
 //! that decodes every frame into screens, as the page does), side by side
 //! with what tmux gives (a) a bare control client and (b) an ordinary client
 //! in a pseudo-terminal that reads as fast as it can (what ttyd-style tools
@@ -12,6 +12,8 @@
 //! ```text
 //! cargo build --release -p tmux-bridge -p tmux-relay
 //! cargo bench -p benches --bench load            # LOAD_RUNS=5 by default
+//! LOAD_ONLY=daemon cargo bench -p benches --bench load   # the runner daemon:
+//!                          # 50 idle sessions (RSS, CPU), create → first output
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -114,6 +116,9 @@ fn main() -> Result<()> {
                     "MB",
                 );
             }
+        }
+        if !only.is_empty() && wanted("daemon") {
+            daemon_case(&bins, runs).await?;
         }
         if !wanted("keys") {
             return Ok(());
@@ -444,7 +449,7 @@ async fn start_system(bins: &Bins, tag: &str) -> Result<System> {
     }
     let bridge = tokio::process::Command::new(&bins.bridge)
         .args([
-            "connect",
+            "run",
             "--relay",
             &format!("http://127.0.0.1:{port}"),
             "--idea",
@@ -578,4 +583,108 @@ async fn keystrokes(bins: &Bins, n: usize) -> Result<Vec<f64>> {
     }
     sys.stop().await;
     Ok(out)
+}
+
+/// How many idle sessions the daemon case serves.
+const IDLE_SESSIONS: usize = 50;
+
+/// The runner daemon: one process serving [`IDLE_SESSIONS`] idle sessions
+/// (its RSS and CPU), and `POST /api/sessions` → the new session's first
+/// output on a WebSocket client (five creations per run).
+async fn daemon_case(bins: &Bins, runs: usize) -> Result<()> {
+    println!("\n## runner daemon: {IDLE_SESSIONS} idle sessions in one process");
+    let mut rss = Vec::new();
+    let mut hwm = Vec::new();
+    let mut cpu = Vec::new();
+    let mut discover = Vec::new();
+    let mut created = Vec::new();
+    let mut first_output = Vec::new();
+    for _ in 0..runs {
+        let sys = start_system(bins, "load-d").await?;
+        let t = Instant::now();
+        let mut names = Vec::new();
+        for i in 1..IDLE_SESSIONS {
+            let name = tmux_cc::naming::session_name("idle", &i.to_string())?
+                .as_str()
+                .to_owned();
+            sys.tmux.new_session(&name, COLS, ROWS)?;
+            names.push(name);
+        }
+        for name in &names {
+            sys.login.wait_session(name).await?;
+        }
+        discover.push(t.elapsed().as_secs_f64());
+        // Idle: let the shells settle, then measure 10 s of nothing.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (cpu0, _) = proc_usage(sys.bridge.id());
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let (cpu1, peak) = proc_usage(sys.bridge.id());
+        cpu.push((cpu1 - cpu0) / 10.0 * 100.0);
+        hwm.push(peak);
+        rss.push(proc_rss_mb(sys.bridge.id()));
+        for k in 0..5 {
+            let body = format!(r#"{{"idea":"load","slot":"new-{k}"}}"#);
+            let start = Instant::now();
+            let origin = sys.login.origin();
+            let (status, _, answer) = testkit::http(
+                sys.login.addr,
+                "POST",
+                "/api/sessions",
+                &[
+                    ("Cookie", &sys.login.cookie),
+                    ("Origin", &origin),
+                    ("X-Requested-With", "load"),
+                    ("Content-Type", "application/json"),
+                ],
+                body.as_bytes(),
+            )
+            .await?;
+            if status != 201 {
+                bail!(
+                    "POST /api/sessions answered {status}: {}",
+                    String::from_utf8_lossy(&answer)
+                );
+            }
+            created.push(start.elapsed().as_secs_f64() * 1000.0);
+            let v: serde_json::Value = serde_json::from_slice(&answer)?;
+            let id = v["session"]["id"].as_str().context("session id")?;
+            let mut b = Browser::connect(&sys.login, id, 0).await?;
+            b.until("the first output", 20, |v| {
+                v.panes()
+                    .any(|(_, p)| p.rows_text().iter().any(|r| !r.trim().is_empty()))
+            })
+            .await?;
+            first_output.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+        sys.stop().await;
+    }
+    row(
+        &format!("{IDLE_SESSIONS} sessions made with tmux → all live at the relay"),
+        &discover,
+        "s",
+    );
+    row("runner RSS, idle", &rss, "MB");
+    row("runner peak RSS", &hwm, "MB");
+    row("runner CPU, idle (10 s)", &cpu, "%");
+    row("POST /api/sessions → 201", &created, "ms");
+    row(
+        "POST /api/sessions → first output on the WebSocket client",
+        &first_output,
+        "ms",
+    );
+    Ok(())
+}
+
+/// VmRSS in MB of a process.
+fn proc_rss_mb(pid: Option<u32>) -> f64 {
+    let Some(pid) = pid else {
+        return f64::NAN;
+    };
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }

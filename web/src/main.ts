@@ -1,4 +1,6 @@
 //! Entry point: routes `/` to the session list, `/s/{id}` to a session,
+//! `/search` to full-text search over all output, `/play/{id}` to a
+//! recording's playback,
 //! `/t/{idea}/{slot}` to the newest open session of that name (the link
 //! `tmux-bridge up` prints opens the terminal, not the list) and `/v` (a
 //! read-only share link, its secret in the URL's fragment) to the shared
@@ -6,6 +8,8 @@
 
 import { mountList } from './views/list';
 import { mountSession } from './views/session';
+import { mountSearch } from './views/search';
+import { mountPlay } from './views/play';
 import type { TokenResult } from './connection';
 import type { Session } from './protocol';
 import { api, el } from './dom';
@@ -45,8 +49,13 @@ if (root) route(root);
 
 function route(root: HTMLElement): void {
   const m = /^\/s\/([^/]+)\/?$/.exec(location.pathname);
+  const play = /^\/play\/([^/]+)\/?$/.exec(location.pathname);
   if (m && m[1]) {
     mountSession(root, decodeURIComponent(m[1]));
+  } else if (play && play[1]) {
+    mountPlay(root, decodeURIComponent(play[1]));
+  } else if (/^\/search\/?$/.test(location.pathname)) {
+    mountSearch(root);
   } else if (/^\/t\/([^/]+)\/([^/]+)\/?$/.test(location.pathname)) {
     const t = /^\/t\/([^/]+)\/([^/]+)\/?$/.exec(location.pathname);
     void openByName(root, decodeURIComponent(t?.[1] ?? ''), decodeURIComponent(t?.[2] ?? ''));

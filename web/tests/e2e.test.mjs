@@ -370,3 +370,73 @@ test('issue 14 item 4: a prefix key makes a window (needs a runner that takes ke
   await page.click('[data-action="split-right"]');
   await until(() => allPanes(up).length === before + 2, 10_000, 'a split');
 });
+
+test('issue 11: a word printed in a terminal is found with the search box and played back from there', { skip: skip || false, timeout: 180_000 }, async (t) => {
+  const up = await startUp(t);
+  const page = await openSession(browser, t, up);
+  const word = `needle${process.pid}x${Date.now() % 100000}`;
+  // Printed by the shell, typed locally in tmux: the page did not have to see it.
+  const [pane] = allPanes(up);
+  up.tmux('send-keys', '-t', pane, `echo found-${word}-here`, 'Enter');
+  await until(() => capture(up, pane).includes(`found-${word}-here\n`), 15_000, 'the echo in tmux');
+
+  // The search box on the list, then the results page.
+  await page.goto(new URL('/', up.url).toString());
+  await page.fill('[data-testid="search-input"]', word);
+  await page.press('[data-testid="search-input"]', 'Enter');
+  await page.waitForURL(/\/search\?q=/);
+  // Indexing trails the store by about a second: search again until found.
+  await until(async () => {
+    if ((await page.$$('[data-testid="search-hit"]')).length > 0) return true;
+    await page.reload();
+    await page.waitForSelector('[data-testid="search-status"]:not(:empty)');
+    return (await page.$$('[data-testid="search-hit"]')).length > 0;
+  }, 30_000, 'a search hit');
+  const lines = await page.$$eval('[data-testid="search-line"]', (els) => els.map((e) => e.textContent));
+  assert.ok(lines.includes(`found-${word}-here`), JSON.stringify(lines));
+  // Query syntax is text, and an empty query says so.
+  await page.goto(new URL(`/search?q=${encodeURIComponent('"NOT (' + word)}`, up.url).toString());
+  await page.waitForSelector('[data-testid="search-status"]:not(:empty)');
+  assert.doesNotMatch(await page.textContent('[data-testid="search-status"]'), /failed|error/i);
+
+  // Play from the hit: the player shows the line.
+  await page.goto(new URL(`/search?q=${word}`, up.url).toString());
+  await page.waitForSelector('[data-testid="search-play"]');
+  await page.click('[data-testid="search-play"]');
+  await page.waitForURL(/\/play\/[^/?]+\?/);
+  await until(async () => ((await page.textContent('[data-testid="player"]')) ?? '').includes(`found-${word}-here`), 20_000, 'the line in the player');
+  // The download link serves asciicast v2.
+  const href = await page.getAttribute('[data-testid="play-download"]', 'href');
+  const cast = await page.evaluate(async (u) => (await fetch(u)).text(), href);
+  const header = JSON.parse(cast.split('\n')[0]);
+  assert.equal(header.version, 2);
+  assert.ok(cast.includes(`found-${word}-here`));
+});
+
+test('issue 9: New terminal in the page makes a tmux session on the runner, live in the page and in tmux; closing it kills it', { skip: skip || false, timeout: 180_000 }, async (t) => {
+  const up = await startUp(t);
+  const page = await openSession(browser, t, up);
+  const idea = `web${process.pid % 10000}`;
+  await page.goto(new URL('/', up.url).toString());
+  await page.fill('[data-testid="new-idea"]', idea);
+  await page.click('[data-testid="new-idea-form"] button');
+  // The runner creates it in tmux; the page opens its terminal.
+  await page.waitForURL(/\/s\/[^/]+$/, { timeout: 30_000 });
+  const name = `tb_${idea}__1`;
+  await until(() => up.tmux('list-sessions', '-F', '#{session_name}').split('\n').includes(name), 10_000, `${name} in tmux`);
+  await until(() => page.evaluate(() => document.body.dataset.conn === 'live'), 20_000, 'live');
+  await until(() => page.$('.pane .xterm-rows'), 20_000, 'a pane');
+  // Typed in the page, run by the new session's shell.
+  await page.click('.pane .xterm-screen');
+  await typeLine(page, `echo made-by-${idea}`);
+  const [pane] = up.tmux('list-panes', '-t', `=${name}`, '-F', '#{pane_id}').trim().split('\n');
+  await until(() => capture(up, pane).includes(`made-by-${idea}\n`), 15_000, 'the echo in tmux');
+  // Closing from the list asks, then kills the tmux session; the list says closed.
+  await page.goto(new URL('/', up.url).toString());
+  const row = `.idea[data-idea="${idea}"] .session`;
+  await until(() => page.$(row), 10_000, 'the session in the list');
+  page.once('dialog', (d) => d.accept());
+  await page.click(`${row} [data-testid="close-session"]`);
+  await until(() => !up.tmux('list-sessions', '-F', '#{session_name}').split('\n').includes(name), 15_000, `${name} killed`);
+  await until(async () => ((await page.textContent(`${row} [data-testid="state"]`)) ?? '') === 'closed', 15_000, 'closed in the list');
+});

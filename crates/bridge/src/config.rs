@@ -50,6 +50,10 @@ pub struct Credentials {
     /// The account that approved the pairing, for display.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// The `--ca-file` given to `pair` (a relay with a private CA); later
+    /// runs trust it too unless they pass their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -58,6 +62,7 @@ impl std::fmt::Debug for Credentials {
             .field("relay_url", &self.relay_url)
             .field("runner_id", &self.runner_id)
             .field("account", &self.account)
+            .field("ca_file", &self.ca_file)
             .finish_non_exhaustive()
     }
 }
@@ -201,6 +206,7 @@ mod tests {
             runner_id: "r1".into(),
             runner_token: token.into(),
             account: Some("alice".into()),
+            ca_file: None,
         }
     }
 

@@ -23,6 +23,7 @@
 //! memory bound.
 
 mod flood;
+mod page;
 mod replies;
 mod resize;
 mod resync;
@@ -36,6 +37,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use protocol::control::TmuxOp;
 use tmux_cc::command::{self, CommandLine};
 use tmux_cc::{Event, PaneId, Reply};
 use tracing::{debug, info, warn};
@@ -70,6 +72,10 @@ pub struct CoreConfig {
     /// Hard bound of unacked frames (memory + disk); beyond it the oldest are
     /// dropped and the relay gets a full session reset on reconnect.
     pub unacked_max_bytes: u64,
+    /// tmux is 3.4 or later: the page's keys go through `send-keys -K` to
+    /// our own control client's key table; before, they are resolved from
+    /// `list-keys` (docs/protocol.md §5.1).
+    pub keys_via_client: bool,
 }
 
 impl Default for CoreConfig {
@@ -84,6 +90,7 @@ impl Default for CoreConfig {
             flood_frame_interval: Duration::from_millis(50),
             unacked_memory_bytes: 32 << 20,
             unacked_max_bytes: 1 << 30,
+            keys_via_client: true,
         }
     }
 }
@@ -126,6 +133,10 @@ pub enum RelayMsg {
     Viewers { count: u32 },
     /// Send a fresh Snapshot frame soon.
     SnapshotRequest,
+    /// Key presses typed in a pane, as tmux names them (§5.1).
+    Keys { pane: PaneId, keys: Vec<String> },
+    /// A tmux action of the page (§5.1).
+    Tmux(TmuxOp),
 }
 
 /// What the core sends to the relay. Frames and errors are for connection
@@ -155,6 +166,12 @@ pub enum ErrorCode {
     UnknownPane,
     /// A resize outside 1..=`protocol::control::MAX_RESIZE`.
     InvalidSize,
+    /// tmux refused the page's command (the message is tmux's).
+    Tmux,
+    /// A key or name that cannot be sent to tmux.
+    Invalid,
+    /// Keys before the key bindings are loaded (tmux before 3.4).
+    NotReady,
 }
 
 impl ErrorCode {
@@ -162,6 +179,9 @@ impl ErrorCode {
         match self {
             ErrorCode::UnknownPane => "unknown_pane",
             ErrorCode::InvalidSize => "invalid_size",
+            ErrorCode::Tmux => "tmux",
+            ErrorCode::Invalid => "invalid",
+            ErrorCode::NotReady => "not_ready",
         }
     }
 }
@@ -221,6 +241,8 @@ pub struct Machine {
     model: SessionModel,
     /// The time of the input being handled.
     now: Instant,
+    /// The same, in ms since the epoch.
+    wall_ms: u64,
     replies: Replies,
     resync: resync::Resyncs,
     flood: flood::Floods,
@@ -228,6 +250,7 @@ pub struct Machine {
     snap: snapshot::Cadence,
     resize: resize::Debounce,
     clients: topology::Clients,
+    page: page::Page,
     /// `%exit`'s reason, once tmux said the client exits.
     exit_reason: Option<String>,
     effects: Vec<Effect>,
@@ -246,6 +269,7 @@ impl Machine {
             cfg: cfg.clone(),
             model,
             now,
+            wall_ms: 0,
             replies: Replies::default(),
             resync: resync::Resyncs::default(),
             flood: flood::Floods::default(),
@@ -253,6 +277,7 @@ impl Machine {
             snap: snapshot::Cadence::new(now),
             resize: resize::Debounce::default(),
             clients: topology::Clients::new(own_pid, now),
+            page: page::Page::new(cfg.keys_via_client, own_pid),
             exit_reason: None,
             effects: Vec::new(),
         }
@@ -261,9 +286,13 @@ impl Machine {
     /// Handles one input at `now` and returns what to do, in order.
     pub fn handle(&mut self, input: Input, now: Now) -> Vec<Effect> {
         self.now = now.at;
+        self.wall_ms = now.wall_ms;
         self.model.set_time(now.wall_ms);
         match input {
-            Input::Start => self.list_clients(),
+            Input::Start => {
+                self.list_clients();
+                self.load_key_bindings();
+            }
             Input::Tmux(ev) => self.on_tmux_event(ev),
             Input::Drained => self.end_of_cycle(),
             Input::TmuxClosed => {
@@ -448,6 +477,17 @@ impl Machine {
             }
             Expect::Windows => self.windows_reply(&reply),
             Expect::Clients => self.clients_reply(&reply),
+            Expect::Keys => self.key_bindings_reply(&reply),
+            Expect::Page => {
+                if !reply.success {
+                    let message = String::from_utf8_lossy(&reply.text()).trim().to_owned();
+                    self.text(|generation| ToRelay::Error {
+                        generation,
+                        code: ErrorCode::Tmux,
+                        message,
+                    });
+                }
+            }
             Expect::Resync { pane, part, parts } => self.resync_reply(pane, part, parts, reply),
         }
         if !skipped.is_empty() {
@@ -466,6 +506,8 @@ impl Machine {
             RelayMsg::Resize { cols, rows } => self.relay_resize(cols, rows),
             RelayMsg::SnapshotRequest => self.send_snapshot(),
             RelayMsg::Viewers { count } => debug!(count, "viewers"),
+            RelayMsg::Keys { pane, keys } => self.page_keys(pane, &keys),
+            RelayMsg::Tmux(op) => self.page_tmux(&op),
         }
     }
 

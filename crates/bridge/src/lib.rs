@@ -9,13 +9,18 @@
 //!   async loop that runs it.
 //! - [`unacked`]: frames the relay has not acknowledged (memory, then disk).
 //! - [`uplink`]: the WebSocket to the relay, with backoff and resume.
-//! - [`session`]: wiring the three together for one tmux session.
+//! - [`net`]: the HTTP client for the relay's API and the WebSocket
+//!   connect, over rustls (`--ca-file`, `--insecure`).
+//! - [`session`]: one served session (control client + core) in the daemon.
+//! - [`daemon`]: the runner daemon: discovery, supervision, commands.
 //! - [`page_input`]: the page's keys and tmux actions as tmux commands.
 //! - [`cli`]: one file per subcommand.
 
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod daemon;
+pub mod net;
 pub mod page_input;
 pub mod session;
 pub mod tmux;

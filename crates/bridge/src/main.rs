@@ -25,10 +25,19 @@ enum Command {
     Replay(cli::replay::Args),
     /// Pair this machine with an account on a relay (prints a code to approve on its page).
     Pair(cli::pair::Args),
-    /// Serve a tmux session in the browser through an embedded local relay (the local default).
+    /// Serve your tmux sessions in the browser through an embedded local relay (the local default).
     Up(cli::up::Args),
-    /// Serve a tmux session through a relay elsewhere, with a runner token.
-    Connect(cli::connect::Args),
+    /// Run the runner daemon: serve every bridged tmux session through a relay, with a runner token.
+    #[command(alias = "connect")]
+    Run(cli::run::Args),
+    /// Create the tmux session for IDEA and SLOT (the runner serves it) and print how to attach.
+    New(cli::new::Args),
+    /// Kill the tmux session for IDEA and SLOT.
+    Kill(cli::kill::Args),
+    /// List the bridged tmux sessions.
+    Ls(cli::ls::Args),
+    /// Is the runner daemon running, connected, and what it serves.
+    Status(cli::status::Args),
     /// Print a fresh one-time login link for the running `tmux-bridge up`.
     LoginLink(cli::login_link::Args),
 }
@@ -44,7 +53,11 @@ fn main() -> ExitCode {
         Command::Replay(args) => cli::replay::run(args),
         Command::Pair(args) => cli::pair::run(args),
         Command::Up(args) => cli::up::run(args),
-        Command::Connect(args) => cli::connect::run(args),
+        Command::Run(args) => cli::run::run(args),
+        Command::New(args) => cli::new::run(args),
+        Command::Kill(args) => cli::kill::run(args),
+        Command::Ls(args) => cli::ls::run(args),
+        Command::Status(args) => cli::status::run(args),
         Command::LoginLink(args) => cli::login_link::run(args),
     };
     match result {

@@ -1,91 +1,37 @@
-//! Serving one tmux session: make sure it exists (named by
-//! `tmux_cc::naming`), attach a control client, and run the core and the
-//! uplink until shutdown. If the control client exits (the session was
-//! killed, the server restarted), it is recreated and attached again.
+//! Serving one tmux session inside the daemon: attach a control client
+//! (holding the server's start lock until tmux answered the attach), run
+//! the session's core, and carry its messages to the uplink tagged with the
+//! session's channel. The task ends when the control client exits (the
+//! session was killed, the server died) or the daemon cancels it; the
+//! supervisor then decides what the relay hears (`close`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use protocol::control::{PROTOCOL_VERSION, RunnerHello};
+use protocol::runner::{Channel, Open};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
-use crate::core::{Core, CoreConfig};
-use crate::tmux::{TmuxServer, spawn_control_client};
-use crate::uplink::{self, UplinkConfig};
-
-/// Everything needed to serve one terminal session.
-#[derive(Debug, Clone)]
-pub struct SessionConfig {
-    pub server: TmuxServer,
-    pub idea: String,
-    pub slot: String,
-    pub relay_url: String,
-    pub runner_token: String,
-    /// Where unacked frames spill to disk.
-    pub spill_dir: PathBuf,
-    pub core: CoreConfig,
-    /// Size of a session we create (columns, rows).
-    pub initial_size: (u16, u16),
-}
+use crate::core::{Core, CoreConfig, Ended};
+use crate::daemon::server::{Bridged, Server};
+use crate::tmux::spawn_control_client;
+use crate::uplink::ToUplink;
 
 /// The tmux session name for (idea, slot), and the attach command.
-pub fn names(server: &TmuxServer, idea: &str, slot: &str) -> anyhow::Result<(String, String)> {
+pub fn names(
+    server: &crate::tmux::TmuxServer,
+    idea: &str,
+    slot: &str,
+) -> anyhow::Result<(String, String)> {
     let name = tmux_cc::naming::session_name(idea, slot)
         .context("naming the tmux session")?
         .as_str()
         .to_owned();
     let attach = server.attach_command(&name);
     Ok((name, attach))
-}
-
-/// Creates the session if it does not exist, and records the logical id in
-/// the `@bridge_id` user option. Returns the session name.
-pub async fn ensure_session(
-    server: &TmuxServer,
-    idea: &str,
-    slot: &str,
-    size: (u16, u16),
-) -> anyhow::Result<String> {
-    let (name, _) = names(server, idea, slot)?;
-    let exact = format!("={name}");
-    let exists = server
-        .command()
-        .args(["has-session", "-t", &exact])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .await
-        .context("running tmux")?
-        .success();
-    if !exists {
-        let (cols, rows) = (size.0.to_string(), size.1.to_string());
-        server
-            .run(&["new-session", "-d", "-s", &name, "-x", &cols, "-y", &rows])
-            .await
-            .with_context(|| format!("creating tmux session {name}"))?;
-        info!(session = %name, "created tmux session");
-    }
-    // Arguments given on the command line are not parsed by tmux's command
-    // parser and set-option does not format-expand values without -F, so
-    // the logical id is stored verbatim.
-    let logical = tmux_cc::naming::logical_id(idea, slot)?;
-    server
-        // set-option takes a pane target: `=NAME:` (a bare `=NAME` is read
-        // as a window name and fails).
-        .run(&[
-            "set-option",
-            "-t",
-            &format!("{exact}:"),
-            "@bridge_id",
-            &logical,
-        ])
-        .await
-        .context("setting @bridge_id")?;
-    Ok(name)
 }
 
 /// This machine's host name, for display.
@@ -96,97 +42,110 @@ pub fn host_name() -> String {
         .unwrap_or_default()
 }
 
-/// Serves the session until `cancel` fires or the relay rejects the token.
-pub async fn run(cfg: SessionConfig, cancel: CancellationToken) -> anyhow::Result<()> {
-    let mut restart_delay = Duration::from_millis(200);
-    loop {
-        let name = ensure_session(&cfg.server, &cfg.idea, &cfg.slot, cfg.initial_size).await?;
-        let started = tokio::time::Instant::now();
-        let outcome = serve_once(&cfg, &name, &cancel).await;
-        if cancel.is_cancelled() {
-            return outcome;
-        }
-        match outcome {
-            Err(err) if err.is::<Rejected>() => return Err(err),
-            Err(err) => warn!("serving {name}: {err:#}"),
-            Ok(()) => info!(session = %name, "control client ended; attaching again"),
-        }
-        if started.elapsed() > Duration::from_secs(10) {
-            restart_delay = Duration::from_millis(200);
-        }
-        tokio::select! {
-            _ = cancel.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(restart_delay) => {}
-        }
-        restart_delay = (restart_delay * 2).min(Duration::from_secs(10));
-    }
-}
-
 /// The relay refused our credentials: retrying cannot help.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct Rejected(pub String);
 
-async fn serve_once(
-    cfg: &SessionConfig,
-    name: &str,
-    cancel: &CancellationToken,
-) -> anyhow::Result<()> {
+/// A session being served.
+#[derive(Debug)]
+pub struct Served {
+    pub ch: Channel,
+    pub open: Open,
+    pub server_pid: u32,
+    pub cancel: CancellationToken,
+    pub task: JoinHandle<anyhow::Result<Ended>>,
+}
+
+/// Starts serving `b` (whose instance is `instance`) on channel `ch`: the
+/// `open` is queued on the uplink before this returns. `ended` hears `ch`
+/// when the task is over.
+#[allow(clippy::too_many_arguments)]
+pub async fn start(
+    server: &Server,
+    b: &Bridged,
+    instance: String,
+    ch: Channel,
+    core_cfg: &CoreConfig,
+    spill_dir: PathBuf,
+    uplink: mpsc::Sender<ToUplink>,
+    ended: mpsc::UnboundedSender<Channel>,
+) -> anyhow::Result<Served> {
+    let name = b.line.name.clone();
     // ignore-size: a person attached in a terminal keeps authority over the
     // window size; our `refresh-client -C` applies only when no such client
     // is attached (README, "Resize policy"). pause-after: fall behind and
     // get `%pause` (then resync) instead of being disconnected.
-    let flags = format!("pause-after={},ignore-size", cfg.core.pause_after_secs);
-    let mut client = spawn_control_client(&cfg.server, name, &flags)?;
-    let own_pid = client.child.id();
-    let (core_tx, core_rx) = mpsc::unbounded_channel();
-    let (uplink_tx, uplink_rx) = mpsc::channel(64);
-    let hello = RunnerHello {
-        v: PROTOCOL_VERSION,
-        idea: cfg.idea.clone(),
-        slot: cfg.slot.clone(),
-        tmux_session: name.to_owned(),
-        attach: cfg.server.attach_command(name),
-        host: host_name(),
+    let flags = format!("pause-after={},ignore-size", core_cfg.pause_after_secs);
+    let mut client = {
+        let _starts = server.lock.lock().await;
+        let mut client = spawn_control_client(&server.tmux, &name, &flags)?;
+        if let Some(attached) = client.attached.take() {
+            // tmux answers the attach at once; a client that never writes
+            // is left to the core (it ends when the process does).
+            let _ = tokio::time::timeout(Duration::from_secs(2), attached).await;
+        }
+        client
     };
-    let uplink_cancel = cancel.child_token();
-    let uplink_task = tokio::spawn(uplink::run(
-        UplinkConfig {
-            relay_url: cfg.relay_url.clone(),
-            runner_token: cfg.runner_token.clone(),
-            hello,
-        },
-        core_tx,
-        uplink_rx,
-        uplink_cancel.clone(),
-    ));
+    let own_pid = client.child.id();
+    let open = Open {
+        ch,
+        idea: b.idea.clone(),
+        slot: b.slot.clone(),
+        instance,
+        tmux_session: name.clone(),
+        attach: server.tmux.attach_command(&name),
+    };
+    let (core_tx, core_rx) = mpsc::unbounded_channel();
+    uplink
+        .send(ToUplink::Serve {
+            open: open.clone(),
+            to_core: core_tx,
+        })
+        .await
+        .context("the uplink is gone")?;
+    let (to_relay, mut from_core) = mpsc::channel(64);
     let core = Core::new(
-        cfg.core.clone(),
+        core_cfg.clone(),
         client.commands.clone(),
-        uplink_tx,
-        cfg.spill_dir.clone(),
+        to_relay,
+        spill_dir.join(format!("{name}-{}", open.instance)),
         own_pid,
     );
+    let cancel = CancellationToken::new();
     let output = std::mem::replace(&mut client.output, mpsc::channel(1).1);
-    let result = core
-        .run(output, core_rx, cancel.clone())
-        .await
-        .map(|ended| debug!(?ended, "session core ended"));
-
-    // Closing stdin detaches the control client; give tmux a moment, then
-    // make sure the process is gone.
-    drop(client.commands);
-    if tokio::time::timeout(Duration::from_secs(3), client.child.wait())
-        .await
-        .is_err()
-    {
-        let _ = client.child.start_kill();
-        let _ = client.child.wait().await;
-    }
-    uplink_cancel.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(3), uplink_task).await;
-    result.map_err(|e| match e.downcast::<Rejected>() {
-        Ok(r) => anyhow::Error::new(r),
-        Err(e) => e,
+    let task_cancel = cancel.clone();
+    let task = tokio::spawn(async move {
+        let forward = async {
+            while let Some(msg) = from_core.recv().await {
+                if uplink.send(ToUplink::Core { ch, msg }).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let (result, ()) = tokio::join!(core.run(output, core_rx, task_cancel), forward);
+        // Closing stdin detaches the control client; give tmux a moment,
+        // then make sure the process is gone.
+        drop(client.commands);
+        if tokio::time::timeout(Duration::from_secs(3), client.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = client.child.start_kill();
+            let _ = client.child.wait().await;
+        }
+        match &result {
+            Ok(ended) => debug!(ch, ?ended, "session core ended"),
+            Err(err) => warn!(ch, "session core failed: {err:#}"),
+        }
+        let _ = ended.send(ch);
+        result
+    });
+    Ok(Served {
+        ch,
+        open,
+        server_pid: b.line.server_pid,
+        cancel,
+        task,
     })
 }

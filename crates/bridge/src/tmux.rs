@@ -31,9 +31,12 @@ pub struct TmuxServer {
 }
 
 impl TmuxServer {
-    /// A `tmux` command with this server's socket and config flags and `-u`.
+    /// A `tmux` command with this server's socket and config flags and
+    /// `-u`, in a cleaned environment ([`clean_env`]): a server it starts,
+    /// and every pane of it, never sees the runner's token or settings.
     pub fn command(&self) -> Command {
         let mut cmd = Command::new("tmux");
+        clean_env(cmd.as_std_mut());
         cmd.args(self.base_args());
         cmd
     }
@@ -94,6 +97,28 @@ impl TmuxServer {
     }
 }
 
+/// Whether an environment variable of the runner must not reach tmux: the
+/// runner's own settings and secrets (`TMUX_BRIDGE_*`, the token among
+/// them), its log filter, and `TMUX`/`TMUX_PANE` (the runner may itself run
+/// inside tmux; a server it starts is not nested in that one).
+pub fn is_private_env(key: &std::ffi::OsStr) -> bool {
+    let key = key.to_string_lossy();
+    key.starts_with("TMUX_BRIDGE_")
+        || matches!(
+            key.as_ref(),
+            "TMUX" | "TMUX_PANE" | "RUST_LOG" | "RUST_BACKTRACE"
+        )
+}
+
+/// Removes [`is_private_env`] variables from what `cmd` inherits.
+pub fn clean_env(cmd: &mut std::process::Command) {
+    for (key, _) in std::env::vars_os() {
+        if is_private_env(&key) {
+            cmd.env_remove(key);
+        }
+    }
+}
+
 /// Quotes a word for a POSIX shell when it holds anything but safe characters.
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
@@ -121,6 +146,9 @@ pub struct ControlClient {
     /// Encoded command lines (each ending in `\n`) to write to tmux's stdin.
     pub commands: mpsc::Sender<Bytes>,
     pub output: mpsc::Receiver<TmuxOutput>,
+    /// Fires when tmux first wrote to stdout (the attach was answered), or
+    /// is dropped when it exited without a word.
+    pub attached: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 /// Spawns `tmux -u -C attach-session -f FLAGS -t =SESSION` with reader and
@@ -150,23 +178,35 @@ pub fn spawn_control_client(
     let stdin = child.stdin.take().context("tmux stdin")?;
 
     let (out_tx, out_rx) = mpsc::channel::<TmuxOutput>(256);
-    tokio::spawn(read_pump(stdout, out_tx));
+    let (attached_tx, attached_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(read_pump(stdout, out_tx, attached_tx));
     let (cmd_tx, cmd_rx) = mpsc::channel::<Bytes>(1024);
     tokio::spawn(write_pump(stdin, cmd_rx));
     Ok(ControlClient {
         child,
         commands: cmd_tx,
         output: out_rx,
+        attached: Some(attached_rx),
     })
 }
 
-async fn read_pump(mut stdout: tokio::process::ChildStdout, tx: mpsc::Sender<TmuxOutput>) {
+async fn read_pump(
+    mut stdout: tokio::process::ChildStdout,
+    tx: mpsc::Sender<TmuxOutput>,
+    attached: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut attached = Some(attached);
     let mut parser = Parser::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match stdout.read(&mut buf).await {
             Ok(0) => break,
-            Ok(n) => n,
+            Ok(n) => {
+                if let Some(a) = attached.take() {
+                    let _ = a.send(());
+                }
+                n
+            }
             Err(err) => {
                 warn!(%err, "reading tmux stdout");
                 break;
@@ -193,22 +233,32 @@ async fn read_pump(mut stdout: tokio::process::ChildStdout, tx: mpsc::Sender<Tmu
 async fn write_pump(mut stdin: tokio::process::ChildStdin, mut rx: mpsc::Receiver<Bytes>) {
     while let Some(line) = rx.recv().await {
         if let Err(err) = stdin.write_all(&line).await {
-            warn!(%err, "writing to tmux stdin");
+            log_write_error(&err);
             return;
         }
         // Coalesce whatever is already queued before flushing.
         while let Ok(more) = rx.try_recv() {
             if let Err(err) = stdin.write_all(&more).await {
-                warn!(%err, "writing to tmux stdin");
+                log_write_error(&err);
                 return;
             }
         }
         if let Err(err) = stdin.flush().await {
-            warn!(%err, "flushing tmux stdin");
+            log_write_error(&err);
             return;
         }
     }
     // Channel closed: dropping stdin sends EOF, which makes tmux detach us.
+}
+
+/// A broken pipe is the client exiting (its session was killed): not worth
+/// a warning.
+fn log_write_error(err: &std::io::Error) {
+    if err.kind() == std::io::ErrorKind::BrokenPipe {
+        debug!(%err, "writing to tmux stdin");
+    } else {
+        warn!(%err, "writing to tmux stdin");
+    }
 }
 
 #[cfg(test)]

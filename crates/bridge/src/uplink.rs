@@ -1,27 +1,36 @@
-//! The WebSocket to the relay: connect with the runner token, `hello` /
-//! `welcome`, forward frames from the core, deliver the relay's messages to
-//! the core, and reconnect with capped exponential backoff and jitter.
+//! The runner's one WebSocket to the relay (protocol 2, docs/protocol.md
+//! §4): connect with the runner token, `hello` / `welcome`, `open` every
+//! served session as a channel, carry each channel's frames and messages,
+//! heartbeats, and reconnect with capped exponential backoff and jitter.
 //!
-//! The uplink keeps no transcript state: the core holds every unacked frame
-//! and resends from the relay's `last_seq` after each `Opened`. Messages
-//! from the core carry the connection generation they were meant for, so a
-//! frame queued for a dead connection is never sent on the next one (which
-//! would duplicate or reorder sequence numbers).
+//! The uplink keeps no transcript state: each session's core holds its
+//! unacked frames and resends from the relay's `last_seq` after each
+//! `Opened`. Everything the daemon and the cores send goes through one
+//! ordered queue ([`ToUplink`]), so a session's `open` precedes the
+//! `result` of the command that created it and its last frames precede its
+//! `close`. Frames carry the connection generation they were meant for: one
+//! queued for a dead connection is dropped, never sent on the next one
+//! (which would duplicate or reorder sequence numbers). While disconnected
+//! the queue is still drained (frames wait in the cores' unacked logs).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use protocol::control::{RelayToRunner, RunnerHello, RunnerToRelay};
-
-use crate::core::{RelayEvent, RelayMsg, ToRelay};
+use protocol::runner::{
+    Channel, ChannelStatus, CloseReason, CommandOp, ErrorBody, Hello, Open, RelayMsg as Wire,
+    RunnerMsg, with_channel,
+};
 use rand::Rng;
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
+
+use crate::core::{RelayEvent, RelayMsg, ToRelay};
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
@@ -29,7 +38,47 @@ pub struct UplinkConfig {
     /// The relay's base URL (`http://127.0.0.1:8417`, `https://relay.example`).
     pub relay_url: String,
     pub runner_token: String,
-    pub hello: RunnerHello,
+    pub hello: Hello,
+    /// How to trust the relay (`--ca-file`, `--insecure`).
+    pub tls: crate::net::TlsOptions,
+}
+
+/// What the daemon and the session cores give the uplink, in order.
+#[derive(Debug)]
+pub enum ToUplink {
+    /// Serve a session on `open.ch`; the relay's messages for it go to `to_core`.
+    Serve {
+        open: Open,
+        to_core: mpsc::UnboundedSender<RelayEvent>,
+    },
+    /// A session core's frame, status or error.
+    Core { ch: Channel, msg: ToRelay },
+    /// Stop serving a channel (after its core ended).
+    Close { ch: Channel, reason: CloseReason },
+    /// The answer to a command.
+    Result {
+        id: String,
+        result: Result<Option<Channel>, ErrorBody>,
+    },
+}
+
+/// What the uplink tells the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FromUplink {
+    /// A command from the relay.
+    Command { id: String, op: CommandOp },
+    /// Connected and welcomed.
+    Connected { runner_id: String },
+    /// Not connected (any more); why.
+    Disconnected { reason: String },
+}
+
+/// How the uplink ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UplinkEnd {
+    Cancelled,
+    /// The relay refused the runner token: retrying cannot help.
+    Rejected(String),
 }
 
 /// The relay's runner WebSocket URL for a base URL.
@@ -78,214 +127,456 @@ impl Backoff {
     }
 }
 
-/// Runs the uplink until `cancel` fires or the relay rejects the token.
-pub async fn run(
-    cfg: UplinkConfig,
-    to_core: mpsc::UnboundedSender<RelayEvent>,
-    mut from_core: mpsc::Receiver<ToRelay>,
-    cancel: CancellationToken,
-) {
-    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(15));
-    let mut generation = 0u64;
-    loop {
-        if cancel.is_cancelled() {
-            return;
-        }
-        generation += 1;
-        match connect_once(&cfg, generation, &to_core, &mut from_core, &cancel).await {
-            Outcome::Cancelled => return,
-            Outcome::Rejected(reason) => {
-                let _ = to_core.send(RelayEvent::Rejected { reason });
-                return;
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Why a connection attempt failed.
+#[derive(Debug)]
+enum ConnectError {
+    /// Definite: the token (or the URL) is refused; stop.
+    Rejected(String),
+    /// Worth retrying.
+    Failed(String),
+}
+
+/// Opens the runner WebSocket with the token: the one place that dials,
+/// through `net::connect_ws` (TLS, `--ca-file`, plain-words errors).
+async fn connect_ws(
+    relay_url: &str,
+    token: &str,
+    tls: &crate::net::TlsOptions,
+) -> Result<Ws, ConnectError> {
+    let url = runner_ws_url(relay_url).map_err(|e| ConnectError::Rejected(e.to_string()))?;
+    crate::net::connect_ws(&url, token, tls)
+        .await
+        .map_err(|err| {
+            if err.is_definite() {
+                ConnectError::Rejected(err.to_string())
+            } else {
+                ConnectError::Failed(err.to_string())
             }
-            Outcome::Lost { was_up } => {
-                let _ = to_core.send(RelayEvent::Lost { generation });
-                if was_up {
-                    backoff.reset();
+        })
+}
+
+/// One served channel as the uplink sees it.
+#[derive(Debug)]
+struct Chan {
+    open: Open,
+    to_core: mpsc::UnboundedSender<RelayEvent>,
+    /// `opened` arrived on the live connection.
+    opened: bool,
+    attached: u32,
+}
+
+/// The uplink's state across connections.
+struct State {
+    cfg: UplinkConfig,
+    channels: BTreeMap<Channel, Chan>,
+    /// The live connection's generation (0 before the first).
+    generation: u64,
+    connected: bool,
+    started: Instant,
+    to_daemon: mpsc::UnboundedSender<FromUplink>,
+}
+
+fn text(msg: &RunnerMsg) -> Option<Message> {
+    match serde_json::to_string(msg) {
+        Ok(t) => Some(Message::text(t)),
+        Err(err) => {
+            warn!(%err, "cannot encode a message for the relay");
+            None
+        }
+    }
+}
+
+impl State {
+    /// Takes one message from the daemon or a core; returns what to send
+    /// (nothing while disconnected).
+    fn local(&mut self, msg: ToUplink) -> Vec<Message> {
+        let connected = self.connected;
+        let mut out = Vec::new();
+        match msg {
+            ToUplink::Serve { open, to_core } => {
+                if connected {
+                    out.extend(text(&RunnerMsg::Open(open.clone())));
+                }
+                self.channels.insert(
+                    open.ch,
+                    Chan {
+                        open,
+                        to_core,
+                        opened: false,
+                        attached: 0,
+                    },
+                );
+            }
+            ToUplink::Core { ch, msg } => {
+                let Some(chan) = self.channels.get_mut(&ch) else {
+                    return out;
+                };
+                match msg {
+                    ToRelay::Frame { generation, bytes } => {
+                        if connected && chan.opened && generation == self.generation {
+                            out.push(Message::Binary(with_channel(ch, &bytes)));
+                        }
+                    }
+                    ToRelay::Status { attached_clients } => chan.attached = attached_clients,
+                    ToRelay::Error {
+                        generation,
+                        code,
+                        message,
+                    } => {
+                        if connected && generation == self.generation {
+                            out.extend(text(&RunnerMsg::Error {
+                                ch: Some(ch),
+                                code: code.as_str().to_owned(),
+                                message,
+                            }));
+                        }
+                    }
                 }
             }
+            ToUplink::Close { ch, reason } => {
+                if self.channels.remove(&ch).is_some() && connected {
+                    out.extend(text(&RunnerMsg::Close { ch, reason }));
+                }
+            }
+            ToUplink::Result { id, result } => {
+                if connected {
+                    let msg = match result {
+                        Ok(ch) => RunnerMsg::Result {
+                            id,
+                            ok: true,
+                            ch,
+                            error: None,
+                        },
+                        Err(error) => RunnerMsg::Result {
+                            id,
+                            ok: false,
+                            ch: None,
+                            error: Some(error),
+                        },
+                    };
+                    out.extend(text(&msg));
+                } else {
+                    debug!(%id, "a command result for a connection that is gone");
+                }
+            }
+        }
+        out
+    }
+
+    /// A text message from the relay.
+    fn remote(&mut self, msg: Wire) {
+        let (ch, event) = match msg {
+            Wire::Opened {
+                ch,
+                session_id,
+                last_seq,
+            } => {
+                if let Some(chan) = self.channels.get_mut(&ch) {
+                    debug!(ch, %session_id, last_seq, "opened");
+                    chan.opened = true;
+                }
+                (
+                    ch,
+                    RelayEvent::Opened {
+                        generation: self.generation,
+                        last_seq,
+                    },
+                )
+            }
+            Wire::OpenFailed { ch, code, reason } => {
+                let name = self.channels.get(&ch).map(|c| c.open.tmux_session.clone());
+                warn!(ch, code, %reason, session = ?name, "the relay refused to open a session");
+                return;
+            }
+            Wire::Ack { ch, seq } => (ch, RelayEvent::Message(RelayMsg::Ack { seq })),
+            Wire::Input { ch, pane, data } => {
+                (ch, RelayEvent::Message(RelayMsg::Input { pane, data }))
+            }
+            Wire::Resize { ch, cols, rows } => {
+                (ch, RelayEvent::Message(RelayMsg::Resize { cols, rows }))
+            }
+            Wire::Viewers { ch, count } => (ch, RelayEvent::Message(RelayMsg::Viewers { count })),
+            Wire::SnapshotRequest { ch } => (ch, RelayEvent::Message(RelayMsg::SnapshotRequest)),
+            Wire::Keys { ch, pane, keys } => {
+                (ch, RelayEvent::Message(RelayMsg::Keys { pane, keys }))
+            }
+            Wire::Tmux { ch, op } => (ch, RelayEvent::Message(RelayMsg::Tmux(op))),
+            Wire::Command { id, op } => {
+                let _ = self.to_daemon.send(FromUplink::Command { id, op });
+                return;
+            }
+            Wire::Error { ch, code, message } => {
+                warn!(?ch, %code, %message, "the relay reported an error");
+                return;
+            }
+            Wire::Welcome { .. } => {
+                debug!("a second welcome");
+                return;
+            }
+            other => {
+                debug!(?other, "a relay message this runner does not take");
+                return;
+            }
+        };
+        match self.channels.get(&ch) {
+            Some(chan) => {
+                let _ = chan.to_core.send(event);
+            }
+            None => debug!(ch, "a message for a channel that is closed"),
+        }
+    }
+
+    fn status(&self) -> Option<Message> {
+        text(&RunnerMsg::Status {
+            uptime_s: self.started.elapsed().as_secs(),
+            load: load_average(),
+            tmux_version: self.cfg.hello.tmux_version.clone(),
+            sessions: self
+                .channels
+                .iter()
+                .map(|(ch, c)| ChannelStatus {
+                    ch: *ch,
+                    attached_clients: c.attached,
+                })
+                .collect(),
+        })
+    }
+
+    /// The connection is gone: every core hears so.
+    fn lost(&mut self, reason: String) {
+        if self.connected {
+            warn!(%reason, "lost the relay connection");
+        }
+        self.connected = false;
+        for chan in self.channels.values_mut() {
+            chan.opened = false;
+            let _ = chan.to_core.send(RelayEvent::Lost {
+                generation: self.generation,
+            });
+        }
+        let _ = self.to_daemon.send(FromUplink::Disconnected { reason });
+    }
+}
+
+/// `/proc/loadavg`'s three numbers (empty elsewhere).
+fn load_average() -> Vec<f32> {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| {
+            s.split_whitespace()
+                .take(3)
+                .filter_map(|v| v.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Runs the uplink until `cancel` fires (then every channel is closed with
+/// `stopping`) or the relay rejects the token.
+pub async fn run(
+    cfg: UplinkConfig,
+    mut rx: mpsc::Receiver<ToUplink>,
+    to_daemon: mpsc::UnboundedSender<FromUplink>,
+    cancel: CancellationToken,
+) -> UplinkEnd {
+    let mut state = State {
+        cfg,
+        channels: BTreeMap::new(),
+        generation: 0,
+        connected: false,
+        started: Instant::now(),
+        to_daemon,
+    };
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(15));
+    loop {
+        state.generation += 1;
+        let (reason, was_up) = match connected(&mut state, &mut rx, &cancel).await {
+            Session::Cancelled => return UplinkEnd::Cancelled,
+            Session::Rejected(reason) => {
+                warn!(%reason, "the relay rejected this runner; not retrying");
+                state.lost(reason.clone());
+                return UplinkEnd::Rejected(reason);
+            }
+            Session::Lost { reason, was_up } => (reason, was_up),
+        };
+        if !was_up {
+            warn!(%reason, "cannot reach the relay; retrying");
+        }
+        state.lost(reason);
+        if was_up {
+            backoff.reset();
         }
         let delay = backoff.next_delay();
         debug!(?delay, "reconnecting to relay");
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return UplinkEnd::Cancelled,
+                () = &mut sleep => break,
+                msg = rx.recv() => match msg {
+                    Some(msg) => { state.local(msg); }
+                    None => return UplinkEnd::Cancelled,
+                },
+            }
         }
-        // Drop anything queued for the connection that died.
-        while from_core.try_recv().is_ok() {}
     }
 }
 
-/// The core's view of a relay message (`None` for one it has no use for).
-fn relay_msg(msg: RelayToRunner) -> Option<RelayMsg> {
-    Some(match msg {
-        RelayToRunner::Ack { seq } => RelayMsg::Ack { seq },
-        RelayToRunner::Input { pane, data } => RelayMsg::Input { pane, data },
-        RelayToRunner::Resize { cols, rows } => RelayMsg::Resize { cols, rows },
-        RelayToRunner::Viewers { count } => RelayMsg::Viewers { count },
-        RelayToRunner::SnapshotRequest => RelayMsg::SnapshotRequest,
-        _ => return None,
-    })
-}
-
-enum Outcome {
+enum Session {
     Cancelled,
     Rejected(String),
-    Lost { was_up: bool },
+    Lost { reason: String, was_up: bool },
 }
 
-async fn connect_once(
-    cfg: &UplinkConfig,
-    generation: u64,
-    to_core: &mpsc::UnboundedSender<RelayEvent>,
-    from_core: &mut mpsc::Receiver<ToRelay>,
+/// How long the relay may stay silent (no message, no pong) before the
+/// connection counts as dead.
+fn silence_limit(heartbeat: Duration) -> Duration {
+    (heartbeat * 5).max(Duration::from_secs(10))
+}
+
+/// One connection: handshake, open every channel, then serve until it
+/// breaks.
+async fn connected(
+    state: &mut State,
+    rx: &mut mpsc::Receiver<ToUplink>,
     cancel: &CancellationToken,
-) -> Outcome {
-    let url = match runner_ws_url(&cfg.relay_url) {
-        Ok(u) => u,
-        Err(err) => return Outcome::Rejected(err.to_string()),
-    };
-    let mut request = match url.as_str().into_client_request() {
-        Ok(r) => r,
-        Err(err) => return Outcome::Rejected(format!("bad relay URL: {err}")),
-    };
-    match HeaderValue::from_str(&format!("Bearer {}", cfg.runner_token)) {
-        Ok(v) => {
-            request.headers_mut().insert("authorization", v);
-        }
-        Err(_) => {
-            return Outcome::Rejected(
-                "the runner token has characters a header cannot carry".into(),
-            );
-        }
-    }
-    let ws_config = WebSocketConfig::default()
-        .max_message_size(Some(protocol::control::MAX_RUNNER_MESSAGE))
-        .max_frame_size(Some(protocol::control::MAX_RUNNER_MESSAGE));
-    let connect = tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true);
-    let (ws, _resp) = tokio::select! {
-        _ = cancel.cancelled() => return Outcome::Cancelled,
-        r = tokio::time::timeout(Duration::from_secs(10), connect) => match r {
-            Err(_) => {
-                warn!("connecting to the relay timed out");
-                return Outcome::Lost { was_up: false };
-            }
-            Ok(Err(tungstenite::Error::Http(resp)))
-                if matches!(resp.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) =>
-            {
-                return Outcome::Rejected(format!("the relay refused the runner token ({})", resp.status()));
-            }
-            Ok(Err(err)) => {
-                debug!(%err, "connecting to the relay");
-                return Outcome::Lost { was_up: false };
-            }
-            Ok(Ok(pair)) => pair,
+) -> Session {
+    let ws = tokio::select! {
+        _ = cancel.cancelled() => return Session::Cancelled,
+        r = connect_ws(&state.cfg.relay_url, &state.cfg.runner_token, &state.cfg.tls) => match r {
+            Ok(ws) => ws,
+            Err(ConnectError::Rejected(reason)) => return Session::Rejected(reason),
+            Err(ConnectError::Failed(reason)) => return Session::Lost { reason, was_up: false },
         },
     };
     let (mut sink, mut stream) = ws.split();
-
-    let hello = RunnerToRelay::Hello(cfg.hello.clone());
-    let Ok(text) = serde_json::to_string(&hello) else {
-        return Outcome::Rejected("cannot encode hello".into());
+    let lost = |reason: String| Session::Lost {
+        reason,
+        was_up: false,
     };
-    if sink.send(Message::text(text)).await.is_err() {
-        return Outcome::Lost { was_up: false };
+    let Some(hello) = text(&RunnerMsg::Hello(state.cfg.hello.clone())) else {
+        return Session::Rejected("cannot encode hello".into());
+    };
+    if let Err(err) = sink.send(hello).await {
+        return lost(format!("sending hello: {err}"));
     }
-
-    // Wait for welcome.
     let welcome = tokio::select! {
-        _ = cancel.cancelled() => return Outcome::Cancelled,
+        _ = cancel.cancelled() => return Session::Cancelled,
         r = tokio::time::timeout(Duration::from_secs(10), stream.next()) => r,
     };
-    let (session_id, last_seq) = match welcome {
-        Ok(Some(Ok(Message::Text(t)))) => match serde_json::from_str::<RelayToRunner>(&t) {
-            Ok(RelayToRunner::Welcome {
-                session_id,
-                last_seq,
-            }) => (session_id, last_seq),
-            Ok(other) => {
-                warn!(?other, "relay did not answer hello with welcome");
-                return Outcome::Lost { was_up: false };
-            }
-            Err(err) => {
-                warn!(%err, "relay sent a malformed welcome");
-                return Outcome::Lost { was_up: false };
-            }
+    let (runner_id, heartbeat_ms) = match welcome {
+        Err(_) => return lost("the relay did not answer hello within 10 s".into()),
+        Ok(Some(Ok(Message::Text(t)))) => match serde_json::from_str::<Wire>(&t) {
+            Ok(Wire::Welcome {
+                runner_id,
+                heartbeat_ms,
+            }) => (runner_id, heartbeat_ms),
+            Ok(other) => return lost(format!("the relay answered hello with {other:?}")),
+            Err(err) => return lost(format!("the relay sent a malformed welcome: {err}")),
         },
         Ok(Some(Ok(Message::Close(frame)))) => {
-            let reason = frame
-                .map(|f| format!("{} {}", u16::from(f.code), f.reason))
-                .unwrap_or_default();
-            if reason.starts_with("1008") {
-                return Outcome::Rejected(format!("the relay closed the connection: {reason}"));
+            let (code, reason) = frame
+                .map(|f| (u16::from(f.code), f.reason.to_string()))
+                .unwrap_or((1005, String::new()));
+            if code == 1008 {
+                return Session::Rejected(format!(
+                    "the relay closed the connection: {code} {reason}"
+                ));
             }
-            warn!(%reason, "relay closed during hello");
-            return Outcome::Lost { was_up: false };
+            if code == 4000 {
+                // A protocol version this relay does not speak: definite.
+                return Session::Rejected(format!("the relay refused hello: {code} {reason}"));
+            }
+            return lost(format!("the relay closed during hello: {code} {reason}"));
         }
-        _ => return Outcome::Lost { was_up: false },
+        Ok(other) => return lost(format!("the relay answered hello with {other:?}")),
     };
-    info!(session_id, last_seq, "connected to relay");
-    let _ = to_core.send(RelayEvent::Opened {
-        generation,
-        last_seq,
-    });
-
+    info!(%runner_id, url = %state.cfg.relay_url, "connected to relay");
+    state.connected = true;
+    let _ = state.to_daemon.send(FromUplink::Connected { runner_id });
+    let opens: Vec<Message> = state
+        .channels
+        .values()
+        .filter_map(|c| text(&RunnerMsg::Open(c.open.clone())))
+        .collect();
+    for m in opens {
+        if let Err(err) = sink.send(m).await {
+            return lost(format!("sending open: {err}"));
+        }
+    }
+    let heartbeat = Duration::from_millis(heartbeat_ms.clamp(200, 60_000));
+    let mut tick = tokio::time::interval(heartbeat);
+    let mut heard = Instant::now();
+    let up = |reason: String| Session::Lost {
+        reason,
+        was_up: true,
+    };
     loop {
         tokio::select! {
             _ = cancel.cancelled() => {
-                let _ = sink.send(Message::Close(Some(tungstenite::protocol::CloseFrame {
-                    code: tungstenite::protocol::frame::coding::CloseCode::Normal,
-                    reason: "runner shutting down".into(),
-                }))).await;
-                return Outcome::Cancelled;
+                // Last frames of the cores are queued already (they stop first).
+                while let Ok(msg) = rx.try_recv() {
+                    for m in state.local(msg) {
+                        let _ = sink.send(m).await;
+                    }
+                }
+                let closes: Vec<Message> = state
+                    .channels
+                    .keys()
+                    .filter_map(|ch| text(&RunnerMsg::Close { ch: *ch, reason: CloseReason::Stopping }))
+                    .collect();
+                for m in closes {
+                    let _ = sink.send(m).await;
+                }
+                let _ = sink.send(Message::Close(None)).await;
+                return Session::Cancelled;
             }
-            out = from_core.recv() => {
-                let Some(out) = out else { return Outcome::Cancelled };
-                let msg = match out {
-                    ToRelay::Frame { generation: g, bytes } if g == generation => Message::Binary(bytes),
-                    ToRelay::Status { attached_clients } => {
-                        match serde_json::to_string(&RunnerToRelay::Status { attached_clients }) {
-                            Ok(t) => Message::text(t),
-                            Err(_) => continue,
-                        }
+            msg = rx.recv() => {
+                let Some(msg) = msg else { return Session::Cancelled };
+                for m in state.local(msg) {
+                    if let Err(err) = sink.send(m).await {
+                        return up(format!("sending to the relay: {err}"));
                     }
-                    ToRelay::Error { code, .. } => {
-                        // Protocol 1 has no `error` message (a relay would
-                        // close the socket on it); the core logged it.
-                        debug!(%code, "not telling the relay of a refused message");
-                        continue;
-                    }
-                    _ => continue,
-                };
-                if let Err(err) = sink.send(msg).await {
-                    debug!(%err, "sending to relay");
-                    return Outcome::Lost { was_up: true };
                 }
             }
-            incoming = stream.next() => match incoming {
-                Some(Ok(Message::Text(t))) => match serde_json::from_str::<RelayToRunner>(&t) {
-                    Ok(msg) => match relay_msg(msg) {
-                        Some(msg) => { let _ = to_core.send(RelayEvent::Message(msg)); }
-                        None => debug!("ignoring an unexpected message from the relay"),
+            _ = tick.tick() => {
+                if heard.elapsed() > silence_limit(heartbeat) {
+                    return up(format!("the relay was silent for {:?}", heard.elapsed()));
+                }
+                if let Some(m) = state.status()
+                    && let Err(err) = sink.send(m).await
+                {
+                    return up(format!("sending status: {err}"));
+                }
+                if let Err(err) = sink.send(Message::Ping(Default::default())).await {
+                    return up(format!("sending ping: {err}"));
+                }
+            }
+            msg = stream.next() => {
+                heard = Instant::now();
+                match msg {
+                    None => return up("the relay closed the connection".into()),
+                    Some(Err(err)) => return up(format!("reading from the relay: {err}")),
+                    Some(Ok(Message::Text(t))) => match serde_json::from_str::<Wire>(&t) {
+                        Ok(msg) => state.remote(msg),
+                        Err(err) => warn!(%err, "a malformed message from the relay"),
                     },
-                    Err(err) => warn!(%err, "ignoring a malformed message from the relay"),
-                },
-                Some(Ok(Message::Close(frame))) => {
-                    let code = frame.as_ref().map(|f| u16::from(f.code)).unwrap_or(1005);
-                    let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
-                    if code == protocol::control::close::POLICY {
-                        return Outcome::Rejected(format!("the relay closed the connection: {reason}"));
+                    Some(Ok(Message::Close(frame))) => {
+                        let (code, reason) = frame
+                            .map(|f| (u16::from(f.code), f.reason.to_string()))
+                            .unwrap_or((1005, String::new()));
+                        if code == 1008 {
+                            return Session::Rejected(format!(
+                                "the relay closed the connection: {code} {reason}"
+                            ));
+                        }
+                        return up(format!("the relay closed the connection: {code} {reason}"));
                     }
-                    info!(code, %reason, "relay closed the connection");
-                    return Outcome::Lost { was_up: true };
+                    Some(Ok(_)) => {}
                 }
-                Some(Ok(_)) => {}
-                Some(Err(err)) => {
-                    debug!(%err, "relay connection failed");
-                    return Outcome::Lost { was_up: true };
-                }
-                None => return Outcome::Lost { was_up: true },
-            },
+            }
         }
     }
 }
@@ -293,6 +584,7 @@ async fn connect_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::ErrorCode;
 
     #[test]
     fn ws_url_from_relay_url() {
@@ -317,5 +609,136 @@ mod tests {
         }
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(150));
+    }
+
+    fn state() -> (State, mpsc::UnboundedReceiver<FromUplink>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let state = State {
+            cfg: UplinkConfig {
+                relay_url: "http://127.0.0.1:1".into(),
+                runner_token: "t".into(),
+                hello: Hello {
+                    v: 2,
+                    host: "h".into(),
+                    version: "0".into(),
+                    tmux_version: "3.3a".into(),
+                    started_at: 0,
+                    features: Vec::new(),
+                },
+                tls: crate::net::TlsOptions::default(),
+            },
+            channels: BTreeMap::new(),
+            generation: 1,
+            connected: true,
+            started: Instant::now(),
+            to_daemon: tx,
+        };
+        (state, rx)
+    }
+
+    fn open(ch: Channel) -> Open {
+        Open {
+            ch,
+            idea: "i".into(),
+            slot: "s".into(),
+            instance: "x".into(),
+            tmux_session: "tb_i__s".into(),
+            attach: String::new(),
+        }
+    }
+
+    #[test]
+    fn frames_go_out_only_after_opened_and_for_the_live_generation() {
+        let (mut s, _d) = state();
+        let (core_tx, mut core_rx) = mpsc::unbounded_channel();
+        let sent = s.local(ToUplink::Serve {
+            open: open(3),
+            to_core: core_tx,
+        });
+        assert_eq!(sent.len(), 1, "open is sent at once");
+        let frame = |generation| ToUplink::Core {
+            ch: 3,
+            msg: ToRelay::Frame {
+                generation,
+                bytes: bytes::Bytes::from_static(b"F"),
+            },
+        };
+        assert!(s.local(frame(1)).is_empty(), "not opened yet");
+        s.remote(Wire::Opened {
+            ch: 3,
+            session_id: "7".into(),
+            last_seq: 4,
+        });
+        assert_eq!(
+            core_rx.try_recv().ok(),
+            Some(RelayEvent::Opened {
+                generation: 1,
+                last_seq: 4
+            })
+        );
+        let out = s.local(frame(1));
+        assert_eq!(out, vec![Message::Binary(with_channel(3, b"F"))]);
+        assert!(s.local(frame(0)).is_empty(), "an old connection's frame");
+        // Errors keep their channel; unknown channels are dropped.
+        let err = s.local(ToUplink::Core {
+            ch: 3,
+            msg: ToRelay::Error {
+                generation: 1,
+                code: ErrorCode::UnknownPane,
+                message: "m".into(),
+            },
+        });
+        assert_eq!(err.len(), 1);
+        s.remote(Wire::Ack { ch: 9, seq: 1 });
+        // Lost: every core hears, and nothing is sent until the next open.
+        s.lost("test".into());
+        assert_eq!(
+            core_rx.try_recv().ok(),
+            Some(RelayEvent::Lost { generation: 1 })
+        );
+        assert!(s.local(frame(1)).is_empty());
+        // Close removes the channel.
+        s.connected = true;
+        assert_eq!(
+            s.local(ToUplink::Close {
+                ch: 3,
+                reason: CloseReason::Killed
+            })
+            .len(),
+            1
+        );
+        assert!(s.channels.is_empty());
+    }
+
+    #[test]
+    fn commands_reach_the_daemon_and_status_lists_channels() {
+        let (mut s, mut d) = state();
+        s.remote(Wire::Command {
+            id: "c1".into(),
+            op: CommandOp::KillSession {
+                idea: "i".into(),
+                slot: "s".into(),
+                instance: "x".into(),
+            },
+        });
+        assert!(matches!(d.try_recv(), Ok(FromUplink::Command { id, .. }) if id == "c1"));
+        let (core_tx, _r) = mpsc::unbounded_channel();
+        s.local(ToUplink::Serve {
+            open: open(1),
+            to_core: core_tx,
+        });
+        s.local(ToUplink::Core {
+            ch: 1,
+            msg: ToRelay::Status {
+                attached_clients: 2,
+            },
+        });
+        let Some(Message::Text(t)) = s.status() else {
+            panic!("no status")
+        };
+        assert!(
+            t.contains(r#""sessions":[{"ch":1,"attached_clients":2}]"#),
+            "{t}"
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! Injection, end to end on real tmux (issue 6): hostile idea and slot
 //! names (quotes, `;`, `#{}`, `#()`, `$()`, newlines, escapes) and hostile
 //! browser input (the same, plus NUL and a bracketed-paste end marker) pass
-//! through the real relay and the real `tmux-bridge connect` into a private
-//! tmux server. Nothing may run: no marker file appears, and the hostile
+//! through the real relay and the real runner daemon (`tmux-bridge new` and
+//! the relay's create command make the sessions, `tmux-bridge run` serves
+//! them) into a private tmux server. Nothing may run: no marker file appears, and the hostile
 //! text shows up in the pane literally. Input naming a pane of another
 //! session on the same server (issue 10) never reaches that pane.
 
@@ -65,55 +66,88 @@ async fn hostile_names_and_input_never_run_in_tmux() {
     let socket = tmux.socket.clone();
 
     // Hostile names: served under a safe session name, or refused; either
-    // way nothing runs.
-    let mut served = None;
-    let mut keep = Vec::new();
-    for (i, name) in hostile(&m, "n")
+    // way nothing runs. Half are made with `tmux-bridge new`, half through
+    // the relay's create command; one daemon serves them all.
+    let names: Vec<String> = hostile(&m, "n")
         .into_iter()
         .chain(["x\ny".to_owned(), "\u{1b}]2;t\u{7}".to_owned()])
-        .enumerate()
-    {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tmux-bridge"))
-            .args([
-                "connect",
-                "--relay",
-                &url,
-                "--token",
-                &local.runner_token,
-                "--tmux-socket",
-                &socket,
-            ])
-            .args(["--idea", &name, "--slot", &format!("s{i};{name}")])
-            .arg("--data-dir")
-            .arg(dir.path().join("bridge-data"))
-            .env("HOME", dir.path())
-            .env("SHELL", "/bin/sh")
-            .env_remove("TMUX")
-            .env("TMUX_BRIDGE_CONFIG_DIR", dir.path().join("cfg"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn connect");
-        // Give it time to create the session and say hello.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
-            let sessions = relay
-                .store()
-                .sessions_for_user(&local.user_id)
+        .collect();
+    let runner = Command::new(env!("CARGO_BIN_EXE_tmux-bridge"))
+        .args([
+            "run",
+            "--relay",
+            &url,
+            "--token",
+            &local.runner_token,
+            "--tmux-socket",
+            &socket,
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("bridge-data"))
+        .env("HOME", dir.path())
+        .env("SHELL", "/bin/sh")
+        .env_remove("TMUX")
+        .env("TMUX_BRIDGE_CONFIG_DIR", dir.path().join("cfg"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the runner");
+    let keep = ChildGuard(runner);
+    let cookie = relay
+        .auth()
+        .start_browser_login(&local.user_id)
+        .await
+        .expect("login");
+    let cookie_pair = format!("{}={cookie}", relay.auth().cookie_name());
+    for (i, name) in names.iter().enumerate() {
+        let slot = format!("s{i};{name}");
+        if i % 2 == 0 {
+            let _ = Command::new(env!("CARGO_BIN_EXE_tmux-bridge"))
+                .args(["new", name, &slot, "--tmux-socket", &socket])
+                .env("HOME", dir.path())
+                .env("SHELL", "/bin/sh")
+                .env_remove("TMUX")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("tmux-bridge new");
+        } else {
+            let body = serde_json::json!({ "idea": name, "slot": slot }).to_string();
+            // Refused (400) or created; retried while the runner connects.
+            for _ in 0..100 {
+                let (status, _, _) = testkit::http(
+                    relay.local_addr(),
+                    "POST",
+                    "/api/sessions",
+                    &[
+                        ("Cookie", &cookie_pair),
+                        ("Origin", &url),
+                        ("X-Requested-With", "t"),
+                        ("Content-Type", "application/json"),
+                    ],
+                    body.as_bytes(),
+                )
                 .await
-                .expect("sessions");
-            if sessions.iter().any(|s| s.idea == name) {
-                break;
+                .expect("POST /api/sessions");
+                if status != 503 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+    // Every session made is served under a safe name.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut served = None;
+    while Instant::now() < deadline {
         let sessions = relay
             .store()
             .sessions_for_user(&local.user_id)
             .await
             .expect("sessions");
-        if let Some(s) = sessions.iter().find(|s| s.idea == name) {
+        for s in &sessions {
             assert!(
                 s.tmux_session
                     .bytes()
@@ -121,20 +155,14 @@ async fn hostile_names_and_input_never_run_in_tmux() {
                 "unsafe tmux session name {:?}",
                 s.tmux_session
             );
-            if served.is_none() {
-                served = Some((s.id, s.tmux_session.clone()));
-            }
         }
-        if served
-            .as_ref()
-            .is_some_and(|(id, _)| sessions.iter().any(|s| s.id == *id && s.idea == name))
-        {
-            // Keep the first served one running for the input half.
-            keep.push(ChildGuard(child));
-            continue;
+        if let Some(s) = sessions.iter().find(|s| s.idea == names[0]) {
+            served = Some((s.id, s.tmux_session.clone()));
         }
-        let _ = child.kill();
-        let _ = child.wait();
+        if served.is_some() && sessions.iter().any(|s| s.idea == names[1]) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (session_id, tmux_name) =
         served.expect("at least one hostile name is served under a safe name");
@@ -145,18 +173,8 @@ async fn hostile_names_and_input_never_run_in_tmux() {
     );
 
     // Hostile input from a browser, typed without Enter.
-    let cookie = relay
-        .auth()
-        .start_browser_login(&local.user_id)
-        .await
-        .expect("login");
     let mut cookie_header = tokio_tungstenite::tungstenite::http::HeaderMap::new();
-    cookie_header.insert(
-        "cookie",
-        format!("{}={cookie}", relay.auth().cookie_name())
-            .parse()
-            .expect("cookie"),
-    );
+    cookie_header.insert("cookie", cookie_pair.parse().expect("cookie"));
     let login = relay
         .auth()
         .login_from_headers(&cookie_header)
@@ -320,7 +338,7 @@ async fn other_sessions_panes_are_out_of_reach<S>(
     );
 }
 
-/// Kills a `connect` child when dropped.
+/// Kills the runner child when dropped.
 struct ChildGuard(std::process::Child);
 
 impl Drop for ChildGuard {

@@ -3,6 +3,11 @@
 //! CLI names the approving account, asks before saving, saves 0600
 //! credentials (or, when declined, revokes the new runner and saves
 //! nothing), and `tmux-bridge connect` finds the saved credentials.
+//!
+//! Issue 9: the same over https and wss against a relay serving TLS with a
+//! certificate from a CA made in the test (`testkit::tls`): trusted with
+//! `--ca-file`, refused in plain words without it or for another host
+//! name, and cleartext to a non-loopback host refused before any I/O.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr};
@@ -26,6 +31,19 @@ async fn relay_at(dir: &std::path::Path, addr: std::net::SocketAddr) -> RelayHan
     Relay::start(config).await.expect("relay starts")
 }
 
+/// A relay serving TLS with `cert` (issue 9).
+async fn tls_relay(dir: &std::path::Path, cert: &testkit::tls::ServerCert) -> RelayHandle {
+    let mut config = Config::new("127.0.0.1:0".parse().expect("addr"), dir.join("data"));
+    config.database_url = format!("sqlite://{}", dir.join("relay.db").display());
+    config.web_dir = dir.join("web");
+    config.retention.interval = None;
+    config.tls = Some(relay::tls::TlsFiles {
+        cert: cert.cert.clone(),
+        key: cert.key.clone(),
+    });
+    Relay::start(config).await.expect("TLS relay starts")
+}
+
 struct Run {
     status: std::process::ExitStatus,
     stdout: String,
@@ -40,7 +58,7 @@ async fn pair(
     extra: &[&str],
     answer: &str,
 ) -> Run {
-    let url = format!("http://{}", relay.local_addr());
+    let url = relay.public_url().to_owned();
     let mut child = Command::new(env!("CARGO_BIN_EXE_tmux-bridge"))
         .args(["pair", "--relay", &url, "--name", "ci-box"])
         .args(extra)
@@ -286,6 +304,170 @@ async fn saved_credentials_survive_network_errors_and_die_on_revocation() {
     assert!(
         !creds.exists(),
         "a definite rejection deletes the credentials"
+    );
+    relay.shutdown().await.expect("shutdown");
+}
+
+/// A TLS relay with a certificate for 127.0.0.1 only, and its CA.
+async fn ca_and_tls_relay(dir: &std::path::Path) -> (testkit::tls::TestCa, RelayHandle) {
+    let ca = testkit::tls::TestCa::new(&dir.join("pki"), "test-ca").expect("CA");
+    let cert = ca.server_cert("relay", &["127.0.0.1"]).expect("cert");
+    let relay = tls_relay(dir, &cert).await;
+    assert!(relay.public_url().starts_with("https://"));
+    (ca, relay)
+}
+
+/// `tmux-bridge pair --relay URL EXTRA…` that is expected to fail before
+/// printing a code: its exit status and stderr.
+async fn pair_fails(url: &str, config_dir: &std::path::Path, extra: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_tmux-bridge"))
+        .args(["pair", "--relay", url])
+        .args(extra)
+        .env("TMUX_BRIDGE_CONFIG_DIR", config_dir)
+        .env_remove("TMUX_BRIDGE_CA_FILE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run pair");
+    assert!(!out.status.success());
+    assert!(
+        !config_dir.join("credentials.json").exists(),
+        "nothing saved on a failed pairing"
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_9_pair_and_connect_over_https_with_a_private_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ca, relay) = ca_and_tls_relay(dir.path()).await;
+    let carol = user(&relay, "carol").await;
+    let cfg = dir.path().join("cfg");
+    let ca_file = ca.cert_path().to_str().expect("utf-8 path").to_owned();
+    let run = pair(&relay, &cfg, &carol, &["--yes", "--ca-file", &ca_file], "").await;
+    assert!(
+        run.status.success(),
+        "pair over https failed:\n{}",
+        run.stdout
+    );
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cfg.join("credentials.json")).expect("saved"))
+            .expect("json");
+    assert_eq!(saved["relay_url"].as_str(), Some(relay.public_url()));
+    assert_eq!(saved["ca_file"].as_str(), Some(ca_file.as_str()));
+    let runner_id = saved["runner_id"].as_str().expect("runner id").to_owned();
+
+    // `connect` with no flags: the saved https URL and CA, over wss.
+    let tmux = testkit::Tmux::new("tls");
+    let mut child = connect_cmd(&cfg, &dir.path().join("bridge-data"), &tmux.socket)
+        .env_remove("TMUX_BRIDGE_CA_FILE")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn connect");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !relay.auth().connections().is_online(&runner_id) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "runner never came online over wss"
+        );
+        assert!(matches!(child.try_wait(), Ok(None)), "connect exited");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    relay.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_9_pair_refuses_an_untrusted_certificate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_ca, relay) = ca_and_tls_relay(dir.path()).await;
+    let stderr = pair_fails(relay.public_url(), &dir.path().join("cfg"), &[]).await;
+    assert!(stderr.contains("not trusted"), "{stderr}");
+    assert!(stderr.contains("--ca-file"), "says what to do: {stderr}");
+    relay.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_9_pair_refuses_a_certificate_for_another_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ca, relay) = ca_and_tls_relay(dir.path()).await;
+    // The certificate names 127.0.0.1, not localhost.
+    let url = format!("https://localhost:{}", relay.local_addr().port());
+    let ca_file = ca.cert_path().to_str().expect("utf-8 path").to_owned();
+    let stderr = pair_fails(&url, &dir.path().join("cfg"), &["--ca-file", &ca_file]).await;
+    assert!(
+        stderr.contains("not valid for the name localhost"),
+        "{stderr}"
+    );
+    relay.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_9_pair_refuses_cleartext_to_another_host() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // No I/O happens: the URL is refused before any connection.
+    let stderr = pair_fails("http://relay.invalid:8417", &dir.path().join("cfg"), &[]).await;
+    assert!(stderr.contains("cleartext"), "{stderr}");
+    assert!(stderr.contains("https://"), "says what to do: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_9_runner_websocket_over_wss() {
+    use bridge::net::{NetError, TlsOptions, connect_ws};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ca, relay) = ca_and_tls_relay(dir.path()).await;
+    let local = relay.local_setup("laptop").await.expect("local setup");
+    let url = relay.runner_ws_url();
+    assert!(url.starts_with("wss://127.0.0.1:"), "{url}");
+    let trusted = TlsOptions {
+        ca_file: Some(ca.cert_path().to_owned()),
+        insecure: false,
+    };
+
+    // The upgrade succeeds over TLS with the test CA and the runner token.
+    let ws = connect_ws(&url, &local.runner_token, &trusted)
+        .await
+        .expect("wss handshake with the test CA");
+    assert!(matches!(
+        ws.get_ref(),
+        tokio_tungstenite::MaybeTlsStream::Rustls(_)
+    ));
+    drop(ws);
+
+    // A wrong token is a definite 401 over TLS too.
+    let err = connect_ws(&url, "not-a-token", &trusted)
+        .await
+        .expect_err("bad token");
+    assert!(
+        matches!(err, NetError::Rejected { .. }) && err.is_definite(),
+        "{err}"
+    );
+
+    // Without the CA: not trusted, in words; not definite (a renewed
+    // certificate may fix it), so the runner retries and says why at warn.
+    let err = connect_ws(&url, &local.runner_token, &TlsOptions::default())
+        .await
+        .expect_err("untrusted");
+    assert!(matches!(err, NetError::Untrusted { .. }), "{err}");
+    assert!(!err.is_definite());
+
+    // --insecure skips verification (tests only).
+    let insecure = TlsOptions {
+        ca_file: None,
+        insecure: true,
+    };
+    connect_ws(&url, &local.runner_token, &insecure)
+        .await
+        .expect("--insecure connects");
+
+    // A plain ws:// client on the TLS port gets a TLS error, not a hang.
+    let plain = format!("ws://{}/api/runner/ws", relay.local_addr());
+    assert!(
+        connect_ws(&plain, &local.runner_token, &trusted)
+            .await
+            .is_err()
     );
     relay.shutdown().await.expect("shutdown");
 }

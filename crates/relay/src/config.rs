@@ -63,6 +63,9 @@ pub struct Limits {
     /// How long a SQLite write waits for a lock held by another process
     /// before the API answers 503.
     pub db_busy_timeout: Duration,
+    /// With TLS, the handshake must finish within this, else the
+    /// connection is dropped (the header timeout starts after it).
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -75,6 +78,7 @@ impl Default for Limits {
             send_buffer: Some(256 * 1024),
             db_acquire_timeout: Duration::from_secs(3),
             db_busy_timeout: Duration::from_secs(5),
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -90,12 +94,16 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The URL browsers use to reach the relay, e.g. `http://127.0.0.1:8417`;
     /// WebSocket `Origin` headers must match it. `None`: `http://<local addr>`
-    /// (decided after binding, so port 0 works).
+    /// (`https://` with [`Config::tls`]; decided after binding, so port 0
+    /// works).
     pub public_url: Option<String>,
     /// A built page on disk to serve instead of the one in the binary
     /// (empty: the page built into the binary; see `http::static_files`).
     pub web_dir: PathBuf,
     pub retention: Retention,
+    /// Time between passes of the search indexer (`search::indexer`; it
+    /// runs again at once while there is a backlog); `None` disables it.
+    pub search_interval: Option<Duration>,
     /// Time allowed for WebSockets to close on shutdown.
     pub shutdown_timeout: Duration,
     /// The relay pings every WebSocket this often; a peer silent for three
@@ -110,6 +118,8 @@ pub struct Config {
     pub command_timeout: Duration,
     /// Timeouts, caps and buffers.
     pub limits: Limits,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 impl Config {
@@ -123,11 +133,13 @@ impl Config {
             public_url: None,
             web_dir: PathBuf::new(),
             retention: Retention::default(),
+            search_interval: Some(Duration::from_secs(1)),
             shutdown_timeout: Duration::from_secs(5),
             keepalive: Duration::from_secs(20),
             heartbeat: Duration::from_millis(protocol::runner::DEFAULT_HEARTBEAT_MS),
             command_timeout: crate::runners::COMMAND_TIMEOUT,
             limits: Limits::default(),
+            tls: None,
         }
     }
 }

@@ -10,19 +10,24 @@
 //! `runners` (connected runner daemons and their commands), `notify`
 //! (the activity feed and live notices for the page),
 //! `ws` (the runner and browser sockets), `http` (router, page, API),
-//! `auth` (users, tokens, pairing, logins, caps; issues 6 and 10), `logs`
+//! `auth` (users, tokens, pairing, logins, caps; issues 6 and 10), `tls`
+//! (HTTPS on the relay's own listener: certificate, key, handshake
+//! deadline), `logs`
 //! (the log filter both binaries use), `state` (what handlers share). It
 //! does not parse records or touch SQL: `protocol` and `store` do.
 
 pub mod auth;
 pub mod config;
+pub mod export;
 pub mod http;
 pub mod hub;
 pub mod logs;
 pub mod notify;
 pub mod runners;
+pub mod search;
 pub mod serve;
 pub mod state;
+pub mod tls;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -59,6 +64,8 @@ pub enum RelayError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("loading the TLS certificate and key")]
+    Tls(#[from] tls::TlsError),
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),
 }
@@ -72,7 +79,8 @@ pub struct LocalSetup {
     pub runner_id: String,
     /// Bearer token for `GET /api/runner/ws`.
     pub runner_token: String,
-    /// The relay's WebSocket URL for runners (`ws://…/api/runner/ws`).
+    /// The relay's WebSocket URL for runners (`ws://…/api/runner/ws`, or
+    /// `wss://` over TLS).
     pub runner_ws_url: String,
     /// Opens the page logged in as the local user, once.
     pub login_url: String,
@@ -96,9 +104,11 @@ pub struct Relay;
 /// [`RelayHandle::shutdown`].
 pub struct RelayHandle {
     local_addr: SocketAddr,
+    tls: bool,
     state: AppState,
     server: JoinHandle<std::io::Result<()>>,
     pruner: Option<JoinHandle<()>>,
+    indexer: Option<JoinHandle<()>>,
     shutdown_timeout: std::time::Duration,
 }
 
@@ -108,6 +118,9 @@ impl Relay {
     /// [`RelayHandle::shutdown`].
     pub async fn start(config: Config) -> Result<RelayHandle, RelayError> {
         prepare_data_dir(&config.data_dir)?;
+        // Before the store: a bad certificate path fails fast, touching nothing.
+        let acceptor = config.tls.as_ref().map(tls::acceptor).transpose()?;
+        let scheme = if acceptor.is_some() { "https" } else { "http" };
         let mut store_options = StoreOptions::default();
         store_options.acquire_timeout = config.limits.db_acquire_timeout;
         store_options.busy_timeout = config.limits.db_busy_timeout;
@@ -126,7 +139,7 @@ impl Relay {
         let public_url = config
             .public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{local_addr}"))
+            .unwrap_or_else(|| format!("{scheme}://{local_addr}"))
             .trim_end_matches('/')
             .to_owned();
         let auth = Auth::open(
@@ -157,7 +170,13 @@ impl Relay {
                 axum::http::StatusCode::REQUEST_TIMEOUT,
                 limits.request_timeout,
             ));
-        let server = tokio::spawn(serve::serve(listener, app, limits, shutdown.clone()));
+        let server = tokio::spawn(serve::serve(
+            listener,
+            app,
+            limits,
+            acceptor,
+            shutdown.clone(),
+        ));
         let pruner = config.retention.interval.map(|interval| {
             let policy = RetentionPolicy {
                 keep_snapshots: config.retention.keep_snapshots,
@@ -165,12 +184,17 @@ impl Relay {
             };
             store::spawn_pruner(store.clone(), policy, interval, shutdown.child_token())
         });
+        let indexer = config.search_interval.map(|interval| {
+            search::indexer::spawn_indexer(store.clone(), interval, shutdown.child_token())
+        });
         tracing::info!(addr = %local_addr, public_url = %public_url, "relay listening");
         Ok(RelayHandle {
             local_addr,
+            tls: config.tls.is_some(),
             state,
             server,
             pruner,
+            indexer,
             shutdown_timeout: config.shutdown_timeout,
         })
     }
@@ -242,7 +266,7 @@ impl RelayHandle {
     pub async fn local_setup(&self, host: &str) -> Result<LocalSetup, RelayError> {
         let local = self.state.auth.ensure_local_runner(host).await?;
         let login_url = self.state.auth.login_link(&local.user_id).await?;
-        let runner_ws_url = format!("ws://{}/api/runner/ws", self.local_addr);
+        let runner_ws_url = self.runner_ws_url();
         Ok(LocalSetup {
             user_id: local.user_id,
             runner_id: local.runner_id,
@@ -252,9 +276,11 @@ impl RelayHandle {
         })
     }
 
-    /// The runner WebSocket URL on the bound address (`ws://addr/api/runner/ws`).
+    /// The runner WebSocket URL on the bound address (`ws://addr/api/runner/ws`,
+    /// `wss://` when the relay serves TLS).
     pub fn runner_ws_url(&self) -> String {
-        format!("ws://{}/api/runner/ws", self.local_addr)
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}/api/runner/ws", self.local_addr)
     }
 
     /// A token that, when cancelled, starts the same shutdown as
@@ -289,6 +315,9 @@ impl RelayHandle {
         };
         if let Some(p) = self.pruner {
             let _ = p.await;
+        }
+        if let Some(i) = self.indexer {
+            let _ = i.await;
         }
         self.state.store.close().await;
         tracing::info!("relay stopped");

@@ -51,6 +51,24 @@ struct ServeArgs {
     /// Byte budget per terminal session (frames plus snapshots).
     #[arg(long, env = "TMUX_RELAY_MAX_SESSION_BYTES", default_value_t = Retention::default().max_bytes)]
     max_session_bytes: u64,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs
+    /// --tls-key. Without it the relay speaks plain HTTP (put it behind a
+    /// TLS proxy, or keep it on loopback).
+    #[arg(
+        long,
+        env = "TMUX_RELAY_TLS_CERT",
+        value_name = "PEM",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(
+        long,
+        env = "TMUX_RELAY_TLS_KEY",
+        value_name = "PEM",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
     /// Seconds between prune passes; 0 disables pruning.
     #[arg(long, env = "TMUX_RELAY_PRUNE_INTERVAL", default_value_t = 60)]
     prune_interval_secs: u64,
@@ -73,6 +91,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         cfg.database_url = url;
     }
     cfg.public_url = args.public_url;
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        cfg.tls = Some(relay::tls::TlsFiles { cert, key });
+    }
     if let Some(dir) = args.web_dir {
         cfg.web_dir = dir;
     }

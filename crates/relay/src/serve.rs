@@ -11,8 +11,10 @@
 //! WebSockets, graceful shutdown (connections finish their request; the
 //! upgraded WebSockets are closed by their own tasks).
 //!
-//! A TLS acceptor plugs in at [`serve_connection`]: wrap the accepted
-//! stream first, then hand it over.
+//! With `--tls-cert/--tls-key` each accepted connection first goes through
+//! the TLS handshake ([`crate::tls`], under `Limits::tls_handshake_timeout`)
+//! inside its own task, so the accept loop never waits on a client; the
+//! TLS stream then goes to [`serve_connection`] with the same timeouts.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,6 +28,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
@@ -49,12 +52,14 @@ pub(crate) fn bind(addr: SocketAddr, send_buffer: Option<u32>) -> std::io::Resul
     socket.listen(1024)
 }
 
-/// Serves `app` on `listener` until `shutdown` is cancelled, then waits for
-/// the open HTTP connections to finish their current request.
+/// Serves `app` on `listener` (over TLS when `tls` is set) until
+/// `shutdown` is cancelled, then waits for the open HTTP connections to
+/// finish their current request.
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let connections = TaskTracker::new();
@@ -82,7 +87,29 @@ pub(crate) async fn serve(
         }
         let app = app.clone();
         let stop = shutdown.clone();
-        connections.spawn(serve_connection(tcp, peer, app, limits, stop));
+        match &tls {
+            None => {
+                connections.spawn(serve_connection(tcp, peer, app, limits, stop));
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                connections.spawn(async move {
+                    let handshake =
+                        crate::tls::handshake(&acceptor, tcp, limits.tls_handshake_timeout);
+                    let stream = tokio::select! {
+                        () = stop.cancelled() => return,
+                        r = handshake => match r {
+                            Ok(s) => s,
+                            Err(err) => {
+                                tracing::debug!(%peer, %err, "TLS connection dropped");
+                                return;
+                            }
+                        },
+                    };
+                    serve_connection(stream, peer, app, limits, stop).await;
+                });
+            }
+        }
     }
     connections.close();
     connections.wait().await;

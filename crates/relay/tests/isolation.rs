@@ -342,6 +342,8 @@ async fn matrix(url: &str) {
             ("DELETE", format!("/api/sessions/{sb}"), &h, b""),
             ("GET", "/api/activity".into(), &h, b""),
             ("GET", "/api/events".into(), &h, b""),
+            ("GET", "/api/search?q=primary".into(), &h, b""),
+            ("GET", format!("/api/sessions/{sb}/asciicast"), &h, b""),
             (
                 "POST",
                 "/api/password".into(),
@@ -425,6 +427,28 @@ async fn matrix(url: &str) {
     assert_eq!(r.status, 200);
     assert!(r.text().contains(&ra), "A's feed has A's runner");
     leak.assert_no_leak("A's activity feed", &r.text());
+    // Issue 11: B's recording is missing for A; A's search never shows B's
+    // sessions.
+    let r = relay
+        .http("GET", &format!("/api/sessions/{sb}/asciicast"), ac, b"")
+        .await;
+    assert_eq!(r.status, 404, "A exporting B's session");
+    leak.assert_no_leak("A exporting B's session", &r.text());
+    let r = relay
+        .http(
+            "GET",
+            &format!("/api/search?q={idea_b}&idea={idea_b}"),
+            ac,
+            b"",
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        !r.text().contains(&idea_b),
+        "A's search shows B's idea: {}",
+        r.text()
+    );
+    leak.assert_no_leak("A's search", &r.text());
     assert!(
         relay.auth().authenticate_runner(&b_runner).await.is_ok(),
         "B's runner survived A's cookie"

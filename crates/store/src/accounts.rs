@@ -199,6 +199,38 @@ impl Store {
         Ok(())
     }
 
+    /// Moves a live login's expiry to `now + idle`, never past
+    /// `created_at + max` (a login used at least every `idle` lasts up to
+    /// `max`; one left alone for `idle` ends). Writes only when the expiry
+    /// would move by more than `slack`, so a busy page costs one write per
+    /// `slack`, not one per request.
+    pub async fn touch_browser_login(
+        &self,
+        token_hash: &str,
+        now: Millis,
+        idle: Millis,
+        max: Millis,
+        slack: Millis,
+    ) -> Result<(), StoreError> {
+        let target = now.saturating_add(idle);
+        on_db!(self.db(), pool => {
+            sqlx::query(
+                "UPDATE browser_logins SET expires_at = \
+                 CASE WHEN created_at + $3 < $2 THEN created_at + $3 ELSE $2 END \
+                 WHERE token_hash = $1 AND expires_at > $4 AND expires_at < $5 \
+                 AND expires_at < created_at + $3",
+            )
+            .bind(token_hash)
+            .bind(target)
+            .bind(max)
+            .bind(now)
+            .bind(target.saturating_sub(slack))
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
     /// The user and login id of an unexpired browser login.
     pub async fn browser_login(
         &self,

@@ -38,6 +38,7 @@ mod events;
 mod files;
 mod frames;
 mod pruner;
+pub mod search;
 mod sessions;
 pub mod shares;
 

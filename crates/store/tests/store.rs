@@ -1202,3 +1202,188 @@ async fn share_links_are_found_listed_revoked_and_pruned() {
     })
     .await;
 }
+
+fn line(pane: &str, seq: u64, text: &str) -> store::search::IndexedLine {
+    store::search::IndexedLine {
+        pane: pane.into(),
+        seq,
+        at: 1_000 + seq as i64,
+        line: text.into(),
+    }
+}
+
+fn query(words: &[&str], idea: Option<&str>) -> store::search::SearchQuery {
+    store::search::SearchQuery {
+        words: words.iter().map(|w| w.to_string()).collect(),
+        idea: idea.map(String::from),
+        limit: 10,
+        context: 2,
+    }
+}
+
+/// Issue 11: indexed lines are found by their words, with context, only by
+/// their owner; progress moves once (a second indexer's save is refused);
+/// query syntax in the words is plain text on both dialects.
+#[tokio::test]
+async fn search_finds_lines_of_the_owner_only() {
+    each_db("search_owner", |store| async move {
+        let mine = session(&store, "a").await;
+        let theirs = store
+            .upsert_session("runner-2", "user-2", "other", "b", "tb_other__b")
+            .await
+            .expect("upsert")
+            .id;
+        append(&store, mine, 1, 3).await;
+        append(&store, theirs, 1, 1).await;
+        let todo = store.sessions_to_index(10).await.expect("to index");
+        let mut ids: Vec<_> = todo
+            .iter()
+            .map(|p| (p.session, p.indexed_seq, p.last_seq))
+            .collect();
+        ids.sort();
+        let mut want = vec![(mine, 0, 3), (theirs, 0, 1)];
+        want.sort();
+        assert_eq!(ids, want);
+
+        let lines = [
+            line("%1", 1, "$ ls"),
+            line("%1", 1, "Cargo.toml container_info.json"),
+            line("%1", 2, "src target"),
+            line("%2", 3, "other pane container"),
+        ];
+        assert!(
+            store
+                .save_index(mine, 0, 3, &lines, "{\"%1\":\"$ \"}")
+                .await
+                .expect("save")
+        );
+        // A second indexer that read the same progress writes nothing.
+        assert!(
+            !store
+                .save_index(mine, 0, 3, &lines, "{}")
+                .await
+                .expect("save again")
+        );
+        assert!(
+            store
+                .save_index(
+                    theirs,
+                    0,
+                    1,
+                    &[line("%9", 1, "container_info.json secret")],
+                    "{}"
+                )
+                .await
+                .expect("save theirs")
+        );
+        let todo = store.sessions_to_index(10).await.expect("to index");
+        assert!(todo.is_empty(), "{todo:?}");
+
+        let hits = store
+            .search("user-1", &query(&["container_info.json"], None))
+            .await
+            .expect("search");
+        assert_eq!(hits.len(), 1, "{hits:?}");
+        let h = &hits[0];
+        assert_eq!((h.session, h.pane.as_str(), h.seq), (mine, "%1", 1));
+        assert_eq!(h.line, "Cargo.toml container_info.json");
+        assert_eq!(h.before, vec!["$ ls".to_string()]);
+        assert_eq!(h.after, vec!["src target".to_string()]);
+        assert_eq!((h.idea.as_str(), h.slot.as_str()), ("local", "a"));
+
+        // Every word must be there; the other user's lines never show.
+        let hits = store
+            .search("user-1", &query(&["container"], None))
+            .await
+            .expect("search");
+        assert_eq!(hits.len(), 2, "{hits:?}");
+        assert!(hits.iter().all(|h| h.session == mine));
+        let hits = store
+            .search("user-1", &query(&["container", "pane"], None))
+            .await
+            .expect("search");
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].pane, "%2");
+        assert!(
+            store
+                .search("user-1", &query(&["secret"], None))
+                .await
+                .expect("search")
+                .is_empty()
+        );
+        assert_eq!(
+            store
+                .search("user-2", &query(&["secret"], None))
+                .await
+                .expect("search")
+                .len(),
+            1
+        );
+        // The idea narrows.
+        assert!(
+            store
+                .search("user-1", &query(&["container"], Some("other")))
+                .await
+                .expect("search")
+                .is_empty()
+        );
+        assert_eq!(
+            store
+                .search("user-1", &query(&["container"], Some("local")))
+                .await
+                .expect("search")
+                .len(),
+            2
+        );
+        // Query syntax is text: no error, nothing matched by accident.
+        for words in [
+            &["NOT", "container"][..],
+            &["\"", "("],
+            &["a*", "OR", "b"],
+            &["NEAR(x", "y)"],
+            &["-", ":", "^"],
+        ] {
+            let r = store.search("user-1", &query(words, None)).await;
+            assert!(r.is_ok(), "{words:?}: {r:?}");
+        }
+    })
+    .await;
+}
+
+/// Deleting a session removes its indexed lines (and, on SQLite, their
+/// FTS5 entries: a search finds nothing afterwards).
+#[tokio::test]
+async fn search_lines_go_with_their_session() {
+    each_db("search_delete", |store| async move {
+        let s = session(&store, "gone").await;
+        append(&store, s, 1, 1).await;
+        assert!(
+            store
+                .save_index(s, 0, 1, &[line("%1", 1, "unique-word-xyzzy")], "{}")
+                .await
+                .expect("save")
+        );
+        assert_eq!(
+            store
+                .search("user-1", &query(&["xyzzy"], None))
+                .await
+                .expect("search")
+                .len(),
+            1
+        );
+        let sql = "DELETE FROM terminal_sessions WHERE id = $1";
+        match store.db() {
+            store::Db::Sqlite(pool) => sqlx::query(sql).bind(s).execute(pool).await.map(drop),
+            store::Db::Postgres(pool) => sqlx::query(sql).bind(s).execute(pool).await.map(drop),
+        }
+        .expect("delete");
+        assert!(
+            store
+                .search("user-1", &query(&["xyzzy"], None))
+                .await
+                .expect("search")
+                .is_empty()
+        );
+    })
+    .await;
+}

@@ -12,6 +12,10 @@
 //!   socket, channels, frames, commands.
 //! - [`TtyClient`]: an ordinary tmux client in a pseudo-terminal (through
 //!   `script(1)`), as a person at a terminal.
+//! - [`tls`]: a CA made in the test and the certificates it signs (PEM
+//!   files), for https/wss tests against a relay serving TLS.
+
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};

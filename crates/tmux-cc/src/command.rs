@@ -904,6 +904,12 @@ pub fn send_key_name(session: SessionId, key: &str) -> Result<CommandLine, Comma
     )))
 }
 
+/// `list-keys`: every binding of every table, in tmux's own syntax (for
+/// resolving the page's keys on tmux before 3.4, [`crate::keys`]).
+pub fn list_keys() -> CommandLine {
+    one("list-keys".to_owned())
+}
+
 /// `new-window -t '$S:'`: a window at the session's next free index, which
 /// becomes the current one (the page's "+ window", like prefix c).
 pub fn new_window_current(session: SessionId) -> CommandLine {

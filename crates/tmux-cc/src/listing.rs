@@ -148,5 +148,73 @@ impl ClientLine {
     }
 }
 
+/// `list-sessions -F`: the server's pid, the session id, the
+/// `@bridge_instance` option (empty when unset) and the name, last (a
+/// person's own session may have spaces in its name).
+pub const SESSIONS_FORMAT: &str = "#{pid} #{session_id} #{@bridge_instance} #{session_name}";
+
+/// The user option that holds a served session's instance id
+/// (docs/protocol.md §4.2).
+pub const INSTANCE_OPTION: &str = "@bridge_instance";
+
+/// `list-clients -F`: whether the client is a control client and the name
+/// of its session (last: it may hold spaces).
+pub const CLIENT_SESSIONS_FORMAT: &str = "#{client_control_mode} #{client_session}";
+
+/// One line of a [`SESSIONS_FORMAT`] reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionLine {
+    /// The tmux server's process id (a restarted server has another).
+    pub server_pid: u32,
+    pub id: SessionId,
+    /// `@bridge_instance`, empty when unset.
+    pub instance: String,
+    pub name: String,
+}
+
+impl SessionLine {
+    /// Parses one reply line.
+    pub fn parse(line: &[u8]) -> Result<SessionLine, ListingError> {
+        let err = |field| ListingError::new("list-sessions", field, line);
+        let mut f = line.splitn(4, |&b| b == b' ');
+        let server_pid = f
+            .next()
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+            .ok_or_else(|| err("pid"))?;
+        let id = f
+            .next()
+            .and_then(SessionId::parse_bytes)
+            .ok_or_else(|| err("session_id"))?;
+        let instance = f
+            .next()
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .ok_or_else(|| err("@bridge_instance"))?
+            .to_owned();
+        let name = f
+            .next()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .ok_or_else(|| err("session_name"))?;
+        Ok(SessionLine {
+            server_pid,
+            id,
+            instance,
+            name,
+        })
+    }
+}
+
+/// One line of a [`CLIENT_SESSIONS_FORMAT`] reply: (control client, session name).
+pub fn parse_client_session(line: &[u8]) -> Result<(bool, String), ListingError> {
+    let err = |field| ListingError::new("list-clients", field, line);
+    let mut f = line.splitn(2, |&b| b == b' ');
+    let control = match f.next() {
+        Some(b"1") => true,
+        Some(b"0") => false,
+        _ => return Err(err("client_control_mode")),
+    };
+    let name = String::from_utf8_lossy(f.next().unwrap_or_default()).into_owned();
+    Ok((control, name))
+}
+
 #[cfg(test)]
 mod tests;

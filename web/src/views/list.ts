@@ -10,6 +10,7 @@
 
 import type { Session as SessionInfo, SessionState } from '../protocol';
 import { ago, api, button, copyText, el } from '../dom';
+import { searchForm } from './search';
 
 const POLL_MS = 10_000;
 
@@ -104,7 +105,7 @@ export class ListView {
         el('p', { class: 'account-links' }, el('a', { href: '/pair' }, 'Pair a runner'), ' · ', el('a', { href: '/runners' }, 'Manage runners')),
         el('h2', {}, 'Activity'), this.activityEl, more));
     const logout = el('form', { method: 'post', action: '/logout', class: 'logout' }, el('button', { type: 'submit', class: 'link' }, 'Log out'));
-    root.replaceChildren(el('header', { class: 'bar' }, el('span', { class: 'name' }, 'tmux-bridge · sessions'), el('span', { class: 'spacer' }), logout), this.main);
+    root.replaceChildren(el('header', { class: 'bar' }, el('span', { class: 'name' }, 'tmux-bridge · sessions'), el('span', { class: 'spacer' }), searchForm(), logout), this.main);
   }
 
   async start(): Promise<void> {

@@ -12,7 +12,7 @@ import { WebSocketServer } from 'ws';
 import { encodeFrame, FRAME_BATCH, FRAME_SNAPSHOT } from '../../build/test/protocol.js';
 
 // The relay's CSP (crates/relay/src/http/static_files.rs), so the page is tested under it.
-export const CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+export const CSP = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json', '.txt': 'text/plain', '.svg': 'image/svg+xml', '.woff2': 'font/woff2', '.woff': 'font/woff' };
 
 export async function startFixtureRelay({ distDir, sessionId = 'sess1', attach = "tmux -L x attach -t '=tb_local_primary'" } = {}) {

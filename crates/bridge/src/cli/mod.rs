@@ -1,14 +1,18 @@
 //! Subcommands of `tmux-bridge`, one file each.
 
-pub mod connect;
 pub mod events;
+pub mod kill;
 pub mod login_link;
+pub mod ls;
+pub mod new;
 pub mod pair;
 pub mod replay;
+pub mod run;
+pub mod status;
 pub mod up;
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
@@ -29,12 +33,45 @@ pub fn read_input(path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Serves one session until Ctrl-C/SIGTERM (then `Ok`) or until the session
-/// ends by itself (its result, e.g. the relay refused the token).
-pub async fn serve_until_signal(cfg: crate::session::SessionConfig) -> anyhow::Result<()> {
+/// Which tmux server: the flags every subcommand that talks to tmux takes.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct TmuxArgs {
+    /// Use the tmux server on this socket name (`tmux -L NAME`).
+    #[arg(long, env = "TMUX_BRIDGE_SOCKET")]
+    pub tmux_socket: Option<String>,
+    /// Use the tmux server on this socket path (`tmux -S PATH`).
+    #[arg(long, env = "TMUX_BRIDGE_SOCKET_PATH", conflicts_with = "tmux_socket")]
+    pub tmux_socket_path: Option<PathBuf>,
+    /// tmux config file to use if this starts the tmux server.
+    #[arg(long)]
+    pub tmux_config: Option<PathBuf>,
+}
+
+impl TmuxArgs {
+    pub fn server(&self) -> crate::tmux::TmuxServer {
+        crate::tmux::TmuxServer {
+            socket_name: self.tmux_socket.clone(),
+            socket_path: self.tmux_socket_path.clone(),
+            config: self.tmux_config.clone(),
+        }
+    }
+
+    /// For messages: `-L NAME`, `-S PATH` or `default`.
+    pub fn describe(&self) -> String {
+        match (&self.tmux_socket, &self.tmux_socket_path) {
+            (Some(n), _) => format!("-L {n}"),
+            (None, Some(p)) => format!("-S {}", p.display()),
+            (None, None) => "default".into(),
+        }
+    }
+}
+
+/// Runs the daemon until Ctrl-C/SIGTERM (then `Ok`) or until it ends by
+/// itself (its result, e.g. the relay refused the token).
+pub async fn daemon_until_signal(cfg: crate::daemon::DaemonConfig) -> anyhow::Result<()> {
     let cancel = tokio_util::sync::CancellationToken::new();
     let task_cancel = cancel.clone();
-    let mut task = tokio::spawn(async move { crate::session::run(cfg, task_cancel).await });
+    let mut task = tokio::spawn(async move { crate::daemon::run(cfg, task_cancel).await });
     let ended = tokio::select! {
         _ = shutdown_signal() => None,
         r = &mut task => Some(r),
@@ -44,13 +81,13 @@ pub async fn serve_until_signal(cfg: crate::session::SessionConfig) -> anyhow::R
         Some(r) => r,
         None => {
             tracing::info!("shutting down");
-            match tokio::time::timeout(std::time::Duration::from_secs(5), task).await {
+            match tokio::time::timeout(std::time::Duration::from_secs(10), task).await {
                 Ok(r) => r,
                 Err(_) => return Ok(()),
             }
         }
     };
-    result.map_err(|err| anyhow::anyhow!("the bridge task failed: {err}"))?
+    result.map_err(|err| anyhow::anyhow!("the runner task failed: {err}"))?
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

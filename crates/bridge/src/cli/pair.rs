@@ -9,8 +9,10 @@
 //! question). Declining revokes the new runner at once. The credentials go
 //! to [`crate::config::Credentials`] (0600).
 //!
-//! The HTTP client is a small HTTP/1.1 one over `tokio::net::TcpStream`
-//! (`http://` relays, like the uplink's `ws://`); it never logs tokens.
+//! HTTP goes through [`crate::net::RelayClient`] (https with the built-in
+//! roots plus `--ca-file`; cleartext http only to loopback or with
+//! `--insecure`); it never logs tokens. A `--ca-file` is saved with the
+//! credentials, so later runs trust the same CA without the flag.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -18,13 +20,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::Credentials;
+use crate::net::{RelayClient, TlsOptions};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The relay's URL, e.g. http://relay.example:8417
+    /// The relay's URL, e.g. https://relay.example
     #[arg(long, env = "TMUX_BRIDGE_RELAY")]
     pub relay: String,
     /// A name for this runner, shown on the relay's page (default: host name).
@@ -42,6 +44,8 @@ pub struct Args {
     /// saved credentials).
     #[arg(long)]
     pub yes: bool,
+    #[command(flatten)]
+    pub tls: TlsOptions,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -80,18 +84,15 @@ enum Check {
 }
 
 async fn pair(args: Args) -> anyhow::Result<ExitCode> {
-    let base = args.relay.trim_end_matches('/').to_owned();
+    let client = RelayClient::new(&args.relay, &args.tls)?;
+    let base = client.base().to_owned();
     let host = host_name();
     let name = args.name.clone().unwrap_or_else(|| host.clone());
-    let body = serde_json::json!({ "name": name, "host": host }).to_string();
-    let resp = request(
-        "POST",
-        &format!("{base}/api/pair/start"),
-        None,
-        Some(body.as_bytes()),
-    )
-    .await
-    .with_context(|| format!("contacting the relay at {base}"))?;
+    let body = serde_json::json!({ "name": name, "host": host });
+    let resp = client
+        .post("/api/pair/start", None, Some(&body))
+        .await
+        .with_context(|| format!("contacting the relay at {base}"))?;
     match resp.status {
         200 => {}
         429 => bail!(
@@ -116,7 +117,7 @@ async fn pair(args: Args) -> anyhow::Result<ExitCode> {
     );
     let _ = std::io::stdout().flush();
 
-    let check_url = format!("{base}/api/pair/check?code={}", start.code);
+    let check_path = format!("/api/pair/check?code={}", start.code);
     let deadline = Instant::now() + Duration::from_secs(start.expires_in.max(1));
     let mut interval = Duration::from_secs(start.interval.clamp(1, 60));
     let mut failures = 0u32;
@@ -125,8 +126,10 @@ async fn pair(args: Args) -> anyhow::Result<ExitCode> {
         if Instant::now() > deadline + Duration::from_secs(5) {
             bail!("the code expired before it was approved; run `tmux-bridge pair` again");
         }
-        let resp = match request("GET", &check_url, Some(&start.poll_token), None).await {
+        let resp = match client.get(&check_path, Some(&start.poll_token)).await {
             Ok(r) => r,
+            // A certificate problem will not pass by waiting.
+            Err(e) if is_tls_refusal(&e) => return Err(e.into()),
             Err(e) => {
                 failures += 1;
                 eprintln!("tmux-bridge: cannot reach the relay ({e:#}); still waiting");
@@ -169,6 +172,7 @@ async fn pair(args: Args) -> anyhow::Result<ExitCode> {
                     runner_id,
                     runner_token,
                     account: Some(account),
+                    ca_file: args.tls.ca_file.clone(),
                 };
             }
             Check::Consumed => {
@@ -189,13 +193,9 @@ async fn pair(args: Args) -> anyhow::Result<ExitCode> {
         "That account will see and type into this machine's tmux sessions served by tmux-bridge."
     );
     if !args.yes && !confirm(&format!("Pair this machine with \"{account}\"? [y/N] "))? {
-        let revoked = request(
-            "POST",
-            &format!("{base}/api/runner/revoke"),
-            Some(&approved.runner_token),
-            None,
-        )
-        .await;
+        let revoked = client
+            .post("/api/runner/revoke", Some(&approved.runner_token), None)
+            .await;
         match revoked {
             Ok(r) if r.status == 204 => {
                 println!("Not paired; the relay has forgotten this runner.")
@@ -245,173 +245,22 @@ fn host_name() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-/// An HTTP response: status, `Retry-After` seconds, body.
-#[derive(Debug)]
-pub struct Response {
-    pub status: u16,
-    pub retry_after: Option<u64>,
-    pub body: Vec<u8>,
-}
-
-/// Largest response accepted.
-const MAX_RESPONSE: usize = 1 << 20;
-
-/// One HTTP/1.1 request to an `http://` URL with `Connection: close`.
-pub async fn request(
-    method: &str,
-    url: &str,
-    bearer: Option<&str>,
-    body: Option<&[u8]>,
-) -> anyhow::Result<Response> {
-    let rest = match url.split_once("://") {
-        Some(("http", rest)) => rest,
-        Some(("https", _)) => bail!(
-            "https relays are not supported by this build; use http:// (or a local TLS proxy)"
-        ),
-        _ => bail!("the relay URL must start with http://"),
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    if authority.is_empty() || authority.contains(['@', ' ']) || path.contains([' ', '\r', '\n']) {
-        bail!("malformed relay URL");
-    }
-    let addr = if authority.contains(':') && !authority.ends_with(']') {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
-    };
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: tmux-bridge/{}\r\nAccept: application/json\r\nConnection: close\r\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    if let Some(token) = bearer {
-        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
-    }
-    let body = body.unwrap_or_default();
-    if !body.is_empty() || method == "POST" {
-        head.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
-    }
-    head.push_str("\r\n");
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(&addr)
-            .await
-            .with_context(|| format!("connecting to {addr}"))?;
-        stream
-            .write_all(head.as_bytes())
-            .await
-            .context("sending the request")?;
-        stream
-            .write_all(body)
-            .await
-            .context("sending the request")?;
-        let mut raw = Vec::new();
-        let mut limited = (&mut stream).take(MAX_RESPONSE as u64 + 1);
-        limited
-            .read_to_end(&mut raw)
-            .await
-            .context("reading the response")?;
-        if raw.len() > MAX_RESPONSE {
-            bail!("response larger than {MAX_RESPONSE} bytes");
-        }
-        anyhow::Ok(raw)
-    };
-    let raw = tokio::time::timeout(Duration::from_secs(30), exchange)
-        .await
-        .context("the relay did not answer within 30 s")??;
-    parse_response(&raw)
-}
-
-fn parse_response(raw: &[u8]) -> anyhow::Result<Response> {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .context("malformed HTTP response")?;
-    let head = std::str::from_utf8(&raw[..split]).context("malformed HTTP response head")?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status: u16 = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .context("malformed HTTP status line")?;
-    let mut retry_after = None;
-    let mut chunked = false;
-    let mut length = None;
-    for line in lines {
-        let Some((k, v)) = line.split_once(':') else {
-            continue;
-        };
-        let v = v.trim();
-        match k.trim().to_ascii_lowercase().as_str() {
-            "retry-after" => retry_after = v.parse().ok(),
-            "transfer-encoding" => chunked = v.eq_ignore_ascii_case("chunked"),
-            "content-length" => length = v.parse::<usize>().ok(),
-            _ => {}
-        }
-    }
-    let rest = &raw[split + 4..];
-    let body = if chunked {
-        dechunk(rest)?
-    } else {
-        match length {
-            Some(n) if n <= rest.len() => rest[..n].to_vec(),
-            Some(_) => bail!("truncated HTTP body"),
-            None => rest.to_vec(),
-        }
-    };
-    Ok(Response {
-        status,
-        retry_after,
-        body,
-    })
-}
-
-fn dechunk(mut data: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let eol = data
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .context("malformed chunk")?;
-        let size_str = std::str::from_utf8(&data[..eol]).context("malformed chunk size")?;
-        let size = usize::from_str_radix(size_str.split(';').next().unwrap_or("").trim(), 16)
-            .context("malformed chunk size")?;
-        data = &data[eol + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        if data.len() < size + 2 {
-            bail!("truncated chunk");
-        }
-        out.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
-    }
+/// Whether `err` is the relay's certificate being refused (which no
+/// amount of waiting fixes).
+fn is_tls_refusal(err: &crate::net::NetError) -> bool {
+    use crate::net::NetError;
+    matches!(
+        err,
+        NetError::Untrusted { .. }
+            | NetError::NameMismatch { .. }
+            | NetError::Certificate { .. }
+            | NetError::Tls { .. }
+    ) || err.is_definite()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_plain_and_chunked_responses() {
-        let r = parse_response(
-            b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 290\r\ncontent-length: 2\r\n\r\n{}",
-        )
-        .expect("parse");
-        assert_eq!(
-            (r.status, r.retry_after, r.body.as_slice()),
-            (429, Some(290), &b"{}"[..])
-        );
-        let r = parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").expect("parse");
-        assert_eq!(r.body, b"abcde");
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\nabc").is_err());
-        assert!(parse_response(b"garbage").is_err());
-    }
 
     #[test]
     fn check_answers_deserialize() {
@@ -427,12 +276,5 @@ mod tests {
             serde_json::from_str::<Check>(r#"{"status":"expired"}"#),
             Ok(Check::Expired)
         ));
-    }
-
-    #[tokio::test]
-    async fn refuses_non_http_urls() {
-        assert!(request("GET", "https://x/", None, None).await.is_err());
-        assert!(request("GET", "ftp://x/", None, None).await.is_err());
-        assert!(request("GET", "http://a b/", None, None).await.is_err());
     }
 }

@@ -1,8 +1,9 @@
 //! `tmux-bridge up`: the one-command local default. Starts an embedded relay
-//! on 127.0.0.1 (SQLite under the user's data dir), serves one tmux session
-//! through it (created if missing), prints a URL that logs the browser in
-//! once and the exact `tmux attach` command, and shuts everything down
-//! cleanly on Ctrl-C or SIGTERM.
+//! on 127.0.0.1 (SQLite under the user's data dir) and the runner daemon
+//! against it, which serves every bridged session of the tmux server (the
+//! `--idea`/`--slot` one created if missing), prints a URL that logs the
+//! browser in once and the exact `tmux attach` command, and shuts
+//! everything down cleanly on Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,8 +12,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::core::CoreConfig;
-use crate::session::{self, SessionConfig};
-use crate::tmux::TmuxServer;
+use crate::daemon::DaemonConfig;
+use crate::session;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -28,12 +29,8 @@ pub struct Args {
     /// Where the relay keeps its database and keys (default: the user's data dir).
     #[arg(long, env = "TMUX_BRIDGE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Use the tmux server on this socket name (`tmux -L NAME`) instead of the default one.
-    #[arg(long, env = "TMUX_BRIDGE_SOCKET")]
-    pub tmux_socket: Option<String>,
-    /// tmux config file to use if this starts the tmux server.
-    #[arg(long)]
-    pub tmux_config: Option<PathBuf>,
+    #[command(flatten)]
+    pub tmux: super::TmuxArgs,
     /// Size of the session when it is created, as COLSxROWS.
     #[arg(long, default_value = "120x32", value_parser = parse_size)]
     pub size: (u16, u16),
@@ -64,11 +61,7 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(relay::config::default_data_dir);
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
-    let server = TmuxServer {
-        socket_name: args.tmux_socket.clone(),
-        socket_path: None,
-        config: args.tmux_config.clone(),
-    };
+    let server = args.tmux.server();
     // Fail early, with a clear message, on names tmux cannot hold.
     let (name, attach) = session::names(&server, &args.idea, &args.slot)?;
 
@@ -89,7 +82,9 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
         .await
         .context("creating the login link")?;
 
-    session::ensure_session(&server, &args.idea, &args.slot, args.size).await?;
+    crate::daemon::server::Server::new(server.clone())
+        .create(&args.idea, &args.slot, args.size, None, None)
+        .await?;
     // `tmux-bridge login-link` reads where this relay listens.
     super::login_link::write_up_info(
         &data_dir,
@@ -105,23 +100,26 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
         "{login_url}{}",
         super::login_link::next_param(&args.idea, &args.slot)
     );
-    println!("tmux-bridge is serving tmux session {name} through {base}");
+    println!(
+        "tmux-bridge is serving tmux session {name} (and every bridged session) through {base}"
+    );
     println!("Open:   {login_url}");
     println!("(Another browser, or the link expired: run `tmux-bridge login-link`.)");
     println!("Attach: {attach}");
     println!("Press Ctrl-C to stop.");
 
-    let cfg = SessionConfig {
+    println!("New session: tmux-bridge new IDEA [SLOT]");
+    let cfg = DaemonConfig {
         server,
-        idea: args.idea.clone(),
-        slot: args.slot.clone(),
         relay_url: base,
         runner_token: local.runner_token,
-        spill_dir: data_dir.join("spill"),
+        // The embedded relay speaks plain http on loopback.
+        tls: crate::net::TlsOptions::default(),
+        data_dir: data_dir.clone(),
         core: CoreConfig::default(),
         initial_size: args.size,
     };
-    let code = match super::serve_until_signal(cfg).await {
+    let code = match super::daemon_until_signal(cfg).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("tmux-bridge: {err:#}");

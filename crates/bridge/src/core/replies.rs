@@ -22,6 +22,11 @@ pub(super) enum Expect {
     Windows,
     /// `list-clients` with `tmux_cc::listing::CLIENTS_FORMAT`.
     Clients,
+    /// `list-keys` for resolving the page's keys (tmux before 3.4).
+    Keys,
+    /// A command for the page's keys or tmux action: its failure goes to
+    /// the relay as an `error` with tmux's message.
+    Page,
     /// Part `part` of a resync bundle of `parts` commands for `pane`.
     Resync {
         pane: PaneId,

@@ -6,6 +6,7 @@
 mod flood;
 mod input;
 mod looping;
+mod page;
 mod replies;
 mod resize;
 mod resync;

@@ -1,4 +1,4 @@
-//! End to end: tmux ⇄ bridge ⇄ relay ⇄ browser client, all real.
+//! End to end: tmux ⇄ runner daemon ⇄ relay ⇄ browser client, all real.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bridge::core::CoreConfig;
-use bridge::session::{self, SessionConfig};
+use bridge::daemon::DaemonConfig;
 use tokio_util::sync::CancellationToken;
 
 use testkit::*;
 
-fn server(tmux: &Tmux) -> bridge::tmux::TmuxServer {
+pub fn server(tmux: &Tmux) -> bridge::tmux::TmuxServer {
     bridge::tmux::TmuxServer {
         socket_name: Some(tmux.socket.clone()),
         socket_path: None,
@@ -20,38 +20,35 @@ fn server(tmux: &Tmux) -> bridge::tmux::TmuxServer {
     }
 }
 
-fn session_name(idea: &str, slot: &str) -> Result<String> {
+pub fn session_name(idea: &str, slot: &str) -> Result<String> {
     Ok(tmux_cc::naming::session_name(idea, slot)?
         .as_str()
         .to_owned())
 }
 
-/// Runs the bridge in this process against a relay at `addr`.
-fn spawn_bridge(
+/// Runs the runner daemon in this process against a relay at `addr`.
+pub fn spawn_daemon(
     tmux: &Tmux,
-    idea: &str,
-    slot: &str,
     addr: SocketAddr,
     token: String,
     dir: &Path,
     cancel: CancellationToken,
 ) -> tokio::task::JoinHandle<anyhow::Result<()>> {
-    let cfg = SessionConfig {
+    let cfg = DaemonConfig {
         server: server(tmux),
-        idea: idea.to_owned(),
-        slot: slot.to_owned(),
         relay_url: format!("http://{addr}"),
         runner_token: token,
-        spill_dir: dir.join("spill"),
+        tls: bridge::net::TlsOptions::default(),
+        data_dir: dir.to_path_buf(),
         core: CoreConfig::default(),
         initial_size: (80, 24),
     };
-    tokio::spawn(session::run(cfg, cancel))
+    tokio::spawn(bridge::daemon::run(cfg, cancel))
 }
 
 /// Waits until the browser's view of `pane` equals tmux's own capture (rows
 /// and cursor), draining frames meanwhile.
-async fn converge(b: &mut Browser, tmux: &Tmux, pane: &str, secs: u64) -> Result<()> {
+pub async fn converge(b: &mut Browser, tmux: &Tmux, pane: &str, secs: u64) -> Result<()> {
     let mut last = String::new();
     for _ in 0..secs * 5 {
         b.drain_for(200).await?;
@@ -100,10 +97,8 @@ impl InProcess {
         let local = relay.auth().ensure_local_runner("test").await?;
         let link = relay.auth().login_link(&local.user_id).await?;
         let cancel = CancellationToken::new();
-        let bridge = spawn_bridge(
+        let bridge = spawn_daemon(
             &tmux,
-            "e2e",
-            slot,
             relay.local_addr(),
             local.runner_token,
             dir.path(),
@@ -175,7 +170,7 @@ async fn a_terminal_and_a_browser_share_the_pane() -> Result<()> {
 }
 
 /// The workspace's binaries (built by `cargo build --workspace`).
-fn workspace_bin(name: &str) -> Result<PathBuf> {
+pub fn workspace_bin(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let dir = exe
         .parent()
@@ -191,21 +186,21 @@ fn workspace_bin(name: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-fn free_port() -> Result<u16> {
+pub fn free_port() -> Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
 }
 
-struct Proc(tokio::process::Child);
+pub struct Proc(pub tokio::process::Child);
 
 impl Proc {
-    async fn kill9(&mut self) {
+    pub async fn kill9(&mut self) {
         let _ = self.0.start_kill();
         let _ = self.0.wait().await;
     }
 }
 
-async fn start_relay_process(port: u16, data_dir: &Path) -> Result<Proc> {
+pub async fn start_relay_process(port: u16, data_dir: &Path) -> Result<Proc> {
     let child = tokio::process::Command::new(workspace_bin("tmux-relay")?)
         .args([
             "serve",
@@ -234,7 +229,7 @@ async fn start_relay_process(port: u16, data_dir: &Path) -> Result<Proc> {
 fn start_bridge_process(tmux: &Tmux, port: u16, token: &str, dir: &Path) -> Result<Proc> {
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tmux-bridge"))
         .args([
-            "connect",
+            "run",
             "--relay",
             &format!("http://127.0.0.1:{port}"),
             "--idea",
@@ -261,7 +256,7 @@ fn start_bridge_process(tmux: &Tmux, port: u16, token: &str, dir: &Path) -> Resu
 
 /// Reconnects a browser with what it has seen, retrying while the relay is
 /// down.
-async fn reconnect(b: Browser, login: &Login, sid: &str) -> Result<Browser> {
+pub async fn reconnect(b: Browser, login: &Login, sid: &str) -> Result<Browser> {
     let mut last_err = None;
     for _ in 0..100 {
         match Browser::resume(login, sid, &b).await {

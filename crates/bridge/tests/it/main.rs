@@ -2,5 +2,6 @@
 //! real relay on a loopback port, real SQLite, WebSocket clients that speak
 //! the browser side of docs/protocol.md.
 
+mod daemon;
 mod e2e;
 mod logs;

@@ -134,10 +134,12 @@ impl Auth {
         let Some(value) = self.cookie_value(headers) else {
             return Ok(None);
         };
-        let login = self
-            .store()
-            .browser_login(&self.hash("login", &value), now_ms())
-            .await?;
+        let hash = self.hash("login", &value);
+        let now = now_ms();
+        let login = self.store().browser_login(&hash, now).await?;
+        if login.is_some() {
+            self.touch_login(&hash, now).await?;
+        }
         Ok(login.map(|(u, login_id)| CurrentLogin {
             user: CurrentUser {
                 id: u.id,
@@ -145,6 +147,19 @@ impl Auth {
             },
             login_id,
         }))
+    }
+
+    /// A use of a login: its idle timeout starts again (one write per
+    /// minute at most).
+    async fn touch_login(&self, hash: &str, now: i64) -> Result<(), AuthError> {
+        let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4);
+        let cfg = self.config();
+        let idle = ms(cfg.login_idle.min(cfg.login_ttl));
+        let slack = (idle / 10).min(60_000);
+        self.store()
+            .touch_browser_login(hash, now, idle, ms(cfg.login_ttl), slack)
+            .await?;
+        Ok(())
     }
 
     /// The login cookie's value in `headers`, if present.

@@ -193,8 +193,12 @@ pub struct AuthConfig {
     pub public_url: String,
     /// Lifetime of runner tokens (default 30 days).
     pub runner_token_ttl: Duration,
-    /// Lifetime of a browser login cookie (default 30 days).
+    /// Longest life of a browser login (default 30 days), however often it
+    /// is used.
     pub login_ttl: Duration,
+    /// A browser login not used for this long ends (default 7 days); each
+    /// use moves its end to now + this, up to `login_ttl` after it began.
+    pub login_idle: Duration,
     /// Lifetime of one-time login codes and pairing codes (default 10 minutes).
     pub code_ttl: Duration,
     /// Pairing poll interval told to runners (default 5 s).
@@ -210,6 +214,7 @@ impl AuthConfig {
             public_url: public_url.into().trim_end_matches('/').to_owned(),
             runner_token_ttl: Duration::from_secs(tokens::RUNNER_TOKEN_TTL_SECS as u64),
             login_ttl: Duration::from_secs(30 * 24 * 3600),
+            login_idle: Duration::from_secs(7 * 24 * 3600),
             code_ttl: Duration::from_secs(600),
             pair_poll_interval: Duration::from_secs(5),
             socket_caps: SocketCaps::default(),

@@ -610,3 +610,35 @@ async fn issue_10_pair_check_is_rate_limited_per_address_and_globally() {
         "the global cap admits exactly {global}"
     );
 }
+
+/// Issue 14: a login that is used stays (each use restarts its idle
+/// timeout); one left alone for the idle timeout ends. Idle 1.5 s here:
+/// used at 1 s it is still live at 2 s (it would have ended at 1.5 s), and
+/// after 2 s without use it is gone.
+#[tokio::test]
+async fn issue_14_a_used_login_stays_and_an_idle_one_ends() {
+    for auth in auths().await {
+        let mut config = auth.config().clone();
+        config.login_idle = std::time::Duration::from_millis(1_500);
+        let auth =
+            Auth::with_secret(auth.store().clone(), Secret::generate(), config).expect("auth");
+        let u = auth.add_user(&unique("idle"), "pw").await.expect("add");
+        let user = CurrentUser {
+            id: u.id,
+            name: u.name,
+        };
+        let (_, headers) = login(&auth, &user).await;
+        let live = || async {
+            auth.login_from_headers(&headers)
+                .await
+                .expect("q")
+                .is_some()
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+        assert!(live().await, "used at 1 s");
+        tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+        assert!(live().await, "used at 1 s, so still live at 2 s");
+        tokio::time::sleep(std::time::Duration::from_millis(2_000)).await;
+        assert!(!live().await, "2 s without use: ended");
+    }
+}

@@ -128,7 +128,14 @@ impl Auth {
     pub async fn start_browser_login(&self, user_id: &str) -> Result<String, AuthError> {
         let value = codes::random_token(32);
         let now = now_ms();
-        let ttl = i64::try_from(self.config().login_ttl.as_millis()).unwrap_or(i64::MAX / 4);
+        // It ends after the idle timeout unless used (`touch_login`).
+        let ttl = i64::try_from(
+            self.config()
+                .login_idle
+                .min(self.config().login_ttl)
+                .as_millis(),
+        )
+        .unwrap_or(i64::MAX / 4);
         self.store()
             .create_browser_login(
                 &self.hash("login", &value),

@@ -7,8 +7,10 @@ pub mod activity;
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod export;
 pub mod pair;
 pub mod runners;
+pub mod search;
 pub mod sessions;
 pub mod shares;
 pub mod static_files;
@@ -33,12 +35,16 @@ pub fn router(st: AppState) -> Router {
         .route("/", get(static_files::index))
         .route("/s/{id}", get(static_files::index))
         .route("/v", get(static_files::index))
+        .route("/search", get(static_files::index))
+        .route("/play/{id}", get(static_files::index))
         .route("/t/{idea}/{slot}", get(static_files::index))
         .route("/api/sessions", get(sessions::list).post(sessions::create))
         .route("/api/sessions/{id}", delete(sessions::delete))
         .route("/api/activity", get(activity::activity))
         .route("/api/events", get(activity::events))
         .route("/api/sessions/{id}/token", post(api::mint_token))
+        .route("/api/sessions/{id}/asciicast", get(export::asciicast))
+        .route("/api/search", get(search::search))
         .route("/api/runner/ws", any(ws::runner::runner_ws))
         .route("/api/ws/browser/{session_id}", any(ws::browser::browser_ws))
         .merge(auth::routes())

@@ -23,8 +23,10 @@ use crate::state::AppState;
 /// WebSockets and fetches only to this origin, no framing. Inline styles are
 /// allowed because xterm.js's DOM renderer sizes and colours cells through
 /// `<style>` elements it creates at run time (blocked otherwise: the
-/// terminals render broken); styles cannot run script.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+/// terminals render broken); styles cannot run script. `'wasm-unsafe-eval'`
+/// lets the bundled playback (asciinema-player's terminal is WebAssembly)
+/// compile its module; it allows no JavaScript eval and no inline script.
+pub const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
      font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// The built page. Release builds carry the files; debug builds read the

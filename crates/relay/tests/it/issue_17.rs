@@ -336,7 +336,13 @@ async fn issue_17_postgres_down_answers_503_and_recovers() {
     };
     let (scheme_user, rest) = url.split_once('@').expect("postgres://user@host:port/db");
     let (hostport, db) = rest.split_once('/').expect("a database in the URL");
-    let proxy = Proxy::start(hostport.to_owned()).await;
+    // `host` alone means PostgreSQL's default port.
+    let upstream = if hostport.contains(':') {
+        hostport.to_owned()
+    } else {
+        format!("{hostport}:5432")
+    };
+    let proxy = Proxy::start(upstream).await;
     let via_proxy = format!("{scheme_user}@{}/{db}", proxy.addr);
     let relay = TestRelay::start_with(&Db::Postgres(via_proxy.clone()), |c| {
         c.limits.db_acquire_timeout = Duration::from_secs(2);

@@ -11,3 +11,5 @@ mod issue_17;
 mod measure;
 mod principal;
 mod refusals;
+mod search;
+mod tls;

@@ -127,6 +127,57 @@ async fn browser_logins_expire_and_log_out() {
     }
 }
 
+/// Issue 14: logins last days with an idle timeout. Created at 100 with
+/// idle 100 and max 1000: used at 150 it lives to 250, used at 240 to 340
+/// (a use within `slack` of the last writes nothing), left alone it ends;
+/// however often it is used it ends at 1100.
+#[tokio::test]
+async fn issue_14_logins_end_when_idle_and_at_their_maximum() {
+    for s in stores().await {
+        let id = uid("u");
+        s.create_user(&id, &uid("idle"), None, 0)
+            .await
+            .expect("create");
+        let h = uid("hash");
+        s.create_browser_login(&h, &uid("login"), &id, 100, 200)
+            .await
+            .expect("login");
+        let live = |now: i64| {
+            let (s, h) = (s.clone(), h.clone());
+            async move { s.browser_login(&h, now).await.expect("q").is_some() }
+        };
+        s.touch_browser_login(&h, 150, 100, 1000, 10)
+            .await
+            .expect("touch");
+        assert!(live(240).await, "used at 150: lives to 250");
+        assert!(!live(250).await);
+        s.touch_browser_login(&h, 240, 100, 1000, 10)
+            .await
+            .expect("touch");
+        assert!(live(330).await, "used at 240: lives to 340");
+        // Within the slack: no write, the end stays at 340.
+        s.touch_browser_login(&h, 245, 100, 1000, 10)
+            .await
+            .expect("touch");
+        assert!(!live(342).await);
+        // Used often, it still ends 1000 after it began.
+        let mut now = 300;
+        while now < 1200 {
+            s.touch_browser_login(&h, now, 100, 1000, 10)
+                .await
+                .expect("touch");
+            now += 50;
+        }
+        assert!(live(1099).await);
+        assert!(!live(1100).await, "at most 1000 after it began");
+        // An ended login is never brought back.
+        s.touch_browser_login(&h, 1150, 100, 1000, 10)
+            .await
+            .expect("touch");
+        assert!(!live(1150).await);
+    }
+}
+
 #[tokio::test]
 async fn issue_10_log_out_everywhere_and_password_change_end_every_login() {
     for s in stores().await {

@@ -97,3 +97,33 @@ fn commands_carry_the_formats() {
     assert!(line.text().starts_with("list-clients "), "{}", line.text());
     assert!(line.text().contains("#{client_control_mode}"));
 }
+
+#[test]
+fn session_lines() {
+    let s = SessionLine::parse(b"123 $4 0a1b tb_x__y").expect("line");
+    assert_eq!(
+        (s.server_pid, s.id, s.instance.as_str(), s.name.as_str()),
+        (123, SessionId(4), "0a1b", "tb_x__y")
+    );
+    // Unset instance, a person's session with spaces in its name.
+    let s = SessionLine::parse(b"123 $5  my work").expect("line");
+    assert_eq!((s.instance.as_str(), s.name.as_str()), ("", "my work"));
+    for (line, field) in [
+        ("", "pid"),
+        ("x $1 i n", "pid"),
+        ("1 @1 i n", "session_id"),
+        ("1 $1 i", "session_name"),
+    ] {
+        let err = SessionLine::parse(line.as_bytes()).expect_err(line);
+        assert_eq!(
+            (err.format, err.field),
+            ("list-sessions", field),
+            "{line:?}"
+        );
+    }
+    assert_eq!(
+        parse_client_session(b"0 my work").ok(),
+        Some((false, "my work".to_owned()))
+    );
+    assert!(parse_client_session(b"2 x").is_err());
+}

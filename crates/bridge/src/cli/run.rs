@@ -1,7 +1,9 @@
-//! `tmux-bridge connect`: serve one tmux session through a relay that runs
-//! elsewhere, with a runner token (from `--token`/`TMUX_BRIDGE_TOKEN`, or
-//! the credentials `tmux-bridge pair` saved). Reconnects on its own; stops
-//! only on Ctrl-C/SIGTERM or when the relay refuses the token.
+//! `tmux-bridge run` (also `connect`, its old name): the runner daemon.
+//! Serves every bridged session of the configured tmux server through a
+//! relay that runs elsewhere, with a runner token (from
+//! `--token`/`TMUX_BRIDGE_TOKEN`, or the credentials `tmux-bridge pair`
+//! saved). Reconnects on its own; stops only on Ctrl-C/SIGTERM or when the
+//! relay refuses the token.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,8 +11,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::core::CoreConfig;
-use crate::session::{self, SessionConfig};
-use crate::tmux::TmuxServer;
+use crate::daemon::DaemonConfig;
+use crate::session;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -20,44 +22,45 @@ pub struct Args {
     /// The runner token; prefer the environment variable or the saved credentials.
     #[arg(long, env = "TMUX_BRIDGE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// The idea the session belongs to.
-    #[arg(long, default_value = "local")]
-    pub idea: String,
-    /// The slot of the session within the idea.
-    #[arg(long, default_value = "primary")]
-    pub slot: String,
-    /// Use the tmux server on this socket name (`tmux -L NAME`).
-    #[arg(long, env = "TMUX_BRIDGE_SOCKET")]
-    pub tmux_socket: Option<String>,
-    /// tmux config file to use if this starts the tmux server.
+    /// Also create the session of this idea at start if it does not exist.
     #[arg(long)]
-    pub tmux_config: Option<PathBuf>,
-    /// Where unacked frames spill to disk (default: the user's data dir).
+    pub idea: Option<String>,
+    /// The slot of that session (with --idea).
+    #[arg(long, default_value = "primary", requires = "idea")]
+    pub slot: String,
+    #[command(flatten)]
+    pub tmux: super::TmuxArgs,
+    /// Where unacked frames spill to disk and the state file lives (default: the user's data dir).
     #[arg(long, env = "TMUX_BRIDGE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Size of the session when it is created, as COLSxROWS.
+    /// Size of the sessions the runner creates, as COLSxROWS.
     #[arg(long, default_value = "120x32", value_parser = super::up::parse_size)]
     pub size: (u16, u16),
+    #[command(flatten)]
+    pub tls: crate::net::TlsOptions,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    rt.block_on(connect(args))
+    rt.block_on(daemon(args))
 }
 
-async fn connect(args: Args) -> anyhow::Result<ExitCode> {
+async fn daemon(args: Args) -> anyhow::Result<ExitCode> {
     // Without --token, the credentials `tmux-bridge pair` saved (issue 6).
     let saved = match args.token {
         Some(_) => None,
         None => crate::config::Credentials::load().context("reading saved credentials")?,
     };
     let from_saved = saved.is_some();
+    let mut tls = args.tls.clone();
     let (relay_url, token) = match (args.relay.clone(), args.token.clone(), saved) {
         (Some(r), Some(t), _) => (r, t),
         (r, None, Some(c))
             if r.as_deref()
                 .is_none_or(|r| r.trim_end_matches('/') == c.relay_url) =>
         {
+            // The CA `pair --ca-file` saved, unless this run names its own.
+            tls.ca_file = tls.ca_file.or(c.ca_file);
             (c.relay_url, c.runner_token)
         }
         _ => anyhow::bail!(
@@ -65,30 +68,37 @@ async fn connect(args: Args) -> anyhow::Result<ExitCode> {
         ),
     };
     let saved_token = from_saved.then(|| token.clone());
+    // A bad CA file or a cleartext URL to another host fails here, before
+    // tmux is touched, rather than at the first connection.
+    crate::net::preflight(&relay_url, &tls)?;
     let data_dir = args
         .data_dir
         .clone()
         .unwrap_or_else(relay::config::default_data_dir);
-    let server = TmuxServer {
-        socket_name: args.tmux_socket.clone(),
-        socket_path: None,
-        config: args.tmux_config.clone(),
-    };
-    let (name, attach) = session::names(&server, &args.idea, &args.slot)?;
-    println!("tmux-bridge is serving tmux session {name} through {relay_url}");
-    println!("Attach: {attach}");
+    let server = args.tmux.server();
+    if let Some(idea) = &args.idea {
+        let (name, attach) = session::names(&server, idea, &args.slot)?;
+        crate::daemon::server::Server::new(server.clone())
+            .create(idea, &args.slot, args.size, None, None)
+            .await?;
+        println!("Attach to {name}: {attach}");
+    }
+    println!(
+        "tmux-bridge is serving the bridged sessions of tmux server `{}` through {relay_url}",
+        args.tmux.describe()
+    );
+    println!("New session: tmux-bridge new IDEA [SLOT]");
 
-    let cfg = SessionConfig {
+    let cfg = DaemonConfig {
         server,
-        idea: args.idea.clone(),
-        slot: args.slot.clone(),
         relay_url,
         runner_token: token,
-        spill_dir: data_dir.join("spill"),
+        tls,
+        data_dir,
         core: CoreConfig::default(),
         initial_size: args.size,
     };
-    let result = super::serve_until_signal(cfg).await;
+    let result = super::daemon_until_signal(cfg).await;
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(err) => {

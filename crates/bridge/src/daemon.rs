@@ -1,0 +1,106 @@
+//! The runner daemon (`tmux-bridge run`): one process per machine and
+//! account serving every bridged session of one tmux server over one
+//! WebSocket to the relay (protocol 2, docs/protocol.md §4).
+//!
+//! - [`server`]: the tmux server through plain `tmux` processes (list,
+//!   instance ids, create, kill) and the lock that serializes control-client
+//!   starts and session creation/kills on it.
+//! - [`watcher`]: a control client that only hears `%sessions-changed`.
+//! - [`supervisor`]: which sessions are served, on which channel; commands
+//!   from the relay; what the relay hears when a session ends.
+//! - [`memory`]: the last 256 command results (pure).
+//! - [`state`]: the state file `tmux-bridge status` reads.
+//!
+//! Each served session is [`crate::session`]: its control client and core
+//! under one task; [`crate::uplink`] is the WebSocket.
+
+pub mod memory;
+pub mod server;
+pub mod state;
+pub mod supervisor;
+pub mod watcher;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use protocol::runner::{FEATURE_KEYS, FEATURE_TMUX, Hello, RUNNER_PROTOCOL_VERSION};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::core::CoreConfig;
+use crate::session::Rejected;
+use crate::tmux::TmuxServer;
+use crate::uplink::{self, UplinkConfig, UplinkEnd};
+
+/// Everything the daemon needs.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub server: TmuxServer,
+    pub relay_url: String,
+    pub runner_token: String,
+    /// How to trust the relay (`--ca-file`, `--insecure`).
+    pub tls: crate::net::TlsOptions,
+    /// Unacked frames spill under `<data_dir>/spill`; the state file is
+    /// `<data_dir>/daemon.json`.
+    pub data_dir: PathBuf,
+    pub core: CoreConfig,
+    /// Size of a session the daemon creates (columns, rows).
+    pub initial_size: (u16, u16),
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Runs the daemon until `cancel` fires (`Ok`) or the relay rejects the
+/// token (`Err` holding [`Rejected`]).
+pub async fn run(mut cfg: DaemonConfig, cancel: CancellationToken) -> anyhow::Result<()> {
+    let server = server::Server::new(cfg.server.clone());
+    let tmux_version = server.version().await;
+    cfg.core.keys_via_client = server::has_send_keys_k(&tmux_version);
+    let hello = Hello {
+        v: RUNNER_PROTOCOL_VERSION,
+        host: crate::session::host_name(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        tmux_version: tmux_version.clone(),
+        started_at: now_ms(),
+        features: vec![FEATURE_KEYS.to_owned(), FEATURE_TMUX.to_owned()],
+    };
+    info!(%tmux_version, relay = %cfg.relay_url, "runner daemon starting");
+    let (to_uplink, uplink_rx) = mpsc::channel(1024);
+    let (from_uplink_tx, from_uplink) = mpsc::unbounded_channel();
+    let uplink_cancel = CancellationToken::new();
+    let mut uplink_task = tokio::spawn(uplink::run(
+        UplinkConfig {
+            relay_url: cfg.relay_url.clone(),
+            runner_token: cfg.runner_token.clone(),
+            hello,
+            tls: cfg.tls.clone(),
+        },
+        uplink_rx,
+        from_uplink_tx,
+        uplink_cancel.clone(),
+    ));
+    let state_path = cfg.data_dir.join(state::STATE_FILE);
+    let mut sup = supervisor::Supervisor::new(&cfg, server, to_uplink, state_path.clone());
+    let ended = sup.run(from_uplink, &mut uplink_task, &cancel).await;
+    // The cores first (their last frames and snapshots go out), then the
+    // uplink (`close` `stopping` for every channel).
+    sup.shutdown(Duration::from_secs(5)).await;
+    uplink_cancel.cancel();
+    let end = match ended {
+        Some(end) => Some(end),
+        None => tokio::time::timeout(Duration::from_secs(3), &mut uplink_task)
+            .await
+            .ok()
+            .and_then(Result::ok),
+    };
+    let _ = std::fs::remove_file(&state_path);
+    match end {
+        Some(UplinkEnd::Rejected(reason)) => Err(Rejected(reason).into()),
+        _ => Ok(()),
+    }
+}

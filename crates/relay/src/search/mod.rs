@@ -1,0 +1,9 @@
+//! Full-text search over what terminals printed (issue 11), the relay's
+//! half: [`lines`] turns a pane's output bytes into text lines (pure), the
+//! [`indexer`] task feeds stored frames through it into the store's index
+//! off the hot path (frames are stored and forwarded first; the index
+//! trails by about a second), and `http/search.rs` answers queries.
+//! Storage and the query itself are `store::search`.
+
+pub mod indexer;
+pub mod lines;

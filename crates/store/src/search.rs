@@ -1,0 +1,318 @@
+//! Full-text search over what terminals printed (issue 11): the lines the
+//! relay's indexer extracted from stored frames, their index (SQLite FTS5,
+//! PostgreSQL tsvector + GIN) and the account-scoped query.
+//!
+//! The indexer's progress is per session: `indexed_seq` (every frame up to
+//! it is indexed) and each pane's unfinished line. [`Store::save_index`]
+//! writes lines and progress in one transaction and only if the progress is
+//! still where the indexer read it, so two indexers (two relays on one
+//! database) never index a frame twice.
+//!
+//! Lines and queries are split into tokens at every character that is not
+//! a letter or digit on both dialects. A query is words, never query
+//! syntax: each word is matched as a quoted phrase (FTS5: its tokens in
+//! order) or through `plainto_tsquery` (PostgreSQL: every token), so operators,
+//! quotes and parentheses in what a person types are plain text and no
+//! syntax error can reach them.
+
+use crate::{Db, Millis, Store, StoreError, StoredFrame, TerminalSessionId, on_db, seq_to_db};
+
+/// One line a pane printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedLine {
+    /// The pane (`%3`).
+    pub pane: String,
+    /// The sequence number of the record that ended the line.
+    pub seq: u64,
+    /// When that record was made (ms since the epoch; 0 when unknown).
+    pub at: Millis,
+    pub line: String,
+}
+
+/// Where the indexer stands for one session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexProgress {
+    pub session: TerminalSessionId,
+    /// Every frame up to here is indexed.
+    pub indexed_seq: u64,
+    /// The session's stored head.
+    pub last_seq: u64,
+    /// Unfinished lines per pane, as the indexer saved them (JSON).
+    pub pending: String,
+}
+
+/// A search: words, an optional idea, how many hits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    pub words: Vec<String>,
+    pub idea: Option<String>,
+    pub limit: u32,
+    /// Lines of context before and after each hit (at most 5).
+    pub context: u32,
+}
+
+/// One matching line with its surroundings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchHit {
+    pub session: TerminalSessionId,
+    pub idea: String,
+    pub slot: String,
+    pub pane: String,
+    pub seq: u64,
+    pub at: Millis,
+    pub line: String,
+    /// Earlier lines of the same pane, oldest first.
+    pub before: Vec<String>,
+    /// Later lines of the same pane, oldest first.
+    pub after: Vec<String>,
+}
+
+/// Largest number of hits one query returns.
+pub const MAX_HITS: u32 = 100;
+
+/// The FTS5 match expression for `words`: each word a quoted phrase
+/// (quotes inside doubled), all required.
+fn fts5_expression(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+type HitRow = (
+    i64,
+    TerminalSessionId,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    String,
+);
+
+const SQLITE_SEARCH: &str = "SELECT l.id, l.session_id, s.idea, s.slot, l.pane, l.seq, l.at, l.line \
+     FROM search_fts JOIN search_lines l ON l.id = search_fts.rowid \
+     JOIN terminal_sessions s ON s.id = l.session_id \
+     WHERE search_fts MATCH $1 AND s.user_id = $2 AND ($3 IS NULL OR s.idea = $3) \
+     ORDER BY l.id DESC LIMIT $4";
+
+const POSTGRES_SEARCH: &str = "SELECT l.id, l.session_id, s.idea, s.slot, l.pane, l.seq, l.at, l.line \
+     FROM search_lines l JOIN terminal_sessions s ON s.id = l.session_id \
+     WHERE l.tsv @@ plainto_tsquery('simple', regexp_replace($1, '[^[:alnum:]]+', ' ', 'g')) \
+     AND s.user_id = $2 \
+     AND ($3::text IS NULL OR s.idea = $3::text) \
+     ORDER BY l.id DESC LIMIT $4";
+
+impl Store {
+    /// Sessions with stored frames past their indexed sequence, at most
+    /// `limit`, least recently indexed first.
+    pub async fn sessions_to_index(&self, limit: u32) -> Result<Vec<IndexProgress>, StoreError> {
+        let sql = "SELECT s.id, COALESCE(p.indexed_seq, 0), s.last_seq, COALESCE(p.pending, '{}') \
+             FROM terminal_sessions s LEFT JOIN search_progress p ON p.session_id = s.id \
+             WHERE s.last_seq > COALESCE(p.indexed_seq, 0) ORDER BY s.id LIMIT $1";
+        let rows: Vec<(TerminalSessionId, i64, i64, String)> = on_db!(&self.db, pool => {
+            sqlx::query_as(sql).bind(i64::from(limit)).fetch_all(pool).await?
+        });
+        rows.into_iter()
+            .map(|(session, indexed, last, pending)| {
+                Ok(IndexProgress {
+                    session,
+                    indexed_seq: crate::seq_from_db(indexed, "indexed_seq")?,
+                    last_seq: crate::seq_from_db(last, "last_seq")?,
+                    pending,
+                })
+            })
+            .collect()
+    }
+
+    /// Up to `max` stored Batch frames of `session` ending after `after`,
+    /// in order (a page of [`Store::frames_after`]).
+    pub async fn frames_page(
+        &self,
+        session: TerminalSessionId,
+        after: u64,
+        max: u32,
+    ) -> Result<Vec<StoredFrame>, StoreError> {
+        let sql = "SELECT first_seq, last_seq, bytes FROM frames \
+             WHERE session_id = $1 AND last_seq > $2 ORDER BY last_seq LIMIT $3";
+        let rows: Vec<(i64, i64, Vec<u8>)> = on_db!(&self.db, pool => {
+            sqlx::query_as(sql)
+                .bind(session)
+                .bind(seq_to_db(after)?)
+                .bind(i64::from(max))
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter()
+            .map(|(first, last, bytes)| {
+                Ok(StoredFrame {
+                    first_seq: crate::seq_from_db(first, "first_seq")?,
+                    last_seq: crate::seq_from_db(last, "last_seq")?,
+                    bytes: bytes::Bytes::from(bytes),
+                })
+            })
+            .collect()
+    }
+
+    /// Stores `lines` and moves the session's progress from `from` to `to`
+    /// with `pending`, in one transaction. Returns false (and writes
+    /// nothing) when the progress is no longer `from`: another indexer got
+    /// there first.
+    pub async fn save_index(
+        &self,
+        session: TerminalSessionId,
+        from: u64,
+        to: u64,
+        lines: &[IndexedLine],
+        pending: &str,
+    ) -> Result<bool, StoreError> {
+        let from_db = seq_to_db(from)?;
+        let to_db = seq_to_db(to)?;
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let moved = if from == 0 {
+                sqlx::query(
+                    "INSERT INTO search_progress (session_id, indexed_seq, pending) \
+                     VALUES ($1, $2, $3) ON CONFLICT (session_id) DO UPDATE \
+                     SET indexed_seq = excluded.indexed_seq, pending = excluded.pending \
+                     WHERE search_progress.indexed_seq = 0",
+                )
+                .bind(session)
+                .bind(to_db)
+                .bind(pending)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+            } else {
+                sqlx::query(
+                    "UPDATE search_progress SET indexed_seq = $2, pending = $3 \
+                     WHERE session_id = $1 AND indexed_seq = $4",
+                )
+                .bind(session)
+                .bind(to_db)
+                .bind(pending)
+                .bind(from_db)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+            };
+            if moved != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            for l in lines {
+                sqlx::query(
+                    "INSERT INTO search_lines (session_id, pane, seq, at, line) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(session)
+                .bind(&l.pane)
+                .bind(seq_to_db(l.seq)?)
+                .bind(l.at)
+                .bind(&l.line)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+
+    /// The lines of `user_id`'s sessions that contain every word of the
+    /// query, newest first, with context.
+    pub async fn search(
+        &self,
+        user_id: &str,
+        query: &SearchQuery,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        if query.words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let limit = i64::from(query.limit.clamp(1, MAX_HITS));
+        let rows: Vec<HitRow> = match &self.db {
+            Db::Sqlite(pool) => {
+                sqlx::query_as(SQLITE_SEARCH)
+                    .bind(fts5_expression(&query.words))
+                    .bind(user_id)
+                    .bind(query.idea.as_deref())
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_as(POSTGRES_SEARCH)
+                    .bind(query.words.join(" "))
+                    .bind(user_id)
+                    .bind(query.idea.as_deref())
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+            }
+        };
+        let context = i64::from(query.context.min(5));
+        let mut hits = Vec::with_capacity(rows.len());
+        for (id, session, idea, slot, pane, seq, at, line) in rows {
+            let (before, after) = if context > 0 {
+                self.context_lines(session, &pane, id, context).await?
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            hits.push(SearchHit {
+                session,
+                idea,
+                slot,
+                pane,
+                seq: crate::seq_from_db(seq, "seq")?,
+                at,
+                line,
+                before,
+                after,
+            });
+        }
+        Ok(hits)
+    }
+
+    async fn context_lines(
+        &self,
+        session: TerminalSessionId,
+        pane: &str,
+        id: i64,
+        n: i64,
+    ) -> Result<(Vec<String>, Vec<String>), StoreError> {
+        let before_sql = "SELECT line FROM search_lines \
+             WHERE session_id = $1 AND pane = $2 AND id < $3 ORDER BY id DESC LIMIT $4";
+        let after_sql = "SELECT line FROM search_lines \
+             WHERE session_id = $1 AND pane = $2 AND id > $3 ORDER BY id LIMIT $4";
+        let (mut before, after): (Vec<String>, Vec<String>) = on_db!(&self.db, pool => {
+            let b = sqlx::query_scalar(before_sql)
+                .bind(session)
+                .bind(pane)
+                .bind(id)
+                .bind(n)
+                .fetch_all(pool)
+                .await?;
+            let a = sqlx::query_scalar(after_sql)
+                .bind(session)
+                .bind(pane)
+                .bind(id)
+                .bind(n)
+                .fetch_all(pool)
+                .await?;
+            (b, a)
+        });
+        before.reverse();
+        Ok((before, after))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fts5_expression;
+
+    #[test]
+    fn words_become_quoted_phrases() {
+        let words = ["a\"b", "NOT", "x*", "(y)"].map(String::from);
+        assert_eq!(fts5_expression(&words), "\"a\"\"b\" \"NOT\" \"x*\" \"(y)\"");
+    }
+}
