@@ -541,7 +541,7 @@ async fn a_browser_whose_snapshot_never_comes_is_caught_up_from_the_store() {
     // The browser does not read (nor pong) during the flood: the keepalive
     // must outlast it on a loaded machine (3 periods), and is also how long
     // the relay waits for the snapshot before catching up from the store.
-    let relay = TestRelay::start_with(&Db::Sqlite, |c| c.keepalive = Duration::from_secs(4)).await;
+    let relay = TestRelay::start_with(&Db::Sqlite, |c| c.keepalive = Duration::from_secs(15)).await;
     let p = new_principal(&relay).await;
     let mut r = RunnerClient::connect(relay.addr(), &p.runner_token, &hello(&unique("idea"))).await;
     let tok = browser_token(&relay, &p, &r.session_id);
