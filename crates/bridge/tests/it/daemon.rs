@@ -225,8 +225,30 @@ async fn a_dead_server_closes_its_sessions_and_a_new_one_is_a_new_instance() -> 
     let sys = Sys::start("srv", &[("srv", "a")], true).await?;
     let name = session_name("srv", "a")?;
     let first = sys.login.wait_session(&name).await?;
+    let old_pane = sys.tmux.first_pane(&name)?;
+    sys.tmux.run(&[
+        "send-keys",
+        "-t",
+        &old_pane,
+        "echo before-$((6*7))",
+        "Enter",
+    ])?;
+    let mut b = Browser::connect(&sys.login, &first, 0).await?;
+    b.until("output before the death", 15, |v| {
+        view_has(v, &old_pane, "before-42")
+    })
+    .await?;
+    drop(b);
     sys.tmux.run(&["kill-server"])?;
     sys.wait_state(&first, "closed", 5).await?;
+    // Issue 17.4: the dead server's session is closed, not reset: a
+    // browser that opens it now still gets its history from the store.
+    let mut b = Browser::connect(&sys.login, &first, 0).await?;
+    b.until("the old history", 15, |v| {
+        view_has(v, &old_pane, "before-42")
+    })
+    .await?;
+    drop(b);
 
     // The server comes back with a session of the same name: a new
     // terminal session, the old one stays closed and readable.
