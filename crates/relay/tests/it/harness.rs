@@ -85,6 +85,9 @@ impl TestRelay {
             ..Retention::default()
         };
         config.shutdown_timeout = Duration::from_secs(5);
+        // Test runners send no heartbeats: they must not go offline while a
+        // test looks elsewhere (the heartbeat tests set a short one).
+        config.heartbeat = Duration::from_secs(10);
         adjust(&mut config);
         let handle = Relay::start(config.clone()).await.expect("relay starts");
         TestRelay {
