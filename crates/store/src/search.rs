@@ -106,11 +106,12 @@ const POSTGRES_SEARCH: &str = "SELECT l.id, l.session_id, s.idea, s.slot, l.pane
 
 impl Store {
     /// Sessions with stored frames past their indexed sequence, at most
-    /// `limit`, least recently indexed first.
+    /// `limit`, newest sessions first: what people search for is mostly
+    /// recent, and an old session's backlog waits while newer ones print.
     pub async fn sessions_to_index(&self, limit: u32) -> Result<Vec<IndexProgress>, StoreError> {
         let sql = "SELECT s.id, COALESCE(p.indexed_seq, 0), s.last_seq, COALESCE(p.pending, '{}') \
              FROM terminal_sessions s LEFT JOIN search_progress p ON p.session_id = s.id \
-             WHERE s.last_seq > COALESCE(p.indexed_seq, 0) ORDER BY s.id LIMIT $1";
+             WHERE s.last_seq > COALESCE(p.indexed_seq, 0) ORDER BY s.id DESC LIMIT $1";
         let rows: Vec<(TerminalSessionId, i64, i64, String)> = on_db!(&self.db, pool => {
             sqlx::query_as(sql).bind(i64::from(limit)).fetch_all(pool).await?
         });

@@ -54,6 +54,9 @@ impl TestRelay {
         std::fs::write(web.join("index.html"), "<!doctype html><title>t</title>").expect("index");
         config.web_dir = web;
         config.retention.interval = None;
+        // Test runners send no heartbeats: they must not go offline while
+        // a test looks elsewhere.
+        config.heartbeat = Duration::from_secs(10);
         let handle = Relay::start(config).await.expect("relay starts");
         TestRelay { handle, _dir: dir }
     }

@@ -89,6 +89,9 @@ impl TestRelay {
         // on a loaded machine 5 s between two of their messages is no
         // fault. Tests of offline detection set a short one.
         config.heartbeat = Duration::from_secs(30);
+        // Every test relay on the shared PostgreSQL database would index
+        // every test's output; the search tests turn the indexer on.
+        config.search_interval = None;
         adjust(&mut config);
         let handle = Relay::start(config.clone()).await.expect("relay starts");
         TestRelay {
