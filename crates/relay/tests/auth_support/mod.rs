@@ -57,6 +57,8 @@ impl TestRelay {
         // Test runners send no heartbeats: they must not go offline while
         // a test looks elsewhere.
         config.heartbeat = Duration::from_secs(10);
+        // No search indexer over the shared test database.
+        config.search_interval = None;
         let handle = Relay::start(config).await.expect("relay starts");
         TestRelay { handle, _dir: dir }
     }
