@@ -413,8 +413,11 @@ async fn unknown_users_take_as_long_as_wrong_passwords() {
         k * 1e3,
         u * 1e3
     );
+    // Both run one argon2 verification (tens of ms); skipping it for an
+    // unknown name would make one side about a hundred times faster. The
+    // bound leaves room for a loaded 2-core machine's wander.
     assert!(
-        k.max(u) / k.min(u) < 1.5,
+        k.max(u) / k.min(u) < 3.0,
         "known {k:.4}s vs unknown {u:.4}s"
     );
 }
