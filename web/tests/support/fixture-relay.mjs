@@ -213,7 +213,12 @@ export async function startFixtureRelay({ distDir, sessionId = 'sess1', attach =
       for (const c of state.conns) c.ws.terminate();
       for (const r of state.sse) r.end();
       wss.close();
-      await new Promise((r) => server.close(r));
+      const closed = new Promise((r) => server.close(r));
+      // Keep-alive connections too: a page's EventSource reconnects over
+      // them every few seconds, so they never go idle and close() would
+      // wait forever (Node 18 does not close them itself).
+      server.closeAllConnections();
+      await closed;
     },
   };
 }
