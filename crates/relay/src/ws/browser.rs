@@ -39,7 +39,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use std::time::Duration;
 
-use super::{HELLO_TIMEOUT, Keepalive};
+use super::Keepalive;
 use crate::auth::{AuthError, BrowserClaims, ClientAddr, LoginWatch, RunnerConnection};
 use crate::hub::{BrowserQueue, BrowserRegistration, Outgoing, Scope, SessionHub};
 use crate::state::AppState;
@@ -277,19 +277,7 @@ async fn read_hello(
     socket: &mut WebSocket,
     cancel: &CancellationToken,
 ) -> Result<u64, (u16, String)> {
-    let msg = tokio::select! {
-        () = cancel.cancelled() => return Err((close::GOING_AWAY, "relay shutting down".into())),
-        r = tokio::time::timeout(HELLO_TIMEOUT, socket.recv()) => r,
-    };
-    let text = match msg {
-        Err(_) => return Err((close::PROTOCOL, "no hello within 10 s".into())),
-        Ok(Some(Err(e))) => {
-            return Err(super::error_close(&e, "1 MiB").unwrap_or((close::NORMAL, "closed".into())));
-        }
-        Ok(None) => return Err((close::NORMAL, "closed".into())),
-        Ok(Some(Ok(Message::Text(t)))) => t,
-        Ok(Some(Ok(_))) => return Err((close::PROTOCOL, "expected a hello text message".into())),
-    };
+    let text = super::first_text(socket, cancel, "1 MiB").await?;
     match serde_json::from_str::<BrowserToRelay>(text.as_str()) {
         Ok(BrowserToRelay::Hello { last_seq }) => Ok(last_seq),
         Ok(_) => Err((close::PROTOCOL, "expected hello first".into())),

@@ -11,10 +11,33 @@ pub mod runner;
 
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use protocol::control::close as code;
+use tokio_util::sync::CancellationToken;
 
 /// How long a peer has to send its `hello` after the upgrade.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The peer's first message, which must be a text message (its `hello`)
+/// within [`HELLO_TIMEOUT`]; otherwise the close code and reason to end the
+/// socket with. `limit` names the message size limit for the 1009 reason.
+pub async fn first_text(
+    socket: &mut WebSocket,
+    cancel: &CancellationToken,
+    limit: &str,
+) -> Result<Utf8Bytes, (u16, String)> {
+    let msg = tokio::select! {
+        () = cancel.cancelled() => return Err((code::GOING_AWAY, "relay shutting down".into())),
+        r = tokio::time::timeout(HELLO_TIMEOUT, socket.recv()) => r,
+    };
+    match msg {
+        Err(_) => Err((code::PROTOCOL, "no hello within 10 s".into())),
+        Ok(Some(Err(e))) => Err(error_close(&e, limit).unwrap_or((code::NORMAL, "closed".into()))),
+        Ok(None) => Err((code::NORMAL, "closed".into())),
+        Ok(Some(Ok(Message::Text(t)))) => Ok(t),
+        Ok(Some(Ok(_))) => Err((code::PROTOCOL, "expected a hello text message".into())),
+    }
+}
 
 /// How long sending the close frame may take before the socket is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);

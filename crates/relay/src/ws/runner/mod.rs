@@ -29,7 +29,7 @@ use store::NewEvent;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
-use super::{HELLO_TIMEOUT, send_timed};
+use super::send_timed;
 use crate::auth::{ClientAddr, RunnerConnection, RunnerIdentity, bearer_token, now_ms};
 use crate::runners::{Connection, RunnerDetails};
 use crate::state::AppState;
@@ -228,19 +228,7 @@ async fn read_hello(
     socket: &mut WebSocket,
     cancel: &CancellationToken,
 ) -> Result<Hello, (u16, String)> {
-    let msg = tokio::select! {
-        () = cancel.cancelled() => return Err((close::GOING_AWAY, "relay shutting down".into())),
-        r = tokio::time::timeout(HELLO_TIMEOUT, socket.recv()) => r,
-    };
-    let text = match msg {
-        Err(_) => return Err((close::PROTOCOL, "no hello within 10 s".into())),
-        Ok(Some(Err(e))) => {
-            return Err(super::error_close(&e, "16 MiB").unwrap_or((1000, "closed".into())));
-        }
-        Ok(None) => return Err((1000, "closed".into())),
-        Ok(Some(Ok(Message::Text(t)))) => t,
-        Ok(Some(Ok(_))) => return Err((close::PROTOCOL, "expected a hello text message".into())),
-    };
+    let text = super::first_text(socket, cancel, "16 MiB").await?;
     // The version first, so that a runner of another protocol learns why.
     let v = serde_json::from_str::<serde_json::Value>(text.as_str())
         .ok()
