@@ -275,6 +275,27 @@ impl Store {
         frames(rows)
     }
 
+    /// Up to `max` stored frames ending after `after`, in order: a page
+    /// of [`Store::frames_after`] for readers that walk a whole session
+    /// (the search indexer, the asciicast export) in bounded memory.
+    pub async fn frames_page(
+        &self,
+        session: TerminalSessionId,
+        after: u64,
+        max: u32,
+    ) -> Result<Vec<StoredFrame>, StoreError> {
+        let sql = format!("{FRAMES_AFTER} LIMIT $3");
+        let rows: Vec<FrameRow> = on_db!(&self.db, pool => {
+            sqlx::query_as(&sql)
+                .bind(session)
+                .bind(seq_to_db(after)?)
+                .bind(i64::from(max))
+                .fetch_all(pool)
+                .await?
+        });
+        frames(rows)
+    }
+
     /// The snapshot with the highest `at_seq`.
     pub async fn latest_snapshot(
         &self,

@@ -15,7 +15,7 @@
 //! quotes and parentheses in what a person types are plain text and no
 //! syntax error can reach them.
 
-use crate::{Db, Millis, Store, StoreError, StoredFrame, TerminalSessionId, on_db, seq_to_db};
+use crate::{Db, Millis, Store, StoreError, TerminalSessionId, on_db, seq_to_db};
 
 /// One line a pane printed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,35 +122,6 @@ impl Store {
                     indexed_seq: crate::seq_from_db(indexed, "indexed_seq")?,
                     last_seq: crate::seq_from_db(last, "last_seq")?,
                     pending,
-                })
-            })
-            .collect()
-    }
-
-    /// Up to `max` stored Batch frames of `session` ending after `after`,
-    /// in order (a page of [`Store::frames_after`]).
-    pub async fn frames_page(
-        &self,
-        session: TerminalSessionId,
-        after: u64,
-        max: u32,
-    ) -> Result<Vec<StoredFrame>, StoreError> {
-        let sql = "SELECT first_seq, last_seq, bytes FROM frames \
-             WHERE session_id = $1 AND last_seq > $2 ORDER BY last_seq LIMIT $3";
-        let rows: Vec<(i64, i64, Vec<u8>)> = on_db!(&self.db, pool => {
-            sqlx::query_as(sql)
-                .bind(session)
-                .bind(seq_to_db(after)?)
-                .bind(i64::from(max))
-                .fetch_all(pool)
-                .await?
-        });
-        rows.into_iter()
-            .map(|(first, last, bytes)| {
-                Ok(StoredFrame {
-                    first_seq: crate::seq_from_db(first, "first_seq")?,
-                    last_seq: crate::seq_from_db(last, "last_seq")?,
-                    bytes: bytes::Bytes::from(bytes),
                 })
             })
             .collect()
