@@ -11,6 +11,9 @@ use axum::response::{IntoResponse, Response};
 pub enum AppError {
     #[error("not found")]
     NotFound,
+    /// A request the API refuses as it is: 400 with `{"error": reason}`.
+    #[error("bad request: {0}")]
+    BadRequest(String),
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
     #[error("internal error: {0}")]
@@ -44,6 +47,11 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         match self {
             AppError::NotFound => (StatusCode::NOT_FOUND, "not found\n").into_response(),
+            AppError::BadRequest(why) => (
+                StatusCode::BAD_REQUEST,
+                axum::Json(serde_json::json!({ "error": why })),
+            )
+                .into_response(),
             AppError::Forbidden(why) => {
                 (StatusCode::FORBIDDEN, format!("forbidden: {why}\n")).into_response()
             }

@@ -6,7 +6,7 @@
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use protocol::wire::Frame;
@@ -90,14 +90,6 @@ impl Stream {
     }
 }
 
-fn bad(reason: &str) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        axum::Json(serde_json::json!({ "error": reason })),
-    )
-        .into_response()
-}
-
 pub async fn asciicast(
     State(st): State<AppState>,
     user: CurrentUser,
@@ -115,13 +107,13 @@ pub async fn asciicast(
         None => None,
         Some(s) => match s.parse::<PaneId>() {
             Ok(pane) => Some(pane),
-            Err(_) => return Ok(bad("pane must look like %3")),
+            Err(_) => return Err(AppError::BadRequest("pane must look like %3".into())),
         },
     };
     if let (Some(from), Some(to)) = (p.from, p.to)
         && from > to
     {
-        return Ok(bad("from is after to"));
+        return Err(AppError::BadRequest("from is after to".into()));
     }
     // Older frames may be pruned: start from the snapshot right before the
     // first stored frame, which the pruner always keeps.

@@ -5,7 +5,6 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use store::search::{MAX_HITS, SearchQuery};
@@ -40,14 +39,6 @@ struct Hit {
     after: Vec<String>,
 }
 
-fn bad(reason: &str) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(serde_json::json!({ "error": reason })),
-    )
-        .into_response()
-}
-
 /// The query's words, or why it is refused.
 pub fn words(q: &str) -> Result<Vec<String>, &'static str> {
     if q.len() > MAX_QUERY {
@@ -74,10 +65,10 @@ pub async fn search(
 ) -> Result<Response, AppError> {
     let words = match words(&p.q) {
         Ok(w) => w,
-        Err(why) => return Ok(bad(why)),
+        Err(why) => return Err(AppError::BadRequest(why.into())),
     };
     if p.idea.as_ref().is_some_and(|i| i.len() > 128) {
-        return Ok(bad("the idea is too long"));
+        return Err(AppError::BadRequest("the idea is too long".into()));
     }
     let query = SearchQuery {
         words,
