@@ -49,8 +49,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "tmux-bridge: no tmux session {name} on the {} tmux server; make it with \
              `tmux-bridge new {} {}` or from the page",
             args.tmux.describe(),
-            tmux_cc_quote(&args.idea),
-            tmux_cc_quote(&args.slot),
+            crate::tmux::shell_quote(&args.idea),
+            crate::tmux::shell_quote(&args.slot),
         );
         return Ok(ExitCode::FAILURE);
     }
@@ -62,8 +62,4 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let err = tmux(&server).args([verb, "-t", &target]).exec();
     Err(err).context("starting tmux")
-}
-
-fn tmux_cc_quote(s: &str) -> String {
-    crate::tmux::shell_quote(s)
 }
