@@ -220,6 +220,23 @@ async fn hostile_names_and_input_never_run_in_tmux() {
         .trim()
         .to_owned();
     assert!(pane.starts_with('%'), "pane id {pane:?}");
+    // The relay checks input against the session's topology (issue 10):
+    // wait until this browser has received it, so no input races it.
+    let quoted = format!("\"{pane}\"");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut has_topology = false;
+    while !has_topology && Instant::now() < deadline {
+        if let Ok(Some(Ok(Message::Binary(b)))) =
+            tokio::time::timeout(Duration::from_millis(500), ws.next()).await
+            && let Ok(frame) = protocol::wire::Frame::decode(&b)
+        {
+            has_topology = frame.records.iter().any(|r| {
+                matches!(&r.body, protocol::wire::RecordBody::Topology(json)
+                    if String::from_utf8_lossy(json).contains(&quoted))
+            });
+        }
+    }
+    assert!(has_topology, "the browser never got the session's topology");
     let mut inputs = hostile(&m, "i");
     inputs.push(format!("g\u{0}h\u{1b}[201~i#(touch {}/i8)", m.display()));
     for data in &inputs {
