@@ -175,15 +175,6 @@ impl Store {
         }))
     }
 
-    /// The users with queued jobs (for the dispatcher after a restart).
-    pub async fn users_with_queued_jobs(&self) -> Result<Vec<String>, StoreError> {
-        Ok(on_db!(&self.db, pool => {
-            sqlx::query_scalar("SELECT DISTINCT user_id FROM jobs WHERE state = 'queued'")
-                .fetch_all(pool)
-                .await?
-        }))
-    }
-
     /// Appends the log chunk `start..start+len` (`data` one zstd frame of
     /// it) when it continues the stored log exactly; anything else (a
     /// resend, an overlap, a gap) stores nothing. Returns how many bytes of

@@ -337,3 +337,36 @@ async fn a_queued_job_starts_when_a_runner_comes_and_a_50_mb_log_is_complete() -
     assert_eq!(String::from_utf8(tail)?, format!("6499999\n{lines}\n"));
     sys.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_ends_while_its_runner_is_away_is_reported_when_it_returns() -> Result<()> {
+    let mut sys = Sys::start("jobaway", &[("away", "primary")], true).await?;
+    sys.login
+        .wait_session(&session_name("away", "primary")?)
+        .await?;
+    let j = sys
+        .create_job(json!({"idea": "away", "command": "echo before; sleep 2; echo after; exit 4"}))
+        .await?;
+    let id = j["id"].as_str().unwrap_or_default().to_owned();
+    sys.wait_job(&id, "running", 20).await?;
+    sys.stop_daemon().await?;
+    let lost = sys.wait_job(&id, "lost", 10).await?;
+    assert!(lost["error"].is_string(), "{lost}");
+    // It ends meanwhile; a new runner process finds it by its pane option.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    sys.start_daemon();
+    let done = sys.wait_job(&id, "failed", 20).await?;
+    assert_eq!(done["exit_code"], 4, "{done}");
+    let t = Instant::now();
+    loop {
+        let text = String::from_utf8(sys.log(&id, "").await?)?;
+        if text == "before\nafter\n" {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(10) {
+            bail!("log after the runner came back: {text:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    sys.stop().await
+}
