@@ -13,6 +13,10 @@ use relay::{Config, Relay, Retention, config};
 #[derive(Parser, Debug)]
 #[command(name = "tmux-relay", version, about = "The tmux-bridge relay server")]
 struct Cli {
+    /// Log lines as text, or one JSON object per line (the filter is
+    /// RUST_LOG's, default info).
+    #[arg(long, global = true, env = "TMUX_RELAY_LOG_FORMAT", value_enum, default_value_t = relay::logs::LogFormat::Text)]
+    log_format: relay::logs::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -75,8 +79,8 @@ struct ServeArgs {
 }
 
 fn main() -> anyhow::Result<()> {
-    relay::logs::init(relay::logs::env_filter(None, "info"));
     let cli = Cli::parse();
+    relay::logs::init(relay::logs::env_filter(None, "info"), cli.log_format);
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
