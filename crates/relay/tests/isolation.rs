@@ -405,6 +405,33 @@ async fn matrix(url: &str) {
         "B's runner survived the matrix"
     );
 
+    // -- the operators' endpoints (issue 15): the probes answer anyone and
+    // say nothing of an account; /metrics is not on this listener (no
+    // metrics token), whatever credential comes with the request ------
+    for t in &tokens {
+        let bearer = t.value.as_ref().map(|v| format!("Bearer {v}"));
+        let mut h: Vec<(&str, &str)> = vec![("cookie", &b.cookie)];
+        if let Some(bv) = &bearer {
+            h.push(("authorization", bv));
+        }
+        for (path, want) in [("/healthz", 200), ("/readyz", 200), ("/metrics", 404)] {
+            let r = relay.http("GET", path, &h, b"").await;
+            assert_eq!(r.status, want, "GET {path} with {}", t.label);
+            leak.assert_no_leak(&format!("GET {path} with {}", t.label), &r.text());
+            assert!(!r.text().contains("tmux_relay_"), "{path}: {}", r.text());
+        }
+    }
+    // What /metrics would show (with a token or on its own listener)
+    // names no account, runner or session of either user.
+    let exposition = relay.handle.metrics().render().expect("metrics render");
+    leak.assert_no_leak("the metrics", &exposition);
+    for w in [&a.id, &a.name, &b.id, &ra, &rb, &sa, &sb, &idea_a] {
+        assert!(
+            !exposition.contains(&format!("\"{w}\"")),
+            "the metrics name {w}"
+        );
+    }
+
     // -- A's cookie against B's things: 404 or filtered, nothing leaks ----
     let ac: &[(&str, &str)] = &[
         ("cookie", &a.cookie),

@@ -318,6 +318,16 @@ impl Store {
         }
     }
 
+    /// Runs `SELECT 1` on a pooled connection: `Ok` when the database
+    /// answers (the relay's `/readyz`). Bounded by the pool's acquire
+    /// timeout; callers wanting a shorter deadline wrap it in one.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_db!(&self.db, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
     /// Closes every connection; pending writes have committed already.
     pub async fn close(&self) {
         on_db!(&self.db, pool => pool.close().await)

@@ -5,10 +5,12 @@
 //! 429). Time is an argument (`Instant`), so tests step it. Memory is
 //! bounded: at most `max_keys` keys are tracked; when full, keys whose
 //! events have all expired are dropped, and if none has, the new key is
-//! refused (fail closed) rather than growing without bound.
+//! refused (fail closed) rather than growing without bound. Each limiter
+//! counts the events it refused (`/metrics`: `tmux_relay_rate_limited`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// One limit: `max` events per `window`.
@@ -72,6 +74,8 @@ pub struct RateLimiter<K> {
     config: LimitConfig,
     max_keys: usize,
     events: Mutex<HashMap<K, VecDeque<Instant>>>,
+    /// Events refused by `try_acquire` and `check` so far.
+    refused: AtomicU64,
 }
 
 impl<K: std::hash::Hash + Eq + Clone> RateLimiter<K> {
@@ -86,7 +90,14 @@ impl<K: std::hash::Hash + Eq + Clone> RateLimiter<K> {
             config,
             max_keys: max_keys.max(1),
             events: Mutex::new(HashMap::new()),
+            refused: AtomicU64::new(0),
         }
+    }
+
+    /// How many events [`RateLimiter::try_acquire`] and
+    /// [`RateLimiter::check`] refused since the limiter was made.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// The limit this limiter enforces.
@@ -96,13 +107,20 @@ impl<K: std::hash::Hash + Eq + Clone> RateLimiter<K> {
 
     /// Records an event for `key` at `now` if the limit allows it.
     pub fn try_acquire(&self, key: &K, now: Instant) -> Result<(), RetryAfter> {
-        self.check_inner(key, now, true)
+        self.count(self.check_inner(key, now, true))
     }
 
     /// Whether an event for `key` would be admitted at `now`, without
     /// recording one.
     pub fn check(&self, key: &K, now: Instant) -> Result<(), RetryAfter> {
-        self.check_inner(key, now, false)
+        self.count(self.check_inner(key, now, false))
+    }
+
+    fn count(&self, r: Result<(), RetryAfter>) -> Result<(), RetryAfter> {
+        if r.is_err() {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        r
     }
 
     /// Records an event without checking (used to count failures after the
@@ -179,6 +197,7 @@ mod tests {
         assert!(l.check(&(), t0).is_ok());
         l.record(&(), t0);
         assert!(l.check(&(), t0).is_err());
+        assert_eq!(l.refused(), 1, "a refused check counts, a record does not");
     }
 
     #[test]

@@ -87,6 +87,13 @@ impl Default for Jobs {
     }
 }
 
+impl Jobs {
+    /// Job creations refused by the rate limit so far (`/metrics`).
+    pub fn refusals(&self) -> u64 {
+        self.create_limit.refused()
+    }
+}
+
 impl std::fmt::Debug for Jobs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Jobs")
