@@ -200,8 +200,11 @@ impl Collector for Live {
             None,
             MetricType::Counter,
         )?;
-        let jobs = ("job_create", self.jobs.refusals());
-        for (name, refused) in self.auth.refusals().into_iter().chain([jobs]) {
+        let jobs = [
+            ("job_create", self.jobs.refusals()),
+            ("log_ingest", self.jobs.ingest_refusals()),
+        ];
+        for (name, refused) in self.auth.refusals().into_iter().chain(jobs) {
             ConstCounter::new(refused).encode(family.encode_family(&[("limiter", name)])?)?;
         }
         Ok(())

@@ -370,6 +370,7 @@ async fn matrix(url: &str) {
             ("GET", format!("/api/jobs/{jb}"), &h, b""),
             ("POST", format!("/api/jobs/{jb}/cancel"), &h, b""),
             ("GET", format!("/api/jobs/{jb}/log"), &h, b""),
+            ("GET", format!("/api/ideas/{idea_b}/logs"), &h, b""),
             (
                 "POST",
                 "/api/password".into(),
@@ -517,6 +518,16 @@ async fn matrix(url: &str) {
     let r = relay.http("GET", "/api/jobs", ac, b"").await;
     assert_eq!(r.status, 200);
     assert!(!r.text().contains(&jb), "A lists B's job");
+    let r = relay
+        .http("GET", &format!("/api/ideas/{idea_b}/logs"), ac, b"")
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.text().contains(r#""entries":[]"#),
+        "A sees entries of B's idea: {}",
+        r.text()
+    );
+    leak.assert_no_leak("A's timeline of B's idea", &r.text());
     leak.assert_no_leak("A's jobs", &r.text());
     let body = serde_json::json!({"idea": idea_a, "command": "true", "runner_id": rb}).to_string();
     let r = relay.http("POST", "/api/jobs", &acj, body.as_bytes()).await;

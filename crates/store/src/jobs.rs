@@ -245,3 +245,69 @@ impl Store {
         }))
     }
 }
+
+/// A line another tool sent (`POST /api/logs/ingest`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct IngestedLine {
+    pub id: i64,
+    pub runner_id: String,
+    pub idea: Option<String>,
+    pub source: String,
+    pub at: Millis,
+    pub line: String,
+}
+
+impl Store {
+    /// Stores a batch of ingested lines `(at, line)`, in one transaction.
+    pub async fn ingest_lines(
+        &self,
+        user_id: &str,
+        runner_id: &str,
+        idea: Option<&str>,
+        source: &str,
+        lines: &[(Millis, String)],
+    ) -> Result<(), StoreError> {
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            for (at, line) in lines {
+                sqlx::query(
+                    "INSERT INTO ingested_logs (user_id, runner_id, idea, source, at, line) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(user_id)
+                .bind(runner_id)
+                .bind(idea)
+                .bind(source)
+                .bind(*at)
+                .bind(line)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The user's ingested lines of `idea`, oldest first, at most `limit`
+    /// (the newest ones when there are more).
+    pub async fn ingested_for_idea(
+        &self,
+        user_id: &str,
+        idea: &str,
+        limit: u32,
+    ) -> Result<Vec<IngestedLine>, StoreError> {
+        let mut v: Vec<IngestedLine> = on_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT id, runner_id, idea, source, at, line FROM ingested_logs \
+                 WHERE user_id = $1 AND idea = $2 ORDER BY at DESC, id DESC LIMIT $3",
+            )
+            .bind(user_id)
+            .bind(idea)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
+        v.reverse();
+        Ok(v)
+    }
+}

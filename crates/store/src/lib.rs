@@ -54,7 +54,7 @@ use sqlx::sqlite::{
 
 pub use error::StoreError;
 pub use events::{EventRecord, NewEvent};
-pub use jobs::{JobRecord, LogChunkRecord};
+pub use jobs::{IngestedLine, JobRecord, LogChunkRecord};
 pub use pruner::spawn_pruner;
 pub use sessions::{OpenSession, OpenedSession};
 

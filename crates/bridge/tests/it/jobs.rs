@@ -370,3 +370,100 @@ async fn a_job_that_ends_while_its_runner_is_away_is_reported_when_it_returns() 
     }
     sys.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingested_lines_and_the_idea_timeline() -> Result<()> {
+    let sys = Sys::start("jobingest", &[("tl", "primary")], true).await?;
+    sys.login
+        .wait_session(&session_name("tl", "primary")?)
+        .await?;
+    let bearer = format!("Bearer {}", sys.token);
+    let addr = sys.login.addr;
+    let ingest = |auth: Option<String>, body: Value| async move {
+        let mut h = vec![("Content-Type", "application/json".to_owned())];
+        if let Some(a) = auth {
+            h.push(("Authorization", a));
+        }
+        let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, headers, _) = http(
+            addr,
+            "POST",
+            "/api/logs/ingest",
+            &h,
+            body.to_string().as_bytes(),
+        )
+        .await?;
+        Ok::<_, anyhow::Error>((status, headers))
+    };
+    let (status, _) = ingest(
+        Some(bearer.clone()),
+        json!({"source": "ci", "idea": "tl", "lines": ["build started", {"line": "build ok", "at": 1}]}),
+    )
+    .await?;
+    assert_eq!(status, 204);
+    // No token or a wrong one; bad batches.
+    assert_eq!(
+        ingest(None, json!({"source": "ci", "lines": ["x"]}))
+            .await?
+            .0,
+        401
+    );
+    assert_eq!(
+        ingest(
+            Some("Bearer nope".into()),
+            json!({"source": "ci", "lines": ["x"]})
+        )
+        .await?
+        .0,
+        401
+    );
+    for bad in [
+        json!({"source": "", "lines": ["x"]}),
+        json!({"source": "ci", "lines": []}),
+        json!({"source": "ci", "lines": ["x".repeat(5000)]}),
+        json!({"source": "ci", "lines": vec!["x"; 1001]}),
+        json!({"source": "ci\n", "lines": ["x"]}),
+        json!({"lines": ["x"]}),
+    ] {
+        assert_eq!(
+            ingest(Some(bearer.clone()), bad.clone()).await?.0,
+            400,
+            "{bad}"
+        );
+    }
+    // 2 lines taken: 998 more fit this minute, then 429.
+    let (status, _) = ingest(
+        Some(bearer.clone()),
+        json!({"source": "bulk", "lines": vec!["y"; 998]}),
+    )
+    .await?;
+    assert_eq!(status, 204);
+    let (status, headers) = ingest(
+        Some(bearer.clone()),
+        json!({"source": "bulk", "lines": ["one too many"]}),
+    )
+    .await?;
+    assert_eq!(status, 429);
+    assert!(headers.iter().any(|(k, _)| k == "retry-after"));
+
+    let j = sys
+        .create_job(json!({"idea": "tl", "command": "echo in-timeline"}))
+        .await?;
+    let id = j["id"].as_str().unwrap_or_default().to_owned();
+    sys.wait_job(&id, "succeeded", 20).await?;
+    let (status, v) = sys.api("GET", "/api/ideas/tl/logs", "").await?;
+    assert_eq!(status, 200);
+    let entries = v["entries"].as_array().cloned().unwrap_or_default();
+    let kinds: Vec<&str> = entries.iter().filter_map(|e| e["kind"].as_str()).collect();
+    // The line stamped at 1 ms comes first, then the session, the line
+    // stamped on arrival, and the job started after it.
+    assert_eq!(kinds, ["line", "session", "line", "job"], "{v}");
+    assert_eq!(entries[0]["line"], "build ok");
+    assert_eq!(entries[3]["log"], format!("/api/jobs/{id}/log"));
+    let ats: Vec<i64> = entries.iter().filter_map(|e| e["at"].as_i64()).collect();
+    assert!(
+        ats.windows(2).all(|w| w[0] <= w[1]),
+        "in time order: {ats:?}"
+    );
+    sys.stop().await
+}

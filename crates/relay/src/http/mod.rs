@@ -10,6 +10,7 @@ pub mod auth;
 pub mod error;
 pub mod export;
 pub mod jobs;
+pub mod logs;
 pub mod ops;
 pub mod pair;
 pub mod runners;
@@ -52,6 +53,8 @@ pub fn router(st: AppState) -> Router {
         .route("/api/jobs/{id}", get(jobs::get))
         .route("/api/jobs/{id}/cancel", post(jobs::cancel))
         .route("/api/jobs/{id}/log", get(jobs::log))
+        .route("/api/logs/ingest", post(logs::ingest))
+        .route("/api/ideas/{idea}/logs", get(logs::idea_logs))
         .route("/api/runner/ws", any(ws::runner::runner_ws))
         .route("/api/ws/browser/{session_id}", any(ws::browser::browser_ws))
         .route("/healthz", get(ops::healthz))

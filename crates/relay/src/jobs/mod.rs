@@ -36,6 +36,8 @@ use lifecycle::{CANCELLED, FAILED, LOST, QUEUED, RUNNING, STARTING, is_final, jo
 
 /// Job creations per account: 10 per minute.
 pub const CREATE_PER_USER: LimitConfig = LimitConfig::new(10, Duration::from_secs(60));
+/// Lines `POST /api/logs/ingest` takes per runner: 1,000 per minute.
+pub const INGEST_PER_RUNNER: LimitConfig = LimitConfig::new(1000, Duration::from_secs(60));
 /// How long a cancelled job has after its C-c before its process group is
 /// killed.
 pub const CANCEL_GRACE: Duration = Duration::from_secs(5);
@@ -76,6 +78,8 @@ pub enum JobError {
 pub struct Jobs {
     lock: Mutex<()>,
     create_limit: RateLimiter<String>,
+    /// Ingested lines per runner.
+    pub ingest_limit: RateLimiter<String>,
 }
 
 impl Default for Jobs {
@@ -83,6 +87,7 @@ impl Default for Jobs {
         Jobs {
             lock: Mutex::new(()),
             create_limit: RateLimiter::new(CREATE_PER_USER),
+            ingest_limit: RateLimiter::new(INGEST_PER_RUNNER),
         }
     }
 }
@@ -91,6 +96,11 @@ impl Jobs {
     /// Job creations refused by the rate limit so far (`/metrics`).
     pub fn refusals(&self) -> u64 {
         self.create_limit.refused()
+    }
+
+    /// Ingest batches refused by the rate limit so far (`/metrics`).
+    pub fn ingest_refusals(&self) -> u64 {
+        self.ingest_limit.refused()
     }
 }
 
