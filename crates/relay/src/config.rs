@@ -20,6 +20,9 @@ pub struct Retention {
     pub max_bytes: u64,
     /// Time between prune passes; `None` disables the pruner.
     pub interval: Option<Duration>,
+    /// Days a finished job (its row and log) and an ingested line are
+    /// kept; 0 keeps them forever.
+    pub log_days: u32,
 }
 
 impl Default for Retention {
@@ -28,6 +31,7 @@ impl Default for Retention {
             keep_snapshots: 4,
             max_bytes: 64 * 1024 * 1024,
             interval: Some(Duration::from_secs(60)),
+            log_days: 30,
         }
     }
 }

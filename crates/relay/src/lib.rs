@@ -229,7 +229,23 @@ impl Relay {
                 keep_snapshots: config.retention.keep_snapshots,
                 max_bytes: config.retention.max_bytes,
             };
-            store::spawn_pruner(store.clone(), policy, interval, shutdown.child_token())
+            let logs = (config.retention.log_days > 0).then(|| {
+                jobs::spawn_log_pruner(
+                    store.clone(),
+                    config.retention.log_days,
+                    interval,
+                    shutdown.child_token(),
+                )
+            });
+            let frames =
+                store::spawn_pruner(store.clone(), policy, interval, shutdown.child_token());
+            // One handle for both: the log pruner ends with the same token.
+            tokio::spawn(async move {
+                let _ = frames.await;
+                if let Some(l) = logs {
+                    let _ = l.await;
+                }
+            })
         });
         let indexer = config.search_interval.map(|interval| {
             search::indexer::spawn_indexer(store.clone(), interval, shutdown.child_token())

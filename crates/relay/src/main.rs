@@ -52,6 +52,10 @@ struct ServeArgs {
     /// Snapshots kept per terminal session.
     #[arg(long, env = "TMUX_RELAY_KEEP_SNAPSHOTS", default_value_t = Retention::default().keep_snapshots)]
     keep_snapshots: u32,
+    /// Days finished jobs (with their logs) and ingested log lines are
+    /// kept; 0 keeps them forever.
+    #[arg(long, env = "TMUX_RELAY_LOG_RETENTION_DAYS", default_value_t = Retention::default().log_days)]
+    log_retention_days: u32,
     /// Byte budget per terminal session (frames plus snapshots).
     #[arg(long, env = "TMUX_RELAY_MAX_SESSION_BYTES", default_value_t = Retention::default().max_bytes)]
     max_session_bytes: u64,
@@ -122,6 +126,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     cfg.retention = Retention {
         keep_snapshots: args.keep_snapshots.max(1),
         max_bytes: args.max_session_bytes,
+        log_days: args.log_retention_days,
         interval: (args.prune_interval_secs > 0)
             .then(|| Duration::from_secs(args.prune_interval_secs)),
     };

@@ -288,6 +288,33 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes the jobs that ended before `before` (with their logs) and
+    /// the ingested lines stamped before it; returns how many of each.
+    pub async fn prune_logs(&self, before: Millis) -> Result<(u64, u64), StoreError> {
+        Ok(on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "DELETE FROM job_logs WHERE job_id IN \
+                 (SELECT id FROM jobs WHERE ended_at IS NOT NULL AND ended_at < $1)",
+            )
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+            let jobs = sqlx::query("DELETE FROM jobs WHERE ended_at IS NOT NULL AND ended_at < $1")
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let lines = sqlx::query("DELETE FROM ingested_logs WHERE at < $1")
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            (jobs, lines)
+        }))
+    }
+
     /// The user's ingested lines of `idea`, oldest first, at most `limit`
     /// (the newest ones when there are more).
     pub async fn ingested_for_idea(

@@ -1497,6 +1497,32 @@ async fn jobs_are_stored_updated_listed_and_their_logs_tile() {
         assert_eq!(from.len(), 1);
         assert_eq!(from[0].start_byte, 5);
         assert!(store.job_log_chunks("j2", 8, 10).await.unwrap().is_empty());
+
+        // Retention: jobs that ended before the cut go with their logs;
+        // unfinished ones stay whatever their age; so do newer lines.
+        let mut j2 = store.job("j2").await.unwrap().expect("j2");
+        j2.ended_at = Some(50);
+        store.update_job(&j2).await.unwrap();
+        store
+            .ingest_lines(
+                "user-1",
+                "r1",
+                Some("x"),
+                "ci",
+                &[(40, "old".into()), (70, "new".into())],
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.prune_logs(60).await.unwrap(), (2, 1));
+        assert_eq!(store.job("j2").await.unwrap(), None);
+        assert_eq!(store.job("j1").await.unwrap(), None, "ended at 12");
+        assert!(store.job("j3").await.unwrap().is_some(), "never ended");
+        assert!(store.job_log_chunks("j2", 0, 10).await.unwrap().is_empty());
+        let left = store.ingested_for_idea("user-1", "x", 10).await.unwrap();
+        assert_eq!(
+            left.iter().map(|l| l.line.as_str()).collect::<Vec<_>>(),
+            ["new"]
+        );
     })
     .await;
 }

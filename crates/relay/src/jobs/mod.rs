@@ -515,3 +515,29 @@ pub async fn on_log(
         })?;
     Ok(stored)
 }
+
+/// Spawns the task that deletes finished jobs (with their logs) and
+/// ingested lines older than `days`, every `interval`, until `cancel`.
+pub fn spawn_log_pruner(
+    store: store::Store,
+    days: u32,
+    interval: Duration,
+    cancel: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let keep = i64::from(days) * 86_400_000;
+        let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(1)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                _ = ticks.tick() => {}
+            }
+            match store.prune_logs(now_ms().saturating_sub(keep)).await {
+                Ok((0, 0)) => {}
+                Ok((jobs, lines)) => debug!(jobs, lines, "pruned old jobs and log lines"),
+                Err(e) => warn!(error = %e, "pruning old jobs failed"),
+            }
+        }
+    })
+}
