@@ -408,6 +408,7 @@ impl Channels {
             match crate::jobs::on_log(&self.st, &self.runner_id, &self.user_id, &chunk).await {
                 Ok(stored) => RelayMsg::LogAck {
                     job: chunk.job,
+                    offset: chunk.offset,
                     stored,
                 },
                 Err(code) if code.starts_with("bad_log_chunk") => {
