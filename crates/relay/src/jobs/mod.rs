@@ -505,9 +505,21 @@ pub async fn on_log(
     };
     let data = protocol::codec::decompress(&chunk.data, MAX_LOG_CHUNK)
         .map_err(|e| format!("bad_log_chunk: {e}"))?;
+    let have = u64::try_from(job.log_bytes).unwrap_or(0);
+    let end = chunk.offset.saturating_add(data.len() as u64);
+    // A chunk that overlaps the stored end (a runner that restarted cuts
+    // its chunks elsewhere): its new part is stored.
+    let (offset, len, bytes) = if chunk.offset < have && have < end {
+        let skip = usize::try_from(have - chunk.offset).unwrap_or(usize::MAX);
+        let tail = data.get(skip..).unwrap_or(&[]);
+        let z = protocol::codec::compress(tail).map_err(|e| format!("store: {e}"))?;
+        (have, tail.len() as u64, z)
+    } else {
+        (chunk.offset, data.len() as u64, chunk.data.to_vec())
+    };
     let stored = st
         .store
-        .append_job_log(&job.id, chunk.offset, data.len() as u64, &chunk.data)
+        .append_job_log(&job.id, offset, len, &bytes)
         .await
         .map_err(|e| {
             warn!(job = %job.id, error = %e, "storing a log chunk failed");
