@@ -46,6 +46,8 @@ pub const LOG_WINDOW: u64 = 4 * 1024 * 1024;
 /// A finished job's log is complete once its file stayed this long
 /// without growing (the pipe's last bytes trail the pane's death).
 const LOG_SETTLE: Duration = Duration::from_secs(2);
+/// Windows of finished jobs kept per session.
+pub const KEEP_FINISHED: usize = 5;
 /// Finished jobs remembered after their log is stored.
 const DONE_KEPT: usize = 200;
 /// The pane option that names a pane's job.
@@ -259,6 +261,7 @@ impl Jobs {
             signal: None,
         };
         info!(job = %spec.job, %window, %pane, "job started");
+        tidy(server, target).await;
         self.tracked.insert(
             spec.job.clone(),
             Tracked {
@@ -493,6 +496,60 @@ impl Jobs {
     }
 }
 
+/// Closes the windows of finished jobs in the session `target` but the
+/// newest [`KEEP_FINISHED`]: each job's window stays for a person to read
+/// (the log stays at the relay either way).
+async fn tidy(server: &Server, target: &str) {
+    let out = match server
+        .tmux
+        .run(&[
+            "list-panes",
+            "-s",
+            "-t",
+            target,
+            "-F",
+            "#{window_id}\t#{pane_dead}\t#{@bridge_job}",
+        ])
+        .await
+    {
+        Ok(out) => out,
+        Err(err) => {
+            debug!("list-panes: {err:#}");
+            return;
+        }
+    };
+    let text = String::from_utf8_lossy(&out);
+    let mut finished = finished_job_windows(&text);
+    if finished.len() <= KEEP_FINISHED {
+        return;
+    }
+    finished.truncate(finished.len() - KEEP_FINISHED);
+    for (_, window) in finished {
+        if let Err(err) = server.tmux.run(&["kill-window", "-t", &window]).await {
+            debug!(%window, "closing a finished job's window: {err:#}");
+        }
+    }
+}
+
+/// The windows of finished jobs in a `#{window_id}\t#{pane_dead}\t#{@bridge_job}`
+/// listing, oldest first (tmux numbers windows in creation order).
+fn finished_job_windows(listing: &str) -> Vec<(u32, String)> {
+    let mut v: Vec<(u32, String)> = listing
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            let window = f.next()?;
+            let dead = f.next()? == "1";
+            let job = f.next().unwrap_or("");
+            let n = window.strip_prefix('@')?.parse().ok()?;
+            (dead && !job.is_empty()).then(|| (n, window.to_owned()))
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
 /// Up to `max` bytes of `path` from `offset` (fewer at its end).
 fn read_at(path: &Path, offset: u64, max: usize) -> std::io::Result<Vec<u8>> {
     let mut f = match std::fs::File::open(path) {
@@ -521,6 +578,16 @@ mod tests {
         assert_eq!(lines[3].job, "");
         assert_eq!(lines[2].pid, Some(102));
         assert_eq!(phase_of(None), (JobPhase::Vanished, None, None));
+    }
+
+    #[test]
+    fn finished_job_windows_oldest_first() {
+        let listing = "@12\t1\tj3\n@3\t1\tj1\n@7\t0\tj2\n@1\t1\t\n@9\t1\tj4\nbad\n";
+        let got: Vec<u32> = finished_job_windows(listing)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(got, [3, 9, 12], "dead job windows only, by creation");
     }
 
     #[test]

@@ -222,6 +222,18 @@ async fn jobs_run_in_tmux_and_end_as_tmux_says() -> Result<()> {
         .await?;
     assert!(sys.has_session(&session_name("fresh", "primary")?));
 
+    // Finished jobs' windows beyond the newest five were closed.
+    let dead = sys.tmux.run(&[
+        "list-panes",
+        "-s",
+        "-t",
+        &format!("={session}:"),
+        "-F",
+        "#{pane_dead}#{@bridge_job}",
+    ])?;
+    let dead = dead.lines().filter(|l| l.starts_with('1')).count();
+    assert!(dead <= 5, "{dead} finished job windows kept");
+
     // The list, newest first, per idea.
     let (status, list) = sys.api("GET", "/api/jobs?idea=proj", "").await?;
     assert_eq!(status, 200);
