@@ -248,7 +248,18 @@ impl Relay {
             })
         });
         let indexer = config.search_interval.map(|interval| {
-            search::indexer::spawn_indexer(store.clone(), interval, shutdown.child_token())
+            let logs = search::job_logs::spawn_job_log_indexer(
+                store.clone(),
+                interval,
+                shutdown.child_token(),
+            );
+            let frames =
+                search::indexer::spawn_indexer(store.clone(), interval, shutdown.child_token());
+            // One handle for both: they end with the same token.
+            tokio::spawn(async move {
+                let _ = frames.await;
+                let _ = logs.await;
+            })
         });
         tracing::info!(addr = %local_addr, public_url = %public_url, "relay listening");
         Ok(RelayHandle {

@@ -271,7 +271,7 @@ impl Store {
             let mut tx = pool.begin().await?;
             for (at, line) in lines {
                 sqlx::query(
-                    "INSERT INTO ingested_logs (user_id, runner_id, idea, source, at, line) \
+                    "INSERT INTO log_lines (user_id, runner_id, idea, source, at, line) \
                      VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .bind(user_id)
@@ -293,19 +293,21 @@ impl Store {
     pub async fn prune_logs(&self, before: Millis) -> Result<(u64, u64), StoreError> {
         Ok(on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                "DELETE FROM job_logs WHERE job_id IN \
-                 (SELECT id FROM jobs WHERE ended_at IS NOT NULL AND ended_at < $1)",
-            )
-            .bind(before)
-            .execute(&mut *tx)
-            .await?;
+            for table in ["job_logs", "log_lines", "job_index_progress"] {
+                sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE job_id IN \
+                     (SELECT id FROM jobs WHERE ended_at IS NOT NULL AND ended_at < $1)"
+                ))
+                .bind(before)
+                .execute(&mut *tx)
+                .await?;
+            }
             let jobs = sqlx::query("DELETE FROM jobs WHERE ended_at IS NOT NULL AND ended_at < $1")
                 .bind(before)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            let lines = sqlx::query("DELETE FROM ingested_logs WHERE at < $1")
+            let lines = sqlx::query("DELETE FROM log_lines WHERE job_id IS NULL AND at < $1")
                 .bind(before)
                 .execute(&mut *tx)
                 .await?
@@ -325,8 +327,9 @@ impl Store {
     ) -> Result<Vec<IngestedLine>, StoreError> {
         let mut v: Vec<IngestedLine> = on_db!(&self.db, pool => {
             sqlx::query_as(
-                "SELECT id, runner_id, idea, source, at, line FROM ingested_logs \
-                 WHERE user_id = $1 AND idea = $2 ORDER BY at DESC, id DESC LIMIT $3",
+                "SELECT id, runner_id, idea, source, at, line FROM log_lines \
+                 WHERE user_id = $1 AND idea = $2 AND job_id IS NULL \
+                 ORDER BY at DESC, id DESC LIMIT $3",
             )
             .bind(user_id)
             .bind(idea)

@@ -38,6 +38,7 @@ mod events;
 mod files;
 mod frames;
 mod jobs;
+pub mod log_search;
 mod pruner;
 pub mod search;
 mod sessions;

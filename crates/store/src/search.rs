@@ -72,7 +72,7 @@ pub const MAX_HITS: u32 = 100;
 
 /// The FTS5 match expression for `words`: each word a quoted phrase
 /// (quotes inside doubled), all required.
-fn fts5_expression(words: &[String]) -> String {
+pub(crate) fn fts5_expression(words: &[String]) -> String {
     words
         .iter()
         .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))

@@ -46,6 +46,9 @@ pub const LOG_WINDOW: u64 = 4 * 1024 * 1024;
 /// A finished job's log is complete once its file stayed this long
 /// without growing (the pipe's last bytes trail the pane's death).
 const LOG_SETTLE: Duration = Duration::from_secs(2);
+/// Polls a dead pane may go without an exit status before the job is
+/// reported ended without one.
+const MAX_UNREAPED_POLLS: u32 = 10;
 /// Windows of finished jobs kept per session.
 pub const KEEP_FINISHED: usize = 5;
 /// Finished jobs remembered after their log is stored.
@@ -124,6 +127,8 @@ struct Tracked {
     pid: Option<i32>,
     /// When to kill the process group of a cancelled job.
     kill_at: Option<Instant>,
+    /// Polls that found the pane dead before tmux had its exit status.
+    unreaped: u32,
 }
 
 /// The jobs this runner knows.
@@ -272,6 +277,7 @@ impl Jobs {
                 settled: (0, Instant::now()),
                 pid: None,
                 kill_at: None,
+                unreaped: 0,
             },
         );
         Ok(report)
@@ -354,6 +360,7 @@ impl Jobs {
                     settled: (0, now),
                     pid: l.pid,
                     kill_at: None,
+                    unreaped: 0,
                 },
             );
             changed.push(report);
@@ -368,7 +375,16 @@ impl Jobs {
             }
             if t.report.phase == JobPhase::Running {
                 let (phase, exit_code, signal) = phase_of(line);
-                if phase != JobPhase::Running {
+                // tmux marks a pane dead when its output ends, and records
+                // the status once it reaps the process: wait for it (a few
+                // polls) rather than report an exit without a code.
+                let unreaped = phase == JobPhase::Exited
+                    && exit_code.is_none()
+                    && signal.is_none()
+                    && t.unreaped < MAX_UNREAPED_POLLS;
+                if unreaped {
+                    t.unreaped += 1;
+                } else if phase != JobPhase::Running {
                     t.report.phase = phase;
                     t.report.exit_code = exit_code;
                     t.report.signal = signal;
@@ -619,6 +635,7 @@ mod tests {
                 settled: (0, Instant::now()),
                 pid: None,
                 kill_at: None,
+                unreaped: 0,
             },
         );
         let first = jobs.log_chunks();

@@ -1,7 +1,8 @@
 //! `GET /api/search?q=…&idea=…&limit=…` (issue 11): lines the account's
-//! terminals printed that contain every word of `q`, newest first, with two
-//! lines of context. The words are text, never query syntax
-//! (`store::search`); an empty or oversized query is a 400 with a reason.
+//! terminals printed, its jobs' logs held and other tools sent, that
+//! contain every word of `q`, newest first, with two lines of context. The
+//! words are text, never query syntax (`store::search`); an empty or
+//! oversized query is a 400 with a reason.
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -26,13 +27,34 @@ pub struct Params {
     limit: Option<u32>,
 }
 
+/// A line a terminal printed (`kind: "session"`).
 #[derive(Serialize)]
 struct Hit {
+    kind: &'static str,
     session_id: String,
     idea: String,
     slot: String,
     pane: String,
     seq: u64,
+    at: i64,
+    line: String,
+    before: Vec<String>,
+    after: Vec<String>,
+}
+
+/// A line of a job's log (`kind: "job"`) or one another tool sent
+/// (`kind: "log"`).
+#[derive(Serialize)]
+struct LogHit {
+    kind: &'static str,
+    idea: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job_id: Option<String>,
+    source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pane: Option<String>,
     at: i64,
     line: String,
     before: Vec<String>,
@@ -77,9 +99,21 @@ pub async fn search(
         context: 2,
     };
     let hits = st.store.search(&user.id, &query).await?;
-    let results: Vec<Hit> = hits
-        .into_iter()
-        .map(|h| Hit {
+    let logs = st.store.search_logs(&user.id, &query).await?;
+    // A job's line is found twice when its pane's stream was indexed too:
+    // the job's hit (whose log is complete) stands for both.
+    let from_jobs: std::collections::HashSet<(String, String, &str)> = logs
+        .iter()
+        .filter_map(|h| Some((h.session?.to_string(), h.pane.clone()?, h.line.as_str())))
+        .collect();
+    let mut results: Vec<(i64, serde_json::Value)> = Vec::new();
+    for h in hits {
+        let key = (h.session.to_string(), h.pane.clone(), h.line.as_str());
+        if from_jobs.contains(&key) {
+            continue;
+        }
+        let hit = Hit {
+            kind: "session",
             session_id: h.session.to_string(),
             idea: h.idea,
             slot: h.slot,
@@ -89,8 +123,28 @@ pub async fn search(
             line: h.line,
             before: h.before,
             after: h.after,
-        })
-        .collect();
+        };
+        results.push((hit.at, serde_json::to_value(&hit).unwrap_or_default()));
+    }
+    for h in logs {
+        let hit = LogHit {
+            kind: if h.job_id.is_some() { "job" } else { "log" },
+            idea: h.idea,
+            job_id: h.job_id,
+            source: h.source,
+            session_id: h.session.map(|s| s.to_string()),
+            pane: h.pane,
+            at: h.at,
+            line: h.line,
+            before: h.before,
+            after: h.after,
+        };
+        results.push((hit.at, serde_json::to_value(&hit).unwrap_or_default()));
+    }
+    // Newest first across both; stable, so each source keeps its order.
+    results.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+    results.truncate(query.limit as usize);
+    let results: Vec<serde_json::Value> = results.into_iter().map(|(_, v)| v).collect();
     Ok(Json(serde_json::json!({ "results": results })).into_response())
 }
 

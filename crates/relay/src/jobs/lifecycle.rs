@@ -73,6 +73,9 @@ pub fn apply_report(
                 FAILED
             }
             .into();
+            if report.exit_code.is_none() && report.signal.is_none() {
+                job.error = Some("tmux recorded no exit status".into());
+            }
         }
         JobPhase::Vanished => {
             job.ended_at = Some(now);

@@ -46,16 +46,42 @@ CREATE TABLE job_logs (
     PRIMARY KEY (job_id, start_byte)
 );
 
--- Lines other tools sent (`POST /api/logs/ingest`, a runner's token): kept
--- per account, shown with the idea's jobs and sessions.
-CREATE TABLE ingested_logs (
+-- Log lines beyond terminals, searchable: lines other tools sent
+-- (`POST /api/logs/ingest`, a runner's token; job_id NULL) and the lines of
+-- jobs' logs, which the relay's job-log indexer adds as logs arrive
+-- (job_index_progress: how far each job's log is read, and its unfinished
+-- line). FTS5 as for search_lines (0040).
+CREATE TABLE log_lines (
     id        INTEGER PRIMARY KEY AUTOINCREMENT,
     user_id   TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     runner_id TEXT    NOT NULL,
     idea      TEXT,
+    job_id    TEXT    REFERENCES jobs (id) ON DELETE CASCADE,
     source    TEXT    NOT NULL,
     at        INTEGER NOT NULL,
     line      TEXT    NOT NULL
 );
 
-CREATE INDEX ingested_logs_user_idea ON ingested_logs (user_id, idea, at);
+CREATE INDEX log_lines_user_idea ON log_lines (user_id, idea, at);
+CREATE INDEX log_lines_job ON log_lines (job_id, id);
+
+CREATE VIRTUAL TABLE log_fts USING fts5(
+    line,
+    content = 'log_lines',
+    content_rowid = 'id',
+    tokenize = 'unicode61'
+);
+
+CREATE TRIGGER log_lines_insert AFTER INSERT ON log_lines BEGIN
+    INSERT INTO log_fts (rowid, line) VALUES (new.id, new.line);
+END;
+
+CREATE TRIGGER log_lines_delete AFTER DELETE ON log_lines BEGIN
+    INSERT INTO log_fts (log_fts, rowid, line) VALUES ('delete', old.id, old.line);
+END;
+
+CREATE TABLE job_index_progress (
+    job_id        TEXT    PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+    indexed_bytes INTEGER NOT NULL DEFAULT 0 CHECK (indexed_bytes >= 0),
+    pending       TEXT    NOT NULL DEFAULT ''
+);
