@@ -28,7 +28,7 @@ async function open(t, { viewport = { width: 1200, height: 800 }, contextOptions
   t.after(() => relay.close());
   const now = Date.now();
   const at = (ago) => now - ago * 1000;
-  relay.addJob({ id: '1', command: 'make', state: 'succeeded', exit_code: 0, created_at: at(600), started_at: at(599), ended_at: at(540) });
+  relay.addJob({ id: '1', command: 'make', slot: 'primary', name: 'make', state: 'succeeded', exit_code: 0, created_at: at(600), started_at: at(599), ended_at: at(540) });
   relay.addJob({ id: '2', command: 'exit 3', state: 'failed', exit_code: 3, created_at: at(500), started_at: at(499), ended_at: at(498) });
   relay.addJob({ id: '3', command: 'sleep 99', state: 'failed', signal: 9, created_at: at(400), started_at: at(399), ended_at: at(300) });
   relay.addJob({ id: '4', command: 'yes', state: 'cancelled', signal: 2, created_at: at(300), started_at: at(299), ended_at: at(290) });
@@ -61,7 +61,7 @@ test('jobs of an idea: a badge per state, newest first, names as text; job event
   assert.equal(await page.textContent('[data-job="6"] .job-command'), XSS);
   assert.equal(await page.evaluate(() => window.__xss), undefined);
   assert.equal(await page.textContent('[data-job="5"] [data-testid="job-error"]'), 'runner offline');
-  assert.match(await page.textContent('[data-job="1"] .job-meta'), /started .* · ended .* · took 59 s/);
+  assert.match(await page.textContent('[data-job="1"] .job-meta'), /^local \/ primary, window make · started .* · ended .* · took 59 s$/);
   assert.match(await page.textContent('[data-job="7"] .job-meta'), /queued /);
   // Cancel only where it can be; the live pane where there is a session.
   assert.deepEqual(await page.evaluate(() => [...document.querySelectorAll('[data-testid="job-cancel"]')].map((b) => b.closest('li').dataset.job)), ['7', '6']);
@@ -98,7 +98,7 @@ test('starting a job: the form posts command and directory; 400 and 429 (Retry-A
   await until(() => relay.state.jobCreates.length === 1, 3000, 'POST /api/jobs');
   assert.deepEqual(relay.state.jobCreates[0], { idea: 'local', command: 'make check', cwd: '/srv/app' });
   await until(async () => (await rows(page))[0]?.[1] === 'queued' && (await page.textContent('[data-testid="job"] .job-command')) === 'make check', 5000, 'new job listed');
-  assert.match(await page.textContent('[data-testid="job-form-status"]'), /^Started job \d+\.$/);
+  assert.equal(await page.textContent('[data-testid="job-form-status"]'), 'Started “make check”.');
   assert.equal(await page.inputValue('[data-testid="job-command"]'), '');
   assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'job-command');
   // Without a directory, none is sent.
@@ -144,7 +144,7 @@ test('cancel from the keyboard keeps the focus on the row; a job that already en
   // The relay says 409: the job ended meanwhile.
   relay.state.jobs.find((j) => j.id === '7').state = 'succeeded';
   await page.click('[data-job="7"] [data-testid="job-cancel"]');
-  await until(async () => (await page.textContent('[data-testid="jobs-status"]')) === 'Job 7 had already ended.', 3000, '409 in words');
+  await until(async () => (await page.textContent('[data-testid="jobs-status"]')) === '“npm ci” had already ended.', 3000, '409 in words');
   await until(async () => (await page.textContent('[data-job="7"] [data-testid="job-state"]')) === 'succeeded', 3000, 'job 7 refreshed');
 
   // The log, in place and as text.

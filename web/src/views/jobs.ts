@@ -22,6 +22,12 @@ interface Row {
   logOpen: boolean;
 }
 
+/** A job in a sentence: its command, quoted, shortened when long. */
+function label(job: Pick<Job, 'command'>): string {
+  const c = job.command.replace(/\s+/g, ' ').trim();
+  return `“${c.length > 60 ? `${c.slice(0, 59)}…` : c}”`;
+}
+
 export function mountJobs(root: HTMLElement, idea: string): JobsView {
   const v = new JobsView(root, idea);
   void v.start();
@@ -201,7 +207,7 @@ export class JobsView {
       const job = parseJob(body && 'job' in body ? body.job : body);
       if (job) this.upsert(job);
       this.renderEmpty();
-      this.formStatus(job ? `Started job ${job.id}.` : 'Started.');
+      this.formStatus(job ? `Started ${label(job)}.` : 'Started.');
       this.command.value = '';
       this.command.focus();
       return;
@@ -235,7 +241,7 @@ export class JobsView {
   private async cancel(job: Job): Promise<void> {
     const res = await api(`/api/jobs/${encodeURIComponent(job.id)}/cancel`, { method: 'POST' }).catch(() => null);
     if (!res) {
-      this.status('The relay is unreachable; the job was not cancelled.', true);
+      this.status(`The relay is unreachable; ${label(job)} was not cancelled.`, true);
       return;
     }
     const body = (await res.json().catch(() => null)) as Record<string, unknown> | null;
@@ -246,12 +252,12 @@ export class JobsView {
       return;
     }
     if (res.status === 409) {
-      this.status(`Job ${job.id} had already ended.`);
+      this.status(`${label(job)} had already ended.`);
       if (!answered) void this.refreshOne(job.id);
       return;
     }
     const error = body && typeof body.error === 'string' ? body.error : `HTTP ${res.status}`;
-    this.status(`Could not cancel job ${job.id}: ${error}.`, true);
+    this.status(`Could not cancel ${label(job)}: ${error}.`, true);
   }
 
   private async refreshOne(id: string): Promise<void> {
@@ -302,8 +308,8 @@ export class JobsView {
     let row = this.rows.get(job.id);
     if (!row) {
       const head = el('div', { class: 'job-head' });
-      const log = el('pre', { class: 'job-log', id: `job-log-${job.id}`, hidden: true, tabindex: 0, 'data-testid': 'job-log', 'aria-label': `Log of job ${job.id}` });
-      const li = el('li', { class: 'job', tabindex: -1, 'data-job': job.id, 'data-testid': 'job' }, head, log);
+      const log = el('pre', { class: 'job-log', id: `job-log-${job.id}`, hidden: true, tabindex: 0, 'data-testid': 'job-log', 'aria-label': `Log of ${label(job)}` });
+      const li = el('li', { class: 'job', tabindex: -1, title: `job ${job.id}`, 'data-job': job.id, 'data-testid': 'job' }, head, log);
       row = { li, head, log, logOpen: false };
       this.rows.set(job.id, row);
     }
@@ -339,7 +345,7 @@ export class JobsView {
     }
     const actions: HTMLElement[] = [];
     if (isActive(job) && !job.cancel_requested) {
-      actions.push(button('cancel', { class: 'job-cancel', 'data-action': 'cancel', 'data-testid': 'job-cancel', 'aria-label': `Cancel job ${job.id}: ${job.command}` }, () => void this.cancel(job)));
+      actions.push(button('cancel', { class: 'job-cancel', 'data-action': 'cancel', 'data-testid': 'job-cancel', 'aria-label': `Cancel ${label(job)}` }, () => void this.cancel(job)));
     }
     actions.push(button(row.logOpen ? 'hide log' : 'show log', { 'data-action': 'log', 'data-testid': 'job-log-toggle', 'aria-expanded': String(row.logOpen), 'aria-controls': row.log.id }, () => void this.toggleLog(job.id)));
     actions.push(el('a', { href: `/api/jobs/${encodeURIComponent(job.id)}/log`, target: '_blank', rel: 'noopener', 'data-action': 'log-text', 'data-testid': 'job-log-link' }, 'log (text)'));
@@ -351,9 +357,9 @@ export class JobsView {
       el('span', { class: `badge job-state job-state-${job.state}`, 'data-testid': 'job-state' }, badgeText(job)),
       el('code', { class: 'job-command', title: job.command }, job.command),
       el('span', { class: 'job-meta' },
-        `#${job.id}`,
+        job.slot ? `${this.idea} / ${job.slot}` : this.idea,
+        job.name ? `, window ${job.name}` : '',
         job.cwd ? ` · in ${job.cwd}` : '',
-        job.slot ? ` · ${this.idea} / ${job.slot}` : '',
         ' · ', ...times),
     ];
     if (job.error) parts.push(el('span', { class: 'job-error', 'data-testid': 'job-error' }, job.error));
