@@ -133,7 +133,8 @@ export function startError(status: number, error: string | null, retryAfter: num
     case 400:
       return `The job was not started: ${why ?? 'the relay refused the request'}.`;
     case 404:
-      return `The job was not started: ${why ?? 'that runner is not one of yours'}.`;
+      // The relay's 404 names the runner; a bare one is a relay without jobs.
+      return `The job was not started: ${why ?? 'this relay does not know that runner, or has no jobs (update tmux-relay)'}.`;
     case 429:
       return retryAfter !== null
         ? `Too many jobs started in the last minute. Try again in ${retryAfter} s.`

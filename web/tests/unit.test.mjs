@@ -162,7 +162,8 @@ test('jobs: parsing, badges, order, Retry-After and the words for refusals', asy
   assert.equal(retryAfterSeconds(null, 0), null);
   assert.equal(startError(429, null, 17), 'Too many jobs started in the last minute. Try again in 17 s.');
   assert.equal(startError(400, 'unknown idea.', null), 'The job was not started: unknown idea.');
-  assert.equal(startError(404, null, null), 'The job was not started: that runner is not one of yours.');
+  assert.equal(startError(404, 'no such runner', null), 'The job was not started: no such runner.');
+  assert.match(startError(404, null, null), /no jobs \(update tmux-relay\)\.$/);
   assert.equal(startError(500, null, null), 'The job was not started: the relay answered HTTP 500.');
   assert.equal(paneUrl({ session_id: '12', pane: '%3' }), '/s/12?pane=%253');
   assert.equal(paneUrl({ session_id: null, pane: null }), null);
