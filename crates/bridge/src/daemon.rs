@@ -8,12 +8,14 @@
 //! - [`watcher`]: a control client that only hears `%sessions-changed`.
 //! - [`supervisor`]: which sessions are served, on which channel; commands
 //!   from the relay; what the relay hears when a session ends.
+//! - [`jobs`]: jobs in tmux windows, their exit status and their logs.
 //! - [`memory`]: the last 256 command results (pure).
 //! - [`state`]: the state file `tmux-bridge status` reads.
 //!
 //! Each served session is [`crate::session`]: its control client and core
 //! under one task; [`crate::uplink`] is the WebSocket.
 
+pub mod jobs;
 pub mod memory;
 pub mod server;
 pub mod state;
@@ -23,7 +25,7 @@ pub mod watcher;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use protocol::runner::{FEATURE_KEYS, FEATURE_TMUX, Hello, RUNNER_PROTOCOL_VERSION};
+use protocol::runner::{FEATURE_JOBS, FEATURE_KEYS, FEATURE_TMUX, Hello, RUNNER_PROTOCOL_VERSION};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -83,7 +85,11 @@ pub async fn run(mut cfg: DaemonConfig, cancel: CancellationToken) -> anyhow::Re
         version: env!("CARGO_PKG_VERSION").to_owned(),
         tmux_version: tmux_version.clone(),
         started_at: now_ms(),
-        features: vec![FEATURE_KEYS.to_owned(), FEATURE_TMUX.to_owned()],
+        features: vec![
+            FEATURE_KEYS.to_owned(),
+            FEATURE_TMUX.to_owned(),
+            FEATURE_JOBS.to_owned(),
+        ],
     };
     info!(%tmux_version, relay = %cfg.relay_url, "runner daemon starting");
     let (to_uplink, uplink_rx) = mpsc::channel(1024);

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use protocol::runner::{
-    Channel, ChannelStatus, CloseReason, CommandOp, ErrorBody, Hello, Open, RelayMsg as Wire,
-    RunnerMsg, with_channel,
+    Channel, ChannelStatus, CloseReason, CommandOp, ErrorBody, Hello, JobReport, LogChunk, Open,
+    RelayMsg as Wire, RunnerMsg, with_channel,
 };
 use rand::Rng;
 use tokio::net::TcpStream;
@@ -60,6 +60,13 @@ pub enum ToUplink {
         id: String,
         result: Result<Option<Channel>, ErrorBody>,
     },
+    /// A job's state changed.
+    Job(JobReport),
+    /// Every job the runner knows (after each connect).
+    Jobs(Vec<JobReport>),
+    /// A piece of a job's log (dropped while disconnected: the daemon
+    /// resends from the relay's last `log_ack`).
+    Log(LogChunk),
 }
 
 /// What the uplink tells the daemon.
@@ -71,6 +78,8 @@ pub enum FromUplink {
     Connected { runner_id: String },
     /// Not connected (any more); why.
     Disconnected { reason: String },
+    /// The relay stored `stored` bytes of a job's log.
+    LogAck { job: String, stored: u64 },
 }
 
 /// How the uplink ended.
@@ -261,6 +270,21 @@ impl State {
                     debug!(%id, "a command result for a connection that is gone");
                 }
             }
+            ToUplink::Job(report) => {
+                if connected {
+                    out.extend(text(&RunnerMsg::Job(report)));
+                }
+            }
+            ToUplink::Jobs(jobs) => {
+                if connected {
+                    out.extend(text(&RunnerMsg::Jobs { jobs }));
+                }
+            }
+            ToUplink::Log(chunk) => {
+                if connected {
+                    out.push(Message::Binary(chunk.encode()));
+                }
+            }
         }
         out
     }
@@ -305,6 +329,10 @@ impl State {
             Wire::Tmux { ch, op } => (ch, RelayEvent::Message(RelayMsg::Tmux(op))),
             Wire::Command { id, op } => {
                 let _ = self.to_daemon.send(FromUplink::Command { id, op });
+                return;
+            }
+            Wire::LogAck { job, stored } => {
+                let _ = self.to_daemon.send(FromUplink::LogAck { job, stored });
                 return;
             }
             Wire::Error { ch, code, message } => {

@@ -14,6 +14,9 @@ use tmux_cc::PaneId;
 
 use crate::control::TmuxOp;
 
+pub mod job;
+pub use job::{FEATURE_JOBS, JobPhase, JobReport, JobSpec, LogChunk};
+
 /// The protocol version a runner announces in `hello`.
 pub const RUNNER_PROTOCOL_VERSION: u32 = 2;
 
@@ -177,6 +180,13 @@ pub enum RunnerMsg {
         code: String,
         message: String,
     },
+    /// A job's state changed (§4.6).
+    Job(JobReport),
+    /// Every job the runner knows, after each `welcome` (§4.6): a running
+    /// job of this runner missing here is lost.
+    Jobs {
+        jobs: Vec<JobReport>,
+    },
 }
 
 /// What the relay asks a runner to do (`{"t":"command","id":…,"op":…}`).
@@ -201,6 +211,12 @@ pub enum CommandOp {
         slot: String,
         instance: String,
     },
+    /// Run a job in a new window of (idea, slot)'s session, creating the
+    /// session if needed (§4.6). The result carries the session's channel.
+    StartJob(JobSpec),
+    /// Interrupt a job (C-c), then kill its process group after
+    /// `grace_ms`. A job that ended already is success.
+    CancelJob { job: String, grace_ms: u64 },
 }
 
 /// Text messages the relay sends to a runner.
@@ -260,6 +276,12 @@ pub enum RelayMsg {
         id: String,
         #[serde(flatten)]
         op: CommandOp,
+    },
+    /// The job's log is stored up to `stored` bytes (§4.6): resend from
+    /// there.
+    LogAck {
+        job: String,
+        stored: u64,
     },
     Error {
         #[serde(default, skip_serializing_if = "Option::is_none")]

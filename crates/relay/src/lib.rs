@@ -21,6 +21,7 @@ pub mod config;
 pub mod export;
 pub mod http;
 pub mod hub;
+pub mod jobs;
 pub mod logs;
 pub mod notify;
 pub mod runners;
@@ -160,6 +161,7 @@ impl Relay {
             keepalive: config.keepalive.max(std::time::Duration::from_millis(10)),
             heartbeat: config.heartbeat.max(std::time::Duration::from_millis(10)),
             command_timeout: config.command_timeout,
+            jobs: Arc::new(jobs::Jobs::default()),
         };
         let limits = config.limits;
         let app = http::router(state.clone())

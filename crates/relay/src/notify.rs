@@ -24,6 +24,8 @@ pub enum Notice {
     Runner(serde_json::Value),
     /// A new activity event (the `Event` object of §5).
     Activity(serde_json::Value),
+    /// A job was created or changed (the `Job` object of §5).
+    Job(serde_json::Value),
 }
 
 impl Notice {
@@ -33,6 +35,7 @@ impl Notice {
             Notice::Sessions => "sessions",
             Notice::Runner(_) => "runner",
             Notice::Activity(_) => "activity",
+            Notice::Job(_) => "job",
         }
     }
 
@@ -40,7 +43,7 @@ impl Notice {
     pub fn data(&self) -> String {
         match self {
             Notice::Sessions => "{}".to_owned(),
-            Notice::Runner(v) | Notice::Activity(v) => v.to_string(),
+            Notice::Runner(v) | Notice::Activity(v) | Notice::Job(v) => v.to_string(),
         }
     }
 }

@@ -39,6 +39,8 @@ pub struct AppState {
     pub heartbeat: std::time::Duration,
     /// How long a command waits for the runner's result.
     pub command_timeout: std::time::Duration,
+    /// The jobs' lock and creation limit.
+    pub jobs: Arc<crate::jobs::Jobs>,
 }
 
 impl FromRef<AppState> for Auth {

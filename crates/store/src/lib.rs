@@ -37,6 +37,7 @@ mod error;
 mod events;
 mod files;
 mod frames;
+mod jobs;
 mod pruner;
 pub mod search;
 mod sessions;
@@ -53,6 +54,7 @@ use sqlx::sqlite::{
 
 pub use error::StoreError;
 pub use events::{EventRecord, NewEvent};
+pub use jobs::{JobRecord, LogChunkRecord};
 pub use pruner::spawn_pruner;
 pub use sessions::{OpenSession, OpenedSession};
 

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use protocol::runner::{Channel, CloseReason, CommandOp, ErrorBody};
+use protocol::runner::{Channel, CloseReason, CommandOp, ErrorBody, JobSpec};
 use tmux_cc::naming;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::jobs::Jobs;
 use super::memory::{CommandResult, Memory};
 use super::server::{Bridged, Server};
 use super::state::{DaemonState, SessionState};
@@ -34,6 +35,14 @@ use crate::uplink::{FromUplink, ToUplink, UplinkEnd};
 
 /// Rescan period while the watcher is attached (it reports changes at once).
 const POLL_WITH_WATCHER: u32 = 10;
+
+/// How often job logs are shipped…
+const JOB_TICK: Duration = Duration::from_millis(250);
+/// …and every how many of those ticks the job panes are listed (1 s: the
+/// rate tmux itself checks format subscriptions at).
+const JOB_POLL_EVERY: u32 = 4;
+/// The longest grace a cancel may ask for.
+const MAX_CANCEL_GRACE: Duration = Duration::from_secs(60);
 
 /// A rescan waits until sessions stopped changing for this long…
 const QUIET: Duration = Duration::from_millis(150);
@@ -76,6 +85,7 @@ pub struct Supervisor {
     rescan_due: Option<(Instant, Instant)>,
     state_path: PathBuf,
     state: DaemonState,
+    jobs: Jobs,
 }
 
 impl Supervisor {
@@ -114,6 +124,7 @@ impl Supervisor {
             rescan_due: None,
             state_path,
             state,
+            jobs: Jobs::new(&cfg.data_dir),
         }
     }
 
@@ -126,10 +137,14 @@ impl Supervisor {
         cancel: &CancellationToken,
     ) -> Option<UplinkEnd> {
         self.rescan().await;
+        self.poll_jobs().await;
         self.write_state();
         let mut poll = tokio::time::interval(Duration::from_secs(1));
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ticks = 0u32;
+        let mut job_tick = tokio::time::interval(JOB_TICK);
+        job_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut job_ticks = 0u32;
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return None,
@@ -140,11 +155,16 @@ impl Supervisor {
                         self.state.connected = true;
                         self.state.runner_id = Some(runner_id);
                         self.state.last_error = None;
+                        self.jobs.rewind();
+                        let jobs = self.jobs.inventory();
+                        let _ = self.uplink.send(ToUplink::Jobs(jobs)).await;
                     }
                     Some(FromUplink::Disconnected { reason }) => {
                         self.state.connected = false;
                         self.state.last_error = Some(reason);
+                        self.jobs.rewind();
                     }
+                    Some(FromUplink::LogAck { job, stored }) => self.jobs.acked(&job, stored),
                     None => return None,
                 },
                 Some(ch) = self.ended_rx.recv() => self.ended(ch).await,
@@ -152,6 +172,15 @@ impl Supervisor {
                 () = sleep_until(self.rescan_due.map(|(due, _)| due)) => {
                     self.rescan_due = None;
                     self.rescan().await;
+                }
+                _ = job_tick.tick(), if self.jobs.busy() => {
+                    job_ticks = job_ticks.wrapping_add(1);
+                    if job_ticks.is_multiple_of(JOB_POLL_EVERY) {
+                        self.poll_jobs().await;
+                    }
+                    for chunk in self.jobs.log_chunks() {
+                        let _ = self.uplink.send(ToUplink::Log(chunk)).await;
+                    }
                 }
                 _ = poll.tick() => {
                     ticks = ticks.wrapping_add(1);
@@ -350,6 +379,14 @@ impl Supervisor {
                         slot,
                         instance,
                     } => self.kill(&idea, &slot, &instance).await,
+                    CommandOp::StartJob(spec) => self.start_job(spec).await,
+                    CommandOp::CancelJob { job, grace_ms } => {
+                        let grace = Duration::from_millis(grace_ms).min(MAX_CANCEL_GRACE);
+                        self.jobs
+                            .cancel(&self.server, &job, grace)
+                            .await
+                            .map(|()| None)
+                    }
                     other => Err(error(
                         "unsupported",
                         format!("this runner does not take {other:?}"),
@@ -404,6 +441,29 @@ impl Supervisor {
             .map_err(|e| error("tmux", format!("{e:#}")))?;
         info!(session = %name, created, ch, "create_session");
         Ok(Some(ch))
+    }
+
+    /// Runs a job in a new window of its idea's session (created and
+    /// served first if needed); reports it running.
+    async fn start_job(&mut self, spec: JobSpec) -> CommandResult {
+        spec.validate().map_err(|e| error("invalid_job", e))?;
+        let ch = self
+            .create(&spec.idea, &spec.slot, None, None)
+            .await?
+            .ok_or_else(|| error("tmux", "the job's session has no channel"))?;
+        let name = naming::session_name(&spec.idea, &spec.slot)
+            .map_err(|e| error("invalid_name", e.to_string()))?;
+        let target = format!("={}:", name.as_str());
+        let report = self.jobs.start(&self.server, &spec, &target, ch).await?;
+        let _ = self.uplink.send(ToUplink::Job(report)).await;
+        Ok(Some(ch))
+    }
+
+    /// Lists the job panes; the relay hears of every change.
+    async fn poll_jobs(&mut self) {
+        for report in self.jobs.poll(&self.server).await {
+            let _ = self.uplink.send(ToUplink::Job(report)).await;
+        }
     }
 
     async fn kill(&mut self, idea: &str, slot: &str, instance: &str) -> CommandResult {

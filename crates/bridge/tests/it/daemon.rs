@@ -16,20 +16,24 @@ use testkit::*;
 
 /// A relay in this process, a login, a tmux server (maybe without
 /// sessions) and, unless told otherwise, the daemon in this process.
-struct Sys {
-    tmux: Tmux,
-    relay: relay::RelayHandle,
-    login: Login,
-    token: String,
+pub(super) struct Sys {
+    pub(super) tmux: Tmux,
+    pub(super) relay: relay::RelayHandle,
+    pub(super) login: Login,
+    pub(super) token: String,
     daemon: Option<(
         tokio::task::JoinHandle<anyhow::Result<()>>,
         CancellationToken,
     )>,
-    dir: tempfile::TempDir,
+    pub(super) dir: tempfile::TempDir,
 }
 
 impl Sys {
-    async fn start(tag: &str, sessions: &[(&str, &str)], in_process: bool) -> Result<Sys> {
+    pub(super) async fn start(
+        tag: &str,
+        sessions: &[(&str, &str)],
+        in_process: bool,
+    ) -> Result<Sys> {
         let tmux = Tmux::new(tag);
         for (idea, slot) in sessions {
             tmux.new_session(&session_name(idea, slot)?, 80, 24)?;
@@ -57,7 +61,7 @@ impl Sys {
         Ok(sys)
     }
 
-    fn start_daemon(&mut self) {
+    pub(super) fn start_daemon(&mut self) {
         let cancel = CancellationToken::new();
         let task = spawn_daemon(
             &self.tmux,
@@ -70,7 +74,10 @@ impl Sys {
     }
 
     /// The sessions the relay lists for `tmux_session`, newest first.
-    async fn sessions_named(&self, tmux_session: &str) -> Result<Vec<serde_json::Value>> {
+    pub(super) async fn sessions_named(
+        &self,
+        tmux_session: &str,
+    ) -> Result<Vec<serde_json::Value>> {
         let mut v: Vec<_> = self
             .login
             .sessions()
@@ -83,7 +90,7 @@ impl Sys {
     }
 
     /// Waits until the session with id `id` is in `state`.
-    async fn wait_state(&self, id: &str, state: &str, secs: u64) -> Result<Duration> {
+    pub(super) async fn wait_state(&self, id: &str, state: &str, secs: u64) -> Result<Duration> {
         let t = Instant::now();
         let mut last = serde_json::Value::Null;
         while t.elapsed() < Duration::from_secs(secs) {
@@ -104,7 +111,12 @@ impl Sys {
         bail!("session {id} never became {state}; last: {last}")
     }
 
-    async fn api(&self, method: &str, path: &str, body: &str) -> Result<(u16, serde_json::Value)> {
+    pub(super) async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> Result<(u16, serde_json::Value)> {
         let origin = self.login.origin();
         let (status, _, body) = http(
             self.login.addr,
@@ -123,13 +135,13 @@ impl Sys {
         Ok((status, v))
     }
 
-    fn has_session(&self, name: &str) -> bool {
+    pub(super) fn has_session(&self, name: &str) -> bool {
         self.tmux
             .run(&["has-session", "-t", &format!("={name}")])
             .is_ok()
     }
 
-    async fn stop(mut self) -> Result<()> {
+    pub(super) async fn stop(mut self) -> Result<()> {
         if let Some((task, cancel)) = self.daemon.take() {
             cancel.cancel();
             task.await??;

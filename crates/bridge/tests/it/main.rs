@@ -5,4 +5,5 @@
 mod cli;
 mod daemon;
 mod e2e;
+mod jobs;
 mod logs;

@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod export;
+pub mod jobs;
 pub mod pair;
 pub mod runners;
 pub mod search;
@@ -46,6 +47,10 @@ pub fn router(st: AppState) -> Router {
         .route("/api/sessions/{id}/token", post(api::mint_token))
         .route("/api/sessions/{id}/asciicast", get(export::asciicast))
         .route("/api/search", get(search::search))
+        .route("/api/jobs", get(jobs::list).post(jobs::create))
+        .route("/api/jobs/{id}", get(jobs::get))
+        .route("/api/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/api/jobs/{id}/log", get(jobs::log))
         .route("/api/runner/ws", any(ws::runner::runner_ws))
         .route("/api/ws/browser/{session_id}", any(ws::browser::browser_ws))
         .merge(auth::routes())

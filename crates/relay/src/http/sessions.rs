@@ -105,7 +105,7 @@ fn refusal(status: StatusCode, message: impl Into<String>) -> Response {
 
 /// The checks of every state-changing request of the page: the
 /// `X-Requested-With` header and a same-origin `Origin` (403).
-fn check_csrf(st: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
+pub(super) fn check_csrf(st: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
     if !headers.contains_key(CSRF_HEADER) {
         return Err(AppError::Forbidden("missing X-Requested-With header"));
     }

@@ -18,7 +18,9 @@ use std::time::Duration;
 use axum::extract::ws::WebSocket;
 use bytes::Bytes;
 use protocol::control::close;
-use protocol::runner::{Channel, CloseReason, Hello, Open, RelayMsg, RunnerMsg, split_channel};
+use protocol::runner::{
+    Channel, CloseReason, Hello, LogChunk, Open, RelayMsg, RunnerMsg, split_channel,
+};
 use protocol::wire::{Frame, FrameKind, RecordBody};
 use store::{Appended, NewEvent, OpenSession, StoreError, TerminalSessionId};
 use tokio::sync::mpsc;
@@ -133,6 +135,37 @@ impl Channels {
                 if let Some(chan) = ch.and_then(|c| self.open.get(&c)) {
                     chan.hub.broadcast_error(&code, &message);
                 }
+                None
+            }
+            RunnerMsg::Job(report) => {
+                let session = report.ch.and_then(|c| self.open.get(&c)).map(|c| c.id);
+                if let Err(e) = crate::jobs::on_report(
+                    &self.st,
+                    &self.runner_id,
+                    &self.user_id,
+                    &report,
+                    session,
+                )
+                .await
+                {
+                    warn!(job = %report.job, error = %e, "recording a job report failed");
+                }
+                None
+            }
+            RunnerMsg::Jobs { jobs } => {
+                let sessions: HashMap<Channel, TerminalSessionId> =
+                    self.open.iter().map(|(ch, c)| (*ch, c.id)).collect();
+                // The inventory waits for the store and may dispatch jobs:
+                // off this connection's loop.
+                let st = self.st.clone();
+                let (runner, user) = (self.runner_id.clone(), self.user_id.clone());
+                self.st.tracker.spawn(async move {
+                    if let Err(e) =
+                        crate::jobs::on_inventory(&st, &runner, &user, &jobs, &sessions).await
+                    {
+                        warn!(error = %e, "recording the runner's jobs failed");
+                    }
+                });
                 None
             }
             RunnerMsg::Hello(_) => Some((close::PROTOCOL, "hello sent twice".into())),
@@ -358,6 +391,40 @@ impl Channels {
         .await;
     }
 
+    /// A job's log chunk (channel 0, §4.6): stored when it continues the
+    /// log, answered with `log_ack` (or an `error` for a job that is not
+    /// this runner's). A chunk that does not parse closes the connection.
+    async fn on_log(
+        &mut self,
+        socket: &mut WebSocket,
+        body: &Bytes,
+        limit: Duration,
+    ) -> Option<Close> {
+        let chunk = match LogChunk::decode(body) {
+            Ok(c) => c,
+            Err(e) => return Some((close::PROTOCOL, format!("bad log chunk: {e}"))),
+        };
+        let reply =
+            match crate::jobs::on_log(&self.st, &self.runner_id, &self.user_id, &chunk).await {
+                Ok(stored) => RelayMsg::LogAck {
+                    job: chunk.job,
+                    stored,
+                },
+                Err(code) if code.starts_with("bad_log_chunk") => {
+                    return Some((close::PROTOCOL, code));
+                }
+                Err(code) => RelayMsg::Error {
+                    ch: None,
+                    message: format!("log chunk for job {} refused", chunk.job),
+                    code,
+                },
+            };
+        if send_json(socket, &reply, limit).await.is_err() {
+            return Some((close::GOING_AWAY, "runner socket stalled".into()));
+        }
+        None
+    }
+
     /// A binary message: `ch` + frame. Validated whole, then stored, then
     /// published, then (Batch) acked.
     pub(super) async fn on_binary(
@@ -370,6 +437,9 @@ impl Channels {
             Ok(x) => x,
             Err(e) => return Some((close::PROTOCOL, e.to_string())),
         };
+        if ch == 0 {
+            return self.on_log(socket, &frame, limit).await;
+        }
         let Some(chan) = self.open.get_mut(&ch) else {
             return Some((
                 close::PROTOCOL,

@@ -214,6 +214,9 @@ async fn run(
         .await;
         st.notifier.runner(&user_id, &runner_id, false);
         st.notifier.sessions(&user_id);
+        if let Err(e) = crate::jobs::on_runner_gone(&st, &runner_id).await {
+            warn!(error = %e, "marking the runner's jobs lost failed");
+        }
     }
     match ending {
         Some((code, reason)) => {

@@ -1,0 +1,553 @@
+//! Jobs on this runner (docs/protocol.md §4.6): a command run in a new
+//! window of an idea's session, its exit status as tmux records it, and its
+//! log shipped to the relay.
+//!
+//! Starting a job takes two tmux invocations: `new-window` with a silent
+//! placeholder (so nothing can exit before the window is set up), then, in
+//! one command list, `remain-on-exit on` for the window, the job id in the
+//! pane option `@bridge_job`, `respawn-pane -k` with the real command (its
+//! cwd and environment) and `pipe-pane` into the job's log file. tmux runs
+//! the whole list before it reads the new pane, so the pipe sees the first
+//! byte the command prints, and the dead pane stays with
+//! `#{pane_dead_status}` / `#{pane_dead_signal}` for us to read.
+//!
+//! tmux has no notification for a pane dying under `remain-on-exit`
+//! (reference §7.4): while jobs run, [`Jobs::poll`] lists the panes once a
+//! second (the rate tmux checks format subscriptions at). After a restart
+//! of the runner, the same listing finds the jobs again by `@bridge_job`.
+//!
+//! The log is everything the pane printed, written by `pipe-pane` to
+//! `<data_dir>/jobs/<id>.log`: complete even when the session's live
+//! stream is paused in a flood. It goes to the relay in compressed chunks
+//! by byte offset, at most [`LOG_WINDOW`] bytes unacknowledged; the
+//! relay's `log_ack` says how much it stored and the runner resends from
+//! there after a reconnect. A finished job's file is deleted once the
+//! relay stored all of it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use protocol::runner::{ErrorBody, JobPhase, JobReport, JobSpec, LogChunk};
+use tmux_cc::PaneId;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::now_ms;
+use super::server::Server;
+use crate::tmux::shell_quote;
+
+/// Bytes of log read into one chunk.
+const CHUNK: usize = 256 * 1024;
+/// Log bytes sent and not yet acknowledged, at most.
+pub const LOG_WINDOW: u64 = 4 * 1024 * 1024;
+/// A finished job's log is complete once its file stayed this long
+/// without growing (the pipe's last bytes trail the pane's death).
+const LOG_SETTLE: Duration = Duration::from_secs(2);
+/// The pane option that names a pane's job.
+pub const JOB_OPTION: &str = "@bridge_job";
+/// The environment variable a job's command sees its id in.
+pub const JOB_ENV: &str = "TB_JOB_ID";
+
+/// The pane listing [`Jobs::poll`] reads.
+const PANES_FORMAT: &str = "#{pane_id}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{pane_pid}\t#{@bridge_job}";
+
+/// One line of [`PANES_FORMAT`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaneLine {
+    pub pane: PaneId,
+    pub dead: bool,
+    pub status: Option<i32>,
+    pub signal: Option<i32>,
+    pub pid: Option<i32>,
+    pub job: String,
+}
+
+/// Parses [`PANES_FORMAT`] lines; lines that do not parse are skipped.
+pub fn parse_panes(out: &[u8]) -> Vec<PaneLine> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .filter_map(|line| {
+            let mut f = line.split('\t');
+            let pane = f.next()?.parse().ok()?;
+            let dead = f.next()? == "1";
+            let status = f.next()?.parse().ok();
+            let signal = f.next()?.parse().ok().filter(|&s| s != 0);
+            let pid = f.next()?.parse().ok();
+            let job = f.next().unwrap_or("").to_owned();
+            Some(PaneLine {
+                pane,
+                dead,
+                status,
+                signal,
+                pid,
+                job,
+            })
+        })
+        .collect()
+}
+
+/// What a pane's line means for its job.
+pub fn phase_of(line: Option<&PaneLine>) -> (JobPhase, Option<i32>, Option<i32>) {
+    match line {
+        None => (JobPhase::Vanished, None, None),
+        Some(l) if !l.dead => (JobPhase::Running, None, None),
+        // A signal death has no status (tmux sets only one of the two).
+        Some(l) if l.signal.is_some() => (JobPhase::Exited, None, l.signal),
+        Some(l) => (JobPhase::Exited, l.status, None),
+    }
+}
+
+fn error(code: &str, message: impl Into<String>) -> ErrorBody {
+    ErrorBody {
+        code: code.to_owned(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug)]
+struct Tracked {
+    report: JobReport,
+    log: PathBuf,
+    /// Log bytes read and sent on the current connection.
+    sent: u64,
+    /// Log bytes the relay stored.
+    acked: u64,
+    /// The log file's length and when it last changed (after the end).
+    settled: (u64, Instant),
+    pid: Option<i32>,
+    /// When to kill the process group of a cancelled job.
+    kill_at: Option<Instant>,
+}
+
+/// The jobs this runner knows.
+#[derive(Debug)]
+pub struct Jobs {
+    dir: PathBuf,
+    tracked: BTreeMap<String, Tracked>,
+    /// Finished jobs whose log is all stored: not adopted again.
+    done: BTreeSet<String>,
+}
+
+impl Jobs {
+    pub fn new(data_dir: &Path) -> Self {
+        Jobs {
+            dir: data_dir.join("jobs"),
+            tracked: BTreeMap::new(),
+            done: BTreeSet::new(),
+        }
+    }
+
+    /// Whether a poll is due work: a job runs, waits to be killed, or has
+    /// log left to send.
+    pub fn busy(&self) -> bool {
+        !self.tracked.is_empty()
+    }
+
+    fn log_path(&self, job: &str) -> PathBuf {
+        self.dir.join(format!("{job}.log"))
+    }
+
+    /// Starts `spec` in a new window of the session `target` (`=name:`),
+    /// served on channel `ch`.
+    pub async fn start(
+        &mut self,
+        server: &Server,
+        spec: &JobSpec,
+        target: &str,
+        ch: u32,
+    ) -> Result<JobReport, ErrorBody> {
+        spec.validate().map_err(|e| error("invalid_job", e))?;
+        if let Some(t) = self.tracked.get(&spec.job) {
+            return Ok(t.report.clone());
+        }
+        if let Some(dir) = &spec.cwd
+            && !Path::new(dir).is_dir()
+        {
+            return Err(error(
+                "invalid_cwd",
+                format!("{dir} is not a directory on this machine"),
+            ));
+        }
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| error("io", format!("creating {}: {e}", self.dir.display())))?;
+        let log = self.log_path(&spec.job);
+        let tmux = |e: anyhow::Error| error("tmux", format!("{e:#}"));
+        let out = server
+            .tmux
+            .run(&[
+                "new-window",
+                "-d",
+                "-P",
+                "-F",
+                "#{window_id} #{pane_id}",
+                "-n",
+                &spec.name,
+                "-t",
+                target,
+                "sleep 2147483647",
+            ])
+            .await
+            .map_err(tmux)?;
+        let out = String::from_utf8_lossy(&out);
+        let mut ids = out.split_whitespace();
+        let (Some(window), Some(pane)) = (ids.next(), ids.next()) else {
+            return Err(error("tmux", format!("new-window printed {out:?}")));
+        };
+        let pane_id: PaneId = pane
+            .parse()
+            .map_err(|_| error("tmux", format!("new-window printed {out:?}")))?;
+        let job_env = format!("{JOB_ENV}={}", spec.job);
+        let envs: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let pipe = format!("exec cat >> {}", shell_quote(&log.to_string_lossy()));
+        let mut args: Vec<&str> = vec![
+            "set-option",
+            "-w",
+            "-t",
+            window,
+            "remain-on-exit",
+            "on",
+            ";",
+            "set-option",
+            "-p",
+            "-t",
+            pane,
+            JOB_OPTION,
+            &spec.job,
+            ";",
+            "respawn-pane",
+            "-k",
+            "-t",
+            pane,
+            "-e",
+            &job_env,
+        ];
+        for e in &envs {
+            args.extend(["-e", e.as_str()]);
+        }
+        if let Some(dir) = &spec.cwd {
+            args.extend(["-c", dir.as_str()]);
+        }
+        args.extend([spec.command.as_str(), ";", "pipe-pane", "-t", pane, &pipe]);
+        if let Err(err) = server.tmux.run(&args).await {
+            let _ = server.tmux.run(&["kill-window", "-t", window]).await;
+            return Err(tmux(err));
+        }
+        let report = JobReport {
+            job: spec.job.clone(),
+            phase: JobPhase::Running,
+            ch: Some(ch),
+            pane: Some(pane_id),
+            started_at: Some(now_ms()),
+            ended_at: None,
+            exit_code: None,
+            signal: None,
+        };
+        info!(job = %spec.job, %window, %pane, "job started");
+        self.tracked.insert(
+            spec.job.clone(),
+            Tracked {
+                report: report.clone(),
+                log,
+                sent: 0,
+                acked: 0,
+                settled: (0, Instant::now()),
+                pid: None,
+                kill_at: None,
+            },
+        );
+        Ok(report)
+    }
+
+    /// Interrupts a job (C-c in its pane), and kills its process group
+    /// after `grace` if it still runs then. An unknown or ended job is
+    /// success: there is nothing left to cancel.
+    pub async fn cancel(
+        &mut self,
+        server: &Server,
+        job: &str,
+        grace: Duration,
+    ) -> Result<(), ErrorBody> {
+        let Some(t) = self.tracked.get_mut(job) else {
+            return Ok(());
+        };
+        if t.report.phase != JobPhase::Running {
+            return Ok(());
+        }
+        if let Some(pane) = t.report.pane {
+            let pane = pane.to_string();
+            if let Err(err) = server.tmux.run(&["send-keys", "-t", &pane, "C-c"]).await {
+                debug!(%job, "C-c: {err:#}");
+            }
+        }
+        t.kill_at = Some(Instant::now() + grace);
+        info!(%job, grace_ms = grace.as_millis() as u64, "job cancelled");
+        Ok(())
+    }
+
+    /// Reads the panes: jobs whose phase changed (their new reports), jobs
+    /// found again after a restart, and kills that are due.
+    pub async fn poll(&mut self, server: &Server) -> Vec<JobReport> {
+        let out = match server
+            .tmux
+            .run(&["list-panes", "-a", "-F", PANES_FORMAT])
+            .await
+        {
+            Ok(out) => out,
+            // No server: every pane is gone.
+            Err(err) => {
+                debug!("list-panes: {err:#}");
+                Vec::new()
+            }
+        };
+        let lines = parse_panes(&out);
+        let now = Instant::now();
+        let mut changed = Vec::new();
+        let mut kills = Vec::new();
+        // Jobs of an earlier run of this runner (or started by one that
+        // died before it answered).
+        for l in lines.iter().filter(|l| !l.job.is_empty()) {
+            if self.tracked.contains_key(&l.job)
+                || self.done.contains(&l.job)
+                || !protocol::runner::job::valid_job_id(&l.job)
+            {
+                continue;
+            }
+            let (phase, exit_code, signal) = phase_of(Some(l));
+            let report = JobReport {
+                job: l.job.clone(),
+                phase,
+                ch: None,
+                pane: Some(l.pane),
+                started_at: None,
+                ended_at: (phase != JobPhase::Running).then(now_ms),
+                exit_code,
+                signal,
+            };
+            info!(job = %l.job, pane = %l.pane, ?phase, "found a job");
+            let log = self.log_path(&l.job);
+            self.tracked.insert(
+                l.job.clone(),
+                Tracked {
+                    report: report.clone(),
+                    log,
+                    sent: 0,
+                    acked: 0,
+                    settled: (0, now),
+                    pid: l.pid,
+                    kill_at: None,
+                },
+            );
+            changed.push(report);
+        }
+        for t in self.tracked.values_mut() {
+            let line = t
+                .report
+                .pane
+                .and_then(|p| lines.iter().find(|l| l.pane == p && l.job == t.report.job));
+            if let Some(l) = line {
+                t.pid = l.pid.or(t.pid);
+            }
+            if t.report.phase == JobPhase::Running {
+                let (phase, exit_code, signal) = phase_of(line);
+                if phase != JobPhase::Running {
+                    t.report.phase = phase;
+                    t.report.exit_code = exit_code;
+                    t.report.signal = signal;
+                    t.report.ended_at = Some(now_ms());
+                    t.kill_at = None;
+                    t.settled = (t.sent.max(t.acked), now);
+                    info!(job = %t.report.job, ?phase, ?exit_code, ?signal, "job ended");
+                    changed.push(t.report.clone());
+                } else if t.kill_at.is_some_and(|at| at <= now) {
+                    t.kill_at = None;
+                    if let Some(pid) = t.pid.filter(|&p| p > 1) {
+                        kills.push((t.report.job.clone(), pid));
+                    }
+                }
+            }
+        }
+        for (job, pid) in kills {
+            info!(%job, pid, "killing the job's process group");
+            // A negative pid names the process group the pane's process
+            // leads (tmux starts it with setsid); the pid itself too, in
+            // case it left its group.
+            let status = tokio::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}"), &pid.to_string()])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .await;
+            if let Err(err) = status {
+                warn!(%job, %err, "running kill");
+            }
+        }
+        changed
+    }
+
+    /// The next log chunks to send, within [`LOG_WINDOW`].
+    pub fn log_chunks(&mut self) -> Vec<LogChunk> {
+        let mut out = Vec::new();
+        let now = Instant::now();
+        let mut finished = Vec::new();
+        for (job, t) in &mut self.tracked {
+            let len = std::fs::metadata(&t.log).map_or(0, |m| m.len());
+            if t.report.phase != JobPhase::Running {
+                if len != t.settled.0 {
+                    t.settled = (len, now);
+                } else if t.acked >= len && now.duration_since(t.settled.1) >= LOG_SETTLE {
+                    finished.push(job.clone());
+                    continue;
+                }
+            }
+            while t.sent < len && t.sent - t.acked.min(t.sent) < LOG_WINDOW {
+                match read_at(&t.log, t.sent, CHUNK) {
+                    Ok(data) if !data.is_empty() => {
+                        let n = data.len() as u64;
+                        match protocol::codec::compress(&data) {
+                            Ok(z) => out.push(LogChunk {
+                                job: job.clone(),
+                                offset: t.sent,
+                                data: Bytes::from(z),
+                            }),
+                            Err(err) => {
+                                warn!(%job, %err, "compressing a log chunk");
+                                break;
+                            }
+                        }
+                        t.sent += n;
+                    }
+                    Ok(_) => break,
+                    Err(err) => {
+                        warn!(%job, %err, "reading the job's log");
+                        break;
+                    }
+                }
+            }
+        }
+        for job in finished {
+            if let Some(t) = self.tracked.remove(&job) {
+                debug!(%job, bytes = t.acked, "job log complete");
+                let _ = std::fs::remove_file(&t.log);
+                self.done.insert(job);
+            }
+        }
+        out
+    }
+
+    /// The relay stored `stored` bytes of `job`'s log.
+    pub fn acked(&mut self, job: &str, stored: u64) {
+        if let Some(t) = self.tracked.get_mut(job) {
+            t.acked = stored;
+            // A gap or an overlap: resend from what is stored.
+            t.sent = stored;
+        }
+    }
+
+    /// The connection changed: unacknowledged log bytes go again.
+    pub fn rewind(&mut self) {
+        for t in self.tracked.values_mut() {
+            t.sent = t.acked;
+        }
+    }
+
+    /// Every job known, for the relay after a connect.
+    pub fn inventory(&self) -> Vec<JobReport> {
+        self.tracked.values().map(|t| t.report.clone()).collect()
+    }
+
+    /// Records the channel of the session a job runs in (known after the
+    /// session is served).
+    pub fn set_channel(&mut self, job: &str, ch: u32) {
+        if let Some(t) = self.tracked.get_mut(job) {
+            t.report.ch = Some(ch);
+        }
+    }
+}
+
+/// Up to `max` bytes of `path` from `offset` (fewer at its end).
+fn read_at(path: &Path, offset: u64, max: usize) -> std::io::Result<Vec<u8>> {
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    f.seek(SeekFrom::Start(offset))?;
+    let mut buf = Vec::with_capacity(max.min(64 * 1024));
+    f.take(max as u64).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pane_lines_and_their_phases() {
+        let out = b"%1\t0\t\t\t100\tjob-a\n%2\t1\t3\t\t101\tjob-b\n%3\t1\t\t9\t102\tjob-c\n%4\t0\t\t\t103\t\nbad line\n";
+        let lines = parse_panes(out);
+        assert_eq!(lines.len(), 4);
+        assert_eq!(phase_of(Some(&lines[0])), (JobPhase::Running, None, None));
+        assert_eq!(phase_of(Some(&lines[1])), (JobPhase::Exited, Some(3), None));
+        assert_eq!(phase_of(Some(&lines[2])), (JobPhase::Exited, None, Some(9)));
+        assert_eq!(lines[3].job, "");
+        assert_eq!(lines[2].pid, Some(102));
+        assert_eq!(phase_of(None), (JobPhase::Vanished, None, None));
+    }
+
+    #[test]
+    fn log_chunks_stay_within_the_window_and_rewind() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut jobs = Jobs::new(dir.path());
+        std::fs::create_dir_all(&jobs.dir).expect("dir");
+        let log = jobs.log_path("j");
+        let data: Vec<u8> = (0..(LOG_WINDOW as usize + 3 * CHUNK))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        std::fs::write(&log, &data).expect("write");
+        jobs.tracked.insert(
+            "j".into(),
+            Tracked {
+                report: JobReport {
+                    job: "j".into(),
+                    phase: JobPhase::Running,
+                    ch: None,
+                    pane: None,
+                    started_at: None,
+                    ended_at: None,
+                    exit_code: None,
+                    signal: None,
+                },
+                log,
+                sent: 0,
+                acked: 0,
+                settled: (0, Instant::now()),
+                pid: None,
+                kill_at: None,
+            },
+        );
+        let first = jobs.log_chunks();
+        let sent: usize = first.len() * CHUNK;
+        assert_eq!(sent as u64, LOG_WINDOW, "stops at the window");
+        assert!(jobs.log_chunks().is_empty(), "nothing more until acked");
+        jobs.acked("j", 2 * CHUNK as u64);
+        let more = jobs.log_chunks();
+        assert_eq!(more.len(), 2);
+        assert_eq!(more[0].offset, LOG_WINDOW);
+        jobs.rewind();
+        let again = jobs.log_chunks();
+        assert_eq!(
+            again[0].offset,
+            2 * CHUNK as u64,
+            "resent from what was stored"
+        );
+        let mut whole = Vec::new();
+        for c in first.iter() {
+            whole.extend(protocol::codec::decompress(&c.data, CHUNK).expect("chunk"));
+        }
+        assert_eq!(whole, data[..LOG_WINDOW as usize]);
+    }
+}

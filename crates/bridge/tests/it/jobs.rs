@@ -1,0 +1,339 @@
+//! Jobs end to end (issue 11): real tmux on a private socket, a real relay
+//! with SQLite, the runner daemon. A job runs in a window of its idea's
+//! session (made when missing); its exit status comes from tmux (`exit 3`,
+//! a signal, a shell killed from outside); cancel interrupts, then kills a
+//! process group that ignores SIGINT; closing the window in tmux cancels;
+//! a job made while no runner is online starts when one comes; its log is
+//! complete even for 50 MB printed in a flood; bad input and the rate
+//! limit get clear answers.
+
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use serde_json::{Value, json};
+
+use super::daemon::Sys;
+use super::e2e::session_name;
+use testkit::*;
+
+impl Sys {
+    async fn create_job(&self, body: Value) -> Result<Value> {
+        let (status, v) = self.api("POST", "/api/jobs", &body.to_string()).await?;
+        if status != 201 {
+            bail!("POST /api/jobs {body}: {status} {v}");
+        }
+        Ok(v)
+    }
+
+    async fn job(&self, id: &str) -> Result<Value> {
+        let (status, v) = self.api("GET", &format!("/api/jobs/{id}"), "").await?;
+        if status != 200 {
+            bail!("GET job {id}: {status}");
+        }
+        Ok(v)
+    }
+
+    /// Waits until job `id` is in `state`.
+    async fn wait_job(&self, id: &str, state: &str, secs: u64) -> Result<Value> {
+        let t = Instant::now();
+        let mut last = Value::Null;
+        while t.elapsed() < Duration::from_secs(secs) {
+            last = self.job(id).await?;
+            if last["state"] == state {
+                return Ok(last);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("job {id} never became {state}; last: {last}")
+    }
+
+    /// The job's log as the API serves it.
+    async fn log(&self, id: &str, query: &str) -> Result<Vec<u8>> {
+        let (status, _, body) = http(
+            self.login.addr,
+            "GET",
+            &format!("/api/jobs/{id}/log{query}"),
+            &[("Cookie", &self.login.cookie)],
+            b"",
+        )
+        .await?;
+        if status != 200 {
+            bail!("GET log {id}{query}: {status}");
+        }
+        Ok(body)
+    }
+
+    fn windows(&self, session: &str) -> Result<Vec<String>> {
+        Ok(self
+            .tmux
+            .run(&[
+                "list-windows",
+                "-t",
+                &format!("={session}"),
+                "-F",
+                "#{window_name}",
+            ])?
+            .lines()
+            .map(str::to_owned)
+            .collect())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_run_in_tmux_and_end_as_tmux_says() -> Result<()> {
+    let sys = Sys::start("jobs", &[("proj", "primary")], true).await?;
+    let session = session_name("proj", "primary")?;
+    sys.login.wait_session(&session).await?;
+
+    // exit 3: failed with code 3, in a window of the idea's session named
+    // after the command, and its log has what it printed.
+    let j = sys
+        .create_job(json!({"idea": "proj", "command": "echo hello-job; exit 3"}))
+        .await?;
+    let id = j["id"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        matches!(j["state"].as_str(), Some("queued" | "starting" | "running")),
+        "{j}"
+    );
+    let done = sys.wait_job(&id, "failed", 20).await?;
+    assert_eq!(done["exit_code"], 3, "{done}");
+    assert_eq!(done["signal"], Value::Null);
+    assert!(done["ended_at"].as_i64() >= done["started_at"].as_i64());
+    assert!(sys.windows(&session)?.contains(&"echo".to_owned()));
+    let sessions = sys.sessions_named(&session).await?;
+    assert_eq!(done["session_id"], sessions[0]["id"], "the job's session");
+    let t = Instant::now();
+    let text = loop {
+        let text = String::from_utf8(sys.log(&id, "").await?)?;
+        if text.contains("hello-job") || t.elapsed() > Duration::from_secs(10) {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(text.trim(), "hello-job", "text log");
+    assert_eq!(sys.log(&id, "?ansi=1").await?, b"hello-job\r\n", "raw log");
+    assert_eq!(sys.log(&id, "?ansi=1&from=6&to=9").await?, b"job");
+
+    // exit 0, with cwd and environment.
+    let j = sys
+        .create_job(json!({"idea": "proj", "command": "pwd; echo \"v=$FOO\" \"id=$TB_JOB_ID\"", "cwd": "/tmp", "env": {"FOO": "bar baz"}, "name": "where"}))
+        .await?;
+    let ok_id = j["id"].as_str().unwrap_or_default().to_owned();
+    let ok = sys.wait_job(&ok_id, "succeeded", 20).await?;
+    assert_eq!(ok["exit_code"], 0);
+    assert!(sys.windows(&session)?.contains(&"where".to_owned()));
+    let t = Instant::now();
+    loop {
+        let text = String::from_utf8(sys.log(&ok_id, "").await?)?;
+        if text.contains(&format!("v=bar baz id={ok_id}")) && text.contains("/tmp") {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(10) {
+            bail!("log of the cwd/env job: {text:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Killed by a signal from inside, and a shell killed from outside.
+    let j = sys
+        .create_job(json!({"idea": "proj", "command": "kill -9 $$"}))
+        .await?;
+    let sig = sys
+        .wait_job(j["id"].as_str().unwrap_or_default(), "failed", 20)
+        .await?;
+    assert_eq!(
+        (sig["signal"].as_i64(), sig["exit_code"].as_i64()),
+        (Some(9), None),
+        "{sig}"
+    );
+    let j = sys
+        .create_job(json!({"idea": "proj", "command": "sleep 300"}))
+        .await?;
+    let outside = j["id"].as_str().unwrap_or_default().to_owned();
+    let running = sys.wait_job(&outside, "running", 20).await?;
+    let pane = running["pane"].as_str().unwrap_or_default().to_owned();
+    let pid = sys
+        .tmux
+        .run(&["display-message", "-p", "-t", &pane, "#{pane_pid}"])?;
+    let pid: i32 = pid.trim().parse()?;
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()?;
+    let killed = sys.wait_job(&outside, "failed", 20).await?;
+    assert_eq!(killed["signal"], 9, "{killed}");
+
+    // Cancel: C-c ends `sleep`; a job that ignores SIGINT is killed with
+    // its process group after the grace period.
+    let j = sys
+        .create_job(json!({"idea": "proj", "command": "sleep 300"}))
+        .await?;
+    let c1 = j["id"].as_str().unwrap_or_default().to_owned();
+    sys.wait_job(&c1, "running", 20).await?;
+    let (status, v) = sys
+        .api("POST", &format!("/api/jobs/{c1}/cancel"), "")
+        .await?;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["cancel_requested"], true);
+    sys.wait_job(&c1, "cancelled", 10).await?;
+    let (status, _) = sys
+        .api("POST", &format!("/api/jobs/{c1}/cancel"), "")
+        .await?;
+    assert_eq!(status, 409, "a cancelled job cancelled again");
+
+    let j = sys
+        .create_job(json!({"idea": "proj", "command": "trap '' INT; sleep 300 & wait; sleep 300"}))
+        .await?;
+    let c2 = j["id"].as_str().unwrap_or_default().to_owned();
+    sys.wait_job(&c2, "running", 20).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = Instant::now();
+    let (status, _) = sys
+        .api("POST", &format!("/api/jobs/{c2}/cancel"), "")
+        .await?;
+    assert_eq!(status, 200);
+    sys.wait_job(&c2, "cancelled", 20).await?;
+    assert!(
+        t.elapsed() >= Duration::from_secs(4),
+        "killed only after the grace period"
+    );
+
+    // Its window closed in tmux: cancelled, saying so.
+    let j = sys
+        .create_job(json!({"idea": "proj", "command": "sleep 300", "name": "closeme"}))
+        .await?;
+    let w = j["id"].as_str().unwrap_or_default().to_owned();
+    sys.wait_job(&w, "running", 20).await?;
+    sys.tmux
+        .run(&["kill-window", "-t", &format!("={session}:closeme")])?;
+    let closed = sys.wait_job(&w, "cancelled", 20).await?;
+    assert!(
+        closed["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("closed"),
+        "{closed}"
+    );
+
+    // A job for an idea without a session makes the session.
+    let j = sys
+        .create_job(json!({"idea": "fresh", "command": "true"}))
+        .await?;
+    sys.wait_job(j["id"].as_str().unwrap_or_default(), "succeeded", 20)
+        .await?;
+    assert!(sys.has_session(&session_name("fresh", "primary")?));
+
+    // The list, newest first, per idea.
+    let (status, list) = sys.api("GET", "/api/jobs?idea=proj", "").await?;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = list["jobs"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|j| j["id"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(ids.len(), 7, "{list}");
+    assert_eq!(ids.first(), Some(&w.as_str()));
+    assert_eq!(ids.last(), Some(&id.as_str()));
+
+    // Bad input is refused with a reason; unknown things are 404.
+    for (body, want) in [
+        (json!({"idea": "proj", "command": "  "}), 400),
+        (
+            json!({"idea": "proj", "command": "ls", "cwd": "relative"}),
+            400,
+        ),
+        (
+            json!({"idea": "proj", "command": "ls", "env": {"A=B": "x"}}),
+            400,
+        ),
+        (json!({"idea": "", "command": "ls"}), 400),
+        (json!({"idea": "proj", "command": "x".repeat(20_000)}), 400),
+        (
+            json!({"idea": "proj", "command": "ls", "runner_id": "nope"}),
+            404,
+        ),
+        (json!({"command": "ls"}), 400),
+    ] {
+        let (status, v) = sys.api("POST", "/api/jobs", &body.to_string()).await?;
+        assert_eq!(status, want, "{body}: {v}");
+        assert!(v["error"].is_string(), "{v}");
+    }
+    let (status, _) = sys.api("GET", "/api/jobs/jnope", "").await?;
+    assert_eq!(status, 404);
+    let (status, _) = sys.api("POST", "/api/jobs/jnope/cancel", "").await?;
+    assert_eq!(status, 404);
+
+    // 8 jobs made this minute: two more, and the 11th is refused.
+    for _ in 0..2 {
+        let (status, _) = sys
+            .api(
+                "POST",
+                "/api/jobs",
+                &json!({"idea": "proj", "command": "true"}).to_string(),
+            )
+            .await?;
+        assert_eq!(status, 201);
+    }
+    let origin = sys.login.origin();
+    let (status, headers, _) = http(
+        sys.login.addr,
+        "POST",
+        "/api/jobs",
+        &[
+            ("Cookie", &sys.login.cookie),
+            ("Origin", &origin),
+            ("X-Requested-With", "tmux-bridge"),
+            ("Content-Type", "application/json"),
+        ],
+        json!({"idea": "proj", "command": "true"})
+            .to_string()
+            .as_bytes(),
+    )
+    .await?;
+    assert_eq!(status, 429);
+    let retry = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+        .map(|(_, v)| v.clone());
+    assert!(retry.is_some_and(|v| v.parse::<u64>().is_ok_and(|s| (1..=60).contains(&s))));
+
+    sys.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_job_starts_when_a_runner_comes_and_a_50_mb_log_is_complete() -> Result<()> {
+    let mut sys = Sys::start("jobflood", &[("big", "primary")], false).await?;
+    // No runner online: the job waits.
+    let lines = 6_500_000u32;
+    let j = sys
+        .create_job(json!({"idea": "big", "command": format!("seq 1 {lines}")}))
+        .await?;
+    let id = j["id"].as_str().unwrap_or_default().to_owned();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sys.job(&id).await?["state"], "queued");
+
+    sys.start_daemon();
+    sys.wait_job(&id, "succeeded", 120).await?;
+    // The pane printed seq's lines with the terminal's CR LF.
+    let mut want = Vec::with_capacity(60 << 20);
+    for i in 1..=lines {
+        want.extend_from_slice(i.to_string().as_bytes());
+        want.extend_from_slice(b"\r\n");
+    }
+    assert!(want.len() > 50_000_000);
+    let t = Instant::now();
+    loop {
+        let job = sys.job(&id).await?;
+        if job["log_bytes"].as_u64() == Some(want.len() as u64) {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(120) {
+            bail!("log stored {} of {} bytes", job["log_bytes"], want.len());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let raw = sys.log(&id, "?ansi=1").await?;
+    assert_eq!(raw.len(), want.len());
+    assert!(raw == want, "the stored log differs from what seq printed");
+    let tail = sys.log(&id, &format!("?from={}", want.len() - 18)).await?;
+    assert_eq!(String::from_utf8(tail)?, format!("6499999\n{lines}\n"));
+    sys.stop().await
+}

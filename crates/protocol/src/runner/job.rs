@@ -1,0 +1,325 @@
+//! Jobs on a runner (docs/protocol.md §4.6): what the relay asks a runner
+//! to run ([`JobSpec`]), what the runner reports back ([`JobReport`]), and
+//! the job log's binary chunks ([`LogChunk`]), which travel on channel 0 of
+//! the runner's WebSocket beside the sessions' frames.
+//!
+//! A job's log is everything its pane printed, taken by `pipe-pane` on the
+//! runner (so it is complete even when the pane's live stream is paused in
+//! a flood), shipped in order by byte offset and acknowledged by the relay
+//! with the length it has stored. Pure (de)serialization and validation.
+
+use std::collections::BTreeMap;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+use tmux_cc::PaneId;
+
+use super::Channel;
+
+/// Longest job id, in bytes.
+pub const MAX_JOB_ID: usize = 64;
+/// Longest job command, in bytes.
+pub const MAX_JOB_COMMAND: usize = 16 * 1024;
+/// Longest job name (its tmux window's name), in bytes.
+pub const MAX_JOB_NAME: usize = 64;
+/// Most environment variables a job may set.
+pub const MAX_JOB_ENV: usize = 64;
+/// Longest environment variable value, or cwd, in bytes.
+pub const MAX_JOB_VALUE: usize = 4096;
+/// Most log bytes one chunk carries (uncompressed and compressed).
+pub const MAX_LOG_CHUNK: usize = 1024 * 1024;
+
+/// A runner feature: it takes `start_job` / `cancel_job`.
+pub const FEATURE_JOBS: &str = "jobs";
+
+/// What to run, as `start_job` carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// The relay's job id.
+    pub job: String,
+    pub idea: String,
+    pub slot: String,
+    /// The tmux window's name.
+    pub name: String,
+    /// Run by `sh -c` in the window's pane.
+    pub command: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+}
+
+/// Whether `s` is a usable job id: 1 to [`MAX_JOB_ID`] of `[A-Za-z0-9_-]`
+/// (it names a file on the runner).
+pub fn valid_job_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_JOB_ID
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Whether `s` is a usable environment variable name.
+pub fn valid_env_name(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && s.len() <= 128
+}
+
+impl JobSpec {
+    /// The rules both ends check: a valid id, a non-empty command of at
+    /// most [`MAX_JOB_COMMAND`] bytes without NUL, a name without control
+    /// characters, an absolute cwd, and at most [`MAX_JOB_ENV`] variables
+    /// with valid names and values without NUL.
+    pub fn validate(&self) -> Result<(), String> {
+        if !valid_job_id(&self.job) {
+            return Err("the job id must be 1 to 64 letters, digits, - or _".into());
+        }
+        if self.command.trim().is_empty() {
+            return Err("the command is empty".into());
+        }
+        if self.command.len() > MAX_JOB_COMMAND {
+            return Err(format!(
+                "the command is longer than {MAX_JOB_COMMAND} bytes"
+            ));
+        }
+        if self.command.contains('\0') {
+            return Err("the command contains a NUL byte".into());
+        }
+        if self.name.is_empty() || self.name.len() > MAX_JOB_NAME {
+            return Err(format!("the name must be 1 to {MAX_JOB_NAME} bytes"));
+        }
+        if self.name.chars().any(char::is_control) {
+            return Err("the name contains a control character".into());
+        }
+        if let Some(cwd) = &self.cwd {
+            if !cwd.starts_with('/') {
+                return Err("cwd must be an absolute path".into());
+            }
+            if cwd.len() > MAX_JOB_VALUE || cwd.chars().any(char::is_control) {
+                return Err("cwd is too long or contains a control character".into());
+            }
+        }
+        if self.env.len() > MAX_JOB_ENV {
+            return Err(format!("more than {MAX_JOB_ENV} environment variables"));
+        }
+        for (k, v) in &self.env {
+            if !valid_env_name(k) {
+                return Err(format!("{k:?} is not an environment variable name"));
+            }
+            if v.len() > MAX_JOB_VALUE || v.contains('\0') {
+                return Err(format!("the value of {k} is too long or contains NUL"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where a job is, as the runner sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobPhase {
+    /// Its pane's process runs.
+    Running,
+    /// Its process ended; `exit_code` or `signal` says how.
+    Exited,
+    /// Its window or pane was closed (killed in tmux, or its session).
+    Vanished,
+}
+
+/// A job's state as the runner reports it (`{"t":"job",…}`), on every
+/// change, and for every job it knows after each connect (`jobs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobReport {
+    pub job: String,
+    pub phase: JobPhase,
+    /// The channel of the session the job's window is in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ch: Option<Channel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pane: Option<PaneId>,
+    /// ms since the epoch, by the runner's clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+}
+
+/// A bad log chunk.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LogChunkError {
+    #[error("log chunk of {0} bytes is too short")]
+    Short(usize),
+    #[error("log chunk names an invalid job id")]
+    BadJob,
+    #[error("log chunk of {0} bytes is larger than the limit")]
+    TooLarge(usize),
+}
+
+/// A piece of a job's log: the bytes at `offset` of everything its pane
+/// printed, zstd-compressed as one frame. On the wire (after channel 0's
+/// four zero bytes): job id length (u8), job id, offset (u64 LE), data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogChunk {
+    pub job: String,
+    pub offset: u64,
+    /// One zstd frame of at most [`MAX_LOG_CHUNK`] bytes, decompressing
+    /// to at most as many.
+    pub data: Bytes,
+}
+
+impl LogChunk {
+    /// The binary message, channel prefix included.
+    pub fn encode(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(4 + 1 + self.job.len() + 8 + self.data.len());
+        out.put_u32_le(0);
+        // `valid_job_id` keeps ids under 256 bytes; a longer one would be
+        // refused by the decoder.
+        out.put_u8(u8::try_from(self.job.len()).unwrap_or(u8::MAX));
+        out.put_slice(self.job.as_bytes());
+        out.put_u64_le(self.offset);
+        out.put_slice(&self.data);
+        out.freeze()
+    }
+
+    /// Reads the part after the channel prefix (see
+    /// [`split_channel`](super::split_channel)); the data is a slice of
+    /// `body`, not decompressed.
+    pub fn decode(body: &Bytes) -> Result<LogChunk, LogChunkError> {
+        let short = || LogChunkError::Short(body.len());
+        let len = usize::from(*body.first().ok_or_else(short)?);
+        let job = body.get(1..1 + len).ok_or_else(short)?;
+        let job = std::str::from_utf8(job).map_err(|_| LogChunkError::BadJob)?;
+        if !valid_job_id(job) {
+            return Err(LogChunkError::BadJob);
+        }
+        let at = 1 + len;
+        let offset = body.get(at..at + 8).ok_or_else(short)?;
+        let mut o = [0u8; 8];
+        o.copy_from_slice(offset);
+        let data = body.slice(at + 8..);
+        if data.len() > MAX_LOG_CHUNK {
+            return Err(LogChunkError::TooLarge(data.len()));
+        }
+        Ok(LogChunk {
+            job: job.to_owned(),
+            offset: u64::from_le_bytes(o),
+            data,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::split_channel;
+
+    fn spec() -> JobSpec {
+        JobSpec {
+            job: "j1".into(),
+            idea: "idea".into(),
+            slot: "primary".into(),
+            name: "build".into(),
+            command: "make".into(),
+            cwd: None,
+            env: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn specs_are_checked() {
+        assert_eq!(spec().validate(), Ok(()));
+        let bad = [
+            JobSpec {
+                job: "../x".into(),
+                ..spec()
+            },
+            JobSpec {
+                command: " ".into(),
+                ..spec()
+            },
+            JobSpec {
+                command: "a\0b".into(),
+                ..spec()
+            },
+            JobSpec {
+                command: "x".repeat(MAX_JOB_COMMAND + 1),
+                ..spec()
+            },
+            JobSpec {
+                name: "a\nb".into(),
+                ..spec()
+            },
+            JobSpec {
+                cwd: Some("relative".into()),
+                ..spec()
+            },
+            JobSpec {
+                env: [("A=B".to_owned(), "v".to_owned())].into(),
+                ..spec()
+            },
+            JobSpec {
+                env: [("PATH".to_owned(), "a\0".to_owned())].into(),
+                ..spec()
+            },
+        ];
+        for s in bad {
+            assert!(s.validate().is_err(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn log_chunks_round_trip_and_bad_ones_are_refused() {
+        let c = LogChunk {
+            job: "job-1".into(),
+            offset: 1 << 40,
+            data: Bytes::from_static(b"zz"),
+        };
+        let wire = c.encode();
+        let (ch, body) = split_channel(&wire).expect("prefix");
+        assert_eq!(ch, 0);
+        assert_eq!(LogChunk::decode(&body), Ok(c));
+        assert!(matches!(
+            LogChunk::decode(&Bytes::new()),
+            Err(LogChunkError::Short(0))
+        ));
+        assert_eq!(
+            LogChunk::decode(&Bytes::from_static(b"\x02a/\0\0\0\0\0\0\0\0")),
+            Err(LogChunkError::BadJob)
+        );
+        assert!(matches!(
+            LogChunk::decode(&Bytes::from_static(b"\x05job-1\0\0")),
+            Err(LogChunkError::Short(_))
+        ));
+        let mut big = BytesMut::new();
+        big.put_u8(1);
+        big.put_slice(b"j");
+        big.put_u64_le(0);
+        big.put_slice(&vec![0u8; MAX_LOG_CHUNK + 1]);
+        assert!(matches!(
+            LogChunk::decode(&big.freeze()),
+            Err(LogChunkError::TooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn reports_are_json() {
+        let r = JobReport {
+            job: "j".into(),
+            phase: JobPhase::Exited,
+            ch: Some(1),
+            pane: Some(PaneId(4)),
+            started_at: Some(1),
+            ended_at: Some(2),
+            exit_code: Some(3),
+            signal: None,
+        };
+        let s = serde_json::to_string(&r).expect("json");
+        assert!(s.contains(r#""phase":"exited""#), "{s}");
+        assert_eq!(serde_json::from_str::<JobReport>(&s).expect("back"), r);
+    }
+}

@@ -1,0 +1,47 @@
+-- Jobs (issue 11): a command run in a tmux window of an idea's session on
+-- one of the account's runners, and its log (everything its pane printed,
+-- byte for byte, in compressed chunks by offset). Timestamps are
+-- milliseconds since the Unix epoch, given by the caller. The SQLite
+-- twin is migrations/sqlite/0050_jobs.sql: keep the two in step.
+
+CREATE TABLE jobs (
+    id               TEXT    PRIMARY KEY,
+    user_id          TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    idea             TEXT    NOT NULL,
+    slot             TEXT    NOT NULL,
+    name             TEXT    NOT NULL,
+    command          TEXT    NOT NULL,
+    cwd              TEXT,
+    -- JSON object of the environment variables it sets.
+    env              TEXT    NOT NULL DEFAULT '{}',
+    -- The runner asked for (NULL: any), and the one it runs on.
+    want_runner_id   TEXT,
+    runner_id        TEXT,
+    -- queued, starting, running, succeeded, failed, cancelled, lost
+    state            TEXT    NOT NULL,
+    exit_code        INTEGER,
+    signal           INTEGER,
+    error            TEXT,
+    session_id       BIGINT,
+    pane             TEXT,
+    cancel_requested BOOLEAN NOT NULL DEFAULT FALSE,
+    log_bytes        BIGINT  NOT NULL DEFAULT 0 CHECK (log_bytes >= 0),
+    created_at       BIGINT NOT NULL,
+    started_at       BIGINT,
+    ended_at         BIGINT
+);
+
+CREATE INDEX jobs_user_idea ON jobs (user_id, idea, created_at);
+CREATE INDEX jobs_runner_state ON jobs (runner_id, state);
+CREATE INDEX jobs_user_state ON jobs (user_id, state);
+
+CREATE TABLE job_logs (
+    job_id  TEXT    NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    -- Byte offset of the chunk in the log; chunks tile the log without
+    -- gaps or overlaps.
+    start_byte BIGINT NOT NULL CHECK (start_byte >= 0),
+    len     BIGINT  NOT NULL CHECK (len > 0),
+    -- One zstd frame.
+    data    BYTEA   NOT NULL,
+    PRIMARY KEY (job_id, start_byte)
+);
