@@ -454,7 +454,9 @@ test('issue 11: jobs from the page: exit 3 is failed with code 3, a running slee
   const start = async (command) => {
     await page.fill('[data-testid="job-command"]', command);
     await page.click('[data-testid="job-start"]');
-    await until(async () => /^Started job /.test((await page.textContent('[data-testid="job-form-status"]')) ?? ''), 15_000, `${command} started (form says: ${await page.textContent('[data-testid="job-form-status"]')})`);
+    const said = () => page.textContent('[data-testid="job-form-status"]');
+    await until(async () => (await said()) === `Started “${command}”.` || /not started/.test((await said()) ?? ''), 15_000, `${command} started`);
+    assert.equal(await said(), `Started “${command}”.`);
   };
 
   // A job that prints and exits 3: failed, with its code, without a reload.
