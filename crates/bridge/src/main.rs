@@ -13,6 +13,9 @@ use bridge::cli;
     about = "Serve your tmux sessions in the browser through a relay"
 )]
 struct Cli {
+    /// Log lines as text, or one JSON object per line.
+    #[arg(long, global = true, env = "TMUX_BRIDGE_LOG_FORMAT", value_enum, default_value_t = relay::logs::LogFormat::Text)]
+    log_format: relay::logs::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -51,7 +54,10 @@ fn main() -> ExitCode {
     // Logs go to stderr; `TMUX_BRIDGE_LOG` (or `RUST_LOG`) picks the level.
     // The relay's log layer: no payload dump of a dependency reaches the
     // output at any level (issue 10).
-    relay::logs::init(relay::logs::env_filter(Some("TMUX_BRIDGE_LOG"), "warn"));
+    relay::logs::init(
+        relay::logs::env_filter(Some("TMUX_BRIDGE_LOG"), "warn"),
+        cli.log_format,
+    );
     let result = match cli.command {
         Command::Events(args) => cli::events::run(args),
         Command::Replay(args) => cli::replay::run(args),

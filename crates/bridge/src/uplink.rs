@@ -79,7 +79,11 @@ pub enum FromUplink {
     /// Not connected (any more); why.
     Disconnected { reason: String },
     /// The relay stored `stored` bytes of a job's log.
-    LogAck { job: String, stored: u64 },
+    LogAck {
+        job: String,
+        offset: u64,
+        stored: u64,
+    },
 }
 
 /// How the uplink ended.
@@ -331,8 +335,16 @@ impl State {
                 let _ = self.to_daemon.send(FromUplink::Command { id, op });
                 return;
             }
-            Wire::LogAck { job, stored } => {
-                let _ = self.to_daemon.send(FromUplink::LogAck { job, stored });
+            Wire::LogAck {
+                job,
+                offset,
+                stored,
+            } => {
+                let _ = self.to_daemon.send(FromUplink::LogAck {
+                    job,
+                    offset,
+                    stored,
+                });
                 return;
             }
             Wire::Error { ch, code, message } => {

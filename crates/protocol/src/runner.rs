@@ -277,10 +277,12 @@ pub enum RelayMsg {
         #[serde(flatten)]
         op: CommandOp,
     },
-    /// The job's log is stored up to `stored` bytes (§4.6): resend from
-    /// there.
+    /// The answer to the log chunk at `offset` (§4.6): the job's log is
+    /// stored up to `stored` bytes. `stored < offset` means the chunk left
+    /// a gap and was not stored: resend from `stored`.
     LogAck {
         job: String,
+        offset: u64,
         stored: u64,
     },
     Error {

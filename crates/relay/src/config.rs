@@ -20,6 +20,9 @@ pub struct Retention {
     pub max_bytes: u64,
     /// Time between prune passes; `None` disables the pruner.
     pub interval: Option<Duration>,
+    /// Days a finished job (its row and log) and an ingested line are
+    /// kept; 0 keeps them forever.
+    pub log_days: u32,
 }
 
 impl Default for Retention {
@@ -28,6 +31,7 @@ impl Default for Retention {
             keep_snapshots: 4,
             max_bytes: 64 * 1024 * 1024,
             interval: Some(Duration::from_secs(60)),
+            log_days: 30,
         }
     }
 }
@@ -66,6 +70,8 @@ pub struct Limits {
     /// With TLS, the handshake must finish within this, else the
     /// connection is dropped (the header timeout starts after it).
     pub tls_handshake_timeout: Duration,
+    /// `GET /readyz` fails a check that has not answered within this.
+    pub ready_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -79,6 +85,7 @@ impl Default for Limits {
             db_acquire_timeout: Duration::from_secs(3),
             db_busy_timeout: Duration::from_secs(5),
             tls_handshake_timeout: Duration::from_secs(10),
+            ready_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -120,6 +127,61 @@ pub struct Config {
     pub limits: Limits,
     /// Serve HTTPS with this certificate and key instead of plain HTTP.
     pub tls: Option<crate::tls::TlsFiles>,
+    /// A second, plain-HTTP listener serving only `/metrics`, `/healthz`
+    /// and `/readyz` (for a private network or loopback).
+    pub metrics_listen: Option<SocketAddr>,
+    /// The bearer token `GET /metrics` requires, on either listener.
+    /// Without it, `/metrics` is served only on [`Config::metrics_listen`]
+    /// (the main listener answers 404).
+    pub metrics_token: Option<MetricsToken>,
+}
+
+/// The bearer token of `GET /metrics`. `Debug` never prints it.
+#[derive(Clone)]
+pub struct MetricsToken(String);
+
+/// Why a metrics token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetricsTokenError {
+    #[error("the metrics token must be at least {min} characters", min = MetricsToken::MIN_LEN)]
+    TooShort,
+    #[error("the metrics token must be printable ASCII without spaces")]
+    NotPrintable,
+}
+
+impl MetricsToken {
+    /// Shortest token accepted.
+    pub const MIN_LEN: usize = 16;
+
+    /// A token from `text` (surrounding whitespace, such as a file's final
+    /// newline, is ignored).
+    pub fn new(text: &str) -> Result<MetricsToken, MetricsTokenError> {
+        let t = text.trim();
+        if !t.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(MetricsTokenError::NotPrintable);
+        }
+        if t.len() < Self::MIN_LEN {
+            return Err(MetricsTokenError::TooShort);
+        }
+        Ok(MetricsToken(t.to_owned()))
+    }
+
+    /// Whether `presented` is this token, compared in constant time (over
+    /// SHA-256 digests, so the length does not show either).
+    pub fn matches(&self, presented: &str) -> bool {
+        use sha2::Digest;
+        use subtle::ConstantTimeEq;
+        let a = sha2::Sha256::digest(self.0.as_bytes());
+        let b = sha2::Sha256::digest(presented.as_bytes());
+        a.ct_eq(&b).into()
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(…)")
+    }
 }
 
 impl Config {
@@ -140,6 +202,8 @@ impl Config {
             command_timeout: crate::runners::COMMAND_TIMEOUT,
             limits: Limits::default(),
             tls: None,
+            metrics_listen: None,
+            metrics_token: None,
         }
     }
 }
@@ -155,4 +219,30 @@ pub fn default_data_dir() -> PathBuf {
 /// SQLite `tmux-relay.db` inside `data_dir`.
 pub fn default_database_url(data_dir: &std::path::Path) -> String {
     format!("sqlite://{}", data_dir.join("tmux-relay.db").display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_token_is_checked_and_never_printed() {
+        assert_eq!(
+            MetricsToken::new("short").err(),
+            Some(MetricsTokenError::TooShort)
+        );
+        assert_eq!(
+            MetricsToken::new("has a space in it somewhere").err(),
+            Some(MetricsTokenError::NotPrintable)
+        );
+        let t = MetricsToken::new("  0123456789abcdef0123\n").expect("a file's newline is ignored");
+        assert!(t.matches("0123456789abcdef0123"));
+        assert!(!t.matches("0123456789abcdef012"));
+        assert!(!t.matches("0123456789abcdef01234"));
+        assert!(!t.matches(""));
+        assert_eq!(format!("{t:?}"), "MetricsToken(…)");
+        let mut c = Config::new("127.0.0.1:0".parse().expect("addr"), PathBuf::from("d"));
+        c.metrics_token = Some(t);
+        assert!(!format!("{c:?}").contains("0123456789abcdef"));
+    }
 }

@@ -408,8 +408,9 @@ impl SessionHub {
     /// Fans a stored frame out to every browser (never before the store
     /// committed it: a browser must not hold a sequence number the relay
     /// can lose); asks the runner for a snapshot if a browser overflowed.
-    /// Never waits.
-    pub fn publish(&self, frame: LiveFrame) {
+    /// Never waits. Returns how many browsers overflowed (and now await a
+    /// snapshot).
+    pub fn publish(&self, frame: LiveFrame) -> usize {
         let mut s = lock(&self.inner);
         if frame.kind == FrameKind::Batch {
             s.head_seq = s.head_seq.max(frame.last_seq);
@@ -432,6 +433,7 @@ impl SessionHub {
         {
             let _ = tx.try_send(RelayMsg::SnapshotRequest { ch });
         }
+        overflowed
     }
 
     /// Registers a browser whose queue starts collecting live frames now
@@ -733,6 +735,19 @@ impl Hub {
     /// Forgets session `id` (deleted).
     pub fn remove(&self, id: TerminalSessionId) {
         lock(&self.sessions).remove(&id);
+    }
+
+    /// `(sessions served by a connected runner, browser sockets)` right
+    /// now, for `/metrics`. Takes each session's lock after the map's is
+    /// released.
+    pub fn counts(&self) -> (usize, usize) {
+        let sessions: Vec<Arc<SessionHub>> = lock(&self.sessions).values().cloned().collect();
+        sessions.iter().fold((0, 0), |(live, browsers), s| {
+            (
+                live + usize::from(s.runner_online()),
+                browsers + s.browser_count(),
+            )
+        })
     }
 }
 

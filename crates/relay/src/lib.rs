@@ -13,7 +13,8 @@
 //! `auth` (users, tokens, pairing, logins, caps; issues 6 and 10), `tls`
 //! (HTTPS on the relay's own listener: certificate, key, handshake
 //! deadline), `logs`
-//! (the log filter both binaries use), `state` (what handlers share). It
+//! (the log layer both binaries use, text or JSON), `metrics` (Prometheus
+//! counters, gauges and the store histogram), `state` (what handlers share). It
 //! does not parse records or touch SQL: `protocol` and `store` do.
 
 pub mod auth;
@@ -23,6 +24,7 @@ pub mod http;
 pub mod hub;
 pub mod jobs;
 pub mod logs;
+pub mod metrics;
 pub mod notify;
 pub mod runners;
 pub mod search;
@@ -42,7 +44,9 @@ use tokio_util::task::TaskTracker;
 pub use config::{Config, Limits, Retention};
 
 use crate::auth::{Auth, AuthConfig};
+use crate::http::ops::Readiness;
 use crate::hub::Hub;
+use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::runners::Runners;
 use crate::state::AppState;
@@ -69,6 +73,8 @@ pub enum RelayError {
     Tls(#[from] tls::TlsError),
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),
+    #[error("the metrics listener failed")]
+    MetricsServe(#[source] std::io::Error),
 }
 
 /// What `tmux-bridge up` needs from its embedded relay: the local default
@@ -108,6 +114,7 @@ pub struct RelayHandle {
     tls: bool,
     state: AppState,
     server: JoinHandle<std::io::Result<()>>,
+    metrics_server: Option<(SocketAddr, JoinHandle<std::io::Result<()>>)>,
     pruner: Option<JoinHandle<()>>,
     indexer: Option<JoinHandle<()>>,
     shutdown_timeout: std::time::Duration,
@@ -148,12 +155,32 @@ impl Relay {
             &config.data_dir,
             AuthConfig::new(public_url.clone()).with_socket_caps(config.limits.sockets),
         )?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => {
+                let l =
+                    serve::bind(addr, None).map_err(|source| RelayError::Bind { addr, source })?;
+                let bound = l
+                    .local_addr()
+                    .map_err(|source| RelayError::Bind { addr, source })?;
+                Some((l, bound))
+            }
+            None => None,
+        };
         let shutdown = CancellationToken::new();
+        let hub = Arc::new(Hub::new());
+        let runners = Arc::new(Runners::new());
+        let jobs = Arc::new(jobs::Jobs::default());
+        let metrics = Arc::new(Metrics::new(
+            hub.clone(),
+            runners.clone(),
+            auth.clone(),
+            jobs.clone(),
+        ));
         let state = AppState {
             store: store.clone(),
             auth,
-            hub: Arc::new(Hub::new()),
-            runners: Arc::new(Runners::new()),
+            hub,
+            runners,
             notifier: Notifier::new(),
             web_dir: Arc::new(config.web_dir.clone()),
             shutdown: shutdown.clone(),
@@ -161,7 +188,10 @@ impl Relay {
             keepalive: config.keepalive.max(std::time::Duration::from_millis(10)),
             heartbeat: config.heartbeat.max(std::time::Duration::from_millis(10)),
             command_timeout: config.command_timeout,
-            jobs: Arc::new(jobs::Jobs::default()),
+            jobs,
+            metrics: metrics.clone(),
+            metrics_token: config.metrics_token.clone().map(Arc::new),
+            readiness: Arc::new(Readiness::new(store.clone(), config.limits.ready_timeout)),
         };
         let limits = config.limits;
         let app = http::router(state.clone())
@@ -171,6 +201,10 @@ impl Relay {
             .layer(tower_http::timeout::TimeoutLayer::with_status_code(
                 axum::http::StatusCode::REQUEST_TIMEOUT,
                 limits.request_timeout,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                metrics,
+                count_response,
             ));
         let server = tokio::spawn(serve::serve(
             listener,
@@ -179,12 +213,39 @@ impl Relay {
             acceptor,
             shutdown.clone(),
         ));
+        let metrics_server = metrics_listener.map(|(l, addr)| {
+            tracing::info!(addr = %addr, "metrics listening");
+            let app = http::ops::metrics_router(state.clone()).layer(
+                tower_http::timeout::TimeoutLayer::with_status_code(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    limits.request_timeout,
+                ),
+            );
+            let task = tokio::spawn(serve::serve(l, app, limits, None, shutdown.clone()));
+            (addr, task)
+        });
         let pruner = config.retention.interval.map(|interval| {
             let policy = RetentionPolicy {
                 keep_snapshots: config.retention.keep_snapshots,
                 max_bytes: config.retention.max_bytes,
             };
-            store::spawn_pruner(store.clone(), policy, interval, shutdown.child_token())
+            let logs = (config.retention.log_days > 0).then(|| {
+                jobs::spawn_log_pruner(
+                    store.clone(),
+                    config.retention.log_days,
+                    interval,
+                    shutdown.child_token(),
+                )
+            });
+            let frames =
+                store::spawn_pruner(store.clone(), policy, interval, shutdown.child_token());
+            // One handle for both: the log pruner ends with the same token.
+            tokio::spawn(async move {
+                let _ = frames.await;
+                if let Some(l) = logs {
+                    let _ = l.await;
+                }
+            })
         });
         let indexer = config.search_interval.map(|interval| {
             search::indexer::spawn_indexer(store.clone(), interval, shutdown.child_token())
@@ -195,11 +256,24 @@ impl Relay {
             tls: config.tls.is_some(),
             state,
             server,
+            metrics_server,
             pruner,
             indexer,
             shutdown_timeout: config.shutdown_timeout,
         })
     }
+}
+
+/// Counts every response of the main listener by status class (the
+/// outermost layer, so timeouts and refusals count too).
+async fn count_response(
+    axum::extract::State(metrics): axum::extract::State<Arc<Metrics>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let resp = next.run(req).await;
+    metrics.http_response(resp.status());
+    resp
 }
 
 /// Creates the data dir 0700 (whatever the umask), or narrows an existing
@@ -262,6 +336,16 @@ impl RelayHandle {
         &self.state.hub
     }
 
+    /// The relay's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.state.metrics
+    }
+
+    /// The bound address of the metrics listener, if one was configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_server.as_ref().map(|(addr, _)| *addr)
+    }
+
     /// Creates (or finds) the local default user and its embedded runner,
     /// mints a fresh runner token (the previous one is revoked) and a
     /// one-time login URL. For `tmux-bridge up`.
@@ -314,6 +398,16 @@ impl RelayHandle {
                 tracing::warn!("HTTP connections still open after the shutdown timeout");
                 Ok(())
             }
+        };
+        let served = match self.metrics_server {
+            Some((_, task)) => match tokio::time::timeout(self.shutdown_timeout, task).await {
+                Ok(Ok(Err(e))) => served.and(Err(RelayError::MetricsServe(e))),
+                Ok(Err(join)) => {
+                    served.and(Err(RelayError::MetricsServe(std::io::Error::other(join))))
+                }
+                Ok(Ok(Ok(()))) | Err(_) => served,
+            },
+            None => served,
         };
         if let Some(p) = self.pruner {
             let _ = p.await;

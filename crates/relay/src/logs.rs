@@ -4,6 +4,11 @@
 //! events known to carry secrets or pane bytes (issue 10: no token,
 //! password, pairing code or pane byte in the logs at any level).
 //!
+//! The layer writes human-readable lines ([`LogFormat::Text`]) or one JSON
+//! object per event ([`LogFormat::Json`]: `timestamp`, `level`, `target`,
+//! the event's fields at the top level, and its spans) for a log collector.
+//! Both formats write the same events and fields, past the same filters.
+//!
 //! Our own code never logs a secret or a payload. Some dependencies do at
 //! `trace`: tungstenite dumps every WebSocket frame it reads or writes in
 //! hex (pane output, keystrokes) and every text message in full, through
@@ -38,17 +43,33 @@ pub fn allowed(meta: &Metadata<'_>) -> bool {
     })
 }
 
-/// The fmt layer both binaries use, writing to `writer` under `filter`,
-/// with the payload dumps removed.
-pub fn layer<S, W>(filter: EnvFilter, writer: W) -> impl Layer<S> + Send + Sync + 'static
+/// How log events are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The fmt layer both binaries use, writing to `writer` in `format` under
+/// `filter`, with the payload dumps removed.
+pub fn layer<S, W>(
+    filter: EnvFilter,
+    writer: W,
+    format: LogFormat,
+) -> impl Layer<S> + Send + Sync + 'static
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    tracing_subscriber::fmt::layer()
-        .with_writer(writer)
-        .with_filter(filter)
-        .with_filter(FilterFn::new(allowed))
+    let fmt = tracing_subscriber::fmt::layer().with_writer(writer);
+    let fmt = match format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
+    };
+    fmt.with_filter(filter).with_filter(FilterFn::new(allowed))
 }
 
 /// The filter from the environment variable `var` (then `RUST_LOG`), else
@@ -61,9 +82,9 @@ pub fn env_filter(var: Option<&str>, default: &str) -> EnvFilter {
 
 /// Installs [`layer`] writing to standard error as the global subscriber
 /// (and the `log` crate's logger). Call once, from `main`.
-pub fn init(filter: EnvFilter) {
+pub fn init(filter: EnvFilter, format: LogFormat) {
     tracing_subscriber::registry()
-        .with(layer(filter, std::io::stderr))
+        .with(layer(filter, std::io::stderr, format))
         .init();
 }
 
@@ -105,5 +126,59 @@ mod tests {
         assert!(allowed(&meta("tungstenite::protocol", Level::DEBUG)));
         assert!(allowed(&meta("tungstenite_other", Level::TRACE)));
         assert!(allowed(&meta("relay::ws", Level::TRACE)));
+    }
+
+    #[derive(Clone, Default)]
+    struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Logs through the layer in `format` and returns what it wrote.
+    fn logged(format: LogFormat) -> String {
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::registry().with(layer(
+            EnvFilter::new("trace"),
+            move || writer.clone(),
+            format,
+        ));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("runner_ws", runner = "r-1");
+            let _in = span.enter();
+            tracing::info!(session = 7, bytes = 42, "batch");
+            tracing::trace!(target: "tungstenite::protocol", "frame SECRET-PAYLOAD");
+        });
+        let bytes = buf.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[test]
+    fn json_format_writes_one_object_per_event_past_the_same_filter() {
+        let out = logged(LogFormat::Json);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 1, "only the info event: {out}");
+        let v: serde_json::Value = serde_json::from_str(lines[0]).expect("a JSON object");
+        assert_eq!(v["level"], "INFO");
+        assert_eq!(v["message"], "batch");
+        assert_eq!(v["session"], 7);
+        assert_eq!(v["bytes"], 42);
+        assert_eq!(v["span"]["runner"], "r-1");
+        assert!(v["timestamp"].is_string());
+        assert!(!out.contains("SECRET-PAYLOAD"));
+        let text = logged(LogFormat::Text);
+        assert!(text.contains("batch") && text.contains("session"), "{text}");
+        assert!(!text.starts_with('{'), "text is not JSON: {text}");
+        assert!(!text.contains("SECRET-PAYLOAD"));
     }
 }

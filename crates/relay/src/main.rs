@@ -13,6 +13,10 @@ use relay::{Config, Relay, Retention, config};
 #[derive(Parser, Debug)]
 #[command(name = "tmux-relay", version, about = "The tmux-bridge relay server")]
 struct Cli {
+    /// Log lines as text, or one JSON object per line (the filter is
+    /// RUST_LOG's, default info).
+    #[arg(long, global = true, env = "TMUX_RELAY_LOG_FORMAT", value_enum, default_value_t = relay::logs::LogFormat::Text)]
+    log_format: relay::logs::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -48,6 +52,10 @@ struct ServeArgs {
     /// Snapshots kept per terminal session.
     #[arg(long, env = "TMUX_RELAY_KEEP_SNAPSHOTS", default_value_t = Retention::default().keep_snapshots)]
     keep_snapshots: u32,
+    /// Days finished jobs (with their logs) and ingested log lines are
+    /// kept; 0 keeps them forever.
+    #[arg(long, env = "TMUX_RELAY_LOG_RETENTION_DAYS", default_value_t = Retention::default().log_days)]
+    log_retention_days: u32,
     /// Byte budget per terminal session (frames plus snapshots).
     #[arg(long, env = "TMUX_RELAY_MAX_SESSION_BYTES", default_value_t = Retention::default().max_bytes)]
     max_session_bytes: u64,
@@ -69,14 +77,24 @@ struct ServeArgs {
         requires = "tls_cert"
     )]
     tls_key: Option<PathBuf>,
+    /// Also serve /metrics, /healthz and /readyz on this address (plain
+    /// HTTP; keep it on loopback or a private network). Without it, and
+    /// without --metrics-token-file, /metrics is not served at all.
+    #[arg(long, env = "TMUX_RELAY_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
+    /// A file holding the bearer token GET /metrics requires (at least 16
+    /// printable characters). With it, /metrics is served on the main
+    /// listener too, to that token only.
+    #[arg(long, env = "TMUX_RELAY_METRICS_TOKEN_FILE", value_name = "FILE")]
+    metrics_token_file: Option<PathBuf>,
     /// Seconds between prune passes; 0 disables pruning.
     #[arg(long, env = "TMUX_RELAY_PRUNE_INTERVAL", default_value_t = 60)]
     prune_interval_secs: u64,
 }
 
 fn main() -> anyhow::Result<()> {
-    relay::logs::init(relay::logs::env_filter(None, "info"));
     let cli = Cli::parse();
+    relay::logs::init(relay::logs::env_filter(None, "info"), cli.log_format);
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
@@ -97,9 +115,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(dir) = args.web_dir {
         cfg.web_dir = dir;
     }
+    cfg.metrics_listen = args.metrics_listen;
+    if let Some(path) = args.metrics_token_file {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading the metrics token file {}", path.display()))?;
+        let token = config::MetricsToken::new(&text)
+            .with_context(|| format!("the metrics token in {}", path.display()))?;
+        cfg.metrics_token = Some(token);
+    }
     cfg.retention = Retention {
         keep_snapshots: args.keep_snapshots.max(1),
         max_bytes: args.max_session_bytes,
+        log_days: args.log_retention_days,
         interval: (args.prune_interval_secs > 0)
             .then(|| Duration::from_secs(args.prune_interval_secs)),
     };

@@ -140,6 +140,11 @@ impl Runners {
         lock(&self.live).get(runner_id).map(|l| l.details.clone())
     }
 
+    /// How many runners have a connection that said `hello`.
+    pub fn online_count(&self) -> usize {
+        lock(&self.live).len()
+    }
+
     /// Whether `runner_id` has a connection that said `hello`.
     pub fn is_online(&self, runner_id: &str) -> bool {
         lock(&self.live).contains_key(runner_id)

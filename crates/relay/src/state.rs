@@ -1,5 +1,6 @@
 //! The shared state every handler receives: the store, the auth module, the
-//! live hub, the connected runners, the event notifier, the web dir, and the shutdown token and task tracker that
+//! live hub, the connected runners, the event notifier, the web dir, the
+//! metrics and readiness checks, and the shutdown token and task tracker that
 //! upgraded WebSockets run under (the public URL is `auth.config()`'s).
 //! Cheap to clone.
 
@@ -13,7 +14,10 @@ use tokio_util::task::TaskTracker;
 use axum::extract::FromRef;
 
 use crate::auth::Auth;
+use crate::config::MetricsToken;
+use crate::http::ops::Readiness;
 use crate::hub::Hub;
+use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::runners::Runners;
 
@@ -41,6 +45,12 @@ pub struct AppState {
     pub command_timeout: std::time::Duration,
     /// The jobs' lock and creation limit.
     pub jobs: Arc<crate::jobs::Jobs>,
+    /// The Prometheus metrics of this relay.
+    pub metrics: Arc<Metrics>,
+    /// The bearer token `GET /metrics` requires, if set.
+    pub metrics_token: Option<Arc<MetricsToken>>,
+    /// The checks of `GET /readyz`.
+    pub readiness: Arc<Readiness>,
 }
 
 impl FromRef<AppState> for Auth {

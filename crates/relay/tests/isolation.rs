@@ -204,6 +204,27 @@ async fn matrix(url: &str) {
     let a_browser = browser_token(&relay, &a, &sa).await;
     let b_browser = browser_token(&relay, &b, &sb).await;
     secrets_seen.extend([a_browser.clone(), b_browser.clone()]);
+    // B's job (issue 11): queued, B's runner does not take jobs.
+    let job_body =
+        serde_json::json!({"idea": idea_b, "command": "echo secret-job-of-b"}).to_string();
+    let r = relay
+        .http(
+            "POST",
+            "/api/jobs",
+            &[
+                ("cookie", &b.cookie),
+                ("origin", &origin),
+                ("x-requested-with", "tmux-bridge"),
+                ("content-type", "application/json"),
+            ],
+            job_body.as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 201, "B creates a job: {}", r.text());
+    let jb = serde_json::from_str::<serde_json::Value>(&r.text()).expect("job")["id"]
+        .as_str()
+        .expect("job id")
+        .to_owned();
 
     // B's second runner is revoked; its token must be dead everywhere.
     let r = relay
@@ -344,6 +365,12 @@ async fn matrix(url: &str) {
             ("GET", "/api/events".into(), &h, b""),
             ("GET", "/api/search?q=primary".into(), &h, b""),
             ("GET", format!("/api/sessions/{sb}/asciicast"), &h, b""),
+            ("GET", "/api/jobs".into(), &h, b""),
+            ("POST", "/api/jobs".into(), &json, job_body.as_bytes()),
+            ("GET", format!("/api/jobs/{jb}"), &h, b""),
+            ("POST", format!("/api/jobs/{jb}/cancel"), &h, b""),
+            ("GET", format!("/api/jobs/{jb}/log"), &h, b""),
+            ("GET", format!("/api/ideas/{idea_b}/logs"), &h, b""),
             (
                 "POST",
                 "/api/password".into(),
@@ -378,6 +405,33 @@ async fn matrix(url: &str) {
         relay.auth().authenticate_runner(&b_runner).await.is_ok(),
         "B's runner survived the matrix"
     );
+
+    // -- the operators' endpoints (issue 15): the probes answer anyone and
+    // say nothing of an account; /metrics is not on this listener (no
+    // metrics token), whatever credential comes with the request ------
+    for t in &tokens {
+        let bearer = t.value.as_ref().map(|v| format!("Bearer {v}"));
+        let mut h: Vec<(&str, &str)> = vec![("cookie", &b.cookie)];
+        if let Some(bv) = &bearer {
+            h.push(("authorization", bv));
+        }
+        for (path, want) in [("/healthz", 200), ("/readyz", 200), ("/metrics", 404)] {
+            let r = relay.http("GET", path, &h, b"").await;
+            assert_eq!(r.status, want, "GET {path} with {}", t.label);
+            leak.assert_no_leak(&format!("GET {path} with {}", t.label), &r.text());
+            assert!(!r.text().contains("tmux_relay_"), "{path}: {}", r.text());
+        }
+    }
+    // What /metrics would show (with a token or on its own listener)
+    // names no account, runner or session of either user.
+    let exposition = relay.handle.metrics().render().expect("metrics render");
+    leak.assert_no_leak("the metrics", &exposition);
+    for w in [&a.id, &a.name, &b.id, &ra, &rb, &sa, &sb, &idea_a] {
+        assert!(
+            !exposition.contains(&format!("\"{w}\"")),
+            "the metrics name {w}"
+        );
+    }
 
     // -- A's cookie against B's things: 404 or filtered, nothing leaks ----
     let ac: &[(&str, &str)] = &[
@@ -449,6 +503,36 @@ async fn matrix(url: &str) {
         r.text()
     );
     leak.assert_no_leak("A's search", &r.text());
+    // B's job is missing for A: read, cancel, log; A's list holds nothing
+    // of it; A cannot aim a job at B's runner.
+    for (method, path) in [
+        ("GET", format!("/api/jobs/{jb}")),
+        ("POST", format!("/api/jobs/{jb}/cancel")),
+        ("GET", format!("/api/jobs/{jb}/log")),
+        ("GET", format!("/api/jobs/{jb}/log?ansi=1")),
+    ] {
+        let r = relay.http(method, &path, ac, b"").await;
+        assert_eq!(r.status, 404, "A: {method} {path}");
+        leak.assert_no_leak(&format!("A: {method} {path}"), &r.text());
+    }
+    let r = relay.http("GET", "/api/jobs", ac, b"").await;
+    assert_eq!(r.status, 200);
+    assert!(!r.text().contains(&jb), "A lists B's job");
+    let r = relay
+        .http("GET", &format!("/api/ideas/{idea_b}/logs"), ac, b"")
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.text().contains(r#""entries":[]"#),
+        "A sees entries of B's idea: {}",
+        r.text()
+    );
+    leak.assert_no_leak("A's timeline of B's idea", &r.text());
+    leak.assert_no_leak("A's jobs", &r.text());
+    let body = serde_json::json!({"idea": idea_a, "command": "true", "runner_id": rb}).to_string();
+    let r = relay.http("POST", "/api/jobs", &acj, body.as_bytes()).await;
+    assert_eq!(r.status, 404, "A starting a job on B's runner");
+    leak.assert_no_leak("A's job on B's runner", &r.text());
     assert!(
         relay.auth().authenticate_runner(&b_runner).await.is_ok(),
         "B's runner survived A's cookie"
@@ -461,6 +545,8 @@ async fn matrix(url: &str) {
         ("POST", "/pair".to_owned()),
         ("POST", "/api/sessions".to_owned()),
         ("DELETE", format!("/api/sessions/{sa}")),
+        ("POST", "/api/jobs".to_owned()),
+        ("POST", format!("/api/jobs/{jb}/cancel")),
     ] {
         let r = relay
             .http(
@@ -498,8 +584,55 @@ async fn matrix(url: &str) {
                 let (mut ws, sid) = runner_session(relay.addr(), &a_runner, &idea_b).await;
                 assert_ne!(sid, sb, "A's runner must not attach to B's session");
                 let _ = ws.close(None).await;
-                let (again, sid) = runner_session(relay.addr(), &a_runner, &idea_a).await;
+                let (mut again, sid) = runner_session(relay.addr(), &a_runner, &idea_a).await;
                 assert_eq!(sid, sa, "A's session again");
+                // A's runner reporting on B's job, and writing its log:
+                // refused, B's job untouched.
+                let report =
+                    serde_json::json!({"t": "job", "job": jb, "phase": "exited", "exit_code": 0});
+                again
+                    .send(Message::text(report.to_string()))
+                    .await
+                    .expect("report");
+                let inventory = serde_json::json!({"t": "jobs", "jobs": [report]});
+                again
+                    .send(Message::text(inventory.to_string()))
+                    .await
+                    .expect("inventory");
+                let data = protocol::codec::compress(b"forged log").expect("zstd");
+                let chunk = protocol::runner::LogChunk {
+                    job: jb.clone(),
+                    offset: 0,
+                    data: Bytes::from(data),
+                };
+                again
+                    .send(Message::Binary(chunk.encode()))
+                    .await
+                    .expect("chunk");
+                let refused = tokio::time::timeout(Duration::from_secs(5), async {
+                    while let Some(Ok(m)) = again.next().await {
+                        if let Message::Text(t) = m
+                            && t.contains("unknown_job")
+                        {
+                            return true;
+                        }
+                    }
+                    false
+                })
+                .await
+                .unwrap_or(false);
+                assert!(refused, "A's runner writing B's job log is refused");
+                let r = relay
+                    .http(
+                        "GET",
+                        &format!("/api/jobs/{jb}"),
+                        &[("cookie", &b.cookie)],
+                        b"",
+                    )
+                    .await;
+                let job: serde_json::Value = serde_json::from_str(&r.text()).expect("job");
+                assert_eq!(job["state"], "queued", "B's job after A's runner: {job}");
+                assert_eq!(job["log_bytes"], 0);
                 ws_a = again;
             }
             _ => {

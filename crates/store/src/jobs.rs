@@ -175,15 +175,6 @@ impl Store {
         }))
     }
 
-    /// The users with queued jobs (for the dispatcher after a restart).
-    pub async fn users_with_queued_jobs(&self) -> Result<Vec<String>, StoreError> {
-        Ok(on_db!(&self.db, pool => {
-            sqlx::query_scalar("SELECT DISTINCT user_id FROM jobs WHERE state = 'queued'")
-                .fetch_all(pool)
-                .await?
-        }))
-    }
-
     /// Appends the log chunk `start..start+len` (`data` one zstd frame of
     /// it) when it continues the stored log exactly; anything else (a
     /// resend, an overlap, a gap) stores nothing. Returns how many bytes of
@@ -252,5 +243,98 @@ impl Store {
             .fetch_all(pool)
             .await?
         }))
+    }
+}
+
+/// A line another tool sent (`POST /api/logs/ingest`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct IngestedLine {
+    pub id: i64,
+    pub runner_id: String,
+    pub idea: Option<String>,
+    pub source: String,
+    pub at: Millis,
+    pub line: String,
+}
+
+impl Store {
+    /// Stores a batch of ingested lines `(at, line)`, in one transaction.
+    pub async fn ingest_lines(
+        &self,
+        user_id: &str,
+        runner_id: &str,
+        idea: Option<&str>,
+        source: &str,
+        lines: &[(Millis, String)],
+    ) -> Result<(), StoreError> {
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            for (at, line) in lines {
+                sqlx::query(
+                    "INSERT INTO ingested_logs (user_id, runner_id, idea, source, at, line) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(user_id)
+                .bind(runner_id)
+                .bind(idea)
+                .bind(source)
+                .bind(*at)
+                .bind(line)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Deletes the jobs that ended before `before` (with their logs) and
+    /// the ingested lines stamped before it; returns how many of each.
+    pub async fn prune_logs(&self, before: Millis) -> Result<(u64, u64), StoreError> {
+        Ok(on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "DELETE FROM job_logs WHERE job_id IN \
+                 (SELECT id FROM jobs WHERE ended_at IS NOT NULL AND ended_at < $1)",
+            )
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+            let jobs = sqlx::query("DELETE FROM jobs WHERE ended_at IS NOT NULL AND ended_at < $1")
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let lines = sqlx::query("DELETE FROM ingested_logs WHERE at < $1")
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            (jobs, lines)
+        }))
+    }
+
+    /// The user's ingested lines of `idea`, oldest first, at most `limit`
+    /// (the newest ones when there are more).
+    pub async fn ingested_for_idea(
+        &self,
+        user_id: &str,
+        idea: &str,
+        limit: u32,
+    ) -> Result<Vec<IngestedLine>, StoreError> {
+        let mut v: Vec<IngestedLine> = on_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT id, runner_id, idea, source, at, line FROM ingested_logs \
+                 WHERE user_id = $1 AND idea = $2 ORDER BY at DESC, id DESC LIMIT $3",
+            )
+            .bind(user_id)
+            .bind(idea)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
+        v.reverse();
+        Ok(v)
     }
 }

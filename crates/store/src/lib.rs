@@ -54,7 +54,7 @@ use sqlx::sqlite::{
 
 pub use error::StoreError;
 pub use events::{EventRecord, NewEvent};
-pub use jobs::{JobRecord, LogChunkRecord};
+pub use jobs::{IngestedLine, JobRecord, LogChunkRecord};
 pub use pruner::spawn_pruner;
 pub use sessions::{OpenSession, OpenedSession};
 
@@ -316,6 +316,16 @@ impl Store {
             Db::Sqlite(_) => "sqlite",
             Db::Postgres(_) => "postgres",
         }
+    }
+
+    /// Runs `SELECT 1` on a pooled connection: `Ok` when the database
+    /// answers (the relay's `/readyz`). Bounded by the pool's acquire
+    /// timeout; callers wanting a shorter deadline wrap it in one.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_db!(&self.db, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
     }
 
     /// Closes every connection; pending writes have committed already.

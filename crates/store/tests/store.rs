@@ -1387,3 +1387,142 @@ async fn search_lines_go_with_their_session() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn jobs_are_stored_updated_listed_and_their_logs_tile() {
+    each_db("jobs", |store| async move {
+        use store::JobRecord;
+        store
+            .create_user("user-1", "alice", None, 0)
+            .await
+            .unwrap()
+            .expect("new user");
+        let job = |id: &str, idea: &str, at| JobRecord {
+            id: id.into(),
+            user_id: "user-1".into(),
+            idea: idea.into(),
+            slot: "primary".into(),
+            name: "make".into(),
+            command: "make test".into(),
+            cwd: Some("/src".into()),
+            env: r#"{"A":"b"}"#.into(),
+            want_runner_id: None,
+            runner_id: None,
+            state: "queued".into(),
+            exit_code: None,
+            signal: None,
+            error: None,
+            session_id: None,
+            pane: None,
+            cancel_requested: false,
+            log_bytes: 0,
+            created_at: at,
+            started_at: None,
+            ended_at: None,
+        };
+        store.insert_job(&job("j1", "x", 10)).await.unwrap();
+        store.insert_job(&job("j2", "x", 20)).await.unwrap();
+        store.insert_job(&job("j3", "y", 30)).await.unwrap();
+        assert!(
+            store.insert_job(&job("j1", "x", 40)).await.is_err(),
+            "ids are unique"
+        );
+
+        let mut j1 = store.job("j1").await.unwrap().expect("j1");
+        assert_eq!(j1, job("j1", "x", 10));
+        j1.state = "failed".into();
+        j1.runner_id = Some("r1".into());
+        j1.exit_code = Some(3);
+        j1.signal = Some(9);
+        j1.cancel_requested = true;
+        j1.started_at = Some(11);
+        j1.ended_at = Some(12);
+        store.update_job(&j1).await.unwrap();
+        assert_eq!(store.job("j1").await.unwrap().expect("j1"), j1);
+        assert_eq!(store.job("nope").await.unwrap(), None);
+
+        let ids = |v: Vec<JobRecord>| v.into_iter().map(|j| j.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(store.jobs_for_user("user-1", Some("x"), 10).await.unwrap()),
+            ["j2", "j1"]
+        );
+        assert_eq!(
+            ids(store.jobs_for_user("user-1", None, 2).await.unwrap()),
+            ["j3", "j2"]
+        );
+        assert!(
+            store
+                .jobs_for_user("user-2", None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            ids(store
+                .jobs_in_states(Some("user-1"), None, &["queued"])
+                .await
+                .unwrap()),
+            ["j2", "j3"]
+        );
+        assert_eq!(
+            ids(store
+                .jobs_in_states(None, Some("r1"), &["failed", "running"])
+                .await
+                .unwrap()),
+            ["j1"]
+        );
+        assert!(
+            store
+                .jobs_in_states(None, None, &["x' OR 1=1 --"])
+                .await
+                .is_err()
+        );
+
+        // Chunks continue the log exactly; resends, overlaps and gaps
+        // store nothing and say how much is stored.
+        assert_eq!(store.append_job_log("j2", 0, 5, b"aaaaa").await.unwrap(), 5);
+        assert_eq!(store.append_job_log("j2", 0, 5, b"aaaaa").await.unwrap(), 5);
+        assert_eq!(store.append_job_log("j2", 3, 5, b"bbbbb").await.unwrap(), 5);
+        assert_eq!(store.append_job_log("j2", 9, 1, b"c").await.unwrap(), 5);
+        assert_eq!(store.append_job_log("j2", 5, 3, b"ddd").await.unwrap(), 8);
+        assert!(store.append_job_log("nope", 0, 1, b"e").await.is_err());
+        assert_eq!(store.job("j2").await.unwrap().expect("j2").log_bytes, 8);
+        let chunks = store.job_log_chunks("j2", 0, 10).await.unwrap();
+        let tiles: Vec<_> = chunks
+            .iter()
+            .map(|c| (c.start_byte, c.len, c.data.clone()))
+            .collect();
+        assert_eq!(tiles, [(0, 5, b"aaaaa".to_vec()), (5, 3, b"ddd".to_vec())]);
+        let from = store.job_log_chunks("j2", 6, 10).await.unwrap();
+        assert_eq!(from.len(), 1);
+        assert_eq!(from[0].start_byte, 5);
+        assert!(store.job_log_chunks("j2", 8, 10).await.unwrap().is_empty());
+
+        // Retention: jobs that ended before the cut go with their logs;
+        // unfinished ones stay whatever their age; so do newer lines.
+        let mut j2 = store.job("j2").await.unwrap().expect("j2");
+        j2.ended_at = Some(50);
+        store.update_job(&j2).await.unwrap();
+        store
+            .ingest_lines(
+                "user-1",
+                "r1",
+                Some("x"),
+                "ci",
+                &[(40, "old".into()), (70, "new".into())],
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.prune_logs(60).await.unwrap(), (2, 1));
+        assert_eq!(store.job("j2").await.unwrap(), None);
+        assert_eq!(store.job("j1").await.unwrap(), None, "ended at 12");
+        assert!(store.job("j3").await.unwrap().is_some(), "never ended");
+        assert!(store.job_log_chunks("j2", 0, 10).await.unwrap().is_empty());
+        let left = store.ingested_for_idea("user-1", "x", 10).await.unwrap();
+        assert_eq!(
+            left.iter().map(|l| l.line.as_str()).collect::<Vec<_>>(),
+            ["new"]
+        );
+    })
+    .await;
+}

@@ -24,7 +24,7 @@
 //! there after a reconnect. A finished job's file is deleted once the
 //! relay stored all of it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -46,6 +46,10 @@ pub const LOG_WINDOW: u64 = 4 * 1024 * 1024;
 /// A finished job's log is complete once its file stayed this long
 /// without growing (the pipe's last bytes trail the pane's death).
 const LOG_SETTLE: Duration = Duration::from_secs(2);
+/// Windows of finished jobs kept per session.
+pub const KEEP_FINISHED: usize = 5;
+/// Finished jobs remembered after their log is stored.
+const DONE_KEPT: usize = 200;
 /// The pane option that names a pane's job.
 pub const JOB_OPTION: &str = "@bridge_job";
 /// The environment variable a job's command sees its id in.
@@ -127,8 +131,11 @@ struct Tracked {
 pub struct Jobs {
     dir: PathBuf,
     tracked: BTreeMap<String, Tracked>,
-    /// Finished jobs whose log is all stored: not adopted again.
-    done: BTreeSet<String>,
+    /// Finished jobs whose log is all stored, with their last report
+    /// (oldest first, at most [`DONE_KEPT`]): not adopted or started
+    /// again, and still in the inventory (a relay that missed the end
+    /// learns it there instead of queueing the job again).
+    done: VecDeque<JobReport>,
 }
 
 impl Jobs {
@@ -136,7 +143,7 @@ impl Jobs {
         Jobs {
             dir: data_dir.join("jobs"),
             tracked: BTreeMap::new(),
-            done: BTreeSet::new(),
+            done: VecDeque::new(),
         }
     }
 
@@ -150,6 +157,14 @@ impl Jobs {
         self.dir.join(format!("{job}.log"))
     }
 
+    /// The last report of a job this runner runs or ran (and remembers).
+    pub fn known(&self, job: &str) -> Option<JobReport> {
+        self.tracked
+            .get(job)
+            .map(|t| t.report.clone())
+            .or_else(|| self.done.iter().find(|d| d.job == job).cloned())
+    }
+
     /// Starts `spec` in a new window of the session `target` (`=name:`),
     /// served on channel `ch`.
     pub async fn start(
@@ -160,8 +175,8 @@ impl Jobs {
         ch: u32,
     ) -> Result<JobReport, ErrorBody> {
         spec.validate().map_err(|e| error("invalid_job", e))?;
-        if let Some(t) = self.tracked.get(&spec.job) {
-            return Ok(t.report.clone());
+        if let Some(r) = self.known(&spec.job) {
+            return Ok(r);
         }
         if let Some(dir) = &spec.cwd
             && !Path::new(dir).is_dir()
@@ -246,6 +261,7 @@ impl Jobs {
             signal: None,
         };
         info!(job = %spec.job, %window, %pane, "job started");
+        tidy(server, target).await;
         self.tracked.insert(
             spec.job.clone(),
             Tracked {
@@ -310,7 +326,7 @@ impl Jobs {
         // died before it answered).
         for l in lines.iter().filter(|l| !l.job.is_empty()) {
             if self.tracked.contains_key(&l.job)
-                || self.done.contains(&l.job)
+                || self.done.iter().any(|d| d.job == l.job)
                 || !protocol::runner::job::valid_job_id(&l.job)
             {
                 continue;
@@ -432,18 +448,26 @@ impl Jobs {
             if let Some(t) = self.tracked.remove(&job) {
                 debug!(%job, bytes = t.acked, "job log complete");
                 let _ = std::fs::remove_file(&t.log);
-                self.done.insert(job);
+                if self.done.len() >= DONE_KEPT {
+                    self.done.pop_front();
+                }
+                self.done.push_back(t.report);
             }
         }
         out
     }
 
-    /// The relay stored `stored` bytes of `job`'s log.
-    pub fn acked(&mut self, job: &str, stored: u64) {
+    /// The relay answered the chunk at `offset`: it stores `stored` bytes
+    /// of `job`'s log.
+    pub fn acked(&mut self, job: &str, offset: u64, stored: u64) {
         if let Some(t) = self.tracked.get_mut(job) {
-            t.acked = stored;
-            // A gap or an overlap: resend from what is stored.
-            t.sent = stored;
+            t.acked = t.acked.max(stored);
+            if stored < offset || stored > t.sent {
+                // The chunk left a gap (refused), or the relay has more
+                // than was sent (a runner restart): go on from there.
+                t.acked = stored;
+                t.sent = stored;
+            }
         }
     }
 
@@ -456,7 +480,11 @@ impl Jobs {
 
     /// Every job known, for the relay after a connect.
     pub fn inventory(&self) -> Vec<JobReport> {
-        self.tracked.values().map(|t| t.report.clone()).collect()
+        self.done
+            .iter()
+            .cloned()
+            .chain(self.tracked.values().map(|t| t.report.clone()))
+            .collect()
     }
 
     /// Records the channel of the session a job runs in (known after the
@@ -466,6 +494,60 @@ impl Jobs {
             t.report.ch = Some(ch);
         }
     }
+}
+
+/// Closes the windows of finished jobs in the session `target` but the
+/// newest [`KEEP_FINISHED`]: each job's window stays for a person to read
+/// (the log stays at the relay either way).
+async fn tidy(server: &Server, target: &str) {
+    let out = match server
+        .tmux
+        .run(&[
+            "list-panes",
+            "-s",
+            "-t",
+            target,
+            "-F",
+            "#{window_id}\t#{pane_dead}\t#{@bridge_job}",
+        ])
+        .await
+    {
+        Ok(out) => out,
+        Err(err) => {
+            debug!("list-panes: {err:#}");
+            return;
+        }
+    };
+    let text = String::from_utf8_lossy(&out);
+    let mut finished = finished_job_windows(&text);
+    if finished.len() <= KEEP_FINISHED {
+        return;
+    }
+    finished.truncate(finished.len() - KEEP_FINISHED);
+    for (_, window) in finished {
+        if let Err(err) = server.tmux.run(&["kill-window", "-t", &window]).await {
+            debug!(%window, "closing a finished job's window: {err:#}");
+        }
+    }
+}
+
+/// The windows of finished jobs in a `#{window_id}\t#{pane_dead}\t#{@bridge_job}`
+/// listing, oldest first (tmux numbers windows in creation order).
+fn finished_job_windows(listing: &str) -> Vec<(u32, String)> {
+    let mut v: Vec<(u32, String)> = listing
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            let window = f.next()?;
+            let dead = f.next()? == "1";
+            let job = f.next().unwrap_or("");
+            let n = window.strip_prefix('@')?.parse().ok()?;
+            (dead && !job.is_empty()).then(|| (n, window.to_owned()))
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
 }
 
 /// Up to `max` bytes of `path` from `offset` (fewer at its end).
@@ -496,6 +578,16 @@ mod tests {
         assert_eq!(lines[3].job, "");
         assert_eq!(lines[2].pid, Some(102));
         assert_eq!(phase_of(None), (JobPhase::Vanished, None, None));
+    }
+
+    #[test]
+    fn finished_job_windows_oldest_first() {
+        let listing = "@12\t1\tj3\n@3\t1\tj1\n@7\t0\tj2\n@1\t1\t\n@9\t1\tj4\nbad\n";
+        let got: Vec<u32> = finished_job_windows(listing)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(got, [3, 9, 12], "dead job windows only, by creation");
     }
 
     #[test]
@@ -533,9 +625,9 @@ mod tests {
         let sent: usize = first.len() * CHUNK;
         assert_eq!(sent as u64, LOG_WINDOW, "stops at the window");
         assert!(jobs.log_chunks().is_empty(), "nothing more until acked");
-        jobs.acked("j", 2 * CHUNK as u64);
+        jobs.acked("j", CHUNK as u64, 2 * CHUNK as u64);
         let more = jobs.log_chunks();
-        assert_eq!(more.len(), 2);
+        assert_eq!(more.len(), 2, "the window moved by two chunks");
         assert_eq!(more[0].offset, LOG_WINDOW);
         jobs.rewind();
         let again = jobs.log_chunks();
@@ -544,6 +636,13 @@ mod tests {
             2 * CHUNK as u64,
             "resent from what was stored"
         );
+        // A refused chunk (stored below its offset): back to the stored end.
+        jobs.acked("j", 5 * CHUNK as u64, 3 * CHUNK as u64);
+        assert_eq!(jobs.log_chunks()[0].offset, 3 * CHUNK as u64);
+        // The relay has more than this runner sent (it restarted).
+        jobs.rewind();
+        jobs.acked("j", 0, 5 * CHUNK as u64);
+        assert_eq!(jobs.log_chunks()[0].offset, 5 * CHUNK as u64);
         let mut whole = Vec::new();
         for c in first.iter() {
             whole.extend(protocol::codec::decompress(&c.data, CHUNK).expect("chunk"));

@@ -164,7 +164,9 @@ impl Supervisor {
                         self.state.last_error = Some(reason);
                         self.jobs.rewind();
                     }
-                    Some(FromUplink::LogAck { job, stored }) => self.jobs.acked(&job, stored),
+                    Some(FromUplink::LogAck { job, offset, stored }) => {
+                        self.jobs.acked(&job, offset, stored)
+                    }
                     None => return None,
                 },
                 Some(ch) = self.ended_rx.recv() => self.ended(ch).await,
@@ -447,6 +449,13 @@ impl Supervisor {
     /// served first if needed); reports it running.
     async fn start_job(&mut self, spec: JobSpec) -> CommandResult {
         spec.validate().map_err(|e| error("invalid_job", e))?;
+        // Started before (the relay did not hear the answer): the same
+        // job, not a second window.
+        if let Some(report) = self.jobs.known(&spec.job) {
+            let ch = report.ch;
+            let _ = self.uplink.send(ToUplink::Job(report)).await;
+            return Ok(ch);
+        }
         let ch = self
             .create(&spec.idea, &spec.slot, None, None)
             .await?

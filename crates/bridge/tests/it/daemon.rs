@@ -74,6 +74,15 @@ impl Sys {
     }
 
     /// The sessions the relay lists for `tmux_session`, newest first.
+    /// Stops the in-process daemon (tmux keeps running).
+    pub(super) async fn stop_daemon(&mut self) -> Result<()> {
+        if let Some((task, cancel)) = self.daemon.take() {
+            cancel.cancel();
+            task.await??;
+        }
+        Ok(())
+    }
+
     pub(super) async fn sessions_named(
         &self,
         tmux_session: &str,

@@ -222,6 +222,18 @@ async fn jobs_run_in_tmux_and_end_as_tmux_says() -> Result<()> {
         .await?;
     assert!(sys.has_session(&session_name("fresh", "primary")?));
 
+    // Finished jobs' windows beyond the newest five were closed.
+    let dead = sys.tmux.run(&[
+        "list-panes",
+        "-s",
+        "-t",
+        &format!("={session}:"),
+        "-F",
+        "#{pane_dead}#{@bridge_job}",
+    ])?;
+    let dead = dead.lines().filter(|l| l.starts_with('1')).count();
+    assert!(dead <= 5, "{dead} finished job windows kept");
+
     // The list, newest first, per idea.
     let (status, list) = sys.api("GET", "/api/jobs?idea=proj", "").await?;
     assert_eq!(status, 200);
@@ -335,5 +347,135 @@ async fn a_queued_job_starts_when_a_runner_comes_and_a_50_mb_log_is_complete() -
     assert!(raw == want, "the stored log differs from what seq printed");
     let tail = sys.log(&id, &format!("?from={}", want.len() - 18)).await?;
     assert_eq!(String::from_utf8(tail)?, format!("6499999\n{lines}\n"));
+    sys.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_ends_while_its_runner_is_away_is_reported_when_it_returns() -> Result<()> {
+    let mut sys = Sys::start("jobaway", &[("away", "primary")], true).await?;
+    sys.login
+        .wait_session(&session_name("away", "primary")?)
+        .await?;
+    let j = sys
+        .create_job(json!({"idea": "away", "command": "echo before; sleep 2; echo after; exit 4"}))
+        .await?;
+    let id = j["id"].as_str().unwrap_or_default().to_owned();
+    sys.wait_job(&id, "running", 20).await?;
+    sys.stop_daemon().await?;
+    let lost = sys.wait_job(&id, "lost", 10).await?;
+    assert!(lost["error"].is_string(), "{lost}");
+    // It ends meanwhile; a new runner process finds it by its pane option.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    sys.start_daemon();
+    let done = sys.wait_job(&id, "failed", 20).await?;
+    assert_eq!(done["exit_code"], 4, "{done}");
+    let t = Instant::now();
+    loop {
+        let text = String::from_utf8(sys.log(&id, "").await?)?;
+        if text == "before\nafter\n" {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(10) {
+            bail!("log after the runner came back: {text:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    sys.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingested_lines_and_the_idea_timeline() -> Result<()> {
+    let sys = Sys::start("jobingest", &[("tl", "primary")], true).await?;
+    sys.login
+        .wait_session(&session_name("tl", "primary")?)
+        .await?;
+    let bearer = format!("Bearer {}", sys.token);
+    let addr = sys.login.addr;
+    let ingest = |auth: Option<String>, body: Value| async move {
+        let mut h = vec![("Content-Type", "application/json".to_owned())];
+        if let Some(a) = auth {
+            h.push(("Authorization", a));
+        }
+        let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, headers, _) = http(
+            addr,
+            "POST",
+            "/api/logs/ingest",
+            &h,
+            body.to_string().as_bytes(),
+        )
+        .await?;
+        Ok::<_, anyhow::Error>((status, headers))
+    };
+    let (status, _) = ingest(
+        Some(bearer.clone()),
+        json!({"source": "ci", "idea": "tl", "lines": ["build started", {"line": "build ok", "at": 1}]}),
+    )
+    .await?;
+    assert_eq!(status, 204);
+    // No token or a wrong one; bad batches.
+    assert_eq!(
+        ingest(None, json!({"source": "ci", "lines": ["x"]}))
+            .await?
+            .0,
+        401
+    );
+    assert_eq!(
+        ingest(
+            Some("Bearer nope".into()),
+            json!({"source": "ci", "lines": ["x"]})
+        )
+        .await?
+        .0,
+        401
+    );
+    for bad in [
+        json!({"source": "", "lines": ["x"]}),
+        json!({"source": "ci", "lines": []}),
+        json!({"source": "ci", "lines": ["x".repeat(5000)]}),
+        json!({"source": "ci", "lines": vec!["x"; 1001]}),
+        json!({"source": "ci\n", "lines": ["x"]}),
+        json!({"lines": ["x"]}),
+    ] {
+        assert_eq!(
+            ingest(Some(bearer.clone()), bad.clone()).await?.0,
+            400,
+            "{bad}"
+        );
+    }
+    // 2 lines taken: 998 more fit this minute, then 429.
+    let (status, _) = ingest(
+        Some(bearer.clone()),
+        json!({"source": "bulk", "lines": vec!["y"; 998]}),
+    )
+    .await?;
+    assert_eq!(status, 204);
+    let (status, headers) = ingest(
+        Some(bearer.clone()),
+        json!({"source": "bulk", "lines": ["one too many"]}),
+    )
+    .await?;
+    assert_eq!(status, 429);
+    assert!(headers.iter().any(|(k, _)| k == "retry-after"));
+
+    let j = sys
+        .create_job(json!({"idea": "tl", "command": "echo in-timeline"}))
+        .await?;
+    let id = j["id"].as_str().unwrap_or_default().to_owned();
+    sys.wait_job(&id, "succeeded", 20).await?;
+    let (status, v) = sys.api("GET", "/api/ideas/tl/logs", "").await?;
+    assert_eq!(status, 200);
+    let entries = v["entries"].as_array().cloned().unwrap_or_default();
+    let kinds: Vec<&str> = entries.iter().filter_map(|e| e["kind"].as_str()).collect();
+    // The line stamped at 1 ms comes first, then the session, the line
+    // stamped on arrival, and the job started after it.
+    assert_eq!(kinds, ["line", "session", "line", "job"], "{v}");
+    assert_eq!(entries[0]["line"], "build ok");
+    assert_eq!(entries[3]["log"], format!("/api/jobs/{id}/log"));
+    let ats: Vec<i64> = entries.iter().filter_map(|e| e["at"].as_i64()).collect();
+    assert!(
+        ats.windows(2).all(|w| w[0] <= w[1]),
+        "in time order: {ats:?}"
+    );
     sys.stop().await
 }

@@ -41,7 +41,7 @@ pub struct JobSpec {
     pub slot: String,
     /// The tmux window's name.
     pub name: String,
-    /// Run by `sh -c` in the window's pane.
+    /// Run in the window's pane by tmux with its `default-shell -c`.
     pub command: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,

@@ -5,10 +5,12 @@
 //! 429). Time is an argument (`Instant`), so tests step it. Memory is
 //! bounded: at most `max_keys` keys are tracked; when full, keys whose
 //! events have all expired are dropped, and if none has, the new key is
-//! refused (fail closed) rather than growing without bound.
+//! refused (fail closed) rather than growing without bound. Each limiter
+//! counts the events it refused (`/metrics`: `tmux_relay_rate_limited`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// One limit: `max` events per `window`.
@@ -72,6 +74,8 @@ pub struct RateLimiter<K> {
     config: LimitConfig,
     max_keys: usize,
     events: Mutex<HashMap<K, VecDeque<Instant>>>,
+    /// Events refused by `try_acquire` and `check` so far.
+    refused: AtomicU64,
 }
 
 impl<K: std::hash::Hash + Eq + Clone> RateLimiter<K> {
@@ -86,7 +90,14 @@ impl<K: std::hash::Hash + Eq + Clone> RateLimiter<K> {
             config,
             max_keys: max_keys.max(1),
             events: Mutex::new(HashMap::new()),
+            refused: AtomicU64::new(0),
         }
+    }
+
+    /// How many events [`RateLimiter::try_acquire`] and
+    /// [`RateLimiter::check`] refused since the limiter was made.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// The limit this limiter enforces.
@@ -96,22 +107,35 @@ impl<K: std::hash::Hash + Eq + Clone> RateLimiter<K> {
 
     /// Records an event for `key` at `now` if the limit allows it.
     pub fn try_acquire(&self, key: &K, now: Instant) -> Result<(), RetryAfter> {
-        self.check_inner(key, now, true)
+        self.count(self.check_inner(key, now, 1, true))
+    }
+
+    /// Records `n` events for `key` at `now` if the limit allows all of
+    /// them (none otherwise).
+    pub fn try_acquire_n(&self, key: &K, n: u32, now: Instant) -> Result<(), RetryAfter> {
+        self.count(self.check_inner(key, now, n, true))
     }
 
     /// Whether an event for `key` would be admitted at `now`, without
     /// recording one.
     pub fn check(&self, key: &K, now: Instant) -> Result<(), RetryAfter> {
-        self.check_inner(key, now, false)
+        self.count(self.check_inner(key, now, 1, false))
+    }
+
+    fn count(&self, r: Result<(), RetryAfter>) -> Result<(), RetryAfter> {
+        if r.is_err() {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        r
     }
 
     /// Records an event without checking (used to count failures after the
     /// fact, where [`RateLimiter::check`] guarded the attempt).
     pub fn record(&self, key: &K, now: Instant) {
-        let _ = self.check_inner(key, now, true);
+        let _ = self.check_inner(key, now, 1, true);
     }
 
-    fn check_inner(&self, key: &K, now: Instant, record: bool) -> Result<(), RetryAfter> {
+    fn check_inner(&self, key: &K, now: Instant, n: u32, record: bool) -> Result<(), RetryAfter> {
         let window = self.config.window;
         let mut map = match self.events.lock() {
             Ok(m) => m,
@@ -128,13 +152,19 @@ impl<K: std::hash::Hash + Eq + Clone> RateLimiter<K> {
         }
         let queue = map.entry(key.clone()).or_default();
         prune(queue, now, window);
-        if queue.len() >= self.config.max as usize {
-            let oldest = queue.front().copied().unwrap_or(now);
+        if n > self.config.max {
+            return Err(RetryAfter(window));
+        }
+        let max = self.config.max as usize;
+        if queue.len() + n as usize > max {
+            // Wait until enough of the oldest events expire.
+            let freeing = (queue.len() + n as usize - max).saturating_sub(1);
+            let oldest = queue.get(freeing).copied().unwrap_or(now);
             let wait = (oldest + window).saturating_duration_since(now);
             return Err(RetryAfter(wait.max(Duration::from_secs(1))));
         }
         if record {
-            queue.push_back(now);
+            queue.extend(std::iter::repeat_n(now, n as usize));
         }
         Ok(())
     }
@@ -172,6 +202,30 @@ mod tests {
     }
 
     #[test]
+    fn batches_are_admitted_whole_or_not_at_all() {
+        let l = RateLimiter::new(LimitConfig::new(10, Duration::from_secs(60)));
+        let t0 = Instant::now();
+        assert!(l.try_acquire_n(&1, 6, t0).is_ok());
+        let refused = l.try_acquire_n(&1, 5, t0 + Duration::from_secs(10));
+        assert_eq!(
+            refused,
+            Err(RetryAfter(Duration::from_secs(50))),
+            "until the first 6 expire"
+        );
+        assert!(l.try_acquire_n(&1, 4, t0 + Duration::from_secs(10)).is_ok());
+        assert!(
+            l.try_acquire_n(&1, 11, t0 + Duration::from_secs(500))
+                .is_err(),
+            "more than max"
+        );
+        assert!(
+            l.try_acquire_n(&1, 10, t0 + Duration::from_secs(500))
+                .is_ok()
+        );
+        assert_eq!(l.refused(), 2);
+    }
+
+    #[test]
     fn check_does_not_record() {
         let l = RateLimiter::new(LimitConfig::new(1, Duration::from_secs(60)));
         let t0 = Instant::now();
@@ -179,6 +233,7 @@ mod tests {
         assert!(l.check(&(), t0).is_ok());
         l.record(&(), t0);
         assert!(l.check(&(), t0).is_err());
+        assert_eq!(l.refused(), 1, "a refused check counts, a record does not");
     }
 
     #[test]

@@ -248,6 +248,28 @@ pub struct Limits {
     pub login_fail_per_user: RateLimiter<String>,
 }
 
+impl Limits {
+    /// How many events each limiter refused, by a fixed name (the
+    /// `limiter` label of `/metrics`: never a key, so no address or
+    /// account reaches it).
+    pub fn refusals(&self) -> [(&'static str, u64); 9] {
+        [
+            ("pair_start_per_addr", self.pair_start_per_addr.refused()),
+            (
+                "pair_approve_per_user",
+                self.pair_approve_per_user.refused(),
+            ),
+            ("pair_wrong_per_user", self.pair_wrong_per_user.refused()),
+            ("pair_wrong_per_addr", self.pair_wrong_per_addr.refused()),
+            ("pair_wrong_global", self.pair_wrong_global.refused()),
+            ("pair_check_per_addr", self.pair_check_per_addr.refused()),
+            ("pair_check_global", self.pair_check_global.refused()),
+            ("login_fail_per_addr", self.login_fail_per_addr.refused()),
+            ("login_fail_per_user", self.login_fail_per_user.refused()),
+        ]
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -427,6 +449,18 @@ impl Auth {
     /// Caps on concurrent WebSockets.
     pub fn sockets(&self) -> &SocketLimits {
         &self.inner.sockets
+    }
+
+    /// Refusals of every rate limiter and WebSocket cap, by name (for
+    /// `/metrics`).
+    pub fn refusals(&self) -> Vec<(&'static str, u64)> {
+        let mut v = self.inner.limits.refusals().to_vec();
+        v.push((
+            "share_view_token_per_addr",
+            self.inner.share_limit.refused(),
+        ));
+        v.extend(self.inner.sockets.refusals());
+        v
     }
 
     /// Registers something `login` keeps open (a WebSocket, an event

@@ -74,6 +74,8 @@ struct Counts {
     total: usize,
     by_account: HashMap<String, usize>,
     by_addr: HashMap<IpAddr, usize>,
+    /// Sockets refused by each cap so far: global, account, address.
+    refused: [u64; 3],
 }
 
 /// The live counts. Cheap to clone (shared).
@@ -114,12 +116,15 @@ impl SocketLimits {
     pub fn acquire(&self, account: &str, addr: IpAddr) -> Result<SocketSlot, Refused> {
         let mut c = lock(&self.counts);
         if c.total >= self.caps.global {
+            c.refused[0] += 1;
             return Err(Refused::Global);
         }
         if c.by_account.get(account).copied().unwrap_or(0) >= self.caps.per_account {
+            c.refused[1] += 1;
             return Err(Refused::Account);
         }
         if c.by_addr.get(&addr).copied().unwrap_or(0) >= self.caps.per_addr {
+            c.refused[2] += 1;
             return Err(Refused::Address);
         }
         c.total += 1;
@@ -130,6 +135,16 @@ impl SocketLimits {
             account: account.to_owned(),
             addr,
         })
+    }
+
+    /// Sockets refused so far by each cap, named for `/metrics`.
+    pub fn refusals(&self) -> [(&'static str, u64); 3] {
+        let r = lock(&self.counts).refused;
+        [
+            ("sockets_global", r[0]),
+            ("sockets_per_account", r[1]),
+            ("sockets_per_address", r[2]),
+        ]
     }
 
     /// Sockets held in all.

@@ -1,7 +1,8 @@
 //! The relay's HTTP surface: [`router`] assembles the page, the page's API,
 //! the auth endpoints (owned by the auth module's files `auth.rs`,
-//! `pair.rs`, `runners.rs`) and the two WebSocket endpoints, under body
-//! limits and the security headers of every response.
+//! `pair.rs`, `runners.rs`), the two WebSocket endpoints and the
+//! operators' endpoints (`ops.rs`: `/healthz`, `/readyz`, `/metrics`), under
+//! body limits and the security headers of every response.
 
 pub mod activity;
 pub mod api;
@@ -9,6 +10,8 @@ pub mod auth;
 pub mod error;
 pub mod export;
 pub mod jobs;
+pub mod logs;
+pub mod ops;
 pub mod pair;
 pub mod runners;
 pub mod search;
@@ -51,8 +54,13 @@ pub fn router(st: AppState) -> Router {
         .route("/api/jobs/{id}", get(jobs::get))
         .route("/api/jobs/{id}/cancel", post(jobs::cancel))
         .route("/api/jobs/{id}/log", get(jobs::log))
+        .route("/api/logs/ingest", post(logs::ingest))
+        .route("/api/ideas/{idea}/logs", get(logs::idea_logs))
         .route("/api/runner/ws", any(ws::runner::runner_ws))
         .route("/api/ws/browser/{session_id}", any(ws::browser::browser_ws))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics_main))
         .merge(auth::routes())
         .merge(pair::routes())
         .merge(runners::routes())

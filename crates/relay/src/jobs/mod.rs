@@ -36,6 +36,8 @@ use lifecycle::{CANCELLED, FAILED, LOST, QUEUED, RUNNING, STARTING, is_final, jo
 
 /// Job creations per account: 10 per minute.
 pub const CREATE_PER_USER: LimitConfig = LimitConfig::new(10, Duration::from_secs(60));
+/// Lines `POST /api/logs/ingest` takes per runner: 1,000 per minute.
+pub const INGEST_PER_RUNNER: LimitConfig = LimitConfig::new(1000, Duration::from_secs(60));
 /// How long a cancelled job has after its C-c before its process group is
 /// killed.
 pub const CANCEL_GRACE: Duration = Duration::from_secs(5);
@@ -76,6 +78,8 @@ pub enum JobError {
 pub struct Jobs {
     lock: Mutex<()>,
     create_limit: RateLimiter<String>,
+    /// Ingested lines per runner.
+    pub ingest_limit: RateLimiter<String>,
 }
 
 impl Default for Jobs {
@@ -83,7 +87,20 @@ impl Default for Jobs {
         Jobs {
             lock: Mutex::new(()),
             create_limit: RateLimiter::new(CREATE_PER_USER),
+            ingest_limit: RateLimiter::new(INGEST_PER_RUNNER),
         }
+    }
+}
+
+impl Jobs {
+    /// Job creations refused by the rate limit so far (`/metrics`).
+    pub fn refusals(&self) -> u64 {
+        self.create_limit.refused()
+    }
+
+    /// Ingest batches refused by the rate limit so far (`/metrics`).
+    pub fn ingest_refusals(&self) -> u64 {
+        self.ingest_limit.refused()
     }
 }
 
@@ -488,13 +505,51 @@ pub async fn on_log(
     };
     let data = protocol::codec::decompress(&chunk.data, MAX_LOG_CHUNK)
         .map_err(|e| format!("bad_log_chunk: {e}"))?;
+    let have = u64::try_from(job.log_bytes).unwrap_or(0);
+    let end = chunk.offset.saturating_add(data.len() as u64);
+    // A chunk that overlaps the stored end (a runner that restarted cuts
+    // its chunks elsewhere): its new part is stored.
+    let (offset, len, bytes) = if chunk.offset < have && have < end {
+        let skip = usize::try_from(have - chunk.offset).unwrap_or(usize::MAX);
+        let tail = data.get(skip..).unwrap_or(&[]);
+        let z = protocol::codec::compress(tail).map_err(|e| format!("store: {e}"))?;
+        (have, tail.len() as u64, z)
+    } else {
+        (chunk.offset, data.len() as u64, chunk.data.to_vec())
+    };
     let stored = st
         .store
-        .append_job_log(&job.id, chunk.offset, data.len() as u64, &chunk.data)
+        .append_job_log(&job.id, offset, len, &bytes)
         .await
         .map_err(|e| {
             warn!(job = %job.id, error = %e, "storing a log chunk failed");
             "store".to_owned()
         })?;
     Ok(stored)
+}
+
+/// Spawns the task that deletes finished jobs (with their logs) and
+/// ingested lines older than `days`, every `interval`, until `cancel`.
+pub fn spawn_log_pruner(
+    store: store::Store,
+    days: u32,
+    interval: Duration,
+    cancel: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let keep = i64::from(days) * 86_400_000;
+        let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(1)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                _ = ticks.tick() => {}
+            }
+            match store.prune_logs(now_ms().saturating_sub(keep)).await {
+                Ok((0, 0)) => {}
+                Ok((jobs, lines)) => debug!(jobs, lines, "pruned old jobs and log lines"),
+                Err(e) => warn!(error = %e, "pruning old jobs failed"),
+            }
+        }
+    })
 }

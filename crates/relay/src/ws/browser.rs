@@ -23,6 +23,8 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -42,6 +44,7 @@ use std::time::Duration;
 use super::Keepalive;
 use crate::auth::{AuthError, BrowserClaims, ClientAddr, LoginWatch, RunnerConnection};
 use crate::hub::{BrowserQueue, BrowserRegistration, Outgoing, Scope, SessionHub};
+use crate::metrics::Metrics;
 use crate::state::AppState;
 
 /// The upgrade handler.
@@ -287,6 +290,7 @@ async fn read_hello(
 
 /// Sends the frames of `since`, returning the last sequence sent.
 async fn send_stored(
+    metrics: &Metrics,
     socket: &mut WebSocket,
     since: Since,
     mut sent: u64,
@@ -295,7 +299,7 @@ async fn send_stored(
     let frames: Vec<StoredFrame> = match since {
         Since::Frames(frames) => frames,
         Since::Snapshot { snapshot, frames } => {
-            send(socket, Message::Binary(snapshot.bytes), limit).await?;
+            send_frame(metrics, socket, snapshot.bytes, limit).await?;
             sent = snapshot.at_seq;
             frames
         }
@@ -304,10 +308,23 @@ async fn send_stored(
         if f.last_seq <= sent {
             continue;
         }
-        send(socket, Message::Binary(f.bytes), limit).await?;
+        send_frame(metrics, socket, f.bytes, limit).await?;
         sent = f.last_seq;
     }
     Ok(sent)
+}
+
+/// [`send`]s one frame and counts it.
+async fn send_frame(
+    metrics: &Metrics,
+    socket: &mut WebSocket,
+    bytes: Bytes,
+    limit: Duration,
+) -> Result<(), Ending> {
+    let len = bytes.len();
+    send(socket, Message::Binary(bytes), limit).await?;
+    metrics.frame_out(len);
+    Ok(())
 }
 
 /// How a browser socket ends: `Some((code, reason))` gets a close frame,
@@ -441,7 +458,7 @@ async fn serve(
     if let Err(ending) = send(socket, Message::Text(text.into()), limit).await {
         return ending;
     }
-    sent = match send_stored(socket, since, sent, limit).await {
+    sent = match send_stored(&st.metrics, socket, since, sent, limit).await {
         Ok(s) => s,
         Err(ending) => return ending,
     };
@@ -507,7 +524,7 @@ async fn serve(
             Event::Out(Outgoing::Resync) => {
                 debug!(sent, "resync from the store");
                 match st.store.since(id, sent).await {
-                    Ok(s) => match send_stored(socket, s, sent, limit).await {
+                    Ok(s) => match send_stored(&st.metrics, socket, s, sent, limit).await {
                         Ok(s) => sent = s,
                         Err(ending) => return ending,
                     },
@@ -539,7 +556,7 @@ async fn serve(
                         "gap in live frames; refilling from the store"
                     );
                     match st.store.since(id, sent).await {
-                        Ok(s) => match send_stored(socket, s, sent, limit).await {
+                        Ok(s) => match send_stored(&st.metrics, socket, s, sent, limit).await {
                             Ok(s) => sent = s,
                             Err(ending) => return ending,
                         },
@@ -552,7 +569,7 @@ async fn serve(
                         continue;
                     }
                 }
-                if let Err(ending) = send(socket, Message::Binary(f.bytes), limit).await {
+                if let Err(ending) = send_frame(&st.metrics, socket, f.bytes, limit).await {
                     return ending;
                 }
                 sent = f.last_seq;

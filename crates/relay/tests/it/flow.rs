@@ -220,6 +220,12 @@ async fn slow_browser_is_moved_to_a_snapshot_while_a_fast_one_gets_everything() 
         "and no snapshot"
     );
     assert!(snapshots_sent >= 1, "the relay asked for a snapshot");
+    // Issue 15: the move shows in the metrics, once per overflow.
+    let moves = relay.handle().metrics().snapshot_moves.get();
+    assert!(
+        (1..=snapshots_sent + 1).contains(&moves),
+        "browser_snapshot_moves {moves} for {snapshots_sent} snapshot requests"
+    );
 
     // Make sure at least one snapshot follows the overflow, then drain the
     // slow browser: a prefix of batches, a snapshot, then batches gap-free.

@@ -9,6 +9,7 @@ mod http;
 mod issue_10;
 mod issue_17;
 mod measure;
+mod ops;
 mod principal;
 mod refusals;
 mod search;

@@ -45,3 +45,17 @@ CREATE TABLE job_logs (
     data    BLOB    NOT NULL,
     PRIMARY KEY (job_id, start_byte)
 );
+
+-- Lines other tools sent (`POST /api/logs/ingest`, a runner's token): kept
+-- per account, shown with the idea's jobs and sessions.
+CREATE TABLE ingested_logs (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id   TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    runner_id TEXT    NOT NULL,
+    idea      TEXT,
+    source    TEXT    NOT NULL,
+    at        INTEGER NOT NULL,
+    line      TEXT    NOT NULL
+);
+
+CREATE INDEX ingested_logs_user_idea ON ingested_logs (user_id, idea, at);

@@ -408,6 +408,7 @@ impl Channels {
             match crate::jobs::on_log(&self.st, &self.runner_id, &self.user_id, &chunk).await {
                 Ok(stored) => RelayMsg::LogAck {
                     job: chunk.job,
+                    offset: chunk.offset,
                     stored,
                 },
                 Err(code) if code.starts_with("bad_log_chunk") => {
@@ -440,6 +441,7 @@ impl Channels {
         if ch == 0 {
             return self.on_log(socket, &frame, limit).await;
         }
+        self.st.metrics.frame_in(frame.len());
         let Some(chan) = self.open.get_mut(&ch) else {
             return Some((
                 close::PROTOCOL,
@@ -489,6 +491,7 @@ impl Channels {
                     .filter(|t| *t > 0)
                     .and_then(|t| i64::try_from(t).ok())
                     .unwrap_or_else(now_ms);
+                let started = std::time::Instant::now();
                 let appended = match self
                     .st
                     .store
@@ -498,6 +501,10 @@ impl Channels {
                     Ok(a) => a,
                     Err(e) => return store_refusal(id, e),
                 };
+                self.st
+                    .metrics
+                    .store_append
+                    .observe(started.elapsed().as_secs_f64());
                 debug!(
                     ch,
                     session = id,
@@ -512,12 +519,13 @@ impl Channels {
                         self.update_scope(ch, seq, scope).await;
                     }
                     let chan = self.open.get(&ch)?;
-                    chan.hub.publish(LiveFrame {
+                    let moved = chan.hub.publish(LiveFrame {
                         kind: FrameKind::Batch,
                         first_seq,
                         last_seq,
                         bytes: frame,
                     });
+                    self.st.metrics.snapshot_moves.inc_by(moved as u64);
                 }
                 let ack = RelayMsg::Ack { ch, seq: last_seq };
                 if send_json(socket, &ack, limit).await.is_err() {
@@ -540,12 +548,15 @@ impl Channels {
                     self.update_scope(ch, seq, scope).await;
                 }
                 if let Some(chan) = self.open.get(&ch) {
-                    chan.hub.publish(LiveFrame {
+                    // A snapshot overflows no queue that awaits it; count
+                    // the rare one that does all the same.
+                    let moved = chan.hub.publish(LiveFrame {
                         kind: FrameKind::Snapshot,
                         first_seq,
                         last_seq,
                         bytes: frame,
                     });
+                    self.st.metrics.snapshot_moves.inc_by(moved as u64);
                 }
                 None
             }
