@@ -1,6 +1,7 @@
-//! Entry point: routes `/` to the session list, `/s/{id}` to a session,
+//! Entry point: routes `/` to the session list, `/s/{id}` to a session
+//! (`?pane=%N` shows and focuses that pane, the Jobs view's live link),
 //! `/search` to full-text search over all output, `/play/{id}` to a
-//! recording's playback,
+//! recording's playback, `/jobs/{idea}` to an idea's jobs,
 //! `/t/{idea}/{slot}` to the newest open session of that name (the link
 //! `tmux-bridge up` prints opens the terminal, not the list) and `/v` (a
 //! read-only share link, its secret in the URL's fragment) to the shared
@@ -10,6 +11,7 @@ import { mountList } from './views/list';
 import { mountSession } from './views/session';
 import { mountSearch } from './views/search';
 import { mountPlay } from './views/play';
+import { mountJobs } from './views/jobs';
 import type { TokenResult } from './connection';
 import type { Session } from './protocol';
 import { api, el } from './dom';
@@ -50,10 +52,13 @@ if (root) route(root);
 function route(root: HTMLElement): void {
   const m = /^\/s\/([^/]+)\/?$/.exec(location.pathname);
   const play = /^\/play\/([^/]+)\/?$/.exec(location.pathname);
+  const jobs = /^\/jobs\/([^/]+)\/?$/.exec(location.pathname);
   if (m && m[1]) {
-    mountSession(root, decodeURIComponent(m[1]));
+    mountSession(root, decodeURIComponent(m[1]), { pane: new URLSearchParams(location.search).get('pane') });
   } else if (play && play[1]) {
     mountPlay(root, decodeURIComponent(play[1]));
+  } else if (jobs && jobs[1]) {
+    mountJobs(root, decodeURIComponent(jobs[1]));
   } else if (/^\/search\/?$/.test(location.pathname)) {
     mountSearch(root);
   } else if (/^\/t\/([^/]+)\/([^/]+)\/?$/.test(location.pathname)) {

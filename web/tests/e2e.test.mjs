@@ -440,3 +440,54 @@ test('issue 9: New terminal in the page makes a tmux session on the runner, live
   await until(() => !up.tmux('list-sessions', '-F', '#{session_name}').split('\n').includes(name), 15_000, `${name} killed`);
   await until(async () => ((await page.textContent(`${row} [data-testid="state"]`)) ?? '') === 'closed', 15_000, 'closed in the list');
 });
+
+test('issue 11: jobs from the page: exit 3 is failed with code 3, a running sleep is cancelled, the log holds what the job printed', { skip: skip || false, timeout: 240_000 }, async (t) => {
+  const up = await startUp(t);
+  const page = await openSession(browser, t, up);
+  // The session page links to its idea's jobs.
+  await page.click('[data-testid="session-jobs"]');
+  await page.waitForURL(/\/jobs\/[^/]+$/, { timeout: 10_000 });
+  const jobsUrl = page.url();
+  await until(() => page.evaluate(() => document.body.dataset.events === 'open'), 10_000, 'event stream open');
+  const row = (command) => page.locator('[data-testid="job"]').filter({ has: page.locator('.job-command', { hasText: command }) });
+  const badge = async (command) => ((await row(command).count()) ? (await row(command).locator('[data-testid="job-state"]').textContent()) ?? '' : '');
+  const start = async (command) => {
+    await page.fill('[data-testid="job-command"]', command);
+    await page.click('[data-testid="job-start"]');
+    const said = () => page.textContent('[data-testid="job-form-status"]');
+    await until(async () => (await said()) === `Started “${command}”.` || /not started/.test((await said()) ?? ''), 15_000, `${command} started`);
+    assert.equal(await said(), `Started “${command}”.`);
+  };
+
+  // A job that prints and exits 3: failed, with its code, without a reload.
+  await start('echo hello-job; exit 3');
+  await until(async () => (await badge('echo hello-job; exit 3')) === 'failed (exit 3)', 60_000, 'failed (exit 3)');
+  assert.match(await row('echo hello-job; exit 3').locator('.job-meta').textContent(), /started .* · ended .* · took /);
+
+  // A long job: running, in a pane of the local tmux; its live pane opens focused; then cancelled.
+  await start('sleep 30');
+  await until(async () => (await badge('sleep 30')) === 'running', 60_000, 'sleep running');
+  const href = await until(async () => (await row('sleep 30').locator('[data-testid="job-pane"]').count()) && row('sleep 30').locator('[data-testid="job-pane"]').getAttribute('href'), 10_000, 'live pane link');
+  const pane = new URL(href, up.url).searchParams.get('pane');
+  assert.match(pane, /^%\d+$/);
+  assert.ok(allPanes(up).includes(pane), `${pane} is a pane of the local tmux`);
+  await row('sleep 30').locator('[data-testid="job-pane"]').click();
+  await page.waitForURL(/\/s\/[^/?]+\?pane=/, { timeout: 10_000 });
+  await until(() => page.evaluate((p) => document.body.dataset.focusedPane === p, pane), 20_000, `${pane} focused in the session page`);
+  await page.goto(jobsUrl);
+  await until(async () => (await badge('sleep 30')) === 'running', 15_000, 'back on the jobs, still running');
+  await until(() => page.evaluate(() => document.body.dataset.events === 'open'), 10_000, 'event stream open again');
+  await row('sleep 30').locator('[data-testid="job-cancel"]').click();
+  await until(async () => (await badge('sleep 30')) === 'cancelled', 30_000, 'cancelled');
+  assert.equal(await row('sleep 30').locator('[data-testid="job-cancel"]').count(), 0);
+
+  // The first job's log: in place, and as the text page its link opens.
+  await row('echo hello-job; exit 3').locator('[data-testid="job-log-toggle"]').click();
+  await until(async () => ((await row('echo hello-job; exit 3').locator('[data-testid="job-log"]').textContent()) ?? '').includes('hello-job'), 15_000, 'hello-job in the log');
+  const [logPage] = await Promise.all([page.context().waitForEvent('page'), row('echo hello-job; exit 3').locator('[data-testid="job-log-link"]').click()]);
+  await logPage.waitForLoadState();
+  const text = (await logPage.textContent('body')) ?? '';
+  assert.match(text, /hello-job/);
+  assert.doesNotMatch(text, /\x1b/, 'escape sequences removed');
+  await page.screenshot({ path: join(ARTIFACTS, 'e2e-jobs.png') });
+});

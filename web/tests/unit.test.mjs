@@ -135,3 +135,42 @@ test('OSC 52 bodies parse: reads are recognised, writes decoded', () => {
   assert.equal(parseOsc52('no-semicolon'), null);
   assert.equal(parseOsc52('c;!!!notbase64'), null);
 });
+
+test('jobs: parsing, badges, order, Retry-After and the words for refusals', async () => {
+  const { badgeText, compareJobs, duration, newerJob, paneUrl, parseJob, retryAfterSeconds, startError } = await import('../build/test/jobs.js');
+  const base = { id: 7, idea: 'a', command: 'make', state: 'failed', exit_code: 3, signal: null, session_id: 12, pane: '%3', created_at: 5 };
+  const job = parseJob(base);
+  assert.equal(job.id, '7');
+  assert.equal(job.session_id, '12');
+  assert.equal(job.cancel_requested, false);
+  assert.equal(parseJob({ ...base, state: 'exploded' }), null);
+  assert.equal(parseJob({ state: 'queued' }), null);
+  assert.equal(parseJob('nope'), null);
+  const b = (f) => badgeText({ state: 'failed', exit_code: null, signal: null, cancel_requested: false, ...f });
+  assert.equal(b({ exit_code: 3 }), 'failed (exit 3)');
+  assert.equal(b({ signal: 9 }), 'failed (SIGKILL)');
+  assert.equal(b({ signal: 64 }), 'failed (signal 64)');
+  assert.equal(b({}), 'failed');
+  assert.equal(b({ state: 'running', cancel_requested: true }), 'cancelling');
+  assert.equal(b({ state: 'succeeded', exit_code: 0 }), 'succeeded');
+  assert.deepEqual(['1200', '5', '61000', '7500000'].map((ms) => duration(Number(ms))), ['1 s', '5 ms', '1 min 1 s', '2 h 5 min']);
+  const list = [{ id: '2', created_at: 10 }, { id: '10', created_at: 10 }, { id: '3', created_at: 30 }].sort(compareJobs);
+  assert.deepEqual(list.map((j) => j.id), ['3', '10', '2']);
+  assert.equal(retryAfterSeconds('42', 0), 42);
+  assert.equal(retryAfterSeconds(new Date(10_000).toUTCString(), 1_000), 9);
+  assert.equal(retryAfterSeconds('soon', 0), null);
+  assert.equal(retryAfterSeconds(null, 0), null);
+  assert.equal(startError(429, null, 17), 'Too many jobs started in the last minute. Try again in 17 s.');
+  assert.equal(startError(400, 'unknown idea.', null), 'The job was not started: unknown idea.');
+  assert.equal(startError(404, 'no such runner', null), 'The job was not started: no such runner.');
+  assert.match(startError(404, null, null), /no jobs \(update tmux-relay\)\.$/);
+  assert.equal(startError(500, null, null), 'The job was not started: the relay answered HTTP 500.');
+  assert.equal(paneUrl({ session_id: '12', pane: '%3' }), '/s/12?pane=%253');
+  assert.equal(paneUrl({ session_id: null, pane: null }), null);
+  // A listing fetched before an event never takes a job back.
+  const running = { ...job, state: 'running' };
+  const ended = { ...job, state: 'succeeded' };
+  assert.equal(newerJob(ended, running), ended);
+  assert.equal(newerJob(running, ended), ended);
+  assert.equal(newerJob(undefined, running), running);
+});

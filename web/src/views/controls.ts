@@ -26,6 +26,7 @@ export class Controls {
   private readonly connEl: HTMLElement;
   private readonly runnerEl: HTMLElement;
   private readonly nameEl: HTMLElement;
+  private readonly jobsEl: HTMLAnchorElement;
   private readonly titleEl: HTMLElement;
   private readonly attachEl: HTMLElement;
   private readonly presenceEl: HTMLElement;
@@ -49,6 +50,7 @@ export class Controls {
     this.connEl = el('span', { class: 'conn', 'data-testid': 'conn' }, 'connecting');
     this.runnerEl = el('span', { class: 'runner', 'data-testid': 'runner' }, 'runner ?');
     this.nameEl = el('span', { class: 'name' });
+    this.jobsEl = el('a', { class: 'jobs-link', 'data-testid': 'session-jobs', hidden: true }, 'jobs');
     this.titleEl = el('span', { class: 'pane-title', 'data-testid': 'pane-title' });
     this.attachEl = el('code', { class: 'attach', 'data-testid': 'attach' });
     this.presenceEl = el('span', { class: 'presence', 'data-testid': 'presence', hidden: true });
@@ -57,7 +59,7 @@ export class Controls {
     });
     const bar = el('header', { class: 'bar' },
       el('a', { href: '/', class: 'home' }, 'sessions'),
-      this.nameEl, this.titleEl,
+      this.nameEl, this.jobsEl, this.titleEl,
       el('span', { class: 'spacer' }),
       this.presenceEl, this.connEl, this.runnerEl,
       el('span', { class: 'attach-box' }, this.attachEl, copyBtn));
@@ -172,6 +174,13 @@ export class Controls {
     this.attachEl.textContent = String(s.attach || '');
     this.nameEl.textContent = String(s.tmux_session || [s.idea, s.slot].filter(Boolean).join('/') || this.view.sessionId);
     document.title = `${this.nameEl.textContent} · tmux-bridge`;
+    // The idea's jobs, for the owner (a share link's viewer has no account).
+    const idea = typeof s.idea === 'string' ? s.idea : '';
+    this.jobsEl.hidden = !idea || this.view.readOnly;
+    if (idea) {
+      this.jobsEl.href = `/jobs/${encodeURIComponent(idea)}`;
+      this.jobsEl.title = `Jobs of ${idea}`;
+    }
   }
 
   /** Shows which controls work: tmux commands need a runner that takes them; a share viewer gets none. */
@@ -186,6 +195,7 @@ export class Controls {
       if (b.disabled) b.title = 'This runner does not take tmux commands from the page yet (update tmux-bridge there)';
     }
     this.fitBox.disabled = readOnly;
+    if (readOnly) this.jobsEl.hidden = true;
     this.keybarEl.hidden = readOnly;
     if (readOnly && !this.connEl.parentElement?.querySelector('.ro')) {
       this.connEl.before(el('span', { class: 'ro', 'data-testid': 'read-only' }, 'read-only'));

@@ -3,7 +3,8 @@
 //! offline, closed), attached terminals and viewers, last activity and the
 //! copyable attach command; "New terminal" per idea and for a new idea
 //! (`POST /api/sessions`, then the terminal opens); closing a session
-//! (asks first; `DELETE /api/sessions/{id}` kills it in tmux); the runners
+//! (asks first; `DELETE /api/sessions/{id}` kills it in tmux); a link to
+//! each idea's jobs (`/jobs/{idea}`); the runners
 //! and the activity feed (`GET /api/activity`, paged). Live updates come
 //! from `GET /api/events` (Server-Sent Events); a relay without it is
 //! polled. Everything from the relay goes in as text.
@@ -212,8 +213,9 @@ export class ListView {
     }
     const groups = [...ideas.entries()].map(([idea, sessions]) => {
       const add = button('New terminal', { class: 'new-terminal', 'data-testid': 'new-terminal', title: `A new terminal for ${idea}` }, () => void this.create(idea, nextSlot(sessions.map((s) => String(s.slot)))));
+      const jobs = el('a', { href: `/jobs/${encodeURIComponent(idea)}`, class: 'jobs-link', 'data-testid': 'idea-jobs', title: `Jobs of ${idea}` }, 'jobs');
       return el('section', { class: 'idea', 'data-idea': idea },
-        el('h2', {}, el('span', { class: 'idea-name' }, idea), add),
+        el('h2', {}, el('span', { class: 'idea-name' }, idea), add, jobs),
         el('ul', { class: 'sessions' }, ...sessions.map((s) => this.row(s))));
     });
     this.sessionsEl.replaceChildren(...groups);

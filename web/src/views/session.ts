@@ -33,6 +33,8 @@ export interface SessionViewOptions {
   readOnly?: boolean;
   /** The token source (owners: the cookie endpoint; viewers: the share link). */
   token?: (signal: AbortSignal) => Promise<TokenResult>;
+  /** A pane to show and focus once the topology has it (`/s/{id}?pane=%N`, a job's pane). */
+  pane?: string | null;
 }
 
 export function mountSession(root: HTMLElement, sessionId: string, opts: SessionViewOptions = {}): SessionView {
@@ -74,6 +76,9 @@ export class SessionView {
   private firstTopology = true;
   readonly controls: Controls;
   private droppedReplies = 0;
+  /** The pane asked for in the URL, until a topology shows it (or it is given up). */
+  private wantPane: string | null;
+  private wantPaneTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(root: HTMLElement, sessionId: string, opts: SessionViewOptions) {
     this.sessionId = sessionId;
@@ -81,6 +86,7 @@ export class SessionView {
     this.prefs = loadPrefs();
     this.fit = this.readOnly ? false : readFit(sessionId);
     this.fontSize = this.prefs.fontSize;
+    this.wantPane = opts.pane || null;
     this.controls = new Controls(root, this);
     this.input = new InputQueue({
       live: () => this.live && !this.readOnly,
@@ -624,6 +630,7 @@ export class SessionView {
       this.shownWindow = active && liveWindows.has(active) ? active : String(topo.windows[0]?.id ?? '');
     }
     this.tmuxActiveWindow = active;
+    const wanted = this.takeWantedPane(topo);
     if (this.shownWindow && !this.readOnly) writeChosenWindow(this.sessionId, this.shownWindow);
     // Follow tmux's active pane of the shown window when it changes.
     const shown = this.currentWindow();
@@ -632,6 +639,33 @@ export class SessionView {
     }
     this.controls.renderTabs();
     this.layoutShown();
+    if (wanted) this.focusPane(wanted, true, false);
+  }
+
+  /**
+   * The pane the URL asked for, once `topo` has it: its window becomes the
+   * shown one. A pane that is not there 5 s after the first topology (its
+   * window closed, or the job ended) is given up with a notice.
+   */
+  private takeWantedPane(topo: Topology): string | null {
+    const want = this.wantPane;
+    if (!want) return null;
+    const win = topo.windows.find((w) => Array.isArray(w.panes) && w.panes.some((p) => String(p.id) === want));
+    if (win) {
+      this.wantPane = null;
+      this.shownWindow = String(win.id);
+      this.focusedPane = null;
+      return want;
+    }
+    if (!this.wantPaneTimer) {
+      this.wantPaneTimer = setTimeout(() => {
+        if (this.wantPane !== want) return;
+        this.wantPane = null;
+        this.notify(`Pane ${want} is not open any more (its window closed); showing the session.`);
+      }, 5000);
+      this.cleanup.push(() => clearTimeout(this.wantPaneTimer ?? undefined));
+    }
+    return null;
   }
 
   /** Shows window `wid` (a tab click); remembered across reloads. */

@@ -36,7 +36,13 @@ export async function startFixtureRelay({ distDir, sessionId = 'sess1', attach =
     welcomeExtra: {}, // fields merged into welcome (features, read_only)
     tokenRequests: 0,
     rejectTokens: false,
+    jobs: [], // the jobs API's jobs (fields as the relay's Job JSON)
+    jobCreates: [], // every POST /api/jobs body
+    onJobCreate: null, // (body) => {status, body, headers} instead of making a queued job
+    jobCancels: [], // ids of every POST /api/jobs/{id}/cancel
+    jobLogs: {}, // id -> the text GET /api/jobs/{id}/log answers
   };
+  let nextJob = 1;
   let origin = '';
 
   const server = http.createServer(async (req, res) => {
@@ -82,6 +88,41 @@ export async function startFixtureRelay({ distDir, sessionId = 'sess1', attach =
       });
       return;
     }
+    if (url.pathname === '/api/jobs' && req.method === 'GET') {
+      const idea = url.searchParams.get('idea');
+      const jobs = state.jobs.filter((j) => idea === null || j.idea === idea).sort((a, b) => b.created_at - a.created_at);
+      return json(res, 200, { jobs });
+    }
+    if (url.pathname === '/api/jobs' && req.method === 'POST') {
+      if (req.headers['x-requested-with'] !== 'tmux-bridge') return json(res, 403, { error: 'csrf' });
+      const body = JSON.parse((await readBody(req)) || '{}');
+      state.jobCreates.push(body);
+      if (state.onJobCreate) {
+        const answer = state.onJobCreate(body);
+        res.writeHead(answer.status, { 'Content-Type': 'application/json', ...(answer.headers ?? {}) });
+        return res.end(JSON.stringify(answer.body));
+      }
+      const job = makeJob({ idea: body.idea, command: body.command, cwd: body.cwd ?? null });
+      state.jobs.push(job);
+      return json(res, 201, job);
+    }
+    const jm = /^\/api\/jobs\/([^/]+)(\/cancel|\/log)?$/.exec(url.pathname);
+    if (jm) {
+      const job = state.jobs.find((j) => j.id === decodeURIComponent(jm[1]));
+      if (!job) return json(res, 404, { error: 'no such job' });
+      if (jm[2] === '/cancel' && req.method === 'POST') {
+        if (req.headers['x-requested-with'] !== 'tmux-bridge') return json(res, 403, { error: 'csrf' });
+        state.jobCancels.push(job.id);
+        if (!['queued', 'running'].includes(job.state)) return json(res, 409, { error: 'the job already ended' });
+        job.cancel_requested = true;
+        return json(res, 200, job);
+      }
+      if (jm[2] === '/log') {
+        res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
+        return res.end(state.jobLogs[job.id] ?? '');
+      }
+      return json(res, 200, job);
+    }
     const tm = /^\/api\/sessions\/([^/]+)\/token$/.exec(url.pathname);
     if (tm && req.method === 'POST') {
       state.tokenRequests++;
@@ -94,7 +135,7 @@ export async function startFixtureRelay({ distDir, sessionId = 'sess1', attach =
       return json(res, 200, { token, expires_in: 300 });
     }
     // Static files; the page's routes get index.html.
-    let file = url.pathname === '/' || url.pathname === '/v' || url.pathname.startsWith('/s/') ? '/index.html' : url.pathname;
+    let file = url.pathname === '/' || url.pathname === '/v' || url.pathname.startsWith('/s/') || url.pathname.startsWith('/jobs/') ? '/index.html' : url.pathname;
     file = normalize(file).replace(/^(\.\.[/\\])+/, '');
     try {
       const body = await readFile(join(distDir, file));
@@ -164,6 +205,16 @@ export async function startFixtureRelay({ distDir, sessionId = 'sess1', attach =
     conn.ws.send(bytes);
   }
 
+  /** A job as the relay's API shows it: queued now, unless `fields` say otherwise. */
+  function makeJob(fields = {}) {
+    const now = Date.now();
+    return {
+      id: String(nextJob++), idea: 'local', slot: null, name: null, command: 'true', cwd: null, state: 'queued',
+      exit_code: null, signal: null, error: null, runner_id: 'r1', session_id: null, pane: null,
+      created_at: now, started_at: null, ended_at: null, log_bytes: 0, cancel_requested: false, ...fields,
+    };
+  }
+
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const port = server.address().port;
   origin = `http://127.0.0.1:${port}`;
@@ -204,6 +255,23 @@ export async function startFixtureRelay({ distDir, sessionId = 'sess1', attach =
     /** Sends a JSON control message to live browsers. */
     control(msg) {
       for (const c of state.conns) if (c.live) c.ws.send(JSON.stringify(msg));
+    },
+    /** Adds a job (see makeJob) to the jobs API without telling anyone; returns it. */
+    addJob(fields) {
+      const job = makeJob(fields);
+      state.jobs.push(job);
+      return job;
+    },
+    /** Changes a job (or adds it) and sends it as a `job` event, like the relay on every change. */
+    updateJob(id, fields) {
+      let job = state.jobs.find((j) => j.id === id);
+      if (!job) {
+        job = makeJob({ id });
+        state.jobs.push(job);
+      }
+      Object.assign(job, fields);
+      this.event('job', job);
+      return job;
     },
     /** Pushes a Server-Sent Event to every open /api/events stream. */
     event(name, data) {

@@ -41,6 +41,7 @@ pub fn router(st: AppState) -> Router {
         .route("/v", get(static_files::index))
         .route("/search", get(static_files::index))
         .route("/play/{id}", get(static_files::index))
+        .route("/jobs/{idea}", get(static_files::index))
         .route("/t/{idea}/{slot}", get(static_files::index))
         .route("/api/sessions", get(sessions::list).post(sessions::create))
         .route("/api/sessions/{id}", delete(sessions::delete))

@@ -1,5 +1,6 @@
-//! The page: `/`, `/s/{id}`, `/t/{idea}/{slot}` (a terminal by name) and
-//! `/v` (a share link) answer `index.html`
+//! The page: `/`, `/s/{id}`, `/t/{idea}/{slot}` (a terminal by name),
+//! `/search`, `/play/{id}`, `/jobs/{idea}` and `/v` (a share link) answer
+//! `index.html`
 //! (never cached), every other path a file of the built page (`web/dist`,
 //! built by `scripts/web-build`), which is part of the binary: release
 //! builds embed it (a relay run anywhere serves its page), debug builds read
@@ -41,7 +42,8 @@ struct Page;
 /// `Cache-Control` of files whose name carries a content hash.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-/// `GET /`, `/s/{id}`, `/t/{idea}/{slot}`, `/v`: the page's `index.html`, revalidated on every load.
+/// `GET /`, `/s/{id}`, `/t/{idea}/{slot}`, `/search`, `/play/{id}`, `/jobs/{idea}`, `/v`:
+/// the page's `index.html`, revalidated on every load.
 pub async fn index(State(st): State<AppState>, headers: HeaderMap) -> Response {
     match load(&st.web_dir, "index.html", &headers).await {
         Some(file) => file.into_response_with("no-cache"),
