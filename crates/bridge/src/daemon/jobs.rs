@@ -46,6 +46,14 @@ pub const LOG_WINDOW: u64 = 4 * 1024 * 1024;
 /// A finished job's log is complete once its file stayed this long
 /// without growing (the pipe's last bytes trail the pane's death).
 const LOG_SETTLE: Duration = Duration::from_secs(2);
+/// What a job's pane runs: the command under the user's shell (tmux sets
+/// `SHELL` to its `default-shell`), as `default-shell -c` would, then its
+/// exit status written to a file, and the same end for tmux to see (a
+/// status above 128 is a signal the shell died of: the wrapper dies of it
+/// too). tmux 3.3a was seen, under load, to mark such a pane dead and
+/// never record its status; the file is the fallback.
+const WRAPPER: &str = r#""${SHELL:-/bin/sh}" -c "$1"; s=$?; printf '%s\n' "$s" > "$2"; if [ "$s" -gt 128 ] && [ "$s" -lt 160 ]; then kill -"$((s - 128))" $$; fi; exit "$s""#;
+
 /// Polls a dead pane may go without an exit status before the job is
 /// reported ended without one.
 const MAX_UNREAPED_POLLS: u32 = 10;
@@ -96,6 +104,16 @@ pub fn parse_panes(out: &[u8]) -> Vec<PaneLine> {
         .collect()
 }
 
+/// An exit status as a shell reports it (`$?`): a code, or 128 + the
+/// signal that ended the process.
+pub fn status_of(code: i32) -> (Option<i32>, Option<i32>) {
+    if (129..160).contains(&code) {
+        (None, Some(code - 128))
+    } else {
+        (Some(code), None)
+    }
+}
+
 /// What a pane's line means for its job.
 pub fn phase_of(line: Option<&PaneLine>) -> (JobPhase, Option<i32>, Option<i32>) {
     match line {
@@ -118,6 +136,8 @@ fn error(code: &str, message: impl Into<String>) -> ErrorBody {
 struct Tracked {
     report: JobReport,
     log: PathBuf,
+    /// The wrapper's exit-status file.
+    status: PathBuf,
     /// Log bytes read and sent on the current connection.
     sent: u64,
     /// Log bytes the relay stored.
@@ -160,6 +180,10 @@ impl Jobs {
 
     fn log_path(&self, job: &str) -> PathBuf {
         self.dir.join(format!("{job}.log"))
+    }
+
+    fn status_path(&self, job: &str) -> PathBuf {
+        self.dir.join(format!("{job}.status"))
     }
 
     /// The last report of a job this runner runs or ran (and remembers).
@@ -250,7 +274,22 @@ impl Jobs {
         if let Some(dir) = &spec.cwd {
             args.extend(["-c", dir.as_str()]);
         }
-        args.extend([spec.command.as_str(), ";", "pipe-pane", "-t", pane, &pipe]);
+        let status = self.status_path(&spec.job);
+        let status = status.to_string_lossy();
+        args.extend([
+            "--",
+            "/bin/sh",
+            "-c",
+            WRAPPER,
+            "tb-job",
+            spec.command.as_str(),
+            &status,
+            ";",
+            "pipe-pane",
+            "-t",
+            pane,
+            &pipe,
+        ]);
         if let Err(err) = server.tmux.run(&args).await {
             let _ = server.tmux.run(&["kill-window", "-t", window]).await;
             return Err(tmux(err));
@@ -272,6 +311,7 @@ impl Jobs {
             Tracked {
                 report: report.clone(),
                 log,
+                status: self.status_path(&spec.job),
                 sent: 0,
                 acked: 0,
                 settled: (0, Instant::now()),
@@ -350,11 +390,13 @@ impl Jobs {
             };
             info!(job = %l.job, pane = %l.pane, ?phase, "found a job");
             let log = self.log_path(&l.job);
+            let status = self.status_path(&l.job);
             self.tracked.insert(
                 l.job.clone(),
                 Tracked {
                     report: report.clone(),
                     log,
+                    status,
                     sent: 0,
                     acked: 0,
                     settled: (0, now),
@@ -374,7 +416,16 @@ impl Jobs {
                 t.pid = l.pid.or(t.pid);
             }
             if t.report.phase == JobPhase::Running {
-                let (phase, exit_code, signal) = phase_of(line);
+                let (phase, mut exit_code, mut signal) = phase_of(line);
+                if phase == JobPhase::Exited && exit_code.is_none() && signal.is_none() {
+                    // tmux has no status (yet): the wrapper's file.
+                    if let Some(code) = std::fs::read_to_string(&t.status)
+                        .ok()
+                        .and_then(|s| s.trim().parse::<i32>().ok())
+                    {
+                        (exit_code, signal) = status_of(code);
+                    }
+                }
                 // tmux marks a pane dead when its output ends, and records
                 // the status once it reaps the process: wait for it (a few
                 // polls) rather than report an exit without a code.
@@ -464,6 +515,7 @@ impl Jobs {
             if let Some(t) = self.tracked.remove(&job) {
                 debug!(%job, bytes = t.acked, "job log complete");
                 let _ = std::fs::remove_file(&t.log);
+                let _ = std::fs::remove_file(&t.status);
                 if self.done.len() >= DONE_KEPT {
                     self.done.pop_front();
                 }
@@ -597,6 +649,15 @@ mod tests {
     }
 
     #[test]
+    fn shell_statuses() {
+        assert_eq!(status_of(0), (Some(0), None));
+        assert_eq!(status_of(3), (Some(3), None));
+        assert_eq!(status_of(137), (None, Some(9)));
+        assert_eq!(status_of(128), (Some(128), None));
+        assert_eq!(status_of(255), (Some(255), None));
+    }
+
+    #[test]
     fn finished_job_windows_oldest_first() {
         let listing = "@12\t1\tj3\n@3\t1\tj1\n@7\t0\tj2\n@1\t1\t\n@9\t1\tj4\nbad\n";
         let got: Vec<u32> = finished_job_windows(listing)
@@ -629,6 +690,7 @@ mod tests {
                     exit_code: None,
                     signal: None,
                 },
+                status: log.with_extension("status"),
                 log,
                 sent: 0,
                 acked: 0,
