@@ -1424,3 +1424,24 @@ async fn issue_11_save_index_writes_a_long_save_in_order() {
     })
     .await;
 }
+
+/// Issue 11's benchmark: on PostgreSQL the tsvector column keeps a
+/// thousand-fold statistics target (migration 0041), without which a rare
+/// word walked every line newest first instead of taking the GIN index.
+#[tokio::test]
+async fn issue_11_postgres_keeps_detailed_search_statistics() {
+    each_db("search_statistics", |store| async move {
+        let store::Db::Postgres(pool) = store.db() else {
+            return;
+        };
+        let target: i32 = sqlx::query_scalar(
+            "SELECT attstattarget::int4 FROM pg_attribute \
+             WHERE attrelid = 'search_lines'::regclass AND attname = 'tsv'",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("statistics target");
+        assert_eq!(target, 1000);
+    })
+    .await;
+}
