@@ -14,6 +14,9 @@
 //! cargo bench -p benches --bench load            # LOAD_RUNS=5 by default
 //! LOAD_ONLY=daemon cargo bench -p benches --bench load   # the runner daemon:
 //!                          # 50 idle sessions (RSS, CPU), create → first output
+//! LOAD_ONLY=search SEARCH_PG=postgres://postgres@127.0.0.1:5432/postgres \
+//!     cargo bench -p benches --bench load   # the search index over 1 GB of
+//!                          # output (load_search.rs; needs no binaries or tmux)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -23,6 +26,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use testkit::{Browser, Login, Tmux, view_rows};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[path = "load_search.rs"]
+mod search;
 
 type Result<T> = anyhow::Result<T>;
 
@@ -50,6 +56,9 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        if std::env::var("LOAD_ONLY").is_ok_and(|only| only == "search") {
+            return search::run().await;
+        }
         let bins = Bins::find()?;
         println!("load: {runs} runs per case; tmux {}", tmux_version());
         // LOAD_ONLY=word runs only the cases whose label contains it.

@@ -1523,6 +1523,61 @@ async fn jobs_are_stored_updated_listed_and_their_logs_tile() {
             left.iter().map(|l| l.line.as_str()).collect::<Vec<_>>(),
             ["new"]
         );
+
+/// Issue 11's benchmark: `save_index` writes many lines per statement; a
+/// save larger than one statement keeps every line, in order, on both
+/// dialects (context reads across the statements' boundaries).
+#[tokio::test]
+async fn issue_11_save_index_writes_a_long_save_in_order() {
+    each_db("search_long_save", |store| async move {
+        let s = session(&store, "long").await;
+        append(&store, s, 1, 3).await;
+        let texts: Vec<String> = (0..1_001).map(|i| format!("row{i} every")).collect();
+        let lines: Vec<_> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| line("%1", 1 + (i as u64 * 3) / 1_001, t))
+            .collect();
+        assert!(store.save_index(s, 0, 3, &lines, "{}").await.expect("save"));
+
+        let mut q = query(&["row200"], None);
+        q.context = 2;
+        let hits = store.search("user-1", &q).await.expect("search");
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].before, ["row198 every", "row199 every"]);
+        assert_eq!(hits[0].after, ["row201 every", "row202 every"]);
+
+        let mut q = query(&["every"], None);
+        q.limit = 3;
+        let newest: Vec<String> = store
+            .search("user-1", &q)
+            .await
+            .expect("search")
+            .into_iter()
+            .map(|h| h.line)
+            .collect();
+        assert_eq!(newest, ["row1000 every", "row999 every", "row998 every"]);
+    })
+    .await;
+}
+
+/// Issue 11's benchmark: on PostgreSQL the tsvector column keeps a
+/// thousand-fold statistics target (migration 0041), without which a rare
+/// word walked every line newest first instead of taking the GIN index.
+#[tokio::test]
+async fn issue_11_postgres_keeps_detailed_search_statistics() {
+    each_db("search_statistics", |store| async move {
+        let store::Db::Postgres(pool) = store.db() else {
+            return;
+        };
+        let target: i32 = sqlx::query_scalar(
+            "SELECT attstattarget::int4 FROM pg_attribute \
+             WHERE attrelid = 'search_lines'::regclass AND attname = 'tsv'",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("statistics target");
+        assert_eq!(target, 1000);
     })
     .await;
 }
