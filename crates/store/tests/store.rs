@@ -1523,6 +1523,9 @@ async fn jobs_are_stored_updated_listed_and_their_logs_tile() {
             left.iter().map(|l| l.line.as_str()).collect::<Vec<_>>(),
             ["new"]
         );
+    })
+    .await;
+}
 
 /// Issue 11's benchmark: `save_index` writes many lines per statement; a
 /// save larger than one statement keeps every line, in order, on both

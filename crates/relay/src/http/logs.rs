@@ -194,7 +194,7 @@ pub async fn idea_logs(
     let entries: Vec<Value> = entries.into_iter().map(|(_, v)| v).collect();
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
-        Json(json!({ "idea": idea, "entries": entries })),
+        Json(json!({ "entries": entries })),
     )
         .into_response())
 }
