@@ -554,14 +554,6 @@ impl Jobs {
             .chain(self.tracked.values().map(|t| t.report.clone()))
             .collect()
     }
-
-    /// Records the channel of the session a job runs in (known after the
-    /// session is served).
-    pub fn set_channel(&mut self, job: &str, ch: u32) {
-        if let Some(t) = self.tracked.get_mut(job) {
-            t.report.ch = Some(ch);
-        }
-    }
 }
 
 /// Closes the windows of finished jobs in the session `target` but the

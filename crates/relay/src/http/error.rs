@@ -74,3 +74,27 @@ impl IntoResponse for AppError {
         }
     }
 }
+
+/// `{"error": …}` with `status`: the answer of the page's API to a request
+/// it refuses as it is.
+pub fn refusal(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({ "error": message.into() })),
+    )
+        .into_response()
+}
+
+/// 429 with `Retry-After` and `{"error": "<limit>: try again in N s"}`.
+pub fn too_many(wait: crate::auth::limits::RetryAfter, limit: &str) -> Response {
+    let secs = wait.secs();
+    let mut resp = refusal(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("{limit}: try again in {secs} s"),
+    );
+    resp.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(secs),
+    );
+    resp
+}

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 use store::Store;
 
-use super::error::AppError;
+use super::error::{AppError, refusal, too_many};
 use super::sessions::check_csrf;
 use crate::auth::CurrentUser;
 use crate::jobs::lifecycle::job_json;
@@ -28,24 +28,13 @@ use crate::state::AppState;
 /// Log chunks read from the store per piece of the response.
 const CHUNKS_PER_READ: u32 = 8;
 
-fn refusal(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
-}
-
 fn job_error(e: JobError) -> Result<Response, AppError> {
     Ok(match e {
         JobError::Invalid(why) => refusal(StatusCode::BAD_REQUEST, why),
         JobError::NoRunner => refusal(StatusCode::NOT_FOUND, "no such runner"),
         JobError::NotFound => return Err(AppError::NotFound),
         JobError::Ended => refusal(StatusCode::CONFLICT, "the job has ended already"),
-        JobError::Limited(wait) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, wait.secs().to_string())],
-            Json(json!({
-                "error": format!("at most 10 jobs a minute: try again in {} s", wait.secs())
-            })),
-        )
-            .into_response(),
+        JobError::Limited(wait) => too_many(wait, "at most 10 jobs a minute"),
         JobError::Store(e) => return Err(e.into()),
     })
 }

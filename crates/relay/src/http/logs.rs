@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::error::AppError;
+use super::error::{AppError, refusal, too_many};
 use crate::auth::{CurrentUser, bearer_token, now_ms};
 use crate::jobs::lifecycle::job_json;
 use crate::state::AppState;
@@ -24,10 +24,6 @@ pub const MAX_LINE: usize = 4096;
 const MAX_NAME: usize = 128;
 /// Entries of each kind an idea's timeline holds at most.
 const TIMELINE_LIMIT: u32 = 500;
-
-fn refusal(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
-}
 
 /// One ingested line: text, or `{"line", "at"?}`.
 #[derive(Debug, Deserialize)]
@@ -118,14 +114,7 @@ pub async fn ingest(
             .ingest_limit
             .try_acquire_n(&runner.runner_id, n, std::time::Instant::now())
     {
-        return Ok((
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, wait.secs().to_string())],
-            Json(json!({
-                "error": format!("at most 1000 lines a minute per runner: try again in {} s", wait.secs())
-            })),
-        )
-            .into_response());
+        return Ok(too_many(wait, "at most 1000 lines a minute per runner"));
     }
     st.store
         .ingest_lines(

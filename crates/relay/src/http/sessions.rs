@@ -19,7 +19,7 @@ use serde_json::json;
 use store::{SessionRecord, TerminalSessionId};
 
 use super::api::CSRF_HEADER;
-use super::error::AppError;
+use super::error::{AppError, refusal};
 use crate::auth::{CurrentUser, now_ms};
 use crate::hub::Live;
 use crate::runners::{CommandError, CommandReply};
@@ -96,11 +96,6 @@ async fn runner_names(st: &AppState, user_id: &str) -> Result<HashMap<String, St
         .into_iter()
         .map(|r| (r.id, r.name))
         .collect())
-}
-
-/// `{"error": …}` with `status`.
-fn refusal(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
 /// The checks of every state-changing request of the page: the
