@@ -8,7 +8,10 @@
 //! - [`watcher`]: a control client that only hears `%sessions-changed`.
 //! - [`supervisor`]: which sessions are served, on which channel; commands
 //!   from the relay; what the relay hears when a session ends.
-//! - [`jobs`]: jobs in tmux windows, their exit status and their logs.
+//! - [`jobs`]: jobs in tmux windows (plain jobs, agents, dev servers),
+//!   their exit status and their logs.
+//! - [`ports`]: the ports detected for running dev servers, the only ones
+//!   a preview tunnel may dial.
 //! - [`memory`]: the last 256 command results (pure).
 //! - [`state`]: the state file `tmux-bridge status` reads.
 //!
@@ -17,6 +20,7 @@
 
 pub mod jobs;
 pub mod memory;
+pub mod ports;
 pub mod server;
 pub mod state;
 pub mod supervisor;

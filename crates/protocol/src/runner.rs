@@ -15,7 +15,9 @@ use tmux_cc::PaneId;
 use crate::control::TmuxOp;
 
 pub mod job;
-pub use job::{FEATURE_JOBS, JobPhase, JobReport, JobSpec, LogChunk};
+pub use job::{
+    DetectedPort, FEATURE_JOBS, JobKind, JobPhase, JobReport, JobSpec, LogChunk, PortSource,
+};
 
 /// The protocol version a runner announces in `hello`.
 pub const RUNNER_PROTOCOL_VERSION: u32 = 2;

@@ -9,6 +9,8 @@ use crate::{Millis, Store, StoreError, TerminalSessionId, on_db};
 pub struct JobRecord {
     pub id: String,
     pub user_id: String,
+    /// `job`, `agent` or `devserver` (issue 12).
+    pub kind: String,
     pub idea: String,
     pub slot: String,
     pub name: String,
@@ -29,11 +31,14 @@ pub struct JobRecord {
     pub created_at: Millis,
     pub started_at: Option<Millis>,
     pub ended_at: Option<Millis>,
+    /// A dev server's detected ports: a JSON array of
+    /// `protocol::runner::DetectedPort`.
+    pub ports: String,
 }
 
-const JOB_COLUMNS: &str = "id, user_id, idea, slot, name, command, cwd, env, want_runner_id, \
-     runner_id, state, exit_code, signal, error, session_id, pane, cancel_requested, log_bytes, \
-     created_at, started_at, ended_at";
+const JOB_COLUMNS: &str = "id, user_id, kind, idea, slot, name, command, cwd, env, \
+     want_runner_id, runner_id, state, exit_code, signal, error, session_id, pane, \
+     cancel_requested, log_bytes, created_at, started_at, ended_at, ports";
 
 /// One stored piece of a job's log.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -53,12 +58,13 @@ impl Store {
     pub async fn insert_job(&self, j: &JobRecord) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
         );
         on_db!(&self.db, pool => {
             sqlx::query(&sql)
                 .bind(&j.id)
                 .bind(&j.user_id)
+                .bind(&j.kind)
                 .bind(&j.idea)
                 .bind(&j.slot)
                 .bind(&j.name)
@@ -78,6 +84,7 @@ impl Store {
                 .bind(j.created_at)
                 .bind(j.started_at)
                 .bind(j.ended_at)
+                .bind(&j.ports)
                 .execute(pool)
                 .await?;
         });
@@ -85,14 +92,14 @@ impl Store {
     }
 
     /// Writes a job's mutable fields (runner, state, exit, error, session,
-    /// pane, cancel request, times) as `j` has them. Not `log_bytes`:
+    /// pane, cancel request, times, ports) as `j` has them. Not `log_bytes`:
     /// only [`Store::append_job_log`] moves it.
     pub async fn update_job(&self, j: &JobRecord) -> Result<(), StoreError> {
         on_db!(&self.db, pool => {
             sqlx::query(
                 "UPDATE jobs SET runner_id = $2, state = $3, exit_code = $4, signal = $5, \
                  error = $6, session_id = $7, pane = $8, cancel_requested = $9, \
-                 started_at = $10, ended_at = $11 WHERE id = $1",
+                 started_at = $10, ended_at = $11, ports = $12 WHERE id = $1",
             )
             .bind(&j.id)
             .bind(&j.runner_id)
@@ -105,6 +112,7 @@ impl Store {
             .bind(j.cancel_requested)
             .bind(j.started_at)
             .bind(j.ended_at)
+            .bind(&j.ports)
             .execute(pool)
             .await?;
         });
@@ -119,23 +127,25 @@ impl Store {
         }))
     }
 
-    /// The user's jobs (of one idea when given), newest first, at most
-    /// `limit`.
+    /// The user's jobs (of one idea and one kind when given), newest
+    /// first, at most `limit`.
     pub async fn jobs_for_user(
         &self,
         user_id: &str,
         idea: Option<&str>,
+        kind: Option<&str>,
         limit: u32,
     ) -> Result<Vec<JobRecord>, StoreError> {
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = $1 AND ($2 IS NULL OR idea = $2) \
-             ORDER BY created_at DESC, id DESC LIMIT $3"
+             AND ($4 IS NULL OR kind = $4) ORDER BY created_at DESC, id DESC LIMIT $3"
         );
         Ok(on_db!(&self.db, pool => {
             sqlx::query_as(&sql)
                 .bind(user_id)
                 .bind(idea)
                 .bind(i64::from(limit))
+                .bind(kind)
                 .fetch_all(pool)
                 .await?
         }))

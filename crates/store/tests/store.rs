@@ -1400,6 +1400,7 @@ async fn jobs_are_stored_updated_listed_and_their_logs_tile() {
         let job = |id: &str, idea: &str, at| JobRecord {
             id: id.into(),
             user_id: "user-1".into(),
+            kind: if id == "j3" { "devserver" } else { "job" }.into(),
             idea: idea.into(),
             slot: "primary".into(),
             name: "make".into(),
@@ -1419,6 +1420,7 @@ async fn jobs_are_stored_updated_listed_and_their_logs_tile() {
             created_at: at,
             started_at: None,
             ended_at: None,
+            ports: "[]".into(),
         };
         store.insert_job(&job("j1", "x", 10)).await.unwrap();
         store.insert_job(&job("j2", "x", 20)).await.unwrap();
@@ -1437,22 +1439,38 @@ async fn jobs_are_stored_updated_listed_and_their_logs_tile() {
         j1.cancel_requested = true;
         j1.started_at = Some(11);
         j1.ended_at = Some(12);
+        j1.ports = r#"[{"port":5173,"addr":"::1","source":"socket"}]"#.into();
         store.update_job(&j1).await.unwrap();
         assert_eq!(store.job("j1").await.unwrap().expect("j1"), j1);
+        assert_eq!(
+            store.job("j3").await.unwrap().expect("j3").kind,
+            "devserver"
+        );
+
         assert_eq!(store.job("nope").await.unwrap(), None);
 
         let ids = |v: Vec<JobRecord>| v.into_iter().map(|j| j.id).collect::<Vec<_>>();
         assert_eq!(
-            ids(store.jobs_for_user("user-1", Some("x"), 10).await.unwrap()),
+            ids(store
+                .jobs_for_user("user-1", None, Some("devserver"), 10)
+                .await
+                .unwrap()),
+            ["j3"]
+        );
+        assert_eq!(
+            ids(store
+                .jobs_for_user("user-1", Some("x"), None, 10)
+                .await
+                .unwrap()),
             ["j2", "j1"]
         );
         assert_eq!(
-            ids(store.jobs_for_user("user-1", None, 2).await.unwrap()),
+            ids(store.jobs_for_user("user-1", None, None, 2).await.unwrap()),
             ["j3", "j2"]
         );
         assert!(
             store
-                .jobs_for_user("user-2", None, 10)
+                .jobs_for_user("user-2", None, None, 10)
                 .await
                 .unwrap()
                 .is_empty()

@@ -30,12 +30,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
-use protocol::runner::{ErrorBody, JobPhase, JobReport, JobSpec, LogChunk};
+use protocol::runner::{ErrorBody, JobKind, JobPhase, JobReport, JobSpec, LogChunk};
 use tmux_cc::PaneId;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::now_ms;
+use super::ports::PortTable;
 use super::server::Server;
 use crate::tmux::shell_quote;
 
@@ -63,11 +64,13 @@ pub const KEEP_FINISHED: usize = 5;
 const DONE_KEPT: usize = 200;
 /// The pane option that names a pane's job.
 pub const JOB_OPTION: &str = "@bridge_job";
+/// The pane option that names a job's kind (absent: a plain job).
+pub const KIND_OPTION: &str = "@bridge_job_kind";
 /// The environment variable a job's command sees its id in.
 pub const JOB_ENV: &str = "TB_JOB_ID";
 
 /// The pane listing [`Jobs::poll`] reads.
-const PANES_FORMAT: &str = "#{pane_id}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{pane_pid}\t#{@bridge_job}";
+const PANES_FORMAT: &str = "#{pane_id}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{pane_pid}\t#{@bridge_job_kind}\t#{@bridge_job}";
 
 /// One line of [`PANES_FORMAT`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +80,8 @@ pub struct PaneLine {
     pub status: Option<i32>,
     pub signal: Option<i32>,
     pub pid: Option<i32>,
+    /// The job's kind (an unknown or absent name: a plain job).
+    pub kind: JobKind,
     pub job: String,
 }
 
@@ -91,13 +96,16 @@ pub fn parse_panes(out: &[u8]) -> Vec<PaneLine> {
             let status = f.next()?.parse().ok();
             let signal = f.next()?.parse().ok().filter(|&s| s != 0);
             let pid = f.next()?.parse().ok();
-            let job = f.next().unwrap_or("").to_owned();
+            let kind = JobKind::parse(f.next()?).unwrap_or_default();
+            // The job id is last: whatever follows the kind.
+            let job = f.collect::<Vec<_>>().join("\t");
             Some(PaneLine {
                 pane,
                 dead,
                 status,
                 signal,
                 pid,
+                kind,
                 job,
             })
         })
@@ -112,6 +120,16 @@ pub fn status_of(code: i32) -> (Option<i32>, Option<i32>) {
     } else {
         (Some(code), None)
     }
+}
+
+/// The exit status the job's wrapper wrote, if it did.
+fn status_file(path: &Path) -> Option<(Option<i32>, Option<i32>)> {
+    let code = std::fs::read_to_string(path)
+        .ok()?
+        .trim()
+        .parse::<i32>()
+        .ok()?;
+    Some(status_of(code))
 }
 
 /// What a pane's line means for its job.
@@ -134,6 +152,7 @@ fn error(code: &str, message: impl Into<String>) -> ErrorBody {
 
 #[derive(Debug)]
 struct Tracked {
+    kind: JobKind,
     report: JobReport,
     log: PathBuf,
     /// The wrapper's exit-status file.
@@ -161,6 +180,9 @@ pub struct Jobs {
     /// again, and still in the inventory (a relay that missed the end
     /// learns it there instead of queueing the job again).
     done: VecDeque<JobReport>,
+    /// The ports running dev servers listen on (shared with the preview
+    /// tunnels, which dial only these).
+    ports: PortTable,
 }
 
 impl Jobs {
@@ -169,7 +191,19 @@ impl Jobs {
             dir: data_dir.join("jobs"),
             tracked: BTreeMap::new(),
             done: VecDeque::new(),
+            ports: PortTable::default(),
         }
+    }
+
+    /// The detected ports of the running dev servers (a handle on the
+    /// same table).
+    pub fn ports(&self) -> PortTable {
+        self.ports.clone()
+    }
+
+    /// The kind of a job this runner tracks.
+    pub fn kind(&self, job: &str) -> Option<JobKind> {
+        self.tracked.get(job).map(|t| t.kind)
     }
 
     /// Whether a poll is due work: a job runs, waits to be killed, or has
@@ -258,6 +292,13 @@ impl Jobs {
             "-p",
             "-t",
             pane,
+            KIND_OPTION,
+            spec.kind.as_str(),
+            ";",
+            "set-option",
+            "-p",
+            "-t",
+            pane,
             JOB_OPTION,
             &spec.job,
             ";",
@@ -303,12 +344,14 @@ impl Jobs {
             ended_at: None,
             exit_code: None,
             signal: None,
+            ports: Vec::new(),
         };
-        info!(job = %spec.job, %window, %pane, "job started");
+        info!(job = %spec.job, kind = spec.kind.as_str(), %window, %pane, "job started");
         tidy(server, target).await;
         self.tracked.insert(
             spec.job.clone(),
             Tracked {
+                kind: spec.kind,
                 report: report.clone(),
                 log,
                 status: self.status_path(&spec.job),
@@ -377,7 +420,14 @@ impl Jobs {
             {
                 continue;
             }
-            let (phase, exit_code, signal) = phase_of(Some(l));
+            let (phase, mut exit_code, mut signal) = phase_of(Some(l));
+            if phase == JobPhase::Exited && exit_code.is_none() && signal.is_none() {
+                // It ended while no runner watched, and tmux kept no status:
+                // the wrapper's file has it.
+                if let Some((c, s)) = status_file(&self.status_path(&l.job)) {
+                    (exit_code, signal) = (c, s);
+                }
+            }
             let report = JobReport {
                 job: l.job.clone(),
                 phase,
@@ -387,13 +437,15 @@ impl Jobs {
                 ended_at: (phase != JobPhase::Running).then(now_ms),
                 exit_code,
                 signal,
+                ports: Vec::new(),
             };
-            info!(job = %l.job, pane = %l.pane, ?phase, "found a job");
+            info!(job = %l.job, kind = l.kind.as_str(), pane = %l.pane, ?phase, "found a job");
             let log = self.log_path(&l.job);
             let status = self.status_path(&l.job);
             self.tracked.insert(
                 l.job.clone(),
                 Tracked {
+                    kind: l.kind,
                     report: report.clone(),
                     log,
                     status,
@@ -419,11 +471,8 @@ impl Jobs {
                 let (phase, mut exit_code, mut signal) = phase_of(line);
                 if phase == JobPhase::Exited && exit_code.is_none() && signal.is_none() {
                     // tmux has no status (yet): the wrapper's file.
-                    if let Some(code) = std::fs::read_to_string(&t.status)
-                        .ok()
-                        .and_then(|s| s.trim().parse::<i32>().ok())
-                    {
-                        (exit_code, signal) = status_of(code);
+                    if let Some((c, s)) = status_file(&t.status) {
+                        (exit_code, signal) = (c, s);
                     }
                 }
                 // tmux marks a pane dead when its output ends, and records
@@ -440,6 +489,8 @@ impl Jobs {
                     t.report.exit_code = exit_code;
                     t.report.signal = signal;
                     t.report.ended_at = Some(now_ms());
+                    t.report.ports.clear();
+                    self.ports.remove(&t.report.job);
                     t.kill_at = None;
                     t.settled = (t.sent.max(t.acked), now);
                     info!(job = %t.report.job, ?phase, ?exit_code, ?signal, "job ended");
@@ -629,13 +680,22 @@ mod tests {
 
     #[test]
     fn pane_lines_and_their_phases() {
-        let out = b"%1\t0\t\t\t100\tjob-a\n%2\t1\t3\t\t101\tjob-b\n%3\t1\t\t9\t102\tjob-c\n%4\t0\t\t\t103\t\nbad line\n";
+        let out = b"%1\t0\t\t\t100\t\tjob-a\n%2\t1\t3\t\t101\tagent\tjob-b\n%3\t1\t\t9\t102\tdevserver\tjob-c\n%4\t0\t\t\t103\t\t\nbad line\n";
         let lines = parse_panes(out);
         assert_eq!(lines.len(), 4);
         assert_eq!(phase_of(Some(&lines[0])), (JobPhase::Running, None, None));
         assert_eq!(phase_of(Some(&lines[1])), (JobPhase::Exited, Some(3), None));
         assert_eq!(phase_of(Some(&lines[2])), (JobPhase::Exited, None, Some(9)));
         assert_eq!(lines[3].job, "");
+        assert_eq!(
+            lines.iter().map(|l| l.kind).collect::<Vec<_>>(),
+            [
+                JobKind::Job,
+                JobKind::Agent,
+                JobKind::Devserver,
+                JobKind::Job
+            ]
+        );
         assert_eq!(lines[2].pid, Some(102));
         assert_eq!(phase_of(None), (JobPhase::Vanished, None, None));
     }
@@ -681,7 +741,9 @@ mod tests {
                     ended_at: None,
                     exit_code: None,
                     signal: None,
+                    ports: Vec::new(),
                 },
+                kind: JobKind::Job,
                 status: log.with_extension("status"),
                 log,
                 sent: 0,

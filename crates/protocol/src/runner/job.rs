@@ -32,11 +32,76 @@ pub const MAX_LOG_CHUNK: usize = 1024 * 1024;
 /// A runner feature: it takes `start_job` / `cancel_job`.
 pub const FEATURE_JOBS: &str = "jobs";
 
+/// What a job's process is for (issue 12). Agents and dev servers are
+/// jobs: a tmux window per process, the same states, exit status and log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// A command run to its end (a build, a test run).
+    #[default]
+    Job,
+    /// A coding agent: its pane is watched for idleness.
+    Agent,
+    /// A dev server: the ports its process tree listens on are detected
+    /// and can be previewed through the relay.
+    Devserver,
+}
+
+impl JobKind {
+    /// The name stored and shown (`job`, `agent`, `devserver`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Job => "job",
+            JobKind::Agent => "agent",
+            JobKind::Devserver => "devserver",
+        }
+    }
+
+    /// The kind named `s`, if it is one.
+    pub fn parse(s: &str) -> Option<JobKind> {
+        match s {
+            "job" => Some(JobKind::Job),
+            "agent" => Some(JobKind::Agent),
+            "devserver" => Some(JobKind::Devserver),
+            _ => None,
+        }
+    }
+
+    fn is_job(&self) -> bool {
+        *self == JobKind::Job
+    }
+}
+
+/// Where the runner learnt of a dev server's port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PortSource {
+    /// A listening socket of the job's process tree (Linux: /proc/net/tcp
+    /// and tcp6 matched against the tree's socket inodes).
+    Socket,
+    /// A URL the job printed (`http://localhost:5173/`) naming a port that
+    /// something on the machine listens on.
+    Output,
+}
+
+/// A port a dev server listens on, as the runner detected it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DetectedPort {
+    pub port: u16,
+    /// The listening address as found (`127.0.0.1`, `::1`, `0.0.0.0`,
+    /// `::`); the runner only ever dials loopback for it.
+    pub addr: String,
+    pub source: PortSource,
+}
+
 /// What to run, as `start_job` carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobSpec {
     /// The relay's job id.
     pub job: String,
+    /// A job, an agent or a dev server (absent: a job).
+    #[serde(default, skip_serializing_if = "JobKind::is_job")]
+    pub kind: JobKind,
     pub idea: String,
     pub slot: String,
     /// The tmux window's name.
@@ -147,6 +212,11 @@ pub struct JobReport {
     pub exit_code: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<i32>,
+    /// A dev server's ports, every one currently detected (absent or empty:
+    /// none). A report carries the whole set, so a port that closed is one
+    /// missing from the next report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<DetectedPort>,
 }
 
 /// A bad log chunk.
@@ -221,6 +291,7 @@ mod tests {
     fn spec() -> JobSpec {
         JobSpec {
             job: "j1".into(),
+            kind: JobKind::Job,
             idea: "idea".into(),
             slot: "primary".into(),
             name: "build".into(),
@@ -273,6 +344,23 @@ mod tests {
     }
 
     #[test]
+    fn kinds_default_to_job_and_round_trip() {
+        let s = serde_json::to_string(&spec()).expect("json");
+        assert!(!s.contains("kind"), "{s}");
+        let agent = JobSpec {
+            kind: JobKind::Agent,
+            ..spec()
+        };
+        let s = serde_json::to_string(&agent).expect("json");
+        assert!(s.contains(r#""kind":"agent""#), "{s}");
+        assert_eq!(serde_json::from_str::<JobSpec>(&s).expect("back"), agent);
+        for k in [JobKind::Job, JobKind::Agent, JobKind::Devserver] {
+            assert_eq!(JobKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(JobKind::parse("shell"), None);
+    }
+
+    #[test]
     fn log_chunks_round_trip_and_bad_ones_are_refused() {
         let c = LogChunk {
             job: "job-1".into(),
@@ -317,9 +405,15 @@ mod tests {
             ended_at: Some(2),
             exit_code: Some(3),
             signal: None,
+            ports: vec![DetectedPort {
+                port: 5173,
+                addr: "::1".into(),
+                source: PortSource::Socket,
+            }],
         };
         let s = serde_json::to_string(&r).expect("json");
         assert!(s.contains(r#""phase":"exited""#), "{s}");
+        assert!(s.contains(r#""source":"socket""#), "{s}");
         assert_eq!(serde_json::from_str::<JobReport>(&s).expect("back"), r);
     }
 }

@@ -76,6 +76,7 @@ pub async fn create(
         }
     };
     let req = NewJob {
+        kind: protocol::runner::JobKind::Job,
         idea: body.idea,
         slot: body.slot,
         name: body.name,
@@ -93,16 +94,33 @@ pub async fn create(
 #[derive(Deserialize)]
 pub struct ListParams {
     idea: Option<String>,
+    /// `job`, `agent` or `devserver`; absent: every kind.
+    kind: Option<String>,
 }
 
-/// `GET /api/jobs?idea=…`: `{"jobs": [Job…]}`, newest first.
+/// `GET /api/jobs?idea=…&kind=…`: `{"jobs": [Job…]}`, newest first.
 pub async fn list(
     State(st): State<AppState>,
     user: CurrentUser,
     Query(p): Query<ListParams>,
 ) -> Result<Response, AppError> {
     let idea = p.idea.as_deref().filter(|i| !i.is_empty());
-    let list = st.store.jobs_for_user(&user.id, idea, LIST_LIMIT).await?;
+    let kind = match p.kind.as_deref().filter(|k| !k.is_empty()) {
+        None => None,
+        Some(k) => match protocol::runner::JobKind::parse(k) {
+            Some(k) => Some(k.as_str()),
+            None => {
+                return Ok(refusal(
+                    StatusCode::BAD_REQUEST,
+                    "kind is job, agent or devserver",
+                ));
+            }
+        },
+    };
+    let list = st
+        .store
+        .jobs_for_user(&user.id, idea, kind, LIST_LIMIT)
+        .await?;
     let jobs: Vec<_> = list.iter().map(job_json).collect();
     Ok((
         [(header::CACHE_CONTROL, "no-store")],

@@ -140,7 +140,7 @@ pub async fn idea_logs(
     let mut entries: Vec<(i64, Value)> = Vec::new();
     for j in st
         .store
-        .jobs_for_user(&user.id, Some(&idea), TIMELINE_LIMIT)
+        .jobs_for_user(&user.id, Some(&idea), None, TIMELINE_LIMIT)
         .await?
     {
         let at = j.started_at.unwrap_or(j.created_at);

@@ -51,6 +51,12 @@ pub fn apply_report(
         .or(job.started_at)
         .unwrap_or(now);
     job.started_at = Some(started);
+    // A report carries every detected port; an ended job listens on none.
+    job.ports = if report.phase == JobPhase::Running {
+        serde_json::to_string(&report.ports).unwrap_or_else(|_| "[]".into())
+    } else {
+        "[]".into()
+    };
     match report.phase {
         JobPhase::Running => {
             job.state = RUNNING.into();
@@ -93,8 +99,11 @@ pub fn apply_report(
 /// The job as the page reads it (§5 `Job`).
 pub fn job_json(j: &JobRecord) -> Value {
     let env: Value = serde_json::from_str(&j.env).unwrap_or_else(|_| json!({}));
+    let ports: Value = serde_json::from_str(&j.ports).unwrap_or_else(|_| json!([]));
     json!({
         "id": j.id,
+        "kind": j.kind,
+        "ports": ports,
         "idea": j.idea,
         "slot": j.slot,
         "name": j.name,
@@ -125,6 +134,7 @@ mod tests {
         JobRecord {
             id: "j".into(),
             user_id: "u".into(),
+            kind: "job".into(),
             idea: "i".into(),
             slot: "primary".into(),
             name: "n".into(),
@@ -144,6 +154,7 @@ mod tests {
             created_at: 1,
             started_at: None,
             ended_at: None,
+            ports: "[]".into(),
         }
     }
 
@@ -157,6 +168,7 @@ mod tests {
             ended_at: Some(20),
             exit_code: code,
             signal,
+            ports: Vec::new(),
         }
     }
 

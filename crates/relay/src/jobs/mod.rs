@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use protocol::runner::{
-    CommandOp, FEATURE_JOBS, JobPhase, JobReport, JobSpec, LogChunk, job::MAX_LOG_CHUNK,
+    CommandOp, FEATURE_JOBS, JobKind, JobPhase, JobReport, JobSpec, LogChunk, job::MAX_LOG_CHUNK,
 };
 use store::{JobRecord, TerminalSessionId};
 use tokio::sync::Mutex;
@@ -47,6 +47,8 @@ pub const LIST_LIMIT: u32 = 200;
 /// What a page asks for (`POST /api/jobs`), checked.
 #[derive(Debug, Clone)]
 pub struct NewJob {
+    /// A job, an agent or a dev server (issue 12).
+    pub kind: JobKind,
     pub idea: String,
     pub slot: Option<String>,
     pub name: Option<String>,
@@ -142,6 +144,7 @@ fn notify(st: &AppState, job: &JobRecord) {
 fn spec_of(job: &JobRecord) -> JobSpec {
     JobSpec {
         job: job.id.clone(),
+        kind: JobKind::parse(&job.kind).unwrap_or_default(),
         idea: job.idea.clone(),
         slot: job.slot.clone(),
         name: job.name.clone(),
@@ -168,6 +171,7 @@ pub async fn create(st: &AppState, user_id: &str, req: NewJob) -> Result<JobReco
     let id = new_job_id();
     let spec = JobSpec {
         job: id.clone(),
+        kind: req.kind,
         idea: req.idea.clone(),
         slot: slot.clone(),
         name: window_name(req.name.as_deref(), &req.command),
@@ -189,6 +193,7 @@ pub async fn create(st: &AppState, user_id: &str, req: NewJob) -> Result<JobReco
     let job = JobRecord {
         id,
         user_id: user_id.to_owned(),
+        kind: spec.kind.as_str().to_owned(),
         idea: spec.idea,
         slot: spec.slot,
         name: spec.name,
@@ -208,6 +213,7 @@ pub async fn create(st: &AppState, user_id: &str, req: NewJob) -> Result<JobReco
         created_at: now_ms(),
         started_at: None,
         ended_at: None,
+        ports: "[]".into(),
     };
     st.store.insert_job(&job).await?;
     info!(job = %job.id, idea = %job.idea, "job created");
