@@ -1545,6 +1545,137 @@ async fn jobs_are_stored_updated_listed_and_their_logs_tile() {
     .await;
 }
 
+/// Issue 12: a dev server's events are stored in order per job, read back
+/// newest-last, capped per job (the oldest go), and go with their job.
+#[tokio::test]
+async fn issue_12_devserver_events_are_kept_per_job_bounded_and_pruned() {
+    each_db("devserver_events", |store| async move {
+        use store::{JobRecord, NewDevserverEvent};
+        store
+            .create_user("user-1", "alice", None, 0)
+            .await
+            .unwrap()
+            .expect("new user");
+        for id in ["d1", "d2"] {
+            store
+                .insert_job(&JobRecord {
+                    id: id.into(),
+                    user_id: "user-1".into(),
+                    kind: "devserver".into(),
+                    idea: "x".into(),
+                    slot: "primary".into(),
+                    name: "vite".into(),
+                    command: "npm run dev".into(),
+                    cwd: None,
+                    env: "{}".into(),
+                    want_runner_id: None,
+                    runner_id: None,
+                    state: "running".into(),
+                    exit_code: None,
+                    signal: None,
+                    error: None,
+                    session_id: None,
+                    pane: None,
+                    cancel_requested: false,
+                    log_bytes: 0,
+                    created_at: 1,
+                    started_at: Some(2),
+                    ended_at: None,
+                    ports: "[]".into(),
+                })
+                .await
+                .unwrap();
+        }
+        let detected = |port: u16| NewDevserverEvent {
+            kind: "port-detected".into(),
+            port: Some(port),
+            addr: Some("127.0.0.1".into()),
+            source: Some("socket".into()),
+            exit_code: None,
+            signal: None,
+        };
+        let exited = NewDevserverEvent {
+            kind: "process-exited".into(),
+            port: None,
+            addr: None,
+            source: None,
+            exit_code: Some(130),
+            signal: None,
+        };
+        let got = store
+            .add_devserver_events("d1", 10, &[detected(5173), detected(8080)])
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 2);
+        assert!(got[0].id < got[1].id);
+        assert_eq!(
+            (got[1].port, got[1].at, got[1].source.as_deref()),
+            (Some(8080), 10, Some("socket"))
+        );
+        store
+            .add_devserver_events("d2", 11, &[detected(3000)])
+            .await
+            .unwrap();
+        store
+            .add_devserver_events("d1", 12, std::slice::from_ref(&exited))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .add_devserver_events("d1", 13, &[])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let d1 = store.devserver_events("d1", 10).await.unwrap();
+        assert_eq!(
+            d1.iter()
+                .map(|e| (e.kind.as_str(), e.port, e.exit_code))
+                .collect::<Vec<_>>(),
+            [
+                ("port-detected", Some(5173), None),
+                ("port-detected", Some(8080), None),
+                ("process-exited", None, Some(130)),
+            ]
+        );
+        let newest = store.devserver_events("d1", 1).await.unwrap();
+        assert_eq!(newest.len(), 1);
+        assert_eq!(newest[0].kind, "process-exited");
+        assert!(
+            store
+                .add_devserver_events("nope", 1, &[detected(1)])
+                .await
+                .is_err(),
+            "events belong to a job"
+        );
+
+        // The cap: a flapping port keeps only the newest events.
+        let kept = Store::DEVSERVER_EVENTS_KEPT;
+        let many: Vec<_> = (0..kept + 50)
+            .map(|i| detected(u16::try_from(1000 + i).unwrap()))
+            .collect();
+        store.add_devserver_events("d2", 20, &many).await.unwrap();
+        let d2 = store.devserver_events("d2", kept * 2).await.unwrap();
+        assert_eq!(d2.len(), kept as usize);
+        assert_eq!(
+            d2.last().unwrap().port,
+            Some(i32::try_from(1000 + kept + 49).unwrap())
+        );
+        assert_eq!(d2.first().unwrap().port, Some(1050));
+
+        // Pruning a finished dev server drops its events too.
+        let mut d1j = store.job("d1").await.unwrap().expect("d1");
+        d1j.state = "cancelled".into();
+        d1j.ended_at = Some(30);
+        store.update_job(&d1j).await.unwrap();
+        store.prune_logs(60).await.unwrap();
+        assert_eq!(store.job("d1").await.unwrap(), None);
+        assert!(store.devserver_events("d1", 10).await.unwrap().is_empty());
+        assert_eq!(store.devserver_events("d2", 1).await.unwrap().len(), 1);
+    })
+    .await;
+}
+
 /// Issue 11's benchmark: `save_index` writes many lines per statement; a
 /// save larger than one statement keeps every line, in order, on both
 /// dialects (context reads across the statements' boundaries).
