@@ -26,6 +26,8 @@ pub enum Notice {
     Activity(serde_json::Value),
     /// A job was created or changed (the `Job` object of §5).
     Job(serde_json::Value),
+    /// A dev server event (the `DevserverEvent` object of §5).
+    Devserver(serde_json::Value),
 }
 
 impl Notice {
@@ -36,6 +38,7 @@ impl Notice {
             Notice::Runner(_) => "runner",
             Notice::Activity(_) => "activity",
             Notice::Job(_) => "job",
+            Notice::Devserver(_) => "devserver",
         }
     }
 
@@ -43,7 +46,9 @@ impl Notice {
     pub fn data(&self) -> String {
         match self {
             Notice::Sessions => "{}".to_owned(),
-            Notice::Runner(v) | Notice::Activity(v) | Notice::Job(v) => v.to_string(),
+            Notice::Runner(v) | Notice::Activity(v) | Notice::Job(v) | Notice::Devserver(v) => {
+                v.to_string()
+            }
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod activity;
 pub mod api;
 pub mod auth;
+pub mod devservers;
 pub mod error;
 pub mod export;
 pub mod jobs;
@@ -54,6 +55,12 @@ pub fn router(st: AppState) -> Router {
         .route("/api/jobs/{id}", get(jobs::get))
         .route("/api/jobs/{id}/cancel", post(jobs::cancel))
         .route("/api/jobs/{id}/log", get(jobs::log))
+        .route(
+            "/api/devservers",
+            get(devservers::list).post(devservers::create),
+        )
+        .route("/api/devservers/{id}", get(devservers::get))
+        .route("/api/devservers/{id}/stop", post(devservers::stop))
         .route("/api/logs/ingest", post(logs::ingest))
         .route("/api/ideas/{idea}/logs", get(logs::idea_logs))
         .route("/api/runner/ws", any(ws::runner::runner_ws))

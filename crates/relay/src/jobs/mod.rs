@@ -3,6 +3,8 @@
 //! (docs/protocol.md §4.6 and §5).
 //!
 //! - [`lifecycle`]: the states and how reports move them (pure).
+//! - [`devservers`]: a dev server's events, derived from its consecutive
+//!   states (issue 12).
 //! - this module: creating a job (checked, rate-limited, stored as
 //!   `queued`), dispatching queued jobs to a runner (the named one, else
 //!   the one serving the idea's session, else the least busy online one),
@@ -15,6 +17,7 @@
 //! the store: a relay restart loses none, and queued ones are dispatched
 //! when their runner connects.
 
+pub mod devservers;
 pub mod lifecycle;
 
 use std::collections::{BTreeMap, HashMap};
@@ -368,10 +371,12 @@ pub async fn on_report(
         warn!(job = %report.job, "a report on a job of another runner or account; ignored");
         return Ok(());
     }
+    let before = job.clone();
     job.runner_id = Some(runner_id.to_owned());
     if lifecycle::apply_report(&mut job, report, session, now_ms()) {
         st.store.update_job(&job).await?;
         notify(st, &job);
+        devservers::changed(st, &before, &job).await;
     }
     Ok(())
 }
@@ -412,11 +417,13 @@ pub async fn on_inventory(
                     notify(st, &job);
                 }
                 None => {
+                    let before = job.clone();
                     job.state = LOST.into();
                     job.error = Some("the runner no longer knows this job".into());
                     job.ended_at.get_or_insert_with(now_ms);
                     st.store.update_job(&job).await?;
                     notify(st, &job);
+                    devservers::changed(st, &before, &job).await;
                 }
             }
         }
