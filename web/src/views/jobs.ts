@@ -9,6 +9,7 @@
 //! and from panes goes in as text.
 
 import { api, button, el } from '../dom';
+import { mountDevservers } from './devservers';
 import { badgeText, compareJobs, duration, isActive, newerJob, paneUrl, parseJob, retryAfterSeconds, startError, type Job } from '../jobs';
 
 const POLL_MS = 5_000;
@@ -31,6 +32,7 @@ function label(job: Pick<Job, 'command'>): string {
 export function mountJobs(root: HTMLElement, idea: string): JobsView {
   const v = new JobsView(root, idea);
   void v.start();
+  mountDevservers(root.querySelector('main') ?? root, idea);
   return v;
 }
 

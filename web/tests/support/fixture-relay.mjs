@@ -88,6 +88,10 @@ export async function startFixtureRelay({ distDir, sessionId = 'sess1', attach =
       });
       return;
     }
+    if (url.pathname === '/api/devservers' && req.method === 'GET') {
+      // Issue 12: the jobs page lists dev servers too; this relay has none.
+      return json(res, 200, { devservers: [] });
+    }
     if (url.pathname === '/api/jobs' && req.method === 'GET') {
       const idea = url.searchParams.get('idea');
       const jobs = state.jobs.filter((j) => idea === null || j.idea === idea).sort((a, b) => b.created_at - a.created_at);
