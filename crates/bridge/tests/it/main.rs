@@ -4,6 +4,7 @@
 
 mod cli;
 mod daemon;
+mod devservers;
 mod e2e;
 mod jobs;
 mod logs;
