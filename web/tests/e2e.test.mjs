@@ -491,3 +491,52 @@ test('issue 11: jobs from the page: exit 3 is failed with code 3, a running slee
   assert.doesNotMatch(text, /\x1b/, 'escape sequences removed');
   await page.screenshot({ path: join(ARTIFACTS, 'e2e-jobs.png') });
 });
+
+test('issue 12: a dev server from the page: its port appears with a preview link; stopped, it closes and exits', { skip: skip || false, timeout: 240_000 }, async (t) => {
+  const up = await startUp(t);
+  const page = await openSession(browser, t, up);
+  await page.click('[data-testid="session-jobs"]');
+  await page.waitForURL(/\/jobs\/[^/]+$/, { timeout: 10_000 });
+  await until(() => page.evaluate(() => document.querySelector('.devserver-section')?.dataset.events === 'open'), 10_000, 'dev servers listening');
+  const port = await freePort();
+  const command = `python3 -m http.server ${port} --bind 127.0.0.1`;
+  await page.fill('[data-testid="devserver-command"]', command);
+  await page.fill('[data-testid="devserver-cwd"]', '/tmp');
+  await page.click('[data-testid="devserver-start"]');
+  const said = () => page.textContent('[data-testid="devserver-form-status"]');
+  await until(async () => (await said()) === `Started “${command}”.` || /not started/.test((await said()) ?? ''), 15_000, 'dev server started');
+  assert.equal(await said(), `Started “${command}”.`);
+  const row = page.locator('[data-testid="devserver"]').filter({ has: page.locator('.job-command', { hasText: command }) });
+  const id = await row.getAttribute('data-devserver');
+  assert.match(id, /^j[0-9a-f]+$/);
+
+  // Its port, live: a link to the preview path, in a new tab without an opener.
+  const started = Date.now();
+  const link = row.locator(`[data-testid="devserver-port"][data-port="${port}"] [data-testid="devserver-preview"]`);
+  await until(async () => (await link.count()) === 1, 60_000, `port ${port} listed`);
+  console.log(`dev server port ${port} shown in the page ${Date.now() - started} ms after the start was answered (python's start included)`);
+  assert.equal(await link.getAttribute('href'), `/preview/${id}/${port}`);
+  assert.equal(await link.getAttribute('target'), '_blank');
+  assert.equal(await link.getAttribute('rel'), 'noopener');
+  assert.equal(await link.textContent(), 'Open preview');
+  assert.equal(await row.locator('[data-testid="devserver-state"]').textContent(), 'running');
+  const eventTexts = async () => row.locator('[data-testid="devserver-event"] .devserver-event-text').allTextContents();
+  assert.deepEqual(await eventTexts(), [`port ${port} detected on 127.0.0.1 (listening socket)`]);
+  await page.screenshot({ path: join(ARTIFACTS, 'e2e-devserver-running.png') });
+
+  // Stop: the port closes and the process exits, live, and a reload shows the same.
+  await row.locator('[data-testid="devserver-stop"]').click();
+  await until(async () => (await row.locator('[data-testid="devserver-state"]').textContent()) === 'cancelled', 30_000, 'stopped');
+  await until(async () => (await eventTexts()).length === 3, 10_000, 'three events');
+  const texts = await eventTexts();
+  assert.deepEqual(texts.slice(0, 2), [`port ${port} detected on 127.0.0.1 (listening socket)`, `port ${port} closed`]);
+  // How it ended is the runner's to say (SIGINT, or no status when tmux kept none).
+  assert.match(texts[2], /^process exited /);
+  console.log(`dev server stopped: ${texts[2]}; row: ${await row.textContent()}`);
+  assert.equal(await row.locator('[data-testid="devserver-preview"]').count(), 0);
+  assert.equal(await row.locator('[data-testid="devserver-stop"]').count(), 0);
+  await page.reload();
+  await until(async () => (await row.count()) === 1 && (await eventTexts()).length === 3, 15_000, 'listed after a reload');
+  assert.equal(await row.locator('[data-testid="devserver-state"]').textContent(), 'cancelled');
+  await page.screenshot({ path: join(ARTIFACTS, 'e2e-devserver-stopped.png') });
+});

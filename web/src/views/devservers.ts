@@ -285,7 +285,7 @@ export class DevserversView {
         el('a', { href: p.url, target: '_blank', rel: 'noopener', 'data-action': `preview-${p.port}`, 'data-testid': 'devserver-preview' }, 'Open preview'))));
     if (d.ports.length === 0 && isActive(d)) ports.append(el('li', { class: 'job-meta' }, 'no port detected yet'));
     const events = el('ol', { class: 'devserver-events', 'data-testid': 'devserver-events', 'aria-label': `Events of ${label(d)}` },
-      ...d.events.slice(-EVENTS_SHOWN).map((e: DevEvent) => el('li', { 'data-kind': e.kind, 'data-testid': 'devserver-event' }, clock(e.at), ' ', eventText(e))));
+      ...d.events.slice(-EVENTS_SHOWN).map((e: DevEvent) => el('li', { 'data-kind': e.kind, 'data-testid': 'devserver-event' }, clock(e.at), ' ', el('span', { class: 'devserver-event-text' }, eventText(e)))));
     li.replaceChildren(head, ports, events);
     if (focused) {
       const again = li.querySelector<HTMLElement>(`[data-action="${focused}"]`);
