@@ -69,6 +69,19 @@ impl Events {
         out
     }
 
+    /// Reads whatever arrives within `within` (nothing is fine).
+    async fn drain(&mut self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut chunk = [0u8; 4096];
+        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await
+        {
+            if n == 0 {
+                break;
+            }
+            self.buf.push_str(&String::from_utf8_lossy(&chunk[..n]));
+        }
+    }
+
     /// Waits until `n` devserver events have arrived; returns them all.
     async fn wait_devserver(&mut self, n: usize) -> Vec<Value> {
         let deadline = tokio::time::Instant::now() + STEP;
@@ -228,6 +241,9 @@ async fn api_and_events(url: &str) {
 
     // A runner that takes jobs: the dev server starts, reports ports, ends.
     let mut events = Events::open(relay.addr(), &cookie).await;
+    // Another account's event stream, open all along.
+    let (_other_id, other_cookie) = relay.user("other").await;
+    let mut others = Events::open(relay.addr(), &other_cookie).await;
     let (rid, token) = pair(&relay, &user_id).await;
     let mut ws = job_runner(relay.addr(), &token).await;
     // The queued plain job reaches the runner first; refuse it.
@@ -362,6 +378,13 @@ async fn api_and_events(url: &str) {
         .http("GET", &format!("/api/devservers/{id}"), &h, b"")
         .await;
     assert_eq!(r.json()["events"].as_array().map(Vec::len), Some(5));
+    // Nothing of it reached the other account's stream.
+    others.drain(Duration::from_millis(300)).await;
+    assert_eq!(others.devserver_events(), Vec::<Value>::new());
+    assert!(
+        !others.buf.contains(&id),
+        "another account saw the dev server"
+    );
     let _ = rid;
     let _ = ws.close(None).await;
 }
