@@ -29,7 +29,9 @@ pub mod watcher;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use protocol::runner::{FEATURE_JOBS, FEATURE_KEYS, FEATURE_TMUX, Hello, RUNNER_PROTOCOL_VERSION};
+use protocol::runner::{
+    FEATURE_JOBS, FEATURE_KEYS, FEATURE_TMUX, FEATURE_WATCH, Hello, RUNNER_PROTOCOL_VERSION,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -93,6 +95,7 @@ pub async fn run(mut cfg: DaemonConfig, cancel: CancellationToken) -> anyhow::Re
             FEATURE_KEYS.to_owned(),
             FEATURE_TMUX.to_owned(),
             FEATURE_JOBS.to_owned(),
+            FEATURE_WATCH.to_owned(),
         ],
     };
     info!(%tmux_version, relay = %cfg.relay_url, "runner daemon starting");

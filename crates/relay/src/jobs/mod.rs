@@ -151,6 +151,7 @@ fn spec_of(job: &JobRecord) -> JobSpec {
         command: job.command.clone(),
         cwd: job.cwd.clone(),
         env: serde_json::from_str(&job.env).unwrap_or_default(),
+        agent: None,
     }
 }
 
@@ -178,6 +179,7 @@ pub async fn create(st: &AppState, user_id: &str, req: NewJob) -> Result<JobReco
         command: req.command.clone(),
         cwd: req.cwd.clone().filter(|c| !c.is_empty()),
         env: req.env.clone(),
+        agent: None,
     };
     spec.validate().map_err(JobError::Invalid)?;
     if let Some(r) = &req.runner_id {
