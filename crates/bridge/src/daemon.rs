@@ -8,6 +8,8 @@
 //! - [`watcher`]: a control client that only hears `%sessions-changed`.
 //! - [`supervisor`]: which sessions are served, on which channel; commands
 //!   from the relay; what the relay hears when a session ends.
+//! - [`agents`]: the built-in agent kinds' commands (`agents.json`) and
+//!   an agent's command line, refused when its program is not installed.
 //! - [`jobs`]: jobs in tmux windows (plain jobs, agents, dev servers),
 //!   their exit status and their logs.
 //! - [`ports`]: the ports detected for running dev servers, the only ones
@@ -18,6 +20,7 @@
 //! Each served session is [`crate::session`]: its control client and core
 //! under one task; [`crate::uplink`] is the WebSocket.
 
+pub mod agents;
 pub mod jobs;
 pub mod memory;
 pub mod ports;
@@ -55,6 +58,8 @@ pub struct DaemonConfig {
     pub core: CoreConfig,
     /// Size of a session the daemon creates (columns, rows).
     pub initial_size: (u16, u16),
+    /// The commands of the built-in agent kinds.
+    pub agents: agents::AgentCommands,
 }
 
 fn now_ms() -> u64 {
