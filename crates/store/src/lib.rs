@@ -33,6 +33,7 @@
 //! power cut.
 
 pub mod accounts;
+mod agents;
 mod error;
 mod events;
 mod files;
@@ -53,6 +54,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use agents::{AgentRecord, AgentTransition, PaneWatch, TRANSITIONS_KEPT};
 pub use error::StoreError;
 pub use events::{EventRecord, NewEvent};
 pub use jobs::{IngestedLine, JobRecord, LogChunkRecord};
