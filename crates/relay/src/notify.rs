@@ -26,6 +26,10 @@ pub enum Notice {
     Activity(serde_json::Value),
     /// A job was created or changed (the `Job` object of §5).
     Job(serde_json::Value),
+    /// An agent's state changed (the `Agent` object of §5).
+    Agent(serde_json::Value),
+    /// A watched pane went idle or active (the `PaneWatch` object of §5).
+    PaneActivity(serde_json::Value),
 }
 
 impl Notice {
@@ -36,6 +40,8 @@ impl Notice {
             Notice::Runner(_) => "runner",
             Notice::Activity(_) => "activity",
             Notice::Job(_) => "job",
+            Notice::Agent(_) => "agent",
+            Notice::PaneActivity(_) => "pane_activity",
         }
     }
 
@@ -43,7 +49,11 @@ impl Notice {
     pub fn data(&self) -> String {
         match self {
             Notice::Sessions => "{}".to_owned(),
-            Notice::Runner(v) | Notice::Activity(v) | Notice::Job(v) => v.to_string(),
+            Notice::Runner(v)
+            | Notice::Activity(v)
+            | Notice::Job(v)
+            | Notice::Agent(v)
+            | Notice::PaneActivity(v) => v.to_string(),
         }
     }
 }
