@@ -9,6 +9,7 @@
 //! and from panes goes in as text.
 
 import { api, button, el } from '../dom';
+import { mountAgents } from './agents';
 import { badgeText, compareJobs, duration, isActive, newerJob, paneUrl, parseJob, retryAfterSeconds, startError, type Job } from '../jobs';
 
 const POLL_MS = 5_000;
@@ -80,6 +81,7 @@ export class JobsView {
         el('section', { class: 'new-job', 'aria-label': 'Start a job' }, el('h2', {}, 'Start a job'), form),
         el('section', { class: 'job-list' }, el('h2', {}, 'Jobs'), this.statusEl, this.listEl)));
     document.title = `jobs · ${idea} · tmux-bridge`;
+    mountAgents(root.querySelector<HTMLElement>('main.jobs-page') ?? root, idea);
   }
 
   async start(): Promise<void> {
