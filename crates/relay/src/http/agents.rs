@@ -50,10 +50,9 @@ fn agent_error(e: JobError) -> Result<Response, AppError> {
     })
 }
 
-/// `body` as `T`, or a 400 naming what was expected.
-fn parse<T: DeserializeOwned>(body: &[u8], expected: &str) -> Result<T, Response> {
-    serde_json::from_slice(body)
-        .map_err(|e| refusal(StatusCode::BAD_REQUEST, format!("expected {expected}: {e}")))
+/// `body` as `T`, or what a 400 says: what was expected.
+fn parse<T: DeserializeOwned>(body: &[u8], expected: &str) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("expected {expected}: {e}"))
 }
 
 fn no_store(v: serde_json::Value) -> Response {
@@ -110,7 +109,7 @@ async fn create(
     check_csrf(&st, &headers)?;
     let b: CreateBody = match parse(&body, "{\"idea\",\"kind\",\"args\"?,…}") {
         Ok(b) => b,
-        Err(r) => return Ok(r),
+        Err(why) => return Ok(refusal(StatusCode::BAD_REQUEST, why)),
     };
     let req = NewAgent {
         idea: b.idea,
@@ -224,7 +223,7 @@ async fn put_settings(
     check_csrf(&st, &headers)?;
     let b: SettingsBody = match parse(&body, "{\"agent_idle_ms\": ms|null}") {
         Ok(b) => b,
-        Err(r) => return Ok(r),
+        Err(why) => return Ok(refusal(StatusCode::BAD_REQUEST, why)),
     };
     if let Err(e) = b.agent_idle_ms.map(agents::check_idle_ms).transpose() {
         return agent_error(e);
@@ -300,7 +299,7 @@ async fn watch(
     };
     let b: WatchBody = match parse(&body, "{\"idle_ms\": ms|null}") {
         Ok(b) => b,
-        Err(r) => return Ok(r),
+        Err(why) => return Ok(refusal(StatusCode::BAD_REQUEST, why)),
     };
     match agents::watch_pane(&st, &user.id, session, pane, b.idle_ms).await {
         Ok(Some(w)) => Ok(Json(json!({ "watch": watch_json(&st, &w).await })).into_response()),
