@@ -572,6 +572,10 @@ test('issue 12: a custom agent started from the page goes running → idle, the 
   const watches = await term.evaluate(async (sid) => (await fetch(`/api/sessions/${sid}/watches`)).json(), detail.session_id);
   assert.equal(watches.watches[0].pane, shell);
 
+  // The session list shows the idea's live agent with its state.
+  await term.goto(new URL('/', up.url).toString());
+  await until(async () => ((await term.textContent('[data-testid="idea-agents"]').catch(() => '')) ?? '').includes('custom idle'), 15_000, 'agent badge in the list');
+
   // Stop the agent from the page.
   await page.click('[data-testid="agent-stop"]');
   await until(async () => /^stopped/.test(await badge()), 30_000, 'stopped');

@@ -186,3 +186,64 @@ export class AgentsView {
         el('span', { class: 'job-actions' }, ...actions)));
   }
 }
+
+/**
+ * Per-idea agent badges for the session list: `GET /api/agents` once, then
+ * the `agent` events; [`badge`](IdeaAgentBadges.badge) gives one element per
+ * idea, kept up to date in place (`claude-code idle`, `2 agents running`…),
+ * empty while the idea has no live agent.
+ */
+export class IdeaAgentBadges {
+  private readonly agents = new Map<string, Agent>();
+  private readonly els = new Map<string, HTMLElement>();
+
+  constructor() {
+    events()?.addEventListener('agent', (ev) => {
+      try {
+        const a = parseAgent(JSON.parse((ev as MessageEvent<string>).data));
+        if (a) this.put(a);
+      } catch {
+        // A malformed event: the next load shows it.
+      }
+    });
+    void this.load();
+  }
+
+  private async load(): Promise<void> {
+    const res = await api('/api/agents').catch(() => null);
+    if (!res || !res.ok) return;
+    const body = (await res.json().catch(() => null)) as { agents?: unknown } | null;
+    for (const raw of Array.isArray(body?.agents) ? body.agents : []) {
+      const a = parseAgent(raw);
+      if (a) this.put(a);
+    }
+  }
+
+  private put(a: Agent): void {
+    const before = this.agents.get(a.id);
+    if (before && before.state_at > a.state_at) return;
+    this.agents.set(a.id, a);
+    this.render(a.idea);
+  }
+
+  /** The badge element of `idea`. */
+  badge(idea: string): HTMLElement {
+    let e = this.els.get(idea);
+    if (!e) {
+      e = el('a', { href: `/jobs/${encodeURIComponent(idea)}`, class: 'idea-agents', 'data-testid': 'idea-agents' });
+      this.els.set(idea, e);
+      this.render(idea);
+    }
+    return e;
+  }
+
+  private render(idea: string): void {
+    const e = this.els.get(idea);
+    if (!e) return;
+    const live = [...this.agents.values()].filter((a) => a.idea === idea && isLive(a));
+    const idle = live.filter((a) => a.state === 'idle');
+    e.replaceChildren(...live.map((a) => el('span', { class: `badge agent-state-${a.state}`, title: `${a.name}: ${a.state}` }, `${a.name} ${a.state}`)));
+    e.hidden = live.length === 0;
+    e.dataset.idle = String(idle.length);
+  }
+}
