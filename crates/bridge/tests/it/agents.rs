@@ -199,7 +199,8 @@ async fn a_custom_agent_goes_idle_and_runs_again_and_a_missing_one_is_an_error()
     sys.tmux
         .run(&["send-keys", "-t", &pane, "-l", "hello agent"])?;
     sys.tmux.run(&["send-keys", "-t", &pane, "Enter"])?;
-    sys.wait_agent(&id, "running", 10).await?;
+    let (_, woke) = sys.wait_agent(&id, "running", 10).await?;
+    println!("agent running again {woke:?} after the line was typed (polled every 50 ms)");
     let (again, _) = sys.wait_agent(&id, "idle", 10).await?;
     assert_eq!(
         states(&again),

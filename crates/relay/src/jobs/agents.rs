@@ -9,7 +9,7 @@
 //! - [`refresh`]: after every change of its job or its pane's activity,
 //!   the agent's state is derived again; a new state is stored with its
 //!   time and pushed as an `agent` event. An agent that starts running
-//!   gets its pane watched on the runner.
+//!   gets its pane watched on the runner; one that ended, unwatched.
 //! - [`on_activity`]: a runner's `activity` for a pane: the agents running
 //!   there and the pane's watch.
 //! - [`on_session_opened`]: after every `opened`, the session's watches
@@ -285,6 +285,30 @@ pub async fn refresh(
             ..agent.clone()
         };
         push(st, &job, &now).await;
+        if is_live(&agent.state) && !is_live(state) {
+            unwatch_ended(st, &job).await?;
+        }
+    }
+    Ok(())
+}
+
+/// An agent ended: its pane's watch on the runner goes, unless the page
+/// watches that pane itself.
+async fn unwatch_ended(st: &AppState, job: &JobRecord) -> Result<(), StoreError> {
+    let (Some(session), Some(pane)) = (job.session_id, job.pane.as_deref()) else {
+        return Ok(());
+    };
+    let Some(p) = PaneId::parse_bytes(pane.as_bytes()) else {
+        return Ok(());
+    };
+    if !st
+        .store
+        .pane_watches(session)
+        .await?
+        .iter()
+        .any(|w| w.pane == pane)
+    {
+        send_watch(st, session, p, None);
     }
     Ok(())
 }
