@@ -7,7 +7,7 @@
 //! `activity` message for the relay; the wake-up for the next idle
 //! transition joins [`Machine::next_wakeup`](super::Machine::next_wakeup).
 //! Nothing is persisted: the relay sends a session's watches again after
-//! each `opened`. This file never reads a clock: the machine's `now` is
+//! each `opened`. A watched pane that closes loses its watch silently. This file never reads a clock: the machine's `now` is
 //! the time.
 
 use std::collections::BTreeMap;
@@ -26,6 +26,10 @@ struct Watch {
     idle_after: Duration,
     last_output: Instant,
     idle: bool,
+    /// The pane was seen live in the session: once it is not any more
+    /// (closed), the watch goes. A pane not seen yet may be one the model
+    /// has not heard of yet, and is kept.
+    seen: bool,
 }
 
 impl Watch {
@@ -77,6 +81,7 @@ impl Machine {
             idle_after: Duration::ZERO,
             last_output: now,
             idle: false,
+            seen: false,
         });
         w.idle_after = Duration::from_millis(ms);
         let (idle, at) = (w.idle, self.wall_ms);
@@ -110,6 +115,14 @@ impl Machine {
     /// Panes whose idle time has passed go idle, stamped with the wall
     /// time they became due.
     pub(super) fn idle_tick(&mut self) {
+        if !self.idle.panes.is_empty() {
+            let live: std::collections::HashSet<PaneId> =
+                self.model.live_panes().map(|(id, _)| id).collect();
+            self.idle.panes.retain(|pane, w| {
+                w.seen |= live.contains(pane);
+                !w.seen || live.contains(pane)
+            });
+        }
         let now = self.now;
         let wall = self.wall_ms;
         let mut went = Vec::new();

@@ -134,6 +134,21 @@ async fn read_events(s: &mut tokio::net::TcpStream, done: impl Fn(&str) -> bool)
     Ok(seen)
 }
 
+/// Everything the event stream says within `dur`.
+async fn drain_events(s: &mut tokio::net::TcpStream, dur: Duration) -> Result<String> {
+    let mut seen = String::new();
+    let mut buf = [0u8; 8192];
+    let deadline = tokio::time::Instant::now() + dur;
+    while let Ok(n) = tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+        let n = n?;
+        if n == 0 {
+            break;
+        }
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    Ok(seen)
+}
+
 fn states(agent: &Value) -> Vec<String> {
     agent["transitions"]
         .as_array()
@@ -348,6 +363,43 @@ async fn an_ordinary_pane_watched_for_idle_and_account_settings() -> Result<()> 
     })
     .await?;
     assert!(seen.contains(&pane), "{seen}");
+
+    // A watched pane that closes loses its watch (it is gone, not idle).
+    let split = sys
+        .tmux
+        .run(&["split-window", "-d", "-P", "-F", "#{pane_id}", "-t", &pane])?
+        .trim()
+        .to_owned();
+    let split_path = format!(
+        "/api/sessions/{sid}/panes/{}/watch",
+        split.replace('%', "%25")
+    );
+    let t = Instant::now();
+    loop {
+        let (status, _) = sys.api("POST", &split_path, r#"{"idle_ms":1000}"#).await?;
+        if status == 200 {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(10) {
+            bail!("watching the new pane {split}: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(sys.watches(&sid).await?.iter().any(|w| w["pane"] == split));
+    sys.tmux.run(&["kill-pane", "-t", &split])?;
+    let t = Instant::now();
+    while sys.watches(&sid).await?.iter().any(|w| w["pane"] == split) {
+        if t.elapsed() > Duration::from_secs(10) {
+            bail!("the closed pane {split} is still listed as watched");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Longer than its idle time: what the stream says meanwhile.
+    let seen = drain_events(&mut events, Duration::from_millis(1500)).await?;
+    assert!(
+        !seen.contains(&format!("\"pane\":\"{split}\"")),
+        "no idle for a closed pane: {seen}"
+    );
 
     // A pane not in the session, and bad idle times.
     let (status, _) = sys

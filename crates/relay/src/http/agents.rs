@@ -315,9 +315,20 @@ async fn watches(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let (session, _) = owned_pane(&st, &user.id, &id, None).await?;
+    // Panes that closed since are not listed (their rows go when the
+    // runner next reports them or reopens the session).
+    let scope = st
+        .hub
+        .get(session)
+        .filter(|h| h.runner_online())
+        .map(|h| h.scope());
     let mut out = Vec::new();
     for w in st.store.pane_watches(session).await? {
-        out.push(watch_json(&st, &w).await);
+        let closed = PaneId::parse_bytes(w.pane.as_bytes())
+            .is_none_or(|p| scope.as_ref().is_some_and(|s| !s.has_pane(p)));
+        if !closed {
+            out.push(watch_json(&st, &w).await);
+        }
     }
     Ok(no_store(json!({ "watches": out })))
 }

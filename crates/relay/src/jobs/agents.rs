@@ -370,6 +370,20 @@ pub async fn on_activity(
             refresh(st, &agent.job_id, Some(idle), at).await?;
         }
     }
+    // A watched pane that closed (no longer in the session's topology) is
+    // not idle: it is gone, and so is its watch.
+    let closed = st
+        .hub
+        .get(session)
+        .filter(|h| h.runner_online())
+        .is_some_and(|h| !h.scope().has_pane(pane));
+    if closed {
+        if st.store.delete_pane_watch(session, &pane_s).await? {
+            debug!(session, pane = %pane_s, "a watched pane closed: watch removed");
+            send_watch(st, session, pane, None);
+        }
+        return Ok(());
+    }
     if let Some(w) = st.store.set_pane_idle(session, &pane_s, idle, at).await?
         && w.user_id == user_id
     {
@@ -391,11 +405,22 @@ pub async fn on_session_opened(
             send_watch(st, session, p, Some(ms));
         }
     }
+    // The topology stored last (an empty one knows nothing yet).
+    let scope = st
+        .hub
+        .get(session)
+        .map(|h| h.scope())
+        .filter(|s| *s != crate::hub::Scope::default());
     for w in st.store.pane_watches(session).await? {
-        if let (Some(p), Ok(ms)) = (
-            PaneId::parse_bytes(w.pane.as_bytes()),
-            u64::try_from(w.idle_ms),
-        ) {
+        let Some(p) = PaneId::parse_bytes(w.pane.as_bytes()) else {
+            continue;
+        };
+        // A pane that closed while the runner was away: its watch goes.
+        if scope.as_ref().is_some_and(|s| !s.has_pane(p)) {
+            st.store.delete_pane_watch(session, &w.pane).await?;
+            continue;
+        }
+        if let Ok(ms) = u64::try_from(w.idle_ms) {
             send_watch(st, session, p, Some(ms));
         }
     }

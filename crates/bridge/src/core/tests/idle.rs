@@ -140,3 +140,24 @@ fn bad_watches_are_refused() {
     // Changing one that exists is fine.
     assert_eq!(activity(&watch(&mut h, 3, Some(2000))).len(), 1);
 }
+
+#[test]
+fn a_closed_pane_loses_its_watch_without_going_idle() {
+    let mut h = H::ready();
+    h.layout(0, TWO_PANES);
+    h.drained();
+    watch(&mut h, 1, Some(1000));
+    // A pane the model has not heard of yet keeps its watch.
+    watch(&mut h, 9, Some(1000));
+    h.advance(500);
+    assert!(activity(&h.tick()).is_empty());
+    h.layout(0, ONE_PANE);
+    h.drained();
+    let t = h.advance(600).ms();
+    assert_eq!(
+        activity(&h.tick()),
+        [(9, true, t - 100)],
+        "%1 closed: no idle"
+    );
+    assert_eq!(h.m.idle_wakeup(), None);
+}
