@@ -101,6 +101,12 @@ export function installNotifier(): void {
     if (p.idle) wentIdle(key, where, `Pane ${where} printed nothing for a while.`);
     else active(key);
   });
+  // A view that sets its title meanwhile keeps the prefix.
+  if (typeof MutationObserver !== 'undefined') {
+    new MutationObserver(() => {
+      if (idle.size > 0 && document.title !== written) render();
+    }).observe(document.head, { childList: true, subtree: true, characterData: true });
+  }
   // The person is here: the notices have done their job.
   const seen = () => {
     if (idle.size === 0) return;

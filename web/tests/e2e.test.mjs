@@ -557,6 +557,8 @@ test('issue 12: a custom agent started from the page goes running → idle, the 
   await until(async () => capture(up, pane).includes('got: hello agent'), 10_000, 'the agent read the line');
   await until(async () => (await badge()) === 'idle', 15_000, 'idle again');
   await until(() => page.evaluate(() => window.__notes.length >= 2), 5_000, 'notified again');
+  // The notifier runs on every page: the session page's title says it too.
+  await until(async () => /^\(1\) idle · custom · /.test(await term.title()), 5_000, 'the session page title');
   assert.match(await page.title(), /^\(1\) idle · custom/);
   const agentId = await page.getAttribute('[data-testid="agent"]', 'data-agent');
   const detail = await page.evaluate(async (id) => (await fetch(`/api/agents/${id}`)).json(), agentId);
