@@ -148,13 +148,16 @@ async fn list(
         .store
         .jobs_for_user(&user.id, idea, Some("agent"), LIST_LIMIT)
         .await?;
-    let mut out = Vec::with_capacity(agents.len());
-    for a in &agents {
-        if let Some(j) = jobs.iter().find(|j| j.id == a.job_id) {
-            let ms = idle_ms_of(&st, a).await?;
-            out.push(agent_json(j, a, ms));
-        }
-    }
+    let account = st.store.agent_idle_ms(&user.id).await?;
+    let by_id: std::collections::HashMap<&str, &JobRecord> =
+        jobs.iter().map(|j| (j.id.as_str(), j)).collect();
+    let out: Vec<_> = agents
+        .iter()
+        .filter_map(|a| {
+            let j = by_id.get(a.job_id.as_str())?;
+            Some(agent_json(j, a, agents::effective_idle_ms(a, account)))
+        })
+        .collect();
     Ok(no_store(json!({ "agents": out })))
 }
 

@@ -226,15 +226,21 @@ pub(super) fn job_changed(st: &AppState, job: &JobRecord) {
 
 /// The idle time of `a`: its own, else its account's, else the default.
 pub async fn idle_ms_of(st: &AppState, a: &AgentRecord) -> Result<u64, StoreError> {
-    if let Some(ms) = a.idle_ms.and_then(|m| u64::try_from(m).ok()) {
-        return Ok(ms);
+    if a.idle_ms.is_some() {
+        return Ok(effective_idle_ms(a, None));
     }
-    Ok(st
-        .store
-        .agent_idle_ms(&a.user_id)
-        .await?
+    Ok(effective_idle_ms(
+        a,
+        st.store.agent_idle_ms(&a.user_id).await?,
+    ))
+}
+
+/// The idle time of `a` given its account's setting `account`.
+pub fn effective_idle_ms(a: &AgentRecord, account: Option<i64>) -> u64 {
+    a.idle_ms
+        .or(account)
         .and_then(|m| u64::try_from(m).ok())
-        .unwrap_or(DEFAULT_IDLE_MS))
+        .unwrap_or(DEFAULT_IDLE_MS)
 }
 
 /// Derives agent `job_id`'s state from its job and, when given, its
