@@ -243,6 +243,28 @@ async fn matrix(url: &str) {
         .await;
     assert_eq!(r.status, 201, "B creates a dev server: {}", r.text());
     let db = r.json()["id"].as_str().expect("dev server id").to_owned();
+    // B's agent (issue 12): queued like the job.
+    let agent_body = serde_json::json!({"idea": idea_b, "kind": "custom",
+        "command": "secret-agent-of-b", "name": "secret-agent-name-of-b"})
+    .to_string();
+    let r = relay
+        .http(
+            "POST",
+            "/api/agents",
+            &[
+                ("cookie", &b.cookie),
+                ("origin", &origin),
+                ("x-requested-with", "tmux-bridge"),
+                ("content-type", "application/json"),
+            ],
+            agent_body.as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 201, "B creates an agent: {}", r.text());
+    let agb = serde_json::from_str::<serde_json::Value>(&r.text()).expect("agent")["id"]
+        .as_str()
+        .expect("agent id")
+        .to_owned();
 
     // B's second runner is revoked; its token must be dead everywhere.
     let r = relay
@@ -329,6 +351,8 @@ async fn matrix(url: &str) {
             rb.clone(),
             "secret-runner-of-b".into(),
             b.name.clone(),
+            "secret-agent-of-b".into(),
+            "secret-agent-name-of-b".into(),
         ],
     };
 
@@ -393,6 +417,24 @@ async fn matrix(url: &str) {
             ("GET", format!("/api/devservers/{db}"), &h, b""),
             ("POST", format!("/api/devservers/{db}/stop"), &h, b""),
             ("GET", format!("/api/ideas/{idea_b}/logs"), &h, b""),
+            ("GET", "/api/agents".into(), &h, b""),
+            ("POST", "/api/agents".into(), &json, agent_body.as_bytes()),
+            ("GET", format!("/api/agents/{agb}"), &h, b""),
+            ("POST", format!("/api/agents/{agb}/stop"), &h, b""),
+            ("GET", "/api/settings".into(), &h, b""),
+            (
+                "PUT",
+                "/api/settings".into(),
+                &json,
+                br#"{"agent_idle_ms":5000}"#,
+            ),
+            (
+                "POST",
+                format!("/api/sessions/{sb}/panes/0/watch"),
+                &json,
+                br#"{"idle_ms":5000}"#,
+            ),
+            ("GET", format!("/api/sessions/{sb}/watches"), &h, b""),
             (
                 "POST",
                 "/api/password".into(),
@@ -573,6 +615,41 @@ async fn matrix(url: &str) {
         .await;
     assert_eq!(r.status, 404, "A starting a dev server on B's runner");
     leak.assert_no_leak("A's dev server on B's runner", &r.text());
+    // B's agent, session watches and panes are missing for A (issue 12).
+    for (method, path, body) in [
+        ("GET", format!("/api/agents/{agb}"), &b""[..]),
+        ("POST", format!("/api/agents/{agb}/stop"), b""),
+        ("GET", format!("/api/sessions/{sb}/watches"), b""),
+        (
+            "POST",
+            format!("/api/sessions/{sb}/panes/0/watch"),
+            br#"{"idle_ms":5000}"#,
+        ),
+        (
+            "POST",
+            format!("/api/sessions/{sb}/panes/%250/watch"),
+            br#"{"idle_ms":null}"#,
+        ),
+    ] {
+        let r = relay.http(method, &path, &acj, body).await;
+        assert_eq!(r.status, 404, "A: {method} {path}");
+        leak.assert_no_leak(&format!("A: {method} {path}"), &r.text());
+    }
+    let r = relay.http("GET", "/api/agents", ac, b"").await;
+    assert_eq!(r.status, 200);
+    assert!(!r.text().contains(&agb), "A lists B's agent");
+    leak.assert_no_leak("A's agents", &r.text());
+    let r = relay.http("GET", "/api/settings", ac, b"").await;
+    assert_eq!(r.status, 200);
+    leak.assert_no_leak("A's settings", &r.text());
+    let body =
+        serde_json::json!({"idea": idea_a, "kind": "custom", "command": "true", "runner_id": rb})
+            .to_string();
+    let r = relay
+        .http("POST", "/api/agents", &acj, body.as_bytes())
+        .await;
+    assert_eq!(r.status, 404, "A starting an agent on B's runner");
+    leak.assert_no_leak("A's agent on B's runner", &r.text());
     assert!(
         relay.auth().authenticate_runner(&b_runner).await.is_ok(),
         "B's runner survived A's cookie"
@@ -589,6 +666,10 @@ async fn matrix(url: &str) {
         ("POST", format!("/api/jobs/{jb}/cancel")),
         ("POST", "/api/devservers".to_owned()),
         ("POST", format!("/api/devservers/{db}/stop")),
+        ("POST", "/api/agents".to_owned()),
+        ("POST", format!("/api/agents/{agb}/stop")),
+        ("PUT", "/api/settings".to_owned()),
+        ("POST", format!("/api/sessions/{sa}/panes/0/watch")),
     ] {
         let r = relay
             .http(

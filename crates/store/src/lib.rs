@@ -33,6 +33,7 @@
 //! power cut.
 
 pub mod accounts;
+mod agents;
 mod devservers;
 mod error;
 mod events;
@@ -54,6 +55,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use agents::{AgentRecord, AgentTransition, PaneWatch, TRANSITIONS_KEPT};
 pub use devservers::{DevserverEventRecord, NewDevserverEvent};
 pub use error::StoreError;
 pub use events::{EventRecord, NewEvent};

@@ -2,6 +2,7 @@
 //! real relay on a loopback port, real SQLite, WebSocket clients that speak
 //! the browser side of docs/protocol.md.
 
+mod agents;
 mod cli;
 mod daemon;
 mod devservers;

@@ -95,6 +95,7 @@ pub async fn create(
     };
     let req = NewJob {
         kind: JobKind::Devserver,
+        agent: None,
         idea: body.idea,
         slot: body.slot,
         name: body.name,

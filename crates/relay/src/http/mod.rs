@@ -5,6 +5,7 @@
 //! body limits and the security headers of every response.
 
 pub mod activity;
+pub mod agents;
 pub mod api;
 pub mod auth;
 pub mod devservers;
@@ -68,6 +69,7 @@ pub fn router(st: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics_main))
+        .merge(agents::routes())
         .merge(auth::routes())
         .merge(pair::routes())
         .merge(runners::routes())
