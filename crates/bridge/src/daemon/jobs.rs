@@ -56,8 +56,12 @@ const LOG_SETTLE: Duration = Duration::from_secs(2);
 /// exit status written to a file, and the same end for tmux to see (a
 /// status above 128 is a signal the shell died of: the wrapper dies of it
 /// too). tmux 3.3a was seen, under load, to mark such a pane dead and
-/// never record its status; the file is the fallback.
-const WRAPPER: &str = r#""${SHELL:-/bin/sh}" -c "$1"; s=$?; printf '%s\n' "$s" > "$2"; if [ "$s" -gt 128 ] && [ "$s" -lt 160 ]; then kill -"$((s - 128))" $$; fi; exit "$s""#;
+/// never record its status; the file is the fallback. The wrapper catches
+/// SIGINT while the command runs (a caught signal, unlike an ignored one,
+/// is back to its default in the command), so a C-c in the pane (a person,
+/// or a cancel) never kills the wrapper before it writes the status: a
+/// dev server that exits 0 on C-c is seen to exit 0.
+const WRAPPER: &str = r#"trap : INT; "${SHELL:-/bin/sh}" -c "$1"; s=$?; trap - INT; printf '%s\n' "$s" > "$2"; if [ "$s" -gt 128 ] && [ "$s" -lt 160 ]; then kill -"$((s - 128))" $$; fi; exit "$s""#;
 
 /// Polls a dead pane may go without an exit status before the job is
 /// reported ended without one.
