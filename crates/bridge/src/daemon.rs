@@ -11,7 +11,8 @@
 //! - [`jobs`]: jobs in tmux windows (plain jobs, agents, dev servers),
 //!   their exit status and their logs.
 //! - [`ports`]: the ports detected for running dev servers, the only ones
-//!   a preview tunnel may dial.
+//!   a preview tunnel may dial; [`detect`] parses what [`sockets`] reads
+//!   from the system (/proc or lsof) and the URLs a server prints.
 //! - [`tunnel`]: preview tunnels (§4.8): loopback connections to those
 //!   ports, pumped under credit windows; run from the uplink task.
 //! - [`memory`]: the last 256 command results (pure).
@@ -20,10 +21,12 @@
 //! Each served session is [`crate::session`]: its control client and core
 //! under one task; [`crate::uplink`] is the WebSocket.
 
+pub mod detect;
 pub mod jobs;
 pub mod memory;
 pub mod ports;
 pub mod server;
+pub mod sockets;
 pub mod state;
 pub mod supervisor;
 pub mod tunnel;

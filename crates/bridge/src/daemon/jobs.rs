@@ -35,13 +35,17 @@ use tmux_cc::PaneId;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use super::detect::{self, PrintedUrls};
 use super::now_ms;
 use super::ports::PortTable;
 use super::server::Server;
+use super::sockets;
 use crate::tmux::shell_quote;
 
 /// Bytes of log read into one chunk.
 const CHUNK: usize = 256 * 1024;
+/// Bytes of a dev server's log read per poll for the URLs it prints.
+const URL_SCAN: usize = 1024 * 1024;
 /// Log bytes sent and not yet acknowledged, at most.
 pub const LOG_WINDOW: u64 = 4 * 1024 * 1024;
 /// A finished job's log is complete once its file stayed this long
@@ -168,6 +172,8 @@ struct Tracked {
     kill_at: Option<Instant>,
     /// Polls that found the pane dead before tmux had its exit status.
     unreaped: u32,
+    /// A dev server's local URLs in its log so far.
+    printed: PrintedUrls,
 }
 
 /// The jobs this runner knows.
@@ -361,6 +367,7 @@ impl Jobs {
                 pid: None,
                 kill_at: None,
                 unreaped: 0,
+                printed: PrintedUrls::default(),
             },
         );
         Ok(report)
@@ -455,6 +462,7 @@ impl Jobs {
                     pid: l.pid,
                     kill_at: None,
                     unreaped: 0,
+                    printed: PrintedUrls::default(),
                 },
             );
             changed.push(report);
@@ -517,6 +525,61 @@ impl Jobs {
                 .await;
             if let Err(err) = status {
                 warn!(%job, %err, "running kill");
+            }
+        }
+        changed.extend(self.detect_ports().await);
+        changed
+    }
+
+    /// Looks at what running dev servers listen on: the sockets of each
+    /// one's process tree and the local URLs it printed. Returns the
+    /// reports of those whose ports changed.
+    async fn detect_ports(&mut self) -> Vec<JobReport> {
+        let mut work = Vec::new();
+        for t in self.tracked.values_mut() {
+            if t.kind != JobKind::Devserver || t.report.phase != JobPhase::Running {
+                continue;
+            }
+            let Some(pid) = t.pid.and_then(|p| u32::try_from(p).ok()).filter(|&p| p > 1) else {
+                continue;
+            };
+            if let Ok(new) = read_at(&t.log, t.printed.offset, URL_SCAN) {
+                t.printed.feed(&new);
+            }
+            work.push((t.report.job.clone(), pid, t.printed.ports.clone()));
+        }
+        if work.is_empty() {
+            return Vec::new();
+        }
+        // /proc is read with blocking calls: off the async threads.
+        let found = tokio::task::spawn_blocking(move || {
+            work.into_iter()
+                .map(|(job, pid, printed)| {
+                    let ports =
+                        sockets::scan(pid).map(|s| detect::detected(&s.tree, &s.all, &printed));
+                    (job, ports)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        let mut changed = Vec::new();
+        for (job, ports) in found {
+            let ports = match ports {
+                Ok(p) => p,
+                Err(err) => {
+                    debug!(%job, %err, "port detection");
+                    continue;
+                }
+            };
+            let Some(t) = self.tracked.get_mut(&job) else {
+                continue;
+            };
+            // The job may have ended while the scan ran.
+            if t.report.phase == JobPhase::Running && self.ports.set(&job, ports.clone()) {
+                info!(%job, ports = ?ports.iter().map(|p| p.port).collect::<Vec<_>>(), "dev server ports");
+                t.report.ports = ports;
+                changed.push(t.report.clone());
             }
         }
         changed
@@ -752,6 +815,7 @@ mod tests {
                 pid: None,
                 kill_at: None,
                 unreaped: 0,
+                printed: PrintedUrls::default(),
             },
         );
         let first = jobs.log_chunks();

@@ -7,3 +7,4 @@ mod daemon;
 mod e2e;
 mod jobs;
 mod logs;
+mod ports;
