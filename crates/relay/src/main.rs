@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serve runners, browsers and the page.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage users (`user add NAME`).
     User(relay::auth::cli::UserArgs),
 }
@@ -112,7 +112,7 @@ fn main() -> anyhow::Result<()> {
     relay::logs::init(relay::logs::env_filter(None, "info"), cli.log_format);
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::User(args) => runtime.block_on(relay::auth::cli::run(args)),
     }
 }

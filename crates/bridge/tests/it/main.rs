@@ -8,3 +8,4 @@ mod e2e;
 mod jobs;
 mod logs;
 mod ports;
+mod preview;
