@@ -370,6 +370,7 @@ async fn matrix(url: &str) {
             ("GET", format!("/api/jobs/{jb}"), &h, b""),
             ("POST", format!("/api/jobs/{jb}/cancel"), &h, b""),
             ("GET", format!("/api/jobs/{jb}/log"), &h, b""),
+            ("GET", format!("/preview/{jb}/8000"), &h, b""),
             ("GET", format!("/api/ideas/{idea_b}/logs"), &h, b""),
             (
                 "POST",
@@ -510,6 +511,8 @@ async fn matrix(url: &str) {
         ("POST", format!("/api/jobs/{jb}/cancel")),
         ("GET", format!("/api/jobs/{jb}/log")),
         ("GET", format!("/api/jobs/{jb}/log?ansi=1")),
+        // A preview of B's job (issue 12): missing too, nothing minted.
+        ("GET", format!("/preview/{jb}/8000")),
     ] {
         let r = relay.http(method, &path, ac, b"").await;
         assert_eq!(r.status, 404, "A: {method} {path}");
