@@ -761,3 +761,184 @@ fn lan_address() -> Option<std::net::Ipv4Addr> {
         .filter_map(|w| w.parse::<std::net::Ipv4Addr>().ok())
         .find(|ip| !ip.is_loopback())
 }
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// VmRSS of this process (the relay and the runner both run in it), MB.
+fn self_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// The user's view in real Chromium (web/tests/support/preview-driver.mjs):
+/// log in, open a preview from the app's route, the page loads on its own
+/// origin, the app's API refuses the preview page, a 200 MB download
+/// streams through while this process (relay and runner) stays small, and
+/// a WebSocket echoes through a second preview. Skipped (passes, with a
+/// note) without /usr/bin/chromium or web/node_modules/playwright-core.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn previews_work_in_chromium() -> Result<()> {
+    let driver =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/tests/support/preview-driver.mjs");
+    if !Path::new(CHROMIUM).exists() || !node_modules().join("playwright-core").exists() {
+        println!("skipped: {CHROMIUM} or playwright-core is missing");
+        return Ok(());
+    }
+    let sys = PreviewSys::start("pv-chromium").await?;
+    let root = sys.dir.path().join("site");
+    std::fs::create_dir_all(&root)?;
+    std::fs::write(
+        root.join("index.html"),
+        "<!doctype html><title>dev</title><h1>hello from the dev server</h1>",
+    )?;
+    let big: u64 = 200 * 1024 * 1024;
+    {
+        let f = std::fs::File::create(root.join("big.bin"))?;
+        let mut w = std::io::BufWriter::new(f);
+        let block: Vec<u8> = (0..1024 * 1024).map(|i| (i % 253) as u8).collect();
+        for _ in 0..200 {
+            std::io::Write::write_all(&mut w, &block)?;
+        }
+    }
+    std::fs::write(sys.dir.path().join("server.py"), PY_SERVER)?;
+    std::fs::write(sys.dir.path().join("echo.js"), WS_ECHO)?;
+    let http_port = free_port()?;
+    let ws_port = free_port()?;
+    let http_job = sys
+        .dev_server(
+            format!(
+                "exec python3 {} {http_port} 127.0.0.1 {}",
+                sys.dir.path().join("server.py").display(),
+                root.display()
+            ),
+            http_port,
+            &[],
+        )
+        .await?;
+    let ws_job = sys
+        .dev_server(
+            format!(
+                "exec node {} {ws_port}",
+                sys.dir.path().join("echo.js").display()
+            ),
+            ws_port,
+            &[("NODE_PATH", node_modules().display().to_string())],
+        )
+        .await?;
+    let login_url = sys.relay.auth().login_link(&sys.user_id).await?;
+    let baseline = self_rss_mb();
+    let mut child = tokio::process::Command::new("node")
+        .arg(&driver)
+        .env("LOGIN_URL", &login_url)
+        .env("APP", sys.login.origin())
+        .env("HTTP_JOB", &http_job)
+        .env("HTTP_PORT", http_port.to_string())
+        .env("WS_JOB", &ws_job)
+        .env("WS_PORT", ws_port.to_string())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().context("driver stdout")?;
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let mut peak_during_download = 0f64;
+    let mut downloading = false;
+    let mut done: Option<serde_json::Value> = None;
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    let deadline = tokio::time::sleep(Duration::from_secs(240));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            line = lines.next_line() => {
+                let Some(line) = line? else { break };
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+                match v["step"].as_str() {
+                    Some("download-start") => downloading = true,
+                    Some("download-done") => downloading = false,
+                    _ => {}
+                }
+                if !v["done"].is_null() {
+                    done = Some(v["done"].clone());
+                }
+            }
+            _ = tick.tick() => {
+                if downloading {
+                    peak_during_download = peak_during_download.max(self_rss_mb());
+                }
+            }
+            () = &mut deadline => bail!("the Chromium driver did not finish in 240 s"),
+        }
+    }
+    let status = child.wait().await?;
+    let done = done.context("the driver printed no result")?;
+    assert!(status.success(), "driver: {status} {done}");
+    assert!(done["error"].is_null(), "driver error: {}", done["error"]);
+    println!("chromium: {done}");
+
+    // The page loaded on its own origin, at `/` (the code left the URL).
+    assert_eq!(done["http_status"], 200, "{done}");
+    assert_eq!(done["http_path"], "/");
+    let origin = done["http_origin"].as_str().unwrap_or_default();
+    assert!(
+        origin.ends_with(&format!(".localhost:{}", sys.preview_addr()?.port())),
+        "{origin}"
+    );
+    assert_ne!(origin, sys.login.origin());
+    assert_eq!(done["http_text"], "hello from the dev server");
+    // Its cookie is host-only and HttpOnly; scripts see no cookie at all.
+    assert_eq!(done["document_cookie"], "");
+    let cookies = done["preview_cookies"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    assert_eq!(cookies[0]["name"], "tb_preview");
+    assert_eq!(cookies[0]["httpOnly"], true);
+    assert_eq!(
+        cookies[0]["domain"].as_str(),
+        origin
+            .strip_prefix("http://")
+            .and_then(|h| h.split(':').next())
+    );
+    // The app's API from the preview page: unreadable, refused, and the
+    // no-cors post created nothing.
+    assert!(
+        done["app_get"]["error"].is_string(),
+        "GET readable: {}",
+        done["app_get"]
+    );
+    assert!(
+        done["app_post"]["error"].is_string(),
+        "POST answered: {}",
+        done["app_post"]
+    );
+    let jobs = sys
+        .relay
+        .store()
+        .jobs_for_user(&sys.user_id, Some("pwned"), None, 10)
+        .await?;
+    assert!(jobs.is_empty(), "a preview page created a job: {jobs:?}");
+    // The download streamed whole while this process stayed small.
+    assert_eq!(done["download"]["status"], 200);
+    assert_eq!(done["download"]["bytes"].as_u64(), Some(big));
+    let ms = done["download"]["ms"].as_f64().unwrap_or(f64::NAN);
+    println!(
+        "200 MiB through the preview in Chromium: {:.0} MB/s; relay+runner RSS {baseline:.0} MB before, peak {peak_during_download:.0} MB during",
+        big as f64 / 1e6 / (ms / 1000.0)
+    );
+    assert!(
+        peak_during_download - baseline < 100.0,
+        "RSS grew by {:.0} MB for a 200 MiB download",
+        peak_during_download - baseline
+    );
+    // The WebSocket echoed through its own preview origin.
+    let echoes: Vec<String> = (0..5).map(|i| format!("hello {i}")).collect();
+    assert_eq!(done["ws"], serde_json::json!(echoes));
+    assert_ne!(done["ws_origin"], done["http_origin"]);
+    assert_eq!(done["ws_cookies"].as_array().map(Vec::len), Some(1));
+    sys.stop().await
+}
