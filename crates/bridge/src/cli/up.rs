@@ -68,10 +68,15 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
     let mut config = relay::config::Config::new(args.listen, data_dir.clone());
     // Previews on the next port, each on its own `*.localhost` origin
     // (browsers resolve those to loopback): never the app's origin.
-    let preview_port = if args.listen.port() == 0 {
-        0
-    } else {
-        args.listen.port().saturating_add(1)
+    // A busy next port (another program, another `up`) must not stop the
+    // relay: any free port then, printed below.
+    let preview_port = match args.listen.port() {
+        0 => 0,
+        p => {
+            let next = p.saturating_add(1);
+            let free = std::net::TcpListener::bind((args.listen.ip(), next)).is_ok();
+            if free { next } else { 0 }
+        }
     };
     config.preview = Some(relay::preview::PreviewConfig {
         listen: std::net::SocketAddr::new(args.listen.ip(), preview_port),
