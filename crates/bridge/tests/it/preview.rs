@@ -28,7 +28,7 @@ use testkit::*;
 /// The dev server: files from its directory, and `/echo` answering with
 /// the request's headers (what the dev server was given).
 const PY_SERVER: &str = r#"
-import http.server, sys, functools
+import http.server, sys, functools, time
 class H(http.server.SimpleHTTPRequestHandler):
     def do_GET(self):
         if self.path.startswith('/echo'):
@@ -39,6 +39,13 @@ class H(http.server.SimpleHTTPRequestHandler):
             self.send_header('Set-Cookie', 'dev=1; Domain=localhost; Path=/')
             self.end_headers()
             self.wfile.write(body)
+            return
+        if self.path.startswith('/slow'):
+            time.sleep(3)
+            self.send_response(200)
+            self.send_header('Content-Length', '4')
+            self.end_headers()
+            self.wfile.write(b'slow')
             return
         return super().do_GET()
     def log_message(self, *a):
@@ -83,6 +90,10 @@ struct PreviewSys {
 
 impl PreviewSys {
     async fn start(tag: &str) -> Result<PreviewSys> {
+        Self::start_with(tag, relay::preview::PreviewLimits::default()).await
+    }
+
+    async fn start_with(tag: &str, limits: relay::preview::PreviewLimits) -> Result<PreviewSys> {
         let tmux = Tmux::new(tag);
         tmux.new_session(&session_name("dev", "primary")?, 80, 24)?;
         let dir = tempfile::tempdir()?;
@@ -90,7 +101,7 @@ impl PreviewSys {
         cfg.preview = Some(relay::preview::PreviewConfig {
             listen: "127.0.0.1:0".parse()?,
             url: "http://{id}.localhost:{port}".into(),
-            limits: relay::preview::PreviewLimits::default(),
+            limits,
         });
         let relay = relay::Relay::start(cfg).await?;
         let local = relay.auth().ensure_local_runner("test").await?;
@@ -940,5 +951,93 @@ async fn previews_work_in_chromium() -> Result<()> {
     assert_eq!(done["ws"], serde_json::json!(echoes));
     assert_ne!(done["ws_origin"], done["http_origin"]);
     assert_eq!(done["ws_cookies"].as_array().map(Vec::len), Some(1));
+    sys.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_limits_answer_413_504_and_429() -> Result<()> {
+    let mut limits = relay::preview::PreviewLimits::default();
+    limits.max_body = 1024 * 1024;
+    limits.response_timeout = Duration::from_secs(1);
+    limits.tunnels_per_account = 2;
+    let sys = PreviewSys::start_with("pv-limits", limits).await?;
+    let root = sys.dir.path().join("site");
+    std::fs::create_dir_all(&root)?;
+    std::fs::write(root.join("index.html"), "ok")?;
+    std::fs::write(sys.dir.path().join("server.py"), PY_SERVER)?;
+    let port = free_port()?;
+    let cmd = format!(
+        "exec python3 {} {port} 127.0.0.1 {}",
+        sys.dir.path().join("server.py").display(),
+        root.display()
+    );
+    let job = sys.dev_server(cmd, port, &[]).await?;
+    let (_, location) = sys.mint(&sys.login, &job, port).await?;
+    let location = location.context("location")?;
+    let host = preview_host(&location)?;
+    let c = client(sys.preview_addr()?, &[&host])?;
+    let (cookie, origin) = enter(&c, &location).await?;
+
+    // A body over the limit.
+    let s = c
+        .post(format!("{origin}/"))
+        .header("cookie", &cookie)
+        .body(vec![0u8; 2 * 1024 * 1024])
+        .send()
+        .await?
+        .status();
+    assert_eq!(s, 413);
+    // No response headers within the limit.
+    let s = c
+        .get(format!("{origin}/slow"))
+        .header("cookie", &cookie)
+        .send()
+        .await?
+        .status();
+    assert_eq!(s, 504);
+    // Two tunnels held open by a slow download each; the third is refused.
+    let big = vec![1u8; 8 * 1024 * 1024];
+    std::fs::write(root.join("big.bin"), &big)?;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let r = c
+            .get(format!("{origin}/big.bin"))
+            .header("cookie", &cookie)
+            .send()
+            .await?;
+        assert_eq!(r.status(), 200);
+        held.push(r);
+    }
+    let s = c
+        .get(format!("{origin}/"))
+        .header("cookie", &cookie)
+        .send()
+        .await?
+        .status();
+    assert_eq!(s, 429);
+    // Finishing them gives the tunnels back.
+    for mut r in held {
+        let mut n = 0;
+        while let Some(chunk) = r.chunk().await? {
+            n += chunk.len();
+        }
+        assert_eq!(n, big.len());
+    }
+    let t = Instant::now();
+    loop {
+        let s = c
+            .get(format!("{origin}/"))
+            .header("cookie", &cookie)
+            .send()
+            .await?
+            .status();
+        if s == 200 {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(10) {
+            bail!("the tunnels never came back: {s}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     sys.stop().await
 }
