@@ -750,7 +750,36 @@ async fn websockets_are_proxied_and_the_runner_refuses_what_it_did_not_detect() 
     let mut got = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), ok.read_to_end(&mut got)).await??;
     assert!(String::from_utf8_lossy(&got).ends_with("ws echo"));
-    drop(ws);
+
+    // An open preview WebSocket ends when its login is logged out
+    // everywhere.
+    ws.send(Message::text("still here")).await?;
+    let back = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await?
+        .context("closed")??;
+    assert_eq!(back, Message::text("still here"));
+    let (status, _, _) = http(
+        sys.login.addr,
+        "POST",
+        "/logout/everywhere",
+        &[
+            ("Cookie", &sys.login.cookie),
+            ("Origin", &sys.login.origin()),
+        ],
+        b"",
+    )
+    .await?;
+    assert_eq!(status, 303);
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the preview WebSocket outlived the login");
     sys.stop().await
 }
 
