@@ -2,7 +2,7 @@
 //! against a direct connection to the same dev server. The relay (with
 //! its preview listener) and the runner daemon run in this process, on a
 //! private tmux server; the dev server is `python3 -m http.server` started
-//! as a dev server job and detected by the runner. Per run: a 256 MiB
+//! as a dev server (`POST /api/devservers`) and detected by the runner. Per run: a 256 MiB
 //! download (MB/s, direct and through the preview, and this process's
 //! peak RSS growth during the preview download), then `PREVIEW_REQUESTS`
 //! (default 200) sequential GETs of a small page on fresh connections
@@ -17,7 +17,6 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use protocol::runner::JobKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -217,34 +216,45 @@ async fn one(requests: usize) -> Result<Run> {
             data_dir: dir.path().join("runner"),
             core: bridge::core::CoreConfig::default(),
             initial_size: (80, 24),
+            agents: bridge::daemon::agents::AgentCommands::default(),
         },
         cancel.clone(),
     ));
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let job = relay
-        .create_job(
-            &local.user_id,
-            relay::jobs::NewJob {
-                kind: JobKind::Devserver,
-                idea: "dev".into(),
-                slot: None,
-                name: Some("dev".into()),
-                command: format!(
-                    "exec python3 -m http.server {port} --bind 127.0.0.1 --directory {}",
-                    site.display()
-                ),
-                cwd: None,
-                env: Default::default(),
-                runner_id: None,
-            },
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("creating the dev server: {e}"))?;
+    let body = serde_json::json!({
+        "idea": "dev",
+        "command": format!(
+            "exec python3 -m http.server {port} --bind 127.0.0.1 --directory {}",
+            site.display()
+        ),
+    })
+    .to_string();
+    let (status, _, answer) = testkit::http(
+        login.addr,
+        "POST",
+        "/api/devservers",
+        &[
+            ("Cookie", &login.cookie),
+            ("Origin", &login.origin()),
+            ("X-Requested-With", "load"),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    )
+    .await?;
+    if status != 201 {
+        bail!(
+            "POST /api/devservers: {status} {}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    let v: serde_json::Value = serde_json::from_slice(&answer)?;
+    let job_id = v["id"].as_str().context("dev server id")?.to_owned();
     let t = Instant::now();
     loop {
-        if let Some(j) = relay.store().job(&job.id).await?
+        if let Some(j) = relay.store().job(&job_id).await?
             && j.state == "running"
             && relay::preview::proxy::port_detected(&j.ports, port)
         {
@@ -259,7 +269,7 @@ async fn one(requests: usize) -> Result<Run> {
     let (status, location) = header(
         login.addr,
         &login.addr.to_string(),
-        &format!("/preview/{}/{port}", job.id),
+        &format!("/preview/{job_id}/{port}"),
         &login.cookie,
         "location",
     )

@@ -75,7 +75,7 @@ for await (const file of walk(dist)) {
 
 // The pure modules for the node unit tests.
 await build({
-  entryPoints: ['protocol', 'layout', 'guard', 'keys', 'records', 'jobs'].map((m) => join(here, 'src', `${m}.ts`)),
+  entryPoints: ['protocol', 'layout', 'guard', 'keys', 'records', 'jobs', 'devservers', 'agents'].map((m) => join(here, 'src', `${m}.ts`)),
   bundle: true,
   format: 'esm',
   platform: 'node',

@@ -7,6 +7,8 @@ export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelle
 /** One job, as `GET /api/jobs/{id}` answers it. Times are ms since the epoch. */
 export interface Job {
   id: string;
+  /** `job`, `agent` or `devserver` (issue 12); older relays send none: `job`. */
+  kind: string;
   idea: string;
   slot: string | null;
   name: string | null;
@@ -44,6 +46,7 @@ export function parseJob(v: unknown): Job | null {
   const sid = typeof o.session_id === 'number' ? String(o.session_id) : str(o.session_id);
   return {
     id,
+    kind: str(o.kind) ?? 'job',
     idea: str(o.idea) ?? '',
     slot: str(o.slot),
     name: str(o.name),

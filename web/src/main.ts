@@ -12,6 +12,7 @@ import { mountSession } from './views/session';
 import { mountSearch } from './views/search';
 import { mountPlay } from './views/play';
 import { mountJobs } from './views/jobs';
+import { installNotifier } from './notify';
 import type { TokenResult } from './connection';
 import type { Session } from './protocol';
 import { api, el } from './dom';
@@ -50,6 +51,7 @@ const root = document.getElementById('app');
 if (root) route(root);
 
 function route(root: HTMLElement): void {
+  if (!/^\/v\/?$/.test(location.pathname)) installNotifier();
   const m = /^\/s\/([^/]+)\/?$/.exec(location.pathname);
   const play = /^\/play\/([^/]+)\/?$/.exec(location.pathname);
   const jobs = /^\/jobs\/([^/]+)\/?$/.exec(location.pathname);

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -490,4 +490,145 @@ test('issue 11: jobs from the page: exit 3 is failed with code 3, a running slee
   assert.match(text, /hello-job/);
   assert.doesNotMatch(text, /\x1b/, 'escape sequences removed');
   await page.screenshot({ path: join(ARTIFACTS, 'e2e-jobs.png') });
+});
+
+test('issue 12: a dev server from the page: its port appears with a preview link; stopped, it closes and exits', { skip: skip || false, timeout: 240_000 }, async (t) => {
+  const up = await startUp(t);
+  const page = await openSession(browser, t, up);
+  await page.click('[data-testid="session-jobs"]');
+  await page.waitForURL(/\/jobs\/[^/]+$/, { timeout: 10_000 });
+  await until(() => page.evaluate(() => document.querySelector('.devserver-section')?.dataset.events === 'open'), 10_000, 'dev servers listening');
+  const port = await freePort();
+  const command = `python3 -m http.server ${port} --bind 127.0.0.1`;
+  await page.fill('[data-testid="devserver-command"]', command);
+  await page.fill('[data-testid="devserver-cwd"]', '/tmp');
+  await page.click('[data-testid="devserver-start"]');
+  const said = () => page.textContent('[data-testid="devserver-form-status"]');
+  await until(async () => (await said()) === `Started “${command}”.` || /not started/.test((await said()) ?? ''), 15_000, 'dev server started');
+  assert.equal(await said(), `Started “${command}”.`);
+  const row = page.locator('[data-testid="devserver"]').filter({ has: page.locator('.job-command', { hasText: command }) });
+  const id = await row.getAttribute('data-devserver');
+  assert.match(id, /^j[0-9a-f]+$/);
+
+  // Its port, live: a link to the preview path, in a new tab without an opener.
+  const started = Date.now();
+  const link = row.locator(`[data-testid="devserver-port"][data-port="${port}"] [data-testid="devserver-preview"]`);
+  await until(async () => (await link.count()) === 1, 60_000, `port ${port} listed`);
+  console.log(`dev server port ${port} shown in the page ${Date.now() - started} ms after the start was answered (python's start included)`);
+  assert.equal(await link.getAttribute('href'), `/preview/${id}/${port}`);
+  assert.equal(await link.getAttribute('target'), '_blank');
+  assert.equal(await link.getAttribute('rel'), 'noopener');
+  assert.equal(await link.textContent(), 'Open preview');
+  assert.equal(await row.locator('[data-testid="devserver-state"]').textContent(), 'running');
+  const eventTexts = async () => row.locator('[data-testid="devserver-event"] .devserver-event-text').allTextContents();
+  assert.deepEqual(await eventTexts(), [`port ${port} detected on 127.0.0.1 (listening socket)`]);
+  await page.screenshot({ path: join(ARTIFACTS, 'e2e-devserver-running.png') });
+
+  // Stop: the port closes and the process exits, live, and a reload shows the same.
+  await row.locator('[data-testid="devserver-stop"]').click();
+  await until(async () => (await row.locator('[data-testid="devserver-state"]').textContent()) === 'cancelled', 30_000, 'stopped');
+  await until(async () => (await eventTexts()).length === 3, 10_000, 'three events');
+  const texts = await eventTexts();
+  assert.deepEqual(texts.slice(0, 2), [`port ${port} detected on 127.0.0.1 (listening socket)`, `port ${port} closed`]);
+  // How it ended is the runner's to say (SIGINT, or no status when tmux kept none).
+  assert.match(texts[2], /^process exited /);
+  console.log(`dev server stopped: ${texts[2]}; row: ${await row.textContent()}`);
+  assert.equal(await row.locator('[data-testid="devserver-preview"]').count(), 0);
+  assert.equal(await row.locator('[data-testid="devserver-stop"]').count(), 0);
+  await page.reload();
+  await until(async () => (await row.count()) === 1 && (await eventTexts()).length === 3, 15_000, 'listed after a reload');
+  assert.equal(await row.locator('[data-testid="devserver-state"]').textContent(), 'cancelled');
+  await page.screenshot({ path: join(ARTIFACTS, 'e2e-devserver-stopped.png') });
+});
+
+test('issue 12: a custom agent started from the page goes running → idle, the page notifies, typing in its pane makes it run again', { skip: skip || false, timeout: 240_000 }, async (t) => {
+  const up = await startUp(t);
+  const script = join(up.dataDir, '..', 'agent.sh');
+  writeFileSync(script, '#!/bin/sh\necho agent-ready\nwhile read line; do echo "got: $line"; done\n');
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  t.after(() => context.close());
+  await context.grantPermissions(['notifications'], { origin: new URL(up.url).origin });
+  // Every Notification the page makes is recorded (and still made).
+  await context.addInitScript(() => {
+    window.__notes = [];
+    const N = window.Notification;
+    function Recorded(title, opts) {
+      window.__notes.push({ title, body: opts && opts.body });
+      try {
+        return new N(title, opts);
+      } catch {
+        return new EventTarget();
+      }
+    }
+    Object.defineProperty(Recorded, 'permission', { get: () => N.permission });
+    Recorded.requestPermission = (...a) => N.requestPermission(...a);
+    window.Notification = Recorded;
+  });
+  const page = await context.newPage();
+  await page.goto(up.url);
+  await page.waitForURL(/\/s\/[^/]+$/, { timeout: 30_000 });
+  await page.click('[data-testid="session-jobs"]');
+  await page.waitForURL(/\/jobs\/[^/]+$/, { timeout: 10_000 });
+  await until(() => page.evaluate(() => document.body.dataset.notifier === 'open'), 10_000, 'notifier stream open');
+  const badge = async () => ((await page.locator('[data-testid="agent"]').count()) ? (await page.locator('[data-testid="agent"] [data-testid="agent-state"]').first().textContent()) ?? '' : '');
+
+  // Start a custom agent, idle after 1.5 s.
+  await page.selectOption('[data-testid="agent-kind"]', 'custom');
+  await page.fill('[data-testid="agent-command"]', `sh ${script}`);
+  await page.fill('[data-testid="agent-idle"]', '1.5');
+  await page.click('[data-testid="agent-start"]');
+  await until(async () => /^Started/.test((await page.textContent('[data-testid="agent-form-status"]')) ?? ''), 15_000, 'agent started');
+  const t0 = Date.now();
+  const seen = [];
+  await until(async () => {
+    const b = await badge();
+    if (seen[seen.length - 1] !== b) seen.push(b);
+    return b === 'idle';
+  }, 60_000, 'agent idle');
+  console.log(`agent badges ${seen.join(' → ')}; idle ${Date.now() - t0} ms after the start was accepted`);
+  assert.ok(seen.includes('running'), `running before idle: ${seen}`);
+  await until(() => page.evaluate(() => window.__notes.length >= 1), 5_000, 'a notification');
+  const notes = await page.evaluate(() => window.__notes);
+  assert.equal(notes[0].title, 'custom is idle');
+  assert.match(notes[0].body, /printed nothing for 2 s/);
+  assert.match(await page.title(), /^\(1\) idle · custom · jobs · /);
+
+  // Type into its pane from the page (a second tab on its live pane): it runs again, then idles again.
+  const href = await page.getAttribute('[data-testid="agent-pane"]', 'href');
+  const pane = new URL(href, up.url).searchParams.get('pane');
+  const term = await context.newPage();
+  await term.goto(new URL(href, up.url).toString());
+  await until(() => term.evaluate((p) => document.body.dataset.focusedPane === p, pane), 20_000, `${pane} focused`);
+  await until(() => term.evaluate(() => document.body.dataset.conn === 'live'), 20_000, 'live');
+  await typeLine(term, 'hello agent');
+  await until(async () => (await badge()) === 'running', 15_000, 'running again after typing');
+  await until(async () => !/^\(\d+\) idle/.test(await page.title()), 5_000, 'title cleared');
+  await until(async () => capture(up, pane).includes('got: hello agent'), 10_000, 'the agent read the line');
+  await until(async () => (await badge()) === 'idle', 15_000, 'idle again');
+  await until(() => page.evaluate(() => window.__notes.length >= 2), 5_000, 'notified again');
+  // The notifier runs on every page: the session page's title says it too.
+  await until(async () => /^\(1\) idle · custom · /.test(await term.title()), 5_000, 'the session page title');
+  assert.match(await page.title(), /^\(1\) idle · custom/);
+  const agentId = await page.getAttribute('[data-testid="agent"]', 'data-agent');
+  const detail = await page.evaluate(async (id) => (await fetch(`/api/agents/${id}`)).json(), agentId);
+  assert.deepEqual(detail.transitions.map((x) => x.state), ['starting', 'running', 'idle', 'running', 'idle']);
+
+  // Watch an ordinary pane from its context menu.
+  const shell = allPanes(up).find((p) => p !== pane);
+  await term.goto(new URL(`/s/${detail.session_id}?pane=${encodeURIComponent(shell)}`, up.url).toString());
+  await until(() => term.evaluate((p) => document.body.dataset.focusedPane === p, shell), 20_000, `${shell} focused`);
+  await term.click(`.pane[data-pane="${shell}"]`, { button: 'right' }).catch(async () => term.click('.pane .xterm-screen', { button: 'right' }));
+  await term.click('[data-testid="menu"] >> text=Watch for idle');
+  await until(() => term.evaluate((p) => (document.body.dataset.watched ?? '').split(' ').includes(p), shell), 10_000, 'watched');
+  const watches = await term.evaluate(async (sid) => (await fetch(`/api/sessions/${sid}/watches`)).json(), detail.session_id);
+  assert.equal(watches.watches[0].pane, shell);
+
+  // The session list shows the idea's live agent with its state.
+  await term.goto(new URL('/', up.url).toString());
+  await until(async () => ((await term.textContent('[data-testid="idea-agents"]').catch(() => '')) ?? '').includes('custom idle'), 15_000, 'agent badge in the list');
+
+  // Stop the agent from the page.
+  await page.click('[data-testid="agent-stop"]');
+  await until(async () => /^stopped/.test(await badge()), 30_000, 'stopped');
+  await page.screenshot({ path: join(ARTIFACTS, 'e2e-agents.png') });
 });

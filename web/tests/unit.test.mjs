@@ -143,6 +143,8 @@ test('jobs: parsing, badges, order, Retry-After and the words for refusals', asy
   assert.equal(job.id, '7');
   assert.equal(job.session_id, '12');
   assert.equal(job.cancel_requested, false);
+  assert.equal(job.kind, 'job', 'a relay that sends no kind: a job');
+  assert.equal(parseJob({ ...base, kind: 'devserver' }).kind, 'devserver');
   assert.equal(parseJob({ ...base, state: 'exploded' }), null);
   assert.equal(parseJob({ state: 'queued' }), null);
   assert.equal(parseJob('nope'), null);
@@ -173,4 +175,23 @@ test('jobs: parsing, badges, order, Retry-After and the words for refusals', asy
   assert.equal(newerJob(ended, running), ended);
   assert.equal(newerJob(running, ended), ended);
   assert.equal(newerJob(undefined, running), running);
+});
+
+test('issue 12: agents from JSON, badges, arguments split like a shell, the idle title', async () => {
+  const { agentBadge, idleTitle, isLive, parseAgent, parsePaneActivity, splitArgs } = await import('../build/test/agents.js');
+  const a = parseAgent({ id: 'j1', idea: 'x', name: 'claude-code', kind: 'claude-code', args: ['-p', 3], state: 'idle', state_at: 5, idle_ms: 1500, session_id: 7, pane: '%3' });
+  assert.equal(a.session_id, '7');
+  assert.deepEqual(a.args, ['-p']);
+  assert.equal(parseAgent({ id: 'j1', state: 'sleeping' }), null);
+  assert.equal(parseAgent(null), null);
+  assert.equal(isLive(a), true);
+  assert.equal(agentBadge({ state: 'stopped', exit_code: 0, signal: null }), 'stopped (exit 0)');
+  assert.equal(agentBadge({ state: 'stopped', exit_code: null, signal: 2 }), 'stopped (signal 2)');
+  assert.equal(agentBadge({ state: 'errored', exit_code: null, signal: null }), 'errored');
+  assert.deepEqual(parsePaneActivity({ session_id: '1', pane: '%0', idle: true, idea: 'x' }), { session_id: '1', pane: '%0', idle: true, idea: 'x', slot: null });
+  assert.equal(parsePaneActivity({ session_id: '1', pane: '%0' }), null);
+  assert.deepEqual(splitArgs(`--model o3  "fix the tests" it\\'s '' 'a "b"'`), ['--model', 'o3', 'fix the tests', "it's", '', 'a "b"']);
+  assert.deepEqual(splitArgs('   '), []);
+  assert.equal(idleTitle('jobs · x', []), 'jobs · x');
+  assert.equal(idleTitle('jobs · x', ['a', 'b']), '(2) idle · b · jobs · x');
 });

@@ -18,11 +18,13 @@
 //! detection), `sequence` (seq offset and rebase, records into frames,
 //! unacked frames, resend), `snapshot` (cadence by bytes and time, on
 //! request), `resize` (debounce of browser sizes), `topology`
-//! (`list-windows`, `list-clients`). The only I/O below this module is the
+//! (`list-windows`, `list-clients`), `idle` (watched panes going idle and
+//! active again). The only I/O below this module is the
 //! [`Unacked`] log it is given, which spills frames to a file past its
 //! memory bound.
 
 mod flood;
+mod idle;
 mod page;
 mod replies;
 mod resize;
@@ -140,6 +142,9 @@ pub enum RelayMsg {
     Keys { pane: PaneId, keys: Vec<String> },
     /// A tmux action of the page (§5.1).
     Tmux(TmuxOp),
+    /// Watch `pane` for idleness after `idle_ms` without output; `None`
+    /// stops (§4.7).
+    Watch { pane: PaneId, idle_ms: Option<u64> },
 }
 
 /// What the core sends to the relay. Frames and errors are for connection
@@ -153,6 +158,9 @@ pub enum ToRelay {
     /// sent when the relay opens the session and whenever the count changes,
     /// connected or not (a runner's heartbeat carries the latest).
     Status { attached_clients: u32 },
+    /// A watched pane went idle or active again, or its state as the
+    /// answer to a `watch` (§4.7); sent on whatever connection is live.
+    Activity { pane: PaneId, idle: bool, at: u64 },
     /// A refused message (protocol.md §4.1 `error`).
     Error {
         generation: u64,
@@ -254,6 +262,7 @@ pub struct Machine {
     resize: resize::Debounce,
     clients: topology::Clients,
     page: page::Page,
+    idle: idle::Watches,
     /// `%exit`'s reason, once tmux said the client exits.
     exit_reason: Option<String>,
     effects: Vec<Effect>,
@@ -282,6 +291,7 @@ impl Machine {
             resize: resize::Debounce::default(),
             clients: topology::Clients::new(own_pid, now),
             page: page::Page::new(cfg.keys_via_client, own_pid),
+            idle: idle::Watches::default(),
             exit_reason: None,
             effects: Vec::new(),
         }
@@ -335,12 +345,14 @@ impl Machine {
     }
 
     /// When the machine next wants an [`Input::Tick`]: a flood frame, a
-    /// debounced resize, a snapshot or a client listing falling due.
+    /// debounced resize, a snapshot, a watched pane's idle time or a client
+    /// listing falling due.
     pub fn next_wakeup(&self) -> Option<Instant> {
         [
             self.flood_wakeup(),
             self.resize_wakeup(),
             self.snapshot_wakeup(),
+            self.idle_wakeup(),
             Some(self.clients.next_list),
         ]
         .into_iter()
@@ -394,9 +406,13 @@ impl Machine {
             Event::Reply(reply) => self.on_reply(reply),
             Event::Output { pane, ref data } | Event::ExtendedOutput { pane, ref data, .. } => {
                 let len = data.len();
+                // Before flood control and resyncs, which may drop it.
+                self.idle_output(pane);
                 self.on_output(pane, len, &ev);
             }
             Event::Pause { pane } => {
+                // tmux paused it for printing more than we read.
+                self.idle_output(pane);
                 if !self.flood.contains(pane) {
                     debug!(%pane, "paused by tmux");
                     self.resync.mark_paused(pane);
@@ -512,6 +528,7 @@ impl Machine {
             RelayMsg::Viewers { count } => debug!(count, "viewers"),
             RelayMsg::Keys { pane, keys } => self.page_keys(pane, &keys),
             RelayMsg::Tmux(op) => self.page_tmux(&op),
+            RelayMsg::Watch { pane, idle_ms } => self.watch(pane, idle_ms),
         }
     }
 
@@ -550,6 +567,7 @@ impl Machine {
         self.resize_tick();
         self.snapshot_if_due_by_time();
         self.clients_tick();
+        self.idle_tick();
     }
 }
 

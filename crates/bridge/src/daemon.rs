@@ -8,6 +8,8 @@
 //! - [`watcher`]: a control client that only hears `%sessions-changed`.
 //! - [`supervisor`]: which sessions are served, on which channel; commands
 //!   from the relay; what the relay hears when a session ends.
+//! - [`agents`]: the built-in agent kinds' commands (`agents.json`) and
+//!   an agent's command line, refused when its program is not installed.
 //! - [`jobs`]: jobs in tmux windows (plain jobs, agents, dev servers),
 //!   their exit status and their logs.
 //! - [`ports`]: the ports detected for running dev servers, the only ones
@@ -21,6 +23,7 @@
 //! Each served session is [`crate::session`]: its control client and core
 //! under one task; [`crate::uplink`] is the WebSocket.
 
+pub mod agents;
 pub mod detect;
 pub mod jobs;
 pub mod memory;
@@ -36,7 +39,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use protocol::runner::{
-    FEATURE_JOBS, FEATURE_KEYS, FEATURE_TMUX, FEATURE_TUNNEL, Hello, RUNNER_PROTOCOL_VERSION,
+    FEATURE_JOBS, FEATURE_KEYS, FEATURE_TMUX, FEATURE_TUNNEL, FEATURE_WATCH, Hello,
+    RUNNER_PROTOCOL_VERSION,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -61,6 +65,8 @@ pub struct DaemonConfig {
     pub core: CoreConfig,
     /// Size of a session the daemon creates (columns, rows).
     pub initial_size: (u16, u16),
+    /// The commands of the built-in agent kinds.
+    pub agents: agents::AgentCommands,
 }
 
 fn now_ms() -> u64 {
@@ -102,6 +108,7 @@ pub async fn run(mut cfg: DaemonConfig, cancel: CancellationToken) -> anyhow::Re
             FEATURE_TMUX.to_owned(),
             FEATURE_JOBS.to_owned(),
             FEATURE_TUNNEL.to_owned(),
+            FEATURE_WATCH.to_owned(),
         ],
     };
     info!(%tmux_version, relay = %cfg.relay_url, "runner daemon starting");

@@ -12,7 +12,9 @@
 //! - [`net`]: the HTTP client for the relay's API and the WebSocket
 //!   connect, over rustls (`--ca-file`, `--insecure`).
 //! - [`session`]: one served session (control client + core) in the daemon.
-//! - [`daemon`]: the runner daemon: discovery, supervision, commands.
+//! - [`daemon`]: the runner daemon: discovery, supervision, commands, jobs
+//!   and agents (the agent kinds' commands come from `agents.json` beside
+//!   the credentials: [`daemon::agents`]).
 //! - [`page_input`]: the page's keys and tmux actions as tmux commands.
 //! - [`cli`]: one file per subcommand.
 

@@ -242,6 +242,11 @@ impl State {
                         }
                     }
                     ToRelay::Status { attached_clients } => chan.attached = attached_clients,
+                    ToRelay::Activity { pane, idle, at } => {
+                        if connected && chan.opened {
+                            out.extend(text(&RunnerMsg::Activity { ch, pane, idle, at }));
+                        }
+                    }
                     ToRelay::Error {
                         generation,
                         code,
@@ -404,6 +409,9 @@ impl State {
                 (ch, RelayEvent::Message(RelayMsg::Keys { pane, keys }))
             }
             Wire::Tmux { ch, op } => (ch, RelayEvent::Message(RelayMsg::Tmux(op))),
+            Wire::Watch { ch, pane, idle_ms } => {
+                (ch, RelayEvent::Message(RelayMsg::Watch { pane, idle_ms }))
+            }
             Wire::Command { id, op } => {
                 let _ = self.to_daemon.send(FromUplink::Command { id, op });
                 return;

@@ -14,8 +14,10 @@ use tmux_cc::PaneId;
 
 use crate::control::TmuxOp;
 
+pub mod agent;
 pub mod job;
 pub mod tunnel;
+pub use agent::{AgentKind, AgentSpec, FEATURE_WATCH};
 pub use job::{
     DetectedPort, FEATURE_JOBS, JobKind, JobPhase, JobReport, JobSpec, LogChunk, PortSource,
 };
@@ -191,6 +193,15 @@ pub enum RunnerMsg {
     Jobs {
         jobs: Vec<JobReport>,
     },
+    /// A watched pane went idle or active again (§4.7), and the answer to
+    /// every `watch` that sets one: its state now. `at` is when, in ms
+    /// since the epoch by the runner's clock.
+    Activity {
+        ch: Channel,
+        pane: PaneId,
+        idle: bool,
+        at: u64,
+    },
     /// The runner connected a stream's dev server port (§4.8).
     TunnelOpened {
         stream: StreamId,
@@ -298,6 +309,14 @@ pub enum RelayMsg {
         id: String,
         #[serde(flatten)]
         op: CommandOp,
+    },
+    /// Watch `pane` of the channel's session for idleness (§4.7): idle after
+    /// `idle_ms` without output; `None` stops watching it.
+    Watch {
+        ch: Channel,
+        pane: PaneId,
+        #[serde(default)]
+        idle_ms: Option<u64>,
     },
     /// The answer to the log chunk at `offset` (§4.6): the job's log is
     /// stored up to `stored` bytes. `stored < offset` means the chunk left

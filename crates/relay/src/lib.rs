@@ -413,16 +413,6 @@ impl RelayHandle {
         &self.state.previews
     }
 
-    /// Creates a job for `user_id` and dispatches it, as `POST /api/jobs`
-    /// does (for the embedding binary and tests that need another kind).
-    pub async fn create_job(
-        &self,
-        user_id: &str,
-        job: jobs::NewJob,
-    ) -> Result<store::JobRecord, jobs::JobError> {
-        jobs::create(&self.state, user_id, job).await
-    }
-
     /// Creates (or finds) the local default user and its embedded runner,
     /// mints a fresh runner token (the previous one is revoked) and a
     /// one-time login URL. For `tmux-bridge up`.

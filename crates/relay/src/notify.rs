@@ -26,6 +26,12 @@ pub enum Notice {
     Activity(serde_json::Value),
     /// A job was created or changed (the `Job` object of §5).
     Job(serde_json::Value),
+    /// A dev server event (the `DevserverEvent` object of §5).
+    Devserver(serde_json::Value),
+    /// An agent's state changed (the `Agent` object of §5).
+    Agent(serde_json::Value),
+    /// A watched pane went idle or active (the `PaneWatch` object of §5).
+    PaneActivity(serde_json::Value),
 }
 
 impl Notice {
@@ -36,6 +42,9 @@ impl Notice {
             Notice::Runner(_) => "runner",
             Notice::Activity(_) => "activity",
             Notice::Job(_) => "job",
+            Notice::Devserver(_) => "devserver",
+            Notice::Agent(_) => "agent",
+            Notice::PaneActivity(_) => "pane_activity",
         }
     }
 
@@ -43,7 +52,12 @@ impl Notice {
     pub fn data(&self) -> String {
         match self {
             Notice::Sessions => "{}".to_owned(),
-            Notice::Runner(v) | Notice::Activity(v) | Notice::Job(v) => v.to_string(),
+            Notice::Runner(v)
+            | Notice::Activity(v)
+            | Notice::Job(v)
+            | Notice::Devserver(v)
+            | Notice::Agent(v)
+            | Notice::PaneActivity(v) => v.to_string(),
         }
     }
 }

@@ -225,6 +225,46 @@ async fn matrix(url: &str) {
         .as_str()
         .expect("job id")
         .to_owned();
+    // B's dev server (issue 12): queued as well.
+    let dev_body =
+        serde_json::json!({"idea": idea_b, "command": "python3 -m http.server"}).to_string();
+    let r = relay
+        .http(
+            "POST",
+            "/api/devservers",
+            &[
+                ("cookie", &b.cookie),
+                ("origin", &origin),
+                ("x-requested-with", "tmux-bridge"),
+                ("content-type", "application/json"),
+            ],
+            dev_body.as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 201, "B creates a dev server: {}", r.text());
+    let db = r.json()["id"].as_str().expect("dev server id").to_owned();
+    // B's agent (issue 12): queued like the job.
+    let agent_body = serde_json::json!({"idea": idea_b, "kind": "custom",
+        "command": "secret-agent-of-b", "name": "secret-agent-name-of-b"})
+    .to_string();
+    let r = relay
+        .http(
+            "POST",
+            "/api/agents",
+            &[
+                ("cookie", &b.cookie),
+                ("origin", &origin),
+                ("x-requested-with", "tmux-bridge"),
+                ("content-type", "application/json"),
+            ],
+            agent_body.as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 201, "B creates an agent: {}", r.text());
+    let agb = serde_json::from_str::<serde_json::Value>(&r.text()).expect("agent")["id"]
+        .as_str()
+        .expect("agent id")
+        .to_owned();
 
     // B's second runner is revoked; its token must be dead everywhere.
     let r = relay
@@ -311,6 +351,8 @@ async fn matrix(url: &str) {
             rb.clone(),
             "secret-runner-of-b".into(),
             b.name.clone(),
+            "secret-agent-of-b".into(),
+            "secret-agent-name-of-b".into(),
         ],
     };
 
@@ -371,7 +413,29 @@ async fn matrix(url: &str) {
             ("POST", format!("/api/jobs/{jb}/cancel"), &h, b""),
             ("GET", format!("/api/jobs/{jb}/log"), &h, b""),
             ("GET", format!("/preview/{jb}/8000"), &h, b""),
+            ("GET", "/api/devservers".into(), &h, b""),
+            ("POST", "/api/devservers".into(), &json, dev_body.as_bytes()),
+            ("GET", format!("/api/devservers/{db}"), &h, b""),
+            ("POST", format!("/api/devservers/{db}/stop"), &h, b""),
             ("GET", format!("/api/ideas/{idea_b}/logs"), &h, b""),
+            ("GET", "/api/agents".into(), &h, b""),
+            ("POST", "/api/agents".into(), &json, agent_body.as_bytes()),
+            ("GET", format!("/api/agents/{agb}"), &h, b""),
+            ("POST", format!("/api/agents/{agb}/stop"), &h, b""),
+            ("GET", "/api/settings".into(), &h, b""),
+            (
+                "PUT",
+                "/api/settings".into(),
+                &json,
+                br#"{"agent_idle_ms":5000}"#,
+            ),
+            (
+                "POST",
+                format!("/api/sessions/{sb}/panes/0/watch"),
+                &json,
+                br#"{"idle_ms":5000}"#,
+            ),
+            ("GET", format!("/api/sessions/{sb}/watches"), &h, b""),
             (
                 "POST",
                 "/api/password".into(),
@@ -513,6 +577,9 @@ async fn matrix(url: &str) {
         ("GET", format!("/api/jobs/{jb}/log?ansi=1")),
         // A preview of B's job (issue 12): missing too, nothing minted.
         ("GET", format!("/preview/{jb}/8000")),
+        ("GET", format!("/api/devservers/{db}")),
+        ("POST", format!("/api/devservers/{db}/stop")),
+        ("GET", format!("/api/jobs/{db}/log")),
     ] {
         let r = relay.http(method, &path, ac, b"").await;
         assert_eq!(r.status, 404, "A: {method} {path}");
@@ -521,6 +588,16 @@ async fn matrix(url: &str) {
     let r = relay.http("GET", "/api/jobs", ac, b"").await;
     assert_eq!(r.status, 200);
     assert!(!r.text().contains(&jb), "A lists B's job");
+    assert!(!r.text().contains(&db), "A lists B's dev server as a job");
+    for path in [
+        "/api/devservers".to_owned(),
+        format!("/api/devservers?idea={idea_b}"),
+    ] {
+        let r = relay.http("GET", &path, ac, b"").await;
+        assert_eq!(r.status, 200, "A: GET {path}");
+        assert!(!r.text().contains(&db), "A lists B's dev server: {path}");
+        leak.assert_no_leak(&format!("A: GET {path}"), &r.text());
+    }
     let r = relay
         .http("GET", &format!("/api/ideas/{idea_b}/logs"), ac, b"")
         .await;
@@ -536,6 +613,46 @@ async fn matrix(url: &str) {
     let r = relay.http("POST", "/api/jobs", &acj, body.as_bytes()).await;
     assert_eq!(r.status, 404, "A starting a job on B's runner");
     leak.assert_no_leak("A's job on B's runner", &r.text());
+    let r = relay
+        .http("POST", "/api/devservers", &acj, body.as_bytes())
+        .await;
+    assert_eq!(r.status, 404, "A starting a dev server on B's runner");
+    leak.assert_no_leak("A's dev server on B's runner", &r.text());
+    // B's agent, session watches and panes are missing for A (issue 12).
+    for (method, path, body) in [
+        ("GET", format!("/api/agents/{agb}"), &b""[..]),
+        ("POST", format!("/api/agents/{agb}/stop"), b""),
+        ("GET", format!("/api/sessions/{sb}/watches"), b""),
+        (
+            "POST",
+            format!("/api/sessions/{sb}/panes/0/watch"),
+            br#"{"idle_ms":5000}"#,
+        ),
+        (
+            "POST",
+            format!("/api/sessions/{sb}/panes/%250/watch"),
+            br#"{"idle_ms":null}"#,
+        ),
+    ] {
+        let r = relay.http(method, &path, &acj, body).await;
+        assert_eq!(r.status, 404, "A: {method} {path}");
+        leak.assert_no_leak(&format!("A: {method} {path}"), &r.text());
+    }
+    let r = relay.http("GET", "/api/agents", ac, b"").await;
+    assert_eq!(r.status, 200);
+    assert!(!r.text().contains(&agb), "A lists B's agent");
+    leak.assert_no_leak("A's agents", &r.text());
+    let r = relay.http("GET", "/api/settings", ac, b"").await;
+    assert_eq!(r.status, 200);
+    leak.assert_no_leak("A's settings", &r.text());
+    let body =
+        serde_json::json!({"idea": idea_a, "kind": "custom", "command": "true", "runner_id": rb})
+            .to_string();
+    let r = relay
+        .http("POST", "/api/agents", &acj, body.as_bytes())
+        .await;
+    assert_eq!(r.status, 404, "A starting an agent on B's runner");
+    leak.assert_no_leak("A's agent on B's runner", &r.text());
     assert!(
         relay.auth().authenticate_runner(&b_runner).await.is_ok(),
         "B's runner survived A's cookie"
@@ -550,6 +667,12 @@ async fn matrix(url: &str) {
         ("DELETE", format!("/api/sessions/{sa}")),
         ("POST", "/api/jobs".to_owned()),
         ("POST", format!("/api/jobs/{jb}/cancel")),
+        ("POST", "/api/devservers".to_owned()),
+        ("POST", format!("/api/devservers/{db}/stop")),
+        ("POST", "/api/agents".to_owned()),
+        ("POST", format!("/api/agents/{agb}/stop")),
+        ("PUT", "/api/settings".to_owned()),
+        ("POST", format!("/api/sessions/{sa}/panes/0/watch")),
     ] {
         let r = relay
             .http(
@@ -597,7 +720,14 @@ async fn matrix(url: &str) {
                     .send(Message::text(report.to_string()))
                     .await
                     .expect("report");
-                let inventory = serde_json::json!({"t": "jobs", "jobs": [report]});
+                // And claiming a port of B's dev server (issue 12).
+                let forged = serde_json::json!({"t": "job", "job": db, "phase": "running",
+                    "ports": [{"port": 8123, "addr": "127.0.0.1", "source": "socket"}]});
+                again
+                    .send(Message::text(forged.to_string()))
+                    .await
+                    .expect("report");
+                let inventory = serde_json::json!({"t": "jobs", "jobs": [report, forged]});
                 again
                     .send(Message::text(inventory.to_string()))
                     .await
@@ -636,6 +766,21 @@ async fn matrix(url: &str) {
                 let job: serde_json::Value = serde_json::from_str(&r.text()).expect("job");
                 assert_eq!(job["state"], "queued", "B's job after A's runner: {job}");
                 assert_eq!(job["log_bytes"], 0);
+                let r = relay
+                    .http(
+                        "GET",
+                        &format!("/api/devservers/{db}"),
+                        &[("cookie", &b.cookie)],
+                        b"",
+                    )
+                    .await;
+                let dev = r.json();
+                assert_eq!(
+                    dev["state"], "queued",
+                    "B's dev server after A's runner: {dev}"
+                );
+                assert_eq!(dev["ports"], serde_json::json!([]));
+                assert_eq!(dev["events"], serde_json::json!([]));
                 ws_a = again;
             }
             _ => {

@@ -303,7 +303,12 @@ impl Store {
     pub async fn prune_logs(&self, before: Millis) -> Result<(u64, u64), StoreError> {
         Ok(on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            for table in ["job_logs", "log_lines", "job_index_progress"] {
+            for table in [
+                "job_logs",
+                "log_lines",
+                "job_index_progress",
+                "devserver_events",
+            ] {
                 sqlx::query(&format!(
                     "DELETE FROM {table} WHERE job_id IN \
                      (SELECT id FROM jobs WHERE ended_at IS NOT NULL AND ended_at < $1)"

@@ -33,6 +33,8 @@
 //! power cut.
 
 pub mod accounts;
+mod agents;
+mod devservers;
 mod error;
 mod events;
 mod files;
@@ -53,6 +55,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use agents::{AgentRecord, AgentTransition, PaneWatch, TRANSITIONS_KEPT};
+pub use devservers::{DevserverEventRecord, NewDevserverEvent};
 pub use error::StoreError;
 pub use events::{EventRecord, NewEvent};
 pub use jobs::{IngestedLine, JobRecord, LogChunkRecord};

@@ -1545,6 +1545,137 @@ async fn jobs_are_stored_updated_listed_and_their_logs_tile() {
     .await;
 }
 
+/// Issue 12: a dev server's events are stored in order per job, read back
+/// newest-last, capped per job (the oldest go), and go with their job.
+#[tokio::test]
+async fn issue_12_devserver_events_are_kept_per_job_bounded_and_pruned() {
+    each_db("devserver_events", |store| async move {
+        use store::{JobRecord, NewDevserverEvent};
+        store
+            .create_user("user-1", "alice", None, 0)
+            .await
+            .unwrap()
+            .expect("new user");
+        for id in ["d1", "d2"] {
+            store
+                .insert_job(&JobRecord {
+                    id: id.into(),
+                    user_id: "user-1".into(),
+                    kind: "devserver".into(),
+                    idea: "x".into(),
+                    slot: "primary".into(),
+                    name: "vite".into(),
+                    command: "npm run dev".into(),
+                    cwd: None,
+                    env: "{}".into(),
+                    want_runner_id: None,
+                    runner_id: None,
+                    state: "running".into(),
+                    exit_code: None,
+                    signal: None,
+                    error: None,
+                    session_id: None,
+                    pane: None,
+                    cancel_requested: false,
+                    log_bytes: 0,
+                    created_at: 1,
+                    started_at: Some(2),
+                    ended_at: None,
+                    ports: "[]".into(),
+                })
+                .await
+                .unwrap();
+        }
+        let detected = |port: u16| NewDevserverEvent {
+            kind: "port-detected".into(),
+            port: Some(port),
+            addr: Some("127.0.0.1".into()),
+            source: Some("socket".into()),
+            exit_code: None,
+            signal: None,
+        };
+        let exited = NewDevserverEvent {
+            kind: "process-exited".into(),
+            port: None,
+            addr: None,
+            source: None,
+            exit_code: Some(130),
+            signal: None,
+        };
+        let got = store
+            .add_devserver_events("d1", 10, &[detected(5173), detected(8080)])
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 2);
+        assert!(got[0].id < got[1].id);
+        assert_eq!(
+            (got[1].port, got[1].at, got[1].source.as_deref()),
+            (Some(8080), 10, Some("socket"))
+        );
+        store
+            .add_devserver_events("d2", 11, &[detected(3000)])
+            .await
+            .unwrap();
+        store
+            .add_devserver_events("d1", 12, std::slice::from_ref(&exited))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .add_devserver_events("d1", 13, &[])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let d1 = store.devserver_events("d1", 10).await.unwrap();
+        assert_eq!(
+            d1.iter()
+                .map(|e| (e.kind.as_str(), e.port, e.exit_code))
+                .collect::<Vec<_>>(),
+            [
+                ("port-detected", Some(5173), None),
+                ("port-detected", Some(8080), None),
+                ("process-exited", None, Some(130)),
+            ]
+        );
+        let newest = store.devserver_events("d1", 1).await.unwrap();
+        assert_eq!(newest.len(), 1);
+        assert_eq!(newest[0].kind, "process-exited");
+        assert!(
+            store
+                .add_devserver_events("nope", 1, &[detected(1)])
+                .await
+                .is_err(),
+            "events belong to a job"
+        );
+
+        // The cap: a flapping port keeps only the newest events.
+        let kept = Store::DEVSERVER_EVENTS_KEPT;
+        let many: Vec<_> = (0..kept + 50)
+            .map(|i| detected(u16::try_from(1000 + i).unwrap()))
+            .collect();
+        store.add_devserver_events("d2", 20, &many).await.unwrap();
+        let d2 = store.devserver_events("d2", kept * 2).await.unwrap();
+        assert_eq!(d2.len(), kept as usize);
+        assert_eq!(
+            d2.last().unwrap().port,
+            Some(i32::try_from(1000 + kept + 49).unwrap())
+        );
+        assert_eq!(d2.first().unwrap().port, Some(1050));
+
+        // Pruning a finished dev server drops its events too.
+        let mut d1j = store.job("d1").await.unwrap().expect("d1");
+        d1j.state = "cancelled".into();
+        d1j.ended_at = Some(30);
+        store.update_job(&d1j).await.unwrap();
+        store.prune_logs(60).await.unwrap();
+        assert_eq!(store.job("d1").await.unwrap(), None);
+        assert!(store.devserver_events("d1", 10).await.unwrap().is_empty());
+        assert_eq!(store.devserver_events("d2", 1).await.unwrap().len(), 1);
+    })
+    .await;
+}
+
 /// Issue 11's benchmark: `save_index` writes many lines per statement; a
 /// save larger than one statement keeps every line, in order, on both
 /// dialects (context reads across the statements' boundaries).
@@ -1599,6 +1730,188 @@ async fn issue_11_postgres_keeps_detailed_search_statistics() {
         .await
         .expect("statistics target");
         assert_eq!(target, 1000);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn agents_their_transitions_pane_watches_and_settings() {
+    each_db("agents", |store| async move {
+        use store::{AgentRecord, JobRecord, PaneWatch, TRANSITIONS_KEPT};
+        store
+            .create_user("user-1", "alice", None, 0)
+            .await
+            .unwrap()
+            .expect("new user");
+        let s = session(&store, "primary").await;
+        let job = |id: &str, idea: &str, at| JobRecord {
+            id: id.into(),
+            user_id: "user-1".into(),
+            kind: "agent".into(),
+            idea: idea.into(),
+            slot: "primary".into(),
+            name: "claude-code".into(),
+            command: String::new(),
+            cwd: None,
+            env: "{}".into(),
+            want_runner_id: None,
+            runner_id: None,
+            state: "queued".into(),
+            exit_code: None,
+            signal: None,
+            error: None,
+            session_id: None,
+            pane: None,
+            cancel_requested: false,
+            log_bytes: 0,
+            created_at: at,
+            started_at: None,
+            ended_at: None,
+            ports: "[]".into(),
+        };
+        let agent = |id: &str| AgentRecord {
+            job_id: id.into(),
+            user_id: "user-1".into(),
+            agent_kind: "claude-code".into(),
+            args: r#"["-p"]"#.into(),
+            idle_ms: Some(1500),
+            idle: false,
+            state: "starting".into(),
+            state_at: 10,
+        };
+        for (id, idea, at) in [("a1", "x", 10), ("a2", "y", 20)] {
+            store.insert_job(&job(id, idea, at)).await.unwrap();
+            store.insert_agent(&agent(id)).await.unwrap();
+        }
+        assert!(
+            store.insert_agent(&agent("a1")).await.is_err(),
+            "one row per job"
+        );
+        let listed = store.agents_for_user("user-1", None, 10).await.unwrap();
+        assert_eq!(
+            listed.iter().map(|a| a.job_id.as_str()).collect::<Vec<_>>(),
+            ["a2", "a1"]
+        );
+        let x = store
+            .agents_for_user("user-1", Some("x"), 10)
+            .await
+            .unwrap();
+        assert_eq!(x, [agent("a1")]);
+        assert!(
+            store
+                .agents_for_user("user-2", None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // Transitions: stored on change only, with their times.
+        assert!(
+            store
+                .set_agent_state("a1", false, "running", "starting", 20)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .set_agent_state("a1", false, "running", "running", 25)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .set_agent_state("a1", true, "idle", "running", 30)
+                .await
+                .unwrap()
+        );
+        let a = store.agent("a1").await.unwrap().expect("agent");
+        assert_eq!((a.state.as_str(), a.idle, a.state_at), ("idle", true, 30));
+        let t: Vec<(String, i64)> = store
+            .agent_transitions("a1")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.state, t.at))
+            .collect();
+        assert_eq!(
+            t,
+            [
+                ("starting".into(), 10),
+                ("running".into(), 20),
+                ("idle".into(), 30)
+            ]
+        );
+        // The running agents of a session, with their panes.
+        let mut j = store.job("a1").await.unwrap().expect("job");
+        j.state = "running".into();
+        j.session_id = Some(s);
+        j.pane = Some("%3".into());
+        store.update_job(&j).await.unwrap();
+        let running = store.running_agents_in_session(s).await.unwrap();
+        assert_eq!(running.len(), 1);
+        assert_eq!(
+            (running[0].0.job_id.as_str(), running[0].1.as_str()),
+            ("a1", "%3")
+        );
+        // Bounded history.
+        let mut prev = "idle".to_owned();
+        for i in 0..(TRANSITIONS_KEPT + 10) {
+            let next = if i % 2 == 0 { "running" } else { "idle" };
+            store
+                .set_agent_state("a1", next == "idle", next, &prev, 100 + i)
+                .await
+                .unwrap();
+            prev = next.into();
+        }
+        let t = store.agent_transitions("a1").await.unwrap();
+        assert_eq!(t.len() as i64, TRANSITIONS_KEPT);
+        assert_eq!(t.last().map(|t| t.at), Some(100 + TRANSITIONS_KEPT + 9));
+
+        // Pane watches.
+        let w = PaneWatch {
+            session_id: s,
+            pane: "%1".into(),
+            user_id: "user-1".into(),
+            idle_ms: 30_000,
+            idle: false,
+            changed_at: 5,
+        };
+        store.upsert_pane_watch(&w).await.unwrap();
+        store
+            .upsert_pane_watch(&PaneWatch {
+                idle_ms: 2_000,
+                ..w.clone()
+            })
+            .await
+            .unwrap();
+        let ws = store.pane_watches(s).await.unwrap();
+        assert_eq!(
+            ws,
+            [PaneWatch {
+                idle_ms: 2_000,
+                ..w.clone()
+            }]
+        );
+        let changed = store.set_pane_idle(s, "%1", true, 50).await.unwrap();
+        assert_eq!(changed.map(|w| (w.idle, w.changed_at)), Some((true, 50)));
+        assert_eq!(store.set_pane_idle(s, "%1", true, 60).await.unwrap(), None);
+        assert_eq!(store.set_pane_idle(s, "%9", true, 60).await.unwrap(), None);
+        assert!(store.delete_pane_watch(s, "%1").await.unwrap());
+        assert!(!store.delete_pane_watch(s, "%1").await.unwrap());
+
+        // Settings.
+        assert_eq!(store.agent_idle_ms("user-1").await.unwrap(), None);
+        store
+            .set_agent_idle_ms("user-1", Some(60_000))
+            .await
+            .unwrap();
+        store
+            .set_agent_idle_ms("user-1", Some(45_000))
+            .await
+            .unwrap();
+        assert_eq!(store.agent_idle_ms("user-1").await.unwrap(), Some(45_000));
+        store.set_agent_idle_ms("user-1", None).await.unwrap();
+        assert_eq!(store.agent_idle_ms("user-1").await.unwrap(), None);
     })
     .await;
 }

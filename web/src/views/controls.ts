@@ -2,7 +2,8 @@
 //! connection and runner state, attach command), the toolbar (tmux controls,
 //! find, font size, "fit tmux to this window", settings, share, help), the
 //! window tabs, the phone key bar, the find bar, the `?` overlay, the
-//! context menu, the draggable borders between panes, and notices. Text
+//! context menu (with "watch for idle" per pane, issue 12), the draggable
+//! borders between panes, and notices. Text
 //! from panes and the relay only ever goes in as text. It owns its DOM
 //! listeners; `dispose()` removes the global ones.
 
@@ -11,7 +12,8 @@ import type { Geometry } from '../layout';
 import type { Pane } from '../pane';
 import { MAX_FONT, MIN_FONT } from '../persistence';
 import { barKeyName, pageKeyList, tmuxKeyName } from '../keys';
-import { button, copyText, el, isMac } from '../dom';
+import { api, button, copyText, el, isMac } from '../dom';
+import { askNotifications } from '../notify';
 import type { SessionView } from './session';
 import { openShareDialog } from './share';
 
@@ -44,6 +46,8 @@ export class Controls {
   private readonly stickyEls: Record<'ctrl' | 'alt', HTMLElement>;
   private readonly cleanup: Array<() => void> = [];
   private readOnly = false;
+  /** Panes of this session watched for idleness (`null`: not known yet). */
+  private watched: Set<string> | null = null;
 
   constructor(root: HTMLElement, private readonly view: SessionView) {
     root.replaceChildren();
@@ -474,9 +478,45 @@ export class Controls {
       { label: 'Zoom', disabled: !tmux, run: () => this.zoom() },
       { label: 'Rename window…', disabled: !tmux, run: () => this.renameWindow() },
       { label: 'Close pane…', disabled: !tmux, run: () => this.closePane() },
+      { label: pane && this.watched?.has(pane.id) ? 'Stop watching for idle' : 'Watch for idle', disabled: ro || !pane, run: () => void this.toggleWatch(pane?.id ?? '') },
       { label: 'Keys (?)', run: () => this.toggleHelp() },
     ];
+    if (this.watched === null && !ro) void this.loadWatches();
     this.openMenu(x, y, items);
+  }
+
+  /** The watched panes of this session (`GET /api/sessions/{id}/watches`). */
+  private async loadWatches(): Promise<void> {
+    const res = await api(`/api/sessions/${encodeURIComponent(this.view.sessionId)}/watches`).catch(() => null);
+    if (!res || !res.ok) return;
+    const body = (await res.json().catch(() => null)) as { watches?: Array<{ pane?: unknown }> } | null;
+    this.watched = new Set((body?.watches ?? []).map((w) => w.pane).filter((p): p is string => typeof p === 'string'));
+  }
+
+  /** Watches a pane for idleness with the account's idle time, or stops. */
+  private async toggleWatch(paneId: string): Promise<void> {
+    if (!paneId) return;
+    // A click: the moment the browser lets us ask to notify.
+    void askNotifications();
+    const on = !(this.watched?.has(paneId) ?? false);
+    let idleMs: number | null = null;
+    if (on) {
+      const s = await api('/api/settings').catch(() => null);
+      const body = s && s.ok ? ((await s.json().catch(() => null)) as { agent_idle_ms?: unknown; default_idle_ms?: unknown } | null) : null;
+      const pick = typeof body?.agent_idle_ms === 'number' ? body.agent_idle_ms : typeof body?.default_idle_ms === 'number' ? body.default_idle_ms : 30_000;
+      idleMs = pick;
+    }
+    const path = `/api/sessions/${encodeURIComponent(this.view.sessionId)}/panes/${encodeURIComponent(paneId)}/watch`;
+    const res = await api(path, { method: 'POST', body: JSON.stringify({ idle_ms: idleMs }) }).catch(() => null);
+    if (!res || !res.ok) {
+      this.notify(res ? `Could not change the watch (HTTP ${res.status}).` : 'The relay is unreachable.');
+      return;
+    }
+    this.watched ??= new Set();
+    if (on) this.watched.add(paneId);
+    else this.watched.delete(paneId);
+    document.body.dataset.watched = [...this.watched].join(' ');
+    this.notify(on ? `Watching ${paneId}: you will be told when it prints nothing for ${Math.round((idleMs ?? 0) / 1000)} s.` : `Stopped watching ${paneId}.`);
   }
 
   private async pasteFromClipboard(): Promise<void> {

@@ -9,6 +9,8 @@
 //! and from panes goes in as text.
 
 import { api, button, el } from '../dom';
+import { mountDevservers } from './devservers';
+import { mountAgents } from './agents';
 import { badgeText, compareJobs, duration, isActive, newerJob, paneUrl, parseJob, retryAfterSeconds, startError, type Job } from '../jobs';
 
 const POLL_MS = 5_000;
@@ -31,6 +33,7 @@ function label(job: Pick<Job, 'command'>): string {
 export function mountJobs(root: HTMLElement, idea: string): JobsView {
   const v = new JobsView(root, idea);
   void v.start();
+  mountDevservers(root.querySelector('main') ?? root, idea);
   return v;
 }
 
@@ -80,6 +83,7 @@ export class JobsView {
         el('section', { class: 'new-job', 'aria-label': 'Start a job' }, el('h2', {}, 'Start a job'), form),
         el('section', { class: 'job-list' }, el('h2', {}, 'Jobs'), this.statusEl, this.listEl)));
     document.title = `jobs · ${idea} · tmux-bridge`;
+    mountAgents(root.querySelector<HTMLElement>('main.jobs-page') ?? root, idea);
   }
 
   async start(): Promise<void> {
@@ -98,7 +102,8 @@ export class JobsView {
   // ----- data -------------------------------------------------------------
 
   private async load(): Promise<void> {
-    const res = await api(`/api/jobs?${new URLSearchParams({ idea: this.idea }).toString()}`).catch(() => null);
+    // Agents and dev servers are jobs too; they have their own sections.
+    const res = await api(`/api/jobs?${new URLSearchParams({ idea: this.idea, kind: 'job' }).toString()}`).catch(() => null);
     if (!res) {
       this.status('The relay is unreachable; the list will refresh when it answers.', true);
       return;
@@ -143,7 +148,7 @@ export class JobsView {
       } catch {
         // A malformed event: the next listing shows the job.
       }
-      if (job && job.idea === this.idea) {
+      if (job && job.idea === this.idea && job.kind === 'job') {
         this.upsert(job);
         this.renderEmpty();
       }

@@ -4,7 +4,7 @@
 //! copyable attach command; "New terminal" per idea and for a new idea
 //! (`POST /api/sessions`, then the terminal opens); closing a session
 //! (asks first; `DELETE /api/sessions/{id}` kills it in tmux); a link to
-//! each idea's jobs (`/jobs/{idea}`); the runners
+//! each idea's jobs (`/jobs/{idea}`) and its live agents' badges; the runners
 //! and the activity feed (`GET /api/activity`, paged). Live updates come
 //! from `GET /api/events` (Server-Sent Events); a relay without it is
 //! polled. Everything from the relay goes in as text.
@@ -12,6 +12,7 @@
 import type { Session as SessionInfo, SessionState } from '../protocol';
 import { ago, api, button, copyText, el } from '../dom';
 import { searchForm } from './search';
+import { IdeaAgentBadges } from './agents';
 
 const POLL_MS = 10_000;
 
@@ -70,6 +71,8 @@ export function mountList(root: HTMLElement): ListView {
 }
 
 export class ListView {
+  /** Live agents per idea (issue 12). */
+  private readonly agentBadges = new IdeaAgentBadges();
   private readonly main: HTMLElement;
   private readonly sessionsEl: HTMLElement;
   private readonly runnersEl: HTMLElement;
@@ -215,7 +218,7 @@ export class ListView {
       const add = button('New terminal', { class: 'new-terminal', 'data-testid': 'new-terminal', title: `A new terminal for ${idea}` }, () => void this.create(idea, nextSlot(sessions.map((s) => String(s.slot)))));
       const jobs = el('a', { href: `/jobs/${encodeURIComponent(idea)}`, class: 'jobs-link', 'data-testid': 'idea-jobs', title: `Jobs of ${idea}` }, 'jobs');
       return el('section', { class: 'idea', 'data-idea': idea },
-        el('h2', {}, el('span', { class: 'idea-name' }, idea), add, jobs),
+        el('h2', {}, el('span', { class: 'idea-name' }, idea), add, jobs, this.agentBadges.badge(idea)),
         el('ul', { class: 'sessions' }, ...sessions.map((s) => this.row(s))));
     });
     this.sessionsEl.replaceChildren(...groups);

@@ -88,6 +88,13 @@ export async function startFixtureRelay({ distDir, sessionId = 'sess1', attach =
       });
       return;
     }
+    if (url.pathname === '/api/devservers' && req.method === 'GET') {
+      // Issue 12: the jobs page lists dev servers too; this relay has none.
+      return json(res, 200, { devservers: [] });
+    }
+    // Agents and pane watches (issue 12): none here (tests/e2e.test.mjs has the real ones).
+    if (url.pathname === '/api/agents' && req.method === 'GET') return json(res, 200, { agents: [] });
+    if (/^\/api\/sessions\/[^/]+\/watches$/.test(url.pathname)) return json(res, 200, { watches: [] });
     if (url.pathname === '/api/jobs' && req.method === 'GET') {
       const idea = url.searchParams.get('idea');
       const jobs = state.jobs.filter((j) => idea === null || j.idea === idea).sort((a, b) => b.created_at - a.created_at);

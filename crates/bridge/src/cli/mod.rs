@@ -70,6 +70,16 @@ impl TmuxArgs {
 
 /// Runs the daemon until Ctrl-C/SIGTERM (then `Ok`) or until it ends by
 /// itself (its result, e.g. the relay refused the token).
+/// The built-in agent kinds' commands from `agents.json` beside the
+/// credentials (defaults when it is missing); a bad file stops the start.
+pub fn agent_commands() -> anyhow::Result<crate::daemon::agents::AgentCommands> {
+    use crate::daemon::agents::AgentCommands;
+    match AgentCommands::default_path() {
+        Some(path) => Ok(AgentCommands::load(&path)?),
+        None => Ok(AgentCommands::default()),
+    }
+}
+
 pub async fn daemon_until_signal(cfg: crate::daemon::DaemonConfig) -> anyhow::Result<()> {
     let cancel = tokio_util::sync::CancellationToken::new();
     let task_cancel = cancel.clone();

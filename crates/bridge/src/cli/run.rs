@@ -97,6 +97,7 @@ async fn daemon(args: Args) -> anyhow::Result<ExitCode> {
         data_dir,
         core: CoreConfig::default(),
         initial_size: args.size,
+        agents: super::agent_commands()?,
     };
     let result = super::daemon_until_signal(cfg).await;
     match result {

@@ -138,6 +138,7 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
         data_dir: data_dir.clone(),
         core: CoreConfig::default(),
         initial_size: args.size,
+        agents: super::agent_commands()?,
     };
     let code = match super::daemon_until_signal(cfg).await {
         Ok(()) => ExitCode::SUCCESS,

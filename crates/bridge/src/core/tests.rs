@@ -4,6 +4,7 @@
 //! checked. No tmux, no sockets, no sleeping: time is an argument.
 
 mod flood;
+mod idle;
 mod input;
 mod looping;
 mod page;

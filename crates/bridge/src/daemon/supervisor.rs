@@ -86,6 +86,7 @@ pub struct Supervisor {
     state_path: PathBuf,
     state: DaemonState,
     jobs: Jobs,
+    agents: crate::daemon::agents::AgentCommands,
 }
 
 impl Supervisor {
@@ -125,6 +126,7 @@ impl Supervisor {
             state_path,
             state,
             jobs: Jobs::new(&cfg.data_dir),
+            agents: cfg.agents.clone(),
         }
     }
 
@@ -461,6 +463,9 @@ impl Supervisor {
             let _ = self.uplink.send(ToUplink::Job(report)).await;
             return Ok(ch);
         }
+        // An agent whose program is missing is refused before any window.
+        let path = std::env::var_os("PATH");
+        let spec = crate::daemon::agents::resolve(spec, &self.agents, path.as_deref())?;
         let ch = self
             .create(&spec.idea, &spec.slot, None, None)
             .await?

@@ -42,6 +42,7 @@ pub fn spawn_daemon(
         data_dir: dir.to_path_buf(),
         core: CoreConfig::default(),
         initial_size: (80, 24),
+        agents: bridge::daemon::agents::AgentCommands::default(),
     };
     tokio::spawn(bridge::daemon::run(cfg, cancel))
 }

@@ -2,8 +2,10 @@
 //! real relay on a loopback port, real SQLite, WebSocket clients that speak
 //! the browser side of docs/protocol.md.
 
+mod agents;
 mod cli;
 mod daemon;
+mod devservers;
 mod e2e;
 mod jobs;
 mod logs;

@@ -25,6 +25,7 @@ fn spec(job: &str, command: String) -> JobSpec {
     JobSpec {
         job: job.into(),
         kind: JobKind::Devserver,
+        agent: None,
         idea: "ports".into(),
         slot: "primary".into(),
         name: "dev".into(),

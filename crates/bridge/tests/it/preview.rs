@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
-use protocol::runner::{JobKind, TunnelError};
-use relay::jobs::NewJob;
+use protocol::runner::TunnelError;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -154,29 +153,35 @@ impl PreviewSys {
         bail!("dev server {job} never listed port {port}: {j:?}")
     }
 
-    /// Starts `command` as a dev server; returns the job id.
+    /// Starts `command` as a dev server (`POST /api/devservers`, as the
+    /// page does); returns its id (its job's).
     async fn start_dev_server(&self, command: String, env: &[(&str, String)]) -> Result<String> {
-        let job = self
-            .relay
-            .create_job(
-                &self.user_id,
-                NewJob {
-                    kind: JobKind::Devserver,
-                    idea: "dev".into(),
-                    slot: None,
-                    name: Some("dev".into()),
-                    command,
-                    cwd: None,
-                    env: env
-                        .iter()
-                        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-                        .collect(),
-                    runner_id: None,
-                },
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("creating the dev server: {e}"))?;
-        Ok(job.id)
+        let env: serde_json::Map<String, serde_json::Value> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String(v.clone())))
+            .collect();
+        let body = serde_json::json!({"idea": "dev", "command": command, "env": env}).to_string();
+        let (status, _, answer) = http(
+            self.login.addr,
+            "POST",
+            "/api/devservers",
+            &[
+                ("Cookie", &self.login.cookie),
+                ("Origin", &self.login.origin()),
+                ("X-Requested-With", "tmux-bridge"),
+                ("Content-Type", "application/json"),
+            ],
+            body.as_bytes(),
+        )
+        .await?;
+        if status != 201 {
+            bail!(
+                "POST /api/devservers: {status} {}",
+                String::from_utf8_lossy(&answer)
+            );
+        }
+        let v: serde_json::Value = serde_json::from_slice(&answer)?;
+        Ok(v["id"].as_str().context("dev server id")?.to_owned())
     }
 
     /// `GET /preview/{job}/{port}` as `login`: the status and the Location.

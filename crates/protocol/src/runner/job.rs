@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use tmux_cc::PaneId;
 
 use super::Channel;
+use super::agent::AgentSpec;
 
 /// Longest job id, in bytes.
 pub const MAX_JOB_ID: usize = 64;
@@ -106,12 +107,16 @@ pub struct JobSpec {
     pub slot: String,
     /// The tmux window's name.
     pub name: String,
-    /// Run in the window's pane by tmux with its `default-shell -c`.
+    /// Run in the window's pane by tmux with its `default-shell -c`. Empty
+    /// for an agent of a built-in kind (the runner's config names it).
     pub command: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// The agent to run (kind `agent` only, §4.7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentSpec>,
 }
 
 /// Whether `s` is a usable job id: 1 to [`MAX_JOB_ID`] of `[A-Za-z0-9_-]`
@@ -140,8 +145,26 @@ impl JobSpec {
         if !valid_job_id(&self.job) {
             return Err("the job id must be 1 to 64 letters, digits, - or _".into());
         }
-        if self.command.trim().is_empty() {
-            return Err("the command is empty".into());
+        match &self.agent {
+            Some(_) if self.kind != JobKind::Agent => {
+                return Err("only a job of kind agent names an agent".into());
+            }
+            Some(a) => {
+                a.validate()?;
+                if a.kind.is_builtin() && !self.command.is_empty() {
+                    return Err(format!(
+                        "an agent of kind {} takes no command (the runner's config names it)",
+                        a.kind.as_str()
+                    ));
+                }
+                if !a.kind.is_builtin() && self.command.trim().is_empty() {
+                    return Err("a custom agent needs a command".into());
+                }
+            }
+            None if self.command.trim().is_empty() => {
+                return Err("the command is empty".into());
+            }
+            None => {}
         }
         if self.command.len() > MAX_JOB_COMMAND {
             return Err(format!(
@@ -298,6 +321,55 @@ mod tests {
             command: "make".into(),
             cwd: None,
             env: BTreeMap::new(),
+            agent: None,
+        }
+    }
+
+    #[test]
+    fn agents_are_checked() {
+        use crate::runner::agent::{AgentKind, AgentSpec};
+        let builtin = JobSpec {
+            kind: JobKind::Agent,
+            command: String::new(),
+            agent: Some(AgentSpec {
+                kind: AgentKind::ClaudeCode,
+                args: vec!["--resume".into()],
+            }),
+            ..spec()
+        };
+        assert_eq!(builtin.validate(), Ok(()));
+        let s = serde_json::to_string(&builtin).expect("json");
+        assert!(
+            s.contains(r#""agent":{"kind":"claude-code","args":["--resume"]}"#),
+            "{s}"
+        );
+        assert_eq!(serde_json::from_str::<JobSpec>(&s).expect("back"), builtin);
+        let custom = JobSpec {
+            kind: JobKind::Agent,
+            command: "./agent.sh".into(),
+            agent: Some(AgentSpec {
+                kind: AgentKind::Custom,
+                args: vec![],
+            }),
+            ..spec()
+        };
+        assert_eq!(custom.validate(), Ok(()));
+        let bad = [
+            JobSpec {
+                command: "claude".into(),
+                ..builtin.clone()
+            },
+            JobSpec {
+                command: " ".into(),
+                ..custom.clone()
+            },
+            JobSpec {
+                kind: JobKind::Job,
+                ..custom.clone()
+            },
+        ];
+        for s in bad {
+            assert!(s.validate().is_err(), "{s:?}");
         }
     }
 

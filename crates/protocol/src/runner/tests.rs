@@ -135,6 +135,26 @@ fn channel_prefix_round_trips_and_short_messages_are_refused() {
 }
 
 #[test]
+fn watch_and_activity_as_documented() {
+    let m = relay(json!({"t":"watch","ch":3,"pane":"%3","idle_ms":30000}));
+    assert_eq!(
+        m,
+        RelayMsg::Watch {
+            ch: 3,
+            pane: PaneId(3),
+            idle_ms: Some(30_000)
+        }
+    );
+    let m = relay(json!({"t":"watch","ch":3,"pane":"%3"}));
+    assert!(matches!(m, RelayMsg::Watch { idle_ms: None, .. }));
+    let m = relay(json!({"t":"watch","ch":3,"pane":"%3","idle_ms":null}));
+    assert!(matches!(m, RelayMsg::Watch { idle_ms: None, .. }));
+    let a = json!({"t":"activity","ch":3,"pane":"%3","idle":true,"at":1733400000000u64});
+    let m = runner(a.clone());
+    assert_eq!(serde_json::to_value(&m).expect("encode"), a);
+}
+
+#[test]
 fn tunnel_messages_as_documented() {
     let open = json!({"t":"tunnel_open","stream":3,"job":"j-1","port":5173});
     let m = relay(open.clone());

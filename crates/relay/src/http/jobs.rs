@@ -84,6 +84,7 @@ pub async fn create(
         cwd: body.cwd,
         env: body.env,
         runner_id: body.runner_id.filter(|r| !r.is_empty()),
+        agent: None,
     };
     match jobs::create(&st, &user.id, req).await {
         Ok(job) => Ok((StatusCode::CREATED, Json(job_json(&job))).into_response()),

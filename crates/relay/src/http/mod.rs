@@ -5,8 +5,10 @@
 //! body limits and the security headers of every response.
 
 pub mod activity;
+pub mod agents;
 pub mod api;
 pub mod auth;
+pub mod devservers;
 pub mod error;
 pub mod export;
 pub mod jobs;
@@ -55,6 +57,12 @@ pub fn router(st: AppState) -> Router {
         .route("/api/jobs/{id}", get(jobs::get))
         .route("/api/jobs/{id}/cancel", post(jobs::cancel))
         .route("/api/jobs/{id}/log", get(jobs::log))
+        .route(
+            "/api/devservers",
+            get(devservers::list).post(devservers::create),
+        )
+        .route("/api/devservers/{id}", get(devservers::get))
+        .route("/api/devservers/{id}/stop", post(devservers::stop))
         .route("/api/logs/ingest", post(logs::ingest))
         .route("/api/ideas/{idea}/logs", get(logs::idea_logs))
         .route("/preview/{job}/{port}", get(previews::open))
@@ -63,6 +71,7 @@ pub fn router(st: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics_main))
+        .merge(agents::routes())
         .merge(auth::routes())
         .merge(pair::routes())
         .merge(runners::routes())

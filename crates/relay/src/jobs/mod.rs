@@ -3,6 +3,9 @@
 //! (docs/protocol.md §4.6 and §5).
 //!
 //! - [`lifecycle`]: the states and how reports move them (pure).
+//! - [`devservers`]: a dev server's events, derived from its consecutive
+//!   states (issue 12).
+//! - [`agents`]: agents (jobs of kind `agent`) and idle watching.
 //! - this module: creating a job (checked, rate-limited, stored as
 //!   `queued`), dispatching queued jobs to a runner (the named one, else
 //!   the one serving the idea's session, else the least busy online one),
@@ -15,6 +18,8 @@
 //! the store: a relay restart loses none, and queued ones are dispatched
 //! when their runner connects.
 
+pub mod agents;
+pub mod devservers;
 pub mod lifecycle;
 
 use std::collections::{BTreeMap, HashMap};
@@ -56,6 +61,8 @@ pub struct NewJob {
     pub cwd: Option<String>,
     pub env: BTreeMap<String, String>,
     pub runner_id: Option<String>,
+    /// An agent's kind, args and idle time (kind `agent` only).
+    pub agent: Option<agents::JobAgent>,
 }
 
 /// Why a job could not be created or cancelled.
@@ -82,6 +89,8 @@ pub struct Jobs {
     create_limit: RateLimiter<String>,
     /// Ingested lines per runner.
     pub ingest_limit: RateLimiter<String>,
+    /// The agents' lock and limits (issue 12).
+    pub agents: agents::Agents,
 }
 
 impl Default for Jobs {
@@ -90,6 +99,7 @@ impl Default for Jobs {
             lock: Mutex::new(()),
             create_limit: RateLimiter::new(CREATE_PER_USER),
             ingest_limit: RateLimiter::new(INGEST_PER_RUNNER),
+            agents: agents::Agents::default(),
         }
     }
 }
@@ -138,6 +148,7 @@ fn window_name(name: Option<&str>, command: &str) -> String {
 
 fn notify(st: &AppState, job: &JobRecord) {
     st.notifier.send(&job.user_id, Notice::Job(job_json(job)));
+    agents::job_changed(st, job);
 }
 
 /// The spec a runner gets for `job`.
@@ -151,6 +162,7 @@ fn spec_of(job: &JobRecord) -> JobSpec {
         command: job.command.clone(),
         cwd: job.cwd.clone(),
         env: serde_json::from_str(&job.env).unwrap_or_default(),
+        agent: None,
     }
 }
 
@@ -178,6 +190,7 @@ pub async fn create(st: &AppState, user_id: &str, req: NewJob) -> Result<JobReco
         command: req.command.clone(),
         cwd: req.cwd.clone().filter(|c| !c.is_empty()),
         env: req.env.clone(),
+        agent: req.agent.as_ref().map(|a| a.spec.clone()),
     };
     spec.validate().map_err(JobError::Invalid)?;
     if let Some(r) = &req.runner_id {
@@ -216,6 +229,9 @@ pub async fn create(st: &AppState, user_id: &str, req: NewJob) -> Result<JobReco
         ports: "[]".into(),
     };
     st.store.insert_job(&job).await?;
+    if let Some(a) = &req.agent {
+        agents::insert(st, &job, a).await?;
+    }
     info!(job = %job.id, idea = %job.idea, "job created");
     notify(st, &job);
     spawn_dispatch(st, user_id);
@@ -305,7 +321,7 @@ pub async fn dispatch(st: &AppState, user_id: &str) -> Result<(), JobError> {
             .runners
             .command(
                 &runner,
-                CommandOp::StartJob(spec_of(&job)),
+                CommandOp::StartJob(agents::with_agent(st, spec_of(&job)).await),
                 st.command_timeout,
             )
             .await;
@@ -368,10 +384,12 @@ pub async fn on_report(
         warn!(job = %report.job, "a report on a job of another runner or account; ignored");
         return Ok(());
     }
+    let before = job.clone();
     job.runner_id = Some(runner_id.to_owned());
     if lifecycle::apply_report(&mut job, report, session, now_ms()) {
         st.store.update_job(&job).await?;
         notify(st, &job);
+        devservers::changed(st, &before, &job).await;
     }
     Ok(())
 }
@@ -412,11 +430,13 @@ pub async fn on_inventory(
                     notify(st, &job);
                 }
                 None => {
+                    let before = job.clone();
                     job.state = LOST.into();
                     job.error = Some("the runner no longer knows this job".into());
                     job.ended_at.get_or_insert_with(now_ms);
                     st.store.update_job(&job).await?;
                     notify(st, &job);
+                    devservers::changed(st, &before, &job).await;
                 }
             }
         }

@@ -168,6 +168,27 @@ impl Channels {
                 });
                 None
             }
+            RunnerMsg::Activity { ch, pane, idle, at } => {
+                // A channel of this connection only; in order, like job
+                // reports (an idle and the next output must not swap).
+                let Some(session) = self.open.get(&ch).map(|c| c.id) else {
+                    debug!(ch, "activity for a channel that is not open");
+                    return None;
+                };
+                if let Err(e) = crate::jobs::agents::on_activity(
+                    &self.st,
+                    &self.user_id,
+                    session,
+                    pane,
+                    idle,
+                    at,
+                )
+                .await
+                {
+                    warn!(session, error = %e, "recording a pane's activity failed");
+                }
+                None
+            }
             RunnerMsg::Hello(_) => Some((close::PROTOCOL, "hello sent twice".into())),
             _ => Some((close::PROTOCOL, "unexpected message type".into())),
         }
@@ -322,6 +343,13 @@ impl Channels {
         if send_json(socket, &msg, limit).await.is_err() {
             return Some((close::NORMAL, "send failed".into()));
         }
+        // The runner keeps no watches across restarts: send them again.
+        let st = self.st.clone();
+        self.st.tracker.spawn(async move {
+            if let Err(e) = crate::jobs::agents::on_session_opened(&st, id).await {
+                warn!(session = id, error = %e, "sending the session's watches failed");
+            }
+        });
         None
     }
 
