@@ -17,6 +17,9 @@
 //! LOAD_ONLY=search SEARCH_PG=postgres://postgres@127.0.0.1:5432/postgres \
 //!     cargo bench -p benches --bench load   # the search index over 1 GB of
 //!                          # output (load_search.rs; needs no binaries or tmux)
+//! LOAD_ONLY=preview cargo bench -p benches --bench load  # dev server previews
+//!                          # vs direct (load_preview.rs; relay and runner in
+//!                          # this process: no binaries needed)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -29,6 +32,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[path = "load_search.rs"]
 mod search;
+
+#[path = "load_preview.rs"]
+mod preview;
 
 type Result<T> = anyhow::Result<T>;
 
@@ -58,6 +64,9 @@ fn main() -> Result<()> {
     rt.block_on(async move {
         if std::env::var("LOAD_ONLY").is_ok_and(|only| only == "search") {
             return search::run().await;
+        }
+        if std::env::var("LOAD_ONLY").is_ok_and(|only| only == "preview") {
+            return preview::run(runs).await;
         }
         let bins = Bins::find()?;
         println!("load: {runs} runs per case; tmux {}", tmux_version());

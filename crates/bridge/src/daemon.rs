@@ -15,6 +15,8 @@
 //! - [`ports`]: the ports detected for running dev servers, the only ones
 //!   a preview tunnel may dial; [`detect`] parses what [`sockets`] reads
 //!   from the system (/proc or lsof) and the URLs a server prints.
+//! - [`tunnel`]: preview tunnels (§4.8): loopback connections to those
+//!   ports, pumped under credit windows; run from the uplink task.
 //! - [`memory`]: the last 256 command results (pure).
 //! - [`state`]: the state file `tmux-bridge status` reads.
 //!
@@ -30,13 +32,15 @@ pub mod server;
 pub mod sockets;
 pub mod state;
 pub mod supervisor;
+pub mod tunnel;
 pub mod watcher;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use protocol::runner::{
-    FEATURE_JOBS, FEATURE_KEYS, FEATURE_TMUX, FEATURE_WATCH, Hello, RUNNER_PROTOCOL_VERSION,
+    FEATURE_JOBS, FEATURE_KEYS, FEATURE_TMUX, FEATURE_TUNNEL, FEATURE_WATCH, Hello,
+    RUNNER_PROTOCOL_VERSION,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -103,6 +107,7 @@ pub async fn run(mut cfg: DaemonConfig, cancel: CancellationToken) -> anyhow::Re
             FEATURE_KEYS.to_owned(),
             FEATURE_TMUX.to_owned(),
             FEATURE_JOBS.to_owned(),
+            FEATURE_TUNNEL.to_owned(),
             FEATURE_WATCH.to_owned(),
         ],
     };
@@ -110,18 +115,23 @@ pub async fn run(mut cfg: DaemonConfig, cancel: CancellationToken) -> anyhow::Re
     let (to_uplink, uplink_rx) = mpsc::channel(1024);
     let (from_uplink_tx, from_uplink) = mpsc::unbounded_channel();
     let uplink_cancel = CancellationToken::new();
+    let mut sup = supervisor::Supervisor::new(&cfg, server, to_uplink.clone(), state_path.clone());
+    let tunnels = tunnel::TunnelSetup {
+        ports: sup.ports(),
+        to_uplink,
+    };
     let mut uplink_task = tokio::spawn(uplink::run(
         UplinkConfig {
             relay_url: cfg.relay_url.clone(),
             runner_token: cfg.runner_token.clone(),
             hello,
             tls: cfg.tls.clone(),
+            tunnels: Some(tunnels),
         },
         uplink_rx,
         from_uplink_tx,
         uplink_cancel.clone(),
     ));
-    let mut sup = supervisor::Supervisor::new(&cfg, server, to_uplink, state_path.clone());
     let ended = sup.run(from_uplink, &mut uplink_task, &cancel).await;
     // The cores first (their last frames and snapshots go out), then the
     // uplink (`close` `stopping` for every channel).

@@ -19,7 +19,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use protocol::runner::{
     Channel, ChannelStatus, CloseReason, CommandOp, ErrorBody, Hello, JobReport, LogChunk, Open,
-    RelayMsg as Wire, RunnerMsg, with_channel,
+    RelayMsg as Wire, RunnerMsg, TunnelError, split_channel, tunnel::channel_stream, with_channel,
 };
 use rand::Rng;
 use tokio::net::TcpStream;
@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::core::{RelayEvent, RelayMsg, ToRelay};
+use crate::daemon::tunnel::{TunnelOut, TunnelSetup, Tunnels};
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
@@ -41,6 +42,9 @@ pub struct UplinkConfig {
     pub hello: Hello,
     /// How to trust the relay (`--ca-file`, `--insecure`).
     pub tls: crate::net::TlsOptions,
+    /// Preview tunnels (§4.8): the detected ports and the way back into
+    /// this queue; `None` refuses every `tunnel_open` as `unsupported`.
+    pub tunnels: Option<TunnelSetup>,
 }
 
 /// What the daemon and the session cores give the uplink, in order.
@@ -67,6 +71,9 @@ pub enum ToUplink {
     /// A piece of a job's log (dropped while disconnected: the daemon
     /// resends from the relay's last `log_ack`).
     Log(LogChunk),
+    /// A preview tunnel's message or bytes, for the connection `generation`
+    /// it was opened on (dropped on any other).
+    Tunnel { generation: u64, out: TunnelOut },
 }
 
 /// What the uplink tells the daemon.
@@ -189,6 +196,8 @@ struct State {
     connected: bool,
     started: Instant,
     to_daemon: mpsc::UnboundedSender<FromUplink>,
+    /// The live connection's preview streams.
+    tunnels: Option<Tunnels>,
 }
 
 fn text(msg: &RunnerMsg) -> Option<Message> {
@@ -294,8 +303,72 @@ impl State {
                     out.push(Message::Binary(chunk.encode()));
                 }
             }
+            ToUplink::Tunnel {
+                generation,
+                out: tunnel,
+            } => {
+                if !connected || generation != self.generation {
+                    return out;
+                }
+                match tunnel {
+                    TunnelOut::Data(bytes) => out.push(Message::Binary(bytes)),
+                    TunnelOut::Msg(msg) => {
+                        if let Some(t) = self.tunnels.as_mut() {
+                            t.outgoing(&msg);
+                        }
+                        out.extend(text(&msg));
+                    }
+                }
+            }
         }
         out
+    }
+
+    /// A tunnel message from the relay (§4.8); returns what to answer at
+    /// once.
+    fn tunnel(&mut self, msg: Wire) -> Vec<Message> {
+        let generation = self.generation;
+        let Some(t) = self.tunnels.as_mut() else {
+            return match msg {
+                Wire::TunnelOpen { stream, .. } => text(&RunnerMsg::TunnelClose {
+                    stream,
+                    code: TunnelError::Unsupported,
+                })
+                .into_iter()
+                .collect(),
+                _ => Vec::new(),
+            };
+        };
+        let reply = match msg {
+            Wire::TunnelOpen { stream, job, port } => t.open(stream, &job, port, generation),
+            Wire::TunnelCredit { stream, bytes } => t.credit(stream, bytes),
+            Wire::TunnelEof { stream } => {
+                t.eof(stream);
+                None
+            }
+            Wire::TunnelClose { stream, .. } => {
+                t.close(stream);
+                None
+            }
+            _ => None,
+        };
+        reply.as_ref().and_then(text).into_iter().collect()
+    }
+
+    /// A binary message from the relay: only tunnel bytes travel this way.
+    fn binary(&mut self, message: &bytes::Bytes) -> Vec<Message> {
+        let stream = split_channel(message)
+            .ok()
+            .and_then(|(ch, data)| Some((channel_stream(ch)?, data)));
+        let Some((stream, data)) = stream else {
+            warn!(
+                bytes = message.len(),
+                "a binary message from the relay on no tunnel"
+            );
+            return Vec::new();
+        };
+        let reply = self.tunnels.as_mut().and_then(|t| t.data(stream, data));
+        reply.as_ref().and_then(text).into_iter().collect()
     }
 
     /// A text message from the relay.
@@ -404,6 +477,9 @@ impl State {
                 generation: self.generation,
             });
         }
+        if let Some(t) = self.tunnels.as_mut() {
+            t.clear();
+        }
         let _ = self.to_daemon.send(FromUplink::Disconnected { reason });
     }
 }
@@ -428,8 +504,10 @@ pub async fn run(
     to_daemon: mpsc::UnboundedSender<FromUplink>,
     cancel: CancellationToken,
 ) -> UplinkEnd {
+    let tunnels = cfg.tunnels.clone().map(Tunnels::new);
     let mut state = State {
         cfg,
+        tunnels,
         channels: BTreeMap::new(),
         generation: 0,
         connected: false,
@@ -608,9 +686,24 @@ async fn connected(
                     None => return up("the relay closed the connection".into()),
                     Some(Err(err)) => return up(format!("reading from the relay: {err}")),
                     Some(Ok(Message::Text(t))) => match serde_json::from_str::<Wire>(&t) {
+                        Ok(msg @ (Wire::TunnelOpen { .. } | Wire::TunnelCredit { .. }
+                            | Wire::TunnelEof { .. } | Wire::TunnelClose { .. })) => {
+                            for m in state.tunnel(msg) {
+                                if let Err(err) = sink.send(m).await {
+                                    return up(format!("sending to the relay: {err}"));
+                                }
+                            }
+                        }
                         Ok(msg) => state.remote(msg),
                         Err(err) => warn!(%err, "a malformed message from the relay"),
                     },
+                    Some(Ok(Message::Binary(b))) => {
+                        for m in state.binary(&b) {
+                            if let Err(err) = sink.send(m).await {
+                                return up(format!("sending to the relay: {err}"));
+                            }
+                        }
+                    }
                     Some(Ok(Message::Close(frame))) => {
                         let (code, reason) = frame
                             .map(|f| (u16::from(f.code), f.reason.to_string()))
@@ -674,7 +767,9 @@ mod tests {
                     features: Vec::new(),
                 },
                 tls: crate::net::TlsOptions::default(),
+                tunnels: None,
             },
+            tunnels: None,
             channels: BTreeMap::new(),
             generation: 1,
             connected: true,

@@ -16,10 +16,12 @@ use crate::control::TmuxOp;
 
 pub mod agent;
 pub mod job;
+pub mod tunnel;
 pub use agent::{AgentKind, AgentSpec, FEATURE_WATCH};
 pub use job::{
     DetectedPort, FEATURE_JOBS, JobKind, JobPhase, JobReport, JobSpec, LogChunk, PortSource,
 };
+pub use tunnel::{FEATURE_TUNNEL, StreamId, TunnelError};
 
 /// The protocol version a runner announces in `hello`.
 pub const RUNNER_PROTOCOL_VERSION: u32 = 2;
@@ -200,6 +202,24 @@ pub enum RunnerMsg {
         idle: bool,
         at: u64,
     },
+    /// The runner connected a stream's dev server port (§4.8).
+    TunnelOpened {
+        stream: StreamId,
+    },
+    /// The runner consumed `bytes` of the stream's relay→runner bytes.
+    TunnelCredit {
+        stream: StreamId,
+        bytes: u32,
+    },
+    /// The dev server closed its sending half: no more bytes on `stream`.
+    TunnelEof {
+        stream: StreamId,
+    },
+    /// The stream is gone (refused, reset, or both halves done).
+    TunnelClose {
+        stream: StreamId,
+        code: TunnelError,
+    },
 }
 
 /// What the relay asks a runner to do (`{"t":"command","id":…,"op":…}`).
@@ -305,6 +325,27 @@ pub enum RelayMsg {
         job: String,
         offset: u64,
         stored: u64,
+    },
+    /// Connect to `port` of dev server `job` on loopback, as stream
+    /// `stream` (§4.8). No host: the runner dials only what it detected.
+    TunnelOpen {
+        stream: StreamId,
+        job: String,
+        port: u16,
+    },
+    /// The relay consumed `bytes` of the stream's runner→relay bytes.
+    TunnelCredit {
+        stream: StreamId,
+        bytes: u32,
+    },
+    /// The browser side closed its sending half.
+    TunnelEof {
+        stream: StreamId,
+    },
+    /// Drop the stream (the browser left, or a limit was hit).
+    TunnelClose {
+        stream: StreamId,
+        code: TunnelError,
     },
     Error {
         #[serde(default, skip_serializing_if = "Option::is_none")]

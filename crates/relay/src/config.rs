@@ -134,6 +134,10 @@ pub struct Config {
     /// Without it, `/metrics` is served only on [`Config::metrics_listen`]
     /// (the main listener answers 404).
     pub metrics_token: Option<MetricsToken>,
+    /// The preview listener (`--preview-listen`, `--preview-url`): dev
+    /// servers' previews on origins that are not the app's. `None`:
+    /// previews are off.
+    pub preview: Option<crate::preview::PreviewConfig>,
 }
 
 /// The bearer token of `GET /metrics`. `Debug` never prints it.
@@ -204,6 +208,7 @@ impl Config {
             tls: None,
             metrics_listen: None,
             metrics_token: None,
+            preview: None,
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod jobs;
 pub mod logs;
 pub mod metrics;
 pub mod notify;
+pub mod preview;
 pub mod runners;
 pub mod search;
 pub mod serve;
@@ -75,6 +76,8 @@ pub enum RelayError {
     Serve(#[source] std::io::Error),
     #[error("the metrics listener failed")]
     MetricsServe(#[source] std::io::Error),
+    #[error("the preview URL template")]
+    PreviewUrl(#[from] preview::TemplateError),
 }
 
 /// What `tmux-bridge up` needs from its embedded relay: the local default
@@ -115,6 +118,7 @@ pub struct RelayHandle {
     state: AppState,
     server: JoinHandle<std::io::Result<()>>,
     metrics_server: Option<(SocketAddr, JoinHandle<std::io::Result<()>>)>,
+    preview_server: Option<(SocketAddr, JoinHandle<std::io::Result<()>>)>,
     pruner: Option<JoinHandle<()>>,
     indexer: Option<JoinHandle<()>>,
     shutdown_timeout: std::time::Duration,
@@ -166,6 +170,27 @@ impl Relay {
             }
             None => None,
         };
+        let preview_listener = match &config.preview {
+            Some(p) => {
+                let l = serve::bind(p.listen, config.limits.send_buffer).map_err(|source| {
+                    RelayError::Bind {
+                        addr: p.listen,
+                        source,
+                    }
+                })?;
+                let bound = l.local_addr().map_err(|source| RelayError::Bind {
+                    addr: p.listen,
+                    source,
+                })?;
+                let template = preview::UrlTemplate::parse(&p.url, bound.port())?;
+                Some((l, bound, template, p.limits))
+            }
+            None => None,
+        };
+        let previews = Arc::new(match &preview_listener {
+            Some((_, _, t, limits)) => preview::Previews::new(Some(t.clone()), *limits),
+            None => preview::Previews::new(None, preview::PreviewLimits::default()),
+        });
         let shutdown = CancellationToken::new();
         let hub = Arc::new(Hub::new());
         let runners = Arc::new(Runners::new());
@@ -192,6 +217,7 @@ impl Relay {
             metrics: metrics.clone(),
             metrics_token: config.metrics_token.clone().map(Arc::new),
             readiness: Arc::new(Readiness::new(store.clone(), config.limits.ready_timeout)),
+            previews,
         };
         let limits = config.limits;
         let app = http::router(state.clone())
@@ -206,6 +232,20 @@ impl Relay {
                 metrics,
                 count_response,
             ));
+        let preview_server = preview_listener.map(|(l, addr, template, _)| {
+            tracing::info!(addr = %addr, origin = %template.origin("{id}"), "previews listening");
+            let app = preview::proxy::router(state.clone()).layer(
+                tower_http::timeout::RequestBodyTimeoutLayer::new(limits.body_idle_timeout),
+            );
+            let task = tokio::spawn(serve::serve(
+                l,
+                app,
+                limits,
+                acceptor.clone(),
+                shutdown.clone(),
+            ));
+            (addr, task)
+        });
         let server = tokio::spawn(serve::serve(
             listener,
             app,
@@ -268,6 +308,7 @@ impl Relay {
             state,
             server,
             metrics_server,
+            preview_server,
             pruner,
             indexer,
             shutdown_timeout: config.shutdown_timeout,
@@ -357,6 +398,21 @@ impl RelayHandle {
         self.metrics_server.as_ref().map(|(addr, _)| *addr)
     }
 
+    /// The bound address of the preview listener, if one was configured.
+    pub fn preview_addr(&self) -> Option<SocketAddr> {
+        self.preview_server.as_ref().map(|(addr, _)| *addr)
+    }
+
+    /// The origin of preview `id` (`None`: previews are off).
+    pub fn preview_origin(&self, id: &str) -> Option<String> {
+        self.state.previews.template.as_ref().map(|t| t.origin(id))
+    }
+
+    /// The previews' shared state (grants, the runners' tunnels).
+    pub fn previews(&self) -> &Arc<preview::Previews> {
+        &self.state.previews
+    }
+
     /// Creates (or finds) the local default user and its embedded runner,
     /// mints a fresh runner token (the previous one is revoked) and a
     /// one-time login URL. For `tmux-bridge up`.
@@ -420,6 +476,9 @@ impl RelayHandle {
             },
             None => served,
         };
+        if let Some((_, task)) = self.preview_server {
+            let _ = tokio::time::timeout(self.shutdown_timeout, task).await;
+        }
         if let Some(p) = self.pruner {
             let _ = p.await;
         }

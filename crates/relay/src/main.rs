@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serve runners, browsers and the page.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage users (`user add NAME`).
     User(relay::auth::cli::UserArgs),
 }
@@ -87,6 +87,21 @@ struct ServeArgs {
     /// listener too, to that token only.
     #[arg(long, env = "TMUX_RELAY_METRICS_TOKEN_FILE", value_name = "FILE")]
     metrics_token_file: Option<PathBuf>,
+    /// Serve dev server previews on this address (issue 12). Each preview
+    /// gets its own origin from --preview-url; see docs/previews.md.
+    #[arg(long, env = "TMUX_RELAY_PREVIEW_LISTEN", value_name = "ADDR")]
+    preview_listen: Option<SocketAddr>,
+    /// The preview origins: `{id}` is each preview's first host label,
+    /// `{port}` the preview listener's port. Use a registrable domain of
+    /// its own with wildcard DNS and TLS in a deployment
+    /// (`https://{id}.preview.example`).
+    #[arg(
+        long,
+        env = "TMUX_RELAY_PREVIEW_URL",
+        value_name = "TEMPLATE",
+        default_value = "http://{id}.localhost:{port}"
+    )]
+    preview_url: String,
     /// Seconds between prune passes; 0 disables pruning.
     #[arg(long, env = "TMUX_RELAY_PRUNE_INTERVAL", default_value_t = 60)]
     prune_interval_secs: u64,
@@ -97,7 +112,7 @@ fn main() -> anyhow::Result<()> {
     relay::logs::init(relay::logs::env_filter(None, "info"), cli.log_format);
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::User(args) => runtime.block_on(relay::auth::cli::run(args)),
     }
 }
@@ -116,6 +131,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         cfg.web_dir = dir;
     }
     cfg.metrics_listen = args.metrics_listen;
+    cfg.preview = args
+        .preview_listen
+        .map(|listen| relay::preview::PreviewConfig {
+            listen,
+            url: args.preview_url.clone(),
+            limits: relay::preview::PreviewLimits::default(),
+        });
     if let Some(path) = args.metrics_token_file {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading the metrics token file {}", path.display()))?;

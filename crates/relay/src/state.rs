@@ -51,6 +51,8 @@ pub struct AppState {
     pub metrics_token: Option<Arc<MetricsToken>>,
     /// The checks of `GET /readyz`.
     pub readiness: Arc<Readiness>,
+    /// Dev server previews: their origin, capabilities and tunnels.
+    pub previews: Arc<crate::preview::Previews>,
 }
 
 impl FromRef<AppState> for Auth {

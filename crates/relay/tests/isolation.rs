@@ -412,6 +412,7 @@ async fn matrix(url: &str) {
             ("GET", format!("/api/jobs/{jb}"), &h, b""),
             ("POST", format!("/api/jobs/{jb}/cancel"), &h, b""),
             ("GET", format!("/api/jobs/{jb}/log"), &h, b""),
+            ("GET", format!("/preview/{jb}/8000"), &h, b""),
             ("GET", "/api/devservers".into(), &h, b""),
             ("POST", "/api/devservers".into(), &json, dev_body.as_bytes()),
             ("GET", format!("/api/devservers/{db}"), &h, b""),
@@ -574,6 +575,8 @@ async fn matrix(url: &str) {
         ("POST", format!("/api/jobs/{jb}/cancel")),
         ("GET", format!("/api/jobs/{jb}/log")),
         ("GET", format!("/api/jobs/{jb}/log?ansi=1")),
+        // A preview of B's job (issue 12): missing too, nothing minted.
+        ("GET", format!("/preview/{jb}/8000")),
         ("GET", format!("/api/devservers/{db}")),
         ("POST", format!("/api/devservers/{db}/stop")),
         ("GET", format!("/api/jobs/{db}/log")),

@@ -65,7 +65,24 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
     // Fail early, with a clear message, on names tmux cannot hold.
     let (name, attach) = session::names(&server, &args.idea, &args.slot)?;
 
-    let config = relay::config::Config::new(args.listen, data_dir.clone());
+    let mut config = relay::config::Config::new(args.listen, data_dir.clone());
+    // Previews on the next port, each on its own `*.localhost` origin
+    // (browsers resolve those to loopback): never the app's origin.
+    // A busy next port (another program, another `up`) must not stop the
+    // relay: any free port then, printed below.
+    let preview_port = match args.listen.port() {
+        0 => 0,
+        p => {
+            let next = p.saturating_add(1);
+            let free = std::net::TcpListener::bind((args.listen.ip(), next)).is_ok();
+            if free { next } else { 0 }
+        }
+    };
+    config.preview = Some(relay::preview::PreviewConfig {
+        listen: std::net::SocketAddr::new(args.listen.ip(), preview_port),
+        url: "http://{id}.localhost:{port}".to_owned(),
+        limits: relay::preview::PreviewLimits::default(),
+    });
     let relay = relay::Relay::start(config)
         .await
         .context("starting the embedded relay")?;
@@ -103,6 +120,9 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
     println!(
         "tmux-bridge is serving tmux session {name} (and every bridged session) through {base}"
     );
+    if let Some(origin) = relay.preview_origin("<id>") {
+        println!("Previews of dev servers are served on {origin}");
+    }
     println!("Open:   {login_url}");
     println!("(Another browser, or the link expired: run `tmux-bridge login-link`.)");
     println!("Attach: {attach}");

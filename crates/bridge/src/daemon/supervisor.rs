@@ -130,6 +130,11 @@ impl Supervisor {
         }
     }
 
+    /// The detected dev server ports (shared with the preview tunnels).
+    pub fn ports(&self) -> super::ports::PortTable {
+        self.jobs.ports()
+    }
+
     /// Runs until `cancel` fires (`None`) or the uplink ends by itself
     /// (its end: the relay rejected the token).
     pub async fn run(

@@ -10,3 +10,4 @@ mod e2e;
 mod jobs;
 mod logs;
 mod ports;
+mod preview;

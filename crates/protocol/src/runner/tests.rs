@@ -153,3 +153,48 @@ fn watch_and_activity_as_documented() {
     let m = runner(a.clone());
     assert_eq!(serde_json::to_value(&m).expect("encode"), a);
 }
+
+#[test]
+fn tunnel_messages_as_documented() {
+    let open = json!({"t":"tunnel_open","stream":3,"job":"j-1","port":5173});
+    let m = relay(open.clone());
+    assert_eq!(
+        m,
+        RelayMsg::TunnelOpen {
+            stream: 3,
+            job: "j-1".into(),
+            port: 5173
+        }
+    );
+    assert_eq!(serde_json::to_value(&m).expect("encode"), open);
+    let close = json!({"t":"tunnel_close","stream":3,"code":"port_not_detected"});
+    assert_eq!(
+        runner(close.clone()),
+        RunnerMsg::TunnelClose {
+            stream: 3,
+            code: TunnelError::PortNotDetected
+        }
+    );
+    assert_eq!(
+        runner(json!({"t":"tunnel_credit","stream":3,"bytes":131072})),
+        RunnerMsg::TunnelCredit {
+            stream: 3,
+            bytes: 131_072
+        }
+    );
+    assert_eq!(
+        relay(json!({"t":"tunnel_eof","stream":3})),
+        RelayMsg::TunnelEof { stream: 3 }
+    );
+    // A port outside u16 or an unknown code is malformed.
+    assert!(
+        serde_json::from_value::<RelayMsg>(
+            json!({"t":"tunnel_open","stream":3,"job":"j","port":70000})
+        )
+        .is_err()
+    );
+    assert!(
+        serde_json::from_value::<RunnerMsg>(json!({"t":"tunnel_close","stream":3,"code":"nope"}))
+            .is_err()
+    );
+}

@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod logs;
 pub mod ops;
 pub mod pair;
+pub mod previews;
 pub mod runners;
 pub mod search;
 pub mod sessions;
@@ -64,6 +65,7 @@ pub fn router(st: AppState) -> Router {
         .route("/api/devservers/{id}/stop", post(devservers::stop))
         .route("/api/logs/ingest", post(logs::ingest))
         .route("/api/ideas/{idea}/logs", get(logs::idea_logs))
+        .route("/preview/{job}/{port}", get(previews::open))
         .route("/api/runner/ws", any(ws::runner::runner_ws))
         .route("/api/ws/browser/{session_id}", any(ws::browser::browser_ws))
         .route("/healthz", get(ops::healthz))

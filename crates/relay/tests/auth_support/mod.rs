@@ -59,6 +59,12 @@ impl TestRelay {
         config.heartbeat = Duration::from_secs(10);
         // No search indexer over the shared test database.
         config.search_interval = None;
+        // Previews on (issue 12): `GET /preview/{job}/{port}` joins the matrix.
+        config.preview = Some(relay::preview::PreviewConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            url: "http://{id}.localhost:{port}".into(),
+            limits: relay::preview::PreviewLimits::default(),
+        });
         let handle = Relay::start(config).await.expect("relay starts");
         TestRelay { handle, _dir: dir }
     }

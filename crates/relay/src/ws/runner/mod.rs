@@ -24,13 +24,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use protocol::control::{MAX_RUNNER_MESSAGE, close};
-use protocol::runner::{Hello, RUNNER_PROTOCOL_VERSION, RelayMsg, RunnerMsg};
+use protocol::runner::tunnel::channel_stream;
+use protocol::runner::{Hello, RUNNER_PROTOCOL_VERSION, RelayMsg, RunnerMsg, split_channel};
 use store::NewEvent;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use super::send_timed;
 use crate::auth::{ClientAddr, RunnerConnection, RunnerIdentity, bearer_token, now_ms};
+use crate::preview::tunnel::{RunnerTunnels, TunnelWire};
 use crate::runners::{Connection, RunnerDetails};
 use crate::state::AppState;
 use channels::Channels;
@@ -172,6 +174,7 @@ async fn run(
         heartbeat_ms: u64::try_from(st.heartbeat.as_millis()).unwrap_or(u64::MAX),
     };
     let mut channels = Channels::new(&st, &claims, &hello, &conn);
+    let (tunnels, mut tunnel_rx) = st.previews.attach(&runner_id, conn.conn);
     let ending = if send_json(&mut socket, &welcome, st.keepalive * 6)
         .await
         .is_err()
@@ -183,11 +186,13 @@ async fn run(
             &mut socket,
             &mut conn,
             &mut channels,
+            (&tunnels, &mut tunnel_rx),
             &revocation,
             &cancel,
         )
         .await
     };
+    st.previews.detach(&runner_id, conn.conn);
     let replaced = conn.replaced.is_cancelled();
     channels.detach_all().await;
     let current = st.runners.disconnect(&runner_id, conn.conn);
@@ -283,6 +288,10 @@ async fn pump(
     socket: &mut WebSocket,
     conn: &mut Connection,
     channels: &mut Channels,
+    (tunnels, tunnel_rx): (
+        &RunnerTunnels,
+        &mut tokio::sync::mpsc::UnboundedReceiver<TunnelWire>,
+    ),
     revocation: &RunnerConnection,
     cancel: &CancellationToken,
 ) -> Ending {
@@ -302,6 +311,7 @@ async fn pump(
             Revoked,
             Tick,
             Out(Option<RelayMsg>),
+            Tunnel(Option<TunnelWire>),
             Incoming(Option<Result<Message, axum::Error>>),
         }
         let event = tokio::select! {
@@ -311,6 +321,7 @@ async fn pump(
             () = revocation.cancelled() => Event::Revoked,
             _ = ticks.tick() => Event::Tick,
             msg = conn.rx.recv() => Event::Out(msg),
+            msg = tunnel_rx.recv() => Event::Tunnel(msg),
             msg = socket.recv() => Event::Incoming(msg),
         };
         if matches!(event, Event::Incoming(Some(Ok(_)))) {
@@ -353,6 +364,21 @@ async fn pump(
                     return None;
                 }
             }
+            // The tunnels hold a sender while this task runs.
+            Event::Tunnel(None) => {}
+            Event::Tunnel(Some(TunnelWire::Msg(msg))) => {
+                if send_json(socket, &msg, limit).await.is_err() {
+                    return None;
+                }
+            }
+            Event::Tunnel(Some(TunnelWire::Data(bytes))) => {
+                if send_timed(socket, Message::Binary(bytes), limit)
+                    .await
+                    .is_err()
+                {
+                    return None;
+                }
+            }
             Event::Incoming(None) => return None,
             Event::Incoming(Some(Err(e))) => {
                 if let Some(ending) = super::error_close(&e, "16 MiB") {
@@ -364,6 +390,13 @@ async fn pump(
             }
             Event::Incoming(Some(Ok(msg))) => match msg {
                 Message::Binary(bytes) => {
+                    let stream = split_channel(&bytes)
+                        .ok()
+                        .and_then(|(ch, data)| Some((channel_stream(ch)?, data)));
+                    if let Some((stream, data)) = stream {
+                        tunnels.on_data(stream, data);
+                        continue;
+                    }
                     if let Some(end) = channels.on_binary(socket, bytes, limit).await {
                         return Some(end);
                     }
@@ -372,6 +405,12 @@ async fn pump(
                     Ok(RunnerMsg::Hello(_)) => {
                         return Some((close::PROTOCOL, "hello sent twice".into()));
                     }
+                    Ok(
+                        msg @ (RunnerMsg::TunnelOpened { .. }
+                        | RunnerMsg::TunnelCredit { .. }
+                        | RunnerMsg::TunnelEof { .. }
+                        | RunnerMsg::TunnelClose { .. }),
+                    ) => tunnels.on_msg(&msg),
                     Ok(msg) => {
                         if let Some(end) = channels.on_text(socket, msg, limit).await {
                             return Some(end);
