@@ -13,7 +13,7 @@
 //! (which would duplicate or reorder sequence numbers). While disconnected
 //! the queue is still drained (frames wait in the cores' unacked logs).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -639,72 +639,82 @@ async fn connected(
         reason,
         was_up: true,
     };
+    // One task writes, so this loop reads whatever the relay sends even
+    // while the socket to it is full. The relay's loop waits on its writes
+    // too: with both ends sending at once (a preview uploading while it
+    // downloads), two loops that each wait on their own write would wait
+    // for each other.
+    let (ctrl_tx, ctrl_rx) = mpsc::unbounded_channel::<Message>();
+    let (data_tx, data_rx) = mpsc::channel::<Message>(WRITE_QUEUE);
+    let mut writer = tokio::spawn(write_all(sink, ctrl_rx, data_rx));
+    // What `rx` gave that the writer's queue had no room for yet (at most
+    // one message's worth: `rx` is read only when this is empty).
+    let mut pending: VecDeque<Message> = VecDeque::new();
+    let ctrl = |m: Message| {
+        // Only fails once the writer ended, which the loop sees next.
+        let _ = ctrl_tx.send(m);
+    };
     loop {
         tokio::select! {
-            _ = cancel.cancelled() => {
-                // Last frames of the cores are queued already (they stop first).
-                while let Ok(msg) = rx.try_recv() {
-                    for m in state.local(msg) {
-                        let _ = sink.send(m).await;
-                    }
-                }
-                let closes: Vec<Message> = state
-                    .channels
-                    .keys()
-                    .filter_map(|ch| text(&RunnerMsg::Close { ch: *ch, reason: CloseReason::Stopping }))
-                    .collect();
-                for m in closes {
-                    let _ = sink.send(m).await;
-                }
-                let _ = sink.send(Message::Close(None)).await;
-                return Session::Cancelled;
+            _ = cancel.cancelled() => break,
+            ended = &mut writer => {
+                let reason = match ended {
+                    Ok(Err(err)) => format!("sending to the relay: {err}"),
+                    _ => "the writer to the relay ended".to_owned(),
+                };
+                return up(reason);
             }
-            msg = rx.recv() => {
-                let Some(msg) = msg else { return Session::Cancelled };
+            permit = data_tx.reserve(), if !pending.is_empty() => {
+                if let (Ok(permit), Some(m)) = (permit, pending.pop_front()) {
+                    permit.send(m);
+                }
+            }
+            msg = rx.recv(), if pending.is_empty() => {
+                let Some(msg) = msg else {
+                    writer.abort();
+                    return Session::Cancelled;
+                };
                 for m in state.local(msg) {
-                    if let Err(err) = sink.send(m).await {
-                        return up(format!("sending to the relay: {err}"));
+                    match data_tx.try_send(m) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(m)) => pending.push_back(m),
+                        // The writer ended: the loop sees why next.
+                        Err(mpsc::error::TrySendError::Closed(_)) => break,
                     }
                 }
             }
             _ = tick.tick() => {
                 if heard.elapsed() > silence_limit(heartbeat) {
+                    writer.abort();
                     return up(format!("the relay was silent for {:?}", heard.elapsed()));
                 }
-                if let Some(m) = state.status()
-                    && let Err(err) = sink.send(m).await
-                {
-                    return up(format!("sending status: {err}"));
+                if let Some(m) = state.status() {
+                    ctrl(m);
                 }
-                if let Err(err) = sink.send(Message::Ping(Default::default())).await {
-                    return up(format!("sending ping: {err}"));
-                }
+                ctrl(Message::Ping(Default::default()));
             }
             msg = stream.next() => {
                 heard = Instant::now();
                 match msg {
-                    None => return up("the relay closed the connection".into()),
-                    Some(Err(err)) => return up(format!("reading from the relay: {err}")),
+                    None => {
+                        writer.abort();
+                        return up("the relay closed the connection".into());
+                    }
+                    Some(Err(err)) => {
+                        writer.abort();
+                        return up(format!("reading from the relay: {err}"));
+                    }
                     Some(Ok(Message::Text(t))) => match serde_json::from_str::<Wire>(&t) {
                         Ok(msg @ (Wire::TunnelOpen { .. } | Wire::TunnelCredit { .. }
                             | Wire::TunnelEof { .. } | Wire::TunnelClose { .. })) => {
-                            for m in state.tunnel(msg) {
-                                if let Err(err) = sink.send(m).await {
-                                    return up(format!("sending to the relay: {err}"));
-                                }
-                            }
+                            state.tunnel(msg).into_iter().for_each(ctrl);
                         }
                         Ok(msg) => state.remote(msg),
                         Err(err) => warn!(%err, "a malformed message from the relay"),
                     },
-                    Some(Ok(Message::Binary(b))) => {
-                        for m in state.binary(&b) {
-                            if let Err(err) = sink.send(m).await {
-                                return up(format!("sending to the relay: {err}"));
-                            }
-                        }
-                    }
+                    Some(Ok(Message::Binary(b))) => state.binary(&b).into_iter().for_each(ctrl),
                     Some(Ok(Message::Close(frame))) => {
+                        writer.abort();
                         let (code, reason) = frame
                             .map(|f| (u16::from(f.code), f.reason.to_string()))
                             .unwrap_or((1005, String::new()));
@@ -720,6 +730,69 @@ async fn connected(
             }
         }
     }
+    // Last frames of the cores are queued already (they stop first): after
+    // what is queued, in order, then the closes.
+    let mut last: Vec<Message> = pending.drain(..).collect();
+    while let Ok(msg) = rx.try_recv() {
+        last.extend(state.local(msg));
+    }
+    last.extend(state.channels.keys().filter_map(|ch| {
+        text(&RunnerMsg::Close {
+            ch: *ch,
+            reason: CloseReason::Stopping,
+        })
+    }));
+    last.push(Message::Close(None));
+    let flush = async {
+        for m in last {
+            if data_tx.send(m).await.is_err() {
+                break;
+            }
+        }
+        drop(data_tx);
+        drop(ctrl_tx);
+        let _ = (&mut writer).await;
+    };
+    if tokio::time::timeout(Duration::from_secs(5), flush)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
+    Session::Cancelled
+}
+
+/// Messages queued for the writer from the cores, jobs and tunnels, at
+/// most: beyond it the loop stops taking from them (their own bounds hold
+/// the rest) but keeps reading the relay.
+const WRITE_QUEUE: usize = 64;
+
+/// The connection's writer: control messages (answers to what the relay
+/// sent, heartbeats) before queued data, until both queues close (`Ok`)
+/// or a write fails.
+async fn write_all(
+    mut sink: futures_util::stream::SplitSink<Ws, Message>,
+    mut ctrl: mpsc::UnboundedReceiver<Message>,
+    mut data: mpsc::Receiver<Message>,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    let (mut ctrl_open, mut data_open) = (true, true);
+    while ctrl_open || data_open {
+        let m = tokio::select! {
+            biased;
+            m = ctrl.recv(), if ctrl_open => m.or_else(|| {
+                ctrl_open = false;
+                None
+            }),
+            m = data.recv(), if data_open => m.or_else(|| {
+                data_open = false;
+                None
+            }),
+        };
+        if let Some(m) = m {
+            sink.send(m).await?;
+        }
+    }
+    sink.flush().await
 }
 
 #[cfg(test)]
