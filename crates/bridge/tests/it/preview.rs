@@ -1083,3 +1083,58 @@ async fn preview_limits_answer_413_504_and_429() -> Result<()> {
     }
     sys.stop().await
 }
+
+/// A dev server that restarts (its port closed for a moment) keeps its
+/// preview: 503 while nothing listens, the same cookie works once it is
+/// back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_survives_its_dev_server_restarting() -> Result<()> {
+    let sys = PreviewSys::start("pv-restart").await?;
+    let root = sys.dir.path().join("site");
+    std::fs::create_dir_all(&root)?;
+    std::fs::write(root.join("index.html"), "<h1>up</h1>")?;
+    let port = free_port()?;
+    // A watcher that reruns the server 3 s after it dies.
+    let cmd = format!(
+        "while :; do python3 -m http.server {port} --bind 127.0.0.1 --directory {}; sleep 3; done",
+        root.display()
+    );
+    let job = sys.dev_server(cmd, port, &[]).await?;
+    let (_, location) = sys.mint(&sys.login, &job, port).await?;
+    let location = location.context("location")?;
+    let c = client(sys.preview_addr()?, &[&preview_host(&location)?])?;
+    let (cookie, origin) = enter(&c, &location).await?;
+    let get = || async {
+        anyhow::Ok(
+            c.get(format!("{origin}/"))
+                .header("cookie", &cookie)
+                .send()
+                .await?
+                .status()
+                .as_u16(),
+        )
+    };
+    assert_eq!(get().await?, 200);
+    let killed = std::process::Command::new("pkill")
+        .args(["-f", &format!("(^|/)python3 -m http.server {port} ")])
+        .status()?;
+    assert!(killed.success(), "pkill found the server");
+    let mut seen = Vec::new();
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(30) {
+        let s = get().await?;
+        if seen.last() != Some(&s) {
+            seen.push(s);
+        }
+        if s == 200 && seen.contains(&503) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // 502 only if a request raced the kill on an open connection attempt.
+    seen.retain(|s| *s != 502);
+    assert_eq!(seen.first(), Some(&503), "{seen:?}");
+    assert_eq!(seen.last(), Some(&200), "{seen:?}");
+    assert!(!seen.contains(&404), "the preview ended: {seen:?}");
+    sys.stop().await
+}

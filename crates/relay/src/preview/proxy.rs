@@ -210,30 +210,63 @@ fn wants_websocket(headers: &HeaderMap) -> bool {
     upgrade && connection
 }
 
-/// The preview this request may use, after every check but the tunnel.
-async fn authorize(st: &AppState, headers: &HeaderMap) -> Option<(Preview, String)> {
-    let t = template(st)?;
-    let id = host(headers).and_then(|h| t.id_from_host(h))?;
-    let cookie = preview_cookie(headers, t.cookie_name())?;
+/// Why a preview request is not forwarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    /// Not this person's, or gone for good: 404.
+    NotFound,
+    /// The dev server runs but nothing listens on the port now: 503.
+    NotListening,
+    /// The store could not be read: 503.
+    Unchecked,
+}
+
+impl Refused {
+    fn answer(self) -> Response {
+        match self {
+            Refused::NotFound => not_found(),
+            Refused::NotListening => status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the dev server is not listening on this port right now (restarting?): reload in a moment\n",
+            ),
+            Refused::Unchecked => status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the preview cannot be checked right now: reload in a moment\n",
+            ),
+        }
+    }
+}
+
+/// Who may reach which dev server port through this request: the preview
+/// its cookie names on its host, for a live login, a running dev server
+/// and a detected port. `Err` is the answer: 404 for anything not the
+/// person's or gone for good (the preview ends), 503 while the dev server
+/// runs but does not listen on the port (a restart: the preview stays).
+async fn authorize(st: &AppState, headers: &HeaderMap) -> Result<(Preview, String), Refused> {
+    let t = template(st).ok_or(Refused::NotFound)?;
+    let id = host(headers)
+        .and_then(|h| t.id_from_host(h))
+        .ok_or(Refused::NotFound)?;
+    let cookie = preview_cookie(headers, t.cookie_name()).ok_or(Refused::NotFound)?;
     let checked = crate::preview::lock(&st.previews.grants).check(id, cookie, now_ms());
     let p = match checked {
         Ok(p) => p,
         Err(why) => {
             debug!(preview = %id, %why, "preview request refused");
-            return None;
+            return Err(Refused::NotFound);
         }
     };
     let end = |why: &str| {
         info!(preview = %p.id, why, "preview ended");
         crate::preview::lock(&st.previews.grants).end(&p.id);
-        None
+        Err(Refused::NotFound)
     };
     match st.auth.login_alive(&p.user_id, &p.login_id).await {
         Ok(true) => {}
         Ok(false) => return end("login ended"),
         Err(e) => {
             warn!(error = %e, "checking a preview's login failed");
-            return None;
+            return Err(Refused::Unchecked);
         }
     }
     let job = match st.store.job(&p.job).await {
@@ -241,17 +274,17 @@ async fn authorize(st: &AppState, headers: &HeaderMap) -> Option<(Preview, Strin
         Ok(None) => return end("job gone"),
         Err(e) => {
             warn!(error = %e, "reading a preview's job failed");
-            return None;
+            return Err(Refused::Unchecked);
         }
     };
     if job.user_id != p.user_id || job.kind != "devserver" || job.state != RUNNING {
         return end("dev server stopped");
     }
     if !port_detected(&job.ports, p.port) {
-        return end("port no longer detected");
+        return Err(Refused::NotListening);
     }
-    let runner = job.runner_id?;
-    Some((p, runner))
+    let runner = job.runner_id.ok_or(Refused::Unchecked)?;
+    Ok((p, runner))
 }
 
 /// Whether `ports` (a job's stored JSON) holds `port`.
@@ -267,8 +300,9 @@ fn status(code: StatusCode, text: &'static str) -> Response {
 
 /// Every other request on a preview origin: proxied to the dev server.
 pub async fn proxy(State(st): State<AppState>, mut req: Request) -> Response {
-    let Some((preview, runner_id)) = authorize(&st, req.headers()).await else {
-        return not_found();
+    let (preview, runner_id) = match authorize(&st, req.headers()).await {
+        Ok(x) => x,
+        Err(refused) => return refused.answer(),
     };
     let Some(tunnels) = st.previews.runner(&runner_id) else {
         return status(
@@ -287,7 +321,10 @@ pub async fn proxy(State(st): State<AppState>, mut req: Request) -> Response {
         Err(code) => {
             info!(preview = %preview.id, code = code.as_str(), "preview tunnel refused");
             return match code {
-                TunnelError::PortNotDetected | TunnelError::PortClosed => not_found(),
+                // The runner's view just changed (a restart of the server).
+                TunnelError::PortNotDetected | TunnelError::PortClosed => {
+                    Refused::NotListening.answer()
+                }
                 _ => status(
                     StatusCode::BAD_GATEWAY,
                     "the dev server did not accept the connection\n",
