@@ -18,6 +18,8 @@ pub struct Listener {
     /// The socket's inode (Linux), matched against `/proc/<pid>/fd`; 0 when
     /// unknown.
     pub inode: u64,
+    /// The user owning the socket (Linux), when known.
+    pub uid: Option<u32>,
 }
 
 impl Listener {
@@ -48,7 +50,7 @@ pub fn parse_proc_net_tcp(text: &str, v6: bool) -> Vec<Listener> {
         .skip(1)
         .filter_map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
-            let (local, state, inode) = (f.get(1)?, f.get(3)?, f.get(9)?);
+            let (local, state, uid, inode) = (f.get(1)?, f.get(3)?, f.get(7)?, f.get(9)?);
             if *state != TCP_LISTEN {
                 return None;
             }
@@ -59,6 +61,7 @@ pub fn parse_proc_net_tcp(text: &str, v6: bool) -> Vec<Listener> {
                 addr,
                 port,
                 inode: inode.parse().ok()?,
+                uid: uid.parse().ok(),
             })
         })
         .collect()
@@ -79,7 +82,7 @@ fn v6_addr(hex: &str) -> Option<IpAddr> {
     }
     let mut bytes = [0u8; 16];
     for i in 0..4 {
-        bytes[i * 4..i * 4 + 4].copy_from_slice(&word(&hex[i * 8..i * 8 + 8])?);
+        bytes[i * 4..i * 4 + 4].copy_from_slice(&word(hex.get(i * 8..i * 8 + 8)?)?);
     }
     Some(IpAddr::V6(Ipv6Addr::from(bytes)))
 }
@@ -133,7 +136,7 @@ pub fn parse_ps(text: &str) -> Vec<(u32, u32)> {
 /// The listening sockets of the processes in `pids` from
 /// `lsof -nP -iTCP -sTCP:LISTEN -F pn` (macOS): `p<pid>` lines, then
 /// `n<addr>:<port>` lines for that process (`*:5173`, `127.0.0.1:8000`,
-/// `[::1]:3000`).
+/// `[::1]:3000`). Without root, lsof lists this user's processes only.
 pub fn parse_lsof(text: &str, pids: &BTreeSet<u32>) -> Vec<Listener> {
     let mut out = Vec::new();
     let mut mine = false;
@@ -154,6 +157,7 @@ pub fn parse_lsof(text: &str, pids: &BTreeSet<u32>) -> Vec<Listener> {
                     addr,
                     port,
                     inode: 0,
+                    uid: None,
                 });
             }
         }
@@ -210,29 +214,48 @@ const LOCAL_HOSTS: [&str; 6] = [
 
 /// The ports of local `http://` and `https://` URLs in `output` (what a
 /// dev server prints: `http://localhost:5173/`, `http://127.0.0.1:8000`).
-/// URLs naming another host, or no port, are ignored.
+/// A URL counts only where a word starts (after a space, a quote, a
+/// bracket or `,`): one inside a logged request path or query
+/// (`"GET /?next=http://127.0.0.1:6379/ HTTP/1.1" 404`) is someone else's
+/// text, not the server's address. URLs naming another host, or no port, are
+/// ignored.
 pub fn printed_ports(output: &[u8]) -> BTreeSet<u16> {
     let text = plain(output);
+    let b = text.as_bytes();
     let mut out = BTreeSet::new();
     for (at, _) in text.match_indices("://") {
-        let scheme_ok = text[..at].ends_with("http") || text[..at].ends_with("https");
-        if !scheme_ok {
+        let head = &b[..at];
+        let start = if head.ends_with(b"https") {
+            at - 5
+        } else if head.ends_with(b"http") {
+            at - 4
+        } else {
+            continue;
+        };
+        let starts_word = start == 0
+            || matches!(
+                b[start - 1],
+                b' ' | b'\t' | b'\n' | b'"' | b'\'' | b'(' | b'<' | b'[' | b','
+            );
+        if !starts_word {
             continue;
         }
-        let rest = &text[at + 3..];
-        let Some(host) = LOCAL_HOSTS
-            .iter()
-            .find(|h| rest.len() > h.len() && rest[..h.len()].eq_ignore_ascii_case(h))
-        else {
+        let rest = &b[at + 3..];
+        let Some(host) = LOCAL_HOSTS.iter().find(|h| {
+            rest.get(..h.len())
+                .is_some_and(|r| r.eq_ignore_ascii_case(h.as_bytes()))
+        }) else {
             continue;
         };
-        let Some(after) = rest[host.len()..].strip_prefix(':') else {
+        let Some(after) = rest[host.len()..].strip_prefix(b":") else {
             continue;
         };
-        let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
-        let next = after[digits.len()..].chars().next();
-        let ends_well = next.is_none_or(|c| !c.is_ascii_alphanumeric());
-        if let Ok(port) = digits.parse::<u16>()
+        let n = after.iter().take_while(|c| c.is_ascii_digit()).count();
+        let ends_well = after.get(n).is_none_or(|c| !c.is_ascii_alphanumeric());
+        let port = std::str::from_utf8(&after[..n])
+            .ok()
+            .and_then(|d| d.parse::<u16>().ok());
+        if let Some(port) = port
             && port != 0
             && ends_well
         {
@@ -246,6 +269,10 @@ pub fn printed_ports(output: &[u8]) -> BTreeSet<u16> {
 pub const MAX_PRINTED: usize = 32;
 /// Bytes kept from the end of one read for a URL split across reads.
 const URL_TAIL: usize = 256;
+/// Only the start of a server's output is read for its URLs: that is where
+/// servers print where they listen, and later output (request logs) holds
+/// text from whoever sends requests.
+pub const URL_WINDOW: u64 = 64 * 1024;
 
 /// The local URLs a server printed so far, fed its output in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -257,8 +284,18 @@ pub struct PrintedUrls {
 }
 
 impl PrintedUrls {
-    /// Reads the next piece of output (from [`offset`](Self::offset)).
+    /// How many more bytes of output to read (0: the window is read).
+    pub fn wants(&self) -> usize {
+        usize::try_from(URL_WINDOW.saturating_sub(self.offset)).unwrap_or(0)
+    }
+
+    /// Reads the next piece of output (from [`offset`](Self::offset));
+    /// what lies beyond [`URL_WINDOW`] is ignored.
     pub fn feed(&mut self, bytes: &[u8]) {
+        let bytes = &bytes[..bytes.len().min(self.wants())];
+        if bytes.is_empty() {
+            return;
+        }
         self.offset += bytes.len() as u64;
         let mut text = std::mem::take(&mut self.tail);
         text.extend_from_slice(bytes);
@@ -337,12 +374,14 @@ mod tests {
                     Listener {
                         addr: "127.0.0.1".parse().expect("ip"),
                         port: 6379,
-                        inode: 5462
+                        inode: 5462,
+                        uid: Some(0),
                     },
                     Listener {
                         addr: "0.0.0.0".parse().expect("ip"),
                         port: 5173,
-                        inode: 777
+                        inode: 777,
+                        uid: Some(1000),
                     },
                 ]
             );
@@ -396,6 +435,7 @@ mod tests {
             addr: addr.parse().expect("ip"),
             port,
             inode,
+            uid: None,
         };
         let tree = [
             l("::", 5173, 1),
@@ -435,6 +475,13 @@ mod tests {
             p.feed(format!("http://localhost:{port}/ ").as_bytes());
         }
         assert_eq!(p.ports.len(), MAX_PRINTED);
+        // Beyond the window nothing is read.
+        let mut late = PrintedUrls::default();
+        late.feed(&vec![b'.'; usize::try_from(URL_WINDOW).expect("fits") - 3]);
+        late.feed(b"\nhttp://localhost:7777/\n");
+        assert!(late.ports.is_empty());
+        assert_eq!(late.wants(), 0);
+        assert_eq!(late.offset, URL_WINDOW);
     }
 
     #[test]
@@ -449,5 +496,18 @@ mod tests {
         assert_eq!(printed_ports(many), [3000, 3443, 4000, 8000].into());
         assert!(printed_ports(b"").is_empty());
         assert!(printed_ports(b"http://localhost:").is_empty());
+        // Someone else's text in a request log, not the server's address.
+        let log = b"127.0.0.1 - - [06/Dec/2026 09:30:00] \"GET /http://127.0.0.1:6379/ HTTP/1.1\" 404 -\n\
+            GET /?next=http://localhost:5432 200\n";
+        assert!(printed_ports(log).is_empty());
+        // Multi-byte text right after a scheme never splits a character.
+        for odd in [
+            "http://ab日本語",
+            "https://é",
+            "x http://\u{1F600}:80",
+            "http://localhost:８０",
+        ] {
+            assert!(printed_ports(odd.as_bytes()).is_empty(), "{odd}");
+        }
     }
 }

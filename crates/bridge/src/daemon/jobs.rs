@@ -44,8 +44,6 @@ use crate::tmux::shell_quote;
 
 /// Bytes of log read into one chunk.
 const CHUNK: usize = 256 * 1024;
-/// Bytes of a dev server's log read per poll for the URLs it prints.
-const URL_SCAN: usize = 1024 * 1024;
 /// Log bytes sent and not yet acknowledged, at most.
 pub const LOG_WINDOW: u64 = 4 * 1024 * 1024;
 /// A finished job's log is complete once its file stayed this long
@@ -547,7 +545,9 @@ impl Jobs {
             let Some(pid) = t.pid.and_then(|p| u32::try_from(p).ok()).filter(|&p| p > 1) else {
                 continue;
             };
-            if let Ok(new) = read_at(&t.log, t.printed.offset, URL_SCAN) {
+            if t.printed.wants() > 0
+                && let Ok(new) = read_at(&t.log, t.printed.offset, t.printed.wants())
+            {
                 t.printed.feed(&new);
             }
             work.push((t.report.job.clone(), pid, t.printed.ports.clone()));

@@ -11,8 +11,9 @@ use super::detect::{self, Listener};
 pub struct Scan {
     /// The sockets the tree under the root pid listens on.
     pub tree: Vec<Listener>,
-    /// Every listening socket this user can see (for ports a server
-    /// printed that another process serves).
+    /// Every listening socket of this user (for ports a server printed
+    /// that another of the user's processes serves: never a system
+    /// service's, whatever a server prints).
     pub all: Vec<Listener>,
 }
 
@@ -52,14 +53,19 @@ pub fn scan(root: u32) -> std::io::Result<Scan> {
             }
         }
     }
-    let mut all = Vec::new();
+    let mut listeners = Vec::new();
     for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
         // No IPv6 on this machine: no tcp6 file.
         if let Ok(text) = fs::read_to_string(file) {
-            all.extend(detect::parse_proc_net_tcp(&text, v6));
+            listeners.extend(detect::parse_proc_net_tcp(&text, v6));
         }
     }
-    let tree = detect::owned(&all, &inodes).copied().collect();
+    let tree = detect::owned(&listeners, &inodes).copied().collect();
+    let me = std::os::unix::fs::MetadataExt::uid(&fs::metadata("/proc/self")?);
+    let all = listeners
+        .into_iter()
+        .filter(|l| l.uid == Some(me))
+        .collect();
     Ok(Scan { tree, all })
 }
 
