@@ -663,6 +663,31 @@ async fn websockets_are_proxied_and_the_runner_refuses_what_it_did_not_detect() 
     let url = format!("{}/", origin.replacen("http://", "ws://", 1));
     let mut req = url.as_str().into_client_request()?;
     req.headers_mut().insert("cookie", cookie.parse()?);
+    req.headers_mut().insert("origin", origin.parse()?);
+    // The same cookie, from another preview's page (all previews share a
+    // site, so a browser sends the Lax cookie along): refused.
+    let mut foreign = req.clone();
+    foreign.headers_mut().insert(
+        "origin",
+        "http://0123456789abcdef0123456789abcdef.localhost".parse()?,
+    );
+    let tcp = tokio::net::TcpStream::connect(paddr).await?;
+    let refused_ws = tokio_tungstenite::client_async(foreign, tcp).await;
+    assert!(
+        matches!(&refused_ws, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 403),
+        "a WebSocket from another origin: {refused_ws:?}"
+    );
+    let post = c
+        .post(format!("{origin}/"))
+        .header("cookie", &cookie)
+        .header(
+            "origin",
+            "http://0123456789abcdef0123456789abcdef.localhost",
+        )
+        .body("x")
+        .send()
+        .await?;
+    assert_eq!(post.status(), 403, "a POST from another origin");
     let tcp = tokio::net::TcpStream::connect(paddr).await?;
     let (mut ws, resp) = tokio_tungstenite::client_async(req, tcp).await?;
     assert_eq!(resp.status(), 101);

@@ -139,6 +139,11 @@ impl Grants {
         if !matches {
             return Err(Refused::BadCookie);
         }
+        if now - p.used_at > IDLE_TTL_MS {
+            // Unused too long: it ends here, not only at the next mint's sweep.
+            self.previews.remove(id);
+            return Err(Refused::Unknown);
+        }
         p.used_at = now;
         Ok(p.clone())
     }
@@ -245,8 +250,10 @@ mod tests {
         g.end_login("u1", "l1");
         assert_eq!(g.check("p1", "c1", 3), Err(Refused::Unknown));
         assert!(g.check("p2", "c2", 3).is_ok());
-        g.end("p2");
+        // Unused for longer than the idle time: ended when next used.
+        assert_eq!(g.check("p2", "c2", 4 + IDLE_TTL_MS), Err(Refused::Unknown));
         assert!(g.is_empty());
+        g.end("p2");
     }
 
     #[test]

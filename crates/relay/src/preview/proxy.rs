@@ -21,7 +21,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Query, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hyper::upgrade::OnUpgrade;
@@ -287,6 +287,29 @@ async fn authorize(st: &AppState, headers: &HeaderMap) -> Result<(Preview, Strin
     Ok((p, runner))
 }
 
+/// Whether a request may go on as far as origins go: reads (GET, HEAD,
+/// OPTIONS) from anywhere, as for any site; anything else, and WebSocket
+/// upgrades, only without an `Origin` (not a browser) or from the preview's
+/// own origin. Every preview shares one site (`*.localhost`, or the preview
+/// domain), so its `SameSite=Lax` cookie rides along with another
+/// preview's POSTs and WebSockets: this stops one preview's page from
+/// acting on another through the person's browser.
+fn same_origin_or_safe(st: &AppState, preview: &Preview, req: &Request) -> bool {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if safe && !wants_websocket(req.headers()) {
+        return true;
+    }
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        return true;
+    };
+    let Some(t) = template(st) else {
+        return false;
+    };
+    origin
+        .to_str()
+        .is_ok_and(|o| o.eq_ignore_ascii_case(&t.origin(&preview.id)))
+}
+
 /// Whether `ports` (a job's stored JSON) holds `port`.
 pub fn port_detected(ports: &str, port: u16) -> bool {
     serde_json::from_str::<Vec<DetectedPort>>(ports)
@@ -304,6 +327,13 @@ pub async fn proxy(State(st): State<AppState>, mut req: Request) -> Response {
         Ok(x) => x,
         Err(refused) => return refused.answer(),
     };
+    if !same_origin_or_safe(&st, &preview, &req) {
+        info!(preview = %preview.id, "a cross-origin write or WebSocket to a preview refused");
+        return status(
+            StatusCode::FORBIDDEN,
+            "cross-origin requests that change things, and WebSockets, must come from the preview itself\n",
+        );
+    }
     let Some(tunnels) = st.previews.runner(&runner_id) else {
         return status(
             StatusCode::BAD_GATEWAY,
