@@ -236,6 +236,26 @@ async fn a_custom_agent_goes_idle_and_runs_again_and_a_missing_one_is_an_error()
     .await?;
     assert!(seen.contains(&id), "the agent events name it");
 
+    // A page watch on the agent's pane, taken off again: the agent's own
+    // idle time still applies (the runner keeps one watch per pane).
+    let sid = running["session_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let path = format!(
+        "/api/sessions/{sid}/panes/{}/watch",
+        pane.replace('%', "%25")
+    );
+    for body in [json!({"idle_ms": 600_000}), json!({"idle_ms": null})] {
+        let (status, w) = sys.api("POST", &path, &body.to_string()).await?;
+        assert_eq!(status, 200, "{body} -> {w}");
+    }
+    sys.tmux
+        .run(&["send-keys", "-t", &pane, "-l", "once more"])?;
+    sys.tmux.run(&["send-keys", "-t", &pane, "Enter"])?;
+    sys.wait_agent(&id, "running", 10).await?;
+    sys.wait_agent(&id, "idle", 10).await?;
+
     // The runner restarts: the agent is found again, and its pane is
     // watched again (the runner kept no watch): idle after its idle time.
     stop_daemon(d).await?;

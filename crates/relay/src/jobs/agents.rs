@@ -472,7 +472,17 @@ pub async fn watch_pane(
                 .find(|x| x.pane == pane_s)
         }
     };
-    send_watch(st, session, pane, idle_ms);
+    // The runner keeps one watch per pane: a page's watch taken off a
+    // running agent's pane gives the pane back to the agent's idle time.
+    let mut send = idle_ms;
+    if send.is_none() {
+        for (agent, p) in st.store.running_agents_in_session(session).await? {
+            if p == pane_s {
+                send = Some(idle_ms_of(st, &agent).await?);
+            }
+        }
+    }
+    send_watch(st, session, pane, send);
     Ok(watch)
 }
 
