@@ -119,17 +119,9 @@ pub fn clean_env(cmd: &mut std::process::Command) {
     }
 }
 
-/// Quotes a word for a POSIX shell when it holds anything but safe characters.
-pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:@%+,".contains(&b))
-    {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
-}
+/// One word for a POSIX shell (the protocol crate's, shared with the
+/// agents' command lines).
+pub use protocol::runner::agent::shell_quote;
 
 /// What the reader pump delivers: parsed events, in order, a read's worth at
 /// a time.

@@ -26,15 +26,28 @@ impl Listener {
     /// Whether a connection to loopback reaches it (it listens on loopback
     /// or on every address).
     pub fn on_loopback(&self) -> bool {
-        match self.addr {
-            IpAddr::V4(a) => a.is_loopback() || a.is_unspecified(),
-            IpAddr::V6(a) => {
-                a.is_loopback()
-                    || a.is_unspecified()
-                    || a.to_ipv4_mapped()
-                        .is_some_and(|v4| v4.is_loopback() || v4.is_unspecified())
-            }
+        loopback_peer(self.addr).is_some()
+    }
+}
+
+/// The loopback address that reaches a socket listening on `ip`, if one
+/// does: `127.0.0.1` for `0.0.0.0`, `127.x` and their IPv4-mapped IPv6
+/// forms, `::1` for `::` and `::1`; none for any other address. The one
+/// rule for "reachable on loopback" (detection and the preview tunnels'
+/// dialling both use it).
+pub fn loopback_peer(ip: IpAddr) -> Option<IpAddr> {
+    match ip {
+        IpAddr::V4(v4) if v4.is_unspecified() || v4.is_loopback() => {
+            Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
         }
+        IpAddr::V6(v6) if v6.is_unspecified() || v6.is_loopback() => {
+            Some(IpAddr::V6(Ipv6Addr::LOCALHOST))
+        }
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .filter(|v4| v4.is_loopback() || v4.is_unspecified())
+            .map(|_| IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        IpAddr::V4(_) => None,
     }
 }
 

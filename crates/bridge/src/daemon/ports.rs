@@ -8,7 +8,7 @@
 //! any other host.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use protocol::runner::DetectedPort;
@@ -64,24 +64,11 @@ impl PortTable {
     }
 }
 
-/// The loopback address that reaches a socket listening on `addr`, if one
-/// does.
+/// The loopback address that reaches a socket listening on `addr` (as
+/// reported: `0.0.0.0`, `[::1]`…), if one does.
 fn loopback_for(addr: &str) -> Option<IpAddr> {
     let ip: IpAddr = addr.trim_matches(['[', ']']).parse().ok()?;
-    match ip {
-        IpAddr::V4(v4) if v4.is_unspecified() || v4.is_loopback() => {
-            Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
-        }
-        IpAddr::V6(v6) if v6.is_unspecified() || v6.is_loopback() => {
-            Some(IpAddr::V6(Ipv6Addr::LOCALHOST))
-        }
-        // An IPv4 address mapped into IPv6 (`::ffff:127.0.0.1`).
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .filter(|v4| v4.is_loopback() || v4.is_unspecified())
-            .map(|_| IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        IpAddr::V4(_) => None,
-    }
+    super::detect::loopback_peer(ip)
 }
 
 #[cfg(test)]
