@@ -337,7 +337,7 @@ pub async fn proxy(State(st): State<AppState>, mut req: Request) -> Response {
     let Some(tunnels) = st.previews.runner(&runner_id) else {
         return status(
             StatusCode::BAD_GATEWAY,
-            "the dev server's runner is offline\n",
+            "the dev server's runner is offline, or too old for previews (update tmux-bridge)\n",
         );
     };
     let Some(permit) = st.previews.permit(&preview.user_id) else {
@@ -513,8 +513,19 @@ fn clean_response_headers(headers: &mut HeaderMap, upgraded: bool) {
     }
 }
 
+/// `f`, failing as idle when it takes longer than `idle` (a peer that
+/// stopped reading holds a write as long as it likes).
+async fn within<T>(
+    idle: Duration,
+    f: impl std::future::Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    tokio::time::timeout(idle, f)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))?
+}
+
 /// Copies both ways until both sides end, one fails, or nothing moved in
-/// either direction for `idle`.
+/// either direction for `idle` (a write included).
 async fn splice<A, B>(a: A, b: B, idle: Duration) -> std::io::Result<(u64, u64)>
 where
     A: AsyncRead + AsyncWrite + Unpin,
@@ -532,9 +543,9 @@ where
                 let n = r?;
                 if n == 0 {
                     a_open = false;
-                    bw.shutdown().await?;
+                    within(idle, bw.shutdown()).await?;
                 } else {
-                    bw.write_all(&abuf[..n]).await?;
+                    within(idle, bw.write_all(&abuf[..n])).await?;
                     a_to_b += n as u64;
                 }
             }
@@ -542,9 +553,9 @@ where
                 let n = r?;
                 if n == 0 {
                     b_open = false;
-                    aw.shutdown().await?;
+                    within(idle, aw.shutdown()).await?;
                 } else {
-                    aw.write_all(&bbuf[..n]).await?;
+                    within(idle, aw.write_all(&bbuf[..n])).await?;
                     b_to_a += n as u64;
                 }
             }

@@ -175,6 +175,15 @@ async fn run(
     };
     let mut channels = Channels::new(&st, &claims, &hello, &conn);
     let (tunnels, mut tunnel_rx) = st.previews.attach(&runner_id, conn.conn);
+    if !hello
+        .features
+        .iter()
+        .any(|f| f == protocol::runner::FEATURE_TUNNEL)
+    {
+        // A runner older than previews: none are routed to it (a request
+        // gets 502 at once instead of waiting for a tunnel never opened).
+        st.previews.detach(&runner_id, conn.conn);
+    }
     let ending = if send_json(&mut socket, &welcome, st.keepalive * 6)
         .await
         .is_err()
