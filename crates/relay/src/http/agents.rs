@@ -15,12 +15,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::json;
 use store::{JobRecord, TerminalSessionId};
 use tmux_cc::PaneId;
 
-use super::error::{AppError, refusal, too_many};
+use super::error::{AppError, json_body, refusal, too_many};
 use super::sessions::check_csrf;
 use crate::auth::CurrentUser;
 use crate::hub::Scope;
@@ -51,10 +50,6 @@ fn agent_error(e: JobError) -> Result<Response, AppError> {
 }
 
 /// `body` as `T`, or what a 400 says: what was expected.
-fn parse<T: DeserializeOwned>(body: &[u8], expected: &str) -> Result<T, String> {
-    serde_json::from_slice(body).map_err(|e| format!("expected {expected}: {e}"))
-}
-
 fn no_store(v: serde_json::Value) -> Response {
     ([(header::CACHE_CONTROL, "no-store")], Json(v)).into_response()
 }
@@ -107,9 +102,9 @@ async fn create(
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
     check_csrf(&st, &headers)?;
-    let b: CreateBody = match parse(&body, "{\"idea\",\"kind\",\"args\"?,…}") {
+    let b: CreateBody = match json_body(&body, "{\"idea\",\"kind\",\"args\"?,…}") {
         Ok(b) => b,
-        Err(why) => return Ok(refusal(StatusCode::BAD_REQUEST, why)),
+        Err(refused) => return Ok(*refused),
     };
     let req = NewAgent {
         idea: b.idea,
@@ -224,9 +219,9 @@ async fn put_settings(
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
     check_csrf(&st, &headers)?;
-    let b: SettingsBody = match parse(&body, "{\"agent_idle_ms\": ms|null}") {
+    let b: SettingsBody = match json_body(&body, "{\"agent_idle_ms\": ms|null}") {
         Ok(b) => b,
-        Err(why) => return Ok(refusal(StatusCode::BAD_REQUEST, why)),
+        Err(refused) => return Ok(*refused),
     };
     if let Err(e) = b.agent_idle_ms.map(agents::check_idle_ms).transpose() {
         return agent_error(e);
@@ -300,9 +295,9 @@ async fn watch(
     let Some(pane) = pane else {
         return Err(AppError::NotFound);
     };
-    let b: WatchBody = match parse(&body, "{\"idle_ms\": ms|null}") {
+    let b: WatchBody = match json_body(&body, "{\"idle_ms\": ms|null}") {
         Ok(b) => b,
-        Err(why) => return Ok(refusal(StatusCode::BAD_REQUEST, why)),
+        Err(refused) => return Ok(*refused),
     };
     match agents::watch_pane(&st, &user.id, session, pane, b.idle_ms).await {
         Ok(Some(w)) => Ok(Json(json!({ "watch": watch_json(&st, &w).await })).into_response()),

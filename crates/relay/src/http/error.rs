@@ -85,6 +85,20 @@ pub fn refusal(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
+/// A request's JSON body as `T`, or the 400 refusal that says what was
+/// `expected` and what did not parse.
+pub fn json_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    expected: &str,
+) -> Result<T, Box<Response>> {
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(refusal(
+            StatusCode::BAD_REQUEST,
+            format!("expected {expected}: {e}"),
+        ))
+    })
+}
+
 /// 429 with `Retry-After` and `{"error": "<limit>: try again in N s"}`.
 pub fn too_many(wait: crate::auth::limits::RetryAfter, limit: &str) -> Response {
     let secs = wait.secs();

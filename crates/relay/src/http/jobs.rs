@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 use store::Store;
 
-use super::error::{AppError, refusal, too_many};
+use super::error::{AppError, json_body, refusal, too_many};
 use super::sessions::check_csrf;
 use crate::auth::CurrentUser;
 use crate::jobs::lifecycle::job_json;
@@ -66,14 +66,9 @@ pub async fn create(
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
     check_csrf(&st, &headers)?;
-    let body: CreateBody = match serde_json::from_slice(&body) {
+    let body: CreateBody = match json_body(&body, r#"{"idea","command",…}"#) {
         Ok(b) => b,
-        Err(e) => {
-            return Ok(refusal(
-                StatusCode::BAD_REQUEST,
-                format!("expected {{\"idea\",\"command\",…}}: {e}"),
-            ));
-        }
+        Err(refused) => return Ok(*refused),
     };
     let req = NewJob {
         kind: protocol::runner::JobKind::Job,

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::error::{AppError, refusal, too_many};
+use super::error::{AppError, json_body, refusal, too_many};
 use crate::auth::{CurrentUser, bearer_token, now_ms};
 use crate::jobs::lifecycle::job_json;
 use crate::state::AppState;
@@ -63,14 +63,9 @@ pub async fn ingest(
         // 401 for a bad token, 503 while the database is unavailable.
         Err(e) => return Ok(e.into_response()),
     };
-    let body: IngestBody = match serde_json::from_slice(&body) {
+    let body: IngestBody = match json_body(&body, r#"{"source","idea"?,"lines":[…]}"#) {
         Ok(b) => b,
-        Err(e) => {
-            return Ok(refusal(
-                StatusCode::BAD_REQUEST,
-                format!("expected {{\"source\",\"idea\"?,\"lines\":[…]}}: {e}"),
-            ));
-        }
+        Err(refused) => return Ok(*refused),
     };
     let bad_name = |s: &str| s.is_empty() || s.len() > MAX_NAME || s.chars().any(char::is_control);
     if bad_name(&body.source) {

@@ -19,7 +19,7 @@ use serde_json::json;
 use store::{SessionRecord, TerminalSessionId};
 
 use super::api::CSRF_HEADER;
-use super::error::{AppError, refusal};
+use super::error::{AppError, json_body, refusal};
 use crate::auth::{CurrentUser, now_ms};
 use crate::hub::Live;
 use crate::runners::{CommandError, CommandReply};
@@ -150,14 +150,9 @@ pub async fn create(
 ) -> Result<Response, AppError> {
     // The login and the CSRF checks come before the body is read.
     check_csrf(&st, &headers)?;
-    let body: CreateBody = match serde_json::from_slice(&body) {
+    let body: CreateBody = match json_body(&body, r#"{"idea","slot",…}"#) {
         Ok(b) => b,
-        Err(e) => {
-            return Ok(refusal(
-                StatusCode::BAD_REQUEST,
-                format!("expected {{\"idea\",\"slot\",…}}: {e}"),
-            ));
-        }
+        Err(refused) => return Ok(*refused),
     };
     if let Err(e) = tmux_cc::naming::session_name(&body.idea, &body.slot) {
         return Ok(refusal(StatusCode::BAD_REQUEST, e.to_string()));
