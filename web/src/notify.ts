@@ -24,6 +24,60 @@ export function events(): EventSource | null {
   return source;
 }
 
+/** What a view does around the shared stream's life. */
+export interface StreamHooks {
+  /** The stream is open (now, or when it opens). */
+  opened?: () => void;
+  /** It opened again after a break: events may have been missed. */
+  reopened?: () => void;
+  /** It never opened (a relay without it, or no EventSource): poll instead. */
+  unavailable?: () => void;
+}
+
+/**
+ * Listens on the shared stream: `handlers` by event name, `hooks` around
+ * its life. One stream serves every view of the page (browsers give a
+ * host six HTTP/1.1 connections, and a stream per view ran a few tabs out
+ * of them). Returns what removes the listeners; the stream stays for the
+ * others.
+ */
+export function subscribe(handlers: Record<string, (ev: MessageEvent<string>) => void>, hooks: StreamHooks = {}): () => void {
+  const src = events();
+  if (!src) {
+    hooks.unavailable?.();
+    return () => {};
+  }
+  let opened = src.readyState === EventSource.OPEN;
+  let gaveUp = false;
+  const onOpen = (): void => {
+    if (opened) hooks.reopened?.();
+    opened = true;
+    hooks.opened?.();
+  };
+  const onError = (): void => {
+    if (!opened && !gaveUp) {
+      gaveUp = true;
+      hooks.unavailable?.();
+    }
+  };
+  const listeners: [string, EventListener][] = [
+    ['open', onOpen],
+    ['error', onError],
+    ...Object.entries(handlers).map(([name, h]): [string, EventListener] => [name, (ev) => h(ev as MessageEvent<string>)]),
+  ];
+  for (const [name, l] of listeners) src.addEventListener(name, l);
+  if (opened) hooks.opened?.();
+  return () => {
+    for (const [name, l] of listeners) src.removeEventListener(name, l);
+  };
+}
+
+/** Closes the shared stream (the login ended: it would only be refused again). */
+export function closeEvents(): void {
+  source?.close();
+  source = null;
+}
+
 /** Asks for the permission to notify; call it from a user gesture. */
 export async function askNotifications(): Promise<NotificationPermission | 'unsupported'> {
   if (typeof Notification === 'undefined') return 'unsupported';

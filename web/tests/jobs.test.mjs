@@ -38,6 +38,17 @@ async function open(t, { viewport = { width: 1200, height: 800 }, contextOptions
   relay.addJob({ id: '8', idea: 'other', command: 'not mine', state: 'running', created_at: at(5) });
   const context = await browser.newContext({ viewport, ...contextOptions });
   t.after(() => context.close());
+  // Every EventSource the page opens is counted.
+  await context.addInitScript(() => {
+    const ES = window.EventSource;
+    window.__streams = 0;
+    window.EventSource = class extends ES {
+      constructor(...a) {
+        super(...a);
+        window.__streams += 1;
+      }
+    };
+  });
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
@@ -68,6 +79,9 @@ test('jobs of an idea: a badge per state, newest first, names as text; job event
   assert.equal(await page.getAttribute('[data-job="6"] [data-testid="job-pane"]', 'href'), '/s/sess1?pane=%252');
   assert.equal(await page.textContent('[data-job="6"] [data-testid="job-pane"]'), 'open live pane');
   assert.equal(await page.getAttribute('[data-job="2"] [data-testid="job-log-link"]', 'href'), '/api/jobs/2/log');
+  // Jobs, dev servers, agents and the notifier share one event stream (a
+  // browser gives a host six connections; a stream per view ran a few tabs out).
+  assert.equal(await page.evaluate(() => window.__streams), 1);
 
   // Live: the queued job starts, then fails; the row is the same element, updated in place.
   await page.evaluate(() => {

@@ -11,7 +11,7 @@
 import { api, button, el } from '../dom';
 import { AGENT_KINDS, agentBadge, isLive, parseAgent, splitArgs, type Agent } from '../agents';
 import { paneUrl, retryAfterSeconds, startError } from '../jobs';
-import { askNotifications, events } from '../notify';
+import { askNotifications, subscribe } from '../notify';
 
 export function mountAgents(parent: HTMLElement, idea: string): AgentsView {
   const v = new AgentsView(parent, idea);
@@ -67,22 +67,21 @@ export class AgentsView {
     const h1 = parent.querySelector('h1');
     if (h1) h1.after(section);
     else parent.prepend(section);
-    const src = events();
-    src?.addEventListener('agent', (ev) => {
-      let a: Agent | null = null;
-      try {
-        a = parseAgent(JSON.parse((ev as MessageEvent<string>).data));
-      } catch {
-        return;
-      }
-      if (a && a.idea === this.idea) this.upsert(a);
-    });
-    // A reconnect may have missed events: list again.
-    let opened = false;
-    src?.addEventListener('open', () => {
-      if (opened) void this.load();
-      opened = true;
-    });
+    subscribe(
+      {
+        agent: (ev) => {
+          let a: Agent | null = null;
+          try {
+            a = parseAgent(JSON.parse(ev.data));
+          } catch {
+            return;
+          }
+          if (a && a.idea === this.idea) this.upsert(a);
+        },
+      },
+      // A reconnect may have missed events: list again.
+      { reopened: () => void this.load() },
+    );
   }
 
   async load(): Promise<void> {
@@ -198,13 +197,15 @@ export class IdeaAgentBadges {
   private readonly els = new Map<string, HTMLElement>();
 
   constructor() {
-    events()?.addEventListener('agent', (ev) => {
-      try {
-        const a = parseAgent(JSON.parse((ev as MessageEvent<string>).data));
-        if (a) this.put(a);
-      } catch {
-        // A malformed event: the next load shows it.
-      }
+    subscribe({
+      agent: (ev) => {
+        try {
+          const a = parseAgent(JSON.parse(ev.data));
+          if (a) this.put(a);
+        } catch {
+          // A malformed event: the next load shows it.
+        }
+      },
     });
     void this.load();
   }

@@ -13,6 +13,7 @@
 //! does: a dev server is a job there too).
 
 import { api, button, el } from '../dom';
+import { closeEvents, subscribe } from '../notify';
 import { applyEvent, eventText, mergeJob, parseDevEvent, parseDevserver, type DevEvent, type Devserver } from '../devservers';
 import { badgeText, compareJobs, isActive, paneUrl, retryAfterSeconds } from '../jobs';
 
@@ -56,7 +57,7 @@ export class DevserversView {
   private readonly command: HTMLInputElement;
   private readonly cwd: HTMLInputElement;
   private readonly submit: HTMLButtonElement;
-  private source: EventSource | null = null;
+  private unsubscribe: (() => void) | null = null;
   private poll: ReturnType<typeof setInterval> | null = null;
   private loggedOut = false;
 
@@ -93,7 +94,7 @@ export class DevserversView {
   }
 
   dispose(): void {
-    this.source?.close();
+    this.unsubscribe?.();
     if (this.poll) clearInterval(this.poll);
   }
 
@@ -107,7 +108,8 @@ export class DevserversView {
     }
     if (res.status === 401) {
       this.loggedOut = true;
-      this.source?.close();
+      this.unsubscribe?.();
+      closeEvents();
       this.status('Not logged in.', true);
       return;
     }
@@ -126,43 +128,40 @@ export class DevserversView {
   }
 
   private listen(): void {
-    if (typeof EventSource === 'undefined') return this.startPolling();
-    const src = new EventSource('/api/events', { withCredentials: true });
-    this.source = src;
-    let opened = false;
-    src.addEventListener('open', () => {
-      if (opened) void this.load();
-      opened = true;
-      this.section.dataset.events = 'open';
-    });
-    src.addEventListener('job', (ev) => {
-      const d = this.parse(ev, parseDevserver);
-      if (d && d.idea === this.idea) {
-        // A job event has no events list: keep the page's.
-        const cur = this.servers.get(d.id);
-        this.upsert(mergeJob(cur, { ...d, events: cur?.events ?? [] }));
-        this.renderEmpty();
-      }
-    });
-    src.addEventListener('devserver', (ev) => {
-      const e = this.parse(ev, parseDevEvent);
-      if (!e || e.idea !== this.idea) return;
-      const cur = this.servers.get(e.job);
-      if (cur) this.upsert(applyEvent(cur, e));
-      else void this.load();
-    });
-    src.addEventListener('error', () => {
-      if (!opened && !this.loggedOut) {
-        src.close();
-        this.source = null;
-        this.startPolling();
-      }
-    });
+    this.unsubscribe = subscribe(
+      {
+        job: (ev) => {
+          const d = this.parse(ev, parseDevserver);
+          if (d && d.idea === this.idea) {
+            // A job event has no events list: keep the page's.
+            const cur = this.servers.get(d.id);
+            this.upsert(mergeJob(cur, { ...d, events: cur?.events ?? [] }));
+            this.renderEmpty();
+          }
+        },
+        devserver: (ev) => {
+          const e = this.parse(ev, parseDevEvent);
+          if (!e || e.idea !== this.idea) return;
+          const cur = this.servers.get(e.job);
+          if (cur) this.upsert(applyEvent(cur, e));
+          else void this.load();
+        },
+      },
+      {
+        opened: () => {
+          this.section.dataset.events = 'open';
+        },
+        reopened: () => void this.load(),
+        unavailable: () => {
+          if (!this.loggedOut) this.startPolling();
+        },
+      },
+    );
   }
 
-  private parse<T>(ev: Event, parse: (v: unknown) => T | null): T | null {
+  private parse<T>(ev: MessageEvent<string>, parse: (v: unknown) => T | null): T | null {
     try {
-      return parse(JSON.parse((ev as MessageEvent<string>).data));
+      return parse(JSON.parse(ev.data));
     } catch {
       // A malformed event: the next listing shows the dev server.
       return null;

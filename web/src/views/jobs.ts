@@ -9,6 +9,7 @@
 //! and from panes goes in as text.
 
 import { api, button, el } from '../dom';
+import { closeEvents, subscribe } from '../notify';
 import { mountDevservers } from './devservers';
 import { mountAgents } from './agents';
 import { badgeText, compareJobs, duration, isActive, newerJob, paneUrl, parseJob, retryAfterSeconds, startError, type Job } from '../jobs';
@@ -53,7 +54,7 @@ export class JobsView {
   private readonly command: HTMLInputElement;
   private readonly cwd: HTMLInputElement;
   private readonly submit: HTMLButtonElement;
-  private source: EventSource | null = null;
+  private unsubscribe: (() => void) | null = null;
   private poll: ReturnType<typeof setInterval> | null = null;
   private retryTimer: ReturnType<typeof setInterval> | null = null;
   private loggedOut = false;
@@ -94,7 +95,7 @@ export class JobsView {
   }
 
   dispose(): void {
-    this.source?.close();
+    this.unsubscribe?.();
     if (this.poll) clearInterval(this.poll);
     if (this.retryTimer) clearInterval(this.retryTimer);
   }
@@ -110,7 +111,8 @@ export class JobsView {
     }
     if (res.status === 401) {
       this.loggedOut = true;
-      this.source?.close();
+      this.unsubscribe?.();
+      closeEvents();
       this.statusEl.className = 'status error';
       this.statusEl.replaceChildren('Not logged in. ', el('a', { href: `/login?next=${encodeURIComponent(location.pathname)}` }, 'Log in'), ' to see the jobs.');
       return;
@@ -131,35 +133,32 @@ export class JobsView {
 
   /** Live updates from `/api/events`; polling when the relay has no event stream. */
   private listen(): void {
-    if (typeof EventSource === 'undefined') return this.startPolling();
-    const src = new EventSource('/api/events', { withCredentials: true });
-    this.source = src;
-    let opened = false;
-    src.addEventListener('open', () => {
-      // A reconnect may have missed events: list again.
-      if (opened) void this.load();
-      opened = true;
-      document.body.dataset.events = 'open';
-    });
-    src.addEventListener('job', (ev) => {
-      let job: Job | null = null;
-      try {
-        job = parseJob(JSON.parse((ev as MessageEvent<string>).data));
-      } catch {
-        // A malformed event: the next listing shows the job.
-      }
-      if (job && job.idea === this.idea && job.kind === 'job') {
-        this.upsert(job);
-        this.renderEmpty();
-      }
-    });
-    src.addEventListener('error', () => {
-      if (!opened && !this.loggedOut) {
-        src.close();
-        this.source = null;
-        this.startPolling();
-      }
-    });
+    this.unsubscribe = subscribe(
+      {
+        job: (ev) => {
+          let job: Job | null = null;
+          try {
+            job = parseJob(JSON.parse(ev.data));
+          } catch {
+            // A malformed event: the next listing shows the job.
+          }
+          if (job && job.idea === this.idea && job.kind === 'job') {
+            this.upsert(job);
+            this.renderEmpty();
+          }
+        },
+      },
+      {
+        opened: () => {
+          document.body.dataset.events = 'open';
+        },
+        // A reconnect may have missed events: list again.
+        reopened: () => void this.load(),
+        unavailable: () => {
+          if (!this.loggedOut) this.startPolling();
+        },
+      },
+    );
   }
 
   private startPolling(): void {

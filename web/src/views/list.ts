@@ -11,6 +11,7 @@
 
 import type { Session as SessionInfo, SessionState } from '../protocol';
 import { ago, api, button, copyText, el } from '../dom';
+import { subscribe } from '../notify';
 import { searchForm } from './search';
 import { IdeaAgentBadges } from './agents';
 
@@ -81,7 +82,7 @@ export class ListView {
   private sessions: SessionInfo[] = [];
   private runners: RunnerRow[] = [];
   private nextBefore: string | null = null;
-  private source: EventSource | null = null;
+  private unsubscribe: (() => void) | null = null;
   private poll: ReturnType<typeof setInterval> | null = null;
   private loggedOut = false;
 
@@ -121,41 +122,36 @@ export class ListView {
   }
 
   dispose(): void {
-    this.source?.close();
+    this.unsubscribe?.();
     if (this.poll) clearInterval(this.poll);
   }
 
   /** Live updates from `/api/events`; polling when the relay has no event stream. */
   private listen(): void {
-    if (typeof EventSource === 'undefined') return this.startPolling();
-    const src = new EventSource('/api/events', { withCredentials: true });
-    this.source = src;
-    let opened = false;
-    src.addEventListener('open', () => {
-      opened = true;
-      document.body.dataset.events = 'open';
-    });
-    src.addEventListener('sessions', () => void this.refresh());
-    src.addEventListener('runner', () => {
-      void this.loadRunners();
-      void this.refresh();
-    });
-    src.addEventListener('activity', (ev) => {
-      try {
-        const e = JSON.parse((ev as MessageEvent).data) as ActivityEvent;
-        this.activityEl.prepend(this.activityRow(e));
-      } catch {
-        // A malformed event: the next page load shows it.
-      }
-    });
-    src.addEventListener('error', () => {
-      // Never opened: the relay has no event stream (or refused it). Poll.
-      if (!opened) {
-        src.close();
-        this.source = null;
-        this.startPolling();
-      }
-    });
+    this.unsubscribe = subscribe(
+      {
+        sessions: () => void this.refresh(),
+        runner: () => {
+          void this.loadRunners();
+          void this.refresh();
+        },
+        activity: (ev) => {
+          try {
+            const e = JSON.parse(ev.data) as ActivityEvent;
+            this.activityEl.prepend(this.activityRow(e));
+          } catch {
+            // A malformed event: the next page load shows it.
+          }
+        },
+      },
+      {
+        opened: () => {
+          document.body.dataset.events = 'open';
+        },
+        // Never opened: the relay has no event stream (or refused it). Poll.
+        unavailable: () => this.startPolling(),
+      },
+    );
   }
 
   private startPolling(): void {
