@@ -71,3 +71,10 @@ export function api(path: string, init: RequestInit = {}): Promise<Response> {
   if (init.body !== undefined && !headers.has('Content-Type')) headers.set('Content-Type', 'application/json');
   return fetch(path, { credentials: 'same-origin', ...init, headers });
 }
+
+/** A time of day (with the date when not today), for `<time>` elements. */
+export function clock(ms: number, now = Date.now()): HTMLTimeElement {
+  const d = new Date(ms);
+  const today = new Date(now).toDateString() === d.toDateString();
+  return el('time', { datetime: d.toISOString(), title: d.toLocaleString() }, today ? d.toLocaleTimeString() : d.toLocaleString());
+}

@@ -12,7 +12,7 @@
 //! check previews (the preview route does) nor show logs (the jobs list
 //! does: a dev server is a job there too).
 
-import { api, button, el } from '../dom';
+import { api, button, clock, el } from '../dom';
 import { closeEvents, subscribe } from '../notify';
 import { applyEvent, eventText, mergeJob, parseDevEvent, parseDevserver, type DevEvent, type Devserver } from '../devservers';
 import { badgeText, compareJobs, isActive, paneUrl, retryAfterSeconds } from '../jobs';
@@ -25,11 +25,6 @@ const EVENTS_SHOWN = 8;
 function label(d: Pick<Devserver, 'command'>): string {
   const c = d.command.replace(/\s+/g, ' ').trim();
   return `“${c.length > 60 ? `${c.slice(0, 59)}…` : c}”`;
-}
-
-function clock(ms: number): HTMLTimeElement {
-  const d = new Date(ms);
-  return el('time', { datetime: d.toISOString(), title: d.toLocaleString() }, d.toLocaleTimeString());
 }
 
 /** What the person reads when starting a dev server failed with `status`. */

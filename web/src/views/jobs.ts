@@ -8,7 +8,7 @@
 //! stream is polled. Errors are told in words; everything from the relay
 //! and from panes goes in as text.
 
-import { api, button, el } from '../dom';
+import { api, button, clock, el } from '../dom';
 import { closeEvents, subscribe } from '../notify';
 import { mountDevservers } from './devservers';
 import { mountAgents } from './agents';
@@ -36,13 +36,6 @@ export function mountJobs(root: HTMLElement, idea: string): JobsView {
   void v.start();
   mountDevservers(root.querySelector('main') ?? root, idea);
   return v;
-}
-
-/** A time of day (with the date when not today), for `<time>` elements. */
-function clock(ms: number, now = Date.now()): HTMLTimeElement {
-  const d = new Date(ms);
-  const today = new Date(now).toDateString() === d.toDateString();
-  return el('time', { datetime: d.toISOString(), title: d.toLocaleString() }, today ? d.toLocaleTimeString() : d.toLocaleString());
 }
 
 export class JobsView {

@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -19,7 +19,7 @@ use serde_json::json;
 use store::{JobRecord, TerminalSessionId};
 use tmux_cc::PaneId;
 
-use super::error::{AppError, json_body, refusal, too_many};
+use super::error::{AppError, json_body, no_store, refusal, too_many};
 use super::sessions::check_csrf;
 use crate::auth::CurrentUser;
 use crate::hub::Scope;
@@ -50,10 +50,6 @@ fn agent_error(e: JobError) -> Result<Response, AppError> {
 }
 
 /// `body` as `T`, or what a 400 says: what was expected.
-fn no_store(v: serde_json::Value) -> Response {
-    ([(header::CACHE_CONTROL, "no-store")], Json(v)).into_response()
-}
-
 /// The body of `POST /api/agents`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,7 +149,7 @@ async fn list(
             Some(agent_json(j, a, agents::effective_idle_ms(a, account)))
         })
         .collect();
-    Ok(no_store(json!({ "agents": out })))
+    Ok(no_store(Json(json!({ "agents": out }))))
 }
 
 /// `GET /api/agents/{id}`: the agent with its stored transitions.
@@ -173,7 +169,7 @@ async fn get_one(
         .map(|t| json!({ "state": t.state, "at": t.at }))
         .collect();
     v["transitions"] = json!(transitions);
-    Ok(no_store(v))
+    Ok(no_store(Json(v)))
 }
 
 /// `POST /api/agents/{id}/stop`: C-c, then the process group is killed
@@ -197,10 +193,10 @@ async fn stop(
 /// `GET /api/settings`: `{"agent_idle_ms": ms|null, "default_idle_ms": ms}`.
 async fn settings(State(st): State<AppState>, user: CurrentUser) -> Result<Response, AppError> {
     let ms = st.store.agent_idle_ms(&user.id).await?;
-    Ok(no_store(json!({
+    Ok(no_store(Json(json!({
         "agent_idle_ms": ms,
         "default_idle_ms": protocol::runner::agent::DEFAULT_IDLE_MS,
-    })))
+    }))))
 }
 
 #[derive(Deserialize)]
@@ -328,5 +324,5 @@ async fn watches(
             out.push(watch_json(&st, &w).await);
         }
     }
-    Ok(no_store(json!({ "watches": out })))
+    Ok(no_store(Json(json!({ "watches": out }))))
 }

@@ -12,14 +12,14 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use protocol::runner::JobKind;
 use serde::Deserialize;
 use serde_json::json;
 use store::JobRecord;
 
-use super::error::{AppError, json_body, refusal, too_many};
+use super::error::{AppError, json_body, no_store, refusal, too_many};
 use super::sessions::check_csrf;
 use crate::auth::CurrentUser;
 use crate::jobs::devservers::{EVENTS_SHOWN, devserver_json};
@@ -131,11 +131,7 @@ pub async fn list(
     for j in &list {
         out.push(with_events(&st, j).await?);
     }
-    Ok((
-        [(header::CACHE_CONTROL, "no-store")],
-        Json(json!({ "devservers": out })),
-    )
-        .into_response())
+    Ok(no_store(Json(json!({ "devservers": out }))))
 }
 
 /// `GET /api/devservers/{id}`.
@@ -148,7 +144,7 @@ pub async fn get(
         return Err(AppError::NotFound);
     };
     let v = with_events(&st, &job).await?;
-    Ok(([(header::CACHE_CONTROL, "no-store")], Json(v)).into_response())
+    Ok(no_store(Json(v)))
 }
 
 /// `POST /api/devservers/{id}/stop`: 200 with the dev server (a queued one

@@ -85,6 +85,11 @@ pub fn refusal(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
+/// `body` with `Cache-Control: no-store` (answers about one account).
+pub fn no_store(body: impl IntoResponse) -> Response {
+    ([(axum::http::header::CACHE_CONTROL, "no-store")], body).into_response()
+}
+
 /// A request's JSON body as `T`, or the 400 refusal that says what was
 /// `expected` and what did not parse.
 pub fn json_body<T: serde::de::DeserializeOwned>(

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 use store::Store;
 
-use super::error::{AppError, json_body, refusal, too_many};
+use super::error::{AppError, json_body, no_store, refusal, too_many};
 use super::sessions::check_csrf;
 use crate::auth::CurrentUser;
 use crate::jobs::lifecycle::job_json;
@@ -118,11 +118,7 @@ pub async fn list(
         .jobs_for_user(&user.id, idea, kind, LIST_LIMIT)
         .await?;
     let jobs: Vec<_> = list.iter().map(job_json).collect();
-    Ok((
-        [(header::CACHE_CONTROL, "no-store")],
-        Json(json!({ "jobs": jobs })),
-    )
-        .into_response())
+    Ok(no_store(Json(json!({ "jobs": jobs }))))
 }
 
 /// `GET /api/jobs/{id}`.
@@ -132,9 +128,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     match st.store.job(&id).await? {
-        Some(j) if j.user_id == user.id => {
-            Ok(([(header::CACHE_CONTROL, "no-store")], Json(job_json(&j))).into_response())
-        }
+        Some(j) if j.user_id == user.id => Ok(no_store(Json(job_json(&j)))),
         _ => Err(AppError::NotFound),
     }
 }

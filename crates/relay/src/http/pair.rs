@@ -16,6 +16,7 @@
 //! * `GET /pair`, `POST /pair`: the same as a server-rendered form in two
 //!   steps: the code, then the runner's name and host and an Approve button.
 
+use super::error::no_store;
 use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{FromRef, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -111,10 +112,6 @@ async fn preview(
         body.map_err(|_| AuthError::BadRequest("expected JSON {\"code\": \"ABC-DEFG\"}"))?;
     let preview = auth.pair_preview(&user, addr, &body.code).await?;
     Ok(no_store(Json(preview)))
-}
-
-fn no_store(body: impl IntoResponse) -> Response {
-    ([(header::CACHE_CONTROL, "no-store")], body).into_response()
 }
 
 const FORM: &str = r#"<form method="post" action="/pair">
