@@ -555,27 +555,20 @@ impl Jobs {
         if work.is_empty() {
             return Vec::new();
         }
-        // /proc is read with blocking calls: off the async threads.
-        let found = tokio::task::spawn_blocking(move || {
-            work.into_iter()
-                .map(|(job, pid, printed)| {
-                    let ports =
-                        sockets::scan(pid).map(|s| detect::detected(&s.tree, &s.all, &printed));
-                    (job, ports)
-                })
-                .collect::<Vec<_>>()
-        })
-        .await
-        .unwrap_or_default();
+        // /proc is read with blocking calls: off the async threads, and
+        // once for every dev server.
+        let roots: Vec<u32> = work.iter().map(|&(_, pid, _)| pid).collect();
+        let scans = match tokio::task::spawn_blocking(move || sockets::scan(&roots)).await {
+            Ok(Ok(scans)) => scans,
+            Ok(Err(err)) => {
+                debug!(%err, "port detection");
+                return Vec::new();
+            }
+            Err(_) => return Vec::new(),
+        };
         let mut changed = Vec::new();
-        for (job, ports) in found {
-            let ports = match ports {
-                Ok(p) => p,
-                Err(err) => {
-                    debug!(%job, %err, "port detection");
-                    continue;
-                }
-            };
+        for ((job, _, printed), s) in work.into_iter().zip(scans) {
+            let ports = detect::detected(&s.tree, &s.all, &printed);
             let Some(t) = self.tracked.get_mut(&job) else {
                 continue;
             };

@@ -1,8 +1,10 @@
 //! The listening TCP sockets of a process tree, read from the system
 //! (issue 12): on Linux `/proc/<pid>/stat` for the tree, `/proc/<pid>/fd`
 //! for its socket inodes and `/proc/net/tcp{,6}` for the listeners; on
-//! macOS `ps` and `lsof`. Blocking: call it off the async threads. The
-//! parsing is [`super::detect`].
+//! macOS `ps` and `lsof`. One look at the system serves every dev server
+//! of a poll (the process list and the socket tables are read once).
+//! Blocking: call it off the async threads. The parsing is
+//! [`super::detect`].
 
 use super::detect::{self, Listener};
 
@@ -17,9 +19,10 @@ pub struct Scan {
     pub all: Vec<Listener>,
 }
 
-/// Scans the process tree under `root`.
+/// Scans the process trees under each of `roots` (one [`Scan`] each, in
+/// order).
 #[cfg(target_os = "linux")]
-pub fn scan(root: u32) -> std::io::Result<Scan> {
+pub fn scan(roots: &[u32]) -> std::io::Result<Vec<Scan>> {
     use std::collections::HashSet;
     use std::fs;
     let mut parents = Vec::new();
@@ -39,20 +42,6 @@ pub fn scan(root: u32) -> std::io::Result<Scan> {
             parents.push((pid, ppid));
         }
     }
-    let pids = detect::tree(root, parents);
-    let mut inodes = HashSet::new();
-    for pid in &pids {
-        let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            if let Ok(link) = fs::read_link(fd.path())
-                && let Some(inode) = link.to_str().and_then(detect::socket_inode)
-            {
-                inodes.insert(inode);
-            }
-        }
-    }
     let mut listeners = Vec::new();
     for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
         // No IPv6 on this machine: no tcp6 file.
@@ -60,18 +49,38 @@ pub fn scan(root: u32) -> std::io::Result<Scan> {
             listeners.extend(detect::parse_proc_net_tcp(&text, v6));
         }
     }
-    let tree = detect::owned(&listeners, &inodes).copied().collect();
     let me = std::os::unix::fs::MetadataExt::uid(&fs::metadata("/proc/self")?);
-    let all = listeners
-        .into_iter()
+    let all: Vec<Listener> = listeners
+        .iter()
         .filter(|l| l.uid == Some(me))
+        .copied()
         .collect();
-    Ok(Scan { tree, all })
+    let scans = roots.iter().map(|&root| {
+        let mut inodes = HashSet::new();
+        for pid in detect::tree(root, parents.iter().copied()) {
+            let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+                continue;
+            };
+            for fd in fds.flatten() {
+                if let Ok(link) = fs::read_link(fd.path())
+                    && let Some(inode) = link.to_str().and_then(detect::socket_inode)
+                {
+                    inodes.insert(inode);
+                }
+            }
+        }
+        Scan {
+            tree: detect::owned(&listeners, &inodes).copied().collect(),
+            all: all.clone(),
+        }
+    });
+    Ok(scans.collect())
 }
 
-/// Scans the process tree under `root`.
+/// Scans the process trees under each of `roots` (one [`Scan`] each, in
+/// order).
 #[cfg(target_os = "macos")]
-pub fn scan(root: u32) -> std::io::Result<Scan> {
+pub fn scan(roots: &[u32]) -> std::io::Result<Vec<Scan>> {
     use std::collections::BTreeSet;
     use std::process::Command;
     let run = |cmd: &mut Command| -> std::io::Result<String> {
@@ -81,17 +90,20 @@ pub fn scan(root: u32) -> std::io::Result<Scan> {
     let ps = run(Command::new("ps").args(["-A", "-o", "pid=", "-o", "ppid="]))?;
     let parents = detect::parse_ps(&ps);
     let everyone: BTreeSet<u32> = parents.iter().map(|&(p, _)| p).collect();
-    let pids = detect::tree(root, parents);
     let lsof = run(Command::new("lsof").args(["-nP", "-iTCP", "-sTCP:LISTEN", "-F", "pn"]))?;
-    Ok(Scan {
-        tree: detect::parse_lsof(&lsof, &pids),
-        all: detect::parse_lsof(&lsof, &everyone),
-    })
+    let all = detect::parse_lsof(&lsof, &everyone);
+    Ok(roots
+        .iter()
+        .map(|&root| Scan {
+            tree: detect::parse_lsof(&lsof, &detect::tree(root, parents.iter().copied())),
+            all: all.clone(),
+        })
+        .collect())
 }
 
-/// Scans the process tree under `root`: not on this system.
+/// Scans process trees: not on this system.
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]
-pub fn scan(_root: u32) -> std::io::Result<Scan> {
+pub fn scan(_roots: &[u32]) -> std::io::Result<Vec<Scan>> {
     Err(std::io::Error::new(
         std::io::ErrorKind::Unsupported,
         "port detection reads /proc (Linux) or lsof (macOS)",
@@ -108,11 +120,14 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = l.local_addr().expect("addr").port();
         let me = std::process::id();
-        let s = scan(me).expect("scan");
+        // This process, and a pid that is no process (no sockets), in one look.
+        let scans = scan(&[me, u32::MAX - 1]).expect("scan");
+        let [s, none] = scans.as_slice() else {
+            panic!("one scan per root: {scans:?}");
+        };
         assert!(s.tree.iter().any(|x| x.port == port), "{s:?}");
         assert!(s.all.iter().any(|x| x.port == port));
-        // A pid that is no process has no sockets.
-        let none = scan(u32::MAX - 1).expect("scan");
         assert!(none.tree.is_empty());
+        assert_eq!(none.all, s.all, "the machine's listeners are read once");
     }
 }
