@@ -78,3 +78,35 @@ export function clock(ms: number, now = Date.now()): HTMLTimeElement {
   const today = new Date(now).toDateString() === d.toDateString();
   return el('time', { datetime: d.toISOString(), title: d.toLocaleString() }, today ? d.toLocaleTimeString() : d.toLocaleString());
 }
+
+/** The command-and-directory form of the jobs and dev servers sections. */
+export interface CommandForm {
+  form: HTMLFormElement;
+  command: HTMLInputElement;
+  cwd: HTMLInputElement;
+  submit: HTMLButtonElement;
+  /** Where the form tells what became of the last submission. */
+  status: HTMLElement;
+}
+
+/**
+ * Builds a `CommandForm` whose ids and test ids start with `prefix`
+ * (`job-command`, `devserver-start`, …); `onSubmit` runs instead of a
+ * page load.
+ */
+export function commandForm(prefix: string, placeholder: string, label: string, onSubmit: () => void): CommandForm {
+  const command = el('input', { id: `${prefix}-command`, name: 'command', required: true, maxlength: 16384, autocomplete: 'off', spellcheck: 'false', placeholder, 'data-testid': `${prefix}-command` });
+  const cwd = el('input', { id: `${prefix}-cwd`, name: 'cwd', maxlength: 4096, autocomplete: 'off', spellcheck: 'false', placeholder: 'the session’s directory', 'data-testid': `${prefix}-cwd` });
+  const submit = el('button', { type: 'submit', 'data-testid': `${prefix}-start` }, label);
+  const status = el('p', { class: 'status', role: 'status', 'aria-live': 'polite', 'data-testid': `${prefix}-form-status` });
+  const form = el('form', { class: 'job-form', 'data-testid': `${prefix}-form` },
+    el('label', { for: `${prefix}-command` }, 'Command'), command,
+    el('label', { for: `${prefix}-cwd` }, 'Working directory (optional)'), cwd,
+    el('div', { class: 'job-form-actions' }, submit),
+    status);
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    onSubmit();
+  });
+  return { form, command, cwd, submit, status };
+}

@@ -12,7 +12,7 @@
 //! check previews (the preview route does) nor show logs (the jobs list
 //! does: a dev server is a job there too).
 
-import { api, button, clock, el } from '../dom';
+import { api, button, clock, commandForm, el } from '../dom';
 import { closeEvents, subscribe } from '../notify';
 import { applyEvent, eventText, mergeJob, parseDevEvent, parseDevserver, type DevEvent, type Devserver } from '../devservers';
 import { badgeText, compareJobs, isActive, paneUrl, retryAfterSeconds } from '../jobs';
@@ -57,19 +57,12 @@ export class DevserversView {
   private loggedOut = false;
 
   constructor(main: HTMLElement, private readonly idea: string) {
-    this.command = el('input', { id: 'devserver-command', name: 'command', required: true, maxlength: 16384, autocomplete: 'off', spellcheck: 'false', placeholder: 'npm run dev', 'data-testid': 'devserver-command' });
-    this.cwd = el('input', { id: 'devserver-cwd', name: 'cwd', maxlength: 4096, autocomplete: 'off', spellcheck: 'false', placeholder: 'the session’s directory', 'data-testid': 'devserver-cwd' });
-    this.submit = el('button', { type: 'submit', 'data-testid': 'devserver-start' }, 'Start dev server');
-    this.formStatusEl = el('p', { class: 'status', role: 'status', 'aria-live': 'polite', 'data-testid': 'devserver-form-status' });
-    const form = el('form', { class: 'job-form', 'data-testid': 'devserver-form' },
-      el('label', { for: 'devserver-command' }, 'Command'), this.command,
-      el('label', { for: 'devserver-cwd' }, 'Working directory (optional)'), this.cwd,
-      el('div', { class: 'job-form-actions' }, this.submit),
-      this.formStatusEl);
-    form.addEventListener('submit', (ev) => {
-      ev.preventDefault();
-      void this.create();
-    });
+    const f = commandForm('devserver', 'npm run dev', 'Start dev server', () => void this.create());
+    this.command = f.command;
+    this.cwd = f.cwd;
+    this.submit = f.submit;
+    this.formStatusEl = f.status;
+    const form = f.form;
     this.statusEl = el('p', { class: 'status', role: 'status', 'aria-live': 'polite', 'data-testid': 'devservers-status' }, 'Loading…');
     this.listEl = el('ol', { class: 'jobs devservers', 'data-testid': 'devservers', 'aria-label': `Dev servers of ${idea}` });
     this.section = el('section', { class: 'devserver-section', 'aria-label': 'Dev servers' },

@@ -8,7 +8,7 @@
 //! stream is polled. Errors are told in words; everything from the relay
 //! and from panes goes in as text.
 
-import { api, button, clock, el } from '../dom';
+import { api, button, clock, commandForm, el } from '../dom';
 import { closeEvents, subscribe } from '../notify';
 import { mountDevservers } from './devservers';
 import { mountAgents } from './agents';
@@ -53,19 +53,12 @@ export class JobsView {
   private loggedOut = false;
 
   constructor(root: HTMLElement, private readonly idea: string) {
-    this.command = el('input', { id: 'job-command', name: 'command', required: true, maxlength: 16384, autocomplete: 'off', spellcheck: 'false', placeholder: 'make test', 'data-testid': 'job-command' });
-    this.cwd = el('input', { id: 'job-cwd', name: 'cwd', maxlength: 4096, autocomplete: 'off', spellcheck: 'false', placeholder: 'the session’s directory', 'data-testid': 'job-cwd' });
-    this.submit = el('button', { type: 'submit', 'data-testid': 'job-start' }, 'Start job');
-    this.formStatusEl = el('p', { class: 'status', role: 'status', 'aria-live': 'polite', 'data-testid': 'job-form-status' });
-    const form = el('form', { class: 'job-form', 'data-testid': 'job-form' },
-      el('label', { for: 'job-command' }, 'Command'), this.command,
-      el('label', { for: 'job-cwd' }, 'Working directory (optional)'), this.cwd,
-      el('div', { class: 'job-form-actions' }, this.submit),
-      this.formStatusEl);
-    form.addEventListener('submit', (ev) => {
-      ev.preventDefault();
-      void this.create();
-    });
+    const f = commandForm('job', 'make test', 'Start job', () => void this.create());
+    this.command = f.command;
+    this.cwd = f.cwd;
+    this.submit = f.submit;
+    this.formStatusEl = f.status;
+    const form = f.form;
     this.statusEl = el('p', { class: 'status', role: 'status', 'aria-live': 'polite', 'data-testid': 'jobs-status' }, 'Loading…');
     this.listEl = el('ol', { class: 'jobs', 'data-testid': 'jobs', 'aria-label': `Jobs of ${idea}` });
     root.replaceChildren(
