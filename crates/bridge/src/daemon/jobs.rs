@@ -209,11 +209,6 @@ impl Jobs {
         self.ports.clone()
     }
 
-    /// The kind of a job this runner tracks.
-    pub fn kind(&self, job: &str) -> Option<JobKind> {
-        self.tracked.get(job).map(|t| t.kind)
-    }
-
     /// Whether a poll is due work: a job runs, waits to be killed, or has
     /// log left to send.
     pub fn busy(&self) -> bool {

@@ -153,12 +153,6 @@ impl Grants {
         self.previews.remove(id);
     }
 
-    /// Ends every preview `login_id` of `user_id` minted.
-    pub fn end_login(&mut self, user_id: &str, login_id: &str) {
-        self.previews
-            .retain(|_, p| !(p.user_id == user_id && p.login_id == login_id));
-    }
-
     /// How many previews are held.
     pub fn len(&self) -> usize {
         self.previews.len()
@@ -247,7 +241,7 @@ mod tests {
         );
         assert_eq!(g.check("p1", "c2", 2), Err(Refused::BadCookie));
         assert_eq!(g.check("p2", "c1", 2), Err(Refused::BadCookie));
-        g.end_login("u1", "l1");
+        g.end("p1");
         assert_eq!(g.check("p1", "c1", 3), Err(Refused::Unknown));
         assert!(g.check("p2", "c2", 3).is_ok());
         // Unused for longer than the idle time: ended when next used.
