@@ -10,6 +10,7 @@
 //! layout of records and frames is the `protocol` crate's; storage is the
 //! `store` crate's (this crate never links sqlx).
 pub mod emu;
+pub mod live;
 pub mod pane;
 pub mod replay;
 pub mod seed;

@@ -105,6 +105,17 @@ impl PaneModel {
         self.emu.feed(bytes);
     }
 
+    /// Feeds raw pane bytes and returns the live stream for them: what a
+    /// terminal (xterm.js, or another `PaneModel`) must be given to show
+    /// what tmux shows ([`crate::live`]). Feeding the returned bytes to a
+    /// model rebuilt from [`PaneModel::live_reset_bytes`] keeps it equal
+    /// to this one.
+    pub fn feed_live(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(bytes.len() + 16);
+        self.emu.feed_live(bytes, &mut out);
+        out
+    }
+
     /// Resizes the pane. Unlike tmux this does not reflow wrapped lines;
     /// the bridge resyncs a pane after tmux resizes it.
     pub fn resize(&mut self, cols: u32, rows: u32) -> Result<(), SizeError> {
@@ -181,7 +192,14 @@ impl PaneModel {
     /// Takes `&mut self`: history lines are rendered once and kept for the
     /// next snapshot.
     pub fn reset_bytes(&mut self) -> Vec<u8> {
-        crate::snapshot::reset_bytes(&mut self.emu)
+        crate::snapshot::reset_bytes(&mut self.emu, true)
+    }
+
+    /// [`PaneModel::reset_bytes`] for a terminal fed the live stream
+    /// ([`PaneModel::feed_live`]): without the unfinished sequence, which
+    /// the live stream writes whole once tmux has read it whole.
+    pub fn live_reset_bytes(&mut self) -> Vec<u8> {
+        crate::snapshot::reset_bytes(&mut self.emu, false)
     }
 }
 

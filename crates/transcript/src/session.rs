@@ -198,7 +198,7 @@ impl SessionModel {
             pane,
             cols,
             rows,
-            bytes: Bytes::from(model.reset_bytes()),
+            bytes: Bytes::from(model.live_reset_bytes()),
         }
     }
 
@@ -367,13 +367,20 @@ impl SessionModel {
             }
             out.extend(self.reset_record(pane));
         }
-        if let Some(p) = self.panes.get_mut(&pane) {
-            p.model.feed(data);
+        // The live stream, not the raw bytes: what tmux shows, in words
+        // every terminal reads alike (crate::live). Output that shows
+        // nothing (a sequence tmux swallows, or its first part) makes no
+        // record.
+        let live = match self.panes.get_mut(&pane) {
+            Some(p) => p.model.feed_live(data),
+            None => return out,
+        };
+        if !live.is_empty() {
+            out.push(self.record(RecordBody::Output {
+                pane,
+                bytes: Bytes::from(live),
+            }));
         }
-        out.push(self.record(RecordBody::Output {
-            pane,
-            bytes: data.clone(),
-        }));
         out
     }
 
@@ -564,6 +571,7 @@ impl SessionModel {
 pub struct SessionView {
     scrollback: usize,
     pub last_seq: u64,
+    profile: Profile,
     pub topology: Option<Topology>,
     panes: BTreeMap<PaneId, PaneModel>,
 }
@@ -583,9 +591,15 @@ pub enum ApplyError {
 impl SessionView {
     /// An empty view expecting the record after `last_seq`.
     pub fn new(scrollback: usize, last_seq: u64) -> SessionView {
+        SessionView::with_profile(scrollback, last_seq, Profile::NEWEST)
+    }
+
+    /// [`SessionView::new`] whose panes follow the tmux version `profile`.
+    pub fn with_profile(scrollback: usize, last_seq: u64, profile: Profile) -> SessionView {
         SessionView {
             scrollback,
             last_seq,
+            profile,
             topology: None,
             panes: BTreeMap::new(),
         }
@@ -634,7 +648,12 @@ impl SessionView {
                 rows,
                 bytes,
             } => {
-                let mut m = PaneModel::new(u32::from(*cols), u32::from(*rows), self.scrollback)?;
+                let mut m = PaneModel::with_profile(
+                    u32::from(*cols),
+                    u32::from(*rows),
+                    self.scrollback,
+                    self.profile,
+                )?;
                 m.feed(bytes);
                 self.panes.insert(*pane, m);
             }

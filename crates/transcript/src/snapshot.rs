@@ -23,35 +23,35 @@
 
 use crate::emu::capture::colour_codes;
 use crate::emu::grid::{COLOUR_DEFAULT, LineRef, Texts, attr, flag};
-use crate::emu::screen::{CursorStyle, mode};
+use crate::emu::screen::{CursorStyle, Screen, mode};
 use crate::emu::{Cell, Emulator};
 
 /// The writer's view of the terminal it is driving.
-struct Out {
-    bytes: Vec<u8>,
-    pen: Cell,
+pub(crate) struct Out {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) pen: Cell,
     /// SO is active (G1 = DEC graphics while drawing).
-    shifted: bool,
+    pub(crate) shifted: bool,
 }
 
 impl Out {
-    fn push(&mut self, b: &[u8]) {
+    pub(crate) fn push(&mut self, b: &[u8]) {
         self.bytes.extend_from_slice(b);
     }
 
-    fn num(&mut self, n: usize) {
+    pub(crate) fn num(&mut self, n: usize) {
         push_num(&mut self.bytes, n);
     }
 
     /// HPA: column `col` of the current row (row-independent, so a line's
     /// bytes can be kept and replayed at any row).
-    fn col(&mut self, col: usize) {
+    pub(crate) fn col(&mut self, col: usize) {
         self.push(b"\x1b[");
         self.num(col + 1);
         self.push(b"G");
     }
 
-    fn cup(&mut self, row: usize, col: usize) {
+    pub(crate) fn cup(&mut self, row: usize, col: usize) {
         self.push(b"\x1b[");
         self.num(row + 1);
         self.push(b";");
@@ -60,7 +60,7 @@ impl Out {
     }
 
     /// Sets the pen (attributes and colours; line drawing via SO/SI).
-    fn pen(&mut self, c: &Cell) {
+    pub(crate) fn pen(&mut self, c: &Cell) {
         let want = Cell {
             attr: c.attr & !attr::CHARSET,
             ..*c
@@ -77,7 +77,7 @@ impl Out {
         }
     }
 
-    fn default_pen(&mut self) {
+    pub(crate) fn default_pen(&mut self) {
         self.pen(&Cell::DEFAULT);
     }
 }
@@ -149,10 +149,11 @@ pub fn write_sgr(c: &Cell, out: &mut Vec<u8>) {
     }
 }
 
-/// See the module documentation. History lines are rendered once and kept
+/// See the module documentation; `pending` adds the unfinished sequence.
+/// History lines are rendered once and kept
 /// in the history (`History::rendered`), so a later snapshot only renders
 /// what scrolled since.
-pub fn reset_bytes(emu: &mut Emulator) -> Vec<u8> {
+pub fn reset_bytes(emu: &mut Emulator, pending: bool) -> Vec<u8> {
     render_history(emu);
     let emu = &*emu;
     let s = &emu.screen;
@@ -209,7 +210,9 @@ pub fn reset_bytes(emu: &mut Emulator) -> Vec<u8> {
     o.default_pen();
 
     write_state(emu, &mut o);
-    o.bytes.extend_from_slice(&emu.pending());
+    if pending {
+        o.bytes.extend_from_slice(&emu.pending());
+    }
     o.bytes
 }
 
@@ -258,7 +261,12 @@ fn draw_lines(
 /// with the default pen; with whether the cursor ends waiting to wrap (the
 /// line's last column was printed). Only HPA moves the cursor, so the bytes
 /// do not depend on the row.
-fn render_line(texts: &Texts, l: &LineRef<'_>, continues: bool, sx: usize) -> (Vec<u8>, bool) {
+pub(crate) fn render_line(
+    texts: &Texts,
+    l: &LineRef<'_>,
+    continues: bool,
+    sx: usize,
+) -> (Vec<u8>, bool) {
     let mut o = Out {
         bytes: Vec::with_capacity(usize::from(l.used) + 16),
         pen: Cell::DEFAULT,
@@ -334,6 +342,13 @@ fn render_line(texts: &Texts, l: &LineRef<'_>, continues: bool, sx: usize) -> (V
             if c.single().is_none() && text.len() > w {
                 o.push(&text[w..]);
             }
+        } else if x + w > sx {
+            // A wide character cut by the right edge (tmux keeps it after
+            // an insertion or a resize): a terminal would wrap it onto the
+            // next row, so it is left out, as tmux leaves it out when it
+            // draws the row on a terminal.
+            x = sx;
+            continue;
         } else {
             o.pen(&c);
             if c.width == 0 {
@@ -523,52 +538,7 @@ fn write_state(emu: &Emulator, o: &mut Out) {
     if m & mode::ORIGIN != 0 {
         o.push(b"\x1b[?6h");
     }
-    let cup = |o: &mut Out, y: usize, x: usize| {
-        if m & mode::ORIGIN == 0 {
-            o.cup(y, x);
-        } else if y >= s.rupper && y <= s.rlower {
-            o.cup(y - s.rupper, x);
-        } else {
-            // Outside the region in origin mode, where CUP cannot go:
-            // DECSTBM homes the cursor to the real top-left, then move.
-            o.push(b"\x1b[");
-            o.num(s.rupper + 1);
-            o.push(b";");
-            o.num(s.rlower + 1);
-            o.push(b"r");
-            if y > 0 {
-                o.push(b"\x1b[");
-                o.num(y);
-                o.push(b"B");
-            }
-            if x > 0 {
-                o.push(b"\x1b[");
-                o.num(x);
-                o.push(b"C");
-            }
-        }
-    };
-    if s.cx >= sx {
-        let line = s.grid.line(s.cy);
-        let mut x = sx - 1;
-        while x > 0 && line.get(x).is_padding() {
-            x -= 1;
-        }
-        let c = line.get(x);
-        cup(o, s.cy, x);
-        // G1 back to line drawing for the redrawn cell.
-        o.push(b"\x1b)0\x0f");
-        o.shifted = false;
-        o.pen(&c);
-        let mut text = Vec::new();
-        s.texts.push_utf8(c.text, &mut text);
-        if c.is_padding() {
-            text = b" ".to_vec();
-        }
-        o.push(&text);
-    } else {
-        cup(o, s.cy, s.cx);
-    }
+    place_cursor(o, s);
     // The pen and character sets the program is drawing with.
     o.push(b"\x1b[0m");
     write_sgr(&emu.pen, &mut o.bytes);
@@ -632,5 +602,61 @@ fn write_state(emu: &Emulator, o: &mut Out) {
     }
     if m & mode::WRAP == 0 {
         o.push(b"\x1b[?7l");
+    }
+}
+
+/// Moves the cursor to `(y, x)` in a terminal whose origin mode and scroll
+/// region are the screen's.
+pub(crate) fn goto(o: &mut Out, s: &Screen, y: usize, x: usize) {
+    if s.mode & mode::ORIGIN == 0 {
+        o.cup(y, x);
+    } else if y >= s.rupper && y <= s.rlower {
+        o.cup(y - s.rupper, x);
+    } else {
+        // Outside the region in origin mode, where CUP cannot go:
+        // DECSTBM homes the cursor to the real top-left, then move.
+        o.push(b"\x1b[");
+        o.num(s.rupper + 1);
+        o.push(b";");
+        o.num(s.rlower + 1);
+        o.push(b"r");
+        if y > 0 {
+            o.push(b"\x1b[");
+            o.num(y);
+            o.push(b"B");
+        }
+        if x > 0 {
+            o.push(b"\x1b[");
+            o.num(x);
+            o.push(b"C");
+        }
+    }
+}
+
+/// Puts the cursor where the screen has it; a pending wrap (the cursor
+/// past the last column) is recreated by redrawing the row's last cell,
+/// which leaves G1 as line drawing, SI and the cell's pen in `o`.
+pub(crate) fn place_cursor(o: &mut Out, s: &Screen) {
+    let sx = s.sx();
+    if s.cx >= sx {
+        let line = s.grid.line(s.cy);
+        let mut x = sx - 1;
+        while x > 0 && line.get(x).is_padding() {
+            x -= 1;
+        }
+        let c = line.get(x);
+        goto(o, s, s.cy, x);
+        // G1 back to line drawing for the redrawn cell.
+        o.push(b"\x1b)0\x0f");
+        o.shifted = false;
+        o.pen(&c);
+        let mut text = Vec::new();
+        s.texts.push_utf8(c.text, &mut text);
+        if c.is_padding() {
+            text = b" ".to_vec();
+        }
+        o.push(&text);
+    } else {
+        goto(o, s, s.cy, s.cx);
     }
 }

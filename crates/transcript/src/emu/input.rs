@@ -14,6 +14,8 @@ use super::profile::Profile;
 use super::screen::{CursorStyle, Glyph, Screen, mode};
 use super::width::cp_width;
 
+mod tee;
+
 const GROUND: u8 = 0;
 const ESC_ENTER: u8 = 1;
 const ESC_INTERM: u8 = 2;
@@ -288,6 +290,9 @@ pub struct Emulator {
     /// The last printed character, for REP (`INPUT_LAST`).
     last: Option<Glyph>,
     since_ground: Vec<u8>,
+    /// The live stream being written ([`crate::live`]), while
+    /// [`Emulator::feed_live`] runs.
+    tee: Option<Vec<u8>>,
 }
 
 impl Emulator {
@@ -313,6 +318,7 @@ impl Emulator {
             utf8_started: false,
             last: None,
             since_ground: Vec::new(),
+            tee: None,
         }
     }
 
@@ -340,6 +346,14 @@ impl Emulator {
 
     fn charset(&self) -> bool {
         if self.set { self.g1 } else { self.g0 }
+    }
+
+    /// Feeds pane output and appends to `live` what a terminal must be
+    /// given to show what tmux shows ([`crate::live`]).
+    pub fn feed_live(&mut self, bytes: &[u8], live: &mut Vec<u8>) {
+        self.tee = Some(std::mem::take(live));
+        self.feed(bytes);
+        *live = self.tee.take().unwrap_or_default();
     }
 
     /// Feeds pane output.
@@ -382,14 +396,39 @@ impl Emulator {
                     self.param.push(b);
                 }
             }
-            A_ESC => self.esc_dispatch(b),
-            A_CSI => self.csi_dispatch(b),
+            A_ESC => {
+                let pre = if self.tee.is_some() {
+                    Some(self.tee_pre_esc(b))
+                } else {
+                    None
+                };
+                self.esc_dispatch(b);
+                if let Some(pre) = pre {
+                    self.tee_esc(b, pre);
+                }
+            }
+            A_CSI => {
+                let pre = if self.tee.is_some() {
+                    Some(self.tee_pre_csi(b))
+                } else {
+                    None
+                };
+                self.csi_dispatch(b);
+                if let Some(pre) = pre {
+                    self.tee_csi(b, pre);
+                }
+            }
             A_INPUT => {
                 if self.input_len + 1 >= STRING_LIMIT {
                     self.discard = true;
                 } else {
                     self.input_len += 1;
-                    if self.input.len() < STRING_KEEP {
+                    let keep = if self.tee.is_some() && self.state == OSC {
+                        STRING_LIMIT
+                    } else {
+                        STRING_KEEP
+                    };
+                    if self.input.len() < keep {
                         self.input.push(b);
                     }
                 }
@@ -504,12 +543,62 @@ impl Emulator {
             flags: 0,
             ..self.pen
         };
+        let target = self.tee.as_ref().and_then(|_| self.join_target());
+        let row = self.screen.cy;
         self.screen.write_cell(cell, Some(g));
+        if self.tee.is_some() {
+            self.tee_glyph(g, target, row);
+        }
+    }
+
+    /// The cell a character would join (the one before the cursor, past
+    /// padding), with its position.
+    fn join_target(&self) -> Option<(usize, usize, Cell)> {
+        let s = &self.screen;
+        let (mut x, y) = (s.cx.min(s.sx()), s.cy);
+        loop {
+            if x == 0 {
+                return None;
+            }
+            x -= 1;
+            let c = s.grid.get_cell(x, y);
+            if !c.is_padding() {
+                return Some((x, y, c));
+            }
+        }
+    }
+
+    /// The live stream for a character: as placed, joined or dropped.
+    fn tee_glyph(&mut self, g: Glyph, target: Option<(usize, usize, Cell)>, row: usize) {
+        let Some(mut t) = self.tee.take() else { return };
+        if self.screen.wrote {
+            super::grid::push_cp(g.cp, &mut t);
+            if crate::live::uncertain_width(g.cp, g.width) {
+                crate::live::cursor_after(self, row, &mut t);
+            }
+        } else if let Some((x, y, old)) = target {
+            let now = self.screen.grid.get_cell(x, y);
+            if now != old {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                self.screen.cell_data(&old, &mut a);
+                self.screen.cell_data(&now, &mut b);
+                if now.width == old.width && b.starts_with(&a) {
+                    t.extend_from_slice(&b[a.len()..]);
+                    crate::live::cursor_after(self, row, &mut t);
+                } else {
+                    crate::live::repair_row(self, y, &mut t);
+                }
+            }
+        }
+        self.tee = Some(t);
     }
 
     /// `input_print` for a run of printable ASCII.
     fn print_run(&mut self, run: &[u8]) {
         self.stop_utf8();
+        if let Some(t) = self.tee.as_mut() {
+            t.extend_from_slice(run);
+        }
         self.pen.attr &= !attr::CHARSET;
         let charset = self.charset();
         let m = self.screen.mode;
@@ -541,6 +630,34 @@ impl Emulator {
 
     fn c0(&mut self, b: u8) {
         self.stop_utf8();
+        let cx = self.screen.cx;
+        self.c0_apply(b);
+        if self.tee.is_some() {
+            self.tee_c0(b, cx);
+        }
+    }
+
+    /// The live stream for a C0 control; `cx` is the column before it.
+    fn tee_c0(&mut self, b: u8, cx: usize) {
+        let Some(mut t) = self.tee.take() else { return };
+        let sx = self.screen.sx();
+        match b {
+            // Where tmux and a terminal agree: within the line.
+            0x08 if cx > 0 && cx < sx => t.push(b),
+            0x09 if cx + 1 < sx => t.push(b),
+            0x08 | 0x09 => crate::live::cursor(self, &mut t),
+            0x0a..=0x0c if cx < sx => t.push(b'\n'),
+            0x0a..=0x0c => {
+                t.push(b'\n');
+                crate::live::cursor(self, &mut t);
+            }
+            0x07 | 0x0d | 0x0e | 0x0f => t.push(b),
+            _ => {}
+        }
+        self.tee = Some(t);
+    }
+
+    fn c0_apply(&mut self, b: u8) {
         let bg = self.pen.bg;
         match b {
             0x08 => self.screen.backspace(),
@@ -837,6 +954,12 @@ impl Emulator {
         let charset = self.charset();
         // tmux sets (or clears) the bit on the pen itself and leaves it.
         self.pen = Screen::charset_cell(&self.pen, charset);
+        if let Some(mut t) = self.tee.take() {
+            for _ in 0..n {
+                super::grid::push_cp(g.cp, &mut t);
+            }
+            self.tee = Some(t);
+        }
         for _ in 0..n {
             if g.cp < 0x80 {
                 let pen = Screen::charset_cell(&self.pen, charset);
@@ -861,6 +984,13 @@ impl Emulator {
                 };
                 self.screen.write_cell(cell, Some(g));
             }
+        }
+        if n > 0
+            && crate::live::uncertain_width(g.cp, g.width)
+            && let Some(mut t) = self.tee.take()
+        {
+            crate::live::cursor(self, &mut t);
+            self.tee = Some(t);
         }
     }
 
@@ -1126,6 +1256,9 @@ impl Emulator {
     }
 
     fn exit_osc(&mut self) {
+        if self.tee.is_some() {
+            self.tee_osc();
+        }
         let Some(s) = self.string() else { return };
         let digits = s.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {

@@ -90,6 +90,9 @@ pub struct Screen {
     pub title: Vec<u8>,
     /// 3.2's `SCREEN_WRITE_ZWJ`: the next character joins the previous.
     zwj: bool,
+    /// The last [`Screen::write_cell`] placed a cell (rather than joining
+    /// the character to the previous one or dropping it).
+    pub wrote: bool,
 }
 
 fn default_tabs(sx: usize) -> Vec<bool> {
@@ -114,6 +117,7 @@ impl Screen {
             saved: None,
             title: Vec::new(),
             zwj: false,
+            wrote: false,
         }
     }
 
@@ -734,6 +738,7 @@ impl Screen {
     /// wide-character rules. `glyph` is the character for the combining
     /// checks (`None` for tab cells, whose data is spaces).
     pub fn write_cell(&mut self, gc: Cell, glyph: Option<Glyph>) {
+        self.wrote = false;
         let sx = self.sx();
         let sy = self.sy();
         let width = usize::from(gc.width);
@@ -768,6 +773,7 @@ impl Screen {
             self.grid.set_cell(xx, self.cy, pad);
         }
         self.grid.set_cell(self.cx, self.cy, gc);
+        self.wrote = true;
         let not_wrap = usize::from(self.mode & mode::WRAP == 0);
         if self.cx + not_wrap + width <= sx {
             self.set_cursor(Some(self.cx + width), None);

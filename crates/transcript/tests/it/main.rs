@@ -5,6 +5,7 @@ mod cases;
 mod differential;
 mod fidelity;
 mod fixtures;
+mod live;
 mod properties;
 mod resume;
 mod seed;

@@ -1,0 +1,258 @@
+//! The live stream (`transcript::live`): a model fed the normalized bytes
+//! ends exactly as the model fed tmux's raw output, on every fixture and on
+//! generated output of every width class, control and sequence, in any
+//! chunking; and what tmux swallows never reaches the stream.
+
+use proptest::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use transcript::emu::Profile;
+use transcript::pane::PaneModel;
+use transcript::session::SessionView;
+
+use crate::{cases, fixtures};
+
+const PROFILES: [&str; 5] = ["3.3a", "3.5a", "3.6a", "3.7c", "3.8"];
+
+fn model(profile: Profile) -> PaneModel {
+    PaneModel::with_profile(30, 8, 50, profile).expect("size")
+}
+
+/// Feeds `bytes` cut at `cuts` through `feed_live`, and the live stream
+/// into a second model; returns both.
+fn raw_and_live(profile: Profile, bytes: &[u8], cuts: &[usize]) -> (PaneModel, PaneModel, Vec<u8>) {
+    let mut raw = model(profile);
+    let mut live = model(profile);
+    let mut stream = Vec::new();
+    let mut at = 0;
+    for c in cuts.iter().copied().chain([bytes.len()]) {
+        let c = c.clamp(at, bytes.len());
+        let out = raw.feed_live(&bytes[at..c]);
+        live.feed(&out);
+        stream.extend_from_slice(&out);
+        at = c;
+    }
+    (raw, live, stream)
+}
+
+/// The rows of `rows` where model `m` holds only what a terminal can
+/// show; the others read "(tmux only)". tmux can keep a wide character cut
+/// by the right edge (a terminal would wrap it) and padding whose wide
+/// character was erased or is off the left edge (a terminal keeps no cell
+/// without its character): the stream leaves such cells out.
+fn rows_shown(m: &PaneModel, rows: Vec<String>) -> Vec<String> {
+    let s = m.screen();
+    let sx = s.sx();
+    rows.into_iter()
+        .enumerate()
+        .map(|(y, row)| {
+            let line = s.grid.line(y);
+            let mut owner_end = 0;
+            let odd = (0..sx).any(|x| {
+                let c = line.get(x);
+                if c.is_padding() {
+                    x >= owner_end
+                } else {
+                    let w = usize::from(c.width).max(1);
+                    owner_end = x + w;
+                    x + w > sx || (w > 1 && (x + 1..x + w).any(|p| !line.get(p).is_padding()))
+                }
+            });
+            if odd {
+                String::from("(tmux only)")
+            } else {
+                row
+            }
+        })
+        .collect()
+}
+
+fn same(a: &PaneModel, b: &PaneModel) -> Result<(), TestCaseError> {
+    prop_assert_eq!(rows_shown(a, a.rows_text()), rows_shown(a, b.rows_text()));
+    prop_assert_eq!(a.cursor(), b.cursor());
+    prop_assert_eq!(a.scrollback_len(), b.scrollback_len());
+    prop_assert_eq!(a.screen().alternate_screen(), b.screen().alternate_screen());
+    Ok(())
+}
+
+/// `bytes` with the characters that join by what came before them in
+/// tmux put as `x`: regional indicators and Hangul jamo, and, for tmux
+/// 3.2–3.4, ZWJ (kept there as a flag that outlives ASCII and joins the
+/// next character to the cell before). A redrawn cell (a pending wrap
+/// recreated, a repaired row) cannot bring that history back into a tmux;
+/// a terminal needs none of it. The fixtures cover these in real output.
+fn without_history_joins(bytes: &[u8], profile: Profile) -> Vec<u8> {
+    let old = profile < Profile::parse("3.5");
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &bytes[i..];
+        let n = if rest.len() >= 4
+            && rest[..3] == [0xf0, 0x9f, 0x87]
+            && (0xa6..=0xbf).contains(&rest[3])
+        {
+            4
+        } else if (rest.len() >= 3 && rest[0] == 0xe1 && (0x84..=0x87).contains(&rest[1]))
+            || (old && rest.starts_with("\u{200d}".as_bytes()))
+        {
+            3
+        } else {
+            0
+        };
+        if n > 0 {
+            out.push(b'x');
+            i += n;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Generated output (every width class, controls, sequences, wide
+/// characters at the margins; `cases`) cut at random points, through the
+/// live stream into a second model of the same tmux version: the same
+/// screen. Deterministic (seed `i` for case `i`); `EMU_LIVE_CASES` runs
+/// more (default 1,500).
+#[test]
+fn the_live_stream_rebuilds_the_model() {
+    let n: u64 = std::env::var("EMU_LIVE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1500);
+    let mut bad = Vec::new();
+    for i in 0..n {
+        let mut rng = StdRng::seed_from_u64(i);
+        let profile = Profile::parse(PROFILES[(i % PROFILES.len() as u64) as usize]);
+        let bytes = cases::case(&mut rng, 30, 8).concat();
+        let bytes = without_history_joins(&bytes, profile);
+        let mut cuts: Vec<usize> = (0..rng.gen_range(0..6))
+            .map(|_| rng.gen_range(0..=bytes.len()))
+            .collect();
+        cuts.sort_unstable();
+        let (raw, live, stream) = raw_and_live(profile, &bytes, &cuts);
+        if let Err(e) = same(&raw, &live) {
+            bad.push(format!(
+                "case {i} ({}): {e}\ninput {:?}\nlive {:?}",
+                PROFILES[(i % PROFILES.len() as u64) as usize],
+                String::from_utf8_lossy(&bytes),
+                String::from_utf8_lossy(&stream)
+            ));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} of {n} cases differ:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
+/// Every fixture, replayed with its own tmux version: the records (live
+/// output and live resets) applied from scratch give tmux's screens.
+#[test]
+fn every_fixture_through_the_live_stream_equals_the_model() {
+    let mut bad = Vec::new();
+    for f in fixtures::all() {
+        let profile = Profile::parse(&f.version);
+        let mut model =
+            transcript::session::SessionModel::new(transcript::session::SessionConfig {
+                profile,
+                ..Default::default()
+            });
+        let mut view = SessionView::with_profile(10_000, 0, profile);
+        let mut parser = tmux_cc::Parser::new();
+        parser.push(&f.log);
+        parser.finish();
+        while let Some(ev) = parser.next_event() {
+            for rec in model.apply(&ev) {
+                if let Err(e) = view.apply(&rec) {
+                    bad.push(format!("{}: {e}", f.name));
+                }
+            }
+        }
+        for (id, pane) in model.live_panes() {
+            let Some(v) = view.pane(id) else {
+                bad.push(format!("{} {id}: missing", f.name));
+                continue;
+            };
+            if v.rows_text() != pane.rows_text() || v.cursor() != pane.cursor() {
+                bad.push(format!(
+                    "{} {id}: live {:?} {:?}\nmodel {:?} {:?}",
+                    f.name,
+                    v.cursor(),
+                    v.rows_text(),
+                    pane.cursor(),
+                    pane.rows_text()
+                ));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+fn live(bytes: &[u8]) -> Vec<u8> {
+    model(Profile::NEWEST).feed_live(bytes)
+}
+
+#[test]
+fn what_tmux_swallows_is_not_forwarded() {
+    // ESC k … ST names the window; tmux prints nothing.
+    assert_eq!(live(b"a\x1bkname\x1b\\b"), b"ab");
+    // DCS, APC, PM, SOS: nothing; CAN does not end a DCS in tmux.
+    assert_eq!(live(b"a\x1bPq#0\x18xyz\x1b\\b"), b"ab");
+    assert_eq!(live(b"a\x1b_apc\x1b\\\x1b^pm\x1b\\\x1bXsos\x1b\\b"), b"ab");
+    // Unknown and query sequences.
+    assert_eq!(live(b"a\x1b[c\x1b[6n\x1b[>0q\x1b[5Ib"), b"ab");
+    // An OSC tmux does not pass on (notification); a title passes,
+    // re-terminated.
+    assert_eq!(live(b"\x1b]9;hi\x07x"), b"x");
+    assert_eq!(live(b"\x1b]2;t\x07x"), b"\x1b]2;t\x1b\\x");
+}
+
+#[test]
+fn split_sequences_are_written_whole_when_they_end() {
+    let mut m = model(Profile::NEWEST);
+    assert_eq!(m.feed_live(b"ab\x1b[1"), b"ab");
+    assert_eq!(m.feed_live(b";31"), b"");
+    assert_eq!(m.feed_live(b"mc"), b"\x1b[0;1;31mc");
+    // A character split across calls.
+    assert_eq!(m.feed_live("x\u{e9}".as_bytes().split_at(2).0), b"x");
+}
+
+#[test]
+fn invalid_utf8_is_written_as_tmux_stored_it() {
+    // 3.7+ writes U+FFFD for an invalid sequence; 3.3 drops it.
+    let mut new = model(Profile::parse("3.7c"));
+    assert_eq!(new.feed_live(b"a\xffb"), "a\u{fffd}b".as_bytes());
+    let mut old = model(Profile::parse("3.3a"));
+    assert_eq!(old.feed_live(b"a\xffb"), b"ab");
+}
+
+#[test]
+fn cursor_moves_are_absolute() {
+    let mut m = model(Profile::NEWEST);
+    m.feed(b"hello");
+    // CUB 2 → column 3 (1-based 4) on row 1.
+    assert_eq!(m.feed_live(b"\x1b[2D"), b"\x1b[1;4H");
+    // Way past the margin, clamped as tmux clamps.
+    assert_eq!(m.feed_live(b"\x1b[999C"), b"\x1b[1;30H");
+}
+
+#[test]
+fn an_erase_that_splits_a_wide_character_redraws_the_row() {
+    let mut m = model(Profile::NEWEST);
+    m.feed("日本語".as_bytes());
+    // To the middle of 本 (column 3), erase to the end of line.
+    let out = m.feed_live(b"\x1b[1;4H\x1b[K");
+    let mut fresh = model(Profile::NEWEST);
+    fresh.feed("日本語".as_bytes());
+    fresh.feed(&out);
+    assert_eq!(fresh.rows_text(), m.rows_text());
+    assert!(
+        out.windows(4).any(|w| w == b"\x1b[2K"),
+        "{:?}",
+        String::from_utf8_lossy(&out)
+    );
+}
