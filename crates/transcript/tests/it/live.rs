@@ -256,3 +256,42 @@ fn an_erase_that_splits_a_wide_character_redraws_the_row() {
         String::from_utf8_lossy(&out)
     );
 }
+
+/// The differential test's saved failures (`tests/regressions/`: inputs
+/// real tmux drew, kept for being hard) through the live stream.
+#[test]
+fn regressions_through_the_live_stream() {
+    use base64::Engine;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regressions");
+    let mut bad = Vec::new();
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("regressions dir") {
+        let path = entry.expect("entry").path();
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+        let profile = Profile::parse(v["tmux_version"].as_str().unwrap_or(""));
+        let (cols, rows) = (
+            v["cols"].as_u64().unwrap_or(30) as u32,
+            v["rows"].as_u64().unwrap_or(8) as u32,
+        );
+        let input = base64::engine::general_purpose::STANDARD
+            .decode(v["input"].as_str().unwrap_or(""))
+            .expect("base64");
+        let input = without_history_joins(&input, profile);
+        let mut raw = PaneModel::with_profile(cols, rows, 50, profile).expect("size");
+        let mut live = PaneModel::with_profile(cols, rows, 50, profile).expect("size");
+        let stream = raw.feed_live(&input);
+        live.feed(&stream);
+        n += 1;
+        if let Err(e) = same(&raw, &live) {
+            bad.push(format!(
+                "{}: {e}\ninput {:?}\nlive {:?}",
+                path.display(),
+                String::from_utf8_lossy(&input),
+                String::from_utf8_lossy(&stream)
+            ));
+        }
+    }
+    assert!(n > 0);
+    assert!(bad.is_empty(), "{} of {n} differ:\n{}", bad.len(), bad.join("\n"));
+}
