@@ -293,6 +293,11 @@ pub struct Emulator {
     /// The live stream being written ([`crate::live`]), while
     /// [`Emulator::feed_live`] runs.
     tee: Option<Vec<u8>>,
+    /// A character of uncertain width was written on this row: the
+    /// cursor's position is still to be written, before whatever comes
+    /// next that does not join that character (a terminal joins a mark
+    /// only to the character it printed just before).
+    tee_fix: Option<usize>,
 }
 
 impl Emulator {
@@ -319,6 +324,7 @@ impl Emulator {
             last: None,
             since_ground: Vec::new(),
             tee: None,
+            tee_fix: None,
         }
     }
 
@@ -376,6 +382,9 @@ impl Emulator {
     }
 
     fn byte(&mut self, b: u8) {
+        if self.tee_fix.is_some() && !(self.state == GROUND && b >= 0x80) {
+            self.tee_flush();
+        }
         let tr = TABLE[usize::from(self.state)][usize::from(b)];
         match (tr & 0xff) as u8 {
             A_NONE => {}
@@ -545,9 +554,15 @@ impl Emulator {
         };
         let target = self.tee.as_ref().and_then(|_| self.join_target());
         let row = self.screen.cy;
+        // The pending cursor position as it is before this character, in
+        // case it does not join.
+        let mut fix = Vec::new();
+        if let Some(r) = self.tee_fix.filter(|_| self.tee.is_some()) {
+            crate::live::cursor_after(self, r, &mut fix);
+        }
         self.screen.write_cell(cell, Some(g));
         if self.tee.is_some() {
-            self.tee_glyph(g, target, row);
+            self.tee_glyph(g, target, row, &fix);
         }
     }
 
@@ -569,12 +584,21 @@ impl Emulator {
     }
 
     /// The live stream for a character: as placed, joined or dropped.
-    fn tee_glyph(&mut self, g: Glyph, target: Option<(usize, usize, Cell)>, row: usize) {
+    fn tee_glyph(
+        &mut self,
+        g: Glyph,
+        target: Option<(usize, usize, Cell)>,
+        row: usize,
+        fix: &[u8],
+    ) {
         let Some(mut t) = self.tee.take() else { return };
         if self.screen.wrote {
+            if self.tee_fix.take().is_some() {
+                t.extend_from_slice(fix);
+            }
             super::grid::push_cp(g.cp, &mut t);
             if crate::live::uncertain_width(g.cp, g.width) {
-                crate::live::cursor_after(self, row, &mut t);
+                self.tee_fix = Some(row);
             }
         } else if let Some((x, y, old)) = target {
             let now = self.screen.grid.get_cell(x, y);
@@ -583,9 +607,14 @@ impl Emulator {
                 self.screen.cell_data(&old, &mut a);
                 self.screen.cell_data(&now, &mut b);
                 if now.width == old.width && b.starts_with(&a) {
+                    // Joined: the terminal joins it too (page: a mark, or
+                    // what follows a ZWJ); the cursor stays, as in tmux.
                     t.extend_from_slice(&b[a.len()..]);
-                    crate::live::cursor_after(self, row, &mut t);
+                    if g.width > 0 && self.tee_fix.is_none() {
+                        self.tee_fix = Some(row);
+                    }
                 } else {
+                    self.tee_fix = None;
                     crate::live::repair_row(self, y, &mut t);
                 }
             }
@@ -593,9 +622,20 @@ impl Emulator {
         self.tee = Some(t);
     }
 
+    /// Writes the pending cursor position ([`Emulator::tee_fix`]).
+    fn tee_flush(&mut self) {
+        if let (Some(row), Some(mut t)) = (self.tee_fix.take(), self.tee.take()) {
+            crate::live::cursor_after(self, row, &mut t);
+            self.tee = Some(t);
+        }
+    }
+
     /// `input_print` for a run of printable ASCII.
     fn print_run(&mut self, run: &[u8]) {
         self.stop_utf8();
+        if self.tee_fix.is_some() {
+            self.tee_flush();
+        }
         if let Some(t) = self.tee.as_mut() {
             t.extend_from_slice(run);
         }

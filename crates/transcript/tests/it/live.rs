@@ -293,5 +293,10 @@ fn regressions_through_the_live_stream() {
         }
     }
     assert!(n > 0);
-    assert!(bad.is_empty(), "{} of {n} differ:\n{}", bad.len(), bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{} of {n} differ:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
 }

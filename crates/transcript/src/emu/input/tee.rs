@@ -91,8 +91,10 @@ impl Emulator {
                     live::pen(self, &mut t);
                 }
                 (b'8', b"#") => {
-                    t.extend_from_slice(b"\x1b#8");
+                    // tmux fills with default cells; a terminal with its pen.
+                    t.extend_from_slice(b"\x1b[0m\x1b#8");
                     live::cursor(self, &mut t);
+                    live::pen(self, &mut t);
                 }
                 (b'0' | b'B', b"(" | b")") => {
                     t.push(0x1b);
