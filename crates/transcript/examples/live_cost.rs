@@ -47,7 +47,10 @@ fn measure(name: &str, chunks: &[bytes::Bytes], reps: usize) {
     let raw: Vec<Vec<u8>> = chunks.iter().map(|c| c.to_vec()).collect();
     let total: usize = raw.iter().map(Vec::len).sum();
     let mut m = PaneModel::new(80, 24, 10_000).expect("size");
-    let live: Vec<Vec<u8>> = chunks.iter().map(|c| m.feed_live(c)).collect();
+    let live: Vec<Vec<u8>> = chunks
+        .iter()
+        .map(|c| m.feed_live(c).unwrap_or_else(|| m.live_reset_bytes()))
+        .collect();
     let live_total: usize = live.iter().map(Vec::len).sum();
     let t = std::time::Instant::now();
     for _ in 0..reps {

@@ -110,10 +110,14 @@ impl PaneModel {
     /// what tmux shows ([`crate::live`]). Feeding the returned bytes to a
     /// model rebuilt from [`PaneModel::live_reset_bytes`] keeps it equal
     /// to this one.
-    pub fn feed_live(&mut self, bytes: &[u8]) -> Vec<u8> {
+    ///
+    /// `None` when the stream would have outgrown its bound (16 bytes per
+    /// byte read plus 64 KiB, [`crate::emu::input::LIVE_BUDGET`]: hostile
+    /// output can make redraws out of a few bytes); the model took the bytes
+    /// all the same, and the caller sends [`PaneModel::live_reset_bytes`].
+    pub fn feed_live(&mut self, bytes: &[u8]) -> Option<Vec<u8>> {
         let mut out = Vec::with_capacity(bytes.len() + 16);
-        self.emu.feed_live(bytes, &mut out);
-        out
+        self.emu.feed_live(bytes, &mut out).then_some(out)
     }
 
     /// Resizes the pane. Unlike tmux this does not reflow wrapped lines;

@@ -371,15 +371,19 @@ impl SessionModel {
         // every terminal reads alike (crate::live). Output that shows
         // nothing (a sequence tmux swallows, or its first part) makes no
         // record.
+        // A stream that outgrew its bound (hostile output redrawing a lot
+        // from a few bytes) is replaced by the pane whole.
         let live = match self.panes.get_mut(&pane) {
             Some(p) => p.model.feed_live(data),
             None => return out,
         };
-        if !live.is_empty() {
-            out.push(self.record(RecordBody::Output {
+        match live {
+            Some(live) if live.is_empty() => {}
+            Some(live) => out.push(self.record(RecordBody::Output {
                 pane,
                 bytes: Bytes::from(live),
-            }));
+            })),
+            None => out.extend(self.reset_record(pane)),
         }
         out
     }

@@ -298,7 +298,19 @@ pub struct Emulator {
     /// next that does not join that character (a terminal joins a mark
     /// only to the character it printed just before).
     tee_fix: Option<usize>,
+    /// The live stream may not grow past this during one
+    /// [`Emulator::feed_live`] ([`LIVE_BUDGET`]).
+    tee_limit: usize,
 }
+
+/// Bounds what one [`Emulator::feed_live`] may write: this many bytes per
+/// byte read, plus [`LIVE_SLACK`]. Redraws (a row after an edit that
+/// splits a wide character, a pending wrap, RIS's tab stops) can make a
+/// few input bytes into many; past the bound the stream stops and the
+/// caller sends the pane whole instead (a PaneReset).
+pub const LIVE_BUDGET: usize = 16;
+/// See [`LIVE_BUDGET`].
+pub const LIVE_SLACK: usize = 64 * 1024;
 
 impl Emulator {
     pub fn new(sx: usize, sy: usize, hlimit: usize, profile: Profile) -> Emulator {
@@ -325,6 +337,7 @@ impl Emulator {
             since_ground: Vec::new(),
             tee: None,
             tee_fix: None,
+            tee_limit: 0,
         }
     }
 
@@ -356,10 +369,34 @@ impl Emulator {
 
     /// Feeds pane output and appends to `live` what a terminal must be
     /// given to show what tmux shows ([`crate::live`]).
-    pub fn feed_live(&mut self, bytes: &[u8], live: &mut Vec<u8>) {
+    ///
+    /// Returns false when the stream outgrew its bound ([`LIVE_BUDGET`]):
+    /// `live` then holds nothing of these bytes and the model is right; the
+    /// caller sends the pane whole.
+    pub fn feed_live(&mut self, bytes: &[u8], live: &mut Vec<u8>) -> bool {
+        let start = live.len();
+        self.tee_limit = start + bytes.len().saturating_mul(LIVE_BUDGET) + LIVE_SLACK;
         self.tee = Some(std::mem::take(live));
         self.feed(bytes);
-        *live = self.tee.take().unwrap_or_default();
+        self.tee_check();
+        match self.tee.take() {
+            Some(t) => {
+                *live = t;
+                true
+            }
+            None => {
+                // Overflowed: stopped teeing (see `tee_check`).
+                self.tee_fix = None;
+                false
+            }
+        }
+    }
+
+    /// Stops the live stream when it outgrew its bound.
+    fn tee_check(&mut self) {
+        if self.tee.as_ref().is_some_and(|t| t.len() > self.tee_limit) {
+            self.tee = None;
+        }
     }
 
     /// Feeds pane output.
@@ -382,6 +419,7 @@ impl Emulator {
     }
 
     fn byte(&mut self, b: u8) {
+        self.tee_check();
         if self.tee_fix.is_some() && !(self.state == GROUND && b >= 0x80) {
             self.tee_flush();
         }

@@ -27,7 +27,7 @@ fn raw_and_live(profile: Profile, bytes: &[u8], cuts: &[usize]) -> (PaneModel, P
     let mut at = 0;
     for c in cuts.iter().copied().chain([bytes.len()]) {
         let c = c.clamp(at, bytes.len());
-        let out = raw.feed_live(&bytes[at..c]);
+        let out = raw.feed_live(&bytes[at..c]).expect("within the bound");
         live.feed(&out);
         stream.extend_from_slice(&out);
         at = c;
@@ -193,7 +193,9 @@ fn every_fixture_through_the_live_stream_equals_the_model() {
 }
 
 fn live(bytes: &[u8]) -> Vec<u8> {
-    model(Profile::NEWEST).feed_live(bytes)
+    model(Profile::NEWEST)
+        .feed_live(bytes)
+        .expect("within the bound")
 }
 
 #[test]
@@ -214,20 +216,20 @@ fn what_tmux_swallows_is_not_forwarded() {
 #[test]
 fn split_sequences_are_written_whole_when_they_end() {
     let mut m = model(Profile::NEWEST);
-    assert_eq!(m.feed_live(b"ab\x1b[1"), b"ab");
-    assert_eq!(m.feed_live(b";31"), b"");
-    assert_eq!(m.feed_live(b"mc"), b"\x1b[0;1;31mc");
+    assert_eq!(live_of(&mut m, b"ab\x1b[1"), b"ab");
+    assert_eq!(live_of(&mut m, b";31"), b"");
+    assert_eq!(live_of(&mut m, b"mc"), b"\x1b[0;1;31mc");
     // A character split across calls.
-    assert_eq!(m.feed_live("x\u{e9}".as_bytes().split_at(2).0), b"x");
+    assert_eq!(live_of(&mut m, "x\u{e9}".as_bytes().split_at(2).0), b"x");
 }
 
 #[test]
 fn invalid_utf8_is_written_as_tmux_stored_it() {
     // 3.7+ writes U+FFFD for an invalid sequence; 3.3 drops it.
     let mut new = model(Profile::parse("3.7c"));
-    assert_eq!(new.feed_live(b"a\xffb"), "a\u{fffd}b".as_bytes());
+    assert_eq!(live_of(&mut new, b"a\xffb"), "a\u{fffd}b".as_bytes());
     let mut old = model(Profile::parse("3.3a"));
-    assert_eq!(old.feed_live(b"a\xffb"), b"ab");
+    assert_eq!(live_of(&mut old, b"a\xffb"), b"ab");
 }
 
 #[test]
@@ -235,9 +237,9 @@ fn cursor_moves_are_absolute() {
     let mut m = model(Profile::NEWEST);
     m.feed(b"hello");
     // CUB 2 → column 3 (1-based 4) on row 1.
-    assert_eq!(m.feed_live(b"\x1b[2D"), b"\x1b[1;4H");
+    assert_eq!(live_of(&mut m, b"\x1b[2D"), b"\x1b[1;4H");
     // Way past the margin, clamped as tmux clamps.
-    assert_eq!(m.feed_live(b"\x1b[999C"), b"\x1b[1;30H");
+    assert_eq!(live_of(&mut m, b"\x1b[999C"), b"\x1b[1;30H");
 }
 
 #[test]
@@ -245,7 +247,7 @@ fn an_erase_that_splits_a_wide_character_redraws_the_row() {
     let mut m = model(Profile::NEWEST);
     m.feed("日本語".as_bytes());
     // To the middle of 本 (column 3), erase to the end of line.
-    let out = m.feed_live(b"\x1b[1;4H\x1b[K");
+    let out = live_of(&mut m, b"\x1b[1;4H\x1b[K");
     let mut fresh = model(Profile::NEWEST);
     fresh.feed("日本語".as_bytes());
     fresh.feed(&out);
@@ -280,7 +282,7 @@ fn regressions_through_the_live_stream() {
         let input = without_history_joins(&input, profile);
         let mut raw = PaneModel::with_profile(cols, rows, 50, profile).expect("size");
         let mut live = PaneModel::with_profile(cols, rows, 50, profile).expect("size");
-        let stream = raw.feed_live(&input);
+        let stream = raw.feed_live(&input).expect("within the bound");
         live.feed(&stream);
         n += 1;
         if let Err(e) = same(&raw, &live) {
@@ -299,4 +301,48 @@ fn regressions_through_the_live_stream() {
         bad.len(),
         bad.join("\n")
     );
+}
+
+fn live_of(m: &mut PaneModel, bytes: &[u8]) -> Vec<u8> {
+    m.feed_live(bytes).expect("within the bound")
+}
+
+/// Output that makes many redraws out of few bytes (RIS redraws the tab
+/// stops; an edit splitting a wide character redraws the row) is bounded:
+/// past 16 bytes per byte read plus 64 KiB the stream stops, and the
+/// session sends the pane whole instead, which leaves it right.
+#[test]
+fn amplifying_output_is_bounded_and_becomes_a_reset() {
+    let mut m = PaneModel::with_profile(1000, 50, 100, Profile::NEWEST).expect("size");
+    let mut hostile = Vec::new();
+    for _ in 0..20_000 {
+        hostile.extend_from_slice(b"\x1bc");
+    }
+    assert!(m.feed_live(&hostile).is_none());
+    // The model took it all and still streams afterwards.
+    assert_eq!(m.feed_live(b"ok").as_deref(), Some(&b"ok"[..]));
+
+    // Through a session: the output becomes a PaneReset of the pane.
+    use protocol::wire::RecordBody;
+    let mut s =
+        transcript::session::SessionModel::new(transcript::session::SessionConfig::default());
+    let mut p = tmux_cc::Parser::new();
+    let mut log = b"%begin 1 1 0\n%end 1 1 0\n%output %0 ab\n%output %0 ".to_vec();
+    for b in hostile {
+        log.extend_from_slice(format!("\\{b:03o}").as_bytes());
+    }
+    log.push(b'\n');
+    p.push(&log);
+    p.finish();
+    let mut kinds = Vec::new();
+    while let Some(ev) = p.next_event() {
+        for r in s.apply(&ev) {
+            kinds.push(match r.body {
+                RecordBody::Output { .. } => "output",
+                RecordBody::PaneReset { .. } => "reset",
+                RecordBody::Topology(_) => "topology",
+            });
+        }
+    }
+    assert_eq!(kinds.last(), Some(&"reset"), "{kinds:?}");
 }
