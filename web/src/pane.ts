@@ -5,8 +5,13 @@
 //! so a reset never lands under output that was written earlier but not yet
 //! parsed (issue 14, item 9: a prompt shown twice after a resize). It owns
 //! every listener it adds; `dispose()` removes them and the terminal.
+//!
+//! It also keeps the page's live panes in one registry, read through
+//! `window.tmuxBridgeDebug` (see `DebugScreen`): a read-only view of what
+//! each terminal holds, for the fidelity test (web/tests/fidelity.test.mjs)
+//! and for debugging from the console.
 
-import { Terminal, type IDisposable, type ITheme } from '@xterm/xterm';
+import { Terminal, type IBufferCell, type IDisposable, type ITheme } from '@xterm/xterm';
 import { SerializeAddon } from '@xterm/addon-serialize';
 import { Unicode11Addon } from '@xterm/addon-unicode11';
 import { WebLinksAddon } from '@xterm/addon-web-links';
@@ -42,6 +47,127 @@ export interface PaneOptions {
   fontSize: number;
   screenReader: boolean;
   theme: ITheme;
+}
+
+/**
+ * What `window.tmuxBridgeDebug.screen(pane)` returns: the visible rows of
+ * the pane's active buffer (normal or alternate), as xterm.js holds them.
+ */
+export interface DebugScreen {
+  cols: number;
+  rows: number;
+  /** The alternate screen is shown. */
+  alternate: boolean;
+  /** Cursor in the viewport; `x` may equal `cols` while a wrap is pending. */
+  cursor: { x: number; y: number };
+  /** Each visible row, `translateToString(true)` (trailing blanks trimmed). */
+  lines: string[];
+  /**
+   * With `{ attrs: true }`: each row as runs of `[attributes, text]`, the
+   * text of the cells with those attributes (a wide character once, its
+   * padding cell skipped; an empty cell as a space), trailing blank cells
+   * with default attributes left out. `attributes` is a canonical string:
+   * SGR-like codes in this order, `;`-separated, empty for the default:
+   * 1 bold, 2 dim, 3 italic, 4 underline (any style), 5 blink, 7 inverse,
+   * 8 invisible, 9 strikethrough, 53 overline, `fg=`/`bg=` followed by
+   * `pN` (palette index 0-255) or `#rrggbb`.
+   */
+  attrs?: Array<Array<[string, string]>>;
+}
+
+/** The canonical attribute string of one cell (see `DebugScreen.attrs`). */
+function cellAttrs(c: IBufferCell): string {
+  const out: string[] = [];
+  if (c.isBold()) out.push('1');
+  if (c.isDim()) out.push('2');
+  if (c.isItalic()) out.push('3');
+  if (c.isUnderline()) out.push('4');
+  if (c.isBlink()) out.push('5');
+  if (c.isInverse()) out.push('7');
+  if (c.isInvisible()) out.push('8');
+  if (c.isStrikethrough()) out.push('9');
+  if (c.isOverline()) out.push('53');
+  const colour = (palette: boolean, rgb: boolean, v: number): string | null =>
+    palette ? `p${v}` : rgb ? `#${v.toString(16).padStart(6, '0')}` : null;
+  const fg = colour(c.isFgPalette(), c.isFgRGB(), c.getFgColor());
+  if (fg) out.push(`fg=${fg}`);
+  const bg = colour(c.isBgPalette(), c.isBgRGB(), c.getBgColor());
+  if (bg) out.push(`bg=${bg}`);
+  return out.join(';');
+}
+
+/** The live panes by id (the last one made for an id wins). */
+const registry = new Map<string, Pane>();
+
+function debugScreen(pane: Pane, attrs: boolean): DebugScreen {
+  const term = pane.term;
+  const buf = term.buffer.active;
+  const lines: string[] = [];
+  const runs: Array<Array<[string, string]>> = [];
+  const cell = buf.getNullCell();
+  for (let y = 0; y < term.rows; y++) {
+    const line = buf.getLine(buf.viewportY + y);
+    lines.push(line ? line.translateToString(true) : '');
+    if (!attrs) continue;
+    const row: Array<[string, string]> = [];
+    let end = 0;
+    if (line) {
+      // The end of the row: after the last cell with text or attributes.
+      for (let x = 0; x < line.length; x++) {
+        const c = line.getCell(x, cell);
+        if (c && (c.getChars() !== '' || !c.isAttributeDefault() || c.getWidth() === 0)) end = x + 1;
+      }
+      for (let x = 0; x < end; x++) {
+        const c = line.getCell(x, cell);
+        if (!c || c.getWidth() === 0) continue;
+        const key = cellAttrs(c);
+        const text = c.getChars() || ' ';
+        const last = row[row.length - 1];
+        if (last && last[0] === key) last[1] += text;
+        else row.push([key, text]);
+      }
+    }
+    runs.push(row);
+  }
+  const out: DebugScreen = {
+    cols: term.cols,
+    rows: term.rows,
+    alternate: buf.type === 'alternate',
+    cursor: { x: buf.cursorX, y: buf.cursorY },
+    lines,
+  };
+  if (attrs) out.attrs = runs;
+  return out;
+}
+
+/**
+ * `window.tmuxBridgeDebug`: read-only access to the page's terminals.
+ * `panes()` lists the pane ids; `flushed(id)` resolves (true) once every
+ * write queued for that pane so far is parsed (false: no such pane);
+ * `screen(id, { attrs })` returns its `DebugScreen`, or null.
+ */
+export interface BridgeDebug {
+  panes(): string[];
+  flushed(id: string): Promise<boolean>;
+  screen(id: string, opts?: { attrs?: boolean }): DebugScreen | null;
+}
+
+const debugApi: BridgeDebug = {
+  panes: () => [...registry.keys()],
+  flushed: async (id) => {
+    const p = registry.get(id);
+    if (!p) return false;
+    await p.flushed();
+    return true;
+  },
+  screen: (id, opts) => {
+    const p = registry.get(id);
+    return p && p.opened ? debugScreen(p, !!opts?.attrs) : null;
+  },
+};
+
+if (typeof window !== 'undefined') {
+  Object.defineProperty(window, 'tmuxBridgeDebug', { value: Object.freeze(debugApi), configurable: false, enumerable: false, writable: false });
 }
 
 export function clampSize(n: unknown): number {
@@ -116,6 +242,7 @@ export class Pane {
       }),
     );
     this.term.attachCustomKeyEventHandler((ev) => hooks.onKey(ev));
+    registry.set(id, this);
     this.host = el('div', { class: 'term-host' });
     this.el = el('div', { class: 'pane', 'data-pane': id }, this.host);
     this.el.dataset.size = `${this.term.cols}x${this.term.rows}`;
@@ -235,6 +362,7 @@ export class Pane {
     for (const off of this.domSubs) off();
     this.term.dispose();
     this.el.remove();
+    if (registry.get(this.id) === this) registry.delete(this.id);
   }
 
   get isDisposed(): boolean {
