@@ -11,7 +11,7 @@
 //! each terminal holds, for the fidelity test (web/tests/fidelity.test.mjs)
 //! and for debugging from the console.
 
-import { Terminal, type IBufferCell, type IDisposable, type ITheme } from '@xterm/xterm';
+import { Terminal, type IBufferCell, type IDisposable, type ITheme, type IUnicodeVersionProvider } from '@xterm/xterm';
 import { SerializeAddon } from '@xterm/addon-serialize';
 import { Unicode11Addon } from '@xterm/addon-unicode11';
 import { WebLinksAddon } from '@xterm/addon-web-links';
@@ -94,6 +94,38 @@ function cellAttrs(c: IBufferCell): string {
   const bg = colour(c.isBgPalette(), c.isBgRGB(), c.getBgColor());
   if (bg) out.push(`bg=${bg}`);
   return out.join(';');
+}
+
+const ZWJ = 0x200d;
+/** Our state bit in xterm.js's character properties: the last character was a ZWJ. */
+const AFTER_ZWJ = 1;
+
+/**
+ * Unicode 11 widths (the addon's own provider) with tmux's rule for a
+ * zero width joiner: the character after a ZWJ joins the cell before it,
+ * whatever its width, so `👨‍👩‍👧` is one cell of two columns as in tmux
+ * (Unicode 11 alone lays each emoji of the sequence in a cell of its
+ * own). Null if the addon did not hand over its provider.
+ */
+function tmuxUnicode(): IUnicodeVersionProvider | null {
+  const caught: IUnicodeVersionProvider[] = [];
+  // The addon registers its provider when activated: catch it there.
+  const catcher = { unicode: { register: (p: IUnicodeVersionProvider) => caught.push(p) } };
+  new Unicode11Addon().activate(catcher as unknown as Terminal);
+  const u11 = caught[0];
+  if (!u11) return null;
+  // xterm.js's property value: state << 3 | width << 1 | joins.
+  const value = (state: number, width: number, join: boolean) => ((state & 0xffffff) << 3) | ((width & 3) << 1) | (join ? 1 : 0);
+  return {
+    version: 'tmux',
+    wcwidth: (cp) => u11.wcwidth(cp),
+    charProperties(cp, preceding) {
+      const width = (preceding >> 1) & 3;
+      if ((preceding >> 3) & AFTER_ZWJ && width > 0) return value(cp === ZWJ ? AFTER_ZWJ : 0, width, true);
+      const v = u11.charProperties(cp, preceding);
+      return cp === ZWJ ? v | (AFTER_ZWJ << 3) : v;
+    },
+  };
 }
 
 /** The live panes by id (the last one made for an id wins). */
@@ -223,8 +255,14 @@ export class Pane {
     });
     this.term.loadAddon(this.serialize);
     this.term.loadAddon(this.search);
-    this.term.loadAddon(new Unicode11Addon());
-    this.term.unicode.activeVersion = '11';
+    const unicode = tmuxUnicode();
+    if (unicode) {
+      this.term.unicode.register(unicode);
+      this.term.unicode.activeVersion = unicode.version;
+    } else {
+      this.term.loadAddon(new Unicode11Addon());
+      this.term.unicode.activeVersion = '11';
+    }
     this.term.loadAddon(new WebLinksAddon((_ev, uri) => hooks.openLink(uri)));
     this.subs.push(
       this.term.onData((d) => hooks.onData(d)),
