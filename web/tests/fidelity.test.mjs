@@ -8,6 +8,9 @@
 // `capture-pane -p -e -N`):
 //
 // - LIVE: in a page that is open while the workload plays (the raw stream);
+// - RESTORE: in that tab reloaded, which redraws the screens it saved
+//   (IndexedDB, from xterm.js's serialize addon) and takes the records after
+//   them (what a person's reload does);
 // - RELOAD: in a page opened afresh afterwards, with no saved screens, so
 //   it starts from the relay's latest snapshot (the PaneReset bytes of
 //   crates/transcript/src/snapshot.rs) taken after the workload, plus the
@@ -140,6 +143,17 @@ test('fidelity: the page shows what tmux shows, live and after a reload, for eve
     const liveCmp = compareScreens(want, liveGot);
     const liveSeq = Number(await live.page.evaluate(() => document.body.dataset.lastSeq));
 
+    // The same tab reloaded: the screens it saved (IndexedDB, written by
+    // xterm.js's serialize addon) and the records after them.
+    let restoreCmp = null;
+    const saved = await until(() => live.page.evaluate(() => document.body.dataset.savedSeq === document.body.dataset.lastSeq && Number(document.body.dataset.savedSeq)), 20_000, 'screens saved').catch(() => null);
+    if (saved) {
+      await live.page.reload();
+      await until(() => live.page.evaluate(() => document.body.dataset.conn === 'live'), 20_000, 'live after the reload');
+      const restored = Number(await live.page.evaluate(() => document.body.dataset.restoredSeq));
+      if (restored >= saved) restoreCmp = compareScreens(want, await settledPage(live.page, pane, want));
+    }
+
     // A fresh page, from a snapshot taken after the workload.
     let reloadCmp = null;
     let snapAt = null;
@@ -159,18 +173,19 @@ test('fidelity: the page shows what tmux shows, live and after a reload, for eve
       if (!reloadCmp) await sleep(700);
     }
     const wantAgain = tmuxScreen(up.tmux, pane);
-    const r = { name: w.name, what: w.what, want, live: liveCmp, reload: reloadCmp, snapAt, liveSeq, ms: Date.now() - t0, changed: JSON.stringify(wantAgain) !== JSON.stringify(want) };
+    const r = { name: w.name, what: w.what, want, live: liveCmp, restore: restoreCmp, reload: reloadCmp, snapAt, liveSeq, ms: Date.now() - t0, changed: JSON.stringify(wantAgain) !== JSON.stringify(want) };
     results.push(r);
-    const word = (c) => (!c ? 'NO SNAPSHOT' : c.ok ? 'ok' : `FAIL (${[!c.text && 'rows', !c.cursor && 'cursor', !c.attrs && 'attrs'].filter(Boolean).join(', ') || 'size/screen'})`);
-    console.log(`${w.name}: live ${word(liveCmp)}, reload ${word(reloadCmp)} (snapshot at ${snapAt ?? '-'} >= ${liveSeq}; ${r.ms} ms)`);
+    const word = (c) => (!c ? 'NOT RUN' : c.ok ? 'ok' : `FAIL (${[!c.text && 'rows', !c.cursor && 'cursor', !c.attrs && 'attrs'].filter(Boolean).join(', ') || 'size/screen'})`);
+    console.log(`${w.name}: live ${word(liveCmp)}, restore ${word(restoreCmp)}, reload ${word(reloadCmp)} (snapshot at ${snapAt ?? '-'} >= ${liveSeq}; ${r.ms} ms)`);
     if (want.parserMismatch) console.log(`  capture -e parse differs from capture -p: ${JSON.stringify(want.parserMismatch)}`);
     if (liveCmp && !liveCmp.ok) console.log(indent(`live ${w.name}:\n${liveCmp.report}`));
+    if (restoreCmp && !restoreCmp.ok) console.log(indent(`restore ${w.name}:\n${restoreCmp.report}`));
     if (reloadCmp && !reloadCmp.ok) console.log(indent(`reload ${w.name}:\n${reloadCmp.report}`));
   }
 
   const report = writeReport(results, Date.now() - started);
   console.log(`report: ${report}; total ${Math.round((Date.now() - started) / 1000)} s`);
-  const failed = results.flatMap((r) => [!r.live.ok && `${r.name} (live)`, !r.reload?.ok && `${r.name} (reload)`].filter(Boolean));
+  const failed = results.flatMap((r) => [!r.live.ok && `${r.name} (live)`, !r.restore?.ok && `${r.name} (restore)`, !r.reload?.ok && `${r.name} (reload)`].filter(Boolean));
   assert.deepEqual(failed, [], `workloads where the page differs from tmux (diffs above and in ${report})`);
 });
 
@@ -179,15 +194,24 @@ const indent = (s) => s.split('\n').map((l) => `  ${l}`).join('\n');
 function writeReport(results, ms) {
   mkdirSync(ARTIFACTS, { recursive: true });
   const path = join(ARTIFACTS, 'fidelity-report.md');
-  const word = (c) => (!c ? 'no snapshot' : c.ok ? 'ok' : [!c.text && 'rows', !c.cursor && 'cursor', !c.attrs && 'attrs'].filter(Boolean).join('+') || 'screen');
-  const lines = [`# Fidelity: page vs tmux (web/tests/fidelity.test.mjs)`, '', `Run ${new Date().toISOString()}, ${Math.round(ms / 1000)} s.`, '', '| workload | live | reload | what |', '|---|---|---|---|'];
-  for (const r of results) lines.push(`| ${r.name} | ${word(r.live)} | ${word(r.reload)} | ${r.what.replace(/\|/g, '\\|')} |`);
+  const word = (c) => (!c ? 'not run' : c.ok ? 'ok' : [!c.text && 'rows', !c.cursor && 'cursor', !c.attrs && 'attrs'].filter(Boolean).join('+') || 'screen');
+  const lines = [
+    `# Fidelity: page vs tmux (web/tests/fidelity.test.mjs)`,
+    '',
+    `Run ${new Date().toISOString()}, ${Math.round(ms / 1000)} s. Live: the page open while the workload plays. Restore: that tab reloaded (its saved screens + records after them). Reload: a fresh page (the relay's snapshot taken after the workload + records after it).`,
+    '',
+    '| workload | live | restore | reload | what |',
+    '|---|---|---|---|---|',
+  ];
+  for (const r of results) lines.push(`| ${r.name} | ${word(r.live)} | ${word(r.restore)} | ${word(r.reload)} | ${r.what.replace(/\|/g, '\\|')} |`);
   for (const r of results) {
-    if (r.live.ok && r.reload?.ok) continue;
+    if (r.live.ok && r.restore?.ok && r.reload?.ok) continue;
     lines.push('', `## ${r.name}`, '', r.what, '');
     if (r.changed) lines.push('(tmux\'s screen changed while the pages were read: the workload was still running?)', '');
     if (!r.live.ok) lines.push('Live:', '', '```', r.live.report, '```', '');
-    if (r.reload && !r.reload.ok) lines.push('Reload (snapshot + deltas):', '', '```', r.reload.report, '```', '');
+    if (r.restore && !r.restore.ok) lines.push('Restore (same tab reloaded: saved screens + deltas):', '', '```', r.restore.report, '```', '');
+    if (!r.restore) lines.push('Restore: the tab did not save or restore its screens.', '');
+    if (r.reload && !r.reload.ok) lines.push('Reload (fresh page: snapshot + deltas):', '', '```', r.reload.report, '```', '');
     if (!r.reload) lines.push('Reload: no snapshot at or after the live sequence arrived.', '');
   }
   writeFileSync(path, `${lines.join('\n')}\n`);
