@@ -332,6 +332,20 @@ export class Pane {
     return { cols: this.term.cols, rows: this.term.rows };
   }
 
+  /**
+   * The screen as the serialize addon writes it, then the cursor put back
+   * where it is: the addon moves it back relative to where its output
+   * ended, which lands a column short when the last row it wrote is full
+   * (the wrap waiting there is undone by the first CUB). A cursor waiting
+   * to wrap itself is left to the addon.
+   */
+  serialized(scrollback?: number): string {
+    const data = scrollback === undefined ? this.serialize.serialize() : this.serialize.serialize({ scrollback });
+    const b = this.term.buffer.active;
+    if (b.cursorX >= this.term.cols) return data;
+    return `${data}\x1b[${b.cursorY + 1};${b.cursorX + 1}H`;
+  }
+
   /** Resolves once everything queued so far is in the terminal's buffer. */
   flushed(): Promise<void> {
     return new Promise((resolve) => this.push({ kind: 'barrier', done: resolve }));
