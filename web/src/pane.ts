@@ -337,10 +337,15 @@ export class Pane {
    * where it is: the addon moves it back relative to where its output
    * ended, which lands a column short when the last row it wrote is full
    * (the wrap waiting there is undone by the first CUB). A cursor waiting
-   * to wrap itself is left to the addon.
+   * to wrap itself is left to the addon. Its `CSI 0 C` and `CSI 0 D` (a
+   * move of zero columns, which terminals take as one) are dropped: it
+   * writes them for a wrapped row left blank before a wide character
+   * that did not fit, and a `-` of its own then stayed on the screen.
    */
   serialized(scrollback?: number): string {
-    const data = scrollback === undefined ? this.serialize.serialize() : this.serialize.serialize({ scrollback });
+    const raw = scrollback === undefined ? this.serialize.serialize() : this.serialize.serialize({ scrollback });
+    // Cell text never holds ESC: every ESC here is the addon's.
+    const data = raw.replace(/\x1b\[0[CD]/g, '');
     const b = this.term.buffer.active;
     if (b.cursorX >= this.term.cols) return data;
     return `${data}\x1b[${b.cursorY + 1};${b.cursorX + 1}H`;
