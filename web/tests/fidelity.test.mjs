@@ -127,10 +127,10 @@ test('fidelity: the page shows what tmux shows, live and after a reload, for eve
   await reloadCtx.page.close();
 
   // `w NAME` plays a workload from a clean terminal, then signals.
-  run(up, pane, `PS1='$ '; w() { printf '\\033\\\\\\033[?1049l\\033c\\033[3J'; stty -opost; cat "${dir}/$1.bin"; stty opost; tmux wait-for -S "fid-$1"; }`);
+  run(up, pane, `PS1='$ '; w() { printf '\\033\\\\\\033[?1049l\\033c\\033[3J'; stty -opost; cat "${dir}/$1.bin"; stty opost; '${up.tmuxPath}' wait-for -S "fid-$1"; }`);
   // Output that makes the stored frames outweigh any snapshot, so a fresh
   // page is always sent the snapshot (the relay sends the smaller).
-  run(up, pane, `head -c 300000 /dev/urandom | base64 -w 78; tmux wait-for -S fid-warm`);
+  run(up, pane, `head -c 300000 /dev/urandom | base64 -w 78; '${up.tmuxPath}' wait-for -S fid-warm`);
   waitSignal(up, 'fid-warm');
 
   const results = [];

@@ -4,7 +4,9 @@
 //
 //   { lines: string[], cursor: {x, y}, alternate: bool, attrs: runs[][] }
 //
-// - lines: each visible row, trailing blanks trimmed. tmux's come from
+// - lines: each visible row, trailing blanks trimmed (a TAB that tmux
+//   3.7+'s capture keeps matches one or more spaces, see `sameRow`).
+//   tmux's come from
 //   `capture-pane -p -e -N` with the SGR codes removed, so that a cell drawn
 //   with the DEC line-drawing set (tmux keeps `q` and the charset flag,
 //   shown by SO/SI in `-e` output; xterm.js keeps `─`) reads the way a
@@ -193,6 +195,18 @@ export async function pageScreen(page, pane) {
   }, pane);
 }
 
+/**
+ * Whether the page's row shows tmux's: equal, or, where tmux 3.7+'s
+ * capture keeps a TAB for a tab cell (it has no flag to expand them, and
+ * the stops may be custom), one or more spaces there.
+ */
+export function sameRow(tmuxRow, pageRow) {
+  if (tmuxRow === pageRow) return true;
+  if (!tmuxRow.includes('\t')) return false;
+  const pattern = tmuxRow.split('\t').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join(' +');
+  return new RegExp(`^${pattern}$`, 'u').test(pageRow);
+}
+
 const show = (s) => JSON.stringify(s);
 const showRuns = (runs) => runs.map(([k, t]) => `{${k}}${t}`).join('');
 
@@ -210,7 +224,7 @@ export function compareScreens(want, got) {
   for (let r = 0; r < rows; r++) {
     const a = (want.lines[r] ?? '').replace(/ +$/, '');
     const b = (got.lines[r] ?? '').replace(/ +$/, '');
-    if (a !== b) {
+    if (!sameRow(a, b)) {
       text = false;
       out.push(`row ${String(r).padStart(2)} tmux: ${show(a)}`);
       out.push(`       page: ${show(b)}`);
@@ -223,13 +237,13 @@ export function compareScreens(want, got) {
   for (let r = 0; r < rows; r++) {
     const a = showRuns(trimRuns(want.attrs[r] ?? []));
     const b = showRuns(trimRuns(got.attrs?.[r] ?? []));
-    if (a !== b) {
+    if (!sameRow(a, b)) {
       attrs = false;
       // Rows whose text differs are listed above; their attributes only
       // when the text is the same.
       const ta = (want.lines[r] ?? '').replace(/ +$/, '');
       const tb = (got.lines[r] ?? '').replace(/ +$/, '');
-      if (ta === tb) {
+      if (sameRow(ta, tb)) {
         attrRows.push(`attrs row ${String(r).padStart(2)} tmux: ${show(a)}`);
         attrRows.push(`             page: ${show(b)}`);
       }

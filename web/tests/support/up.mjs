@@ -56,6 +56,9 @@ export async function startUp(t, extra = []) {
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
   const tmux = (...args) => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8', env, timeout: 10_000, maxBuffer: 64 << 20 });
+  // The tmux the runner starts (the first on PATH): panes' shells may set
+  // their own PATH, so commands typed there name it by its full path.
+  const tmuxPath = execFileSync('sh', ['-c', 'command -v tmux'], { encoding: 'utf8', env }).trim();
   t.after(async () => {
     if (child.exitCode === null) {
       child.kill('SIGINT');
@@ -85,7 +88,7 @@ export async function startUp(t, extra = []) {
   const dataDir = join(dir, 'data');
   /** A new one-time login link (`tmux-bridge login-link`). */
   const loginLink = () => execFileSync(BIN, ['login-link', '--data-dir', dataDir], { encoding: 'utf8', env, timeout: 30_000 }).trim().split('\n').at(-1);
-  return { url, socket, tmux, logs: () => stderr, dataDir, dir, env, loginLink };
+  return { url, socket, tmux, tmuxPath, logs: () => stderr, dataDir, dir, env, loginLink };
 }
 
 /**

@@ -7,7 +7,9 @@
 //   undone; the flood capture is zstd-compressed (`zstd -dc`) and only a
 //   slice of its `ls -laR --color=always` part is played;
 // - targeted workloads: short streams for each xterm.js divergence issue 13
-//   lists, laid out for an 80x24 pane (the size the test pins).
+//   lists, laid out for an 80x24 pane (the size the test pins). The DCS
+//   ones use DECUDK's final (`|`), which no tmux acts on (a `q` would be a
+//   sixel image to a tmux built with sixel support, as Debian's 3.7 is).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -150,8 +152,8 @@ export function targetedWorkloads() {
     },
     {
       name: 'dcs-can',
-      what: 'an unfinished DCS "ended" by CAN (tmux 3.3a keeps swallowing until ESC \\)',
-      bytes: b('before ', `${esc}Pq#0;2;0;0;0`, '\x18', 'after-can\r\n', 'line2\r\n'),
+      what: 'an unfinished DCS "ended" by CAN (tmux keeps swallowing until ESC \\)',
+      bytes: b('before ', `${esc}P1;1|17/61`, '\x18', 'after-can\r\n', 'line2\r\n'),
     },
     {
       name: 'dcs-sub',
@@ -161,7 +163,7 @@ export function targetedWorkloads() {
     {
       name: 'dcs-st',
       what: 'a DCS ended by ESC \\ and one by BEL (which does not end a DCS)',
-      bytes: b('before ', `${esc}Pqdata${esc}\\`, 'after-st\r\n', 'x ', `${esc}Pzz\x07`, 'after-bel\r\n', `${esc}\\`, 'end\r\n'),
+      bytes: b('before ', `${esc}P1;1|data${esc}\\`, 'after-st\r\n', 'x ', `${esc}P1;1|zz\x07`, 'after-bel\r\n', `${esc}\\`, 'end\r\n'),
     },
     {
       name: 'tab-pending-wrap',
