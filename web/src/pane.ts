@@ -99,15 +99,32 @@ function cellAttrs(c: IBufferCell): string {
 const ZWJ = 0x200d;
 /** Our state bit in xterm.js's character properties: the last character was a ZWJ. */
 const AFTER_ZWJ = 1;
+/**
+ * The private OSC of the reset bytes around a cell of several characters
+ * (crates/transcript/src/snapshot.rs, `CLUSTER_OSC`): `7761;W` before it,
+ * `7761` after.
+ */
+export const CLUSTER_OSC = 7761;
+/** Characters one forced cluster takes at most (a tmux cell holds 32 bytes at most). */
+const MAX_CLUSTER = 32;
+
+/** A width provider for one terminal, and its cluster switch. */
+interface TmuxUnicode extends IUnicodeVersionProvider {
+  /** From the next character until `cluster(0)`: one cell of `width` columns. */
+  cluster(width: number): void;
+}
 
 /**
  * Unicode 11 widths (the addon's own provider) with tmux's rule for a
  * zero width joiner: the character after a ZWJ joins the cell before it,
  * whatever its width, so `👨‍👩‍👧` is one cell of two columns as in tmux
  * (Unicode 11 alone lays each emoji of the sequence in a cell of its
- * own). Null if the addon did not hand over its provider.
+ * own). Between `cluster(W)` and `cluster(0)` (the reset bytes' private
+ * OSC), every character goes into one cell of W columns: tmux's width for
+ * what its version joins (skin tones, VS16 sequences in 3.5+). Null if the
+ * addon did not hand over its provider.
  */
-function tmuxUnicode(): IUnicodeVersionProvider | null {
+function tmuxUnicode(): TmuxUnicode | null {
   const caught: IUnicodeVersionProvider[] = [];
   // The addon registers its provider when activated: catch it there.
   const catcher = { unicode: { register: (p: IUnicodeVersionProvider) => caught.push(p) } };
@@ -116,14 +133,26 @@ function tmuxUnicode(): IUnicodeVersionProvider | null {
   if (!u11) return null;
   // xterm.js's property value: state << 3 | width << 1 | joins.
   const value = (state: number, width: number, join: boolean) => ((state & 0xffffff) << 3) | ((width & 3) << 1) | (join ? 1 : 0);
+  let forced = 0;
+  let joined = -1;
   return {
     version: 'tmux',
     wcwidth: (cp) => u11.wcwidth(cp),
     charProperties(cp, preceding) {
+      // A cluster no tmux cell could hold ends by itself (a stray OSC
+      // from a program must not glue the rest of its output together).
+      if (forced && joined < MAX_CLUSTER) {
+        joined++;
+        return value(0, forced, joined > 0);
+      }
       const width = (preceding >> 1) & 3;
       if ((preceding >> 3) & AFTER_ZWJ && width > 0) return value(cp === ZWJ ? AFTER_ZWJ : 0, width, true);
       const v = u11.charProperties(cp, preceding);
       return cp === ZWJ ? v | (AFTER_ZWJ << 3) : v;
+    },
+    cluster(width) {
+      forced = width === 1 || width === 2 ? width : 0;
+      joined = -1;
     },
   };
 }
@@ -226,6 +255,8 @@ export class Pane {
   private busy = false;
   private disposed = false;
   private readonly subs: IDisposable[] = [];
+  /** The terminal's width provider (null: plain Unicode 11). */
+  private readonly unicode: TmuxUnicode | null;
   private readonly domSubs: Array<() => void> = [];
 
   constructor(id: string, opts: PaneOptions, hooks: PaneHooks) {
@@ -256,9 +287,16 @@ export class Pane {
     this.term.loadAddon(this.serialize);
     this.term.loadAddon(this.search);
     const unicode = tmuxUnicode();
+    this.unicode = unicode;
     if (unicode) {
       this.term.unicode.register(unicode);
       this.term.unicode.activeVersion = unicode.version;
+      this.subs.push(
+        this.term.parser.registerOscHandler(CLUSTER_OSC, (data) => {
+          unicode.cluster(data === '' ? 0 : Number(data));
+          return true;
+        }),
+      );
     } else {
       this.term.loadAddon(new Unicode11Addon());
       this.term.unicode.activeVersion = '11';
@@ -384,6 +422,7 @@ export class Pane {
           this.term.write(op.data, () => this.drain());
           return;
         case 'reset':
+          this.unicode?.cluster(0);
           this.term.reset();
           if (this.term.cols !== op.cols || this.term.rows !== op.rows) this.term.resize(op.cols, op.rows);
           break;

@@ -20,7 +20,9 @@
 //! only erased blanks follow it on its line: then it is drawn whole, as
 //! xterm.js cannot keep half of one (ECH on the second half erases it
 //! all). Padding left by an erased character is recreated. An unfinished
-//! DCS is replayed without its body (see `push_pending`).
+//! DCS is replayed without its body (see `push_pending`). A cell of several
+//! characters is wrapped in a private OSC that tells the page its width
+//! (see `CLUSTER_OSC`).
 //!
 //! [`PaneModel`]: crate::pane::PaneModel
 
@@ -28,6 +30,14 @@ use crate::emu::capture::colour_codes;
 use crate::emu::grid::{COLOUR_DEFAULT, LineRef, Texts, attr, flag};
 use crate::emu::screen::{CursorStyle, mode};
 use crate::emu::{Cell, Emulator};
+
+/// A private OSC around a cell of several characters: `OSC 7761 ; W BEL`
+/// before it, `OSC 7761 BEL` after. The page (web/src/pane.ts) then puts
+/// every character in between into one cell of width W, as tmux has it
+/// (a ZWJ sequence, a skin-tone modifier or a VS16 that tmux 3.5+ joins and
+/// widens, which xterm.js's Unicode tables split or keep narrow). tmux,
+/// the model and other terminals ignore an OSC they do not know.
+const CLUSTER_OSC: &[u8] = b"\x1b]7761";
 
 /// The writer's view of the terminal it is driving.
 struct Out {
@@ -373,7 +383,23 @@ fn render_line(texts: &Texts, l: &LineRef<'_>, continues: bool, sx: usize) -> (V
             }
             text.clear();
             texts.push_utf8(c.text, &mut text);
+            // A cell of several characters: the page lays it out as one
+            // cell of tmux's width whatever its own width table says
+            // (`CLUSTER_OSC`).
+            let cluster = w > 0
+                && c.single_cp().is_none()
+                && std::str::from_utf8(&text).is_ok_and(|t| t.chars().nth(1).is_some());
+            if cluster {
+                o.push(CLUSTER_OSC);
+                o.push(b";");
+                o.num(w);
+                o.push(b"\x07");
+            }
             o.push(&text);
+            if cluster {
+                o.push(CLUSTER_OSC);
+                o.push(b"\x07");
+            }
             let ascii = text.len() == 1 && text[0] < 0x80;
             if !ascii && x + w < sx {
                 o.col(x + w);
@@ -734,6 +760,26 @@ mod tests {
     fn a_dcs_still_in_its_header_is_replayed_as_is() {
         let (_, _, reset) = both(b"\x1bP1;2");
         assert!(reset.ends_with(b"\x1bP1;2"));
+    }
+
+    #[test]
+    fn a_cell_of_several_characters_is_marked_with_its_width() {
+        // 3.5 joins a skin tone into its base's cell and widens a VS16
+        // sequence: the page is told the cell and its width.
+        let mut m = PaneModel::with_profile(20, 4, 100, Profile::parse("3.5")).expect("size");
+        m.feed("[👍🏽][❤\u{fe0f}][x]".as_bytes());
+        let reset = m.reset_bytes();
+        let text = String::from_utf8_lossy(&reset);
+        assert!(text.contains("\x1b]7761;2\x07👍🏽\x1b]7761\x07"), "{text:?}");
+        assert!(
+            text.contains("\x1b]7761;2\x07❤\u{fe0f}\x1b]7761\x07"),
+            "{text:?}"
+        );
+        assert!(!text.contains("\x1b]7761;1"), "{text:?}");
+        let mut fresh = PaneModel::with_profile(20, 4, 100, Profile::parse("3.5")).expect("size");
+        fresh.feed(&reset);
+        assert_eq!(fresh.rows_text(), m.rows_text());
+        assert_eq!(fresh.cursor(), m.cursor());
     }
 
     #[test]
