@@ -16,8 +16,13 @@
 //! cell where tmux has it. Cleared cells are drawn with ECH so they keep
 //! their background without counting as written. A wide character whose
 //! padding was erased or overwritten keeps its half-cell as tmux shows it
-//! (the padding is erased with ECH before the next cell is drawn), and
-//! padding left by an erased character is recreated.
+//! (the padding is erased with ECH before the next cell is drawn), unless
+//! only erased blanks follow it on its line: then it is drawn whole, as
+//! xterm.js cannot keep half of one (ECH on the second half erases it
+//! all). Padding left by an erased character is recreated. An unfinished
+//! DCS is replayed without its body (see `push_pending`). A cell of several
+//! characters is wrapped in a private OSC that tells the page its width
+//! (see `CLUSTER_OSC`).
 //!
 //! [`PaneModel`]: crate::pane::PaneModel
 
@@ -25,6 +30,14 @@ use crate::emu::capture::colour_codes;
 use crate::emu::grid::{COLOUR_DEFAULT, LineRef, Texts, attr, flag};
 use crate::emu::screen::{CursorStyle, Screen, mode};
 use crate::emu::{Cell, Emulator};
+
+/// A private OSC around a cell of several characters: `OSC 7761 ; W BEL`
+/// before it, `OSC 7761 BEL` after. The page (web/src/pane.ts) then puts
+/// every character in between into one cell of width W, as tmux has it
+/// (a ZWJ sequence, a skin-tone modifier or a VS16 that tmux 3.5+ joins and
+/// widens, which xterm.js's Unicode tables split or keep narrow). tmux,
+/// the model and other terminals ignore an OSC they do not know.
+const CLUSTER_OSC: &[u8] = b"\x1b]7761";
 
 /// The writer's view of the terminal it is driving.
 pub(crate) struct Out {
@@ -211,9 +224,37 @@ pub fn reset_bytes(emu: &mut Emulator, pending: bool) -> Vec<u8> {
 
     write_state(emu, &mut o);
     if pending {
-        o.bytes.extend_from_slice(&emu.pending());
+        push_pending(&mut o.bytes, &emu.pending());
     }
     o.bytes
+}
+
+/// The unfinished sequence, so that the terminal fed the reset bytes waits
+/// in the same state. A DCS whose body has begun is cut down to its
+/// introducer and header (and an ESC the body ended in): tmux lets
+/// nothing but `ESC \` end the body, and ignores what it holds, while
+/// xterm.js ends a DCS at CAN or SUB (and an ESC followed by anything) and
+/// would print what came after (issue 13).
+fn push_pending(out: &mut Vec<u8>, pending: &[u8]) {
+    let Some(rest) = pending.strip_prefix(b"\x1bP") else {
+        out.extend_from_slice(pending);
+        return;
+    };
+    // The header: parameters, intermediates and C0 controls (ignored
+    // there, by tmux and xterm.js alike), up to the final byte.
+    let Some(end) = rest.iter().position(|b| (0x40..=0x7e).contains(b)) else {
+        out.extend_from_slice(pending);
+        return;
+    };
+    out.extend_from_slice(b"\x1bP");
+    out.extend(rest[..=end].iter().filter(|b| **b >= 0x20));
+    let mut escape = false;
+    for &b in &rest[end + 1..] {
+        escape = b == 0x1b && !escape;
+    }
+    if escape {
+        out.push(0x1b);
+    }
 }
 
 /// Draws `lines` from the top row; `scroll` lets rows beyond the screen
@@ -357,15 +398,37 @@ pub(crate) fn render_line(
             }
             text.clear();
             texts.push_utf8(c.text, &mut text);
+            // A cell of several characters: the page lays it out as one
+            // cell of tmux's width whatever its own width table says
+            // (`CLUSTER_OSC`).
+            let cluster = w > 0
+                && c.single_cp().is_none()
+                && std::str::from_utf8(&text).is_ok_and(|t| t.chars().nth(1).is_some());
+            if cluster {
+                o.push(CLUSTER_OSC);
+                o.push(b";");
+                o.num(w);
+                o.push(b"\x07");
+            }
             o.push(&text);
+            if cluster {
+                o.push(CLUSTER_OSC);
+                o.push(b"\x07");
+            }
             let ascii = text.len() == 1 && text[0] < 0x80;
             if !ascii && x + w < sx {
                 o.col(x + w);
             }
         }
         // A wide character whose padding was replaced: the next cell
-        // starts right after its first column.
-        let broken = w >= 2 && x + 1 < len && !l.get(x + 1).is_padding();
+        // starts right after its first column. When nothing but erased
+        // blanks follows it on the line (an EL from its second half), it
+        // is drawn whole instead: a terminal cannot keep half of a wide
+        // character (xterm.js erases all of it), and tmux shows it whole.
+        let broken = w >= 2
+            && x + 1 < len
+            && !l.get(x + 1).is_padding()
+            && !(x + 1..len).all(|k| k >= used || blank_erased(&l.get(k)));
         x += if broken { 1 } else { w.max(1) };
         last_printed_end = x;
     }
@@ -401,6 +464,11 @@ pub(crate) fn render_line(
     o.default_pen();
     let pending = last_printed_end >= sx && last_printed_end != usize::MAX;
     (std::mem::take(&mut o.bytes), pending)
+}
+
+/// An erased cell of the default background (nothing to draw).
+fn blank_erased(c: &Cell) -> bool {
+    c.flags & flag::CLEARED != 0 && c.bg == COLOUR_DEFAULT && !c.is_padding()
 }
 
 /// Whether the padding at `px` belongs to a wide character to its left.
@@ -658,5 +726,101 @@ pub(crate) fn place_cursor(o: &mut Out, s: &Screen) {
         o.push(&text);
     } else {
         goto(o, s, s.cy, s.cx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::emu::Profile;
+    use crate::pane::PaneModel;
+
+    fn model() -> PaneModel {
+        PaneModel::with_profile(20, 4, 100, Profile::parse("3.3")).expect("size")
+    }
+
+    /// The model after `bytes`, and a fresh one fed its reset bytes.
+    fn both(bytes: &[u8]) -> (PaneModel, PaneModel, Vec<u8>) {
+        let mut m = model();
+        m.feed(bytes);
+        let reset = m.reset_bytes();
+        let mut fresh = model();
+        fresh.feed(&reset);
+        (m, fresh, reset)
+    }
+
+    #[test]
+    fn an_unfinished_dcs_is_replayed_without_its_body() {
+        // tmux keeps swallowing past CAN and SUB; the body is not replayed
+        // (xterm.js would end the DCS at CAN and print the rest).
+        let (mut m, mut fresh, reset) = both(b"before \x1bPq#0;2\x18after\x1a\x1bxy");
+        assert!(
+            reset.ends_with(b"\x1bPq"),
+            "{:?}",
+            String::from_utf8_lossy(&reset)
+        );
+        assert!(!reset.windows(5).any(|w| w == b"after"));
+        for p in [&mut m, &mut fresh] {
+            p.feed(b"more\x1b\\X");
+        }
+        assert_eq!(fresh.rows_text(), m.rows_text());
+        assert_eq!(m.rows_text()[0], "before X");
+        assert_eq!(fresh.cursor(), m.cursor());
+    }
+
+    #[test]
+    fn a_dcs_body_ending_in_esc_keeps_the_esc() {
+        let (mut m, mut fresh, reset) = both(b"a\x1bP1$rbody\x1b");
+        assert!(
+            reset.ends_with(b"\x1bP1$r\x1b"),
+            "{:?}",
+            String::from_utf8_lossy(&reset)
+        );
+        for p in [&mut m, &mut fresh] {
+            p.feed(b"\\Z");
+        }
+        assert_eq!(fresh.rows_text(), m.rows_text());
+        assert_eq!(m.rows_text()[0], "aZ");
+    }
+
+    #[test]
+    fn a_dcs_still_in_its_header_is_replayed_as_is() {
+        let (_, _, reset) = both(b"\x1bP1;2");
+        assert!(reset.ends_with(b"\x1bP1;2"));
+    }
+
+    #[test]
+    fn a_cell_of_several_characters_is_marked_with_its_width() {
+        // 3.5 joins a skin tone into its base's cell and widens a VS16
+        // sequence: the page is told the cell and its width.
+        let mut m = PaneModel::with_profile(20, 4, 100, Profile::parse("3.5")).expect("size");
+        m.feed("[👍🏽][❤\u{fe0f}][x]".as_bytes());
+        let reset = m.reset_bytes();
+        let text = String::from_utf8_lossy(&reset);
+        assert!(text.contains("\x1b]7761;2\x07👍🏽\x1b]7761\x07"), "{text:?}");
+        assert!(
+            text.contains("\x1b]7761;2\x07❤\u{fe0f}\x1b]7761\x07"),
+            "{text:?}"
+        );
+        assert!(!text.contains("\x1b]7761;1"), "{text:?}");
+        let mut fresh = PaneModel::with_profile(20, 4, 100, Profile::parse("3.5")).expect("size");
+        fresh.feed(&reset);
+        assert_eq!(fresh.rows_text(), m.rows_text());
+        assert_eq!(fresh.cursor(), m.cursor());
+    }
+
+    #[test]
+    fn a_wide_character_erased_from_its_second_half_to_the_end_is_drawn_whole() {
+        // EL from the second half of 本: tmux shows 本 whole; drawing it
+        // whole is what keeps it in xterm.js (ECH there erases all of it).
+        let (m, fresh, reset) = both("日本語|\x1b[1;4H\x1b[K".as_bytes());
+        assert_eq!(m.rows_text()[0], "日本");
+        assert_eq!(fresh.rows_text(), m.rows_text());
+        assert_eq!(fresh.cursor(), m.cursor());
+        let text = String::from_utf8_lossy(&reset);
+        assert!(text.contains("本"), "{text:?}");
+        assert!(
+            !text.contains("\x1b[X"),
+            "no ECH over its padding: {text:?}"
+        );
     }
 }

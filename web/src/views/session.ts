@@ -823,8 +823,8 @@ export class SessionView {
     for (const p of panes) {
       if (p.isDisposed) continue;
       if (p.dirty || !p.saved) {
-        let data = p.serialize.serialize();
-        if (data.length > MAX_SAVED_CHARS / 4) data = p.serialize.serialize({ scrollback: 500 });
+        let data = p.serialized();
+        if (data.length > MAX_SAVED_CHARS / 4) data = p.serialized(500);
         p.saved = { cols: p.term.cols, rows: p.term.rows, data };
         p.dirty = false;
       }

@@ -34,6 +34,22 @@ pub struct Args {
     /// Size of the session when it is created, as COLSxROWS.
     #[arg(long, default_value = "120x32", value_parser = parse_size)]
     pub size: (u16, u16),
+    /// Seconds between checkpoint snapshots of a session that changed
+    /// (default 30). Tests lower it so a fresh tab starts from a snapshot
+    /// taken after the output they check (web/tests/fidelity.test.mjs).
+    #[arg(long, hide = true, value_parser = parse_secs)]
+    pub snapshot_every: Option<std::time::Duration>,
+}
+
+/// Parses a positive number of seconds (fractions allowed).
+fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("bad number of seconds {s:?}"))?;
+    if !(0.1..=86_400.0).contains(&secs) {
+        return Err(format!("{secs} s is outside 0.1..=86400"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 /// Parses `COLSxROWS`.
@@ -136,7 +152,12 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
         // The embedded relay speaks plain http on loopback.
         tls: crate::net::TlsOptions::default(),
         data_dir: data_dir.clone(),
-        core: CoreConfig::default(),
+        core: CoreConfig {
+            snapshot_every: args
+                .snapshot_every
+                .unwrap_or(CoreConfig::default().snapshot_every),
+            ..CoreConfig::default()
+        },
         initial_size: args.size,
         agents: super::agent_commands()?,
     };
