@@ -644,7 +644,10 @@ impl Emulator {
                 let (mut a, mut b) = (Vec::new(), Vec::new());
                 self.screen.cell_data(&old, &mut a);
                 self.screen.cell_data(&now, &mut b);
-                if now.width == old.width && b.starts_with(&a) {
+                if now.width == old.width
+                    && b.starts_with(&a)
+                    && joins_in_terminal(&a, &b[a.len()..], self.profile())
+                {
                     // Joined: the terminal joins it too (page: a mark, or
                     // what follows a ZWJ); the cursor stays, as in tmux.
                     t.extend_from_slice(&b[a.len()..]);
@@ -1359,4 +1362,19 @@ impl Emulator {
             self.set_title(&s);
         }
     }
+}
+
+/// Whether a terminal appends `added` to a cell holding `old` by itself, as
+/// tmux did: zero-width characters (marks, variation selectors), and
+/// whatever follows a ZWJ (the page joins it: web/src/pane.ts). Anything
+/// else (a skin tone, a second regional indicator) would take a cell of its
+/// own there, so the cell is redrawn whole instead.
+fn joins_in_terminal(old: &[u8], added: &[u8], profile: Profile) -> bool {
+    const ZWJ: &[u8] = "\u{200d}".as_bytes();
+    if old.ends_with(ZWJ) || added.starts_with(ZWJ) {
+        return true;
+    }
+    String::from_utf8_lossy(added)
+        .chars()
+        .all(|c| cp_width(u32::from(c), profile) == Some(0) || c == '\u{fe0f}' || c == '\u{fe0e}')
 }
