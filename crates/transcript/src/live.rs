@@ -32,7 +32,7 @@
 use crate::emu::grid::LineRef;
 use crate::emu::screen::mode;
 use crate::emu::{Cell, Emulator};
-use crate::snapshot::{Out, goto, place_cursor, render_line, write_sgr};
+use crate::snapshot::{Out, goto, place_cursor, render_line, whole, write_sgr};
 
 fn out(bytes: &mut Vec<u8>) -> Out {
     Out {
@@ -228,4 +228,14 @@ pub(crate) fn clear(emu: &Emulator, pushes: usize, bytes: &mut Vec<u8>) {
     }
     *bytes = o.bytes;
     cursor(emu, bytes);
+}
+
+/// Whether row `y` holds only what a terminal can (see
+/// [`crate::snapshot`]): one that does not is drawn shifted, as tmux draws
+/// it, so later writes to it are followed by the row again.
+pub(crate) fn row_whole(emu: &Emulator, y: usize) -> bool {
+    let s = &emu.screen;
+    let line = s.grid.line(y);
+    let l = LineRef::from(line);
+    whole(&l, l.len().min(s.sx()))
 }

@@ -316,6 +316,9 @@ pub(crate) fn render_line(
     let o = &mut o;
     let used = usize::from(l.used).min(sx);
     let len = l.len().min(sx);
+    if !continues && !whole(l, len) {
+        return render_as_drawn(texts, l, sx, o);
+    }
     let mut text = Vec::new();
     let mut x = 0;
     if continues {
@@ -469,6 +472,94 @@ pub(crate) fn render_line(
 /// An erased cell of the default background (nothing to draw).
 fn blank_erased(c: &Cell) -> bool {
     c.flags & flag::CLEARED != 0 && c.bg == COLOUR_DEFAULT && !c.is_padding()
+}
+
+/// Whether a row holds only what a terminal can: every wide character
+/// with its padding, no padding without its character.
+pub(crate) fn whole(l: &LineRef<'_>, len: usize) -> bool {
+    let mut owner_end = 0;
+    for x in 0..len {
+        let c = l.get(x);
+        if c.is_padding() {
+            if x >= owner_end {
+                return false;
+            }
+        } else {
+            let w = usize::from(c.width).max(1);
+            owner_end = x + w;
+            // A tab's cells after the first need not be padding.
+            if c.flags & flag::TAB == 0
+                && w > 1
+                && x + w <= len
+                && (x + 1..x + w).any(|p| !l.get(p).is_padding())
+            {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// A row tmux holds and no terminal can (a wide character whose other
+/// half was erased, deleted or overwritten, or padding left without its
+/// character), drawn the way tmux draws it on a terminal when it redraws
+/// the row (tty_draw_line): the cells in order, padding skipped, each
+/// where the one before ended, up to the right edge. That is also what
+/// `capture-pane` prints for it.
+fn render_as_drawn(texts: &Texts, l: &LineRef<'_>, sx: usize, o: &mut Out) -> (Vec<u8>, bool) {
+    let len = l.len().min(sx);
+    let used = usize::from(l.used).min(len);
+    // The last cell that is written or coloured: beyond it, nothing.
+    let end = (0..len)
+        .rev()
+        .find(|&x| x < used || l.get(x).bg != COLOUR_DEFAULT)
+        .map_or(0, |x| x + 1);
+    let mut vx = 0;
+    let mut text = Vec::new();
+    for x in 0..end {
+        let c = l.get(x);
+        if c.is_padding() {
+            continue;
+        }
+        let blank = x >= used || c.flags & flag::CLEARED != 0;
+        let w = if blank {
+            1
+        } else {
+            usize::from(c.width).max(1)
+        };
+        if vx + w > sx {
+            break;
+        }
+        text.clear();
+        if blank || c.flags & flag::TAB != 0 {
+            o.pen(&Cell {
+                bg: c.bg,
+                ..Cell::DEFAULT
+            });
+            text.extend(std::iter::repeat_n(b' ', w));
+        } else {
+            o.pen(&c);
+            texts.push_utf8(c.text, &mut text);
+        }
+        let cluster = w > 1 && std::str::from_utf8(&text).is_ok_and(|t| t.chars().nth(1).is_some());
+        if cluster {
+            o.push(CLUSTER_OSC);
+            o.push(b";");
+            o.num(w);
+            o.push(b"\x07");
+        }
+        o.push(&text);
+        if cluster {
+            o.push(CLUSTER_OSC);
+            o.push(b"\x07");
+        }
+        vx += w;
+        if !(text.len() == 1 && text[0] < 0x80) && vx < sx {
+            o.col(vx);
+        }
+    }
+    o.default_pen();
+    (std::mem::take(&mut o.bytes), vx >= sx)
 }
 
 /// Whether the padding at `px` belongs to a wide character to its left.

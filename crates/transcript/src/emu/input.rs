@@ -298,6 +298,10 @@ pub struct Emulator {
     /// next that does not join that character (a terminal joins a mark
     /// only to the character it printed just before).
     tee_fix: Option<usize>,
+    /// Rows the live stream drew shifted, as tmux draws a row no terminal
+    /// can hold ([`crate::live::row_whole`]): a write to one is followed by
+    /// the row again. Forgotten when rows move.
+    tee_shifted: Vec<usize>,
     /// The live stream may not grow past this during one
     /// [`Emulator::feed_live`] ([`LIVE_BUDGET`]).
     tee_limit: usize,
@@ -337,6 +341,7 @@ impl Emulator {
             since_ground: Vec::new(),
             tee: None,
             tee_fix: None,
+            tee_shifted: Vec::new(),
             tee_limit: 0,
         }
     }
@@ -638,6 +643,10 @@ impl Emulator {
             if crate::live::uncertain_width(g.cp, g.width) {
                 self.tee_fix = Some(row);
             }
+            if self.tee_shifted.contains(&row) {
+                self.tee_fix = None;
+                self.tee_repair(row, &mut t);
+            }
         } else if let Some((x, y, old)) = target {
             let now = self.screen.grid.get_cell(x, y);
             if now != old {
@@ -656,11 +665,22 @@ impl Emulator {
                     }
                 } else {
                     self.tee_fix = None;
-                    crate::live::repair_row(self, y, &mut t);
+                    self.tee_repair(y, &mut t);
                 }
             }
         }
         self.tee = Some(t);
+    }
+
+    /// Row `y` as the model holds it (after an edit that split a wide
+    /// character, or a write to a row drawn shifted), remembering whether
+    /// it was drawn shifted.
+    fn tee_repair(&mut self, y: usize, t: &mut Vec<u8>) {
+        crate::live::repair_row(self, y, t);
+        self.tee_shifted.retain(|&r| r != y);
+        if !crate::live::row_whole(self, y) {
+            self.tee_shifted.push(y);
+        }
     }
 
     /// Writes the pending cursor position ([`Emulator::tee_fix`]).
@@ -677,6 +697,9 @@ impl Emulator {
         if self.tee_fix.is_some() {
             self.tee_flush();
         }
+        let shifted_from = (!self.tee_shifted.is_empty() && self.tee.is_some())
+            .then_some(self.screen.cy)
+            .filter(|y| self.tee_shifted.contains(y));
         if let Some(t) = self.tee.as_mut() {
             t.extend_from_slice(run);
         }
@@ -707,13 +730,28 @@ impl Emulator {
                 width: 1,
             });
         }
+        if let Some(y) = shifted_from {
+            if self.screen.cy == y
+                && let Some(mut t) = self.tee.take()
+            {
+                self.tee_repair(y, &mut t);
+                self.tee = Some(t);
+            } else {
+                // Wrapped (perhaps scrolled): rows moved.
+                self.tee_shifted.clear();
+            }
+        }
     }
 
     fn c0(&mut self, b: u8) {
         self.stop_utf8();
-        let cx = self.screen.cx;
+        let (cx, cy) = (self.screen.cx, self.screen.cy);
         self.c0_apply(b);
         if self.tee.is_some() {
+            if matches!(b, 0x0a..=0x0c) && cy == self.screen.rlower {
+                // Scrolled: rows moved.
+                self.tee_shifted.clear();
+            }
             self.tee_c0(b, cx);
         }
     }

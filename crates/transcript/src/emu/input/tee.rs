@@ -39,8 +39,10 @@ impl Emulator {
             (b'h' | b'l', b"?") => (0..self.params.len()).any(|i| self.get(i, 0, -1) == 3),
             _ => false,
         };
+        let row_edit = matches!(b, b'@' | b'P' | b'X' | b'K' | b'J');
+        let shifted = row_edit && self.tee_shifted.contains(&self.screen.cy);
         Pre {
-            splits: self.interm.is_empty() && self.edit_splits(b),
+            splits: self.interm.is_empty() && (shifted || self.edit_splits(b)),
             clears,
             pushes: if clears { live::clear_pushes(self) } else { 0 },
         }
@@ -77,6 +79,9 @@ impl Emulator {
 
     pub(super) fn tee_esc(&mut self, b: u8, pre: Pre) {
         let Some(mut t) = self.tee.take() else { return };
+        if matches!(b, b'c' | b'D' | b'E' | b'M') && self.interm.is_empty() {
+            self.tee_shifted.clear();
+        }
         if !self.discard {
             match (b, self.interm.as_slice()) {
                 (b'c', []) => self.tee_reset(pre.pushes, &mut t),
@@ -116,6 +121,13 @@ impl Emulator {
 
     pub(super) fn tee_csi(&mut self, b: u8, pre: Pre) {
         let Some(mut t) = self.tee.take() else { return };
+        if self.interm.is_empty() && matches!(b, b'L' | b'M' | b'S' | b'T') || pre.clears {
+            self.tee_shifted.clear();
+        }
+        if b == b'h' || b == b'l' {
+            // The alternate screen, DECCOLM: other rows.
+            self.tee_shifted.clear();
+        }
         if !self.discard && self.params_ok() {
             self.tee_csi_known(b, pre, &mut t);
         }
@@ -169,7 +181,7 @@ impl Emulator {
                 }
                 if edit_splits {
                     let y = self.screen.cy;
-                    live::repair_row(self, y, t);
+                    self.tee_repair(y, t);
                 }
             }
             (b'J' | b'K', []) => {
@@ -191,7 +203,7 @@ impl Emulator {
                 t.push(b);
                 if edit_splits && n != 3 {
                     let y = self.screen.cy;
-                    live::repair_row(self, y, t);
+                    self.tee_repair(y, t);
                 }
             }
             (b'g', []) => match self.get(0, 0, 0) {
