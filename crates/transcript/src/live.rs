@@ -122,6 +122,35 @@ pub(crate) fn repair_row(emu: &Emulator, y: usize, bytes: &mut Vec<u8>) {
     cursor_and_restore(emu, bytes);
 }
 
+/// The cell at (`x`, `y`) drawn again, whole (a cell of several
+/// characters wrapped in OSC 7761 with tmux's width), then the cursor and
+/// pen: after tmux joined to it a character a terminal would have given a
+/// cell of its own.
+pub(crate) fn redraw_cell(emu: &Emulator, x: usize, y: usize, bytes: &mut Vec<u8>) {
+    let s = &emu.screen;
+    let c = s.grid.get_cell(x, y);
+    if s.mode & mode::INSERT != 0 {
+        bytes.extend_from_slice(b"\x1b[4l");
+    }
+    bytes.extend_from_slice(b"\x1b[0m\x0f\x1b)0");
+    let mut o = out(bytes);
+    goto(&mut o, s, y, x);
+    o.pen = Cell::DEFAULT;
+    o.pen(&c);
+    let mut text = Vec::new();
+    s.texts.push_utf8(c.text, &mut text);
+    let w = usize::from(c.width);
+    o.push(crate::snapshot::CLUSTER_OSC);
+    o.push(b";");
+    o.num(w);
+    o.push(b"\x07");
+    o.push(&text);
+    o.push(crate::snapshot::CLUSTER_OSC);
+    o.push(b"\x07");
+    *bytes = o.bytes;
+    cursor_and_restore(emu, bytes);
+}
+
 fn cursor_and_restore(emu: &Emulator, bytes: &mut Vec<u8>) {
     let s = &emu.screen;
     if s.cx < s.sx() {

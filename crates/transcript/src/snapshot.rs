@@ -37,7 +37,7 @@ use crate::emu::{Cell, Emulator};
 /// (a ZWJ sequence, a skin-tone modifier or a VS16 that tmux 3.5+ joins and
 /// widens, which xterm.js's Unicode tables split or keep narrow). tmux,
 /// the model and other terminals ignore an OSC they do not know.
-const CLUSTER_OSC: &[u8] = b"\x1b]7761";
+pub(crate) const CLUSTER_OSC: &[u8] = b"\x1b]7761";
 
 /// The writer's view of the terminal it is driving.
 pub(crate) struct Out {
@@ -484,6 +484,9 @@ pub(crate) fn whole(l: &LineRef<'_>, len: usize) -> bool {
             if x >= owner_end {
                 return false;
             }
+        } else if c.single_cp().is_some_and(|cp| cp > 0x10ffff) {
+            // Four bytes tmux 3.5+ keeps as one cell: drawn as four U+FFFD.
+            return false;
         } else {
             let w = usize::from(c.width).max(1);
             owner_end = x + w;
@@ -540,6 +543,17 @@ fn render_as_drawn(texts: &Texts, l: &LineRef<'_>, sx: usize, o: &mut Out) -> (V
         } else {
             o.pen(&c);
             texts.push_utf8(c.text, &mut text);
+        }
+        let mut w = w;
+        if std::str::from_utf8(&text).is_err() {
+            // What a terminal makes of bytes that are not UTF-8 (a code
+            // point past U+10FFFF tmux 3.5+ keeps): U+FFFD each.
+            let shown = String::from_utf8_lossy(&text).into_owned();
+            w = shown.chars().count();
+            if vx + w > sx {
+                break;
+            }
+            text = shown.into_bytes();
         }
         let cluster = w > 1 && std::str::from_utf8(&text).is_ok_and(|t| t.chars().nth(1).is_some());
         if cluster {

@@ -635,15 +635,32 @@ impl Emulator {
         fix: &[u8],
     ) {
         let Some(mut t) = self.tee.take() else { return };
-        if self.screen.wrote {
+        if self.screen.wrote && g.width == 0 {
+            // A zero-width character tmux keeps in a cell of its own (its
+            // neighbour was full): it shows nothing there, while a terminal
+            // would join it to the cell before.
+        } else if self.screen.wrote {
             if self.tee_fix.take().is_some() {
                 t.extend_from_slice(fix);
             }
-            super::grid::push_cp(g.cp, &mut t);
+            if g.cp > 0x10ffff {
+                // tmux 3.5+ keeps the four bytes as one cell and draws them
+                // as they are, which a terminal shows as four U+FFFD: the
+                // rest of the row drawn shifted, as tmux's own is.
+                let mut raw = Vec::new();
+                super::grid::push_cp(g.cp, &mut raw);
+                t.extend_from_slice(String::from_utf8_lossy(&raw).as_bytes());
+                let y = self.screen.cy;
+                if !self.tee_shifted.contains(&y) {
+                    self.tee_shifted.push(y);
+                }
+            } else {
+                super::grid::push_cp(g.cp, &mut t);
+            }
             if crate::live::uncertain_width(g.cp, g.width) {
                 self.tee_fix = Some(row);
             }
-            if self.tee_shifted.contains(&row) {
+            if self.tee_shifted.contains(&row) && g.cp <= 0x10ffff {
                 self.tee_fix = None;
                 self.tee_repair(row, &mut t);
             }
@@ -655,14 +672,18 @@ impl Emulator {
                 self.screen.cell_data(&now, &mut b);
                 if now.width == old.width
                     && b.starts_with(&a)
-                    && joins_in_terminal(&a, &b[a.len()..], self.profile())
+                    && joins_in_terminal(&b[a.len()..], self.profile())
                 {
-                    // Joined: the terminal joins it too (page: a mark, or
-                    // what follows a ZWJ); the cursor stays, as in tmux.
+                    // Joined: a terminal joins a mark or a variation
+                    // selector to the character it just printed too.
                     t.extend_from_slice(&b[a.len()..]);
-                    if g.width > 0 && self.tee_fix.is_none() {
-                        self.tee_fix = Some(row);
-                    }
+                } else if now.width == old.width && !self.tee_shifted.contains(&y) {
+                    // Anything else joined (what follows a ZWJ, a skin
+                    // tone, a second regional indicator) would take a cell
+                    // of its own in a terminal: the cell again, whole, at
+                    // tmux's width.
+                    self.tee_fix = None;
+                    crate::live::redraw_cell(self, x, y, &mut t);
                 } else {
                     self.tee_fix = None;
                     self.tee_repair(y, &mut t);
@@ -1402,17 +1423,11 @@ impl Emulator {
     }
 }
 
-/// Whether a terminal appends `added` to a cell holding `old` by itself, as
-/// tmux did: zero-width characters (marks, variation selectors), and
-/// whatever follows a ZWJ (the page joins it: web/src/pane.ts). Anything
-/// else (a skin tone, a second regional indicator) would take a cell of its
-/// own there, so the cell is redrawn whole instead.
-fn joins_in_terminal(old: &[u8], added: &[u8], profile: Profile) -> bool {
-    const ZWJ: &[u8] = "\u{200d}".as_bytes();
-    if old.ends_with(ZWJ) || added.starts_with(ZWJ) {
-        return true;
-    }
-    String::from_utf8_lossy(added)
-        .chars()
-        .all(|c| cp_width(u32::from(c), profile) == Some(0) || c == '\u{fe0f}' || c == '\u{fe0e}')
+/// Whether a terminal appends `added` to the character it just printed, as
+/// tmux did: zero-width characters only (marks, variation selectors, ZWJ).
+fn joins_in_terminal(added: &[u8], profile: Profile) -> bool {
+    String::from_utf8_lossy(added).chars().all(|c| {
+        cp_width(u32::from(c), profile) == Some(0)
+            || matches!(c, '\u{fe0e}' | '\u{fe0f}' | '\u{200d}')
+    })
 }
