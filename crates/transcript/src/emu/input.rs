@@ -672,6 +672,7 @@ impl Emulator {
                 self.screen.cell_data(&now, &mut b);
                 if now.width == old.width
                     && b.starts_with(&a)
+                    && !b.ends_with("\u{200d}".as_bytes())
                     && joins_in_terminal(&b[a.len()..], self.profile())
                 {
                     // Joined: a terminal joins a mark or a variation
@@ -680,8 +681,9 @@ impl Emulator {
                 } else if now.width == old.width && !self.tee_shifted.contains(&y) {
                     // Anything else joined (what follows a ZWJ, a skin
                     // tone, a second regional indicator) would take a cell
-                    // of its own in a terminal: the cell again, whole, at
-                    // tmux's width.
+                    // of its own in a terminal, and a cell left ending in
+                    // ZWJ would make the page join whatever comes next:
+                    // the cell again, whole, at tmux's width.
                     self.tee_fix = None;
                     crate::live::redraw_cell(self, x, y, &mut t);
                 } else {
