@@ -4,6 +4,8 @@
 //! [`Grid`]. Each method is named after, and behaves like, the tmux
 //! function it follows; the profile selects the behaviour of a release.
 
+use std::collections::VecDeque;
+
 use super::grid::{COLOUR_DEFAULT, Cell, Grid, Line, Texts, attr, flag};
 use super::profile::Profile;
 
@@ -63,7 +65,7 @@ impl Glyph {
 /// The alternate screen's saved state.
 #[derive(Debug, Clone)]
 pub struct Saved {
-    pub lines: Vec<Line>,
+    pub lines: VecDeque<Line>,
     pub sx: usize,
     pub history_on: bool,
 }
@@ -465,7 +467,7 @@ impl Screen {
     // --- erasing -----------------------------------------------------
 
     pub fn clear_line(&mut self, bg: u32) {
-        if self.grid.line(self.cy).cells.is_empty() && bg == COLOUR_DEFAULT {
+        if self.grid.line(self.cy).is_empty() && bg == COLOUR_DEFAULT {
             return;
         }
         self.grid.clear(0, self.cy, self.sx(), 1, bg);
@@ -476,7 +478,7 @@ impl Screen {
             self.clear_line(bg);
             return;
         }
-        let size = self.grid.line(self.cy).cells.len();
+        let size = self.grid.line(self.cy).len();
         if self.cx > self.sx() - 1 || (self.cx >= size && bg == COLOUR_DEFAULT) {
             return;
         }
@@ -722,7 +724,7 @@ impl Screen {
         let sx = self.sx();
         let mut xx = from;
         while xx < sx {
-            if !self.grid.get_cell(xx, cy).is_padding() {
+            if !self.grid.is_padding(xx, cy) {
                 break;
             }
             self.erase_cell(xx, cy);
@@ -881,7 +883,7 @@ impl Screen {
     fn collect_texts(&mut self) {
         let mut saved_cells: Vec<&mut Cell> = Vec::new();
         if let Some(s) = self.saved.as_mut() {
-            saved_cells.extend(s.lines.iter_mut().flat_map(|l| l.cells.iter_mut()));
+            saved_cells.extend(s.lines.iter_mut().flat_map(|l| l.cells_mut()));
         }
         self.texts.collect(self.grid.cells_mut().chain(saved_cells));
     }
