@@ -835,19 +835,21 @@ impl History {
     }
 
     fn pop_front(&mut self, n: usize) {
-        let mut last = None;
-        for _ in 0..n {
-            if let Some(Some((b, _, _))) = self.rendered.pop_front() {
-                self.rendered_bytes -= b.len();
-            }
-            if let Some(l) = self.lines.pop_front() {
-                last = Some(l);
-            }
+        // `rendered` and `lines` always have the same length.
+        let n = n.min(self.lines.len()).min(self.rendered.len());
+        if n == 0 {
+            return;
         }
-        if let Some(l) = last {
-            self.entries.drop_before(l.start + u64::from(l.len));
-            self.ext.drop_before(l.ext + u64::from(l.ext_len));
-        }
+        let freed: usize = self
+            .rendered
+            .drain(..n)
+            .map(|r| r.map_or(0, |(b, _, _)| b.len()))
+            .sum();
+        self.rendered_bytes -= freed;
+        let last = self.lines[n - 1];
+        self.lines.drain(..n);
+        self.entries.drop_before(last.start + u64::from(last.len));
+        self.ext.drop_before(last.ext + u64::from(last.ext_len));
     }
 
     pub fn clear(&mut self) {
@@ -887,6 +889,21 @@ impl History {
             + self.lines.capacity() * std::mem::size_of::<HistLine>()
             + self.rendered.capacity() * std::mem::size_of::<Option<Rendered>>()
             + self.rendered_bytes
+    }
+}
+
+/// The `cellsize` `grid_expand_line` gives a line of a grid `sx` wide that
+/// needs `want` cells.
+#[inline]
+fn expand_size(sx: usize, want: usize) -> usize {
+    if want < sx / 4 {
+        sx / 4
+    } else if want < sx / 2 {
+        sx / 2
+    } else if sx > want {
+        sx
+    } else {
+        want
     }
 }
 
@@ -944,16 +961,7 @@ impl Grid {
         if want <= l.len() {
             return;
         }
-        let size = if want < sx / 4 {
-            sx / 4
-        } else if want < sx / 2 {
-            sx / 2
-        } else if sx > want {
-            sx
-        } else {
-            want
-        };
-        l.resize(size, Cell::cleared(bg));
+        l.resize(expand_size(sx, want), Cell::cleared(bg));
     }
 
     /// `grid_set_cell`.
@@ -969,17 +977,23 @@ impl Grid {
         l.set(x, &c);
     }
 
-    /// Sets `n` cells of the same pen from ASCII bytes (`grid_set_cells`).
-    pub fn set_ascii(&mut self, x: usize, y: usize, pen: &Cell, bytes: &[u8]) {
-        if y >= self.sy || bytes.is_empty() {
-            return;
+    /// Sets `n` cells of the same pen from ASCII bytes (`grid_set_cells`);
+    /// true when the cell after them is padding.
+    #[inline]
+    pub fn set_ascii(&mut self, x: usize, y: usize, pen: &Cell, bytes: &[u8]) -> bool {
+        let sx = self.sx;
+        let Some(l) = self.lines.get_mut(y) else {
+            return false;
+        };
+        let end = x + bytes.len();
+        if end > l.len() {
+            l.resize(expand_size(sx, end), FILL);
         }
-        self.expand_line(y, x + bytes.len(), COLOUR_DEFAULT);
-        let l = &mut self.lines[y];
-        if x + bytes.len() > usize::from(l.used) {
-            l.used = (x + bytes.len()) as u16;
+        if end > usize::from(l.used) {
+            l.used = end as u16;
         }
         l.set_ascii(x, pen, bytes);
+        l.is_padding(end)
     }
 
     /// `grid_clear_cell` for cells inside the line.

@@ -655,9 +655,11 @@ impl Screen {
             let (run, rest) = bytes.split_at(n);
             let (cx, cy) = (self.cx, self.cy);
             self.erase_padding_before(cx, cy);
-            self.grid.set_ascii(cx, cy, pen, run);
+            let padding_after = self.grid.set_ascii(cx, cy, pen, run);
             self.cx = cx + n;
-            self.erase_padding_after(self.cx, cy);
+            if padding_after {
+                self.erase_padding_after(self.cx, cy);
+            }
             bytes = rest;
         }
     }
@@ -1060,11 +1062,11 @@ fn first_char(data: &[u8]) -> u32 {
 /// Characters some tmux joins to a neighbour by their own rules: regional
 /// indicators, skin tones and their bases, Hangul jamo.
 fn joins_specially(c: u32) -> bool {
-    is_modifier(c)
-        || SKIN_TONE_BASES.binary_search(&c).is_ok()
-        || (0x1100..=0x11ff).contains(&c)
+    // Cheap ranges first: most characters are below every one of these.
+    (0x1100..=0x11ff).contains(&c)
         || (0xa960..=0xa97f).contains(&c)
         || (0xd7b0..=0xd7ff).contains(&c)
+        || (c >= 0x1F1E6 && (is_modifier(c) || SKIN_TONE_BASES.binary_search(&c).is_ok()))
 }
 
 /// 3.5's modifier table: regional indicators and skin tones.
