@@ -1072,14 +1072,22 @@ impl Grid {
             self.unwrap_above(dy);
         }
         // memmove: the destination gets the source lines; what it held
-        // ends up in source slots, which are emptied below.
+        // ends up in source slots, which are emptied below. Overlapping
+        // ranges (a scroll) are one rotation of the lines they span.
+        let lines = self.lines.make_contiguous();
         if dy < py {
-            for i in 0..ny {
-                self.lines.swap(dy + i, py + i);
+            if py - dy <= ny {
+                lines[dy..py + ny].rotate_left(py - dy);
+            } else {
+                for i in 0..ny {
+                    lines.swap(dy + i, py + i);
+                }
             }
+        } else if dy - py <= ny {
+            lines[py..dy + ny].rotate_right(dy - py);
         } else {
             for i in (0..ny).rev() {
-                self.lines.swap(dy + i, py + i);
+                lines.swap(dy + i, py + i);
             }
         }
         for y in py..py + ny {
