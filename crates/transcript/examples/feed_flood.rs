@@ -1,13 +1,23 @@
 //! Feeds the flood capture's pane output to a model, for profiling:
-//! `cargo run --release -p transcript --example feed_flood`.
+//! `cargo run --release -p transcript --example feed_flood [REPS [FIXTURE]]`
+//! (FIXTURE: another capture of `fixtures/tmux-cc`, e.g. `unicode`, fed
+//! whole; the flood is cut at 8 MiB as in the criterion bench).
 
 fn main() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../fixtures/tmux-cc/flood.log.zst"
-    );
-    let raw = std::fs::read(path).expect("flood fixture");
-    let log = zstd::decode_all(&raw[..]).expect("zstd");
+    let reps: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(5);
+    let name = std::env::args().nth(2).unwrap_or_else(|| "flood".into());
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/tmux-cc/");
+    let log = match std::fs::read(format!("{dir}{name}.log")) {
+        Ok(log) => log,
+        Err(_) => {
+            let raw = std::fs::read(format!("{dir}{name}.log.zst")).expect("fixture");
+            zstd::decode_all(&raw[..]).expect("zstd")
+        }
+    };
+    let limit = if name == "flood" { 8 << 20 } else { usize::MAX };
     let mut parser = tmux_cc::Parser::new();
     parser.push(&log);
     parser.finish();
@@ -19,15 +29,11 @@ fn main() {
         {
             total += data.len();
             chunks.push(data);
-            if total >= 8 << 20 {
+            if total >= limit {
                 break;
             }
         }
     }
-    let reps: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(5);
     let t = std::time::Instant::now();
     for _ in 0..reps {
         let mut m = transcript::pane::PaneModel::new(80, 24, 10_000).expect("size");

@@ -15,7 +15,7 @@
 
 pub use protocol::size::{MAX_DIM, SizeError, check_size};
 
-use crate::emu::{Cell, Emulator, Profile, Screen, capture};
+use crate::emu::{Cell, Emulator, Line, Profile, Screen, capture};
 
 /// One pane's terminal state.
 #[derive(Clone)]
@@ -91,12 +91,9 @@ impl PaneModel {
         let s = &self.emu.screen;
         s.grid.heap_bytes()
             + s.texts.heap_bytes()
-            + s.saved.as_ref().map_or(0, |v| {
-                v.lines
-                    .iter()
-                    .map(|l| l.cells.capacity() * std::mem::size_of::<Cell>())
-                    .sum()
-            })
+            + s.saved
+                .as_ref()
+                .map_or(0, |v| v.lines.iter().map(Line::heap_bytes).sum())
             + std::mem::size_of::<Self>()
     }
 

@@ -3,10 +3,11 @@
 //! show in `capture-pane`), with the history in a ring buffer.
 //!
 //! Screen lines own a `Vec<Cell>` each, allocated once and reused as lines
-//! scroll; history lines are copied into one `VecDeque<Cell>` ring (no
-//! allocation per line once it has grown). A cell is 20 bytes; characters
-//! of more than one code point (combining marks, joined emoji) live in a
-//! [`Texts`] table and the cell holds an index.
+//! scroll. History lines are copied into rings (no allocation per line once
+//! they have grown) in tmux's compact form: a 5-byte entry per cell, and the
+//! 20-byte cell kept whole only when it does not fit (see [`Entry`]).
+//! Characters of more than one code point (combining marks, joined emoji)
+//! live in a [`Texts`] table and the cell holds an index.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -244,11 +245,25 @@ impl Texts {
     }
 }
 
-/// A screen line.
+/// A line: `cellsize` cells as compact entries, and the cells that do not
+/// fit an entry kept whole beside them (tmux's `celldata` and
+/// `extddata`).
+///
+/// The entry vector is never shortened: entries past `size` are the fill
+/// ([`FILL`]), so a line scrolled in empty and written again costs no
+/// allocation and no refill, and the fill the history trims is only looked
+/// for below `hi`.
 #[derive(Debug, Clone, Default)]
 pub struct Line {
-    /// `cellsize` cells.
-    pub cells: Vec<Cell>,
+    entries: Vec<Entry>,
+    /// `cellsize`.
+    size: u16,
+    /// Entries from here on are the fill; `hi <= size`.
+    hi: u16,
+    /// Extended cells. A cell set again gets a new slot (an entry copied
+    /// by [`Line::copy_within`] may share the old one); the slots no entry
+    /// uses are dropped when they outnumber the entries.
+    ext: Vec<Cell>,
     /// `cellused`.
     pub used: u16,
     /// `GRID_LINE_WRAPPED`: continues on the next line.
@@ -256,25 +271,422 @@ pub struct Line {
 }
 
 impl Line {
+    /// A line of these cells (`cellsize` = their number).
+    pub fn from_cells(cells: impl IntoIterator<Item = Cell>, used: u16, wrapped: bool) -> Line {
+        let mut l = Line {
+            used,
+            wrapped,
+            ..Line::default()
+        };
+        for c in cells {
+            let e = l.entry(&c);
+            l.entries.push(e);
+        }
+        l.size = l.entries.len() as u16;
+        l.hi = l.size;
+        l
+    }
+
+    /// Entries `from..to` back to the fill.
+    fn refill(&mut self, from: usize, to: usize) {
+        if from < to {
+            self.entries[from..to].fill(FILL_ENTRY);
+        }
+    }
+
     fn empty(&mut self) {
-        self.cells.clear();
+        self.refill(0, usize::from(self.hi));
+        self.size = 0;
+        self.hi = 0;
+        self.ext.clear();
         self.used = 0;
         self.wrapped = false;
     }
 
+    /// The `cellsize` entries.
+    fn cells(&self) -> &[Entry] {
+        &self.entries[..usize::from(self.size)]
+    }
+
+    /// `cellsize`.
+    pub fn len(&self) -> usize {
+        usize::from(self.size)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    #[inline]
     pub fn get(&self, x: usize) -> Cell {
-        self.cells.get(x).copied().unwrap_or(Cell::DEFAULT)
+        self.cells()
+            .get(x)
+            .map_or(Cell::DEFAULT, |e| e.decode(&self.ext))
+    }
+
+    /// The entry for `c`, with a new extended slot if it needs one.
+    #[inline]
+    fn entry(&mut self, c: &Cell) -> Entry {
+        match Entry::compact(c) {
+            Some(e) => e,
+            None => {
+                if self.ext.len() >= (2 * self.entries.len()).max(8) {
+                    self.collect_ext();
+                }
+                self.ext.push(*c);
+                Entry::extended((self.ext.len() - 1) as u32)
+            }
+        }
+    }
+
+    /// Drops the extended slots no entry uses.
+    fn collect_ext(&mut self) {
+        let old = std::mem::take(&mut self.ext);
+        for e in &mut self.entries {
+            if let Some(i) = e.ext_index() {
+                self.ext.push(old.get(i).copied().unwrap_or(FILL));
+                *e = Entry::extended((self.ext.len() - 1) as u32);
+            }
+        }
+    }
+
+    /// Whether cell `x` is the right half (or more) of a wide character.
+    #[inline]
+    pub fn is_padding(&self, x: usize) -> bool {
+        match self.cells().get(x).and_then(Entry::ext_index) {
+            Some(i) => self.ext.get(i).is_some_and(Cell::is_padding),
+            None => false,
+        }
+    }
+
+    /// Sets cell `x` (inside the line).
+    #[inline]
+    pub fn set(&mut self, x: usize, c: &Cell) {
+        if x < self.len() {
+            let e = self.entry(c);
+            self.entries[x] = e;
+            self.hi = self.hi.max((x + 1) as u16);
+        }
+    }
+
+    /// Makes the line `n` cells long, new cells `fill`.
+    #[inline]
+    pub fn resize(&mut self, n: usize, fill: Cell) {
+        let size = self.len();
+        if n <= size {
+            self.truncate(n);
+            return;
+        }
+        if self.entries.len() < n {
+            self.entries.resize(n, FILL_ENTRY);
+        }
+        self.size = n as u16;
+        if fill == FILL {
+            return;
+        }
+        self.resize_with(size, n, &fill);
+    }
+
+    /// The new cells `size..n` of a line grown with a fill that is not
+    /// the default.
+    #[cold]
+    fn resize_with(&mut self, size: usize, n: usize, fill: &Cell) {
+        match Entry::compact(fill) {
+            // Already there.
+            Some(FILL_ENTRY) => {}
+            Some(e) => {
+                self.entries[size..n].fill(e);
+                self.hi = n as u16;
+            }
+            None => {
+                for x in size..n {
+                    let e = self.entry(fill);
+                    self.entries[x] = e;
+                }
+                self.hi = n as u16;
+            }
+        }
+    }
+
+    pub fn truncate(&mut self, n: usize) {
+        if n < self.len() {
+            self.refill(n, usize::from(self.hi));
+            self.size = n as u16;
+            self.hi = self.hi.min(self.size);
+        }
+    }
+
+    /// Copies cells `src` to `dest` (`memmove`), inside the line.
+    pub fn copy_within(&mut self, src: std::ops::Range<usize>, dest: usize) {
+        let end = dest + src.len();
+        if src.end.max(end) <= self.len() {
+            self.entries.copy_within(src, dest);
+            self.hi = self.hi.max(end as u16);
+        }
+    }
+
+    /// Writes printable ASCII `bytes` from `x` (inside the line) with the
+    /// pen `pen` (its text, width and flags ignored).
+    #[inline]
+    fn set_ascii(&mut self, x: usize, pen: &Cell, bytes: &[u8]) {
+        let end = x + bytes.len();
+        if end > self.len() {
+            return;
+        }
+        let cell = Cell {
+            text: u32::from(b' '),
+            width: 1,
+            flags: 0,
+            ..*pen
+        };
+        match Entry::compact(&cell) {
+            Some(e) => {
+                for (slot, &b) in self.entries[x..end].iter_mut().zip(bytes) {
+                    *slot = Entry { data: b, ..e };
+                }
+                self.hi = self.hi.max(end as u16);
+            }
+            None => {
+                for (i, &b) in bytes.iter().enumerate() {
+                    let c = Cell {
+                        text: u32::from(b),
+                        ..cell
+                    };
+                    self.set(x + i, &c);
+                }
+            }
+        }
+    }
+
+    /// The cells kept whole (every cell whose text is a [`Texts`] entry).
+    pub fn cells_mut(&mut self) -> impl Iterator<Item = &mut Cell> {
+        self.ext.iter_mut()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<Entry>()
+            + self.ext.capacity() * std::mem::size_of::<Cell>()
     }
 }
 
-/// A history line's place in the ring.
+impl<'a> From<&'a Line> for LineRef<'a> {
+    fn from(l: &'a Line) -> Self {
+        LineRef {
+            entries: l.cells(),
+            ext: &l.ext,
+            size: l.size,
+            used: l.used,
+            wrapped: l.wrapped,
+        }
+    }
+}
+
+/// A cell as tmux's `grid_cell_entry`: one byte of character, attributes
+/// and colours in one byte each, and flags. A cell that does not fit (a
+/// wider or non-Latin-1 character, attributes past the first eight, RGB or
+/// underline colours, padding, tab cells) is kept whole in the line's
+/// extended cells and the entry holds its index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    /// The character, or (extended) the index's bytes.
+    data: u8,
+    attr: u8,
+    fg: u8,
+    bg: u8,
+    /// `E_*` bits and, when not extended, the cell's `CLEARED` flag.
+    flags: u8,
+}
+
+/// [`FILL`] as an entry.
+const FILL_ENTRY: Entry = match Entry::compact(&FILL) {
+    Some(e) => e,
+    None => Entry::extended(u32::MAX),
+};
+
+/// The entry indexes the line's extended cells.
+const E_EXTENDED: u8 = 0x80;
+/// `fg` is a 256-colour palette index.
+const E_FG256: u8 = 0x40;
+/// `bg` is a 256-colour palette index.
+const E_BG256: u8 = 0x20;
+
+/// A colour in one byte and whether it is a palette index.
+const fn colour_byte(c: u32) -> Option<(u8, bool)> {
+    if c < 0x100 {
+        Some((c as u8, false))
+    } else if c & !0xff == COLOUR_256 {
+        Some((c as u8, true))
+    } else {
+        None
+    }
+}
+
+impl Entry {
+    /// The compact form of `c`, if it has one.
+    #[inline]
+    const fn compact(c: &Cell) -> Option<Entry> {
+        if c.width != 1
+            || c.flags & !flag::CLEARED != 0
+            || c.text >= 0x100
+            || c.attr >= 0x100
+            || c.us != COLOUR_DEFAULT
+        {
+            return None;
+        }
+        let (Some((fg, fg256)), Some((bg, bg256))) = (colour_byte(c.fg), colour_byte(c.bg)) else {
+            return None;
+        };
+        let mut flags = c.flags;
+        if fg256 {
+            flags |= E_FG256;
+        }
+        if bg256 {
+            flags |= E_BG256;
+        }
+        Some(Entry {
+            data: c.text as u8,
+            attr: c.attr as u8,
+            fg,
+            bg,
+            flags,
+        })
+    }
+
+    const fn extended(i: u32) -> Entry {
+        let [data, attr, fg, bg] = i.to_le_bytes();
+        Entry {
+            data,
+            attr,
+            fg,
+            bg,
+            flags: E_EXTENDED,
+        }
+    }
+
+    #[inline]
+    fn ext_index(&self) -> Option<usize> {
+        (self.flags & E_EXTENDED != 0)
+            .then(|| u32::from_le_bytes([self.data, self.attr, self.fg, self.bg]) as usize)
+    }
+
+    /// The cell, from `ext` when extended.
+    #[inline]
+    fn decode(&self, ext: &[Cell]) -> Cell {
+        match self.ext_index() {
+            None => self.cell(),
+            Some(i) => ext.get(i).copied().unwrap_or(FILL),
+        }
+    }
+
+    /// The cell of a compact entry.
+    #[inline]
+    fn cell(&self) -> Cell {
+        let colour = |v: u8, palette: bool| {
+            if palette {
+                COLOUR_256 | u32::from(v)
+            } else {
+                u32::from(v)
+            }
+        };
+        Cell {
+            text: u32::from(self.data),
+            fg: colour(self.fg, self.flags & E_FG256 != 0),
+            bg: colour(self.bg, self.flags & E_BG256 != 0),
+            us: COLOUR_DEFAULT,
+            attr: u16::from(self.attr),
+            flags: self.flags & flag::CLEARED,
+            width: 1,
+        }
+    }
+}
+
+/// A vector used as a queue: live items are `buf[head..]`, always one
+/// slice; the dead front is dropped when the buffer would otherwise grow.
+#[derive(Debug, Clone)]
+struct Ring<T> {
+    buf: Vec<T>,
+    head: usize,
+    /// Absolute index of `buf[0]`.
+    base: u64,
+}
+
+impl<T> Default for Ring<T> {
+    fn default() -> Self {
+        Ring {
+            buf: Vec::new(),
+            head: 0,
+            base: 0,
+        }
+    }
+}
+
+impl<T: Copy> Ring<T> {
+    /// Absolute index of the next item pushed.
+    fn end(&self) -> u64 {
+        self.base + self.buf.len() as u64
+    }
+
+    fn live(&self) -> &[T] {
+        &self.buf[self.head..]
+    }
+
+    fn live_mut(&mut self) -> &mut [T] {
+        &mut self.buf[self.head..]
+    }
+
+    /// Makes room for `n` more items, dropping the dead front instead of
+    /// growing when it is at least half the buffer.
+    #[inline]
+    fn reserve(&mut self, n: usize) {
+        if self.buf.len() + n > self.buf.capacity() && self.head * 2 >= self.buf.len() {
+            self.buf.drain(..self.head);
+            self.base += self.head as u64;
+            self.head = 0;
+        }
+        self.buf.reserve(n);
+    }
+
+    /// Items from absolute index `from` (inclusive) to `to` (exclusive).
+    fn range(&self, from: u64, to: u64) -> &[T] {
+        let a = (from - self.base) as usize;
+        let b = (to - self.base) as usize;
+        self.buf.get(a.max(self.head)..b).unwrap_or(&[])
+    }
+
+    /// Drops items before absolute index `to`.
+    fn drop_before(&mut self, to: u64) {
+        let to = ((to.saturating_sub(self.base)) as usize).min(self.buf.len());
+        self.head = self.head.max(to);
+        if self.head == self.buf.len() {
+            self.base += self.buf.len() as u64;
+            self.buf.clear();
+            self.head = 0;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.base += self.buf.len() as u64;
+        self.buf.clear();
+        self.head = 0;
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.buf.capacity() * std::mem::size_of::<T>()
+    }
+}
+
+/// A history line's place in the rings.
 #[derive(Debug, Clone, Copy)]
 struct HistLine {
-    /// Absolute index of its first cell.
+    /// Absolute index of its first entry.
     start: u64,
-    /// Cells stored: the line's cells without its trailing run of
+    /// Absolute index of its first extended cell.
+    ext: u64,
+    /// Entries stored: the line's cells without its trailing run of
     /// default cleared cells (`grid_expand_line`'s fill).
     len: u16,
+    /// Extended cells stored.
+    ext_len: u16,
     /// The line's `cellsize`.
     size: u16,
     used: u16,
@@ -285,7 +697,8 @@ struct HistLine {
 /// whether they were rendered as continuing the line above.
 type Rendered = (Box<[u8]>, bool, bool);
 
-/// Lines scrolled off the top, oldest first, in one ring of cells.
+/// Lines scrolled off the top, oldest first: their cells as compact
+/// entries in one ring, the cells that do not fit in another.
 #[derive(Debug, Default, Clone)]
 pub struct History {
     /// Each line's snapshot bytes once rendered (`crate::snapshot`): the
@@ -293,17 +706,16 @@ pub struct History {
     /// as continuing the line above.
     rendered: VecDeque<Option<Rendered>>,
     rendered_bytes: usize,
-    cells: VecDeque<Cell>,
-    /// Absolute index of `cells[0]`.
-    base: u64,
+    entries: Ring<Entry>,
+    ext: Ring<Cell>,
     lines: VecDeque<HistLine>,
 }
 
 /// A borrowed line: screen or history.
 #[derive(Debug, Clone, Copy)]
 pub struct LineRef<'a> {
-    /// The stored cells (two slices of the history ring).
-    pub cells: (&'a [Cell], &'a [Cell]),
+    entries: &'a [Entry],
+    ext: &'a [Cell],
     /// `cellsize`: cells past the stored ones are default cleared cells.
     pub size: u16,
     pub used: u16,
@@ -325,42 +737,17 @@ impl LineRef<'_> {
         self.size == 0
     }
 
-    fn stored(&self) -> usize {
-        self.cells.0.len() + self.cells.1.len()
-    }
-
+    #[inline]
     pub fn get(&self, x: usize) -> Cell {
-        let a = self.cells.0.len();
-        if x < a {
-            self.cells.0[x]
-        } else if let Some(c) = self.cells.1.get(x - a) {
-            *c
-        } else if x < self.len() {
-            FILL
-        } else {
-            Cell::DEFAULT
+        match self.entries.get(x) {
+            Some(e) => e.decode(self.ext),
+            None if x < self.len() => FILL,
+            None => Cell::DEFAULT,
         }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Cell> + '_ {
-        let fill = self.len().saturating_sub(self.stored());
-        self.cells
-            .0
-            .iter()
-            .chain(self.cells.1.iter())
-            .copied()
-            .chain(std::iter::repeat_n(FILL, fill))
-    }
-}
-
-impl<'a> From<&'a Line> for LineRef<'a> {
-    fn from(l: &'a Line) -> Self {
-        LineRef {
-            cells: (&l.cells, &[]),
-            size: l.cells.len() as u16,
-            used: l.used,
-            wrapped: l.wrapped,
-        }
+        (0..self.len()).map(|x| self.get(x))
     }
 }
 
@@ -398,8 +785,9 @@ impl History {
         self.lines.is_empty()
     }
 
+    /// Cells stored (compact and extended).
     pub fn cell_count(&self) -> usize {
-        self.cells.len()
+        self.entries.live().len()
     }
 
     /// Adds a line at the newest end.
@@ -408,59 +796,76 @@ impl History {
     }
 
     fn push(&mut self, line: &Line) {
-        let start = self.base + self.cells.len() as u64;
-        let keep = line
-            .cells
+        let keep = line.entries[..usize::from(line.hi)]
             .iter()
-            .rposition(|c| *c != FILL)
+            .rposition(|e| *e != FILL_ENTRY)
             .map_or(0, |i| i + 1);
-        self.cells.extend(line.cells[..keep].iter().copied());
+        let kept = &line.entries[..keep];
+        let start = self.entries.end();
+        let ext_start = self.ext.end();
+        self.entries.reserve(keep);
+        let mut ext_len = 0u32;
+        if line.ext.is_empty() {
+            self.entries.buf.extend_from_slice(kept);
+        } else {
+            for e in kept {
+                match e.ext_index() {
+                    None => self.entries.buf.push(*e),
+                    Some(i) => {
+                        if ext_len == 0 {
+                            self.ext.reserve(keep);
+                        }
+                        self.ext.buf.push(line.ext.get(i).copied().unwrap_or(FILL));
+                        self.entries.buf.push(Entry::extended(ext_len));
+                        ext_len += 1;
+                    }
+                }
+            }
+        }
         self.rendered.push_back(None);
         self.lines.push_back(HistLine {
             start,
+            ext: ext_start,
             len: keep as u16,
-            size: line.cells.len() as u16,
+            ext_len: ext_len as u16,
+            size: line.size,
             used: line.used,
             wrapped: line.wrapped,
         });
     }
 
     fn pop_front(&mut self, n: usize) {
-        for _ in 0..n {
-            if let Some(Some((b, _, _))) = self.rendered.pop_front() {
-                self.rendered_bytes -= b.len();
-            }
-            if let Some(l) = self.lines.pop_front() {
-                let drop = (l.start + u64::from(l.len) - self.base) as usize;
-                self.cells.drain(..drop.min(self.cells.len()));
-                self.base += drop as u64;
-            }
+        // `rendered` and `lines` always have the same length.
+        let n = n.min(self.lines.len()).min(self.rendered.len());
+        if n == 0 {
+            return;
         }
+        let freed: usize = self
+            .rendered
+            .drain(..n)
+            .map(|r| r.map_or(0, |(b, _, _)| b.len()))
+            .sum();
+        self.rendered_bytes -= freed;
+        let last = self.lines[n - 1];
+        self.lines.drain(..n);
+        self.entries.drop_before(last.start + u64::from(last.len));
+        self.ext.drop_before(last.ext + u64::from(last.ext_len));
     }
 
     pub fn clear(&mut self) {
         self.rendered.clear();
         self.rendered_bytes = 0;
-        self.base += self.cells.len() as u64;
-        self.cells.clear();
+        self.entries.clear();
+        self.ext.clear();
         self.lines.clear();
     }
 
     /// Line `i` (0 = oldest).
     pub fn line(&self, i: usize) -> Option<LineRef<'_>> {
         let l = self.lines.get(i)?;
-        let from = (l.start - self.base) as usize;
-        let to = from + usize::from(l.len);
-        let (a, b) = self.cells.as_slices();
-        let cells = if to <= a.len() {
-            (&a[from..to], &[][..])
-        } else if from >= a.len() {
-            (&b[from - a.len()..to - a.len()], &[][..])
-        } else {
-            (&a[from..], &b[..to - a.len()])
-        };
         Some(LineRef {
-            cells,
+            entries: self.entries.range(l.start, l.start + u64::from(l.len)),
+            ext: self.ext.range(l.ext, l.ext + u64::from(l.ext_len)),
             size: l.size,
             used: l.used,
             wrapped: l.wrapped,
@@ -473,15 +878,32 @@ impl History {
         }
     }
 
+    /// The cells kept whole (every cell whose text is a [`Texts`] entry).
     pub fn cells_mut(&mut self) -> impl Iterator<Item = &mut Cell> {
-        self.cells.iter_mut()
+        self.ext.live_mut().iter_mut()
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.cells.capacity() * std::mem::size_of::<Cell>()
+        self.entries.heap_bytes()
+            + self.ext.heap_bytes()
             + self.lines.capacity() * std::mem::size_of::<HistLine>()
             + self.rendered.capacity() * std::mem::size_of::<Option<Rendered>>()
             + self.rendered_bytes
+    }
+}
+
+/// The `cellsize` `grid_expand_line` gives a line of a grid `sx` wide that
+/// needs `want` cells.
+#[inline]
+fn expand_size(sx: usize, want: usize) -> usize {
+    if want < sx / 4 {
+        sx / 4
+    } else if want < sx / 2 {
+        sx / 2
+    } else if sx > want {
+        sx
+    } else {
+        want
     }
 }
 
@@ -490,7 +912,9 @@ impl History {
 pub struct Grid {
     pub sx: usize,
     pub sy: usize,
-    pub lines: Vec<Line>,
+    /// The screen's lines, top first (a deque: a full-screen scroll moves
+    /// the top line to the bottom without moving the others).
+    pub lines: VecDeque<Line>,
     pub history: History,
     /// `GRID_HISTORY`: lines scrolled off the top are kept.
     pub history_on: bool,
@@ -518,6 +942,12 @@ impl Grid {
         &self.lines[y]
     }
 
+    /// Whether cell `x` of line `y` is padding (`get_cell(x, y).is_padding()`).
+    #[inline]
+    pub fn is_padding(&self, x: usize, y: usize) -> bool {
+        self.lines.get(y).is_some_and(|l| l.is_padding(x))
+    }
+
     pub fn get_cell(&self, x: usize, y: usize) -> Cell {
         self.lines.get(y).map_or(Cell::DEFAULT, |l| l.get(x))
     }
@@ -528,19 +958,10 @@ impl Grid {
         let Some(l) = self.lines.get_mut(y) else {
             return;
         };
-        if want <= l.cells.len() {
+        if want <= l.len() {
             return;
         }
-        let size = if want < sx / 4 {
-            sx / 4
-        } else if want < sx / 2 {
-            sx / 2
-        } else if sx > want {
-            sx
-        } else {
-            want
-        };
-        l.cells.resize(size, Cell::cleared(bg));
+        l.resize(expand_size(sx, want), Cell::cleared(bg));
     }
 
     /// `grid_set_cell`.
@@ -553,34 +974,31 @@ impl Grid {
         if x + 1 > usize::from(l.used) {
             l.used = (x + 1) as u16;
         }
-        l.cells[x] = c;
+        l.set(x, &c);
     }
 
-    /// Sets `n` cells of the same pen from ASCII bytes (`grid_set_cells`).
-    pub fn set_ascii(&mut self, x: usize, y: usize, pen: &Cell, bytes: &[u8]) {
-        if y >= self.sy || bytes.is_empty() {
-            return;
+    /// Sets `n` cells of the same pen from ASCII bytes (`grid_set_cells`);
+    /// true when the cell after them is padding.
+    #[inline]
+    pub fn set_ascii(&mut self, x: usize, y: usize, pen: &Cell, bytes: &[u8]) -> bool {
+        let sx = self.sx;
+        let Some(l) = self.lines.get_mut(y) else {
+            return false;
+        };
+        let end = x + bytes.len();
+        if end > l.len() {
+            l.resize(expand_size(sx, end), FILL);
         }
-        self.expand_line(y, x + bytes.len(), COLOUR_DEFAULT);
-        let l = &mut self.lines[y];
-        if x + bytes.len() > usize::from(l.used) {
-            l.used = (x + bytes.len()) as u16;
+        if end > usize::from(l.used) {
+            l.used = end as u16;
         }
-        for (c, &b) in l.cells[x..x + bytes.len()].iter_mut().zip(bytes) {
-            *c = Cell {
-                text: u32::from(b),
-                width: 1,
-                flags: 0,
-                ..*pen
-            };
-        }
+        l.set_ascii(x, pen, bytes);
+        l.is_padding(end)
     }
 
     /// `grid_clear_cell` for cells inside the line.
     fn clear_cell(&mut self, x: usize, y: usize, bg: u32) {
-        if let Some(c) = self.lines[y].cells.get_mut(x) {
-            *c = Cell::cleared(bg);
-        }
+        self.lines[y].set(x, &Cell::cleared(bg));
     }
 
     /// `grid_clear`: `nx` cells from `px` on `ny` lines from `py`.
@@ -596,7 +1014,7 @@ impl Grid {
             return;
         }
         for y in py..py + ny {
-            let size = self.lines[y].cells.len();
+            let size = self.lines[y].len();
             let sx = self.sx.min(size);
             let mut ox = nx;
             if bg == COLOUR_DEFAULT {
@@ -654,14 +1072,22 @@ impl Grid {
             self.unwrap_above(dy);
         }
         // memmove: the destination gets the source lines; what it held
-        // ends up in source slots, which are emptied below.
+        // ends up in source slots, which are emptied below. Overlapping
+        // ranges (a scroll) are one rotation of the lines they span.
+        let lines = self.lines.make_contiguous();
         if dy < py {
-            for i in 0..ny {
-                self.lines.swap(dy + i, py + i);
+            if py - dy <= ny {
+                lines[dy..py + ny].rotate_left(py - dy);
+            } else {
+                for i in 0..ny {
+                    lines.swap(dy + i, py + i);
+                }
             }
+        } else if dy - py <= ny {
+            lines[py..dy + ny].rotate_right(dy - py);
         } else {
             for i in (0..ny).rev() {
-                self.lines.swap(dy + i, py + i);
+                lines.swap(dy + i, py + i);
             }
         }
         for y in py..py + ny {
@@ -682,7 +1108,7 @@ impl Grid {
         self.expand_line(py, px + nx, COLOUR_DEFAULT);
         self.expand_line(py, dx + nx, COLOUR_DEFAULT);
         let l = &mut self.lines[py];
-        l.cells.copy_within(px..px + nx, dx);
+        l.copy_within(px..px + nx, dx);
         if dx + nx > usize::from(l.used) {
             l.used = (dx + nx) as u16;
         }
@@ -690,16 +1116,22 @@ impl Grid {
             if x >= dx && x < dx + nx {
                 continue;
             }
-            l.cells[x] = Cell::cleared(bg);
+            l.set(x, &Cell::cleared(bg));
         }
     }
 
     /// `grid_collect_history`: makes room before a line is added.
+    #[inline]
     fn collect_history(&mut self) {
         let hsize = self.history.len();
         if hsize == 0 || hsize < self.hlimit {
             return;
         }
+        self.drop_history(hsize);
+    }
+
+    #[cold]
+    fn drop_history(&mut self, hsize: usize) {
         let ny = (self.hlimit / 10).clamp(1, hsize);
         self.history.pop_front(ny);
         self.hscrolled = self.hscrolled.min(self.history.len());
@@ -709,9 +1141,12 @@ impl Grid {
     /// bottom (`grid_scroll_history`).
     pub fn scroll_history(&mut self, bg: u32) {
         self.collect_history();
-        self.history.push(&self.lines[0]);
-        self.hscrolled += 1;
+        if let Some(top) = self.lines.front() {
+            self.history.push(top);
+        }
+        // O(1) on a full deque (the screen's is): only the head moves.
         self.lines.rotate_left(1);
+        self.hscrolled += 1;
         let last = self.sy - 1;
         self.empty_line(last, bg);
     }
@@ -722,7 +1157,9 @@ impl Grid {
         self.collect_history();
         self.history.push(&self.lines[upper]);
         self.hscrolled += 1;
-        self.lines[upper..=lower].rotate_left(1);
+        if let Some(top) = self.lines.remove(upper) {
+            self.lines.insert(lower, top);
+        }
         self.empty_line(lower, bg);
     }
 
@@ -772,17 +1209,138 @@ impl Grid {
     pub fn cells_mut(&mut self) -> impl Iterator<Item = &mut Cell> {
         self.lines
             .iter_mut()
-            .flat_map(|l| l.cells.iter_mut())
+            .flat_map(|l| l.cells_mut())
             .chain(self.history.cells_mut())
     }
 
     /// Heap bytes held by cells and line tables.
     pub fn heap_bytes(&self) -> usize {
-        self.lines
-            .iter()
-            .map(|l| l.cells.capacity() * std::mem::size_of::<Cell>())
-            .sum::<usize>()
+        self.lines.iter().map(Line::heap_bytes).sum::<usize>()
             + self.lines.capacity() * std::mem::size_of::<Line>()
             + self.history.heap_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cells of every kind: compact (Latin-1, palette colours, the first
+    /// eight attributes, cleared) and kept whole (wide, padding, tab, RGB,
+    /// underline colour, later attributes, combined text).
+    fn kinds() -> Vec<Cell> {
+        let mut texts = Texts::default();
+        let joined = texts.intern("e\u{301}".as_bytes());
+        let c = |f: fn(&mut Cell)| {
+            let mut c = Cell::DEFAULT;
+            f(&mut c);
+            c
+        };
+        vec![
+            Cell::DEFAULT,
+            FILL,
+            Cell::cleared(3),
+            Cell::cleared(COLOUR_256 | 200),
+            c(|c| c.text = u32::from(b'x')),
+            c(|c| c.text = 0xe9),
+            c(|c| c.text = 0x100),
+            c(|c| {
+                c.fg = 97;
+                c.bg = COLOUR_256 | 17;
+                c.attr = attr::BRIGHT | attr::CHARSET;
+            }),
+            c(|c| c.fg = COLOUR_RGB | 0x12_34_56),
+            c(|c| c.bg = COLOUR_RGB),
+            c(|c| c.us = 1),
+            c(|c| c.attr = attr::STRIKETHROUGH),
+            c(|c| {
+                c.text = 0x4e00;
+                c.width = 2;
+            }),
+            Cell::PADDING,
+            c(|c| {
+                c.flags = flag::TAB;
+                c.width = 4;
+            }),
+            Cell {
+                text: joined,
+                ..Cell::DEFAULT
+            },
+        ]
+    }
+
+    #[test]
+    fn history_keeps_every_cell_as_it_was() {
+        let cells = kinds();
+        let mut h = History::default();
+        for i in 0..cells.len() {
+            // Rotated so each kind sits at each place, with fill after.
+            let line = Line::from_cells(
+                cells[i..]
+                    .iter()
+                    .chain(&cells[..i])
+                    .chain(&[FILL; 5])
+                    .copied(),
+                9,
+                i % 2 == 0,
+            );
+            h.push_line(&line);
+        }
+        for i in 0..cells.len() {
+            let l = h.line(i).expect("line");
+            assert_eq!(l.len(), cells.len() + 5);
+            assert_eq!((l.used, l.wrapped), (9u16, i % 2 == 0));
+            let want: Vec<Cell> = cells[i..].iter().chain(&cells[..i]).copied().collect();
+            let got: Vec<Cell> = l.iter().collect();
+            assert_eq!(&got[..cells.len()], &want[..], "line {i}");
+            assert!(got[cells.len()..].iter().all(|c| *c == FILL));
+            assert_eq!(l.get(cells.len() + 5), Cell::DEFAULT);
+        }
+    }
+
+    #[test]
+    fn history_ring_drops_its_front_without_growing() {
+        let mut h = History::default();
+        let mut line = Line::from_cells([Cell::DEFAULT; 40], 0, false);
+        line.set(
+            3,
+            &Cell {
+                fg: COLOUR_RGB | 7,
+                ..Cell::DEFAULT
+            },
+        );
+        for n in 0..5_000u32 {
+            line.set(
+                0,
+                &Cell {
+                    text: u32::from(b'a') + n % 26,
+                    ..Cell::DEFAULT
+                },
+            );
+            h.push_line(&line);
+            if h.len() > 100 {
+                h.pop_front(10);
+            }
+        }
+        let cap = h.heap_bytes();
+        for n in 0..5_000u32 {
+            line.set(
+                0,
+                &Cell {
+                    text: u32::from(b'a') + n % 26,
+                    ..Cell::DEFAULT
+                },
+            );
+            h.push_line(&line);
+            if h.len() > 100 {
+                h.pop_front(10);
+            }
+        }
+        assert_eq!(h.heap_bytes(), cap);
+        let last = h.line(h.len() - 1).expect("line");
+        assert_eq!(last.get(0).text, u32::from(b'a') + 4_999 % 26);
+        assert_eq!(last.get(3).fg, COLOUR_RGB | 7);
+        let first = h.line(0).expect("line");
+        assert_eq!(first.get(3).fg, COLOUR_RGB | 7);
     }
 }

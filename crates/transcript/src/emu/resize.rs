@@ -20,7 +20,7 @@ struct All {
 
 /// `grid_expand_line` on a line for width `sx`.
 fn expand(l: &mut Line, want: usize, sx: usize) {
-    if want <= l.cells.len() {
+    if want <= l.len() {
         return;
     }
     let size = if want < sx / 4 {
@@ -32,7 +32,7 @@ fn expand(l: &mut Line, want: usize, sx: usize) {
     } else {
         want
     };
-    l.cells.resize(size, Cell::cleared(COLOUR_DEFAULT));
+    l.resize(size, Cell::cleared(COLOUR_DEFAULT));
 }
 
 /// `grid_set_cell` on a line.
@@ -41,7 +41,7 @@ fn set_cell(l: &mut Line, x: usize, c: Cell, sx: usize) {
     if x + 1 > usize::from(l.used) {
         l.used = (x + 1) as u16;
     }
-    l.cells[x] = c;
+    l.set(x, &c);
 }
 
 fn width_of(c: &Cell) -> usize {
@@ -120,8 +120,8 @@ impl All {
             // grid_move_cells(gd, 0, want, yy + lines, left, 8)
             let l = &mut self.lines[yy + lines];
             expand(l, want + left, sx);
-            l.cells.copy_within(want..want + left, 0);
-            l.cells.truncate(left);
+            l.copy_within(want..want + left, 0);
+            l.truncate(left);
             l.used = left as u16;
             lines -= 1;
         } else if !wrapped {
@@ -174,7 +174,7 @@ impl All {
         if was_wrapped {
             target[line].wrapped = true;
         }
-        gl.cells.truncate(at);
+        gl.truncate(at);
         gl.used = at as u16;
         gl.wrapped = true;
         target[first] = gl;
@@ -362,14 +362,10 @@ pub fn resize(
     let mut lines: Vec<Line> = Vec::with_capacity(hsize + oldy);
     for i in 0..hsize {
         if let Some(l) = grid.history.line(i) {
-            lines.push(Line {
-                cells: l.iter().collect(),
-                used: l.used,
-                wrapped: l.wrapped,
-            });
+            lines.push(Line::from_cells(l.iter(), l.used, l.wrapped));
         }
     }
-    lines.append(&mut grid.lines);
+    lines.extend(grid.lines.drain(..));
     let mut all = All {
         lines,
         hsize,
@@ -400,7 +396,7 @@ pub fn resize(
     for l in &all.lines {
         grid.history.push_line(l);
     }
-    grid.lines = screen;
+    grid.lines = screen.into();
     grid.sx = sx;
     grid.sy = sy;
     grid.hscrolled = all.hscrolled;

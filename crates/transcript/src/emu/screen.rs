@@ -4,6 +4,8 @@
 //! [`Grid`]. Each method is named after, and behaves like, the tmux
 //! function it follows; the profile selects the behaviour of a release.
 
+use std::collections::VecDeque;
+
 use super::grid::{COLOUR_DEFAULT, Cell, Grid, Line, Texts, attr, flag};
 use super::profile::Profile;
 
@@ -63,7 +65,7 @@ impl Glyph {
 /// The alternate screen's saved state.
 #[derive(Debug, Clone)]
 pub struct Saved {
-    pub lines: Vec<Line>,
+    pub lines: VecDeque<Line>,
     pub sx: usize,
     pub history_on: bool,
 }
@@ -469,7 +471,7 @@ impl Screen {
     // --- erasing -----------------------------------------------------
 
     pub fn clear_line(&mut self, bg: u32) {
-        if self.grid.line(self.cy).cells.is_empty() && bg == COLOUR_DEFAULT {
+        if self.grid.line(self.cy).is_empty() && bg == COLOUR_DEFAULT {
             return;
         }
         self.grid.clear(0, self.cy, self.sx(), 1, bg);
@@ -480,7 +482,7 @@ impl Screen {
             self.clear_line(bg);
             return;
         }
-        let size = self.grid.line(self.cy).cells.len();
+        let size = self.grid.line(self.cy).len();
         if self.cx > self.sx() - 1 || (self.cx >= size && bg == COLOUR_DEFAULT) {
             return;
         }
@@ -657,9 +659,11 @@ impl Screen {
             let (run, rest) = bytes.split_at(n);
             let (cx, cy) = (self.cx, self.cy);
             self.erase_padding_before(cx, cy);
-            self.grid.set_ascii(cx, cy, pen, run);
+            let padding_after = self.grid.set_ascii(cx, cy, pen, run);
             self.cx = cx + n;
-            self.erase_padding_after(self.cx, cy);
+            if padding_after {
+                self.erase_padding_after(self.cx, cy);
+            }
             bytes = rest;
         }
     }
@@ -726,7 +730,7 @@ impl Screen {
         let sx = self.sx();
         let mut xx = from;
         while xx < sx {
-            if !self.grid.get_cell(xx, cy).is_padding() {
+            if !self.grid.is_padding(xx, cy) {
                 break;
             }
             self.erase_cell(xx, cy);
@@ -887,7 +891,7 @@ impl Screen {
     fn collect_texts(&mut self) {
         let mut saved_cells: Vec<&mut Cell> = Vec::new();
         if let Some(s) = self.saved.as_mut() {
-            saved_cells.extend(s.lines.iter_mut().flat_map(|l| l.cells.iter_mut()));
+            saved_cells.extend(s.lines.iter_mut().flat_map(|l| l.cells_mut()));
         }
         self.texts.collect(self.grid.cells_mut().chain(saved_cells));
     }
@@ -1064,11 +1068,11 @@ fn first_char(data: &[u8]) -> u32 {
 /// Characters some tmux joins to a neighbour by their own rules: regional
 /// indicators, skin tones and their bases, Hangul jamo.
 fn joins_specially(c: u32) -> bool {
-    is_modifier(c)
-        || SKIN_TONE_BASES.binary_search(&c).is_ok()
-        || (0x1100..=0x11ff).contains(&c)
+    // Cheap ranges first: most characters are below every one of these.
+    (0x1100..=0x11ff).contains(&c)
         || (0xa960..=0xa97f).contains(&c)
         || (0xd7b0..=0xd7ff).contains(&c)
+        || (c >= 0x1F1E6 && (is_modifier(c) || SKIN_TONE_BASES.binary_search(&c).is_ok()))
 }
 
 /// 3.5's modifier table: regional indicators and skin tones.
