@@ -418,6 +418,23 @@ impl Emulator {
                 i = end;
                 continue;
             }
+            // CR and LF between runs of text (most of any output), straight
+            // to the screen when nothing else is in play: no unfinished
+            // character, no live stream to write.
+            if (b == b'\r' || b == b'\n')
+                && self.state == GROUND
+                && !self.utf8_started
+                && self.tee.is_none()
+            {
+                if b == b'\r' {
+                    self.screen.carriage_return();
+                } else {
+                    self.screen.linefeed(false, self.pen.bg);
+                }
+                self.last = None;
+                i += 1;
+                continue;
+            }
             self.byte(b);
             i += 1;
         }
