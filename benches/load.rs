@@ -21,6 +21,12 @@
 //!                          # vs direct (load_preview.rs; relay and runner in
 //!                          # this process: no binaries needed)
 //! ```
+//!
+//! With ttyd installed (`scripts/install-ttyd`, or `TTYD=/path/to/ttyd`),
+//! every flood and the keystrokes also run through ttyd serving
+//! `tmux attach` (load_ttyd.rs), the runs of all transports interleaved
+//! (run 1 of each, then run 2 of each, …), and the tool ends with one table
+//! of medians with their ratio to ttyd's.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -35,6 +41,9 @@ mod search;
 
 #[path = "load_preview.rs"]
 mod preview;
+
+#[path = "load_ttyd.rs"]
+mod ttyd;
 
 type Result<T> = anyhow::Result<T>;
 
@@ -73,91 +82,171 @@ fn main() -> Result<()> {
         // LOAD_ONLY=word runs only the cases whose label contains it.
         let only = std::env::var("LOAD_ONLY").unwrap_or_default();
         let wanted = |label: &str| only.is_empty() || label.contains(&only);
+        let ttyd_bin = ttyd::find();
+        match &ttyd_bin {
+            Some(b) => println!("ttyd: {} ({})", b.display(), ttyd::version(b)),
+            None => println!("ttyd: not installed (scripts/install-ttyd); its cases are left out"),
+        }
+        let mut summary: Vec<SummaryRow> = Vec::new();
         for (label, command) in FLOODS {
             println!("\n## flood: {label}");
-            if wanted("bare") {
-                let bare = repeat(runs, || flood_bare_control(command)).await?;
-                row(
-                    "(a) bare control client, Enter → final line read",
-                    &bare.iter().map(|r| r.secs).collect::<Vec<_>>(),
-                    "s",
-                );
+            // Interleaved: run i of every transport, then run i + 1.
+            let mut bare = Vec::new();
+            let mut tty = Vec::new();
+            let mut via_ttyd = Vec::new();
+            let mut alone = Vec::new();
+            let mut attached = Vec::new();
+            for _ in 0..runs {
+                if let Some(bin) = ttyd_bin.as_ref().filter(|_| wanted("ttyd")) {
+                    via_ttyd.push(ttyd::flood(bin, command).await?);
+                }
+                if wanted("alone") {
+                    alone.push(flood_bridge(&bins, command, false).await?);
+                }
+                if wanted("attached") {
+                    attached.push(flood_bridge(&bins, command, true).await?);
+                }
+                if wanted("bare") {
+                    bare.push(flood_bare_control(command).await?);
+                }
+                if wanted("tty") {
+                    tty.push(flood_tty(command).await?);
+                }
             }
-            if wanted("tty") {
-                let tty = repeat(runs, || flood_tty(command)).await?;
-                row(
-                    "(b) tty client in a pty, Enter → final line read",
-                    &tty.iter().map(|r| r.secs).collect::<Vec<_>>(),
-                    "s",
-                );
+            if !via_ttyd.is_empty() {
+                let t = &via_ttyd;
+                row("ttyd: Enter → final line on its WebSocket client", &t.iter().map(|x| x.secs).collect::<Vec<_>>(), "s");
+                row("ttyd: bytes sent to the browser", &t.iter().map(|x| x.browser_bytes as f64 / 1e6).collect::<Vec<_>>(), "MB");
+                row("ttyd: tmux server CPU", &t.iter().map(|x| x.tmux_cpu).collect::<Vec<_>>(), "s");
+                row("ttyd: ttyd + its tmux client CPU", &t.iter().map(|x| x.ttyd_cpu).collect::<Vec<_>>(), "s");
+                row("ttyd: ttyd peak RSS", &t.iter().map(|x| x.ttyd_rss_mb).collect::<Vec<_>>(), "MB");
+                row("ttyd: its tmux client peak RSS", &t.iter().map(|x| x.client_rss_mb).collect::<Vec<_>>(), "MB");
             }
-            for with_terminal in [false, true] {
-                if !wanted(if with_terminal { "attached" } else { "alone" }) {
+            for (who, r) in [("bridge+relay, alone", &alone), ("bridge+relay, terminal attached", &attached)] {
+                if r.is_empty() {
                     continue;
                 }
-                let r = repeat(runs, || flood_bridge(&bins, command, with_terminal)).await?;
-                let who = if with_terminal {
-                    "bridge+relay, terminal attached"
-                } else {
-                    "bridge+relay, alone"
-                };
-                row(
-                    &format!("{who}: Enter → final line on the WebSocket client"),
-                    &r.iter().map(|x| x.secs).collect::<Vec<_>>(),
-                    "s",
-                );
-                row(
-                    &format!("{who}: bytes sent to the browser"),
-                    &r.iter()
-                        .map(|x| x.browser_bytes as f64 / 1e6)
-                        .collect::<Vec<_>>(),
-                    "MB",
-                );
-                row(
-                    &format!("{who}: bridge CPU"),
-                    &r.iter().map(|x| x.bridge_cpu).collect::<Vec<_>>(),
-                    "s",
-                );
-                row(
-                    &format!("{who}: relay CPU"),
-                    &r.iter().map(|x| x.relay_cpu).collect::<Vec<_>>(),
-                    "s",
-                );
-                row(
-                    &format!("{who}: bridge peak RSS"),
-                    &r.iter().map(|x| x.bridge_rss_mb).collect::<Vec<_>>(),
-                    "MB",
-                );
-                row(
-                    &format!("{who}: relay peak RSS"),
-                    &r.iter().map(|x| x.relay_rss_mb).collect::<Vec<_>>(),
-                    "MB",
-                );
+                row(&format!("{who}: Enter → final line on the WebSocket client"), &r.iter().map(|x| x.secs).collect::<Vec<_>>(), "s");
+                row(&format!("{who}: bytes sent to the browser"), &r.iter().map(|x| x.browser_bytes as f64 / 1e6).collect::<Vec<_>>(), "MB");
+                row(&format!("{who}: tmux server CPU"), &r.iter().map(|x| x.tmux_cpu).collect::<Vec<_>>(), "s");
+                row(&format!("{who}: bridge CPU"), &r.iter().map(|x| x.bridge_cpu).collect::<Vec<_>>(), "s");
+                row(&format!("{who}: relay CPU"), &r.iter().map(|x| x.relay_cpu).collect::<Vec<_>>(), "s");
+                row(&format!("{who}: bridge peak RSS"), &r.iter().map(|x| x.bridge_rss_mb).collect::<Vec<_>>(), "MB");
+                row(&format!("{who}: relay peak RSS"), &r.iter().map(|x| x.relay_rss_mb).collect::<Vec<_>>(), "MB");
+            }
+            if !bare.is_empty() {
+                row("(a) bare control client, Enter → final line read", &bare.iter().map(|r| r.secs).collect::<Vec<_>>(), "s");
+            }
+            if !tty.is_empty() {
+                row("(b) tty client in a pty, Enter → final line read", &tty.iter().map(|r| r.secs).collect::<Vec<_>>(), "s");
+            }
+            let med = |v: Vec<f64>| if v.is_empty() { f64::NAN } else { percentile(&v, 0.5) };
+            let t_secs = med(via_ttyd.iter().map(|x| x.secs).collect());
+            let t_cpu = med(via_ttyd.iter().map(|x| x.tmux_cpu + x.ttyd_cpu).collect());
+            let t_bytes = med(via_ttyd.iter().map(|x| x.browser_bytes as f64 / 1e6).collect());
+            for (who, r) in [("alone", &alone), ("attached", &attached)] {
+                if r.is_empty() {
+                    continue;
+                }
+                summary.push(SummaryRow {
+                    what: format!("{label}, bridge {who}: completion (s)"),
+                    ours: med(r.iter().map(|x| x.secs).collect()),
+                    ttyd: t_secs,
+                });
+                summary.push(SummaryRow {
+                    what: format!("{label}, bridge {who}: server CPU, tmux + bridge + relay vs tmux + ttyd (s)"),
+                    ours: med(r.iter().map(|x| x.tmux_cpu + x.bridge_cpu + x.relay_cpu).collect()),
+                    ttyd: t_cpu,
+                });
+                summary.push(SummaryRow {
+                    what: format!("{label}, bridge {who}: bytes to the browser (MB)"),
+                    ours: med(r.iter().map(|x| x.browser_bytes as f64 / 1e6).collect()),
+                    ttyd: t_bytes,
+                });
+                summary.push(SummaryRow {
+                    what: format!("{label}, bridge {who}: peak RSS, bridge + relay vs ttyd + its client (MB)"),
+                    ours: med(r.iter().map(|x| x.bridge_rss_mb + x.relay_rss_mb).collect()),
+                    ttyd: med(via_ttyd.iter().map(|x| x.ttyd_rss_mb + x.client_rss_mb).collect()),
+                });
             }
         }
         if !only.is_empty() && wanted("daemon") {
             daemon_case(&bins, runs).await?;
         }
         if !wanted("keys") {
+            print_summary(&summary);
             return Ok(());
         }
         println!(
             "\n## keystroke round trip: WebSocket input → echoed output on the WebSocket client"
         );
-        let mut p50 = Vec::new();
-        let mut p95 = Vec::new();
-        let mut p99 = Vec::new();
+        let (mut p50, mut p95, mut p99) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut t50, mut t95, mut t99) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {
+            if let Some(bin) = &ttyd_bin {
+                let lat = ttyd::keystrokes(bin, 300).await?;
+                t50.push(percentile(&lat, 0.50));
+                t95.push(percentile(&lat, 0.95));
+                t99.push(percentile(&lat, 0.99));
+            }
             let lat = keystrokes(&bins, 300).await?;
             p50.push(percentile(&lat, 0.50));
             p95.push(percentile(&lat, 0.95));
             p99.push(percentile(&lat, 0.99));
         }
-        row("p50", &p50, "ms");
-        row("p95", &p95, "ms");
-        row("p99", &p99, "ms");
+        row("bridge+relay: p50", &p50, "ms");
+        row("bridge+relay: p95", &p95, "ms");
+        row("bridge+relay: p99", &p99, "ms");
+        if !t50.is_empty() {
+            row("ttyd: p50", &t50, "ms");
+            row("ttyd: p95", &t95, "ms");
+            row("ttyd: p99", &t99, "ms");
+            for (what, ours, theirs) in [("keystroke echo p50 (ms)", &p50, &t50), ("keystroke echo p99 (ms)", &p99, &t99)] {
+                summary.push(SummaryRow {
+                    what: what.into(),
+                    ours: percentile(ours, 0.5),
+                    ttyd: percentile(theirs, 0.5),
+                });
+            }
+        }
+        print_summary(&summary);
         Ok(())
     })
+}
+
+/// A median of ours against ttyd's, for the closing table.
+struct SummaryRow {
+    what: String,
+    ours: f64,
+    ttyd: f64,
+}
+
+/// The closing table: medians and their ratio to ttyd's.
+fn print_summary(rows: &[SummaryRow]) {
+    if rows.is_empty() {
+        return;
+    }
+    println!("\n## against ttyd (medians; ratio = tmux-bridge / ttyd)\n");
+    println!("| | tmux-bridge | ttyd | ratio |");
+    println!("|---|---|---|---|");
+    for r in rows {
+        println!(
+            "| {} | {:.3} | {:.3} | {:.2}× |",
+            r.what,
+            r.ours,
+            r.ttyd,
+            r.ours / r.ttyd
+        );
+    }
+}
+
+/// CPU seconds the tmux server of `tmux` used so far.
+fn tmux_server_cpu(tmux: &Tmux) -> f64 {
+    let pid = tmux
+        .run(&["display-message", "-p", "#{pid}"])
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok());
+    proc_usage(pid).0
 }
 
 fn tmux_version() -> String {
@@ -166,18 +255,6 @@ fn tmux_version() -> String {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default()
-}
-
-async fn repeat<T, F, Fut>(runs: usize, mut f: F) -> Result<Vec<T>>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T>>,
-{
-    let mut out = Vec::new();
-    for _ in 0..runs {
-        out.push(f().await?);
-    }
-    Ok(out)
 }
 
 fn percentile(samples: &[f64], p: f64) -> f64 {
@@ -378,6 +455,7 @@ async fn read_until_with(
 
 struct FloodResult {
     secs: f64,
+    tmux_cpu: f64,
     browser_bytes: usize,
     bridge_cpu: f64,
     relay_cpu: f64,
@@ -553,6 +631,7 @@ async fn flood_bridge(bins: &Bins, command: &str, with_terminal: bool) -> Result
     let bytes_before = b.frame_bytes;
     let (bcpu0, _) = proc_usage(sys.bridge.id());
     let (rcpu0, _) = proc_usage(sys.relay.id());
+    let server0 = tmux_server_cpu(&sys.tmux);
     let start = Instant::now();
     sys.tmux.run(&["send-keys", "-t", &pane, "Enter"])?;
     b.until("the final line", 180, |v| {
@@ -563,12 +642,14 @@ async fn flood_bridge(bins: &Bins, command: &str, with_terminal: bool) -> Result
     let browser_bytes = b.frame_bytes - bytes_before;
     let (bcpu1, brss) = proc_usage(sys.bridge.id());
     let (rcpu1, rrss) = proc_usage(sys.relay.id());
+    let tmux_cpu = tmux_server_cpu(&sys.tmux) - server0;
     if let Some(t) = terminal {
         t.detach().await;
     }
     sys.stop().await;
     Ok(FloodResult {
         secs,
+        tmux_cpu,
         browser_bytes,
         bridge_cpu: bcpu1 - bcpu0,
         relay_cpu: rcpu1 - rcpu0,
