@@ -34,6 +34,7 @@
 
 pub mod accounts;
 mod agents;
+mod commit;
 mod devservers;
 mod error;
 mod events;
@@ -56,6 +57,7 @@ use sqlx::sqlite::{
 };
 
 pub use agents::{AgentRecord, AgentTransition, PaneWatch, TRANSITIONS_KEPT};
+pub use commit::{CommitOptions, CommitStats, FrameCommitter, PendingFrame};
 pub use devservers::{DevserverEventRecord, NewDevserverEvent};
 pub use error::StoreError;
 pub use events::{EventRecord, NewEvent};
@@ -183,6 +185,19 @@ pub struct StoredFrame {
     pub bytes: Bytes,
 }
 
+/// A Batch frame to store with [`Store::append_frames`] or the
+/// [`FrameCommitter`]: the bytes as received, covering records
+/// `first_seq..=last_seq` of `session`; `at` is recorded as the session's
+/// last activity when the frame is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFrame {
+    pub session: TerminalSessionId,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub bytes: Bytes,
+    pub at: Option<Millis>,
+}
+
 /// A stored Snapshot frame at `at_seq`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSnapshot {
@@ -211,6 +226,17 @@ pub enum Since {
         snapshot: StoredSnapshot,
         frames: Vec<StoredFrame>,
     },
+}
+
+/// The size of [`Store::since`]'s answer, from [`Store::since_cost`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SinceCost {
+    /// The stored head (`last_seq`).
+    pub head: u64,
+    /// Bytes of the frames (and snapshot) `since` would send.
+    pub bytes: u64,
+    /// Size of the latest stored snapshot, if any.
+    pub snapshot_bytes: Option<u64>,
 }
 
 /// How much history to keep per terminal session.
