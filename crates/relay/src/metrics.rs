@@ -54,6 +54,9 @@ pub struct Metrics {
     pub store_append: Histogram,
     /// Browsers whose queue overflowed and that were moved to a snapshot.
     pub snapshot_moves: Counter,
+    /// Browsers that resumed from a fresh snapshot asked of the runner
+    /// because their missed records outweighed one.
+    pub resume_snapshots: Counter,
     http: Family<ClassLabel, Counter>,
 }
 
@@ -70,6 +73,7 @@ impl Metrics {
         // millisecond, a busy PostgreSQL takes tens of them.
         let store_append = Histogram::new(exponential_buckets(0.000_25, 2.0, 15));
         let snapshot_moves = Counter::default();
+        let resume_snapshots = Counter::default();
         let http = Family::<ClassLabel, Counter>::default();
         registry.register(
             "frames_in",
@@ -98,6 +102,11 @@ impl Metrics {
             snapshot_moves.clone(),
         );
         registry.register(
+            "browser_resume_snapshots",
+            "Browsers resumed from a fresh snapshot instead of the records they missed",
+            resume_snapshots.clone(),
+        );
+        registry.register(
             "http_responses",
             "HTTP responses by status class (1xx is a WebSocket upgrade)",
             http.clone(),
@@ -116,6 +125,7 @@ impl Metrics {
             bytes_out,
             store_append,
             snapshot_moves,
+            resume_snapshots,
             http,
         }
     }

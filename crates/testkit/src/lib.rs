@@ -371,6 +371,15 @@ impl Browser {
         self
     }
 
+    /// Closes the socket, as a tab that goes away does; the screens and
+    /// counters stay, for [`Browser::resume`] and [`Browser::with_state_of`].
+    pub async fn close(&mut self) -> Result<()> {
+        self.ws.close(None).await?;
+        // Read until the relay's close frame (or the end).
+        while let Some(Ok(_)) = self.ws.next().await {}
+        Ok(())
+    }
+
     /// Every live record applied once, in increasing order.
     pub fn check_gap_free(&self) -> Result<()> {
         for w in self.applied.windows(2) {
