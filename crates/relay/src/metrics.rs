@@ -50,7 +50,8 @@ pub struct Metrics {
     pub frames_out: Counter,
     /// Bytes of those frames.
     pub bytes_out: Counter,
-    /// Seconds one Batch took to commit to the store.
+    /// Seconds from a Batch's arrival to the commit of the transaction
+    /// holding it (the group committer's queue, then the transaction).
     pub store_append: Histogram,
     /// Browsers whose queue overflowed and that were moved to a snapshot.
     pub snapshot_moves: Counter,
@@ -93,7 +94,7 @@ impl Metrics {
         );
         registry.register(
             "store_append_seconds",
-            "Time to commit one batch of records to the store",
+            "Time from a batch of records' arrival to the commit of the transaction holding it",
             store_append.clone(),
         );
         registry.register(
