@@ -131,6 +131,8 @@ fn main() -> Result<()> {
                 row(&format!("{who}: tmux server CPU"), &r.iter().map(|x| x.tmux_cpu).collect::<Vec<_>>(), "s");
                 row(&format!("{who}: bridge CPU"), &r.iter().map(|x| x.bridge_cpu).collect::<Vec<_>>(), "s");
                 row(&format!("{who}: relay CPU"), &r.iter().map(|x| x.relay_cpu).collect::<Vec<_>>(), "s");
+                row(&format!("{who}: relay CPU per stored and delivered frame"), &r.iter().map(|x| x.relay_cpu * 1e6 / x.browser_frames.max(1) as f64).collect::<Vec<_>>(), "µs");
+                row(&format!("{who}: frames stored and delivered"), &r.iter().map(|x| x.browser_frames as f64).collect::<Vec<_>>(), "");
                 row(&format!("{who}: bridge peak RSS"), &r.iter().map(|x| x.bridge_rss_mb).collect::<Vec<_>>(), "MB");
                 row(&format!("{who}: relay peak RSS"), &r.iter().map(|x| x.relay_rss_mb).collect::<Vec<_>>(), "MB");
             }
@@ -457,6 +459,9 @@ struct FloodResult {
     secs: f64,
     tmux_cpu: f64,
     browser_bytes: usize,
+    /// Frames the browser received: with one browser and no snapshot move,
+    /// every frame the relay stored.
+    browser_frames: usize,
     bridge_cpu: f64,
     relay_cpu: f64,
     bridge_rss_mb: f64,
@@ -629,6 +634,7 @@ async fn flood_bridge(bins: &Bins, command: &str, with_terminal: bool) -> Result
     })
     .await?;
     let bytes_before = b.frame_bytes;
+    let frames_before = b.frames;
     let (bcpu0, _) = proc_usage(sys.bridge.id());
     let (rcpu0, _) = proc_usage(sys.relay.id());
     let server0 = tmux_server_cpu(&sys.tmux);
@@ -640,6 +646,7 @@ async fn flood_bridge(bins: &Bins, command: &str, with_terminal: bool) -> Result
     .await?;
     let secs = start.elapsed().as_secs_f64();
     let browser_bytes = b.frame_bytes - bytes_before;
+    let browser_frames = b.frames - frames_before;
     let (bcpu1, brss) = proc_usage(sys.bridge.id());
     let (rcpu1, rrss) = proc_usage(sys.relay.id());
     let tmux_cpu = tmux_server_cpu(&sys.tmux) - server0;
@@ -651,6 +658,7 @@ async fn flood_bridge(bins: &Bins, command: &str, with_terminal: bool) -> Result
         secs,
         tmux_cpu,
         browser_bytes,
+        browser_frames,
         bridge_cpu: bcpu1 - bcpu0,
         relay_cpu: rcpu1 - rcpu0,
         bridge_rss_mb: brss,

@@ -1,16 +1,35 @@
-//! Store append rate (issue 3): frames per second, one frame per
-//! transaction as the relay stores them, 1 to 4 KiB frames, for SQLite (a
-//! file in WAL mode, `synchronous=NORMAL` and `FULL`) and for PostgreSQL
-//! when `TEST_DATABASE_URL` is set (a fresh database, dropped afterwards).
+//! Store append rate (issue 3, issue 16): frames per second, 1 to 4 KiB
+//! frames, for SQLite (a file in WAL mode, `synchronous=NORMAL` and
+//! `FULL`) and for PostgreSQL when `TEST_DATABASE_URL` is set (a fresh
+//! database, dropped afterwards). Three groups:
+//!
+//! - `store_append`: one writer, one frame per transaction;
+//! - `store_append_8`: 8 writers (8 sessions, as 8 runner channels), one
+//!   frame per transaction each: how the relay stored frames before group
+//!   commit;
+//! - `store_group_commit_8`: the same 8 writers through one
+//!   [`FrameCommitter`], each keeping up to 64 frames in flight (the relay
+//!   keeps up to 256 per runner connection): many frames per transaction,
+//!   each answered after its commit.
 //!
 //! `cargo bench -p benches --bench store`; criterion's `thrpt` is
-//! frames per second.
+//! frames per second. The frames per transaction of the last group are
+//! printed after it.
 
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sqlx::Connection;
-use store::{SqliteSync, Store, StoreOptions, TerminalSessionId};
+use std::collections::VecDeque;
+
+use store::{
+    CommitOptions, FrameCommitter, NewFrame, SqliteSync, Store, StoreOptions, TerminalSessionId,
+};
+
+/// Writers of the concurrent groups.
+const WRITERS: usize = 8;
+/// Frames a writer of `store_group_commit_8` keeps in flight.
+const IN_FLIGHT: usize = 64;
 
 /// 64 frames of 1 to 4 KiB of incompressible bytes (they are zstd output
 /// in production).
@@ -122,6 +141,108 @@ fn bench(c: &mut Criterion) {
         rt.block_on(store.close());
     }
     group.finish();
+
+    let payloads: Vec<bytes::Bytes> = payloads.into_iter().map(bytes::Bytes::from).collect();
+    for grouped in [false, true] {
+        let name = if grouped {
+            "store_group_commit_8"
+        } else {
+            "store_append_8"
+        };
+        let mut group = c.benchmark_group(name);
+        group.throughput(Throughput::Elements(1));
+        group.sample_size(10);
+        group.warm_up_time(Duration::from_secs(1));
+        group.measurement_time(Duration::from_secs(5));
+        for t in &targets {
+            let store = rt
+                .block_on(Store::connect_with(&t.url, &t.opts))
+                .expect("connect");
+            let sessions: Vec<TerminalSessionId> = (0..WRITERS)
+                .map(|i| {
+                    rt.block_on(store.upsert_session(
+                        "bench",
+                        "bench",
+                        name,
+                        &format!("{}-{i}", t.name),
+                        "tb_bench",
+                    ))
+                    .expect("session")
+                    .id
+                })
+                .collect();
+            let committer = {
+                let _rt = rt.enter();
+                FrameCommitter::spawn(store.clone(), CommitOptions::default())
+            };
+            let before = committer.stats();
+            let mut seqs = [0u64; WRITERS];
+            group.bench_function(t.name, |b| {
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        let start = Instant::now();
+                        let mut tasks = Vec::new();
+                        for (i, &session) in sessions.iter().enumerate() {
+                            let n = iters / WRITERS as u64
+                                + u64::from((i as u64) < iters % WRITERS as u64);
+                            let (store, committer, payloads) =
+                                (store.clone(), committer.clone(), payloads.clone());
+                            let mut seq = seqs[i];
+                            tasks.push(tokio::spawn(async move {
+                                let mut pending = VecDeque::new();
+                                for _ in 0..n {
+                                    seq += 1;
+                                    let bytes = payloads[(seq % 64) as usize].clone();
+                                    if grouped {
+                                        let frame = NewFrame {
+                                            session,
+                                            first_seq: seq,
+                                            last_seq: seq,
+                                            bytes,
+                                            at: None,
+                                        };
+                                        pending.push_back(
+                                            committer.submit(frame).await.expect("submit"),
+                                        );
+                                        if pending.len() >= IN_FLIGHT
+                                            && let Some(p) = pending.pop_front()
+                                        {
+                                            p.await.expect("append");
+                                        }
+                                    } else {
+                                        store
+                                            .append_frame(session, seq, seq, &bytes)
+                                            .await
+                                            .expect("append");
+                                    }
+                                }
+                                for p in pending {
+                                    p.await.expect("append");
+                                }
+                                seq
+                            }));
+                        }
+                        for (i, task) in tasks.into_iter().enumerate() {
+                            seqs[i] = task.await.expect("writer");
+                        }
+                        start.elapsed()
+                    })
+                })
+            });
+            if grouped {
+                let s = committer.stats();
+                let (batches, frames) = (s.batches - before.batches, s.frames - before.frames);
+                println!(
+                    "{name}/{}: {frames} frames in {batches} transactions ({:.1} per transaction)",
+                    t.name,
+                    frames as f64 / batches.max(1) as f64
+                );
+            }
+            drop(committer);
+            rt.block_on(store.close());
+        }
+        group.finish();
+    }
 
     for t in targets {
         if let Some((admin, name)) = t.drop_db {

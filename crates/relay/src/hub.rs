@@ -178,6 +178,18 @@ impl BrowserQueue {
         true
     }
 
+    /// Drops every queued frame (control messages stay) and waits for the
+    /// next snapshot: a resuming browser whose missed records outweigh a
+    /// fresh snapshot gets that snapshot instead. Not an overflow.
+    pub fn await_snapshot(&self) {
+        let mut q = lock(&self.inner);
+        q.items.retain(|i| matches!(i, Outgoing::Text(_)));
+        q.bytes = q.items.iter().map(Outgoing::cost).sum();
+        q.frames = 0;
+        q.awaiting_snapshot = true;
+        q.awaiting_since = Some(tokio::time::Instant::now());
+    }
+
     /// Waits for the next item. Cancel-safe: an item is only removed in the
     /// poll that returns it.
     pub async fn pop(&self) -> Outgoing {
@@ -434,6 +446,20 @@ impl SessionHub {
             let _ = tx.try_send(RelayMsg::SnapshotRequest { ch });
         }
         overflowed
+    }
+
+    /// Asks the runner serving the session for a fresh snapshot; `false`
+    /// when no runner serves it (or its queue is full: the browser's
+    /// wait then ends at its timeout, from the store).
+    pub fn request_snapshot(&self) -> bool {
+        let link = lock(&self.inner)
+            .runner
+            .as_ref()
+            .map(|r| (r.tx.clone(), r.ch));
+        match link {
+            Some((tx, ch)) => tx.try_send(RelayMsg::SnapshotRequest { ch }).is_ok(),
+            None => false,
+        }
     }
 
     /// Registers a browser whose queue starts collecting live frames now

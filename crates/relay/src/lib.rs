@@ -203,6 +203,7 @@ impl Relay {
         ));
         let state = AppState {
             store: store.clone(),
+            frames: store::FrameCommitter::spawn(store.clone(), store::CommitOptions::default()),
             auth,
             hub,
             runners,

@@ -50,10 +50,14 @@ pub struct Metrics {
     pub frames_out: Counter,
     /// Bytes of those frames.
     pub bytes_out: Counter,
-    /// Seconds one Batch took to commit to the store.
+    /// Seconds from a Batch's arrival to the commit of the transaction
+    /// holding it (the group committer's queue, then the transaction).
     pub store_append: Histogram,
     /// Browsers whose queue overflowed and that were moved to a snapshot.
     pub snapshot_moves: Counter,
+    /// Browsers that resumed from a fresh snapshot asked of the runner
+    /// because their missed records outweighed one.
+    pub resume_snapshots: Counter,
     http: Family<ClassLabel, Counter>,
 }
 
@@ -70,6 +74,7 @@ impl Metrics {
         // millisecond, a busy PostgreSQL takes tens of them.
         let store_append = Histogram::new(exponential_buckets(0.000_25, 2.0, 15));
         let snapshot_moves = Counter::default();
+        let resume_snapshots = Counter::default();
         let http = Family::<ClassLabel, Counter>::default();
         registry.register(
             "frames_in",
@@ -89,13 +94,18 @@ impl Metrics {
         );
         registry.register(
             "store_append_seconds",
-            "Time to commit one batch of records to the store",
+            "Time from a batch of records' arrival to the commit of the transaction holding it",
             store_append.clone(),
         );
         registry.register(
             "browser_snapshot_moves",
             "Browsers whose send queue overflowed and were moved to a snapshot",
             snapshot_moves.clone(),
+        );
+        registry.register(
+            "browser_resume_snapshots",
+            "Browsers resumed from a fresh snapshot instead of the records they missed",
+            resume_snapshots.clone(),
         );
         registry.register(
             "http_responses",
@@ -116,6 +126,7 @@ impl Metrics {
             bytes_out,
             store_append,
             snapshot_moves,
+            resume_snapshots,
             http,
         }
     }

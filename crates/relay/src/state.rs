@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use store::Store;
+use store::{FrameCommitter, Store};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -25,6 +25,9 @@ use crate::runners::Runners;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Stores the runners' Batch frames many per transaction (group
+    /// commit), answering each after its transaction committed.
+    pub frames: FrameCommitter,
     pub auth: Auth,
     pub hub: Arc<Hub>,
     /// The runner daemons connected to this process, and their commands.

@@ -63,6 +63,17 @@ pub enum StoreError {
     #[error("no resume point for sequence {k}")]
     NoResumePoint { k: u64 },
 
+    /// The transaction that held this frame, with the other frames of its
+    /// batch (`Store::append_frames`, the [`crate::FrameCommitter`]),
+    /// failed: none of them was stored. Shared by every frame of the batch.
+    #[error("the batch holding this frame was not stored: {0}")]
+    Batch(std::sync::Arc<StoreError>),
+
+    /// The frame committer stopped (the store is closing): the frame may or
+    /// may not be stored; it was not acknowledged.
+    #[error("the frame committer stopped")]
+    CommitterGone,
+
     /// A stored row violates the store's invariants (a negative number, a
     /// hole in the stored frames).
     #[error("stored data is inconsistent: {0}")]
@@ -75,8 +86,10 @@ impl StoreError {
     /// timeout, a SQLite database locked by another process): a condition
     /// that passes by itself, answered with 503 rather than 500.
     pub fn is_unavailable(&self) -> bool {
-        let StoreError::Db(e) = self else {
-            return false;
+        let e = match self {
+            StoreError::Db(e) => e,
+            StoreError::Batch(inner) => return inner.is_unavailable(),
+            _ => return false,
         };
         match e {
             sqlx::Error::PoolTimedOut

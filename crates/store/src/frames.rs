@@ -14,8 +14,8 @@
 use bytes::Bytes;
 
 use crate::{
-    Appended, Db, Millis, PruneStats, RetentionPolicy, Since, Store, StoreError, StoredFrame,
-    StoredSnapshot, TerminalSessionId, on_db, seq_from_db, seq_to_db,
+    Appended, Db, Millis, NewFrame, PruneStats, RetentionPolicy, Since, SinceCost, Store,
+    StoreError, StoredFrame, StoredSnapshot, TerminalSessionId, on_db, seq_from_db, seq_to_db,
 };
 
 type FrameRow = (i64, i64, Vec<u8>);
@@ -69,6 +69,28 @@ fn check_contiguous(after: u64, head: u64, list: &[StoredFrame]) -> Result<(), S
     }
     Ok(())
 }
+
+/// What a frame that did not continue the stored sequence ending at `head`
+/// is: a resend of stored records, an overlap or a gap.
+fn not_appended(first_seq: u64, last_seq: u64, head: u64) -> Result<Appended, StoreError> {
+    if last_seq <= head {
+        Ok(Appended::Duplicate)
+    } else if first_seq <= head {
+        Err(StoreError::Overlap {
+            first: first_seq,
+            last: last_seq,
+            stored: head,
+        })
+    } else {
+        Err(StoreError::Gap {
+            expected: head + 1,
+            got: first_seq,
+        })
+    }
+}
+
+/// Rows per multi-row INSERT of [`Store::append_frames`].
+const INSERT_ROWS: usize = 512;
 
 const FRAMES_AFTER: &str = "SELECT first_seq, last_seq, bytes FROM frames \
      WHERE session_id = $1 AND last_seq > $2 ORDER BY last_seq";
@@ -155,20 +177,143 @@ impl Store {
         // Slow path: explain the refusal. last_seq only grows, so a
         // duplicate seen here stays a duplicate.
         let head = self.last_seq(session).await?;
-        if last_seq <= head {
-            Ok(Appended::Duplicate)
-        } else if first_seq <= head {
-            Err(StoreError::Overlap {
-                first: first_seq,
-                last: last_seq,
-                stored: head,
-            })
-        } else {
-            Err(StoreError::Gap {
-                expected: head + 1,
-                got: first_seq,
-            })
+        not_appended(first_seq, last_seq, head)
+    }
+
+    /// Stores many Batch frames in one transaction (group commit): each
+    /// frame as [`Store::append_frame_at`] would, in the order given per
+    /// session (sessions are visited in id order, so two batches lock
+    /// session rows in the same order). The outer `Err` means the
+    /// transaction failed and nothing was stored; otherwise the
+    /// transaction committed and the answer per frame, in the order of
+    /// `frames`, is what it did (`Stored`, `Duplicate`) or why it was
+    /// refused (a gap, an overlap, an invalid range, no such session: a
+    /// refused frame writes nothing and does not undo the others).
+    pub async fn append_frames(
+        &self,
+        frames: &[NewFrame],
+    ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
+        let mut out: Vec<Option<Result<Appended, StoreError>>> =
+            frames.iter().map(|_| None).collect();
+        let mut todo: Vec<(usize, i64, i64, i64)> = Vec::with_capacity(frames.len());
+        for (i, f) in frames.iter().enumerate() {
+            if f.first_seq == 0 || f.first_seq > f.last_seq {
+                out[i] = Some(Err(StoreError::InvalidRange {
+                    first: f.first_seq,
+                    last: f.last_seq,
+                }));
+                continue;
+            }
+            match (
+                seq_to_db(f.first_seq),
+                seq_to_db(f.last_seq),
+                size_to_db(f.bytes.len()),
+            ) {
+                (Ok(first), Ok(last), Ok(size)) => todo.push((i, first, last, size)),
+                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => out[i] = Some(Err(e)),
+            }
         }
+        // Stable: the frames of one session keep their order.
+        todo.sort_by_key(|t| frames[t.0].session);
+        // Runs of frames of one session, each continuing the one before:
+        // one UPDATE per run moves the session's last_seq over all of them.
+        let mut runs: Vec<&[(usize, i64, i64, i64)]> = Vec::new();
+        let mut rest = todo.as_slice();
+        while !rest.is_empty() {
+            let mut n = 1;
+            while n < rest.len()
+                && frames[rest[n].0].session == frames[rest[0].0].session
+                && rest[n].1 == rest[n - 1].2 + 1
+            {
+                n += 1;
+            }
+            runs.push(&rest[..n]);
+            rest = &rest[n..];
+        }
+        if !todo.is_empty() {
+            on_db!(&self.db, pool => {
+                let mut tx = pool.begin().await?;
+                let mut insert: Vec<(usize, i64, i64, i64)> = Vec::with_capacity(todo.len());
+                for run in runs {
+                    let (first, last) = (&frames[run[0].0], &run[run.len() - 1]);
+                    let at = run.iter().rev().find_map(|t| frames[t.0].at);
+                    let n = sqlx::query(
+                        "UPDATE terminal_sessions SET last_seq = $1, \
+                         last_activity_at = COALESCE($4, last_activity_at) \
+                         WHERE id = $2 AND last_seq = $3",
+                    )
+                    .bind(last.2)
+                    .bind(first.session)
+                    .bind(run[0].1 - 1)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if n == 1 {
+                        for t in run {
+                            out[t.0] = Some(Ok(Appended::Stored));
+                        }
+                        insert.extend_from_slice(run);
+                        continue;
+                    }
+                    // Not a plain continuation: frame by frame, as
+                    // append_frame_at does.
+                    for &(i, first_db, last_db, size) in run {
+                        let f = &frames[i];
+                        let n = sqlx::query(
+                            "UPDATE terminal_sessions SET last_seq = $1, \
+                             last_activity_at = COALESCE($4, last_activity_at) \
+                             WHERE id = $2 AND last_seq = $3",
+                        )
+                        .bind(last_db)
+                        .bind(f.session)
+                        .bind(first_db - 1)
+                        .bind(f.at)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                        let answer = if n == 1 {
+                            insert.push((i, first_db, last_db, size));
+                            Ok(Appended::Stored)
+                        } else {
+                            // The row is locked by this transaction or absent.
+                            let head: Option<i64> = sqlx::query_scalar(
+                                "SELECT last_seq FROM terminal_sessions WHERE id = $1",
+                            )
+                            .bind(f.session)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                            match head {
+                                None => Err(StoreError::NoSuchSession(f.session)),
+                                Some(h) => seq_from_db(h, "last_seq")
+                                    .and_then(|h| not_appended(f.first_seq, f.last_seq, h)),
+                            }
+                        };
+                        out[i] = Some(answer);
+                    }
+                }
+                // Every stored frame in a few multi-row INSERTs (5 bound
+                // values a row, well under both databases' limits).
+                for chunk in insert.chunks(INSERT_ROWS) {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "INSERT INTO frames (session_id, first_seq, last_seq, size, bytes) ",
+                    );
+                    q.push_values(chunk, |mut row, &(i, first_db, last_db, size)| {
+                        row.push_bind(frames[i].session)
+                            .push_bind(first_db)
+                            .push_bind(last_db)
+                            .push_bind(size)
+                            .push_bind(frames[i].bytes.as_ref());
+                    });
+                    q.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            });
+        }
+        Ok(out
+            .into_iter()
+            .map(|o| o.unwrap_or(Err(StoreError::Corrupt("frame left unanswered".into()))))
+            .collect())
     }
 
     /// Stores a Snapshot frame at `at_seq` (replacing one stored at the same
@@ -423,6 +568,74 @@ impl Store {
             let list = frames(rows)?;
             check_contiguous(snap.at_seq, head, &list)?;
             Ok(Since::Snapshot { snapshot: snap, frames: list })
+        })
+    }
+
+    /// What [`Store::since`] would answer a client at `k`, in sizes only
+    /// (no frame is read): its bytes, the stored head, and the latest
+    /// snapshot's size, for a relay that bounds what a resuming client
+    /// receives. Refusals as `since` (`Ahead`, `NoSuchSession`).
+    pub async fn since_cost(
+        &self,
+        session: TerminalSessionId,
+        k: u64,
+    ) -> Result<SinceCost, StoreError> {
+        let k_db = seq_to_db(k)?;
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let head: Option<i64> =
+                sqlx::query_scalar("SELECT last_seq FROM terminal_sessions WHERE id = $1")
+                    .bind(session)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(head) = head else {
+                return Err(StoreError::NoSuchSession(session));
+            };
+            let head = seq_from_db(head, "last_seq")?;
+            if k > head {
+                return Err(StoreError::Ahead { k, head });
+            }
+            let snap_meta: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT at_seq, size FROM snapshots WHERE session_id = $1 \
+                 ORDER BY at_seq DESC LIMIT 1",
+            )
+            .bind(session)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let snapshot_bytes = snap_meta.map(|(_, size)| u64::try_from(size).unwrap_or(0));
+            if k == head {
+                return Ok(SinceCost { head, bytes: 0, snapshot_bytes });
+            }
+            let first: Option<i64> = sqlx::query_scalar(
+                "SELECT first_seq FROM frames WHERE session_id = $1 AND last_seq > $2 \
+                 ORDER BY last_seq LIMIT 1",
+            )
+            .bind(session)
+            .bind(k_db)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let m = snap_meta.map_or(0, |(m, _)| m);
+            let (after_k, after_m): (i64, i64) = sqlx::query_as(
+                "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT), \
+                        CAST(COALESCE(SUM(CASE WHEN last_seq > $3 THEN size ELSE 0 END), 0) \
+                             AS BIGINT) \
+                 FROM frames WHERE session_id = $1 AND last_seq > $2",
+            )
+            .bind(session)
+            .bind(k_db)
+            .bind(m)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.rollback().await?;
+            // The same choice as `since`.
+            let frames_complete = first == Some(k_db + 1);
+            let bytes = match snap_meta {
+                Some((m, size)) if m >= k_db && (!frames_complete || (m > k_db && size.saturating_add(after_m) < after_k)) => {
+                    size.saturating_add(after_m)
+                }
+                _ => after_k,
+            };
+            Ok(SinceCost { head, bytes: u64::try_from(bytes).unwrap_or(0), snapshot_bytes })
         })
     }
 

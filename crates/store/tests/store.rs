@@ -11,10 +11,11 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use sqlx::Connection;
 use store::{
-    Appended, RetentionPolicy, Since, Store, StoreError, StoredFrame, TerminalSessionId,
-    spawn_pruner,
+    Appended, CommitOptions, Db, FrameCommitter, NewFrame, RetentionPolicy, Since, Store,
+    StoreError, StoredFrame, TerminalSessionId, spawn_pruner,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_util::sync::CancellationToken;
@@ -477,6 +478,277 @@ async fn frames_after_pages_by_bytes() {
 }
 
 // ---------------------------------------------------------------------------
+// Group commit (issue 16)
+
+fn new_frame(s: TerminalSessionId, first: u64, last: u64) -> NewFrame {
+    NewFrame {
+        session: s,
+        first_seq: first,
+        last_seq: last,
+        bytes: Bytes::from(payload(first, last)),
+        at: Some(1_000 + i64::try_from(last).unwrap()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_commit_stores_many_sessions_in_order_and_answers_after_commit() {
+    each_db("group_commit", |store| async move {
+        let committer = FrameCommitter::spawn(store.clone(), CommitOptions::default());
+        let mut sessions = Vec::new();
+        for i in 0..6 {
+            sessions.push(session(&store, &format!("g{i}")).await);
+        }
+        // One producer per session, as one runner channel: it submits its
+        // frames one after the other without waiting for their answers
+        // (the relay keeps reading its socket), then takes the answers in
+        // order. Each answer must mean "committed": since() sees it.
+        let mut tasks = Vec::new();
+        for &s in &sessions {
+            let (store, committer) = (store.clone(), committer.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut pending = std::collections::VecDeque::new();
+                let mut seq = 0u64;
+                for i in 0..200u64 {
+                    let (first, last) = (seq + 1, seq + 1 + i % 3);
+                    seq = last;
+                    let p = committer.submit(new_frame(s, first, last)).await.unwrap();
+                    pending.push_back((first, last, p));
+                    // Take the answers that are in, as the relay's loop does.
+                    while pending.len() > 32 {
+                        let (first, last, p) = pending.pop_front().unwrap();
+                        assert_eq!(p.await.unwrap(), Appended::Stored, "{first}..={last}");
+                        let since = store.since(s, first - 1).await.unwrap();
+                        let Since::Frames(list) = since else {
+                            panic!("no snapshot stored: frames expected")
+                        };
+                        assert_eq!((list[0].first_seq, list[0].last_seq), (first, last));
+                    }
+                }
+                for (first, last, p) in pending {
+                    assert_eq!(p.await.unwrap(), Appended::Stored, "{first}..={last}");
+                    assert!(store.last_seq(s).await.unwrap() >= last);
+                }
+                // A resend of stored records is a duplicate; a gap and an
+                // overlap are refused, alone.
+                let dup = committer.submit(new_frame(s, 5, 5)).await.unwrap();
+                let gap = committer
+                    .submit(new_frame(s, seq + 2, seq + 2))
+                    .await
+                    .unwrap();
+                let over = committer.submit(new_frame(s, seq, seq + 1)).await.unwrap();
+                let next = committer
+                    .submit(new_frame(s, seq + 1, seq + 1))
+                    .await
+                    .unwrap();
+                assert_eq!(dup.await.unwrap(), Appended::Duplicate);
+                assert!(matches!(gap.await, Err(StoreError::Gap { .. })));
+                assert!(matches!(over.await, Err(StoreError::Overlap { .. })));
+                assert_eq!(next.await.unwrap(), Appended::Stored);
+                seq + 1
+            }));
+        }
+        for (t, &s) in tasks.into_iter().zip(&sessions) {
+            let head = t.await.unwrap();
+            assert_eq!(store.last_seq(s).await.unwrap(), head);
+            let all = store.frames_after(s, 0, u64::MAX).await.unwrap();
+            let mut next = 1;
+            for f in &all {
+                assert_eq!(f.first_seq, next, "gap-free, in order");
+                assert_eq!(
+                    f.bytes.as_ref(),
+                    payload(f.first_seq, f.last_seq).as_slice()
+                );
+                next = f.last_seq + 1;
+            }
+            assert_eq!(next - 1, head);
+            let rec = store.session(s).await.unwrap().unwrap();
+            assert_eq!(
+                rec.last_activity_at,
+                Some(1_000 + i64::try_from(head).unwrap())
+            );
+        }
+        let stats = committer.stats();
+        eprintln!("{}: {stats:?}", store.dialect());
+        assert_eq!(stats.frames, 6 * 204);
+        assert!(
+            stats.batches < stats.frames,
+            "frames of several channels shared transactions: {stats:?}"
+        );
+        assert_eq!(stats.failed, 0);
+    })
+    .await;
+}
+
+/// A trigger that fails the transaction inserting a frame of `size` bytes.
+async fn poison_frames_of_size(store: &Store, size: usize) {
+    match store.db() {
+        Db::Sqlite(pool) => {
+            sqlx::query(&format!(
+                "CREATE TRIGGER poison BEFORE INSERT ON frames WHEN NEW.size = {size} \
+                 BEGIN SELECT RAISE(ABORT, 'poisoned frame'); END"
+            ))
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        Db::Postgres(pool) => {
+            sqlx::query(&format!(
+                "CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.size = {size} THEN RAISE EXCEPTION 'poisoned frame'; END IF; \
+                 RETURN NEW; END $$ LANGUAGE plpgsql"
+            ))
+            .execute(pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "CREATE TRIGGER poison BEFORE INSERT ON frames \
+                 FOR EACH ROW EXECUTE FUNCTION poison()",
+            )
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+    }
+}
+
+async fn unpoison(store: &Store) {
+    match store.db() {
+        Db::Sqlite(pool) => {
+            sqlx::query("DROP TRIGGER poison")
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        Db::Postgres(pool) => {
+            sqlx::query("DROP TRIGGER poison ON frames")
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_failed_batch_refuses_exactly_its_frames() {
+    each_db("failed_batch", |store| async move {
+        let (a, b, c) = (
+            session(&store, "fa").await,
+            session(&store, "fb").await,
+            session(&store, "fc").await,
+        );
+        const POISONED: usize = 7777;
+        poison_frames_of_size(&store, POISONED).await;
+        // One thread: the twelve frames are queued before the committer
+        // runs, so batches of four are exactly [0..4], [4..8], [8..12].
+        let committer =
+            FrameCommitter::spawn(store.clone(), CommitOptions::default().with_batch_frames(4));
+        let mut poison = new_frame(b, 3, 3);
+        poison.bytes = Bytes::from(vec![0xAB; POISONED]);
+        let frames = [
+            new_frame(a, 1, 1),
+            new_frame(b, 1, 1),
+            new_frame(a, 2, 2),
+            new_frame(b, 2, 2),
+            // Batch 2: b's frame 3 fails its transaction.
+            new_frame(a, 3, 4),
+            poison,
+            new_frame(a, 5, 5),
+            new_frame(b, 4, 5),
+            // Batch 3: another session.
+            new_frame(c, 1, 1),
+            new_frame(c, 2, 2),
+            new_frame(c, 3, 4),
+            new_frame(c, 5, 5),
+        ];
+        let mut pending = Vec::new();
+        for f in &frames {
+            pending.push(committer.submit(f.clone()).await.unwrap());
+        }
+        let mut answers = Vec::new();
+        for p in pending {
+            answers.push(p.await);
+        }
+        for (i, answer) in answers.iter().enumerate() {
+            if (4..8).contains(&i) {
+                assert!(
+                    matches!(answer, Err(StoreError::Batch(_))),
+                    "frame {i} shared the failed transaction: {answer:?}"
+                );
+            } else {
+                assert_eq!(answer.as_ref().unwrap(), &Appended::Stored, "frame {i}");
+            }
+        }
+        assert_eq!(committer.stats().batches, 3);
+        assert_eq!(committer.stats().failed, 1);
+        assert_eq!(store.last_seq(a).await.unwrap(), 2);
+        assert_eq!(store.last_seq(b).await.unwrap(), 2);
+        assert_eq!(store.last_seq(c).await.unwrap(), 5);
+        // The runner resends what was not acked; now it goes through.
+        unpoison(&store).await;
+        for f in [
+            new_frame(a, 3, 4),
+            new_frame(b, 3, 3),
+            new_frame(a, 5, 5),
+            new_frame(b, 4, 5),
+        ] {
+            assert_eq!(committer.append(f).await.unwrap(), Appended::Stored);
+        }
+        for s in [a, b, c] {
+            check_since(0, 5, &store.since(s, 0).await.unwrap());
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_slow_store_backpressures_submitters() {
+    // SQLite only: another connection holds the write lock, so the
+    // committer's transaction waits; the queue fills and submit waits
+    // instead of buffering. Releasing the lock lets everything through.
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    let s = session(&store, "slow").await;
+    let mut opts = CommitOptions::default();
+    opts.queue_frames = 8;
+    let committer = FrameCommitter::spawn(store.clone(), opts);
+    let Db::Sqlite(pool) = store.db() else {
+        unreachable!()
+    };
+    let mut blocker = pool.acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let submitter = {
+        let committer = committer.clone();
+        tokio::spawn(async move {
+            let mut pending = Vec::new();
+            for seq in 1..=40u64 {
+                pending.push(committer.submit(new_frame(s, seq, seq)).await.unwrap());
+            }
+            pending
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !submitter.is_finished(),
+        "submit waits while the queue is full"
+    );
+    sqlx::query("COMMIT").execute(&mut *blocker).await.unwrap();
+    drop(blocker);
+    let pending = tokio::time::timeout(Duration::from_secs(20), submitter)
+        .await
+        .expect("submitting resumes")
+        .unwrap();
+    for p in pending {
+        assert_eq!(p.await.unwrap(), Appended::Stored);
+    }
+    assert_eq!(store.last_seq(s).await.unwrap(), 40);
+    store.close().await;
+}
+
+// ---------------------------------------------------------------------------
 // Snapshots and since
 
 #[tokio::test]
@@ -738,7 +1010,24 @@ async fn run_history(store: &Store, slot: &str, ops: &[Op]) {
     let inside = |k: u64| all.iter().any(|&(f, l)| f <= k && k < l);
     for k in 0..=head {
         match store.since(s, k).await {
-            Ok(since) => check_since(k, head, &since),
+            Ok(since) => {
+                check_since(k, head, &since);
+                // since_cost weighs exactly this answer, without reading it.
+                let cost = store.since_cost(s, k).await.unwrap();
+                let (snap, list) = match &since {
+                    Since::Frames(list) => (0, list),
+                    Since::Snapshot { snapshot, frames } => (snapshot.bytes.len(), frames),
+                };
+                let bytes = snap + list.iter().map(|f| f.bytes.len()).sum::<usize>();
+                assert_eq!(cost.bytes, bytes as u64, "k={k}");
+                assert_eq!(cost.head, head);
+                let latest_size = store
+                    .latest_snapshot(s)
+                    .await
+                    .unwrap()
+                    .map(|x| x.bytes.len() as u64);
+                assert_eq!(cost.snapshot_bytes, latest_size);
+            }
             Err(StoreError::NoResumePoint { .. }) => {
                 assert!(inside(k) && latest.is_none_or(|m| m < k), "k={k}")
             }

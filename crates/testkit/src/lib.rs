@@ -318,6 +318,8 @@ pub struct Browser {
     pub applied: Vec<u64>,
     /// Bytes of binary frames received.
     pub frame_bytes: usize,
+    /// Binary frames received (Batches and Snapshots).
+    pub frames: usize,
     pub snapshots: usize,
     /// The most recent output records (pane, bytes), oldest first, at most
     /// [`RECENT_OUTPUT`] of them.
@@ -352,6 +354,7 @@ impl Browser {
             view: SessionView::new(SCROLLBACK, last_seq),
             applied: Vec::new(),
             frame_bytes: 0,
+            frames: 0,
             snapshots: 0,
             recent_output: Default::default(),
         })
@@ -367,8 +370,18 @@ impl Browser {
         self.view = old.view;
         self.applied = old.applied;
         self.frame_bytes += old.frame_bytes;
+        self.frames += old.frames;
         self.snapshots += old.snapshots;
         self
+    }
+
+    /// Closes the socket, as a tab that goes away does; the screens and
+    /// counters stay, for [`Browser::resume`] and [`Browser::with_state_of`].
+    pub async fn close(&mut self) -> Result<()> {
+        self.ws.close(None).await?;
+        // Read until the relay's close frame (or the end).
+        while let Some(Ok(_)) = self.ws.next().await {}
+        Ok(())
     }
 
     /// Every live record applied once, in increasing order.
@@ -389,6 +402,7 @@ impl Browser {
 
     fn apply_frame(&mut self, bytes: &[u8]) -> Result<()> {
         self.frame_bytes += bytes.len();
+        self.frames += 1;
         let frame = Frame::decode(bytes)?;
         match frame.kind {
             FrameKind::Snapshot => {

@@ -362,3 +362,143 @@ async fn relay_kill9_during_a_flood_and_a_bridge_restart_lose_nothing() -> Resul
     relay.kill9().await;
     Ok(())
 }
+
+/// Waits until tmux shows `line` in `pane` and the store's head has not
+/// moved for half a second (the runner shipped the output, the relay
+/// stored it).
+async fn wait_stored(sys: &InProcess, id: i64, line: &str) -> Result<u64> {
+    let store = sys.relay.store();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if tokio::time::Instant::now() > deadline {
+            bail!("the output never settled in the store");
+        }
+        let shown = sys
+            .tmux
+            .capture(&sys.pane)?
+            .iter()
+            .any(|r| r.trim() == line);
+        let head = store.last_seq(id).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if shown && store.last_seq(id).await? == head {
+            return Ok(head);
+        }
+    }
+}
+
+/// Issue 16, bounded resume: a tab that missed much output receives a
+/// fresh snapshot taken on demand (no more than that snapshot plus the
+/// relay's margin), not the records; a new tab gets about a snapshot too;
+/// with the runner offline a tab resumes from the store as before. Each
+/// ends on the right screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_16_a_returning_tab_gets_a_fresh_snapshot_not_the_missed_output() -> Result<()> {
+    use relay::ws::browser::RESUME_MARGIN;
+    let mut sys = InProcess::start("resume").await?;
+    let pane = sys.pane.clone();
+    let id: i64 = sys.session_id.parse()?;
+    let mut b = Browser::connect(&sys.login, &sys.session_id, 0).await?;
+    b.until("the prompt", 15, |v| view_has(v, &pane, "$"))
+        .await?;
+    converge(&mut b, &sys.tmux, &pane, 10).await?;
+    b.close().await?;
+    let k = b.view.last_seq;
+
+    // Output the closed tab misses: 50,000 lines of random hex (3.4 MB,
+    // about half of it once compressed), five times the 10,000 lines of
+    // history a snapshot holds.
+    sys.tmux.run(&[
+        "send-keys",
+        "-t",
+        &pane,
+        "od -An -tx8 -w32 -N 1600000 /dev/urandom; echo done-$((6*7))",
+        "Enter",
+    ])?;
+    let head = wait_stored(&sys, id, "done-42").await?;
+    let missed = sys.relay.store().since_cost(id, k).await?.bytes;
+    let requests = sys.relay.metrics().resume_snapshots.get();
+
+    let (bytes0, snaps0) = (b.frame_bytes, b.snapshots);
+    let mut back = Browser::resume(&sys.login, &sys.session_id, &b)
+        .await?
+        .with_state_of(b);
+    converge(&mut back, &sys.tmux, &pane, 20).await?;
+    back.close().await?;
+    let got = (back.frame_bytes - bytes0) as u64;
+    let fresh = sys
+        .relay
+        .store()
+        .latest_snapshot(id)
+        .await?
+        .context("a snapshot")?;
+    eprintln!(
+        "resume after {} records: missed {missed} B, fresh snapshot {} B at {}, received {got} B",
+        head - k,
+        fresh.bytes.len(),
+        fresh.at_seq
+    );
+    assert_eq!(back.snapshots, snaps0 + 1, "resumed from one snapshot");
+    assert_eq!(
+        sys.relay.metrics().resume_snapshots.get(),
+        requests + 1,
+        "taken on demand"
+    );
+    assert!(fresh.at_seq >= head, "the snapshot is at the head");
+    let bound = fresh.bytes.len() as u64 + RESUME_MARGIN;
+    assert!(
+        missed > bound,
+        "the test needs more missed output than a snapshot: {missed} B"
+    );
+    assert!(got <= bound, "received {got} B, over {bound} B");
+
+    // A new tab: the stored snapshot at the head and what follows it.
+    let mut new_tab = Browser::connect(&sys.login, &sys.session_id, 0).await?;
+    converge(&mut new_tab, &sys.tmux, &pane, 20).await?;
+    let got = new_tab.frame_bytes as u64;
+    let snap = sys
+        .relay
+        .store()
+        .latest_snapshot(id)
+        .await?
+        .context("a snapshot")?;
+    assert!(
+        got <= snap.bytes.len() as u64 + RESUME_MARGIN,
+        "a new tab received {got} B"
+    );
+    let k2 = new_tab.view.last_seq;
+    new_tab.close().await?;
+
+    // More output, then the runner goes away: a tab resumes from the
+    // store (records or the stored snapshot), as before.
+    sys.tmux.run(&[
+        "send-keys",
+        "-t",
+        &pane,
+        "seq 1 100000; echo again-$((6*7))",
+        "Enter",
+    ])?;
+    let head = wait_stored(&sys, id, "again-42").await?;
+    let mut probe = Browser::connect(&sys.login, &sys.session_id, 0).await?;
+    converge(&mut probe, &sys.tmux, &pane, 20).await?;
+    sys.cancel.cancel();
+    (&mut sys.bridge).await??;
+    let offline = Browser::resume(&sys.login, &sys.session_id, &new_tab).await?;
+    let mut offline = offline.with_state_of(new_tab);
+    let bytes0 = offline.frame_bytes;
+    offline
+        .until("the head, from the store", 20, |v| v.last_seq >= head)
+        .await?;
+    let missed = sys.relay.store().since_cost(id, k2).await?.bytes;
+    assert_eq!(
+        (offline.frame_bytes - bytes0) as u64,
+        missed,
+        "the store's answer"
+    );
+    assert_eq!(
+        view_rows(&offline.view, &pane),
+        view_rows(&probe.view, &pane),
+        "the same screen as a tab that watched with the runner online"
+    );
+    sys.relay.shutdown().await?;
+    Ok(())
+}

@@ -19,7 +19,10 @@
 //! read (`since(k)`), then the queue is drained while dropping every frame
 //! the store already supplied: no gap and no duplicate across the switch.
 //! The queue is bounded; on overflow the hub moves the browser to the next
-//! snapshot (see `hub.rs`). This task owns the browser's socket.
+//! snapshot (see `hub.rs`). Resume is bounded too (issue 16): when the
+//! store's answer outweighs a snapshot (by [`RESUME_MARGIN`]) and a runner
+//! serves the session, the browser is sent a fresh snapshot, asked of the
+//! runner, instead. This task owns the browser's socket.
 
 use std::sync::Arc;
 
@@ -35,7 +38,7 @@ use protocol::control::{
 };
 use protocol::runner::{FEATURE_KEYS, FEATURE_TMUX, RelayMsg};
 use protocol::wire::FrameKind;
-use store::{SessionRecord, Since, StoreError, StoredFrame, TerminalSessionId};
+use store::{SessionRecord, Since, SinceCost, StoreError, StoredFrame, TerminalSessionId};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
@@ -288,6 +291,83 @@ async fn read_hello(
     }
 }
 
+/// How many bytes beyond a snapshot's size a resuming browser may be sent
+/// from the store before the relay asks the runner for a fresh snapshot
+/// instead.
+pub const RESUME_MARGIN: u64 = 32 * 1024;
+
+/// Whether the store's answer to a resuming browser outweighs a snapshot
+/// (the latest stored one's size standing for a fresh one's) by more than
+/// [`RESUME_MARGIN`]. Without a stored snapshot there is nothing to weigh.
+fn outweighs_a_snapshot(cost: &SinceCost) -> bool {
+    cost.snapshot_bytes
+        .is_some_and(|snap| cost.bytes > snap.saturating_add(RESUME_MARGIN))
+}
+
+/// Bounded resume (issue 16): when what the store would send a browser at
+/// `k` outweighs a snapshot and a runner serves the session, the browser's
+/// queue drops its frames and awaits the next snapshot, which the runner
+/// is asked for; returns the stored head and the bytes the store would
+/// have sent (a snapshot that weighs more is dropped for those when it
+/// comes: what the browser receives is the smaller). The browser sends nothing
+/// from the store: the snapshot, then the live frames after it, follow.
+/// If the runner does not answer in time or goes away, the queue's
+/// `Resync` catches the browser up from the store as before (an offline
+/// runner's session is served from the store as before).
+async fn resume_from_fresh_snapshot(
+    st: &AppState,
+    hub: &SessionHub,
+    reg: &BrowserRegistration,
+    id: TerminalSessionId,
+    k: u64,
+) -> Option<(u64, u64)> {
+    if !hub.runner_online() {
+        return None;
+    }
+    let cost = match st.store.since_cost(id, k).await {
+        Ok(c) => c,
+        // `since` below refuses or answers it the usual way.
+        Err(e) => {
+            debug!(error = %e, "no resume cost");
+            return None;
+        }
+    };
+    if !outweighs_a_snapshot(&cost) {
+        return None;
+    }
+    reg.queue.await_snapshot();
+    if hub.request_snapshot() {
+        st.metrics.resume_snapshots.inc();
+        debug!(
+            k,
+            missed_bytes = cost.bytes,
+            snapshot_bytes = cost.snapshot_bytes,
+            "resuming from a fresh snapshot"
+        );
+    } else {
+        // The runner left meanwhile: from the store after all.
+        reg.queue.resync_if_awaiting();
+    }
+    Some((cost.head, cost.bytes))
+}
+
+/// Sends what the store has after `sent`; returns the last sequence sent.
+async fn catch_up(
+    st: &AppState,
+    socket: &mut WebSocket,
+    id: TerminalSessionId,
+    sent: u64,
+    limit: Duration,
+) -> Result<u64, Ending> {
+    match st.store.since(id, sent).await {
+        Ok(s) => send_stored(&st.metrics, socket, s, sent, limit).await,
+        Err(e) => {
+            error!(error = %e, "catching up from the store failed");
+            Err(Some((close::INTERNAL, "internal error".into())))
+        }
+    }
+}
+
 /// Sends the frames of `since`, returning the last sequence sent.
 async fn send_stored(
     metrics: &Metrics,
@@ -398,8 +478,14 @@ async fn serve(
     let id = record.id;
     let mut alive = Keepalive::new(st.keepalive);
     let limit = alive.send_limit();
-    // The queue already collects live frames; read the store now.
-    let (since, mut sent) = match st.store.since(id, k).await {
+    // The queue already collects live frames. A browser that missed more
+    // than a fresh snapshot weighs gets one from the runner instead.
+    let fresh = resume_from_fresh_snapshot(st, hub, reg, id, k).await;
+    let answer = match fresh {
+        Some(_) => Ok(Since::Frames(Vec::new())),
+        None => st.store.since(id, k).await,
+    };
+    let (since, mut sent) = match answer {
         Ok(s) => (s, k),
         // The browser is ahead of the store (the relay lost data, or the
         // database was replaced): serve it from scratch; its welcome's
@@ -424,7 +510,9 @@ async fn serve(
             frames.last().map_or(snapshot.at_seq, |f| f.last_seq)
         }
     };
-    let head_seq = stored_head.max(record.last_seq);
+    let head_seq = stored_head
+        .max(record.last_seq)
+        .max(fresh.map_or(0, |(head, _)| head));
     let runner_online = hub.runner_online();
     let session = hub.info().unwrap_or_else(|| SessionInfo {
         id: id.to_string(),
@@ -462,6 +550,8 @@ async fn serve(
         Ok(s) => s,
         Err(ending) => return ending,
     };
+    // Awaiting a fresh snapshot: what the store would have sent instead.
+    let mut resume_limit = fresh.map(|(_, missed)| missed);
 
     loop {
         enum Event {
@@ -523,15 +613,10 @@ async fn serve(
             }
             Event::Out(Outgoing::Resync) => {
                 debug!(sent, "resync from the store");
-                match st.store.since(id, sent).await {
-                    Ok(s) => match send_stored(&st.metrics, socket, s, sent, limit).await {
-                        Ok(s) => sent = s,
-                        Err(ending) => return ending,
-                    },
-                    Err(e) => {
-                        error!(error = %e, "resync from the store failed");
-                        return Some((close::INTERNAL, "internal error".into()));
-                    }
+                resume_limit = None;
+                match catch_up(st, socket, id, sent, limit).await {
+                    Ok(s) => sent = s,
+                    Err(ending) => return ending,
                 }
             }
             Event::Out(Outgoing::Text(text)) => {
@@ -547,6 +632,22 @@ async fn serve(
                 if !fresh {
                     continue;
                 }
+                if f.kind == FrameKind::Snapshot
+                    && let Some(missed) = resume_limit.take()
+                    && u64::try_from(f.bytes.len()).unwrap_or(u64::MAX) > missed
+                {
+                    // The snapshot asked for on resume weighs more than the
+                    // records missed: those, from the store, after all.
+                    debug!(
+                        snapshot_bytes = f.bytes.len(),
+                        missed, "fresh snapshot outweighs the missed records"
+                    );
+                    match catch_up(st, socket, id, sent, limit).await {
+                        Ok(s) => sent = s,
+                        Err(ending) => return ending,
+                    }
+                    continue;
+                }
                 if f.kind == FrameKind::Batch && f.first_seq > sent + 1 {
                     // Only reachable if a frame was published without being
                     // stored first; fill the hole from the store.
@@ -555,15 +656,9 @@ async fn serve(
                         first_seq = f.first_seq,
                         "gap in live frames; refilling from the store"
                     );
-                    match st.store.since(id, sent).await {
-                        Ok(s) => match send_stored(&st.metrics, socket, s, sent, limit).await {
-                            Ok(s) => sent = s,
-                            Err(ending) => return ending,
-                        },
-                        Err(e) => {
-                            error!(error = %e, "refilling from the store failed");
-                            return Some((close::INTERNAL, "internal error".into()));
-                        }
+                    match catch_up(st, socket, id, sent, limit).await {
+                        Ok(s) => sent = s,
+                        Err(ending) => return ending,
                     }
                     if f.last_seq <= sent {
                         continue;
@@ -735,4 +830,32 @@ async fn forward(
     // Bounded: a browser typing faster than the runner takes input waits
     // here, alone.
     let _ = link.tx.send(make(link.ch)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cost(bytes: u64, snapshot_bytes: Option<u64>) -> SinceCost {
+        SinceCost {
+            head: 100,
+            bytes,
+            snapshot_bytes,
+        }
+    }
+
+    #[test]
+    fn a_fresh_snapshot_only_when_the_answer_outweighs_one_by_the_margin() {
+        assert!(!outweighs_a_snapshot(&cost(0, Some(10_000))));
+        assert!(!outweighs_a_snapshot(&cost(
+            10_000 + RESUME_MARGIN,
+            Some(10_000)
+        )));
+        assert!(outweighs_a_snapshot(&cost(
+            10_001 + RESUME_MARGIN,
+            Some(10_000)
+        )));
+        // Nothing to weigh against: the store's answer.
+        assert!(!outweighs_a_snapshot(&cost(u64::MAX, None)));
+    }
 }

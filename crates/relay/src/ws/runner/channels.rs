@@ -7,11 +7,20 @@
 //! matching the header without a gap, Topology JSON that parses) before
 //! anything is stored, acked or forwarded; a bad one closes the connection
 //! with 4000. A Batch is stored, then published to browsers, then acked:
-//! no browser ever holds a sequence number the store could lose. The ids
+//! no browser ever holds a sequence number the store could lose. Storing
+//! goes through the relay's one [`store::FrameCommitter`] (group commit:
+//! many frames, of every connection, per transaction): a Batch is handed
+//! to it and the connection keeps reading; its answers come back in order
+//! ([`Channels::next_answer`]) and only then is the frame published and
+//! acked. At most [`MAX_IN_FLIGHT`] frames of a connection wait for their
+//! answer; past that the connection stops reading the socket (a slow store
+//! back-pressures the runner). Every other message (a snapshot, a log
+//! chunk, a text message) first waits for the frames in flight, so it is
+//! handled after them, as if frames were stored one by one. The ids
 //! of the session's current topology (its panes and windows) are kept in
 //! the hub and the store, for the browser checks of `unknown_pane`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +31,9 @@ use protocol::runner::{
     Channel, CloseReason, Hello, LogChunk, Open, RelayMsg, RunnerMsg, split_channel,
 };
 use protocol::wire::{Frame, FrameKind, RecordBody};
-use store::{Appended, NewEvent, OpenSession, StoreError, TerminalSessionId};
+use store::{
+    Appended, NewEvent, NewFrame, OpenSession, PendingFrame, StoreError, TerminalSessionId,
+};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
@@ -34,6 +45,23 @@ use crate::state::AppState;
 
 /// A close code and reason that end the connection.
 type Close = (u16, String);
+
+/// Batches of one connection handed to the committer and not answered
+/// yet, at most: past this the connection stops reading its socket.
+pub(super) const MAX_IN_FLIGHT: usize = 256;
+
+/// A Batch handed to the committer, awaiting its answer.
+struct InFlight {
+    ch: Channel,
+    session: TerminalSessionId,
+    first_seq: u64,
+    last_seq: u64,
+    bytes: Bytes,
+    /// The frame's last Topology, if any.
+    scope: Option<(u64, Scope)>,
+    started: std::time::Instant,
+    answer: PendingFrame,
+}
 
 /// One open channel: the terminal session it serves.
 struct Chan {
@@ -59,6 +87,8 @@ pub(super) struct Channels {
     open: HashMap<Channel, Chan>,
     /// Channel numbers used on this connection (never reused, §4.2).
     used: HashSet<Channel>,
+    /// Batches awaiting the committer's answer, in the order received.
+    in_flight: VecDeque<InFlight>,
 }
 
 impl Channels {
@@ -79,7 +109,90 @@ impl Channels {
             tx: conn.tx.clone(),
             open: HashMap::new(),
             used: HashSet::new(),
+            in_flight: VecDeque::new(),
         }
+    }
+
+    /// Whether the connection may read another message: fewer than
+    /// [`MAX_IN_FLIGHT`] Batches await their answer.
+    pub(super) fn can_read(&self) -> bool {
+        self.in_flight.len() < MAX_IN_FLIGHT
+    }
+
+    /// Whether a Batch awaits its answer.
+    pub(super) fn has_in_flight(&self) -> bool {
+        !self.in_flight.is_empty()
+    }
+
+    /// The answer for the oldest Batch in flight (pending forever when
+    /// there is none). Cancel-safe: the answer stays until taken, and
+    /// [`Channels::on_answer`] takes it.
+    pub(super) async fn next_answer(&mut self) -> Result<Appended, StoreError> {
+        match self.in_flight.front_mut() {
+            Some(f) => (&mut f.answer).await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// The oldest Batch in flight was answered: a stored one is published
+    /// (its transaction committed), then any but a refused one is acked.
+    pub(super) async fn on_answer(
+        &mut self,
+        socket: &mut WebSocket,
+        answer: Result<Appended, StoreError>,
+        limit: Duration,
+    ) -> Option<Close> {
+        let f = self.in_flight.pop_front()?;
+        let (ch, id, first_seq, last_seq) = (f.ch, f.session, f.first_seq, f.last_seq);
+        let appended = match answer {
+            Ok(a) => a,
+            Err(e) => return store_refusal(id, e),
+        };
+        self.st
+            .metrics
+            .store_append
+            .observe(f.started.elapsed().as_secs_f64());
+        debug!(
+            ch,
+            session = id,
+            first_seq,
+            last_seq,
+            bytes = f.bytes.len(),
+            ?appended,
+            "batch"
+        );
+        if appended == Appended::Stored {
+            if let Some((seq, scope)) = f.scope {
+                self.update_scope(ch, seq, scope).await;
+            }
+            // A channel closed since is drained first (see `on_text`), so
+            // it is still open here unless the runner closed it early.
+            if let Some(chan) = self.open.get(&ch).filter(|c| c.id == id) {
+                let moved = chan.hub.publish(LiveFrame {
+                    kind: FrameKind::Batch,
+                    first_seq,
+                    last_seq,
+                    bytes: f.bytes,
+                });
+                self.st.metrics.snapshot_moves.inc_by(moved as u64);
+            }
+        }
+        let ack = RelayMsg::Ack { ch, seq: last_seq };
+        if send_json(socket, &ack, limit).await.is_err() {
+            return Some((close::NORMAL, "send failed".into()));
+        }
+        None
+    }
+
+    /// Waits for every Batch in flight and handles its answer.
+    pub(super) async fn drain(&mut self, socket: &mut WebSocket, limit: Duration) -> Option<Close> {
+        while self.has_in_flight() {
+            let answer = self.next_answer().await;
+            if let Some(end) = self.on_answer(socket, answer, limit).await {
+                return Some(end);
+            }
+        }
+        None
     }
 
     /// The connection ended: every session it served goes offline.
@@ -100,6 +213,10 @@ impl Channels {
         msg: RunnerMsg,
         limit: Duration,
     ) -> Option<Close> {
+        // After the frames received before it.
+        if let Some(end) = self.drain(socket, limit).await {
+            return Some(end);
+        }
         match msg {
             RunnerMsg::Status {
                 uptime_s, sessions, ..
@@ -455,7 +572,8 @@ impl Channels {
     }
 
     /// A binary message: `ch` + frame. Validated whole, then stored, then
-    /// published, then (Batch) acked.
+    /// published, then (Batch) acked: a Batch goes to the committer and is
+    /// published and acked from [`Channels::on_answer`].
     pub(super) async fn on_binary(
         &mut self,
         socket: &mut WebSocket,
@@ -467,6 +585,9 @@ impl Channels {
             Err(e) => return Some((close::PROTOCOL, e.to_string())),
         };
         if ch == 0 {
+            if let Some(end) = self.drain(socket, limit).await {
+                return Some(end);
+            }
             return self.on_log(socket, &frame, limit).await;
         }
         self.st.metrics.frame_in(frame.len());
@@ -520,48 +641,38 @@ impl Channels {
                     .and_then(|t| i64::try_from(t).ok())
                     .unwrap_or_else(now_ms);
                 let started = std::time::Instant::now();
-                let appended = match self
+                let answer = match self
                     .st
-                    .store
-                    .append_frame_at(id, first_seq, last_seq, &frame, Some(at))
+                    .frames
+                    .submit(NewFrame {
+                        session: id,
+                        first_seq,
+                        last_seq,
+                        bytes: frame.clone(),
+                        at: Some(at),
+                    })
                     .await
                 {
                     Ok(a) => a,
                     Err(e) => return store_refusal(id, e),
                 };
-                self.st
-                    .metrics
-                    .store_append
-                    .observe(started.elapsed().as_secs_f64());
-                debug!(
+                self.in_flight.push_back(InFlight {
                     ch,
-                    session = id,
+                    session: id,
                     first_seq,
                     last_seq,
-                    bytes = frame.len(),
-                    ?appended,
-                    "batch"
-                );
-                if appended == Appended::Stored {
-                    if let Some((seq, scope)) = scope {
-                        self.update_scope(ch, seq, scope).await;
-                    }
-                    let chan = self.open.get(&ch)?;
-                    let moved = chan.hub.publish(LiveFrame {
-                        kind: FrameKind::Batch,
-                        first_seq,
-                        last_seq,
-                        bytes: frame,
-                    });
-                    self.st.metrics.snapshot_moves.inc_by(moved as u64);
-                }
-                let ack = RelayMsg::Ack { ch, seq: last_seq };
-                if send_json(socket, &ack, limit).await.is_err() {
-                    return Some((close::NORMAL, "send failed".into()));
-                }
+                    bytes: frame,
+                    scope,
+                    started,
+                    answer,
+                });
                 None
             }
             FrameKind::Snapshot => {
+                // It describes the records sent before it: those first.
+                if let Some(end) = self.drain(socket, limit).await {
+                    return Some(end);
+                }
                 if let Err(e) = self.st.store.put_snapshot(id, last_seq, &frame).await {
                     return store_refusal(id, e);
                 }

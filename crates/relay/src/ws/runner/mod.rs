@@ -321,8 +321,10 @@ async fn pump(
             Tick,
             Out(Option<RelayMsg>),
             Tunnel(Option<TunnelWire>),
+            Answer(Result<store::Appended, store::StoreError>),
             Incoming(Option<Result<Message, axum::Error>>),
         }
+        let (answers, readable) = (channels.has_in_flight(), channels.can_read());
         let event = tokio::select! {
             biased;
             () = cancel.cancelled() => Event::Shutdown,
@@ -331,7 +333,10 @@ async fn pump(
             _ = ticks.tick() => Event::Tick,
             msg = conn.rx.recv() => Event::Out(msg),
             msg = tunnel_rx.recv() => Event::Tunnel(msg),
-            msg = socket.recv() => Event::Incoming(msg),
+            // Stored frames are acked before more are read.
+            answer = channels.next_answer(), if answers => Event::Answer(answer),
+            // Not while too many frames await the store: back-pressure.
+            msg = socket.recv(), if readable => Event::Incoming(msg),
         };
         if matches!(event, Event::Incoming(Some(Ok(_)))) {
             last_heard = tokio::time::Instant::now();
@@ -346,6 +351,10 @@ async fn pump(
             }
             Event::Revoked => return Some((close::POLICY, "runner revoked".into())),
             Event::Tick => {
+                if !channels.can_read() {
+                    // Not reading (the store is behind) is not silence.
+                    last_heard = tokio::time::Instant::now();
+                }
                 if last_heard.elapsed() > silence {
                     info!(
                         silent_ms = last_heard.elapsed().as_millis(),
@@ -386,6 +395,11 @@ async fn pump(
                     .is_err()
                 {
                     return None;
+                }
+            }
+            Event::Answer(answer) => {
+                if let Some(end) = channels.on_answer(socket, answer, limit).await {
+                    return Some(end);
                 }
             }
             Event::Incoming(None) => return None,
