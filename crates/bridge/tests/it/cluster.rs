@@ -296,3 +296,86 @@ async fn revoking_or_logging_out_on_relay_b_cuts_connections_on_relay_a() -> Res
     a.kill9().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_created_and_killed_from_relay_b_on_a_runner_on_relay_a() -> Result<()> {
+    let Some((pg, nats)) = services().await else {
+        return Ok(());
+    };
+    let data = tempfile::tempdir()?;
+    let (pa, pb) = (free_port()?, free_port()?);
+    let mut a = start_member(pa, data.path(), &pg, &nats).await?;
+    let mut b = start_member(pb, data.path(), &pg, &nats).await?;
+    let addr_a: std::net::SocketAddr = format!("127.0.0.1:{pa}").parse()?;
+    let (auth_b, user, runner, token) =
+        principal(&pg, data.path(), &format!("http://127.0.0.1:{pb}")).await?;
+    let login_b = Login::from_link(&auth_b.login_link(&user).await?).await?;
+    let idea = format!("cr{}", &relay::auth::codes::new_id()[..16]);
+
+    // No runner anywhere: B says offline.
+    let body = serde_json::json!({"idea": idea, "slot": "1", "runner_id": runner}).to_string();
+    let (status, _) = page(&login_b, "POST", "/api/sessions", &body).await?;
+    assert_eq!(status, 503, "no runner online anywhere");
+
+    let mut r = TestRunner::connect(addr_a, &token, testkit::runner::hello(&[])).await?;
+    // B learns the owner from the lease (written at connect).
+    let mut answered = None;
+    for _ in 0..50 {
+        let (login, body) = (
+            Login {
+                addr: login_b.addr,
+                cookie: login_b.cookie.clone(),
+            },
+            body.clone(),
+        );
+        let post = tokio::spawn(async move { page(&login, "POST", "/api/sessions", &body).await });
+        // The runner answers if the command reached it.
+        match tokio::time::timeout(Duration::from_millis(500), r.next_command()).await {
+            Ok(cmd) => {
+                let (id, op) = cmd?;
+                let protocol::runner::CommandOp::CreateSession { idea: i, slot, .. } = op else {
+                    bail!("expected create_session, got {op:?}");
+                };
+                r.open(open(1, &i, &slot, "inst-1")).await?;
+                r.reply(&id, true, Some(1), None).await?;
+                answered = Some(post.await??);
+                break;
+            }
+            Err(_) => {
+                let (status, _) = post.await??;
+                assert_eq!(status, 503, "offline until the lease is seen");
+            }
+        }
+    }
+    let (status, v) = answered.context("the create never reached the runner on A")?;
+    let v: serde_json::Value = serde_json::from_slice(&v)?;
+    assert_eq!(status, 201, "created through A: {v}");
+    let sid = v["session"]["id"]
+        .as_str()
+        .context("session id")?
+        .to_owned();
+
+    // Kill from B: the command reaches the runner on A, its result comes back.
+    let login = Login {
+        addr: login_b.addr,
+        cookie: login_b.cookie.clone(),
+    };
+    let path = format!("/api/sessions/{sid}");
+    let del = tokio::spawn(async move { page(&login, "DELETE", &path, "").await });
+    let (id, op) = r.next_command().await?;
+    assert!(
+        matches!(op, protocol::runner::CommandOp::KillSession { .. }),
+        "{op:?}"
+    );
+    r.reply(&id, true, None, None).await?;
+    let (status, body) = del.await??;
+    assert!(
+        status < 300,
+        "killed through A: {status} {}",
+        String::from_utf8_lossy(&body)
+    );
+
+    b.kill9().await;
+    a.kill9().await;
+    Ok(())
+}

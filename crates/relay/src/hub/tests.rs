@@ -232,3 +232,53 @@ async fn runner_leaving_turns_a_pending_snapshot_into_a_resync() {
     assert!(matches!(b.queue.pop().await, Outgoing::Text(_)));
     assert!(matches!(b.queue.pop().await, Outgoing::Resync));
 }
+
+#[tokio::test]
+async fn cluster_notes_come_only_from_a_local_runner_and_keep_the_bytes() {
+    let (tx, mut rx) = mpsc::channel(NOTES_CHANNEL);
+    let hub = Hub::with_notes(tx);
+    let s = hub.session(3);
+    // No runner: nothing to tell the other relays.
+    s.publish(batch(1, 1, 10));
+    assert!(rx.try_recv().is_err());
+    let _local = attach(&s, 1);
+    assert!(matches!(
+        rx.try_recv(),
+        Ok(HubNote::Scope { session: 3, .. })
+    ));
+    assert!(matches!(
+        rx.try_recv(),
+        Ok(HubNote::Runner {
+            session: 3,
+            online: true,
+            ..
+        })
+    ));
+    let f = batch(2, 4, 32);
+    s.publish(f.clone());
+    match rx.try_recv() {
+        Ok(HubNote::Frame { session: 3, frame }) => {
+            assert_eq!(frame, f);
+            assert_eq!(frame.bytes.as_ptr(), f.bytes.as_ptr(), "the same Bytes");
+        }
+        other => panic!("expected the frame, got {other:?}"),
+    }
+    s.set_scope(Scope::parse("%1 @1"));
+    assert!(matches!(rx.try_recv(), Ok(HubNote::Scope { stored, .. }) if stored == "%1 @1"));
+    s.detach_runner(1);
+    assert!(matches!(
+        rx.try_recv(),
+        Ok(HubNote::Runner { online: false, .. })
+    ));
+    // A remote link (a runner on another relay): frames fed from NATS are
+    // never published again.
+    let _remote = attach(&s, REMOTE_CONN);
+    s.publish(batch(5, 5, 10));
+    s.set_scope(Scope::parse("%2"));
+    s.detach_runner(REMOTE_CONN);
+    assert!(rx.try_recv().is_err(), "nothing noted for a remote runner");
+    // Without a cluster no hub notes anything.
+    let plain = Hub::new().session(3);
+    let _l = attach(&plain, 1);
+    plain.publish(batch(1, 1, 1));
+}
