@@ -14,7 +14,8 @@
 //! (HTTPS on the relay's own listener: certificate, key, handshake
 //! deadline), `logs`
 //! (the log layer both binaries use, text or JSON), `metrics` (Prometheus
-//! counters, gauges and the store histogram), `state` (what handlers share). It
+//! counters, gauges and the store histogram), `state` (what handlers share),
+//! `cluster` (several relays as one service over NATS, `--nats-url`). It
 //! does not parse records or touch SQL: `protocol` and `store` do.
 
 pub mod auth;
