@@ -317,7 +317,44 @@ async fn sessions_are_created_and_killed_from_relay_b_on_a_runner_on_relay_a() -
     let (status, _) = page(&login_b, "POST", "/api/sessions", &body).await?;
     assert_eq!(status, 503, "no runner online anywhere");
 
+    // The page's event stream on B hears the runner come online on A.
+    let mut events = tokio::net::TcpStream::connect(login_b.addr).await?;
+    let req = format!(
+        "GET /api/events HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\nAccept: text/event-stream\r\n\r\n",
+        login_b.addr, login_b.cookie
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut events, req.as_bytes()).await?;
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    // The stream's headers first: it is open before the runner connects.
+    while !seen.contains("\r\n\r\n") {
+        let n = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::io::AsyncReadExt::read(&mut events, &mut buf),
+        )
+        .await
+        .context("event stream headers")??;
+        if n == 0 {
+            bail!("event stream closed: {seen}");
+        }
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+
     let mut r = TestRunner::connect(addr_a, &token, testkit::runner::hello(&[])).await?;
+    let want = format!("\"id\":\"{runner}\",\"online\":true");
+    while !seen.contains(&want) {
+        let n = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::io::AsyncReadExt::read(&mut events, &mut buf),
+        )
+        .await
+        .context("no runner notice on B's event stream")??;
+        if n == 0 {
+            bail!("event stream closed: {seen}");
+        }
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
     // B learns the owner from the lease (written at connect).
     let mut answered = None;
     for _ in 0..50 {
@@ -377,5 +414,80 @@ async fn sessions_are_created_and_killed_from_relay_b_on_a_runner_on_relay_a() -
 
     b.kill9().await;
     a.kill9().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_relay_a_dies_its_lease_expires_and_browsers_on_b_see_the_runner_offline() -> Result<()>
+{
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+    let Some((pg, nats)) = services().await else {
+        return Ok(());
+    };
+    let data = tempfile::tempdir()?;
+    let (pa, pb) = (free_port()?, free_port()?);
+    let mut a = start_member(pa, data.path(), &pg, &nats).await?;
+    let mut b = start_member(pb, data.path(), &pg, &nats).await?;
+    let addr_a: std::net::SocketAddr = format!("127.0.0.1:{pa}").parse()?;
+    let (auth_b, user, _runner, token) =
+        principal(&pg, data.path(), &format!("http://127.0.0.1:{pb}")).await?;
+    let login_b = Login::from_link(&auth_b.login_link(&user).await?).await?;
+    let mut r = TestRunner::connect(addr_a, &token, testkit::runner::hello(&[])).await?;
+    let idea = format!("dd{}", &relay::auth::codes::new_id()[..16]);
+    let opened = r.open(open(1, &idea, "1", "a")).await?;
+    let sid = opened.session_id;
+
+    // A browser socket on B, reading the control messages too.
+    let tok = login_b.browser_token(&sid).await?;
+    let mut req = format!("ws://{}/api/ws/browser/{sid}", login_b.addr).into_client_request()?;
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_str(&format!("tmux-bridge.v1, bearer.{tok}"))?,
+    );
+    req.headers_mut()
+        .insert("origin", HeaderValue::from_str(&login_b.origin())?);
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
+    ws.send(Message::text(r#"{"t":"hello","last_seq":0}"#))
+        .await?;
+    let welcome = loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) if t.contains("\"welcome\"") => break t.to_string(),
+            Ok(Some(Ok(_))) => {}
+            other => bail!("no welcome: {other:?}"),
+        }
+    };
+    assert!(
+        welcome.contains("\"runner_online\":true"),
+        "B sees A's runner online: {welcome}"
+    );
+
+    // Relay A dies without a word: its lease runs out (15 s at most after
+    // its last renewal), then B's next check (every 5 s) takes the runner
+    // offline for its browsers.
+    let killed = Instant::now();
+    a.kill9().await;
+    let offline = loop {
+        match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
+            // (`online: true` comes first: the remote link's attach.)
+            Ok(Some(Ok(Message::Text(t))))
+                if t.contains("\"runner\"") && t.contains("\"online\":false") =>
+            {
+                break t.to_string();
+            }
+            Ok(Some(Ok(_))) => {}
+            other => bail!("no runner message on B after A died: {other:?}"),
+        }
+    };
+    assert!(offline.contains("\"online\":false"), "{offline}");
+    println!(
+        "runner offline on B {:?} after relay A was killed",
+        killed.elapsed()
+    );
+    drop(r);
+    b.kill9().await;
     Ok(())
 }

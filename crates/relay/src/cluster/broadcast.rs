@@ -5,6 +5,11 @@
 //! connections at once (the runner's socket closes with 1008, the login's
 //! browser sockets with 4401, the link's viewers). A relay does not hear
 //! its own cuts (the connection is `no_echo`).
+//!
+//! The page's live notices (`crate::notify`: the session list changed, a
+//! runner went online, a job changed, ...) go the same way on
+//! [`super::notices_subject`] as JSON [`NoticeMessage`], so a page whose
+//! event stream is on one relay hears what happens on the others.
 
 use std::sync::Arc;
 
@@ -12,8 +17,9 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::{Cluster, ClusterError, cuts_subject};
+use super::{Cluster, ClusterError, cuts_subject, notices_subject};
 use crate::auth::Cut;
+use crate::notify::Notice;
 use crate::state::AppState;
 
 /// Cuts waiting to be published (the sink never waits).
@@ -25,6 +31,88 @@ pub struct CutMessage {
     pub relay: String,
     #[serde(flatten)]
     pub cut: Cut,
+}
+
+/// A page notice on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoticeMessage {
+    pub relay: String,
+    pub user_id: String,
+    /// The SSE event name.
+    pub name: String,
+    pub data: serde_json::Value,
+}
+
+/// Installs the notice sink (publishing, never waiting: a full outbox
+/// drops the notice, which only delays a page's refresh) and delivers
+/// other relays' notices to this relay's event streams.
+pub(super) async fn start_notices(
+    cluster: Arc<Cluster>,
+    st: &AppState,
+) -> Result<(), ClusterError> {
+    let subject = notices_subject();
+    let mut sub = cluster
+        .client
+        .subscribe(subject.clone())
+        .await
+        .map_err(|source| ClusterError::Subscribe {
+            subject: subject.clone(),
+            source,
+        })?;
+    let (tx, mut rx) = mpsc::channel::<NoticeMessage>(OUTBOX);
+    let relay = cluster.relay_id.clone();
+    st.notifier
+        .set_sink(Arc::new(move |user_id: &str, notice: &Notice| {
+            let msg = NoticeMessage {
+                relay: relay.clone(),
+                user_id: user_id.to_owned(),
+                name: notice.name().to_owned(),
+                data: notice.value(),
+            };
+            if tx.try_send(msg).is_err() {
+                tracing::warn!("cluster: the notice outbox is full; a notice stays local");
+            }
+        }));
+    let (c, shutdown) = (cluster.clone(), st.shutdown.clone());
+    st.tracker.spawn(async move {
+        loop {
+            let msg = tokio::select! {
+                () = shutdown.cancelled() => return,
+                m = rx.recv() => match m {
+                    Some(m) => m,
+                    None => return,
+                },
+            };
+            let Ok(body) = serde_json::to_vec(&msg) else {
+                continue;
+            };
+            if let Err(e) = c.client.publish(notices_subject(), body.into()).await {
+                tracing::warn!(error = %e, "cluster: publishing a notice failed");
+            }
+        }
+    });
+    let st2 = st.clone();
+    st.tracker.spawn(async move {
+        loop {
+            let msg = tokio::select! {
+                () = st2.shutdown.cancelled() => return,
+                m = sub.next() => match m {
+                    Some(m) => m,
+                    None => return,
+                },
+            };
+            match serde_json::from_slice::<NoticeMessage>(&msg.payload) {
+                Ok(m) if m.relay != cluster.relay_id => {
+                    if let Some(n) = Notice::from_parts(&m.name, m.data) {
+                        st2.notifier.deliver(&m.user_id, n);
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => tracing::warn!("cluster: a notice does not parse; dropped"),
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Installs the cut sink (publishing) and subscribes to other relays' cuts.
@@ -110,5 +198,24 @@ mod tests {
             r#"{"relay":"r1","cut":"login","user_id":"u","login_id":"l"}"#
         );
         assert_eq!(serde_json::from_str::<CutMessage>(&json).expect("parse"), m);
+    }
+
+    #[test]
+    fn notices_round_trip() {
+        let n = Notice::Runner(serde_json::json!({"id": "r", "online": true}));
+        let m = NoticeMessage {
+            relay: "r1".into(),
+            user_id: "u".into(),
+            name: n.name().into(),
+            data: n.value(),
+        };
+        let back: NoticeMessage =
+            serde_json::from_slice(&serde_json::to_vec(&m).expect("json")).expect("parse");
+        assert_eq!(Notice::from_parts(&back.name, back.data), Some(n));
+        assert_eq!(
+            Notice::from_parts("sessions", serde_json::json!({})),
+            Some(Notice::Sessions)
+        );
+        assert_eq!(Notice::from_parts("nope", serde_json::json!({})), None);
     }
 }

@@ -280,9 +280,15 @@ async fn feed(
     cancel: CancellationToken,
 ) {
     let id = hub.id();
+    let mut lease = tokio::time::interval(super::RENEW);
+    lease.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let msg = tokio::select! {
             () = cancel.cancelled() => break,
+            _ = lease.tick() => {
+                check_lease(&cluster, &hub, &meta).await;
+                continue;
+            }
             m = sub.next() => match m {
                 Some(m) => m,
                 None => break,
@@ -313,6 +319,26 @@ async fn feed(
     let _ = sub.unsubscribe().await;
     hub.detach_runner(REMOTE_CONN);
     tracing::debug!(session = id, "cluster: stopped watching");
+}
+
+/// A remote runner whose relay no longer holds its lease (that relay
+/// died, or the runner left without an `offline` reaching us) is offline
+/// here too.
+async fn check_lease(cluster: &Cluster, hub: &SessionHub, meta: &SessionMeta) {
+    if hub.runner().is_none_or(|r| r.conn != REMOTE_CONN) {
+        return;
+    }
+    match cluster.owner(&meta.runner_id).await {
+        Ok(None) => {
+            tracing::info!(
+                session = hub.id(),
+                "cluster: the runner's relay lost its lease; offline"
+            );
+            hub.detach_runner(REMOTE_CONN);
+        }
+        Ok(Some(_)) => {}
+        Err(e) => tracing::debug!(error = %e, "cluster: checking a lease failed"),
+    }
 }
 
 #[cfg(test)]

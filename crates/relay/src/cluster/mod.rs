@@ -17,7 +17,9 @@
 //!   `tmux-bridge.relay.<relay id>.{op,state,command}`; checked here as for
 //!   a local runner, and again by the owner against the session's scope.
 //! - `broadcast`: revocations, logouts and account changes
-//!   ([`crate::auth::Cut`]) on `tmux-bridge.cuts`, applied by every relay.
+//!   ([`crate::auth::Cut`]) on `tmux-bridge.cuts`, applied by every relay;
+//!   the page's live notices (`/api/events`: sessions, runners, jobs, ...)
+//!   on `tmux-bridge.notices`, delivered to every relay's event streams.
 //!
 //! Invariant: a frame reaches another relay only after the store committed
 //! it (it is published from `SessionHub::publish`, which the runner task
@@ -64,6 +66,11 @@ pub fn relay_subject(relay: &str, what: &str) -> String {
 /// `tmux-bridge.cuts`: revocations for every relay.
 pub fn cuts_subject() -> String {
     format!("{PREFIX}.cuts")
+}
+
+/// `tmux-bridge.notices`: the page's live notices for every relay.
+pub fn notices_subject() -> String {
+    format!("{PREFIX}.notices")
 }
 
 /// Why the cluster could not start.
@@ -153,6 +160,7 @@ impl Cluster {
         owners::spawn_leases(self.clone(), st);
         routing::spawn_service(self.clone(), st).await?;
         broadcast::start(self.clone(), st).await?;
+        broadcast::start_notices(self.clone(), st).await?;
         Ok(())
     }
 
