@@ -491,3 +491,138 @@ async fn when_relay_a_dies_its_lease_expires_and_browsers_on_b_see_the_runner_of
     b.kill9().await;
     Ok(())
 }
+
+/// Opens a browser socket on `login`'s relay and records when each frame
+/// arrives (by its `last_seq`) until `last` arrived.
+async fn time_frames(
+    login: &Login,
+    sid: &str,
+    last: u64,
+) -> Result<tokio::task::JoinHandle<Result<std::collections::HashMap<u64, Instant>>>> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    let tok = login.browser_token(sid).await?;
+    let mut req = format!("ws://{}/api/ws/browser/{sid}", login.addr).into_client_request()?;
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_str(&format!("tmux-bridge.v1, bearer.{tok}"))?,
+    );
+    req.headers_mut()
+        .insert("origin", HeaderValue::from_str(&login.origin())?);
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
+    ws.send(Message::text(r#"{"t":"hello","last_seq":0}"#))
+        .await?;
+    // Welcome (and whatever the store had) before the clock starts.
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) if t.contains("\"welcome\"") => break,
+            Ok(Some(Ok(_))) => {}
+            other => bail!("no welcome: {other:?}"),
+        }
+    }
+    Ok(tokio::spawn(async move {
+        let mut at = std::collections::HashMap::new();
+        while !at.contains_key(&last) {
+            match tokio::time::timeout(Duration::from_secs(20), ws.next()).await {
+                Ok(Some(Ok(Message::Binary(b)))) => {
+                    let f = protocol::wire::Frame::decode(&b)?;
+                    at.insert(f.last_seq, Instant::now());
+                }
+                Ok(Some(Ok(_))) => {}
+                other => bail!("browser stopped before {last}: {other:?}"),
+            }
+        }
+        Ok(at)
+    }))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// The delay a cross-relay hop adds: one runner on A sends 1,000 one-record
+/// batches at 200 a second; a browser on A and one on B time each frame's
+/// arrival against its send (one process, one clock). Figures for the
+/// report, not a check:
+/// `cargo test -p tmux-bridge --release --test it cluster::measure -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement; run explicitly"]
+async fn measure_the_added_delay_of_a_cross_relay_hop() -> Result<()> {
+    let Some((pg, nats)) = services().await else {
+        return Ok(());
+    };
+    const N: u64 = 1000;
+    let data = tempfile::tempdir()?;
+    let (pa, pb) = (free_port()?, free_port()?);
+    let mut a = start_member(pa, data.path(), &pg, &nats).await?;
+    let mut b = start_member(pb, data.path(), &pg, &nats).await?;
+    let addr_a: std::net::SocketAddr = format!("127.0.0.1:{pa}").parse()?;
+    let (auth_a, user, _runner, token) =
+        principal(&pg, data.path(), &format!("http://127.0.0.1:{pa}")).await?;
+    let auth_b = relay::auth::Auth::open(
+        store::Store::connect(&pg).await?,
+        data.path(),
+        relay::auth::AuthConfig::new(format!("http://127.0.0.1:{pb}")),
+    )?;
+    let login_a = Login::from_link(&auth_a.login_link(&user).await?).await?;
+    let login_b = Login::from_link(&auth_b.login_link(&user).await?).await?;
+    let mut r = TestRunner::connect(addr_a, &token, testkit::runner::hello(&[])).await?;
+    let idea = format!("ms{}", &relay::auth::codes::new_id()[..16]);
+    let sid = r.open(open(1, &idea, "1", "a")).await?.session_id;
+    let on_a = time_frames(&login_a, &sid, N).await?;
+    let on_b = time_frames(&login_b, &sid, N).await?;
+    let frames: Vec<bytes::Bytes> = (1..=N).map(|s| testkit::runner::batch(s, s, 80)).collect();
+    let mut sent = std::collections::HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    for (i, f) in frames.iter().enumerate() {
+        tick.tick().await;
+        sent.insert(i as u64 + 1, Instant::now());
+        r.send_frame(1, f).await?;
+    }
+    let (at_a, at_b) = (on_a.await??, on_b.await??);
+    let delays = |at: &std::collections::HashMap<u64, Instant>| {
+        let mut d: Vec<Duration> = (1..=N)
+            .filter_map(|s| Some(at.get(&s)?.duration_since(*sent.get(&s)?)))
+            .collect();
+        d.sort();
+        d
+    };
+    let (da, db) = (delays(&at_a), delays(&at_b));
+    // Signed, in microseconds: B can be first (the hop is published
+    // before A's own browser task writes the frame).
+    let mut hop: Vec<i64> = (1..=N)
+        .filter_map(|s| {
+            let (a, b) = (*at_a.get(&s)?, *at_b.get(&s)?);
+            let us = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+            Some(match b.checked_duration_since(a) {
+                Some(d) => us(d),
+                None => -us(a.duration_since(b)),
+            })
+        })
+        .collect();
+    hop.sort();
+    let hop_at = |p: f64| {
+        let i = ((hop.len().max(1) as f64 - 1.0) * p).round() as usize;
+        hop.get(i).copied().unwrap_or(0)
+    };
+    let later = hop.iter().filter(|d| **d > 0).count();
+    println!(
+        "{N} frames at 200/s, runner on A: browser on A p50 {:?} p99 {:?}; browser on B p50 {:?} p99 {:?}; added by the hop (B - A, per frame) p50 {} us p99 {} us ({} of {N} frames later on B)",
+        percentile(&da, 0.5),
+        percentile(&da, 0.99),
+        percentile(&db, 0.5),
+        percentile(&db, 0.99),
+        hop_at(0.5),
+        hop_at(0.99),
+        later
+    );
+    b.kill9().await;
+    a.kill9().await;
+    Ok(())
+}

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures_util::StreamExt;
+use protocol::runner::RelayMsg;
 use protocol::wire::FrameKind;
 use store::{SessionRecord, TerminalSessionId};
 use tokio::sync::mpsc;
@@ -239,11 +240,18 @@ impl Cluster {
             attach: record.attach.clone(),
             host: record.host.clone(),
         };
+        let mut mine = None;
         if hub.local_runner().is_none() {
             match self.remote_state(&record).await {
                 Ok(Some(state)) if state.online => {
                     hub.set_scope(Scope::parse(&state.scope));
-                    self.attach_remote(&hub, &meta, &state.relay, state.features, &cancel);
+                    mine = Some(self.attach_remote(
+                        &hub,
+                        &meta,
+                        &state.relay,
+                        state.features,
+                        &cancel,
+                    ));
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -252,11 +260,11 @@ impl Cluster {
             }
         }
         tracing::debug!(session = id, "cluster: watching");
-        tokio::spawn(feed(self, hub, meta, sub, cancel));
+        tokio::spawn(feed(self, hub, meta, sub, mine, cancel));
     }
 
     /// Installs a runner link on `hub` whose messages `routing` sends to
-    /// `relay`.
+    /// `relay`; returns its sender (the link's identity).
     fn attach_remote(
         self: &Arc<Self>,
         hub: &Arc<SessionHub>,
@@ -264,9 +272,22 @@ impl Cluster {
         relay: &str,
         features: Vec<String>,
         cancel: &CancellationToken,
-    ) {
+    ) -> mpsc::Sender<RelayMsg> {
         let link = super::routing::remote_link(self.clone(), hub.id(), relay, features, cancel);
+        let tx = link.tx.clone();
         hub.attach_runner(meta.clone(), hub.head_seq(), hub.scope(), link);
+        tx
+    }
+}
+
+/// Removes the hub's remote runner link if it is the one this watch
+/// attached (a newer watch of the session may have attached its own).
+fn detach_mine(hub: &SessionHub, mine: &Option<mpsc::Sender<RelayMsg>>) {
+    if let (Some(current), Some(mine)) = (hub.runner(), mine)
+        && current.conn == REMOTE_CONN
+        && current.tx.same_channel(mine)
+    {
+        hub.detach_runner(REMOTE_CONN);
     }
 }
 
@@ -277,6 +298,7 @@ async fn feed(
     hub: Arc<SessionHub>,
     meta: SessionMeta,
     mut sub: async_nats::Subscriber,
+    mut mine: Option<mpsc::Sender<RelayMsg>>,
     cancel: CancellationToken,
 ) {
     let id = hub.id();
@@ -286,7 +308,7 @@ async fn feed(
         let msg = tokio::select! {
             () = cancel.cancelled() => break,
             _ = lease.tick() => {
-                check_lease(&cluster, &hub, &meta).await;
+                check_lease(&cluster, &hub, &meta, &mine).await;
                 continue;
             }
             m = sub.next() => match m {
@@ -310,21 +332,26 @@ async fn feed(
             }
             Heard::Scope(stored) if !local => hub.set_scope(Scope::parse(&stored)),
             Heard::Online { relay, features } if !local => {
-                cluster.attach_remote(&hub, &meta, &relay, features, &cancel);
+                mine = Some(cluster.attach_remote(&hub, &meta, &relay, features, &cancel));
             }
-            Heard::Offline if !local => hub.detach_runner(REMOTE_CONN),
+            Heard::Offline if !local => detach_mine(&hub, &mine),
             Heard::Scope(_) | Heard::Online { .. } | Heard::Offline => {}
         }
     }
     let _ = sub.unsubscribe().await;
-    hub.detach_runner(REMOTE_CONN);
+    detach_mine(&hub, &mine);
     tracing::debug!(session = id, "cluster: stopped watching");
 }
 
 /// A remote runner whose relay no longer holds its lease (that relay
 /// died, or the runner left without an `offline` reaching us) is offline
 /// here too.
-async fn check_lease(cluster: &Cluster, hub: &SessionHub, meta: &SessionMeta) {
+async fn check_lease(
+    cluster: &Cluster,
+    hub: &SessionHub,
+    meta: &SessionMeta,
+    mine: &Option<mpsc::Sender<RelayMsg>>,
+) {
     if hub.runner().is_none_or(|r| r.conn != REMOTE_CONN) {
         return;
     }
@@ -334,7 +361,7 @@ async fn check_lease(cluster: &Cluster, hub: &SessionHub, meta: &SessionMeta) {
                 session = hub.id(),
                 "cluster: the runner's relay lost its lease; offline"
             );
-            hub.detach_runner(REMOTE_CONN);
+            detach_mine(hub, mine);
         }
         Ok(Some(_)) => {}
         Err(e) => tracing::debug!(error = %e, "cluster: checking a lease failed"),
