@@ -138,6 +138,10 @@ pub struct Config {
     /// servers' previews on origins that are not the app's. `None`:
     /// previews are off.
     pub preview: Option<crate::preview::PreviewConfig>,
+    /// Cluster mode (`--nats-url`): several relays on one PostgreSQL
+    /// database as one service over NATS with JetStream (`crate::cluster`).
+    /// `None`: a single process, as before.
+    pub nats_url: Option<String>,
 }
 
 /// The bearer token of `GET /metrics`. `Debug` never prints it.
@@ -209,6 +213,7 @@ impl Config {
             metrics_listen: None,
             metrics_token: None,
             preview: None,
+            nats_url: None,
         }
     }
 }

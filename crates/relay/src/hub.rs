@@ -30,6 +30,39 @@ use tokio::sync::{Notify, mpsc};
 /// viewers, commands, ... of every session it serves).
 pub const RUNNER_CHANNEL: usize = 1024;
 
+/// The `conn` of a [`RunnerLink`] whose runner is connected to another
+/// relay of the cluster (its `tx` goes to the cluster module, which routes
+/// what it carries to that relay).
+pub const REMOTE_CONN: u64 = u64::MAX;
+
+/// Capacity of the notes channel to the cluster module.
+pub const NOTES_CHANNEL: usize = 4096;
+
+/// What a session hub tells the cluster module about a session whose
+/// runner is connected here (cluster mode only; never waits: a full
+/// channel drops the note, and a relay that misses a frame refills the
+/// gap from the store on the next one).
+#[derive(Debug, Clone)]
+pub enum HubNote {
+    /// A frame the store committed, as published to local browsers.
+    Frame {
+        session: TerminalSessionId,
+        frame: LiveFrame,
+    },
+    /// The ids of the session's topology changed (stored form).
+    Scope {
+        session: TerminalSessionId,
+        stored: String,
+    },
+    /// A runner channel of this relay now serves the session
+    /// (`online: true`, with its features) or stopped serving it.
+    Runner {
+        session: TerminalSessionId,
+        online: bool,
+        features: Vec<String>,
+    },
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these short locks leaves plain data that is
     // still consistent enough to keep serving; do not cascade the panic.
@@ -38,7 +71,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// A frame as received from the runner, once stored, shared by every
 /// browser: the same `Bytes`, never re-encoded.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LiveFrame {
     pub kind: FrameKind,
     pub first_seq: u64,
@@ -347,6 +380,7 @@ struct SessionInner {
 pub struct SessionHub {
     id: TerminalSessionId,
     inner: Mutex<SessionInner>,
+    notes: Option<mpsc::Sender<HubNote>>,
 }
 
 /// A registered browser, as the browser task holds it. Unregister with
@@ -359,10 +393,20 @@ pub struct BrowserRegistration {
 }
 
 impl SessionHub {
-    fn new(id: TerminalSessionId) -> Self {
+    fn new(id: TerminalSessionId, notes: Option<mpsc::Sender<HubNote>>) -> Self {
         SessionHub {
             id,
             inner: Mutex::new(SessionInner::default()),
+            notes,
+        }
+    }
+
+    /// Hands `note` to the cluster module, if there is one; never waits.
+    fn note(&self, note: HubNote) {
+        if let Some(tx) = &self.notes
+            && tx.try_send(note).is_err()
+        {
+            tracing::warn!(session = self.id, "cluster notes full; a note was dropped");
         }
     }
 
@@ -382,11 +426,24 @@ impl SessionHub {
         s.sent_size = None;
         s.scope = scope;
         let (tx, ch) = (link.tx.clone(), link.ch);
+        let local =
+            (link.conn != REMOTE_CONN).then(|| (link.features.clone(), s.scope.to_stored()));
         s.runner = Some(link);
         let viewers = u32::try_from(s.browsers.len()).unwrap_or(u32::MAX);
         let size = preferred_size(&s.browsers);
         broadcast_text(&s.browsers, &RelayToBrowser::Runner { online: true });
         drop(s);
+        if let Some((features, stored)) = local {
+            self.note(HubNote::Scope {
+                session: self.id,
+                stored,
+            });
+            self.note(HubNote::Runner {
+                session: self.id,
+                online: true,
+                features,
+            });
+        }
         let _ = tx.try_send(RelayMsg::Viewers { ch, count: viewers });
         if let Some((cols, rows)) = size {
             self.send_resize_if_changed(cols, rows);
@@ -404,12 +461,30 @@ impl SessionHub {
             for b in s.browsers.values() {
                 b.queue.resync_if_awaiting();
             }
+            drop(s);
+            if conn != REMOTE_CONN {
+                self.note(HubNote::Runner {
+                    session: self.id,
+                    online: false,
+                    features: Vec::new(),
+                });
+            }
         }
     }
 
     /// Replaces the ids of the session's current topology.
     pub fn set_scope(&self, scope: Scope) {
-        lock(&self.inner).scope = scope;
+        let mut s = lock(&self.inner);
+        let local = s.runner.as_ref().is_some_and(|r| r.conn != REMOTE_CONN);
+        let stored = local.then(|| scope.to_stored());
+        s.scope = scope;
+        drop(s);
+        if let Some(stored) = stored {
+            self.note(HubNote::Scope {
+                session: self.id,
+                stored,
+            });
+        }
     }
 
     /// The ids of the session's current topology.
@@ -439,7 +514,16 @@ impl SessionHub {
             }
         }
         let link = s.runner.as_ref().map(|r| (r.tx.clone(), r.ch));
+        let local = s.runner.as_ref().is_some_and(|r| r.conn != REMOTE_CONN);
         drop(s);
+        if local && self.notes.is_some() {
+            // Published once per session for the other relays, after the
+            // store committed it (the caller's contract), same bytes.
+            self.note(HubNote::Frame {
+                session: self.id,
+                frame: frame.clone(),
+            });
+        }
         if overflowed > 0
             && let Some((tx, ch)) = link
         {
@@ -606,6 +690,15 @@ impl SessionHub {
         lock(&self.inner).runner.clone()
     }
 
+    /// The runner channel serving the session if it is a connection to
+    /// this relay (not [`REMOTE_CONN`]).
+    pub fn local_runner(&self) -> Option<RunnerLink> {
+        lock(&self.inner)
+            .runner
+            .clone()
+            .filter(|r| r.conn != REMOTE_CONN)
+    }
+
     /// Tells every browser of the session about a refused message (the
     /// runner's `error` for this channel).
     pub fn broadcast_error(&self, code: &str, message: &str) {
@@ -738,6 +831,8 @@ fn broadcast_presence(s: &SessionInner) {
 #[derive(Debug, Default)]
 pub struct Hub {
     sessions: Mutex<HashMap<TerminalSessionId, Arc<SessionHub>>>,
+    /// Cluster mode: where session hubs send their [`HubNote`]s.
+    notes: Option<mpsc::Sender<HubNote>>,
 }
 
 impl Hub {
@@ -745,11 +840,19 @@ impl Hub {
         Self::default()
     }
 
+    /// A hub whose sessions note what the cluster module publishes.
+    pub fn with_notes(notes: mpsc::Sender<HubNote>) -> Self {
+        Hub {
+            sessions: Mutex::default(),
+            notes: Some(notes),
+        }
+    }
+
     /// The hub of session `id`, created on first use.
     pub fn session(&self, id: TerminalSessionId) -> Arc<SessionHub> {
         lock(&self.sessions)
             .entry(id)
-            .or_insert_with(|| Arc::new(SessionHub::new(id)))
+            .or_insert_with(|| Arc::new(SessionHub::new(id, self.notes.clone())))
             .clone()
     }
 

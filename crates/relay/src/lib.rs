@@ -14,10 +14,12 @@
 //! (HTTPS on the relay's own listener: certificate, key, handshake
 //! deadline), `logs`
 //! (the log layer both binaries use, text or JSON), `metrics` (Prometheus
-//! counters, gauges and the store histogram), `state` (what handlers share). It
+//! counters, gauges and the store histogram), `state` (what handlers share),
+//! `cluster` (several relays as one service over NATS, `--nats-url`). It
 //! does not parse records or touch SQL: `protocol` and `store` do.
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod export;
 pub mod http;
@@ -78,6 +80,8 @@ pub enum RelayError {
     MetricsServe(#[source] std::io::Error),
     #[error("the preview URL template")]
     PreviewUrl(#[from] preview::TemplateError),
+    #[error("joining the cluster")]
+    Cluster(#[from] cluster::ClusterError),
 }
 
 /// What `tmux-bridge up` needs from its embedded relay: the local default
@@ -192,7 +196,13 @@ impl Relay {
             None => preview::Previews::new(None, preview::PreviewLimits::default()),
         });
         let shutdown = CancellationToken::new();
-        let hub = Arc::new(Hub::new());
+        let (cluster, hub) = match &config.nats_url {
+            Some(url) => {
+                let (c, notes) = cluster::Cluster::connect(url).await?;
+                (Some(Arc::new(c)), Arc::new(Hub::with_notes(notes)))
+            }
+            None => (None, Arc::new(Hub::new())),
+        };
         let runners = Arc::new(Runners::new());
         let jobs = Arc::new(jobs::Jobs::default());
         let metrics = Arc::new(Metrics::new(
@@ -217,9 +227,18 @@ impl Relay {
             jobs,
             metrics: metrics.clone(),
             metrics_token: config.metrics_token.clone().map(Arc::new),
-            readiness: Arc::new(Readiness::new(store.clone(), config.limits.ready_timeout)),
+            readiness: Arc::new(match &cluster {
+                Some(c) => {
+                    Readiness::new(store.clone(), config.limits.ready_timeout).with_nats(c.clone())
+                }
+                None => Readiness::new(store.clone(), config.limits.ready_timeout),
+            }),
             previews,
+            cluster: cluster.clone(),
         };
+        if let Some(c) = &cluster {
+            c.start(&state).await?;
+        }
         let limits = config.limits;
         let app = http::router(state.clone())
             .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(

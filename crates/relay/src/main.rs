@@ -102,6 +102,11 @@ struct ServeArgs {
         default_value = "http://{id}.localhost:{port}"
     )]
     preview_url: String,
+    /// Cluster mode: join the other relays on this NATS server (JetStream
+    /// enabled), e.g. nats://127.0.0.1:4222. Every relay of a cluster uses
+    /// the same PostgreSQL database. Without it: one process, no NATS.
+    #[arg(long, env = "TMUX_RELAY_NATS_URL", value_name = "URL")]
+    nats_url: Option<String>,
     /// Seconds between prune passes; 0 disables pruning.
     #[arg(long, env = "TMUX_RELAY_PRUNE_INTERVAL", default_value_t = 60)]
     prune_interval_secs: u64,
@@ -131,6 +136,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         cfg.web_dir = dir;
     }
     cfg.metrics_listen = args.metrics_listen;
+    cfg.nats_url = args.nats_url;
     cfg.preview = args
         .preview_listen
         .map(|listen| relay::preview::PreviewConfig {

@@ -6,6 +6,8 @@
 //! event and broadcasts it. A receiver that lags is told to refetch
 //! (`sessions`), never blocked on.
 
+use std::sync::{Arc, OnceLock};
+
 use serde_json::json;
 use store::{EventRecord, NewEvent};
 use tokio::sync::broadcast;
@@ -62,10 +64,53 @@ impl Notice {
     }
 }
 
+impl Notice {
+    /// A notice from its SSE name and data (as another relay sent it);
+    /// `None` for an unknown name.
+    pub fn from_parts(name: &str, data: serde_json::Value) -> Option<Notice> {
+        Some(match name {
+            "sessions" => Notice::Sessions,
+            "runner" => Notice::Runner(data),
+            "activity" => Notice::Activity(data),
+            "job" => Notice::Job(data),
+            "devserver" => Notice::Devserver(data),
+            "agent" => Notice::Agent(data),
+            "pane_activity" => Notice::PaneActivity(data),
+            _ => return None,
+        })
+    }
+
+    /// The data as JSON (`{}` for `sessions`).
+    pub fn value(&self) -> serde_json::Value {
+        match self {
+            Notice::Sessions => json!({}),
+            Notice::Runner(v)
+            | Notice::Activity(v)
+            | Notice::Job(v)
+            | Notice::Devserver(v)
+            | Notice::Agent(v)
+            | Notice::PaneActivity(v) => v.clone(),
+        }
+    }
+}
+
+/// Where notices sent on this relay go besides its own event streams
+/// (cluster mode: the other relays).
+pub type NoticeSink = Arc<dyn Fn(&str, &Notice) + Send + Sync>;
+
+struct SinkCell(NoticeSink);
+
+impl std::fmt::Debug for SinkCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NoticeSink")
+    }
+}
+
 /// Broadcasts notices to the event streams. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Notifier {
     tx: broadcast::Sender<(String, Notice)>,
+    sink: Arc<OnceLock<SinkCell>>,
 }
 
 impl Default for Notifier {
@@ -78,6 +123,7 @@ impl Notifier {
     pub fn new() -> Self {
         Notifier {
             tx: broadcast::channel(CAPACITY).0,
+            sink: Arc::new(OnceLock::new()),
         }
     }
 
@@ -86,9 +132,24 @@ impl Notifier {
         self.tx.subscribe()
     }
 
-    /// Sends `notice` to `user_id`'s streams (none listening is fine).
+    /// Sends `notice` to `user_id`'s streams (none listening is fine),
+    /// and to the sink if one is installed.
     pub fn send(&self, user_id: &str, notice: Notice) {
+        if let Some(sink) = self.sink.get() {
+            (sink.0)(user_id, &notice);
+        }
+        self.deliver(user_id, notice);
+    }
+
+    /// Sends `notice` to this relay's streams of `user_id` only (a notice
+    /// heard from another relay).
+    pub fn deliver(&self, user_id: &str, notice: Notice) {
         let _ = self.tx.send((user_id.to_owned(), notice));
+    }
+
+    /// Installs the sink every later notice is handed to (once).
+    pub fn set_sink(&self, sink: NoticeSink) {
+        let _ = self.sink.set(SinkCell(sink));
     }
 
     /// The session list of `user_id` changed.

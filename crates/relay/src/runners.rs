@@ -39,7 +39,7 @@ pub struct RunnerDetails {
 
 /// A command's answer as the runner task resolves it: the `result`, with
 /// the session its channel serves (for `create_session`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CommandReply {
     pub ok: bool,
     pub session_id: Option<TerminalSessionId>,
@@ -47,7 +47,10 @@ pub struct CommandReply {
 }
 
 /// Why a command got no answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum CommandError {
     #[error("the runner is offline")]
     Offline,
@@ -74,6 +77,8 @@ pub struct Runners {
     next_command: AtomicU64,
     /// Makes command ids unique across relay restarts too.
     epoch: u64,
+    /// Woken when a runner connects or goes (the cluster's leases follow).
+    changed: tokio::sync::Notify,
 }
 
 /// A registered connection, as its task holds it.
@@ -114,6 +119,7 @@ impl Runners {
         if let Some(old) = old {
             old.replaced.cancel();
         }
+        self.changed.notify_one();
         Connection {
             conn,
             tx,
@@ -129,6 +135,7 @@ impl Runners {
         let mut live = lock(&self.live);
         if live.get(runner_id).is_some_and(|l| l.conn == conn) {
             live.remove(runner_id);
+            self.changed.notify_one();
             true
         } else {
             false
@@ -138,6 +145,20 @@ impl Runners {
     /// What the runner's current connection said about itself, if online.
     pub fn details(&self, runner_id: &str) -> Option<RunnerDetails> {
         lock(&self.live).get(runner_id).map(|l| l.details.clone())
+    }
+
+    /// Every runner connected here, with what it said about itself.
+    pub fn all(&self) -> Vec<(String, RunnerDetails)> {
+        lock(&self.live)
+            .iter()
+            .map(|(id, l)| (id.clone(), l.details.clone()))
+            .collect()
+    }
+
+    /// Completes after a runner connected or went (a change since the
+    /// last call counts).
+    pub async fn changed(&self) {
+        self.changed.notified().await;
     }
 
     /// How many runners have a connection that said `hello`.

@@ -56,6 +56,8 @@ pub struct AppState {
     pub readiness: Arc<Readiness>,
     /// Dev server previews: their origin, capabilities and tunnels.
     pub previews: Arc<crate::preview::Previews>,
+    /// Cluster mode (`--nats-url`): the other relays over NATS.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl FromRef<AppState> for Auth {

@@ -4,6 +4,7 @@
 
 mod agents;
 mod cli;
+mod cluster;
 mod daemon;
 mod devservers;
 mod e2e;

@@ -44,6 +44,7 @@
 pub mod cli;
 pub mod codes;
 pub mod connections;
+pub mod cuts;
 mod extract;
 pub mod limits;
 pub mod logins;
@@ -67,6 +68,7 @@ use store::accounts::{RunnerRecord, UserRecord};
 use store::{Store, StoreError};
 
 pub use connections::{RunnerConnection, RunnerConnections};
+pub use cuts::{Cut, CutSink};
 pub use extract::{
     ClientAddr, CurrentLogin, CurrentUser, bearer_token, browser_token_from_protocols,
 };
@@ -373,6 +375,8 @@ struct Inner {
     share_limit: RateLimiter<IpAddr>,
     /// When expired account rows were last pruned (ms).
     last_prune: AtomicI64,
+    /// Where cuts go besides this process (the cluster's broadcast).
+    cut_sink: std::sync::OnceLock<cuts::SinkCell>,
 }
 
 /// Expired pairings, login codes, logins and revocations are pruned at most
@@ -412,6 +416,7 @@ impl Auth {
                 share_viewers: RunnerConnections::new(),
                 share_limit: RateLimiter::new(shares::VIEW_TOKEN_PER_ADDR),
                 last_prune: AtomicI64::new(0),
+                cut_sink: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -765,7 +770,9 @@ impl Auth {
         if revoked.is_none() {
             return Err(AuthError::NotFound);
         }
-        let cut = self.connections().revoke(runner_id);
+        let cut = self.cut(Cut::Runner {
+            runner_id: runner_id.to_owned(),
+        });
         tracing::info!(runner = %runner_id, connections = cut, "runner revoked");
         let name = match self.store().runner(runner_id).await {
             Ok(Some(r)) => r.name,

@@ -147,7 +147,9 @@ impl Auth {
         {
             return Err(AuthError::NotFound);
         }
-        let cut = self.inner.share_viewers.revoke(share_id);
+        let cut = self.cut(super::Cut::Share {
+            share_id: share_id.to_owned(),
+        });
         tracing::info!(share = %share_id, viewers = cut, "share link revoked");
         Ok(())
     }

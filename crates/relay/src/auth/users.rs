@@ -158,7 +158,10 @@ impl Auth {
                 .await?;
         }
         if let Some(l) = login {
-            let closed = self.logins().end_login(&l.user.id, &l.login_id);
+            let closed = self.cut(super::Cut::Login {
+                user_id: l.user.id.clone(),
+                login_id: l.login_id.clone(),
+            });
             tracing::info!(user = %l.user.id, closed, "logout");
         }
         Ok(())
@@ -168,7 +171,9 @@ impl Auth {
     /// keep open.
     pub async fn logout_everywhere(&self, user: &CurrentUser) -> Result<(), AuthError> {
         let logins = self.store().delete_browser_logins_of_user(&user.id).await?;
-        let closed = self.logins().end_user(&user.id);
+        let closed = self.cut(super::Cut::User {
+            user_id: user.id.clone(),
+        });
         tracing::info!(user = %user.id, logins, closed, "logged out everywhere");
         Ok(())
     }
@@ -225,7 +230,9 @@ impl Auth {
         if !self.store().change_password(&user.id, &hash).await? {
             return Err(AuthError::Unauthenticated);
         }
-        let closed = self.logins().end_user(&user.id);
+        let closed = self.cut(super::Cut::User {
+            user_id: user.id.clone(),
+        });
         tracing::info!(user = %user.id, closed, "password changed; every login ended");
         self.start_browser_login(&user.id).await
     }

@@ -9,8 +9,8 @@
 //! served only on the separate metrics listener (`--metrics-listen`), and
 //! the main listener answers 404. Its output names no account.
 //!
-//! Readiness is a list of named checks run concurrently (the database
-//! today; a message bus can join the list), and its result is kept for
+//! Readiness is a list of named checks run concurrently (the database;
+//! NATS in cluster mode, `--nats-url`), and its result is kept for
 //! [`READY_CACHE`] so a flood of `/readyz` costs the database one query a
 //! second.
 
@@ -75,6 +75,8 @@ pub struct Report {
 #[derive(Debug)]
 pub struct Readiness {
     store: Store,
+    /// Cluster mode: NATS must answer too.
+    nats: Option<std::sync::Arc<crate::cluster::Cluster>>,
     deadline: Duration,
     last: tokio::sync::Mutex<Option<(Instant, Report)>>,
 }
@@ -86,9 +88,16 @@ impl Readiness {
     pub fn new(store: Store, deadline: Duration) -> Readiness {
         Readiness {
             store,
+            nats: None,
             deadline,
             last: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// Checks NATS too (cluster mode).
+    pub fn with_nats(mut self, cluster: std::sync::Arc<crate::cluster::Cluster>) -> Readiness {
+        self.nats = Some(cluster);
+        self
     }
 
     /// The current report: a fresh one, or the last if it is younger than
@@ -101,7 +110,19 @@ impl Readiness {
         {
             return report.clone();
         }
-        let checks: Vec<CheckFuture<'_>> = vec![Box::pin(self.database())];
+        let mut checks: Vec<CheckFuture<'_>> = vec![Box::pin(self.database())];
+        if let Some(c) = &self.nats {
+            checks.push(Box::pin(async move {
+                let started = Instant::now();
+                let error = c.ping(self.deadline).await.err();
+                Check {
+                    name: "nats",
+                    ok: error.is_none(),
+                    error,
+                    millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                }
+            }));
+        }
         let checks = futures_util::future::join_all(checks).await;
         let report = Report {
             ready: checks.iter().all(|c| c.ok),

@@ -115,8 +115,27 @@ pub(super) fn check_csrf(st: &AppState, headers: &HeaderMap) -> Result<(), AppEr
 pub async fn list(State(st): State<AppState>, user: CurrentUser) -> Result<Response, AppError> {
     let records = st.store.sessions_for_user(&user.id).await?;
     let names = runner_names(&st, &user.id).await?;
-    let mut sessions: Vec<SessionView> =
-        records.into_iter().map(|r| view(&st, r, &names)).collect();
+    // Cluster mode: a runner held by another relay serves the sessions it
+    // opened and did not leave since.
+    let elsewhere: Vec<String> = match &st.cluster {
+        Some(_) => crate::cluster::routing::online_of_user(&st, &user.id).await,
+        None => Vec::new(),
+    };
+    let mut sessions: Vec<SessionView> = records
+        .into_iter()
+        .map(|r| {
+            let served_elsewhere = elsewhere.contains(&r.runner_id)
+                && r.closed_at.is_none()
+                && r.last_connected_at.is_some()
+                && r.last_detached_at <= r.last_connected_at;
+            let mut v = view(&st, r, &names);
+            if served_elsewhere && !v.info.runner_online {
+                v.info.runner_online = true;
+                v.state = "live";
+            }
+            v
+        })
+        .collect();
     let key = |s: &SessionView| s.last_activity_at.unwrap_or(s.created_at);
     sessions.sort_by(|a, b| key(b).cmp(&key(a)).then_with(|| b.info.id.cmp(&a.info.id)));
     Ok((
@@ -186,7 +205,7 @@ pub async fn create(
                 Some(r) if r.user_id == user.id && r.revoked_at.is_none() => {}
                 _ => return Ok(refusal(StatusCode::NOT_FOUND, "no such runner")),
             }
-            if !st.runners.is_online(id) {
+            if !crate::cluster::routing::runner_online(&st, id).await {
                 return Ok(refusal(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "that runner is offline",
@@ -195,7 +214,7 @@ pub async fn create(
             id.clone()
         }
         None => {
-            let online = st.runners.online_of_user(&user.id);
+            let online = crate::cluster::routing::online_of_user(&st, &user.id).await;
             match online.as_slice() {
                 [] => {
                     return Ok(refusal(
@@ -248,10 +267,11 @@ pub async fn create(
         cwd: body.cwd,
         command: body.command,
     };
-    let reply = match st.runners.command(&runner_id, op, st.command_timeout).await {
-        Ok(r) => r,
-        Err(e) => return Ok(command_failed(e)),
-    };
+    let reply =
+        match crate::cluster::routing::command(&st, &runner_id, op, st.command_timeout).await {
+            Ok(r) => r,
+            Err(e) => return Ok(command_failed(e)),
+        };
     let session = match reply_session(&reply) {
         Ok(id) => id,
         Err(resp) => return Ok(*resp),
@@ -334,7 +354,7 @@ pub async fn delete(
         st.notifier.sessions(&user.id);
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    if !st.runners.is_online(&record.runner_id) {
+    if !crate::cluster::routing::runner_online(&st, &record.runner_id).await {
         return Ok(refusal(
             StatusCode::SERVICE_UNAVAILABLE,
             "the session's runner is offline",
@@ -345,10 +365,13 @@ pub async fn delete(
         slot: record.slot.clone(),
         instance: record.instance.clone(),
     };
-    let reply = match st
-        .runners
-        .command(&record.runner_id, op, st.command_timeout)
-        .await
+    let reply = match crate::cluster::routing::command(
+        &st,
+        &record.runner_id,
+        op,
+        st.command_timeout,
+    )
+    .await
     {
         Ok(r) => r,
         Err(e) => return Ok(command_failed(e)),

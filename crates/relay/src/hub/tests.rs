@@ -87,7 +87,7 @@ fn live_snapshots_skip_browsers_that_are_current() {
 
 #[tokio::test]
 async fn overflow_requests_a_snapshot_and_spares_other_browsers() {
-    let hub = SessionHub::new(1);
+    let hub = SessionHub::new(1, None);
     let mut reg = attach(&hub, 1);
     let slow = hub.add_browser(Arc::new(BrowserQueue::with_limits(1 << 20, 2)));
     let fast = hub.add_browser(Arc::new(BrowserQueue::with_limits(1 << 20, 100)));
@@ -111,7 +111,7 @@ async fn overflow_requests_a_snapshot_and_spares_other_browsers() {
 
 #[test]
 fn a_second_runner_replaces_the_first() {
-    let hub = SessionHub::new(1);
+    let hub = SessionHub::new(1, None);
     let first = attach(&hub, 1);
     let second = attach(&hub, 2);
     // The old connection's detach must not take the new one offline.
@@ -135,7 +135,7 @@ fn scope_holds_the_topology_ids() {
 
 #[test]
 fn resize_goes_to_the_runner_once_per_change() {
-    let hub = SessionHub::new(1);
+    let hub = SessionHub::new(1, None);
     let mut reg = attach(&hub, 1);
     let b1 = hub.add_browser(Arc::new(BrowserQueue::new()));
     let b2 = hub.add_browser(Arc::new(BrowserQueue::new()));
@@ -166,7 +166,7 @@ fn resizes(reg: &mut Reg) -> Vec<(u16, u16)> {
 /// now: a big tab that closes, hides or keeps tmux's size stops counting.
 #[test]
 fn issue_14_size_follows_the_viewers_present_now() {
-    let hub = SessionHub::new(1);
+    let hub = SessionHub::new(1, None);
     let mut reg = attach(&hub, 1);
     let small = hub.add_browser(Arc::new(BrowserQueue::new()));
     let big = hub.add_browser(Arc::new(BrowserQueue::new()));
@@ -198,7 +198,7 @@ fn issue_14_size_follows_the_viewers_present_now() {
 
 #[test]
 fn presence_counts_tabs_per_viewer() {
-    let hub = SessionHub::new(1);
+    let hub = SessionHub::new(1, None);
     let a = hub.add_browser(Arc::new(BrowserQueue::new()));
     let b = hub.add_browser(Arc::new(BrowserQueue::new()));
     let c = hub.add_browser(Arc::new(BrowserQueue::new()));
@@ -220,7 +220,7 @@ fn presence_counts_tabs_per_viewer() {
 
 #[tokio::test]
 async fn runner_leaving_turns_a_pending_snapshot_into_a_resync() {
-    let hub = SessionHub::new(1);
+    let hub = SessionHub::new(1, None);
     let reg = attach(&hub, 1);
     let b = hub.add_browser(Arc::new(BrowserQueue::with_limits(1 << 20, 1)));
     hub.publish(batch(1, 1, 1));
@@ -231,4 +231,54 @@ async fn runner_leaving_turns_a_pending_snapshot_into_a_resync() {
     // The runner-offline text survives the overflow, then the resync marker.
     assert!(matches!(b.queue.pop().await, Outgoing::Text(_)));
     assert!(matches!(b.queue.pop().await, Outgoing::Resync));
+}
+
+#[tokio::test]
+async fn cluster_notes_come_only_from_a_local_runner_and_keep_the_bytes() {
+    let (tx, mut rx) = mpsc::channel(NOTES_CHANNEL);
+    let hub = Hub::with_notes(tx);
+    let s = hub.session(3);
+    // No runner: nothing to tell the other relays.
+    s.publish(batch(1, 1, 10));
+    assert!(rx.try_recv().is_err());
+    let _local = attach(&s, 1);
+    assert!(matches!(
+        rx.try_recv(),
+        Ok(HubNote::Scope { session: 3, .. })
+    ));
+    assert!(matches!(
+        rx.try_recv(),
+        Ok(HubNote::Runner {
+            session: 3,
+            online: true,
+            ..
+        })
+    ));
+    let f = batch(2, 4, 32);
+    s.publish(f.clone());
+    match rx.try_recv() {
+        Ok(HubNote::Frame { session: 3, frame }) => {
+            assert_eq!(frame, f);
+            assert_eq!(frame.bytes.as_ptr(), f.bytes.as_ptr(), "the same Bytes");
+        }
+        other => panic!("expected the frame, got {other:?}"),
+    }
+    s.set_scope(Scope::parse("%1 @1"));
+    assert!(matches!(rx.try_recv(), Ok(HubNote::Scope { stored, .. }) if stored == "%1 @1"));
+    s.detach_runner(1);
+    assert!(matches!(
+        rx.try_recv(),
+        Ok(HubNote::Runner { online: false, .. })
+    ));
+    // A remote link (a runner on another relay): frames fed from NATS are
+    // never published again.
+    let _remote = attach(&s, REMOTE_CONN);
+    s.publish(batch(5, 5, 10));
+    s.set_scope(Scope::parse("%2"));
+    s.detach_runner(REMOTE_CONN);
+    assert!(rx.try_recv().is_err(), "nothing noted for a remote runner");
+    // Without a cluster no hub notes anything.
+    let plain = Hub::new().session(3);
+    let _l = attach(&plain, 1);
+    plain.publish(batch(1, 1, 1));
 }

@@ -473,7 +473,7 @@ fn send_cancel(st: &AppState, runner_id: &str, job: &str) {
     };
     let job = job.to_owned();
     st.tracker.spawn(async move {
-        match st2.runners.command(&runner, op, st2.command_timeout).await {
+        match crate::cluster::routing::command(&st2, &runner, op, st2.command_timeout).await {
             Ok(r) if r.ok => debug!(%job, "cancel sent"),
             Ok(r) => warn!(%job, error = ?r.error, "the runner refused a cancel"),
             Err(e) => debug!(%job, error = %e, "cancel not delivered"),

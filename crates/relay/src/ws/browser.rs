@@ -240,6 +240,12 @@ async fn run(
     let hub = st.hub.session(record.id);
     hub.note_head(record.last_seq);
     let reg = hub.add_browser(Arc::new(BrowserQueue::new()));
+    // Cluster mode: frames committed on other relays reach the hub from
+    // here on (before the store is read below).
+    let _watch = match &st.cluster {
+        Some(c) => Some(c.watch(&hub, &record, &cancel).await),
+        None => None,
+    };
     debug!(
         browser = reg.id,
         last_seq = k,

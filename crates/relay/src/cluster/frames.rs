@@ -1,0 +1,423 @@
+//! Live frames across relays. The relay holding a runner's connection
+//! publishes what its session hubs note ([`HubNote`]: each frame once,
+//! after the store committed it, the same bytes; the topology's ids; the
+//! runner going online or offline) on the session's subject
+//! ([`super::frames_subject`]), in the order noted. A relay with browsers
+//! of a session subscribes while it has any ([`Cluster::watch`]) and feeds
+//! its hub: browsers there get the frames through their bounded queues as
+//! if the runner were local, and its input goes back through a remote
+//! runner link (`routing`).
+//!
+//! Headers: `tb-kind` (`batch`, `snapshot`, `scope`, `online`,
+//! `offline`), `tb-first`/`tb-last` (a frame's sequence range), `tb-relay`
+//! (the publishing relay), `tb-features` (`online`: the runner's features,
+//! comma-separated). Payload: the frame's bytes as stored, the stored
+//! scope, or nothing.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use protocol::runner::RelayMsg;
+use protocol::wire::FrameKind;
+use store::{SessionRecord, TerminalSessionId};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{Cluster, frames_subject, lock};
+use crate::hub::{HubNote, LiveFrame, REMOTE_CONN, Scope, SessionHub, SessionMeta};
+
+/// Header names.
+pub const KIND: &str = "tb-kind";
+pub const FIRST: &str = "tb-first";
+pub const LAST: &str = "tb-last";
+pub const RELAY: &str = "tb-relay";
+pub const FEATURES: &str = "tb-features";
+
+/// A note as a NATS message: headers and payload (pure).
+pub fn encode(note: &HubNote, relay: &str) -> (TerminalSessionId, HeaderMap, Bytes) {
+    let mut h = HeaderMap::new();
+    h.insert(RELAY, relay);
+    match note {
+        HubNote::Frame { session, frame } => {
+            let kind = match frame.kind {
+                FrameKind::Batch => "batch",
+                FrameKind::Snapshot => "snapshot",
+            };
+            h.insert(KIND, kind);
+            h.insert(FIRST, frame.first_seq.to_string().as_str());
+            h.insert(LAST, frame.last_seq.to_string().as_str());
+            (*session, h, frame.bytes.clone())
+        }
+        HubNote::Scope { session, stored } => {
+            h.insert(KIND, "scope");
+            (*session, h, Bytes::from(stored.clone()))
+        }
+        HubNote::Runner {
+            session,
+            online,
+            features,
+        } => {
+            h.insert(KIND, if *online { "online" } else { "offline" });
+            if *online {
+                h.insert(FEATURES, features.join(",").as_str());
+            }
+            (*session, h, Bytes::new())
+        }
+    }
+}
+
+/// A session message as heard from another relay.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Heard {
+    Frame(LiveFrame),
+    Scope(String),
+    Online {
+        relay: String,
+        features: Vec<String>,
+    },
+    Offline,
+}
+
+/// Decodes a message of a session's subject (pure); `None` for one that
+/// does not parse (logged by the caller).
+pub fn decode(headers: Option<&HeaderMap>, payload: Bytes) -> Option<Heard> {
+    let h = headers?;
+    let get = |name: &str| h.get(name).map(|v| v.as_str().to_owned());
+    let seq = |name: &str| get(name).and_then(|v| v.parse::<u64>().ok());
+    match get(KIND)?.as_str() {
+        k @ ("batch" | "snapshot") => {
+            let (first_seq, last_seq) = (seq(FIRST)?, seq(LAST)?);
+            if first_seq > last_seq {
+                return None;
+            }
+            let kind = if k == "batch" {
+                FrameKind::Batch
+            } else {
+                FrameKind::Snapshot
+            };
+            Some(Heard::Frame(LiveFrame {
+                kind,
+                first_seq,
+                last_seq,
+                bytes: payload,
+            }))
+        }
+        "scope" => Some(Heard::Scope(String::from_utf8(payload.to_vec()).ok()?)),
+        "online" => Some(Heard::Online {
+            relay: get(RELAY)?,
+            features: get(FEATURES)
+                .unwrap_or_default()
+                .split(',')
+                .filter(|f| !f.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        }),
+        "offline" => Some(Heard::Offline),
+        _ => None,
+    }
+}
+
+/// Publishes the hub's notes, in order, until shutdown.
+pub(super) async fn publish_notes(
+    cluster: Arc<Cluster>,
+    mut rx: mpsc::Receiver<HubNote>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let note = tokio::select! {
+            () = shutdown.cancelled() => return,
+            n = rx.recv() => match n {
+                Some(n) => n,
+                None => return,
+            },
+        };
+        let (session, headers, payload) = encode(&note, &cluster.relay_id);
+        if let Err(e) = cluster
+            .client
+            .publish_with_headers(frames_subject(session), headers, payload)
+            .await
+        {
+            tracing::warn!(session, error = %e, "cluster: publishing failed");
+        }
+    }
+}
+
+/// One watched session: how many local browsers, and its feeder's end.
+pub(super) struct Watch {
+    count: AtomicUsize,
+    ready: tokio::sync::OnceCell<()>,
+    cancel: CancellationToken,
+}
+
+/// Held by a browser task while it watches a session; dropping it
+/// unsubscribes when it was the last one.
+pub struct WatchGuard {
+    cluster: Arc<Cluster>,
+    session: TerminalSessionId,
+}
+
+impl Drop for WatchGuard {
+    fn drop(&mut self) {
+        let mut watches = lock(&self.cluster.watches);
+        if let Some(w) = watches.get(&self.session)
+            && w.count.fetch_sub(1, Ordering::AcqRel) == 1
+        {
+            w.cancel.cancel();
+            watches.remove(&self.session);
+        }
+    }
+}
+
+impl Cluster {
+    /// Watches session `record` for a local browser: the first one
+    /// subscribes to its subject and, once NATS confirmed the
+    /// subscription, looks up whether a runner on another relay serves it
+    /// (then the hub gets a remote runner link). Returns when frames
+    /// committed from now on will reach `hub`: the caller reads the store
+    /// after this, so nothing falls between the two.
+    pub async fn watch(
+        self: &Arc<Self>,
+        hub: &Arc<SessionHub>,
+        record: &SessionRecord,
+        shutdown: &CancellationToken,
+    ) -> WatchGuard {
+        let w = {
+            let mut watches = lock(&self.watches);
+            let w = watches
+                .entry(record.id)
+                .or_insert_with(|| {
+                    Arc::new(Watch {
+                        count: AtomicUsize::new(0),
+                        ready: tokio::sync::OnceCell::new(),
+                        cancel: shutdown.child_token(),
+                    })
+                })
+                .clone();
+            w.count.fetch_add(1, Ordering::AcqRel);
+            w
+        };
+        let guard = WatchGuard {
+            cluster: self.clone(),
+            session: record.id,
+        };
+        w.ready
+            .get_or_init(|| {
+                self.clone()
+                    .start_watch(hub.clone(), record.clone(), w.cancel.clone())
+            })
+            .await;
+        guard
+    }
+
+    async fn start_watch(
+        self: Arc<Self>,
+        hub: Arc<SessionHub>,
+        record: SessionRecord,
+        cancel: CancellationToken,
+    ) {
+        let id = record.id;
+        let subject = frames_subject(id);
+        let sub = match self.client.subscribe(subject).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(session = id, error = %e, "cluster: subscribing failed; no live output from other relays");
+                return;
+            }
+        };
+        // A round trip: the server has the subscription before we return.
+        if let Err(e) = self.client.flush().await {
+            tracing::warn!(session = id, error = %e, "cluster: flushing a subscription failed");
+        }
+        let meta = SessionMeta {
+            user_id: record.user_id.clone(),
+            runner_id: record.runner_id.clone(),
+            idea: record.idea.clone(),
+            slot: record.slot.clone(),
+            tmux_session: record.tmux_session.clone(),
+            attach: record.attach.clone(),
+            host: record.host.clone(),
+        };
+        let mut mine = None;
+        if hub.local_runner().is_none() {
+            match self.remote_state(&record).await {
+                Ok(Some(state)) if state.online => {
+                    hub.set_scope(Scope::parse(&state.scope));
+                    mine = Some(self.attach_remote(
+                        &hub,
+                        &meta,
+                        &state.relay,
+                        state.features,
+                        &cancel,
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(session = id, error = %e, "cluster: asking the runner's relay failed")
+                }
+            }
+        }
+        tracing::debug!(session = id, "cluster: watching");
+        tokio::spawn(feed(self, hub, meta, sub, mine, cancel));
+    }
+
+    /// Installs a runner link on `hub` whose messages `routing` sends to
+    /// `relay`; returns its sender (the link's identity).
+    fn attach_remote(
+        self: &Arc<Self>,
+        hub: &Arc<SessionHub>,
+        meta: &SessionMeta,
+        relay: &str,
+        features: Vec<String>,
+        cancel: &CancellationToken,
+    ) -> mpsc::Sender<RelayMsg> {
+        let link = super::routing::remote_link(self.clone(), hub.id(), relay, features, cancel);
+        let tx = link.tx.clone();
+        hub.attach_runner(meta.clone(), hub.head_seq(), hub.scope(), link);
+        tx
+    }
+}
+
+/// Removes the hub's remote runner link if it is the one this watch
+/// attached (a newer watch of the session may have attached its own).
+fn detach_mine(hub: &SessionHub, mine: &Option<mpsc::Sender<RelayMsg>>) {
+    if let (Some(current), Some(mine)) = (hub.runner(), mine)
+        && current.conn == REMOTE_CONN
+        && current.tx.same_channel(mine)
+    {
+        hub.detach_runner(REMOTE_CONN);
+    }
+}
+
+/// Feeds what other relays publish for the session into its hub until the
+/// last local browser leaves; then the remote runner link goes too.
+async fn feed(
+    cluster: Arc<Cluster>,
+    hub: Arc<SessionHub>,
+    meta: SessionMeta,
+    mut sub: async_nats::Subscriber,
+    mut mine: Option<mpsc::Sender<RelayMsg>>,
+    cancel: CancellationToken,
+) {
+    let id = hub.id();
+    let mut lease = tokio::time::interval(super::RENEW);
+    lease.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let msg = tokio::select! {
+            () = cancel.cancelled() => break,
+            _ = lease.tick() => {
+                check_lease(&cluster, &hub, &meta, &mine).await;
+                continue;
+            }
+            m = sub.next() => match m {
+                Some(m) => m,
+                None => break,
+            },
+        };
+        let Some(heard) = decode(msg.headers.as_ref(), msg.payload) else {
+            tracing::warn!(
+                session = id,
+                "cluster: a session message does not parse; dropped"
+            );
+            continue;
+        };
+        let local = hub.local_runner().is_some();
+        match heard {
+            // Duplicates (a runner moving between relays) are harmless:
+            // browser tasks drop what they sent already.
+            Heard::Frame(frame) => {
+                hub.publish(frame);
+            }
+            Heard::Scope(stored) if !local => hub.set_scope(Scope::parse(&stored)),
+            Heard::Online { relay, features } if !local => {
+                mine = Some(cluster.attach_remote(&hub, &meta, &relay, features, &cancel));
+            }
+            Heard::Offline if !local => detach_mine(&hub, &mine),
+            Heard::Scope(_) | Heard::Online { .. } | Heard::Offline => {}
+        }
+    }
+    let _ = sub.unsubscribe().await;
+    detach_mine(&hub, &mine);
+    tracing::debug!(session = id, "cluster: stopped watching");
+}
+
+/// A remote runner whose relay no longer holds its lease (that relay
+/// died, or the runner left without an `offline` reaching us) is offline
+/// here too.
+async fn check_lease(
+    cluster: &Cluster,
+    hub: &SessionHub,
+    meta: &SessionMeta,
+    mine: &Option<mpsc::Sender<RelayMsg>>,
+) {
+    if hub.runner().is_none_or(|r| r.conn != REMOTE_CONN) {
+        return;
+    }
+    match cluster.owner(&meta.runner_id).await {
+        Ok(None) => {
+            tracing::info!(
+                session = hub.id(),
+                "cluster: the runner's relay lost its lease; offline"
+            );
+            detach_mine(hub, mine);
+        }
+        Ok(Some(_)) => {}
+        Err(e) => tracing::debug!(error = %e, "cluster: checking a lease failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_round_trip_through_headers() {
+        let frame = LiveFrame {
+            kind: FrameKind::Batch,
+            first_seq: 5,
+            last_seq: 9,
+            bytes: Bytes::from_static(b"\x28\xb5\x2f\xfdframe"),
+        };
+        let (s, h, p) = encode(
+            &HubNote::Frame {
+                session: 7,
+                frame: frame.clone(),
+            },
+            "r1",
+        );
+        assert_eq!(s, 7);
+        assert_eq!(p, frame.bytes, "the same bytes");
+        assert_eq!(decode(Some(&h), p), Some(Heard::Frame(frame)));
+        let (_, h, p) = encode(
+            &HubNote::Runner {
+                session: 7,
+                online: true,
+                features: vec!["keys".into(), "tmux".into()],
+            },
+            "r1",
+        );
+        assert_eq!(
+            decode(Some(&h), p),
+            Some(Heard::Online {
+                relay: "r1".into(),
+                features: vec!["keys".into(), "tmux".into()]
+            })
+        );
+        let (_, h, p) = encode(
+            &HubNote::Scope {
+                session: 7,
+                stored: "%1 @1".into(),
+            },
+            "r1",
+        );
+        assert_eq!(decode(Some(&h), p), Some(Heard::Scope("%1 @1".into())));
+        let mut bad = HeaderMap::new();
+        bad.insert(KIND, "batch");
+        bad.insert(FIRST, "9");
+        bad.insert(LAST, "5");
+        assert_eq!(decode(Some(&bad), Bytes::new()), None);
+        assert_eq!(decode(None, Bytes::new()), None);
+    }
+}
