@@ -628,7 +628,9 @@ impl Emulator {
 
     /// The cell a character would join (the one before the cursor, past
     /// padding), with its position.
-    fn join_target(&self) -> Option<(usize, usize, Cell)> {
+    /// Taken before the character is written: the cell's text may move in
+    /// the text table when it grows.
+    fn join_target(&self) -> Option<(usize, usize, Cell, Vec<u8>)> {
         let s = &self.screen;
         let (mut x, y) = (s.cx.min(s.sx()), s.cy);
         loop {
@@ -638,7 +640,9 @@ impl Emulator {
             x -= 1;
             let c = s.grid.get_cell(x, y);
             if !c.is_padding() {
-                return Some((x, y, c));
+                let mut data = Vec::new();
+                s.cell_data(&c, &mut data);
+                return Some((x, y, c, data));
             }
         }
     }
@@ -647,7 +651,7 @@ impl Emulator {
     fn tee_glyph(
         &mut self,
         g: Glyph,
-        target: Option<(usize, usize, Cell)>,
+        target: Option<(usize, usize, Cell, Vec<u8>)>,
         row: usize,
         fix: &[u8],
     ) {
@@ -681,12 +685,13 @@ impl Emulator {
                 self.tee_fix = None;
                 self.tee_repair(row, &mut t);
             }
-        } else if let Some((x, y, old)) = target {
+        } else if let Some((x, y, old, a)) = target {
             let now = self.screen.grid.get_cell(x, y);
-            if now != old {
-                let (mut a, mut b) = (Vec::new(), Vec::new());
-                self.screen.cell_data(&old, &mut a);
-                self.screen.cell_data(&now, &mut b);
+            let mut b = Vec::new();
+            self.screen.cell_data(&now, &mut b);
+            // Compared by text: a cell whose text grew can keep its value
+            // when the text table reuses the slot.
+            if b != a || now.width != old.width {
                 if now.width == old.width
                     && b.starts_with(&a)
                     && !b.ends_with("\u{200d}".as_bytes())
