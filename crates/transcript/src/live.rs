@@ -139,14 +139,7 @@ pub(crate) fn redraw_cell(emu: &Emulator, x: usize, y: usize, bytes: &mut Vec<u8
     o.pen(&c);
     let mut text = Vec::new();
     s.texts.push_utf8(c.text, &mut text);
-    let w = usize::from(c.width);
-    o.push(crate::snapshot::CLUSTER_OSC);
-    o.push(b";");
-    o.num(w);
-    o.push(b"\x07");
-    o.push(&text);
-    o.push(crate::snapshot::CLUSTER_OSC);
-    o.push(b"\x07");
+    o.cell_text(&text, usize::from(c.width));
     *bytes = o.bytes;
     cursor_and_restore(emu, bytes);
 }

@@ -37,7 +37,7 @@ use crate::emu::{Cell, Emulator};
 /// (a ZWJ sequence, a skin-tone modifier or a VS16 that tmux 3.5+ joins and
 /// widens, which xterm.js's Unicode tables split or keep narrow). tmux,
 /// the model and other terminals ignore an OSC they do not know.
-pub(crate) const CLUSTER_OSC: &[u8] = b"\x1b]7761";
+const CLUSTER_OSC: &[u8] = b"\x1b]7761";
 
 /// The writer's view of the terminal it is driving.
 pub(crate) struct Out {
@@ -62,6 +62,24 @@ impl Out {
         self.push(b"\x1b[");
         self.num(col + 1);
         self.push(b"G");
+    }
+
+    /// A cell's text; one of several characters is wrapped in
+    /// [`CLUSTER_OSC`] with its width `w`, so the page lays it out as one
+    /// cell of tmux's width whatever its own width table says.
+    pub(crate) fn cell_text(&mut self, text: &[u8], w: usize) {
+        let cluster = w > 0 && std::str::from_utf8(text).is_ok_and(|t| t.chars().nth(1).is_some());
+        if cluster {
+            self.push(CLUSTER_OSC);
+            self.push(b";");
+            self.num(w);
+            self.push(b"\x07");
+        }
+        self.push(text);
+        if cluster {
+            self.push(CLUSTER_OSC);
+            self.push(b"\x07");
+        }
     }
 
     pub(crate) fn cup(&mut self, row: usize, col: usize) {
@@ -401,23 +419,7 @@ pub(crate) fn render_line(
             }
             text.clear();
             texts.push_utf8(c.text, &mut text);
-            // A cell of several characters: the page lays it out as one
-            // cell of tmux's width whatever its own width table says
-            // (`CLUSTER_OSC`).
-            let cluster = w > 0
-                && c.single_cp().is_none()
-                && std::str::from_utf8(&text).is_ok_and(|t| t.chars().nth(1).is_some());
-            if cluster {
-                o.push(CLUSTER_OSC);
-                o.push(b";");
-                o.num(w);
-                o.push(b"\x07");
-            }
-            o.push(&text);
-            if cluster {
-                o.push(CLUSTER_OSC);
-                o.push(b"\x07");
-            }
+            o.cell_text(&text, w);
             let ascii = text.len() == 1 && text[0] < 0x80;
             if !ascii && x + w < sx {
                 o.col(x + w);
@@ -555,18 +557,7 @@ fn render_as_drawn(texts: &Texts, l: &LineRef<'_>, sx: usize, o: &mut Out) -> (V
             }
             text = shown.into_bytes();
         }
-        let cluster = w > 1 && std::str::from_utf8(&text).is_ok_and(|t| t.chars().nth(1).is_some());
-        if cluster {
-            o.push(CLUSTER_OSC);
-            o.push(b";");
-            o.num(w);
-            o.push(b"\x07");
-        }
-        o.push(&text);
-        if cluster {
-            o.push(CLUSTER_OSC);
-            o.push(b"\x07");
-        }
+        o.cell_text(&text, w);
         vx += w;
         if !(text.len() == 1 && text[0] < 0x80) && vx < sx {
             o.col(vx);

@@ -895,7 +895,7 @@ impl History {
 /// The `cellsize` `grid_expand_line` gives a line of a grid `sx` wide that
 /// needs `want` cells.
 #[inline]
-fn expand_size(sx: usize, want: usize) -> usize {
+pub(super) fn expand_size(sx: usize, want: usize) -> usize {
     if want < sx / 4 {
         sx / 4
     } else if want < sx / 2 {
@@ -1309,33 +1309,24 @@ mod tests {
                 ..Cell::DEFAULT
             },
         );
-        for n in 0..5_000u32 {
-            line.set(
-                0,
-                &Cell {
-                    text: u32::from(b'a') + n % 26,
-                    ..Cell::DEFAULT
-                },
-            );
-            h.push_line(&line);
-            if h.len() > 100 {
-                h.pop_front(10);
+        let mut churn = |h: &mut History| {
+            for n in 0..5_000u32 {
+                line.set(
+                    0,
+                    &Cell {
+                        text: u32::from(b'a') + n % 26,
+                        ..Cell::DEFAULT
+                    },
+                );
+                h.push_line(&line);
+                if h.len() > 100 {
+                    h.pop_front(10);
+                }
             }
-        }
+        };
+        churn(&mut h);
         let cap = h.heap_bytes();
-        for n in 0..5_000u32 {
-            line.set(
-                0,
-                &Cell {
-                    text: u32::from(b'a') + n % 26,
-                    ..Cell::DEFAULT
-                },
-            );
-            h.push_line(&line);
-            if h.len() > 100 {
-                h.pop_front(10);
-            }
-        }
+        churn(&mut h);
         assert_eq!(h.heap_bytes(), cap);
         let last = h.line(h.len() - 1).expect("line");
         assert_eq!(last.get(0).text, u32::from(b'a') + 4_999 % 26);

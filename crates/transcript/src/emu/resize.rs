@@ -23,15 +23,7 @@ fn expand(l: &mut Line, want: usize, sx: usize) {
     if want <= l.len() {
         return;
     }
-    let size = if want < sx / 4 {
-        sx / 4
-    } else if want < sx / 2 {
-        sx / 2
-    } else if sx > want {
-        sx
-    } else {
-        want
-    };
+    let size = super::grid::expand_size(sx, want);
     l.resize(size, Cell::cleared(COLOUR_DEFAULT));
 }
 
