@@ -76,12 +76,8 @@ pub(super) async fn start_notices(
     let (c, shutdown) = (cluster.clone(), st.shutdown.clone());
     st.tracker.spawn(async move {
         loop {
-            let msg = tokio::select! {
-                () = shutdown.cancelled() => return,
-                m = rx.recv() => match m {
-                    Some(m) => m,
-                    None => return,
-                },
+            let Some(msg) = shutdown.run_until_cancelled(rx.recv()).await.flatten() else {
+                return;
             };
             let Ok(body) = serde_json::to_vec(&msg) else {
                 continue;
@@ -94,12 +90,8 @@ pub(super) async fn start_notices(
     let st2 = st.clone();
     st.tracker.spawn(async move {
         loop {
-            let msg = tokio::select! {
-                () = st2.shutdown.cancelled() => return,
-                m = sub.next() => match m {
-                    Some(m) => m,
-                    None => return,
-                },
+            let Some(msg) = st2.shutdown.run_until_cancelled(sub.next()).await.flatten() else {
+                return;
             };
             match serde_json::from_slice::<NoticeMessage>(&msg.payload) {
                 Ok(m) if m.relay != cluster.relay_id => {
@@ -135,12 +127,8 @@ pub(super) async fn start(cluster: Arc<Cluster>, st: &AppState) -> Result<(), Cl
     let (c, shutdown) = (cluster.clone(), st.shutdown.clone());
     st.tracker.spawn(async move {
         loop {
-            let cut = tokio::select! {
-                () = shutdown.cancelled() => return,
-                c = rx.recv() => match c {
-                    Some(c) => c,
-                    None => return,
-                },
+            let Some(cut) = shutdown.run_until_cancelled(rx.recv()).await.flatten() else {
+                return;
             };
             let msg = CutMessage {
                 relay: c.relay_id.clone(),
@@ -159,12 +147,8 @@ pub(super) async fn start(cluster: Arc<Cluster>, st: &AppState) -> Result<(), Cl
     let st2 = st.clone();
     st.tracker.spawn(async move {
         loop {
-            let msg = tokio::select! {
-                () = st2.shutdown.cancelled() => return,
-                m = sub.next() => match m {
-                    Some(m) => m,
-                    None => return,
-                },
+            let Some(msg) = st2.shutdown.run_until_cancelled(sub.next()).await.flatten() else {
+                return;
             };
             match serde_json::from_slice::<CutMessage>(&msg.payload) {
                 Ok(m) if m.relay != cluster.relay_id => {

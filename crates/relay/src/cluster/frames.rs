@@ -127,12 +127,8 @@ pub(super) async fn publish_notes(
     shutdown: CancellationToken,
 ) {
     loop {
-        let note = tokio::select! {
-            () = shutdown.cancelled() => return,
-            n = rx.recv() => match n {
-                Some(n) => n,
-                None => return,
-            },
+        let Some(note) = shutdown.run_until_cancelled(rx.recv()).await.flatten() else {
+            return;
         };
         let (session, headers, payload) = encode(&note, &cluster.relay_id);
         if let Err(e) = cluster
