@@ -493,13 +493,7 @@ impl Store {
                     .bind(session)
                     .fetch_optional(&mut *tx)
                     .await?;
-            let Some(head) = head else {
-                return Err(StoreError::NoSuchSession(session));
-            };
-            let head = seq_from_db(head, "last_seq")?;
-            if k > head {
-                return Err(StoreError::Ahead { k, head });
-            }
+            let head = resume_head(session, head, k)?;
             if k == head {
                 return Ok(Since::Frames(Vec::new()));
             }
@@ -588,13 +582,7 @@ impl Store {
                     .bind(session)
                     .fetch_optional(&mut *tx)
                     .await?;
-            let Some(head) = head else {
-                return Err(StoreError::NoSuchSession(session));
-            };
-            let head = seq_from_db(head, "last_seq")?;
-            if k > head {
-                return Err(StoreError::Ahead { k, head });
-            }
+            let head = resume_head(session, head, k)?;
             let snap_meta: Option<(i64, i64)> = sqlx::query_as(
                 "SELECT at_seq, size FROM snapshots WHERE session_id = $1 \
                  ORDER BY at_seq DESC LIMIT 1",
@@ -724,4 +712,17 @@ impl Store {
         }
         Ok(total)
     }
+}
+
+/// The stored head of a session a client resumes at `k` from: refused when
+/// the session does not exist or `k` is past it (`since`, `since_cost`).
+fn resume_head(session: TerminalSessionId, head: Option<i64>, k: u64) -> Result<u64, StoreError> {
+    let Some(head) = head else {
+        return Err(StoreError::NoSuchSession(session));
+    };
+    let head = seq_from_db(head, "last_seq")?;
+    if k > head {
+        return Err(StoreError::Ahead { k, head });
+    }
+    Ok(head)
 }
