@@ -17,6 +17,8 @@
 //! LOAD_ONLY=search SEARCH_PG=postgres://postgres@127.0.0.1:5432/postgres \
 //!     cargo bench -p benches --bench load   # the search index over 1 GB of
 //!                          # output (load_search.rs; needs no binaries or tmux)
+//! LOAD_ONLY=trace cargo bench -p benches --bench load    # where a keystroke's
+//!                          # round trip goes, stage by stage (load_trace.rs)
 //! LOAD_ONLY=preview cargo bench -p benches --bench load  # dev server previews
 //!                          # vs direct (load_preview.rs; relay and runner in
 //!                          # this process: no binaries needed)
@@ -44,6 +46,9 @@ mod preview;
 
 #[path = "load_ttyd.rs"]
 mod ttyd;
+
+#[path = "load_trace.rs"]
+mod trace;
 
 type Result<T> = anyhow::Result<T>;
 
@@ -175,6 +180,9 @@ fn main() -> Result<()> {
         if !only.is_empty() && wanted("daemon") {
             daemon_case(&bins, runs).await?;
         }
+        if only == "trace" {
+            return trace::run(&bins, 300).await;
+        }
         if !wanted("keys") {
             print_summary(&summary);
             return Ok(());
@@ -184,6 +192,7 @@ fn main() -> Result<()> {
         );
         let (mut p50, mut p95, mut p99) = (Vec::new(), Vec::new(), Vec::new());
         let (mut t50, mut t95, mut t99) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut u50, mut u95, mut u99) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {
             if let Some(bin) = &ttyd_bin {
                 let lat = ttyd::keystrokes(bin, 300).await?;
@@ -195,15 +204,31 @@ fn main() -> Result<()> {
             p50.push(percentile(&lat, 0.50));
             p95.push(percentile(&lat, 0.95));
             p99.push(percentile(&lat, 0.99));
+            let lat: Vec<f64> = trace::keystrokes_up(&bins, 300, None)
+                .await?
+                .iter()
+                .map(trace::Key::ms)
+                .collect();
+            u50.push(percentile(&lat, 0.50));
+            u95.push(percentile(&lat, 0.95));
+            u99.push(percentile(&lat, 0.99));
         }
         row("bridge+relay: p50", &p50, "ms");
         row("bridge+relay: p95", &p95, "ms");
         row("bridge+relay: p99", &p99, "ms");
+        row("tmux-bridge up: p50", &u50, "ms");
+        row("tmux-bridge up: p95", &u95, "ms");
+        row("tmux-bridge up: p99", &u99, "ms");
         if !t50.is_empty() {
             row("ttyd: p50", &t50, "ms");
             row("ttyd: p95", &t95, "ms");
             row("ttyd: p99", &t99, "ms");
-            for (what, ours, theirs) in [("keystroke echo p50 (ms)", &p50, &t50), ("keystroke echo p99 (ms)", &p99, &t99)] {
+            for (what, ours, theirs) in [
+                ("keystroke echo p50, separate relay (ms)", &p50, &t50),
+                ("keystroke echo p99, separate relay (ms)", &p99, &t99),
+                ("keystroke echo p50, up (ms)", &u50, &t50),
+                ("keystroke echo p99, up (ms)", &u99, &t99),
+            ] {
                 summary.push(SummaryRow {
                     what: what.into(),
                     ours: percentile(ours, 0.5),
@@ -501,7 +526,11 @@ impl System {
     }
 }
 
-async fn start_system(bins: &Bins, tag: &str) -> Result<System> {
+/// Starts tmux, the relay and the runner. With `trace_dir`, both write
+/// their `latency` trace events as JSON to `relay.log` and `bridge.log`
+/// there (load_trace.rs); otherwise their logs go to standard error at
+/// `LOAD_RELAY_LOG` / `LOAD_BRIDGE_LOG` (warn by default).
+async fn start_system(bins: &Bins, tag: &str, trace_dir: Option<&Path>) -> Result<System> {
     let tmux = Tmux::new(tag);
     let name = bridge_session()?;
     let pane = new_session(&tmux, &name)?;
@@ -523,7 +552,21 @@ async fn start_system(bins: &Bins, tag: &str) -> Result<System> {
             auth.login_link(&local.user_id).await?,
         )
     };
-    let relay = tokio::process::Command::new(&bins.relay)
+    let mut relay = tokio::process::Command::new(&bins.relay);
+    let mut bridge = tokio::process::Command::new(&bins.bridge);
+    if let Some(dir) = trace_dir {
+        relay
+            .env("TMUX_RELAY_LOG_FORMAT", "json")
+            .stderr(std::fs::File::create(dir.join("relay.log"))?);
+        bridge
+            .env("TMUX_BRIDGE_LOG_FORMAT", "json")
+            .stderr(std::fs::File::create(dir.join("bridge.log"))?);
+    }
+    let log = |var: &str| match trace_dir {
+        Some(_) => "warn,latency=trace".to_owned(),
+        None => std::env::var(var).unwrap_or_else(|_| "warn".into()),
+    };
+    let relay = relay
         .args([
             "serve",
             "--listen",
@@ -531,10 +574,7 @@ async fn start_system(bins: &Bins, tag: &str) -> Result<System> {
             "--data-dir",
         ])
         .arg(dir.path())
-        .env(
-            "RUST_LOG",
-            std::env::var("LOAD_RELAY_LOG").unwrap_or_else(|_| "warn".into()),
-        )
+        .env("RUST_LOG", log("LOAD_RELAY_LOG"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .kill_on_drop(true)
@@ -548,7 +588,7 @@ async fn start_system(bins: &Bins, tag: &str) -> Result<System> {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let bridge = tokio::process::Command::new(&bins.bridge)
+    let bridge = bridge
         .args([
             "run",
             "--relay",
@@ -567,10 +607,7 @@ async fn start_system(bins: &Bins, tag: &str) -> Result<System> {
         ])
         .arg(dir.path())
         .env("TMUX_BRIDGE_TOKEN", &token)
-        .env(
-            "TMUX_BRIDGE_LOG",
-            std::env::var("LOAD_BRIDGE_LOG").unwrap_or_else(|_| "warn".into()),
-        )
+        .env("TMUX_BRIDGE_LOG", log("LOAD_BRIDGE_LOG"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .kill_on_drop(true)
@@ -615,7 +652,7 @@ fn proc_usage(pid: Option<u32>) -> (f64, f64) {
 }
 
 async fn flood_bridge(bins: &Bins, command: &str, with_terminal: bool) -> Result<FloodResult> {
-    let sys = start_system(bins, "load-s").await?;
+    let sys = start_system(bins, "load-s", None).await?;
     let name = bridge_session()?;
     let terminal = if with_terminal {
         let t = testkit::TtyClient::attach(&sys.tmux, &name, COLS, ROWS + 1).await?;
@@ -668,28 +705,14 @@ async fn flood_bridge(bins: &Bins, command: &str, with_terminal: bool) -> Result
 
 /// Round trips of single keystrokes typed at a shell prompt, in ms.
 async fn keystrokes(bins: &Bins, n: usize) -> Result<Vec<f64>> {
-    let sys = start_system(bins, "load-k").await?;
+    let sys = start_system(bins, "load-k", None).await?;
     let mut b = Browser::connect(&sys.login, &sys.session_id, 0).await?;
     let pane = sys.pane.clone();
     b.until("the prompt", 20, |v| testkit::view_has(v, &pane, "$"))
         .await?;
-    let mut out = Vec::with_capacity(n);
-    let letters = b"abcdefghijklmnopqrstuvwxyz";
-    for i in 0..n {
-        if i % 40 == 0 {
-            // Ctrl-U clears the line now and then.
-            b.send_input(&pane, "\u{15}").await?;
-            b.drain_for(30).await?;
-        }
-        let c = letters[i % letters.len()] as char;
-        let start = Instant::now();
-        b.send_input(&pane, &c.to_string()).await?;
-        b.until_output(&pane, c as u8, Duration::from_secs(10))
-            .await?;
-        out.push(start.elapsed().as_secs_f64() * 1000.0);
-    }
+    let keys = trace::type_keys(&mut b, &pane, n).await?;
     sys.stop().await;
-    Ok(out)
+    Ok(keys.iter().map(trace::Key::ms).collect())
 }
 
 /// How many idle sessions the daemon case serves.
@@ -710,7 +733,7 @@ async fn daemon_case(bins: &Bins, runs: usize) -> Result<()> {
     let mut first_output = Vec::new();
     let (mut busy_cpu, mut busy_rss, mut busy_hwm) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
-        let sys = start_system(bins, "load-d").await?;
+        let sys = start_system(bins, "load-d", None).await?;
         let t = Instant::now();
         let mut names = Vec::new();
         for i in 1..IDLE_SESSIONS {

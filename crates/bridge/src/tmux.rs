@@ -204,6 +204,7 @@ async fn read_pump(
                 break;
             }
         };
+        tracing::trace!(target: "latency", stage = "runner_tmux_read", bytes = n);
         parser.push(&buf[..n]);
         let events: Vec<Event> = parser.by_ref().collect();
         if !events.is_empty() && tx.send(TmuxOutput::Events(events)).await.is_err() {
@@ -239,6 +240,7 @@ async fn write_pump(mut stdin: tokio::process::ChildStdin, mut rx: mpsc::Receive
             log_write_error(&err);
             return;
         }
+        tracing::trace!(target: "latency", stage = "runner_tmux_written");
     }
     // Channel closed: dropping stdin sends EOF, which makes tmux detach us.
 }

@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, trace, warn};
 
 use crate::core::{RelayEvent, RelayMsg, ToRelay};
 use crate::daemon::tunnel::{TunnelOut, TunnelSetup, Tunnels};
@@ -709,7 +709,10 @@ async fn connected(
                             | Wire::TunnelEof { .. } | Wire::TunnelClose { .. })) => {
                             state.tunnel(msg).into_iter().for_each(ctrl);
                         }
-                        Ok(msg) => state.remote(msg),
+                        Ok(msg) => {
+                            trace!(target: "latency", stage = "runner_msg_in");
+                            state.remote(msg);
+                        }
                         Err(err) => warn!(%err, "a malformed message from the relay"),
                     },
                     Some(Ok(Message::Binary(b))) => state.binary(&b).into_iter().for_each(ctrl),
@@ -789,7 +792,11 @@ async fn write_all(
             }),
         };
         if let Some(m) = m {
+            let frame = matches!(m, Message::Binary(_));
             sink.send(m).await?;
+            if frame {
+                trace!(target: "latency", stage = "runner_frame_sent");
+            }
         }
     }
     sink.flush().await

@@ -40,7 +40,7 @@ use protocol::runner::{FEATURE_KEYS, FEATURE_TMUX, RelayMsg};
 use protocol::wire::FrameKind;
 use store::{SessionRecord, Since, SinceCost, StoreError, StoredFrame, TerminalSessionId};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, error, info, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, trace, warn};
 
 use std::time::Duration;
 
@@ -409,6 +409,7 @@ async fn send_frame(
 ) -> Result<(), Ending> {
     let len = bytes.len();
     send(socket, Message::Binary(bytes), limit).await?;
+    trace!(target: "latency", stage = "relay_frame_sent");
     metrics.frame_out(len);
     Ok(())
 }
@@ -728,6 +729,7 @@ async fn serve(
                             .await;
                         }
                         Ok(BrowserToRelay::Input { pane, data }) => {
+                            trace!(target: "latency", stage = "relay_input_in");
                             hub.touch_browser(reg.id);
                             forward(hub, reg, "", &[Target::Pane(pane)], |ch| RelayMsg::Input {
                                 ch,

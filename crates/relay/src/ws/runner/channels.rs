@@ -168,6 +168,7 @@ impl Channels {
             // A channel closed since is drained first (see `on_text`), so
             // it is still open here unless the runner closed it early.
             if let Some(chan) = self.open.get(&ch).filter(|c| c.id == id) {
+                tracing::trace!(target: "latency", stage = "relay_frame_stored");
                 let moved = chan.hub.publish(LiveFrame {
                     kind: FrameKind::Batch,
                     first_seq,
@@ -591,6 +592,7 @@ impl Channels {
             return self.on_log(socket, &frame, limit).await;
         }
         self.st.metrics.frame_in(frame.len());
+        tracing::trace!(target: "latency", stage = "relay_frame_in");
         let Some(chan) = self.open.get_mut(&ch) else {
             return Some((
                 close::PROTOCOL,

@@ -381,6 +381,7 @@ async fn pump(
                 if send_json(socket, &msg, limit).await.is_err() {
                     return None;
                 }
+                tracing::trace!(target: "latency", stage = "relay_msg_sent");
             }
             // The tunnels hold a sender while this task runs.
             Event::Tunnel(None) => {}
