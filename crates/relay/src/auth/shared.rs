@@ -432,3 +432,203 @@ pub async fn keep_leases(sockets: SocketLimits, shutdown: CancellationToken) {
         Err(e) => tracing::warn!(error = %e, "dropping the socket leases failed (they expire)"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::sockets::{Refused, SocketCaps};
+
+    /// SQLite always, PostgreSQL too when `TEST_DATABASE_URL` is set.
+    async fn stores() -> Vec<Store> {
+        let mut out = vec![Store::connect("sqlite::memory:").await.expect("sqlite")];
+        if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
+            out.push(Store::connect(&url).await.expect("TEST_DATABASE_URL"));
+        }
+        out
+    }
+
+    /// A signing secret of this test's own: its keys meet no other test's.
+    fn secret() -> Vec<u8> {
+        crate::auth::codes::new_id().into_bytes()
+    }
+
+    #[tokio::test]
+    async fn two_relays_racing_on_one_key_admit_the_limit_once() {
+        for store in stores().await {
+            let rates = SharedRates::new(store, &secret());
+            let config = LimitConfig::new(10, Duration::from_secs(600));
+            // Two relays' limiters over one table.
+            let a = Arc::new(Limit::<IpAddr>::new("race", config, Some(&rates)));
+            let b = Arc::new(Limit::<IpAddr>::new("race", config, Some(&rates)));
+            assert!(a.is_shared());
+            let key: IpAddr = "192.0.2.7".parse().expect("ip");
+            let tasks: Vec<_> = (0..12)
+                .map(|i| {
+                    let l = if i % 2 == 0 { a.clone() } else { b.clone() };
+                    tokio::spawn(async move { l.try_acquire(&key).await })
+                })
+                .collect();
+            let mut admitted = 0;
+            for t in tasks {
+                match t.await.expect("task") {
+                    Ok(()) => admitted += 1,
+                    Err(LimitError::Limited(_)) => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            assert!(admitted <= 10, "{admitted} admitted past a limit of 10");
+            // No update was lost: what the racers left plus what a
+            // sequential caller still gets is exactly the limit.
+            let mut more = 0;
+            while a.try_acquire(&key).await.is_ok() {
+                more += 1;
+                assert!(more <= 10, "the log lost events");
+            }
+            assert_eq!(admitted + more, 10);
+            assert!(a.refused() + b.refused() >= 1);
+            // Failures recorded after the fact count on the other relay.
+            let user = "ann".to_owned();
+            let fails = Limit::<String>::new(
+                "fails",
+                LimitConfig::new(2, Duration::from_secs(600)),
+                Some(&rates),
+            );
+            let fails_b = Limit::<String>::new(
+                "fails",
+                LimitConfig::new(2, Duration::from_secs(600)),
+                Some(&rates),
+            );
+            fails.record(&user).await.expect("record");
+            assert!(fails_b.check(&user).await.is_ok());
+            fails_b.record(&user).await.expect("record");
+            assert!(matches!(
+                fails.check(&user).await,
+                Err(LimitError::Limited(_))
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn socket_counts_reach_the_other_relay_and_leave_with_the_relay() {
+        for store in stores().await {
+            let secret = secret();
+            let caps = SocketCaps {
+                per_account: 2,
+                per_addr: 100,
+                global: 100,
+            };
+            let relay_a = crate::auth::codes::new_id();
+            let a = SocketLimits::shared(caps, SocketLeases::new(store.clone(), &secret, &relay_a));
+            let b = SocketLimits::shared(
+                caps,
+                SocketLeases::new(store.clone(), &secret, &crate::auth::codes::new_id()),
+            );
+            let stop_a = CancellationToken::new();
+            let task_a = tokio::spawn(keep_leases(a.clone(), stop_a.clone()));
+            let addr: IpAddr = "192.0.2.8".parse().expect("ip");
+            let a1 = a.acquire_cluster_wide("ann", addr).await.expect("a1");
+            let _a2 = a.acquire_cluster_wide("ann", addr).await.expect("a2");
+            // B sees A's two once A wrote them (at once, on change).
+            let mut refused = None;
+            for _ in 0..100 {
+                match b.acquire_cluster_wide("ann", addr).await {
+                    Err(r) => {
+                        refused = Some(r);
+                        break;
+                    }
+                    Ok(slot) => drop(slot),
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert_eq!(refused, Some(Refused::Account));
+            // A gives one back: B admits one.
+            drop(a1);
+            let mut admitted = None;
+            for _ in 0..100 {
+                if let Ok(slot) = b.acquire_cluster_wide("ann", addr).await {
+                    admitted = Some(slot);
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert!(admitted.is_some(), "A's freed socket reached B");
+            drop(admitted);
+            // A stops (its socket still held in its memory): its rows go
+            // with it, and B admits the account's two.
+            stop_a.cancel();
+            task_a.await.expect("lease task");
+            let b1 = b.acquire_cluster_wide("ann", addr).await;
+            let b2 = b.acquire_cluster_wide("ann", addr).await;
+            assert!(b1.is_ok() && b2.is_ok(), "A's socket no longer counts on B");
+        }
+    }
+
+    fn percentiles(mut d: Vec<Duration>) -> (Duration, Duration) {
+        d.sort();
+        let at = |p: f64| d[((d.len() - 1) as f64 * p).round() as usize];
+        (at(0.5), at(0.99))
+    }
+
+    /// What a shared limit costs per request on PostgreSQL, for the
+    /// report (not a check):
+    /// `TEST_DATABASE_URL=postgres://… cargo test -p tmux-relay --release --lib auth::shared::tests::measure -- --ignored --nocapture`
+    #[tokio::test]
+    #[ignore = "measurement; run explicitly"]
+    async fn measure_the_cost_of_shared_limits() {
+        let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+            eprintln!("skipping: TEST_DATABASE_URL is not set");
+            return;
+        };
+        let store = Store::connect(&url).await.expect("PostgreSQL");
+        let secret = secret();
+        let rates = SharedRates::new(store.clone(), &secret);
+        let logins = Limit::<IpAddr>::new(
+            "measure",
+            LimitConfig::new(10, Duration::from_secs(600)),
+            Some(&rates),
+        );
+        const N: usize = 1000;
+        let (mut acquire, mut check) = (Vec::with_capacity(N), Vec::with_capacity(N));
+        for i in 0..N {
+            let key = IpAddr::from([10, 9, (i / 256) as u8, (i % 256) as u8]);
+            let t = Instant::now();
+            logins.try_acquire(&key).await.expect("fresh key");
+            acquire.push(t.elapsed());
+            let t = Instant::now();
+            logins.check(&key).await.expect("under the limit");
+            check.push(t.elapsed());
+        }
+        let sockets = SocketLimits::shared(
+            SocketCaps::default(),
+            SocketLeases::new(store, &secret, &crate::auth::codes::new_id()),
+        );
+        let mut connect = Vec::with_capacity(N);
+        for i in 0..N {
+            let addr = IpAddr::from([10, 8, (i / 256) as u8, (i % 256) as u8]);
+            let t = Instant::now();
+            let slot = sockets.acquire_cluster_wide("measure", addr).await;
+            connect.push(t.elapsed());
+            drop(slot);
+        }
+        let local = SocketLimits::new(SocketCaps::default());
+        let mut single = Vec::with_capacity(N);
+        for _ in 0..N {
+            let t = Instant::now();
+            let slot = local
+                .acquire_cluster_wide("measure", [10, 7, 0, 1].into())
+                .await;
+            single.push(t.elapsed());
+            drop(slot);
+        }
+        let (a, c, s, l) = (
+            percentiles(acquire),
+            percentiles(check),
+            percentiles(connect),
+            percentiles(single),
+        );
+        println!(
+            "{N} each on PostgreSQL: shared try_acquire (read + swap) p50 {:?} p99 {:?}; shared check (read) p50 {:?} p99 {:?}; socket check with the other relays' counts p50 {:?} p99 {:?}; without (single relay) p50 {:?} p99 {:?}",
+            a.0, a.1, c.0, c.1, s.0, s.1, l.0, l.1
+        );
+    }
+}
