@@ -152,12 +152,7 @@ fn start_runner(tmux: &Tmux, port: u16, token: &str, idea: &str, dir: &Path) -> 
 }
 
 /// A state-changing page request with the login's cookie and origin.
-pub(super) async fn page(
-    login: &Login,
-    method: &str,
-    path: &str,
-    body: &str,
-) -> Result<(u16, Vec<u8>)> {
+async fn page(login: &Login, method: &str, path: &str, body: &str) -> Result<(u16, Vec<u8>)> {
     let origin = login.origin();
     let (status, _, bytes) = http(
         login.addr,
