@@ -563,6 +563,43 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn without_the_database_rate_limits_refuse_and_socket_caps_count_this_relay() {
+        let store = Store::connect("sqlite::memory:").await.expect("sqlite");
+        let secret = secret();
+        let rates = SharedRates::new(store.clone(), &secret);
+        let limit = Limit::<String>::new(
+            "down",
+            LimitConfig::new(10, Duration::from_secs(60)),
+            Some(&rates),
+        );
+        let caps = SocketCaps {
+            per_account: 1,
+            per_addr: 100,
+            global: 100,
+        };
+        let sockets = SocketLimits::shared(caps, SocketLeases::new(store.clone(), &secret, "r"));
+        store.close().await;
+        assert!(
+            matches!(
+                limit.try_acquire(&"ann".to_owned()).await,
+                Err(LimitError::Store(_))
+            ),
+            "a rate limit fails closed (503)"
+        );
+        let addr: IpAddr = "192.0.2.9".parse().expect("ip");
+        let held = sockets.acquire_cluster_wide("ann", addr).await;
+        assert!(
+            held.is_ok(),
+            "a socket cap falls back to this relay's counts"
+        );
+        assert_eq!(
+            sockets.acquire_cluster_wide("ann", addr).await.err(),
+            Some(Refused::Account),
+            "which still hold"
+        );
+    }
+
     fn percentiles(mut d: Vec<Duration>) -> (Duration, Duration) {
         d.sort();
         let at = |p: f64| d[((d.len() - 1) as f64 * p).round() as usize];
