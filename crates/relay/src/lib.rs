@@ -158,11 +158,20 @@ impl Relay {
             .unwrap_or_else(|| format!("{scheme}://{local_addr}"))
             .trim_end_matches('/')
             .to_owned();
-        let auth = Auth::open(
-            store.clone(),
-            &config.data_dir,
-            AuthConfig::new(public_url.clone()).with_socket_caps(config.limits.sockets),
-        )?;
+        let (cluster, hub) = match &config.nats_url {
+            Some(url) => {
+                let (c, notes) = cluster::Cluster::connect(url).await?;
+                (Some(Arc::new(c)), Arc::new(Hub::with_notes(notes)))
+            }
+            None => (None, Arc::new(Hub::new())),
+        };
+        let mut auth_config =
+            AuthConfig::new(public_url.clone()).with_socket_caps(config.limits.sockets);
+        if let Some(c) = &cluster {
+            // Rate limits and WebSocket caps count across relays.
+            auth_config = auth_config.with_cluster(c.relay_id());
+        }
+        let auth = Auth::open(store.clone(), &config.data_dir, auth_config)?;
         let metrics_listener = match config.metrics_listen {
             Some(addr) => {
                 let l =
@@ -196,15 +205,8 @@ impl Relay {
             None => preview::Previews::new(None, preview::PreviewLimits::default()),
         });
         let shutdown = CancellationToken::new();
-        let (cluster, hub) = match &config.nats_url {
-            Some(url) => {
-                let (c, notes) = cluster::Cluster::connect(url).await?;
-                (Some(Arc::new(c)), Arc::new(Hub::with_notes(notes)))
-            }
-            None => (None, Arc::new(Hub::new())),
-        };
         let runners = Arc::new(Runners::new());
-        let jobs = Arc::new(jobs::Jobs::default());
+        let jobs = Arc::new(jobs::Jobs::new(auth.shared_rates()));
         let metrics = Arc::new(Metrics::new(
             hub.clone(),
             runners.clone(),
@@ -238,6 +240,10 @@ impl Relay {
         };
         if let Some(c) = &cluster {
             c.start(&state).await?;
+            state.tracker.spawn(auth::shared::keep_leases(
+                state.auth.sockets().clone(),
+                shutdown.clone(),
+            ));
         }
         let limits = config.limits;
         let app = http::router(state.clone())

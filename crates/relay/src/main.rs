@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use relay::auth::SocketCaps;
 use relay::{Config, Relay, Retention, config};
 
 #[derive(Parser, Debug)]
@@ -107,6 +108,14 @@ struct ServeArgs {
     /// the same PostgreSQL database. Without it: one process, no NATS.
     #[arg(long, env = "TMUX_RELAY_NATS_URL", value_name = "URL")]
     nats_url: Option<String>,
+    /// Concurrent WebSockets one account may hold, its runners' included
+    /// (in a cluster: on every relay together); 4429 beyond.
+    #[arg(long, env = "TMUX_RELAY_SOCKETS_PER_ACCOUNT", default_value_t = SocketCaps::default().per_account)]
+    sockets_per_account: usize,
+    /// Concurrent WebSockets from one client address (in a cluster: on
+    /// every relay together); 4429 beyond.
+    #[arg(long, env = "TMUX_RELAY_SOCKETS_PER_ADDRESS", default_value_t = SocketCaps::default().per_addr)]
+    sockets_per_address: usize,
     /// Seconds between prune passes; 0 disables pruning.
     #[arg(long, env = "TMUX_RELAY_PRUNE_INTERVAL", default_value_t = 60)]
     prune_interval_secs: u64,
@@ -137,6 +146,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     cfg.metrics_listen = args.metrics_listen;
     cfg.nats_url = args.nats_url;
+    cfg.limits.sockets.per_account = args.sockets_per_account;
+    cfg.limits.sockets.per_addr = args.sockets_per_address;
     cfg.preview = args
         .preview_listen
         .map(|listen| relay::preview::PreviewConfig {

@@ -214,6 +214,7 @@ impl Collector for Live {
         let jobs = [
             ("job_create", self.jobs.refusals()),
             ("log_ingest", self.jobs.ingest_refusals()),
+            ("agent_change", self.jobs.agents.change_limit.refused()),
         ];
         for (name, refused) in self.auth.refusals().into_iter().chain(jobs) {
             ConstCounter::new(refused).encode(family.encode_family(&[("limiter", name)])?)?;

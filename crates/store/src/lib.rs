@@ -45,6 +45,7 @@ mod events;
 mod files;
 mod frames;
 mod jobs;
+mod limits;
 pub mod log_search;
 mod pruner;
 pub mod search;
@@ -66,6 +67,7 @@ pub use devservers::{DevserverEventRecord, NewDevserverEvent};
 pub use error::StoreError;
 pub use events::{EventRecord, NewEvent};
 pub use jobs::{IngestedLine, JobRecord, LogChunkRecord};
+pub use limits::RateLog;
 pub use pruner::spawn_pruner;
 pub use sessions::{OpenSession, OpenedSession};
 

@@ -20,7 +20,7 @@ use testkit::*;
 use super::e2e::{Proc, free_port, session_name, workspace_bin};
 
 /// The PostgreSQL and NATS URLs, or `None` (skip) outside CI.
-async fn services() -> Option<(String, String)> {
+pub(super) async fn services() -> Option<(String, String)> {
     let pg = std::env::var("TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty());
@@ -52,12 +52,24 @@ async fn services() -> Option<(String, String)> {
 /// `tmux-relay serve --nats-url` on `port`, ready (its `/readyz` checks
 /// the database and NATS) before this returns.
 async fn start_member(port: u16, data_dir: &Path, pg: &str, nats: &str) -> Result<Proc> {
+    start_member_with(port, data_dir, pg, nats, &[]).await
+}
+
+/// [`start_member`] with `extra` flags.
+pub(super) async fn start_member_with(
+    port: u16,
+    data_dir: &Path,
+    pg: &str,
+    nats: &str,
+    extra: &[&str],
+) -> Result<Proc> {
     let child = tokio::process::Command::new(workspace_bin("tmux-relay")?)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .arg("--data-dir")
         .arg(data_dir)
         .args(["--database-url", pg, "--nats-url", nats])
         .args(["--prune-interval-secs", "0"])
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -84,7 +96,7 @@ async fn start_member(port: u16, data_dir: &Path, pg: &str, nats: &str) -> Resul
 /// A fresh user with one runner: `(user id, runner id, runner token)`,
 /// made through the relay's own library on the shared database and data
 /// dir (its signing secret).
-async fn principal(
+pub(super) async fn principal(
     pg: &str,
     data_dir: &Path,
     public: &str,

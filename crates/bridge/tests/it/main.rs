@@ -5,6 +5,7 @@
 mod agents;
 mod cli;
 mod cluster;
+mod cluster_limits;
 mod daemon;
 mod devservers;
 mod e2e;

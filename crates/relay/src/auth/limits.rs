@@ -67,13 +67,177 @@ impl RetryAfter {
     }
 }
 
+/// A point in time for the window logic: `Instant` for a limiter in one
+/// process, [`WallMs`] for a log the relays of a cluster share (their
+/// clocks must agree; a skew between them shifts the windows by as much).
+pub trait Moment: Copy + Ord {
+    /// How long after `earlier` this is (zero if before).
+    fn since(self, earlier: Self) -> Duration;
+    /// This moment plus `d`.
+    fn plus(self, d: Duration) -> Self;
+}
+
+impl Moment for Instant {
+    fn since(self, earlier: Self) -> Duration {
+        self.saturating_duration_since(earlier)
+    }
+    fn plus(self, d: Duration) -> Self {
+        self + d
+    }
+}
+
+/// Milliseconds since the Unix epoch, as a [`Moment`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WallMs(pub i64);
+
+impl Moment for WallMs {
+    fn since(self, earlier: Self) -> Duration {
+        Duration::from_millis(u64::try_from(self.0.saturating_sub(earlier.0)).unwrap_or(0))
+    }
+    fn plus(self, d: Duration) -> Self {
+        WallMs(
+            self.0
+                .saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        )
+    }
+}
+
+/// One key's events inside the sliding window, oldest first, as (when, how
+/// many): the whole decision of a limit, pure (time is an argument). At
+/// most `max` entries survive an admission, so it stays small.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window<M> {
+    events: VecDeque<(M, u32)>,
+}
+
+impl<M> Default for Window<M> {
+    fn default() -> Self {
+        Window {
+            events: VecDeque::new(),
+        }
+    }
+}
+
+impl<M: Moment> Window<M> {
+    /// Admits `n` events at `now` under `config` (recording them when
+    /// `record`), or says how long until they would be admitted.
+    pub fn admit(
+        &mut self,
+        config: LimitConfig,
+        now: M,
+        n: u32,
+        record: bool,
+    ) -> Result<(), RetryAfter> {
+        self.prune(now, config.window);
+        if n > config.max {
+            return Err(RetryAfter(config.window));
+        }
+        let held: u64 = self.events.iter().map(|&(_, c)| u64::from(c)).sum();
+        let max = u64::from(config.max);
+        if held + u64::from(n) > max {
+            // Wait until enough of the oldest events expire.
+            let need = held + u64::from(n) - max;
+            let mut freed = 0u64;
+            let mut oldest = now;
+            for &(t, c) in &self.events {
+                freed += u64::from(c);
+                oldest = t;
+                if freed >= need {
+                    break;
+                }
+            }
+            let wait = oldest.plus(config.window).since(now);
+            return Err(RetryAfter(wait.max(Duration::from_secs(1))));
+        }
+        if record && n > 0 {
+            match self.events.back_mut() {
+                Some((t, c)) if *t == now => *c = c.saturating_add(n),
+                Some(&mut (t, _)) if t > now => {
+                    // Another relay's clock ran ahead: keep the order.
+                    let at = self.events.partition_point(|&(e, _)| e <= now);
+                    self.events.insert(at, (now, n));
+                }
+                _ => self.events.push_back((now, n)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the events that left the window by `now`.
+    pub fn prune(&mut self, now: M, window: Duration) {
+        while let Some(&(t, _)) = self.events.front() {
+            if now.since(t) >= window {
+                self.events.pop_front();
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// Whether no event is left.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// The newest event's time.
+    pub fn newest(&self) -> Option<M> {
+        self.events.back().map(|&(t, _)| t)
+    }
+}
+
+/// Bytes of one encoded event: its time (i64 ms) and count (u32), little
+/// endian.
+const EVENT_BYTES: usize = 12;
+
+/// A stored log that does not decode (the relays wrote it, but the bytes
+/// come from the database).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a stored rate-limit log of {0} bytes does not decode")]
+pub struct BadLog(pub usize);
+
+impl Window<WallMs> {
+    /// The log as stored in the shared table.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.events.len() * EVENT_BYTES);
+        for &(t, c) in &self.events {
+            out.extend_from_slice(&t.0.to_le_bytes());
+            out.extend_from_slice(&c.to_le_bytes());
+        }
+        out
+    }
+
+    /// A stored log; at most `max_events` entries (a limit's `max`: more
+    /// never survive an admission), sorted by time.
+    pub fn decode(bytes: &[u8], max_events: u32) -> Result<Self, BadLog> {
+        let bad = BadLog(bytes.len());
+        if !bytes.len().is_multiple_of(EVENT_BYTES)
+            || bytes.len() / EVENT_BYTES > max_events as usize
+        {
+            return Err(bad);
+        }
+        let mut events: Vec<(WallMs, u32)> = bytes
+            .chunks_exact(EVENT_BYTES)
+            .map(|e| {
+                let (t, c) = e.split_at(8);
+                let t: [u8; 8] = t.try_into().map_err(|_| bad)?;
+                let c: [u8; 4] = c.try_into().map_err(|_| bad)?;
+                Ok((WallMs(i64::from_le_bytes(t)), u32::from_le_bytes(c)))
+            })
+            .collect::<Result<_, BadLog>>()?;
+        events.sort_by_key(|&(t, _)| t);
+        Ok(Window {
+            events: events.into(),
+        })
+    }
+}
+
 /// A sliding-window limiter keyed by `K` (an address, a user id, `()` for a
-/// global limit).
+/// global limit), counting in this process.
 #[derive(Debug)]
 pub struct RateLimiter<K> {
     config: LimitConfig,
     max_keys: usize,
-    events: Mutex<HashMap<K, VecDeque<Instant>>>,
+    events: Mutex<HashMap<K, Window<Instant>>>,
     /// Events refused by `try_acquire` and `check` so far.
     refused: AtomicU64,
 }
@@ -142,41 +306,17 @@ impl<K: std::hash::Hash + Eq + Clone> RateLimiter<K> {
             Err(poisoned) => poisoned.into_inner(),
         };
         if !map.contains_key(key) && map.len() >= self.max_keys {
-            map.retain(|_, q| {
-                prune(q, now, window);
-                !q.is_empty()
+            map.retain(|_, w| {
+                w.prune(now, window);
+                !w.is_empty()
             });
             if map.len() >= self.max_keys {
                 return Err(RetryAfter(window));
             }
         }
-        let queue = map.entry(key.clone()).or_default();
-        prune(queue, now, window);
-        if n > self.config.max {
-            return Err(RetryAfter(window));
-        }
-        let max = self.config.max as usize;
-        if queue.len() + n as usize > max {
-            // Wait until enough of the oldest events expire.
-            let freeing = (queue.len() + n as usize - max).saturating_sub(1);
-            let oldest = queue.get(freeing).copied().unwrap_or(now);
-            let wait = (oldest + window).saturating_duration_since(now);
-            return Err(RetryAfter(wait.max(Duration::from_secs(1))));
-        }
-        if record {
-            queue.extend(std::iter::repeat_n(now, n as usize));
-        }
-        Ok(())
-    }
-}
-
-fn prune(queue: &mut VecDeque<Instant>, now: Instant, window: Duration) {
-    while let Some(&t) = queue.front() {
-        if now.saturating_duration_since(t) >= window {
-            queue.pop_front();
-        } else {
-            break;
-        }
+        map.entry(key.clone())
+            .or_default()
+            .admit(self.config, now, n, record)
     }
 }
 
@@ -234,6 +374,50 @@ mod tests {
         l.record(&(), t0);
         assert!(l.check(&(), t0).is_err());
         assert_eq!(l.refused(), 1, "a refused check counts, a record does not");
+    }
+
+    #[test]
+    fn a_shared_log_decides_as_the_local_limiter_and_survives_encoding() {
+        let config = LimitConfig::new(10, Duration::from_secs(60));
+        let mut w = Window::default();
+        let t0 = WallMs(1_700_000_000_000);
+        let at = |s: u64| t0.plus(Duration::from_secs(s));
+        assert!(w.admit(config, at(0), 6, true).is_ok());
+        assert!(
+            w.admit(config, at(0), 1, true).is_ok(),
+            "merged into one entry"
+        );
+        let mut w = Window::decode(&w.encode(), config.max).expect("round trip");
+        assert_eq!(w.newest(), Some(at(0)));
+        assert!(w.admit(config, at(5), 3, true).is_ok());
+        assert_eq!(
+            w.admit(config, at(10), 1, true),
+            Err(RetryAfter(Duration::from_secs(50))),
+            "full: until the first 7 expire"
+        );
+        assert!(w.admit(config, at(10), 1, false).is_err(), "a check alike");
+        assert!(w.admit(config, at(60), 7, true).is_ok(), "the first 7 left");
+        assert!(w.admit(config, at(60), 1, true).is_err());
+        // An event from a relay whose clock is behind keeps the order.
+        let mut w = Window::default();
+        assert!(w.admit(config, at(30), 1, true).is_ok());
+        assert!(w.admit(config, at(20), 1, true).is_ok());
+        assert_eq!(w.newest(), Some(at(30)));
+        w.prune(at(81), config.window);
+        assert_eq!(w.newest(), Some(at(30)), "the older event left first");
+        w.prune(at(90), config.window);
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn a_stored_log_that_does_not_decode_is_refused() {
+        assert_eq!(Window::decode(&[0u8; 13], 10), Err(BadLog(13)));
+        assert_eq!(
+            Window::decode(&[0u8; 12 * 4], 3),
+            Err(BadLog(48)),
+            "more entries than the limit admits"
+        );
+        assert!(Window::decode(&[], 3).expect("empty").is_empty());
     }
 
     #[test]

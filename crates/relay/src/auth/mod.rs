@@ -51,6 +51,7 @@ pub mod logins;
 mod pairing;
 pub mod password;
 pub mod secret;
+pub mod shared;
 pub mod shares;
 pub mod sockets;
 pub mod tokens;
@@ -76,6 +77,7 @@ pub use limits::{LimitConfig, RateLimiter, RetryAfter};
 pub use logins::{LiveLogins, LoginWatch};
 pub use pairing::{PairApproved, PairCheck, PairPreview, PairStart};
 pub use secret::Secret;
+pub use shared::{Limit, LimitError, SharedRates};
 pub use sockets::{Refused, SocketCaps, SocketLimits, SocketSlot};
 pub use tokens::{BrowserClaims, RunnerClaims, TokenKeys};
 
@@ -207,6 +209,10 @@ pub struct AuthConfig {
     pub pair_poll_interval: Duration,
     /// Caps on concurrent WebSockets.
     pub socket_caps: SocketCaps,
+    /// Cluster mode: this relay's id; the rate limits and the WebSocket
+    /// caps then count across relays in the database (`shared`). `None`:
+    /// counted in this process.
+    pub cluster_relay: Option<String>,
 }
 
 impl AuthConfig {
@@ -220,7 +226,14 @@ impl AuthConfig {
             code_ttl: Duration::from_secs(600),
             pair_poll_interval: Duration::from_secs(5),
             socket_caps: SocketCaps::default(),
+            cluster_relay: None,
         }
+    }
+
+    /// Counts the limits across relays, as relay `relay_id` of a cluster.
+    pub fn with_cluster(mut self, relay_id: impl Into<String>) -> Self {
+        self.cluster_relay = Some(relay_id.into());
+        self
     }
 
     /// Sets the caps on concurrent WebSockets.
@@ -236,54 +249,112 @@ impl AuthConfig {
     }
 }
 
-/// The limiters [`Auth`] enforces (presets in [`limits`]).
+/// The limiters [`Auth`] enforces (presets in [`limits`]). In a cluster
+/// every one counts across relays but the pairing polls', which only shed
+/// one relay's load (the poll secret, not the limit, keeps codes from
+/// being guessed).
 #[derive(Debug)]
 pub struct Limits {
-    pub pair_start_per_addr: RateLimiter<IpAddr>,
-    pub pair_approve_per_user: RateLimiter<String>,
-    pub pair_wrong_per_user: RateLimiter<String>,
-    pub pair_wrong_per_addr: RateLimiter<IpAddr>,
-    pub pair_wrong_global: RateLimiter<()>,
-    pub pair_check_per_addr: RateLimiter<IpAddr>,
-    pub pair_check_global: RateLimiter<()>,
-    pub login_fail_per_addr: RateLimiter<IpAddr>,
-    pub login_fail_per_user: RateLimiter<String>,
+    pub pair_start_per_addr: Limit<IpAddr>,
+    pub pair_approve_per_user: Limit<String>,
+    pub pair_wrong_per_user: Limit<String>,
+    pub pair_wrong_per_addr: Limit<IpAddr>,
+    pub pair_wrong_global: Limit<()>,
+    pub pair_check_per_addr: Limit<IpAddr>,
+    pub pair_check_global: Limit<()>,
+    pub login_fail_per_addr: Limit<IpAddr>,
+    pub login_fail_per_user: Limit<String>,
 }
 
 impl Limits {
-    /// How many events each limiter refused, by a fixed name (the
-    /// `limiter` label of `/metrics`: never a key, so no address or
+    /// The presets, counted across relays through `shared` when given.
+    pub fn new(shared: Option<&SharedRates>) -> Self {
+        Limits {
+            pair_start_per_addr: Limit::new(
+                "pair_start_per_addr",
+                limits::PAIR_START_PER_ADDR,
+                shared,
+            ),
+            pair_approve_per_user: Limit::new(
+                "pair_approve_per_user",
+                limits::PAIR_APPROVE_PER_USER,
+                shared,
+            ),
+            pair_wrong_per_user: Limit::new(
+                "pair_wrong_per_user",
+                limits::PAIR_APPROVE_WRONG_PER_USER,
+                shared,
+            ),
+            pair_wrong_per_addr: Limit::new(
+                "pair_wrong_per_addr",
+                limits::PAIR_APPROVE_WRONG_PER_ADDR,
+                shared,
+            ),
+            pair_wrong_global: Limit::new(
+                "pair_wrong_global",
+                limits::PAIR_APPROVE_WRONG_GLOBAL,
+                shared,
+            ),
+            pair_check_per_addr: Limit::local("pair_check_per_addr", limits::PAIR_CHECK_PER_ADDR),
+            pair_check_global: Limit::local("pair_check_global", limits::PAIR_CHECK_GLOBAL),
+            login_fail_per_addr: Limit::new(
+                "login_fail_per_addr",
+                limits::LOGIN_FAIL_PER_ADDR,
+                shared,
+            ),
+            login_fail_per_user: Limit::new(
+                "login_fail_per_user",
+                limits::LOGIN_FAIL_PER_USER,
+                shared,
+            ),
+        }
+    }
+
+    /// How many events each limiter refused on this relay, by a fixed name
+    /// (the `limiter` label of `/metrics`: never a key, so no address or
     /// account reaches it).
     pub fn refusals(&self) -> [(&'static str, u64); 9] {
-        [
-            ("pair_start_per_addr", self.pair_start_per_addr.refused()),
-            (
-                "pair_approve_per_user",
-                self.pair_approve_per_user.refused(),
-            ),
-            ("pair_wrong_per_user", self.pair_wrong_per_user.refused()),
-            ("pair_wrong_per_addr", self.pair_wrong_per_addr.refused()),
-            ("pair_wrong_global", self.pair_wrong_global.refused()),
-            ("pair_check_per_addr", self.pair_check_per_addr.refused()),
-            ("pair_check_global", self.pair_check_global.refused()),
-            ("login_fail_per_addr", self.login_fail_per_addr.refused()),
-            ("login_fail_per_user", self.login_fail_per_user.refused()),
-        ]
+        let all: [&dyn Named; 9] = [
+            &self.pair_start_per_addr,
+            &self.pair_approve_per_user,
+            &self.pair_wrong_per_user,
+            &self.pair_wrong_per_addr,
+            &self.pair_wrong_global,
+            &self.pair_check_per_addr,
+            &self.pair_check_global,
+            &self.login_fail_per_addr,
+            &self.login_fail_per_user,
+        ];
+        all.map(|l| (l.name(), l.refused()))
+    }
+}
+
+/// A limit's name and refusals, whatever its key.
+trait Named {
+    fn name(&self) -> &'static str;
+    fn refused(&self) -> u64;
+}
+
+impl<K: std::hash::Hash + Eq + Clone + shared::LimitKey> Named for Limit<K> {
+    fn name(&self) -> &'static str {
+        Limit::name(self)
+    }
+    fn refused(&self) -> u64 {
+        Limit::refused(self)
     }
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            pair_start_per_addr: RateLimiter::new(limits::PAIR_START_PER_ADDR),
-            pair_approve_per_user: RateLimiter::new(limits::PAIR_APPROVE_PER_USER),
-            pair_wrong_per_user: RateLimiter::new(limits::PAIR_APPROVE_WRONG_PER_USER),
-            pair_wrong_per_addr: RateLimiter::new(limits::PAIR_APPROVE_WRONG_PER_ADDR),
-            pair_wrong_global: RateLimiter::new(limits::PAIR_APPROVE_WRONG_GLOBAL),
-            pair_check_per_addr: RateLimiter::new(limits::PAIR_CHECK_PER_ADDR),
-            pair_check_global: RateLimiter::new(limits::PAIR_CHECK_GLOBAL),
-            login_fail_per_addr: RateLimiter::new(limits::LOGIN_FAIL_PER_ADDR),
-            login_fail_per_user: RateLimiter::new(limits::LOGIN_FAIL_PER_USER),
+        Limits::new(None)
+    }
+}
+
+impl From<LimitError> for AuthError {
+    fn from(e: LimitError) -> Self {
+        match e {
+            LimitError::Limited(retry) => AuthError::RateLimited(retry),
+            LimitError::Store(e) => AuthError::Store(e),
         }
     }
 }
@@ -372,7 +443,9 @@ struct Inner {
     /// Live viewers of share links, by link id (revocation cancels them).
     share_viewers: RunnerConnections,
     /// `POST /api/view/token` per client address.
-    share_limit: RateLimiter<IpAddr>,
+    share_limit: Limit<IpAddr>,
+    /// Cluster mode: the shared rate-limit logs (for the jobs' limits too).
+    shared_rates: Option<SharedRates>,
     /// When expired account rows were last pruned (ms).
     last_prune: AtomicI64,
     /// Where cuts go besides this process (the cluster's broadcast).
@@ -402,6 +475,17 @@ impl Auth {
             "public URL must be http:// or https:// with a host",
         ))?;
         let socket_caps = config.socket_caps;
+        let shared_rates = config
+            .cluster_relay
+            .as_ref()
+            .map(|_| SharedRates::new(store.clone(), secret.as_bytes()));
+        let sockets = match &config.cluster_relay {
+            Some(relay) => SocketLimits::shared(
+                socket_caps,
+                shared::SocketLeases::new(store.clone(), secret.as_bytes(), relay),
+            ),
+            None => SocketLimits::new(socket_caps),
+        };
         Ok(Auth {
             inner: Arc::new(Inner {
                 keys: TokenKeys::new(&secret),
@@ -409,12 +493,17 @@ impl Auth {
                 store,
                 config,
                 public_origin,
-                limits: Limits::default(),
+                limits: Limits::new(shared_rates.as_ref()),
                 connections: RunnerConnections::new(),
                 logins: LiveLogins::new(),
-                sockets: SocketLimits::new(socket_caps),
+                sockets,
                 share_viewers: RunnerConnections::new(),
-                share_limit: RateLimiter::new(shares::VIEW_TOKEN_PER_ADDR),
+                share_limit: Limit::new(
+                    "share_view_token_per_addr",
+                    shares::VIEW_TOKEN_PER_ADDR,
+                    shared_rates.as_ref(),
+                ),
+                shared_rates,
                 last_prune: AtomicI64::new(0),
                 cut_sink: std::sync::OnceLock::new(),
             }),
@@ -456,12 +545,18 @@ impl Auth {
         &self.inner.sockets
     }
 
+    /// Cluster mode: the rate-limit logs shared by the relays (other
+    /// modules' limits count there too).
+    pub fn shared_rates(&self) -> Option<&SharedRates> {
+        self.inner.shared_rates.as_ref()
+    }
+
     /// Refusals of every rate limiter and WebSocket cap, by name (for
     /// `/metrics`).
     pub fn refusals(&self) -> Vec<(&'static str, u64)> {
         let mut v = self.inner.limits.refusals().to_vec();
         v.push((
-            "share_view_token_per_addr",
+            self.inner.share_limit.name(),
             self.inner.share_limit.refused(),
         ));
         v.extend(self.inner.sockets.refusals());

@@ -10,7 +10,6 @@
 //! not enough to collect the runner token.
 
 use std::net::IpAddr;
-use std::time::Instant;
 
 use serde::Serialize;
 use store::accounts::{PairRecord, RunnerRecord};
@@ -89,10 +88,7 @@ impl Auth {
         name: &str,
         host: &str,
     ) -> Result<PairStart, AuthError> {
-        self.limits()
-            .pair_start_per_addr
-            .try_acquire(&addr, Instant::now())
-            .map_err(AuthError::RateLimited)?;
+        self.limits().pair_start_per_addr.try_acquire(&addr).await?;
         let code = codes::new_pair_code();
         let canonical = codes::normalize_pair_code(&code).ok_or(AuthError::Internal(
             "generated code does not normalize".into(),
@@ -175,26 +171,17 @@ impl Auth {
         addr: IpAddr,
         attempt: impl std::future::Future<Output = Result<Option<T>, AuthError>>,
     ) -> Result<T, AuthError> {
-        let now = Instant::now();
         let l = self.limits();
-        l.pair_approve_per_user
-            .try_acquire(&user.id, now)
-            .map_err(AuthError::RateLimited)?;
-        l.pair_wrong_per_user
-            .check(&user.id, now)
-            .map_err(AuthError::RateLimited)?;
-        l.pair_wrong_per_addr
-            .check(&addr, now)
-            .map_err(AuthError::RateLimited)?;
-        l.pair_wrong_global
-            .check(&(), now)
-            .map_err(AuthError::RateLimited)?;
+        l.pair_approve_per_user.try_acquire(&user.id).await?;
+        l.pair_wrong_per_user.check(&user.id).await?;
+        l.pair_wrong_per_addr.check(&addr).await?;
+        l.pair_wrong_global.check(&()).await?;
         match attempt.await? {
             Some(v) => Ok(v),
             None => {
-                l.pair_wrong_per_user.record(&user.id, now);
-                l.pair_wrong_per_addr.record(&addr, now);
-                l.pair_wrong_global.record(&(), now);
+                l.pair_wrong_per_user.record(&user.id).await?;
+                l.pair_wrong_per_addr.record(&addr).await?;
+                l.pair_wrong_global.record(&()).await?;
                 tracing::info!(user = %user.id, %addr, "wrong pairing code");
                 Err(AuthError::BadCode)
             }
@@ -281,14 +268,9 @@ impl Auth {
         code: &str,
         poll_token: &str,
     ) -> Result<PairCheck, AuthError> {
-        let now = Instant::now();
         let l = self.limits();
-        l.pair_check_per_addr
-            .try_acquire(&addr, now)
-            .map_err(AuthError::RateLimited)?;
-        l.pair_check_global
-            .try_acquire(&(), now)
-            .map_err(AuthError::RateLimited)?;
+        l.pair_check_per_addr.try_acquire(&addr).await?;
+        l.pair_check_global.try_acquire(&()).await?;
         self.pair_check(code, poll_token).await
     }
 

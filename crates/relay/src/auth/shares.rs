@@ -12,7 +12,6 @@
 //! registers the viewer under the link's id so revocation can cut it.
 
 use std::net::IpAddr;
-use std::time::Instant;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -163,10 +162,7 @@ impl Auth {
         secret: &str,
         addr: IpAddr,
     ) -> Result<(String, ShareRecord, i64), AuthError> {
-        self.inner
-            .share_limit
-            .try_acquire(&addr, Instant::now())
-            .map_err(AuthError::RateLimited)?;
+        self.inner.share_limit.try_acquire(&addr).await?;
         if secret.is_empty() || secret.len() > 200 {
             return Err(AuthError::NotFound);
         }

@@ -5,7 +5,6 @@
 //! in this process (issue 10).
 
 use std::net::IpAddr;
-use std::time::Instant;
 
 use axum::http::HeaderMap;
 use store::accounts::UserRecord;
@@ -63,17 +62,10 @@ impl Auth {
         password: &str,
         addr: IpAddr,
     ) -> Result<(CurrentUser, String), AuthError> {
-        let now = Instant::now();
         let key = name.to_owned();
         let limits = self.limits();
-        limits
-            .login_fail_per_addr
-            .check(&addr, now)
-            .map_err(AuthError::RateLimited)?;
-        limits
-            .login_fail_per_user
-            .check(&key, now)
-            .map_err(AuthError::RateLimited)?;
+        limits.login_fail_per_addr.check(&addr).await?;
+        limits.login_fail_per_user.check(&key).await?;
         let user = if valid_user_name(name) {
             self.store().user_by_name(name).await?
         } else {
@@ -100,8 +92,8 @@ impl Auth {
                 ))
             }
             _ => {
-                limits.login_fail_per_addr.record(&addr, now);
-                limits.login_fail_per_user.record(&key, now);
+                limits.login_fail_per_addr.record(&addr).await?;
+                limits.login_fail_per_user.record(&key).await?;
                 tracing::info!(%addr, "failed password login");
                 Err(AuthError::BadLogin)
             }
@@ -193,16 +185,9 @@ impl Auth {
         if new.is_empty() || new.len() > password::MAX_PASSWORD_LEN {
             return Err(AuthError::BadRequest("password must be 1 to 1024 bytes"));
         }
-        let now = Instant::now();
         let limits = self.limits();
-        limits
-            .login_fail_per_addr
-            .check(&addr, now)
-            .map_err(AuthError::RateLimited)?;
-        limits
-            .login_fail_per_user
-            .check(&user.name, now)
-            .map_err(AuthError::RateLimited)?;
+        limits.login_fail_per_addr.check(&addr).await?;
+        limits.login_fail_per_user.check(&user.name).await?;
         let stored = self
             .store()
             .user_by_id(&user.id)
@@ -218,8 +203,8 @@ impl Auth {
             .await
             .map_err(|e| AuthError::Internal(format!("verifying task: {e}")))?;
         if !ok {
-            limits.login_fail_per_addr.record(&addr, now);
-            limits.login_fail_per_user.record(&user.name, now);
+            limits.login_fail_per_addr.record(&addr).await?;
+            limits.login_fail_per_user.record(&user.name).await?;
             tracing::info!(user = %user.id, %addr, "password change with a wrong password");
             return Err(AuthError::BadLogin);
         }

@@ -7,8 +7,6 @@
 //! this file reads requests and writes answers. Another account's agent,
 //! session or pane is answered exactly like a missing one (404).
 
-use std::time::Instant;
-
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +19,7 @@ use tmux_cc::PaneId;
 
 use super::error::{AppError, json_body, no_store, refusal, too_many};
 use super::sessions::check_csrf;
-use crate::auth::CurrentUser;
+use crate::auth::{CurrentUser, LimitError};
 use crate::hub::Scope;
 use crate::jobs::agents::{self, NewAgent, agent_json, idle_ms_of, watch_json};
 use crate::jobs::{self, JobError, LIST_LIMIT};
@@ -222,13 +220,10 @@ async fn put_settings(
     if let Err(e) = b.agent_idle_ms.map(agents::check_idle_ms).transpose() {
         return agent_error(e);
     }
-    if let Err(wait) = st
-        .jobs
-        .agents
-        .change_limit
-        .try_acquire(&user.id, Instant::now())
-    {
-        return Ok(too_many(wait, "too many changes"));
+    match st.jobs.agents.change_limit.try_acquire(&user.id).await {
+        Ok(()) => {}
+        Err(LimitError::Limited(wait)) => return Ok(too_many(wait, "too many changes")),
+        Err(LimitError::Store(e)) => return Err(e.into()),
     }
     let ms = b.agent_idle_ms.and_then(|m| i64::try_from(m).ok());
     st.store.set_agent_idle_ms(&user.id, ms).await?;

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{AppError, json_body, refusal, too_many};
-use crate::auth::{CurrentUser, bearer_token, now_ms};
+use crate::auth::{CurrentUser, LimitError, bearer_token, now_ms};
 use crate::jobs::lifecycle::job_json;
 use crate::state::AppState;
 
@@ -104,12 +104,17 @@ pub async fn ingest(
         lines.push((at.filter(|&t| t > 0 && t <= now).unwrap_or(now), line));
     }
     let n = u32::try_from(lines.len()).unwrap_or(u32::MAX);
-    if let Err(wait) =
-        st.jobs
-            .ingest_limit
-            .try_acquire_n(&runner.runner_id, n, std::time::Instant::now())
+    match st
+        .jobs
+        .ingest_limit
+        .try_acquire_n(&runner.runner_id, n)
+        .await
     {
-        return Ok(too_many(wait, "at most 1000 lines a minute per runner"));
+        Ok(()) => {}
+        Err(LimitError::Limited(wait)) => {
+            return Ok(too_many(wait, "at most 1000 lines a minute per runner"));
+        }
+        Err(LimitError::Store(e)) => return Err(e.into()),
     }
     st.store
         .ingest_lines(

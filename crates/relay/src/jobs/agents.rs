@@ -19,7 +19,7 @@
 //! rows each time, so their order does not matter. This module does not
 //! parse HTTP (`http/agents.rs` does) and never talks to tmux.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use protocol::runner::agent::{DEFAULT_IDLE_MS, MAX_IDLE_MS, MIN_IDLE_MS, valid_idle_ms};
 use protocol::runner::{AgentKind, AgentSpec, FEATURE_WATCH, JobKind, JobSpec, RelayMsg};
@@ -31,8 +31,9 @@ use tracing::{debug, warn};
 
 use super::lifecycle::{CANCELLED, FAILED, LOST, QUEUED, RUNNING, STARTING, SUCCEEDED};
 use super::{JobError, NewJob};
-use crate::auth::limits::{LimitConfig, RateLimiter};
+use crate::auth::limits::LimitConfig;
 use crate::auth::now_ms;
+use crate::auth::{Limit, SharedRates};
 use crate::notify::Notice;
 use crate::state::AppState;
 
@@ -49,14 +50,22 @@ pub const CHANGES_PER_USER: LimitConfig = LimitConfig::new(60, Duration::from_se
 pub struct Agents {
     lock: Mutex<()>,
     /// `POST …/watch` and `PUT /api/settings` per account.
-    pub change_limit: RateLimiter<String>,
+    pub change_limit: Limit<String>,
 }
 
 impl Default for Agents {
     fn default() -> Self {
+        Agents::new(None)
+    }
+}
+
+impl Agents {
+    /// The agents' state, the change limit counted across relays through
+    /// `shared` when given.
+    pub fn new(shared: Option<&SharedRates>) -> Self {
         Agents {
             lock: Mutex::new(()),
-            change_limit: RateLimiter::new(CHANGES_PER_USER),
+            change_limit: Limit::new("agent_change", CHANGES_PER_USER, shared),
         }
     }
 }
@@ -446,8 +455,8 @@ pub async fn watch_pane(
     st.jobs
         .agents
         .change_limit
-        .try_acquire(&user_id.to_owned(), Instant::now())
-        .map_err(JobError::Limited)?;
+        .try_acquire(&user_id.to_owned())
+        .await?;
     let pane_s = pane.to_string();
     let watch = match idle_ms {
         None => {

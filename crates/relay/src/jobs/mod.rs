@@ -23,7 +23,7 @@ pub mod devservers;
 pub mod lifecycle;
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use protocol::runner::{
     CommandOp, FEATURE_JOBS, JobKind, JobPhase, JobReport, JobSpec, LogChunk, job::MAX_LOG_CHUNK,
@@ -32,8 +32,9 @@ use store::{JobRecord, TerminalSessionId};
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
-use crate::auth::limits::{LimitConfig, RateLimiter, RetryAfter};
+use crate::auth::limits::{LimitConfig, RetryAfter};
 use crate::auth::now_ms;
+use crate::auth::{Limit, LimitError, SharedRates};
 use crate::notify::Notice;
 use crate::runners::CommandError;
 use crate::state::AppState;
@@ -86,20 +87,37 @@ pub enum JobError {
 /// creation limiter. Shared (`Arc`) in [`AppState`].
 pub struct Jobs {
     lock: Mutex<()>,
-    create_limit: RateLimiter<String>,
+    create_limit: Limit<String>,
     /// Ingested lines per runner.
-    pub ingest_limit: RateLimiter<String>,
+    pub ingest_limit: Limit<String>,
     /// The agents' lock and limits (issue 12).
     pub agents: agents::Agents,
 }
 
 impl Default for Jobs {
     fn default() -> Self {
+        Jobs::new(None)
+    }
+}
+
+impl Jobs {
+    /// The jobs' state, their limits counted across relays through
+    /// `shared` when given (cluster mode), else in this process.
+    pub fn new(shared: Option<&SharedRates>) -> Self {
         Jobs {
             lock: Mutex::new(()),
-            create_limit: RateLimiter::new(CREATE_PER_USER),
-            ingest_limit: RateLimiter::new(INGEST_PER_RUNNER),
-            agents: agents::Agents::default(),
+            create_limit: Limit::new("job_create", CREATE_PER_USER, shared),
+            ingest_limit: Limit::new("log_ingest", INGEST_PER_RUNNER, shared),
+            agents: agents::Agents::new(shared),
+        }
+    }
+}
+
+impl From<LimitError> for JobError {
+    fn from(e: LimitError) -> Self {
+        match e {
+            LimitError::Limited(retry) => JobError::Limited(retry),
+            LimitError::Store(e) => JobError::Store(e),
         }
     }
 }
@@ -201,8 +219,8 @@ pub async fn create(st: &AppState, user_id: &str, req: NewJob) -> Result<JobReco
     }
     st.jobs
         .create_limit
-        .try_acquire(&user_id.to_owned(), Instant::now())
-        .map_err(JobError::Limited)?;
+        .try_acquire(&user_id.to_owned())
+        .await?;
     let job = JobRecord {
         id,
         user_id: user_id.to_owned(),

@@ -101,7 +101,12 @@ pub async fn browser_ws(
     let guard = st.tracker.token();
     let cancel = st.shutdown.child_token();
     let span = info_span!("browser_ws", session = id);
-    let slot = match st.auth.sockets().acquire(&claims.sub, addr) {
+    let slot = match st
+        .auth
+        .sockets()
+        .acquire_cluster_wide(&claims.sub, addr)
+        .await
+    {
         Ok(slot) => slot,
         Err(refused) => {
             let (code, reason) = (

@@ -71,7 +71,12 @@ pub async fn runner_ws(
     };
     let guard = st.tracker.token();
     let span = info_span!("runner_ws", runner = %claims.runner_id);
-    let slot = match st.auth.sockets().acquire(&claims.user_id, addr) {
+    let slot = match st
+        .auth
+        .sockets()
+        .acquire_cluster_wide(&claims.user_id, addr)
+        .await
+    {
         Ok(slot) => slot,
         Err(refused) => {
             let (code, reason) = (
