@@ -889,7 +889,8 @@ async fn a_browser_on_a_dead_relay_resumes_on_b_from_its_last_seq() -> Result<()
 /// as behind a broken path) and connects to B: B takes its lease over at
 /// once and A drops its stale connection instead of renewing over B's.
 /// Seen from the lease: B owns the runner and keeps owning it past A's
-/// renewals; a browser on A follows the runner to B.
+/// renewals; a browser on A follows the runner to B (B's records reach
+/// it, its typing reaches the runner on B).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runner_that_moves_while_relay_a_lives_is_taken_over_by_b() -> Result<()> {
     let Some((pg, nats)) = services().await else {
@@ -953,6 +954,20 @@ async fn a_runner_that_moves_while_relay_a_lives_is_taken_over_by_b() -> Result<
     }
     let follow_took = followed.elapsed();
     check_contiguous(&watcher)?;
+    // Its typing goes to the runner on B.
+    let typing = Instant::now();
+    watcher.send_input("%0", "typed-on-a").await?;
+    let typed = tokio::time::timeout(
+        Duration::from_secs(10),
+        on_b.wait_for(|m| matches!(m, protocol::runner::RelayMsg::Input { .. })),
+    )
+    .await
+    .context("typing on A never reached the runner on B")??;
+    let typing_took = typing.elapsed();
+    assert!(
+        matches!(&typed, protocol::runner::RelayMsg::Input { data, .. } if data == "typed-on-a"),
+        "{typed:?}"
+    );
 
     // B keeps the lease past A's renewal (every 5 s): a command from A
     // reaches the runner on B.
@@ -978,7 +993,7 @@ async fn a_runner_that_moves_while_relay_a_lives_is_taken_over_by_b() -> Result<
     let (status, v) = post.await??;
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&v));
     println!(
-        "relay A dropped the runner's stale connection {took:?} after it connected to B; the browser on A had B's records {follow_took:?} after they were sent"
+        "relay A dropped the runner's stale connection {took:?} after it connected to B; the browser on A had B's records {follow_took:?} after they were sent (500 ms steps), its typing reached the runner on B in {typing_took:?}"
     );
     b.kill9().await;
     a.kill9().await;

@@ -321,6 +321,9 @@ async fn feed(
     cancel: CancellationToken,
 ) {
     let id = hub.id();
+    // An `online` of another relay heard while a runner connection here
+    // served the session (the runner moved there).
+    let mut moved: Option<(String, Vec<String>)> = None;
     let mut lease = tokio::time::interval(super::RENEW);
     lease.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -345,6 +348,14 @@ async fn feed(
             continue;
         };
         let local = hub.local_runner().is_some();
+        // The runner moved away from this relay while it served it here:
+        // once this relay dropped its stale connection, follow at once.
+        if !local
+            && hub.runner().is_none()
+            && let Some((relay, features)) = moved.take()
+        {
+            mine = Some(cluster.attach_remote(&hub, &meta, &relay, features, &cancel));
+        }
         match heard {
             // Duplicates (a runner moving between relays) are harmless:
             // browser tasks drop what they sent already.
@@ -353,8 +364,12 @@ async fn feed(
             }
             Heard::Scope(stored) if !local => hub.set_scope(Scope::parse(&stored)),
             Heard::Online { relay, features } if !local => {
+                moved = None;
                 mine = Some(cluster.attach_remote(&hub, &meta, &relay, features, &cancel));
             }
+            // Another relay serves the session while a connection here
+            // does: the runner connected there, this one is stale.
+            Heard::Online { relay, features } => moved = Some((relay, features)),
             // Only the relay this link leads to: a relay the runner left
             // says `offline` after the relay it moved to said `online`.
             Heard::Offline { relay }
@@ -362,7 +377,12 @@ async fn feed(
             {
                 detach_mine(&hub, mine.as_ref());
             }
-            Heard::Scope(_) | Heard::Online { .. } | Heard::Offline { .. } => {}
+            Heard::Offline { relay } => {
+                if moved.as_ref().is_some_and(|(r, _)| *r == relay) {
+                    moved = None;
+                }
+            }
+            Heard::Scope(_) => {}
         }
     }
     let _ = sub.unsubscribe().await;
