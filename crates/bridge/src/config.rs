@@ -1,4 +1,6 @@
 //! The runner's saved credentials: `{relay_url, runner_id, runner_token}`
+//! (and `failover_urls`: more relays of the same cluster, from `pair
+//! --relay URL --relay URL2`; absent in files written before failover)
 //! written by `tmux-bridge pair` to `<config dir>/tmux-bridge/credentials.json`
 //! (`~/.config` on Linux, `~/Library/Application Support` on macOS,
 //! `%APPDATA%` on Windows; `TMUX_BRIDGE_CONFIG_DIR` overrides the
@@ -43,6 +45,11 @@ pub enum ConfigError {
 pub struct Credentials {
     /// The relay's base URL (`http://…`/`https://…`).
     pub relay_url: String,
+    /// More relays of the same cluster (same database and signing secret:
+    /// the token works on each), tried in order when the current one
+    /// fails.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failover_urls: Vec<String>,
     /// The runner's id at that relay.
     pub runner_id: String,
     /// The runner token (a JWT).
@@ -60,6 +67,7 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
             .field("relay_url", &self.relay_url)
+            .field("failover_urls", &self.failover_urls)
             .field("runner_id", &self.runner_id)
             .field("account", &self.account)
             .field("ca_file", &self.ca_file)
@@ -203,6 +211,7 @@ mod tests {
     fn creds(token: &str) -> Credentials {
         Credentials {
             relay_url: "http://127.0.0.1:1".into(),
+            failover_urls: vec!["http://127.0.0.1:2".into()],
             runner_id: "r1".into(),
             runner_token: token.into(),
             account: Some("alice".into()),
@@ -256,6 +265,24 @@ mod tests {
         assert!(!is_definite_rejection(
             "the relay refused the runner token (403 Forbidden)"
         ));
+    }
+
+    #[test]
+    fn a_file_from_before_failover_loads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("credentials.json");
+        std::fs::write(
+            &path,
+            br#"{"relay_url":"https://r.example","runner_id":"r1","runner_token":"t","account":"a"}"#,
+        )
+        .expect("write");
+        let c = Credentials::load_from(&path).expect("load").expect("some");
+        assert_eq!(c.relay_url, "https://r.example");
+        assert!(c.failover_urls.is_empty());
+        // And without failover URLs none are written.
+        c.save_to(&path).expect("save");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(!text.contains("failover_urls"), "{text}");
     }
 
     #[test]

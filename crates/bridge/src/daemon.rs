@@ -55,7 +55,11 @@ use crate::uplink::{self, UplinkConfig, UplinkEnd};
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
     pub server: TmuxServer,
+    /// The relay's URL (the primary).
     pub relay_url: String,
+    /// More URLs of relays of the same cluster, tried in order when the
+    /// current one fails (failover; see `uplink`).
+    pub failover_urls: Vec<String>,
     pub runner_token: String,
     /// How to trust the relay (`--ca-file`, `--insecure`).
     pub tls: crate::net::TlsOptions,
@@ -122,7 +126,9 @@ pub async fn run(mut cfg: DaemonConfig, cancel: CancellationToken) -> anyhow::Re
     };
     let mut uplink_task = tokio::spawn(uplink::run(
         UplinkConfig {
-            relay_url: cfg.relay_url.clone(),
+            relay_urls: std::iter::once(cfg.relay_url.clone())
+                .chain(cfg.failover_urls.iter().cloned())
+                .collect(),
             runner_token: cfg.runner_token.clone(),
             hello,
             tls: cfg.tls.clone(),

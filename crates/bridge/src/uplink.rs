@@ -3,6 +3,15 @@
 //! served session as a channel, carry each channel's frames and messages,
 //! heartbeats, and reconnect with capped exponential backoff and jitter.
 //!
+//! Failover (issue 15): the runner may know several URLs of one relay
+//! cluster ([`Relays`]): the first is the primary. It stays on whichever
+//! relay it is connected to; when that connection fails or an attempt
+//! fails, the next URL is tried (a dead relay costs one failed attempt,
+//! not a backoff); the backoff grows only once every URL failed in a row.
+//! It does not go back to the primary while another relay works: every
+//! relay of a cluster serves it alike, and moving costs its browsers a
+//! reconnect of the runner.
+//!
 //! The uplink keeps no transcript state: each session's core holds its
 //! unacked frames and resends from the relay's `last_seq` after each
 //! `Opened`. Everything the daemon and the cores send goes through one
@@ -36,8 +45,10 @@ use crate::daemon::tunnel::{TunnelOut, TunnelSetup, Tunnels};
 /// Where and how to connect.
 #[derive(Debug, Clone)]
 pub struct UplinkConfig {
-    /// The relay's base URL (`http://127.0.0.1:8417`, `https://relay.example`).
-    pub relay_url: String,
+    /// The relay's base URLs (`http://127.0.0.1:8417`,
+    /// `https://relay.example`), the primary first: several relays of one
+    /// cluster (failover). Never empty when run.
+    pub relay_urls: Vec<String>,
     pub runner_token: String,
     pub hello: Hello,
     /// How to trust the relay (`--ca-file`, `--insecure`).
@@ -81,8 +92,8 @@ pub enum ToUplink {
 pub enum FromUplink {
     /// A command from the relay.
     Command { id: String, op: CommandOp },
-    /// Connected and welcomed.
-    Connected { runner_id: String },
+    /// Connected and welcomed by the relay at `url`.
+    Connected { runner_id: String, url: String },
     /// Not connected (any more); why.
     Disconnected { reason: String },
     /// The relay stored `stored` bytes of a job's log.
@@ -137,6 +148,12 @@ impl Backoff {
         self.attempt = 0;
     }
 
+    /// The first delay (with jitter), without growing.
+    pub fn first_delay(&self) -> Duration {
+        let jitter = rand::thread_rng().gen_range(0.5..1.5);
+        self.base.mul_f64(jitter).min(self.cap)
+    }
+
     /// The delay before the next attempt.
     pub fn next_delay(&mut self) -> Duration {
         let exp = self.base.saturating_mul(1u32 << self.attempt.min(16));
@@ -144,6 +161,46 @@ impl Backoff {
         let capped = exp.min(self.cap);
         let jitter = rand::thread_rng().gen_range(0.5..1.5);
         capped.mul_f64(jitter).min(self.cap)
+    }
+}
+
+/// The relay URLs a runner connects to, in order, and which one is
+/// current (pure).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relays {
+    urls: Vec<String>,
+    at: usize,
+    /// Attempts failed since the last connection that was welcomed.
+    failed: usize,
+}
+
+impl Relays {
+    /// `None` when `urls` is empty.
+    pub fn new(urls: Vec<String>) -> Option<Relays> {
+        (!urls.is_empty()).then_some(Relays {
+            urls,
+            at: 0,
+            failed: 0,
+        })
+    }
+
+    /// The URL to connect to now.
+    pub fn current(&self) -> &str {
+        &self.urls[self.at]
+    }
+
+    /// A connection was welcomed: stay on this URL.
+    pub fn connected(&mut self) {
+        self.failed = 0;
+    }
+
+    /// An attempt failed or a connection was lost: the next URL is
+    /// current. `true` when every URL failed in a row since the last
+    /// connection (a full round: time to back off further).
+    pub fn failed(&mut self) -> bool {
+        self.at = (self.at + 1) % self.urls.len();
+        self.failed += 1;
+        self.failed.is_multiple_of(self.urls.len())
     }
 }
 
@@ -190,6 +247,7 @@ struct Chan {
 /// The uplink's state across connections.
 struct State {
     cfg: UplinkConfig,
+    relays: Relays,
     channels: BTreeMap<Channel, Chan>,
     /// The live connection's generation (0 before the first).
     generation: u64,
@@ -505,8 +563,16 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> UplinkEnd {
     let tunnels = cfg.tunnels.clone().map(Tunnels::new);
+    let Some(relays) = Relays::new(cfg.relay_urls.clone()) else {
+        let reason = "no relay URL to connect to".to_owned();
+        let _ = to_daemon.send(FromUplink::Disconnected {
+            reason: reason.clone(),
+        });
+        return UplinkEnd::Rejected(reason);
+    };
     let mut state = State {
         cfg,
+        relays,
         tunnels,
         channels: BTreeMap::new(),
         generation: 0,
@@ -527,14 +593,20 @@ pub async fn run(
             Session::Lost { reason, was_up } => (reason, was_up),
         };
         if !was_up {
-            warn!(%reason, "cannot reach the relay; retrying");
+            warn!(%reason, url = %state.relays.current(), "cannot reach the relay; retrying");
         }
         state.lost(reason);
         if was_up {
             backoff.reset();
         }
-        let delay = backoff.next_delay();
-        debug!(?delay, "reconnecting to relay");
+        // The next relay at once (after the first delay's jitter); longer
+        // only once every relay failed in a row.
+        let delay = if state.relays.failed() {
+            backoff.next_delay()
+        } else {
+            backoff.first_delay()
+        };
+        debug!(?delay, url = %state.relays.current(), "reconnecting to relay");
         let sleep = tokio::time::sleep(delay);
         tokio::pin!(sleep);
         loop {
@@ -569,9 +641,10 @@ async fn connected(
     rx: &mut mpsc::Receiver<ToUplink>,
     cancel: &CancellationToken,
 ) -> Session {
+    let url = state.relays.current().to_owned();
     let ws = tokio::select! {
         _ = cancel.cancelled() => return Session::Cancelled,
-        r = connect_ws(&state.cfg.relay_url, &state.cfg.runner_token, &state.cfg.tls) => match r {
+        r = connect_ws(&url, &state.cfg.runner_token, &state.cfg.tls) => match r {
             Ok(ws) => ws,
             Err(ConnectError::Rejected(reason)) => return Session::Rejected(reason),
             Err(ConnectError::Failed(reason)) => return Session::Lost { reason, was_up: false },
@@ -619,9 +692,12 @@ async fn connected(
         }
         Ok(other) => return lost(format!("the relay answered hello with {other:?}")),
     };
-    info!(%runner_id, url = %state.cfg.relay_url, "connected to relay");
+    info!(%runner_id, %url, "connected to relay");
     state.connected = true;
-    let _ = state.to_daemon.send(FromUplink::Connected { runner_id });
+    state.relays.connected();
+    let _ = state
+        .to_daemon
+        .send(FromUplink::Connected { runner_id, url });
     let opens: Vec<Message> = state
         .channels
         .values()
@@ -832,11 +908,34 @@ mod tests {
         assert!(b.next_delay() <= Duration::from_millis(150));
     }
 
+    #[test]
+    fn relays_rotate_on_failure_and_stay_on_success() {
+        assert_eq!(Relays::new(Vec::new()), None);
+        let mut one = Relays::new(vec!["a".into()]).expect("one");
+        assert!(one.failed(), "one URL: every failure is a full round");
+        assert_eq!(one.current(), "a");
+        let mut r = Relays::new(vec!["a".into(), "b".into(), "c".into()]).expect("three");
+        assert_eq!(r.current(), "a", "the primary first");
+        assert!(!r.failed(), "a failed: b next, no back-off yet");
+        assert_eq!(r.current(), "b");
+        r.connected();
+        // Lost b: c, then a; a full round only after b, c and a failed.
+        assert!(!r.failed());
+        assert_eq!(r.current(), "c");
+        assert!(!r.failed());
+        assert_eq!(r.current(), "a");
+        assert!(r.failed(), "b, c and a failed in a row");
+        assert_eq!(r.current(), "b");
+        r.connected();
+        assert_eq!(r.current(), "b", "stays on the relay that works");
+    }
+
     fn state() -> (State, mpsc::UnboundedReceiver<FromUplink>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let state = State {
+            relays: Relays::new(vec!["http://127.0.0.1:1".into()]).expect("a URL"),
             cfg: UplinkConfig {
-                relay_url: "http://127.0.0.1:1".into(),
+                relay_urls: vec!["http://127.0.0.1:1".into()],
                 runner_token: "t".into(),
                 hello: Hello {
                     v: 2,

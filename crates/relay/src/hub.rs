@@ -211,6 +211,19 @@ impl BrowserQueue {
         true
     }
 
+    /// Queues [`Outgoing::Resync`] unless the queue awaits a snapshot (the
+    /// snapshot covers it): the browser task catches up from the store
+    /// first, then takes the frames queued behind the marker.
+    pub fn resync(&self) {
+        let mut q = lock(&self.inner);
+        if q.awaiting_snapshot {
+            return;
+        }
+        q.items.push_back(Outgoing::Resync);
+        drop(q);
+        self.notify.notify_one();
+    }
+
     /// Drops every queued frame (control messages stay) and waits for the
     /// next snapshot: a resuming browser whose missed records outweigh a
     /// fresh snapshot gets that snapshot instead. Not an overflow.
@@ -418,7 +431,8 @@ impl SessionHub {
     /// Installs the runner channel serving the session (replacing any
     /// previous one) and what the relay knows of its topology. Tells the
     /// browsers the runner is online, and the runner how many browsers
-    /// watch and their preferred size.
+    /// watch and their preferred size. Every browser catches up from the
+    /// store first ([`Outgoing::Resync`]).
     pub fn attach_runner(&self, meta: SessionMeta, head_seq: u64, scope: Scope, link: RunnerLink) {
         let mut s = lock(&self.inner);
         s.meta = meta;
@@ -432,6 +446,12 @@ impl SessionHub {
         let viewers = u32::try_from(s.browsers.len()).unwrap_or(u32::MAX);
         let size = preferred_size(&s.browsers);
         broadcast_text(&s.browsers, &RelayToBrowser::Runner { online: true });
+        // A runner that moved here from a relay that died: that relay may
+        // have committed frames it never published. Every browser catches
+        // up from the shared store before the new runner's frames.
+        for b in s.browsers.values() {
+            b.queue.resync();
+        }
         drop(s);
         if let Some((features, stored)) = local {
             self.note(HubNote::Scope {

@@ -147,6 +147,34 @@ impl Runners {
         lock(&self.live).get(runner_id).map(|l| l.details.clone())
     }
 
+    /// Every runner connected here: its id, its connection's number and
+    /// what it said about itself.
+    pub fn connections(&self) -> Vec<(String, u64, RunnerDetails)> {
+        lock(&self.live)
+            .iter()
+            .map(|(id, l)| (id.clone(), l.conn, l.details.clone()))
+            .collect()
+    }
+
+    /// Ends connection `conn` of `runner_id` because the runner connected
+    /// to another relay (cluster mode): it is no longer this relay's (gone
+    /// from the registry at once; commands awaiting it fail as
+    /// [`CommandError::Gone`]) and its task closes it as replaced (4001),
+    /// without telling anyone the runner went offline. `false` when `conn`
+    /// is not the current connection any more.
+    pub fn evict(&self, runner_id: &str, conn: u64) -> bool {
+        let mut live = lock(&self.live);
+        if live.get(runner_id).is_none_or(|l| l.conn != conn) {
+            return false;
+        }
+        if let Some(l) = live.remove(runner_id) {
+            l.replaced.cancel();
+        }
+        drop(live);
+        self.changed.notify_one();
+        true
+    }
+
     /// Every runner connected here, with what it said about itself.
     pub fn all(&self) -> Vec<(String, RunnerDetails)> {
         lock(&self.live)
@@ -229,5 +257,31 @@ impl Runners {
             }
         };
         waiter.is_some_and(|w| w.send(reply).is_ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_evicted_connection_is_gone_and_told_as_replaced() {
+        let runners = Runners::new();
+        let first = runners.connect("r", RunnerDetails::default());
+        assert!(!runners.evict("r", first.conn + 1), "not that connection");
+        assert!(runners.is_online("r"));
+        assert!(runners.evict("r", first.conn));
+        assert!(first.replaced.is_cancelled(), "its task closes it (4001)");
+        assert!(!runners.is_online("r"), "gone from the registry at once");
+        assert!(runners.connections().is_empty());
+        assert!(
+            !runners.disconnect("r", first.conn),
+            "its task's disconnect finds it gone: no offline notice"
+        );
+        // A newer connection is never evicted for an older one.
+        let second = runners.connect("r", RunnerDetails::default());
+        assert!(!runners.evict("r", first.conn));
+        assert!(!second.replaced.is_cancelled());
+        assert_eq!(runners.connections().len(), 1);
     }
 }

@@ -1,5 +1,7 @@
-//! `tmux-bridge pair --relay URL [--name NAME] [--yes]`: pairs this machine
-//! with an account on a relay, without ever seeing a password.
+//! `tmux-bridge pair --relay URL [--relay URL2 ...] [--name NAME] [--yes]`:
+//! pairs this machine with an account on a relay, without ever seeing a
+//! password. Pairing goes through the first URL; the others are relays of
+//! the same cluster, saved as the runner's failover URLs.
 //!
 //! Asks the relay for a code (`POST /api/pair/start`), prints it with the
 //! page to approve it on, polls `GET /api/pair/check` at the interval the
@@ -26,9 +28,16 @@ use crate::net::{RelayClient, TlsOptions};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The relay's URL, e.g. https://relay.example
-    #[arg(long, env = "TMUX_BRIDGE_RELAY")]
-    pub relay: String,
+    /// The relay's URL, e.g. https://relay.example. Repeat it (or separate
+    /// URLs with commas) for the other relays of a cluster: pairing goes
+    /// through the first, the runner fails over to the others.
+    #[arg(
+        long,
+        env = "TMUX_BRIDGE_RELAY",
+        required = true,
+        value_delimiter = ','
+    )]
+    pub relay: Vec<String>,
     /// A name for this runner, shown on the relay's page (default: host name).
     #[arg(long)]
     pub name: Option<String>,
@@ -84,8 +93,13 @@ enum Check {
 }
 
 async fn pair(args: Args) -> anyhow::Result<ExitCode> {
-    let client = RelayClient::new(&args.relay, &args.tls)?;
+    let (first, more) = args.relay.split_first().context("no relay URL (--relay)")?;
+    let client = RelayClient::new(first, &args.tls)?;
     let base = client.base().to_owned();
+    // The failover URLs get the token later: the same rules as the first.
+    for url in more {
+        crate::net::preflight(url, &args.tls).with_context(|| format!("the relay URL {url}"))?;
+    }
     let host = host_name();
     let name = args.name.clone().unwrap_or_else(|| host.clone());
     let body = serde_json::json!({ "name": name, "host": host });
@@ -167,8 +181,10 @@ async fn pair(args: Args) -> anyhow::Result<ExitCode> {
                 runner_token,
                 account,
             } => {
+                let failover_urls = super::run::failover_list(&relay_url, more);
                 break Credentials {
                     relay_url,
+                    failover_urls,
                     runner_id,
                     runner_token,
                     account: Some(account),
@@ -212,6 +228,12 @@ async fn pair(args: Args) -> anyhow::Result<ExitCode> {
         approved.runner_id,
         path.display()
     );
+    if !approved.failover_urls.is_empty() {
+        println!(
+            "Failover relays (same cluster): {}",
+            approved.failover_urls.join(", ")
+        );
+    }
     println!("Run `tmux-bridge connect` to serve a session; later runs reuse these credentials.");
     Ok(ExitCode::SUCCESS)
 }

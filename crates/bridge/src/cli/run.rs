@@ -16,9 +16,12 @@ use crate::session;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The relay's URL (http:// or https://).
-    #[arg(long, env = "TMUX_BRIDGE_RELAY")]
-    pub relay: Option<String>,
+    /// The relay's URL (http:// or https://). Repeat it (or separate URLs
+    /// with commas) for the other relays of a cluster: the runner fails
+    /// over to them in order. With saved credentials the first must be the
+    /// paired relay; without more, the failover URLs saved by `pair` apply.
+    #[arg(long, env = "TMUX_BRIDGE_RELAY", value_delimiter = ',')]
+    pub relay: Vec<String>,
     /// The runner token; prefer the environment variable or the saved credentials.
     #[arg(long, env = "TMUX_BRIDGE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -40,6 +43,20 @@ pub struct Args {
     pub tls: crate::net::TlsOptions,
 }
 
+/// The failover URLs for `primary`: `more` without trailing slashes,
+/// empty entries, the primary and repeats (pure).
+pub(crate) fn failover_list(primary: &str, more: &[String]) -> Vec<String> {
+    let primary = primary.trim_end_matches('/');
+    let mut out: Vec<String> = Vec::new();
+    for url in more {
+        let url = url.trim().trim_end_matches('/');
+        if !url.is_empty() && url != primary && !out.iter().any(|u| u == url) {
+            out.push(url.to_owned());
+        }
+    }
+    out
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(daemon(args))
@@ -53,15 +70,22 @@ async fn daemon(args: Args) -> anyhow::Result<ExitCode> {
     };
     let from_saved = saved.is_some();
     let mut tls = args.tls.clone();
-    let (relay_url, token) = match (args.relay.clone(), args.token.clone(), saved) {
-        (Some(r), Some(t), _) => (r, t),
-        (r, None, Some(c))
-            if r.as_deref()
-                .is_none_or(|r| r.trim_end_matches('/') == c.relay_url) =>
-        {
+    let given: Vec<String> = args
+        .relay
+        .iter()
+        .map(|r| r.trim().trim_end_matches('/').to_owned())
+        .filter(|r| !r.is_empty())
+        .collect();
+    let (relay_url, failover_urls, token) = match (given.split_first(), args.token.clone(), saved) {
+        (Some((first, more)), Some(t), _) => (first.clone(), failover_list(first, more), t),
+        (first, None, Some(c)) if first.is_none_or(|(r, _)| *r == c.relay_url) => {
             // The CA `pair --ca-file` saved, unless this run names its own.
             tls.ca_file = tls.ca_file.or(c.ca_file);
-            (c.relay_url, c.runner_token)
+            let failover = match first {
+                Some((_, more)) if !more.is_empty() => failover_list(&c.relay_url, more),
+                _ => c.failover_urls,
+            };
+            (c.relay_url, failover, c.runner_token)
         }
         _ => anyhow::bail!(
             "no runner token for this relay: run `tmux-bridge pair --relay URL` once, or pass --relay and --token (TMUX_BRIDGE_RELAY, TMUX_BRIDGE_TOKEN)"
@@ -69,8 +93,11 @@ async fn daemon(args: Args) -> anyhow::Result<ExitCode> {
     };
     let saved_token = from_saved.then(|| token.clone());
     // A bad CA file or a cleartext URL to another host fails here, before
-    // tmux is touched, rather than at the first connection.
-    crate::net::preflight(&relay_url, &tls)?;
+    // tmux is touched, rather than at the first connection: every URL
+    // gets the token.
+    for url in std::iter::once(&relay_url).chain(&failover_urls) {
+        crate::net::preflight(url, &tls).with_context(|| format!("the relay URL {url}"))?;
+    }
     let data_dir = args
         .data_dir
         .clone()
@@ -87,11 +114,15 @@ async fn daemon(args: Args) -> anyhow::Result<ExitCode> {
         "tmux-bridge is serving the bridged sessions of tmux server `{}` through {relay_url}",
         args.tmux.describe()
     );
+    if !failover_urls.is_empty() {
+        println!("Failover relays: {}", failover_urls.join(", "));
+    }
     println!("New session: tmux-bridge new IDEA [SLOT]");
 
     let cfg = DaemonConfig {
         server,
         relay_url,
+        failover_urls,
         runner_token: token,
         tls,
         data_dir,
@@ -120,5 +151,25 @@ async fn daemon(args: Args) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::failover_list;
+
+    #[test]
+    fn failover_urls_are_trimmed_and_unique() {
+        let more = [
+            "https://b.example/".to_owned(),
+            "https://a.example".to_owned(),
+            " ".to_owned(),
+            "https://b.example".to_owned(),
+            "https://c.example".to_owned(),
+        ];
+        assert_eq!(
+            failover_list("https://a.example/", &more),
+            vec!["https://b.example", "https://c.example"]
+        );
     }
 }

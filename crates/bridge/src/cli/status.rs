@@ -43,6 +43,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (false, _, Some(err)) => println!("relay:  {} (not connected: {err})", s.relay_url),
         (false, _, None) => println!("relay:  {} (connecting)", s.relay_url),
     }
+    if !s.relay_urls.is_empty() {
+        println!("relays: {} (in failover order)", s.relay_urls.join(", "));
+    }
     println!("sessions: {}", s.sessions.len());
     for x in &s.sessions {
         println!("  {}/{} (channel {}): {}", x.idea, x.slot, x.ch, x.attach);

@@ -148,6 +148,7 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
     let cfg = DaemonConfig {
         server,
         relay_url: base,
+        failover_urls: Vec::new(),
         runner_token: local.runner_token,
         // The embedded relay speaks plain http on loopback.
         tls: crate::net::TlsOptions::default(),

@@ -25,7 +25,12 @@ pub struct SessionState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DaemonState {
     pub pid: u32,
+    /// The relay connected to (or tried first).
     pub relay_url: String,
+    /// Every relay URL of the runner, the primary first, when it has more
+    /// than one (failover).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relay_urls: Vec<String>,
     pub connected: bool,
     #[serde(default)]
     pub runner_id: Option<String>,

@@ -101,6 +101,13 @@ impl Supervisor {
         let state = DaemonState {
             pid: std::process::id(),
             relay_url: cfg.relay_url.clone(),
+            relay_urls: if cfg.failover_urls.is_empty() {
+                Vec::new()
+            } else {
+                std::iter::once(cfg.relay_url.clone())
+                    .chain(cfg.failover_urls.iter().cloned())
+                    .collect()
+            },
             connected: false,
             runner_id: None,
             last_error: None,
@@ -158,8 +165,9 @@ impl Supervisor {
                 end = &mut *uplink_task => return Some(end.unwrap_or(UplinkEnd::Cancelled)),
                 msg = from_uplink.recv() => match msg {
                     Some(FromUplink::Command { id, op }) => self.command(id, op).await,
-                    Some(FromUplink::Connected { runner_id }) => {
+                    Some(FromUplink::Connected { runner_id, url }) => {
                         self.state.connected = true;
+                        self.state.relay_url = url;
                         self.state.runner_id = Some(runner_id);
                         self.state.last_error = None;
                         self.jobs.rewind();

@@ -36,6 +36,7 @@ fn daemon(sys: &Sys) -> Daemon {
     let cfg = DaemonConfig {
         server: server(&sys.tmux),
         relay_url: format!("http://{}", sys.relay.local_addr()),
+        failover_urls: Vec::new(),
         runner_token: sys.token.clone(),
         tls: bridge::net::TlsOptions::default(),
         data_dir: sys.dir.path().join("runner"),

@@ -1,8 +1,11 @@
-//! Cluster mode (issue 15, phase 1): two `tmux-relay serve` processes on one
+//! Cluster mode (issue 15): two `tmux-relay serve` processes on one
 //! PostgreSQL database and one NATS server (JetStream). A runner on relay
 //! A, a browser on relay B: the browser gets A's live output, its typing
 //! reaches tmux, and revoking the runner (or logging out) on B cuts the
-//! connection on A.
+//! connection on A. Failover (phase 2): the runner knows A and B; A is
+//! killed (`kill -9`) during output; the runner moves to B, a browser on B
+//! continues gap-free, one on A resumes on B by its last_seq, and a runner
+//! that moves while A lives is dropped by A.
 //!
 //! Needs `TEST_DATABASE_URL` (PostgreSQL) and NATS with JetStream at
 //! `TEST_NATS_URL` (default nats://127.0.0.1:4222): `.ci/run` makes sure
@@ -149,6 +152,76 @@ fn start_runner(tmux: &Tmux, port: u16, token: &str, idea: &str, dir: &Path) -> 
         .kill_on_drop(true)
         .spawn()?;
     Ok(Proc(child))
+}
+
+/// `tmux-bridge run` with several relay URLs (failover, the first
+/// preferred) and the runner token in the environment.
+fn start_runner_on(
+    tmux: &Tmux,
+    ports: &[u16],
+    token: &str,
+    idea: &str,
+    dir: &Path,
+) -> Result<Proc> {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tmux-bridge"));
+    cmd.arg("run");
+    for port in ports {
+        cmd.args(["--relay", &format!("http://127.0.0.1:{port}")]);
+    }
+    let child = cmd
+        .args(["--idea", idea, "--slot", "main"])
+        .args(["--tmux-socket", &tmux.socket, "--tmux-config", "/dev/null"])
+        .arg("--data-dir")
+        .arg(dir)
+        .env("TMUX_BRIDGE_TOKEN", token)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    Ok(Proc(child))
+}
+
+/// Whether the runner daemon whose data dir is `dir` says it is connected
+/// to the relay on `port` (its state file, `tmux-bridge status`).
+fn runner_on(dir: &Path, port: u16) -> bool {
+    let state =
+        bridge::daemon::state::DaemonState::read(&dir.join(bridge::daemon::state::STATE_FILE));
+    state.is_some_and(|s| s.connected && s.relay_url == format!("http://127.0.0.1:{port}"))
+}
+
+async fn wait_runner_on(dir: &Path, port: u16, secs: u64) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !runner_on(dir, port) {
+        if Instant::now() > deadline {
+            bail!("the runner never connected to the relay on port {port}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// A shell loop in `pane` printing `lines` numbered lines, 200 a second,
+/// then `loop-done`.
+fn start_counting(tmux: &Tmux, pane: &str, lines: u32) -> Result<()> {
+    let cmd = format!(
+        "for i in $(seq 1 {lines}); do echo line-$i; sleep 0.005; done; echo loop-$((2+3))-done"
+    );
+    tmux.run(&["send-keys", "-t", pane, "-l", &cmd])?;
+    tmux.run(&["send-keys", "-t", pane, "Enter"])?;
+    Ok(())
+}
+
+/// Every record from the first applied one on, once and in order: no gap,
+/// no duplicate.
+fn check_contiguous(b: &Browser) -> Result<()> {
+    b.check_gap_free()?;
+    for w in b.applied.windows(2) {
+        if w[1] != w[0] + 1 {
+            bail!("records {} and {} applied in a row: a gap", w[0], w[1]);
+        }
+    }
+    Ok(())
 }
 
 /// A state-changing page request with the login's cookie and origin.
@@ -633,6 +706,306 @@ async fn measure_the_added_delay_of_a_cross_relay_hop() -> Result<()> {
         hop_at(0.5),
         hop_at(0.99),
         later
+    );
+    b.kill9().await;
+    a.kill9().await;
+    Ok(())
+}
+
+/// Failover: a runner configured with relays A and B, a browser on B,
+/// numbered lines running in the pane; relay A dies (`kill -9`) in the
+/// middle. The runner moves to B, the browser on B continues with every
+/// sequence number once (no gap, no duplicate, no snapshot in between),
+/// its screen ends equal to tmux's, and typing on B reaches tmux. Prints
+/// the time from the kill to the runner online on B and to the first frame
+/// on B holding records A never stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_relay_a_dies_the_runner_moves_to_b_and_a_browser_on_b_continues_gap_free()
+-> Result<()> {
+    let Some((pg, nats)) = services().await else {
+        return Ok(());
+    };
+    let data = tempfile::tempdir()?;
+    let runner_dir = tempfile::tempdir()?;
+    let (pa, pb) = (free_port()?, free_port()?);
+    let mut a = start_member(pa, data.path(), &pg, &nats).await?;
+    let mut b = start_member(pb, data.path(), &pg, &nats).await?;
+    let (auth_b, user, _runner, token) =
+        principal(&pg, data.path(), &format!("http://127.0.0.1:{pb}")).await?;
+    let store = store::Store::connect(&pg).await?;
+
+    let tmux = Tmux::new("failover");
+    let idea = format!("fo{}", &relay::auth::codes::new_id()[..16]);
+    let name = session_name(&idea, "main")?;
+    tmux.new_session(&name, 80, 24)?;
+    let mut run = start_runner_on(&tmux, &[pa, pb], &token, &idea, runner_dir.path())?;
+    wait_runner_on(runner_dir.path(), pa, 20).await?;
+
+    let login = Login::from_link(&auth_b.login_link(&user).await?).await?;
+    let sid = login.wait_session(&name).await?;
+    let pane = tmux.first_pane(&name)?;
+    let mut browser = Browser::connect(&login, &sid, 0).await?;
+    browser.drain_for(500).await?;
+    start_counting(&tmux, &pane, 3000)?;
+    browser
+        .until("the count on relay B", 30, |v| {
+            view_has(v, &pane, "line-200")
+        })
+        .await?;
+
+    // Relay A dies mid-output.
+    let snapshots = browser.snapshots;
+    let from = browser.applied.len();
+    a.kill9().await;
+    let killed = Instant::now();
+    let stored_by_a = store.last_seq(sid.parse()?).await?;
+    let mut online = None;
+    let mut first_new = None;
+    let deadline = killed + Duration::from_secs(60);
+    while online.is_none() || first_new.is_none() {
+        if Instant::now() > deadline {
+            bail!("after A died: runner on B {online:?}, first frame from B {first_new:?}");
+        }
+        browser.drain_for(10).await?;
+        if online.is_none() && runner_on(runner_dir.path(), pb) {
+            online = Some(killed.elapsed());
+        }
+        if first_new.is_none() && browser.view.last_seq > stored_by_a {
+            first_new = Some(killed.elapsed());
+        }
+    }
+    browser
+        .until("the end of the count", 60, |v| {
+            view_has(v, &pane, "loop-5-done")
+        })
+        .await?;
+    super::e2e::converge(&mut browser, &tmux, &pane, 20).await?;
+    check_contiguous(&browser)?;
+    assert_eq!(
+        browser.snapshots, snapshots,
+        "no snapshot papered over the move"
+    );
+    assert!(
+        browser.applied.len() > from,
+        "records arrived after the move"
+    );
+
+    // Typing on B reaches tmux through the runner's new connection.
+    browser
+        .send_input(&pane, "echo typed-after-move-$((4*5))\r")
+        .await?;
+    browser
+        .until("the typed command's output", 20, |v| {
+            view_has(v, &pane, "typed-after-move-20")
+        })
+        .await?;
+    assert!(
+        tmux.capture(&pane)?
+            .join("\n")
+            .contains("typed-after-move-20"),
+        "tmux ran it"
+    );
+    super::e2e::converge(&mut browser, &tmux, &pane, 20).await?;
+    check_contiguous(&browser)?;
+    println!(
+        "failover after kill -9 of relay A (A had stored up to {stored_by_a}): runner online on B after {:?}, first frame A never stored in the browser on B after {:?}; {} records applied gap-free",
+        online.unwrap_or_default(),
+        first_new.unwrap_or_default(),
+        browser.applied.len()
+    );
+    run.kill9().await;
+    b.kill9().await;
+    Ok(())
+}
+
+/// Failover for a browser: one on relay A loses its socket when A dies
+/// (`kill -9`) during output; it reconnects to B with its last_seq and
+/// continues with nothing lost and no gap, to tmux's screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_on_a_dead_relay_resumes_on_b_from_its_last_seq() -> Result<()> {
+    let Some((pg, nats)) = services().await else {
+        return Ok(());
+    };
+    let data = tempfile::tempdir()?;
+    let runner_dir = tempfile::tempdir()?;
+    let (pa, pb) = (free_port()?, free_port()?);
+    let mut a = start_member(pa, data.path(), &pg, &nats).await?;
+    let mut b = start_member(pb, data.path(), &pg, &nats).await?;
+    let (auth_a, user, _runner, token) =
+        principal(&pg, data.path(), &format!("http://127.0.0.1:{pa}")).await?;
+
+    let tmux = Tmux::new("failover-resume");
+    let idea = format!("fr{}", &relay::auth::codes::new_id()[..16]);
+    let name = session_name(&idea, "main")?;
+    tmux.new_session(&name, 80, 24)?;
+    let mut run = start_runner_on(&tmux, &[pa, pb], &token, &idea, runner_dir.path())?;
+    wait_runner_on(runner_dir.path(), pa, 20).await?;
+
+    let login_a = Login::from_link(&auth_a.login_link(&user).await?).await?;
+    let login_b = Login {
+        addr: format!("127.0.0.1:{pb}").parse()?,
+        cookie: login_a.cookie.clone(),
+    };
+    let sid = login_a.wait_session(&name).await?;
+    let pane = tmux.first_pane(&name)?;
+    let mut old = Browser::connect(&login_a, &sid, 0).await?;
+    old.drain_for(500).await?;
+    start_counting(&tmux, &pane, 2000)?;
+    old.until("the count on relay A", 30, |v| {
+        view_has(v, &pane, "line-200")
+    })
+    .await?;
+
+    a.kill9().await;
+    // The socket on A ends (whatever was in flight is applied first).
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Err(e) = old.drain_for(200).await {
+                return e;
+            }
+        }
+    })
+    .await
+    .context("the browser socket on A stayed open after A died")?;
+    let resumed_from = old.view.last_seq;
+    let snapshots = old.snapshots;
+    let mut browser = Browser::resume(&login_b, &sid, &old)
+        .await?
+        .with_state_of(old);
+    browser
+        .until("the end of the count on relay B", 60, |v| {
+            view_has(v, &pane, "loop-5-done")
+        })
+        .await?;
+    super::e2e::converge(&mut browser, &tmux, &pane, 20).await?;
+    check_contiguous(&browser)?;
+    assert_eq!(
+        browser.snapshots, snapshots,
+        "resumed by records, not a snapshot"
+    );
+    assert!(
+        browser.applied.iter().any(|s| *s == resumed_from + 1),
+        "the first record after {resumed_from} came from B"
+    );
+    wait_runner_on(runner_dir.path(), pb, 30).await?;
+    println!(
+        "browser on A ended ({ended}); resumed on B from {resumed_from}: {} records applied gap-free",
+        browser.applied.len()
+    );
+    run.kill9().await;
+    b.kill9().await;
+    Ok(())
+}
+
+/// A runner that leaves relay A while A lives (here: A stops answering it,
+/// as behind a broken path) and connects to B: B takes its lease over at
+/// once and A drops its stale connection instead of renewing over B's.
+/// Seen from the lease: B owns the runner and keeps owning it past A's
+/// renewals; a browser on A follows the runner to B (B's records reach
+/// it, its typing reaches the runner on B).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_that_moves_while_relay_a_lives_is_taken_over_by_b() -> Result<()> {
+    let Some((pg, nats)) = services().await else {
+        return Ok(());
+    };
+    let data = tempfile::tempdir()?;
+    let (pa, pb) = (free_port()?, free_port()?);
+    let mut a = start_member(pa, data.path(), &pg, &nats).await?;
+    let mut b = start_member(pb, data.path(), &pg, &nats).await?;
+    let addr_a: std::net::SocketAddr = format!("127.0.0.1:{pa}").parse()?;
+    let addr_b: std::net::SocketAddr = format!("127.0.0.1:{pb}").parse()?;
+    let (auth_a, user, _runner, token) =
+        principal(&pg, data.path(), &format!("http://127.0.0.1:{pa}")).await?;
+
+    // The runner on A, a browser on A.
+    let mut on_a = TestRunner::connect(addr_a, &token, testkit::runner::hello(&[])).await?;
+    let idea = format!("mv{}", &relay::auth::codes::new_id()[..16]);
+    let opened = on_a.open(open(1, &idea, "1", "a")).await?;
+    let sid = opened.session_id.clone();
+    // Topology records only: the browser's model takes them without a
+    // pane reset.
+    for seq in 1..=3 {
+        on_a.send_frame(1, &testkit::runner::topology_batch(seq, &[0]))
+            .await?;
+    }
+    on_a.wait_ack(1, 3).await?;
+    let login_a = Login::from_link(&auth_a.login_link(&user).await?).await?;
+    let mut watcher = Browser::connect(&login_a, &sid, 0).await?;
+    watcher
+        .until("the first records on A", 10, |v| v.last_seq >= 3)
+        .await?;
+
+    // The same runner connects to B while its socket to A stays open (and
+    // silent): B takes it over, A closes its old connection as replaced.
+    let moved = Instant::now();
+    let mut on_b = TestRunner::connect(addr_b, &token, testkit::runner::hello(&[])).await?;
+    let reopened = on_b.open(open(1, &idea, "1", "a")).await?;
+    assert_eq!(reopened.session_id, sid, "the same terminal session");
+    assert_eq!(reopened.last_seq, 3, "B knows what A stored");
+    let close = tokio::time::timeout(Duration::from_secs(8), on_a.wait_close())
+        .await
+        .context("relay A kept the stale connection of a runner that moved to B")?;
+    let took = moved.elapsed();
+    assert_eq!(close.map(|c| c.0), Some(4001), "closed as replaced");
+
+    // The browser on A follows: B's frames reach it, gap-free.
+    for seq in 4..=6 {
+        on_b.send_frame(1, &testkit::runner::topology_batch(seq, &[0]))
+            .await?;
+    }
+    on_b.wait_ack(1, 6).await?;
+    // (The test runner answers no heartbeats: a status now and then
+    // keeps it alive on B.)
+    let followed = Instant::now();
+    while watcher.view.last_seq < 6 {
+        if followed.elapsed() > Duration::from_secs(15) {
+            bail!("the browser on A never got B's records");
+        }
+        on_b.status(Vec::new()).await?;
+        watcher.drain_for(500).await?;
+    }
+    let follow_took = followed.elapsed();
+    check_contiguous(&watcher)?;
+    // Its typing goes to the runner on B.
+    let typing = Instant::now();
+    watcher.send_input("%0", "typed-on-a").await?;
+    let typed = tokio::time::timeout(
+        Duration::from_secs(10),
+        on_b.wait_for(|m| matches!(m, protocol::runner::RelayMsg::Input { .. })),
+    )
+    .await
+    .context("typing on A never reached the runner on B")??;
+    let typing_took = typing.elapsed();
+    assert!(
+        matches!(&typed, protocol::runner::RelayMsg::Input { data, .. } if data == "typed-on-a"),
+        "{typed:?}"
+    );
+
+    // B keeps the lease past A's renewal (every 5 s): a command from A
+    // reaches the runner on B.
+    for _ in 0..6 {
+        on_b.status(Vec::new()).await?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let body = serde_json::json!({"idea": idea, "slot": "2", "runner_id": _runner}).to_string();
+    let login = Login {
+        addr: login_a.addr,
+        cookie: login_a.cookie.clone(),
+    };
+    let post = tokio::spawn(async move { page(&login, "POST", "/api/sessions", &body).await });
+    let (id, op) = tokio::time::timeout(Duration::from_secs(10), on_b.next_command())
+        .await
+        .context("a command from A never reached the runner on B")??;
+    assert!(
+        matches!(op, protocol::runner::CommandOp::CreateSession { .. }),
+        "{op:?}"
+    );
+    on_b.open(open(2, &idea, "2", "b")).await?;
+    on_b.reply(&id, true, Some(2), None).await?;
+    let (status, v) = post.await??;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&v));
+    println!(
+        "relay A dropped the runner's stale connection {took:?} after it connected to B; the browser on A had B's records {follow_took:?} after they were sent (500 ms steps), its typing reached the runner on B in {typing_took:?}"
     );
     b.kill9().await;
     a.kill9().await;

@@ -37,6 +37,7 @@ pub fn spawn_daemon(
     let cfg = DaemonConfig {
         server: server(tmux),
         relay_url: format!("http://{addr}"),
+        failover_urls: Vec::new(),
         runner_token: token,
         tls: bridge::net::TlsOptions::default(),
         data_dir: dir.to_path_buf(),

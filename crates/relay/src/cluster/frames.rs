@@ -78,7 +78,10 @@ pub enum Heard {
         relay: String,
         features: Vec<String>,
     },
-    Offline,
+    /// The runner's channel on `relay` closed.
+    Offline {
+        relay: String,
+    },
 }
 
 /// Decodes a message of a session's subject (pure); `None` for one that
@@ -115,7 +118,7 @@ pub fn decode(headers: Option<&HeaderMap>, payload: Bytes) -> Option<Heard> {
                 .map(str::to_owned)
                 .collect(),
         }),
-        "offline" => Some(Heard::Offline),
+        "offline" => Some(Heard::Offline { relay: get(RELAY)? }),
         _ => None,
     }
 }
@@ -238,29 +241,36 @@ impl Cluster {
         };
         let mut mine = None;
         if hub.local_runner().is_none() {
-            match self.remote_state(&record).await {
-                Ok(Some(state)) if state.online => {
-                    hub.set_scope(Scope::parse(&state.scope));
-                    mine = Some(self.attach_remote(
-                        &hub,
-                        &meta,
-                        &state.relay,
-                        state.features,
-                        &cancel,
-                    ));
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(session = id, error = %e, "cluster: asking the runner's relay failed")
-                }
-            }
+            mine = self.follow_owner(&hub, &meta, &cancel).await;
         }
         tracing::debug!(session = id, "cluster: watching");
         tokio::spawn(feed(self, hub, meta, sub, mine, cancel));
     }
 
+    /// Asks the relay holding the session's runner (from its lease) about
+    /// the session and, when a runner channel there serves it, links the
+    /// hub to that relay.
+    async fn follow_owner(
+        self: &Arc<Self>,
+        hub: &Arc<SessionHub>,
+        meta: &SessionMeta,
+        cancel: &CancellationToken,
+    ) -> Option<Mine> {
+        match self.remote_state(hub.id(), &meta.runner_id).await {
+            Ok(Some(state)) if state.online => {
+                hub.set_scope(Scope::parse(&state.scope));
+                Some(self.attach_remote(hub, meta, &state.relay, state.features, cancel))
+            }
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(session = hub.id(), error = %e, "cluster: asking the runner's relay failed");
+                None
+            }
+        }
+    }
+
     /// Installs a runner link on `hub` whose messages `routing` sends to
-    /// `relay`; returns its sender (the link's identity).
+    /// `relay`; returns it (its sender is the link's identity).
     fn attach_remote(
         self: &Arc<Self>,
         hub: &Arc<SessionHub>,
@@ -268,21 +278,34 @@ impl Cluster {
         relay: &str,
         features: Vec<String>,
         cancel: &CancellationToken,
-    ) -> mpsc::Sender<RelayMsg> {
+    ) -> Mine {
         let link = super::routing::remote_link(self.clone(), hub.id(), relay, features, cancel);
         let tx = link.tx.clone();
         hub.attach_runner(meta.clone(), hub.head_seq(), hub.scope(), link);
-        tx
+        Mine {
+            relay: relay.to_owned(),
+            tx,
+        }
     }
+}
+
+/// The remote runner link a watch attached: the relay it leads to and its
+/// sender (the link's identity in the hub).
+struct Mine {
+    relay: String,
+    tx: mpsc::Sender<RelayMsg>,
+}
+
+/// Whether the hub's runner link is the one this watch attached.
+fn linked(hub: &SessionHub, mine: Option<&Mine>) -> bool {
+    matches!((hub.runner(), mine), (Some(current), Some(mine))
+        if current.conn == REMOTE_CONN && current.tx.same_channel(&mine.tx))
 }
 
 /// Removes the hub's remote runner link if it is the one this watch
 /// attached (a newer watch of the session may have attached its own).
-fn detach_mine(hub: &SessionHub, mine: &Option<mpsc::Sender<RelayMsg>>) {
-    if let (Some(current), Some(mine)) = (hub.runner(), mine)
-        && current.conn == REMOTE_CONN
-        && current.tx.same_channel(mine)
-    {
+fn detach_mine(hub: &SessionHub, mine: Option<&Mine>) {
+    if linked(hub, mine) {
         hub.detach_runner(REMOTE_CONN);
     }
 }
@@ -294,17 +317,22 @@ async fn feed(
     hub: Arc<SessionHub>,
     meta: SessionMeta,
     mut sub: async_nats::Subscriber,
-    mut mine: Option<mpsc::Sender<RelayMsg>>,
+    mut mine: Option<Mine>,
     cancel: CancellationToken,
 ) {
     let id = hub.id();
+    // An `online` of another relay heard while a runner connection here
+    // served the session (the runner moved there).
+    let mut moved: Option<(String, Vec<String>)> = None;
     let mut lease = tokio::time::interval(super::RENEW);
     lease.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let msg = tokio::select! {
             () = cancel.cancelled() => break,
             _ = lease.tick() => {
-                check_lease(&cluster, &hub, &meta, &mine).await;
+                if let Some(m) = check_lease(&cluster, &hub, &meta, mine.as_ref(), &cancel).await {
+                    mine = Some(m);
+                }
                 continue;
             }
             m = sub.next() => match m {
@@ -320,6 +348,14 @@ async fn feed(
             continue;
         };
         let local = hub.local_runner().is_some();
+        // The runner moved away from this relay while it served it here:
+        // once this relay dropped its stale connection, follow at once.
+        if !local
+            && hub.runner().is_none()
+            && let Some((relay, features)) = moved.take()
+        {
+            mine = Some(cluster.attach_remote(&hub, &meta, &relay, features, &cancel));
+        }
         match heard {
             // Duplicates (a runner moving between relays) are harmless:
             // browser tasks drop what they sent already.
@@ -328,39 +364,90 @@ async fn feed(
             }
             Heard::Scope(stored) if !local => hub.set_scope(Scope::parse(&stored)),
             Heard::Online { relay, features } if !local => {
+                moved = None;
                 mine = Some(cluster.attach_remote(&hub, &meta, &relay, features, &cancel));
             }
-            Heard::Offline if !local => detach_mine(&hub, &mine),
-            Heard::Scope(_) | Heard::Online { .. } | Heard::Offline => {}
+            // Another relay serves the session while a connection here
+            // does: the runner connected there, this one is stale.
+            Heard::Online { relay, features } => moved = Some((relay, features)),
+            // Only the relay this link leads to: a relay the runner left
+            // says `offline` after the relay it moved to said `online`.
+            Heard::Offline { relay }
+                if !local && mine.as_ref().is_some_and(|m| m.relay == relay) =>
+            {
+                detach_mine(&hub, mine.as_ref());
+            }
+            Heard::Offline { relay } => {
+                if moved.as_ref().is_some_and(|(r, _)| *r == relay) {
+                    moved = None;
+                }
+            }
+            Heard::Scope(_) => {}
         }
     }
     let _ = sub.unsubscribe().await;
-    detach_mine(&hub, &mine);
+    detach_mine(&hub, mine.as_ref());
     tracing::debug!(session = id, "cluster: stopped watching");
 }
 
-/// A remote runner whose relay no longer holds its lease (that relay
-/// died, or the runner left without an `offline` reaching us) is offline
-/// here too.
+/// Follows the runner's lease (every [`super::RENEW`]): a remote runner
+/// whose relay no longer holds it (that relay died, or the runner left
+/// without an `offline` reaching us) is offline here too; a runner that a
+/// relay other than the linked one holds (it moved there, or its relay
+/// dropped its stale connection after the `online` went by) is linked to
+/// that relay. Returns the new link, if one was made.
 async fn check_lease(
-    cluster: &Cluster,
-    hub: &SessionHub,
+    cluster: &Arc<Cluster>,
+    hub: &Arc<SessionHub>,
     meta: &SessionMeta,
-    mine: &Option<mpsc::Sender<RelayMsg>>,
-) {
-    if hub.runner().is_none_or(|r| r.conn != REMOTE_CONN) {
-        return;
+    mine: Option<&Mine>,
+    cancel: &CancellationToken,
+) -> Option<Mine> {
+    let runner = hub.runner();
+    if runner.as_ref().is_some_and(|r| r.conn != REMOTE_CONN) {
+        return None;
     }
-    match cluster.owner(&meta.runner_id).await {
-        Ok(None) => {
-            tracing::info!(
-                session = hub.id(),
-                "cluster: the runner's relay lost its lease; offline"
-            );
-            detach_mine(hub, mine);
+    let owner = match cluster.owner(&meta.runner_id).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::debug!(error = %e, "cluster: checking a lease failed");
+            return None;
         }
-        Ok(Some(_)) => {}
-        Err(e) => tracing::debug!(error = %e, "cluster: checking a lease failed"),
+    };
+    match owner {
+        None => {
+            if linked(hub, mine) {
+                tracing::info!(
+                    session = hub.id(),
+                    "cluster: the runner's relay lost its lease; offline"
+                );
+                detach_mine(hub, mine);
+            }
+            None
+        }
+        // Ours: its channel attaches here.
+        Some(o) if o.relay == cluster.relay_id => None,
+        Some(o) => {
+            let current = if linked(hub, mine) {
+                mine.map(|m| m.relay.as_str())
+            } else if runner.is_some() {
+                // Another watch's link: that watch follows it.
+                return None;
+            } else {
+                None
+            };
+            if current == Some(o.relay.as_str()) {
+                return None;
+            }
+            tracing::info!(session = hub.id(), relay = %o.relay, "cluster: the runner is on another relay now; following it");
+            let followed = cluster.follow_owner(hub, meta, cancel).await;
+            if followed.is_none() {
+                // Not serving it there yet (its `online` follows): the old
+                // link leads nowhere.
+                detach_mine(hub, mine);
+            }
+            followed
+        }
     }
 }
 
@@ -409,6 +496,19 @@ mod tests {
             "r1",
         );
         assert_eq!(decode(Some(&h), p), Some(Heard::Scope("%1 @1".into())));
+        let (_, h, p) = encode(
+            &HubNote::Runner {
+                session: 7,
+                online: false,
+                features: Vec::new(),
+            },
+            "r2",
+        );
+        assert_eq!(
+            decode(Some(&h), p),
+            Some(Heard::Offline { relay: "r2".into() }),
+            "an offline names its relay"
+        );
         let mut bad = HeaderMap::new();
         bad.insert(KIND, "batch");
         bad.insert(FIRST, "9");

@@ -10,7 +10,9 @@
 //!   feeds its local hub; it unsubscribes when the last browser leaves.
 //! - `owners`: which relay holds each runner's connection, in the
 //!   JetStream KV bucket `tmux-bridge-owners` whose entries expire
-//!   ([`LEASE`]) unless the owner renews them.
+//!   ([`LEASE`]) unless the owner renews them; a runner that connects to
+//!   another relay (failover) is taken over there at once, announced on
+//!   `tmux-bridge.takeover`, and its old relay drops its stale connection.
 //! - `routing`: input, resize, keys, tmux actions and snapshot requests from
 //!   browsers here to a runner on another relay, and runner commands
 //!   (create, kill session, cancel a job) with their result, on
@@ -61,6 +63,11 @@ pub fn frames_subject(session: store::TerminalSessionId) -> String {
 /// `tmux-bridge.relay.<relay>.<what>`: requests to one relay.
 pub fn relay_subject(relay: &str, what: &str) -> String {
     format!("{PREFIX}.relay.{relay}.{what}")
+}
+
+/// `tmux-bridge.takeover`: a relay took a runner over (failover).
+pub fn takeover_subject() -> String {
+    format!("{PREFIX}.takeover")
 }
 
 /// `tmux-bridge.cuts`: revocations for every relay.
@@ -157,7 +164,7 @@ impl Cluster {
             st.tracker
                 .spawn(frames::publish_notes(self.clone(), rx, st.shutdown.clone()));
         }
-        owners::spawn_leases(self.clone(), st);
+        owners::spawn_leases(self.clone(), st).await?;
         routing::spawn_service(self.clone(), st).await?;
         broadcast::start(self.clone(), st).await?;
         broadcast::start_notices(self.clone(), st).await?;

@@ -20,7 +20,7 @@ use futures_util::StreamExt;
 use protocol::control::TmuxOp;
 use protocol::runner::{CommandOp, FEATURE_KEYS, FEATURE_TMUX, RelayMsg};
 use serde::{Deserialize, Serialize};
-use store::{SessionRecord, TerminalSessionId};
+use store::TerminalSessionId;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -179,16 +179,16 @@ impl Cluster {
     /// other relay holds the runner.
     pub(super) async fn remote_state(
         &self,
-        record: &SessionRecord,
+        session: TerminalSessionId,
+        runner_id: &str,
     ) -> Result<Option<RemoteState>, RouteError> {
-        let Some(owner) = self.owner(&record.runner_id).await? else {
+        let Some(owner) = self.owner(runner_id).await? else {
             return Ok(None);
         };
         if owner.relay == self.relay_id {
             return Ok(None);
         }
-        let body = serde_json::to_vec(&StateRequest { session: record.id })
-            .map_err(|_| RouteError::Answer)?;
+        let body = serde_json::to_vec(&StateRequest { session }).map_err(|_| RouteError::Answer)?;
         let reply = tokio::time::timeout(
             STATE_TIMEOUT,
             self.client

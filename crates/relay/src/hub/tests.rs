@@ -282,3 +282,20 @@ async fn cluster_notes_come_only_from_a_local_runner_and_keep_the_bytes() {
     let _l = attach(&plain, 1);
     plain.publish(batch(1, 1, 1));
 }
+
+#[tokio::test]
+async fn resync_queues_a_catch_up_unless_a_snapshot_is_awaited() {
+    let q = BrowserQueue::with_limits(1 << 20, 3);
+    q.resync();
+    assert_eq!(q.push_frame(&batch(1, 1, 10)), Pushed::Queued);
+    assert!(matches!(q.pop().await, Outgoing::Resync), "the store first");
+    assert_eq!(pop_frame(&q).await, (FrameKind::Batch, 1, 1));
+    q.await_snapshot();
+    q.resync();
+    assert_eq!(q.push_frame(&snap(4)), Pushed::Queued);
+    assert_eq!(
+        pop_frame(&q).await,
+        (FrameKind::Snapshot, 4, 4),
+        "the awaited snapshot covers it"
+    );
+}
