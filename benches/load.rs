@@ -726,6 +726,8 @@ const BUSY_SESSIONS: usize = 10;
 async fn daemon_case(bins: &Bins, runs: usize) -> Result<()> {
     println!("\n## runner daemon: {IDLE_SESSIONS} idle sessions in one process");
     let mut rss = Vec::new();
+    let mut anon = Vec::new();
+    let (mut one_rss, mut one_anon) = (Vec::new(), Vec::new());
     let mut hwm = Vec::new();
     let mut cpu = Vec::new();
     let mut discover = Vec::new();
@@ -734,6 +736,10 @@ async fn daemon_case(bins: &Bins, runs: usize) -> Result<()> {
     let (mut busy_cpu, mut busy_rss, mut busy_hwm) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         let sys = start_system(bins, "load-d", None).await?;
+        // One idle session first: the runner's own footprint.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        one_rss.push(proc_rss_mb(sys.bridge.id()));
+        one_anon.push(proc_status_mb(sys.bridge.id(), "RssAnon:"));
         let t = Instant::now();
         let mut names = Vec::new();
         for i in 1..IDLE_SESSIONS {
@@ -755,6 +761,7 @@ async fn daemon_case(bins: &Bins, runs: usize) -> Result<()> {
         cpu.push((cpu1 - cpu0) / 10.0 * 100.0);
         hwm.push(peak);
         rss.push(proc_rss_mb(sys.bridge.id()));
+        anon.push(proc_status_mb(sys.bridge.id(), "RssAnon:"));
         // Busy: ten of them print steadily (a build log's pace: 100 lines
         // of `ls -l` every 50 ms, about 2,000 lines/s each) for 10 s.
         for name in names.iter().take(BUSY_SESSIONS) {
@@ -826,7 +833,10 @@ async fn daemon_case(bins: &Bins, runs: usize) -> Result<()> {
         &discover,
         "s",
     );
-    row("runner RSS, idle", &rss, "MB");
+    row("runner RSS, 1 session, idle", &one_rss, "MB");
+    row("runner RSS, 1 session, idle: anonymous (heap, stacks)", &one_anon, "MB");
+    row(&format!("runner RSS, {IDLE_SESSIONS} sessions, idle"), &rss, "MB");
+    row(&format!("runner RSS, {IDLE_SESSIONS} sessions, idle: anonymous"), &anon, "MB");
     row("runner peak RSS", &hwm, "MB");
     row("runner CPU, idle (10 s)", &cpu, "%");
     row(
@@ -855,13 +865,18 @@ async fn daemon_case(bins: &Bins, runs: usize) -> Result<()> {
 
 /// VmRSS in MB of a process.
 fn proc_rss_mb(pid: Option<u32>) -> f64 {
+    proc_status_mb(pid, "VmRSS:")
+}
+
+/// A `/proc/<pid>/status` field given in kB (`VmRSS:`, `RssAnon:`, …), in MB.
+fn proc_status_mb(pid: Option<u32>, field: &str) -> f64 {
     let Some(pid) = pid else {
         return f64::NAN;
     };
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse::<f64>().ok())
         .map_or(f64::NAN, |kb| kb / 1024.0)

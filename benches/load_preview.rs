@@ -211,6 +211,7 @@ async fn one(requests: usize) -> Result<Run> {
                 config: Some("/dev/null".into()),
             },
             relay_url: format!("http://{}", relay.local_addr()),
+            failover_urls: Vec::new(),
             runner_token: local.runner_token.clone(),
             tls: bridge::net::TlsOptions::default(),
             data_dir: dir.path().join("runner"),
