@@ -8,6 +8,7 @@ mod cluster;
 mod daemon;
 mod devservers;
 mod e2e;
+mod hidden;
 mod jobs;
 mod logs;
 mod ports;
