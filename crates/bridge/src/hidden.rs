@@ -7,11 +7,14 @@
 //! authority over the window size; with only our clients attached tmux
 //! sizes the window by the latest one, so the pty measures exactly the
 //! window plus its status lines (`tmux_cc::listing::TerminalSize`) and
-//! nothing a person sees changes. `TERM` is a plain `vt100`: no colours to
-//! translate, the least tmux can draw with.
+//! nothing a person sees changes. `TERM` is a plain `vt100`
+//! (`xterm-256color` measured the same: tmux's cost in a flood is parsing
+//! it into its grid, README "Performance").
 //!
 //! A thread per client reads the pty (blocking reads: tokio's `AsyncFd`
-//! needs `unsafe` to register a raw fd) as fast as tmux writes and ends at
+//! needs `unsafe` to register a raw fd) as fast as tmux writes (reading it
+//! throttled, so tmux's buffer fills and it skips redraws, did not lower
+//! tmux's CPU in the load tool) and ends at
 //! EOF or EIO, when nothing holds the terminal open any more; a task per
 //! client reports [`HiddenEvent::Ready`] on the first bytes (tmux drew: the
 //! client is attached) and [`HiddenEvent::Exited`] when the process is
