@@ -12,6 +12,8 @@
 //! ```text
 //! cargo build --release -p tmux-bridge -p tmux-relay
 //! cargo bench -p benches --bench load            # LOAD_RUNS=5 by default
+//! LOAD_ONLY=ttyd,alone cargo bench -p benches --bench load  # issue 16: the
+//!                          # floods through ttyd and the bridge alone
 //! LOAD_ONLY=daemon cargo bench -p benches --bench load   # the runner daemon:
 //!                          # 50 idle sessions (RSS, CPU), create → first output
 //! LOAD_ONLY=search SEARCH_PG=postgres://postgres@127.0.0.1:5432/postgres \
@@ -84,9 +86,11 @@ fn main() -> Result<()> {
         }
         let bins = Bins::find()?;
         println!("load: {runs} runs per case; tmux {}", tmux_version());
-        // LOAD_ONLY=word runs only the cases whose label contains it.
+        // LOAD_ONLY=word runs only the cases whose label contains it
+        // (`word,word`: either).
         let only = std::env::var("LOAD_ONLY").unwrap_or_default();
-        let wanted = |label: &str| only.is_empty() || label.contains(&only);
+        let wanted =
+            |label: &str| only.is_empty() || only.split(',').any(|w| label.contains(w));
         let ttyd_bin = ttyd::find();
         match &ttyd_bin {
             Some(b) => println!("ttyd: {} ({})", b.display(), ttyd::version(b)),
@@ -135,6 +139,7 @@ fn main() -> Result<()> {
                 row(&format!("{who}: bytes sent to the browser"), &r.iter().map(|x| x.browser_bytes as f64 / 1e6).collect::<Vec<_>>(), "MB");
                 row(&format!("{who}: tmux server CPU"), &r.iter().map(|x| x.tmux_cpu).collect::<Vec<_>>(), "s");
                 row(&format!("{who}: bridge CPU"), &r.iter().map(|x| x.bridge_cpu).collect::<Vec<_>>(), "s");
+                row(&format!("{who}: the bridge's tmux clients' CPU (control, hidden)"), &r.iter().map(|x| x.clients_cpu).collect::<Vec<_>>(), "s");
                 row(&format!("{who}: relay CPU"), &r.iter().map(|x| x.relay_cpu).collect::<Vec<_>>(), "s");
                 row(&format!("{who}: relay CPU per stored and delivered frame"), &r.iter().map(|x| x.relay_cpu * 1e6 / x.browser_frames.max(1) as f64).collect::<Vec<_>>(), "µs");
                 row(&format!("{who}: frames stored and delivered"), &r.iter().map(|x| x.browser_frames as f64).collect::<Vec<_>>(), "");
@@ -161,9 +166,14 @@ fn main() -> Result<()> {
                     ttyd: t_secs,
                 });
                 summary.push(SummaryRow {
-                    what: format!("{label}, bridge {who}: server CPU, tmux + bridge + relay vs tmux + ttyd (s)"),
-                    ours: med(r.iter().map(|x| x.tmux_cpu + x.bridge_cpu + x.relay_cpu).collect()),
+                    what: format!("{label}, bridge {who}: server CPU, tmux + bridge (and its tmux clients) + relay vs tmux + ttyd (and its) (s)"),
+                    ours: med(r.iter().map(|x| x.tmux_cpu + x.bridge_cpu + x.clients_cpu + x.relay_cpu).collect()),
                     ttyd: t_cpu,
+                });
+                summary.push(SummaryRow {
+                    what: format!("{label}, bridge {who}: tmux server CPU (s)"),
+                    ours: med(r.iter().map(|x| x.tmux_cpu).collect()),
+                    ttyd: med(via_ttyd.iter().map(|x| x.tmux_cpu).collect()),
                 });
                 summary.push(SummaryRow {
                     what: format!("{label}, bridge {who}: bytes to the browser (MB)"),
@@ -488,6 +498,9 @@ struct FloodResult {
     /// every frame the relay stored.
     browser_frames: usize,
     bridge_cpu: f64,
+    /// The bridge's child processes: its control client, and the hidden
+    /// terminal client if a flood started one (issue 16).
+    clients_cpu: f64,
     relay_cpu: f64,
     bridge_rss_mb: f64,
     relay_rss_mb: f64,
@@ -625,6 +638,39 @@ async fn start_system(bins: &Bins, tag: &str, trace_dir: Option<&Path>) -> Resul
     })
 }
 
+/// CPU seconds of a process's children: those alive now (with their own
+/// waited-for children) and those it has waited for (cutime + cstime).
+fn children_cpu(pid: Option<u32>) -> f64 {
+    let Some(pid) = pid else {
+        return f64::NAN;
+    };
+    let stat_fields = |pid: u32| -> Vec<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        after
+            .split_whitespace()
+            .map(|v| v.parse::<f64>().unwrap_or(0.0))
+            .collect()
+    };
+    // After the command: utime, stime, cutime, cstime are indices 11–14.
+    let ticks = |f: &[f64], from: usize| f.iter().skip(from).take(2).sum::<f64>();
+    let mut total = ticks(&stat_fields(pid), 13);
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        for child in children
+            .split_whitespace()
+            .filter_map(|c| c.parse::<u32>().ok())
+        {
+            total += ticks(&stat_fields(child), 11);
+        }
+    }
+    total / 100.0
+}
+
 /// (utime + stime) in seconds and VmHWM in MB of a process.
 fn proc_usage(pid: Option<u32>) -> (f64, f64) {
     let Some(pid) = pid else {
@@ -673,6 +719,7 @@ async fn flood_bridge(bins: &Bins, command: &str, with_terminal: bool) -> Result
     let bytes_before = b.frame_bytes;
     let frames_before = b.frames;
     let (bcpu0, _) = proc_usage(sys.bridge.id());
+    let kids0 = children_cpu(sys.bridge.id());
     let (rcpu0, _) = proc_usage(sys.relay.id());
     let server0 = tmux_server_cpu(&sys.tmux);
     let start = Instant::now();
@@ -685,6 +732,7 @@ async fn flood_bridge(bins: &Bins, command: &str, with_terminal: bool) -> Result
     let browser_bytes = b.frame_bytes - bytes_before;
     let browser_frames = b.frames - frames_before;
     let (bcpu1, brss) = proc_usage(sys.bridge.id());
+    let kids1 = children_cpu(sys.bridge.id());
     let (rcpu1, rrss) = proc_usage(sys.relay.id());
     let tmux_cpu = tmux_server_cpu(&sys.tmux) - server0;
     if let Some(t) = terminal {
@@ -697,6 +745,7 @@ async fn flood_bridge(bins: &Bins, command: &str, with_terminal: bool) -> Result
         browser_bytes,
         browser_frames,
         bridge_cpu: bcpu1 - bcpu0,
+        clients_cpu: kids1 - kids0,
         relay_cpu: rcpu1 - rcpu0,
         bridge_rss_mb: brss,
         relay_rss_mb: rrss,

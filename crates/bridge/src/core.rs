@@ -15,7 +15,8 @@
 //! One file per job, each an `impl Machine` block with its own state:
 //! `replies` (which reply answers which command), `resync` (rebuilding a
 //! pane from tmux's screen), `flood` (rate windows, flood frames, calm
-//! detection), `sequence` (seq offset and rebase, records into frames,
+//! detection), `hidden` (when the runner's hidden terminal client attaches
+//! for a flood and leaves), `sequence` (seq offset and rebase, records into frames,
 //! unacked frames, resend), `snapshot` (cadence by bytes and time, on
 //! request), `resize` (debounce of browser sizes), `topology`
 //! (`list-windows`, `list-clients`), `idle` (watched panes going idle and
@@ -24,6 +25,7 @@
 //! memory bound.
 
 mod flood;
+mod hidden;
 mod idle;
 mod page;
 mod replies;
@@ -48,6 +50,7 @@ use transcript::session::{SessionConfig, SessionModel};
 use crate::unacked::Unacked;
 use replies::{Expect, Replies};
 
+pub use hidden::{HiddenEvent, HiddenOp};
 pub use task::{Core, Ended};
 
 /// Tunables of the core.
@@ -80,6 +83,10 @@ pub struct CoreConfig {
     pub keys_via_client: bool,
     /// The tmux version the pane models follow (`#{version}` at attach).
     pub tmux_profile: transcript::emu::Profile,
+    /// A flood with no person's terminal attached gets the runner's hidden
+    /// terminal client (`core::hidden`), so tmux skips redraws instead of
+    /// escaping every byte for us.
+    pub hidden_client: bool,
 }
 
 impl Default for CoreConfig {
@@ -96,6 +103,7 @@ impl Default for CoreConfig {
             unacked_max_bytes: 1 << 30,
             keys_via_client: true,
             tmux_profile: transcript::emu::Profile::NEWEST,
+            hidden_client: true,
         }
     }
 }
@@ -221,6 +229,8 @@ pub enum Input {
     RelayLost { generation: u64 },
     /// A message from the relay.
     Relay(RelayMsg),
+    /// News of the hidden terminal client the machine asked for.
+    Hidden(HiddenEvent),
     /// Time passed: give it at [`Machine::next_wakeup`] (earlier is harmless).
     Tick,
     /// The runner stops: last frame and snapshot, detach.
@@ -234,6 +244,9 @@ pub enum Effect {
     Tmux(CommandLine),
     /// Send this to the relay (if `generation` is still the live one).
     Relay(ToRelay),
+    /// Start or stop the hidden terminal client; a start is answered at
+    /// once with [`HiddenEvent::Spawned`] or [`HiddenEvent::Failed`].
+    Hidden(HiddenOp),
     /// The session is over for this control client: stop the loop.
     Stop,
 }
@@ -263,6 +276,7 @@ pub struct Machine {
     clients: topology::Clients,
     page: page::Page,
     idle: idle::Watches,
+    hidden: hidden::Hidden,
     /// `%exit`'s reason, once tmux said the client exits.
     exit_reason: Option<String>,
     effects: Vec<Effect>,
@@ -292,6 +306,7 @@ impl Machine {
             clients: topology::Clients::new(own_pid, now),
             page: page::Page::new(cfg.keys_via_client, own_pid),
             idle: idle::Watches::default(),
+            hidden: hidden::Hidden::default(),
             exit_reason: None,
             effects: Vec::new(),
         }
@@ -332,10 +347,15 @@ impl Machine {
                 self.on_relay(msg);
                 self.end_of_cycle();
             }
+            Input::Hidden(ev) => {
+                self.on_hidden(ev);
+                self.end_of_cycle();
+            }
             Input::Tick => self.on_tick(),
             Input::Shutdown => {
                 self.flush();
                 self.send_snapshot();
+                self.hidden_shutdown();
                 // Detach politely; closing stdin afterwards also detaches.
                 self.effects.push(Effect::Tmux(command::detach_client()));
                 self.effects.push(Effect::Stop);
@@ -371,7 +391,8 @@ impl Machine {
         self.exit_reason.as_deref()
     }
 
-    /// How many terminals (not control clients) are attached, as last listed.
+    /// How many terminals (not control clients, not the hidden client) are
+    /// attached to the session, as last listed.
     pub fn attached_clients(&self) -> u32 {
         self.clients.attached
     }
@@ -498,6 +519,7 @@ impl Machine {
             Expect::Windows => self.windows_reply(&reply),
             Expect::Clients => self.clients_reply(&reply),
             Expect::Keys => self.key_bindings_reply(&reply),
+            Expect::HiddenSize => self.hidden_size_reply(&reply),
             Expect::Page => {
                 if !reply.success {
                     let message = String::from_utf8_lossy(&reply.text()).trim().to_owned();

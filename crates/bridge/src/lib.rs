@@ -12,6 +12,8 @@
 //! - [`net`]: the HTTP client for the relay's API and the WebSocket
 //!   connect, over rustls (`--ca-file`, `--insecure`).
 //! - [`session`]: one served session (control client + core) in the daemon.
+//! - [`hidden`]: the hidden terminal client a flood gets when no person's
+//!   terminal is attached (a pty the runner owns).
 //! - [`daemon`]: the runner daemon: discovery, supervision, commands, jobs
 //!   and agents (the agent kinds' commands come from `agents.json` beside
 //!   the credentials: [`daemon::agents`]).
@@ -22,6 +24,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod daemon;
+pub mod hidden;
 pub mod net;
 pub mod page_input;
 pub mod session;

@@ -17,8 +17,14 @@ use crate::ids::{SessionId, WindowId};
 pub const WINDOWS_FORMAT: &str = "#{window_id} #{window_index} #{window_layout} #{window_visible_layout} #{window_raw_flags} #{window_active} #{window_name}";
 
 /// `list-clients -F`: whether the client is a control client, its process
-/// id and its tty (empty for a control client on a pipe).
-pub const CLIENTS_FORMAT: &str = "#{client_control_mode} #{client_pid} #{client_tty}";
+/// id, its session (empty while it has none) and its tty (empty for a
+/// control client on a pipe).
+pub const CLIENTS_FORMAT: &str = "#{client_control_mode} #{client_pid} #{session_id} #{client_tty}";
+
+/// `display-message -p -t $S`: the size of the session's current window and
+/// its `status` option (`on`, `off` or a number of lines): what a terminal
+/// client must measure to attach without resizing the window.
+pub const WINDOW_SIZE_FORMAT: &str = "#{window_width} #{window_height} #{status}";
 
 /// A reply line that does not have the fields its format promises.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,6 +59,51 @@ pub fn list_windows(session: SessionId) -> Result<CommandLine, CommandError> {
 /// `list-clients -F` [`CLIENTS_FORMAT`]: every client of the server.
 pub fn list_clients() -> Result<CommandLine, CommandError> {
     command::list_clients(CLIENTS_FORMAT)
+}
+
+/// `display-message -p -t $S` [`WINDOW_SIZE_FORMAT`].
+pub fn window_size(session: SessionId) -> CommandLine {
+    command::display_message_const(&Target::Session(session), WINDOW_SIZE_FORMAT)
+}
+
+/// The terminal size at which a client attached to the session leaves its
+/// current window as it is: the window's width, and its height plus the
+/// status lines a terminal client gives up (reference §11.1). Parsed from a
+/// [`WINDOW_SIZE_FORMAT`] reply line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TerminalSize {
+    pub cols: u16,
+    pub rows: u16,
+}
+
+impl TerminalSize {
+    /// Parses one reply line.
+    pub fn parse(line: &[u8]) -> Result<TerminalSize, ListingError> {
+        let err = |field| ListingError::new("display-message", field, line);
+        let mut f = line.split(|&b| b == b' ');
+        let mut number = |field| {
+            f.next()
+                .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u16>().ok())
+                .filter(|&n| n > 0 && u32::from(n) <= command::MAX_CLIENT_SIZE)
+                .ok_or_else(|| err(field))
+        };
+        let cols = number("window_width")?;
+        let height = number("window_height")?;
+        let status = match f.next() {
+            Some(b"off") => 0,
+            Some(b"on") => 1,
+            Some(n) => std::str::from_utf8(n)
+                .ok()
+                .and_then(|n| n.parse::<u16>().ok())
+                .filter(|&n| n <= 5)
+                .ok_or_else(|| err("status"))?,
+            None => return Err(err("status")),
+        };
+        Ok(TerminalSize {
+            cols,
+            rows: height + status,
+        })
+    }
 }
 
 /// One line of a [`WINDOWS_FORMAT`] reply.
@@ -125,6 +176,8 @@ pub struct ClientLine {
     /// A control client (`-C`/`-CC`), not a person's terminal.
     pub control: bool,
     pub pid: u32,
+    /// The session it is attached to (`None` while it has none).
+    pub session: Option<SessionId>,
     /// The client's tty path (empty for a control client on pipes).
     pub tty: Bytes,
 }
@@ -133,7 +186,7 @@ impl ClientLine {
     /// Parses one reply line.
     pub fn parse(line: &[u8]) -> Result<ClientLine, ListingError> {
         let err = |field| ListingError::new("list-clients", field, line);
-        let mut f = line.splitn(3, |&b| b == b' ');
+        let mut f = line.splitn(4, |&b| b == b' ');
         let control = match f.next() {
             Some(b"1") => true,
             Some(b"0") => false,
@@ -143,8 +196,17 @@ impl ClientLine {
             .next()
             .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
             .ok_or_else(|| err("client_pid"))?;
+        let session = match f.next().unwrap_or_default() {
+            b"" => None,
+            id => Some(SessionId::parse_bytes(id).ok_or_else(|| err("session_id"))?),
+        };
         let tty = Bytes::copy_from_slice(f.next().unwrap_or_default());
-        Ok(ClientLine { control, pid, tty })
+        Ok(ClientLine {
+            control,
+            pid,
+            session,
+            tty,
+        })
     }
 }
 

@@ -5,13 +5,15 @@
 //! byte into its grid anyway); when the flood is over, a full resync
 //! (history included) brings the browser to tmux's exact screen.
 //!
-//! While a person keeps tmux reading the pane (a terminal is attached), we
-//! also pause it (`refresh-client -A %P:pause`) so tmux drops the bytes for
-//! us (reference §7); the flood is then over when two frames in a row show
-//! the same screen. Alone we must not pause (tmux would stop reading a pane
-//! no client takes and block the program), so we read and drop the bytes,
-//! which costs only the parser; the flood is over when no output came for
-//! [`CALM_AFTER`].
+//! While a terminal keeps tmux reading the pane (a person's, or the
+//! runner's hidden client, `hidden`), we also pause it (`refresh-client -A
+//! %P:pause`) so tmux drops the bytes for us (reference §7) and takes its
+//! redraw-skipping terminal path; the flood is then over when two frames
+//! in a row show the same screen. With no terminal we must not pause (tmux
+//! would stop reading a pane no client takes and block the program), so we
+//! read and drop the bytes, which costs only the parser; the flood is over
+//! when no output came for [`CALM_AFTER`]. A flood that starts with no
+//! terminal asks for the hidden client and is paused once it is attached.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -74,6 +76,35 @@ impl Floods {
         self.flooding.is_empty()
     }
 
+    /// Flooding panes we have not paused.
+    pub(super) fn unpaused(&self) -> Vec<PaneId> {
+        self.flooding
+            .iter()
+            .filter(|(_, f)| !f.paused)
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    /// Flooding panes we paused.
+    pub(super) fn paused_panes(&self) -> Vec<PaneId> {
+        self.flooding
+            .iter()
+            .filter(|(_, f)| f.paused)
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    /// Switches a flooding pane between paused (the flood ends on a still
+    /// screen) and unpaused (it ends after [`CALM_AFTER`] without output,
+    /// counted from `now`).
+    pub(super) fn set_paused(&mut self, pane: PaneId, paused: bool, now: Instant) {
+        if let Some(f) = self.flooding.get_mut(&pane) {
+            f.paused = paused;
+            f.last = None;
+            f.last_output = now;
+        }
+    }
+
     /// Output of `pane` at `now`: if the pane floods, it is dropped (and
     /// noted for calm detection) and this returns `true`.
     pub(super) fn note_dropped_output(&mut self, pane: PaneId, now: Instant) -> bool {
@@ -109,7 +140,8 @@ impl Floods {
 impl Machine {
     /// Counts a pane's output; returns `true` when the pane starts flooding
     /// (its output from here on is dropped), pausing it if a terminal is
-    /// attached.
+    /// attached (a person's or the hidden client), else asking for the
+    /// hidden client.
     pub(super) fn check_flood(&mut self, pane: PaneId, len: usize) -> bool {
         let now = self.now;
         let Some(per_sec) = self
@@ -118,7 +150,7 @@ impl Machine {
         else {
             return false;
         };
-        let pause = self.clients.attached > 0;
+        let pause = self.clients.attached > 0 || self.hidden.ready();
         debug!(%pane, per_sec, pause, "pane floods: redrawing it from tmux");
         self.flood.flooding.insert(
             pane,
@@ -132,6 +164,8 @@ impl Machine {
         if pause {
             let line = command::pane_flow(pane, command::PaneFlow::Pause);
             self.issue(line, Expect::Ignore("refresh-client -A pause"));
+        } else {
+            self.hidden_flood_started();
         }
         true
     }
@@ -174,6 +208,7 @@ impl Machine {
             // The pane is gone or tmux refused: stop treating it as flooding.
             self.flood.flooding.remove(&pane);
             self.resync.continue_pane(pane);
+            self.hidden_flood_over();
             return;
         };
         let fingerprint = (
@@ -198,6 +233,7 @@ impl Machine {
                 self.resync.mark(pane);
             }
             self.flood.rates.remove(&pane);
+            self.hidden_flood_over();
             return;
         }
         let bracketed = self

@@ -24,6 +24,9 @@ pub(super) enum Expect {
     Clients,
     /// `list-keys` for resolving the page's keys (tmux before 3.4).
     Keys,
+    /// The window size for the hidden client
+    /// (`tmux_cc::listing::WINDOW_SIZE_FORMAT`).
+    HiddenSize,
     /// A command for the page's keys or tmux action: its failure goes to
     /// the relay as an `error` with tmux's message.
     Page,

@@ -5,20 +5,26 @@
 //!
 //! One flat `select!`: cancellation, tmux output (a burst: everything ready
 //! is drained into the machine before [`Input::Drained`], so a flood becomes
-//! big frames and a keystroke goes out at once), relay events, and a timer
-//! set to [`Machine::next_wakeup`]. Sends to the bounded channels are
-//! awaited here, never inside the machine.
+//! big frames and a keystroke goes out at once), relay events, the hidden
+//! terminal client's news, and a timer set to [`Machine::next_wakeup`].
+//! Sends to the bounded channels are awaited here, never inside the
+//! machine. The hidden client ([`crate::hidden`]) is started and stopped
+//! here when the machine says so; a start is answered to the machine
+//! before any other input, so it knows the client's pid before tmux can
+//! list it.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::debug;
+use tracing::{debug, warn};
 
-use super::{CoreConfig, Effect, Input, Machine, Now, RelayEvent, ToRelay};
-use crate::tmux::TmuxOutput;
+use super::{CoreConfig, Effect, HiddenEvent, HiddenOp, Input, Machine, Now, RelayEvent, ToRelay};
+use crate::hidden::HiddenClient;
+use crate::tmux::{TmuxOutput, TmuxServer};
 use crate::unacked::Unacked;
 
 /// How the loop ended (it also ends with `Err(session::Rejected)` when the
@@ -39,6 +45,10 @@ pub struct Core {
     machine: Machine,
     tmux: mpsc::Sender<Bytes>,
     uplink: mpsc::Sender<ToRelay>,
+    /// Where and to which session a hidden client attaches (`None`: never).
+    hidden_target: Option<(TmuxServer, String)>,
+    /// The hidden client, from its start until it exited.
+    hidden: Option<HiddenClient>,
 }
 
 /// Both clocks, now.
@@ -68,7 +78,16 @@ impl Core {
             machine: Machine::new(&cfg, unacked, own_pid, now().at),
             tmux,
             uplink,
+            hidden_target: None,
+            hidden: None,
         }
+    }
+
+    /// Lets the machine attach hidden terminal clients to `session` (its
+    /// exact name) on `server` during floods.
+    pub fn with_hidden_client(mut self, server: TmuxServer, session: String) -> Self {
+        self.hidden_target = Some((server, session));
+        self
     }
 
     /// The main loop.
@@ -115,6 +134,12 @@ impl Core {
                     };
                     self.handle(input).await;
                 }
+                ev = next_hidden(&mut self.hidden) => {
+                    if ev == HiddenEvent::Exited {
+                        self.hidden = None;
+                    }
+                    self.handle(Input::Hidden(ev)).await;
+                }
                 () = sleep_until(wakeup) => self.handle(Input::Tick).await,
             }
         }
@@ -143,26 +168,78 @@ impl Core {
     }
 
     async fn handle_at(&mut self, input: Input, now: Now) {
-        for effect in self.machine.handle(input, now) {
-            match effect {
-                Effect::Tmux(line) => {
-                    if self
-                        .tmux
-                        .send(Bytes::copy_from_slice(line.as_bytes()))
-                        .await
-                        .is_err()
-                    {
-                        debug!("tmux writer is gone");
-                    }
+        // Inputs that answer an effect at once (a hidden client's start).
+        let mut inputs = VecDeque::from([input]);
+        while let Some(input) = inputs.pop_front() {
+            for effect in self.machine.handle(input, now) {
+                if let Some(answer) = self.effect(effect).await {
+                    inputs.push_back(Input::Hidden(answer));
                 }
-                Effect::Relay(msg) => {
-                    if self.uplink.send(msg).await.is_err() {
-                        debug!("uplink is gone");
-                    }
-                }
-                Effect::Stop => {}
             }
         }
+    }
+
+    /// Carries out one effect; a hidden client's start is answered.
+    async fn effect(&mut self, effect: Effect) -> Option<HiddenEvent> {
+        match effect {
+            Effect::Tmux(line) => {
+                if self
+                    .tmux
+                    .send(Bytes::copy_from_slice(line.as_bytes()))
+                    .await
+                    .is_err()
+                {
+                    debug!("tmux writer is gone");
+                }
+            }
+            Effect::Relay(msg) => {
+                if self.uplink.send(msg).await.is_err() {
+                    debug!("uplink is gone");
+                }
+            }
+            Effect::Hidden(HiddenOp::Start { cols, rows }) => {
+                return Some(self.start_hidden(cols, rows));
+            }
+            Effect::Hidden(HiddenOp::Stop) => {
+                if let Some(client) = &mut self.hidden {
+                    client.stop();
+                }
+            }
+            Effect::Stop => {}
+        }
+        None
+    }
+
+    /// Starts the hidden client; what to tell the machine.
+    fn start_hidden(&mut self, cols: u16, rows: u16) -> HiddenEvent {
+        let Some((server, session)) = &self.hidden_target else {
+            return HiddenEvent::Failed;
+        };
+        if self.hidden.is_some() {
+            // The machine keeps one at a time; never start a second.
+            return HiddenEvent::Failed;
+        }
+        match HiddenClient::spawn(server, session, cols, rows) {
+            Ok(client) => {
+                let pid = client.pid();
+                debug!(pid, cols, rows, "hidden client started");
+                self.hidden = Some(client);
+                HiddenEvent::Spawned { pid }
+            }
+            Err(err) => {
+                warn!("no hidden client for this flood, tmux escapes it all for us: {err}");
+                HiddenEvent::Failed
+            }
+        }
+    }
+}
+
+/// The hidden client's next event, or never when there is none (a client
+/// whose events ended has exited).
+async fn next_hidden(hidden: &mut Option<HiddenClient>) -> HiddenEvent {
+    match hidden {
+        Some(client) => client.next().await.unwrap_or(HiddenEvent::Exited),
+        None => std::future::pending().await,
     }
 }
 

@@ -4,6 +4,7 @@
 //! checked. No tmux, no sockets, no sleeping: time is an argument.
 
 mod flood;
+mod hidden;
 mod idle;
 mod input;
 mod looping;
@@ -75,7 +76,7 @@ impl H {
         let e = h.input(Input::Start);
         assert_eq!(
             cmds(&e),
-            ["list-clients -F '#{client_control_mode} #{client_pid} #{client_tty}'"]
+            ["list-clients -F '#{client_control_mode} #{client_pid} #{session_id} #{client_tty}'"]
         );
         h.clients(&[]);
         let e = h.ev(Event::SessionChanged {
@@ -166,10 +167,10 @@ impl H {
     }
 
     /// Answers `list-clients`: our control client plus a terminal per pid
-    /// in `ttys`.
+    /// in `ttys`, all on session `$0`.
     fn clients(&mut self, ttys: &[u32]) -> Vec<Effect> {
-        let mut lines = vec![format!("1 {OWN_PID} ")];
-        lines.extend(ttys.iter().map(|p| format!("0 {p} /dev/pts/{p}")));
+        let mut lines = vec![format!("1 {OWN_PID} $0 ")];
+        lines.extend(ttys.iter().map(|p| format!("0 {p} $0 /dev/pts/{p}")));
         let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
         self.reply(true, &lines)
     }

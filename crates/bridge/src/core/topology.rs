@@ -3,8 +3,8 @@
 //! `%window-renamed`: notifications carry no index and may miss the
 //! layout) and the attached clients (`list-clients`, on attach and detach
 //! and every [`CLIENTS_EVERY`](super::CLIENTS_EVERY)): how many people are
-//! attached in a terminal decides flood pausing and goes to the relay in
-//! `status`. The formats and their parsing are `tmux_cc::listing`'s.
+//! attached to the session in a terminal (the runner's hidden client is not
+//! one) decides flood pausing and goes to the relay in `status`. The formats and their parsing are `tmux_cc::listing`'s.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -93,17 +93,27 @@ impl Machine {
         self.mark_resized(&before);
     }
 
-    /// Applies a `list-clients` reply: counts the terminals attached (every
-    /// client that is not a control client and not ours) and tells the
-    /// relay when the count changed.
+    /// Applies a `list-clients` reply: counts the terminals attached to this
+    /// session (every client of it that is not a control client, not ours
+    /// and not the hidden client; every such client of the server while we
+    /// do not know our session yet) and tells the relay when the count
+    /// changed.
     pub(super) fn clients_reply(&mut self, reply: &Reply) {
         if !reply.success {
             return;
         }
+        let session = self.model.topology().session;
         let mut ttys = 0;
         for line in &reply.lines {
             match ClientLine::parse(line) {
-                Ok(c) if !c.control && Some(c.pid) != self.clients.own_pid => ttys += 1,
+                Ok(c)
+                    if !c.control
+                        && Some(c.pid) != self.clients.own_pid
+                        && !self.hidden.is(c.pid)
+                        && (session.is_none() || c.session == session) =>
+                {
+                    ttys += 1
+                }
                 Ok(_) => {}
                 Err(err) => debug!(field = err.field, "unparsable list-clients line"),
             }

@@ -9,6 +9,7 @@ mod cluster_limits;
 mod daemon;
 mod devservers;
 mod e2e;
+mod hidden;
 mod jobs;
 mod logs;
 mod ports;

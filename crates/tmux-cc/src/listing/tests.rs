@@ -66,24 +66,62 @@ fn malformed_window_lines_name_the_field() {
 
 #[test]
 fn client_lines() {
-    let c = ClientLine::parse(b"1 4242 ").expect("control client");
-    assert_eq!((c.control, c.pid, &c.tty[..]), (true, 4242, &b""[..]));
-    let c = ClientLine::parse(b"0 77 /dev/pts/3").expect("tty client");
+    let c = ClientLine::parse(b"1 4242 $3 ").expect("control client");
     assert_eq!(
-        (c.control, c.pid, &c.tty[..]),
-        (false, 77, &b"/dev/pts/3"[..])
+        (c.control, c.pid, c.session, &c.tty[..]),
+        (true, 4242, Some(SessionId(3)), &b""[..])
     );
-    let c = ClientLine::parse(b"1 9").expect("no tty field");
-    assert_eq!(&c.tty[..], b"");
+    let c = ClientLine::parse(b"0 77 $0 /dev/pts/3").expect("tty client");
+    assert_eq!(
+        (c.control, c.pid, c.session, &c.tty[..]),
+        (false, 77, Some(SessionId(0)), &b"/dev/pts/3"[..])
+    );
+    let c = ClientLine::parse(b"0 78  /dev/pts/4").expect("no session yet");
+    assert_eq!((c.session, &c.tty[..]), (None, &b"/dev/pts/4"[..]));
+    let c = ClientLine::parse(b"1 9").expect("no session or tty field");
+    assert_eq!((c.session, &c.tty[..]), (None, &b""[..]));
     for (line, field) in [
         ("", "client_control_mode"),
         ("x 1 t", "client_control_mode"),
         ("0", "client_pid"),
-        ("0 pid /dev/pts/1", "client_pid"),
+        ("0 pid $0 /dev/pts/1", "client_pid"),
+        ("0 5 /dev/pts/1", "session_id"),
+        ("0 5 $x /dev/pts/1", "session_id"),
     ] {
         let err = ClientLine::parse(line.as_bytes()).expect_err(line);
         assert_eq!((err.format, err.field), ("list-clients", field), "{line:?}");
     }
+}
+
+#[test]
+fn terminal_sizes_add_the_status_lines() {
+    let size = |line: &str| TerminalSize::parse(line.as_bytes());
+    let ok = |cols, rows| Ok(TerminalSize { cols, rows });
+    assert_eq!(size("120 40 on"), ok(120, 41));
+    assert_eq!(size("120 40 off"), ok(120, 40));
+    assert_eq!(size("80 24 3"), ok(80, 27));
+    for (line, field) in [
+        ("", "window_width"),
+        ("0 40 on", "window_width"),
+        ("10001 40 on", "window_width"),
+        ("120", "window_height"),
+        ("120 x on", "window_height"),
+        ("120 40", "status"),
+        ("120 40 6", "status"),
+        ("120 40 maybe", "status"),
+    ] {
+        let err = size(line).expect_err(line);
+        assert_eq!(
+            (err.format, err.field),
+            ("display-message", field),
+            "{line:?}"
+        );
+    }
+    let line = window_size(SessionId(2));
+    assert_eq!(
+        line.text().trim_end(),
+        "display-message -p -t '$2' -- '#{window_width} #{window_height} #{status}'"
+    );
 }
 
 #[test]
@@ -96,6 +134,7 @@ fn commands_carry_the_formats() {
     let line = list_clients().expect("line");
     assert!(line.text().starts_with("list-clients "), "{}", line.text());
     assert!(line.text().contains("#{client_control_mode}"));
+    assert!(line.text().contains("#{session_id}"));
 }
 
 #[test]

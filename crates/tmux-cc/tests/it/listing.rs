@@ -1,14 +1,16 @@
 //! `tmux_cc::listing` against every installed tmux (the `tmux` on `PATH`
 //! and each `/opt/tmux-*/bin/tmux`, as in `versions`): the `list-windows`
 //! reply of a session with a zoomed split window named with spaces and
-//! non-ASCII parses into the windows tmux has, and `list-clients` tells our
-//! control client from a person's terminal attached through `script(1)`.
+//! non-ASCII parses into the windows tmux has, `list-clients` tells our
+//! control client from a person's terminal attached through `script(1)`
+//! (both on session `$0`), and the window size a terminal must have to
+//! leave the window as it is equals that terminal's size.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tmux_cc::listing::{self, ClientLine, WindowLine};
+use tmux_cc::listing::{self, ClientLine, TerminalSize, WindowLine};
 use tmux_cc::{Layout, PaneId, SessionId, WindowId};
 
 use crate::real_tmux::Tmux;
@@ -35,6 +37,11 @@ fn clients(t: &mut Tmux) -> Vec<ClientLine> {
         .iter()
         .map(|l| ClientLine::parse(l).unwrap_or_else(|e| panic!("{e}")))
         .collect()
+}
+
+fn terminal_size(t: &mut Tmux) -> TerminalSize {
+    let replies = t.ok(&listing::window_size(SessionId(0)));
+    TerminalSize::parse(&replies[0].lines[0]).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A person's terminal: `tmux attach` in a pty made by `script(1)`.
@@ -109,6 +116,7 @@ fn check(bin: &Path) {
     let c = clients(&mut t);
     assert_eq!(c.len(), 1, "{c:?}");
     assert!(c[0].control && c[0].pid == t.client_pid(), "{c:?}");
+    assert_eq!(c[0].session, Some(SessionId(0)), "{c:?}");
     let tty = TtyClient::attach(bin, &t.socket);
     let deadline = Instant::now() + Duration::from_secs(20);
     let person = loop {
@@ -126,6 +134,19 @@ fn check(bin: &Path) {
         "{person:?}"
     );
     assert!(person.tty.starts_with(b"/dev/"), "{person:?}");
+    assert_eq!(person.session, Some(SessionId(0)), "{person:?}");
+    // The 80x24 terminal is the latest client: the window is 80x23 under
+    // its status line, and the terminal size for it is the terminal's.
+    let want = TerminalSize { cols: 80, rows: 24 };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while terminal_size(&mut t) != want {
+        assert!(
+            Instant::now() < deadline,
+            "terminal size {:?}",
+            terminal_size(&mut t)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     drop(tty);
     t.assert_alive();
 }

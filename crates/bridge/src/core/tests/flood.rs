@@ -1,14 +1,24 @@
 //! Flood control: the rate window, flood frames at their interval, calm
 //! detection alone (no output for a while) and with a terminal attached
 //! (pause, then two identical frames), the full resync that ends a flood.
+//! "Alone" here is without the hidden client (disabled, or failed to
+//! start: today's path); with it, `hidden.rs`.
 
 use super::*;
 
 const CHUNK: usize = 64 << 10;
 
+/// A ready session whose floods get no hidden client.
+fn alone() -> H {
+    H::ready_with(CoreConfig {
+        hidden_client: false,
+        ..CoreConfig::default()
+    })
+}
+
 /// Feeds 64 KiB chunks of pane `%0` every 10 ms until one is dropped;
 /// returns how many were streamed.
-fn flood(h: &mut H) -> (usize, Vec<Effect>) {
+pub(super) fn flood(h: &mut H) -> (usize, Vec<Effect>) {
     let mut effects = Vec::new();
     for i in 0..100 {
         effects.extend(h.output(0, &[b'x'; CHUNK]));
@@ -22,7 +32,7 @@ fn flood(h: &mut H) -> (usize, Vec<Effect>) {
 
 #[test]
 fn a_flood_alone_is_redrawn_from_tmux_and_ends_with_a_full_resync() {
-    let mut h = H::ready();
+    let mut h = alone();
     let (streamed, e) = flood(&mut h);
     // 256 KiB within the window is the threshold: the fourth chunk.
     assert_eq!(streamed, 3);
@@ -65,7 +75,7 @@ fn a_flood_alone_is_redrawn_from_tmux_and_ends_with_a_full_resync() {
 
 #[test]
 fn a_flood_alone_is_not_over_while_output_continues() {
-    let mut h = H::ready();
+    let mut h = alone();
     flood(&mut h);
     for _ in 0..5 {
         assert_eq!(bundles(&h.tick()), [(PaneId(0), 0, false)]);
@@ -107,7 +117,7 @@ fn a_flood_with_a_terminal_attached_pauses_and_ends_on_a_still_screen() {
 
 #[test]
 fn a_flooding_pane_gets_frames_not_full_resyncs() {
-    let mut h = H::ready();
+    let mut h = alone();
     flood(&mut h);
     h.ev(Event::Pause { pane: PaneId(0) });
     h.layout(0, TWO_PANES);
@@ -121,7 +131,7 @@ fn a_flooding_pane_gets_frames_not_full_resyncs() {
 
 #[test]
 fn a_flood_frame_for_a_pane_that_is_gone_ends_the_flood() {
-    let mut h = H::ready();
+    let mut h = alone();
     flood(&mut h);
     h.tick();
     h.reply(false, &["can't find pane: %0"]);
@@ -133,7 +143,7 @@ fn a_flood_frame_for_a_pane_that_is_gone_ends_the_flood() {
 
 #[test]
 fn output_under_the_rate_or_under_the_minimum_is_streamed() {
-    let mut h = H::ready();
+    let mut h = alone();
     // 60 KiB every 100 ms (600 KiB/s) for 3 s.
     let mut streamed = 0;
     for _ in 0..30 {

@@ -40,15 +40,18 @@ fn clients_are_counted_without_control_clients_and_ourselves() {
         })
     };
     assert_eq!(cmds(&detach(&mut h)).len(), 1);
-    // Ours, another control client, and a tty client that is our pid (a
-    // stale line) are not people.
+    // Ours, another control client, a tty client that is our pid (a stale
+    // line), terminals on other sessions or on none yet are not people
+    // attached to this session.
     let e = h.reply(
         true,
         &[
-            "1 100 ",
-            "1 555 ",
-            "0 100 /dev/pts/4",
-            "0 321 /dev/pts/2",
+            "1 100 $0 ",
+            "1 555 $0 ",
+            "0 100 $0 /dev/pts/4",
+            "0 321 $0 /dev/pts/2",
+            "0 322 $1 /dev/pts/3",
+            "0 323  /dev/pts/5",
             "bad",
         ],
     );
