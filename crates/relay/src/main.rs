@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use relay::auth::SocketCaps;
 use relay::{Config, Relay, Retention, config};
 
 #[derive(Parser, Debug)]
@@ -107,9 +108,29 @@ struct ServeArgs {
     /// the same PostgreSQL database. Without it: one process, no NATS.
     #[arg(long, env = "TMUX_RELAY_NATS_URL", value_name = "URL")]
     nats_url: Option<String>,
+    /// Concurrent WebSockets one account may hold (docs/deploy.md,
+    /// "WebSocket caps").
+    #[arg(long, env = "TMUX_RELAY_MAX_SOCKETS_PER_ACCOUNT", value_name = "N", default_value_t = SocketCaps::default().per_account, value_parser = at_least_one)]
+    max_sockets_per_account: usize,
+    /// Concurrent WebSockets one client address may hold (behind a reverse
+    /// proxy every browser shares the proxy's address).
+    #[arg(long, env = "TMUX_RELAY_MAX_SOCKETS_PER_ADDRESS", value_name = "N", default_value_t = SocketCaps::default().per_addr, value_parser = at_least_one)]
+    max_sockets_per_address: usize,
+    /// Concurrent WebSockets the relay holds in all.
+    #[arg(long, env = "TMUX_RELAY_MAX_SOCKETS", value_name = "N", default_value_t = SocketCaps::default().global, value_parser = at_least_one)]
+    max_sockets: usize,
     /// Seconds between prune passes; 0 disables pruning.
     #[arg(long, env = "TMUX_RELAY_PRUNE_INTERVAL", default_value_t = 60)]
     prune_interval_secs: u64,
+}
+
+/// A cap of at least 1 (a cap of 0 would refuse every socket).
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -136,6 +157,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         cfg.web_dir = dir;
     }
     cfg.metrics_listen = args.metrics_listen;
+    cfg.limits.sockets = SocketCaps {
+        per_account: args.max_sockets_per_account,
+        per_addr: args.max_sockets_per_address,
+        global: args.max_sockets,
+    };
     cfg.nats_url = args.nats_url;
     cfg.preview = args
         .preview_listen
