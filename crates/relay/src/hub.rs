@@ -228,18 +228,22 @@ impl BrowserQueue {
     pub async fn pop(&self) -> Outgoing {
         loop {
             let notified = self.notify.notified();
-            {
-                let mut q = lock(&self.inner);
-                if let Some(item) = q.items.pop_front() {
-                    q.bytes = q.bytes.saturating_sub(item.cost());
-                    if matches!(item, Outgoing::Frame(_)) {
-                        q.frames = q.frames.saturating_sub(1);
-                    }
-                    return item;
-                }
+            if let Some(item) = self.try_pop() {
+                return item;
             }
             notified.await;
         }
+    }
+
+    /// The next item if one is queued, without waiting.
+    pub fn try_pop(&self) -> Option<Outgoing> {
+        let mut q = lock(&self.inner);
+        let item = q.items.pop_front()?;
+        q.bytes = q.bytes.saturating_sub(item.cost());
+        if matches!(item, Outgoing::Frame(_)) {
+            q.frames = q.frames.saturating_sub(1);
+        }
+        Some(item)
     }
 
     /// Whether the queue is waiting for a snapshot after an overflow.
