@@ -443,6 +443,18 @@ fn not_reading(limit: Duration) -> Ending {
 /// flushes (and looks at the socket's other events again).
 const MAX_BATCH: usize = 64;
 
+/// From this many browsers of one session on this relay, each browser
+/// task waits [`PACE`] after a write before it takes the next frames, so
+/// that a busy pane's frames (one every few milliseconds) go out several
+/// to a write. Every write to a browser costs the relay a syscall and
+/// the loopback or network stack behind it, per browser: without pacing
+/// one pane at 200 frames/s to 1,000 browsers is 200,000 writes a second
+/// (README, "Fan-out"). Adds at most `PACE` to the delay of such a crowd;
+/// smaller audiences get every frame at once.
+const PACE_FROM: usize = 200;
+/// See [`PACE_FROM`].
+const PACE: Duration = Duration::from_millis(20);
+
 /// Writes `first` and whatever else the queue holds (up to [`MAX_BATCH`]
 /// items) to the socket's buffer, then flushes once: one write for the
 /// lot. Frames the browser has are skipped; a gap, a resync or a fresh
@@ -720,6 +732,10 @@ async fn serve(
                     Ok(Ok(())) => {}
                     Ok(Err(ending)) => return ending,
                     Err(_) => return not_reading(limit),
+                }
+                if hub.watching() >= PACE_FROM {
+                    // A crowd: let the next frames gather (see PACE).
+                    tokio::time::sleep(PACE).await;
                 }
             }
             Event::Incoming(None) => return None,
