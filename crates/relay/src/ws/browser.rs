@@ -139,6 +139,12 @@ pub async fn browser_ws(
         // One frame (≤ 16 MiB) plus control messages: writes wait for the
         // socket, so this bounds the socket's own buffering.
         .max_write_buffer_size(2 * protocol::control::MAX_RUNNER_MESSAGE)
+        // tungstenite zero-fills its read buffer up to this size on every
+        // read attempt, and this task polls the socket on every frame it
+        // sends: the default 128 KiB made that memset 75 % of the relay's
+        // instructions at 300 browsers (callgrind, README "Fan-out").
+        // Browsers send small messages; bigger ones take more reads.
+        .read_buffer_size(BROWSER_READ_BUFFER)
         .on_upgrade(move |socket| {
             async move {
                 let _guard = guard;
@@ -438,6 +444,9 @@ fn not_reading(limit: Duration) -> Ending {
         format!("not reading: a send took over {} s", limit.as_secs()),
     ))
 }
+
+/// The read buffer of a browser socket (see the upgrade in [`browser_ws`]).
+const BROWSER_READ_BUFFER: usize = 4096;
 
 /// How many queued items one wake of a browser task writes before it
 /// flushes (and looks at the socket's other events again).
