@@ -24,6 +24,9 @@
 //! LOAD_ONLY=preview cargo bench -p benches --bench load  # dev server previews
 //!                          # vs direct (load_preview.rs; relay and runner in
 //!                          # this process: no binaries needed)
+//! LOAD_ONLY=fanout cargo bench -p benches --bench load   # one pane at 200
+//!                          # lines/s to 1..1000 browser sockets on one relay
+//!                          # and on three (load_fanout.rs; VIEWERS, RELAYS)
 //! ```
 //!
 //! With ttyd installed (`scripts/install-ttyd`, or `TTYD=/path/to/ttyd`),
@@ -51,6 +54,9 @@ mod ttyd;
 
 #[path = "load_trace.rs"]
 mod trace;
+
+#[path = "load_fanout.rs"]
+mod fanout;
 
 type Result<T> = anyhow::Result<T>;
 
@@ -85,6 +91,9 @@ fn main() -> Result<()> {
             return preview::run(runs).await;
         }
         let bins = Bins::find()?;
+        if std::env::var("LOAD_ONLY").is_ok_and(|only| only == "fanout") {
+            return fanout::run(&bins).await;
+        }
         println!("load: {runs} runs per case; tmux {}", tmux_version());
         // LOAD_ONLY=word runs only the cases whose label contains it
         // (`word,word`: either).

@@ -15,6 +15,7 @@
 //! `ws/` do. Locks here are never held across an `.await`.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
@@ -241,18 +242,22 @@ impl BrowserQueue {
     pub async fn pop(&self) -> Outgoing {
         loop {
             let notified = self.notify.notified();
-            {
-                let mut q = lock(&self.inner);
-                if let Some(item) = q.items.pop_front() {
-                    q.bytes = q.bytes.saturating_sub(item.cost());
-                    if matches!(item, Outgoing::Frame(_)) {
-                        q.frames = q.frames.saturating_sub(1);
-                    }
-                    return item;
-                }
+            if let Some(item) = self.try_pop() {
+                return item;
             }
             notified.await;
         }
+    }
+
+    /// The next item if one is queued, without waiting.
+    pub fn try_pop(&self) -> Option<Outgoing> {
+        let mut q = lock(&self.inner);
+        let item = q.items.pop_front()?;
+        q.bytes = q.bytes.saturating_sub(item.cost());
+        if matches!(item, Outgoing::Frame(_)) {
+            q.frames = q.frames.saturating_sub(1);
+        }
+        Some(item)
     }
 
     /// Whether the queue is waiting for a snapshot after an overflow.
@@ -393,6 +398,9 @@ struct SessionInner {
 pub struct SessionHub {
     id: TerminalSessionId,
     inner: Mutex<SessionInner>,
+    /// How many browsers are registered (`inner.browsers.len()`), read
+    /// without the lock by every browser task after each write.
+    watching: AtomicUsize,
     notes: Option<mpsc::Sender<HubNote>>,
 }
 
@@ -410,6 +418,7 @@ impl SessionHub {
         SessionHub {
             id,
             inner: Mutex::new(SessionInner::default()),
+            watching: AtomicUsize::new(0),
             notes,
         }
     }
@@ -587,6 +596,7 @@ impl SessionHub {
             },
         );
         let runner_online = s.runner.is_some();
+        self.watching.store(s.browsers.len(), Ordering::Relaxed);
         let count = u32::try_from(s.browsers.len()).unwrap_or(u32::MAX);
         let link = s.runner.as_ref().map(|r| (r.tx.clone(), r.ch));
         drop(s);
@@ -604,6 +614,7 @@ impl SessionHub {
     pub fn remove_browser(&self, id: u64) {
         let mut s = lock(&self.inner);
         s.browsers.remove(&id);
+        self.watching.store(s.browsers.len(), Ordering::Relaxed);
         broadcast_presence(&s);
         let count = u32::try_from(s.browsers.len()).unwrap_or(u32::MAX);
         let link = s.runner.as_ref().map(|r| (r.tx.clone(), r.ch));
@@ -771,6 +782,12 @@ impl SessionHub {
     /// How many browsers are registered.
     pub fn browser_count(&self) -> usize {
         lock(&self.inner).browsers.len()
+    }
+
+    /// How many browsers are registered, without taking the lock (may
+    /// lag a concurrent join or leave).
+    pub fn watching(&self) -> usize {
+        self.watching.load(Ordering::Relaxed)
     }
 
     /// The session as the page sees it, if a runner ever opened it on this

@@ -109,16 +109,31 @@ struct ServeArgs {
     #[arg(long, env = "TMUX_RELAY_NATS_URL", value_name = "URL")]
     nats_url: Option<String>,
     /// Concurrent WebSockets one account may hold, its runners' included
-    /// (in a cluster: on every relay together); 4429 beyond.
-    #[arg(long, env = "TMUX_RELAY_SOCKETS_PER_ACCOUNT", default_value_t = SocketCaps::default().per_account)]
-    sockets_per_account: usize,
-    /// Concurrent WebSockets from one client address (in a cluster: on
-    /// every relay together); 4429 beyond.
-    #[arg(long, env = "TMUX_RELAY_SOCKETS_PER_ADDRESS", default_value_t = SocketCaps::default().per_addr)]
-    sockets_per_address: usize,
+    /// (in a cluster: on every relay together; docs/deploy.md, "WebSocket
+    /// caps"); 4429 beyond.
+    #[arg(long, env = "TMUX_RELAY_MAX_SOCKETS_PER_ACCOUNT", value_name = "N", default_value_t = SocketCaps::default().per_account, value_parser = at_least_one)]
+    max_sockets_per_account: usize,
+    /// Concurrent WebSockets one client address may hold (in a cluster: on
+    /// every relay together; behind a reverse proxy every browser shares
+    /// the proxy's address); 4429 beyond.
+    #[arg(long, env = "TMUX_RELAY_MAX_SOCKETS_PER_ADDRESS", value_name = "N", default_value_t = SocketCaps::default().per_addr, value_parser = at_least_one)]
+    max_sockets_per_address: usize,
+    /// Concurrent WebSockets this relay holds in all (per relay, also in a
+    /// cluster).
+    #[arg(long, env = "TMUX_RELAY_MAX_SOCKETS", value_name = "N", default_value_t = SocketCaps::default().global, value_parser = at_least_one)]
+    max_sockets: usize,
     /// Seconds between prune passes; 0 disables pruning.
     #[arg(long, env = "TMUX_RELAY_PRUNE_INTERVAL", default_value_t = 60)]
     prune_interval_secs: u64,
+}
+
+/// A cap of at least 1 (a cap of 0 would refuse every socket).
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -145,9 +160,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         cfg.web_dir = dir;
     }
     cfg.metrics_listen = args.metrics_listen;
+    cfg.limits.sockets = SocketCaps {
+        per_account: args.max_sockets_per_account,
+        per_addr: args.max_sockets_per_address,
+        global: args.max_sockets,
+    };
     cfg.nats_url = args.nats_url;
-    cfg.limits.sockets.per_account = args.sockets_per_account;
-    cfg.limits.sockets.per_addr = args.sockets_per_address;
     cfg.preview = args
         .preview_listen
         .map(|listen| relay::preview::PreviewConfig {

@@ -164,7 +164,7 @@ async fn sockets_held_on_relay_a_count_on_relay_b_until_a_dies() -> Result<()> {
     let data = tempfile::tempdir()?;
     let (pa, pb) = (free_port()?, free_port()?);
     // Three WebSockets per account, the runner's included.
-    let cap = ["--sockets-per-account", "3"];
+    let cap = ["--max-sockets-per-account", "3"];
     let mut a = start_member_with(pa, data.path(), &pg, &nats, &cap).await?;
     let mut b = start_member_with(pb, data.path(), &pg, &nats, &cap).await?;
     let (auth_a, user, _runner, token) =

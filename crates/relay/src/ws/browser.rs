@@ -32,6 +32,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures_util::SinkExt;
 use protocol::control::{
     BROWSER_SUBPROTOCOL, BrowserToRelay, MAX_BROWSER_MESSAGE, RelayToBrowser, SessionInfo, TmuxOp,
     bearer_from_subprotocols, close, resize_is_valid,
@@ -143,6 +144,12 @@ pub async fn browser_ws(
         // One frame (≤ 16 MiB) plus control messages: writes wait for the
         // socket, so this bounds the socket's own buffering.
         .max_write_buffer_size(2 * protocol::control::MAX_RUNNER_MESSAGE)
+        // tungstenite zero-fills its read buffer up to this size on every
+        // read attempt, and this task polls the socket on every frame it
+        // sends: the default 128 KiB made that memset 75 % of the relay's
+        // instructions at 300 browsers (callgrind, README "Fan-out").
+        // Browsers send small messages; bigger ones take more reads.
+        .read_buffer_size(BROWSER_READ_BUFFER)
         .on_upgrade(move |socket| {
             async move {
                 let _guard = guard;
@@ -431,14 +438,113 @@ async fn send(socket: &mut WebSocket, msg: Message, limit: Duration) -> Result<(
     match tokio::time::timeout(limit, socket.send(msg)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(None),
-        Err(_) => {
-            info!(secs = limit.as_secs(), "browser not reading; closing");
-            Err(Some((
-                close::TIMEOUT,
-                format!("not reading: a send took over {} s", limit.as_secs()),
-            )))
+        Err(_) => Err(not_reading(limit)),
+    }
+}
+
+/// The ending of a browser whose send took over `limit` (4408).
+fn not_reading(limit: Duration) -> Ending {
+    info!(secs = limit.as_secs(), "browser not reading; closing");
+    Some((
+        close::TIMEOUT,
+        format!("not reading: a send took over {} s", limit.as_secs()),
+    ))
+}
+
+/// The read buffer of a browser socket (see the upgrade in [`browser_ws`]).
+const BROWSER_READ_BUFFER: usize = 4096;
+
+/// How many queued items one wake of a browser task writes before it
+/// flushes (and looks at the socket's other events again).
+const MAX_BATCH: usize = 64;
+
+/// From this many browsers of one session on this relay, each browser
+/// task waits [`PACE`] after a write before it takes the next frames, so
+/// that a busy pane's frames (one every few milliseconds) go out several
+/// to a write. Every write to a browser costs the relay a syscall and
+/// the loopback or network stack behind it, per browser: without pacing
+/// one pane at 200 frames/s to 1,000 browsers is 200,000 writes a second
+/// (README, "Fan-out"). Adds at most `PACE` to the delay of such a crowd;
+/// smaller audiences get every frame at once.
+const PACE_FROM: usize = 200;
+/// See [`PACE_FROM`].
+const PACE: Duration = Duration::from_millis(20);
+
+/// Writes `first` and whatever else the queue holds (up to [`MAX_BATCH`]
+/// items) to the socket's buffer, then flushes once: one write for the
+/// lot. Frames the browser has are skipped; a gap, a resync or a fresh
+/// snapshot that outweighs the missed records catches up from the store
+/// (those sends flush on their own, in order). The caller bounds the
+/// whole with the send limit.
+#[allow(clippy::too_many_arguments)]
+async fn deliver(
+    st: &AppState,
+    socket: &mut WebSocket,
+    reg: &BrowserRegistration,
+    id: TerminalSessionId,
+    first: Outgoing,
+    sent: &mut u64,
+    resume_limit: &mut Option<u64>,
+    limit: Duration,
+) -> Result<(), Ending> {
+    let mut next = Some(first);
+    let mut n = 0;
+    while let Some(item) = next.take() {
+        match item {
+            Outgoing::Resync => {
+                debug!(sent = *sent, "resync from the store");
+                *resume_limit = None;
+                *sent = catch_up(st, socket, id, *sent, limit).await?;
+            }
+            Outgoing::Text(text) => {
+                socket
+                    .feed(Message::Text(text.into()))
+                    .await
+                    .map_err(|_| None)?;
+            }
+            Outgoing::Frame(f) => {
+                if f.last_seq <= *sent {
+                    // Covered by what the store supplied.
+                } else if f.kind == FrameKind::Snapshot
+                    && let Some(missed) = resume_limit.take()
+                    && u64::try_from(f.bytes.len()).unwrap_or(u64::MAX) > missed
+                {
+                    // The snapshot asked for on resume weighs more than the
+                    // records missed: those, from the store, after all.
+                    debug!(
+                        snapshot_bytes = f.bytes.len(),
+                        missed, "fresh snapshot outweighs the missed records"
+                    );
+                    *sent = catch_up(st, socket, id, *sent, limit).await?;
+                } else {
+                    if f.kind == FrameKind::Batch && f.first_seq > *sent + 1 {
+                        // Only reachable if a frame was published without
+                        // being stored first; fill the hole from the store.
+                        warn!(
+                            sent = *sent,
+                            first_seq = f.first_seq,
+                            "gap in live frames; refilling from the store"
+                        );
+                        *sent = catch_up(st, socket, id, *sent, limit).await?;
+                    }
+                    if f.last_seq > *sent {
+                        let len = f.bytes.len();
+                        socket
+                            .feed(Message::Binary(f.bytes))
+                            .await
+                            .map_err(|_| None)?;
+                        st.metrics.frame_out(len);
+                        *sent = f.last_seq;
+                    }
+                }
+            }
+        }
+        n += 1;
+        if n < MAX_BATCH {
+            next = reg.queue.try_pop();
         }
     }
+    socket.flush().await.map_err(|_| None)
 }
 
 /// Completes when the owner's login ends; never for a share viewer.
@@ -623,63 +729,29 @@ async fn serve(
                     return ending;
                 }
             }
-            Event::Out(Outgoing::Resync) => {
-                debug!(sent, "resync from the store");
-                resume_limit = None;
-                match catch_up(st, socket, id, sent, limit).await {
-                    Ok(s) => sent = s,
-                    Err(ending) => return ending,
+            Event::Out(first) => {
+                // Everything else already queued goes out with it, in one
+                // write and under one timer: a browser task that woke late
+                // (a busy relay) pays one flush for several frames.
+                let batch = deliver(
+                    st,
+                    socket,
+                    reg,
+                    id,
+                    first,
+                    &mut sent,
+                    &mut resume_limit,
+                    limit,
+                );
+                match tokio::time::timeout(limit, batch).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(ending)) => return ending,
+                    Err(_) => return not_reading(limit),
                 }
-            }
-            Event::Out(Outgoing::Text(text)) => {
-                if let Err(ending) = send(socket, Message::Text(text.into()), limit).await {
-                    return ending;
+                if hub.watching() >= PACE_FROM {
+                    // A crowd: let the next frames gather (see PACE).
+                    tokio::time::sleep(PACE).await;
                 }
-            }
-            Event::Out(Outgoing::Frame(f)) => {
-                let fresh = match f.kind {
-                    FrameKind::Snapshot => f.last_seq > sent,
-                    FrameKind::Batch => f.last_seq > sent,
-                };
-                if !fresh {
-                    continue;
-                }
-                if f.kind == FrameKind::Snapshot
-                    && let Some(missed) = resume_limit.take()
-                    && u64::try_from(f.bytes.len()).unwrap_or(u64::MAX) > missed
-                {
-                    // The snapshot asked for on resume weighs more than the
-                    // records missed: those, from the store, after all.
-                    debug!(
-                        snapshot_bytes = f.bytes.len(),
-                        missed, "fresh snapshot outweighs the missed records"
-                    );
-                    match catch_up(st, socket, id, sent, limit).await {
-                        Ok(s) => sent = s,
-                        Err(ending) => return ending,
-                    }
-                    continue;
-                }
-                if f.kind == FrameKind::Batch && f.first_seq > sent + 1 {
-                    // Only reachable if a frame was published without being
-                    // stored first; fill the hole from the store.
-                    warn!(
-                        sent,
-                        first_seq = f.first_seq,
-                        "gap in live frames; refilling from the store"
-                    );
-                    match catch_up(st, socket, id, sent, limit).await {
-                        Ok(s) => sent = s,
-                        Err(ending) => return ending,
-                    }
-                    if f.last_seq <= sent {
-                        continue;
-                    }
-                }
-                if let Err(ending) = send_frame(&st.metrics, socket, f.bytes, limit).await {
-                    return ending;
-                }
-                sent = f.last_seq;
             }
             Event::Incoming(None) => return None,
             Event::Incoming(Some(Err(e))) => {

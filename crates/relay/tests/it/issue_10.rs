@@ -623,6 +623,59 @@ fn issue_10_default_limits_are_documented() {
     }
 }
 
+/// The caps are operators' flags (docs/deploy.md): `serve --help` names
+/// them with their environment variables and defaults, and a cap of 0
+/// (which would refuse every socket) is refused with a clear error.
+#[test]
+fn issue_10_socket_caps_are_flags() {
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_tmux-relay"))
+        .args(["serve", "--help"])
+        .output()
+        .expect("serve --help");
+    let text = String::from_utf8_lossy(&help.stdout);
+    for (flag, env, default) in [
+        (
+            "--max-sockets-per-account",
+            "TMUX_RELAY_MAX_SOCKETS_PER_ACCOUNT",
+            "256",
+        ),
+        (
+            "--max-sockets-per-address",
+            "TMUX_RELAY_MAX_SOCKETS_PER_ADDRESS",
+            "512",
+        ),
+        ("--max-sockets ", "TMUX_RELAY_MAX_SOCKETS=", "10000"),
+    ] {
+        let line = text
+            .lines()
+            .position(|l| l.contains(flag))
+            .unwrap_or_else(|| panic!("{flag} in serve --help:\n{text}"));
+        // The flag's entry: its line and the ones before the next flag.
+        let entry: String = text
+            .lines()
+            .skip(line)
+            .enumerate()
+            .take_while(|(i, l)| *i == 0 || !l.trim_start().starts_with('-'))
+            .map(|(_, l)| l)
+            .collect();
+        assert!(entry.contains(env), "{flag} names {env}: {entry}");
+        assert!(
+            entry.contains(&format!("default: {default}")),
+            "{flag} defaults to {default}: {entry}"
+        );
+    }
+    let zero = std::process::Command::new(env!("CARGO_BIN_EXE_tmux-relay"))
+        .args(["serve", "--max-sockets-per-address", "0"])
+        .output()
+        .expect("serve with a zero cap");
+    assert!(!zero.status.success());
+    assert!(
+        String::from_utf8_lossy(&zero.stderr).contains("must be at least 1"),
+        "{}",
+        String::from_utf8_lossy(&zero.stderr)
+    );
+}
+
 // ---- also: Origin on every state-changing request ---------------------------
 
 /// Every state-changing request a cookie can make is refused (403) from
