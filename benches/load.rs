@@ -892,9 +892,21 @@ async fn daemon_case(bins: &Bins, runs: usize) -> Result<()> {
         "s",
     );
     row("runner RSS, 1 session, idle", &one_rss, "MB");
-    row("runner RSS, 1 session, idle: anonymous (heap, stacks)", &one_anon, "MB");
-    row(&format!("runner RSS, {IDLE_SESSIONS} sessions, idle"), &rss, "MB");
-    row(&format!("runner RSS, {IDLE_SESSIONS} sessions, idle: anonymous"), &anon, "MB");
+    row(
+        "runner RSS, 1 session, idle: anonymous (heap, stacks)",
+        &one_anon,
+        "MB",
+    );
+    row(
+        &format!("runner RSS, {IDLE_SESSIONS} sessions, idle"),
+        &rss,
+        "MB",
+    );
+    row(
+        &format!("runner RSS, {IDLE_SESSIONS} sessions, idle: anonymous"),
+        &anon,
+        "MB",
+    );
     row("runner peak RSS", &hwm, "MB");
     row("runner CPU, idle (10 s)", &cpu, "%");
     row(
