@@ -119,6 +119,30 @@ impl Store {
         Ok(())
     }
 
+    /// Moves job `id` from state `from` to `to` on `runner_id`, only if it
+    /// is still in `from`: `true` when this call moved it. Relays of a
+    /// cluster that dispatch the same queued job at once (each to a runner
+    /// of its own) agree this way on which one starts it.
+    pub async fn claim_job(
+        &self,
+        id: &str,
+        runner_id: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<bool, StoreError> {
+        let moved = on_db!(&self.db, pool => {
+            sqlx::query("UPDATE jobs SET state = $3, runner_id = $2 WHERE id = $1 AND state = $4")
+                .bind(id)
+                .bind(runner_id)
+                .bind(to)
+                .bind(from)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(moved == 1)
+    }
+
     /// A job by id, whoever owns it (the caller checks).
     pub async fn job(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");

@@ -1731,6 +1731,43 @@ async fn jobs_are_stored_updated_listed_and_their_logs_tile() {
         j1.ports = r#"[{"port":5173,"addr":"::1","source":"socket"}]"#.into();
         store.update_job(&j1).await.unwrap();
         assert_eq!(store.job("j1").await.unwrap().expect("j1"), j1);
+
+        // A claim moves a job only from the state named: the first of two
+        // relays dispatching j2 at once starts it, the second does not.
+        assert!(
+            store
+                .claim_job("j2", "r2", "queued", "starting")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .claim_job("j2", "r3", "queued", "starting")
+                .await
+                .unwrap()
+        );
+        let j2 = store.job("j2").await.unwrap().expect("j2");
+        assert_eq!(
+            (j2.state.as_str(), j2.runner_id.as_deref()),
+            ("starting", Some("r2"))
+        );
+        assert!(
+            !store
+                .claim_job("j1", "r2", "queued", "starting")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .claim_job("nope", "r2", "queued", "starting")
+                .await
+                .unwrap()
+        );
+        // Put back, as when its runner was gone before it was sent.
+        let mut j2 = j2;
+        j2.state = "queued".into();
+        j2.runner_id = None;
+        store.update_job(&j2).await.unwrap();
         assert_eq!(
             store.job("j3").await.unwrap().expect("j3").kind,
             "devserver"

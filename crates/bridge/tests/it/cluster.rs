@@ -503,6 +503,78 @@ async fn sessions_are_created_and_killed_from_relay_b_on_a_runner_on_relay_a() -
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_created_on_relay_b_starts_on_a_runner_on_relay_a() -> Result<()> {
+    let Some((pg, nats)) = services().await else {
+        return Ok(());
+    };
+    let data = tempfile::tempdir()?;
+    let (pa, pb) = (free_port()?, free_port()?);
+    let mut a = start_member(pa, data.path(), &pg, &nats).await?;
+    let mut b = start_member(pb, data.path(), &pg, &nats).await?;
+    let addr_a: std::net::SocketAddr = format!("127.0.0.1:{pa}").parse()?;
+    let (auth_b, user, runner, token) =
+        principal(&pg, data.path(), &format!("http://127.0.0.1:{pb}")).await?;
+    let login_b = Login::from_link(&auth_b.login_link(&user).await?).await?;
+    let login_a = Login {
+        addr: addr_a,
+        cookie: login_b.cookie.clone(),
+    };
+
+    // The runner takes jobs and is on A, with nothing queued when it came
+    // (so what follows is not the dispatch a runner gets on connecting).
+    let mut r = TestRunner::connect(addr_a, &token, testkit::runner::hello(&["jobs"])).await?;
+    let online = format!("\"id\":\"{runner}\"");
+    let t = Instant::now();
+    loop {
+        let (status, body) = page(&login_a, "GET", "/api/runners", "").await?;
+        let body = String::from_utf8_lossy(&body);
+        if status == 200 && body.contains(&online) && body.contains("\"online\":true") {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(10) {
+            bail!("the runner never showed online on A: {status} {body}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Created on B, which holds no runner: A hears it and dispatches.
+    let idea = format!("cj{}", &relay::auth::codes::new_id()[..16]);
+    let body = serde_json::json!({"idea": idea, "command": "echo from-b"}).to_string();
+    let (status, v) = page(&login_b, "POST", "/api/jobs", &body).await?;
+    let v: serde_json::Value = serde_json::from_slice(&v)?;
+    assert_eq!(status, 201, "{v}");
+    let job = v["id"].as_str().context("job id")?.to_owned();
+    let (id, op) = tokio::time::timeout(Duration::from_secs(10), r.next_command())
+        .await
+        .context("the job created on B never reached the runner on A")??;
+    let protocol::runner::CommandOp::StartJob(spec) = op else {
+        bail!("expected start_job, got {op:?}");
+    };
+    assert_eq!(spec.job, job);
+    assert_eq!(spec.idea, idea);
+    r.reply(&id, true, None, None).await?;
+
+    // B shows it running on that runner.
+    let t = Instant::now();
+    loop {
+        let (status, v) = page(&login_b, "GET", &format!("/api/jobs/{job}"), "").await?;
+        let v: serde_json::Value = serde_json::from_slice(&v)?;
+        if status == 200 && v["state"] == "running" {
+            assert_eq!(v["runner_id"], runner.as_str(), "{v}");
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(10) {
+            bail!("the job never showed running on B: {status} {v}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    b.kill9().await;
+    a.kill9().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_relay_a_dies_its_lease_expires_and_browsers_on_b_see_the_runner_offline() -> Result<()>
 {
     use futures_util::{SinkExt, StreamExt};

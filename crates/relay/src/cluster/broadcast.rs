@@ -9,7 +9,10 @@
 //! The page's live notices (`crate::notify`: the session list changed, a
 //! runner went online, a job changed, ...) go the same way on
 //! [`super::notices_subject`] as JSON [`NoticeMessage`], so a page whose
-//! event stream is on one relay hears what happens on the others.
+//! event stream is on one relay hears what happens on the others. A job
+//! notice in state `queued` also makes every other relay dispatch that
+//! account's queued jobs to the runners it holds (a job created on a relay
+//! that does not hold the runner starts on the one that does).
 
 use std::sync::Arc;
 
@@ -95,8 +98,18 @@ pub(super) async fn start_notices(
             };
             match serde_json::from_slice::<NoticeMessage>(&msg.payload) {
                 Ok(m) if m.relay != cluster.relay_id => {
+                    // A job queued on another relay (created there, or put
+                    // back): this relay dispatches it if it holds a runner
+                    // that can take it (`jobs::dispatch` sends only to this
+                    // relay's runners; the store's claim keeps two relays
+                    // from starting it twice).
+                    let queued =
+                        m.name == "job" && m.data["state"] == crate::jobs::lifecycle::QUEUED;
                     if let Some(n) = Notice::from_parts(&m.name, m.data) {
                         st2.notifier.deliver(&m.user_id, n);
+                    }
+                    if queued {
+                        crate::jobs::spawn_dispatch(&st2, &m.user_id);
                     }
                 }
                 Ok(_) => {}

@@ -326,10 +326,18 @@ pub async fn dispatch(st: &AppState, user_id: &str) -> Result<(), JobError> {
                     }),
             };
             let Some(runner) = runner else { continue };
+            // Another relay of a cluster may dispatch it at the same time,
+            // to a runner of its own: the store says which of us does.
+            if !st
+                .store
+                .claim_job(&job.id, &runner, QUEUED, STARTING)
+                .await?
+            {
+                continue;
+            }
             *load.entry(runner.clone()).or_default() += 1;
             job.state = STARTING.into();
             job.runner_id = Some(runner.clone());
-            st.store.update_job(&job).await?;
             notify(st, &job);
             picked.push((job, runner));
         }
