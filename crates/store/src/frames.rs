@@ -18,6 +18,13 @@ use crate::{
     StoreError, StoredFrame, StoredSnapshot, TerminalSessionId, on_db, seq_from_db, seq_to_db,
 };
 
+/// The bytes of a session's frames after seq `$2` (its catch-up from
+/// there) and after seq `$3` (from a snapshot at `$3`): the weighing of
+/// `since` and `since_cost`.
+const SIZES_AFTER: &str = "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT), \
+     CAST(COALESCE(SUM(CASE WHEN last_seq > $3 THEN size ELSE 0 END), 0) AS BIGINT) \
+     FROM frames WHERE session_id = $1 AND last_seq > $2";
+
 type FrameRow = (i64, i64, Vec<u8>);
 type SnapshotRow = (i64, Vec<u8>, i64);
 
@@ -520,10 +527,7 @@ impl Store {
                 // (k = 0) on a long session gets the snapshot instead of
                 // the whole retained history.
                 let (after_k, after_m): (i64, i64) = sqlx::query_as(
-                    "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT), \
-                            CAST(COALESCE(SUM(CASE WHEN last_seq > $3 THEN size ELSE 0 END), 0) \
-                                 AS BIGINT) \
-                     FROM frames WHERE session_id = $1 AND last_seq > $2",
+                    SIZES_AFTER,
                 )
                 .bind(session)
                 .bind(k_db)
@@ -604,10 +608,7 @@ impl Store {
             .await?;
             let m = snap_meta.map_or(0, |(m, _)| m);
             let (after_k, after_m): (i64, i64) = sqlx::query_as(
-                "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT), \
-                        CAST(COALESCE(SUM(CASE WHEN last_seq > $3 THEN size ELSE 0 END), 0) \
-                             AS BIGINT) \
-                 FROM frames WHERE session_id = $1 AND last_seq > $2",
+                SIZES_AFTER,
             )
             .bind(session)
             .bind(k_db)

@@ -53,15 +53,7 @@ pub(super) async fn start_notices(
     cluster: Arc<Cluster>,
     st: &AppState,
 ) -> Result<(), ClusterError> {
-    let subject = notices_subject();
-    let mut sub = cluster
-        .client
-        .subscribe(subject.clone())
-        .await
-        .map_err(|source| ClusterError::Subscribe {
-            subject: subject.clone(),
-            source,
-        })?;
+    let mut sub = cluster.subscribe(notices_subject()).await?;
     let (tx, mut rx) = mpsc::channel::<NoticeMessage>(OUTBOX);
     let relay = cluster.relay_id.clone();
     st.notifier
@@ -122,15 +114,7 @@ pub(super) async fn start_notices(
 
 /// Installs the cut sink (publishing) and subscribes to other relays' cuts.
 pub(super) async fn start(cluster: Arc<Cluster>, st: &AppState) -> Result<(), ClusterError> {
-    let subject = cuts_subject();
-    let mut sub = cluster
-        .client
-        .subscribe(subject.clone())
-        .await
-        .map_err(|source| ClusterError::Subscribe {
-            subject: subject.clone(),
-            source,
-        })?;
+    let mut sub = cluster.subscribe(cuts_subject()).await?;
     let (tx, mut rx) = mpsc::channel::<Cut>(OUTBOX);
     st.auth.set_cut_sink(Arc::new(move |cut: &Cut| {
         if tx.try_send(cut.clone()).is_err() {

@@ -120,6 +120,17 @@ impl std::fmt::Debug for Cluster {
 }
 
 impl Cluster {
+    /// Subscribes to `subject`, naming it in the error.
+    pub(super) async fn subscribe(
+        &self,
+        subject: String,
+    ) -> Result<async_nats::Subscriber, ClusterError> {
+        self.client
+            .subscribe(subject.clone())
+            .await
+            .map_err(|source| ClusterError::Subscribe { subject, source })
+    }
+
     /// Connects to NATS at `url` and opens (or creates) the owners bucket.
     /// Returns the cluster and the sender the hub notes into.
     pub async fn connect(url: &str) -> Result<(Cluster, mpsc::Sender<HubNote>), ClusterError> {

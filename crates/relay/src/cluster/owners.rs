@@ -249,12 +249,7 @@ fn superseded(held: Option<&Held>, announced: u64) -> bool {
 /// relay wrote since (it connected there) is closed here; a runner gone is
 /// released; on shutdown every lease is released.
 pub(super) async fn spawn_leases(cluster: Arc<Cluster>, st: &AppState) -> Result<(), ClusterError> {
-    let subject = super::takeover_subject();
-    let mut takeovers = cluster
-        .client
-        .subscribe(subject.clone())
-        .await
-        .map_err(|source| ClusterError::Subscribe { subject, source })?;
+    let mut takeovers = cluster.subscribe(super::takeover_subject()).await?;
     let st = st.clone();
     st.tracker.clone().spawn(async move {
         let me = cluster.relay_id.clone();

@@ -286,12 +286,9 @@ pub(super) async fn spawn_service(
     cluster: Arc<Cluster>,
     st: &AppState,
 ) -> Result<(), ClusterError> {
-    let subject = relay_subject(&cluster.relay_id, "*");
     let mut sub = cluster
-        .client
-        .subscribe(subject.clone())
-        .await
-        .map_err(|source| ClusterError::Subscribe { subject, source })?;
+        .subscribe(relay_subject(&cluster.relay_id, "*"))
+        .await?;
     let st = st.clone();
     st.tracker.clone().spawn(async move {
         loop {
