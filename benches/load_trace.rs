@@ -18,7 +18,7 @@
 //! | `runner_tmux_read` | runner, tmux.rs: tmux's `%output` read from its stdout |
 //! | `runner_frame_sent` | runner, uplink.rs: the frame written to the relay's socket |
 //! | `relay_frame_in` | relay, ws/runner/channels.rs: the frame read and validated |
-//! | `relay_frame_stored` | relay, channels.rs: its transaction committed, published |
+//! | `relay_frame_published` | relay, channels.rs: queued for the browsers (before the commit: the runner says `rebase`) |
 //! | `relay_frame_sent` | relay, ws/browser.rs: written to the browser's socket |
 
 use std::path::Path;
@@ -40,7 +40,7 @@ const STAGES: &[&str] = &[
     "runner_tmux_read",
     "runner_frame_sent",
     "relay_frame_in",
-    "relay_frame_stored",
+    "relay_frame_published",
     "relay_frame_sent",
 ];
 

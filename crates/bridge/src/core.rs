@@ -169,6 +169,9 @@ pub enum ToRelay {
     /// A watched pane went idle or active again, or its state as the
     /// answer to a `watch` (§4.7); sent on whatever connection is live.
     Activity { pane: PaneId, idle: bool, at: u64 },
+    /// The frames that follow number the session over from the relay's
+    /// `last_seq + 1` (protocol.md §4.2 `rebase`): said before them.
+    Rebase { generation: u64 },
     /// A refused message (protocol.md §4.1 `error`).
     Error {
         generation: u64,

@@ -39,7 +39,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use protocol::runner::{
-    FEATURE_JOBS, FEATURE_KEYS, FEATURE_TMUX, FEATURE_TUNNEL, FEATURE_WATCH, Hello,
+    FEATURE_JOBS, FEATURE_KEYS, FEATURE_REBASE, FEATURE_TMUX, FEATURE_TUNNEL, FEATURE_WATCH, Hello,
     RUNNER_PROTOCOL_VERSION,
 };
 use tokio::sync::mpsc;
@@ -113,6 +113,7 @@ pub async fn run(mut cfg: DaemonConfig, cancel: CancellationToken) -> anyhow::Re
             FEATURE_JOBS.to_owned(),
             FEATURE_TUNNEL.to_owned(),
             FEATURE_WATCH.to_owned(),
+            FEATURE_REBASE.to_owned(),
         ],
     };
     info!(%tmux_version, relay = %cfg.relay_url, "runner daemon starting");

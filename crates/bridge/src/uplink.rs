@@ -300,6 +300,11 @@ impl State {
                         }
                     }
                     ToRelay::Status { attached_clients } => chan.attached = attached_clients,
+                    ToRelay::Rebase { generation } => {
+                        if connected && chan.opened && generation == self.generation {
+                            out.extend(text(&RunnerMsg::Rebase { ch }));
+                        }
+                    }
                     ToRelay::Activity { pane, idle, at } => {
                         if connected && chan.opened {
                             out.extend(text(&RunnerMsg::Activity { ch, pane, idle, at }));

@@ -77,6 +77,11 @@ pub enum BrowserToRelay {
     Hello {
         #[cfg_attr(feature = "ts", ts(type = "number"))]
         last_seq: u64,
+        /// The numbering epoch `last_seq` belongs to (the last `welcome`'s
+        /// or `epoch`'s); another epoch's records are served from scratch.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "ts", ts(optional))]
+        epoch: Option<String>,
     },
     /// Bytes for a pane (paste, IME text, mouse reports; typing too when
     /// the runner does not take keys), forwarded to the runner.
@@ -281,6 +286,25 @@ pub enum RelayToBrowser {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         #[cfg_attr(feature = "ts", ts(as = "Option<Vec<String>>", optional))]
         features: Vec<String>,
+        /// The session's numbering epoch, for the next `hello`.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        #[cfg_attr(feature = "ts", ts(as = "Option<String>", optional))]
+        epoch: String,
+        /// The browser's records are not the relay's (another epoch, or
+        /// ahead of the store): reset the screens; the frames that follow
+        /// start from scratch.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        #[cfg_attr(feature = "ts", ts(as = "Option<bool>", optional))]
+        reset: bool,
+    },
+    /// The runner started numbering over (protocol.md §5): the next
+    /// `hello` names this epoch. With `reset`, records this browser was
+    /// sent were never stored: reset the screens and reconnect from 0.
+    Epoch {
+        epoch: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        #[cfg_attr(feature = "ts", ts(as = "Option<bool>", optional))]
+        reset: bool,
     },
     /// The runner connected or went away.
     Runner { online: bool },

@@ -46,6 +46,9 @@ pub const DEFAULT_HEARTBEAT_MS: u64 = 2_000;
 pub const FEATURE_KEYS: &str = "keys";
 /// A runner feature: it takes `tmux` actions.
 pub const FEATURE_TMUX: &str = "tmux";
+/// A runner feature: it says `rebase` before it numbers a session's
+/// records over (§4.4), so the relay may fan a Batch out before its commit.
+pub const FEATURE_REBASE: &str = "rebase";
 
 /// A channel number: one terminal session on a runner connection.
 pub type Channel = u32;
@@ -168,6 +171,13 @@ pub enum RunnerMsg {
     Close {
         ch: Channel,
         reason: CloseReason,
+    },
+    /// The frames that follow on `ch` number the session over from
+    /// `opened.last_seq + 1` with a full reset (a restarted runner, or
+    /// unacked frames it dropped): frames of the last connection it did
+    /// not see acked will not be resent.
+    Rebase {
+        ch: Channel,
     },
     /// The answer to a command, exactly once per delivery.
     Result {

@@ -4,8 +4,9 @@
 //! relay checks browser messages against (the ids of the session's current
 //! topology, the runner's features).
 //!
-//! The runner task pushes each stored frame to every browser queue without
-//! ever waiting: a queue that would exceed its limits (protocol.md §6) is
+//! The runner task pushes each frame to every browser queue (a Batch as
+//! soon as it is validated and handed to the store, when its runner says
+//! `rebase`; else once stored) without ever waiting: a queue that would exceed its limits (protocol.md §6) is
 //! emptied and set to await a snapshot, and the runner is asked for one. So a
 //! slow browser never slows the runner or the other browsers, and nothing is
 //! buffered without bound. Browser input goes the other way through the
@@ -38,6 +39,11 @@ pub const REMOTE_CONN: u64 = u64::MAX;
 
 /// Capacity of the notes channel to the cluster module.
 pub const NOTES_CHANNEL: usize = 4096;
+
+/// Batches of a session sent to browsers before their commit and not yet
+/// stored, at most (a connection has at most 256 in flight): past this a
+/// Batch waits for its commit.
+pub const MAX_UNSTORED: usize = 256;
 
 /// What a session hub tells the cluster module about a session whose
 /// runner is connected here (cluster mode only; never waits: a full
@@ -391,6 +397,13 @@ struct SessionInner {
     scope: Scope,
     /// Counter for `BrowserLink::active`.
     activity: u64,
+    /// Batches sent to browsers before the store committed them
+    /// ([`SessionHub::publish_unstored`]), oldest first: a browser that
+    /// joins or catches up from the store gets them after what it read.
+    unstored: VecDeque<LiveFrame>,
+    /// The session's numbering epoch, once a runner said `rebase` to this
+    /// relay process (else the stored one holds).
+    epoch: Option<String>,
 }
 
 /// The live state of one terminal session.
@@ -448,6 +461,9 @@ impl SessionHub {
         s.head_seq = s.head_seq.max(head_seq);
         s.sent_size = None;
         s.scope = scope;
+        // A new connection: the last one's frames are stored by now or
+        // resent by the runner.
+        s.unstored.clear();
         let (tx, ch) = (link.tx.clone(), link.ch);
         let local =
             (link.conn != REMOTE_CONN).then(|| (link.features.clone(), s.scope.to_stored()));
@@ -485,6 +501,7 @@ impl SessionHub {
         let mut s = lock(&self.inner);
         if s.runner.as_ref().is_some_and(|r| r.conn == conn) {
             s.runner = None;
+            s.unstored.clear();
             broadcast_text(&s.browsers, &RelayToBrowser::Runner { online: false });
             // No runner will answer the snapshot requests now.
             for b in s.browsers.values() {
@@ -521,27 +538,20 @@ impl SessionHub {
         lock(&self.inner).scope.clone()
     }
 
-    /// Fans a stored frame out to every browser (never before the store
-    /// committed it: a browser must not hold a sequence number the relay
-    /// can lose); asks the runner for a snapshot if a browser overflowed.
+    /// Fans a stored frame out to every browser (a Snapshot, a Batch heard
+    /// from another relay, or one [`SessionHub::publish_unstored`] did not
+    /// take: a runner without `rebase` must not have a browser hold a
+    /// sequence number the relay can lose); asks the runner for a snapshot
+    /// if a browser overflowed.
     /// Never waits. Returns how many browsers overflowed (and now await a
     /// snapshot).
     pub fn publish(&self, frame: LiveFrame) -> usize {
         let mut s = lock(&self.inner);
         if frame.kind == FrameKind::Batch {
             s.head_seq = s.head_seq.max(frame.last_seq);
+            trim_unstored(&mut s.unstored, frame.last_seq);
         }
-        let mut overflowed = 0usize;
-        for (id, b) in &s.browsers {
-            if b.queue.push_frame(&frame) == Pushed::Overflowed {
-                tracing::warn!(
-                    session = self.id,
-                    browser = id,
-                    "browser queue overflowed; moving it to a snapshot"
-                );
-                overflowed += 1;
-            }
-        }
+        let overflowed = self.fan_out(&s.browsers, &frame);
         let link = s.runner.as_ref().map(|r| (r.tx.clone(), r.ch));
         let local = s.runner.as_ref().is_some_and(|r| r.conn != REMOTE_CONN);
         drop(s);
@@ -557,6 +567,109 @@ impl SessionHub {
             && let Some((tx, ch)) = link
         {
             let _ = tx.try_send(RelayMsg::SnapshotRequest { ch });
+        }
+        overflowed
+    }
+
+    /// Fans a Batch out to every browser *before* the store committed it
+    /// (issue 16: the commit was the largest stage of a keystroke's echo),
+    /// if it continues what the browsers were sent (`first_seq` is the
+    /// head + 1) and fewer than [`MAX_UNSTORED`] wait for their commit.
+    /// Only for a runner that says `rebase` before numbering over: a
+    /// relay that dies before the commit leaves browsers holding records
+    /// the store never got, which that runner either resends as they were
+    /// (it keeps every frame until acked) or replaces under a new epoch
+    /// ([`SessionHub::rebase`]; protocol.md §5). The frame is kept until
+    /// [`SessionHub::stored`], so a browser that joins or catches up from
+    /// the store meanwhile gets it after what the store supplied. Cluster
+    /// notes and acks still wait for the commit. `None`: not published
+    /// (the caller publishes once the frame is stored).
+    pub fn publish_unstored(&self, frame: &LiveFrame) -> Option<usize> {
+        let mut s = lock(&self.inner);
+        if frame.kind != FrameKind::Batch
+            || frame.first_seq != s.head_seq.wrapping_add(1)
+            || s.unstored.len() >= MAX_UNSTORED
+        {
+            return None;
+        }
+        s.head_seq = frame.last_seq;
+        s.unstored.push_back(frame.clone());
+        let overflowed = self.fan_out(&s.browsers, frame);
+        let link = s.runner.as_ref().map(|r| (r.tx.clone(), r.ch));
+        drop(s);
+        if overflowed > 0
+            && let Some((tx, ch)) = link
+        {
+            let _ = tx.try_send(RelayMsg::SnapshotRequest { ch });
+        }
+        Some(overflowed)
+    }
+
+    /// The store committed a Batch that [`SessionHub::publish_unstored`]
+    /// sent: it leaves the unstored frames and goes to the other relays
+    /// (cluster mode), which only ever get stored frames.
+    pub fn stored(&self, frame: LiveFrame) {
+        let mut s = lock(&self.inner);
+        trim_unstored(&mut s.unstored, frame.last_seq);
+        let local = s.runner.as_ref().is_some_and(|r| r.conn != REMOTE_CONN);
+        drop(s);
+        if local && self.notes.is_some() {
+            self.note(HubNote::Frame {
+                session: self.id,
+                frame,
+            });
+        }
+    }
+
+    /// The frames sent to browsers but not stored yet that come after
+    /// `seq`, in order (what a browser catching up from the store lacks).
+    pub fn unstored_after(&self, seq: u64) -> Vec<LiveFrame> {
+        lock(&self.inner)
+            .unstored
+            .iter()
+            .filter(|f| f.last_seq > seq)
+            .cloned()
+            .collect()
+    }
+
+    /// The runner numbers the session over from `stored_head + 1` under a
+    /// new epoch: browsers learn the epoch for their next `hello`, and if
+    /// they were sent records past `stored_head` (published before a
+    /// commit that never happened) they reset and reconnect from scratch.
+    pub fn rebase(&self, epoch: String, stored_head: u64) {
+        let mut s = lock(&self.inner);
+        let reset = s.head_seq > stored_head;
+        if reset {
+            tracing::warn!(
+                session = self.id,
+                sent = s.head_seq,
+                stored = stored_head,
+                "browsers hold records the store never got; resetting them"
+            );
+            s.head_seq = stored_head;
+        }
+        s.unstored.clear();
+        s.epoch = Some(epoch.clone());
+        broadcast_text(&s.browsers, &RelayToBrowser::Epoch { epoch, reset });
+    }
+
+    /// The numbering epoch a runner set through this relay process, if any.
+    pub fn epoch(&self) -> Option<String> {
+        lock(&self.inner).epoch.clone()
+    }
+
+    /// Pushes `frame` to every browser queue; returns how many overflowed.
+    fn fan_out(&self, browsers: &HashMap<u64, BrowserLink>, frame: &LiveFrame) -> usize {
+        let mut overflowed = 0usize;
+        for (id, b) in browsers {
+            if b.queue.push_frame(frame) == Pushed::Overflowed {
+                tracing::warn!(
+                    session = self.id,
+                    browser = id,
+                    "browser queue overflowed; moving it to a snapshot"
+                );
+                overflowed += 1;
+            }
         }
         overflowed
     }
@@ -595,6 +708,11 @@ impl SessionHub {
                 read_only: false,
             },
         );
+        // Sent to the others but not in the store yet: after what the
+        // browser task reads from the store.
+        for f in &s.unstored {
+            queue.push_frame(f);
+        }
         let runner_online = s.runner.is_some();
         self.watching.store(s.browsers.len(), Ordering::Relaxed);
         let count = u32::try_from(s.browsers.len()).unwrap_or(u32::MAX);
@@ -807,6 +925,13 @@ impl SessionHub {
             runner_online: s.runner.is_some(),
             head_seq: s.head_seq,
         })
+    }
+}
+
+/// Drops the unstored frames the store now holds (through `seq`).
+fn trim_unstored(unstored: &mut VecDeque<LiveFrame>, seq: u64) {
+    while unstored.front().is_some_and(|f| f.last_seq <= seq) {
+        unstored.pop_front();
     }
 }
 

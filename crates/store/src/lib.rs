@@ -180,6 +180,8 @@ pub struct SessionRecord {
     pub closed_at: Option<Millis>,
     /// Pane ids of the session's current topology, comma-separated.
     pub panes: String,
+    /// The runner's numbering epoch ('' until a runner said `rebase`).
+    pub epoch: String,
 }
 
 /// A stored Batch frame: the bytes as received, covering records

@@ -8,7 +8,7 @@ use crate::{Millis, SessionRecord, Store, StoreError, TerminalSessionId, on_db, 
 /// Columns of every session query, as [`Row`] reads them.
 const SESSION_COLUMNS: &str = "id, runner_id, user_id, idea, slot, tmux_session, created_at, \
      last_connected_at, last_detached_at, last_seq, instance, attach, host, \
-     last_activity_at, closed_at, panes";
+     last_activity_at, closed_at, panes, epoch";
 
 /// One `terminal_sessions` row.
 #[derive(sqlx::FromRow)]
@@ -29,6 +29,7 @@ struct Row {
     last_activity_at: Option<i64>,
     closed_at: Option<i64>,
     panes: String,
+    epoch: String,
 }
 
 fn record(r: Row) -> Result<SessionRecord, StoreError> {
@@ -49,6 +50,7 @@ fn record(r: Row) -> Result<SessionRecord, StoreError> {
         last_activity_at: r.last_activity_at,
         closed_at: r.closed_at,
         panes: r.panes,
+        epoch: r.epoch,
     })
 }
 
@@ -320,6 +322,18 @@ impl Store {
         on_db!(&self.db, pool => {
             sqlx::query("UPDATE terminal_sessions SET panes = $1 WHERE id = $2")
                 .bind(panes)
+                .bind(id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Records the session's numbering epoch (a runner's `rebase`).
+    pub async fn set_epoch(&self, id: TerminalSessionId, epoch: &str) -> Result<(), StoreError> {
+        on_db!(&self.db, pool => {
+            sqlx::query("UPDATE terminal_sessions SET epoch = $1 WHERE id = $2")
+                .bind(epoch)
                 .bind(id)
                 .execute(pool)
                 .await?;

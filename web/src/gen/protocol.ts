@@ -2,7 +2,12 @@
 // do not edit. Regenerate with
 // `UPDATE_EXPECT=1 cargo test -p protocol --features ts --test ts`.
 
-export type BrowserToRelay = { "t": "hello", last_seq: number, } | { "t": "input", pane: string, data: string, } | { "t": "resize", cols: number, rows: number, } | { "t": "view", visible: boolean, fit: boolean, } | { "t": "keys", pane: string, keys: Array<string>, } | { "t": "tmux" } & TmuxOp;
+export type BrowserToRelay = { "t": "hello", last_seq: number, 
+/**
+ * The numbering epoch `last_seq` belongs to (the last `welcome`'s
+ * or `epoch`'s); another epoch's records are served from scratch.
+ */
+epoch?: string, } | { "t": "input", pane: string, data: string, } | { "t": "resize", cols: number, rows: number, } | { "t": "view", visible: boolean, fit: boolean, } | { "t": "keys", pane: string, keys: Array<string>, } | { "t": "tmux" } & TmuxOp;
 
 export type TmuxOp = { "op": "new_window" } | { "op": "split", pane: string, direction: SplitDirection, } | { "op": "kill_pane", pane: string, } | { "op": "rename_window", window: string, name: string, } | { "op": "zoom", pane: string, } | { "op": "select_pane", pane: string, } | { "op": "select_window", window: string, } | { "op": "resize_pane", pane: string, dx: number, dy: number, } | { "op": "copy_mode", pane: string, } | { "op": "send_prefix", pane: string, };
 
@@ -19,7 +24,17 @@ read_only?: boolean,
  * `keys` (key presses through tmux's key tables), `tmux` (the
  * page's tmux actions).
  */
-features?: Array<string>, } | { "t": "runner", online: boolean, } | { "t": "presence", viewers: Array<Viewer>, attached_clients: number, } | { "t": "error", code: string, message: string, };
+features?: Array<string>, 
+/**
+ * The session's numbering epoch, for the next `hello`.
+ */
+epoch?: string, 
+/**
+ * The browser's records are not the relay's (another epoch, or
+ * ahead of the store): reset the screens; the frames that follow
+ * start from scratch.
+ */
+reset?: boolean, } | { "t": "epoch", epoch: string, reset?: boolean, } | { "t": "runner", online: boolean, } | { "t": "presence", viewers: Array<Viewer>, attached_clients: number, } | { "t": "error", code: string, message: string, };
 
 export type Viewer = { 
 /**

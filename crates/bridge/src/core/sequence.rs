@@ -136,6 +136,10 @@ impl Machine {
                 ours, "continuing the relay's sequence with a full reset"
             );
             self.seq.unacked.clear();
+            // Before the reset's frames: the relay may have sent browsers
+            // frames of the last connection that it never stored.
+            self.effects
+                .push(Effect::Relay(ToRelay::Rebase { generation }));
             // Wrapping arithmetic: the offset may be "negative" (the relay is
             // behind what we numbered before it answered).
             self.seq.seq_offset = relay_last

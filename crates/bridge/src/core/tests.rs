@@ -303,6 +303,21 @@ fn resets(effects: &[Effect]) -> Vec<PaneId> {
         .collect()
 }
 
+/// Whether the effects say `rebase` (with the generation) before every
+/// frame they send; `None` when they do not say it.
+fn rebase_first(effects: &[Effect]) -> Option<(u64, bool)> {
+    let at = effects
+        .iter()
+        .position(|e| matches!(e, Effect::Relay(ToRelay::Rebase { .. })))?;
+    let Effect::Relay(ToRelay::Rebase { generation }) = effects[at] else {
+        return None;
+    };
+    let first_frame = effects
+        .iter()
+        .position(|e| matches!(e, Effect::Relay(ToRelay::Frame { .. })));
+    Some((generation, first_frame.is_none_or(|f| at < f)))
+}
+
 /// The text messages for the relay.
 fn texts(effects: &[Effect]) -> Vec<ToRelay> {
     effects

@@ -9,7 +9,22 @@ fn json<T: Serialize>(v: &T) -> String {
 #[test]
 fn browser_messages_parse() {
     let m: BrowserToRelay = serde_json::from_str(r#"{"t":"hello","last_seq":0}"#).expect("hello");
-    assert_eq!(m, BrowserToRelay::Hello { last_seq: 0 });
+    assert_eq!(
+        m,
+        BrowserToRelay::Hello {
+            last_seq: 0,
+            epoch: None
+        }
+    );
+    let m: BrowserToRelay =
+        serde_json::from_str(r#"{"t":"hello","last_seq":7,"epoch":"e1"}"#).expect("hello");
+    assert_eq!(
+        m,
+        BrowserToRelay::Hello {
+            last_seq: 7,
+            epoch: Some("e1".into())
+        }
+    );
     let m: BrowserToRelay =
         serde_json::from_str(r#"{"t":"resize","cols":80,"rows":24}"#).expect("resize");
     assert_eq!(m, BrowserToRelay::Resize { cols: 80, rows: 24 });
@@ -77,6 +92,8 @@ fn welcome_to_browser_shape() {
         runner_online: true,
         read_only: false,
         features: Vec::new(),
+        epoch: String::new(),
+        reset: false,
     });
     let v: serde_json::Value = serde_json::from_str(&text).expect("valid json");
     assert_eq!(v["t"], "welcome");
@@ -84,7 +101,10 @@ fn welcome_to_browser_shape() {
     assert_eq!(v["head_seq"], 9);
     // An owner's welcome of a runner without features is protocol 1's shape.
     assert!(
-        v.get("read_only").is_none() && v.get("features").is_none(),
+        v.get("read_only").is_none()
+            && v.get("features").is_none()
+            && v.get("epoch").is_none()
+            && v.get("reset").is_none(),
         "{text}"
     );
     let shared = json(&RelayToBrowser::Welcome {
@@ -93,10 +113,19 @@ fn welcome_to_browser_shape() {
         runner_online: true,
         read_only: true,
         features: vec!["keys".into()],
+        epoch: "e2".into(),
+        reset: true,
     });
     assert!(
-        shared.contains(r#""read_only":true,"features":["keys"]"#),
+        shared.contains(r#""read_only":true,"features":["keys"],"epoch":"e2","reset":true"#),
         "{shared}"
+    );
+    assert_eq!(
+        json(&RelayToBrowser::Epoch {
+            epoch: "e3".into(),
+            reset: false
+        }),
+        r#"{"t":"epoch","epoch":"e3"}"#
     );
     assert_eq!(
         json(&RelayToBrowser::Runner { online: false }),

@@ -299,3 +299,59 @@ async fn resync_queues_a_catch_up_unless_a_snapshot_is_awaited() {
         "the awaited snapshot covers it"
     );
 }
+
+#[tokio::test]
+async fn unstored_frames_go_out_in_order_and_reach_browsers_that_join_before_the_commit() {
+    let hub = SessionHub::new(1, None);
+    let _reg = attach(&hub, 1);
+    hub.note_head(2);
+    let early = hub.add_browser(Arc::new(BrowserQueue::new()));
+    // Only a Batch that continues what browsers were sent goes early.
+    assert_eq!(hub.publish_unstored(&batch(4, 4, 1)), None, "a gap waits");
+    assert_eq!(hub.publish_unstored(&snap(2)), None, "a snapshot waits");
+    assert_eq!(hub.publish_unstored(&batch(3, 3, 1)), Some(0));
+    assert_eq!(hub.publish_unstored(&batch(4, 5, 1)), Some(0));
+    assert_eq!(hub.head_seq(), 5);
+    assert_eq!(pop_frame(&early.queue).await, (FrameKind::Batch, 3, 3));
+    // A browser joining now gets what is not stored yet, after the store's.
+    let late = hub.add_browser(Arc::new(BrowserQueue::new()));
+    assert_eq!(pop_frame(&late.queue).await, (FrameKind::Batch, 3, 3));
+    assert_eq!(pop_frame(&late.queue).await, (FrameKind::Batch, 4, 5));
+    assert_eq!(hub.unstored_after(3).len(), 1);
+    hub.stored(batch(3, 3, 1));
+    assert_eq!(
+        hub.unstored_after(0)
+            .iter()
+            .map(|f| f.first_seq)
+            .collect::<Vec<_>>(),
+        vec![4]
+    );
+    hub.stored(batch(4, 5, 1));
+    assert!(hub.unstored_after(0).is_empty());
+    let third = hub.add_browser(Arc::new(BrowserQueue::new()));
+    assert!(third.queue.try_pop().is_none(), "the store has them now");
+}
+
+#[test]
+fn a_rebase_resets_browsers_only_when_they_were_sent_records_the_store_lacks() {
+    let hub = SessionHub::new(1, None);
+    let _reg = attach(&hub, 1);
+    hub.note_head(2);
+    let b = hub.add_browser(Arc::new(BrowserQueue::new()));
+    hub.rebase("e1".into(), 2);
+    assert_eq!(hub.epoch().as_deref(), Some("e1"));
+    let text = |q: &BrowserQueue| loop {
+        match q.try_pop() {
+            Some(Outgoing::Text(t)) if t.contains("\"epoch\"") => return t,
+            Some(_) => {}
+            None => panic!("no epoch message"),
+        }
+    };
+    assert_eq!(text(&b.queue), r#"{"t":"epoch","epoch":"e1"}"#);
+    assert_eq!(hub.publish_unstored(&batch(3, 3, 1)), Some(0));
+    // 3 was never stored; the runner numbers over from 2.
+    hub.rebase("e2".into(), 2);
+    assert_eq!(text(&b.queue), r#"{"t":"epoch","epoch":"e2","reset":true}"#);
+    assert_eq!(hub.head_seq(), 2);
+    assert!(hub.unstored_after(0).is_empty());
+}

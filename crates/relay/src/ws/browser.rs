@@ -241,8 +241,8 @@ async fn run(
     cancel: CancellationToken,
     access: Access,
 ) {
-    let k = match read_hello(&mut socket, &cancel).await {
-        Ok(k) => k,
+    let (k, epoch) = match read_hello(&mut socket, &cancel).await {
+        Ok(hello) => hello,
         Err((code, reason)) => {
             info!(code, "browser refused before welcome");
             super::close(socket, code, &reason).await;
@@ -251,6 +251,14 @@ async fn run(
     };
     let hub = st.hub.session(record.id);
     hub.note_head(record.last_seq);
+    // Records of another numbering epoch (the runner started over since)
+    // may not be the store's: such a browser starts from scratch.
+    let current = hub.epoch().unwrap_or_else(|| record.epoch.clone());
+    let other_epoch = k > 0 && epoch.is_some_and(|e| e != current);
+    if other_epoch {
+        info!(last_seq = k, "browser resumes another epoch; from scratch");
+    }
+    let (k, reset) = if other_epoch { (0, true) } else { (k, false) };
     let reg = hub.add_browser(Arc::new(BrowserQueue::new()));
     // Cluster mode: frames committed on other relays reach the hub from
     // here on (before the store is read below).
@@ -281,7 +289,11 @@ async fn run(
         &login,
         &mut socket,
         &reg,
-        k,
+        Resume {
+            k,
+            reset,
+            epoch: current,
+        },
         &cancel,
         &access,
         watch.as_ref(),
@@ -300,10 +312,10 @@ async fn run(
 async fn read_hello(
     socket: &mut WebSocket,
     cancel: &CancellationToken,
-) -> Result<u64, (u16, String)> {
+) -> Result<(u64, Option<String>), (u16, String)> {
     let text = super::first_text(socket, cancel, "1 MiB").await?;
     match serde_json::from_str::<BrowserToRelay>(text.as_str()) {
-        Ok(BrowserToRelay::Hello { last_seq }) => Ok(last_seq),
+        Ok(BrowserToRelay::Hello { last_seq, epoch }) => Ok((last_seq, epoch)),
         Ok(_) => Err((close::PROTOCOL, "expected hello first".into())),
         Err(e) => Err((close::PROTOCOL, format!("malformed hello: {e}"))),
     }
@@ -379,11 +391,39 @@ async fn catch_up(
 ) -> Result<u64, Ending> {
     match st.store.since(id, sent).await {
         Ok(s) => send_stored(&st.metrics, socket, s, sent, limit).await,
+        // The browser was sent records the store does not hold (yet): the
+        // runner resends them as they were, or says `rebase` and the hub
+        // resets this browser.
+        Err(StoreError::Ahead { k, head }) => {
+            debug!(k, head, "browser ahead of the store; nothing to catch up");
+            Ok(sent)
+        }
         Err(e) => {
             error!(error = %e, "catching up from the store failed");
             Err(Some((close::INTERNAL, "internal error".into())))
         }
     }
+}
+
+/// [`catch_up`], then the frames browsers were sent before their commit
+/// that the store does not hold yet ([`SessionHub::publish_unstored`]).
+async fn catch_up_all(
+    st: &AppState,
+    hub: &SessionHub,
+    socket: &mut WebSocket,
+    id: TerminalSessionId,
+    sent: u64,
+    limit: Duration,
+) -> Result<u64, Ending> {
+    let mut sent = catch_up(st, socket, id, sent, limit).await?;
+    for f in hub.unstored_after(sent) {
+        if f.first_seq > sent + 1 {
+            break;
+        }
+        send_frame(&st.metrics, socket, f.bytes, limit).await?;
+        sent = f.last_seq;
+    }
+    Ok(sent)
 }
 
 /// Sends the frames of `since`, returning the last sequence sent.
@@ -479,6 +519,7 @@ const PACE: Duration = Duration::from_millis(20);
 #[allow(clippy::too_many_arguments)]
 async fn deliver(
     st: &AppState,
+    hub: &SessionHub,
     socket: &mut WebSocket,
     reg: &BrowserRegistration,
     id: TerminalSessionId,
@@ -489,12 +530,13 @@ async fn deliver(
 ) -> Result<(), Ending> {
     let mut next = Some(first);
     let mut n = 0;
+    let mut fed = false;
     while let Some(item) = next.take() {
         match item {
             Outgoing::Resync => {
                 debug!(sent = *sent, "resync from the store");
                 *resume_limit = None;
-                *sent = catch_up(st, socket, id, *sent, limit).await?;
+                *sent = catch_up_all(st, hub, socket, id, *sent, limit).await?;
             }
             Outgoing::Text(text) => {
                 socket
@@ -515,17 +557,18 @@ async fn deliver(
                         snapshot_bytes = f.bytes.len(),
                         missed, "fresh snapshot outweighs the missed records"
                     );
-                    *sent = catch_up(st, socket, id, *sent, limit).await?;
+                    *sent = catch_up_all(st, hub, socket, id, *sent, limit).await?;
                 } else {
                     if f.kind == FrameKind::Batch && f.first_seq > *sent + 1 {
-                        // Only reachable if a frame was published without
-                        // being stored first; fill the hole from the store.
+                        // A frame this browser skipped (awaiting a snapshot)
+                        // or one the relay lost: fill the hole from the
+                        // store and the frames not stored yet.
                         warn!(
                             sent = *sent,
                             first_seq = f.first_seq,
                             "gap in live frames; refilling from the store"
                         );
-                        *sent = catch_up(st, socket, id, *sent, limit).await?;
+                        *sent = catch_up_all(st, hub, socket, id, *sent, limit).await?;
                     }
                     if f.last_seq > *sent {
                         let len = f.bytes.len();
@@ -535,6 +578,7 @@ async fn deliver(
                             .map_err(|_| None)?;
                         st.metrics.frame_out(len);
                         *sent = f.last_seq;
+                        fed = true;
                     }
                 }
             }
@@ -544,7 +588,11 @@ async fn deliver(
             next = reg.queue.try_pop();
         }
     }
-    socket.flush().await.map_err(|_| None)
+    socket.flush().await.map_err(|_| None)?;
+    if fed {
+        trace!(target: "latency", stage = "relay_frame_sent");
+    }
+    Ok(())
 }
 
 /// Completes when the owner's login ends; never for a share viewer.
@@ -578,6 +626,14 @@ fn refuse(reg: &BrowserRegistration, code: &str, message: &str) {
     }
 }
 
+/// Where a browser resumes: its `hello.last_seq` (0 when it must start
+/// over), whether its screens must be reset first, the session's epoch.
+struct Resume {
+    k: u64,
+    reset: bool,
+    epoch: String,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn serve(
     st: &AppState,
@@ -586,7 +642,7 @@ async fn serve(
     login: &Option<LoginWatch>,
     socket: &mut WebSocket,
     reg: &BrowserRegistration,
-    k: u64,
+    resume: Resume,
     cancel: &CancellationToken,
     access: &Access,
     watch: Option<&RunnerConnection>,
@@ -596,6 +652,7 @@ async fn serve(
     let id = record.id;
     let mut alive = Keepalive::new(st.keepalive);
     let limit = alive.send_limit();
+    let Resume { k, reset, epoch } = resume;
     // The queue already collects live frames. A browser that missed more
     // than a fresh snapshot weighs gets one from the runner instead.
     let fresh = resume_from_fresh_snapshot(st, hub, reg, id, k).await;
@@ -652,6 +709,8 @@ async fn serve(
         head_seq,
         runner_online,
         read_only: access.read_only,
+        epoch,
+        reset: reset || sent < k,
         // What the runner takes beyond input and resize (its hello).
         features: features
             .into_iter()
@@ -735,6 +794,7 @@ async fn serve(
                 // (a busy relay) pays one flush for several frames.
                 let batch = deliver(
                     st,
+                    hub,
                     socket,
                     reg,
                     id,

@@ -726,7 +726,14 @@ async fn keys_and_tmux_actions_reach_a_runner_that_takes_them() {
         .await
         .expect("browser");
     // (From 1: no frame comes before the control messages read here.)
-    send_json(&mut b, &BrowserToRelay::Hello { last_seq: 1 }).await;
+    send_json(
+        &mut b,
+        &BrowserToRelay::Hello {
+            last_seq: 1,
+            epoch: None,
+        },
+    )
+    .await;
     let welcome: serde_json::Value = next_control(&mut b).await;
     assert_eq!(welcome["features"], serde_json::json!(["keys", "tmux"]));
     send_json(

@@ -334,7 +334,14 @@ impl BrowserClient {
         let mut ws = browser_socket(addr, session_id, token, origin)
             .await
             .expect("browser handshake accepted");
-        send_json(&mut ws, &BrowserToRelay::Hello { last_seq }).await;
+        send_json(
+            &mut ws,
+            &BrowserToRelay::Hello {
+                last_seq,
+                epoch: None,
+            },
+        )
+        .await;
         match next_control::<RelayToBrowser>(&mut ws).await {
             RelayToBrowser::Welcome {
                 head_seq,

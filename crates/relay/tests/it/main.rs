@@ -3,6 +3,7 @@
 
 mod chromium;
 mod daemon;
+mod early;
 mod flow;
 mod harness;
 mod http;

@@ -30,6 +30,9 @@ fn the_first_open_continues_the_relays_sequence_with_a_full_reset() {
     });
     let f = frames(&e);
     assert!(f.iter().all(|(g, _)| *g == 7));
+    // Said before the reset's frames: the relay may have sent browsers
+    // records of an earlier run that it never stored.
+    assert_eq!(rebase_first(&e), Some((7, true)));
     // Topology, then a reset per pane, from 42; then a snapshot at 44.
     assert_eq!(batches(&e), [(42, 44)]);
     let batch = &f[0].1;
@@ -73,6 +76,7 @@ fn a_reopen_resends_the_unacked_frames_after_the_relays_last_seq() {
         last_seq: 4,
     });
     assert_eq!(batches(&e), [(5, 5), (6, 6)], "gap-free from 5");
+    assert_eq!(rebase_first(&e), None, "a resend is no rebase");
     assert!(frames(&e).iter().all(|(g, _)| *g == 2));
     assert_eq!(output_of(&e, 0), b"line 2\r\noffline");
     assert_eq!(snapshots(&e), [6]);
@@ -129,6 +133,7 @@ fn frames_dropped_past_the_bound_make_the_relay_start_over() {
     });
     // Records 3..=7 cannot all be resent: a reset continues from 3.
     assert_eq!(batches(&e), [(3, 4)]);
+    assert_eq!(rebase_first(&e), Some((2, true)));
     assert_eq!(resets(&e), [PaneId(0)]);
     assert_eq!(snapshots(&e), [4]);
     h.output(0, b"next");

@@ -28,7 +28,7 @@ use axum::extract::ws::WebSocket;
 use bytes::Bytes;
 use protocol::control::close;
 use protocol::runner::{
-    Channel, CloseReason, Hello, LogChunk, Open, RelayMsg, RunnerMsg, split_channel,
+    Channel, CloseReason, FEATURE_REBASE, Hello, LogChunk, Open, RelayMsg, RunnerMsg, split_channel,
 };
 use protocol::wire::{Frame, FrameKind, RecordBody};
 use store::{
@@ -61,6 +61,8 @@ struct InFlight {
     scope: Option<(u64, Scope)>,
     started: std::time::Instant,
     answer: PendingFrame,
+    /// Sent to browsers before its commit ([`SessionHub::publish_unstored`]).
+    published: bool,
 }
 
 /// One open channel: the terminal session it serves.
@@ -72,6 +74,8 @@ struct Chan {
     instance: String,
     /// Sequence of the topology the scope was taken from.
     scope_seq: u64,
+    /// The last sequence the store holds (as far as this connection knows).
+    stored_head: u64,
 }
 
 /// The channels of one connection, and what they need from it.
@@ -82,6 +86,9 @@ pub(super) struct Channels {
     runner_name: String,
     host: String,
     features: Vec<String>,
+    /// The runner says `rebase` before numbering over: its Batches may go
+    /// to browsers before their commit.
+    early: bool,
     conn: u64,
     tx: mpsc::Sender<RelayMsg>,
     open: HashMap<Channel, Chan>,
@@ -105,6 +112,7 @@ impl Channels {
             runner_name: claims.name.clone(),
             host: hello.host.clone(),
             features: hello.features.clone(),
+            early: hello.features.iter().any(|f| f == FEATURE_REBASE),
             conn: conn.conn,
             tx: conn.tx.clone(),
             open: HashMap::new(),
@@ -167,15 +175,21 @@ impl Channels {
             }
             // A channel closed since is drained first (see `on_text`), so
             // it is still open here unless the runner closed it early.
-            if let Some(chan) = self.open.get(&ch).filter(|c| c.id == id) {
+            if let Some(chan) = self.open.get_mut(&ch).filter(|c| c.id == id) {
                 tracing::trace!(target: "latency", stage = "relay_frame_stored");
-                let moved = chan.hub.publish(LiveFrame {
+                chan.stored_head = chan.stored_head.max(last_seq);
+                let frame = LiveFrame {
                     kind: FrameKind::Batch,
                     first_seq,
                     last_seq,
                     bytes: f.bytes,
-                });
-                self.st.metrics.snapshot_moves.inc_by(moved as u64);
+                };
+                if f.published {
+                    chan.hub.stored(frame);
+                } else {
+                    let moved = chan.hub.publish(frame);
+                    self.st.metrics.snapshot_moves.inc_by(moved as u64);
+                }
             }
         }
         let ack = RelayMsg::Ack { ch, seq: last_seq };
@@ -232,6 +246,7 @@ impl Channels {
             }
             RunnerMsg::Open(open) => self.on_open(socket, open, limit).await,
             RunnerMsg::Close { ch, reason } => self.on_close(ch, reason).await,
+            RunnerMsg::Rebase { ch } => self.on_rebase(ch).await,
             RunnerMsg::Result { id, ok, ch, error } => {
                 let session_id = ch.and_then(|c| self.open.get(&c)).map(|c| c.id);
                 let reply = CommandReply {
@@ -450,6 +465,7 @@ impl Channels {
                 slot: open.slot,
                 instance: open.instance,
                 scope_seq: 0,
+                stored_head: record.last_seq,
             },
         );
         self.st.notifier.sessions(&self.user_id);
@@ -658,15 +674,32 @@ impl Channels {
                     Ok(a) => a,
                     Err(e) => return store_refusal(id, e),
                 };
+                // Browsers get it now; the ack still waits for the commit.
+                let live = LiveFrame {
+                    kind: FrameKind::Batch,
+                    first_seq,
+                    last_seq,
+                    bytes: frame,
+                };
+                let published = self.early
+                    && match chan.hub.publish_unstored(&live) {
+                        Some(moved) => {
+                            tracing::trace!(target: "latency", stage = "relay_frame_published");
+                            self.st.metrics.snapshot_moves.inc_by(moved as u64);
+                            true
+                        }
+                        None => false,
+                    };
                 self.in_flight.push_back(InFlight {
                     ch,
                     session: id,
                     first_seq,
                     last_seq,
-                    bytes: frame,
+                    bytes: live.bytes,
                     scope,
                     started,
                     answer,
+                    published,
                 });
                 None
             }
@@ -702,6 +735,32 @@ impl Channels {
                 None
             }
         }
+    }
+
+    /// `rebase`: the runner numbers the session over from what the store
+    /// holds (its frames in flight were answered first), under a new epoch
+    /// stored with the session; the hub resets browsers that were sent
+    /// records past it.
+    async fn on_rebase(&mut self, ch: Channel) -> Option<Close> {
+        let Some(chan) = self.open.get(&ch) else {
+            return Some((
+                close::PROTOCOL,
+                format!("rebase for channel {ch}, which is not open"),
+            ));
+        };
+        let epoch = crate::auth::codes::random_token(12);
+        if let Err(e) = self.st.store.set_epoch(chan.id, &epoch).await {
+            error!(session = chan.id, error = %e, "storing the epoch failed");
+            return Some((close::INTERNAL, "internal error: storage failed".into()));
+        }
+        info!(
+            ch,
+            session = chan.id,
+            from = chan.stored_head,
+            "runner numbers the session over"
+        );
+        chan.hub.rebase(epoch, chan.stored_head);
+        None
     }
 
     /// Takes the topology at `seq` as the session's scope unless a newer
