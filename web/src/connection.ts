@@ -20,6 +20,8 @@ export interface ConnectionHooks {
   token(signal: AbortSignal): Promise<TokenResult>;
   /** The seq to resume from (`hello.last_seq`). */
   lastSeq(): number;
+  /** The numbering epoch that seq belongs to (`hello.epoch`), if known. */
+  epoch(): string | null;
   onControl(msg: RelayToBrowser): void;
   onFrame(buf: ArrayBuffer): void;
   /** Connection state for the status badge: connecting, syncing, live, reconnecting in N s, or a stop reason. */
@@ -166,7 +168,9 @@ export class Connection {
     ws.onopen = () => {
       if (gen !== this.gen) return;
       this.hooks.onState('syncing');
-      this.send({ t: 'hello', last_seq: this.hooks.lastSeq() });
+      const lastSeq = this.hooks.lastSeq();
+      const epoch = lastSeq > 0 ? this.hooks.epoch() : null;
+      this.send(epoch === null ? { t: 'hello', last_seq: lastSeq } : { t: 'hello', last_seq: lastSeq, epoch });
     };
     ws.onmessage = (ev: MessageEvent) => {
       if (gen !== this.gen) return;

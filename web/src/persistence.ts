@@ -80,6 +80,8 @@ export interface SavedPane {
 /** Saved state of one session. */
 export interface SavedState {
   seq: number;
+  /** The numbering epoch `seq` belongs to (`welcome.epoch`). */
+  epoch?: string;
   topology: Topology;
   panes: Record<string, SavedPane>;
 }

@@ -341,6 +341,51 @@ test('a relay that lost history makes the page start over from what it has', asy
   assert.equal(await page.evaluate(() => document.querySelector('.pane[data-pane="%1"]')), null);
 });
 
+test('issue 16: the page resumes in its numbering epoch and starts over when its records are not the relay\'s', async (t) => {
+  const { relay, page } = await open(t);
+  // A runner that numbered over: the page keeps the new epoch for its next hello.
+  relay.rebase('e1');
+  const n = relay.append([out('%0', 'kept\r\n')]);
+  await until(() => page.evaluate((s) => document.body.dataset.savedSeq === String(s), n), 5000, 'state saved');
+  const framesBefore = relay.state.binaryFrames.length;
+  await page.reload();
+  await until(() => page.evaluate(() => document.body.dataset.conn === 'live'), 10_000, 'live after reload');
+  assert.deepEqual([relay.state.hellos.at(-1).last_seq, relay.state.hellos.at(-1).epoch], [n, 'e1']);
+  assert.equal(relay.state.binaryFrames.length, framesBefore, 'same epoch: nothing re-sent');
+
+  // The relay sent a record it never stored, then the runner numbered over:
+  // the page drops its screens and comes back from seq 0.
+  relay.append([out('%0', 'never stored\r\n')]);
+  await until(async () => (await paneText(page, '%0'))?.includes('never stored'), 5000, 'early record shown');
+  relay.state.records.length = n;
+  const hellos = relay.state.hellos.length;
+  relay.rebase('e2', { reset: true });
+  await until(() => relay.state.hellos.length > hellos && relay.state.hellos.at(-1).last_seq === 0, 10_000, 'hello from 0');
+  relay.append([out('%0', 'renumbered\r\n')]);
+  await until(async () => (await paneText(page, '%0'))?.includes('renumbered'), 10_000, 'new records');
+  assert.doesNotMatch(await paneText(page, '%0'), /never stored/);
+  assert.match(await paneText(page, '%0'), /kept/);
+
+  // Away while the runner numbered over again: the saved records are of an
+  // older epoch, so the welcome says reset and the page starts over.
+  const m = relay.state.records.length;
+  await until(() => page.evaluate((s) => document.body.dataset.savedSeq === String(s), m), 5000, 'saved in e2');
+  await page.goto('about:blank');
+  await until(() => relay.state.conns.every((c) => !c.live), 5000, 'tab gone');
+  relay.state.records.length = 0;
+  relay.state.epoch = 'e3';
+  relay.append([
+    { kind: REC_TOPOLOGY, topology: topology({ split: false }) },
+    { kind: REC_PANE_RESET, pane: '%0', cols: 80, rows: 12, bytes: 'epoch three\r\n' },
+  ]);
+  relay.append(Array.from({ length: m }, () => out('%0', '.')));
+  await page.goto(relay.sessionUrl);
+  await until(async () => (await paneText(page, '%0'))?.includes('epoch three'), 10_000, 'redrawn');
+  assert.deepEqual([relay.state.hellos.at(-1).last_seq, relay.state.hellos.at(-1).epoch], [m, 'e2']);
+  assert.doesNotMatch(await paneText(page, '%0'), /kept|renumbered/);
+  assert.equal(await page.evaluate(() => document.querySelector('.pane[data-pane="%1"]')), null);
+});
+
 function encodeGapFrame(seq) {
   const body = encodeRecords([{ kind: REC_OUTPUT, seq, pane: '%0', bytes: 'never shown' }]);
   const frame = new Uint8Array(20 + body.length);

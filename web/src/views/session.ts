@@ -48,6 +48,8 @@ export class SessionView {
   /** A share link's viewer (or the relay said so in `welcome`): nothing is sent but `hello`. */
   readOnly: boolean;
   lastSeq = 0;
+  /** The numbering epoch of `lastSeq` (from `welcome` or `epoch`; null: unknown). */
+  epoch: string | null = null;
   savedSeq = 0;
   topology: Topology | null = null;
   shownWindow: string | null = null;
@@ -98,6 +100,7 @@ export class SessionView {
     this.conn = new Connection(() => this.sessionId, {
       token,
       lastSeq: () => this.lastSeq,
+      epoch: () => this.epoch,
       onControl: (m) => this.onControl(m),
       onFrame: (b) => this.onBinary(b),
       onState: (s) => this.controls.setConn(s),
@@ -180,6 +183,7 @@ export class SessionView {
         pane.dirty = false;
       }
       this.setLastSeq(saved.seq);
+      this.epoch = typeof saved.epoch === 'string' ? saved.epoch : null;
       this.savedSeq = saved.seq;
       document.body.dataset.savedSeq = String(this.savedSeq);
       document.body.dataset.restoredSeq = String(saved.seq);
@@ -212,6 +216,9 @@ export class SessionView {
       case 'welcome':
         this.chain = this.chain.then(() => this.onWelcome(msg));
         break;
+      case 'epoch':
+        this.chain = this.chain.then(() => this.onEpoch(msg));
+        break;
       case 'runner':
         this.controls.setRunner(!!msg.online);
         break;
@@ -240,14 +247,16 @@ export class SessionView {
     }
     this.controls.setFeatures(this.features, this.readOnly);
     const head = Number(msg.head_seq);
-    if (Number.isSafeInteger(head) && head < this.lastSeq) {
-      // The relay has less than we showed (a new data dir, lost data): our
-      // screens are not its screens. It serves this socket from scratch
-      // (a snapshot, then batches), so start over from seq 0 here.
+    if (msg.reset || (Number.isSafeInteger(head) && head < this.lastSeq)) {
+      // The relay has less than we showed (a new data dir, lost data), or
+      // our records are of an earlier numbering (the runner started over):
+      // our screens are not its screens. It serves this socket from
+      // scratch (a snapshot, then batches), so start over from seq 0 here.
       this.notify('The relay lost part of this history; redrawing the screens.');
       this.clearAll();
       void dropState(this.sessionId);
     }
+    this.epoch = typeof msg.epoch === 'string' ? msg.epoch : '';
     this.live = true;
     this.conn.welcomed();
     if (!document.body.dataset.liveMs) document.body.dataset.liveMs = String(Math.round(performance.now()));
@@ -257,6 +266,17 @@ export class SessionView {
     this.sendView();
     this.sendResizeNow();
     void this.input.pump();
+  }
+
+  /** The runner started numbering over; with `reset`, we hold records the relay never stored. */
+  private onEpoch(msg: Extract<RelayToBrowser, { t: 'epoch' }>): void {
+    this.epoch = String(msg.epoch);
+    if (!msg.reset) return;
+    this.notify('The relay lost part of this history; redrawing the screens.');
+    this.live = false;
+    this.clearAll();
+    void dropState(this.sessionId);
+    this.conn.reconnect();
   }
 
   private onBinary(buf: ArrayBuffer): void {
@@ -815,6 +835,7 @@ export class SessionView {
   private async save(): Promise<void> {
     if (!this.topology || this.lastSeq === 0 || this.lastSeq === this.savedSeq) return;
     const seq = this.lastSeq;
+    const epoch = this.epoch ?? undefined;
     const started = performance.now();
     const panes = [...this.panes.values()];
     await Promise.all(panes.map((p) => p.flushed()));
@@ -836,7 +857,7 @@ export class SessionView {
       await dropState(this.sessionId);
       return;
     }
-    if (await saveState(this.sessionId, { seq, topology: this.topology, panes: out })) {
+    if (await saveState(this.sessionId, { seq, epoch, topology: this.topology, panes: out })) {
       writeLastSeq(this.sessionId, seq);
       this.savedSeq = seq;
       document.body.dataset.savedSeq = String(seq);

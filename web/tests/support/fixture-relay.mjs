@@ -34,6 +34,7 @@ export async function startFixtureRelay({ distDir, sessionId = 'sess1', attach =
     activity: [],
     sse: [],
     welcomeExtra: {}, // fields merged into welcome (features, read_only)
+    epoch: '', // the session's numbering epoch (welcome.epoch; see rebase())
     tokenRequests: 0,
     rejectTokens: false,
     jobs: [], // the jobs API's jobs (fields as the relay's Job JSON)
@@ -194,9 +195,13 @@ export async function startFixtureRelay({ distDir, sessionId = 'sess1', attach =
         conn.hello = msg;
         state.hellos.push(msg);
         let k = Number(msg.last_seq) || 0;
-        // Like the relay: a browser ahead of the store is served from scratch.
-        if (k > state.records.length) k = 0;
-        ws.send(JSON.stringify({ t: 'welcome', session: { id: sessionId, idea: 'local', slot: 'primary', tmux_session: 'tb_local_primary', attach }, head_seq: state.records.length, runner_online: state.runnerOnline, ...state.welcomeExtra }));
+        // Like the relay: a browser ahead of the store, or resuming another
+        // numbering epoch's records, is served from scratch.
+        const otherEpoch = k > 0 && typeof msg.epoch === 'string' && msg.epoch !== state.epoch;
+        const reset = otherEpoch || k > state.records.length;
+        if (reset) k = 0;
+        const extra = { ...(state.epoch ? { epoch: state.epoch } : {}), ...(otherEpoch ? { reset: true } : {}) };
+        ws.send(JSON.stringify({ t: 'welcome', session: { id: sessionId, idea: 'local', slot: 'primary', tmux_session: 'tb_local_primary', attach }, head_seq: state.records.length, runner_online: state.runnerOnline, ...extra, ...state.welcomeExtra }));
         const missed = state.records.slice(k);
         if (missed.length) sendFrame(conn, encodeFrame(FRAME_BATCH, k + 1, state.records.length, missed), FRAME_BATCH, k + 1, state.records.length);
         conn.live = true;
@@ -243,6 +248,11 @@ export async function startFixtureRelay({ distDir, sessionId = 'sess1', attach =
     /** Sends a hand-made frame to live browsers (gaps, snapshots, compressed frames). */
     sendRaw(bytes, meta = {}) {
       for (const c of state.conns) if (c.live) sendFrame(c, bytes, meta.type ?? FRAME_SNAPSHOT, meta.firstSeq ?? 0, meta.lastSeq ?? 0);
+    },
+    /** The runner numbers over: a new epoch; with `reset`, browsers hold records never stored. */
+    rebase(epoch, { reset = false } = {}) {
+      state.epoch = epoch;
+      for (const c of state.conns) if (c.live) c.ws.send(JSON.stringify(reset ? { t: 'epoch', epoch, reset } : { t: 'epoch', epoch }));
     },
     setRunner(online) {
       state.runnerOnline = online;
