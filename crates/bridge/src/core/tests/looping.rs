@@ -59,10 +59,13 @@ async fn commands_and_frames_flow_and_tmux_exit_ends_the_loop() {
             last_seq: 0,
         })
         .expect("send");
-    // Batch (topology), snapshot, status.
-    for _ in 0..3 {
+    // Rebase (the first connection numbers over), batch (topology),
+    // snapshot, status.
+    for _ in 0..4 {
         match w.uplink_rx.recv().await.expect("to relay") {
-            ToRelay::Frame { generation, .. } => assert_eq!(generation, 3),
+            ToRelay::Rebase { generation } | ToRelay::Frame { generation, .. } => {
+                assert_eq!(generation, 3)
+            }
             ToRelay::Status { attached_clients } => assert_eq!(attached_clients, 0),
             other => panic!("{other:?}"),
         }
