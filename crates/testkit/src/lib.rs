@@ -324,6 +324,9 @@ pub struct Browser {
     /// The most recent output records (pane, bytes), oldest first, at most
     /// [`RECENT_OUTPUT`] of them.
     pub recent_output: std::collections::VecDeque<(tmux_cc::PaneId, Vec<u8>)>,
+    /// The session's numbering epoch, as the page keeps it (`welcome`,
+    /// `epoch`), named in the `hello` of [`Browser::resume`].
+    pub epoch: Option<String>,
 }
 
 /// How many output records [`Browser::recent_output`] keeps.
@@ -333,6 +336,16 @@ pub const SCROLLBACK: usize = 10_000;
 
 impl Browser {
     pub async fn connect(login: &Login, session_id: &str, last_seq: u64) -> Result<Browser> {
+        Browser::connect_in(login, session_id, last_seq, None).await
+    }
+
+    /// [`Browser::connect`] naming the epoch `last_seq` belongs to.
+    pub async fn connect_in(
+        login: &Login,
+        session_id: &str,
+        last_seq: u64,
+        epoch: Option<&str>,
+    ) -> Result<Browser> {
         let token = login.browser_token(session_id).await?;
         let url = format!("ws://{}/api/ws/browser/{session_id}", login.addr);
         let mut req = url.as_str().into_client_request()?;
@@ -345,10 +358,11 @@ impl Browser {
         let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true)
             .await
             .context("browser websocket")?;
-        ws.send(Message::text(format!(
-            r#"{{"t":"hello","last_seq":{last_seq}}}"#
-        )))
-        .await?;
+        let mut hello = serde_json::json!({"t": "hello", "last_seq": last_seq});
+        if let Some(e) = epoch {
+            hello["epoch"] = e.into();
+        }
+        ws.send(Message::text(hello.to_string())).await?;
         Ok(Browser {
             ws,
             view: SessionView::new(SCROLLBACK, last_seq),
@@ -357,12 +371,13 @@ impl Browser {
             frames: 0,
             snapshots: 0,
             recent_output: Default::default(),
+            epoch: epoch.map(str::to_owned),
         })
     }
 
     /// A new connection that resumes from what `old` has applied.
     pub async fn resume(login: &Login, session_id: &str, old: &Browser) -> Result<Browser> {
-        Browser::connect(login, session_id, old.view.last_seq).await
+        Browser::connect_in(login, session_id, old.view.last_seq, old.epoch.as_deref()).await
     }
 
     /// Carries the screens and counters of the old connection over.
@@ -482,10 +497,34 @@ impl Browser {
 
     /// Receives one message and applies it if it is a frame; `false` when
     /// the deadline passed first. A closed or failed socket is an error.
+    /// `welcome` and `epoch` as the page takes them: the epoch is kept; a
+    /// reset starts the screens over (`welcome`) or is an error here
+    /// (`epoch`: the page would reconnect from 0; no test expects it).
+    fn on_text(&mut self, text: &str) -> Result<()> {
+        let v: serde_json::Value = serde_json::from_str(text)?;
+        match v["t"].as_str() {
+            Some("welcome") => {
+                if v["reset"].as_bool() == Some(true) {
+                    self.view = SessionView::new(SCROLLBACK, 0);
+                }
+                self.epoch = Some(v["epoch"].as_str().unwrap_or_default().to_owned());
+            }
+            Some("epoch") => {
+                if v["reset"].as_bool() == Some(true) {
+                    bail!("the relay reset this browser: {text}");
+                }
+                self.epoch = v["epoch"].as_str().map(str::to_owned);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
     async fn receive_one(&mut self, deadline: tokio::time::Instant) -> Result<bool> {
         match tokio::time::timeout_at(deadline, self.ws.next()).await {
             Err(_) => Ok(false),
             Ok(Some(Ok(Message::Binary(b)))) => self.apply_frame(&b).map(|()| true),
+            Ok(Some(Ok(Message::Text(t)))) => self.on_text(t.as_str()).map(|()| true),
             Ok(Some(Ok(Message::Close(f)))) => bail!("relay closed the browser socket: {f:?}"),
             Ok(Some(Err(e))) => bail!("browser socket: {e}"),
             Ok(None) => bail!("browser socket ended"),

@@ -73,7 +73,10 @@ pub(super) async fn start_member_with(
         .args(["--database-url", pg, "--nats-url", nats])
         .args(["--prune-interval-secs", "0"])
         .args(extra)
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("TEST_RELAY_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .kill_on_drop(true)

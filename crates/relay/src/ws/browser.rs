@@ -254,7 +254,7 @@ async fn run(
     // Records of another numbering epoch (the runner started over since)
     // may not be the store's: such a browser starts from scratch.
     let current = hub.epoch().unwrap_or_else(|| record.epoch.clone());
-    let other_epoch = k > 0 && epoch.is_some_and(|e| e != current);
+    let other_epoch = k > 0 && epoch.as_ref().is_some_and(|e| *e != current);
     if other_epoch {
         info!(last_seq = k, "browser resumes another epoch; from scratch");
     }
@@ -293,6 +293,7 @@ async fn run(
             k,
             reset,
             epoch: current,
+            theirs: epoch,
         },
         &cancel,
         &access,
@@ -632,7 +633,14 @@ struct Resume {
     k: u64,
     reset: bool,
     epoch: String,
+    /// The epoch the browser named in `hello`.
+    theirs: Option<String>,
 }
+
+/// How far past the stored head a browser of the current epoch may resume
+/// (records a relay sent before their commit, then failed): beyond that,
+/// it is served from scratch.
+const MAX_AHEAD: u64 = 1 << 20;
 
 #[allow(clippy::too_many_arguments)]
 async fn serve(
@@ -652,7 +660,12 @@ async fn serve(
     let id = record.id;
     let mut alive = Keepalive::new(st.keepalive);
     let limit = alive.send_limit();
-    let Resume { k, reset, epoch } = resume;
+    let Resume {
+        k,
+        reset,
+        epoch,
+        theirs,
+    } = resume;
     // The queue already collects live frames. A browser that missed more
     // than a fresh snapshot weighs gets one from the runner instead.
     let fresh = resume_from_fresh_snapshot(st, hub, reg, id, k).await;
@@ -662,6 +675,23 @@ async fn serve(
     };
     let (since, mut sent) = match answer {
         Ok(s) => (s, k),
+        // Sent records before their commit by a relay that then failed
+        // (this one, or one of the cluster that died): the runner resends
+        // them as they were, or says `rebase`, which resets this browser
+        // since the hub now counts it as sent through `k`. Only for a
+        // browser that names the session's epoch, never from scratch.
+        Err(StoreError::Ahead { k, head })
+            if k - head <= MAX_AHEAD
+                && !epoch.is_empty()
+                && theirs.as_deref() == Some(epoch.as_str()) =>
+        {
+            debug!(
+                k,
+                head, "browser ahead of the store; waiting for the runner"
+            );
+            hub.note_head(k);
+            (Since::Frames(Vec::new()), k)
+        }
         // The browser is ahead of the store (the relay lost data, or the
         // database was replaced): serve it from scratch; its welcome's
         // head_seq below its last_seq tells it to reset.

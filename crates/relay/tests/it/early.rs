@@ -231,3 +231,57 @@ async fn issue_16_records_sent_but_never_stored_reset_the_browser_on_rebase() {
         }
     }
 }
+
+#[tokio::test]
+async fn issue_16_a_browser_ahead_of_the_store_in_its_epoch_resumes_after_the_resend() {
+    let relay = TestRelay::start_with(&Db::Sqlite, |c| {
+        c.limits.db_busy_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let p = new_principal(&relay).await;
+    let h = hello(&unique("ahead"));
+    let mut r =
+        RunnerClient::connect_with(relay.addr(), &p.runner_token, &h, &[FEATURE_REBASE]).await;
+    r.rt.send(&RunnerMsg::Rebase { ch: CH })
+        .await
+        .expect("rebase");
+    r.send(batch(1, 2, 40)).await;
+    r.wait_ack(2).await;
+    let (mut a, w) = browser(&relay, &p, &r.session_id, 0, None).await;
+    let (epoch, _) = welcome_epoch(&w);
+    assert!(!epoch.is_empty());
+    assert_eq!(next_frame(&mut a, STEP).await, Some((1, 2)));
+    let mut lock = lock_sqlite(&relay).await;
+    r.send(batch(3, 3, 40)).await;
+    assert_eq!(next_frame(&mut a, STEP).await, Some((3, 3)));
+    let (code, _) = r.wait_close().await.expect("close frame");
+    assert_eq!(code, 1011);
+    sqlx::query("ROLLBACK")
+        .execute(&mut lock)
+        .await
+        .expect("release");
+    let sid = r.session_id.clone();
+    drop(r);
+
+    // The tab comes back holding 3, which the store lacks: in its epoch,
+    // it is taken as sent through 3, not served from scratch.
+    let (mut b, w) = browser(&relay, &p, &sid, 3, Some(&epoch)).await;
+    match &w {
+        RelayToBrowser::Welcome {
+            head_seq, reset, ..
+        } => assert_eq!((*head_seq, *reset), (3, false)),
+        other => panic!("expected welcome, got {other:?}"),
+    }
+    // The runner resends 3 as it was, then goes on: the browser gets 4.
+    let mut r =
+        RunnerClient::connect_with(relay.addr(), &p.runner_token, &h, &[FEATURE_REBASE]).await;
+    assert_eq!(r.last_seq, 2);
+    r.send(batch(3, 3, 40)).await;
+    r.send(batch(4, 4, 40)).await;
+    r.wait_ack(4).await;
+    assert_eq!(next_frame(&mut b, STEP).await, Some((4, 4)));
+    // Another epoch's 3 would have been served from scratch.
+    let (mut c, w) = browser(&relay, &p, &r.session_id, 3, Some("other")).await;
+    assert_eq!(welcome_epoch(&w), (epoch, true));
+    assert_eq!(next_frame(&mut c, STEP).await, Some((1, 2)));
+}
