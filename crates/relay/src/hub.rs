@@ -11,11 +11,17 @@
 //! slow browser never slows the runner or the other browsers, and nothing is
 //! buffered without bound. Browser input goes the other way through the
 //! runner's bounded channel (back-pressure lands on that browser only).
+//! Who watches (`presence`) is not queued: the hub keeps the latest
+//! message, serialized once per change, and each browser task sends the
+//! latest when it is ready (see [`SessionHub::watch_presence`]): a change
+//! costs one serialization of the viewers (not of the browsers) and a wake
+//! of the browser tasks ready to send, and a crowd's joins are not a
+//! queued message per browser per join.
 //!
 //! It owns no socket and does no storage I/O: the runner and browser tasks in
 //! `ws/` do. Locks here are never held across an `.await`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -26,7 +32,7 @@ use protocol::control::{
 use protocol::runner::{Channel, RelayMsg};
 use protocol::wire::FrameKind;
 use store::TerminalSessionId;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 
 /// Capacity of a runner connection's outgoing channel (input, resize,
 /// viewers, commands, ... of every session it serves).
@@ -404,6 +410,10 @@ struct SessionInner {
     /// The session's numbering epoch, once a runner said `rebase` to this
     /// relay process (else the stored one holds).
     epoch: Option<String>,
+    /// Tabs per named viewer, keyed `(read_only, name)` (the order
+    /// `presence` lists them in), kept as browsers are named and leave, so
+    /// that a change costs the viewers, not the browsers.
+    viewers: BTreeMap<(bool, String), u32>,
 }
 
 /// The live state of one terminal session.
@@ -415,6 +425,9 @@ pub struct SessionHub {
     /// without the lock by every browser task after each write.
     watching: AtomicUsize,
     notes: Option<mpsc::Sender<HubNote>>,
+    /// The latest `presence` message, serialized once per change and
+    /// shared by every browser (see [`SessionHub::watch_presence`]).
+    presence: watch::Sender<Option<Arc<str>>>,
 }
 
 /// A registered browser, as the browser task holds it. Unregister with
@@ -433,6 +446,35 @@ impl SessionHub {
             inner: Mutex::new(SessionInner::default()),
             watching: AtomicUsize::new(0),
             notes,
+            presence: watch::Sender::new(None),
+        }
+    }
+
+    /// The session's `presence` as it changes: the latest serialized
+    /// message only, never a backlog (a browser that reads it after ten
+    /// changes gets the tenth, once), marked changed so that a browser
+    /// sends the current one first. Each change costs the hub one
+    /// serialization, whatever the number of browsers; how often a browser
+    /// sends it is the browser task's choice.
+    pub fn watch_presence(&self) -> watch::Receiver<Option<Arc<str>>> {
+        let mut rx = self.presence.subscribe();
+        rx.mark_changed();
+        rx
+    }
+
+    /// Publishes the session's presence (who watches, terminals attached);
+    /// called with the session's lock held, so that versions follow the
+    /// changes' order.
+    fn publish_presence(&self, s: &SessionInner) {
+        let msg = RelayToBrowser::Presence {
+            viewers: viewers_of(&s.viewers),
+            attached_clients: s.attached_clients,
+        };
+        match serde_json::to_string(&msg) {
+            Ok(text) => {
+                self.presence.send_replace(Some(text.into()));
+            }
+            Err(e) => tracing::error!(error = %e, "cannot serialize presence"),
         }
     }
 
@@ -731,9 +773,11 @@ impl SessionHub {
     /// Unregisters a browser and updates the runner's viewer count and size.
     pub fn remove_browser(&self, id: u64) {
         let mut s = lock(&self.inner);
-        s.browsers.remove(&id);
+        if let Some(b) = s.browsers.remove(&id) {
+            forget_viewer(&mut s.viewers, &b);
+        }
         self.watching.store(s.browsers.len(), Ordering::Relaxed);
-        broadcast_presence(&s);
+        self.publish_presence(&s);
         let count = u32::try_from(s.browsers.len()).unwrap_or(u32::MAX);
         let link = s.runner.as_ref().map(|r| (r.tx.clone(), r.ch));
         let size = preferred_size(&s.browsers);
@@ -809,16 +853,22 @@ impl SessionHub {
     /// tells every browser who watches now.
     pub fn set_browser_viewer(&self, id: u64, viewer: &str, read_only: bool) {
         let mut s = lock(&self.inner);
-        if let Some(b) = s.browsers.get_mut(&id) {
-            b.viewer = viewer.to_owned();
-            b.read_only = read_only;
+        let s = &mut *s;
+        let Some(b) = s.browsers.get_mut(&id) else {
+            return;
+        };
+        forget_viewer(&mut s.viewers, b);
+        b.viewer = viewer.to_owned();
+        b.read_only = read_only;
+        if !viewer.is_empty() {
+            *s.viewers.entry((read_only, b.viewer.clone())).or_insert(0) += 1;
         }
-        broadcast_presence(&s);
+        self.publish_presence(s);
     }
 
     /// Who watches the session now, one entry per viewer with its tab count.
     pub fn viewers(&self) -> Vec<Viewer> {
-        viewers_of(&lock(&self.inner).browsers)
+        viewers_of(&lock(&self.inner).viewers)
     }
 
     fn send_resize_if_changed(&self, cols: u16, rows: u16) {
@@ -877,7 +927,7 @@ impl SessionHub {
         let mut s = lock(&self.inner);
         if s.attached_clients != n {
             s.attached_clients = n;
-            broadcast_presence(&s);
+            self.publish_presence(&s);
         }
     }
 
@@ -958,35 +1008,31 @@ fn preferred_size(browsers: &HashMap<u64, BrowserLink>) -> Option<(u16, u16)> {
         .map(|(_, size)| size)
 }
 
-/// One entry per viewer (name, read-only), with how many tabs it has open;
-/// browsers not yet named are left out.
-fn viewers_of(browsers: &HashMap<u64, BrowserLink>) -> Vec<Viewer> {
-    let mut out: Vec<Viewer> = Vec::new();
-    for b in browsers.values().filter(|b| !b.viewer.is_empty()) {
-        match out
-            .iter_mut()
-            .find(|v| v.name == b.viewer && v.read_only == b.read_only)
-        {
-            Some(v) => v.tabs += 1,
-            None => out.push(Viewer {
-                name: b.viewer.clone(),
-                read_only: b.read_only,
-                tabs: 1,
-            }),
-        }
-    }
-    out.sort_by(|a, b| (a.read_only, &a.name).cmp(&(b.read_only, &b.name)));
-    out
+/// One entry per viewer (name, read-only), with how many tabs it has open,
+/// owners first, then by name; browsers not yet named are left out.
+fn viewers_of(viewers: &BTreeMap<(bool, String), u32>) -> Vec<Viewer> {
+    viewers
+        .iter()
+        .map(|((read_only, name), tabs)| Viewer {
+            name: name.clone(),
+            read_only: *read_only,
+            tabs: *tabs,
+        })
+        .collect()
 }
 
-fn broadcast_presence(s: &SessionInner) {
-    broadcast_text(
-        &s.browsers,
-        &RelayToBrowser::Presence {
-            viewers: viewers_of(&s.browsers),
-            attached_clients: s.attached_clients,
-        },
-    );
+/// Takes browser `b`'s tab off its viewer's count (if it was named).
+fn forget_viewer(viewers: &mut BTreeMap<(bool, String), u32>, b: &BrowserLink) {
+    if b.viewer.is_empty() {
+        return;
+    }
+    let key = (b.read_only, b.viewer.clone());
+    if let Some(tabs) = viewers.get_mut(&key) {
+        *tabs = tabs.saturating_sub(1);
+        if *tabs == 0 {
+            viewers.remove(&key);
+        }
+    }
 }
 
 /// Every live terminal session of this relay process.

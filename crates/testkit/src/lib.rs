@@ -563,8 +563,25 @@ pub struct TtyClient {
 
 impl TtyClient {
     pub async fn attach(tmux: &Tmux, session: &str, cols: u16, rows: u16) -> Result<TtyClient> {
+        Self::attach_with_flags(tmux, session, cols, rows, "").await
+    }
+
+    /// Attaches with `attach -f FLAGS` (tmux 3.2+ client flags, such as
+    /// `read-only,ignore-size`; none when empty).
+    pub async fn attach_with_flags(
+        tmux: &Tmux,
+        session: &str,
+        cols: u16,
+        rows: u16,
+        flags: &str,
+    ) -> Result<TtyClient> {
+        let flags = if flags.is_empty() {
+            String::new()
+        } else {
+            format!("-f {flags} ")
+        };
         let cmd = format!(
-            "stty cols {cols} rows {rows}; exec tmux -u -L {} -f /dev/null attach -t ={session}",
+            "stty cols {cols} rows {rows}; exec tmux -u -L {} -f /dev/null attach {flags}-t ={session}",
             tmux.socket
         );
         let mut child = tokio::process::Command::new("script")

@@ -844,6 +844,16 @@ pub fn set_option_user(
     )))
 }
 
+/// `set-option -u [-p|-w] -t T '@name'`: unsets a user option.
+pub fn unset_option_user(target: &Target, name: &str) -> Result<CommandLine, CommandError> {
+    check_user_option(name)?;
+    Ok(one(format!(
+        "set-option -u{} -t {} -- '{name}'",
+        option_scope(target),
+        target.quoted()
+    )))
+}
+
 /// `show-options -v -q [-p|-w] -t T '@name'`: the reply's line is the value
 /// (no line if unset).
 pub fn show_option(target: &Target, name: &str) -> Result<CommandLine, CommandError> {

@@ -219,9 +219,83 @@ pub const SESSIONS_FORMAT: &str = "#{pid} #{session_id} #{@bridge_instance} #{se
 /// (docs/protocol.md §4.2).
 pub const INSTANCE_OPTION: &str = "@bridge_instance";
 
-/// `list-clients -F`: whether the client is a control client and the name
-/// of its session (last: it may hold spaces).
-pub const CLIENT_SESSIONS_FORMAT: &str = "#{client_control_mode} #{client_session}";
+/// The session option in which the runner names its hidden terminal
+/// client (issue 16) while that client runs: the client's pid, set and
+/// unset by the runner's control client. Anything that lists clients (the
+/// runner's `ls`) reads it through [`CLIENT_SESSIONS_FORMAT`] and leaves
+/// that client out of a person's terminals.
+pub const HIDDEN_CLIENT_OPTION: &str = "@bridge_hidden_client";
+
+/// `list-clients -F`: whether the client is a control client, its pid, the
+/// [`HIDDEN_CLIENT_OPTION`] of its session (empty when unset), its flags
+/// and the name of its session (last: it may hold spaces).
+pub const CLIENT_SESSIONS_FORMAT: &str = "#{client_control_mode} #{client_pid} #{@bridge_hidden_client} #{client_flags} #{client_session}";
+
+/// One line of a [`CLIENT_SESSIONS_FORMAT`] reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientSession {
+    /// A control client (`-C`/`-CC`), not a terminal.
+    pub control: bool,
+    pub pid: u32,
+    /// The pid its session's [`HIDDEN_CLIENT_OPTION`] names, if set.
+    pub hidden_pid: Option<u32>,
+    /// `#{client_flags}`: comma-separated names (tmux 3.2–3.7 print
+    /// `read-only` and `ignore-size` alike for a terminal client).
+    pub flags: String,
+    /// The name of its session.
+    pub session: String,
+}
+
+impl ClientSession {
+    /// Parses one reply line.
+    pub fn parse(line: &[u8]) -> Result<ClientSession, ListingError> {
+        let err = |field| ListingError::new("list-clients", field, line);
+        let mut f = line.splitn(5, |&b| b == b' ');
+        let control = match f.next() {
+            Some(b"1") => true,
+            Some(b"0") => false,
+            _ => return Err(err("client_control_mode")),
+        };
+        let pid = f
+            .next()
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+            .ok_or_else(|| err("client_pid"))?;
+        let hidden_pid = match f.next().ok_or_else(|| err(HIDDEN_CLIENT_OPTION))? {
+            b"" => None,
+            v => Some(
+                std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| err(HIDDEN_CLIENT_OPTION))?,
+            ),
+        };
+        let flags = f
+            .next()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .ok_or_else(|| err("client_flags"))?;
+        let session = String::from_utf8_lossy(f.next().unwrap_or_default()).into_owned();
+        Ok(ClientSession {
+            control,
+            pid,
+            hidden_pid,
+            flags,
+            session,
+        })
+    }
+
+    /// Whether this is a person's terminal: not a control client, and not
+    /// the runner's hidden client (the pid its session's
+    /// [`HIDDEN_CLIENT_OPTION`] names, with the `read-only` and
+    /// `ignore-size` flags that client always has; a person's own
+    /// read-only, ignore-size client has another pid, and a stale option
+    /// whose pid a person's new client reused lacks those flags unless the
+    /// person asked for both).
+    pub fn is_terminal(&self) -> bool {
+        let flag = |name: &str| self.flags.split(',').any(|f| f == name);
+        let hidden = self.hidden_pid == Some(self.pid) && flag("read-only") && flag("ignore-size");
+        !self.control && !hidden
+    }
+}
 
 /// One line of a [`SESSIONS_FORMAT`] reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,19 +337,6 @@ impl SessionLine {
             name,
         })
     }
-}
-
-/// One line of a [`CLIENT_SESSIONS_FORMAT`] reply: (control client, session name).
-pub fn parse_client_session(line: &[u8]) -> Result<(bool, String), ListingError> {
-    let err = |field| ListingError::new("list-clients", field, line);
-    let mut f = line.splitn(2, |&b| b == b' ');
-    let control = match f.next() {
-        Some(b"1") => true,
-        Some(b"0") => false,
-        _ => return Err(err("client_control_mode")),
-    };
-    let name = String::from_utf8_lossy(f.next().unwrap_or_default()).into_owned();
-    Ok((control, name))
 }
 
 #[cfg(test)]

@@ -13,7 +13,9 @@
 //! measure exactly that: with only `ignore-size` clients attached tmux
 //! sizes the window by the latest one, reference §11) → [`HiddenOp::Start`]
 //! → [`HiddenEvent::Spawned`] (its pid is never counted as a person's
-//! terminal, here or in the `status` sent to the relay) →
+//! terminal, here or in the `status` sent to the relay, and the session's
+//! `@bridge_hidden_client` option names it for `tmux-bridge ls` until it
+//! exits) →
 //! [`HiddenEvent::Ready`] (tmux drew on it: it is attached) → pause the
 //! flooding panes. No pane floods any more → [`HiddenOp::Stop`] →
 //! [`HiddenEvent::Exited`]. A failed spawn or a client that dies early
@@ -21,7 +23,7 @@
 //! flood is over; the next flood tries again.
 
 use tmux_cc::Reply;
-use tmux_cc::command;
+use tmux_cc::command::{self, Target};
 use tmux_cc::listing::{self, TerminalSize};
 use tracing::{debug, warn};
 
@@ -140,6 +142,7 @@ impl Machine {
         match ev {
             HiddenEvent::Spawned { pid } => {
                 self.hidden.pid = Some(pid);
+                self.name_hidden(Some(pid));
                 if self.hidden.phase == Phase::Starting {
                     self.hidden.phase = Phase::Attaching;
                 } else {
@@ -168,6 +171,7 @@ impl Machine {
             }
             HiddenEvent::Exited => {
                 self.hidden.pid = None;
+                self.name_hidden(None);
                 match self.hidden.phase {
                     Phase::Attaching | Phase::Ready => {
                         warn!("the hidden client exited during a flood");
@@ -187,6 +191,26 @@ impl Machine {
                 // list them again so a person's count is exact.
                 self.list_clients();
             }
+        }
+    }
+
+    /// Names the hidden client's pid in the session's
+    /// `listing::HIDDEN_CLIENT_OPTION` (or, `None`, unsets it), where
+    /// anything listing clients, such as `tmux-bridge ls` in another
+    /// process, tells it from a person's terminal.
+    fn name_hidden(&mut self, pid: Option<u32>) {
+        let Some(session) = self.model.topology().session else {
+            return;
+        };
+        let target = Target::Session(session);
+        let option = listing::HIDDEN_CLIENT_OPTION;
+        let line = match pid {
+            Some(pid) => command::set_option_user(&target, option, &pid.to_string()),
+            None => command::unset_option_user(&target, option),
+        };
+        match line {
+            Ok(line) => self.issue(line, Expect::Ignore("set-option @bridge_hidden_client")),
+            Err(err) => warn!(error = %err, "naming the hidden client"),
         }
     }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tmux_cc::listing::{self, SessionLine};
 use tmux_cc::naming;
-use tracing::info;
+use tracing::{debug, info};
 
 use crate::tmux::TmuxServer;
 
@@ -264,7 +264,8 @@ impl Server {
         }
     }
 
-    /// Terminals (not control clients) attached, per session name.
+    /// Terminals attached, per session name: neither control clients nor
+    /// the runner's hidden client (`tmux_cc::listing::ClientSession::is_terminal`).
     pub async fn attached_terminals(&self) -> anyhow::Result<HashMap<String, u32>> {
         let out = self
             .tmux
@@ -277,8 +278,10 @@ impl Server {
         let mut counts = HashMap::new();
         if out.status.success() {
             for line in out.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                if let Ok((false, name)) = listing::parse_client_session(line) {
-                    *counts.entry(name).or_insert(0) += 1;
+                match listing::ClientSession::parse(line) {
+                    Ok(c) if c.is_terminal() => *counts.entry(c.session).or_insert(0) += 1,
+                    Ok(_) => {}
+                    Err(e) => debug!(field = e.field, "unreadable list-clients line"),
                 }
             }
         }

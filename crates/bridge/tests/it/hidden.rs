@@ -3,12 +3,13 @@
 //! loopback port, a browser client): a read-only, ignore-size client
 //! appears in `list-clients` during the flood and is gone after it, the
 //! window keeps its size, the page is never told a terminal is attached,
-//! and the browser ends on tmux's own screen.
+//! nor is `tmux-bridge ls` (a person's own read-only, ignore-size client
+//! is), and the browser ends on tmux's own screen.
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
 
-use crate::e2e::{converge, session_name, spawn_daemon};
+use crate::e2e::{converge, server, session_name, spawn_daemon};
 use testkit::*;
 
 /// Non-control clients of the server: (pid, flags), from `list-clients`.
@@ -41,6 +42,28 @@ fn window_size(tmux: &Tmux, pane: &str) -> Result<String> {
         ])?
         .trim()
         .to_owned())
+}
+
+/// What `tmux-bridge ls` counts as the session's attached terminals.
+async fn listed(tmux: &Tmux, name: &str) -> Result<u32> {
+    let counts = bridge::daemon::server::Server::new(server(tmux))
+        .attached_terminals()
+        .await?;
+    Ok(counts.get(name).copied().unwrap_or(0))
+}
+
+/// The session's `@bridge_hidden_client` option (empty when unset).
+fn hidden_option(tmux: &Tmux, name: &str) -> Result<String> {
+    let target = format!("={name}:");
+    let out = tmux.run(&[
+        "show-options",
+        "-v",
+        "-q",
+        "-t",
+        &target,
+        tmux_cc::listing::HIDDEN_CLIENT_OPTION,
+    ])?;
+    Ok(out.trim().to_owned())
 }
 
 /// What the relay says of the session's attached terminals.
@@ -110,12 +133,23 @@ async fn a_flood_alone_gets_a_hidden_client_that_changes_nothing_a_person_sees()
         flags.contains("read-only") && flags.contains("ignore-size"),
         "its flags: {flags}"
     );
+    // The runner names it in the session's option (a command away).
+    let mut named = false;
+    for _ in 0..100 {
+        if hidden_option(&tmux, &name)? == pid.to_string() {
+            named = true;
+            break;
+        }
+        b.drain_for(20).await?;
+    }
+    assert!(named, "the hidden client's pid never reached the option");
     // While it stays: one client, the window as it was, no terminal for
     // the page.
     for _ in 0..10 {
         b.drain_for(100).await?;
         assert_eq!(window_size(&tmux, &pane)?, size, "the window was resized");
         assert_eq!(attached(&login, &sid).await?, 0, "counted as a person");
+        assert_eq!(listed(&tmux, &name).await?, 0, "ls counts it");
         let now = terminals(&tmux)?;
         assert_eq!(now.len(), 1, "one hidden client at most: {now:?}");
         assert_eq!(now[0].0, pid, "the same hidden client all along");
@@ -138,6 +172,36 @@ async fn a_flood_alone_gets_a_hidden_client_that_changes_nothing_a_person_sees()
     assert_eq!(window_size(&tmux, &pane)?, size, "the window was resized");
     converge(&mut b, &tmux, &pane, 15).await?;
     b.check_gap_free()?;
+    let mut unnamed = false;
+    for _ in 0..100 {
+        if hidden_option(&tmux, &name)?.is_empty() {
+            unnamed = true;
+            break;
+        }
+        b.drain_for(20).await?;
+    }
+    assert!(unnamed, "the option still names the hidden client");
+
+    // A person's own read-only, ignore-size terminal is a person's.
+    let (cols, rows) = size
+        .split_once('x')
+        .map(|(c, r)| (c.parse::<u16>(), r.parse::<u16>()))
+        .context("window size")?;
+    let flags = bridge::hidden::FLAGS;
+    let tty = TtyClient::attach_with_flags(&tmux, &name, cols?, rows? + 1, flags).await?;
+    let mut seen = false;
+    for _ in 0..100 {
+        b.drain_for(50).await?;
+        if listed(&tmux, &name).await? == 1 && attached(&login, &sid).await? == 1 {
+            seen = true;
+            break;
+        }
+    }
+    assert!(
+        seen,
+        "a person's read-only, ignore-size terminal was not counted"
+    );
+    drop(tty);
 
     cancel.cancel();
     daemon.await??;

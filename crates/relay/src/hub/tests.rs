@@ -216,6 +216,54 @@ fn presence_counts_tabs_per_viewer() {
     );
     hub.remove_browser(b.id);
     assert_eq!(hub.viewers()[0].tabs, 1);
+    // A browser named again moves its tab; one that leaves takes it along.
+    hub.set_browser_viewer(a.id, "bob", false);
+    hub.remove_browser(c.id);
+    let names: Vec<(String, u32)> = hub
+        .viewers()
+        .into_iter()
+        .map(|v| (v.name, v.tabs))
+        .collect();
+    assert_eq!(names, vec![("bob".into(), 1)]);
+}
+
+/// What a presence watcher holds now, parsed.
+fn presence_of(rx: &mut watch::Receiver<Option<Arc<str>>>) -> serde_json::Value {
+    let text = rx.borrow_and_update().clone().expect("a presence");
+    serde_json::from_str(&text).expect("presence json")
+}
+
+#[test]
+fn presence_is_the_latest_message_only_and_never_queued() {
+    let hub = SessionHub::new(1, None);
+    let first = hub.add_browser(Arc::new(BrowserQueue::new()));
+    hub.set_browser_viewer(first.id, "alice", false);
+    let mut rx = hub.watch_presence();
+    assert!(
+        rx.has_changed().expect("open"),
+        "a new watcher sends the current one"
+    );
+    assert_eq!(presence_of(&mut rx)["viewers"][0]["tabs"], 1);
+    // A crowd joins: the watcher sees one change, the last one; nothing
+    // piles up in the browsers' queues.
+    let crowd: Vec<_> = (0..100)
+        .map(|_| hub.add_browser(Arc::new(BrowserQueue::new())))
+        .collect();
+    for b in &crowd {
+        hub.set_browser_viewer(b.id, "alice", false);
+    }
+    hub.set_attached_clients(2);
+    assert!(rx.has_changed().expect("open"));
+    let now = presence_of(&mut rx);
+    assert_eq!(now["viewers"][0]["tabs"], 101);
+    assert_eq!(now["attached_clients"], 2);
+    assert!(!rx.has_changed().expect("open"));
+    assert!(first.queue.try_pop().is_none());
+    assert!(crowd.iter().all(|b| b.queue.try_pop().is_none()));
+    for b in &crowd {
+        hub.remove_browser(b.id);
+    }
+    assert_eq!(presence_of(&mut rx)["viewers"][0]["tabs"], 1);
 }
 
 #[tokio::test]

@@ -511,6 +511,23 @@ const PACE_FROM: usize = 200;
 /// See [`PACE_FROM`].
 const PACE: Duration = Duration::from_millis(20);
 
+/// The shortest time between two `presence` messages to one browser. A
+/// session's presence changes with every browser that joins or leaves:
+/// sending each change to every browser made a crowd's joins quadratic
+/// (1,000 sockets took 6–7 s to join, README "Fan-out"). Each browser
+/// sends the latest presence, then waits this long before it sends the
+/// next latest, so a burst of N joins costs each browser a few writes,
+/// not N, and the page is at most this late.
+const PRESENCE_EVERY: Duration = Duration::from_millis(250);
+
+/// Completes at `when`, never when `None`.
+async fn sleep_until_some(when: Option<tokio::time::Instant>) {
+    match when {
+        Some(when) => tokio::time::sleep_until(when).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Writes `first` and whatever else the queue holds (up to [`MAX_BATCH`]
 /// items) to the socket's buffer, then flushes once: one write for the
 /// lot. Frames the browser has are skipped; a gap, a resync or a fresh
@@ -759,6 +776,10 @@ async fn serve(
     };
     // Awaiting a fresh snapshot: what the store would have sent instead.
     let mut resume_limit = fresh.map(|(_, missed)| missed);
+    // Who watches: the latest only, at most once per PRESENCE_EVERY.
+    let mut presence = hub.watch_presence();
+    let mut presence_open = true;
+    let mut presence_held: Option<tokio::time::Instant> = None;
 
     loop {
         enum Event {
@@ -767,6 +788,8 @@ async fn serve(
             ShareEnded(String),
             Tick,
             Out(Outgoing),
+            Presence(bool),
+            PresenceDue,
             Incoming(Option<Result<Message, axum::Error>>),
         }
         let event = tokio::select! {
@@ -777,6 +800,10 @@ async fn serve(
             () = alive.tick() => Event::Tick,
             msg = socket.recv() => Event::Incoming(msg),
             item = reg.queue.pop() => Event::Out(item),
+            changed = presence.changed(), if presence_open && presence_held.is_none() => {
+                Event::Presence(changed.is_ok())
+            }
+            () = sleep_until_some(presence_held), if presence_held.is_some() => Event::PresenceDue,
         };
         if matches!(event, Event::Incoming(Some(Ok(_)))) {
             alive.heard();
@@ -843,6 +870,18 @@ async fn serve(
                     tokio::time::sleep(PACE).await;
                 }
             }
+            Event::Presence(false) => presence_open = false,
+            Event::Presence(true) => {
+                let text = presence.borrow_and_update().clone();
+                if let Some(text) = text {
+                    let msg = Message::Text(text.as_ref().into());
+                    if let Err(ending) = send(socket, msg, limit).await {
+                        return ending;
+                    }
+                    presence_held = Some(tokio::time::Instant::now() + PRESENCE_EVERY);
+                }
+            }
+            Event::PresenceDue => presence_held = None,
             Event::Incoming(None) => return None,
             Event::Incoming(Some(Err(e))) => {
                 if let Some(ending) = super::error_close(&e, "1 MiB") {

@@ -225,6 +225,13 @@ fn sessions_windows_options() {
     assert!(set_option_user(&Target::Pane(PaneId(1)), "bridge_id", "x").is_err());
     assert!(set_option_user(&Target::Pane(PaneId(1)), "@a;b", "x").is_err());
     assert_eq!(
+        unset_option_user(&Target::Session(SessionId(1)), "@bridge_hidden_client")
+            .map(|l| l.text().to_owned())
+            .as_deref(),
+        Ok("set-option -u -t '$1' -- '@bridge_hidden_client'")
+    );
+    assert!(unset_option_user(&Target::Pane(PaneId(1)), "x").is_err());
+    assert_eq!(
         show_option(&Target::Pane(PaneId(1)), "@x")
             .map(|l| l.text().to_owned())
             .as_deref(),

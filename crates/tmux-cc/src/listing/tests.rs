@@ -160,9 +160,40 @@ fn session_lines() {
             "{line:?}"
         );
     }
+}
+
+#[test]
+fn client_sessions_tell_a_persons_terminal_from_the_runners_hidden_client() {
+    assert!(CLIENT_SESSIONS_FORMAT.contains(&format!("#{{{HIDDEN_CLIENT_OPTION}}}")));
+    let parse = |line: &str| ClientSession::parse(line.as_bytes()).expect(line);
+    let person = parse("0 41  attached,focused,UTF-8 my work");
     assert_eq!(
-        parse_client_session(b"0 my work").ok(),
-        Some((false, "my work".to_owned()))
+        person,
+        ClientSession {
+            control: false,
+            pid: 41,
+            hidden_pid: None,
+            flags: "attached,focused,UTF-8".into(),
+            session: "my work".into(),
+        }
     );
-    assert!(parse_client_session(b"2 x").is_err());
+    assert!(person.is_terminal());
+    assert!(!parse("1 40  attached,control-mode,UTF-8 s").is_terminal());
+    // tmux 3.2–3.7 print these flags alike (server_client_get_flags).
+    let hidden = "0 42 42 attached,ignore-size,read-only,UTF-8 s";
+    assert!(!parse(hidden).is_terminal());
+    // A person's own read-only, ignore-size client beside it.
+    assert!(parse("0 43 42 attached,ignore-size,read-only,UTF-8 s").is_terminal());
+    // A stale pid reused by a person's ordinary client.
+    assert!(parse("0 42 42 attached,focused,UTF-8 s").is_terminal());
+    for (line, field) in [
+        ("2 1  f s", "client_control_mode"),
+        ("0 x  f s", "client_pid"),
+        ("0 1 x f s", HIDDEN_CLIENT_OPTION),
+        ("0 1", HIDDEN_CLIENT_OPTION),
+        ("0 1 ", "client_flags"),
+    ] {
+        let err = ClientSession::parse(line.as_bytes()).expect_err(line);
+        assert_eq!(err.field, field, "{line:?}");
+    }
 }

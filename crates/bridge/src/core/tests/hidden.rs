@@ -10,6 +10,9 @@ use crate::core::{HiddenEvent, HiddenOp};
 
 const SIZE_CMD: &str = "display-message -p -t '$0' -- '#{window_width} #{window_height} #{status}'";
 const HIDDEN_PID: u32 = 900;
+/// The session's option naming the hidden client for `tmux-bridge ls`.
+const NAME_CMD: &str = "set-option -t '$0' -- '@bridge_hidden_client' '900'";
+const UNNAME_CMD: &str = "set-option -u -t '$0' -- '@bridge_hidden_client'";
 
 fn hidden_ops(effects: &[Effect]) -> Vec<HiddenOp> {
     effects
@@ -37,7 +40,8 @@ fn flood_with_hidden_client(h: &mut H) -> Vec<Effect> {
         "the window plus its status line"
     );
     let e = hidden(h, HiddenEvent::Spawned { pid: HIDDEN_PID });
-    assert!(cmds(&e).is_empty(), "not attached yet: {e:?}");
+    assert_eq!(cmds(&e), [NAME_CMD], "named, not attached yet");
+    h.reply(true, &[]);
     let e = hidden(h, HiddenEvent::Ready);
     assert_eq!(cmds(&e), ["refresh-client -A '%0:pause'"]);
     h.reply(true, &[]);
@@ -72,9 +76,11 @@ fn a_flood_alone_gets_a_hidden_client_that_leaves_when_it_is_over() {
         [(PaneId(0), 10_000, true)],
         "full resync, then continue"
     );
-    // Gone: listed again, still no person.
+    // Gone: no longer named, listed again, still no person.
     let e = hidden(&mut h, HiddenEvent::Exited);
-    assert!(cmds(&e)[0].starts_with("list-clients"), "{e:?}");
+    assert_eq!(cmds(&e)[0], UNNAME_CMD, "{e:?}");
+    assert!(cmds(&e)[1].starts_with("list-clients"), "{e:?}");
+    h.reply(true, &[]);
     assert!(texts(&h.clients(&[])).is_empty());
     // The next flood starts one again.
     h.answer_resync(PaneId(0), &["final"], true);
@@ -158,8 +164,10 @@ fn a_hidden_client_that_dies_mid_flood_lets_the_pane_continue() {
     flood_with_hidden_client(&mut h);
     let e = hidden(&mut h, HiddenEvent::Exited);
     let c = cmds(&e);
-    assert_eq!(c[0], "refresh-client -A '%0:continue'", "{e:?}");
-    assert!(c[1].starts_with("list-clients"), "{e:?}");
+    assert_eq!(c[0], UNNAME_CMD, "{e:?}");
+    assert_eq!(c[1], "refresh-client -A '%0:continue'", "{e:?}");
+    assert!(c[2].starts_with("list-clients"), "{e:?}");
+    h.reply(true, &[]);
     h.reply(true, &[]);
     h.clients(&[]);
     // Unpaused again: the flood ends after 150 ms without output, and its
@@ -222,6 +230,7 @@ fn a_flood_while_the_last_client_leaves_gets_the_next_one_after_it_exited() {
     let (_, e) = flood(&mut h);
     assert!(cmds(&e).is_empty(), "{e:?}");
     let e = hidden(&mut h, HiddenEvent::Exited);
-    assert_eq!(cmds(&e)[0], SIZE_CMD, "{e:?}");
-    assert!(cmds(&e)[1].starts_with("list-clients"), "{e:?}");
+    assert_eq!(cmds(&e)[0], UNNAME_CMD, "{e:?}");
+    assert_eq!(cmds(&e)[1], SIZE_CMD, "{e:?}");
+    assert!(cmds(&e)[2].starts_with("list-clients"), "{e:?}");
 }
