@@ -407,9 +407,6 @@ struct SessionInner {
     /// ([`SessionHub::publish_unstored`]), oldest first: a browser that
     /// joins or catches up from the store gets them after what it read.
     unstored: VecDeque<LiveFrame>,
-    /// The session's numbering epoch, once a runner said `rebase` to this
-    /// relay process (else the stored one holds).
-    epoch: Option<String>,
     /// Tabs per named viewer, keyed `(read_only, name)` (the order
     /// `presence` lists them in), kept as browsers are named and leave, so
     /// that a change costs the viewers, not the browsers.
@@ -691,13 +688,7 @@ impl SessionHub {
             s.head_seq = stored_head;
         }
         s.unstored.clear();
-        s.epoch = Some(epoch.clone());
         broadcast_text(&s.browsers, &RelayToBrowser::Epoch { epoch, reset });
-    }
-
-    /// The numbering epoch a runner set through this relay process, if any.
-    pub fn epoch(&self) -> Option<String> {
-        lock(&self.inner).epoch.clone()
     }
 
     /// Pushes `frame` to every browser queue; returns how many overflowed.

@@ -252,8 +252,9 @@ async fn run(
     let hub = st.hub.session(record.id);
     hub.note_head(record.last_seq);
     // Records of another numbering epoch (the runner started over since)
-    // may not be the store's: such a browser starts from scratch.
-    let current = hub.epoch().unwrap_or_else(|| record.epoch.clone());
+    // may not be the store's: such a browser starts from scratch. The
+    // store has the epoch, whichever relay the runner said `rebase` to.
+    let current = record.epoch.clone();
     let other_epoch = k > 0 && epoch.as_ref().is_some_and(|e| *e != current);
     if other_epoch {
         info!(last_seq = k, "browser resumes another epoch; from scratch");
