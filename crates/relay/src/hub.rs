@@ -6,10 +6,11 @@
 //!
 //! The runner task pushes each frame to every browser queue (a Batch as
 //! soon as it is validated and handed to the store, when its runner says
-//! `rebase`; else once stored) without ever waiting: a queue that would exceed its limits (protocol.md §6) is
-//! emptied and set to await a snapshot, and the runner is asked for one. So a
-//! slow browser never slows the runner or the other browsers, and nothing is
-//! buffered without bound. Browser input goes the other way through the
+//! `rebase`; else once stored) without ever waiting: a queue that would
+//! exceed its limits (protocol.md §6) is emptied and set to await a
+//! snapshot, and the runner is asked for one. So a slow browser never
+//! slows the runner or the other browsers, and nothing is buffered
+//! without bound. Browser input goes the other way through the
 //! runner's bounded channel (back-pressure lands on that browser only).
 //! Who watches (`presence`) is not queued: the hub keeps the latest
 //! message, serialized once per change, and each browser task sends the
