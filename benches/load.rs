@@ -792,6 +792,7 @@ const BUSY_SESSIONS: usize = 10;
 /// output on a WebSocket client (five creations per run).
 async fn daemon_case(bins: &Bins, runs: usize) -> Result<()> {
     println!("\n## runner daemon: {IDLE_SESSIONS} idle sessions in one process");
+    println!("runner: {}", bins.bridge.display());
     let mut rss = Vec::new();
     let mut anon = Vec::new();
     let (mut one_rss, mut one_anon) = (Vec::new(), Vec::new());
