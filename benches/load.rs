@@ -16,6 +16,10 @@
 //!                          # floods through ttyd and the bridge alone
 //! LOAD_ONLY=daemon cargo bench -p benches --bench load   # the runner daemon:
 //!                          # 50 idle sessions (RSS, CPU), create → first output
+//! LOAD_ONLY=idle cargo bench -p benches --bench load     # the runner's idle
+//!                          # RSS with one session and where it goes
+//!                          # (scripts/rss-split); LOAD_BRIDGE=path picks
+//!                          # another runner binary to compare
 //! LOAD_ONLY=search SEARCH_PG=postgres://postgres@127.0.0.1:5432/postgres \
 //!     cargo bench -p benches --bench load   # the search index over 1 GB of
 //!                          # output (load_search.rs; needs no binaries or tmux)
@@ -199,6 +203,9 @@ fn main() -> Result<()> {
         if !only.is_empty() && wanted("daemon") {
             daemon_case(&bins, runs).await?;
         }
+        if !only.is_empty() && wanted("idle") {
+            idle_case(&bins, runs).await?;
+        }
         if only == "trace" {
             return trace::run(&bins, 300).await;
         }
@@ -334,8 +341,10 @@ impl Bins {
             .parent()
             .and_then(Path::parent)
             .context("no target dir")?;
+        // LOAD_BRIDGE: another runner binary (a build to compare with).
         let bins = Bins {
-            bridge: dir.join("tmux-bridge"),
+            bridge: std::env::var_os("LOAD_BRIDGE")
+                .map_or_else(|| dir.join("tmux-bridge"), PathBuf::from),
             relay: dir.join("tmux-relay"),
         };
         if !bins.bridge.exists() || !bins.relay.exists() {
@@ -783,6 +792,7 @@ const BUSY_SESSIONS: usize = 10;
 /// output on a WebSocket client (five creations per run).
 async fn daemon_case(bins: &Bins, runs: usize) -> Result<()> {
     println!("\n## runner daemon: {IDLE_SESSIONS} idle sessions in one process");
+    println!("runner: {}", bins.bridge.display());
     let mut rss = Vec::new();
     let mut anon = Vec::new();
     let (mut one_rss, mut one_anon) = (Vec::new(), Vec::new());
@@ -930,6 +940,44 @@ async fn daemon_case(bins: &Bins, runs: usize) -> Result<()> {
         &first_output,
         "ms",
     );
+    Ok(())
+}
+
+/// The runner's idle footprint: one session, 10 s of nothing, then its
+/// RSS and where it goes (`scripts/rss-split`: the executable's sections,
+/// libraries, heap, stacks), and the relay's RSS beside it.
+async fn idle_case(bins: &Bins, runs: usize) -> Result<()> {
+    println!("\n## runner daemon: 1 idle session, after 10 s");
+    println!("runner: {}", bins.bridge.display());
+    let (mut rss, mut anon, mut relay) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..runs {
+        let sys = start_system(bins, "load-i", None).await?;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        rss.push(proc_rss_mb(sys.bridge.id()));
+        anon.push(proc_status_mb(sys.bridge.id(), "RssAnon:"));
+        relay.push(proc_rss_mb(sys.relay.id()));
+        if run == 0
+            && let Some(pid) = sys.bridge.id()
+        {
+            let split = std::process::Command::new("../scripts/rss-split")
+                .arg(pid.to_string())
+                .output();
+            match split {
+                Ok(out) if out.status.success() => {
+                    println!("{}", String::from_utf8_lossy(&out.stdout));
+                }
+                Ok(out) => println!(
+                    "scripts/rss-split failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+                Err(err) => println!("scripts/rss-split did not start: {err}"),
+            }
+        }
+        sys.stop().await;
+    }
+    row("runner RSS, 1 session, idle 10 s", &rss, "MB");
+    row("runner RSS, 1 session, idle 10 s: anonymous", &anon, "MB");
+    row("relay RSS beside it", &relay, "MB");
     Ok(())
 }
 

@@ -29,6 +29,7 @@ enum Command {
     /// Pair this machine with an account on a relay (prints a code to approve on its page).
     Pair(cli::pair::Args),
     /// Serve your tmux sessions in the browser through an embedded local relay (the local default).
+    #[cfg(feature = "up")]
     Up(cli::up::Args),
     /// Run the runner daemon: serve every bridged tmux session through a relay, with a runner token.
     #[command(alias = "connect")]
@@ -46,6 +47,7 @@ enum Command {
     /// Run the runner daemon as a background service that starts at login (systemd user unit, launchd agent).
     Service(cli::service::Args),
     /// Print a fresh one-time login link for the running `tmux-bridge up`.
+    #[cfg(feature = "up")]
     LoginLink(cli::login_link::Args),
 }
 
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Command::Events(args) => cli::events::run(args),
         Command::Replay(args) => cli::replay::run(args),
         Command::Pair(args) => cli::pair::run(args),
+        #[cfg(feature = "up")]
         Command::Up(args) => cli::up::run(args),
         Command::Run(args) => cli::run::run(args),
         Command::New(args) => cli::new::run(args),
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Ls(args) => cli::ls::run(args),
         Command::Status(args) => cli::status::run(args),
         Command::Service(args) => cli::service::run(args),
+        #[cfg(feature = "up")]
         Command::LoginLink(args) => cli::login_link::run(args),
     };
     match result {

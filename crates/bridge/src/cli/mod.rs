@@ -3,6 +3,7 @@
 pub mod attach;
 pub mod events;
 pub mod kill;
+#[cfg(feature = "up")]
 pub mod login_link;
 pub mod ls;
 pub mod new;
@@ -11,6 +12,7 @@ pub mod replay;
 pub mod run;
 pub mod service;
 pub mod status;
+#[cfg(feature = "up")]
 pub mod up;
 
 use std::io::Read;
@@ -33,6 +35,19 @@ pub fn read_input(path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
         }
     };
     Ok(buf)
+}
+
+/// Parses `COLSxROWS`.
+pub fn parse_size(s: &str) -> Result<(u16, u16), String> {
+    let (c, r) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("expected COLSxROWS, got {s:?}"))?;
+    let cols: u16 = c.parse().map_err(|_| format!("bad column count {c:?}"))?;
+    let rows: u16 = r.parse().map_err(|_| format!("bad row count {r:?}"))?;
+    if !(1..=1000).contains(&cols) || !(1..=1000).contains(&rows) {
+        return Err(format!("size {cols}x{rows} is outside 1..=1000"));
+    }
+    Ok((cols, rows))
 }
 
 /// Which tmux server: the flags every subcommand that talks to tmux takes.

@@ -20,7 +20,7 @@ pub struct Args {
     #[arg(long)]
     pub cwd: Option<PathBuf>,
     /// Size of the session, as COLSxROWS.
-    #[arg(long, default_value = "120x32", value_parser = super::up::parse_size)]
+    #[arg(long, default_value = "120x32", value_parser = super::parse_size)]
     pub size: (u16, u16),
     #[command(flatten)]
     pub tmux: super::TmuxArgs,

@@ -32,7 +32,7 @@ pub struct Args {
     #[command(flatten)]
     pub tmux: super::TmuxArgs,
     /// Size of the session when it is created, as COLSxROWS.
-    #[arg(long, default_value = "120x32", value_parser = parse_size)]
+    #[arg(long, default_value = "120x32", value_parser = super::parse_size)]
     pub size: (u16, u16),
     /// Seconds between checkpoint snapshots of a session that changed
     /// (default 30). Tests lower it so a fresh tab starts from a snapshot
@@ -50,19 +50,6 @@ fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
         return Err(format!("{secs} s is outside 0.1..=86400"));
     }
     Ok(std::time::Duration::from_secs_f64(secs))
-}
-
-/// Parses `COLSxROWS`.
-pub fn parse_size(s: &str) -> Result<(u16, u16), String> {
-    let (c, r) = s
-        .split_once(['x', 'X'])
-        .ok_or_else(|| format!("expected COLSxROWS, got {s:?}"))?;
-    let cols: u16 = c.parse().map_err(|_| format!("bad column count {c:?}"))?;
-    let rows: u16 = r.parse().map_err(|_| format!("bad row count {r:?}"))?;
-    if !(1..=1000).contains(&cols) || !(1..=1000).contains(&rows) {
-        return Err(format!("size {cols}x{rows} is outside 1..=1000"));
-    }
-    Ok((cols, rows))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
