@@ -187,15 +187,7 @@ impl ClientLine {
     pub fn parse(line: &[u8]) -> Result<ClientLine, ListingError> {
         let err = |field| ListingError::new("list-clients", field, line);
         let mut f = line.splitn(4, |&b| b == b' ');
-        let control = match f.next() {
-            Some(b"1") => true,
-            Some(b"0") => false,
-            _ => return Err(err("client_control_mode")),
-        };
-        let pid = f
-            .next()
-            .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
-            .ok_or_else(|| err("client_pid"))?;
+        let (control, pid) = control_and_pid(&mut f, line)?;
         let session = match f.next().unwrap_or_default() {
             b"" => None,
             id => Some(SessionId::parse_bytes(id).ok_or_else(|| err("session_id"))?),
@@ -208,6 +200,25 @@ impl ClientLine {
             tty,
         })
     }
+}
+
+/// The first two fields of a `list-clients` line: `#{client_control_mode}`
+/// and `#{client_pid}`.
+fn control_and_pid<'a>(
+    f: &mut impl Iterator<Item = &'a [u8]>,
+    line: &[u8],
+) -> Result<(bool, u32), ListingError> {
+    let err = |field| ListingError::new("list-clients", field, line);
+    let control = match f.next() {
+        Some(b"1") => true,
+        Some(b"0") => false,
+        _ => return Err(err("client_control_mode")),
+    };
+    let pid = f
+        .next()
+        .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+        .ok_or_else(|| err("client_pid"))?;
+    Ok((control, pid))
 }
 
 /// `list-sessions -F`: the server's pid, the session id, the
@@ -251,15 +262,7 @@ impl ClientSession {
     pub fn parse(line: &[u8]) -> Result<ClientSession, ListingError> {
         let err = |field| ListingError::new("list-clients", field, line);
         let mut f = line.splitn(5, |&b| b == b' ');
-        let control = match f.next() {
-            Some(b"1") => true,
-            Some(b"0") => false,
-            _ => return Err(err("client_control_mode")),
-        };
-        let pid = f
-            .next()
-            .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
-            .ok_or_else(|| err("client_pid"))?;
+        let (control, pid) = control_and_pid(&mut f, line)?;
         let hidden_pid = match f.next().ok_or_else(|| err(HIDDEN_CLIENT_OPTION))? {
             b"" => None,
             v => Some(
