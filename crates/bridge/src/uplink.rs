@@ -27,8 +27,9 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use protocol::runner::{
-    Channel, ChannelStatus, CloseReason, CommandOp, ErrorBody, Hello, JobReport, LogChunk, Open,
-    RelayMsg as Wire, RunnerMsg, TunnelError, split_channel, tunnel::channel_stream, with_channel,
+    Channel, ChannelStatus, CloseReason, CommandOp, ErrorBody, FEATURE_REBASE, Hello, JobReport,
+    LogChunk, Open, RelayMsg as Wire, RunnerMsg, TunnelError, split_channel,
+    tunnel::channel_stream, with_channel,
 };
 use rand::Rng;
 use tokio::net::TcpStream;
@@ -256,6 +257,8 @@ struct State {
     to_daemon: mpsc::UnboundedSender<FromUplink>,
     /// The live connection's preview streams.
     tunnels: Option<Tunnels>,
+    /// The live connection's relay takes `rebase` (its `welcome.features`).
+    relay_rebase: bool,
 }
 
 fn text(msg: &RunnerMsg) -> Option<Message> {
@@ -301,7 +304,13 @@ impl State {
                     }
                     ToRelay::Status { attached_clients } => chan.attached = attached_clients,
                     ToRelay::Rebase { generation } => {
-                        if connected && chan.opened && generation == self.generation {
+                        // An older relay fans out only after the commit and
+                        // would close the connection on `rebase`.
+                        if connected
+                            && chan.opened
+                            && generation == self.generation
+                            && self.relay_rebase
+                        {
                             out.extend(text(&RunnerMsg::Rebase { ch }));
                         }
                     }
@@ -584,6 +593,7 @@ pub async fn run(
         connected: false,
         started: Instant::now(),
         to_daemon,
+        relay_rebase: false,
     };
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(15));
     loop {
@@ -670,13 +680,14 @@ async fn connected(
         _ = cancel.cancelled() => return Session::Cancelled,
         r = tokio::time::timeout(Duration::from_secs(10), stream.next()) => r,
     };
-    let (runner_id, heartbeat_ms) = match welcome {
+    let (runner_id, heartbeat_ms, features) = match welcome {
         Err(_) => return lost("the relay did not answer hello within 10 s".into()),
         Ok(Some(Ok(Message::Text(t)))) => match serde_json::from_str::<Wire>(&t) {
             Ok(Wire::Welcome {
                 runner_id,
                 heartbeat_ms,
-            }) => (runner_id, heartbeat_ms),
+                features,
+            }) => (runner_id, heartbeat_ms, features),
             Ok(other) => return lost(format!("the relay answered hello with {other:?}")),
             Err(err) => return lost(format!("the relay sent a malformed welcome: {err}")),
         },
@@ -699,6 +710,7 @@ async fn connected(
     };
     info!(%runner_id, %url, "connected to relay");
     state.connected = true;
+    state.relay_rebase = features.iter().any(|f| f == FEATURE_REBASE);
     state.relays.connected();
     let _ = state
         .to_daemon
@@ -954,6 +966,7 @@ mod tests {
                 tunnels: None,
             },
             tunnels: None,
+            relay_rebase: true,
             channels: BTreeMap::new(),
             generation: 1,
             connected: true,
@@ -1035,6 +1048,34 @@ mod tests {
             1
         );
         assert!(s.channels.is_empty());
+    }
+
+    #[test]
+    fn rebase_goes_only_to_a_relay_that_takes_it() {
+        for takes in [true, false] {
+            let (mut s, _d) = state();
+            s.relay_rebase = takes;
+            let (core_tx, _core_rx) = mpsc::unbounded_channel();
+            s.local(ToUplink::Serve {
+                open: open(2),
+                to_core: core_tx,
+            });
+            s.remote(Wire::Opened {
+                ch: 2,
+                session_id: "7".into(),
+                last_seq: 0,
+            });
+            let out = s.local(ToUplink::Core {
+                ch: 2,
+                msg: ToRelay::Rebase { generation: 1 },
+            });
+            let want = if takes {
+                vec![Message::text(r#"{"t":"rebase","ch":2}"#)]
+            } else {
+                Vec::new()
+            };
+            assert_eq!(out, want, "relay takes rebase: {takes}");
+        }
     }
 
     #[test]

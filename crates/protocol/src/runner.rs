@@ -270,6 +270,11 @@ pub enum RelayMsg {
     Welcome {
         runner_id: String,
         heartbeat_ms: u64,
+        /// What this relay takes beyond protocol 2's first messages: a
+        /// runner says `rebase` only to a relay that lists it (an older
+        /// relay closes the connection on a message it does not know).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        features: Vec<String>,
     },
     Opened {
         ch: Channel,

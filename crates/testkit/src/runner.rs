@@ -191,6 +191,7 @@ impl TestRunner {
             RelayMsg::Welcome {
                 runner_id,
                 heartbeat_ms,
+                ..
             } => {
                 r.runner_id = runner_id;
                 r.heartbeat_ms = heartbeat_ms;

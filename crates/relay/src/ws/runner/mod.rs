@@ -177,6 +177,7 @@ async fn run(
     let welcome = RelayMsg::Welcome {
         runner_id: runner_id.clone(),
         heartbeat_ms: u64::try_from(st.heartbeat.as_millis()).unwrap_or(u64::MAX),
+        features: vec![protocol::runner::FEATURE_REBASE.to_owned()],
     };
     let mut channels = Channels::new(&st, &claims, &hello, &conn);
     let (tunnels, mut tunnel_rx) = st.previews.attach(&runner_id, conn.conn);
