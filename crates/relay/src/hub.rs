@@ -414,6 +414,13 @@ struct SessionInner {
     viewers: BTreeMap<(bool, String), u32>,
 }
 
+impl SessionInner {
+    /// Whether the runner serving the session is connected to this relay.
+    fn runner_here(&self) -> bool {
+        self.runner.as_ref().is_some_and(|r| r.conn != REMOTE_CONN)
+    }
+}
+
 /// The live state of one terminal session.
 #[derive(Debug)]
 pub struct SessionHub {
@@ -561,7 +568,7 @@ impl SessionHub {
     /// Replaces the ids of the session's current topology.
     pub fn set_scope(&self, scope: Scope) {
         let mut s = lock(&self.inner);
-        let local = s.runner.as_ref().is_some_and(|r| r.conn != REMOTE_CONN);
+        let local = s.runner_here();
         let stored = local.then(|| scope.to_stored());
         s.scope = scope;
         drop(s);
@@ -591,22 +598,10 @@ impl SessionHub {
             s.head_seq = s.head_seq.max(frame.last_seq);
             trim_unstored(&mut s.unstored, frame.last_seq);
         }
-        let overflowed = self.fan_out(&s.browsers, &frame);
-        let link = s.runner.as_ref().map(|r| (r.tx.clone(), r.ch));
-        let local = s.runner.as_ref().is_some_and(|r| r.conn != REMOTE_CONN);
-        drop(s);
-        if local && self.notes.is_some() {
-            // Published once per session for the other relays, after the
-            // store committed it (the caller's contract), same bytes.
-            self.note(HubNote::Frame {
-                session: self.id,
-                frame: frame.clone(),
-            });
-        }
-        if overflowed > 0
-            && let Some((tx, ch)) = link
-        {
-            let _ = tx.try_send(RelayMsg::SnapshotRequest { ch });
+        let local = s.runner_here();
+        let overflowed = self.fan_out(s, &frame);
+        if local {
+            self.note_stored(frame);
         }
         overflowed
     }
@@ -634,15 +629,7 @@ impl SessionHub {
         }
         s.head_seq = frame.last_seq;
         s.unstored.push_back(frame.clone());
-        let overflowed = self.fan_out(&s.browsers, frame);
-        let link = s.runner.as_ref().map(|r| (r.tx.clone(), r.ch));
-        drop(s);
-        if overflowed > 0
-            && let Some((tx, ch)) = link
-        {
-            let _ = tx.try_send(RelayMsg::SnapshotRequest { ch });
-        }
-        Some(overflowed)
+        Some(self.fan_out(s, frame))
     }
 
     /// The store committed a Batch that [`SessionHub::publish_unstored`]
@@ -651,9 +638,18 @@ impl SessionHub {
     pub fn stored(&self, frame: LiveFrame) {
         let mut s = lock(&self.inner);
         trim_unstored(&mut s.unstored, frame.last_seq);
-        let local = s.runner.as_ref().is_some_and(|r| r.conn != REMOTE_CONN);
+        let local = s.runner_here();
         drop(s);
-        if local && self.notes.is_some() {
+        if local {
+            self.note_stored(frame);
+        }
+    }
+
+    /// Hands a stored frame of a runner connected here to the cluster
+    /// module (if any): published once per session for the other relays,
+    /// after the store committed it, same bytes.
+    fn note_stored(&self, frame: LiveFrame) {
+        if self.notes.is_some() {
             self.note(HubNote::Frame {
                 session: self.id,
                 frame,
@@ -692,10 +688,12 @@ impl SessionHub {
         broadcast_text(&s.browsers, &RelayToBrowser::Epoch { epoch, reset });
     }
 
-    /// Pushes `frame` to every browser queue; returns how many overflowed.
-    fn fan_out(&self, browsers: &HashMap<u64, BrowserLink>, frame: &LiveFrame) -> usize {
+    /// Pushes `frame` to every browser queue, then (the lock released)
+    /// asks the runner for a snapshot if a queue overflowed; returns how
+    /// many did.
+    fn fan_out(&self, s: MutexGuard<'_, SessionInner>, frame: &LiveFrame) -> usize {
         let mut overflowed = 0usize;
-        for (id, b) in browsers {
+        for (id, b) in &s.browsers {
             if b.queue.push_frame(frame) == Pushed::Overflowed {
                 tracing::warn!(
                     session = self.id,
@@ -704,6 +702,10 @@ impl SessionHub {
                 );
                 overflowed += 1;
             }
+        }
+        drop(s);
+        if overflowed > 0 {
+            self.request_snapshot();
         }
         overflowed
     }
