@@ -74,8 +74,6 @@ struct Chan {
     instance: String,
     /// Sequence of the topology the scope was taken from.
     scope_seq: u64,
-    /// The last sequence the store holds (as far as this connection knows).
-    stored_head: u64,
 }
 
 /// The channels of one connection, and what they need from it.
@@ -175,9 +173,8 @@ impl Channels {
             }
             // A channel closed since is drained first (see `on_text`), so
             // it is still open here unless the runner closed it early.
-            if let Some(chan) = self.open.get_mut(&ch).filter(|c| c.id == id) {
+            if let Some(chan) = self.open.get(&ch).filter(|c| c.id == id) {
                 tracing::trace!(target: "latency", stage = "relay_frame_stored");
-                chan.stored_head = chan.stored_head.max(last_seq);
                 let frame = LiveFrame {
                     kind: FrameKind::Batch,
                     first_seq,
@@ -465,7 +462,6 @@ impl Channels {
                 slot: open.slot,
                 instance: open.instance,
                 scope_seq: 0,
-                stored_head: record.last_seq,
             },
         );
         self.st.notifier.sessions(&self.user_id);
@@ -749,17 +745,26 @@ impl Channels {
             ));
         };
         let epoch = crate::auth::codes::random_token(12);
-        if let Err(e) = self.st.store.set_epoch(chan.id, &epoch).await {
-            error!(session = chan.id, error = %e, "storing the epoch failed");
-            return Some((close::INTERNAL, "internal error: storage failed".into()));
-        }
+        // The store's head, not one this connection tracks: the frames in
+        // flight were answered before this message (`on_text`).
+        let stored = async {
+            self.st.store.set_epoch(chan.id, &epoch).await?;
+            self.st.store.last_seq(chan.id).await
+        };
+        let stored = match stored.await {
+            Ok(head) => head,
+            Err(e) => {
+                error!(session = chan.id, error = %e, "storing the epoch failed");
+                return Some((close::INTERNAL, "internal error: storage failed".into()));
+            }
+        };
         info!(
             ch,
             session = chan.id,
-            from = chan.stored_head,
+            from = stored,
             "runner numbers the session over"
         );
-        chan.hub.rebase(epoch, chan.stored_head);
+        chan.hub.rebase(epoch, stored);
         None
     }
 
