@@ -251,15 +251,6 @@ async fn run(
     };
     let hub = st.hub.session(record.id);
     hub.note_head(record.last_seq);
-    // Records of another numbering epoch (the runner started over since)
-    // may not be the store's: such a browser starts from scratch. The
-    // store has the epoch, whichever relay the runner said `rebase` to.
-    let current = record.epoch.clone();
-    let other_epoch = k > 0 && epoch.as_ref().is_some_and(|e| *e != current);
-    if other_epoch {
-        info!(last_seq = k, "browser resumes another epoch; from scratch");
-    }
-    let (k, reset) = if other_epoch { (0, true) } else { (k, false) };
     let reg = hub.add_browser(Arc::new(BrowserQueue::new()));
     // Cluster mode: frames committed on other relays reach the hub from
     // here on (before the store is read below).
@@ -290,12 +281,8 @@ async fn run(
         &login,
         &mut socket,
         &reg,
-        Resume {
-            k,
-            reset,
-            epoch: current,
-            theirs: epoch,
-        },
+        k,
+        epoch.as_deref(),
         &cancel,
         &access,
         watch.as_ref(),
@@ -645,16 +632,6 @@ fn refuse(reg: &BrowserRegistration, code: &str, message: &str) {
     }
 }
 
-/// Where a browser resumes: its `hello.last_seq` (0 when it must start
-/// over), whether its screens must be reset first, the session's epoch.
-struct Resume {
-    k: u64,
-    reset: bool,
-    epoch: String,
-    /// The epoch the browser named in `hello`.
-    theirs: Option<String>,
-}
-
 /// How far past the stored head a browser of the current epoch may resume
 /// (records a relay sent before their commit, then failed): beyond that,
 /// it is served from scratch.
@@ -668,7 +645,8 @@ async fn serve(
     login: &Option<LoginWatch>,
     socket: &mut WebSocket,
     reg: &BrowserRegistration,
-    resume: Resume,
+    k: u64,
+    theirs: Option<&str>,
     cancel: &CancellationToken,
     access: &Access,
     watch: Option<&RunnerConnection>,
@@ -678,12 +656,15 @@ async fn serve(
     let id = record.id;
     let mut alive = Keepalive::new(st.keepalive);
     let limit = alive.send_limit();
-    let Resume {
-        k,
-        reset,
-        epoch,
-        theirs,
-    } = resume;
+    // Records of another numbering epoch (the runner started over since)
+    // may not be the store's: such a browser starts from scratch. The
+    // store has the epoch, whichever relay the runner said `rebase` to.
+    let epoch = record.epoch.clone();
+    let reset = k > 0 && theirs.is_some_and(|e| e != epoch);
+    if reset {
+        info!(last_seq = k, "browser resumes another epoch; from scratch");
+    }
+    let k = if reset { 0 } else { k };
     // The queue already collects live frames. A browser that missed more
     // than a fresh snapshot weighs gets one from the runner instead.
     let fresh = resume_from_fresh_snapshot(st, hub, reg, id, k).await;
@@ -699,9 +680,7 @@ async fn serve(
         // since the hub now counts it as sent through `k`. Only for a
         // browser that names the session's epoch, never from scratch.
         Err(StoreError::Ahead { k, head })
-            if k - head <= MAX_AHEAD
-                && !epoch.is_empty()
-                && theirs.as_deref() == Some(epoch.as_str()) =>
+            if k - head <= MAX_AHEAD && !epoch.is_empty() && theirs == Some(epoch.as_str()) =>
         {
             debug!(
                 k,
