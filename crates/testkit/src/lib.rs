@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
+use protocol::control::{BrowserToRelay, RelayToBrowser};
 use protocol::wire::{Frame, FrameKind, RecordBody};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -358,11 +359,12 @@ impl Browser {
         let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true)
             .await
             .context("browser websocket")?;
-        let mut hello = serde_json::json!({"t": "hello", "last_seq": last_seq});
-        if let Some(e) = epoch {
-            hello["epoch"] = e.into();
-        }
-        ws.send(Message::text(hello.to_string())).await?;
+        let hello = BrowserToRelay::Hello {
+            last_seq,
+            epoch: epoch.map(str::to_owned),
+        };
+        ws.send(Message::text(serde_json::to_string(&hello)?))
+            .await?;
         Ok(Browser {
             ws,
             view: SessionView::new(SCROLLBACK, last_seq),
@@ -501,20 +503,17 @@ impl Browser {
     /// reset starts the screens over (`welcome`) or is an error here
     /// (`epoch`: the page would reconnect from 0; no test expects it).
     fn on_text(&mut self, text: &str) -> Result<()> {
-        let v: serde_json::Value = serde_json::from_str(text)?;
-        match v["t"].as_str() {
-            Some("welcome") => {
-                if v["reset"].as_bool() == Some(true) {
+        match serde_json::from_str::<RelayToBrowser>(text)? {
+            RelayToBrowser::Welcome { epoch, reset, .. } => {
+                if reset {
                     self.view = SessionView::new(SCROLLBACK, 0);
                 }
-                self.epoch = Some(v["epoch"].as_str().unwrap_or_default().to_owned());
+                self.epoch = Some(epoch);
             }
-            Some("epoch") => {
-                if v["reset"].as_bool() == Some(true) {
-                    bail!("the relay reset this browser: {text}");
-                }
-                self.epoch = v["epoch"].as_str().map(str::to_owned);
+            RelayToBrowser::Epoch { reset: true, .. } => {
+                bail!("the relay reset this browser: {text}")
             }
+            RelayToBrowser::Epoch { epoch, .. } => self.epoch = Some(epoch),
             _ => {}
         }
         Ok(())
