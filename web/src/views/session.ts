@@ -252,9 +252,7 @@ export class SessionView {
       // our records are of an earlier numbering (the runner started over):
       // our screens are not its screens. It serves this socket from
       // scratch (a snapshot, then batches), so start over from seq 0 here.
-      this.notify('The relay lost part of this history; redrawing the screens.');
-      this.clearAll();
-      void dropState(this.sessionId);
+      this.startOver();
     }
     this.epoch = typeof msg.epoch === 'string' ? msg.epoch : '';
     this.live = true;
@@ -272,11 +270,16 @@ export class SessionView {
   private onEpoch(msg: Extract<RelayToBrowser, { t: 'epoch' }>): void {
     this.epoch = String(msg.epoch);
     if (!msg.reset) return;
-    this.notify('The relay lost part of this history; redrawing the screens.');
     this.live = false;
+    this.startOver();
+    this.conn.reconnect();
+  }
+
+  /** Our screens are not the relay's: say so, and drop them and their saved copy. */
+  private startOver(): void {
+    this.notify('The relay lost part of this history; redrawing the screens.');
     this.clearAll();
     void dropState(this.sessionId);
-    this.conn.reconnect();
   }
 
   private onBinary(buf: ArrayBuffer): void {
