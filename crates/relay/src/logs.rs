@@ -18,7 +18,7 @@
 use tracing::{Level, Metadata, Subscriber};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer;
-use tracing_subscriber::filter::FilterFn;
+use tracing_subscriber::filter::{FilterFn, LevelFilter};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
@@ -69,7 +69,14 @@ where
         LogFormat::Text => fmt.boxed(),
         LogFormat::Json => fmt.json().flatten_event(true).boxed(),
     };
-    fmt.with_filter(filter).with_filter(FilterFn::new(allowed))
+    // The payload filter only narrows: it takes the level filter's ceiling
+    // as its own. Without a ceiling the subscriber's would be `trace`, and
+    // `init` hands that to the `log` crate, whose every `trace!` (one per
+    // WebSocket frame read or written, in tungstenite) would then go
+    // through both filters before being dropped.
+    let ceiling = filter.max_level_hint().unwrap_or(LevelFilter::TRACE);
+    fmt.with_filter(filter)
+        .with_filter(FilterFn::new(allowed).with_max_level_hint(ceiling))
 }
 
 /// The filter from the environment variable `var` (then `RUST_LOG`), else
@@ -126,6 +133,19 @@ mod tests {
         assert!(allowed(&meta("tungstenite::protocol", Level::DEBUG)));
         assert!(allowed(&meta("tungstenite_other", Level::TRACE)));
         assert!(allowed(&meta("relay::ws", Level::TRACE)));
+    }
+
+    #[test]
+    fn the_ceiling_is_the_level_filter_s() {
+        // What `init` gives the `log` crate as its maximum level.
+        let ceiling = |directives: &str| {
+            tracing_subscriber::registry()
+                .with(layer(EnvFilter::new(directives), std::io::sink, LogFormat::Text))
+                .max_level_hint()
+        };
+        assert_eq!(ceiling("warn"), Some(LevelFilter::WARN));
+        assert_eq!(ceiling("info,relay=debug"), Some(LevelFilter::DEBUG));
+        assert_eq!(ceiling("warn,latency=trace"), Some(LevelFilter::TRACE));
     }
 
     #[derive(Clone, Default)]
