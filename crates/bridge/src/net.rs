@@ -543,6 +543,14 @@ impl RelayClient {
     }
 }
 
+/// Bytes one read of the relay's socket takes at most. tungstenite
+/// zero-fills this much of its buffer on every read attempt, two per
+/// keystroke (the input, then `WouldBlock`): the default 128 KiB was
+/// 3 % of the runner's samples while typing (`perf record`, README "Where
+/// a keystroke's time goes"). What the relay sends is small (input, acks,
+/// a preview's request bodies in chunks).
+const READ_BUFFER: usize = 16 * 1024;
+
 /// The WebSocket client type [`connect_ws`] returns.
 pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -615,7 +623,8 @@ async fn connect_ws_inner(
     };
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(protocol::control::MAX_RUNNER_MESSAGE))
-        .max_frame_size(Some(protocol::control::MAX_RUNNER_MESSAGE));
+        .max_frame_size(Some(protocol::control::MAX_RUNNER_MESSAGE))
+        .read_buffer_size(READ_BUFFER);
     match tokio_tungstenite::client_async_with_config(request, stream, Some(ws_config)).await {
         Ok((ws, _)) => Ok(ws),
         Err(tungstenite::Error::Http(resp))

@@ -100,6 +100,7 @@ pub async fn runner_ws(
     ws.max_message_size(MAX_RUNNER_MESSAGE + 4)
         .max_frame_size(MAX_RUNNER_MESSAGE + 4)
         .max_write_buffer_size(4 * 1024 * 1024)
+        .read_buffer_size(RUNNER_READ_BUFFER)
         .on_upgrade(move |socket| {
             async move {
                 let _guard = guard;
@@ -109,6 +110,13 @@ pub async fn runner_ws(
             .instrument(span)
         })
 }
+
+/// Bytes one read of a runner socket takes at most. tungstenite zero-fills
+/// this much of its buffer on every read attempt, and a keystroke's echo
+/// is two attempts (the frame, then `WouldBlock`): the default 128 KiB
+/// made that 256 KiB of memset per echoed key. A flood's frames are a few
+/// KiB to a few tens of KiB compressed, so they still take one read or two.
+const RUNNER_READ_BUFFER: usize = 32 * 1024;
 
 /// How the connection ends: the close code and reason to send (`None`:
 /// the peer closed or the socket failed).
