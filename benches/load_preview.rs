@@ -218,6 +218,7 @@ async fn one(requests: usize) -> Result<Run> {
             core: bridge::core::CoreConfig::default(),
             initial_size: (80, 24),
             agents: bridge::daemon::agents::AgentCommands::default(),
+            in_process: None,
         },
         cancel.clone(),
     ));

@@ -71,6 +71,9 @@ pub struct DaemonConfig {
     pub initial_size: (u16, u16),
     /// The commands of the built-in agent kinds.
     pub agents: agents::AgentCommands,
+    /// The relay is in this process (`tmux-bridge up`; see
+    /// [`UplinkConfig::in_process`]).
+    pub in_process: Option<crate::net::InProcessDial>,
 }
 
 fn now_ms() -> u64 {
@@ -134,6 +137,7 @@ pub async fn run(mut cfg: DaemonConfig, cancel: CancellationToken) -> anyhow::Re
             hello,
             tls: cfg.tls.clone(),
             tunnels: Some(tunnels),
+            in_process: cfg.in_process.clone(),
         },
         uplink_rx,
         from_uplink_tx,

@@ -1,7 +1,7 @@
 //! The runner's network clients, and nothing else: [`RelayClient`], the
 //! HTTP client for the relay's API (reqwest over rustls), and
 //! [`connect_ws`], the WebSocket to the relay (tokio-tungstenite over
-//! tokio-rustls). Both take the same [`TlsOptions`] and fail with the same
+//! tokio-rustls; [`connect_ws_in_process`] to the relay `up` embeds). Both take the same [`TlsOptions`] and fail with the same
 //! [`NetError`], which says in plain words what went wrong (a host name
 //! that does not resolve, a refused connection, a certificate that is not
 //! trusted or not for this name) and what to do; callers log it at warn.
@@ -30,11 +30,14 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
+use tokio::io::DuplexStream;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite};
+use tokio_util::either::Either;
 
 /// How long [`connect_ws`] may take in all: DNS, TCP, TLS and the upgrade.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -551,8 +554,31 @@ impl RelayClient {
 /// a preview's request bodies in chunks).
 const READ_BUFFER: usize = 16 * 1024;
 
-/// The WebSocket client type [`connect_ws`] returns.
-pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// The bytes under the runner's WebSocket: a TCP connection to a relay
+/// (TLS or not), or an in-memory stream to the relay of this process.
+pub type Link = Either<MaybeTlsStream<TcpStream>, DuplexStream>;
+
+/// The WebSocket client type [`connect_ws`] and [`connect_ws_in_process`]
+/// return.
+pub type WsStream = WebSocketStream<Link>;
+
+/// Opens an in-memory connection to the relay embedded in this process
+/// (`tmux-bridge up`): the relay serves its end as it serves an accepted
+/// loopback connection.
+#[derive(Clone)]
+pub struct InProcessDial(Arc<dyn Fn() -> DuplexStream + Send + Sync>);
+
+impl InProcessDial {
+    pub fn new(dial: impl Fn() -> DuplexStream + Send + Sync + 'static) -> Self {
+        InProcessDial(Arc::new(dial))
+    }
+}
+
+impl std::fmt::Debug for InProcessDial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InProcessDial")
+    }
+}
 
 /// Opens a WebSocket to `url` (`wss://…`, or `ws://…` on loopback or with
 /// `--insecure`) with `Authorization: Bearer <bearer_token>`, trusting the
@@ -573,12 +599,29 @@ pub async fn connect_ws(
     }
 }
 
-async fn connect_ws_inner(
+/// [`connect_ws`] to the relay embedded in this process, over a stream
+/// `dial` opens instead of TCP: the same request, token and limits, the
+/// same answers to a refused token; no DNS, TLS or socket. `url` is the
+/// relay's runner WebSocket URL on its listener (the request's `Host`).
+pub async fn connect_ws_in_process(
     url: &str,
     bearer_token: &str,
-    tls: &TlsOptions,
+    dial: &InProcessDial,
 ) -> Result<WsStream, NetError> {
-    let target = target(url, tls.insecure)?;
+    let target = target(url, false)?;
+    let request = ws_request(url, bearer_token)?;
+    let upgrade = upgrade(request, Either::Right((dial.0)()), &target.host);
+    match tokio::time::timeout(CONNECT_TIMEOUT, upgrade).await {
+        Ok(r) => r,
+        Err(_) => Err(NetError::Timeout {
+            what: "connecting to the relay",
+            after: CONNECT_TIMEOUT,
+        }),
+    }
+}
+
+/// The upgrade request to `url` with the bearer token.
+fn ws_request(url: &str, bearer_token: &str) -> Result<Request, NetError> {
     if !url.starts_with("ws") {
         return Err(NetError::BadUrl {
             url: url.to_owned(),
@@ -595,6 +638,16 @@ async fn connect_ws_inner(
             reason: "the token has characters a header cannot carry".into(),
         })?;
     request.headers_mut().insert("authorization", auth);
+    Ok(request)
+}
+
+async fn connect_ws_inner(
+    url: &str,
+    bearer_token: &str,
+    tls: &TlsOptions,
+) -> Result<WsStream, NetError> {
+    let target = target(url, tls.insecure)?;
+    let request = ws_request(url, bearer_token)?;
 
     let config = if target.tls {
         Some(tls.client_config()?)
@@ -621,6 +674,11 @@ async fn connect_ws_inner(
             MaybeTlsStream::Rustls(tls_stream)
         }
     };
+    upgrade(request, Either::Left(stream), &target.host).await
+}
+
+/// The WebSocket handshake over `stream`, with the runner socket's limits.
+async fn upgrade(request: Request, stream: Link, host: &str) -> Result<WsStream, NetError> {
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(protocol::control::MAX_RUNNER_MESSAGE))
         .max_frame_size(Some(protocol::control::MAX_RUNNER_MESSAGE))
@@ -640,7 +698,7 @@ async fn connect_ws_inner(
         Err(tungstenite::Error::Http(resp)) => Err(NetError::UpgradeStatus {
             status: resp.status(),
         }),
-        Err(err) => Err(classify(&target.host, &err)),
+        Err(err) => Err(classify(host, &err)),
     }
 }
 

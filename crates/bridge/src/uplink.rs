@@ -32,11 +32,9 @@ use protocol::runner::{
     tunnel::channel_stream, with_channel,
 };
 use rand::Rng;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, trace, warn};
 
@@ -57,6 +55,9 @@ pub struct UplinkConfig {
     /// Preview tunnels (§4.8): the detected ports and the way back into
     /// this queue; `None` refuses every `tunnel_open` as `unsupported`.
     pub tunnels: Option<TunnelSetup>,
+    /// The relay is in this process (`tmux-bridge up`): connect to it
+    /// through memory, not a loopback socket (every URL is its listener's).
+    pub in_process: Option<crate::net::InProcessDial>,
 }
 
 /// What the daemon and the session cores give the uplink, in order.
@@ -205,7 +206,7 @@ impl Relays {
     }
 }
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Ws = crate::net::WsStream;
 
 /// Why a connection attempt failed.
 #[derive(Debug)]
@@ -217,22 +218,21 @@ enum ConnectError {
 }
 
 /// Opens the runner WebSocket with the token: the one place that dials,
-/// through `net::connect_ws` (TLS, `--ca-file`, plain-words errors).
-async fn connect_ws(
-    relay_url: &str,
-    token: &str,
-    tls: &crate::net::TlsOptions,
-) -> Result<Ws, ConnectError> {
+/// through `net::connect_ws` (TLS, `--ca-file`, plain-words errors), or
+/// through memory to the relay of this process.
+async fn connect_ws(relay_url: &str, token: &str, cfg: &UplinkConfig) -> Result<Ws, ConnectError> {
     let url = runner_ws_url(relay_url).map_err(|e| ConnectError::Rejected(e.to_string()))?;
-    crate::net::connect_ws(&url, token, tls)
-        .await
-        .map_err(|err| {
-            if err.is_definite() {
-                ConnectError::Rejected(err.to_string())
-            } else {
-                ConnectError::Failed(err.to_string())
-            }
-        })
+    let ws = match &cfg.in_process {
+        Some(dial) => crate::net::connect_ws_in_process(&url, token, dial).await,
+        None => crate::net::connect_ws(&url, token, &cfg.tls).await,
+    };
+    ws.map_err(|err| {
+        if err.is_definite() {
+            ConnectError::Rejected(err.to_string())
+        } else {
+            ConnectError::Failed(err.to_string())
+        }
+    })
 }
 
 /// One served channel as the uplink sees it.
@@ -659,7 +659,7 @@ async fn connected(
     let url = state.relays.current().to_owned();
     let ws = tokio::select! {
         _ = cancel.cancelled() => return Session::Cancelled,
-        r = connect_ws(&url, &state.cfg.runner_token, &state.cfg.tls) => match r {
+        r = connect_ws(&url, &state.cfg.runner_token, &state.cfg) => match r {
             Ok(ws) => ws,
             Err(ConnectError::Rejected(reason)) => return Session::Rejected(reason),
             Err(ConnectError::Failed(reason)) => return Session::Lost { reason, was_up: false },
@@ -964,6 +964,7 @@ mod tests {
                 },
                 tls: crate::net::TlsOptions::default(),
                 tunnels: None,
+                in_process: None,
             },
             tunnels: None,
             relay_rebase: true,

@@ -432,7 +432,7 @@ async fn issue_9_runner_websocket_over_wss() {
         .expect("wss handshake with the test CA");
     assert!(matches!(
         ws.get_ref(),
-        tokio_tungstenite::MaybeTlsStream::Rustls(_)
+        tokio_util::either::Either::Left(tokio_tungstenite::MaybeTlsStream::Rustls(_))
     ));
     drop(ws);
 

@@ -120,6 +120,9 @@ pub struct RelayHandle {
     local_addr: SocketAddr,
     tls: bool,
     state: AppState,
+    /// The main listener's router and limits, for in-process connections.
+    app: axum::Router,
+    limits: config::Limits,
     server: JoinHandle<std::io::Result<()>>,
     metrics_server: Option<(SocketAddr, JoinHandle<std::io::Result<()>>)>,
     preview_server: Option<(SocketAddr, JoinHandle<std::io::Result<()>>)>,
@@ -274,7 +277,7 @@ impl Relay {
         });
         let server = tokio::spawn(serve::serve(
             listener,
-            app,
+            app.clone(),
             limits,
             acceptor,
             shutdown.clone(),
@@ -332,6 +335,8 @@ impl Relay {
             local_addr,
             tls: config.tls.is_some(),
             state,
+            app,
+            limits,
             server,
             metrics_server,
             preview_server,
@@ -387,6 +392,10 @@ fn prepare_data_dir(dir: &std::path::Path) -> Result<(), RelayError> {
     std::fs::create_dir_all(dir).map_err(err)?;
     Ok(())
 }
+
+/// Bytes an in-process connection buffers each way before a write waits
+/// for the reader (what a socket's buffer is to a TCP connection).
+const IN_PROCESS_BUFFER: usize = 256 * 1024;
 
 impl RelayHandle {
     /// The bound address (useful with port 0).
@@ -460,6 +469,30 @@ impl RelayHandle {
     pub fn runner_ws_url(&self) -> String {
         let scheme = if self.tls { "wss" } else { "ws" };
         format!("{scheme}://{}/api/runner/ws", self.local_addr)
+    }
+
+    /// Opens connections to the main listener that stay in this process:
+    /// each call gives an in-memory byte stream whose other end is served
+    /// exactly as an accepted loopback connection (the same router,
+    /// limits, timeouts and shutdown; TLS does not apply). `tmux-bridge up`
+    /// connects its runner this way: no socket, no kernel between the two
+    /// halves of one program.
+    pub fn in_process_dialer(
+        &self,
+    ) -> impl Fn() -> tokio::io::DuplexStream + Send + Sync + 'static {
+        let (app, limits, shutdown) = (self.app.clone(), self.limits, self.state.shutdown.clone());
+        move || {
+            let (ours, theirs) = tokio::io::duplex(IN_PROCESS_BUFFER);
+            let peer = SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0));
+            tokio::spawn(serve::serve_connection(
+                theirs,
+                peer,
+                app.clone(),
+                limits,
+                shutdown.clone(),
+            ));
+            ours
+        }
     }
 
     /// A token that, when cancelled, starts the same shutdown as

@@ -140,7 +140,11 @@ mod tests {
         // What `init` gives the `log` crate as its maximum level.
         let ceiling = |directives: &str| {
             tracing_subscriber::registry()
-                .with(layer(EnvFilter::new(directives), std::io::sink, LogFormat::Text))
+                .with(layer(
+                    EnvFilter::new(directives),
+                    std::io::sink,
+                    LogFormat::Text,
+                ))
                 .max_level_hint()
         };
         assert_eq!(ceiling("warn"), Some(LevelFilter::WARN));

@@ -145,6 +145,7 @@ async fn daemon(args: Args) -> anyhow::Result<ExitCode> {
         core: CoreConfig::default(),
         initial_size: args.size,
         agents: super::agent_commands()?,
+        in_process: None,
     };
     let result = super::daemon_until_signal(cfg).await;
     match result {

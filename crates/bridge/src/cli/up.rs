@@ -148,6 +148,8 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
         },
         initial_size: args.size,
         agents: super::agent_commands()?,
+        // The runner's link to the relay of this process stays in memory.
+        in_process: Some(crate::net::InProcessDial::new(relay.in_process_dialer())),
     };
     let code = match super::daemon_until_signal(cfg).await {
         Ok(()) => ExitCode::SUCCESS,

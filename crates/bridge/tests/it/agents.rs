@@ -46,6 +46,7 @@ fn daemon(sys: &Sys) -> Daemon {
             cursor: "tb-no-such-agent-program --flag".into(),
             ..AgentCommands::default()
         },
+        in_process: None,
     };
     (
         tokio::spawn(bridge::daemon::run(cfg, cancel.clone())),

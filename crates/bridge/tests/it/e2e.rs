@@ -34,7 +34,15 @@ pub fn spawn_daemon(
     dir: &Path,
     cancel: CancellationToken,
 ) -> tokio::task::JoinHandle<anyhow::Result<()>> {
-    let cfg = DaemonConfig {
+    tokio::spawn(bridge::daemon::run(
+        daemon_config(tmux, addr, token, dir),
+        cancel,
+    ))
+}
+
+/// The runner daemon's configuration for a relay at `addr`.
+fn daemon_config(tmux: &Tmux, addr: SocketAddr, token: String, dir: &Path) -> DaemonConfig {
+    DaemonConfig {
         server: server(tmux),
         relay_url: format!("http://{addr}"),
         failover_urls: Vec::new(),
@@ -44,8 +52,8 @@ pub fn spawn_daemon(
         core: CoreConfig::default(),
         initial_size: (80, 24),
         agents: bridge::daemon::agents::AgentCommands::default(),
-    };
-    tokio::spawn(bridge::daemon::run(cfg, cancel))
+        in_process: None,
+    }
 }
 
 /// Waits until the browser's view of `pane` equals tmux's own capture (rows
@@ -85,8 +93,21 @@ struct InProcess {
     _dir: tempfile::TempDir,
 }
 
+/// How the runner reaches the relay of the test's process.
+#[derive(PartialEq)]
+enum Link {
+    /// A loopback socket to its listener, as a separate runner does.
+    Socket,
+    /// Memory, as `tmux-bridge up`'s runner does.
+    Memory,
+}
+
 impl InProcess {
     async fn start(slot: &str) -> Result<InProcess> {
+        InProcess::start_with(slot, Link::Socket).await
+    }
+
+    async fn start_with(slot: &str, link: Link) -> Result<InProcess> {
         let tmux = Tmux::new(slot);
         let name = session_name("e2e", slot)?;
         tmux.new_session(&name, 80, 24)?;
@@ -97,16 +118,16 @@ impl InProcess {
         ))
         .await?;
         let local = relay.auth().ensure_local_runner("test").await?;
-        let link = relay.auth().login_link(&local.user_id).await?;
+        let login_link = relay.auth().login_link(&local.user_id).await?;
         let cancel = CancellationToken::new();
-        let bridge = spawn_daemon(
-            &tmux,
-            relay.local_addr(),
-            local.runner_token,
-            dir.path(),
-            cancel.clone(),
-        );
-        let login = Login::from_link(&link).await?;
+        let mut cfg = daemon_config(&tmux, relay.local_addr(), local.runner_token, dir.path());
+        if link == Link::Memory {
+            cfg.in_process = Some(bridge::net::InProcessDial::new(relay.in_process_dialer()));
+            // Nothing listens there: only memory reaches the relay.
+            cfg.relay_url = format!("http://127.0.0.1:{}", free_port()?);
+        }
+        let bridge = tokio::spawn(bridge::daemon::run(cfg, cancel.clone()));
+        let login = Login::from_link(&login_link).await?;
         let session_id = login.wait_session(&name).await?;
         let pane = tmux.first_pane(&name)?;
         Ok(InProcess {
@@ -148,7 +169,8 @@ async fn browser_types_echo_and_sees_the_output() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminal_and_a_browser_share_the_pane() -> Result<()> {
-    let sys = InProcess::start("share").await?;
+    // The runner on the link `tmux-bridge up` uses: memory, not a socket.
+    let sys = InProcess::start_with("share", Link::Memory).await?;
     let pane = sys.pane.clone();
     let mut tty = TtyClient::attach(&sys.tmux, &sys.name, 100, 30).await?;
     tty.wait_for("$", 10).await?;
