@@ -15,7 +15,8 @@
 //! | `relay_msg_sent` | relay, ws/runner/mod.rs: the input written to the runner's socket |
 //! | `runner_msg_in` | runner, uplink.rs: the message read from the relay |
 //! | `runner_tmux_written` | runner, tmux.rs: `send-keys` written to the control client's stdin |
-//! | `runner_tmux_read` | runner, tmux.rs: tmux's `%output` read from its stdout |
+//! | `runner_tmux_read` | runner, tmux.rs: a read from tmux's stdout that holds a pane's `%output` (tmux answers `send-keys` with `%begin`/`%end` first, often in a read of its own: that one is not this stage) |
+//! | `runner_frame_queued` | runner, core/task.rs: the frame handed from the session's core to the uplink |
 //! | `runner_frame_sent` | runner, uplink.rs: the frame written to the relay's socket |
 //! | `relay_frame_in` | relay, ws/runner/channels.rs: the frame read and validated |
 //! | `relay_frame_published` | relay, channels.rs: queued for the browsers (before the commit: the runner says `rebase`) |
@@ -38,6 +39,7 @@ const STAGES: &[&str] = &[
     "runner_msg_in",
     "runner_tmux_written",
     "runner_tmux_read",
+    "runner_frame_queued",
     "runner_frame_sent",
     "relay_frame_in",
     "relay_frame_published",

@@ -204,9 +204,17 @@ async fn read_pump(
                 break;
             }
         };
-        tracing::trace!(target: "latency", stage = "runner_tmux_read", bytes = n);
         parser.push(&buf[..n]);
         let events: Vec<Event> = parser.by_ref().collect();
+        // A pane's output, not the reply to `send-keys` that tmux sends
+        // before the pane has echoed anything.
+        if tracing::enabled!(target: "latency", tracing::Level::TRACE)
+            && events
+                .iter()
+                .any(|e| matches!(e, Event::Output { .. } | Event::ExtendedOutput { .. }))
+        {
+            tracing::trace!(target: "latency", stage = "runner_tmux_read", bytes = n);
+        }
         if !events.is_empty() && tx.send(TmuxOutput::Events(events)).await.is_err() {
             // The consumer is gone; keep draining so tmux never blocks on a
             // dead pipe (a known way to keep a killed server alive on 3.3a).

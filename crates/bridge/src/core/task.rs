@@ -193,6 +193,9 @@ impl Core {
                 }
             }
             Effect::Relay(msg) => {
+                if matches!(msg, ToRelay::Frame { .. }) {
+                    tracing::trace!(target: "latency", stage = "runner_frame_queued");
+                }
                 if self.uplink.send(msg).await.is_err() {
                     debug!("uplink is gone");
                 }
