@@ -1,7 +1,8 @@
 //! The runner's network clients, and nothing else: [`RelayClient`], the
 //! HTTP client for the relay's API (reqwest over rustls), and
 //! [`connect_ws`], the WebSocket to the relay (tokio-tungstenite over
-//! tokio-rustls; [`connect_ws_in_process`] to the relay `up` embeds). Both take the same [`TlsOptions`] and fail with the same
+//! tokio-rustls; [`connect_ws_in_process`] to the relay `up` embeds). Both
+//! take the same [`TlsOptions`] and fail with the same
 //! [`NetError`], which says in plain words what went wrong (a host name
 //! that does not resolve, a refused connection, a certificate that is not
 //! trusted or not for this name) and what to do; callers log it at warn.
@@ -548,10 +549,10 @@ impl RelayClient {
 
 /// Bytes one read of the relay's socket takes at most. tungstenite
 /// zero-fills this much of its buffer on every read attempt, two per
-/// keystroke (the input, then `WouldBlock`): the default 128 KiB was
-/// 3 % of the runner's samples while typing (`perf record`, README "Where
-/// a keystroke's time goes"). What the relay sends is small (input, acks,
-/// a preview's request bodies in chunks).
+/// keystroke (the input, then `WouldBlock`): the default 128 KiB made
+/// memset the runner's hottest user-space symbol while typing (`perf
+/// record`). What the relay sends is small (input, acks, a preview's
+/// request bodies in chunks).
 const READ_BUFFER: usize = 16 * 1024;
 
 /// The bytes under the runner's WebSocket: a TCP connection to a relay
