@@ -591,13 +591,7 @@ pub async fn connect_ws(
     bearer_token: &str,
     tls: &TlsOptions,
 ) -> Result<WsStream, NetError> {
-    match tokio::time::timeout(CONNECT_TIMEOUT, connect_ws_inner(url, bearer_token, tls)).await {
-        Ok(r) => r,
-        Err(_) => Err(NetError::Timeout {
-            what: "connecting to the relay",
-            after: CONNECT_TIMEOUT,
-        }),
-    }
+    within_connect_timeout(connect_ws_inner(url, bearer_token, tls)).await
 }
 
 /// [`connect_ws`] to the relay embedded in this process, over a stream
@@ -611,14 +605,19 @@ pub async fn connect_ws_in_process(
 ) -> Result<WsStream, NetError> {
     let target = target(url, false)?;
     let request = ws_request(url, bearer_token)?;
-    let upgrade = upgrade(request, Either::Right((dial.0)()), &target.host);
-    match tokio::time::timeout(CONNECT_TIMEOUT, upgrade).await {
-        Ok(r) => r,
-        Err(_) => Err(NetError::Timeout {
+    within_connect_timeout(upgrade(request, Either::Right((dial.0)()), &target.host)).await
+}
+
+/// `connecting` if it finishes within [`CONNECT_TIMEOUT`].
+async fn within_connect_timeout(
+    connecting: impl Future<Output = Result<WsStream, NetError>>,
+) -> Result<WsStream, NetError> {
+    tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+        .await
+        .unwrap_or(Err(NetError::Timeout {
             what: "connecting to the relay",
             after: CONNECT_TIMEOUT,
-        }),
-    }
+        }))
 }
 
 /// The upgrade request to `url` with the bearer token.
