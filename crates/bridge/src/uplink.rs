@@ -988,14 +988,29 @@ mod tests {
         }
     }
 
+    /// Serves channel `ch`: what the uplink sends, and what its core hears.
+    fn serve(s: &mut State, ch: Channel) -> (Vec<Message>, mpsc::UnboundedReceiver<RelayEvent>) {
+        let (core_tx, core_rx) = mpsc::unbounded_channel();
+        let sent = s.local(ToUplink::Serve {
+            open: open(ch),
+            to_core: core_tx,
+        });
+        (sent, core_rx)
+    }
+
+    /// The relay's `opened` for channel `ch`.
+    fn opened(s: &mut State, ch: Channel, last_seq: u64) {
+        s.remote(Wire::Opened {
+            ch,
+            session_id: "7".into(),
+            last_seq,
+        });
+    }
+
     #[test]
     fn frames_go_out_only_after_opened_and_for_the_live_generation() {
         let (mut s, _d) = state();
-        let (core_tx, mut core_rx) = mpsc::unbounded_channel();
-        let sent = s.local(ToUplink::Serve {
-            open: open(3),
-            to_core: core_tx,
-        });
+        let (sent, mut core_rx) = serve(&mut s, 3);
         assert_eq!(sent.len(), 1, "open is sent at once");
         let frame = |generation| ToUplink::Core {
             ch: 3,
@@ -1005,11 +1020,7 @@ mod tests {
             },
         };
         assert!(s.local(frame(1)).is_empty(), "not opened yet");
-        s.remote(Wire::Opened {
-            ch: 3,
-            session_id: "7".into(),
-            last_seq: 4,
-        });
+        opened(&mut s, 3, 4);
         assert_eq!(
             core_rx.try_recv().ok(),
             Some(RelayEvent::Opened {
@@ -1091,11 +1102,7 @@ mod tests {
             },
         });
         assert!(matches!(d.try_recv(), Ok(FromUplink::Command { id, .. }) if id == "c1"));
-        let (core_tx, _r) = mpsc::unbounded_channel();
-        s.local(ToUplink::Serve {
-            open: open(1),
-            to_core: core_tx,
-        });
+        let _core = serve(&mut s, 1);
         s.local(ToUplink::Core {
             ch: 1,
             msg: ToRelay::Status {

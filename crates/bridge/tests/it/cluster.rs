@@ -58,23 +58,15 @@ async fn start_member(port: u16, data_dir: &Path, pg: &str, nats: &str) -> Resul
     start_member_with(port, data_dir, pg, nats, &[]).await
 }
 
-/// Two members of one cluster on free loopback ports, sharing a data dir
-/// (so one auth secret, as a deployment's relays share theirs).
-struct Pair {
-    data: tempfile::TempDir,
-    pa: u16,
-    pb: u16,
-    a: Proc,
-    b: Proc,
-}
-
-/// [`start_member`] twice: relay A on `pa`, relay B on `pb`.
-async fn two_members(pg: &str, nats: &str) -> Result<Pair> {
+/// [`start_member`] twice, two members of one cluster sharing a data dir
+/// (so one auth secret, as a deployment's relays share theirs): the dir,
+/// then relay A's port, relay B's, relay A, relay B.
+async fn two_members(pg: &str, nats: &str) -> Result<(tempfile::TempDir, u16, u16, Proc, Proc)> {
     let data = tempfile::tempdir()?;
     let (pa, pb) = (free_port()?, free_port()?);
     let a = start_member(pa, data.path(), pg, nats).await?;
     let b = start_member(pb, data.path(), pg, nats).await?;
-    Ok(Pair { data, pa, pb, a, b })
+    Ok((data, pa, pb, a, b))
 }
 
 /// [`start_member`] with `extra` flags.
@@ -271,13 +263,7 @@ async fn a_browser_on_relay_b_watches_and_types_into_a_runner_on_relay_a() -> Re
         return Ok(());
     };
     let runner_dir = tempfile::tempdir()?;
-    let Pair {
-        data,
-        pa,
-        pb,
-        mut a,
-        mut b,
-    } = two_members(&pg, &nats).await?;
+    let (data, pa, pb, mut a, mut b) = two_members(&pg, &nats).await?;
     let (auth_b, user, _runner, token) =
         principal(&pg, data.path(), &format!("http://127.0.0.1:{pb}")).await?;
 
@@ -337,13 +323,7 @@ async fn revoking_or_logging_out_on_relay_b_cuts_connections_on_relay_a() -> Res
     let Some((pg, nats)) = services().await else {
         return Ok(());
     };
-    let Pair {
-        data,
-        pa,
-        pb,
-        mut a,
-        mut b,
-    } = two_members(&pg, &nats).await?;
+    let (data, pa, pb, mut a, mut b) = two_members(&pg, &nats).await?;
     let addr_a: std::net::SocketAddr = format!("127.0.0.1:{pa}").parse()?;
     let (auth_a, user, runner, token) =
         principal(&pg, data.path(), &format!("http://127.0.0.1:{pa}")).await?;
@@ -415,13 +395,7 @@ async fn sessions_are_created_and_killed_from_relay_b_on_a_runner_on_relay_a() -
     let Some((pg, nats)) = services().await else {
         return Ok(());
     };
-    let Pair {
-        data,
-        pa,
-        pb,
-        mut a,
-        mut b,
-    } = two_members(&pg, &nats).await?;
+    let (data, pa, pb, mut a, mut b) = two_members(&pg, &nats).await?;
     let addr_a: std::net::SocketAddr = format!("127.0.0.1:{pa}").parse()?;
     let (auth_b, user, runner, token) =
         principal(&pg, data.path(), &format!("http://127.0.0.1:{pb}")).await?;
@@ -538,13 +512,7 @@ async fn a_job_created_on_relay_b_starts_on_a_runner_on_relay_a() -> Result<()> 
     let Some((pg, nats)) = services().await else {
         return Ok(());
     };
-    let Pair {
-        data,
-        pa,
-        pb,
-        mut a,
-        mut b,
-    } = two_members(&pg, &nats).await?;
+    let (data, pa, pb, mut a, mut b) = two_members(&pg, &nats).await?;
     let addr_a: std::net::SocketAddr = format!("127.0.0.1:{pa}").parse()?;
     let (auth_b, user, runner, token) =
         principal(&pg, data.path(), &format!("http://127.0.0.1:{pb}")).await?;
@@ -619,13 +587,7 @@ async fn when_relay_a_dies_its_lease_expires_and_browsers_on_b_see_the_runner_of
     let Some((pg, nats)) = services().await else {
         return Ok(());
     };
-    let Pair {
-        data,
-        pa,
-        pb,
-        mut a,
-        mut b,
-    } = two_members(&pg, &nats).await?;
+    let (data, pa, pb, mut a, mut b) = two_members(&pg, &nats).await?;
     let addr_a: std::net::SocketAddr = format!("127.0.0.1:{pa}").parse()?;
     let (auth_b, user, _runner, token) =
         principal(&pg, data.path(), &format!("http://127.0.0.1:{pb}")).await?;
@@ -752,13 +714,7 @@ async fn measure_the_added_delay_of_a_cross_relay_hop() -> Result<()> {
         return Ok(());
     };
     const N: u64 = 1000;
-    let Pair {
-        data,
-        pa,
-        pb,
-        mut a,
-        mut b,
-    } = two_members(&pg, &nats).await?;
+    let (data, pa, pb, mut a, mut b) = two_members(&pg, &nats).await?;
     let addr_a: std::net::SocketAddr = format!("127.0.0.1:{pa}").parse()?;
     let (auth_a, user, _runner, token) =
         principal(&pg, data.path(), &format!("http://127.0.0.1:{pa}")).await?;
@@ -838,13 +794,7 @@ async fn when_relay_a_dies_the_runner_moves_to_b_and_a_browser_on_b_continues_ga
         return Ok(());
     };
     let runner_dir = tempfile::tempdir()?;
-    let Pair {
-        data,
-        pa,
-        pb,
-        mut a,
-        mut b,
-    } = two_members(&pg, &nats).await?;
+    let (data, pa, pb, mut a, mut b) = two_members(&pg, &nats).await?;
     let (auth_b, user, _runner, token) =
         principal(&pg, data.path(), &format!("http://127.0.0.1:{pb}")).await?;
     let store = store::Store::connect(&pg).await?;
@@ -942,13 +892,7 @@ async fn a_browser_on_a_dead_relay_resumes_on_b_from_its_last_seq() -> Result<()
         return Ok(());
     };
     let runner_dir = tempfile::tempdir()?;
-    let Pair {
-        data,
-        pa,
-        pb,
-        mut a,
-        mut b,
-    } = two_members(&pg, &nats).await?;
+    let (data, pa, pb, mut a, mut b) = two_members(&pg, &nats).await?;
     let (auth_a, user, _runner, token) =
         principal(&pg, data.path(), &format!("http://127.0.0.1:{pa}")).await?;
 
@@ -1026,13 +970,7 @@ async fn a_runner_that_moves_while_relay_a_lives_is_taken_over_by_b() -> Result<
     let Some((pg, nats)) = services().await else {
         return Ok(());
     };
-    let Pair {
-        data,
-        pa,
-        pb,
-        mut a,
-        mut b,
-    } = two_members(&pg, &nats).await?;
+    let (data, pa, pb, mut a, mut b) = two_members(&pg, &nats).await?;
     let addr_a: std::net::SocketAddr = format!("127.0.0.1:{pa}").parse()?;
     let addr_b: std::net::SocketAddr = format!("127.0.0.1:{pb}").parse()?;
     let (auth_a, user, _runner, token) =
