@@ -19,7 +19,8 @@
 //! LOAD_ONLY=idle cargo bench -p benches --bench load     # the runner's idle
 //!                          # RSS with one session and where it goes
 //!                          # (scripts/rss-split); LOAD_BRIDGE=path picks
-//!                          # another runner binary to compare
+//!                          # another runner binary to compare (and
+//!                          # LOAD_RELAY=path another relay, for any case)
 //! LOAD_ONLY=search SEARCH_PG=postgres://postgres@127.0.0.1:5432/postgres \
 //!     cargo bench -p benches --bench load   # the search index over 1 GB of
 //!                          # output (load_search.rs; needs no binaries or tmux)
@@ -341,11 +342,13 @@ impl Bins {
             .parent()
             .and_then(Path::parent)
             .context("no target dir")?;
-        // LOAD_BRIDGE: another runner binary (a build to compare with).
+        // LOAD_BRIDGE, LOAD_RELAY: other binaries (a build to compare with).
+        let bin = |var: &str, name: &str| {
+            std::env::var_os(var).map_or_else(|| dir.join(name), PathBuf::from)
+        };
         let bins = Bins {
-            bridge: std::env::var_os("LOAD_BRIDGE")
-                .map_or_else(|| dir.join("tmux-bridge"), PathBuf::from),
-            relay: dir.join("tmux-relay"),
+            bridge: bin("LOAD_BRIDGE", "tmux-bridge"),
+            relay: bin("LOAD_RELAY", "tmux-relay"),
         };
         if !bins.bridge.exists() || !bins.relay.exists() {
             bail!("build the binaries first: cargo build --release -p tmux-bridge -p tmux-relay");
