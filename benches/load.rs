@@ -26,6 +26,10 @@
 //!                          # output (load_search.rs; needs no binaries or tmux)
 //! LOAD_ONLY=trace cargo bench -p benches --bench load    # where a keystroke's
 //!                          # round trip goes, stage by stage (load_trace.rs)
+//! LOAD_ONLY=keys LOAD_KEY_GAP_MS=30 cargo bench -p benches --bench load
+//!                          # keystrokes paced as a person types (the next
+//!                          # key 30 ms after the echo; 0, the default: at
+//!                          # once); LOAD_KEYS=n keys per run (300)
 //! LOAD_ONLY=preview cargo bench -p benches --bench load  # dev server previews
 //!                          # vs direct (load_preview.rs; relay and runner in
 //!                          # this process: no binaries needed)
@@ -217,21 +221,27 @@ fn main() -> Result<()> {
         println!(
             "\n## keystroke round trip: WebSocket input → echoed output on the WebSocket client"
         );
+        // LOAD_KEYS: keystrokes per run and transport.
+        let keys: usize = std::env::var("LOAD_KEYS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(300);
         let (mut p50, mut p95, mut p99) = (Vec::new(), Vec::new(), Vec::new());
         let (mut t50, mut t95, mut t99) = (Vec::new(), Vec::new(), Vec::new());
         let (mut u50, mut u95, mut u99) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {
             if let Some(bin) = &ttyd_bin {
-                let lat = ttyd::keystrokes(bin, 300).await?;
+                let lat = ttyd::keystrokes(bin, keys).await?;
                 t50.push(percentile(&lat, 0.50));
                 t95.push(percentile(&lat, 0.95));
                 t99.push(percentile(&lat, 0.99));
             }
-            let lat = keystrokes(&bins, 300).await?;
+            let lat = keystrokes(&bins, keys).await?;
             p50.push(percentile(&lat, 0.50));
             p95.push(percentile(&lat, 0.95));
             p99.push(percentile(&lat, 0.99));
-            let lat: Vec<f64> = trace::keystrokes_up(&bins, 300, None)
+            let lat: Vec<f64> = trace::keystrokes_up(&bins, keys, None)
                 .await?
                 .iter()
                 .map(trace::Key::ms)

@@ -54,6 +54,15 @@ fn wall_us() -> i64 {
         .unwrap_or(0)
 }
 
+/// `LOAD_KEY_GAP_MS`: the pause between an echo and the next key (0:
+/// the next key at once).
+pub fn key_gap_ms() -> u64 {
+    std::env::var("LOAD_KEY_GAP_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// One keystroke: when the client sent it and when it read the echo.
 #[derive(Debug, Clone, Copy)]
 pub struct Key {
@@ -71,12 +80,16 @@ impl Key {
 /// timed from the send to its echo on the WebSocket client.
 pub async fn type_keys(b: &mut Browser, pane: &str, n: usize) -> Result<Vec<Key>> {
     let mut out = Vec::with_capacity(n);
+    let gap = key_gap_ms();
     let letters = b"abcdefghijklmnopqrstuvwxyz";
     for i in 0..n {
         if i % 40 == 0 {
             // Ctrl-U clears the line now and then.
             b.send_input(pane, "\u{15}").await?;
             b.drain_for(30).await?;
+        }
+        if gap > 0 {
+            b.drain_for(gap).await?;
         }
         let c = letters[i % letters.len()] as char;
         let sent_us = wall_us();
@@ -165,7 +178,9 @@ impl Up {
                 .args(["-TERM", &pid.to_string()])
                 .status();
         }
-        if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+        // Generous: under callgrind (scripts/keys-callgrind) the shutdown
+        // and the profile's dump take seconds.
+        if tokio::time::timeout(Duration::from_secs(60), self.child.wait())
             .await
             .is_err()
         {

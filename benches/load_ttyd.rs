@@ -114,8 +114,20 @@ impl Ttyd {
         out
     }
 
+    /// SIGTERM first (ttyd exits cleanly, and a profiler it runs under
+    /// writes its profile), SIGKILL if it is still there after 60 s.
     pub async fn stop(mut self) {
-        let _ = self.child.kill().await;
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        if tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
     }
 }
 
@@ -236,11 +248,15 @@ pub async fn keystrokes(bin: &PathBuf, n: usize) -> Result<Vec<f64>> {
     }
     let mut out = Vec::with_capacity(n);
     let letters = b"abcdefghijklmnopqrstuvwxyz";
+    let gap = super::trace::key_gap_ms();
     for i in 0..n {
         if i % 40 == 0 {
             c.send_input(b"\x15").await?;
             // Let the redraw of the cleared line pass.
             let _ = c.until(b"\x00never", Duration::from_millis(30)).await?;
+        }
+        if gap > 0 {
+            let _ = c.until(b"\x00never", Duration::from_millis(gap)).await?;
         }
         let l = letters[i % letters.len()];
         let start = Instant::now();
