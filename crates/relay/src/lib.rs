@@ -120,7 +120,8 @@ pub struct RelayHandle {
     local_addr: SocketAddr,
     tls: bool,
     state: AppState,
-    /// The main listener's router and limits, for in-process connections.
+    /// The main listener's router (marking its requests [`ws::InProcess`])
+    /// and limits, for in-process connections.
     app: axum::Router,
     limits: config::Limits,
     server: JoinHandle<std::io::Result<()>>,
@@ -335,7 +336,7 @@ impl Relay {
             local_addr,
             tls: config.tls.is_some(),
             state,
-            app,
+            app: app.layer(axum::Extension(ws::InProcess)),
             limits,
             server,
             metrics_server,

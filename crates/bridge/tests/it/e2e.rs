@@ -193,6 +193,39 @@ async fn a_terminal_and_a_browser_share_the_pane() -> Result<()> {
     sys.stop().await
 }
 
+/// Over the in-memory link both ends read 4 KiB at a time: messages many
+/// times that size still cross whole, both ways (a paste to the runner,
+/// frames of incompressible output to the relay).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_messages_cross_the_in_memory_link() -> Result<()> {
+    let sys = InProcess::start_with("memlarge", Link::Memory).await?;
+    let pane = sys.pane.clone();
+    let mut b = Browser::connect(&sys.login, &sys.session_id, 0).await?;
+    b.until("the prompt", 15, |v| view_has(v, &pane, "$"))
+        .await?;
+
+    // One input message of 12 KiB: a pasted line the shell counts.
+    let paste = "x".repeat(12 * 1024);
+    b.send_input(&pane, &format!("echo {paste} | wc -c\r"))
+        .await?;
+    b.until("the paste counted", 30, |v| {
+        view_rows(v, &pane).iter().any(|r| r.trim() == "12289")
+    })
+    .await?;
+    // 300 KB of base64 of random bytes: frames that do not compress.
+    b.send_input(
+        &pane,
+        "clear; head -c 225000 /dev/urandom | base64 -w 118; echo flood-$((6*7))\r",
+    )
+    .await?;
+    b.until("the flood's end", 60, |v| {
+        view_rows(v, &pane).iter().any(|r| r.trim() == "flood-42")
+    })
+    .await?;
+    converge(&mut b, &sys.tmux, &pane, 20).await?;
+    sys.stop().await
+}
+
 /// The workspace's binaries (built by `cargo build --workspace`).
 pub fn workspace_bin(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe()?;

@@ -16,6 +16,13 @@ use protocol::control::close as code;
 use tokio_util::sync::CancellationToken;
 
 /// How long a peer has to send its `hello` after the upgrade.
+/// Marks a request that came over an in-process connection
+/// ([`crate::RelayHandle::in_process_dialer`]), as a request extension the
+/// relay adds itself (a client cannot send one). Only how large a read of
+/// the socket is depends on it; who may connect, and how, does not.
+#[derive(Debug, Clone, Copy)]
+pub struct InProcess;
+
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The peer's first message, which must be a text message (its `hello`)
