@@ -15,7 +15,6 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use protocol::control::close as code;
 use tokio_util::sync::CancellationToken;
 
-/// How long a peer has to send its `hello` after the upgrade.
 /// Marks a request that came over an in-process connection
 /// ([`crate::RelayHandle::in_process_dialer`]), as a request extension the
 /// relay adds itself (a client cannot send one). Only how large a read of
@@ -23,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone, Copy)]
 pub struct InProcess;
 
+/// How long a peer has to send its `hello` after the upgrade.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The peer's first message, which must be a text message (its `hello`)
