@@ -313,6 +313,24 @@ fn tmux_server_cpu(tmux: &Tmux) -> f64 {
     proc_usage(pid).0
 }
 
+/// Stops `child` with SIGTERM (it exits cleanly, and a profiler it runs
+/// under writes its profile), SIGKILL if it is still there after 60 s:
+/// generous, because under callgrind (scripts/keys-callgrind) shutting
+/// down and writing the profile take seconds.
+async fn terminate(child: &mut tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+    }
+    if tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .is_err()
+    {
+        let _ = child.kill().await;
+    }
+}
+
 fn tmux_version() -> String {
     std::process::Command::new("tmux")
         .arg("-V")
@@ -555,17 +573,7 @@ impl System {
     /// 3.3a), then the relay.
     async fn stop(mut self) {
         for child in [&mut self.bridge, &mut self.relay] {
-            if let Some(pid) = child.id() {
-                let _ = std::process::Command::new("kill")
-                    .args(["-TERM", &pid.to_string()])
-                    .status();
-            }
-            if tokio::time::timeout(Duration::from_secs(5), child.wait())
-                .await
-                .is_err()
-            {
-                let _ = child.kill().await;
-            }
+            terminate(child).await;
         }
     }
 }

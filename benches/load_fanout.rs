@@ -199,17 +199,7 @@ impl Proc {
     }
 
     async fn stop(mut self) {
-        if let Some(pid) = self.0.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-        }
-        if tokio::time::timeout(Duration::from_secs(5), self.0.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.0.kill().await;
-        }
+        super::terminate(&mut self.0).await;
     }
 }
 

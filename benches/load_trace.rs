@@ -173,19 +173,7 @@ async fn start_up(bins: &Bins, log: Option<&Path>) -> Result<Up> {
 
 impl Up {
     async fn stop(mut self) {
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-        }
-        // Generous: under callgrind (scripts/keys-callgrind) the shutdown
-        // and the profile's dump take seconds.
-        if tokio::time::timeout(Duration::from_secs(60), self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.child.kill().await;
-        }
+        super::terminate(&mut self.child).await;
         drop(self.tmux);
     }
 }

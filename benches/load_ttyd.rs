@@ -114,20 +114,8 @@ impl Ttyd {
         out
     }
 
-    /// SIGTERM first (ttyd exits cleanly, and a profiler it runs under
-    /// writes its profile), SIGKILL if it is still there after 60 s.
     pub async fn stop(mut self) {
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-        }
-        if tokio::time::timeout(Duration::from_secs(60), self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.child.kill().await;
-        }
+        super::terminate(&mut self.child).await;
     }
 }
 
