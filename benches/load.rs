@@ -84,10 +84,9 @@ const MARKER: &str = "FLOOD-42";
 
 fn main() -> Result<()> {
     // criterion-style filters (`cargo bench -- NAME`) are accepted and ignored.
-    let runs: usize = std::env::var("LOAD_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+    let runs: usize = env_number("LOAD_RUNS", 5).max(1);
+    // Keystrokes per run and transport, traced or not.
+    let keys: usize = env_number("LOAD_KEYS", 300).max(1);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -212,7 +211,7 @@ fn main() -> Result<()> {
             idle_case(&bins, runs).await?;
         }
         if only == "trace" {
-            return trace::run(&bins, 300).await;
+            return trace::run(&bins, keys).await;
         }
         if !wanted("keys") {
             print_summary(&summary);
@@ -221,12 +220,6 @@ fn main() -> Result<()> {
         println!(
             "\n## keystroke round trip: WebSocket input → echoed output on the WebSocket client"
         );
-        // LOAD_KEYS: keystrokes per run and transport.
-        let keys: usize = std::env::var("LOAD_KEYS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|&n| n > 0)
-            .unwrap_or(300);
         let (mut p50, mut p95, mut p99) = (Vec::new(), Vec::new(), Vec::new());
         let (mut t50, mut t95, mut t99) = (Vec::new(), Vec::new(), Vec::new());
         let (mut u50, mut u95, mut u99) = (Vec::new(), Vec::new(), Vec::new());
@@ -311,6 +304,15 @@ fn tmux_server_cpu(tmux: &Tmux) -> f64 {
         .ok()
         .and_then(|s| s.trim().parse::<u32>().ok());
     proc_usage(pid).0
+}
+
+/// The number in environment variable `var`, else `default` (unset or
+/// not a number).
+fn env_number<T: std::str::FromStr>(var: &str, default: T) -> T {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Stops `child` with SIGTERM (it exits cleanly, and a profiler it runs

@@ -57,10 +57,7 @@ fn wall_us() -> i64 {
 /// `LOAD_KEY_GAP_MS`: the pause between an echo and the next key (0:
 /// the next key at once).
 pub fn key_gap_ms() -> u64 {
-    std::env::var("LOAD_KEY_GAP_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    super::env_number("LOAD_KEY_GAP_MS", 0)
 }
 
 /// One keystroke: when the client sent it and when it read the echo.

@@ -149,6 +149,13 @@ impl Client {
 
     /// Reads until `needle` appears in the terminal output (across
     /// messages), within `limit`.
+    /// Reads (and counts) whatever arrives for `ms`.
+    pub async fn drain_for(&mut self, ms: u64) -> Result<()> {
+        self.until(b"\x00never", Duration::from_millis(ms))
+            .await
+            .map(drop)
+    }
+
     pub async fn until(&mut self, needle: &[u8], limit: Duration) -> Result<bool> {
         let deadline = tokio::time::Instant::now() + limit;
         let mut tail: Vec<u8> = Vec::new();
@@ -241,10 +248,10 @@ pub async fn keystrokes(bin: &PathBuf, n: usize) -> Result<Vec<f64>> {
         if i % 40 == 0 {
             c.send_input(b"\x15").await?;
             // Let the redraw of the cleared line pass.
-            let _ = c.until(b"\x00never", Duration::from_millis(30)).await?;
+            c.drain_for(30).await?;
         }
         if gap > 0 {
-            let _ = c.until(b"\x00never", Duration::from_millis(gap)).await?;
+            c.drain_for(gap).await?;
         }
         let l = letters[i % letters.len()];
         let start = Instant::now();
