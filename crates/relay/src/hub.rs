@@ -75,6 +75,14 @@ pub enum HubNote {
         online: bool,
         features: Vec<String>,
     },
+    /// The runner numbers the session over from `stored_head + 1` under
+    /// `epoch` (its `rebase`, [`SessionHub::rebase`]), noted after the
+    /// frames stored before it.
+    Epoch {
+        session: TerminalSessionId,
+        epoch: String,
+        stored_head: u64,
+    },
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -672,8 +680,20 @@ impl SessionHub {
     /// new epoch: browsers learn the epoch for their next `hello`, and if
     /// they were sent records past `stored_head` (published before a
     /// commit that never happened) they reset and reconnect from scratch.
+    /// A relay of a cluster with the runner's connection notes it for the
+    /// others, whose hubs get the same call: their browsers learn the epoch
+    /// too (they were only ever sent stored records, so none resets), and
+    /// a tab that reconnects names the epoch of what it holds instead of
+    /// starting from scratch.
     pub fn rebase(&self, epoch: String, stored_head: u64) {
         let mut s = lock(&self.inner);
+        if s.runner_here() {
+            self.note(HubNote::Epoch {
+                session: self.id,
+                epoch: epoch.clone(),
+                stored_head,
+            });
+        }
         let reset = s.head_seq > stored_head;
         if reset {
             tracing::warn!(

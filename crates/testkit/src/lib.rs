@@ -328,6 +328,9 @@ pub struct Browser {
     /// The session's numbering epoch, as the page keeps it (`welcome`,
     /// `epoch`), named in the `hello` of [`Browser::resume`].
     pub epoch: Option<String>,
+    /// `welcome`s that told this browser to start from scratch (its
+    /// records were of another epoch, or ahead of the store).
+    pub resets: usize,
 }
 
 /// How many output records [`Browser::recent_output`] keeps.
@@ -374,6 +377,7 @@ impl Browser {
             snapshots: 0,
             recent_output: Default::default(),
             epoch: epoch.map(str::to_owned),
+            resets: 0,
         })
     }
 
@@ -507,6 +511,7 @@ impl Browser {
             RelayToBrowser::Welcome { epoch, reset, .. } => {
                 if reset {
                     self.view = SessionView::new(SCROLLBACK, 0);
+                    self.resets += 1;
                 }
                 self.epoch = Some(epoch);
             }

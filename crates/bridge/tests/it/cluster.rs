@@ -1070,3 +1070,79 @@ async fn a_runner_that_moves_while_relay_a_lives_is_taken_over_by_b() -> Result<
     a.kill9().await;
     Ok(())
 }
+
+/// A runner that restarts numbers its session over under a new epoch
+/// (`rebase`, on relay A, which holds its connection): a browser of the
+/// session on relay B learns the epoch at once (the `epoch` note over
+/// NATS), so when its tab reconnects it names the epoch of what it holds
+/// and resumes, instead of being served from scratch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebase_on_relay_a_reaches_a_browser_on_relay_b_which_then_resumes() -> Result<()> {
+    let Some((pg, nats)) = services().await else {
+        return Ok(());
+    };
+    let runner_dir = tempfile::tempdir()?;
+    let (data, pa, pb, mut a, mut b) = two_members(&pg, &nats).await?;
+    let (auth_b, user, _runner, token) =
+        principal(&pg, data.path(), &format!("http://127.0.0.1:{pb}")).await?;
+
+    let tmux = Tmux::new("cluster-epoch");
+    let idea = format!("ep{}", &relay::auth::codes::new_id()[..16]);
+    let name = session_name(&idea, "main")?;
+    tmux.new_session(&name, 80, 24)?;
+    let mut run = start_runner(&tmux, pa, &token, &idea, runner_dir.path())?;
+    wait_runner_on(runner_dir.path(), pa, 20).await?;
+
+    let login = Login::from_link(&auth_b.login_link(&user).await?).await?;
+    let sid = login.wait_session(&name).await?;
+    let pane = tmux.first_pane(&name)?;
+    let mut browser = Browser::connect(&login, &sid, 0).await?;
+    tmux.run(&["send-keys", "-t", &pane, "-l", "echo before-$((2*21))"])?;
+    tmux.run(&["send-keys", "-t", &pane, "Enter"])?;
+    browser
+        .until("output before the restart, on B", 20, |v| {
+            view_has(v, &pane, "before-42")
+        })
+        .await?;
+    let first = browser.epoch.clone().context("a welcome names the epoch")?;
+
+    // A new runner process: its first `opened` says `rebase` to A.
+    run.kill9().await;
+    let mut run = start_runner(&tmux, pa, &token, &idea, runner_dir.path())?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while browser.epoch.as_deref() == Some(first.as_str()) {
+        if Instant::now() > deadline {
+            bail!("the browser on B never heard the new epoch (still {first})");
+        }
+        browser.drain_for(100).await?;
+    }
+    let second = browser.epoch.clone().context("the new epoch")?;
+
+    // The tab reconnects (to B) naming the new epoch: resumed, not reset.
+    browser.drain_for(300).await?;
+    browser.close().await?;
+    let resumed_from = browser.view.last_seq;
+    let mut resumed = Browser::resume(&login, &sid, &browser)
+        .await?
+        .with_state_of(browser);
+    tmux.run(&["send-keys", "-t", &pane, "-l", "echo after-$((3*11))"])?;
+    tmux.run(&["send-keys", "-t", &pane, "Enter"])?;
+    resumed.drain_for(300).await?;
+    assert_eq!(
+        resumed.resets, 0,
+        "a browser naming the session's epoch ({second}) resumes from {resumed_from}"
+    );
+    resumed
+        .until("output after the restart, on B", 20, |v| {
+            view_has(v, &pane, "after-33")
+        })
+        .await?;
+    super::e2e::converge(&mut resumed, &tmux, &pane, 20).await?;
+    resumed.check_gap_free()?;
+    println!("epoch {first} → {second} heard on B; resumed from {resumed_from}");
+
+    run.kill9().await;
+    b.kill9().await;
+    a.kill9().await;
+    Ok(())
+}

@@ -9,10 +9,11 @@
 //! runner link (`routing`).
 //!
 //! Headers: `tb-kind` (`batch`, `snapshot`, `scope`, `online`,
-//! `offline`), `tb-first`/`tb-last` (a frame's sequence range), `tb-relay`
-//! (the publishing relay), `tb-features` (`online`: the runner's features,
-//! comma-separated). Payload: the frame's bytes as stored, the stored
-//! scope, or nothing.
+//! `offline`, `epoch`), `tb-first`/`tb-last` (a frame's sequence range;
+//! `epoch`: `tb-last` is the stored head the runner numbers over from),
+//! `tb-relay` (the publishing relay), `tb-features` (`online`: the
+//! runner's features, comma-separated). Payload: the frame's bytes as
+//! stored, the stored scope, the new epoch, or nothing.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -66,7 +67,28 @@ pub fn encode(note: &HubNote, relay: &str) -> (TerminalSessionId, HeaderMap, Byt
             }
             (*session, h, Bytes::new())
         }
+        HubNote::Epoch {
+            session,
+            epoch,
+            stored_head,
+        } => {
+            h.insert(KIND, "epoch");
+            h.insert(LAST, stored_head.to_string().as_str());
+            (*session, h, Bytes::from(epoch.clone()))
+        }
     }
+}
+
+/// The longest epoch taken from another relay (the relay makes them of 12
+/// random bytes: 16 characters).
+const MAX_EPOCH: usize = 64;
+
+/// An epoch as relays make them: URL-safe base64, not empty.
+fn epoch_is_valid(e: &str) -> bool {
+    !e.is_empty()
+        && e.len() <= MAX_EPOCH
+        && e.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// A session message as heard from another relay.
@@ -81,6 +103,11 @@ pub enum Heard {
     /// The runner's channel on `relay` closed.
     Offline {
         relay: String,
+    },
+    /// The runner numbers the session over (its `rebase` on another relay).
+    Epoch {
+        epoch: String,
+        stored_head: u64,
     },
 }
 
@@ -119,6 +146,13 @@ pub fn decode(headers: Option<&HeaderMap>, payload: Bytes) -> Option<Heard> {
                 .collect(),
         }),
         "offline" => Some(Heard::Offline { relay: get(RELAY)? }),
+        "epoch" => {
+            let epoch = String::from_utf8(payload.to_vec()).ok()?;
+            epoch_is_valid(&epoch).then_some(Heard::Epoch {
+                epoch,
+                stored_head: seq(LAST)?,
+            })
+        }
         _ => None,
     }
 }
@@ -382,7 +416,9 @@ async fn feed(
                     moved = None;
                 }
             }
-            Heard::Scope(_) => {}
+            // Browsers here learn the epoch their next `hello` names.
+            Heard::Epoch { epoch, stored_head } if !local => hub.rebase(epoch, stored_head),
+            Heard::Scope(_) | Heard::Epoch { .. } => {}
         }
     }
     let _ = sub.unsubscribe().await;
@@ -509,6 +545,32 @@ mod tests {
             Some(Heard::Offline { relay: "r2".into() }),
             "an offline names its relay"
         );
+        let (_, h, p) = encode(
+            &HubNote::Epoch {
+                session: 7,
+                epoch: "Ab-_9".into(),
+                stored_head: 41,
+            },
+            "r1",
+        );
+        assert_eq!(
+            decode(Some(&h), p),
+            Some(Heard::Epoch {
+                epoch: "Ab-_9".into(),
+                stored_head: 41
+            })
+        );
+        // An epoch that relays never make is not taken.
+        for payload in ["", "a\"b", "x y", &"e".repeat(MAX_EPOCH + 1)] {
+            let mut h = HeaderMap::new();
+            h.insert(KIND, "epoch");
+            h.insert(LAST, "3");
+            let p = Bytes::from(payload.to_owned());
+            assert_eq!(decode(Some(&h), p), None, "{payload:?}");
+        }
+        let mut no_head = HeaderMap::new();
+        no_head.insert(KIND, "epoch");
+        assert_eq!(decode(Some(&no_head), Bytes::from_static(b"e1")), None);
         let mut bad = HeaderMap::new();
         bad.insert(KIND, "batch");
         bad.insert(FIRST, "9");

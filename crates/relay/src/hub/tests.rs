@@ -313,6 +313,11 @@ async fn cluster_notes_come_only_from_a_local_runner_and_keep_the_bytes() {
     }
     s.set_scope(Scope::parse("%1 @1"));
     assert!(matches!(rx.try_recv(), Ok(HubNote::Scope { stored, .. }) if stored == "%1 @1"));
+    s.rebase("e1".into(), 4);
+    assert!(matches!(
+        rx.try_recv(),
+        Ok(HubNote::Epoch { session: 3, epoch, stored_head: 4 }) if epoch == "e1"
+    ));
     s.detach_runner(1);
     assert!(matches!(
         rx.try_recv(),
@@ -323,6 +328,7 @@ async fn cluster_notes_come_only_from_a_local_runner_and_keep_the_bytes() {
     let _remote = attach(&s, REMOTE_CONN);
     s.publish(batch(5, 5, 10));
     s.set_scope(Scope::parse("%2"));
+    s.rebase("e2".into(), 5);
     s.detach_runner(REMOTE_CONN);
     assert!(rx.try_recv().is_err(), "nothing noted for a remote runner");
     // Without a cluster no hub notes anything.
