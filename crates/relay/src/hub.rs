@@ -682,8 +682,9 @@ impl SessionHub {
     /// commit that never happened) they reset and reconnect from scratch.
     /// A relay of a cluster with the runner's connection notes it for the
     /// others, whose hubs get the same call: their browsers learn the epoch
-    /// too (they were only ever sent stored records, so none resets), and
-    /// a tab that reconnects names the epoch of what it holds instead of
+    /// too (they were sent stored records, so none resets unless it
+    /// resumed there ahead of the store from a relay that died), and a tab
+    /// that reconnects names the epoch of what it holds instead of
     /// starting from scratch.
     pub fn rebase(&self, epoch: String, stored_head: u64) {
         let mut s = lock(&self.inner);
