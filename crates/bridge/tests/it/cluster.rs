@@ -196,6 +196,34 @@ fn start_runner_on(
     Ok(Proc(child))
 }
 
+/// A session of a fresh idea on a private tmux server, and the runner
+/// serving it.
+struct Served {
+    tmux: Tmux,
+    idea: String,
+    /// The tmux session's name (slot `main`).
+    name: String,
+    run: Proc,
+}
+
+/// [`Served`]: the idea's name starts with `prefix`, the tmux server is
+/// tagged `tag`, and `tmux-bridge run` serves it on the relays at `ports`
+/// (the first preferred), connected to the first before this returns.
+async fn served(tag: &str, prefix: &str, ports: &[u16], token: &str, dir: &Path) -> Result<Served> {
+    let tmux = Tmux::new(tag);
+    let idea = format!("{prefix}{}", &relay::auth::codes::new_id()[..16]);
+    let name = session_name(&idea, "main")?;
+    tmux.new_session(&name, 80, 24)?;
+    let run = start_runner_on(&tmux, ports, token, &idea, dir)?;
+    wait_runner_on(dir, ports[0], 20).await?;
+    Ok(Served {
+        tmux,
+        idea,
+        name,
+        run,
+    })
+}
+
 /// Whether the runner daemon whose data dir is `dir` says it is connected
 /// to the relay on `port` (its state file, `tmux-bridge status`).
 fn runner_on(dir: &Path, port: u16) -> bool {
@@ -799,12 +827,12 @@ async fn when_relay_a_dies_the_runner_moves_to_b_and_a_browser_on_b_continues_ga
         principal(&pg, data.path(), &format!("http://127.0.0.1:{pb}")).await?;
     let store = store::Store::connect(&pg).await?;
 
-    let tmux = Tmux::new("failover");
-    let idea = format!("fo{}", &relay::auth::codes::new_id()[..16]);
-    let name = session_name(&idea, "main")?;
-    tmux.new_session(&name, 80, 24)?;
-    let mut run = start_runner_on(&tmux, &[pa, pb], &token, &idea, runner_dir.path())?;
-    wait_runner_on(runner_dir.path(), pa, 20).await?;
+    let Served {
+        tmux,
+        name,
+        mut run,
+        ..
+    } = served("failover", "fo", &[pa, pb], &token, runner_dir.path()).await?;
 
     let login = Login::from_link(&auth_b.login_link(&user).await?).await?;
     let sid = login.wait_session(&name).await?;
@@ -896,12 +924,19 @@ async fn a_browser_on_a_dead_relay_resumes_on_b_from_its_last_seq() -> Result<()
     let (auth_a, user, _runner, token) =
         principal(&pg, data.path(), &format!("http://127.0.0.1:{pa}")).await?;
 
-    let tmux = Tmux::new("failover-resume");
-    let idea = format!("fr{}", &relay::auth::codes::new_id()[..16]);
-    let name = session_name(&idea, "main")?;
-    tmux.new_session(&name, 80, 24)?;
-    let mut run = start_runner_on(&tmux, &[pa, pb], &token, &idea, runner_dir.path())?;
-    wait_runner_on(runner_dir.path(), pa, 20).await?;
+    let Served {
+        tmux,
+        name,
+        mut run,
+        ..
+    } = served(
+        "failover-resume",
+        "fr",
+        &[pa, pb],
+        &token,
+        runner_dir.path(),
+    )
+    .await?;
 
     let login_a = Login::from_link(&auth_a.login_link(&user).await?).await?;
     let login_b = Login {
@@ -1086,12 +1121,12 @@ async fn a_rebase_on_relay_a_reaches_a_browser_on_relay_b_which_then_resumes() -
     let (auth_b, user, _runner, token) =
         principal(&pg, data.path(), &format!("http://127.0.0.1:{pb}")).await?;
 
-    let tmux = Tmux::new("cluster-epoch");
-    let idea = format!("ep{}", &relay::auth::codes::new_id()[..16]);
-    let name = session_name(&idea, "main")?;
-    tmux.new_session(&name, 80, 24)?;
-    let mut run = start_runner(&tmux, pa, &token, &idea, runner_dir.path())?;
-    wait_runner_on(runner_dir.path(), pa, 20).await?;
+    let Served {
+        tmux,
+        idea,
+        name,
+        mut run,
+    } = served("cluster-epoch", "ep", &[pa], &token, runner_dir.path()).await?;
 
     let login = Login::from_link(&auth_b.login_link(&user).await?).await?;
     let sid = login.wait_session(&name).await?;
