@@ -366,9 +366,12 @@ async fn relay_kill9_during_a_flood_and_a_bridge_restart_lose_nothing() -> Resul
             .any(|r| r.trim().parse::<u32>().is_ok_and(|n| n > 1000))
     })
     .await?;
-    // Issue 17.3: a browser never holds a sequence the relay can lose.
-    // Frames reach browsers only after the store committed them, so what
-    // the browser applied before the kill is all in the database after it.
+    // Issue 17.3 and 16: the relay sends this runner's Batches to browsers
+    // before their commit (the runner says `rebase`), so the browser may
+    // hold a few records the kill -9 cut from the store. The runner keeps
+    // every frame until acked and resends it as it was (docs/protocol.md
+    // §4.4): the browser resumes from what it holds, not from scratch,
+    // and nothing is lost or doubled.
     b.drain_for(200).await?;
     let held = b.view.last_seq;
     relay.kill9().await;
@@ -379,16 +382,17 @@ async fn relay_kill9_during_a_flood_and_a_bridge_restart_lose_nothing() -> Resul
         store.close().await;
         head
     };
-    assert!(
-        stored >= held,
-        "the browser held seq {held}, the database has {stored} after kill -9"
-    );
+    println!("the browser held seq {held}, the database had {stored} after kill -9");
     let mut relay = start_relay_process(port, relay_dir.path()).await?;
     b = reconnect(b, &login, &sid).await?;
     b.until("the end of the flood", 60, |v| {
         view_rows(v, &pane).iter().any(|r| r.trim() == "flood-42")
     })
     .await?;
+    assert_eq!(
+        b.resets, 0,
+        "the browser held seq {held} (the database {stored}) and was served from scratch"
+    );
     converge(&mut b, &tmux, &pane, 15).await?;
 
     // Bridge restart: kill it hard, start it again, keep typing.
