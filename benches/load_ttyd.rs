@@ -147,8 +147,6 @@ impl Client {
         Ok(())
     }
 
-    /// Reads until `needle` appears in the terminal output (across
-    /// messages), within `limit`.
     /// Reads (and counts) whatever arrives for `ms`.
     pub async fn drain_for(&mut self, ms: u64) -> Result<()> {
         self.until(b"\x00never", Duration::from_millis(ms))
@@ -156,6 +154,8 @@ impl Client {
             .map(drop)
     }
 
+    /// Reads until `needle` appears in the terminal output (across
+    /// messages), within `limit`.
     pub async fn until(&mut self, needle: &[u8], limit: Duration) -> Result<bool> {
         let deadline = tokio::time::Instant::now() + limit;
         let mut tail: Vec<u8> = Vec::new();
