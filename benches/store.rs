@@ -4,6 +4,9 @@
 //! database, dropped afterwards). Three groups:
 //!
 //! - `store_append`: one writer, one frame per transaction;
+//! - `store_commit_1`: one writer through a [`FrameCommitter`], each frame
+//!   awaited before the next: a lone frame's commit, as a keystroke's echo
+//!   is stored while nothing else is (criterion's time is one commit);
 //! - `store_append_8`: 8 writers (8 sessions, as 8 runner channels), one
 //!   frame per transaction each: how the relay stored frames before group
 //!   commit;
@@ -143,6 +146,48 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     let payloads: Vec<bytes::Bytes> = payloads.into_iter().map(bytes::Bytes::from).collect();
+    let mut group = c.benchmark_group("store_commit_1");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(5));
+    for t in &targets {
+        let store = rt
+            .block_on(Store::connect_with(&t.url, &t.opts))
+            .expect("connect");
+        let session: TerminalSessionId = rt
+            .block_on(store.upsert_session("bench", "bench", "bench1", t.name, "tb_bench"))
+            .expect("session")
+            .id;
+        let committer = {
+            let _rt = rt.enter();
+            FrameCommitter::spawn(store.clone(), CommitOptions::default())
+        };
+        let mut seq = 0u64;
+        group.bench_function(t.name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        seq += 1;
+                        let frame = NewFrame {
+                            session,
+                            first_seq: seq,
+                            last_seq: seq,
+                            bytes: payloads[(seq % 64) as usize].clone(),
+                            at: None,
+                        };
+                        committer.append(frame).await.expect("append");
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+        drop(committer);
+        rt.block_on(store.close());
+    }
+    group.finish();
+
     for grouped in [false, true] {
         let name = if grouped {
             "store_group_commit_8"

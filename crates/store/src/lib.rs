@@ -314,8 +314,14 @@ impl Store {
                     .map_err(sqlx::Error::Io)?;
                 connect.journal_mode(SqliteJournalMode::Wal)
             };
+            // No ping before each acquire (sqlx's default): a SQLite
+            // connection is a file in this process and cannot be lost the
+            // way a network connection can, and the ping is a round trip to
+            // the connection's thread before every query and transaction
+            // (one of five for a stored frame).
             let pool = if memory {
                 SqlitePoolOptions::new()
+                    .test_before_acquire(false)
                     .acquire_timeout(opts.acquire_timeout)
                     .max_connections(1)
                     .min_connections(1)
@@ -323,6 +329,7 @@ impl Store {
                     .max_lifetime(None)
             } else {
                 SqlitePoolOptions::new()
+                    .test_before_acquire(false)
                     .acquire_timeout(opts.acquire_timeout)
                     .max_connections(opts.max_connections.max(1))
             };
