@@ -57,19 +57,23 @@ pub(crate) fn failover_list(primary: &str, more: &[String]) -> Vec<String> {
     out
 }
 
-/// Worker threads of the daemon's runtime at most (`TOKIO_WORKER_THREADS`
-/// overrides it). The daemon waits on sockets and pipes nearly always; two
-/// workers keep a flooding session from stalling the others, and each
-/// worker more costs its stack and a malloc arena of resident memory
-/// (about 30 kB each idle, measured with `LOAD_ONLY=idle`: 16 workers,
-/// tokio's default on 16 cores, took 0.4 MB more than 2).
-const DAEMON_WORKERS: usize = 2;
+/// Worker threads of the daemon's runtime (`TOKIO_WORKER_THREADS`
+/// overrides it). The daemon waits on sockets and pipes nearly always, and
+/// a keystroke passes from task to task four times (uplink → session core
+/// → tmux's writer, then tmux's reader → core → uplink for the echo). With
+/// one worker they hand over on that thread; with two, one worker woke the
+/// other through a futex about four times per key (`scripts/keys-syscalls`:
+/// 13.3 system calls per key, 3.9 of them futex, against 9.0 and none with
+/// one worker). A flood costs the runner little (the pane is paused for its
+/// control client, issue 16), so one worker does not let one session stall
+/// the others for long; and each worker less saves its stack and malloc
+/// arena (about 0.15 MB of anonymous memory here, `LOAD_ONLY=daemon`).
+const DAEMON_WORKERS: usize = 1;
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        rt.worker_threads(cores.min(DAEMON_WORKERS));
+        rt.worker_threads(DAEMON_WORKERS);
     }
     let rt = rt
         .enable_all()
