@@ -21,7 +21,8 @@
 
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use sqlx::Connection;
 use std::collections::VecDeque;
 
@@ -96,6 +97,29 @@ async fn postgres(admin: &str) -> Target {
     }
 }
 
+/// A group of this bench's settings: throughput in frames, 10 samples of
+/// 5 s after 1 s of warm-up.
+fn frames_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(5));
+    group
+}
+
+/// The store of `t` and a session in it (idea `idea`, slot the target's
+/// name), one per group so that each starts at sequence 1.
+async fn open(t: &Target, idea: &str) -> (Store, TerminalSessionId) {
+    let store = Store::connect_with(&t.url, &t.opts).await.expect("connect");
+    let session = store
+        .upsert_session("bench", "bench", idea, t.name, "tb_bench")
+        .await
+        .expect("session")
+        .id;
+    (store, session)
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -111,19 +135,9 @@ fn bench(c: &mut Criterion) {
         targets.push(rt.block_on(postgres(&url)));
     }
 
-    let mut group = c.benchmark_group("store_append");
-    group.throughput(Throughput::Elements(1));
-    group.sample_size(10);
-    group.warm_up_time(Duration::from_secs(1));
-    group.measurement_time(Duration::from_secs(5));
+    let mut group = frames_group(c, "store_append");
     for t in &targets {
-        let store = rt
-            .block_on(Store::connect_with(&t.url, &t.opts))
-            .expect("connect");
-        let session: TerminalSessionId = rt
-            .block_on(store.upsert_session("bench", "bench", "bench", t.name, "tb_bench"))
-            .expect("session")
-            .id;
+        let (store, session) = rt.block_on(open(t, "bench"));
         let mut seq = 0u64;
         group.bench_function(t.name, |b| {
             b.iter_custom(|iters| {
@@ -146,19 +160,9 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     let payloads: Vec<bytes::Bytes> = payloads.into_iter().map(bytes::Bytes::from).collect();
-    let mut group = c.benchmark_group("store_commit_1");
-    group.throughput(Throughput::Elements(1));
-    group.sample_size(10);
-    group.warm_up_time(Duration::from_secs(1));
-    group.measurement_time(Duration::from_secs(5));
+    let mut group = frames_group(c, "store_commit_1");
     for t in &targets {
-        let store = rt
-            .block_on(Store::connect_with(&t.url, &t.opts))
-            .expect("connect");
-        let session: TerminalSessionId = rt
-            .block_on(store.upsert_session("bench", "bench", "bench1", t.name, "tb_bench"))
-            .expect("session")
-            .id;
+        let (store, session) = rt.block_on(open(t, "bench1"));
         let committer = {
             let _rt = rt.enter();
             FrameCommitter::spawn(store.clone(), CommitOptions::default())
@@ -194,11 +198,7 @@ fn bench(c: &mut Criterion) {
         } else {
             "store_append_8"
         };
-        let mut group = c.benchmark_group(name);
-        group.throughput(Throughput::Elements(1));
-        group.sample_size(10);
-        group.warm_up_time(Duration::from_secs(1));
-        group.measurement_time(Duration::from_secs(5));
+        let mut group = frames_group(c, name);
         for t in &targets {
             let store = rt
                 .block_on(Store::connect_with(&t.url, &t.opts))
