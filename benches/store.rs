@@ -1,7 +1,7 @@
 //! Store append rate (issue 3, issue 16): frames per second, 1 to 4 KiB
 //! frames, for SQLite (a file in WAL mode, `synchronous=NORMAL` and
 //! `FULL`) and for PostgreSQL when `TEST_DATABASE_URL` is set (a fresh
-//! database, dropped afterwards). Three groups:
+//! database, dropped afterwards). Four groups:
 //!
 //! - `store_append`: one writer, one frame per transaction;
 //! - `store_commit_1`: one writer through a [`FrameCommitter`], each frame

@@ -63,8 +63,8 @@ pub(crate) fn failover_list(primary: &str, more: &[String]) -> Vec<String> {
 /// → tmux's writer, then tmux's reader → core → uplink for the echo). With
 /// one worker they hand over on that thread; with two, one worker woke the
 /// other through a futex about four times per key (`scripts/keys-syscalls`:
-/// 13.3 system calls per key, 3.9 of them futex, against 9.0 and none with
-/// one worker). A flood costs the runner little (the pane is paused for its
+/// 13.3 system calls per key, 3.9 of them futex, against 8.5–9.6 and none
+/// with one worker). A flood costs the runner little (the pane is paused for its
 /// control client, issue 16), so one worker does not let one session stall
 /// the others for long; and each worker less saves its stack and malloc
 /// arena (about 0.15 MB of anonymous memory here, `LOAD_ONLY=daemon`).
