@@ -135,62 +135,58 @@ fn bench(c: &mut Criterion) {
         targets.push(rt.block_on(postgres(&url)));
     }
 
-    let mut group = frames_group(c, "store_append");
-    for t in &targets {
-        let (store, session) = rt.block_on(open(t, "bench"));
-        let mut seq = 0u64;
-        group.bench_function(t.name, |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        seq += 1;
-                        let bytes = &payloads[(seq % 64) as usize];
-                        store
-                            .append_frame(session, seq, seq, bytes)
-                            .await
-                            .expect("append");
-                    }
-                    start.elapsed()
-                })
-            })
-        });
-        rt.block_on(store.close());
-    }
-    group.finish();
-
+    // One writer, each frame awaited before the next: stored directly, one
+    // frame per transaction, then through the group committer.
     let payloads: Vec<bytes::Bytes> = payloads.into_iter().map(bytes::Bytes::from).collect();
-    let mut group = frames_group(c, "store_commit_1");
-    for t in &targets {
-        let (store, session) = rt.block_on(open(t, "bench1"));
-        let committer = {
-            let _rt = rt.enter();
-            FrameCommitter::spawn(store.clone(), CommitOptions::default())
+    for grouped in [false, true] {
+        let name = if grouped {
+            "store_commit_1"
+        } else {
+            "store_append"
         };
-        let mut seq = 0u64;
-        group.bench_function(t.name, |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        seq += 1;
-                        let frame = NewFrame {
-                            session,
-                            first_seq: seq,
-                            last_seq: seq,
-                            bytes: payloads[(seq % 64) as usize].clone(),
-                            at: None,
-                        };
-                        committer.append(frame).await.expect("append");
-                    }
-                    start.elapsed()
+        let mut group = frames_group(c, name);
+        for t in &targets {
+            let (store, session) = rt.block_on(open(t, name));
+            let committer = grouped.then(|| {
+                let _rt = rt.enter();
+                FrameCommitter::spawn(store.clone(), CommitOptions::default())
+            });
+            let mut seq = 0u64;
+            group.bench_function(t.name, |b| {
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        let start = Instant::now();
+                        for _ in 0..iters {
+                            seq += 1;
+                            let bytes = payloads[(seq % 64) as usize].clone();
+                            match &committer {
+                                Some(committer) => {
+                                    let frame = NewFrame {
+                                        session,
+                                        first_seq: seq,
+                                        last_seq: seq,
+                                        bytes,
+                                        at: None,
+                                    };
+                                    committer.append(frame).await.expect("append");
+                                }
+                                None => {
+                                    store
+                                        .append_frame(session, seq, seq, &bytes)
+                                        .await
+                                        .expect("append");
+                                }
+                            }
+                        }
+                        start.elapsed()
+                    })
                 })
-            })
-        });
-        drop(committer);
-        rt.block_on(store.close());
+            });
+            drop(committer);
+            rt.block_on(store.close());
+        }
+        group.finish();
     }
-    group.finish();
 
     for grouped in [false, true] {
         let name = if grouped {
