@@ -85,6 +85,9 @@ pub struct Supervisor {
     rescan_due: Option<(Instant, Instant)>,
     state_path: PathBuf,
     state: DaemonState,
+    /// What the state file holds, as last written (it is written again
+    /// only when the state differs).
+    written: Option<DaemonState>,
     jobs: Jobs,
     agents: crate::daemon::agents::AgentCommands,
 }
@@ -132,6 +135,7 @@ impl Supervisor {
             rescan_due: None,
             state_path,
             state,
+            written: None,
             jobs: Jobs::new(&cfg.data_dir),
             agents: cfg.agents.clone(),
         }
@@ -263,8 +267,15 @@ impl Supervisor {
                 attach: s.open.attach.clone(),
             })
             .collect();
-        if let Err(err) = self.state.write(&self.state_path) {
-            debug!(%err, "writing the state file");
+        // The loop calls this after every event, the poll's tick each
+        // second included: an idle daemon must not rewrite the file (a
+        // write and a rename a second, kept up for days).
+        if self.written.as_ref() == Some(&self.state) {
+            return;
+        }
+        match self.state.write(&self.state_path) {
+            Ok(()) => self.written = Some(self.state.clone()),
+            Err(err) => debug!(%err, "writing the state file"),
         }
     }
 

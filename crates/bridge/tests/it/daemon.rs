@@ -400,6 +400,29 @@ async fn status_shows_the_running_daemon() -> Result<()> {
     assert!(text.contains("connected"), "{text}");
     assert!(text.contains("stat/a"), "{text}");
     assert!(!text.contains(&sys.token));
+
+    // Written on a change only: an idle daemon leaves the file as it is
+    // across its once-a-second poll; a new session is written out.
+    let file = sys.dir.path().join("runner").join("daemon.json");
+    let written = std::fs::metadata(&file)?.modified()?;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        std::fs::metadata(&file)?.modified()?,
+        written,
+        "the idle daemon rewrote its state file"
+    );
+    sys.tmux.new_session(&session_name("stat", "b")?, 80, 24)?;
+    sys.login.wait_session(&session_name("stat", "b")?).await?;
+    let t = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&file)?;
+        if text.contains(&session_name("stat", "b")?) {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "no stat/b in {text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_ne!(std::fs::metadata(&file)?.modified()?, written);
     let _ = server(&sys.tmux);
     sys.stop().await
 }
