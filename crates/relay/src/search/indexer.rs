@@ -43,6 +43,9 @@ pub struct PassStats {
     pub frames: usize,
     pub lines: usize,
     pub bytes: usize,
+    /// The pass stopped at one of its bounds ([`SESSIONS_PER_PASS`],
+    /// [`FRAMES_PER_PASS`]): more is stored than it indexed.
+    pub more: bool,
 }
 
 /// The indexer's state: each session's splitters and the sequence they
@@ -92,7 +95,9 @@ impl Indexer {
     /// session.
     pub async fn pass(&mut self, store: &Store) -> Result<PassStats, StoreError> {
         let mut stats = PassStats::default();
-        for progress in store.sessions_to_index(SESSIONS_PER_PASS).await? {
+        let sessions = store.sessions_to_index(SESSIONS_PER_PASS).await?;
+        stats.more = sessions.len() >= SESSIONS_PER_PASS as usize;
+        for progress in sessions {
             self.session(store, &progress, &mut stats).await?;
         }
         if self.sessions.len() > MAX_SESSIONS_IN_MEMORY {
@@ -113,6 +118,7 @@ impl Indexer {
         if frames.is_empty() {
             return Ok(());
         }
+        stats.more |= frames.len() >= FRAMES_PER_PASS as usize;
         let mut panes = match self.sessions.remove(&progress.session) {
             Some((at, panes)) if at == progress.indexed_seq => panes,
             _ => restore(&progress.pending),
@@ -176,8 +182,13 @@ impl Indexer {
     }
 }
 
-/// Runs [`Indexer::pass`] every `interval` (sooner again while there is a
-/// backlog) until `shutdown`.
+/// Runs [`Indexer::pass`] every `interval` until `shutdown`; at once
+/// again (10 ms) while a backlog remains, that is after a pass that
+/// stopped at one of its bounds. A pass that indexed everything waits the
+/// whole interval even when output keeps flowing: output that trickles
+/// in, such as a person's typing, is indexed once per interval rather
+/// than in a pass every few milliseconds, each pass a few queries and a
+/// write transaction beside the frames' own.
 pub fn spawn_indexer(
     store: Store,
     interval: Duration,
@@ -187,15 +198,21 @@ pub fn spawn_indexer(
         let mut indexer = Indexer::default();
         loop {
             let wait = match indexer.pass(&store).await {
-                Ok(stats) if stats.frames > 0 => {
-                    tracing::debug!(
-                        frames = stats.frames,
-                        lines = stats.lines,
-                        "search: indexed"
-                    );
-                    Duration::from_millis(10)
+                Ok(stats) => {
+                    if stats.frames > 0 {
+                        tracing::debug!(
+                            frames = stats.frames,
+                            lines = stats.lines,
+                            more = stats.more,
+                            "search: indexed"
+                        );
+                    }
+                    if stats.more {
+                        Duration::from_millis(10)
+                    } else {
+                        interval
+                    }
                 }
-                Ok(_) => interval,
                 Err(e) => {
                     tracing::warn!(error = %e, "search: indexing pass failed");
                     interval
