@@ -29,7 +29,12 @@
 //! LOAD_ONLY=keys LOAD_KEY_GAP_MS=30 cargo bench -p benches --bench load
 //!                          # keystrokes paced as a person types (the next
 //!                          # key 30 ms after the echo; 0, the default: at
-//!                          # once); LOAD_KEYS=n keys per run (300)
+//!                          # once); LOAD_KEYS=n keys per run (300); every
+//!                          # transport at once, LOAD_KEY_BLOCK keys (10)
+//!                          # to each in turn, with CPU per key and the
+//!                          # difference to ttyd paired round by round;
+//!                          # LOAD_UP_B=path adds a second `up` binary
+//!                          # (load_keys.rs)
 //! LOAD_ONLY=preview cargo bench -p benches --bench load  # dev server previews
 //!                          # vs direct (load_preview.rs; relay and runner in
 //!                          # this process: no binaries needed)
@@ -41,8 +46,9 @@
 //! With ttyd installed (`scripts/install-ttyd`, or `TTYD=/path/to/ttyd`),
 //! every flood and the keystrokes also run through ttyd serving
 //! `tmux attach` (load_ttyd.rs), the runs of all transports interleaved
-//! (run 1 of each, then run 2 of each, …), and the tool ends with one table
-//! of medians with their ratio to ttyd's.
+//! (run 1 of each, then run 2 of each, …; the keystrokes closer still:
+//! all transports at once, blocks of keys in turn), and the tool ends with
+//! one table of medians with their ratio to ttyd's.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -66,6 +72,9 @@ mod trace;
 
 #[path = "load_fanout.rs"]
 mod fanout;
+
+#[path = "load_keys.rs"]
+mod keys;
 
 type Result<T> = anyhow::Result<T>;
 
@@ -217,55 +226,7 @@ fn main() -> Result<()> {
             print_summary(&summary);
             return Ok(());
         }
-        println!(
-            "\n## keystroke round trip: WebSocket input → echoed output on the WebSocket client"
-        );
-        let (mut p50, mut p95, mut p99) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut t50, mut t95, mut t99) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut u50, mut u95, mut u99) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..runs {
-            if let Some(bin) = &ttyd_bin {
-                let lat = ttyd::keystrokes(bin, keys).await?;
-                t50.push(percentile(&lat, 0.50));
-                t95.push(percentile(&lat, 0.95));
-                t99.push(percentile(&lat, 0.99));
-            }
-            let lat = keystrokes(&bins, keys).await?;
-            p50.push(percentile(&lat, 0.50));
-            p95.push(percentile(&lat, 0.95));
-            p99.push(percentile(&lat, 0.99));
-            let lat: Vec<f64> = trace::keystrokes_up(&bins, keys, None)
-                .await?
-                .iter()
-                .map(trace::Key::ms)
-                .collect();
-            u50.push(percentile(&lat, 0.50));
-            u95.push(percentile(&lat, 0.95));
-            u99.push(percentile(&lat, 0.99));
-        }
-        row("bridge+relay: p50", &p50, "ms");
-        row("bridge+relay: p95", &p95, "ms");
-        row("bridge+relay: p99", &p99, "ms");
-        row("tmux-bridge up: p50", &u50, "ms");
-        row("tmux-bridge up: p95", &u95, "ms");
-        row("tmux-bridge up: p99", &u99, "ms");
-        if !t50.is_empty() {
-            row("ttyd: p50", &t50, "ms");
-            row("ttyd: p95", &t95, "ms");
-            row("ttyd: p99", &t99, "ms");
-            for (what, ours, theirs) in [
-                ("keystroke echo p50, separate relay (ms)", &p50, &t50),
-                ("keystroke echo p99, separate relay (ms)", &p99, &t99),
-                ("keystroke echo p50, up (ms)", &u50, &t50),
-                ("keystroke echo p99, up (ms)", &u99, &t99),
-            ] {
-                summary.push(SummaryRow {
-                    what: what.into(),
-                    ours: percentile(ours, 0.5),
-                    ttyd: percentile(theirs, 0.5),
-                });
-            }
-        }
+        keys::run(&bins, ttyd_bin.as_ref(), runs, keys, &mut summary).await?;
         print_summary(&summary);
         Ok(())
     })
@@ -791,18 +752,6 @@ async fn flood_bridge(bins: &Bins, command: &str, with_terminal: bool) -> Result
         bridge_rss_mb: brss,
         relay_rss_mb: rrss,
     })
-}
-
-/// Round trips of single keystrokes typed at a shell prompt, in ms.
-async fn keystrokes(bins: &Bins, n: usize) -> Result<Vec<f64>> {
-    let sys = start_system(bins, "load-k", None).await?;
-    let mut b = Browser::connect(&sys.login, &sys.session_id, 0).await?;
-    let pane = sys.pane.clone();
-    b.until("the prompt", 20, |v| testkit::view_has(v, &pane, "$"))
-        .await?;
-    let keys = trace::type_keys(&mut b, &pane, n).await?;
-    sys.stop().await;
-    Ok(keys.iter().map(trace::Key::ms).collect())
 }
 
 /// How many idle sessions the daemon case serves.

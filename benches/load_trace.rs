@@ -30,6 +30,7 @@ use anyhow::{Context, bail};
 use testkit::{Browser, Login, Tmux};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use super::keys::Typist;
 use super::{Bins, Result, bridge_session, percentile, start_system};
 
 /// The stages in order (see the module's table).
@@ -47,7 +48,7 @@ const STAGES: &[&str] = &[
 ];
 
 /// Microseconds since the epoch, the clock the logs' timestamps use.
-fn wall_us() -> i64 {
+pub(super) fn wall_us() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
@@ -75,43 +76,27 @@ impl Key {
 
 /// Types `n` single letters at the pane's prompt, one at a time, each
 /// timed from the send to its echo on the WebSocket client.
-pub async fn type_keys(b: &mut Browser, pane: &str, n: usize) -> Result<Vec<Key>> {
-    let mut out = Vec::with_capacity(n);
+async fn type_keys(b: Browser, pane: &str, n: usize) -> Result<Vec<Key>> {
+    let mut typist = Typist::bridge(b, pane.to_owned()).await?;
     let gap = key_gap_ms();
-    let letters = b"abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::with_capacity(n);
     for i in 0..n {
-        if i % 40 == 0 {
-            // Ctrl-U clears the line now and then.
-            b.send_input(pane, "\u{15}").await?;
-            b.drain_for(30).await?;
-        }
-        if gap > 0 {
-            b.drain_for(gap).await?;
-        }
-        let c = letters[i % letters.len()] as char;
-        let sent_us = wall_us();
-        b.send_input(pane, &c.to_string()).await?;
-        b.until_output(pane, c as u8, Duration::from_secs(10))
-            .await?;
-        out.push(Key {
-            sent_us,
-            echoed_us: wall_us(),
-        });
+        out.push(typist.key(i, gap).await?);
     }
     Ok(out)
 }
 
 /// `tmux-bridge up` on a private tmux server and a free port.
-struct Up {
+pub(super) struct Up {
     tmux: Tmux,
     child: tokio::process::Child,
-    login: Login,
-    session_id: String,
-    pane: String,
+    pub(super) login: Login,
+    pub(super) session_id: String,
+    pub(super) pane: String,
     _dir: tempfile::TempDir,
 }
 
-async fn start_up(bins: &Bins, log: Option<&Path>) -> Result<Up> {
+pub(super) async fn start_up(bins: &Bins, log: Option<&Path>) -> Result<Up> {
     let tmux = Tmux::new("load-u");
     // The session exists before `up` starts (it serves it rather than
     // creating it), with the same shell and prompt as the other cases.
@@ -169,21 +154,25 @@ async fn start_up(bins: &Bins, log: Option<&Path>) -> Result<Up> {
 }
 
 impl Up {
-    async fn stop(mut self) {
+    pub(super) async fn stop(mut self) {
         super::terminate(&mut self.child).await;
         drop(self.tmux);
+    }
+
+    pub(super) fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    pub(super) fn tmux(&self) -> &Tmux {
+        &self.tmux
     }
 }
 
 /// Keystroke round trips through `tmux-bridge up`, in ms.
-pub async fn keystrokes_up(bins: &Bins, n: usize, log: Option<&Path>) -> Result<Vec<Key>> {
+async fn keystrokes_up(bins: &Bins, n: usize, log: Option<&Path>) -> Result<Vec<Key>> {
     let up = start_up(bins, log).await?;
-    let mut b = Browser::connect(&up.login, &up.session_id, 0).await?;
-    let pane = up.pane.clone();
-    b.until("the prompt", 20, |v| testkit::view_has(v, &pane, "$"))
-        .await?;
-    let keys = type_keys(&mut b, &pane, n).await?;
-    drop(b);
+    let b = Browser::connect(&up.login, &up.session_id, 0).await?;
+    let keys = type_keys(b, &up.pane, n).await?;
     up.stop().await;
     Ok(keys)
 }
@@ -192,12 +181,8 @@ pub async fn keystrokes_up(bins: &Bins, n: usize, log: Option<&Path>) -> Result<
 /// processes' latency events written to `relay_log` and `bridge_log`.
 async fn keystrokes_traced(bins: &Bins, n: usize, dir: &Path) -> Result<Vec<Key>> {
     let sys = start_system(bins, "load-kt", Some(dir)).await?;
-    let mut b = Browser::connect(&sys.login, &sys.session_id, 0).await?;
-    let pane = sys.pane.clone();
-    b.until("the prompt", 20, |v| testkit::view_has(v, &pane, "$"))
-        .await?;
-    let keys = type_keys(&mut b, &pane, n).await?;
-    drop(b);
+    let b = Browser::connect(&sys.login, &sys.session_id, 0).await?;
+    let keys = type_keys(b, &sys.pane, n).await?;
     sys.stop().await;
     Ok(keys)
 }

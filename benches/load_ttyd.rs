@@ -230,37 +230,3 @@ pub async fn flood(bin: &PathBuf, command: &str) -> Result<Flood> {
     ttyd.stop().await;
     Ok(out)
 }
-
-/// Round trips of single keystrokes typed at a shell prompt through ttyd,
-/// in ms (the bridge's `keystrokes`, the same letters and clears).
-pub async fn keystrokes(bin: &PathBuf, n: usize) -> Result<Vec<f64>> {
-    let tmux = Tmux::new("load-tk");
-    new_session(&tmux, "load")?;
-    let ttyd = Ttyd::start(bin, &tmux, "load").await?;
-    let mut c = Client::connect(&ttyd, COLS, ROWS + 1).await?;
-    if !c.until(b"$", Duration::from_secs(10)).await? {
-        bail!("no prompt through ttyd");
-    }
-    let mut out = Vec::with_capacity(n);
-    let letters = b"abcdefghijklmnopqrstuvwxyz";
-    let gap = super::trace::key_gap_ms();
-    for i in 0..n {
-        if i % 40 == 0 {
-            c.send_input(b"\x15").await?;
-            // Let the redraw of the cleared line pass.
-            c.drain_for(30).await?;
-        }
-        if gap > 0 {
-            c.drain_for(gap).await?;
-        }
-        let l = letters[i % letters.len()];
-        let start = Instant::now();
-        c.send_input(&[l]).await?;
-        if !c.until(&[l], Duration::from_secs(10)).await? {
-            bail!("keystroke {i} never echoed through ttyd");
-        }
-        out.push(start.elapsed().as_secs_f64() * 1000.0);
-    }
-    ttyd.stop().await;
-    Ok(out)
-}
