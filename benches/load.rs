@@ -131,6 +131,12 @@ fn main() -> Result<()> {
             let mut via_ttyd = Vec::new();
             let mut alone = Vec::new();
             let mut attached = Vec::new();
+            let mut via_up = Vec::new();
+            let mut via_up_b = Vec::new();
+            let up_b = std::env::var_os("LOAD_UP_B").map(|bridge| Bins {
+                bridge: bridge.into(),
+                relay: bins.relay.clone(),
+            });
             for _ in 0..runs {
                 if let Some(bin) = ttyd_bin.as_ref().filter(|_| wanted("ttyd")) {
                     via_ttyd.push(ttyd::flood(bin, command).await?);
@@ -140,6 +146,12 @@ fn main() -> Result<()> {
                 }
                 if wanted("attached") {
                     attached.push(flood_bridge(&bins, command, true).await?);
+                }
+                if wanted("upflood") {
+                    via_up.push(flood_up(&bins, command).await?);
+                    if let Some(b) = &up_b {
+                        via_up_b.push(flood_up(b, command).await?);
+                    }
                 }
                 if wanted("bare") {
                     bare.push(flood_bare_control(command).await?);
@@ -157,7 +169,12 @@ fn main() -> Result<()> {
                 row("ttyd: ttyd peak RSS", &t.iter().map(|x| x.ttyd_rss_mb).collect::<Vec<_>>(), "MB");
                 row("ttyd: its tmux client peak RSS", &t.iter().map(|x| x.client_rss_mb).collect::<Vec<_>>(), "MB");
             }
-            for (who, r) in [("bridge+relay, alone", &alone), ("bridge+relay, terminal attached", &attached)] {
+            for (who, r) in [
+                ("bridge+relay, alone", &alone),
+                ("bridge+relay, terminal attached", &attached),
+                ("tmux-bridge up, alone", &via_up),
+                ("tmux-bridge up (LOAD_UP_B), alone", &via_up_b),
+            ] {
                 if r.is_empty() {
                     continue;
                 }
@@ -182,7 +199,12 @@ fn main() -> Result<()> {
             let t_secs = med(via_ttyd.iter().map(|x| x.secs).collect());
             let t_cpu = med(via_ttyd.iter().map(|x| x.tmux_cpu + x.ttyd_cpu).collect());
             let t_bytes = med(via_ttyd.iter().map(|x| x.browser_bytes as f64 / 1e6).collect());
-            for (who, r) in [("alone", &alone), ("attached", &attached)] {
+            for (who, r) in [
+                ("alone", &alone),
+                ("attached", &attached),
+                ("up alone", &via_up),
+                ("up (LOAD_UP_B) alone", &via_up_b),
+            ] {
                 if r.is_empty() {
                     continue;
                 }
@@ -709,43 +731,74 @@ async fn flood_bridge(bins: &Bins, command: &str, with_terminal: bool) -> Result
     } else {
         None
     };
-    let mut b = Browser::connect(&sys.login, &sys.session_id, 0).await?;
-    let pane = sys.pane.clone();
-    b.until("the prompt", 20, |v| testkit::view_has(v, &pane, "$"))
-        .await?;
-    type_command(&sys.tmux, &pane, command)?;
-    b.until("the typed command", 20, |v| {
-        testkit::view_has(v, &pane, "FLOOD")
-    })
-    .await?;
-    let bytes_before = b.frame_bytes;
-    let frames_before = b.frames;
-    let (bcpu0, _) = proc_usage(sys.bridge.id());
-    let kids0 = children_cpu(sys.bridge.id());
-    let (rcpu0, _) = proc_usage(sys.relay.id());
-    let server0 = tmux_server_cpu(&sys.tmux);
-    let start = Instant::now();
-    sys.tmux.run(&["send-keys", "-t", &pane, "Enter"])?;
-    b.until("the final line", 180, |v| {
-        view_rows(v, &pane).iter().any(|r| r.trim() == MARKER)
-    })
-    .await?;
-    let secs = start.elapsed().as_secs_f64();
-    let browser_bytes = b.frame_bytes - bytes_before;
-    let browser_frames = b.frames - frames_before;
-    let (bcpu1, brss) = proc_usage(sys.bridge.id());
-    let kids1 = children_cpu(sys.bridge.id());
-    let (rcpu1, rrss) = proc_usage(sys.relay.id());
-    let tmux_cpu = tmux_server_cpu(&sys.tmux) - server0;
+    let b = Browser::connect(&sys.login, &sys.session_id, 0).await?;
+    let r = flood_through(
+        b,
+        &sys.tmux,
+        &sys.pane,
+        command,
+        sys.bridge.id(),
+        sys.relay.id(),
+    )
+    .await;
     if let Some(t) = terminal {
         t.detach().await;
     }
     sys.stop().await;
+    r
+}
+
+/// The flood through `tmux-bridge up` (runner and relay in one process),
+/// the browser alone (`LOAD_ONLY=upflood`; `LOAD_UP_B` a second build).
+async fn flood_up(bins: &Bins, command: &str) -> Result<FloodResult> {
+    let up = trace::start_up(bins, None).await?;
+    let b = Browser::connect(&up.login, &up.session_id, 0).await?;
+    let r = flood_through(b, up.tmux(), &up.pane, command, up.pid(), None).await;
+    up.stop().await;
+    r
+}
+
+/// Types `command` at `pane`'s prompt, presses Enter and times the flood
+/// to its final line on the browser `b`; CPU of the tmux server, of the
+/// runner (`bridge`, with its tmux clients) and of a separate relay.
+async fn flood_through(
+    mut b: Browser,
+    tmux: &Tmux,
+    pane: &str,
+    command: &str,
+    bridge: Option<u32>,
+    relay: Option<u32>,
+) -> Result<FloodResult> {
+    b.until("the prompt", 20, |v| testkit::view_has(v, pane, "$"))
+        .await?;
+    type_command(tmux, pane, command)?;
+    b.until("the typed command", 20, |v| {
+        testkit::view_has(v, pane, "FLOOD")
+    })
+    .await?;
+    // No separate relay (`up`): its CPU and memory count as none.
+    let relay_usage = || relay.map_or((0.0, 0.0), |pid| proc_usage(Some(pid)));
+    let bytes_before = b.frame_bytes;
+    let frames_before = b.frames;
+    let (bcpu0, _) = proc_usage(bridge);
+    let kids0 = children_cpu(bridge);
+    let (rcpu0, _) = relay_usage();
+    let server0 = tmux_server_cpu(tmux);
+    let start = Instant::now();
+    tmux.run(&["send-keys", "-t", pane, "Enter"])?;
+    b.until("the final line", 180, |v| {
+        view_rows(v, pane).iter().any(|r| r.trim() == MARKER)
+    })
+    .await?;
+    let secs = start.elapsed().as_secs_f64();
+    let (bcpu1, brss) = proc_usage(bridge);
+    let kids1 = children_cpu(bridge);
+    let (rcpu1, rrss) = relay_usage();
     Ok(FloodResult {
         secs,
-        tmux_cpu,
-        browser_bytes,
-        browser_frames,
+        tmux_cpu: tmux_server_cpu(tmux) - server0,
+        browser_bytes: b.frame_bytes - bytes_before,
+        browser_frames: b.frames - frames_before,
         bridge_cpu: bcpu1 - bcpu0,
         clients_cpu: kids1 - kids0,
         relay_cpu: rcpu1 - rcpu0,
