@@ -57,29 +57,38 @@ pub(crate) fn failover_list(primary: &str, more: &[String]) -> Vec<String> {
     out
 }
 
-/// Worker threads of the daemon's runtime (`TOKIO_WORKER_THREADS`
-/// overrides it). The daemon waits on sockets and pipes nearly always, and
-/// a keystroke passes from task to task four times (uplink → session core
-/// → tmux's writer, then tmux's reader → core → uplink for the echo). With
-/// one worker they hand over on that thread; with two, one worker woke the
-/// other through a futex about four times per key (`scripts/keys-syscalls`:
-/// 13.3 system calls per key, 3.9 of them futex, against 8.5–9.6 and none
-/// with one worker). A flood costs the runner little (the pane is paused for its
-/// control client, issue 16), so one worker does not let one session stall
-/// the others for long; and each worker less saves its stack and malloc
-/// arena (about 0.15 MB of anonymous memory here, `LOAD_ONLY=daemon`).
+/// Worker threads of the runtime of `run` and of `up`
+/// (`TOKIO_WORKER_THREADS` overrides it). The daemon waits on sockets and
+/// pipes nearly always, and a keystroke passes from task to task four
+/// times (uplink → session core → tmux's writer, then tmux's reader → core
+/// → uplink for the echo; in `up` the relay's browser and runner tasks
+/// too). With one worker they hand over on that thread; with two, one
+/// worker woke the other through a futex about four times per key
+/// (`scripts/keys-syscalls`: 13.3 system calls per key for `run`, 3.9 of
+/// them futex, against 8.5–9.6 and none with one worker; `up` switched
+/// threads in 20 times per key against 13, and spent 16 % less CPU per
+/// key, `LOAD_ONLY=keys` with `LOAD_UP_B`). A flood costs the runner
+/// little (the pane is paused for its control client, issue 16), so one
+/// worker does not let one session stall the others for long: floods
+/// through `up` finished as fast with one worker as with two
+/// (`LOAD_ONLY=upflood`). Each worker less saves its stack and malloc
+/// arena (about 0.15 MB of anonymous memory, `LOAD_ONLY=daemon`).
 const DAEMON_WORKERS: usize = 1;
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+/// The runtime `run` and `up` serve on: [`DAEMON_WORKERS`] workers unless
+/// `TOKIO_WORKER_THREADS` says otherwise.
+pub(crate) fn daemon_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
         rt.worker_threads(DAEMON_WORKERS);
     }
-    let rt = rt
-        .enable_all()
+    rt.enable_all()
         .build()
-        .context("starting the async runtime")?;
-    rt.block_on(daemon(args))
+        .context("starting the async runtime")
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    daemon_runtime()?.block_on(daemon(args))
 }
 
 async fn daemon(args: Args) -> anyhow::Result<ExitCode> {

@@ -53,8 +53,7 @@ fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    rt.block_on(up(args))
+    super::run::daemon_runtime()?.block_on(up(args))
 }
 
 async fn up(args: Args) -> anyhow::Result<ExitCode> {
