@@ -14,6 +14,9 @@
 //! cargo bench -p benches --bench load            # LOAD_RUNS=5 by default
 //! LOAD_ONLY=ttyd,alone cargo bench -p benches --bench load  # issue 16: the
 //!                          # floods through ttyd and the bridge alone
+//! LOAD_ONLY=upflood cargo bench -p benches --bench load  # the floods through
+//!                          # `tmux-bridge up`, the browser alone
+//!                          # (LOAD_UP_B=path: a second `up` build too)
 //! LOAD_ONLY=daemon cargo bench -p benches --bench load   # the runner daemon:
 //!                          # 50 idle sessions (RSS, CPU), create → first output
 //! LOAD_ONLY=idle cargo bench -p benches --bench load     # the runner's idle
