@@ -96,10 +96,14 @@ impl Indexer {
     pub async fn pass(&mut self, store: &Store) -> Result<PassStats, StoreError> {
         let mut stats = PassStats::default();
         let sessions = store.sessions_to_index(SESSIONS_PER_PASS).await?;
-        stats.more = sessions.len() >= SESSIONS_PER_PASS as usize;
+        let full = sessions.len() >= SESSIONS_PER_PASS as usize;
         for progress in sessions {
             self.session(store, &progress, &mut stats).await?;
         }
+        // More sessions may wait, but only a pass that moved on says so: a
+        // full list of sessions whose frames are gone (pruned) must not
+        // keep the indexer busy.
+        stats.more |= full && stats.frames > 0;
         if self.sessions.len() > MAX_SESSIONS_IN_MEMORY {
             self.sessions.clear();
         }
@@ -224,4 +228,53 @@ pub fn spawn_indexer(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use protocol::wire::{Frame, Record, RecordBody};
+
+    use super::*;
+
+    /// A session with `n` stored frames of one output line each.
+    async fn session_with_frames(store: &Store, n: u64) -> TerminalSessionId {
+        let s = store
+            .upsert_session("r", "u", "idea", "main", "tb_idea__main")
+            .await
+            .expect("session")
+            .id;
+        for seq in 1..=n {
+            let frame = Frame::batch(vec![Record {
+                seq,
+                time: 1,
+                body: RecordBody::Output {
+                    pane: tmux_cc::PaneId(1),
+                    bytes: Bytes::from_static(b"a line\r\n"),
+                },
+            }])
+            .expect("batch");
+            store
+                .append_frame(s, seq, seq, &frame.encode(true))
+                .await
+                .expect("append");
+        }
+        s
+    }
+
+    /// `more` (the spawned task's cue to pass again at once) holds while
+    /// a pass stopped at its bound, and not once everything is indexed.
+    #[tokio::test]
+    async fn a_pass_says_more_only_while_a_backlog_remains() {
+        let store = Store::connect("sqlite::memory:").await.expect("store");
+        session_with_frames(&store, u64::from(FRAMES_PER_PASS) + 6).await;
+        let mut indexer = Indexer::with_pause(Duration::ZERO);
+        let first = indexer.pass(&store).await.expect("pass");
+        assert_eq!((first.frames, first.more), (FRAMES_PER_PASS as usize, true));
+        let second = indexer.pass(&store).await.expect("pass");
+        assert_eq!((second.frames, second.more), (6, false));
+        assert_eq!(second.lines, 6);
+        let idle = indexer.pass(&store).await.expect("pass");
+        assert_eq!((idle.frames, idle.more), (0, false));
+    }
 }
