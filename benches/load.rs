@@ -283,13 +283,16 @@ fn print_summary(rows: &[SummaryRow]) {
     }
 }
 
+/// The pid of the tmux server of `tmux`.
+fn tmux_server_pid(tmux: &Tmux) -> Option<u32> {
+    tmux.run(&["display-message", "-p", "#{pid}"])
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+}
+
 /// CPU seconds the tmux server of `tmux` used so far.
 fn tmux_server_cpu(tmux: &Tmux) -> f64 {
-    let pid = tmux
-        .run(&["display-message", "-p", "#{pid}"])
-        .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok());
-    proc_usage(pid).0
+    proc_usage(tmux_server_pid(tmux)).0
 }
 
 /// The number in environment variable `var`, else `default` (unset or

@@ -402,10 +402,7 @@ async fn one_case(
     tmux.run(&["send-keys", "-t", &pane, "Enter"])?;
     tokio::time::sleep(WARMUP).await;
 
-    let tmux_pid = tmux
-        .run(&["display-message", "-p", "#{pid}"])
-        .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok());
+    let tmux_pid = super::tmux_server_pid(&tmux);
     let me = Some(std::process::id());
     let cpu = |pid| proc_usage(pid).0;
     let relay_cpu0: Vec<f64> = relays.iter().map(|r| cpu(r.pid())).collect();

@@ -209,7 +209,7 @@ async fn start_ttyd(bin: &Path) -> Result<Transport> {
     }
     let pids = [t.pid()];
     let typist = Typist::Ttyd(Box::new(c));
-    let tmux_pid = tmux_pid(&tmux);
+    let tmux_pid = super::tmux_server_pid(&tmux);
     Ok(Transport::new(
         "ttyd",
         typist,
@@ -224,7 +224,7 @@ async fn start_relay(bins: &Bins) -> Result<Transport> {
     let b = Browser::connect(&sys.login, &sys.session_id, 0).await?;
     let typist = Typist::bridge(b, sys.pane.clone()).await?;
     let pids = [sys.bridge.id(), sys.relay.id()];
-    let tmux_pid = tmux_pid(&sys.tmux);
+    let tmux_pid = super::tmux_server_pid(&sys.tmux);
     Ok(Transport::new(
         "bridge+relay",
         typist,
@@ -239,7 +239,7 @@ async fn start_up(bins: &Bins, label: &str) -> Result<Transport> {
     let b = Browser::connect(&up.login, &up.session_id, 0).await?;
     let typist = Typist::bridge(b, up.pane.clone()).await?;
     let pids = [up.pid()];
-    let tmux_pid = tmux_pid(up.tmux());
+    let tmux_pid = super::tmux_server_pid(up.tmux());
     Ok(Transport::new(
         label,
         typist,
@@ -247,12 +247,6 @@ async fn start_up(bins: &Bins, label: &str) -> Result<Transport> {
         tmux_pid,
         Stopper::Up(up),
     ))
-}
-
-fn tmux_pid(tmux: &Tmux) -> Option<u32> {
-    tmux.run(&["display-message", "-p", "#{pid}"])
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
 }
 
 /// Runs `runs` rounds of `n` keys per transport and prints the table
