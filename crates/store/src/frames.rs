@@ -13,6 +13,7 @@
 
 use bytes::Bytes;
 
+use crate::one_trip;
 use crate::{
     Appended, Db, Millis, NewFrame, PruneStats, RetentionPolicy, Since, SinceCost, Store,
     StoreError, StoredFrame, StoredSnapshot, TerminalSessionId, on_db, seq_from_db, seq_to_db,
@@ -52,6 +53,12 @@ fn snapshot(row: SnapshotRow) -> Result<StoredSnapshot, StoreError> {
 
 fn size_to_db(len: usize) -> Result<i64, StoreError> {
     i64::try_from(len).map_err(|_| StoreError::Corrupt(format!("blob of {len} bytes")))
+}
+
+/// Whether no two of `runs` (sorted by session) are of one session.
+fn one_run_per_session(frames: &[NewFrame], runs: &[one_trip::Run<'_>]) -> bool {
+    runs.windows(2)
+        .all(|w| frames[w[0][0].0].session != frames[w[1][0].0].session)
 }
 
 /// Checks that frames after `after` start at `after + 1` and run gap-free
@@ -195,7 +202,10 @@ impl Store {
     /// transaction committed and the answer per frame, in the order of
     /// `frames`, is what it did (`Stored`, `Duplicate`) or why it was
     /// refused (a gap, an overlap, an invalid range, no such session: a
-    /// refused frame writes nothing and does not undo the others).
+    /// refused frame writes nothing and does not undo the others). On
+    /// SQLite a run of frames that does not continue its session is
+    /// answered by a second transaction; should that one fail, its frames
+    /// alone are answered [`StoreError::Batch`].
     pub async fn append_frames(
         &self,
         frames: &[NewFrame],
@@ -224,7 +234,7 @@ impl Store {
         todo.sort_by_key(|t| frames[t.0].session);
         // Runs of frames of one session, each continuing the one before:
         // one UPDATE per run moves the session's last_seq over all of them.
-        let mut runs: Vec<&[(usize, i64, i64, i64)]> = Vec::new();
+        let mut runs: Vec<one_trip::Run<'_>> = Vec::new();
         let mut rest = todo.as_slice();
         while !rest.is_empty() {
             let mut n = 1;
@@ -237,90 +247,137 @@ impl Store {
             runs.push(&rest[..n]);
             rest = &rest[n..];
         }
-        if !todo.is_empty() {
-            on_db!(&self.db, pool => {
-                let mut tx = pool.begin().await?;
-                let mut insert: Vec<(usize, i64, i64, i64)> = Vec::with_capacity(todo.len());
-                for run in runs {
-                    let (first, last) = (&frames[run[0].0], &run[run.len() - 1]);
-                    let at = run.iter().rev().find_map(|t| frames[t.0].at);
-                    let n = sqlx::query(
-                        "UPDATE terminal_sessions SET last_seq = $1, \
-                         last_activity_at = COALESCE($4, last_activity_at) \
-                         WHERE id = $2 AND last_seq = $3",
-                    )
-                    .bind(last.2)
-                    .bind(first.session)
-                    .bind(run[0].1 - 1)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if n == 1 {
-                        for t in run {
-                            out[t.0] = Some(Ok(Appended::Stored));
-                        }
-                        insert.extend_from_slice(run);
-                        continue;
+        // SQLite, every session in one run and the frames fit one INSERT
+        // (the usual batch): the whole transaction in one round trip
+        // ([`one_trip`]); runs it could not store go on to the
+        // frame-by-frame path in a second transaction.
+        if let Db::Sqlite(pool) = &self.db
+            && !runs.is_empty()
+            && todo.len() <= INSERT_ROWS
+            && one_run_per_session(frames, &runs)
+        {
+            let pool = self.frame_writer.as_ref().unwrap_or(pool);
+            let stored = one_trip::store_runs(pool, frames, &runs).await?;
+            let mut rest = Vec::new();
+            for (run, stored) in runs.into_iter().zip(stored) {
+                if stored {
+                    for t in run {
+                        out[t.0] = Some(Ok(Appended::Stored));
                     }
-                    // Not a plain continuation: frame by frame, as
-                    // append_frame_at does.
-                    for &(i, first_db, last_db, size) in run {
-                        let f = &frames[i];
-                        let n = sqlx::query(
-                            "UPDATE terminal_sessions SET last_seq = $1, \
-                             last_activity_at = COALESCE($4, last_activity_at) \
-                             WHERE id = $2 AND last_seq = $3",
-                        )
-                        .bind(last_db)
-                        .bind(f.session)
-                        .bind(first_db - 1)
-                        .bind(f.at)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                        let answer = if n == 1 {
-                            insert.push((i, first_db, last_db, size));
-                            Ok(Appended::Stored)
-                        } else {
-                            // The row is locked by this transaction or absent.
-                            let head: Option<i64> = sqlx::query_scalar(
-                                "SELECT last_seq FROM terminal_sessions WHERE id = $1",
-                            )
-                            .bind(f.session)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                            match head {
-                                None => Err(StoreError::NoSuchSession(f.session)),
-                                Some(h) => seq_from_db(h, "last_seq")
-                                    .and_then(|h| not_appended(f.first_seq, f.last_seq, h)),
-                            }
-                        };
-                        out[i] = Some(answer);
+                } else {
+                    rest.push(run);
+                }
+            }
+            if !rest.is_empty() {
+                // The batch's first transaction committed: a failure now
+                // is these frames' alone.
+                if let Err(e) = self.append_runs(frames, &rest, &mut out).await {
+                    let e = std::sync::Arc::new(e);
+                    for t in rest.iter().flat_map(|run| run.iter()) {
+                        out[t.0] = Some(Err(StoreError::Batch(e.clone())));
                     }
                 }
-                // Every stored frame in a few multi-row INSERTs (5 bound
-                // values a row, well under both databases' limits).
-                for chunk in insert.chunks(INSERT_ROWS) {
-                    let mut q = sqlx::QueryBuilder::new(
-                        "INSERT INTO frames (session_id, first_seq, last_seq, size, bytes) ",
-                    );
-                    q.push_values(chunk, |mut row, &(i, first_db, last_db, size)| {
-                        row.push_bind(frames[i].session)
-                            .push_bind(first_db)
-                            .push_bind(last_db)
-                            .push_bind(size)
-                            .push_bind(frames[i].bytes.as_ref());
-                    });
-                    q.build().execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-            });
+            }
+        } else if !runs.is_empty() {
+            self.append_runs(frames, &runs, &mut out).await?;
         }
         Ok(out
             .into_iter()
             .map(|o| o.unwrap_or(Err(StoreError::Corrupt("frame left unanswered".into()))))
             .collect())
+    }
+
+    /// The transaction of [`Store::append_frames`] over `runs` (as it
+    /// has always run; SQLite's usual batch takes [`one_trip`] instead):
+    /// a run continuing its session's `last_seq` is stored by one UPDATE
+    /// and the frames' INSERT, any other frame by frame. Answers go to
+    /// `out`; on `Err` the transaction failed and those answers are void.
+    async fn append_runs(
+        &self,
+        frames: &[NewFrame],
+        runs: &[one_trip::Run<'_>],
+        out: &mut [Option<Result<Appended, StoreError>>],
+    ) -> Result<(), StoreError> {
+        let todo: usize = runs.iter().map(|r| r.len()).sum();
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let mut insert: Vec<(usize, i64, i64, i64)> = Vec::with_capacity(todo);
+            for &run in runs {
+                let (first, last) = (&frames[run[0].0], &run[run.len() - 1]);
+                let at = run.iter().rev().find_map(|t| frames[t.0].at);
+                let n = sqlx::query(
+                    "UPDATE terminal_sessions SET last_seq = $1, \
+                     last_activity_at = COALESCE($4, last_activity_at) \
+                     WHERE id = $2 AND last_seq = $3",
+                )
+                .bind(last.2)
+                .bind(first.session)
+                .bind(run[0].1 - 1)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if n == 1 {
+                    for t in run {
+                        out[t.0] = Some(Ok(Appended::Stored));
+                    }
+                    insert.extend_from_slice(run);
+                    continue;
+                }
+                // Not a plain continuation: frame by frame, as
+                // append_frame_at does.
+                for &(i, first_db, last_db, size) in run {
+                    let f = &frames[i];
+                    let n = sqlx::query(
+                        "UPDATE terminal_sessions SET last_seq = $1, \
+                         last_activity_at = COALESCE($4, last_activity_at) \
+                         WHERE id = $2 AND last_seq = $3",
+                    )
+                    .bind(last_db)
+                    .bind(f.session)
+                    .bind(first_db - 1)
+                    .bind(f.at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    let answer = if n == 1 {
+                        insert.push((i, first_db, last_db, size));
+                        Ok(Appended::Stored)
+                    } else {
+                        // The row is locked by this transaction or absent.
+                        let head: Option<i64> = sqlx::query_scalar(
+                            "SELECT last_seq FROM terminal_sessions WHERE id = $1",
+                        )
+                        .bind(f.session)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        match head {
+                            None => Err(StoreError::NoSuchSession(f.session)),
+                            Some(h) => seq_from_db(h, "last_seq")
+                                .and_then(|h| not_appended(f.first_seq, f.last_seq, h)),
+                        }
+                    };
+                    out[i] = Some(answer);
+                }
+            }
+            // Every stored frame in a few multi-row INSERTs (5 bound
+            // values a row, well under both databases' limits).
+            for chunk in insert.chunks(INSERT_ROWS) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO frames (session_id, first_seq, last_seq, size, bytes) ",
+                );
+                q.push_values(chunk, |mut row, &(i, first_db, last_db, size)| {
+                    row.push_bind(frames[i].session)
+                        .push_bind(first_db)
+                        .push_bind(last_db)
+                        .push_bind(size)
+                        .push_bind(frames[i].bytes.as_ref());
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
     }
 
     /// Stores a Snapshot frame at `at_seq` (replacing one stored at the same

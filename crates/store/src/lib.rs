@@ -47,6 +47,7 @@ mod frames;
 mod jobs;
 mod limits;
 pub mod log_search;
+mod one_trip;
 mod pruner;
 pub mod search;
 mod sessions;
@@ -150,6 +151,12 @@ impl Default for StoreOptions {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
+    /// SQLite files: a pool of one connection for the group commit's
+    /// transactions (`one_trip`), so that they always find that
+    /// connection's page cache warm (the main pool hands out its idle
+    /// connections in turn, and each finds its cache stale after the
+    /// others' writes and reads the pages again).
+    frame_writer: Option<SqlitePool>,
 }
 
 /// A terminal session row.
@@ -292,6 +299,7 @@ impl Store {
 
     /// [`Store::connect`] with explicit options.
     pub async fn connect_with(url: &str, opts: &StoreOptions) -> Result<Store, StoreError> {
+        let mut frame_writer = None;
         let db = if url.starts_with("sqlite:") {
             let memory = url.contains(":memory:") || url.contains("mode=memory");
             let sync = match opts.sqlite_sync {
@@ -318,7 +326,7 @@ impl Store {
             // connection is a file in this process and cannot be lost the
             // way a network connection can, and the ping is a round trip to
             // the connection's thread before every query and transaction
-            // (one of five for a stored frame).
+            // (a stored frame's whole transaction is one, `one_trip`).
             let pool = if memory {
                 SqlitePoolOptions::new()
                     .test_before_acquire(false)
@@ -333,8 +341,17 @@ impl Store {
                     .acquire_timeout(opts.acquire_timeout)
                     .max_connections(opts.max_connections.max(1))
             };
-            let pool = pool.connect_with(connect).await?;
+            let pool = pool.connect_with(connect.clone()).await?;
             migrate_sqlite(&pool).await?;
+            if !memory {
+                frame_writer = Some(
+                    SqlitePoolOptions::new()
+                        .test_before_acquire(false)
+                        .acquire_timeout(opts.acquire_timeout)
+                        .max_connections(1)
+                        .connect_lazy_with(connect),
+                );
+            }
             Db::Sqlite(pool)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
@@ -347,7 +364,7 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl { url: redact(url) });
         };
-        Ok(Store { db })
+        Ok(Store { db, frame_writer })
     }
 
     /// The pool, for queries of sibling modules (accounts) through
@@ -376,6 +393,9 @@ impl Store {
 
     /// Closes every connection; pending writes have committed already.
     pub async fn close(&self) {
+        if let Some(pool) = &self.frame_writer {
+            pool.close().await;
+        }
         on_db!(&self.db, pool => pool.close().await)
     }
 }

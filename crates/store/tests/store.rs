@@ -579,6 +579,63 @@ async fn group_commit_stores_many_sessions_in_order_and_answers_after_commit() {
     .await;
 }
 
+/// One batch, one run per session (SQLite stores it in one round trip,
+/// issue 16): runs that continue their session are stored together, and
+/// each run that does not gets its own answer from the frame-by-frame
+/// path, with nothing of it written.
+#[tokio::test]
+async fn one_batch_answers_each_session_on_its_own() {
+    each_db("mixed_batch", |store| async move {
+        let names = ["ma", "mb", "mc", "md"];
+        let mut ids = Vec::new();
+        for n in names {
+            ids.push(session(&store, n).await);
+        }
+        let [a, b, c, d] = ids[..] else {
+            unreachable!()
+        };
+        append(&store, b, 1, 2).await;
+        append(&store, c, 1, 1).await;
+        let nobody: TerminalSessionId = d + 1000;
+        let frames = [
+            // a: a run of three frames from the start.
+            new_frame(a, 1, 1),
+            new_frame(a, 2, 3),
+            new_frame(a, 4, 4),
+            // b: a resend of what is stored.
+            new_frame(b, 1, 2),
+            // c: a gap (2 is missing).
+            new_frame(c, 3, 3),
+            // d: its first frame; then a session that does not exist.
+            new_frame(d, 1, 2),
+            new_frame(nobody, 1, 1),
+        ];
+        let answers = store.append_frames(&frames).await.expect("committed");
+        let answers: Vec<String> = answers.iter().map(|a| format!("{a:?}")).collect();
+        assert_eq!(answers[..3], ["Ok(Stored)"; 3], "{answers:?}");
+        assert_eq!(answers[3], "Ok(Duplicate)");
+        assert!(answers[4].starts_with("Err(Gap"), "{answers:?}");
+        assert_eq!(answers[5], "Ok(Stored)");
+        assert!(answers[6].starts_with("Err(NoSuchSession"), "{answers:?}");
+        for (s, head) in [(a, 4), (b, 2), (c, 1), (d, 2)] {
+            assert_eq!(store.last_seq(s).await.unwrap(), head);
+            check_since(0, head, &store.since(s, 0).await.unwrap());
+        }
+        // The activity time is the run's last frame's.
+        let a_row = store.session(a).await.unwrap().expect("a");
+        assert_eq!(a_row.last_activity_at, Some(1_004));
+        // Then every session continues, in one more batch.
+        let next = [new_frame(a, 5, 5), new_frame(b, 3, 3), new_frame(c, 2, 3)];
+        for answer in store.append_frames(&next).await.expect("committed") {
+            assert_eq!(answer.unwrap(), Appended::Stored);
+        }
+        for (s, head) in [(a, 5), (b, 3), (c, 3)] {
+            check_since(0, head, &store.since(s, 0).await.unwrap());
+        }
+    })
+    .await;
+}
+
 /// A trigger that fails the transaction inserting a frame of `size` bytes.
 async fn poison_frames_of_size(store: &Store, size: usize) {
     match store.db() {
