@@ -247,17 +247,16 @@ impl Store {
             runs.push(&rest[..n]);
             rest = &rest[n..];
         }
-        // SQLite, every session in one run and the frames fit one INSERT
-        // (the usual batch): the whole transaction in one round trip
+        // A SQLite file, every session in one run and the frames fit one
+        // INSERT (the usual batch): the whole transaction in one round trip
         // ([`one_trip`]); runs it could not store go on to the
         // frame-by-frame path in a second transaction.
-        if let Db::Sqlite(pool) = &self.db
+        if let Some(writer) = &self.frame_writer
             && !runs.is_empty()
             && todo.len() <= INSERT_ROWS
             && one_run_per_session(frames, &runs)
         {
-            let pool = self.frame_writer.as_ref().unwrap_or(pool);
-            let stored = one_trip::store_runs(pool, frames, &runs).await?;
+            let stored = writer.store_runs(frames, &runs).await?;
             let mut rest = Vec::new();
             for (run, stored) in runs.into_iter().zip(stored) {
                 if stored {

@@ -151,12 +151,9 @@ impl Default for StoreOptions {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
-    /// SQLite files: a pool of one connection for the group commit's
-    /// transactions (`one_trip`), so that they always find that
-    /// connection's page cache warm (the main pool hands out its idle
-    /// connections in turn, and each finds its cache stale after the
-    /// others' writes and reads the pages again).
-    frame_writer: Option<SqlitePool>,
+    /// SQLite files: the connection of the group commit's transactions
+    /// (`one_trip`).
+    frame_writer: Option<std::sync::Arc<one_trip::FrameWriter>>,
 }
 
 /// A terminal session row.
@@ -344,13 +341,7 @@ impl Store {
             let pool = pool.connect_with(connect.clone()).await?;
             migrate_sqlite(&pool).await?;
             if !memory {
-                frame_writer = Some(
-                    SqlitePoolOptions::new()
-                        .test_before_acquire(false)
-                        .acquire_timeout(opts.acquire_timeout)
-                        .max_connections(1)
-                        .connect_lazy_with(connect),
-                );
+                frame_writer = Some(std::sync::Arc::new(one_trip::FrameWriter::new(connect)));
             }
             Db::Sqlite(pool)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -393,8 +384,8 @@ impl Store {
 
     /// Closes every connection; pending writes have committed already.
     pub async fn close(&self) {
-        if let Some(pool) = &self.frame_writer {
-            pool.close().await;
+        if let Some(writer) = &self.frame_writer {
+            writer.close().await;
         }
         on_db!(&self.db, pool => pool.close().await)
     }
