@@ -202,8 +202,8 @@ impl Store {
     /// transaction committed and the answer per frame, in the order of
     /// `frames`, is what it did (`Stored`, `Duplicate`) or why it was
     /// refused (a gap, an overlap, an invalid range, no such session: a
-    /// refused frame writes nothing and does not undo the others). On
-    /// SQLite a run of frames that does not continue its session is
+    /// refused frame writes nothing and does not undo the others). On a
+    /// SQLite file, a run of frames that does not continue its session is
     /// answered by a second transaction; should that one fail, its frames
     /// alone are answered [`StoreError::Batch`].
     pub async fn append_frames(
@@ -287,7 +287,8 @@ impl Store {
     }
 
     /// The transaction of [`Store::append_frames`] over `runs` (as it
-    /// has always run; SQLite's usual batch takes [`one_trip`] instead):
+    /// has always run; a SQLite file's usual batch takes `one_trip`
+    /// instead):
     /// a run continuing its session's `last_seq` is stored by one UPDATE
     /// and the frames' INSERT, any other frame by frame. Answers go to
     /// `out`; on `Err` the transaction failed and those answers are void.

@@ -6,13 +6,15 @@
 //! size before inflating, every record's bounds and kind, sequence numbers
 //! matching the header without a gap, Topology JSON that parses) before
 //! anything is stored, acked or forwarded; a bad one closes the connection
-//! with 4000. A Batch is stored, then published to browsers, then acked:
-//! no browser ever holds a sequence number the store could lose. Storing
-//! goes through the relay's one [`store::FrameCommitter`] (group commit:
-//! many frames, of every connection, per transaction): a Batch is handed
-//! to it and the connection keeps reading; its answers come back in order
-//! ([`Channels::next_answer`]) and only then is the frame published and
-//! acked. At most [`MAX_IN_FLIGHT`] frames of a connection wait for their
+//! with 4000. A Batch is stored, then acked; it is published to browsers
+//! after its commit too, except from a runner that speaks `rebase`
+//! (protocol.md §4.4): then at once, once handed to the store, and should
+//! the store lose it, the runner resends it or rebases the session.
+//! Storing goes through the relay's one [`store::FrameCommitter`] (group
+//! commit: many frames, of every connection, per transaction): a Batch is
+//! handed to it and the connection keeps reading; its answers come back
+//! in order ([`Channels::next_answer`]) and only then is the frame acked
+//! (and published, if it was not yet). At most [`MAX_IN_FLIGHT`] frames of a connection wait for their
 //! answer; past that the connection stops reading the socket (a slow store
 //! back-pressures the runner). Every other message (a snapshot, a log
 //! chunk, a text message) first waits for the frames in flight, so it is
