@@ -11,7 +11,9 @@
 //! round, a transport's median minus ttyd's median in the same round; the
 //! median of those and their quartiles. Two builds of `up` compare the
 //! same way (`LOAD_UP_B`), without a run of one build between runs of the
-//! other.
+//! other. Each client's own time per key is printed too: ours decodes
+//! every frame and applies it to its screens before it sees the echo, as
+//! the page does, where ttyd's looks for the letter in the raw bytes.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -66,6 +68,14 @@ impl Typist {
         Ok(())
     }
 
+    /// The client's own time so far, taking in what arrived.
+    fn work(&self) -> Duration {
+        match self {
+            Typist::Bridge { b, .. } => b.work,
+            Typist::Ttyd(c) => c.work,
+        }
+    }
+
     async fn until_echo(&mut self, letter: u8) -> Result<()> {
         let limit = Duration::from_secs(10);
         match self {
@@ -118,6 +128,8 @@ struct Transport {
     cpu_ns: u64,
     tmux_ns: u64,
     switches: u64,
+    /// During its blocks: its client's own time (ns).
+    client_ns: u64,
 }
 
 impl Transport {
@@ -138,6 +150,7 @@ impl Transport {
             cpu_ns: 0,
             tmux_ns: 0,
             switches: 0,
+            client_ns: 0,
         }
     }
 
@@ -267,10 +280,10 @@ pub async fn run(
         gap
     );
     // Per transport label: each run's p50, p95, p99 (ms), CPU per key of
-    // its servers and of its tmux server (µs) and its servers' switches
-    // per key; and each round's
-    // median (rounds of every run, in order).
-    let mut per_run: Vec<(String, Vec<[f64; 6]>)> = Vec::new();
+    // its servers and of its tmux server (µs), its servers' switches per
+    // key and its client's own time per key (µs); and each round's median
+    // (rounds of every run, in order).
+    let mut per_run: Vec<(String, Vec<[f64; 7]>)> = Vec::new();
     let mut rounds: Vec<(String, Vec<f64>)> = Vec::new();
     for _ in 0..runs {
         let mut ts: Vec<Transport> = Vec::new();
@@ -295,6 +308,7 @@ pub async fn run(
                 let t = &mut ts[(round + j) % count];
                 let mut lat = Vec::with_capacity(len);
                 let before = t.cpu();
+                let client_before = t.typist.work();
                 for i in typed..typed + len {
                     lat.push(t.typist.key(i, gap).await?.ms());
                 }
@@ -303,6 +317,8 @@ pub async fn run(
                 t.cpu_ns += cpu.saturating_sub(before[0]);
                 t.tmux_ns += tmux.saturating_sub(before[1]);
                 t.switches += switches.saturating_sub(before[2]);
+                let client = t.typist.work().saturating_sub(client_before);
+                t.client_ns += u64::try_from(client.as_nanos()).unwrap_or(u64::MAX);
                 let med = percentile(&lat, 0.5);
                 t.keys.extend(lat);
                 match rounds.iter_mut().find(|(l, _)| *l == t.label) {
@@ -322,6 +338,7 @@ pub async fn run(
                 per_key(t.cpu_ns) / 1000.0,
                 per_key(t.tmux_ns) / 1000.0,
                 per_key(t.switches),
+                per_key(t.client_ns) / 1000.0,
             ];
             match per_run.iter_mut().find(|(l, _)| *l == t.label) {
                 Some((_, v)) => v.push(p),
@@ -338,6 +355,7 @@ pub async fn run(
             ("CPU per key, its servers (tmux apart)", "µs"),
             ("CPU per key, its tmux server", "µs"),
             ("threads of its servers switched in, per key", ""),
+            ("its client's own time per key (decode, apply)", "µs"),
         ];
         for (k, (name, unit)) in names.iter().enumerate() {
             let xs: Vec<f64> = v.iter().map(|p| p[k]).collect();

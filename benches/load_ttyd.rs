@@ -124,6 +124,9 @@ pub struct Client {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// Bytes of every message received.
     pub bytes: usize,
+    /// Time spent looking through what arrived (the client's own share of
+    /// a keystroke's echo).
+    pub work: Duration,
 }
 
 impl Client {
@@ -135,7 +138,11 @@ impl Client {
         let hello = serde_json::json!({ "AuthToken": "", "columns": cols, "rows": rows });
         ws.send(Message::Binary(hello.to_string().into_bytes().into()))
             .await?;
-        Ok(Client { ws, bytes: 0 })
+        Ok(Client {
+            ws,
+            bytes: 0,
+            work: Duration::ZERO,
+        })
     }
 
     /// Types `data` into the terminal.
@@ -166,16 +173,19 @@ impl Client {
                 Ok(Some(m)) => m?,
             };
             let Message::Binary(data) = msg else { continue };
+            let started = std::time::Instant::now();
             self.bytes += data.len();
             if data.first() != Some(&b'0') {
                 continue;
             }
             tail.extend_from_slice(&data[1..]);
-            if memchr::memmem::find(&tail, needle).is_some() {
-                return Ok(true);
-            }
+            let found = memchr::memmem::find(&tail, needle).is_some();
             let keep = needle.len().saturating_sub(1).min(tail.len());
             tail.drain(..tail.len() - keep);
+            self.work += started.elapsed();
+            if found {
+                return Ok(true);
+            }
         }
     }
 }

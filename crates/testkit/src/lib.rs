@@ -331,6 +331,10 @@ pub struct Browser {
     /// `welcome`s that told this browser to start from scratch (its
     /// records were of another epoch, or ahead of the store).
     pub resets: usize,
+    /// Time spent taking in what arrived (decoding frames, applying them
+    /// to the screens, reading text messages): the client's own share of
+    /// a keystroke's echo, for the load tool.
+    pub work: Duration,
 }
 
 /// How many output records [`Browser::recent_output`] keeps.
@@ -378,6 +382,7 @@ impl Browser {
             recent_output: Default::default(),
             epoch: epoch.map(str::to_owned),
             resets: 0,
+            work: Duration::ZERO,
         })
     }
 
@@ -525,15 +530,19 @@ impl Browser {
     }
 
     async fn receive_one(&mut self, deadline: tokio::time::Instant) -> Result<bool> {
-        match tokio::time::timeout_at(deadline, self.ws.next()).await {
-            Err(_) => Ok(false),
-            Ok(Some(Ok(Message::Binary(b)))) => self.apply_frame(&b).map(|()| true),
-            Ok(Some(Ok(Message::Text(t)))) => self.on_text(t.as_str()).map(|()| true),
+        let msg = tokio::time::timeout_at(deadline, self.ws.next()).await;
+        let started = std::time::Instant::now();
+        let taken = match msg {
+            Err(_) => return Ok(false),
+            Ok(Some(Ok(Message::Binary(b)))) => self.apply_frame(&b),
+            Ok(Some(Ok(Message::Text(t)))) => self.on_text(t.as_str()),
             Ok(Some(Ok(Message::Close(f)))) => bail!("relay closed the browser socket: {f:?}"),
             Ok(Some(Err(e))) => bail!("browser socket: {e}"),
             Ok(None) => bail!("browser socket ended"),
-            Ok(Some(Ok(_))) => Ok(true),
-        }
+            Ok(Some(Ok(_))) => Ok(()),
+        };
+        self.work += started.elapsed();
+        taken.map(|()| true)
     }
 }
 
