@@ -103,6 +103,19 @@ fn not_appended(first_seq: u64, last_seq: u64, head: u64) -> Result<Appended, St
     }
 }
 
+/// Moves session `$2`'s `last_seq` to `$1` if it is `$3` (the frame
+/// continues it), recording `$4` (if not NULL) as its last activity; one
+/// row changed means stored. The row's lock is the transaction's write
+/// lock (SQLite: taken before any read).
+const ADVANCE_HEAD: &str = "UPDATE terminal_sessions SET last_seq = $1, \
+     last_activity_at = COALESCE($4, last_activity_at) \
+     WHERE id = $2 AND last_seq = $3";
+
+/// The head of the multi-row INSERTs of frames (here and in
+/// [`one_trip`]), the columns in the order their values are bound.
+pub(crate) const INSERT_FRAMES: &str =
+    "INSERT INTO frames (session_id, first_seq, last_seq, size, bytes) ";
+
 /// Rows per multi-row INSERT of [`Store::append_frames`].
 const INSERT_ROWS: usize = 512;
 
@@ -155,9 +168,7 @@ impl Store {
         let stored = on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let n = sqlx::query(
-                "UPDATE terminal_sessions SET last_seq = $1, \
-                 last_activity_at = COALESCE($4, last_activity_at) \
-                 WHERE id = $2 AND last_seq = $3",
+                ADVANCE_HEAD,
             )
             .bind(last_db)
             .bind(session)
@@ -306,9 +317,7 @@ impl Store {
                 let (first, last) = (&frames[run[0].0], &run[run.len() - 1]);
                 let at = run.iter().rev().find_map(|t| frames[t.0].at);
                 let n = sqlx::query(
-                    "UPDATE terminal_sessions SET last_seq = $1, \
-                     last_activity_at = COALESCE($4, last_activity_at) \
-                     WHERE id = $2 AND last_seq = $3",
+                    ADVANCE_HEAD,
                 )
                 .bind(last.2)
                 .bind(first.session)
@@ -329,9 +338,7 @@ impl Store {
                 for &(i, first_db, last_db, size) in run {
                     let f = &frames[i];
                     let n = sqlx::query(
-                        "UPDATE terminal_sessions SET last_seq = $1, \
-                         last_activity_at = COALESCE($4, last_activity_at) \
-                         WHERE id = $2 AND last_seq = $3",
+                        ADVANCE_HEAD,
                     )
                     .bind(last_db)
                     .bind(f.session)
@@ -363,9 +370,7 @@ impl Store {
             // Every stored frame in a few multi-row INSERTs (5 bound
             // values a row, well under both databases' limits).
             for chunk in insert.chunks(INSERT_ROWS) {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO frames (session_id, first_seq, last_seq, size, bytes) ",
-                );
+                let mut q = sqlx::QueryBuilder::new(INSERT_FRAMES);
                 q.push_values(chunk, |mut row, &(i, first_db, last_db, size)| {
                     row.push_bind(frames[i].session)
                         .push_bind(first_db)

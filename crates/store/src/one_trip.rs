@@ -40,6 +40,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Connection, Executor, QueryBuilder, Sqlite};
 use tokio::sync::Mutex;
 
+use crate::frames::INSERT_FRAMES;
 use crate::{NewFrame, StoreError};
 
 /// One run of frames of one session, each continuing the one before:
@@ -128,6 +129,7 @@ fn batch_text<'a>(frames: &'a [NewFrame], runs: &[Run<'_>]) -> QueryBuilder<'a, 
         let (first, last) = (run[0], run[run.len() - 1]);
         let session = frames[first.0].session;
         let at = run.iter().rev().find_map(|t| frames[t.0].at);
+        // `frames::ADVANCE_HEAD`, its values bound in place.
         q.push(" UPDATE terminal_sessions SET last_seq = ")
             .push_bind(last.2)
             .push(", last_activity_at = COALESCE(")
@@ -136,10 +138,9 @@ fn batch_text<'a>(frames: &'a [NewFrame], runs: &[Run<'_>]) -> QueryBuilder<'a, 
             .push_bind(session)
             .push(" AND last_seq = ")
             .push_bind(first.1 - 1)
-            .push(
-                "; INSERT INTO frames (session_id, first_seq, last_seq, size, bytes) \
-                 SELECT column1, column2, column3, column4, column5 FROM (",
-            );
+            .push("; ")
+            .push(INSERT_FRAMES)
+            .push("SELECT column1, column2, column3, column4, column5 FROM (");
         q.push_values(run.iter(), |mut row, &(i, first_db, last_db, size)| {
             row.push_bind(session)
                 .push_bind(first_db)
