@@ -398,6 +398,7 @@ impl Browser {
         self.frame_bytes += old.frame_bytes;
         self.frames += old.frames;
         self.snapshots += old.snapshots;
+        self.work += old.work;
         self
     }
 
