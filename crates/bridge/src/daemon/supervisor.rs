@@ -9,7 +9,9 @@
 //! `server_exited` when the server is gone or is another process,
 //! `killed` when the session (that instance) is gone, else `stopping` (the
 //! control client died under a live session, which the next rescan serves
-//! again on a new channel, resuming the same terminal session).
+//! again on a new channel, resuming the same terminal session). It attaches
+//! a control client only once its own leaving clients are gone (`settle`:
+//! tmux before 3.7 crashes otherwise).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -46,9 +48,10 @@ const MAX_CANCEL_GRACE: Duration = Duration::from_secs(60);
 
 /// A rescan waits until sessions stopped changing for this long…
 const QUIET: Duration = Duration::from_millis(150);
-/// …but no longer than this after the first change: tmux 3.3a crashes when
-/// a control client attaches while sessions are created or killed (a
-/// script making sessions in a loop), so the daemon attaches after a burst.
+/// …but no longer than this after the first change: tmux before 3.7
+/// crashes when a control client attaches while sessions are created or
+/// killed (a script making sessions in a loop), so the daemon attaches
+/// after a burst.
 const QUIET_AT_MOST: Duration = Duration::from_secs(5);
 
 fn error(code: &str, message: impl Into<String>) -> ErrorBody {
@@ -222,6 +225,11 @@ impl Supervisor {
         if w == Watch::Gone {
             self.watcher = None;
         }
+        self.rescan_when_quiet();
+    }
+
+    /// Asks for a rescan once the server has been quiet for [`QUIET`].
+    fn rescan_when_quiet(&mut self) {
         let now = Instant::now();
         let first = self.rescan_due.map_or(now, |(_, first)| first);
         self.rescan_due = Some(((now + QUIET).min(first + QUIET_AT_MOST), first));
@@ -305,6 +313,8 @@ impl Supervisor {
                 s.cancel.cancel();
             }
         }
+        // Nothing attaches while a client of ours is leaving (see `settle`).
+        self.settle().await;
         for b in &listing.bridged {
             if self.serving(&b.line.name).is_some() {
                 continue;
@@ -361,6 +371,29 @@ impl Supervisor {
         Ok(ch)
     }
 
+    /// Waits until no control client of ours is leaving the server: every
+    /// session that was stopped or whose client exited is ended here (the
+    /// relay hears why), and `ended`'s `list-sessions` runs after the last
+    /// exit. tmux before 3.7 dereferences a control client's state that
+    /// exists only once the client finished identifying itself: a
+    /// notification such as `%client-detached`, sent by a client leaving
+    /// while another control client attaches, kills the server (SIGSEGV in
+    /// `control_write`; tmux commit e5a2a25). A leaving client's loss is
+    /// handled by the server before it answers a command sent after the
+    /// client's process exited, so attaching after that command is safe from
+    /// our own clients; clients of other people can still coincide.
+    async fn settle(&mut self) {
+        let leaving: Vec<Channel> = self
+            .served
+            .values()
+            .filter(|s| s.cancel.is_cancelled() || s.task.is_finished())
+            .map(|s| s.ch)
+            .collect();
+        for ch in leaving {
+            self.ended(ch).await;
+        }
+    }
+
     /// A session's task ended: tell the relay why.
     async fn ended(&mut self, ch: Channel) {
         let Some(s) = self.served.remove(&ch) else {
@@ -382,6 +415,9 @@ impl Supervisor {
         };
         info!(ch, session = %s.open.tmux_session, ?reason, "stopped serving");
         let _ = self.uplink.send(ToUplink::Close { ch, reason }).await;
+        // Serve it again (a control client that died under a live session)
+        // or restore the watcher, once the server is quiet.
+        self.rescan_when_quiet();
     }
 
     /// One command from the relay, answered exactly once.
@@ -436,6 +472,7 @@ impl Supervisor {
     ) -> CommandResult {
         let name =
             naming::session_name(idea, slot).map_err(|e| error("invalid_name", e.to_string()))?;
+        self.settle().await;
         if let Some(s) = self.serving(name.as_str()) {
             return Ok(Some(s.ch));
         }

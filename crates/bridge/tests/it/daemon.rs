@@ -427,8 +427,8 @@ async fn status_shows_the_running_daemon() -> Result<()> {
     sys.stop().await
 }
 
-/// tmux 3.3a has crashed when control clients attached and detached while
-/// sessions were created and killed at the same moment: a burst of both
+/// tmux before 3.7 crashes when control clients attach and detach while
+/// sessions are created and killed at the same moment: a burst of both
 /// leaves the server alive and every session accounted for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_creations_and_kills_keeps_the_server_alive() -> Result<()> {
@@ -486,6 +486,67 @@ async fn a_burst_of_creations_and_kills_keeps_the_server_alive() -> Result<()> {
         "the server died"
     );
     sys.wait_state(&keep, "live", 1).await?;
+    sys.stop().await
+}
+
+/// tmux before 3.7 crashes (SIGSEGV in `control_write`) when a
+/// notification, such as `%client-detached` from a client leaving, reaches
+/// a control client that is still attaching. Sessions killed and renamed
+/// away in turn make the daemon's own clients leave and its watcher attach
+/// again, turn after turn: the daemon attaches only after its leaving
+/// clients are gone, and the server stays alive. (Before that ordering
+/// this crashed tmux 3.3a in about one run in thirty of
+/// `discovers_existing_sessions_picks_up_new_ones_and_closes_killed_ones`
+/// with another test beside it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_killed_and_renamed_away_in_turn_keep_the_server_alive() -> Result<()> {
+    // A session that is not the daemon's, for its first watcher.
+    let mut sys = Sys::start("turns", &[], false).await?;
+    sys.tmux.new_session("mine", 80, 24)?;
+    sys.start_daemon();
+    for turn in 0..8 {
+        let a = session_name("turns", &format!("{turn}a"))?;
+        let b = session_name("turns", &format!("{turn}b"))?;
+        sys.tmux.new_session(&a, 80, 24)?;
+        sys.tmux.new_session(&b, 80, 24)?;
+        let a_id = sys.login.wait_session(&a).await?;
+        let b_id = sys.login.wait_session(&b).await?;
+        // The session the daemon's watcher (the `no-output` control
+        // client) sits on: killed, so the watcher attaches again, while a
+        // served session is renamed away in the same tmux command, so the
+        // daemon's client on it leaves.
+        let clients = sys
+            .tmux
+            .run(&["list-clients", "-F", "#{client_flags}\t#{session_name}"])?;
+        let watched = clients
+            .lines()
+            .find_map(|l| {
+                let (flags, session) = l.split_once('\t')?;
+                flags.contains("no-output").then(|| session.to_owned())
+            })
+            .with_context(|| format!("no watcher among {clients:?}"))?;
+        let (renamed, renamed_id) = if watched == b {
+            (&a, &a_id)
+        } else {
+            (&b, &b_id)
+        };
+        let away = format!("away-{turn}");
+        sys.tmux.run(&[
+            "kill-session",
+            "-t",
+            &format!("={watched}"),
+            ";",
+            "rename-session",
+            "-t",
+            &format!("={renamed}"),
+            &away,
+        ])?;
+        sys.wait_state(renamed_id, "closed", 10).await?;
+        assert!(
+            sys.has_session(&away),
+            "the tmux server died in turn {turn}"
+        );
+    }
     sys.stop().await
 }
 
