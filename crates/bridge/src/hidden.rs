@@ -21,20 +21,28 @@
 //! gone. Stopping (or dropping the handle) sends SIGTERM, on which tmux
 //! detaches the client cleanly; SIGKILL follows if it is still there after
 //! [`STOP_GRACE`].
+//!
+//! Its attach and its detach notify every control client, and tmux before
+//! 3.7 crashes when a notification reaches a control client that is still
+//! attaching (`daemon::supervisor`'s `settle`). So it holds the server's
+//! start lock from its spawn until tmux drew (at most [`ATTACH_WAIT`]) and
+//! from its stop until the process is gone; a flood that begins while the
+//! daemon attaches a client waits for it.
 
 use std::io::{self, Read};
 use std::os::fd::OwnedFd;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustix::fs::{Mode, OFlags};
 use rustix::pty::OpenptFlags;
 use tokio::process::Child;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, OwnedMutexGuard, mpsc, oneshot};
 use tracing::debug;
 
 use crate::core::HiddenEvent;
-use crate::tmux::TmuxServer;
+use crate::daemon::server::Server;
 
 /// The client flags: no keys, no say in the window size (tmux 3.2+).
 pub const FLAGS: &str = "read-only,ignore-size";
@@ -42,6 +50,9 @@ pub const FLAGS: &str = "read-only,ignore-size";
 pub const TERM: &str = "vt100";
 /// How long a stopped client gets to detach before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(2);
+/// How long the spawn waits for the start lock, and the lock then waits
+/// for tmux to draw the client.
+const ATTACH_WAIT: Duration = Duration::from_secs(2);
 /// One read of the pty.
 const READ_BYTES: usize = 64 << 10;
 
@@ -52,6 +63,8 @@ pub enum HiddenError {
     Pty(io::Error),
     #[error("starting tmux attach-session: {0}")]
     Spawn(io::Error),
+    #[error("the tmux server's start lock stayed busy for {0:?}")]
+    Busy(Duration),
 }
 
 /// A running hidden client.
@@ -64,16 +77,20 @@ pub struct HiddenClient {
 
 impl HiddenClient {
     /// Attaches a hidden client to the session named `session` (exactly)
-    /// on a `cols`×`rows` pty.
-    pub fn spawn(
-        server: &TmuxServer,
+    /// on a `cols`×`rows` pty, once the server's start lock is free (the
+    /// daemon holds it for milliseconds at a time).
+    pub async fn spawn(
+        server: &Server,
         session: &str,
         cols: u16,
         rows: u16,
     ) -> Result<HiddenClient, HiddenError> {
+        let attaching = tokio::time::timeout(ATTACH_WAIT, server.lock.clone().lock_owned())
+            .await
+            .map_err(|_| HiddenError::Busy(ATTACH_WAIT))?;
         let (master, slave) = open_pty(cols, rows).map_err(HiddenError::Pty)?;
         let stdio = |fd: &OwnedFd| fd.try_clone().map(Stdio::from).map_err(HiddenError::Pty);
-        let mut cmd = server.command();
+        let mut cmd = server.tmux.command();
         cmd.args(["attach-session", "-f", FLAGS, "-t"])
             .arg(format!("={session}"))
             .env("TERM", TERM)
@@ -95,7 +112,10 @@ impl HiddenClient {
             .map_err(HiddenError::Spawn)?;
         let (stop_tx, stop_rx) = oneshot::channel();
         let (events_tx, events) = mpsc::channel(4);
-        tokio::spawn(run(child, pid, ready_rx, stop_rx, events_tx));
+        let starts = server.lock.clone();
+        tokio::spawn(run(
+            child, pid, ready_rx, stop_rx, events_tx, attaching, starts,
+        ));
         Ok(HiddenClient {
             pid,
             stop: Some(stop_tx),
@@ -165,15 +185,21 @@ fn drain(mut master: std::fs::File, ready: oneshot::Sender<()>) {
 }
 
 /// Reports the client's readiness and exit; stops it when asked (or when
-/// the handle is dropped).
+/// the handle is dropped). `attaching` (the start lock) is let go once
+/// tmux drew; `starts` is locked again for the stop.
 async fn run(
     mut child: Child,
     pid: u32,
     mut ready: oneshot::Receiver<()>,
     mut stop: oneshot::Receiver<()>,
     events: mpsc::Sender<HiddenEvent>,
+    attaching: OwnedMutexGuard<()>,
+    starts: Arc<Mutex<()>>,
 ) {
     let mut waiting = true;
+    let mut attaching = Some(attaching);
+    let attach_wait = tokio::time::sleep(ATTACH_WAIT);
+    tokio::pin!(attach_wait);
     loop {
         tokio::select! {
             _ = &mut stop => break,
@@ -184,13 +210,17 @@ async fn run(
             }
             got = &mut ready, if waiting => {
                 waiting = false;
+                attaching = None;
                 if got.is_ok() {
                     let _ = events.send(HiddenEvent::Ready).await;
                 }
             }
+            () = &mut attach_wait, if attaching.is_some() => attaching = None,
         }
     }
     // Asked to stop: SIGTERM makes tmux detach it; SIGKILL if it lingers.
+    drop(attaching);
+    let _stopping = starts.lock_owned().await;
     if let Some(p) = i32::try_from(pid)
         .ok()
         .and_then(rustix::process::Pid::from_raw)

@@ -112,7 +112,7 @@ pub async fn start(
         spill_dir.join(format!("{name}-{}", open.instance)),
         own_pid,
     )
-    .with_hidden_client(server.tmux.clone(), name.clone());
+    .with_hidden_client(server.clone(), name.clone());
     let cancel = CancellationToken::new();
     let output = std::mem::replace(&mut client.output, mpsc::channel(1).1);
     let task_cancel = cancel.clone();

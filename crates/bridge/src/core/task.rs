@@ -23,8 +23,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::{CoreConfig, Effect, HiddenEvent, HiddenOp, Input, Machine, Now, RelayEvent, ToRelay};
+use crate::daemon::server::Server;
 use crate::hidden::HiddenClient;
-use crate::tmux::{TmuxOutput, TmuxServer};
+use crate::tmux::TmuxOutput;
 use crate::unacked::Unacked;
 
 /// How the loop ended (it also ends with `Err(session::Rejected)` when the
@@ -46,7 +47,7 @@ pub struct Core {
     tmux: mpsc::Sender<Bytes>,
     uplink: mpsc::Sender<ToRelay>,
     /// Where and to which session a hidden client attaches (`None`: never).
-    hidden_target: Option<(TmuxServer, String)>,
+    hidden_target: Option<(Server, String)>,
     /// The hidden client, from its start until it exited.
     hidden: Option<HiddenClient>,
 }
@@ -85,7 +86,7 @@ impl Core {
 
     /// Lets the machine attach hidden terminal clients to `session` (its
     /// exact name) on `server` during floods.
-    pub fn with_hidden_client(mut self, server: TmuxServer, session: String) -> Self {
+    pub fn with_hidden_client(mut self, server: Server, session: String) -> Self {
         self.hidden_target = Some((server, session));
         self
     }
@@ -201,7 +202,7 @@ impl Core {
                 }
             }
             Effect::Hidden(HiddenOp::Start { cols, rows }) => {
-                return Some(self.start_hidden(cols, rows));
+                return Some(self.start_hidden(cols, rows).await);
             }
             Effect::Hidden(HiddenOp::Stop) => {
                 if let Some(client) = &mut self.hidden {
@@ -214,7 +215,7 @@ impl Core {
     }
 
     /// Starts the hidden client; what to tell the machine.
-    fn start_hidden(&mut self, cols: u16, rows: u16) -> HiddenEvent {
+    async fn start_hidden(&mut self, cols: u16, rows: u16) -> HiddenEvent {
         let Some((server, session)) = &self.hidden_target else {
             return HiddenEvent::Failed;
         };
@@ -222,7 +223,7 @@ impl Core {
             // The machine keeps one at a time; never start a second.
             return HiddenEvent::Failed;
         }
-        match HiddenClient::spawn(server, session, cols, rows) {
+        match HiddenClient::spawn(server, session, cols, rows).await {
             Ok(client) => {
                 let pid = client.pid();
                 debug!(pid, cols, rows, "hidden client started");

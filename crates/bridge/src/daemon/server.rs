@@ -3,10 +3,13 @@
 //! from `tmux_cc::listing`): list the bridged sessions, give a session its
 //! instance id, create and kill sessions, list the attached terminals.
 //!
-//! Every start of a control client and every session creation or kill
-//! holds [`Server::lock`]: tmux 3.3a has crashed when several control
-//! clients attached or detached at the moment sessions were created or
-//! killed, so these never overlap on one server.
+//! Every start of a control client, every session creation or kill, and
+//! the hidden client's attach and detach (`crate::hidden`) hold
+//! [`Server::lock`]: tmux before 3.7 crashes when a notification (a session
+//! created or killed, a client attaching or leaving) reaches a control
+//! client that is still attaching (SIGSEGV in `control_write`, fixed by
+//! tmux commit e5a2a25), so these never overlap on one server. The
+//! supervisor also lets its own leaving clients go first (`settle`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
