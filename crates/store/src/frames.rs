@@ -167,9 +167,7 @@ impl Store {
         // read, so no busy-snapshot upgrade failure).
         let stored = on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            let n = sqlx::query(
-                ADVANCE_HEAD,
-            )
+            let n = sqlx::query(ADVANCE_HEAD)
             .bind(last_db)
             .bind(session)
             .bind(first_db - 1)
@@ -316,9 +314,7 @@ impl Store {
             for &run in runs {
                 let (first, last) = (&frames[run[0].0], &run[run.len() - 1]);
                 let at = run.iter().rev().find_map(|t| frames[t.0].at);
-                let n = sqlx::query(
-                    ADVANCE_HEAD,
-                )
+                let n = sqlx::query(ADVANCE_HEAD)
                 .bind(last.2)
                 .bind(first.session)
                 .bind(run[0].1 - 1)
@@ -337,9 +333,7 @@ impl Store {
                 // append_frame_at does.
                 for &(i, first_db, last_db, size) in run {
                     let f = &frames[i];
-                    let n = sqlx::query(
-                        ADVANCE_HEAD,
-                    )
+                    let n = sqlx::query(ADVANCE_HEAD)
                     .bind(last_db)
                     .bind(f.session)
                     .bind(first_db - 1)

@@ -14,11 +14,12 @@
 //! commit: many frames, of every connection, per transaction): a Batch is
 //! handed to it and the connection keeps reading; its answers come back
 //! in order ([`Channels::next_answer`]) and only then is the frame acked
-//! (and published, if it was not yet). At most [`MAX_IN_FLIGHT`] frames of a connection wait for their
-//! answer; past that the connection stops reading the socket (a slow store
-//! back-pressures the runner). Every other message (a snapshot, a log
-//! chunk, a text message) first waits for the frames in flight, so it is
-//! handled after them, as if frames were stored one by one. The ids
+//! (and published, if it was not yet). At most [`MAX_IN_FLIGHT`] frames
+//! of a connection wait for their answer; past that the connection stops
+//! reading the socket (a slow store back-pressures the runner). Every
+//! other message (a snapshot, a log chunk, a text message) first waits
+//! for the frames in flight, so it is handled after them, as if frames
+//! were stored one by one. The ids
 //! of the session's current topology (its panes and windows) are kept in
 //! the hub and the store, for the browser checks of `unknown_pane`.
 
