@@ -219,6 +219,7 @@ async fn one(requests: usize) -> Result<Run> {
             initial_size: (80, 24),
             agents: bridge::daemon::agents::AgentCommands::default(),
             in_process: None,
+            trim_after: None,
         },
         cancel.clone(),
     ));

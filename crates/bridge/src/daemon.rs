@@ -74,6 +74,10 @@ pub struct DaemonConfig {
     /// The relay is in this process (`tmux-bridge up`; see
     /// [`UplinkConfig::in_process`]).
     pub in_process: Option<crate::net::InProcessDial>,
+    /// Hand back the code pages the process stopped using once the uplink
+    /// has carried no traffic for this long ([`crate::resident`]); `None`
+    /// never does.
+    pub trim_after: Option<Duration>,
 }
 
 fn now_ms() -> u64 {
@@ -120,6 +124,15 @@ pub async fn run(mut cfg: DaemonConfig, cancel: CancellationToken) -> anyhow::Re
         ],
     };
     info!(%tmux_version, relay = %cfg.relay_url, "runner daemon starting");
+    let activity = crate::resident::Activity::default();
+    let trim_cancel = cancel.child_token();
+    if let Some(after) = cfg.trim_after {
+        tokio::spawn(crate::resident::trim_when_quiet(
+            activity.clone(),
+            after,
+            trim_cancel.clone(),
+        ));
+    }
     let (to_uplink, uplink_rx) = mpsc::channel(1024);
     let (from_uplink_tx, from_uplink) = mpsc::unbounded_channel();
     let uplink_cancel = CancellationToken::new();
@@ -138,6 +151,7 @@ pub async fn run(mut cfg: DaemonConfig, cancel: CancellationToken) -> anyhow::Re
             tls: cfg.tls.clone(),
             tunnels: Some(tunnels),
             in_process: cfg.in_process.clone(),
+            activity,
         },
         uplink_rx,
         from_uplink_tx,
@@ -148,6 +162,7 @@ pub async fn run(mut cfg: DaemonConfig, cancel: CancellationToken) -> anyhow::Re
     // uplink (`close` `stopping` for every channel).
     sup.shutdown(Duration::from_secs(5)).await;
     uplink_cancel.cancel();
+    trim_cancel.cancel();
     let end = match ended {
         Some(end) => Some(end),
         None => tokio::time::timeout(Duration::from_secs(3), &mut uplink_task)

@@ -18,6 +18,8 @@
 //!   and agents (the agent kinds' commands come from `agents.json` beside
 //!   the credentials: [`daemon::agents`]).
 //! - [`page_input`]: the page's keys and tmux actions as tmux commands.
+//! - [`resident`]: hands back the code pages a quiet runner stopped using
+//!   (the one `unsafe` call, `madvise`).
 //! - [`cli`]: one file per subcommand.
 
 pub mod cli;
@@ -27,6 +29,7 @@ pub mod daemon;
 pub mod hidden;
 pub mod net;
 pub mod page_input;
+pub mod resident;
 pub mod session;
 pub mod tmux;
 pub mod unacked;

@@ -58,6 +58,9 @@ pub struct UplinkConfig {
     /// The relay is in this process (`tmux-bridge up`): connect to it
     /// through memory, not a loopback socket (every URL is its listener's).
     pub in_process: Option<crate::net::InProcessDial>,
+    /// Bumped by every message to or from the relay but heartbeats: the
+    /// runner is quiet when it stops moving ([`crate::resident`]).
+    pub activity: crate::resident::Activity,
 }
 
 /// What the daemon and the session cores give the uplink, in order.
@@ -275,6 +278,7 @@ impl State {
     /// Takes one message from the daemon or a core; returns what to send
     /// (nothing while disconnected).
     fn local(&mut self, msg: ToUplink) -> Vec<Message> {
+        self.cfg.activity.touch();
         let connected = self.connected;
         let mut out = Vec::new();
         match msg {
@@ -399,6 +403,7 @@ impl State {
     /// A tunnel message from the relay (§4.8); returns what to answer at
     /// once.
     fn tunnel(&mut self, msg: Wire) -> Vec<Message> {
+        self.cfg.activity.touch();
         let generation = self.generation;
         let Some(t) = self.tunnels.as_mut() else {
             return match msg {
@@ -429,6 +434,7 @@ impl State {
 
     /// A binary message from the relay: only tunnel bytes travel this way.
     fn binary(&mut self, message: &bytes::Bytes) -> Vec<Message> {
+        self.cfg.activity.touch();
         let stream = split_channel(message)
             .ok()
             .and_then(|(ch, data)| Some((channel_stream(ch)?, data)));
@@ -445,6 +451,7 @@ impl State {
 
     /// A text message from the relay.
     fn remote(&mut self, msg: Wire) {
+        self.cfg.activity.touch();
         let (ch, event) = match msg {
             Wire::Opened {
                 ch,
@@ -965,6 +972,7 @@ mod tests {
                 tls: crate::net::TlsOptions::default(),
                 tunnels: None,
                 in_process: None,
+                activity: crate::resident::Activity::default(),
             },
             tunnels: None,
             relay_rebase: true,

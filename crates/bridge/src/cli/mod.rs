@@ -50,6 +50,30 @@ pub fn parse_size(s: &str) -> Result<(u16, u16), String> {
     Ok((cols, rows))
 }
 
+/// When the daemon (`run`, `up`) hands back the code pages it stopped using.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TrimArgs {
+    /// Seconds without pane traffic after which the runner drops its
+    /// mappings of the code pages it no longer runs (they stay in the page
+    /// cache; its resident memory falls to what its idle loop touches);
+    /// 0 never does.
+    #[arg(
+        long,
+        env = "TMUX_BRIDGE_TRIM_AFTER",
+        default_value_t = 15,
+        value_name = "SECS",
+        value_parser = clap::value_parser!(u64).range(0..=86_400)
+    )]
+    pub trim_after: u64,
+}
+
+impl TrimArgs {
+    /// The quiet time, `None` for never.
+    pub fn after(&self) -> Option<std::time::Duration> {
+        (self.trim_after > 0).then(|| std::time::Duration::from_secs(self.trim_after))
+    }
+}
+
 /// Which tmux server: the flags every subcommand that talks to tmux takes.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct TmuxArgs {

@@ -41,6 +41,8 @@ pub struct Args {
     pub size: (u16, u16),
     #[command(flatten)]
     pub tls: crate::net::TlsOptions,
+    #[command(flatten)]
+    pub trim: super::TrimArgs,
 }
 
 /// The failover URLs for `primary`: `more` without trailing slashes,
@@ -159,6 +161,7 @@ async fn daemon(args: Args) -> anyhow::Result<ExitCode> {
         initial_size: args.size,
         agents: super::agent_commands()?,
         in_process: None,
+        trim_after: args.trim.after(),
     };
     let result = super::daemon_until_signal(cfg).await;
     match result {

@@ -39,6 +39,8 @@ pub struct Args {
     /// taken after the output they check (web/tests/fidelity.test.mjs).
     #[arg(long, hide = true, value_parser = parse_secs)]
     pub snapshot_every: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub trim: super::TrimArgs,
 }
 
 /// Parses a positive number of seconds (fractions allowed).
@@ -149,6 +151,7 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
         agents: super::agent_commands()?,
         // The runner's link to the relay of this process stays in memory.
         in_process: Some(crate::net::InProcessDial::new(relay.in_process_dialer())),
+        trim_after: args.trim.after(),
     };
     let code = match super::daemon_until_signal(cfg).await {
         Ok(()) => ExitCode::SUCCESS,

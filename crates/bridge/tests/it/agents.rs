@@ -47,6 +47,7 @@ fn daemon(sys: &Sys) -> Daemon {
             ..AgentCommands::default()
         },
         in_process: None,
+        trim_after: None,
     };
     (
         tokio::spawn(bridge::daemon::run(cfg, cancel.clone())),

@@ -387,6 +387,74 @@ async fn create_and_kill_from_the_relay_with_a_clean_environment() -> Result<()>
     sys.stop().await
 }
 
+/// RssFile of a process, in kB.
+fn rss_file_kb(pid: u32) -> Result<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))?
+        .lines()
+        .find_map(|l| l.strip_prefix("RssFile:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .context("no RssFile in /proc/PID/status")
+}
+
+/// Issue 16: a runner quiet for `--trim-after` hands back the code pages
+/// it stopped using (its resident file pages fall), and serves on: a
+/// command typed after the trim echoes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_runner_hands_back_code_pages_and_serves_on() -> Result<()> {
+    let sys = Sys::start("trim", &[("trim", "a")], false).await?;
+    let mut runner = tokio::process::Command::new(env!("CARGO_BIN_EXE_tmux-bridge"))
+        .args([
+            "run",
+            "--relay",
+            &format!("http://{}", sys.relay.local_addr()),
+            "--tmux-socket",
+            &sys.tmux.socket,
+            "--tmux-config",
+            "/dev/null",
+            "--trim-after",
+            "1",
+            "--data-dir",
+        ])
+        .arg(sys.dir.path().join("runner"))
+        .env("TMUX_BRIDGE_TOKEN", &sys.token)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = runner.id().context("the runner's pid")?;
+    let name = session_name("trim", "a")?;
+    let id = sys.login.wait_session(&name).await?;
+    let pane = sys.tmux.first_pane(&name)?;
+    let mut b = Browser::connect(&sys.login, &id, 0).await?;
+    b.until("the prompt", 15, |v| view_has(v, &pane, "$"))
+        .await?;
+    // Start-up, the session and the first view ran: that code is mapped.
+    let busy = rss_file_kb(pid)?;
+    let mut lowest = busy;
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(10) && lowest * 4 > busy * 3 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        lowest = lowest.min(rss_file_kb(pid)?);
+    }
+    println!("runner RssFile {busy} kB after start-up, {lowest} kB once quiet");
+    assert!(
+        lowest * 4 <= busy * 3,
+        "RssFile {busy} kB after start-up, still {lowest} kB after {:?} quiet",
+        t.elapsed()
+    );
+
+    // What the next keystroke runs maps back in.
+    b.send_input(&pane, "echo trim-$((6*7))\r").await?;
+    b.until("the echo after the trim", 15, |v| {
+        view_rows(v, &pane).iter().any(|r| r.trim() == "trim-42")
+    })
+    .await?;
+
+    let _ = runner.start_kill();
+    let _ = runner.wait().await;
+    sys.stop().await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_the_running_daemon() -> Result<()> {
     let sys = Sys::start("stat", &[("stat", "a")], true).await?;

@@ -53,6 +53,7 @@ fn daemon_config(tmux: &Tmux, addr: SocketAddr, token: String, dir: &Path) -> Da
         initial_size: (80, 24),
         agents: bridge::daemon::agents::AgentCommands::default(),
         in_process: None,
+        trim_after: None,
     }
 }
 
