@@ -20,7 +20,8 @@
 //! LOAD_ONLY=daemon cargo bench -p benches --bench load   # the runner daemon:
 //!                          # 50 idle sessions (RSS, CPU), create → first output
 //! LOAD_ONLY=idle cargo bench -p benches --bench load     # the runner's idle
-//!                          # RSS with one session and where it goes
+//!                          # RSS with one session, at 10 s and once
+//!                          # trimmed (45 s), and where it goes
 //!                          # (scripts/rss-split); LOAD_BRIDGE=path picks
 //!                          # another runner binary to compare (and
 //!                          # LOAD_RELAY=path another relay, for any case)
@@ -974,18 +975,25 @@ async fn daemon_case(bins: &Bins, runs: usize) -> Result<()> {
     Ok(())
 }
 
-/// The runner's idle footprint: one session, 10 s of nothing, then its
-/// RSS and where it goes (`scripts/rss-split`: the executable's sections,
+/// The runner's idle footprint: one session, then its RSS after 10 s of
+/// nothing and after [`TRIMMED_AT`] (the runner hands back the code pages
+/// it stopped using after 15 s without traffic, `--trim-after`), with
+/// where it goes then (`scripts/rss-split`: the executable's sections,
 /// libraries, heap, stacks), and the relay's RSS beside it.
 async fn idle_case(bins: &Bins, runs: usize) -> Result<()> {
-    println!("\n## runner daemon: 1 idle session, after 10 s");
+    println!("\n## runner daemon: 1 idle session, after 10 s and after {TRIMMED_AT:?}");
     println!("runner: {}", bins.bridge.display());
-    let (mut rss, mut anon, mut relay) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut rss, mut anon, mut trimmed, mut trimmed_anon, mut relay) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs {
         let sys = start_system(bins, "load-i", None).await?;
+        let started = Instant::now();
         tokio::time::sleep(Duration::from_secs(10)).await;
         rss.push(proc_rss_mb(sys.bridge.id()));
         anon.push(proc_status_mb(sys.bridge.id(), "RssAnon:"));
+        tokio::time::sleep(TRIMMED_AT.saturating_sub(started.elapsed())).await;
+        trimmed.push(proc_rss_mb(sys.bridge.id()));
+        trimmed_anon.push(proc_status_mb(sys.bridge.id(), "RssAnon:"));
         relay.push(proc_rss_mb(sys.relay.id()));
         if run == 0
             && let Some(pid) = sys.bridge.id()
@@ -1008,9 +1016,26 @@ async fn idle_case(bins: &Bins, runs: usize) -> Result<()> {
     }
     row("runner RSS, 1 session, idle 10 s", &rss, "MB");
     row("runner RSS, 1 session, idle 10 s: anonymous", &anon, "MB");
+    let at = TRIMMED_AT.as_secs();
+    row(
+        &format!("runner RSS, 1 session, idle {at} s (trimmed)"),
+        &trimmed,
+        "MB",
+    );
+    row(
+        &format!("runner RSS, 1 session, idle {at} s: anonymous"),
+        &trimmed_anon,
+        "MB",
+    );
     row("relay RSS beside it", &relay, "MB");
     Ok(())
 }
+
+/// When the idle case reads the runner's RSS a second time: after the
+/// trim its default `--trim-after 15` makes 15–20 s after the last
+/// traffic, and 10 s more of its idle loop (heartbeats every 2 s, the
+/// rescan every 10 s) mapping back what that loop runs.
+const TRIMMED_AT: Duration = Duration::from_secs(45);
 
 /// VmRSS in MB of a process.
 fn proc_rss_mb(pid: Option<u32>) -> f64 {
