@@ -107,10 +107,12 @@ pub async fn trim_when_quiet(activity: Activity, after: Duration, cancel: Cancel
         if !quiet.tick(activity.count()) {
             continue;
         }
+        let started = std::time::Instant::now();
         match trim() {
             Ok(t) => info!(
                 dropped_kb = t.bytes / 1024,
                 ranges = t.ranges,
+                took_us = started.elapsed().as_micros(),
                 "quiet: handed back the code pages no longer in use"
             ),
             Err(err) => {
