@@ -144,6 +144,30 @@ impl Sys {
         Ok((status, v))
     }
 
+    /// `tmux-bridge run` as the binary on this relay and tmux server, with
+    /// the token in its environment and `extra` flags; the caller adds the
+    /// rest and spawns it.
+    fn runner_binary(&self, extra: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tmux-bridge"));
+        cmd.args([
+            "run",
+            "--relay",
+            &format!("http://{}", self.relay.local_addr()),
+            "--tmux-socket",
+            &self.tmux.socket,
+            "--tmux-config",
+            "/dev/null",
+        ])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(self.dir.path().join("runner"))
+        .env("TMUX_BRIDGE_TOKEN", &self.token)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .kill_on_drop(true);
+        cmd
+    }
+
     pub(super) fn has_session(&self, name: &str) -> bool {
         self.tmux
             .run(&["has-session", "-t", &format!("={name}")])
@@ -291,25 +315,11 @@ async fn create_and_kill_from_the_relay_with_a_clean_environment() -> Result<()>
     // token and a setting in its environment.
     let mut sys = Sys::start("cmd", &[], false).await?;
     let secret_setting = "setting-value-5e1f";
-    let mut runner = tokio::process::Command::new(env!("CARGO_BIN_EXE_tmux-bridge"))
-        .args([
-            "run",
-            "--relay",
-            &format!("http://{}", sys.relay.local_addr()),
-            "--tmux-socket",
-            &sys.tmux.socket,
-            "--tmux-config",
-            "/dev/null",
-            "--data-dir",
-        ])
-        .arg(sys.dir.path().join("runner"))
-        .env("TMUX_BRIDGE_TOKEN", &sys.token)
+    let mut runner = sys
+        .runner_binary(&[])
         .env("TMUX_BRIDGE_SOME_SETTING", secret_setting)
         .env("SHELL", "/bin/sh")
         .env_remove("TMUX")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
         .spawn()?;
 
     let body = r#"{"idea":"cmd","slot":"one"}"#;
@@ -402,25 +412,7 @@ fn rss_file_kb(pid: u32) -> Result<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quiet_runner_hands_back_code_pages_and_serves_on() -> Result<()> {
     let sys = Sys::start("trim", &[("trim", "a")], false).await?;
-    let mut runner = tokio::process::Command::new(env!("CARGO_BIN_EXE_tmux-bridge"))
-        .args([
-            "run",
-            "--relay",
-            &format!("http://{}", sys.relay.local_addr()),
-            "--tmux-socket",
-            &sys.tmux.socket,
-            "--tmux-config",
-            "/dev/null",
-            "--trim-after",
-            "1",
-            "--data-dir",
-        ])
-        .arg(sys.dir.path().join("runner"))
-        .env("TMUX_BRIDGE_TOKEN", &sys.token)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
+    let mut runner = sys.runner_binary(&["--trim-after", "1"]).spawn()?;
     let pid = runner.id().context("the runner's pid")?;
     let name = session_name("trim", "a")?;
     let id = sys.login.wait_session(&name).await?;
