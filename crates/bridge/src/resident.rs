@@ -136,6 +136,19 @@ pub struct Trimmed {
 
 /// Drops this process's mappings of the clean file pages of its read-only
 /// file mappings (the executable, its libraries): see the module docs.
+/// Linux only (`/proc/self/pagemap`, `MADV_DONTNEED`'s meaning); elsewhere
+/// an `Unsupported` error, and [`trim_when_quiet`] stops.
+#[cfg(not(target_os = "linux"))]
+pub fn trim() -> std::io::Result<Trimmed> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "trimming resident pages needs Linux's /proc/self/pagemap",
+    ))
+}
+
+/// Drops this process's mappings of the clean file pages of its read-only
+/// file mappings (the executable, its libraries): see the module docs.
+#[cfg(target_os = "linux")]
 pub fn trim() -> std::io::Result<Trimmed> {
     use std::io::{Read, Seek, SeekFrom};
 
@@ -164,6 +177,7 @@ pub fn trim() -> std::io::Result<Trimmed> {
 
 /// `madvise(MADV_DONTNEED)` over `run`, which [`clean_runs`] found to be
 /// clean file pages of a private read-only file mapping.
+#[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 fn drop_mapping(run: Range<usize>) -> std::io::Result<()> {
     let addr = std::ptr::without_provenance_mut::<std::ffi::c_void>(run.start);
@@ -292,49 +306,55 @@ garbage line
         assert_eq!(ticks, [false, false, true, false, false]);
     }
 
-    /// A table of pointers: it lives in `.data.rel.ro`, which the loader
-    /// relocated into private copies. If `trim` dropped those, the pointers
-    /// would read as the file's unrelocated values.
-    static WORDS: [&str; 4] = ["alpha", "beta", "gamma", "delta"];
-    static CALLS: [fn(u32) -> u32; 2] = [double, square];
+    /// The trim itself, on this process (Linux only).
+    #[cfg(target_os = "linux")]
+    mod live {
+        use super::super::trim;
 
-    fn double(x: u32) -> u32 {
-        x * 2
-    }
+        /// A table of pointers: it lives in `.data.rel.ro`, which the
+        /// loader relocated into private copies. If `trim` dropped those,
+        /// the pointers would read as the file's unrelocated values.
+        static WORDS: [&str; 4] = ["alpha", "beta", "gamma", "delta"];
+        static CALLS: [fn(u32) -> u32; 2] = [double, square];
 
-    fn square(x: u32) -> u32 {
-        x * x
-    }
+        fn double(x: u32) -> u32 {
+            x * 2
+        }
 
-    fn rss_file_kb() -> u64 {
-        std::fs::read_to_string("/proc/self/status")
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("RssFile:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    }
+        fn square(x: u32) -> u32 {
+            x * x
+        }
 
-    #[test]
-    fn trim_drops_file_pages_and_the_program_runs_on() {
-        let before = rss_file_kb();
-        let trimmed = trim().expect("trim");
-        let after = rss_file_kb();
-        assert!(trimmed.bytes > 0 && trimmed.ranges > 0, "{trimmed:?}");
-        assert!(
-            after < before,
-            "RssFile {before} kB before the trim, {after} kB after"
-        );
-        // Relocated data, code and constants read as before.
-        let joined: String = WORDS.iter().map(|w| w.len().to_string()).collect();
-        assert_eq!(joined, "5455");
-        assert_eq!(WORDS.join(" "), "alpha beta gamma delta");
-        assert_eq!(CALLS.iter().map(|f| f(7)).sum::<u32>(), 14 + 49);
-        let parsed: serde_json::Value =
-            serde_json::from_str(r#"{"after":[1,2,3]}"#).expect("json after a trim");
-        assert_eq!(parsed["after"][2], 3);
-        // And again, with everything mapped back.
-        assert!(trim().is_ok());
-        assert_eq!(WORDS[2], "gamma");
+        fn rss_file_kb() -> u64 {
+            std::fs::read_to_string("/proc/self/status")
+                .unwrap_or_default()
+                .lines()
+                .find_map(|l| l.strip_prefix("RssFile:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0)
+        }
+
+        #[test]
+        fn trim_drops_file_pages_and_the_program_runs_on() {
+            let before = rss_file_kb();
+            let trimmed = trim().expect("trim");
+            let after = rss_file_kb();
+            assert!(trimmed.bytes > 0 && trimmed.ranges > 0, "{trimmed:?}");
+            assert!(
+                after < before,
+                "RssFile {before} kB before the trim, {after} kB after"
+            );
+            // Relocated data, code and constants read as before.
+            let joined: String = WORDS.iter().map(|w| w.len().to_string()).collect();
+            assert_eq!(joined, "5455");
+            assert_eq!(WORDS.join(" "), "alpha beta gamma delta");
+            assert_eq!(CALLS.iter().map(|f| f(7)).sum::<u32>(), 14 + 49);
+            let parsed: serde_json::Value =
+                serde_json::from_str(r#"{"after":[1,2,3]}"#).expect("json after a trim");
+            assert_eq!(parsed["after"][2], 3);
+            // And again, with everything mapped back.
+            assert!(trim().is_ok());
+            assert_eq!(WORDS[2], "gamma");
+        }
     }
 }
