@@ -164,7 +164,7 @@ pub fn trim() -> std::io::Result<Trimmed> {
         pagemap.read_exact(&mut raw)?;
         let entries: Vec<u64> = raw
             .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .map(|c| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8])))
             .collect();
         for run in clean_runs(mapping.start, page, &entries) {
             drop_mapping(run.clone())?;
