@@ -717,14 +717,7 @@ fn proc_usage(pid: Option<u32>) -> (f64, f64) {
     };
     // Fields after the command: state is index 0, utime is field 14 → 11.
     let cpu = (ticks(11) + ticks(12)) / 100.0;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let hwm = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN);
+    let hwm = testkit::procfs::status_mb(&pid.to_string(), "VmHWM");
     (cpu, hwm)
 }
 
@@ -839,7 +832,7 @@ async fn daemon_case(bins: &Bins, runs: usize) -> Result<()> {
         // One idle session first: the runner's own footprint.
         tokio::time::sleep(Duration::from_secs(3)).await;
         one_rss.push(proc_rss_mb(sys.bridge.id()));
-        one_anon.push(proc_status_mb(sys.bridge.id(), "RssAnon:"));
+        one_anon.push(proc_status_mb(sys.bridge.id(), "RssAnon"));
         let t = Instant::now();
         let mut names = Vec::new();
         for i in 1..IDLE_SESSIONS {
@@ -861,7 +854,7 @@ async fn daemon_case(bins: &Bins, runs: usize) -> Result<()> {
         cpu.push((cpu1 - cpu0) / 10.0 * 100.0);
         hwm.push(peak);
         rss.push(proc_rss_mb(sys.bridge.id()));
-        anon.push(proc_status_mb(sys.bridge.id(), "RssAnon:"));
+        anon.push(proc_status_mb(sys.bridge.id(), "RssAnon"));
         // Busy: ten of them print steadily (a build log's pace: 100 lines
         // of `ls -l` every 50 ms, about 2,000 lines/s each) for 10 s.
         for name in names.iter().take(BUSY_SESSIONS) {
@@ -990,10 +983,10 @@ async fn idle_case(bins: &Bins, runs: usize) -> Result<()> {
         let started = Instant::now();
         tokio::time::sleep(Duration::from_secs(10)).await;
         rss.push(proc_rss_mb(sys.bridge.id()));
-        anon.push(proc_status_mb(sys.bridge.id(), "RssAnon:"));
+        anon.push(proc_status_mb(sys.bridge.id(), "RssAnon"));
         tokio::time::sleep(TRIMMED_AT.saturating_sub(started.elapsed())).await;
         trimmed.push(proc_rss_mb(sys.bridge.id()));
-        trimmed_anon.push(proc_status_mb(sys.bridge.id(), "RssAnon:"));
+        trimmed_anon.push(proc_status_mb(sys.bridge.id(), "RssAnon"));
         relay.push(proc_rss_mb(sys.relay.id()));
         if run == 0
             && let Some(pid) = sys.bridge.id()
@@ -1039,19 +1032,13 @@ const TRIMMED_AT: Duration = Duration::from_secs(45);
 
 /// VmRSS in MB of a process.
 fn proc_rss_mb(pid: Option<u32>) -> f64 {
-    proc_status_mb(pid, "VmRSS:")
+    proc_status_mb(pid, "VmRSS")
 }
 
-/// A `/proc/<pid>/status` field given in kB (`VmRSS:`, `RssAnon:`, …), in MB.
+/// A `/proc/<pid>/status` field (`VmRSS`, `RssAnon`, …) in MB; NaN without a pid.
 fn proc_status_mb(pid: Option<u32>, field: &str) -> f64 {
     let Some(pid) = pid else {
         return f64::NAN;
     };
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+    testkit::procfs::status_mb(&pid.to_string(), field)
 }

@@ -100,13 +100,7 @@ async fn header(
 }
 
 fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+    testkit::procfs::status_mb("self", "VmRSS")
 }
 
 fn percentile(mut v: Vec<f64>, p: f64) -> f64 {

@@ -326,12 +326,7 @@ garbage line
         }
 
         fn rss_file_kb() -> u64 {
-            std::fs::read_to_string("/proc/self/status")
-                .unwrap_or_default()
-                .lines()
-                .find_map(|l| l.strip_prefix("RssFile:"))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-                .unwrap_or(0)
+            testkit::procfs::status_kb("self", "RssFile").unwrap_or(0)
         }
 
         #[test]

@@ -14,7 +14,9 @@
 //!   `script(1)`), as a person at a terminal.
 //! - [`tls`]: a CA made in the test and the certificates it signs (PEM
 //!   files), for https/wss tests against a relay serving TLS.
+//! - [`procfs`]: a process's memory from `/proc/<pid>/status`.
 
+pub mod procfs;
 pub mod tls;
 
 use std::net::SocketAddr;

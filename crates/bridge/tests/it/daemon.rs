@@ -399,11 +399,7 @@ async fn create_and_kill_from_the_relay_with_a_clean_environment() -> Result<()>
 
 /// RssFile of a process, in kB.
 fn rss_file_kb(pid: u32) -> Result<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))?
-        .lines()
-        .find_map(|l| l.strip_prefix("RssFile:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .context("no RssFile in /proc/PID/status")
+    procfs::status_kb(&pid.to_string(), "RssFile").context("no RssFile in /proc/PID/status")
 }
 
 /// Issue 16: a runner quiet for `--trim-after` hands back the code pages

@@ -836,13 +836,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// VmRSS of this process (the relay and the runner both run in it), MB.
 fn self_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+    procfs::status_mb("self", "VmRSS")
 }
 
 /// The user's view in real Chromium (web/tests/support/preview-driver.mjs):

@@ -434,14 +434,7 @@ async fn issue_10_one_account_cannot_open_1500_sockets() {
 
 /// This process's resident set (the test and the relay share it), KiB.
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+    testkit::procfs::status_kb("self", "VmRSS").unwrap_or(0)
 }
 
 /// The per-address cap (4429) counts every account from one address; the
